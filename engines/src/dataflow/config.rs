@@ -1,0 +1,83 @@
+//! Configuration of the per-record engine, with Flink's names and defaults.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Span;
+
+/// Bytes a serialized clickstream row takes in a network buffer; fixes how many rows fill one.
+pub const ROW_WIRE_BYTES: usize = 64;
+
+/// A per-record engine configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataflowConfig {
+    /// Parallel instances of the source and of the window operator.
+    pub parallelism: usize,
+    /// The output flusher period (`execution.buffer-timeout`); 0 flushes after every record.
+    pub buffer_timeout: Span,
+    /// Network buffer size in bytes (`taskmanager.memory.segment-size`, 32 KiB).
+    pub buffer_size: usize,
+    /// In-flight buffers per input channel before the sender blocks (backpressure).
+    pub buffers_per_channel: usize,
+    /// Period of watermark emission (`pipeline.auto-watermark-interval`, 200 ms).
+    pub auto_watermark_interval: Span,
+    /// Bounded out-of-orderness: watermark = max event time − bound − 1 ms.
+    pub out_of_orderness: Span,
+    /// How long a window keeps accepting late records after it fired (`allowedLateness`).
+    pub allowed_lateness: Span,
+    /// Mark a source subtask idle after this long without records (`withIdleness`); none: never.
+    pub idle_timeout: Option<Span>,
+}
+
+impl Default for DataflowConfig {
+    fn default() -> Self {
+        Self {
+            parallelism: 2,
+            buffer_timeout: Span::from_ms(100),
+            buffer_size: 32 * 1024,
+            buffers_per_channel: 4,
+            auto_watermark_interval: Span::from_ms(200),
+            out_of_orderness: Span::from_ms(0),
+            allowed_lateness: Span::from_ms(0),
+            idle_timeout: None,
+        }
+    }
+}
+
+/// A configuration this engine refuses, with the offending key (relative to the engine table).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key `{key}`: {message}")]
+pub struct DataflowConfigError {
+    /// Dotted key path inside the engine table.
+    pub key: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+impl DataflowConfig {
+    /// Checks value ranges.
+    pub fn validate(&self) -> Result<(), DataflowConfigError> {
+        let err = |key: &str, message: &str| Err(DataflowConfigError { key: key.into(), message: message.into() });
+        if self.parallelism == 0 || self.parallelism > 1024 {
+            return err("parallelism", "must be between 1 and 1024");
+        }
+        if self.buffer_size < ROW_WIRE_BYTES {
+            return err("buffer_size", "must hold at least one row (64 bytes)");
+        }
+        if self.buffers_per_channel == 0 {
+            return err("buffers_per_channel", "must be at least 1");
+        }
+        if self.auto_watermark_interval.nanos() == 0 {
+            return err("auto_watermark_interval", "must be greater than 0 (periodic watermarks)");
+        }
+        if self.idle_timeout.is_some_and(|t| t.nanos() == 0) {
+            return err("idle_timeout", "must be greater than 0; omit it to never mark sources idle");
+        }
+        Ok(())
+    }
+
+    /// Rows per network buffer.
+    pub fn buffer_rows(&self) -> usize {
+        (self.buffer_size / ROW_WIRE_BYTES).max(1)
+    }
+}

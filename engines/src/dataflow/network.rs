@@ -1,0 +1,158 @@
+//! Network buffers between subtasks, as Flink's result partitions and output flusher have them.
+//!
+//! An [`OutputGate`] keeps one buffer being filled per downstream channel. A buffer is shipped
+//! when it is full, when the periodic flusher fires (`buffer_timeout`), after every record when
+//! the timeout is 0, and before any watermark or end-of-stream marker (events overtake no
+//! data). Emptied buffers travel back through a pool and are reused, so steady-state
+//! operation allocates nothing per record or per buffer.
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::time::EventTime;
+
+/// What travels on a channel between two subtasks.
+#[derive(Debug)]
+pub enum Message<T> {
+    /// A network buffer of records from upstream subtask `from`.
+    Data {
+        /// Sending subtask.
+        from: usize,
+        /// The records.
+        items: Vec<T>,
+    },
+    /// A watermark from upstream subtask `from`.
+    Watermark {
+        /// Sending subtask.
+        from: usize,
+        /// The watermark (event time, ms).
+        watermark: EventTime,
+    },
+    /// Upstream subtask `from` went idle (`WatermarkStatus.IDLE`).
+    Idle {
+        /// Sending subtask.
+        from: usize,
+    },
+    /// Upstream subtask `from` finished.
+    End {
+        /// Sending subtask.
+        from: usize,
+    },
+}
+
+/// Where emptied buffers go back to, shared by all senders and receivers of one exchange.
+#[derive(Clone, Debug)]
+pub struct BufferPool<T> {
+    tx: Sender<Vec<T>>,
+    rx: Receiver<Vec<T>>,
+}
+
+impl<T> BufferPool<T> {
+    /// An empty pool.
+    pub fn new() -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Self { tx, rx }
+    }
+
+    /// Returns a drained buffer to the pool.
+    pub fn recycle(&self, mut buf: Vec<T>) {
+        buf.clear();
+        let _ = self.tx.send(buf);
+    }
+
+    fn take(&self, capacity: usize) -> Vec<T> {
+        self.rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(capacity))
+    }
+}
+
+impl<T> Default for BufferPool<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The sending side of an exchange for one upstream subtask.
+#[derive(Debug)]
+pub struct OutputGate<T> {
+    from: usize,
+    channels: Vec<Sender<Message<T>>>,
+    pending: Vec<Vec<T>>,
+    capacity: usize,
+    flush_every_record: bool,
+    pool: BufferPool<T>,
+    /// Buffers shipped so far.
+    pub buffers_sent: u64,
+}
+
+impl<T> OutputGate<T> {
+    /// A gate for subtask `from` over `channels` (one per downstream subtask); buffers hold
+    /// `capacity` records; `flush_every_record` is `buffer_timeout = 0`.
+    pub fn new(from: usize, channels: Vec<Sender<Message<T>>>, capacity: usize, flush_every_record: bool, pool: BufferPool<T>) -> Self {
+        let pending = channels.iter().map(|_| Vec::new()).collect();
+        Self { from, channels, pending, capacity, flush_every_record, pool, buffers_sent: 0 }
+    }
+
+    /// Number of downstream channels.
+    pub fn fan_out(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Appends a record to channel `ch`'s buffer, shipping the buffer if that fills it.
+    #[inline]
+    pub fn push(&mut self, ch: usize, item: T) {
+        let buf = &mut self.pending[ch];
+        if buf.capacity() == 0 {
+            *buf = self.pool.take(self.capacity);
+        }
+        buf.push(item);
+        if self.flush_every_record || buf.len() >= self.capacity {
+            self.flush(ch);
+        }
+    }
+
+    /// True when some buffer holds records not yet shipped.
+    pub fn has_pending(&self) -> bool {
+        self.pending.iter().any(|b| !b.is_empty())
+    }
+
+    /// Ships channel `ch`'s buffer if it holds anything.
+    pub fn flush(&mut self, ch: usize) {
+        if self.pending[ch].is_empty() {
+            return;
+        }
+        let items = std::mem::take(&mut self.pending[ch]);
+        self.buffers_sent += 1;
+        // A closed channel means the downstream subtask is gone (the run is being torn down).
+        let _ = self.channels[ch].send(Message::Data { from: self.from, items });
+    }
+
+    /// Ships every non-empty buffer (the output flusher).
+    pub fn flush_all(&mut self) {
+        for ch in 0..self.channels.len() {
+            self.flush(ch);
+        }
+    }
+
+    /// Flushes, then sends a watermark on every channel.
+    pub fn broadcast_watermark(&mut self, watermark: EventTime) {
+        self.flush_all();
+        for c in &self.channels {
+            let _ = c.send(Message::Watermark { from: self.from, watermark });
+        }
+    }
+
+    /// Flushes, then tells every channel this subtask is idle.
+    pub fn broadcast_idle(&mut self) {
+        self.flush_all();
+        for c in &self.channels {
+            let _ = c.send(Message::Idle { from: self.from });
+        }
+    }
+
+    /// Flushes, then tells every channel this subtask finished.
+    pub fn finish(&mut self) {
+        self.flush_all();
+        for c in &self.channels {
+            let _ = c.send(Message::End { from: self.from });
+        }
+    }
+}

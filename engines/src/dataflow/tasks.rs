@@ -1,0 +1,420 @@
+//! The subtasks of the per-record engine, written against `now` instants handed in by a
+//! driver: they never read a clock, so the live driver (threads) and a simulated one (virtual
+//! time) run the same code.
+//!
+//! * [`SourceTask`] reads its partitions as records arrive, runs the chained filter and join,
+//!   and writes rows into its output (a keyed exchange, an exchange to the sink, or the sink
+//!   chained in the same task); it emits periodic watermarks and idleness.
+//! * [`WindowTask`] is a window operator instance behind a keyed exchange.
+//! * [`SinkOperator`] delivers outputs and records their latency, decomposed.
+
+use crate::dataflow::config::DataflowConfig;
+use crate::dataflow::network::{Message, OutputGate};
+use crate::dataflow::watermark::{BoundedOutOfOrderness, WatermarkHolder};
+use crate::latency::{Component, Decomposition, LatencyRecorder};
+use crate::operators::fxhash::partition_of;
+use crate::operators::stateless::StatelessChain;
+use crate::operators::window::{EmitPolicy, TimeSemantics, WindowedAggregation};
+use crate::operators::{Lineage, Output, Row, WindowResult};
+use crate::pipeline::{field_value, Aggregation, Field};
+use crate::run::Delivered;
+use crate::source::SourceLog;
+use crate::time::{event_time_as_nanos, EventTime, Nanos};
+
+/// The components a per-record output's latency is split into.
+pub const COMPONENTS: [Component; 4] =
+    [Component::Queueing, Component::BufferWait, Component::Processing, Component::WatermarkWait];
+
+/// Most records a source subtask reads from one partition before looking at its timers again.
+const READ_CHUNK: usize = 1024;
+
+/// The end of the pipeline: delivers outputs and records their latency.
+#[derive(Debug)]
+pub struct SinkOperator {
+    /// Latency of everything delivered.
+    pub latency: LatencyRecorder,
+    /// What was delivered, in order.
+    pub delivered: Vec<Delivered>,
+}
+
+impl Default for SinkOperator {
+    fn default() -> Self {
+        Self { latency: LatencyRecorder::new(&COMPONENTS), delivered: Vec::new() }
+    }
+}
+
+impl SinkOperator {
+    /// Delivers a row of a stateless pipeline at `now`; `row.lineage.recv` is when this task got it.
+    #[inline]
+    pub fn deliver_row(&mut self, row: &Row, now: Nanos) {
+        let l = &row.lineage;
+        let mut d = Decomposition::default();
+        d.add(Component::Queueing, l.ingest.saturating_sub(l.arrival));
+        d.add(Component::BufferWait, l.recv.saturating_sub(l.handoff));
+        d.add(Component::Processing, l.handoff.saturating_sub(l.ingest) + now.saturating_sub(l.recv));
+        self.latency.record(now, &d);
+        self.delivered.push(Delivered { at: now, output: Output::Row(*row) });
+    }
+
+    /// Delivers a window result at `now`; `r.recv` is when this task got it.
+    #[inline]
+    pub fn deliver_result(&mut self, r: &WindowResult, now: Nanos) {
+        let o = &r.origin;
+        let mut d = Decomposition::default();
+        d.add(Component::Queueing, o.ingest.saturating_sub(o.arrival));
+        d.add(
+            Component::BufferWait,
+            o.recv.saturating_sub(o.handoff) + r.recv.saturating_sub(r.handoff),
+        );
+        d.add(Component::WatermarkWait, r.fired_at.saturating_sub(o.recv));
+        d.add(
+            Component::Processing,
+            o.handoff.saturating_sub(o.ingest) + r.handoff.saturating_sub(r.fired_at) + now.saturating_sub(r.recv),
+        );
+        self.latency.record(now, &d);
+        if !r.is_update {
+            self.latency.record_event_time(now.saturating_sub(event_time_as_nanos(r.end)));
+        }
+        self.delivered.push(Delivered { at: now, output: Output::Window(*r) });
+    }
+}
+
+/// Where a source subtask's rows go.
+#[derive(Debug)]
+pub enum RowOutput {
+    /// A keyed exchange to the window subtasks, by the key of `key_by`.
+    Keyed {
+        /// The gate.
+        gate: OutputGate<Row>,
+        /// The key field.
+        key_by: Field,
+    },
+    /// An exchange to the (single) sink subtask.
+    ToSink(OutputGate<Row>),
+    /// The sink, chained into this task.
+    Chained(SinkOperator),
+}
+
+impl RowOutput {
+    #[inline]
+    fn emit(&mut self, row: Row, now: Nanos) {
+        match self {
+            RowOutput::Keyed { gate, key_by } => {
+                let ch = partition_of(field_value(&row.event, row.campaign, *key_by), gate.fan_out());
+                gate.push(ch, row);
+            }
+            RowOutput::ToSink(gate) => gate.push(0, row),
+            RowOutput::Chained(sink) => sink.deliver_row(&row, now),
+        }
+    }
+
+    fn gate(&mut self) -> Option<&mut OutputGate<Row>> {
+        match self {
+            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => Some(gate),
+            RowOutput::Chained(_) => None,
+        }
+    }
+}
+
+/// What a subtask wants next from its driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// More work is ready now.
+    Continue,
+    /// Nothing to do before this instant.
+    WaitUntil(Nanos),
+    /// The subtask has finished.
+    Done,
+}
+
+/// A source subtask with its chained stateless operators.
+#[derive(Debug)]
+pub struct SourceTask<'a> {
+    /// Subtask index.
+    pub index: usize,
+    source: &'a SourceLog,
+    partitions: Vec<usize>,
+    offsets: Vec<usize>,
+    chain: StatelessChain,
+    watermarks: BoundedOutOfOrderness,
+    out: RowOutput,
+    watermark_interval: Nanos,
+    next_watermark: Nanos,
+    buffer_timeout: Nanos,
+    next_flush: Nanos,
+    idle_timeout: Option<Nanos>,
+    last_data_at: Nanos,
+    idle: bool,
+    /// Events read so far.
+    pub events_read: u64,
+    /// When the last event was read.
+    pub last_read_at: Nanos,
+    /// Every watermark emitted: (processing time, watermark).
+    pub watermark_log: Vec<(Nanos, EventTime)>,
+}
+
+impl<'a> SourceTask<'a> {
+    /// Subtask `index` of `parallelism`, owning partitions `p` with `p % parallelism == index`.
+    pub fn new(
+        index: usize,
+        parallelism: usize,
+        source: &'a SourceLog,
+        chain: StatelessChain,
+        cfg: &DataflowConfig,
+        out: RowOutput,
+    ) -> Self {
+        let partitions: Vec<usize> = (0..source.partitions()).filter(|p| p % parallelism == index).collect();
+        let offsets = vec![0; partitions.len()];
+        Self {
+            index,
+            source,
+            partitions,
+            offsets,
+            chain,
+            watermarks: BoundedOutOfOrderness::new(cfg.out_of_orderness.whole_ms()),
+            out,
+            watermark_interval: cfg.auto_watermark_interval.nanos(),
+            next_watermark: cfg.auto_watermark_interval.nanos(),
+            buffer_timeout: cfg.buffer_timeout.nanos(),
+            next_flush: cfg.buffer_timeout.nanos(),
+            idle_timeout: cfg.idle_timeout.map(|t| t.nanos()),
+            last_data_at: 0,
+            idle: false,
+            events_read: 0,
+            last_read_at: 0,
+            watermark_log: Vec::new(),
+        }
+    }
+
+    /// Does what is due at `now`: reads arrived records, flushes buffers, emits a watermark or
+    /// idleness. Bounded: finish once every owned partition is consumed.
+    pub fn step(&mut self, now: Nanos, until: Nanos, bounded: bool) -> Step {
+        let mut read_any = false;
+        let mut backlog = false;
+        for i in 0..self.partitions.len() {
+            let p = self.partitions[i];
+            let from = self.offsets[i];
+            let available = self.source.available(p, now);
+            let to = available.min(from + READ_CHUNK);
+            for e in self.source.read(p, from, to) {
+                self.watermarks.on_event(e.event_time);
+                let lineage = Lineage { arrival: e.arrival, ingest: now, handoff: now, recv: now };
+                if let Some(row) = self.chain.apply(e, lineage) {
+                    self.out.emit(row, now);
+                }
+            }
+            self.events_read += (to - from) as u64;
+            self.offsets[i] = to;
+            read_any |= to > from;
+            backlog |= to < available;
+        }
+        if read_any {
+            self.last_data_at = now;
+            self.last_read_at = now;
+            self.idle = false;
+        }
+        if self.buffer_timeout > 0 && now >= self.next_flush {
+            if let Some(g) = self.out.gate() {
+                g.flush_all();
+            }
+            self.next_flush = (now / self.buffer_timeout + 1) * self.buffer_timeout;
+        }
+        if now >= self.next_watermark {
+            if let Some(wm) = self.watermarks.on_periodic_emit() {
+                self.watermark_log.push((now, wm));
+                if let Some(g) = self.out.gate() {
+                    g.broadcast_watermark(wm);
+                }
+            }
+            self.next_watermark = (now / self.watermark_interval + 1) * self.watermark_interval;
+        }
+        if let Some(t) = self.idle_timeout {
+            if !self.idle && now.saturating_sub(self.last_data_at) >= t {
+                self.idle = true;
+                if let Some(g) = self.out.gate() {
+                    g.broadcast_idle();
+                }
+            }
+        }
+        let exhausted = self.partitions.iter().zip(&self.offsets).all(|(&p, &o)| o >= self.source.end_offset(p));
+        if now >= until || (bounded && exhausted) {
+            return Step::Done;
+        }
+        if backlog {
+            return Step::Continue;
+        }
+        let mut next = until.min(self.next_watermark);
+        for (&p, &o) in self.partitions.iter().zip(&self.offsets) {
+            if let Some(a) = self.source.arrival_at(p, o) {
+                next = next.min(a);
+            }
+        }
+        if self.buffer_timeout > 0 && self.out.gate().is_some_and(|g| g.has_pending()) {
+            next = next.min(self.next_flush);
+        }
+        if let (Some(t), false) = (self.idle_timeout, self.idle) {
+            next = next.min(self.last_data_at + t);
+        }
+        Step::WaitUntil(next.max(now + 1))
+    }
+
+    /// Ends the subtask: a bounded source first emits the final watermark (`EventTime::MAX`, as
+    /// Flink does at the end of bounded input), then every channel gets end-of-stream.
+    /// Returns the chained sink, if any.
+    pub fn finish(mut self, bounded: bool) -> (Option<SinkOperator>, SourceStats) {
+        let stats = SourceStats {
+            events_read: self.events_read,
+            last_read_at: self.last_read_at,
+            watermark_log: std::mem::take(&mut self.watermark_log),
+            buffers_sent: self.out.gate().map_or(0, |g| g.buffers_sent),
+        };
+        match self.out {
+            RowOutput::Keyed { mut gate, .. } | RowOutput::ToSink(mut gate) => {
+                if bounded {
+                    gate.broadcast_watermark(EventTime::MAX);
+                }
+                gate.finish();
+                (None, stats)
+            }
+            RowOutput::Chained(sink) => (Some(sink), stats),
+        }
+    }
+}
+
+/// What a finished source subtask reports.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    /// Events read.
+    pub events_read: u64,
+    /// When the last event was read.
+    pub last_read_at: Nanos,
+    /// Watermarks emitted: (processing time, watermark).
+    pub watermark_log: Vec<(Nanos, EventTime)>,
+    /// Network buffers shipped.
+    pub buffers_sent: u64,
+}
+
+/// Where a window subtask's results go.
+#[derive(Debug)]
+pub enum ResultOutput {
+    /// An exchange to the sink subtask.
+    Gate(OutputGate<WindowResult>),
+    /// The sink, chained into this task.
+    Chained(SinkOperator),
+}
+
+/// A window operator instance behind a keyed exchange.
+#[derive(Debug)]
+pub struct WindowTask {
+    /// Subtask index.
+    pub index: usize,
+    op: WindowedAggregation,
+    holder: WatermarkHolder,
+    out: ResultOutput,
+    scratch: Vec<WindowResult>,
+    buffer_timeout: Nanos,
+    next_flush: Nanos,
+    /// Late records (side output).
+    pub side_output: Vec<Row>,
+}
+
+impl WindowTask {
+    /// Subtask `index` with `inputs` upstream subtasks.
+    pub fn new(index: usize, inputs: usize, agg: Aggregation, cfg: &DataflowConfig, out: ResultOutput) -> Self {
+        let semantics = TimeSemantics::flink(cfg.allowed_lateness.whole_ms());
+        Self {
+            index,
+            op: WindowedAggregation::new(agg, semantics, EmitPolicy::OnWatermark),
+            holder: WatermarkHolder::new(inputs),
+            out,
+            scratch: Vec::new(),
+            buffer_timeout: cfg.buffer_timeout.nanos(),
+            next_flush: cfg.buffer_timeout.nanos(),
+            side_output: Vec::new(),
+        }
+    }
+
+    /// Handles one message at `now`. Returns the emptied buffer (for the pool), and whether
+    /// every input has finished (the task is then done and has sent end-of-stream downstream).
+    pub fn on_message(&mut self, msg: Message<Row>, now: Nanos) -> (Option<Vec<Row>>, bool) {
+        match msg {
+            Message::Data { from, mut items } => {
+                self.holder.mark_active(from);
+                for row in &mut items {
+                    row.lineage.recv = now;
+                    if !self.op.insert(row, now, &mut self.scratch) {
+                        self.side_output.push(*row);
+                    }
+                }
+                self.forward(now);
+                return (Some(items), false);
+            }
+            Message::Watermark { from, watermark } => {
+                if let Some(wm) = self.holder.update(from, watermark) {
+                    self.op.advance_watermark(wm, now, &mut self.scratch);
+                }
+            }
+            Message::Idle { from } => {
+                if let Some(wm) = self.holder.mark_idle(from) {
+                    self.op.advance_watermark(wm, now, &mut self.scratch);
+                }
+            }
+            Message::End { from } => {
+                if self.holder.finish(from) {
+                    if let ResultOutput::Gate(g) = &mut self.out {
+                        g.finish();
+                    }
+                    return (None, true);
+                }
+            }
+        }
+        self.forward(now);
+        (None, false)
+    }
+
+    fn forward(&mut self, now: Nanos) {
+        for mut r in self.scratch.drain(..) {
+            r.handoff = now;
+            match &mut self.out {
+                ResultOutput::Gate(g) => g.push(0, r),
+                ResultOutput::Chained(sink) => {
+                    r.recv = now;
+                    sink.deliver_result(&r, now)
+                }
+            }
+        }
+    }
+
+    /// When the output flusher next needs to run, if it has anything to flush.
+    pub fn flush_deadline(&self) -> Option<Nanos> {
+        match &self.out {
+            ResultOutput::Gate(g) if self.buffer_timeout > 0 && g.has_pending() => Some(self.next_flush),
+            _ => None,
+        }
+    }
+
+    /// Runs the output flusher if it is due at `now`.
+    pub fn on_tick(&mut self, now: Nanos) {
+        if self.buffer_timeout > 0 && now >= self.next_flush {
+            if let ResultOutput::Gate(g) = &mut self.out {
+                g.flush_all();
+            }
+            self.next_flush = (now / self.buffer_timeout + 1) * self.buffer_timeout;
+        }
+    }
+
+    /// The subtask's current watermark.
+    pub fn watermark(&self) -> EventTime {
+        self.holder.current()
+    }
+
+    /// Ends the task: returns the chained sink (if any), the side output, the late count,
+    /// and the buffers shipped.
+    pub fn finish(mut self) -> (Option<SinkOperator>, Vec<Row>, u64, u64) {
+        let late = self.op.take_counters().late_dropped;
+        match self.out {
+            ResultOutput::Gate(g) => (None, self.side_output, late, g.buffers_sent),
+            ResultOutput::Chained(sink) => (Some(sink), self.side_output, late, 0),
+        }
+    }
+}

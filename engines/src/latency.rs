@@ -1,0 +1,163 @@
+//! The latency of every output, decomposed into the parts each execution model adds.
+//!
+//! An output's latency runs from its origin — the scheduled arrival of the record (for a window
+//! result: of the last contributing record) — to the instant it is delivered by the sink. Each
+//! engine splits that interval into [`Component`]s that add up exactly to the total, and the
+//! [`LatencyRecorder`] keeps an HdrHistogram per component, one for the total, one for the
+//! event-time latency of final window results, and a coarse timeline for latency-over-time plots.
+
+use hdrhistogram::Histogram;
+
+use crate::time::Nanos;
+
+/// A part of an output's latency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Component {
+    /// Micro-batch: from arrival to the trigger that picks the record up.
+    TriggerWait,
+    /// Waiting for a busy engine: a batch that starts late (overrun), a source task behind.
+    Queueing,
+    /// Modelled scheduling overhead (per batch and per task).
+    Scheduling,
+    /// Running operator code.
+    Processing,
+    /// Micro-batch: writing the commit log after the sink write.
+    Commit,
+    /// Windows: held back until the watermark passed the window.
+    WatermarkWait,
+    /// Per-record: waiting in network buffers and channels between tasks.
+    BufferWait,
+    /// Per-record: waiting for a two-phase-commit sink to make output visible.
+    SinkVisibility,
+}
+
+impl Component {
+    /// Number of components.
+    pub const COUNT: usize = 8;
+
+    /// All components, in index order.
+    pub const ALL: [Component; Self::COUNT] = [
+        Self::TriggerWait,
+        Self::Queueing,
+        Self::Scheduling,
+        Self::Processing,
+        Self::Commit,
+        Self::WatermarkWait,
+        Self::BufferWait,
+        Self::SinkVisibility,
+    ];
+
+    /// Name used in `summary.json` and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TriggerWait => "trigger_wait",
+            Self::Queueing => "queueing",
+            Self::Scheduling => "scheduling",
+            Self::Processing => "processing",
+            Self::Commit => "commit",
+            Self::WatermarkWait => "watermark_wait",
+            Self::BufferWait => "buffer_wait",
+            Self::SinkVisibility => "sink_visibility",
+        }
+    }
+}
+
+/// One output's latency, split into components (indexed by `Component as usize`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Decomposition(pub [Nanos; Component::COUNT]);
+
+impl Decomposition {
+    /// Adds `d` to component `c`.
+    #[inline]
+    pub fn add(&mut self, c: Component, d: Nanos) {
+        self.0[c as usize] += d;
+    }
+
+    /// The sum of all components: the output's latency.
+    #[inline]
+    pub fn total(&self) -> Nanos {
+        self.0.iter().sum()
+    }
+}
+
+/// Width of a timeline bucket.
+pub const TIMELINE_BUCKET: Nanos = 100 * crate::time::NANOS_PER_MS;
+
+/// Latency aggregated over a timeline bucket (by delivery time).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimelineBucket {
+    /// Outputs delivered in the bucket.
+    pub count: u64,
+    /// Sum of their latencies.
+    pub sum: u128,
+    /// The largest latency.
+    pub max: Nanos,
+}
+
+/// Histograms of latency (ns) for one engine run.
+#[derive(Clone, Debug)]
+pub struct LatencyRecorder {
+    /// Total processing-time latency of every output.
+    pub total: Histogram<u64>,
+    /// Event-time latency (delivery − window end) of final window results.
+    pub event_time: Histogram<u64>,
+    /// One histogram per component.
+    pub components: Vec<Histogram<u64>>,
+    /// Which components this engine reports (others are structurally zero).
+    pub reported: Vec<Component>,
+    /// Latency by delivery time, in [`TIMELINE_BUCKET`] buckets.
+    pub timeline: Vec<TimelineBucket>,
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 ns .. ~3 hours at 3 significant digits.
+    Histogram::new_with_bounds(1, 3 * 3600 * crate::time::NANOS_PER_SEC, 3).expect("valid bounds")
+}
+
+impl LatencyRecorder {
+    /// A recorder for an engine that reports `reported` components.
+    pub fn new(reported: &[Component]) -> Self {
+        Self {
+            total: histogram(),
+            event_time: histogram(),
+            components: (0..Component::COUNT).map(|_| histogram()).collect(),
+            reported: reported.to_vec(),
+            timeline: Vec::new(),
+        }
+    }
+
+    /// Records one output delivered at `delivered`.
+    #[inline]
+    pub fn record(&mut self, delivered: Nanos, d: &Decomposition) {
+        let total = d.total();
+        self.total.saturating_record(total.max(1));
+        for (h, &v) in self.components.iter_mut().zip(d.0.iter()) {
+            h.saturating_record(v.max(1));
+        }
+        let b = (delivered / TIMELINE_BUCKET) as usize;
+        if self.timeline.len() <= b {
+            self.timeline.resize(b + 1, TimelineBucket::default());
+        }
+        let bucket = &mut self.timeline[b];
+        bucket.count += 1;
+        bucket.sum += total as u128;
+        bucket.max = bucket.max.max(total);
+    }
+
+    /// Records the event-time latency of a final window result.
+    #[inline]
+    pub fn record_event_time(&mut self, latency: Nanos) {
+        self.event_time.saturating_record(latency.max(1));
+    }
+
+    /// Mean of component `c` over all outputs, in ns.
+    pub fn component_mean(&self, c: Component) -> f64 {
+        // Values were recorded as max(v, 1): subtract the floor so exact zeros stay zero.
+        let h = &self.components[c as usize];
+        if h.is_empty() || h.max() <= 1 {
+            0.0
+        } else {
+            h.mean()
+        }
+    }
+}

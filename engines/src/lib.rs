@@ -1,0 +1,26 @@
+//! streamlab's engines: one operator set, two execution models, two clocks.
+//!
+//! * [`operators`] — the shared operator set (filter, lookup join, project, key-by, windows and
+//!   aggregates) written against a [`operators::Collector`], so any driver can run them.
+//! * [`reference`] — the reference evaluator: a pipeline's exact result over a finite input,
+//!   with no notion of time, that both engines are tested against.
+//! * [`microbatch`] — the Spark Structured Streaming model: triggers, batches and their phases.
+//! * [`dataflow`] — the Flink model: chained operator instances, keyed exchanges through
+//!   network buffers, periodic watermarks and event-time timers.
+//! * [`runtime`] — where time comes from. Engines never read the OS clock or sleep; they ask
+//!   their runtime, so the same engine code runs on the wall clock or on virtual time.
+//! * [`latency`] — the latency of every output, decomposed into its parts.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod dimension;
+pub mod event;
+pub mod source;
+pub mod time;
+pub mod operators;
+pub mod pipeline;
+pub mod latency;
+pub mod runtime;
+pub mod run;
+pub mod microbatch;
+pub mod dataflow;

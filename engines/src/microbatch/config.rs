@@ -1,0 +1,155 @@
+//! How a micro-batch query is configured: trigger, output mode, watermark delay, parallelism
+//! and the modelled scheduling overhead.
+
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::PipelineSpec;
+use crate::time::Span;
+
+/// When batches start (Spark's `Trigger`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Trigger {
+    /// A batch on every multiple of `interval`; an overrunning batch is followed at once by the
+    /// next, and a falling-behind event is recorded. `interval = 0`: as fast as possible.
+    ProcessingTime {
+        /// The trigger interval.
+        interval: Span,
+    },
+    /// One batch with everything available when the query starts, then stop.
+    Once,
+    /// Everything available at start, in batches of at most `max_records_per_batch`, then a
+    /// final no-data batch if the watermark moved, then stop.
+    AvailableNow {
+        /// Cap on the records of one batch (Spark's `maxOffsetsPerTrigger`); none: one batch.
+        #[serde(default)]
+        max_records_per_batch: Option<u64>,
+    },
+    /// Long-running tasks per partition with epoch markers every `checkpoint_interval`;
+    /// at-least-once, map-like operators only.
+    Continuous {
+        /// Epoch (checkpoint) interval.
+        checkpoint_interval: Span,
+    },
+}
+
+/// What a stateful query writes to the sink each batch (Spark's `OutputMode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputMode {
+    /// Only final rows: a window once the watermark passes its end.
+    #[default]
+    Append,
+    /// Rows changed in this batch.
+    Update,
+    /// The whole result table, every batch.
+    Complete,
+}
+
+/// Modelled cost of scheduling, charged as waiting time (a local engine has microseconds of it,
+/// a cluster tens to hundreds of milliseconds).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulingOverhead {
+    /// Per batch (job planning and submission), paid in `queryPlanning`.
+    #[serde(default)]
+    pub per_batch: Span,
+    /// Per task (launch and result hand-back), paid by each task before it runs.
+    #[serde(default)]
+    pub per_task: Span,
+}
+
+/// A micro-batch engine configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MicroBatchConfig {
+    /// The trigger.
+    pub trigger: Trigger,
+    /// The output mode of a stateful query.
+    pub output_mode: OutputMode,
+    /// `withWatermark` delay: watermark = max event time − delay.
+    pub watermark_delay: Span,
+    /// Number of state (shuffle) partitions (`spark.sql.shuffle.partitions`).
+    pub shuffle_partitions: usize,
+    /// Worker threads (executor cores) tasks run on.
+    pub workers: usize,
+    /// Modelled scheduling overhead.
+    pub scheduling: SchedulingOverhead,
+    /// How long to sleep when a trigger finds no new data (Spark's `pollingDelay`, 10 ms).
+    pub polling_delay: Span,
+    /// When the query starts. Default: at once for `ProcessingTime`, after the last event has
+    /// arrived for `Once` and `AvailableNow` (a scheduled batch job).
+    pub start_at: Option<Span>,
+}
+
+impl Default for MicroBatchConfig {
+    fn default() -> Self {
+        Self {
+            trigger: Trigger::ProcessingTime { interval: Span::from_ms(1000) },
+            output_mode: OutputMode::Append,
+            watermark_delay: Span::from_ms(0),
+            shuffle_partitions: 2,
+            workers: 2,
+            scheduling: SchedulingOverhead::default(),
+            polling_delay: Span::from_ms(10),
+            start_at: None,
+        }
+    }
+}
+
+/// A configuration this engine refuses, with the offending key (relative to the engine table).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key `{key}`: {message}")]
+pub struct MicroBatchConfigError {
+    /// Dotted key path inside the engine table.
+    pub key: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+impl MicroBatchConfig {
+    /// Checks the configuration against the pipeline it will run, with Spark's own rules.
+    pub fn validate(&self, pipeline: &PipelineSpec) -> Result<(), MicroBatchConfigError> {
+        let err = |key: &str, message: &str| Err(MicroBatchConfigError { key: key.into(), message: message.into() });
+        if self.shuffle_partitions == 0 {
+            return err("shuffle_partitions", "must be at least 1");
+        }
+        if self.workers == 0 {
+            return err("workers", "must be at least 1");
+        }
+        match self.trigger {
+            Trigger::Continuous { .. } if pipeline.is_stateful() => {
+                return err(
+                    "trigger",
+                    "the Continuous trigger supports only map-like operators (filter, project, join against a static table); \
+                     this pipeline aggregates, which Spark refuses in continuous processing. Use `processing_time`, `once` or `available_now`",
+                )
+            }
+            Trigger::Continuous { .. } => {
+                return err(
+                    "trigger",
+                    "the Continuous trigger is not available yet in this version of streamlab; use `processing_time`, `once` or `available_now`",
+                )
+            }
+            Trigger::AvailableNow { max_records_per_batch: Some(0) } => {
+                return err("trigger.max_records_per_batch", "must be at least 1")
+            }
+            _ => {}
+        }
+        if self.output_mode == OutputMode::Complete && !pipeline.is_stateful() {
+            return err(
+                "output_mode",
+                "complete mode needs a streaming aggregation (as in Spark); use `append` or `update` for a stateless pipeline",
+            );
+        }
+        Ok(())
+    }
+
+    /// The trigger interval of a `ProcessingTime` trigger.
+    pub fn interval(&self) -> Option<Span> {
+        match self.trigger {
+            Trigger::ProcessingTime { interval } => Some(interval),
+            _ => None,
+        }
+    }
+}

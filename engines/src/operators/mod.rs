@@ -1,0 +1,97 @@
+//! The shared operator set: both engines (and any future driver) run this very code.
+//!
+//! Operators never know who drives them. They take records and watermarks, and push what they
+//! produce into a [`Collector`] they are handed (the shape Arroyo's operator trait has), so the
+//! micro-batch engine can call them once per batch task and the dataflow engine once per
+//! record, on the wall clock or on virtual time.
+//!
+//! * [`stateless`] — filter on the event kind and the stream–table lookup join;
+//! * [`aggregate`] — the aggregate functions' state;
+//! * [`window`] — window assignment and the keyed, windowed aggregation with its heap state,
+//!   event-time timers and lateness rules;
+//! * [`fxhash`] — the fast, deterministic hasher used for keyed state and exchanges.
+
+pub mod aggregate;
+pub mod fxhash;
+pub mod stateless;
+pub mod window;
+
+use crate::event::Event;
+use crate::time::{EventTime, Nanos};
+
+/// Receives what an operator produces.
+pub trait Collector<T> {
+    /// Takes one output item.
+    fn collect(&mut self, item: T);
+}
+
+impl<T> Collector<T> for Vec<T> {
+    #[inline]
+    fn collect(&mut self, item: T) {
+        self.push(item);
+    }
+}
+
+/// The processing-time instants a record passed through, from which its latency is decomposed.
+///
+/// `arrival` is the open-loop schedule (latency origin). The others are set by the engine:
+/// * micro-batch: `ingest` = start of the batch that read it, `handoff` = that batch's nominal
+///   trigger time, `recv` unused;
+/// * per-record: `ingest` = when the source task read it, `handoff` = when it was written into
+///   a network buffer, `recv` = when the downstream task took it out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lineage {
+    /// Scheduled arrival at the source.
+    pub arrival: Nanos,
+    /// Taken by the engine.
+    pub ingest: Nanos,
+    /// Handed to the next stage (buffer write / nominal trigger).
+    pub handoff: Nanos,
+    /// Received by the downstream task.
+    pub recv: Nanos,
+}
+
+/// A record inside an engine: the event, its join result and its lineage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// The source event.
+    pub event: Event,
+    /// The campaign from the lookup join (0 when the pipeline has no join).
+    pub campaign: u32,
+    /// Timing of the record's trip through the engine.
+    pub lineage: Lineage,
+}
+
+/// One result of a windowed aggregation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WindowResult {
+    /// The grouping key's value.
+    pub key: i64,
+    /// Window start (inclusive), event time ms.
+    pub start: EventTime,
+    /// Window end (exclusive), event time ms.
+    pub end: EventTime,
+    /// Number of records in the window.
+    pub count: u64,
+    /// The aggregate's value (for `count`, the count).
+    pub value: f64,
+    /// Lineage of the last contributing record (by arrival): the latency origin.
+    pub origin: Lineage,
+    /// Processing time at which the window operator emitted this result.
+    pub fired_at: Nanos,
+    /// When the result was handed to the next stage (per-record: network buffer write).
+    pub handoff: Nanos,
+    /// When the next stage received it (per-record: the sink task).
+    pub recv: Nanos,
+    /// True for an emission that updates an earlier one (update/complete mode, late firing).
+    pub is_update: bool,
+}
+
+/// What reaches a sink.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Output {
+    /// A record of a stateless pipeline (the sink writes its projected columns).
+    Row(Row),
+    /// A window result of a stateful pipeline.
+    Window(WindowResult),
+}

@@ -1,0 +1,68 @@
+//! What an engine run hands back: the sink's records, the late records' side output, latency,
+//! per-batch or per-checkpoint progress, and counts. The same shape for both engines, so the
+//! scenario runner and the reports treat them alike.
+
+use crate::latency::LatencyRecorder;
+use crate::operators::{Output, Row};
+use crate::time::Nanos;
+
+/// An output as the sink delivered it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Delivered {
+    /// When the output became visible downstream.
+    pub at: Nanos,
+    /// The output.
+    pub output: Output,
+}
+
+/// Counters of an engine run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// Events read from the source.
+    pub events: u64,
+    /// Outputs delivered by the sink.
+    pub outputs: u64,
+    /// Micro-batches run (0 for the per-record engine).
+    pub batches: u64,
+    /// Batches that took longer than the trigger interval.
+    pub falling_behind: u64,
+    /// Records dropped as late.
+    pub late_dropped: u64,
+    /// Network buffers sent between tasks (per-record engine).
+    pub buffers_sent: u64,
+}
+
+/// Everything an engine run produced.
+#[derive(Debug)]
+pub struct EngineRun {
+    /// The sink's records, in delivery order.
+    pub delivered: Vec<Delivered>,
+    /// Late records routed to the side output (per-record engine).
+    pub side_output: Vec<Row>,
+    /// Latency histograms and timeline.
+    pub latency: LatencyRecorder,
+    /// One JSON object per batch (micro-batch, Spark's `StreamingQueryProgress` fields) or per
+    /// watermark/stats interval (per-record).
+    pub progress: Vec<serde_json::Value>,
+    /// Counters.
+    pub counts: RunCounts,
+    /// The processing time at which the first event arrived and the last one was read.
+    pub active_span: (Nanos, Nanos),
+    /// The engine's final watermark (event time, ms).
+    pub final_watermark: i64,
+    /// What in this run is modelled rather than measured.
+    pub modelled: Vec<String>,
+}
+
+impl EngineRun {
+    /// Events per second over the active span.
+    pub fn throughput_eps(&self) -> f64 {
+        let (a, b) = self.active_span;
+        let secs = b.saturating_sub(a) as f64 / 1e9;
+        if secs <= 0.0 {
+            0.0
+        } else {
+            self.counts.events as f64 / secs
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! streamlab's reports: what a run leaves behind, in formats other tools and people can read.
+//!
+//! The engines measure; this crate only turns plain data (histograms, time series, counts)
+//! into outputs, so it never depends on the engines and can be tested on hand-made inputs.
+//!
+//! * [`hgrm`] — raw latency exports in HdrHistogram's percentile-distribution text format, so
+//!   HdrHistogram's own plotter tools can read them.
+//! * [`summary`] — the stable, documented schema of `summary.json`, and a side-by-side table.
+//! * [`plot`] — SVG charts (latency CDF, latency over time) drawn with a bundled font, so they
+//!   render the same on a machine without system fonts.
+//! * [`error`] — what can go wrong, and whose fault it is.
+//!
+//! Latency histograms record **nanoseconds**; everything shown to people is in milliseconds.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod hgrm;
+pub mod plot;
+pub mod summary;
+
+pub use error::{Error, Result};
+
+/// Nanoseconds per millisecond: the ratio between what histograms record and what is shown.
+pub const NANOS_PER_MILLI: f64 = 1e6;

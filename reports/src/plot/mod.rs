@@ -1,0 +1,137 @@
+//! SVG charts of latency, drawn with plotters and a bundled font.
+//!
+//! Every chart is 1000×600 with gridlines, titled axes with units, a legend and the
+//! colour-blind-safe Okabe–Ito palette. Charts never panic on awkward data: empty input
+//! draws empty axes with a note, a single point or all-zero latencies get a usable range, and
+//! zero latencies on a log axis are drawn at the axis' lower edge.
+//!
+//! * [`latency_cdf`] — the distribution of each run's latency, on a log latency axis.
+//! * [`latency_over_time`] — latency against time since the run started.
+
+mod axis;
+mod cdf;
+mod chart;
+mod font;
+mod over_time;
+mod palette;
+
+pub use cdf::latency_cdf;
+pub use over_time::{latency_over_time, TimeSeries};
+
+#[cfg(test)]
+mod tests {
+    use hdrhistogram::Histogram;
+
+    use super::*;
+
+    fn histogram(values_ms: &[f64]) -> Histogram<u64> {
+        let mut hist = Histogram::<u64>::new(3).unwrap();
+        for &ms in values_ms {
+            hist.record((ms * 1e6) as u64).unwrap();
+        }
+        hist
+    }
+
+    fn read(path: &std::path::Path) -> String {
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn both_charts_name_their_series_and_axes() {
+        let dir = tempfile::tempdir().unwrap();
+        let batch = histogram(
+            &(1..=2000)
+                .map(|i| 500.0 + i as f64 / 4.0)
+                .collect::<Vec<_>>(),
+        );
+        let record = histogram(
+            &(1..=2000)
+                .map(|i| 0.05 + i as f64 / 1000.0)
+                .collect::<Vec<_>>(),
+        );
+        let cdf = dir.path().join("latency-cdf.svg");
+        latency_cdf(
+            &cdf,
+            "Latency distribution",
+            &[
+                ("spark-1s".to_string(), &batch),
+                ("flink".to_string(), &record),
+            ],
+        )
+        .unwrap();
+        let svg = read(&cdf);
+        for text in [
+            "spark-1s",
+            "flink",
+            "latency (ms, log scale)",
+            "percentile (%)",
+        ] {
+            assert!(svg.contains(text), "{text} missing from the CDF chart");
+        }
+
+        let over_time = dir.path().join("latency-over-time.svg");
+        let series = [
+            TimeSeries {
+                name: "spark-1s".to_string(),
+                points: (0..600)
+                    .map(|i| (i as f64 / 10.0, 500.0 + (i % 10) as f64 * 100.0))
+                    .collect(),
+            },
+            TimeSeries {
+                name: "flink".to_string(),
+                points: (0..600)
+                    .map(|i| (i as f64 / 10.0, 2.0 + (i % 7) as f64))
+                    .collect(),
+            },
+        ];
+        latency_over_time(&over_time, "Latency over time", &series).unwrap();
+        let svg = read(&over_time);
+        for text in ["spark-1s", "flink", "time since start (s)", "latency (ms)"] {
+            assert!(
+                svg.contains(text),
+                "{text} missing from the over-time chart"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_and_degenerate_input_draws_a_chart() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = Histogram::<u64>::new(3).unwrap();
+        let zero = histogram(&[0.0, 0.0]);
+
+        let path = dir.path().join("empty-cdf.svg");
+        latency_cdf(&path, "nothing", &[]).unwrap();
+        assert!(read(&path).contains("no data recorded"));
+
+        let path = dir.path().join("degenerate-cdf.svg");
+        latency_cdf(
+            &path,
+            "degenerate",
+            &[("empty".to_string(), &empty), ("zero".to_string(), &zero)],
+        )
+        .unwrap();
+        let svg = read(&path);
+        assert!(svg.contains("empty (no data)") && svg.contains("zero"));
+
+        let path = dir.path().join("empty-over-time.svg");
+        latency_over_time(&path, "nothing", &[]).unwrap();
+        assert!(read(&path).contains("no data recorded"));
+
+        let path = dir.path().join("single-point.svg");
+        let single = TimeSeries {
+            name: "single".to_string(),
+            points: vec![(1.0, 0.0)],
+        };
+        latency_over_time(&path, "one point", &[single]).unwrap();
+        assert!(read(&path).contains("single"));
+    }
+
+    #[test]
+    fn unwritable_path_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing").join("chart.svg");
+        let err = latency_over_time(&path, "t", &[]).unwrap_err();
+        assert!(err.to_string().contains("chart.svg"), "{err}");
+    }
+}

@@ -1,0 +1,359 @@
+//! The run's `summary.json`: a stable, documented schema, and a side-by-side text table.
+//!
+//! `summary.json` is what scripts and the HTML report read, so its shape is a contract: every
+//! field is documented here, field names never change meaning, and any incompatible change
+//! bumps [`SCHEMA_VERSION`]. Readers should ignore fields they do not know (new fields may be
+//! added without a version bump). Latencies are milliseconds (`_ms`), throughput is events
+//! per second (`_eps`), durations are seconds (`_s`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::path::Path;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::NANOS_PER_MILLI;
+
+/// The version of the `summary.json` schema this crate writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole of `summary.json`: one scenario run under one or more engine configurations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Version of this schema; [`SCHEMA_VERSION`] (1) for files written by this crate.
+    pub schema_version: u32,
+    /// Name of the scenario that was run (its file stem or its `name` key).
+    pub scenario: String,
+    /// Seed of the workload generator; the same scenario and seed reproduce the run.
+    pub seed: u64,
+    /// The clock the run used: `"live"` (OS threads, real cost) or `"simulated"` (virtual
+    /// time driven by a calibrated cost model).
+    pub clock: String,
+    /// Length of the run in seconds, on the run's clock.
+    pub duration_s: f64,
+    /// Quantities that were measured on this machine (for example `"processing"`).
+    pub measured: Vec<String>,
+    /// Quantities that come from a configured or calibrated model rather than a measurement
+    /// (for example `"scheduling overhead"`, or everything under the simulated clock).
+    pub modelled: Vec<String>,
+    /// One entry per engine configuration that ran, in the order they ran.
+    pub runs: Vec<RunSummary>,
+}
+
+/// The results of one engine configuration over the scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Short name of the run, unique within the summary (used as a column title and file
+    /// name part, for example `"spark-1s"`).
+    pub name: String,
+    /// Execution model: `"micro-batch"` (Spark Structured Streaming style) or `"per-record"`
+    /// (Flink style).
+    pub model: String,
+    /// The engine configuration as given in the scenario, verbatim.
+    pub config: serde_json::Value,
+    /// End-to-end latency of outputs, measured from each input's *scheduled* time (a backlog
+    /// counts), in milliseconds.
+    pub latency_ms: LatencySummary,
+    /// Latency measured from event time instead (includes out-of-orderness and watermark
+    /// delay), in milliseconds; `null` when the pipeline has no event-time semantics.
+    #[serde(default)]
+    pub event_time_latency_ms: Option<LatencySummary>,
+    /// Mean of each latency component over all outputs, in milliseconds, keyed by component
+    /// name (for example `"trigger_wait"`, `"processing"`, `"commit"`). Components differ
+    /// between models; a component a run does not have is absent.
+    #[serde(default)]
+    pub components_ms: BTreeMap<String, f64>,
+    /// Input events processed per second of run time.
+    pub throughput_eps: f64,
+    /// Counters of what happened during the run.
+    pub counts: Counts,
+    /// Free-text remarks for people (for example a failed stability condition).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// Summary statistics of a latency distribution, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Median, in milliseconds.
+    pub p50: f64,
+    /// 95th percentile, in milliseconds.
+    pub p95: f64,
+    /// 99th percentile, in milliseconds.
+    pub p99: f64,
+    /// 99.9th percentile, in milliseconds.
+    pub p999: f64,
+    /// Largest recorded value, in milliseconds.
+    pub max: f64,
+    /// Arithmetic mean, in milliseconds.
+    pub mean: f64,
+    /// Number of recorded values (outputs measured).
+    pub count: u64,
+}
+
+/// Counters of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Input events consumed by the engine.
+    pub events: u64,
+    /// Records emitted by the sink.
+    pub outputs: u64,
+    /// Micro-batches executed (0 for per-record runs).
+    pub batches: u64,
+    /// Times the engine fell behind its schedule: a micro-batch whose processing took longer
+    /// than the trigger interval, or a per-record source that could not keep its rate.
+    pub falling_behind: u64,
+    /// Events dropped because they arrived behind the watermark.
+    pub late_dropped: u64,
+}
+
+impl LatencySummary {
+    /// Summarises a histogram of latencies recorded in **nanoseconds**, converting to
+    /// milliseconds. An empty histogram gives all zeros.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hdrhistogram::Histogram;
+    /// use streamlab_reports::summary::LatencySummary;
+    /// let mut hist = Histogram::<u64>::new(3).unwrap();
+    /// hist.record(2_000_000).unwrap();
+    /// let summary = LatencySummary::from_histogram(&hist);
+    /// assert_eq!(summary.count, 1);
+    /// assert!((summary.p50 - 2.0).abs() < 0.01);
+    /// ```
+    pub fn from_histogram(hist: &Histogram<u64>) -> Self {
+        if hist.is_empty() {
+            return Self::default();
+        }
+        let ms = |ns: u64| ns as f64 / NANOS_PER_MILLI;
+        Self {
+            p50: ms(hist.value_at_quantile(0.5)),
+            p95: ms(hist.value_at_quantile(0.95)),
+            p99: ms(hist.value_at_quantile(0.99)),
+            p999: ms(hist.value_at_quantile(0.999)),
+            max: ms(hist.max()),
+            mean: hist.mean() / NANOS_PER_MILLI,
+            count: hist.len(),
+        }
+    }
+}
+
+impl Summary {
+    /// Writes the summary as pretty-printed JSON to `path`.
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        let io_error = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut out = BufWriter::new(File::create(path).map_err(io_error)?);
+        serde_json::to_writer_pretty(&mut out, self).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        out.write_all(b"\n").map_err(io_error)?;
+        out.flush().map_err(io_error)
+    }
+}
+
+/// Renders the runs of `summary` side by side: one column per run, one row per quantity.
+///
+/// Rows: model; p50, p95, p99 and max latency; the mean of every latency component that any
+/// run has (`-` where a run lacks it); throughput; and the counters. Numbers are
+/// right-aligned; with up to six runs of short names it fits a 100-column terminal.
+pub fn side_by_side_table(summary: &Summary) -> String {
+    let runs = &summary.runs;
+    let ms = |x: f64| format!("{x:.3}");
+    let count = |x: u64| x.to_string();
+
+    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+    let mut row = |label: &str, cell: &dyn Fn(&RunSummary) -> String| {
+        rows.push((label.to_string(), runs.iter().map(cell).collect()));
+    };
+    row("model", &|r| r.model.clone());
+    row("p50 latency (ms)", &|r| ms(r.latency_ms.p50));
+    row("p95 latency (ms)", &|r| ms(r.latency_ms.p95));
+    row("p99 latency (ms)", &|r| ms(r.latency_ms.p99));
+    row("max latency (ms)", &|r| ms(r.latency_ms.max));
+    let components: BTreeSet<&String> = runs.iter().flat_map(|r| r.components_ms.keys()).collect();
+    for component in components {
+        row(&format!("{component} (ms)"), &|r| {
+            r.components_ms
+                .get(component)
+                .map_or_else(|| "-".to_string(), |&x| ms(x))
+        });
+    }
+    row("throughput (events/s)", &|r| {
+        format!("{:.0}", r.throughput_eps)
+    });
+    row("events", &|r| count(r.counts.events));
+    row("outputs", &|r| count(r.counts.outputs));
+    row("batches", &|r| count(r.counts.batches));
+    row("falling behind", &|r| count(r.counts.falling_behind));
+    row("late dropped", &|r| count(r.counts.late_dropped));
+
+    let label_width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
+    let widths: Vec<usize> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, run)| {
+            rows.iter()
+                .map(|(_, cells)| cells[i].len())
+                .chain([run.name.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+
+    let mut table = String::new();
+    let mut line = |label: &str, cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = format!("{label:<label_width$}");
+        for (cell, width) in cells.zip(&widths) {
+            let _ = write!(text, "  {cell:>width$}");
+        }
+        table.push_str(text.trim_end());
+        table.push('\n');
+    };
+    line("", &mut runs.iter().map(|r| r.name.as_str()));
+    let rules: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+    line(
+        &"-".repeat(label_width),
+        &mut rules.iter().map(String::as_str),
+    );
+    for (label, cells) in &rows {
+        line(label, &mut cells.iter().map(String::as_str));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(name: &str, model: &str, components: &[(&str, f64)]) -> RunSummary {
+        RunSummary {
+            name: name.to_string(),
+            model: model.to_string(),
+            config: serde_json::json!({ "trigger_ms": 1000 }),
+            latency_ms: LatencySummary {
+                p50: 512.25,
+                p95: 950.0,
+                p99: 990.5,
+                p999: 999.0,
+                max: 1003.125,
+                mean: 500.0,
+                count: 10_000,
+            },
+            event_time_latency_ms: None,
+            components_ms: components
+                .iter()
+                .map(|&(k, v)| (k.to_string(), v))
+                .collect(),
+            throughput_eps: 10_000.4,
+            counts: Counts {
+                events: 100_000,
+                outputs: 4_200,
+                batches: 10,
+                falling_behind: 2,
+                late_dropped: 7,
+            },
+            notes: vec![],
+        }
+    }
+
+    fn summary() -> Summary {
+        Summary {
+            schema_version: SCHEMA_VERSION,
+            scenario: "clickstream".to_string(),
+            seed: 42,
+            clock: "simulated".to_string(),
+            duration_s: 10.0,
+            measured: vec![],
+            modelled: vec!["everything".to_string()],
+            runs: vec![
+                run(
+                    "spark-1s",
+                    "micro-batch",
+                    &[("trigger_wait", 500.0), ("processing", 3.5)],
+                ),
+                run(
+                    "flink",
+                    "per-record",
+                    &[("buffer_wait", 0.25), ("processing", 0.125)],
+                ),
+            ],
+        }
+    }
+
+    fn cells<'t>(table: &'t str, label: &str) -> Vec<&'t str> {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no row {label} in\n{table}"));
+        line[label.len()..].split_whitespace().collect()
+    }
+
+    #[test]
+    fn table_has_one_column_per_run_and_dashes_for_absent_components() {
+        let table = side_by_side_table(&summary());
+        println!("{table}");
+        assert_eq!(cells(&table, ""), ["spark-1s", "flink"]);
+        assert_eq!(cells(&table, "model"), ["micro-batch", "per-record"]);
+        assert_eq!(cells(&table, "p50 latency (ms)"), ["512.250", "512.250"]);
+        assert_eq!(cells(&table, "trigger_wait (ms)"), ["500.000", "-"]);
+        assert_eq!(cells(&table, "buffer_wait (ms)"), ["-", "0.250"]);
+        assert_eq!(cells(&table, "throughput (events/s)"), ["10000", "10000"]);
+        assert_eq!(cells(&table, "late dropped"), ["7", "7"]);
+        assert!(table.lines().all(|l| l.len() <= 100));
+        // Columns are aligned: every line has the same width up to trailing spaces.
+        let widths: BTreeSet<usize> = table.lines().skip(1).map(str::len).collect();
+        assert_eq!(widths.len(), 1, "{table}");
+    }
+
+    #[test]
+    fn summary_json_round_trips_with_documented_field_names() {
+        let summary = summary();
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["schema_version"], 1);
+        assert_eq!(json["runs"][0]["latency_ms"]["p999"], 999.0);
+        assert_eq!(json["runs"][1]["counts"]["falling_behind"], 2);
+        assert!(json["runs"][0]["event_time_latency_ms"].is_null());
+        let back: Summary = serde_json::from_value(json).unwrap();
+        assert_eq!(back, summary);
+    }
+
+    #[test]
+    fn latency_summary_converts_nanoseconds_to_milliseconds() {
+        let mut hist = Histogram::<u64>::new(3).unwrap();
+        for ms in 1..=1000u64 {
+            hist.record(ms * 1_000_000).unwrap();
+        }
+        let s = LatencySummary::from_histogram(&hist);
+        assert_eq!(s.count, 1000);
+        assert!((s.p50 - 500.0).abs() < 0.5, "{s:?}");
+        assert!((s.p99 - 990.0).abs() < 1.0, "{s:?}");
+        assert!((s.max - 1000.0).abs() < 1.0, "{s:?}");
+        assert!((s.mean - 500.5).abs() < 0.5, "{s:?}");
+    }
+
+    #[test]
+    fn latency_summary_of_empty_histogram_is_all_zeros() {
+        let hist = Histogram::<u64>::new(3).unwrap();
+        assert_eq!(
+            LatencySummary::from_histogram(&hist),
+            LatencySummary::default()
+        );
+    }
+
+    #[test]
+    fn write_json_names_the_path_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing").join("summary.json");
+        let err = summary().write_json(&path).unwrap_err();
+        assert!(err.to_string().contains("summary.json"), "{err}");
+    }
+}

@@ -1,0 +1,142 @@
+//! Trace files: recording a generated stream, or bringing your own, as CSV or JSON Lines.
+//!
+//! A trace makes a run reproducible outside this program and lets real clickstreams replace
+//! the generator. The format is chosen by the file extension: `.csv` (a header row, then one
+//! row per event) or `.jsonl` (one JSON object per line, keys = column names). Either way the
+//! columns, in this order, are:
+//!
+//! | column          | type | meaning                                                        |
+//! |-----------------|------|----------------------------------------------------------------|
+//! | `seq`           | u64  | position in the stream, in arrival order; unique               |
+//! | `event_time_ms` | i64  | when the event happened at the user, **milliseconds** since the workload start |
+//! | `arrival_ns`    | u64  | when it arrives at the source, **nanoseconds** since the run start |
+//! | `partition`     | u32  | source partition                                               |
+//! | `user`          | u32  | user id                                                        |
+//! | `session`       | u64  | session id, unique over the stream                             |
+//! | `page`          | u32  | page id                                                        |
+//! | `ad`            | u32  | ad id (join key of the campaign table)                         |
+//! | `kind`          | text | `view`, `click`, `add_to_cart` or `purchase`                   |
+//! | `dwell_ms`      | u32  | time on the page before the event, **milliseconds**            |
+//! | `price_cents`   | u32  | price in **cents** (0 unless `add_to_cart` / `purchase`)       |
+//!
+//! Reading is strict, because a silently skipped row would make two engines disagree for no
+//! visible reason: every field must be present and parse, rows must be in non-decreasing
+//! `arrival_ns` order and `seq` must be unique. The first problem is returned as an error
+//! naming the file, the 1-based line, the column and what is allowed.
+
+mod csv_file;
+mod jsonl_file;
+mod row;
+
+use std::path::{Path, PathBuf};
+
+use streamlab_engines::event::Event;
+
+/// The trace columns, in file order.
+pub const COLUMNS: [&str; 11] = [
+    "seq",
+    "event_time_ms",
+    "arrival_ns",
+    "partition",
+    "user",
+    "session",
+    "page",
+    "ad",
+    "kind",
+    "dwell_ms",
+    "price_cents",
+];
+
+/// The file extensions a trace may have.
+pub const EXTENSIONS: &str = ".csv or .jsonl";
+
+/// Why a trace could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// The file name does not end in a known extension.
+    #[error("{}: unknown trace format; the file name must end in {EXTENSIONS}", path.display())]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Reading or writing the file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A field is missing, does not parse, or breaks an ordering rule.
+    #[error("{}: line {line}, column `{column}`: {message}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// The column name.
+        column: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+    /// A whole line is unreadable (not CSV / not a JSON object, extra fields, blank).
+    #[error("{}: line {line}: {message}", path.display())]
+    BadLine {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Jsonl,
+}
+
+fn format_of(path: &Path) -> Result<Format, TraceError> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if ext.eq_ignore_ascii_case("csv") {
+        Ok(Format::Csv)
+    } else if ext.eq_ignore_ascii_case("jsonl") {
+        Ok(Format::Jsonl)
+    } else {
+        Err(TraceError::UnknownFormat {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TraceError + '_ {
+    move |source| TraceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `events` to `path` (created or truncated), as CSV or JSON Lines by extension.
+pub fn write_trace(path: &Path, events: &[Event]) -> Result<(), TraceError> {
+    let format = format_of(path)?;
+    let file = std::fs::File::create(path).map_err(io_error(path))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+    match format {
+        Format::Csv => csv_file::write(&mut out, events),
+        Format::Jsonl => jsonl_file::write(&mut out, events),
+    }
+    .and_then(|()| std::io::Write::flush(&mut out))
+    .map_err(io_error(path))
+}
+
+/// Reads a trace written by [`write_trace`] (or by hand), validating every row.
+pub fn read_trace(path: &Path) -> Result<Vec<Event>, TraceError> {
+    let format = format_of(path)?;
+    let file = std::fs::File::open(path).map_err(io_error(path))?;
+    let input = std::io::BufReader::with_capacity(1 << 16, file);
+    match format {
+        Format::Csv => csv_file::read(path, input),
+        Format::Jsonl => jsonl_file::read(path, input),
+    }
+}

@@ -1,0 +1,245 @@
+//! Properties of the clickstream generator: determinism, rate, mix, skew, disorder, partitions.
+
+use std::collections::HashMap;
+
+use streamlab_engines::event::{Event, EventKind};
+use streamlab_engines::time::{Span, NANOS_PER_MS, NANOS_PER_SEC};
+use streamlab_workloads::{
+    generate, source_log, ClickstreamConfig, DelayDistribution, Disorder, RateProfile,
+};
+
+fn constant(eps: f64) -> ClickstreamConfig {
+    ClickstreamConfig {
+        rate: RateProfile::Constant {
+            events_per_second: eps,
+        },
+        ..ClickstreamConfig::default()
+    }
+}
+
+fn delay_ns(e: &Event) -> u64 {
+    e.arrival - e.event_time as u64 * NANOS_PER_MS
+}
+
+#[test]
+fn same_seed_same_events_different_seed_different_events() {
+    let cfg = constant(5_000.0);
+    let a = generate(&cfg, 42, 2 * NANOS_PER_SEC);
+    let b = generate(&cfg, 42, 2 * NANOS_PER_SEC);
+    let c = generate(&cfg, 43, 2 * NANOS_PER_SEC);
+    assert_eq!(a, b);
+    assert_eq!(a.len(), c.len(), "the schedule does not depend on the seed");
+    assert_ne!(a, c);
+}
+
+#[test]
+fn events_are_in_arrival_order_with_dense_seq() {
+    let events = generate(&constant(10_000.0), 1, NANOS_PER_SEC);
+    assert!(events.windows(2).all(|w| w[0].arrival <= w[1].arrival));
+    assert!(events.iter().enumerate().all(|(i, e)| e.seq == i as u64));
+    assert!(events.iter().all(|e| e.arrival < NANOS_PER_SEC));
+}
+
+#[test]
+fn constant_rate_is_honoured() {
+    let events = generate(&constant(1_000.0), 7, 10 * NANOS_PER_SEC);
+    assert_eq!(events.len(), 10_000);
+}
+
+#[test]
+fn step_profile_doubles_the_count_after_the_step() {
+    let cfg = ClickstreamConfig {
+        rate: RateProfile::Step {
+            before: 1_000.0,
+            after: 2_000.0,
+            at: Span::from_ms(5_000),
+        },
+        ..ClickstreamConfig::default()
+    };
+    let events = generate(&cfg, 7, 10 * NANOS_PER_SEC);
+    let before = events
+        .iter()
+        .filter(|e| e.arrival < 5 * NANOS_PER_SEC)
+        .count();
+    let after = events.len() - before;
+    assert_eq!(before, 5_000);
+    assert_eq!(after, 10_000);
+}
+
+#[test]
+fn kind_mix_is_honoured_and_prices_only_for_carts_and_purchases() {
+    let cfg = constant(100_000.0);
+    let events = generate(&cfg, 3, NANOS_PER_SEC);
+    assert_eq!(events.len(), 100_000);
+    for kind in EventKind::ALL {
+        let share = events.iter().filter(|e| e.kind == kind).count() as f64 / events.len() as f64;
+        assert!(
+            (share - cfg.mix.share(kind)).abs() < 0.01,
+            "{kind:?}: {share}"
+        );
+    }
+    for e in &events {
+        let priced = matches!(e.kind, EventKind::AddToCart | EventKind::Purchase);
+        assert_eq!(e.price_cents > 0, priced, "{e:?}");
+    }
+    let mut prices: Vec<u32> = events
+        .iter()
+        .filter(|e| e.price_cents > 0)
+        .map(|e| e.price_cents)
+        .collect();
+    prices.sort_unstable();
+    let median = prices[prices.len() / 2];
+    assert!((2_500..3_500).contains(&median), "median price {median}");
+}
+
+#[test]
+fn pages_are_zipf_skewed_and_ids_in_range() {
+    let cfg = constant(100_000.0);
+    let events = generate(&cfg, 5, NANOS_PER_SEC);
+    let mut per_page = vec![0u32; cfg.pages as usize];
+    for e in &events {
+        per_page[e.page as usize] += 1;
+        assert!(e.ad < cfg.campaigns * cfg.ads_per_campaign);
+        assert!(e.user < cfg.users);
+    }
+    assert!(
+        per_page[0] > 50 * per_page[999].max(1),
+        "page 0: {}, page 999: {}",
+        per_page[0],
+        per_page[999]
+    );
+    assert!(per_page[0] > per_page[1] && per_page[1] > per_page[10]);
+}
+
+#[test]
+fn event_time_never_after_arrival_and_in_bound_without_late_events() {
+    for delay in [DelayDistribution::Uniform, DelayDistribution::Exponential] {
+        let cfg = ClickstreamConfig {
+            disorder: Disorder {
+                delay,
+                ..Disorder::default()
+            },
+            ..constant(20_000.0)
+        };
+        let bound = cfg.disorder.bound.nanos();
+        let events = generate(&cfg, 11, 5 * NANOS_PER_SEC);
+        for e in &events {
+            assert!(e.event_time >= 0);
+            assert!(e.event_time as u64 * NANOS_PER_MS <= e.arrival);
+            // Flooring to whole ms adds < 1 ms on top of the delay itself.
+            assert!(delay_ns(e) < bound + NANOS_PER_MS, "{e:?}");
+        }
+        // Out of order for real: some event has an earlier event time than its predecessor.
+        assert!(events.windows(2).any(|w| w[1].event_time < w[0].event_time));
+        // A watermark of max event time - bound never declares an in-bound event late.
+        let mut max = 0;
+        for e in &events {
+            assert!(e.event_time >= max - (bound / NANOS_PER_MS) as i64);
+            max = max.max(e.event_time);
+        }
+    }
+}
+
+#[test]
+fn zero_bound_is_in_order() {
+    let cfg = ClickstreamConfig {
+        disorder: Disorder {
+            bound: Span(0),
+            ..Disorder::default()
+        },
+        ..constant(10_000.0)
+    };
+    let events = generate(&cfg, 2, NANOS_PER_SEC);
+    assert!(events
+        .iter()
+        .all(|e| e.event_time as u64 == e.arrival / NANOS_PER_MS));
+}
+
+#[test]
+fn late_fraction_delays_that_share_beyond_the_bound() {
+    let cfg = ClickstreamConfig {
+        disorder: Disorder {
+            late_fraction: 0.1,
+            ..Disorder::default()
+        },
+        ..constant(20_000.0)
+    };
+    let bound = cfg.disorder.bound.nanos();
+    let extra = cfg.disorder.late_extra.nanos();
+    let events = generate(&cfg, 13, 5 * NANOS_PER_SEC);
+    // Only events that arrive after bound + late_extra can show their full delay (clamp at 0).
+    let settled: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.arrival > bound + extra + NANOS_PER_MS)
+        .collect();
+    let late = settled
+        .iter()
+        .filter(|e| delay_ns(e) >= bound + NANOS_PER_MS)
+        .count() as f64;
+    let share = late / settled.len() as f64;
+    assert!((share - 0.1).abs() < 0.01, "{share}");
+    assert!(settled
+        .iter()
+        .all(|e| delay_ns(e) < bound + extra + NANOS_PER_MS));
+}
+
+#[test]
+fn partition_is_stable_per_user_and_sessions_are_unique() {
+    // Short think times so sessions finish within the run.
+    let cfg = ClickstreamConfig {
+        mean_think_time: Span::from_ms(10),
+        ..constant(20_000.0)
+    };
+    let events = generate(&cfg, 17, 3 * NANOS_PER_SEC);
+    let mut partition_of_user = HashMap::new();
+    let mut user_of_session = HashMap::new();
+    for e in &events {
+        assert!(e.partition < cfg.partitions);
+        assert_eq!(
+            *partition_of_user.entry(e.user).or_insert(e.partition),
+            e.partition
+        );
+        assert_eq!(
+            *user_of_session.entry(e.session).or_insert(e.user),
+            e.user,
+            "a session belongs to one user"
+        );
+    }
+    // Sessions average `mean_session_events`: far fewer sessions than events.
+    assert!(user_of_session.len() < events.len() / 5);
+    let log = source_log(&cfg, 17, 3 * NANOS_PER_SEC);
+    assert_eq!(log.len(), events.len());
+    assert_eq!(log.partitions(), cfg.partitions as usize);
+}
+
+#[test]
+fn session_length_and_dwell_follow_the_config() {
+    let cfg = ClickstreamConfig {
+        mean_session_events: 5.0,
+        mean_think_time: Span::from_ms(100),
+        ..constant(10_000.0)
+    };
+    let events = generate(&cfg, 19, 20 * NANOS_PER_SEC);
+    let mut per_session: HashMap<u64, u32> = HashMap::new();
+    for e in &events {
+        *per_session.entry(e.session).or_default() += 1;
+    }
+    // Sessions cut off by the end of the run are shorter; the mean is still close.
+    let mean = events.len() as f64 / per_session.len() as f64;
+    assert!((mean - 5.0).abs() < 0.5, "{mean}");
+    let dwell = events.iter().map(|e| f64::from(e.dwell_ms)).sum::<f64>() / events.len() as f64;
+    // dwell_ms is the think time rounded down to whole ms: mean ≈ 100 ms - 0.5 ms.
+    assert!((dwell - 99.5).abs() < 3.0, "{dwell}");
+}
+
+#[test]
+fn generating_a_million_events_is_fast() {
+    let cfg = constant(1_000_000.0);
+    let start = std::time::Instant::now();
+    let events = generate(&cfg, 23, NANOS_PER_SEC);
+    let took = start.elapsed();
+    assert_eq!(events.len(), 1_000_000);
+    // Generous: this also runs unoptimised; release builds are well under a second.
+    assert!(took.as_secs() < 30, "{took:?}");
+    eprintln!("1M events in {took:?}");
+}

@@ -24,3 +24,4 @@ pub mod runtime;
 pub mod run;
 pub mod microbatch;
 pub mod dataflow;
+pub mod reference;

@@ -38,7 +38,7 @@ impl ConfigError {
     }
 }
 
-/// Checks that `value` is finite and `>= min`; `what` completes "must be ...".
+/// Checks that `value` is finite and `>= min`.
 pub(crate) fn check_at_least(key: &str, value: f64, min: f64) -> Result<(), ConfigError> {
     if value.is_finite() && value >= min {
         Ok(())

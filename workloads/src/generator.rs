@@ -1,7 +1,7 @@
 //! The clickstream generator: a seeded, open-loop stream of user sessions.
 //!
 //! Model, in the order the generator applies it:
-//! - **When** — arrivals follow the [`RateProfile`] schedule ([`RateProfile::arrivals`]),
+//! - **When** — arrivals follow the [`crate::rate::RateProfile`] schedule ([`crate::rate::RateProfile::arrivals`]),
 //!   deterministic spacing, no randomness; each arrival is a *slot*.
 //! - **Who** — `max(1, round(base_rate × mean_think_time))` sessions are active at once (the
 //!   number that keeps the base rate busy, by Little's law), capped at `users`

@@ -353,7 +353,7 @@ impl Iterator for Arrivals {
             }
             _ => self.next_piecewise()?,
         };
-        if !(t_ns < u64::MAX as f64) {
+        if t_ns.is_nan() || t_ns >= u64::MAX as f64 {
             return None;
         }
         let t = (t_ns.floor() as Nanos).max(self.last);

@@ -233,13 +233,9 @@ fn session_length_and_dwell_follow_the_config() {
 }
 
 #[test]
-fn generating_a_million_events_is_fast() {
-    let cfg = constant(1_000_000.0);
-    let start = std::time::Instant::now();
-    let events = generate(&cfg, 23, NANOS_PER_SEC);
-    let took = start.elapsed();
+fn a_million_events_per_second_yields_a_million_events_in_one_second() {
+    // Speed is measured by the criterion bench, never asserted on the wall clock here.
+    let events = generate(&constant(1_000_000.0), 23, NANOS_PER_SEC);
     assert_eq!(events.len(), 1_000_000);
-    // Generous: this also runs unoptimised; release builds are well under a second.
-    assert!(took.as_secs() < 30, "{took:?}");
-    eprintln!("1M events in {took:?}");
+    assert!(events.windows(2).all(|w| w[0].arrival <= w[1].arrival));
 }

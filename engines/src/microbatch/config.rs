@@ -118,6 +118,9 @@ impl MicroBatchConfig {
             return err("workers", "must be at least 1");
         }
         match self.trigger {
+            Trigger::ProcessingTime { interval } if interval.nanos() == 0 => {
+                return err("trigger.interval", "must be greater than 0, e.g. \"100ms\" or \"1s\"")
+            }
             Trigger::Continuous { .. } if pipeline.is_stateful() => {
                 return err(
                     "trigger",

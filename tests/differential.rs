@@ -1,0 +1,264 @@
+//! Differential tests: the micro-batch engine, the per-record engine and the reference
+//! evaluator, on the same seeded clickstreams, must produce the same results — within each
+//! engine's documented semantics (Spark's append mode emits only windows the final watermark
+//! has closed; a bounded Flink source ends with a `MAX` watermark that closes them all).
+
+use std::collections::BTreeMap;
+
+use streamlab_engines::dataflow::{live::run_live, DataflowConfig};
+use streamlab_engines::dimension::CampaignTable;
+use streamlab_engines::event::{Event, EventKind};
+use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, OutputMode, Trigger};
+use streamlab_engines::operators::Output;
+use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
+use streamlab_engines::reference::{evaluate, WindowId};
+use streamlab_engines::run::EngineRun;
+use streamlab_engines::runtime::{LiveClock, LiveRuntime, ManualRuntime};
+use streamlab_engines::source::SourceLog;
+use streamlab_engines::time::{Span, NANOS_PER_SEC};
+use streamlab_workloads::{campaign_table, generate, ClickstreamConfig, RateProfile};
+
+const BOUND_MS: u64 = 200;
+
+fn workload() -> ClickstreamConfig {
+    let mut cfg = ClickstreamConfig::default();
+    cfg.partitions = 4;
+    cfg.users = 2_000;
+    cfg.mean_think_time = Span::from_ms(500);
+    cfg.rate = RateProfile::Constant { events_per_second: 20_000.0 };
+    cfg.disorder.bound = Span::from_ms(BOUND_MS);
+    cfg.disorder.late_fraction = 0.0;
+    cfg
+}
+
+fn events(seed: u64) -> (Vec<Event>, CampaignTable, usize) {
+    let cfg = workload();
+    (generate(&cfg, seed, 3 * NANOS_PER_SEC), campaign_table(&cfg, seed), cfg.partitions as usize)
+}
+
+fn aggregation(key_by: Field, window: WindowSpec, function: AggFunc, field: Option<Field>) -> Aggregation {
+    Aggregation { key_by, window, function, field }
+}
+
+/// The pipelines under test: every window kind and every aggregate, with and without the join.
+fn pipelines() -> Vec<(&'static str, PipelineSpec)> {
+    let tumbling = WindowSpec::Tumbling { size: Span::from_ms(1000) };
+    let stateful = |filter: Option<Vec<EventKind>>, join: bool, agg: Aggregation| PipelineSpec {
+        filter_kinds: filter,
+        lookup_join: join,
+        project: vec![],
+        aggregate: Some(agg),
+    };
+    vec![
+        (
+            "clicks per campaign, tumbling count, lookup join",
+            stateful(Some(vec![EventKind::Click]), true, aggregation(Field::Campaign, tumbling, AggFunc::Count, None)),
+        ),
+        (
+            "spend per user, sliding sum",
+            stateful(
+                Some(vec![EventKind::AddToCart, EventKind::Purchase]),
+                false,
+                aggregation(
+                    Field::User,
+                    WindowSpec::Sliding { size: Span::from_ms(2000), slide: Span::from_ms(500) },
+                    AggFunc::Sum,
+                    Some(Field::PriceCents),
+                ),
+            ),
+        ),
+        (
+            "events per user session",
+            stateful(None, false, aggregation(Field::User, WindowSpec::Session { gap: Span::from_ms(400) }, AggFunc::Count, None)),
+        ),
+        ("min dwell per page", stateful(None, false, aggregation(Field::Page, tumbling, AggFunc::Min, Some(Field::DwellMs)))),
+        ("max price per campaign", stateful(None, true, aggregation(Field::Campaign, tumbling, AggFunc::Max, Some(Field::PriceCents)))),
+        ("avg dwell per kind", stateful(None, false, aggregation(Field::Kind, tumbling, AggFunc::Avg, Some(Field::DwellMs)))),
+        (
+            "distinct users per campaign",
+            stateful(None, true, aggregation(Field::Campaign, tumbling, AggFunc::DistinctCount, Some(Field::User))),
+        ),
+    ]
+}
+
+fn stateless() -> PipelineSpec {
+    PipelineSpec {
+        filter_kinds: Some(vec![EventKind::View, EventKind::Click]),
+        lookup_join: true,
+        project: vec![Field::Seq, Field::Campaign],
+        aggregate: None,
+    }
+}
+
+/// Final window results of a run; a window emitted twice as final is a bug.
+fn final_windows(run: &EngineRun) -> BTreeMap<WindowId, (u64, f64)> {
+    let mut out = BTreeMap::new();
+    for d in &run.delivered {
+        if let Output::Window(w) = d.output {
+            let previous = out.insert((w.key, w.start, w.end), (w.count, w.value));
+            assert!(previous.is_none() || w.is_update, "window {:?} emitted twice as final", (w.key, w.start, w.end));
+        }
+    }
+    out
+}
+
+fn delivered_seqs(run: &EngineRun) -> Vec<u64> {
+    let mut seqs: Vec<u64> = run
+        .delivered
+        .iter()
+        .map(|d| match d.output {
+            Output::Row(r) => r.event.seq,
+            Output::Window(_) => panic!("stateless pipeline emitted a window"),
+        })
+        .collect();
+    seqs.sort_unstable();
+    seqs
+}
+
+fn micro_batch(mode: OutputMode) -> MicroBatchConfig {
+    MicroBatchConfig {
+        trigger: Trigger::ProcessingTime { interval: Span::from_ms(100) },
+        output_mode: mode,
+        watermark_delay: Span::from_ms(BOUND_MS),
+        shuffle_partitions: 3,
+        workers: 2,
+        ..Default::default()
+    }
+}
+
+fn run_micro_batch(pipeline: &PipelineSpec, table: &CampaignTable, log: &SourceLog, mode: OutputMode) -> EngineRun {
+    let mut engine = MicroBatchEngine::new("mb", micro_batch(mode), pipeline, table, log.partitions()).unwrap();
+    let mut rt = ManualRuntime::new(2);
+    engine.run(&mut rt, log, log.last_arrival() + NANOS_PER_SEC)
+}
+
+fn per_record_config(parallelism: usize) -> DataflowConfig {
+    DataflowConfig {
+        parallelism,
+        buffer_timeout: Span::from_ms(1),
+        auto_watermark_interval: Span::from_ms(1),
+        out_of_orderness: Span::from_ms(BOUND_MS),
+        ..Default::default()
+    }
+}
+
+/// Live runs replay the arrival schedule 50× faster, so tests take milliseconds; event times,
+/// and with them every windowing and lateness decision, are unchanged.
+fn compressed(events: &[Event], partitions: usize) -> SourceLog {
+    SourceLog::from_events(partitions, events.iter().map(|e| Event { arrival: e.arrival / 50, ..*e }))
+}
+
+fn run_per_record(pipeline: &PipelineSpec, table: &CampaignTable, log: &SourceLog, parallelism: usize) -> EngineRun {
+    let cfg = per_record_config(parallelism);
+    run_live("pr", &cfg, pipeline, table, log, LiveClock::start(), log.last_arrival() + 30 * NANOS_PER_SEC, true).unwrap()
+}
+
+#[test]
+fn micro_batch_append_mode_equals_reference_for_every_window_the_watermark_closed() {
+    for seed in 1..=3 {
+        let (events, table, partitions) = events(seed);
+        let log = SourceLog::from_events(partitions, events.iter().copied());
+        for (name, pipeline) in pipelines() {
+            let expected = evaluate(&pipeline, &table, &events);
+            let run = run_micro_batch(&pipeline, &table, &log, OutputMode::Append);
+            let closed: BTreeMap<_, _> = expected.windows.iter().filter(|((_, _, end), _)| *end <= run.final_watermark).map(|(k, v)| (*k, *v)).collect();
+            assert!(!closed.is_empty(), "{name}: nothing closed");
+            assert_eq!(final_windows(&run), closed, "{name}, seed {seed}");
+            assert_eq!(run.counts.late_dropped, 0, "{name}: in-bound disorder must not drop");
+            assert_eq!(run.counts.events, events.len() as u64);
+        }
+    }
+}
+
+#[test]
+fn micro_batch_complete_mode_final_table_equals_reference() {
+    let (events, table, partitions) = events(7);
+    let log = SourceLog::from_events(partitions, events.iter().copied());
+    for (name, pipeline) in pipelines() {
+        let expected = evaluate(&pipeline, &table, &events);
+        let run = run_micro_batch(&pipeline, &table, &log, OutputMode::Complete);
+        let last_batch_end = run.delivered.last().unwrap().at;
+        let mut table_out = BTreeMap::new();
+        for d in run.delivered.iter().filter(|d| d.at == last_batch_end) {
+            if let Output::Window(w) = d.output {
+                table_out.insert((w.key, w.start, w.end), (w.count, w.value));
+            }
+        }
+        assert_eq!(table_out, expected.windows, "{name}");
+    }
+}
+
+#[test]
+fn micro_batch_update_mode_latest_values_equal_reference() {
+    let (events, table, partitions) = events(11);
+    let log = SourceLog::from_events(partitions, events.iter().copied());
+    // Sessions excluded: update mode legitimately emits sessions that later merge.
+    for (name, pipeline) in pipelines().into_iter().filter(|(n, _)| !n.contains("session")) {
+        let expected = evaluate(&pipeline, &table, &events);
+        let run = run_micro_batch(&pipeline, &table, &log, OutputMode::Update);
+        let mut latest = BTreeMap::new();
+        for d in &run.delivered {
+            if let Output::Window(w) = d.output {
+                latest.insert((w.key, w.start, w.end), (w.count, w.value));
+            }
+        }
+        assert_eq!(latest, expected.windows, "{name}");
+    }
+}
+
+#[test]
+fn per_record_engine_equals_reference_with_parallelism_one_and_two() {
+    for seed in 1..=2 {
+        let (events, table, partitions) = events(seed);
+        let log = compressed(&events, partitions);
+        for (name, pipeline) in pipelines() {
+            let expected = evaluate(&pipeline, &table, &events);
+            assert!(expected.windows.len() > 10, "{name}: too few windows to test anything");
+            for parallelism in [1, 2] {
+                let run = run_per_record(&pipeline, &table, &log, parallelism);
+                assert_eq!(final_windows(&run), expected.windows, "{name}, seed {seed}, parallelism {parallelism}");
+                assert!(run.side_output.is_empty(), "{name}: in-bound disorder must not be late");
+                assert_eq!(run.counts.events, events.len() as u64);
+            }
+        }
+    }
+}
+
+#[test]
+fn stateless_pipeline_delivers_exactly_the_reference_rows_in_both_engines() {
+    let (events, table, partitions) = events(5);
+    let pipeline = stateless();
+    let expected = evaluate(&pipeline, &table, &events);
+    assert!(!expected.rows.is_empty());
+    let log = SourceLog::from_events(partitions, events.iter().copied());
+    let mb = run_micro_batch(&pipeline, &table, &log, OutputMode::Append);
+    assert_eq!(delivered_seqs(&mb), expected.rows);
+    for parallelism in [1, 2] {
+        let pr = run_per_record(&pipeline, &table, &compressed(&events, partitions), parallelism);
+        assert_eq!(delivered_seqs(&pr), expected.rows, "parallelism {parallelism}");
+    }
+}
+
+#[test]
+fn micro_batch_on_live_threads_computes_the_same_as_on_the_manual_clock() {
+    let (events, table, partitions) = events(3);
+    let log = compressed(&events, partitions);
+    let (name, pipeline) = &pipelines()[0];
+    let expected = evaluate(pipeline, &table, &events);
+    let mut cfg = micro_batch(OutputMode::Complete);
+    cfg.trigger = Trigger::ProcessingTime { interval: Span::from_ms(5) };
+    let mut engine = MicroBatchEngine::new("mb", cfg, pipeline, &table, partitions).unwrap();
+    let mut rt = LiveRuntime::new(2);
+    let run = engine.run(&mut rt, &log, log.last_arrival() + Span::from_ms(50).nanos());
+    let last = run.delivered.last().unwrap().at;
+    let table_out: BTreeMap<_, _> = run
+        .delivered
+        .iter()
+        .filter(|d| d.at == last)
+        .filter_map(|d| match d.output {
+            Output::Window(w) => Some(((w.key, w.start, w.end), (w.count, w.value))),
+            Output::Row(_) => None,
+        })
+        .collect();
+    assert_eq!(table_out, expected.windows, "{name}");
+}

@@ -1,1 +1,17 @@
-//! placeholder
+//! Scenario files: what a user writes to compare the two execution models, read into a
+//! validated [`spec::Scenario`].
+//!
+//! A scenario names one workload, one pipeline and the engines that run it side by side. It
+//! is user input, so this crate's first job is to refuse a bad file with a message that names
+//! the file, the line and the key, and says what is allowed ([`error::ScenarioError`]).
+//!
+//! * [`spec`] — the file format and its reader.
+//! * [`error`] — what can go wrong, by who is at fault.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod spec;
+
+pub use error::ScenarioError;
+pub use spec::{ClockKind, EngineKind, EngineSpec, Scenario, WorkloadSpec};

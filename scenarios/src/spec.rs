@@ -1,0 +1,687 @@
+//! A scenario file, read into a validated [`Scenario`].
+//!
+//! A scenario is what a user runs: one workload, one pipeline, and the engines that run the
+//! pipeline over that workload side by side. It is written by hand, so reading it is where
+//! typos and out-of-range values must be caught, each with the file, the line and the dotted
+//! key path (see [`crate::error`]). Nothing is silently dropped: an unknown key anywhere is an
+//! error, never a fallback to a default.
+//!
+//! # The file format
+//!
+//! ```toml
+//! name = "quickstart"                 # required
+//! description = "what it shows"       # optional, one line
+//! seed = 42                           # default 1
+//! duration = "10s"                    # how long the workload runs (events arrive during it); > 0
+//! drain = "3s"                        # how long engines keep running after the last arrival; default "2s"
+//! clock = "live"                      # "live" (default) | "simulated"
+//!
+//! [workload]                          # the clickstream generator's keys (ClickstreamConfig)...
+//! partitions = 4
+//! rate = { profile = "constant", events_per_second = 20000 }
+//! # ...or a trace file instead:  trace = "traces/day1.csv"
+//! # (relative to the scenario file; then `trace` is the only key allowed in [workload])
+//!
+//! [pipeline]                          # PipelineSpec
+//! filter_kinds = ["click"]
+//! lookup_join = true
+//! [pipeline.aggregate]
+//! key_by = "campaign"
+//! window = { kind = "tumbling", size = "10s" }
+//! function = "count"
+//!
+//! [[engine]]                          # one or more engine runs, side by side
+//! name = "micro-batch 1s"             # required, unique
+//! model = "micro-batch"               # "micro-batch" | "per-record"
+//! trigger = { kind = "processing_time", interval = "1s" }
+//! # the remaining keys: MicroBatchConfig (micro-batch) or DataflowConfig (per-record)
+//! ```
+//!
+//! Durations are written as [`Span`]s (`"250ms"`, `"1s"`, ...). A missing `[workload]` table
+//! means the default clickstream generator, a missing `[pipeline]` the default stateless
+//! pipeline; `[[engine]]` is required.
+//!
+//! # How errors find their line
+//!
+//! The file is parsed once with `toml_edit`, which keeps the byte span of every key and value.
+//! Each section is deserialized with serde from its parsed (still spanned) table, so the
+//! components' `deny_unknown_fields` applies and a serde error carries the span of the key or
+//! value at fault; that span is mapped back to a key path by walking the document. Errors of
+//! the components' own `validate()` come with a key relative to their table; the path is
+//! prefixed with the table's and its line looked up in the document (falling back to the
+//! nearest enclosing key that exists).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::{Deserialize, Serialize};
+use streamlab_engines::dataflow::DataflowConfig;
+use streamlab_engines::microbatch::MicroBatchConfig;
+use streamlab_engines::pipeline::PipelineSpec;
+use streamlab_engines::time::Span;
+use streamlab_workloads::ClickstreamConfig;
+use toml_edit::{DocumentMut, ImDocument, Item, Table, TableLike, Value};
+
+use crate::error::{Result, ScenarioError};
+
+/// Which clock a scenario runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockKind {
+    /// Real threads and the wall clock: a benchmark.
+    #[default]
+    Live,
+    /// Virtual time, single-threaded and deterministic: a simulator.
+    Simulated,
+}
+
+impl ClockKind {
+    /// The name used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Simulated => "simulated",
+        }
+    }
+}
+
+/// Where a scenario's events come from (the `[workload]` table).
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkloadSpec {
+    /// The seeded clickstream generator.
+    Clickstream(ClickstreamConfig),
+    /// A recorded trace file, replayed.
+    Trace {
+        /// The trace file, resolved against the scenario file's directory.
+        path: PathBuf,
+    },
+}
+
+/// An execution model and its configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    /// Spark Structured Streaming style micro-batching (`model = "micro-batch"`).
+    MicroBatch(MicroBatchConfig),
+    /// Flink style per-record streaming (`model = "per-record"`).
+    PerRecord(DataflowConfig),
+}
+
+impl EngineKind {
+    /// The values `model` may take, in scenario-file spelling.
+    pub const MODELS: [&'static str; 2] = ["micro-batch", "per-record"];
+
+    /// The model's name in scenario files: `"micro-batch"` or `"per-record"`.
+    pub fn model(&self) -> &'static str {
+        match self {
+            Self::MicroBatch(_) => Self::MODELS[0],
+            Self::PerRecord(_) => Self::MODELS[1],
+        }
+    }
+}
+
+/// One engine run of a scenario (an `[[engine]]` table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineSpec {
+    /// The name shown in reports; unique within the scenario.
+    pub name: String,
+    /// The execution model and its configuration.
+    pub kind: EngineKind,
+}
+
+impl EngineSpec {
+    /// The model's name in scenario files: `"micro-batch"` or `"per-record"`.
+    pub fn model(&self) -> &'static str {
+        self.kind.model()
+    }
+}
+
+/// A validated scenario: everything needed to run it, and the text it was read from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// The file it was read from (as given; used in messages).
+    pub path: PathBuf,
+    /// The scenario's name.
+    pub name: String,
+    /// A one-line description, if given.
+    pub description: Option<String>,
+    /// Seed of the workload generator.
+    pub seed: u64,
+    /// How long events arrive (> 0).
+    pub duration: Span,
+    /// How long engines keep running after the last arrival.
+    pub drain: Span,
+    /// Which clock to run on.
+    pub clock: ClockKind,
+    /// Where the events come from.
+    pub workload: WorkloadSpec,
+    /// What every engine computes.
+    pub pipeline: PipelineSpec,
+    /// The engine runs, in file order; at least one, names unique.
+    pub engines: Vec<EngineSpec>,
+    /// The file's text, kept for reproducibility (copied into results).
+    pub source_text: String,
+}
+
+/// The keys allowed at the top level of a scenario file.
+const TOP_LEVEL_KEYS: [&str; 9] = [
+    "name",
+    "description",
+    "seed",
+    "duration",
+    "drain",
+    "clock",
+    "workload",
+    "pipeline",
+    "engine",
+];
+
+impl Scenario {
+    /// The seed used when the file states none.
+    pub const DEFAULT_SEED: u64 = 1;
+    /// The drain used when the file states none.
+    pub const DEFAULT_DRAIN: Span = Span::from_ms(2_000);
+
+    /// Reads and validates the scenario file at `path`.
+    pub fn load(path: &Path) -> Result<Scenario> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates scenario `text`; `path_for_messages` is named in errors, stored as
+    /// [`Scenario::path`], and is what a trace path is resolved against.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::path::Path;
+    /// use streamlab_scenarios::spec::Scenario;
+    ///
+    /// let text = r#"
+    /// name = "tiny"
+    /// duration = "1s"
+    /// [[engine]]
+    /// name = "mb"
+    /// model = "micro-batch"
+    /// "#;
+    /// let scenario = Scenario::parse(Path::new("tiny.toml"), text).unwrap();
+    /// assert_eq!(scenario.engines[0].model(), "micro-batch");
+    ///
+    /// let err = Scenario::parse(Path::new("tiny.toml"), "name = \"x\"\nsede = 1\n").unwrap_err();
+    /// assert!(err.to_string().starts_with("tiny.toml:2: key `sede`: unknown key"));
+    /// ```
+    pub fn parse(path_for_messages: &Path, text: &str) -> Result<Scenario> {
+        let doc = ImDocument::parse(text).map_err(|e| {
+            let start = e.span().map_or(0, |s| s.start);
+            let (line, column) = line_and_column(text, start);
+            ScenarioError::Syntax {
+                path: path_for_messages.to_path_buf(),
+                line,
+                column,
+                message: one_line(e.message()),
+            }
+        })?;
+        Reader {
+            path: path_for_messages,
+            text,
+            root: doc.as_table(),
+        }
+        .scenario()
+    }
+}
+
+/// Reads one parsed document; knows the text, so it can turn spans into lines.
+struct Reader<'a> {
+    path: &'a Path,
+    text: &'a str,
+    root: &'a Table,
+}
+
+impl Reader<'_> {
+    fn scenario(&self) -> Result<Scenario> {
+        self.check_keys("", self.root, &TOP_LEVEL_KEYS)?;
+
+        let name: String = self.top("name")?.ok_or_else(|| {
+            self.invalid(
+                None,
+                Some("name"),
+                "missing; every scenario needs a name, e.g. name = \"quickstart\"",
+            )
+        })?;
+        if name.trim().is_empty() {
+            return Err(self.at("name", "must not be empty"));
+        }
+        let description: Option<String> = self.top("description")?;
+        if description.as_deref().is_some_and(|d| d.contains('\n')) {
+            return Err(self.at("description", "must be a single line"));
+        }
+        let seed = self.top("seed")?.unwrap_or(Scenario::DEFAULT_SEED);
+        let duration: Span = self.top("duration")?.ok_or_else(|| {
+            self.invalid(
+                None,
+                Some("duration"),
+                "missing; say how long events arrive, e.g. duration = \"10s\"",
+            )
+        })?;
+        if duration.nanos() == 0 {
+            return Err(self.at("duration", "must be greater than 0, e.g. \"10s\""));
+        }
+        let drain = self.top("drain")?.unwrap_or(Scenario::DEFAULT_DRAIN);
+        let clock = self.top("clock")?.unwrap_or_default();
+        let workload = self.workload()?;
+        let pipeline = self.pipeline()?;
+        let engines = self.engines(&pipeline)?;
+
+        Ok(Scenario {
+            path: self.path.to_path_buf(),
+            name,
+            description,
+            seed,
+            duration,
+            drain,
+            clock,
+            workload,
+            pipeline,
+            engines,
+            source_text: self.text.to_owned(),
+        })
+    }
+
+    /// A top-level key, deserialized if present.
+    fn top<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        self.root
+            .get(key)
+            .map(|item| self.de(key, item, None))
+            .transpose()
+    }
+
+    fn workload(&self) -> Result<WorkloadSpec> {
+        let Some(item) = self.root.get("workload") else {
+            return Ok(WorkloadSpec::Clickstream(ClickstreamConfig::default()));
+        };
+        let Some(table) = item.as_table_like() else {
+            return Err(self.at(
+                "workload",
+                "must be a table: `[workload]` with the generator's keys, or `trace = \"file.csv\"`",
+            ));
+        };
+        if let Some(trace) = table.get("trace") {
+            if let Some((other, _)) = table.iter().find(|(k, _)| *k != "trace") {
+                return Err(self.at(
+                    &format!("workload.{other}"),
+                    format!(
+                        "`trace` replays a recorded trace instead of running the generator, so it \
+                         must be the only key in [workload]; remove `{other}` or `trace`"
+                    ),
+                ));
+            }
+            let relative: String = self.de("workload.trace", trace, None)?;
+            if relative.trim().is_empty() {
+                return Err(self.at(
+                    "workload.trace",
+                    "must be a file path, e.g. \"traces/day1.csv\"",
+                ));
+            }
+            let base = self.path.parent().unwrap_or(Path::new(""));
+            return Ok(WorkloadSpec::Trace {
+                path: base.join(relative),
+            });
+        }
+        let config: ClickstreamConfig = self.de(
+            "workload",
+            item,
+            Some("or `trace` alone, to replay a trace file"),
+        )?;
+        config
+            .validate()
+            .map_err(|e| self.at(&format!("workload.{}", e.key), e.message))?;
+        Ok(WorkloadSpec::Clickstream(config))
+    }
+
+    fn pipeline(&self) -> Result<PipelineSpec> {
+        let Some(item) = self.root.get("pipeline") else {
+            return Ok(PipelineSpec::default());
+        };
+        let pipeline: PipelineSpec = self.de("pipeline", item, None)?;
+        pipeline
+            .validate()
+            .map_err(|e| self.at(&format!("pipeline.{}", e.key), e.message))?;
+        Ok(pipeline)
+    }
+
+    fn engines(&self, pipeline: &PipelineSpec) -> Result<Vec<EngineSpec>> {
+        let allowed_models = quoted_list(&EngineKind::MODELS);
+        let tables = match self.root.get("engine") {
+            None => {
+                return Err(self.invalid(
+                    None,
+                    Some("engine"),
+                    format!(
+                        "missing; a scenario needs at least one [[engine]] table with `name` and \
+                         `model` ({allowed_models})"
+                    ),
+                ))
+            }
+            Some(Item::ArrayOfTables(tables)) => tables,
+            Some(_) => {
+                return Err(self.at(
+                    "engine",
+                    "must be an array of tables: write each engine as `[[engine]]`",
+                ))
+            }
+        };
+
+        let mut first_use: HashMap<String, usize> = HashMap::new();
+        let mut engines = Vec::with_capacity(tables.len());
+        for (i, table) in tables.iter().enumerate() {
+            let at = format!("engine[{i}]");
+            let name: String = match table.get("name") {
+                Some(item) => self.de(&format!("{at}.name"), item, None)?,
+                None => {
+                    return Err(self.at(
+                        &at,
+                        "missing `name`; every engine needs a unique name, e.g. name = \"micro-batch 1s\"",
+                    ))
+                }
+            };
+            if name.trim().is_empty() {
+                return Err(self.at(&format!("{at}.name"), "must not be empty"));
+            }
+            if let Some(first) = first_use.get(&name) {
+                return Err(self.at(
+                    &format!("{at}.name"),
+                    format!("duplicate engine name \"{name}\" (engine[{first}] has it too); engine names must be unique"),
+                ));
+            }
+            first_use.insert(name.clone(), i);
+
+            let model: String = match table.get("model") {
+                Some(item) => self.de(&format!("{at}.model"), item, None)?,
+                None => {
+                    return Err(self.at(
+                        &at,
+                        format!("missing `model`; expected one of {allowed_models}"),
+                    ))
+                }
+            };
+            let mut config = table.clone();
+            config.remove("name");
+            config.remove("model");
+            let config = Item::Table(config);
+            let hint = Some("plus `name` and `model`");
+            let kind = match model.as_str() {
+                "micro-batch" => {
+                    let c: MicroBatchConfig = self.de(&at, &config, hint)?;
+                    c.validate(pipeline)
+                        .map_err(|e| self.at(&format!("{at}.{}", e.key), e.message))?;
+                    EngineKind::MicroBatch(c)
+                }
+                "per-record" => {
+                    let c: DataflowConfig = self.de(&at, &config, hint)?;
+                    c.validate()
+                        .map_err(|e| self.at(&format!("{at}.{}", e.key), e.message))?;
+                    EngineKind::PerRecord(c)
+                }
+                other => {
+                    return Err(self.at(
+                        &format!("{at}.model"),
+                        format!("unknown model \"{other}\"; expected one of {allowed_models}"),
+                    ))
+                }
+            };
+            engines.push(EngineSpec { name, kind });
+        }
+        Ok(engines)
+    }
+
+    /// Refuses any key of `table` not in `allowed`, naming the allowed ones.
+    fn check_keys(&self, prefix: &str, table: &dyn TableLike, allowed: &[&str]) -> Result<()> {
+        match table.iter().find(|(k, _)| !allowed.contains(k)) {
+            Some((key, _)) => Err(self.at(
+                &join(prefix, key),
+                format!("unknown key; expected one of {}", backticked_list(allowed)),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Deserializes `item` (found at `key`) with serde, so `deny_unknown_fields` applies, and
+    /// turns a serde error into one naming the key path and line. `unknown_key_hint` is added
+    /// to unknown-field messages for keys the caller handles itself.
+    fn de<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        item: &Item,
+        unknown_key_hint: Option<&str>,
+    ) -> Result<T> {
+        let result = match item {
+            Item::Value(value) => T::deserialize(value.clone().into_deserializer()),
+            Item::Table(table) => toml_edit::de::from_document(DocumentMut::from(table.clone())),
+            Item::ArrayOfTables(_) | Item::None => {
+                return Err(self.at(key, "must not be an array of tables `[[...]]`"));
+            }
+        };
+        result.map_err(|e| {
+            let mut message = one_line(e.message());
+            if let (true, Some(hint)) = (message.starts_with("unknown field"), unknown_key_hint) {
+                message = format!("{message}, {hint}");
+            }
+            let (mut path, line) = match e.span() {
+                Some(span) => (
+                    self.locate(span.start).unwrap_or_else(|| key.to_owned()),
+                    Some(self.line_at(span.start)),
+                ),
+                None => (key.to_owned(), self.line_of_path(key)),
+            };
+            if let Some(field) = missing_field(&message) {
+                path = join(&path, field);
+            }
+            self.invalid(line, Some(&path), message)
+        })
+    }
+
+    fn invalid(
+        &self,
+        line: Option<usize>,
+        key: Option<&str>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
+        ScenarioError::Invalid {
+            path: self.path.to_path_buf(),
+            line,
+            key: key.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+
+    /// An error about the key at dotted `path`, with the line of that key (or of the nearest
+    /// enclosing key that exists).
+    fn at(&self, path: &str, message: impl Into<String>) -> ScenarioError {
+        self.invalid(self.line_of_path(path), Some(path), message)
+    }
+
+    fn line_at(&self, offset: usize) -> usize {
+        line_and_column(self.text, offset).0
+    }
+
+    /// The line of the deepest existing key along `path` (`engine[1].trigger.interval`).
+    fn line_of_path(&self, path: &str) -> Option<usize> {
+        let mut table: &dyn TableLike = self.root;
+        let mut best: Option<Range<usize>> = None;
+        for segment in path.split('.') {
+            let (name, index) = split_index(segment);
+            let Some((key, item)) = table.get_key_value(name) else {
+                break;
+            };
+            best = key.span().or_else(|| item.span()).or(best);
+            let item = match (index, item) {
+                (None, item) => Some(item),
+                (Some(i), Item::ArrayOfTables(tables)) => match tables.get(i) {
+                    Some(t) => {
+                        best = t.span().or(best);
+                        table = t;
+                        continue;
+                    }
+                    None => None,
+                },
+                (Some(i), Item::Value(Value::Array(values))) => match values.get(i) {
+                    Some(v) => {
+                        best = v.span().or(best);
+                        match v.as_inline_table() {
+                            Some(t) => {
+                                table = t;
+                                continue;
+                            }
+                            None => None,
+                        }
+                    }
+                    None => None,
+                },
+                (Some(_), _) => None,
+            };
+            match item.and_then(Item::as_table_like) {
+                Some(t) => table = t,
+                None => break,
+            }
+        }
+        best.map(|span| self.line_at(span.start))
+    }
+
+    /// The dotted path of the deepest key or value whose span holds byte `offset`.
+    fn locate(&self, offset: usize) -> Option<String> {
+        let mut path = String::new();
+        locate_in_table(self.root, offset, &mut path).then_some(path)
+    }
+}
+
+fn locate_in_table(table: &dyn TableLike, offset: usize, path: &mut String) -> bool {
+    for (name, item) in table.iter() {
+        let len = path.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(name);
+        let key_span = table.key(name).and_then(|k| k.span());
+        let found = match item {
+            Item::Value(value) => locate_in_value(value, offset, path),
+            Item::Table(t) => locate_in_table(t, offset, path) || holds(t.span(), offset),
+            Item::ArrayOfTables(tables) => tables.iter().enumerate().any(|(i, t)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = locate_in_table(t, offset, path) || holds(t.span(), offset);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            Item::None => false,
+        } || holds(key_span, offset);
+        if found {
+            return true;
+        }
+        path.truncate(len);
+    }
+    false
+}
+
+fn locate_in_value(value: &Value, offset: usize, path: &mut String) -> bool {
+    let inside = match value {
+        Value::InlineTable(t) => locate_in_table(t, offset, path),
+        Value::Array(values) => values.iter().enumerate().any(|(i, v)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = locate_in_value(v, offset, path);
+            if !found {
+                path.truncate(len);
+            }
+            found
+        }),
+        _ => false,
+    };
+    inside || holds(value.span(), offset)
+}
+
+/// True when `span` holds `offset` (an empty span holds its start).
+fn holds(span: Option<Range<usize>>, offset: usize) -> bool {
+    span.is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1))
+}
+
+/// `engine[1]` → (`engine`, Some(1)); `trigger` → (`trigger`, None).
+fn split_index(segment: &str) -> (&str, Option<usize>) {
+    if let Some(open) = segment.find('[') {
+        if let Some(index) = segment[open + 1..]
+            .strip_suffix(']')
+            .and_then(|i| i.parse().ok())
+        {
+            return (&segment[..open], Some(index));
+        }
+    }
+    (segment, None)
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
+
+/// Joins a parser or serde message into one line, with Rust type names in the user's words.
+fn one_line(message: &str) -> String {
+    let mut message = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    for (rust, words) in [
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer"),
+        ("expected usize", "expected a non-negative integer"),
+        ("expected f64", "expected a number"),
+    ] {
+        message = message.replace(rust, words);
+    }
+    message
+}
+
+/// The field of a serde "missing field `x`" message.
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+fn backticked_list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn quoted_list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,394 @@
+//! Reading scenario files: a valid file gives the right values, and every kind of mistake
+//! gives an error that names the file, the line and the key.
+
+use std::path::{Path, PathBuf};
+
+use streamlab_engines::dataflow::DataflowConfig;
+use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode, Trigger};
+use streamlab_engines::pipeline::{AggFunc, Field, WindowSpec};
+use streamlab_engines::time::Span;
+use streamlab_scenarios::spec::{ClockKind, EngineKind, Scenario, WorkloadSpec};
+use streamlab_scenarios::ScenarioError;
+use streamlab_workloads::RateProfile;
+
+const FILE: &str = "scenarios/x.toml";
+
+/// A minimal valid scenario; tests append to it or replace parts of it.
+const BASE: &str = r#"name = "t"
+duration = "5s"
+
+[workload]
+partitions = 2
+rate = { profile = "constant", events_per_second = 1000 }
+
+[[engine]]
+name = "mb"
+model = "micro-batch"
+trigger = { kind = "processing_time", interval = "1s" }
+"#;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Parses `text` expecting an error; returns the error and its message.
+fn error_of(text: &str) -> (ScenarioError, String) {
+    let err = Scenario::parse(Path::new(FILE), text).expect_err("the scenario should be refused");
+    let message = err.to_string();
+    (err, message)
+}
+
+/// Asserts an `Invalid` error points at `line` and `key`, and its message contains `words`.
+fn assert_invalid(text: &str, line: usize, key: &str, words: &[&str]) -> String {
+    let (err, message) = error_of(text);
+    assert!(matches!(err, ScenarioError::Invalid { .. }), "{message}");
+    assert_eq!(err.line(), Some(line), "{message}");
+    assert_eq!(err.key(), Some(key), "{message}");
+    assert!(
+        message.starts_with(&format!("{FILE}:{line}: key `{key}`: ")),
+        "{message}"
+    );
+    for w in words {
+        assert!(message.contains(w), "`{w}` missing from: {message}");
+    }
+    message
+}
+
+#[test]
+fn full_scenario_loads_with_its_values() {
+    let path = fixture("full.toml");
+    let s = Scenario::load(&path).unwrap();
+    assert_eq!(s.path, path);
+    assert_eq!(s.name, "quickstart");
+    assert_eq!(
+        s.description.as_deref(),
+        Some("micro-batch vs per-record on a windowed count")
+    );
+    assert_eq!(s.seed, 42);
+    assert_eq!(s.duration, Span::from_ms(10_000));
+    assert_eq!(s.drain, Span::from_ms(3_000));
+    assert_eq!(s.clock, ClockKind::Simulated);
+    assert!(s.source_text.contains("name = \"quickstart\""));
+
+    let WorkloadSpec::Clickstream(w) = &s.workload else {
+        panic!("expected the generator, got {:?}", s.workload)
+    };
+    assert_eq!(w.partitions, 8);
+    assert_eq!(w.users, 5000);
+    assert_eq!(
+        w.rate,
+        RateProfile::Constant {
+            events_per_second: 20_000.0
+        }
+    );
+
+    let agg = s.pipeline.aggregate.expect("stateful pipeline");
+    assert!(s.pipeline.lookup_join);
+    assert_eq!(agg.key_by, Field::Campaign);
+    assert_eq!(
+        agg.window,
+        WindowSpec::Tumbling {
+            size: Span::from_ms(10_000)
+        }
+    );
+    assert_eq!(agg.function, AggFunc::Count);
+
+    assert_eq!(s.engines.len(), 2);
+    assert_eq!(s.engines[0].name, "micro-batch 1s");
+    assert_eq!(s.engines[0].model(), "micro-batch");
+    assert_eq!(
+        s.engines[0].kind,
+        EngineKind::MicroBatch(MicroBatchConfig {
+            trigger: Trigger::ProcessingTime {
+                interval: Span::from_ms(1_000)
+            },
+            output_mode: OutputMode::Update,
+            workers: 4,
+            ..MicroBatchConfig::default()
+        })
+    );
+    assert_eq!(s.engines[1].name, "per-record");
+    assert_eq!(s.engines[1].model(), "per-record");
+    assert_eq!(
+        s.engines[1].kind,
+        EngineKind::PerRecord(DataflowConfig {
+            parallelism: 4,
+            buffer_timeout: Span::from_ms(5),
+            out_of_orderness: Span::from_ms(500),
+            ..DataflowConfig::default()
+        })
+    );
+}
+
+#[test]
+fn defaults_apply_when_keys_are_omitted() {
+    let text =
+        "name = \"t\"\nduration = \"1s\"\n[[engine]]\nname = \"a\"\nmodel = \"per-record\"\n";
+    let s = Scenario::parse(Path::new(FILE), text).unwrap();
+    assert_eq!(s.seed, 1);
+    assert_eq!(s.drain, Span::from_ms(2_000));
+    assert_eq!(s.clock, ClockKind::Live);
+    assert_eq!(s.description, None);
+    assert!(matches!(s.workload, WorkloadSpec::Clickstream(_)));
+    assert!(!s.pipeline.is_stateful());
+    assert_eq!(
+        s.engines[0].kind,
+        EngineKind::PerRecord(DataflowConfig::default())
+    );
+}
+
+#[test]
+fn trace_workload_resolves_against_the_scenario_directory() {
+    let text = BASE.replace(
+        "partitions = 2\nrate = { profile = \"constant\", events_per_second = 1000 }",
+        "trace = \"traces/day1.csv\"",
+    );
+    let s = Scenario::parse(Path::new("scenarios/x.toml"), &text).unwrap();
+    assert_eq!(
+        s.workload,
+        WorkloadSpec::Trace {
+            path: PathBuf::from("scenarios/traces/day1.csv")
+        }
+    );
+}
+
+#[test]
+fn syntax_error_names_line_and_column() {
+    let (err, message) = error_of("name = \"t\"\nduration = \"5s\nseed = 1\n");
+    let ScenarioError::Syntax { line, column, .. } = err else {
+        panic!("{message}")
+    };
+    assert_eq!((line, column), (2, 16), "{message}");
+    assert!(
+        message.starts_with(&format!("{FILE}:2:16: TOML syntax error")),
+        "{message}"
+    );
+}
+
+#[test]
+fn unknown_top_level_key_is_refused_with_the_allowed_keys() {
+    let text = format!("{BASE}sede = 3\n");
+    assert_invalid(&text, 12, "sede", &["unknown key", "`seed`", "`engine`"]);
+}
+
+#[test]
+fn unknown_key_in_an_engine_table_is_refused() {
+    let text = BASE.replace("trigger = {", "triger = {");
+    assert_invalid(
+        &text,
+        11,
+        "engine[0].triger",
+        &["unknown field `triger`", "`trigger`", "`name` and `model`"],
+    );
+}
+
+#[test]
+fn unknown_key_in_a_nested_inline_table_is_refused() {
+    let text = BASE.replace("interval = \"1s\"", "intervall = \"1s\"");
+    assert_invalid(
+        &text,
+        11,
+        "engine[0].trigger",
+        &["unknown field `intervall`", "`interval`"],
+    );
+}
+
+#[test]
+fn unknown_key_in_the_workload_is_refused() {
+    let text = BASE.replace("partitions = 2", "partitons = 2");
+    assert_invalid(
+        &text,
+        5,
+        "workload.partitons",
+        &["unknown field `partitons`", "`partitions`", "`trace`"],
+    );
+}
+
+#[test]
+fn unknown_key_in_a_pipeline_subtable_is_refused() {
+    let text = format!(
+        "{BASE}\n[pipeline.aggregate]\nkey_by = \"user\"\nwindow = {{ kind = \"tumbling\", size = \"1s\" }}\nfunction = \"count\"\nfeild = \"user\"\n"
+    );
+    assert_invalid(
+        &text,
+        17,
+        "pipeline.aggregate.feild",
+        &["unknown field `feild`", "`field`"],
+    );
+}
+
+#[test]
+fn wrong_type_names_the_key_and_the_expected_type() {
+    let text = format!("{BASE}seed = \"x\"\n");
+    assert_invalid(
+        &text,
+        12,
+        "seed",
+        &[
+            "invalid type: string \"x\"",
+            "expected a non-negative integer",
+        ],
+    );
+}
+
+#[test]
+fn bad_duration_text_says_what_is_allowed() {
+    let text = BASE.replace("duration = \"5s\"", "duration = \"five\"");
+    assert_invalid(&text, 2, "duration", &["\"250ms\"", "\"1s\""]);
+}
+
+#[test]
+fn zero_duration_is_refused() {
+    let text = BASE.replace("duration = \"5s\"", "duration = \"0s\"");
+    assert_invalid(&text, 2, "duration", &["greater than 0"]);
+}
+
+#[test]
+fn zero_trigger_interval_is_refused() {
+    let text = BASE.replace("interval = \"1s\"", "interval = \"0ms\"");
+    let message = assert_invalid(&text, 11, "engine[0].trigger.interval", &["greater than 0"]);
+    assert_eq!(
+        message,
+        format!("{FILE}:11: key `engine[0].trigger.interval`: must be greater than 0, e.g. \"100ms\" or \"1s\"")
+    );
+}
+
+#[test]
+fn zero_interval_in_the_second_engine_points_at_it() {
+    let text = format!(
+        "{BASE}\n[[engine]]\nname = \"mb2\"\nmodel = \"micro-batch\"\ntrigger = {{ kind = \"processing_time\", interval = \"0\" }}\n"
+    );
+    assert_invalid(&text, 16, "engine[1].trigger.interval", &["greater than 0"]);
+}
+
+#[test]
+fn negative_rate_is_refused() {
+    let text = BASE.replace("events_per_second = 1000", "events_per_second = -5");
+    assert_invalid(&text, 6, "workload.rate.events_per_second", &["-5", ">= 0"]);
+}
+
+#[test]
+fn negative_count_where_unsigned_expected_is_refused() {
+    let text = BASE.replace("partitions = 2", "partitions = -2");
+    assert_invalid(
+        &text,
+        5,
+        "workload.partitions",
+        &["-2", "expected a non-negative integer"],
+    );
+}
+
+#[test]
+fn zero_partitions_is_refused() {
+    let text = BASE.replace("partitions = 2", "partitions = 0");
+    assert_invalid(&text, 5, "workload.partitions", &[">= 1"]);
+}
+
+#[test]
+fn continuous_trigger_with_an_aggregation_is_refused() {
+    let text = format!(
+        "{}\n[pipeline.aggregate]\nkey_by = \"user\"\nwindow = {{ kind = \"tumbling\", size = \"1s\" }}\nfunction = \"count\"\n",
+        BASE.replace(
+            "{ kind = \"processing_time\", interval = \"1s\" }",
+            "{ kind = \"continuous\", checkpoint_interval = \"1s\" }"
+        )
+    );
+    let message = assert_invalid(
+        &text,
+        11,
+        "engine[0].trigger",
+        &["Continuous", "aggregates"],
+    );
+    assert!(message.contains("map-like"), "{message}");
+}
+
+#[test]
+fn invalid_pipeline_names_the_pipeline_key() {
+    let text = format!(
+        "{BASE}\n[pipeline.aggregate]\nkey_by = \"user\"\nwindow = {{ kind = \"tumbling\", size = \"1s\" }}\nfunction = \"sum\"\n"
+    );
+    assert_invalid(&text, 13, "pipeline.aggregate.field", &["need a field"]);
+}
+
+#[test]
+fn unknown_model_lists_the_allowed_models() {
+    let text = BASE.replace("model = \"micro-batch\"", "model = \"spark\"");
+    assert_invalid(
+        &text,
+        10,
+        "engine[0].model",
+        &["unknown model \"spark\"", "\"micro-batch\", \"per-record\""],
+    );
+}
+
+#[test]
+fn missing_model_is_refused() {
+    let text = BASE.replace("model = \"micro-batch\"\n", "");
+    assert_invalid(
+        &text,
+        8,
+        "engine[0]",
+        &["missing `model`", "\"per-record\""],
+    );
+}
+
+#[test]
+fn missing_name_is_refused() {
+    let (err, message) = error_of(&BASE.replace("name = \"t\"\n", ""));
+    assert_eq!(err.key(), Some("name"), "{message}");
+    assert!(
+        message.starts_with(&format!("{FILE}: key `name`: missing")),
+        "{message}"
+    );
+}
+
+#[test]
+fn duplicate_engine_names_are_refused() {
+    let text = format!("{BASE}\n[[engine]]\nname = \"mb\"\nmodel = \"per-record\"\n");
+    assert_invalid(
+        &text,
+        14,
+        "engine[1].name",
+        &["duplicate engine name \"mb\"", "engine[0]", "unique"],
+    );
+}
+
+#[test]
+fn a_scenario_without_engines_is_refused() {
+    let text = "name = \"t\"\nduration = \"5s\"\n";
+    let (err, message) = error_of(text);
+    assert_eq!(err.key(), Some("engine"), "{message}");
+    assert!(message.contains("[[engine]]"), "{message}");
+    assert!(message.starts_with(FILE), "{message}");
+}
+
+#[test]
+fn trace_combined_with_generator_keys_is_refused() {
+    let text = BASE.replace("partitions = 2", "trace = \"day1.csv\"\npartitions = 2");
+    assert_invalid(&text, 6, "workload.partitions", &["`trace`", "only key"]);
+}
+
+#[test]
+fn simulated_clock_is_accepted_by_the_parser() {
+    let text = format!("{BASE}clock = \"simulated\"\n");
+    assert_eq!(
+        Scenario::parse(Path::new(FILE), &text).unwrap().clock,
+        ClockKind::Simulated
+    );
+    let bad = format!("{BASE}clock = \"wall\"\n");
+    assert_invalid(&bad, 12, "clock", &["`live`", "`simulated`"]);
+}
+
+#[test]
+fn missing_file_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.toml");
+    let err = Scenario::load(&path).unwrap_err();
+    assert!(matches!(err, ScenarioError::Io { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+}

@@ -81,9 +81,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { scenario, out, force, duration, seed } => {
+        Command::Run {
+            scenario,
+            out,
+            force,
+            duration,
+            seed,
+        } => {
             let scenario = Scenario::load(&scenario)?;
-            let opts = RunOptions { out, force, duration, seed };
+            let opts = RunOptions {
+                out,
+                force,
+                duration,
+                seed,
+            };
             let total = scenario.engines.len();
             let mut i = 0;
             let outcome = run_scenario(&scenario, &opts, |engine| {
@@ -96,7 +107,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("plots:   {dir}/latency-cdf.svg  {dir}/latency-over-time.svg");
             Ok(())
         }
-        Command::Generate { scenario, out, force, duration, seed } => {
+        Command::Generate {
+            scenario,
+            out,
+            force,
+            duration,
+            seed,
+        } => {
             let scenario = Scenario::load(&scenario)?;
             if out.exists() && !force {
                 anyhow::bail!("{} already exists; pass --force to replace it", out.display());

@@ -21,11 +21,15 @@ use streamlab_workloads::{campaign_table, generate, ClickstreamConfig, RateProfi
 const BOUND_MS: u64 = 200;
 
 fn workload() -> ClickstreamConfig {
-    let mut cfg = ClickstreamConfig::default();
-    cfg.partitions = 4;
-    cfg.users = 2_000;
-    cfg.mean_think_time = Span::from_ms(500);
-    cfg.rate = RateProfile::Constant { events_per_second: 20_000.0 };
+    let mut cfg = ClickstreamConfig {
+        partitions: 4,
+        users: 2_000,
+        mean_think_time: Span::from_ms(500),
+        rate: RateProfile::Constant {
+            events_per_second: 20_000.0,
+        },
+        ..Default::default()
+    };
     cfg.disorder.bound = Span::from_ms(BOUND_MS);
     cfg.disorder.late_fraction = 0.0;
     cfg
@@ -33,16 +37,27 @@ fn workload() -> ClickstreamConfig {
 
 fn events(seed: u64) -> (Vec<Event>, CampaignTable, usize) {
     let cfg = workload();
-    (generate(&cfg, seed, 3 * NANOS_PER_SEC), campaign_table(&cfg, seed), cfg.partitions as usize)
+    (
+        generate(&cfg, seed, 3 * NANOS_PER_SEC),
+        campaign_table(&cfg, seed),
+        cfg.partitions as usize,
+    )
 }
 
 fn aggregation(key_by: Field, window: WindowSpec, function: AggFunc, field: Option<Field>) -> Aggregation {
-    Aggregation { key_by, window, function, field }
+    Aggregation {
+        key_by,
+        window,
+        function,
+        field,
+    }
 }
 
 /// The pipelines under test: every window kind and every aggregate, with and without the join.
 fn pipelines() -> Vec<(&'static str, PipelineSpec)> {
-    let tumbling = WindowSpec::Tumbling { size: Span::from_ms(1000) };
+    let tumbling = WindowSpec::Tumbling {
+        size: Span::from_ms(1000),
+    };
     let stateful = |filter: Option<Vec<EventKind>>, join: bool, agg: Aggregation| PipelineSpec {
         filter_kinds: filter,
         lookup_join: join,
@@ -52,7 +67,11 @@ fn pipelines() -> Vec<(&'static str, PipelineSpec)> {
     vec![
         (
             "clicks per campaign, tumbling count, lookup join",
-            stateful(Some(vec![EventKind::Click]), true, aggregation(Field::Campaign, tumbling, AggFunc::Count, None)),
+            stateful(
+                Some(vec![EventKind::Click]),
+                true,
+                aggregation(Field::Campaign, tumbling, AggFunc::Count, None),
+            ),
         ),
         (
             "spend per user, sliding sum",
@@ -61,7 +80,10 @@ fn pipelines() -> Vec<(&'static str, PipelineSpec)> {
                 false,
                 aggregation(
                     Field::User,
-                    WindowSpec::Sliding { size: Span::from_ms(2000), slide: Span::from_ms(500) },
+                    WindowSpec::Sliding {
+                        size: Span::from_ms(2000),
+                        slide: Span::from_ms(500),
+                    },
                     AggFunc::Sum,
                     Some(Field::PriceCents),
                 ),
@@ -69,14 +91,50 @@ fn pipelines() -> Vec<(&'static str, PipelineSpec)> {
         ),
         (
             "events per user session",
-            stateful(None, false, aggregation(Field::User, WindowSpec::Session { gap: Span::from_ms(400) }, AggFunc::Count, None)),
+            stateful(
+                None,
+                false,
+                aggregation(
+                    Field::User,
+                    WindowSpec::Session {
+                        gap: Span::from_ms(400),
+                    },
+                    AggFunc::Count,
+                    None,
+                ),
+            ),
         ),
-        ("min dwell per page", stateful(None, false, aggregation(Field::Page, tumbling, AggFunc::Min, Some(Field::DwellMs)))),
-        ("max price per campaign", stateful(None, true, aggregation(Field::Campaign, tumbling, AggFunc::Max, Some(Field::PriceCents)))),
-        ("avg dwell per kind", stateful(None, false, aggregation(Field::Kind, tumbling, AggFunc::Avg, Some(Field::DwellMs)))),
+        (
+            "min dwell per page",
+            stateful(
+                None,
+                false,
+                aggregation(Field::Page, tumbling, AggFunc::Min, Some(Field::DwellMs)),
+            ),
+        ),
+        (
+            "max price per campaign",
+            stateful(
+                None,
+                true,
+                aggregation(Field::Campaign, tumbling, AggFunc::Max, Some(Field::PriceCents)),
+            ),
+        ),
+        (
+            "avg dwell per kind",
+            stateful(
+                None,
+                false,
+                aggregation(Field::Kind, tumbling, AggFunc::Avg, Some(Field::DwellMs)),
+            ),
+        ),
         (
             "distinct users per campaign",
-            stateful(None, true, aggregation(Field::Campaign, tumbling, AggFunc::DistinctCount, Some(Field::User))),
+            stateful(
+                None,
+                true,
+                aggregation(Field::Campaign, tumbling, AggFunc::DistinctCount, Some(Field::User)),
+            ),
         ),
     ]
 }
@@ -96,7 +154,11 @@ fn final_windows(run: &EngineRun) -> BTreeMap<WindowId, (u64, f64)> {
     for d in &run.delivered {
         if let Output::Window(w) = d.output {
             let previous = out.insert((w.key, w.start, w.end), (w.count, w.value));
-            assert!(previous.is_none() || w.is_update, "window {:?} emitted twice as final", (w.key, w.start, w.end));
+            assert!(
+                previous.is_none() || w.is_update,
+                "window {:?} emitted twice as final",
+                (w.key, w.start, w.end)
+            );
         }
     }
     out
@@ -117,7 +179,9 @@ fn delivered_seqs(run: &EngineRun) -> Vec<u64> {
 
 fn micro_batch(mode: OutputMode) -> MicroBatchConfig {
     MicroBatchConfig {
-        trigger: Trigger::ProcessingTime { interval: Span::from_ms(100) },
+        trigger: Trigger::ProcessingTime {
+            interval: Span::from_ms(100),
+        },
         output_mode: mode,
         watermark_delay: Span::from_ms(BOUND_MS),
         shuffle_partitions: 3,
@@ -145,12 +209,28 @@ fn per_record_config(parallelism: usize) -> DataflowConfig {
 /// Live runs replay the arrival schedule 50× faster, so tests take milliseconds; event times,
 /// and with them every windowing and lateness decision, are unchanged.
 fn compressed(events: &[Event], partitions: usize) -> SourceLog {
-    SourceLog::from_events(partitions, events.iter().map(|e| Event { arrival: e.arrival / 50, ..*e }))
+    SourceLog::from_events(
+        partitions,
+        events.iter().map(|e| Event {
+            arrival: e.arrival / 50,
+            ..*e
+        }),
+    )
 }
 
 fn run_per_record(pipeline: &PipelineSpec, table: &CampaignTable, log: &SourceLog, parallelism: usize) -> EngineRun {
     let cfg = per_record_config(parallelism);
-    run_live("pr", &cfg, pipeline, table, log, LiveClock::start(), log.last_arrival() + 30 * NANOS_PER_SEC, true).unwrap()
+    run_live(
+        "pr",
+        &cfg,
+        pipeline,
+        table,
+        log,
+        LiveClock::start(),
+        log.last_arrival() + 30 * NANOS_PER_SEC,
+        true,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -161,7 +241,12 @@ fn micro_batch_append_mode_equals_reference_for_every_window_the_watermark_close
         for (name, pipeline) in pipelines() {
             let expected = evaluate(&pipeline, &table, &events);
             let run = run_micro_batch(&pipeline, &table, &log, OutputMode::Append);
-            let closed: BTreeMap<_, _> = expected.windows.iter().filter(|((_, _, end), _)| *end <= run.final_watermark).map(|(k, v)| (*k, *v)).collect();
+            let closed: BTreeMap<_, _> = expected
+                .windows
+                .iter()
+                .filter(|((_, _, end), _)| *end <= run.final_watermark)
+                .map(|(k, v)| (*k, *v))
+                .collect();
             assert!(!closed.is_empty(), "{name}: nothing closed");
             assert_eq!(final_windows(&run), closed, "{name}, seed {seed}");
             assert_eq!(run.counts.late_dropped, 0, "{name}: in-bound disorder must not drop");
@@ -216,7 +301,11 @@ fn per_record_engine_equals_reference_with_parallelism_one_and_two() {
             assert!(expected.windows.len() > 10, "{name}: too few windows to test anything");
             for parallelism in [1, 2] {
                 let run = run_per_record(&pipeline, &table, &log, parallelism);
-                assert_eq!(final_windows(&run), expected.windows, "{name}, seed {seed}, parallelism {parallelism}");
+                assert_eq!(
+                    final_windows(&run),
+                    expected.windows,
+                    "{name}, seed {seed}, parallelism {parallelism}"
+                );
                 assert!(run.side_output.is_empty(), "{name}: in-bound disorder must not be late");
                 assert_eq!(run.counts.events, events.len() as u64);
             }
@@ -246,7 +335,9 @@ fn micro_batch_on_live_threads_computes_the_same_as_on_the_manual_clock() {
     let (name, pipeline) = &pipelines()[0];
     let expected = evaluate(pipeline, &table, &events);
     let mut cfg = micro_batch(OutputMode::Complete);
-    cfg.trigger = Trigger::ProcessingTime { interval: Span::from_ms(5) };
+    cfg.trigger = Trigger::ProcessingTime {
+        interval: Span::from_ms(5),
+    };
     let mut engine = MicroBatchEngine::new("mb", cfg, pipeline, &table, partitions).unwrap();
     let mut rt = LiveRuntime::new(2);
     let run = engine.run(&mut rt, &log, log.last_arrival() + Span::from_ms(50).nanos());

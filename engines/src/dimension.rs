@@ -12,7 +12,9 @@ pub struct CampaignTable {
 impl CampaignTable {
     /// A table where ad `i` belongs to campaign `campaign_of_ad[i]`.
     pub fn new(campaign_of_ad: Vec<u32>) -> Self {
-        Self { campaign_of_ad: campaign_of_ad.into() }
+        Self {
+            campaign_of_ad: campaign_of_ad.into(),
+        }
     }
 
     /// The campaign of `ad`, or `None` when the ad is not in the table (an inner join drops it).

@@ -13,15 +13,15 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod dataflow;
 pub mod dimension;
 pub mod event;
-pub mod source;
-pub mod time;
+pub mod latency;
+pub mod microbatch;
 pub mod operators;
 pub mod pipeline;
-pub mod latency;
-pub mod runtime;
-pub mod run;
-pub mod microbatch;
-pub mod dataflow;
 pub mod reference;
+pub mod run;
+pub mod runtime;
+pub mod source;
+pub mod time;

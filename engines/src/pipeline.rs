@@ -151,7 +151,12 @@ fn default_projection() -> Vec<Field> {
 
 impl Default for PipelineSpec {
     fn default() -> Self {
-        Self { filter_kinds: None, lookup_join: false, project: default_projection(), aggregate: None }
+        Self {
+            filter_kinds: None,
+            lookup_join: false,
+            project: default_projection(),
+            aggregate: None,
+        }
     }
 }
 
@@ -173,16 +178,27 @@ impl PipelineSpec {
 
     /// Checks the pipeline is well formed.
     pub fn validate(&self) -> Result<(), PipelineError> {
-        let err = |key: &str, message: String| Err(PipelineError { key: key.into(), message });
+        let err = |key: &str, message: String| {
+            Err(PipelineError {
+                key: key.into(),
+                message,
+            })
+        };
         if matches!(&self.filter_kinds, Some(k) if k.is_empty()) {
-            return err("filter_kinds", "an empty list would drop every event; omit the key to keep all".into());
+            return err(
+                "filter_kinds",
+                "an empty list would drop every event; omit the key to keep all".into(),
+            );
         }
         let needs_join = |f: Field| f == Field::Campaign && !self.lookup_join;
         if let Some(f) = self.project.iter().copied().find(|&f| needs_join(f)) {
             return err("project", format!("`{}` needs `lookup_join = true`", f.name()));
         }
         if self.project.is_empty() && self.aggregate.is_none() {
-            return err("project", "a stateless pipeline must project at least one column".into());
+            return err(
+                "project",
+                "a stateless pipeline must project at least one column".into(),
+            );
         }
         if let Some(a) = &self.aggregate {
             if needs_join(a.key_by) {

@@ -27,7 +27,11 @@ pub struct ReferenceResult {
 }
 
 /// Computes the exact result of `pipeline` over `events`.
-pub fn evaluate<'a>(pipeline: &PipelineSpec, table: &CampaignTable, events: impl IntoIterator<Item = &'a Event>) -> ReferenceResult {
+pub fn evaluate<'a>(
+    pipeline: &PipelineSpec,
+    table: &CampaignTable,
+    events: impl IntoIterator<Item = &'a Event>,
+) -> ReferenceResult {
     let mut result = ReferenceResult::default();
     // Values of each window (or, for sessions, each key's (time, value) list).
     let mut groups: BTreeMap<WindowId, Vec<i64>> = BTreeMap::new();
@@ -99,7 +103,9 @@ pub fn evaluate<'a>(pipeline: &PipelineSpec, table: &CampaignTable, events: impl
             }
         }
         for (id, values) in groups {
-            result.windows.insert(id, (values.len() as u64, aggregate(agg.function, &values)));
+            result
+                .windows
+                .insert(id, (values.len() as u64, aggregate(agg.function, &values)));
         }
     }
     result.rows.sort_unstable();

@@ -46,6 +46,11 @@ pub trait Runtime {
     }
 }
 
+/// Below this many nanoseconds `LiveClock::wait_until` yields instead of sleeping: Linux
+/// oversleeps by ~50 µs, so a shorter sleep would overshoot, while yielding for longer would
+/// burn a core in system calls.
+const SPIN_BELOW: Nanos = 60_000;
+
 /// The wall clock, with its origin at the start of the run.
 #[derive(Clone, Copy, Debug)]
 pub struct LiveClock {
@@ -72,9 +77,9 @@ impl Clock for LiveClock {
                 return;
             }
             let remaining = t - now;
-            if remaining > 200_000 {
+            if remaining > SPIN_BELOW {
                 // Sleep most of the way; the OS wakes us late by tens of microseconds.
-                std::thread::sleep(Duration::from_nanos(remaining - 100_000));
+                std::thread::sleep(Duration::from_nanos(remaining - SPIN_BELOW / 2));
             } else {
                 std::thread::yield_now();
             }
@@ -101,7 +106,10 @@ impl LiveRuntime {
 
     /// A runtime sharing an existing clock.
     pub fn with_clock(clock: LiveClock, workers: usize) -> Self {
-        Self { clock, workers: workers.max(1) }
+        Self {
+            clock,
+            workers: workers.max(1),
+        }
     }
 }
 
@@ -202,7 +210,10 @@ pub struct ManualRuntime {
 impl ManualRuntime {
     /// A runtime reporting `workers` workers, its clock at 0.
     pub fn new(workers: usize) -> Self {
-        Self { clock: ManualClock::new(), workers: workers.max(1) }
+        Self {
+            clock: ManualClock::new(),
+            workers: workers.max(1),
+        }
     }
 }
 

@@ -72,7 +72,12 @@ impl SourceLog {
 
     /// The arrival time of the last event in the log.
     pub fn last_arrival(&self) -> Nanos {
-        self.partitions.iter().filter_map(|p| p.last()).map(|e| e.arrival).max().unwrap_or(0)
+        self.partitions
+            .iter()
+            .filter_map(|p| p.last())
+            .map(|e| e.arrival)
+            .max()
+            .unwrap_or(0)
     }
 
     /// All events of all partitions (partition by partition).

@@ -40,7 +40,9 @@ fn count_per_10s() -> PipelineSpec {
     PipelineSpec {
         aggregate: Some(Aggregation {
             key_by: Field::User,
-            window: WindowSpec::Tumbling { size: Span::from_ms(10_000) },
+            window: WindowSpec::Tumbling {
+                size: Span::from_ms(10_000),
+            },
             function: AggFunc::Count,
             field: None,
         }),
@@ -50,7 +52,9 @@ fn count_per_10s() -> PipelineSpec {
 
 fn micro_batch(interval_ms: u64) -> MicroBatchConfig {
     MicroBatchConfig {
-        trigger: Trigger::ProcessingTime { interval: Span::from_ms(interval_ms) },
+        trigger: Trigger::ProcessingTime {
+            interval: Span::from_ms(interval_ms),
+        },
         shuffle_partitions: 1,
         workers: 1,
         ..Default::default()
@@ -73,7 +77,10 @@ fn processing_time_trigger_starts_batches_on_interval_multiples_and_skips_empty_
     assert_eq!(batch_field(&run, "timestamp"), vec![200.0, 500.0, 1100.0]);
     assert_eq!(run.counts.batches, 3, "no batch runs without new data");
     // Trigger wait of the event at 150 ms is 50 ms; of 420 ms, 80 ms; of 1010 ms, 90 ms.
-    let mean_wait = run.latency.component_mean(streamlab_engines::latency::Component::TriggerWait) / 1e6;
+    let mean_wait = run
+        .latency
+        .component_mean(streamlab_engines::latency::Component::TriggerWait)
+        / 1e6;
     assert!((mean_wait - (50.0 + 80.0 + 90.0) / 3.0).abs() < 0.2, "{mean_wait}");
 }
 
@@ -81,10 +88,17 @@ fn processing_time_trigger_starts_batches_on_interval_multiples_and_skips_empty_
 fn overrunning_batch_is_followed_at_once_and_counted_as_falling_behind() {
     let events: Vec<Event> = (0..100).map(|i| event(i, i as i64 * 10, i * 10)).collect();
     let mut cfg = micro_batch(100);
-    cfg.scheduling = SchedulingOverhead { per_batch: Span::from_ms(150), per_task: Span::default() };
+    cfg.scheduling = SchedulingOverhead {
+        per_batch: Span::from_ms(150),
+        per_task: Span::default(),
+    };
     let run = run_mb(cfg, &PipelineSpec::default(), &events, 1000);
     let starts = batch_field(&run, "timestamp");
-    assert_eq!(&starts[..4], &[0.0, 150.0, 300.0, 450.0], "each batch starts when the previous one ends");
+    assert_eq!(
+        &starts[..4],
+        &[0.0, 150.0, 300.0, 450.0],
+        "each batch starts when the previous one ends"
+    );
     assert_eq!(run.counts.falling_behind, run.counts.batches);
     assert!(run.progress.iter().all(|p| p["fallingBehind"] == true));
     assert_eq!(run.progress[1]["modelledSchedulingMs"], 150.0);
@@ -94,16 +108,30 @@ fn overrunning_batch_is_followed_at_once_and_counted_as_falling_behind() {
 fn watermark_computed_in_one_batch_applies_from_the_next_and_a_no_data_batch_emits() {
     let events = [event(0, 100, 100), event(1, 10_500, 1_500)];
     let run = run_mb(micro_batch(100), &count_per_10s(), &events, 3000);
-    let wms: Vec<i64> = run.progress.iter().map(|p| p["eventTime"]["watermark"].as_i64().unwrap()).collect();
-    assert_eq!(wms, vec![0, 100, 100, 10_500], "batch N runs with the watermark of batch N-1");
-    let rows: Vec<u64> = run.progress.iter().map(|p| p["numInputRows"].as_u64().unwrap()).collect();
+    let wms: Vec<i64> = run
+        .progress
+        .iter()
+        .map(|p| p["eventTime"]["watermark"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        wms,
+        vec![0, 100, 100, 10_500],
+        "batch N runs with the watermark of batch N-1"
+    );
+    let rows: Vec<u64> = run
+        .progress
+        .iter()
+        .map(|p| p["numInputRows"].as_u64().unwrap())
+        .collect();
     // Spark's StateStoreSaveExec.shouldRunAnotherBatch: a no-data batch whenever the watermark
     // advanced, whether or not a window closes.
     assert_eq!(rows, vec![1, 0, 1, 0], "no-data batches follow each watermark move");
     assert_eq!(batch_field(&run, "timestamp"), vec![100.0, 200.0, 1500.0, 1600.0]);
     assert_eq!(run.delivered.len(), 1);
     assert_eq!(run.delivered[0].at, ms(1600));
-    let Output::Window(w) = run.delivered[0].output else { panic!() };
+    let Output::Window(w) = run.delivered[0].output else {
+        panic!()
+    };
     assert_eq!((w.start, w.end, w.count), (0, 10_000, 1));
 }
 
@@ -150,38 +178,63 @@ fn append_update_and_complete_modes_emit_what_spark_emits() {
     // Append: [0,10s) once, after the watermark passed it (batch at 400 ms runs with wm 12000).
     assert_eq!(emitted(OutputMode::Append), vec![(400, 0, 2)]);
     // Update: every batch emits the windows it changed.
-    assert_eq!(emitted(OutputMode::Update), vec![(100, 0, 1), (200, 0, 2), (300, 10_000, 1)]);
+    assert_eq!(
+        emitted(OutputMode::Update),
+        vec![(100, 0, 1), (200, 0, 2), (300, 10_000, 1)]
+    );
     // Complete: every batch emits the whole table; nothing is evicted.
-    assert_eq!(emitted(OutputMode::Complete), vec![(100, 0, 1), (200, 0, 2), (300, 0, 2), (300, 10_000, 1)]);
+    assert_eq!(
+        emitted(OutputMode::Complete),
+        vec![(100, 0, 1), (200, 0, 2), (300, 0, 2), (300, 10_000, 1)]
+    );
 }
 
 #[test]
 fn available_now_processes_everything_in_capped_batches_then_stops() {
     let events: Vec<Event> = (0..10).map(|i| event(i, i as i64, i)).collect();
     let mut cfg = micro_batch(100);
-    cfg.trigger = Trigger::AvailableNow { max_records_per_batch: Some(4) };
+    cfg.trigger = Trigger::AvailableNow {
+        max_records_per_batch: Some(4),
+    };
     let run = run_mb(cfg, &PipelineSpec::default(), &events, 100_000);
-    let rows: Vec<u64> = run.progress.iter().map(|p| p["numInputRows"].as_u64().unwrap()).collect();
+    let rows: Vec<u64> = run
+        .progress
+        .iter()
+        .map(|p| p["numInputRows"].as_u64().unwrap())
+        .collect();
     assert_eq!(rows, vec![4, 4, 2]);
     assert_eq!(run.delivered.len(), 10);
-    assert_eq!(batch_field(&run, "timestamp")[0], 9.0, "starts once all data has arrived");
+    assert_eq!(
+        batch_field(&run, "timestamp")[0],
+        9.0,
+        "starts once all data has arrived"
+    );
 }
 
 #[test]
 fn continuous_trigger_refuses_a_stateful_query() {
     let mut cfg = micro_batch(100);
-    cfg.trigger = Trigger::Continuous { checkpoint_interval: Span::from_ms(1000) };
+    cfg.trigger = Trigger::Continuous {
+        checkpoint_interval: Span::from_ms(1000),
+    };
     let err = MicroBatchEngine::new("mb", cfg, &count_per_10s(), &CampaignTable::default(), 1).unwrap_err();
     assert_eq!(err.key, "trigger");
     assert!(err.message.contains("aggregates"), "{}", err.message);
 }
 
 fn row(seq: u64, et: i64) -> Row {
-    Row { event: event(seq, et, 0), campaign: 0, lineage: Lineage::default() }
+    Row {
+        event: event(seq, et, 0),
+        campaign: 0,
+        lineage: Lineage::default(),
+    }
 }
 
 fn flink_window_task(allowed_lateness_ms: u64) -> WindowTask {
-    let cfg = DataflowConfig { allowed_lateness: Span::from_ms(allowed_lateness_ms), ..Default::default() };
+    let cfg = DataflowConfig {
+        allowed_lateness: Span::from_ms(allowed_lateness_ms),
+        ..Default::default()
+    };
     let agg = count_per_10s().aggregate.unwrap();
     WindowTask::new(0, 1, agg, &cfg, ResultOutput::Chained(SinkOperator::default()))
 }
@@ -208,8 +261,20 @@ fn results(task: WindowTask) -> (Vec<(i64, u64, bool)>, Vec<Row>, u64) {
 fn flink_fires_at_the_window_max_timestamp_and_sends_late_records_to_the_side_output() {
     let mut task = flink_window_task(0);
     task.on_message(data(vec![row(0, 1_000)]), 1);
-    task.on_message(Message::Watermark { from: 0, watermark: 9_998 }, 2);
-    task.on_message(Message::Watermark { from: 0, watermark: 9_999 }, 3); // max timestamp of [0, 10000)
+    task.on_message(
+        Message::Watermark {
+            from: 0,
+            watermark: 9_998,
+        },
+        2,
+    );
+    task.on_message(
+        Message::Watermark {
+            from: 0,
+            watermark: 9_999,
+        },
+        3,
+    ); // max timestamp of [0, 10000)
     task.on_message(data(vec![row(1, 2_000)]), 4);
     let (out, side, late) = results(task);
     assert_eq!(out, vec![(0, 1, false)]);
@@ -221,9 +286,21 @@ fn flink_fires_at_the_window_max_timestamp_and_sends_late_records_to_the_side_ou
 fn flink_allowed_lateness_refires_the_window_then_cleans_it_up() {
     let mut task = flink_window_task(5_000);
     task.on_message(data(vec![row(0, 1_000)]), 1);
-    task.on_message(Message::Watermark { from: 0, watermark: 9_999 }, 2);
+    task.on_message(
+        Message::Watermark {
+            from: 0,
+            watermark: 9_999,
+        },
+        2,
+    );
     task.on_message(data(vec![row(1, 2_000)]), 3); // late but within allowed lateness: late firing
-    task.on_message(Message::Watermark { from: 0, watermark: 14_999 }, 4); // cleanup point
+    task.on_message(
+        Message::Watermark {
+            from: 0,
+            watermark: 14_999,
+        },
+        4,
+    ); // cleanup point
     task.on_message(data(vec![row(2, 3_000)]), 5); // too late now
     let (out, side, late) = results(task);
     assert_eq!(out, vec![(0, 1, false), (0, 2, true)]);

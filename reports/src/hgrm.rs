@@ -64,11 +64,7 @@ pub fn write_percentile_distribution(
                 java_fixed(quantile, 12)
             )?;
         } else {
-            writeln!(
-                out,
-                "{value:>12} {:>2} {total_count:>10}",
-                java_fixed(quantile, 12)
-            )?;
+            writeln!(out, "{value:>12} {:>2} {total_count:>10}", java_fixed(quantile, 12))?;
         }
     }
 
@@ -239,10 +235,7 @@ mod tests {
         assert!((median.0 - 500.0).abs() < 1.0);
         assert_eq!(median.3, Some(2.0));
         // Cumulative counts never decrease, percentiles strictly increase.
-        assert!(parsed
-            .rows
-            .windows(2)
-            .all(|w| w[0].2 <= w[1].2 && w[0].1 < w[1].1));
+        assert!(parsed.rows.windows(2).all(|w| w[0].2 <= w[1].2 && w[0].1 < w[1].1));
     }
 
     #[test]

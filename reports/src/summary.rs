@@ -187,9 +187,7 @@ pub fn side_by_side_table(summary: &Summary) -> String {
                 .map_or_else(|| "-".to_string(), |&x| ms(x))
         });
     }
-    row("throughput (events/s)", &|r| {
-        format!("{:.0}", r.throughput_eps)
-    });
+    row("throughput (events/s)", &|r| format!("{:.0}", r.throughput_eps));
     row("events", &|r| count(r.counts.events));
     row("outputs", &|r| count(r.counts.outputs));
     row("batches", &|r| count(r.counts.batches));
@@ -220,10 +218,7 @@ pub fn side_by_side_table(summary: &Summary) -> String {
     };
     line("", &mut runs.iter().map(|r| r.name.as_str()));
     let rules: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
-    line(
-        &"-".repeat(label_width),
-        &mut rules.iter().map(String::as_str),
-    );
+    line(&"-".repeat(label_width), &mut rules.iter().map(String::as_str));
     for (label, cells) in &rows {
         line(label, &mut cells.iter().map(String::as_str));
     }
@@ -249,10 +244,7 @@ mod tests {
                 count: 10_000,
             },
             event_time_latency_ms: None,
-            components_ms: components
-                .iter()
-                .map(|&(k, v)| (k.to_string(), v))
-                .collect(),
+            components_ms: components.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
             throughput_eps: 10_000.4,
             counts: Counts {
                 events: 100_000,
@@ -280,11 +272,7 @@ mod tests {
                     "micro-batch",
                     &[("trigger_wait", 500.0), ("processing", 3.5)],
                 ),
-                run(
-                    "flink",
-                    "per-record",
-                    &[("buffer_wait", 0.25), ("processing", 0.125)],
-                ),
+                run("flink", "per-record", &[("buffer_wait", 0.25), ("processing", 0.125)]),
             ],
         }
     }
@@ -343,10 +331,7 @@ mod tests {
     #[test]
     fn latency_summary_of_empty_histogram_is_all_zeros() {
         let hist = Histogram::<u64>::new(3).unwrap();
-        assert_eq!(
-            LatencySummary::from_histogram(&hist),
-            LatencySummary::default()
-        );
+        assert_eq!(LatencySummary::from_histogram(&hist), LatencySummary::default());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod runner;
 pub mod spec;
 
 pub use error::ScenarioError;

@@ -137,8 +137,14 @@ pub fn run_engine(scenario: &Scenario, engine: &EngineSpec, workload: &Workload,
     };
     match &engine.kind {
         EngineKind::MicroBatch(cfg) => {
-            let mut mb = MicroBatchEngine::new(&engine.name, *cfg, &scenario.pipeline, &workload.table, workload.log.partitions())
-                .map_err(|e| refuse(e.to_string()))?;
+            let mut mb = MicroBatchEngine::new(
+                &engine.name,
+                *cfg,
+                &scenario.pipeline,
+                &workload.table,
+                workload.log.partitions(),
+            )
+            .map_err(|e| refuse(e.to_string()))?;
             let mut rt = LiveRuntime::new(cfg.workers);
             Ok(mb.run(&mut rt, &workload.log, until))
         }
@@ -158,11 +164,16 @@ pub fn run_engine(scenario: &Scenario, engine: &EngineSpec, workload: &Workload,
 
 /// Runs every engine configuration of `scenario` and writes the results directory.
 /// `on_engine` is told when each engine run starts (for progress output).
-pub fn run_scenario(scenario: &Scenario, opts: &RunOptions, mut on_engine: impl FnMut(&EngineSpec)) -> Result<RunOutcome> {
+pub fn run_scenario(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    mut on_engine: impl FnMut(&EngineSpec),
+) -> Result<RunOutcome> {
     if scenario.clock == ClockKind::Simulated {
         return Err(RunError::Unsupported {
             path: scenario.path.clone(),
-            message: "key `clock`: the simulated clock is not available yet in this version; use `clock = \"live\"`".into(),
+            message: "key `clock`: the simulated clock is not available yet in this version; use `clock = \"live\"`"
+                .into(),
         });
     }
     let dir = prepare_results_dir(scenario, opts)?;
@@ -186,7 +197,13 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions, mut on_engine: impl 
 pub fn slug(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-")
 }
@@ -196,7 +213,10 @@ fn prepare_results_dir(scenario: &Scenario, opts: &RunOptions) -> Result<PathBuf
         Some(d) => d.clone(),
         None => PathBuf::from("results").join(format!("{}-{}", slug(&scenario.name), utc_stamp())),
     };
-    let io = |e| RunError::Io { path: dir.clone(), source: e };
+    let io = |e| RunError::Io {
+        path: dir.clone(),
+        source: e,
+    };
     if dir.exists() {
         let empty = fs::read_dir(&dir).map_err(io)?.next().is_none();
         if !empty {
@@ -234,7 +254,12 @@ fn utc_stamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn summarize(scenario: &Scenario, seed: u64, duration: Span, runs: &[(&EngineSpec, EngineRun)]) -> Summary {
@@ -246,7 +271,13 @@ fn summarize(scenario: &Scenario, seed: u64, duration: Span, runs: &[(&EngineSpe
                 .latency
                 .reported
                 .iter()
-                .map(|&c: &Component| (c.name().to_string(), run.latency.component_mean(c) / NANOS_PER_MS as f64))
+                .filter(|&&c| c != Component::WatermarkWait || scenario.pipeline.is_stateful())
+                .map(|&c: &Component| {
+                    (
+                        c.name().to_string(),
+                        run.latency.component_mean(c) / NANOS_PER_MS as f64,
+                    )
+                })
                 .collect();
             let config = match &spec.kind {
                 EngineKind::MicroBatch(c) => serde_json::to_value(c),
@@ -300,9 +331,10 @@ fn summarize(scenario: &Scenario, seed: u64, duration: Span, runs: &[(&EngineSpe
 }
 
 fn create(path: &Path) -> Result<BufWriter<File>> {
-    File::create(path)
-        .map(BufWriter::new)
-        .map_err(|e| RunError::Io { path: path.to_path_buf(), source: e })
+    File::create(path).map(BufWriter::new).map_err(|e| RunError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })
 }
 
 fn write_results(dir: &Path, scenario: &Scenario, summary: &Summary, runs: &[(&EngineSpec, EngineRun)]) -> Result<()> {
@@ -335,7 +367,10 @@ fn write_results(dir: &Path, scenario: &Scenario, summary: &Summary, runs: &[(&E
             writeln!(w, "{},{t:.1},{},{mean:.3},{:.3}", spec.name, b.count, as_ms(b.max)).map_err(io(&path))?;
             points.push((t, as_ms(b.max)));
         }
-        over_time.push(TimeSeries { name: format!("{} (max per 100 ms)", spec.name), points });
+        over_time.push(TimeSeries {
+            name: format!("{} (max per 100 ms)", spec.name),
+            points,
+        });
     }
     w.flush().map_err(io(&path))?;
 
@@ -356,26 +391,51 @@ fn write_results(dir: &Path, scenario: &Scenario, summary: &Summary, runs: &[(&E
             writeln!(w, "seq,event_time_ms,arrival_ms,kind").map_err(io(&path))?;
             for r in &run.side_output {
                 let e = &r.event;
-                writeln!(w, "{},{},{:.3},{}", e.seq, e.event_time, as_ms(e.arrival), e.kind.name()).map_err(io(&path))?;
+                writeln!(
+                    w,
+                    "{},{},{:.3},{}",
+                    e.seq,
+                    e.event_time,
+                    as_ms(e.arrival),
+                    e.kind.name()
+                )
+                .map_err(io(&path))?;
             }
             w.flush().map_err(io(&path))?;
         }
     }
 
-    let cdf: Vec<(String, &hdrhistogram::Histogram<u64>)> =
-        runs.iter().map(|(spec, run)| (spec.name.clone(), &run.latency.total)).collect();
-    latency_cdf(&dir.join("latency-cdf.svg"), &format!("{}: latency distribution", scenario.name), &cdf)?;
-    latency_over_time(&dir.join("latency-over-time.svg"), &format!("{}: latency over time", scenario.name), &over_time)?;
+    let cdf: Vec<(String, &hdrhistogram::Histogram<u64>)> = runs
+        .iter()
+        .map(|(spec, run)| (spec.name.clone(), &run.latency.total))
+        .collect();
+    latency_cdf(
+        &dir.join("latency-cdf.svg"),
+        &format!("{}: latency distribution", scenario.name),
+        &cdf,
+    )?;
+    latency_over_time(
+        &dir.join("latency-over-time.svg"),
+        &format!("{}: latency over time", scenario.name),
+        &over_time,
+    )?;
     Ok(())
 }
 
 /// Writes the sink's records: the projected columns of a stateless pipeline, or the window
 /// results of a stateful one, each with its delivery time and latency.
 fn write_sink(path: &Path, pipeline: &PipelineSpec, run: &EngineRun) -> Result<()> {
-    let io = |e| RunError::Io { path: path.to_path_buf(), source: e };
+    let io = |e| RunError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let mut w = create(path)?;
     if pipeline.is_stateful() {
-        writeln!(w, "delivered_ms,key,window_start_ms,window_end_ms,count,value,is_update,latency_ms").map_err(io)?;
+        writeln!(
+            w,
+            "delivered_ms,key,window_start_ms,window_end_ms,count,value,is_update,latency_ms"
+        )
+        .map_err(io)?;
     } else {
         let cols: Vec<&str> = pipeline.project.iter().map(|f| f.name()).collect();
         writeln!(w, "delivered_ms,{},latency_ms", cols.join(",")).map_err(io)?;

@@ -292,10 +292,7 @@ impl Reader<'_> {
 
     /// A top-level key, deserialized if present.
     fn top<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        self.root
-            .get(key)
-            .map(|item| self.de(key, item, None))
-            .transpose()
+        self.root.get(key).map(|item| self.de(key, item, None)).transpose()
     }
 
     fn workload(&self) -> Result<WorkloadSpec> {
@@ -320,21 +317,14 @@ impl Reader<'_> {
             }
             let relative: String = self.de("workload.trace", trace, None)?;
             if relative.trim().is_empty() {
-                return Err(self.at(
-                    "workload.trace",
-                    "must be a file path, e.g. \"traces/day1.csv\"",
-                ));
+                return Err(self.at("workload.trace", "must be a file path, e.g. \"traces/day1.csv\""));
             }
             let base = self.path.parent().unwrap_or(Path::new(""));
             return Ok(WorkloadSpec::Trace {
                 path: base.join(relative),
             });
         }
-        let config: ClickstreamConfig = self.de(
-            "workload",
-            item,
-            Some("or `trace` alone, to replay a trace file"),
-        )?;
+        let config: ClickstreamConfig = self.de("workload", item, Some("or `trace` alone, to replay a trace file"))?;
         config
             .validate()
             .map_err(|e| self.at(&format!("workload.{}", e.key), e.message))?;
@@ -393,19 +383,16 @@ impl Reader<'_> {
             if let Some(first) = first_use.get(&name) {
                 return Err(self.at(
                     &format!("{at}.name"),
-                    format!("duplicate engine name \"{name}\" (engine[{first}] has it too); engine names must be unique"),
+                    format!(
+                        "duplicate engine name \"{name}\" (engine[{first}] has it too); engine names must be unique"
+                    ),
                 ));
             }
             first_use.insert(name.clone(), i);
 
             let model: String = match table.get("model") {
                 Some(item) => self.de(&format!("{at}.model"), item, None)?,
-                None => {
-                    return Err(self.at(
-                        &at,
-                        format!("missing `model`; expected one of {allowed_models}"),
-                    ))
-                }
+                None => return Err(self.at(&at, format!("missing `model`; expected one of {allowed_models}"))),
             };
             let mut config = table.clone();
             config.remove("name");
@@ -451,12 +438,7 @@ impl Reader<'_> {
     /// Deserializes `item` (found at `key`) with serde, so `deny_unknown_fields` applies, and
     /// turns a serde error into one naming the key path and line. `unknown_key_hint` is added
     /// to unknown-field messages for keys the caller handles itself.
-    fn de<T: DeserializeOwned>(
-        &self,
-        key: &str,
-        item: &Item,
-        unknown_key_hint: Option<&str>,
-    ) -> Result<T> {
+    fn de<T: DeserializeOwned>(&self, key: &str, item: &Item, unknown_key_hint: Option<&str>) -> Result<T> {
         let result = match item {
             Item::Value(value) => T::deserialize(value.clone().into_deserializer()),
             Item::Table(table) => toml_edit::de::from_document(DocumentMut::from(table.clone())),
@@ -466,29 +448,31 @@ impl Reader<'_> {
         };
         result.map_err(|e| {
             let mut message = one_line(e.message());
-            if let (true, Some(hint)) = (message.starts_with("unknown field"), unknown_key_hint) {
-                message = format!("{message}, {hint}");
-            }
-            let (mut path, line) = match e.span() {
+            let (mut path, mut line) = match e.span() {
                 Some(span) => (
                     self.locate(span.start).unwrap_or_else(|| key.to_owned()),
                     Some(self.line_at(span.start)),
                 ),
                 None => (key.to_owned(), self.line_of_path(key)),
             };
-            if let Some(field) = missing_field(&message) {
+            if let Some(field) = quoted_after(&message, "unknown field `") {
+                // An internally tagged table reports at the table; point at the key itself.
+                let full = join(&path, field);
+                if let (Some(span), true) = self.resolve(&full) {
+                    path = full;
+                    line = Some(self.line_at(span.start));
+                }
+                if let (Some(hint), true) = (unknown_key_hint, path == join(key, field)) {
+                    message = format!("{message}, {hint}");
+                }
+            } else if let Some(field) = quoted_after(&message, "missing field `") {
                 path = join(&path, field);
             }
             self.invalid(line, Some(&path), message)
         })
     }
 
-    fn invalid(
-        &self,
-        line: Option<usize>,
-        key: Option<&str>,
-        message: impl Into<String>,
-    ) -> ScenarioError {
+    fn invalid(&self, line: Option<usize>, key: Option<&str>, message: impl Into<String>) -> ScenarioError {
         ScenarioError::Invalid {
             path: self.path.to_path_buf(),
             line,
@@ -509,45 +493,39 @@ impl Reader<'_> {
 
     /// The line of the deepest existing key along `path` (`engine[1].trigger.interval`).
     fn line_of_path(&self, path: &str) -> Option<usize> {
-        let mut table: &dyn TableLike = self.root;
+        self.resolve(path).0.map(|span| self.line_at(span.start))
+    }
+
+    /// The span of the deepest existing key along `path`, and whether that is the whole path.
+    fn resolve(&self, path: &str) -> (Option<Range<usize>>, bool) {
+        let mut table: Option<&dyn TableLike> = Some(self.root);
         let mut best: Option<Range<usize>> = None;
         for segment in path.split('.') {
             let (name, index) = split_index(segment);
-            let Some((key, item)) = table.get_key_value(name) else {
-                break;
+            let Some((key, item)) = table.and_then(|t| t.get_key_value(name)) else {
+                return (best, false);
             };
             best = key.span().or_else(|| item.span()).or(best);
-            let item = match (index, item) {
-                (None, item) => Some(item),
+            table = match (index, item) {
+                (None, item) => item.as_table_like(),
                 (Some(i), Item::ArrayOfTables(tables)) => match tables.get(i) {
                     Some(t) => {
                         best = t.span().or(best);
-                        table = t;
-                        continue;
+                        Some(t)
                     }
-                    None => None,
+                    None => return (best, false),
                 },
                 (Some(i), Item::Value(Value::Array(values))) => match values.get(i) {
                     Some(v) => {
                         best = v.span().or(best);
-                        match v.as_inline_table() {
-                            Some(t) => {
-                                table = t;
-                                continue;
-                            }
-                            None => None,
-                        }
+                        v.as_inline_table().map(|t| t as &dyn TableLike)
                     }
-                    None => None,
+                    None => return (best, false),
                 },
-                (Some(_), _) => None,
+                (Some(_), _) => return (best, false),
             };
-            match item.and_then(Item::as_table_like) {
-                Some(t) => table = t,
-                None => break,
-            }
         }
-        best.map(|span| self.line_at(span.start))
+        (best, true)
     }
 
     /// The dotted path of the deepest key or value whose span holds byte `offset`.
@@ -612,10 +590,7 @@ fn holds(span: Option<Range<usize>>, offset: usize) -> bool {
 /// `engine[1]` → (`engine`, Some(1)); `trigger` → (`trigger`, None).
 fn split_index(segment: &str) -> (&str, Option<usize>) {
     if let Some(open) = segment.find('[') {
-        if let Some(index) = segment[open + 1..]
-            .strip_suffix(']')
-            .and_then(|i| i.parse().ok())
-        {
+        if let Some(index) = segment[open + 1..].strip_suffix(']').and_then(|i| i.parse().ok()) {
             return (&segment[..open], Some(index));
         }
     }
@@ -655,11 +630,10 @@ fn one_line(message: &str) -> String {
     message
 }
 
-/// The field of a serde "missing field `x`" message.
-fn missing_field(message: &str) -> Option<&str> {
-    message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split('`').next())
+/// The name in backticks right after `prefix` at the start of a serde message
+/// (`unknown field `x`, ...` gives `x`).
+fn quoted_after<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
+    message.strip_prefix(prefix).and_then(|rest| rest.split('`').next())
 }
 
 fn join(prefix: &str, key: &str) -> String {
@@ -671,17 +645,9 @@ fn join(prefix: &str, key: &str) -> String {
 }
 
 fn backticked_list(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|s| format!("`{s}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
 }
 
 fn quoted_list(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|s| format!("\"{s}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
 }

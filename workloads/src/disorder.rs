@@ -133,11 +133,7 @@ mod tests {
             let xs: Vec<_> = (0..10_000).map(|_| s.sample(&mut rng)).collect();
             assert!(xs.iter().all(|&x| x <= d.bound.nanos()));
             let mean = xs.iter().sum::<u64>() as f64 / xs.len() as f64 / d.bound.nanos() as f64;
-            let expect = if delay == DelayDistribution::Uniform {
-                0.5
-            } else {
-                0.28
-            };
+            let expect = if delay == DelayDistribution::Uniform { 0.5 } else { 0.28 };
             assert!((mean - expect).abs() < 0.05, "{delay:?}: {mean}");
         }
         let late = Disorder {

@@ -92,10 +92,8 @@ impl Model {
             users: cfg.users.max(1),
             ads: cfg.ads().clamp(1, u64::from(u32::MAX)) as u32,
             think_mean_ns: cfg.mean_think_time.nanos() as f64,
-            session_len: Geometric::new(1.0 / cfg.mean_session_events.max(1.0))
-                .expect("p in (0, 1]"),
-            page: Zipf::new(f64::from(cfg.pages.max(1)), cfg.page_zipf_exponent.max(0.0))
-                .expect("validated Zipf"),
+            session_len: Geometric::new(1.0 / cfg.mean_session_events.max(1.0)).expect("p in (0, 1]"),
+            page: Zipf::new(f64::from(cfg.pages.max(1)), cfg.page_zipf_exponent.max(0.0)).expect("validated Zipf"),
             price: LogNormal::new(3000f64.ln(), 0.6).expect("valid log-normal"),
             kind_cdf,
             last_kind,
@@ -139,8 +137,7 @@ impl Model {
 /// most one per user: more would give every user several interleaved sessions and make the
 /// pool (a heap) far larger than the cache for no gain in realism.
 pub fn session_pool_size(cfg: &ClickstreamConfig) -> usize {
-    let ideal =
-        (cfg.rate.base_rate() * cfg.mean_think_time.nanos() as f64 / NANOS_PER_SEC as f64).round();
+    let ideal = (cfg.rate.base_rate() * cfg.mean_think_time.nanos() as f64 / NANOS_PER_SEC as f64).round();
     ideal.clamp(1.0, f64::from(cfg.users.max(1))) as usize
 }
 
@@ -197,12 +194,9 @@ pub fn generate(cfg: &ClickstreamConfig, seed: u64, duration: Nanos) -> Vec<Even
         let ad = rng.random_range(0..model.ads);
         let kind = model.kind(&mut rng);
         let price_cents = match kind {
-            EventKind::AddToCart | EventKind::Purchase => model
-                .price
-                .sample(&mut rng)
-                .round()
-                .clamp(1.0, f64::from(u32::MAX))
-                as u32,
+            EventKind::AddToCart | EventKind::Purchase => {
+                model.price.sample(&mut rng).round().clamp(1.0, f64::from(u32::MAX)) as u32
+            }
             EventKind::View | EventKind::Click => 0,
         };
         let delay = delays.sample(&mut rng);
@@ -225,10 +219,7 @@ pub fn generate(cfg: &ClickstreamConfig, seed: u64, duration: Nanos) -> Vec<Even
 
 /// [`generate`]d events placed into a [`SourceLog`] of `cfg.partitions` partitions.
 pub fn source_log(cfg: &ClickstreamConfig, seed: u64, duration: Nanos) -> SourceLog {
-    SourceLog::from_events(
-        cfg.partitions.max(1) as usize,
-        generate(cfg, seed, duration),
-    )
+    SourceLog::from_events(cfg.partitions.max(1) as usize, generate(cfg, seed, duration))
 }
 
 /// The ad → campaign dimension table: each campaign owns exactly `ads_per_campaign` of the
@@ -279,9 +270,6 @@ mod tests {
         for u in 0..10_000 {
             counts[partition_of(u, 4) as usize] += 1;
         }
-        assert!(
-            counts.iter().all(|&c| (2_000..3_000).contains(&c)),
-            "{counts:?}"
-        );
+        assert!(counts.iter().all(|&c| (2_000..3_000).contains(&c)), "{counts:?}");
     }
 }

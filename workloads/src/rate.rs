@@ -136,11 +136,7 @@ impl RateProfile {
                 let (pieces, len) = self.pieces();
                 let mut total = 0.0;
                 for (i, &(start, rate)) in pieces[..len].iter().enumerate() {
-                    let end = if i + 1 < len {
-                        pieces[i + 1].0
-                    } else {
-                        f64::INFINITY
-                    };
+                    let end = if i + 1 < len { pieces[i + 1].0 } else { f64::INFINITY };
                     let t = t as f64;
                     if t > start {
                         total += rate * (t.min(end) - start) / NANOS_PER_SEC as f64;
@@ -157,8 +153,7 @@ impl RateProfile {
         let (pieces, len) = self.pieces();
         let mut cum = [0.0; 3];
         for i in 1..len {
-            cum[i] = cum[i - 1]
-                + pieces[i - 1].1 * (pieces[i].0 - pieces[i - 1].0) / NANOS_PER_SEC as f64;
+            cum[i] = cum[i - 1] + pieces[i - 1].1 * (pieces[i].0 - pieces[i - 1].0) / NANOS_PER_SEC as f64;
         }
         Arrivals {
             profile: *self,
@@ -225,10 +220,7 @@ impl RateProfile {
                 Ok(())
             }
             Self::Spike {
-                base,
-                peak,
-                duration,
-                ..
+                base, peak, duration, ..
             } => {
                 check_rate("base", base)?;
                 check_rate("peak", peak)?;
@@ -418,10 +410,7 @@ mod tests {
             amplitude: 1000.0,
             period: Span::from_ms(4000),
         };
-        let ts: Vec<_> = p
-            .arrivals()
-            .take_while(|&t| t < 8 * NANOS_PER_SEC)
-            .collect();
+        let ts: Vec<_> = p.arrivals().take_while(|&t| t < 8 * NANOS_PER_SEC).collect();
         assert!((ts.len() as f64 - 8000.0).abs() <= 1.0, "{}", ts.len());
         assert!(ts.windows(2).all(|w| w[0] <= w[1]));
         let first_second = ts.iter().filter(|&&t| t < NANOS_PER_SEC).count() as f64;
@@ -439,9 +428,7 @@ mod tests {
         assert_eq!(sp.rate_at(9_999_999), 1.0);
         assert_eq!(sp.rate_at(10_000_000), 5.0);
         assert_eq!(sp.rate_at(20_000_000), 1.0);
-        let bad = RateProfile::Constant {
-            events_per_second: 0.0,
-        };
+        let bad = RateProfile::Constant { events_per_second: 0.0 };
         assert_eq!(bad.validate().unwrap_err().key, "events_per_second");
         let bad = RateProfile::Sine {
             mean: 10.0,

@@ -49,22 +49,14 @@ fn partial_tables_and_tagged_profiles_parse() {
     assert_eq!(cfg.disorder.bound, Span::from_ms(200));
     assert_eq!(cfg.mix.click, 0.20);
     cfg.validate().unwrap();
-    let sine =
-        from_json(r#"{"rate": {"profile": "sine", "mean": 10, "amplitude": 5, "period": "1m"}}"#)
-            .unwrap();
+    let sine = from_json(r#"{"rate": {"profile": "sine", "mean": 10, "amplitude": 5, "period": "1m"}}"#).unwrap();
     sine.validate().unwrap();
 }
 
 #[test]
 fn unknown_keys_and_profiles_are_rejected() {
-    assert!(from_json(r#"{"userz": 10}"#)
-        .unwrap_err()
-        .to_string()
-        .contains("userz"));
-    assert!(
-        from_json(r#"{"rate": {"profile": "constant", "events_per_second": 1, "burst": 2}}"#)
-            .is_err()
-    );
+    assert!(from_json(r#"{"userz": 10}"#).unwrap_err().to_string().contains("userz"));
+    assert!(from_json(r#"{"rate": {"profile": "constant", "events_per_second": 1, "burst": 2}}"#).is_err());
     assert!(from_json(r#"{"rate": {"profile": "ramp"}}"#)
         .unwrap_err()
         .to_string()
@@ -76,22 +68,10 @@ fn unknown_keys_and_profiles_are_rejected() {
 #[test]
 fn validation_errors_name_the_key() {
     let d = ClickstreamConfig::default;
-    assert_eq!(
-        key_of(&ClickstreamConfig {
-            partitions: 0,
-            ..d()
-        }),
-        "partitions"
-    );
+    assert_eq!(key_of(&ClickstreamConfig { partitions: 0, ..d() }), "partitions");
     assert_eq!(key_of(&ClickstreamConfig { users: 0, ..d() }), "users");
     assert_eq!(key_of(&ClickstreamConfig { pages: 0, ..d() }), "pages");
-    assert_eq!(
-        key_of(&ClickstreamConfig {
-            campaigns: 0,
-            ..d()
-        }),
-        "campaigns"
-    );
+    assert_eq!(key_of(&ClickstreamConfig { campaigns: 0, ..d() }), "campaigns");
     assert_eq!(
         key_of(&ClickstreamConfig {
             ads_per_campaign: 0,
@@ -135,9 +115,7 @@ fn validation_errors_name_the_key() {
 
     let rate = |rate| ClickstreamConfig { rate, ..d() };
     assert_eq!(
-        key_of(&rate(RateProfile::Constant {
-            events_per_second: 0.0
-        })),
+        key_of(&rate(RateProfile::Constant { events_per_second: 0.0 })),
         "rate.events_per_second"
     );
     assert_eq!(

@@ -4,15 +4,11 @@ use std::collections::HashMap;
 
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::time::{Span, NANOS_PER_MS, NANOS_PER_SEC};
-use streamlab_workloads::{
-    generate, source_log, ClickstreamConfig, DelayDistribution, Disorder, RateProfile,
-};
+use streamlab_workloads::{generate, source_log, ClickstreamConfig, DelayDistribution, Disorder, RateProfile};
 
 fn constant(eps: f64) -> ClickstreamConfig {
     ClickstreamConfig {
-        rate: RateProfile::Constant {
-            events_per_second: eps,
-        },
+        rate: RateProfile::Constant { events_per_second: eps },
         ..ClickstreamConfig::default()
     }
 }
@@ -57,10 +53,7 @@ fn step_profile_doubles_the_count_after_the_step() {
         ..ClickstreamConfig::default()
     };
     let events = generate(&cfg, 7, 10 * NANOS_PER_SEC);
-    let before = events
-        .iter()
-        .filter(|e| e.arrival < 5 * NANOS_PER_SEC)
-        .count();
+    let before = events.iter().filter(|e| e.arrival < 5 * NANOS_PER_SEC).count();
     let after = events.len() - before;
     assert_eq!(before, 5_000);
     assert_eq!(after, 10_000);
@@ -73,10 +66,7 @@ fn kind_mix_is_honoured_and_prices_only_for_carts_and_purchases() {
     assert_eq!(events.len(), 100_000);
     for kind in EventKind::ALL {
         let share = events.iter().filter(|e| e.kind == kind).count() as f64 / events.len() as f64;
-        assert!(
-            (share - cfg.mix.share(kind)).abs() < 0.01,
-            "{kind:?}: {share}"
-        );
+        assert!((share - cfg.mix.share(kind)).abs() < 0.01, "{kind:?}: {share}");
     }
     for e in &events {
         let priced = matches!(e.kind, EventKind::AddToCart | EventKind::Purchase);
@@ -150,9 +140,7 @@ fn zero_bound_is_in_order() {
         ..constant(10_000.0)
     };
     let events = generate(&cfg, 2, NANOS_PER_SEC);
-    assert!(events
-        .iter()
-        .all(|e| e.event_time as u64 == e.arrival / NANOS_PER_MS));
+    assert!(events.iter().all(|e| e.event_time as u64 == e.arrival / NANOS_PER_MS));
 }
 
 #[test]
@@ -172,15 +160,10 @@ fn late_fraction_delays_that_share_beyond_the_bound() {
         .iter()
         .filter(|e| e.arrival > bound + extra + NANOS_PER_MS)
         .collect();
-    let late = settled
-        .iter()
-        .filter(|e| delay_ns(e) >= bound + NANOS_PER_MS)
-        .count() as f64;
+    let late = settled.iter().filter(|e| delay_ns(e) >= bound + NANOS_PER_MS).count() as f64;
     let share = late / settled.len() as f64;
     assert!((share - 0.1).abs() < 0.01, "{share}");
-    assert!(settled
-        .iter()
-        .all(|e| delay_ns(e) < bound + extra + NANOS_PER_MS));
+    assert!(settled.iter().all(|e| delay_ns(e) < bound + extra + NANOS_PER_MS));
 }
 
 #[test]
@@ -195,10 +178,7 @@ fn partition_is_stable_per_user_and_sessions_are_unique() {
     let mut user_of_session = HashMap::new();
     for e in &events {
         assert!(e.partition < cfg.partitions);
-        assert_eq!(
-            *partition_of_user.entry(e.user).or_insert(e.partition),
-            e.partition
-        );
+        assert_eq!(*partition_of_user.entry(e.user).or_insert(e.partition), e.partition);
         assert_eq!(
             *user_of_session.entry(e.session).or_insert(e.user),
             e.user,

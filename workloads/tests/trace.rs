@@ -4,9 +4,7 @@ use std::path::{Path, PathBuf};
 
 use streamlab_engines::time::NANOS_PER_SEC;
 use streamlab_workloads::trace::COLUMNS;
-use streamlab_workloads::{
-    generate, read_trace, write_trace, ClickstreamConfig, Disorder, TraceError,
-};
+use streamlab_workloads::{generate, read_trace, write_trace, ClickstreamConfig, Disorder, TraceError};
 
 fn sample() -> Vec<streamlab_engines::event::Event> {
     let cfg = ClickstreamConfig {
@@ -19,8 +17,7 @@ fn sample() -> Vec<streamlab_engines::event::Event> {
     generate(&cfg, 99, NANOS_PER_SEC / 2)
 }
 
-const HEADER: &str =
-    "seq,event_time_ms,arrival_ns,partition,user,session,page,ad,kind,dwell_ms,price_cents";
+const HEADER: &str = "seq,event_time_ms,arrival_ns,partition,user,session,page,ad,kind,dwell_ms,price_cents";
 const ROW0: &str = "0,0,0,1,5,0,3,7,view,120,0";
 const ROW1: &str = "1,1,1000000,2,6,1,4,8,purchase,80,2999";
 
@@ -77,27 +74,18 @@ fn csv_and_jsonl_round_trip_exactly() {
     let text = std::fs::read_to_string(dir.path().join("t.csv")).unwrap();
     assert_eq!(text.lines().next().unwrap(), HEADER);
     let first = std::fs::read_to_string(dir.path().join("t.jsonl")).unwrap();
-    let obj: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(first.lines().next().unwrap()).unwrap();
     assert_eq!(obj.keys().count(), COLUMNS.len());
 }
 
 #[test]
 fn well_formed_hand_written_files_are_read() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = write(
-        dir.path(),
-        "a.csv",
-        &format!("{HEADER}\r\n{ROW0}\r\n{ROW1}\r\n"),
-    );
+    let csv = write(dir.path(), "a.csv", &format!("{HEADER}\r\n{ROW0}\r\n{ROW1}\r\n"));
     let events = read_trace(&csv).unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(events[1].price_cents, 2999);
-    let jl = write(
-        dir.path(),
-        "a.jsonl",
-        &format!("{}\n{}\n", jsonl(ROW0), jsonl(ROW1)),
-    );
+    let jl = write(dir.path(), "a.jsonl", &format!("{}\n{}\n", jsonl(ROW0), jsonl(ROW1)));
     assert_eq!(read_trace(&jl).unwrap(), events);
     let empty = write(dir.path(), "e.csv", &format!("{HEADER}\n"));
     assert!(read_trace(&empty).unwrap().is_empty());
@@ -105,15 +93,9 @@ fn well_formed_hand_written_files_are_read() {
 
 #[test]
 fn bad_kind_names_line_and_column() {
-    let (line, column, message) = malformed(
-        "t.csv",
-        &format!("{HEADER}\n{ROW0}\n1,1,5,0,0,1,0,0,clik,0,0\n"),
-    );
+    let (line, column, message) = malformed("t.csv", &format!("{HEADER}\n{ROW0}\n1,1,5,0,0,1,0,0,clik,0,0\n"));
     assert_eq!((line, column.as_str()), (3, "kind"));
-    assert_eq!(
-        message,
-        "`clik` is not one of view, click, add_to_cart, purchase"
-    );
+    assert_eq!(message, "`clik` is not one of view, click, add_to_cart, purchase");
     let (line, column, _) = malformed(
         "t.jsonl",
         &format!("{}\n{}\n", jsonl(ROW0), jsonl("1,1,5,0,0,1,0,0,clik,0,0")),
@@ -123,10 +105,7 @@ fn bad_kind_names_line_and_column() {
 
 #[test]
 fn missing_column_is_named() {
-    let (line, column, _) = malformed(
-        "t.csv",
-        &format!("{HEADER}\n{ROW0}\n1,1,5,0,0,1,0,0,view,0\n"),
-    );
+    let (line, column, _) = malformed("t.csv", &format!("{HEADER}\n{ROW0}\n1,1,5,0,0,1,0,0,view,0\n"));
     assert_eq!((line, column.as_str()), (3, "price_cents"));
     let short_header = HEADER.replace(",price_cents", "");
     let (line, column, message) = malformed("t.csv", &format!("{short_header}\n"));
@@ -141,26 +120,16 @@ fn missing_column_is_named() {
 
 #[test]
 fn non_numbers_are_rejected_with_what_is_allowed() {
-    let (line, column, message) = malformed(
-        "t.csv",
-        &format!("{HEADER}\n{ROW0}\n1,1,5,0,x7,1,0,0,view,0,0\n"),
-    );
+    let (line, column, message) = malformed("t.csv", &format!("{HEADER}\n{ROW0}\n1,1,5,0,x7,1,0,0,view,0,0\n"));
     assert_eq!((line, column.as_str()), (3, "user"));
-    assert!(
-        message.contains("`x7` is not an unsigned integer"),
-        "{message}"
-    );
+    assert!(message.contains("`x7` is not an unsigned integer"), "{message}");
     let (_, column, _) = malformed("t.csv", &format!("{HEADER}\n0,0,0,0,0,0,0,0,view,-1,0\n"));
     assert_eq!(column, "dwell_ms");
     let (_, column, _) = malformed("t.csv", &format!("{HEADER}\n0,1.5,0,0,0,0,0,0,view,1,0\n"));
     assert_eq!(column, "event_time_ms");
-    let (_, column, _) = malformed(
-        "t.csv",
-        &format!("{HEADER}\n0,0,0,0,0,0,0,0,view,1,4294967296\n"),
-    );
+    let (_, column, _) = malformed("t.csv", &format!("{HEADER}\n0,0,0,0,0,0,0,0,view,1,4294967296\n"));
     assert_eq!(column, "price_cents");
-    let (line, column, message) =
-        malformed("t.jsonl", &jsonl(ROW0).replace("\"ad\":7", "\"ad\":\"7\""));
+    let (line, column, message) = malformed("t.jsonl", &jsonl(ROW0).replace("\"ad\":7", "\"ad\":\"7\""));
     assert_eq!((line, column.as_str()), (1, "ad"));
     assert!(message.contains("JSON number"), "{message}");
 }
@@ -178,30 +147,14 @@ fn out_of_order_arrival_and_duplicate_seq_are_rejected() {
 #[test]
 fn whole_line_problems_and_unknown_extensions() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(
-        dir.path(),
-        "t.jsonl",
-        &format!("{}\n\n{}\n", jsonl(ROW0), jsonl(ROW1)),
-    );
-    assert!(matches!(
-        read_trace(&p),
-        Err(TraceError::BadLine { line: 2, .. })
-    ));
+    let p = write(dir.path(), "t.jsonl", &format!("{}\n\n{}\n", jsonl(ROW0), jsonl(ROW1)));
+    assert!(matches!(read_trace(&p), Err(TraceError::BadLine { line: 2, .. })));
     let p = write(dir.path(), "t.jsonl", "{not json\n");
-    assert!(matches!(
-        read_trace(&p),
-        Err(TraceError::BadLine { line: 1, .. })
-    ));
+    assert!(matches!(read_trace(&p), Err(TraceError::BadLine { line: 1, .. })));
     let p = write(dir.path(), "t.csv", &format!("{HEADER}\n{ROW0},9\n"));
-    assert!(matches!(
-        read_trace(&p),
-        Err(TraceError::BadLine { line: 2, .. })
-    ));
+    assert!(matches!(read_trace(&p), Err(TraceError::BadLine { line: 2, .. })));
     let p = write(dir.path(), "t.csv", "");
-    assert!(matches!(
-        read_trace(&p),
-        Err(TraceError::BadLine { line: 1, .. })
-    ));
+    assert!(matches!(read_trace(&p), Err(TraceError::BadLine { line: 1, .. })));
 
     for name in ["t.parquet", "t"] {
         let p = dir.path().join(name);

@@ -57,7 +57,12 @@ pub struct DataflowConfigError {
 impl DataflowConfig {
     /// Checks value ranges.
     pub fn validate(&self) -> Result<(), DataflowConfigError> {
-        let err = |key: &str, message: &str| Err(DataflowConfigError { key: key.into(), message: message.into() });
+        let err = |key: &str, message: &str| {
+            Err(DataflowConfigError {
+                key: key.into(),
+                message: message.into(),
+            })
+        };
         if self.parallelism == 0 || self.parallelism > 1024 {
             return err("parallelism", "must be between 1 and 1024");
         }
@@ -68,10 +73,16 @@ impl DataflowConfig {
             return err("buffers_per_channel", "must be at least 1");
         }
         if self.auto_watermark_interval.nanos() == 0 {
-            return err("auto_watermark_interval", "must be greater than 0 (periodic watermarks)");
+            return err(
+                "auto_watermark_interval",
+                "must be greater than 0 (periodic watermarks)",
+            );
         }
         if self.idle_timeout.is_some_and(|t| t.nanos() == 0) {
-            return err("idle_timeout", "must be greater than 0; omit it to never mark sources idle");
+            return err(
+                "idle_timeout",
+                "must be greater than 0; omit it to never mark sources idle",
+            );
         }
         Ok(())
     }

@@ -43,7 +43,12 @@ impl Deliver for WindowResult {
 }
 
 /// A sink subtask behind an exchange: delivers until every input has finished.
-fn sink_loop<T: Deliver>(rx: Receiver<Message<T>>, inputs: usize, pool: BufferPool<T>, clock: LiveClock) -> SinkOperator {
+fn sink_loop<T: Deliver>(
+    rx: Receiver<Message<T>>,
+    inputs: usize,
+    pool: BufferPool<T>,
+    clock: LiveClock,
+) -> SinkOperator {
     let mut sink = SinkOperator::default();
     let mut ended = 0;
     while let Ok(msg) = rx.recv() {
@@ -67,7 +72,12 @@ fn sink_loop<T: Deliver>(rx: Receiver<Message<T>>, inputs: usize, pool: BufferPo
     sink
 }
 
-fn source_loop(mut task: SourceTask<'_>, clock: LiveClock, until: Nanos, bounded: bool) -> (Option<SinkOperator>, SourceStats) {
+fn source_loop(
+    mut task: SourceTask<'_>,
+    clock: LiveClock,
+    until: Nanos,
+    bounded: bool,
+) -> (Option<SinkOperator>, SourceStats) {
     loop {
         match task.step(clock.now(), until, bounded) {
             Step::Continue => {}
@@ -78,7 +88,12 @@ fn source_loop(mut task: SourceTask<'_>, clock: LiveClock, until: Nanos, bounded
     task.finish(bounded)
 }
 
-fn window_loop(mut task: WindowTask, rx: Receiver<Message<Row>>, pool: BufferPool<Row>, clock: LiveClock) -> (WindowTask, EventTime) {
+fn window_loop(
+    mut task: WindowTask,
+    rx: Receiver<Message<Row>>,
+    pool: BufferPool<Row>,
+    clock: LiveClock,
+) -> (WindowTask, EventTime) {
     loop {
         let msg = match task.flush_deadline() {
             Some(deadline) => {
@@ -113,10 +128,6 @@ fn window_loop(mut task: WindowTask, rx: Receiver<Message<Row>>, pool: BufferPoo
     }
     let wm = task.watermark();
     (task, wm)
-}
-
-fn channels<T>(n: usize, capacity: usize) -> (Vec<Sender<Message<T>>>, Vec<Receiver<Message<T>>>) {
-    (0..n).map(|_| crossbeam_channel::bounded(capacity)).unzip()
 }
 
 /// Runs the per-record engine on OS threads and the wall clock until `until`. `bounded`: the
@@ -171,7 +182,9 @@ pub fn run_live(
                 }
             }
             Some(agg) => {
-                let (window_txs, window_rxs) = channels::<Row>(p, channel_capacity);
+                let (window_txs, window_rxs): (Vec<Sender<_>>, Vec<Receiver<_>>) = (0..p)
+                    .map(|_| crossbeam_channel::bounded::<Message<Row>>(channel_capacity))
+                    .unzip();
                 let result_tx = if p == 1 {
                     None
                 } else {
@@ -183,7 +196,13 @@ pub fn run_live(
                 for (j, rx) in window_rxs.into_iter().enumerate() {
                     let out = match &result_tx {
                         None => ResultOutput::Chained(SinkOperator::default()),
-                        Some(tx) => ResultOutput::Gate(OutputGate::new(j, vec![tx.clone()], capacity, flush_each, result_pool.clone())),
+                        Some(tx) => ResultOutput::Gate(OutputGate::new(
+                            j,
+                            vec![tx.clone()],
+                            capacity,
+                            flush_each,
+                            result_pool.clone(),
+                        )),
                     };
                     let task = WindowTask::new(j, p, *agg, cfg, out);
                     let pool = row_pool.clone();
@@ -192,7 +211,13 @@ pub fn run_live(
                 drop(result_tx);
                 for i in 0..p {
                     let gate = OutputGate::new(i, window_txs.clone(), capacity, flush_each, row_pool.clone());
-                    let task = make_source(i, RowOutput::Keyed { gate, key_by: agg.key_by });
+                    let task = make_source(
+                        i,
+                        RowOutput::Keyed {
+                            gate,
+                            key_by: agg.key_by,
+                        },
+                    );
                     source_handles.push(s.spawn(move || source_loop(task, clock, until, bounded)));
                 }
             }
@@ -225,7 +250,11 @@ pub fn run_live(
     let sink = sinks.pop().expect("exactly one sink");
     debug_assert!(sinks.is_empty());
     if pipeline.aggregate.is_none() {
-        final_watermark = sources.iter().filter_map(|s| s.watermark_log.last().map(|w| w.1)).min().unwrap_or(EventTime::MIN);
+        final_watermark = sources
+            .iter()
+            .filter_map(|s| s.watermark_log.last().map(|w| w.1))
+            .min()
+            .unwrap_or(EventTime::MIN);
     }
     let mut progress: Vec<(Nanos, usize, EventTime)> = sources
         .iter()

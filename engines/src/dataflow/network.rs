@@ -86,9 +86,23 @@ pub struct OutputGate<T> {
 impl<T> OutputGate<T> {
     /// A gate for subtask `from` over `channels` (one per downstream subtask); buffers hold
     /// `capacity` records; `flush_every_record` is `buffer_timeout = 0`.
-    pub fn new(from: usize, channels: Vec<Sender<Message<T>>>, capacity: usize, flush_every_record: bool, pool: BufferPool<T>) -> Self {
+    pub fn new(
+        from: usize,
+        channels: Vec<Sender<Message<T>>>,
+        capacity: usize,
+        flush_every_record: bool,
+        pool: BufferPool<T>,
+    ) -> Self {
         let pending = channels.iter().map(|_| Vec::new()).collect();
-        Self { from, channels, pending, capacity, flush_every_record, pool, buffers_sent: 0 }
+        Self {
+            from,
+            channels,
+            pending,
+            capacity,
+            flush_every_record,
+            pool,
+            buffers_sent: 0,
+        }
     }
 
     /// Number of downstream channels.
@@ -136,7 +150,10 @@ impl<T> OutputGate<T> {
     pub fn broadcast_watermark(&mut self, watermark: EventTime) {
         self.flush_all();
         for c in &self.channels {
-            let _ = c.send(Message::Watermark { from: self.from, watermark });
+            let _ = c.send(Message::Watermark {
+                from: self.from,
+                watermark,
+            });
         }
     }
 

@@ -22,8 +22,12 @@ use crate::source::SourceLog;
 use crate::time::{event_time_as_nanos, EventTime, Nanos};
 
 /// The components a per-record output's latency is split into.
-pub const COMPONENTS: [Component; 4] =
-    [Component::Queueing, Component::BufferWait, Component::Processing, Component::WatermarkWait];
+pub const COMPONENTS: [Component; 4] = [
+    Component::Queueing,
+    Component::BufferWait,
+    Component::Processing,
+    Component::WatermarkWait,
+];
 
 /// Most records a source subtask reads from one partition before looking at its timers again.
 const READ_CHUNK: usize = 1024;
@@ -39,7 +43,10 @@ pub struct SinkOperator {
 
 impl Default for SinkOperator {
     fn default() -> Self {
-        Self { latency: LatencyRecorder::new(&COMPONENTS), delivered: Vec::new() }
+        Self {
+            latency: LatencyRecorder::new(&COMPONENTS),
+            delivered: Vec::new(),
+        }
     }
 }
 
@@ -51,9 +58,15 @@ impl SinkOperator {
         let mut d = Decomposition::default();
         d.add(Component::Queueing, l.ingest.saturating_sub(l.arrival));
         d.add(Component::BufferWait, l.recv.saturating_sub(l.handoff));
-        d.add(Component::Processing, l.handoff.saturating_sub(l.ingest) + now.saturating_sub(l.recv));
+        d.add(
+            Component::Processing,
+            l.handoff.saturating_sub(l.ingest) + now.saturating_sub(l.recv),
+        );
         self.latency.record(now, &d);
-        self.delivered.push(Delivered { at: now, output: Output::Row(*row) });
+        self.delivered.push(Delivered {
+            at: now,
+            output: Output::Row(*row),
+        });
     }
 
     /// Delivers a window result at `now`; `r.recv` is when this task got it.
@@ -73,9 +86,13 @@ impl SinkOperator {
         );
         self.latency.record(now, &d);
         if !r.is_update {
-            self.latency.record_event_time(now.saturating_sub(event_time_as_nanos(r.end)));
+            self.latency
+                .record_event_time(now.saturating_sub(event_time_as_nanos(r.end)));
         }
-        self.delivered.push(Delivered { at: now, output: Output::Window(*r) });
+        self.delivered.push(Delivered {
+            at: now,
+            output: Output::Window(*r),
+        });
     }
 }
 
@@ -198,7 +215,12 @@ impl<'a> SourceTask<'a> {
             let to = available.min(from + READ_CHUNK);
             for e in self.source.read(p, from, to) {
                 self.watermarks.on_event(e.event_time);
-                let lineage = Lineage { arrival: e.arrival, ingest: now, handoff: now, recv: now };
+                let lineage = Lineage {
+                    arrival: e.arrival,
+                    ingest: now,
+                    handoff: now,
+                    recv: now,
+                };
                 if let Some(row) = self.chain.apply(e, lineage) {
                     self.out.emit(row, now);
                 }
@@ -236,7 +258,11 @@ impl<'a> SourceTask<'a> {
                 }
             }
         }
-        let exhausted = self.partitions.iter().zip(&self.offsets).all(|(&p, &o)| o >= self.source.end_offset(p));
+        let exhausted = self
+            .partitions
+            .iter()
+            .zip(&self.offsets)
+            .all(|(&p, &o)| o >= self.source.end_offset(p));
         if now >= until || (bounded && exhausted) {
             return Step::Done;
         }

@@ -18,7 +18,11 @@ pub struct BoundedOutOfOrderness {
 impl BoundedOutOfOrderness {
     /// A generator allowing events up to `bound_ms` out of order.
     pub fn new(bound_ms: i64) -> Self {
-        Self { bound: bound_ms, max_seen: None, emitted: EventTime::MIN }
+        Self {
+            bound: bound_ms,
+            max_seen: None,
+            emitted: EventTime::MIN,
+        }
     }
 
     /// Notes an event's timestamp.
@@ -59,7 +63,10 @@ pub struct WatermarkHolder {
 impl WatermarkHolder {
     /// A holder over `n` inputs, all active at `EventTime::MIN`.
     pub fn new(n: usize) -> Self {
-        Self { inputs: vec![(EventTime::MIN, InputStatus::Active); n], combined: EventTime::MIN }
+        Self {
+            inputs: vec![(EventTime::MIN, InputStatus::Active); n],
+            combined: EventTime::MIN,
+        }
     }
 
     /// The combined watermark.
@@ -100,7 +107,12 @@ impl WatermarkHolder {
     }
 
     fn recompute(&mut self) -> Option<EventTime> {
-        let min = self.inputs.iter().filter(|(_, s)| *s == InputStatus::Active).map(|(w, _)| *w).min()?;
+        let min = self
+            .inputs
+            .iter()
+            .filter(|(_, s)| *s == InputStatus::Active)
+            .map(|(w, _)| *w)
+            .min()?;
         (min > self.combined).then(|| {
             self.combined = min;
             min
@@ -130,7 +142,11 @@ mod tests {
         assert_eq!(h.update(0, 500), None, "input 1 still at MIN");
         assert_eq!(h.update(1, 300), Some(300));
         assert_eq!(h.mark_idle(1), Some(500), "idle input no longer holds back");
-        assert_eq!(h.update(1, 400), None, "reactivated input below the combined watermark does not move it back");
+        assert_eq!(
+            h.update(1, 400),
+            None,
+            "reactivated input below the combined watermark does not move it back"
+        );
         assert_eq!(h.current(), 500);
         assert_eq!(h.update(1, 800), None, "input 0 is now the minimum");
         assert_eq!(h.update(0, 900), Some(800));

@@ -85,7 +85,9 @@ pub struct MicroBatchConfig {
 impl Default for MicroBatchConfig {
     fn default() -> Self {
         Self {
-            trigger: Trigger::ProcessingTime { interval: Span::from_ms(1000) },
+            trigger: Trigger::ProcessingTime {
+                interval: Span::from_ms(1000),
+            },
             output_mode: OutputMode::Append,
             watermark_delay: Span::from_ms(0),
             shuffle_partitions: 2,
@@ -110,7 +112,12 @@ pub struct MicroBatchConfigError {
 impl MicroBatchConfig {
     /// Checks the configuration against the pipeline it will run, with Spark's own rules.
     pub fn validate(&self, pipeline: &PipelineSpec) -> Result<(), MicroBatchConfigError> {
-        let err = |key: &str, message: &str| Err(MicroBatchConfigError { key: key.into(), message: message.into() });
+        let err = |key: &str, message: &str| {
+            Err(MicroBatchConfigError {
+                key: key.into(),
+                message: message.into(),
+            })
+        };
         if self.shuffle_partitions == 0 {
             return err("shuffle_partitions", "must be at least 1");
         }

@@ -52,7 +52,10 @@ fn decompose(origin: &Lineage, batch: &BatchTiming) -> Decomposition {
     d.add(Component::Scheduling, batch.scheduling);
     d.add(Component::Commit, batch.commit);
     let busy = batch.end.saturating_sub(batch.start);
-    d.add(Component::Processing, busy.saturating_sub(batch.scheduling + batch.commit));
+    d.add(
+        Component::Processing,
+        busy.saturating_sub(batch.scheduling + batch.commit),
+    );
     d
 }
 
@@ -142,7 +145,8 @@ impl MicroBatchEngine {
         let start_at = self.cfg.start_at.map(|s| s.nanos());
         match self.cfg.trigger {
             Trigger::ProcessingTime { interval } => {
-                let interval = interval.nanos();
+                // Validation refuses a zero interval.
+                let interval = interval.nanos().max(1);
                 let mut next_trigger = start_at.unwrap_or(0);
                 rt.wait_until(next_trigger);
                 loop {
@@ -155,20 +159,22 @@ impl MicroBatchEngine {
                         rt.wait_until(rt.now() + self.cfg.polling_delay.nanos());
                     }
                     let elapsed = rt.now() - trigger_start;
-                    if ran && interval > 0 && elapsed > interval {
+                    if ran && elapsed > interval {
                         run.counts.falling_behind += 1;
                         if let Some(p) = run.progress.last_mut() {
                             p.falling_behind = true;
                         }
                     }
-                    next_trigger = if interval == 0 { rt.now() } else { trigger_start / interval * interval + interval };
+                    next_trigger = trigger_start / interval * interval + interval;
                     rt.wait_until(next_trigger);
                 }
             }
             Trigger::Once | Trigger::AvailableNow { .. } => {
                 let begin = start_at.unwrap_or_else(|| source.last_arrival());
                 rt.wait_until(begin);
-                let target: Vec<usize> = (0..source.partitions()).map(|p| source.available(p, rt.now())).collect();
+                let target: Vec<usize> = (0..source.partitions())
+                    .map(|p| source.available(p, rt.now()))
+                    .collect();
                 let cap = match self.cfg.trigger {
                     Trigger::AvailableNow { max_records_per_batch } => max_records_per_batch,
                     _ => None,
@@ -193,10 +199,19 @@ impl MicroBatchEngine {
         let Some((target, cap)) = bounded else {
             return (0..source.partitions()).map(|p| source.available(p, now)).collect();
         };
-        let lag: Vec<u64> = target.iter().zip(&self.committed).map(|(t, c)| (t - c) as u64).collect();
+        let lag: Vec<u64> = target
+            .iter()
+            .zip(&self.committed)
+            .map(|(t, c)| (t - c) as u64)
+            .collect();
         let total: u64 = lag.iter().sum();
-        let Some(cap) = cap.filter(|&c| c < total) else { return target.to_vec() };
-        let mut take: Vec<u64> = lag.iter().map(|l| (*l as u128 * cap as u128 / total as u128) as u64).collect();
+        let Some(cap) = cap.filter(|&c| c < total) else {
+            return target.to_vec();
+        };
+        let mut take: Vec<u64> = lag
+            .iter()
+            .map(|l| (*l as u128 * cap as u128 / total as u128) as u64)
+            .collect();
         let mut left = cap - take.iter().sum::<u64>();
         for (t, l) in take.iter_mut().zip(&lag) {
             let extra = (l - *t).min(left);
@@ -231,7 +246,11 @@ impl MicroBatchEngine {
         self.watermark = self.next_watermark;
 
         // walCommit: the offsets (and the watermark this batch runs with) before processing.
-        self.logs.write_offsets(&OffsetEntry { batch_id, offsets: latest.clone(), watermark: self.watermark });
+        self.logs.write_offsets(&OffsetEntry {
+            batch_id,
+            offsets: latest.clone(),
+            watermark: self.watermark,
+        });
         let t_wal = rt.now();
 
         // getBatch: the offset ranges of each partition.
@@ -271,11 +290,26 @@ impl MicroBatchEngine {
                 .state
                 .iter_mut()
                 .enumerate()
-                .map(|(s, op)| move || reduce_task(op, buckets.iter().map(move |b| b[s].as_slice()), watermark, mode, t_plan))
+                .map(|(s, op)| {
+                    move || {
+                        reduce_task(
+                            op,
+                            buckets.iter().map(move |b| b[s].as_slice()),
+                            watermark,
+                            mode,
+                            t_plan,
+                        )
+                    }
+                })
                 .collect();
             waves += reduce_tasks.len().div_ceil(rt.workers()) as u64;
             let reduced = rt.run_tasks(reduce_tasks, per_task);
-            let mut total = ReduceOutput { results: Vec::new(), counters: StateCounters::default(), rows_total: 0, bytes: 0 };
+            let mut total = ReduceOutput {
+                results: Vec::new(),
+                counters: StateCounters::default(),
+                rows_total: 0,
+                bytes: 0,
+            };
             for r in reduced {
                 total.counters.late_dropped += r.counters.late_dropped;
                 total.counters.rows_updated += r.counters.rows_updated;
@@ -315,7 +349,12 @@ impl MicroBatchEngine {
         let end = rt.now();
 
         let scheduling = per_batch + per_task * waves;
-        let timing = BatchTiming { start, scheduling, commit: end - t_add, end };
+        let timing = BatchTiming {
+            start,
+            scheduling,
+            commit: end - t_add,
+            end,
+        };
         let final_results = self.cfg.output_mode == OutputMode::Append;
         for output in &outputs {
             let origin = match output {
@@ -325,12 +364,14 @@ impl MicroBatchEngine {
             run.latency.record(end, &decompose(origin, &timing));
             if let Output::Window(w) = output {
                 if final_results && !w.is_update {
-                    run.latency.record_event_time(end.saturating_sub(event_time_as_nanos(w.end)));
+                    run.latency
+                        .record_event_time(end.saturating_sub(event_time_as_nanos(w.end)));
                 }
             }
         }
         let num_output_rows = outputs.len() as u64;
-        run.delivered.extend(outputs.into_iter().map(|output| Delivered { at: end, output }));
+        run.delivered
+            .extend(outputs.into_iter().map(|output| Delivered { at: end, output }));
         run.counts.events += num_input_rows;
         run.counts.batches += 1;
         if has_data {
@@ -346,7 +387,9 @@ impl MicroBatchEngine {
             timestamp: as_ms(start),
             trigger_time_ms: as_ms(nominal),
             num_input_rows,
-            input_rows_per_second: since_last.filter(|s| *s > 0.0).map_or(0.0, |s| num_input_rows as f64 / s),
+            input_rows_per_second: since_last
+                .filter(|s| *s > 0.0)
+                .map_or(0.0, |s| num_input_rows as f64 / s),
             processed_rows_per_second: if exec > 0.0 { num_input_rows as f64 / exec } else { 0.0 },
             duration_ms: DurationMs {
                 latest_offset: as_ms(t_latest - start),
@@ -382,15 +425,26 @@ fn map_task(
     state: &[WindowedAggregation],
     shuffle: usize,
 ) -> MapOutput {
-    let mut out = MapOutput { buckets: vec![Vec::new(); shuffle], ..Default::default() };
+    let mut out = MapOutput {
+        buckets: vec![Vec::new(); shuffle],
+        ..Default::default()
+    };
     let stateful = shuffle > 0;
     for e in events {
-        let (min, max) = (out.min_et.map_or(e.event_time, |m| m.min(e.event_time)), out.max_et.map_or(e.event_time, |m| m.max(e.event_time)));
+        let (min, max) = (
+            out.min_et.map_or(e.event_time, |m| m.min(e.event_time)),
+            out.max_et.map_or(e.event_time, |m| m.max(e.event_time)),
+        );
         out.min_et = Some(min);
         out.max_et = Some(max);
         out.sum_et += e.event_time as i128;
         out.count += 1;
-        let lineage = Lineage { arrival: e.arrival, ingest: batch_start, handoff: nominal, recv: batch_start };
+        let lineage = Lineage {
+            arrival: e.arrival,
+            ingest: batch_start,
+            handoff: nominal,
+            recv: batch_start,
+        };
         let Some(row) = chain.apply(e, lineage) else { continue };
         if stateful {
             let key = state[0].key_of(&row);
@@ -425,7 +479,12 @@ fn reduce_task<'a>(
         OutputMode::Update => op.emit_updates(now, &mut results),
         OutputMode::Complete => op.emit_all(now, &mut results),
     }
-    ReduceOutput { results, counters: op.take_counters(), rows_total: op.state_rows(), bytes: op.state_bytes() }
+    ReduceOutput {
+        results,
+        counters: op.take_counters(),
+        rows_total: op.state_rows(),
+        bytes: op.state_bytes(),
+    }
 }
 
 /// Accumulates a run's outputs while batches run.
@@ -461,7 +520,11 @@ impl RunState {
             delivered: self.delivered,
             side_output: Vec::new(),
             latency: self.latency,
-            progress: self.progress.iter().map(|p| serde_json::to_value(p).expect("progress serializes")).collect(),
+            progress: self
+                .progress
+                .iter()
+                .map(|p| serde_json::to_value(p).expect("progress serializes"))
+                .collect(),
             counts: self.counts,
             active_span: (0, self.last_data_batch_end),
             final_watermark: engine.next_watermark,

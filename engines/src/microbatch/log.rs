@@ -25,8 +25,12 @@ pub struct OffsetEntry {
 impl OffsetEntry {
     /// The entry as Spark writes it to `offsets/<batchId>`.
     pub fn serialize(&self) -> String {
-        let offsets: BTreeMap<String, usize> =
-            self.offsets.iter().enumerate().map(|(p, o)| (p.to_string(), *o)).collect();
+        let offsets: BTreeMap<String, usize> = self
+            .offsets
+            .iter()
+            .enumerate()
+            .map(|(p, o)| (p.to_string(), *o))
+            .collect();
         format!(
             "v1\n{{\"batchWatermarkMs\":{},\"batchTimestampMs\":0}}\n{{\"clickstream\":{}}}",
             self.watermark,

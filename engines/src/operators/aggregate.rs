@@ -50,7 +50,9 @@ impl AggState {
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
         if let Some(o) = other.distinct {
-            self.distinct.get_or_insert_with(Default::default).extend(o.iter().copied());
+            self.distinct
+                .get_or_insert_with(Default::default)
+                .extend(o.iter().copied());
         }
     }
 

@@ -36,6 +36,10 @@ impl StatelessChain {
             None => 0,
             Some(t) => t.campaign(event.ad)?,
         };
-        Some(Row { event: *event, campaign, lineage })
+        Some(Row {
+            event: *event,
+            campaign,
+            lineage,
+        })
     }
 }

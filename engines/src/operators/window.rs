@@ -40,11 +40,17 @@ pub struct TimeSemantics {
 
 impl TimeSemantics {
     /// Spark Structured Streaming: final when `end <= watermark`, no allowed lateness.
-    pub const SPARK: Self = Self { fire_lag: 0, allowed_lateness: 0 };
+    pub const SPARK: Self = Self {
+        fire_lag: 0,
+        allowed_lateness: 0,
+    };
 
     /// Flink: fires at `end - 1` (the window's max timestamp), with `allowed_lateness` ms.
     pub fn flink(allowed_lateness: i64) -> Self {
-        Self { fire_lag: 1, allowed_lateness }
+        Self {
+            fire_lag: 1,
+            allowed_lateness,
+        }
     }
 
     #[inline]
@@ -83,7 +89,13 @@ struct WindowState {
 
 impl WindowState {
     fn new(end: EventTime) -> Self {
-        Self { end, agg: AggState::default(), last: Lineage::default(), fired: false, dirty: false }
+        Self {
+            end,
+            agg: AggState::default(),
+            last: Lineage::default(),
+            fired: false,
+            dirty: false,
+        }
     }
 
     #[inline]
@@ -161,7 +173,12 @@ impl WindowedAggregation {
     pub fn state_bytes(&self) -> usize {
         let per_window = std::mem::size_of::<((i64, EventTime), WindowState)>() + 8;
         let extra: usize = self.windows.values().map(|w| w.agg.heap_bytes()).sum::<usize>()
-            + self.sessions.values().flatten().map(|(_, w)| w.agg.heap_bytes()).sum::<usize>();
+            + self
+                .sessions
+                .values()
+                .flatten()
+                .map(|(_, w)| w.agg.heap_bytes())
+                .sum::<usize>();
         self.state_rows() * per_window + extra + self.timers.len() * 24
     }
 
@@ -184,7 +201,10 @@ impl WindowedAggregation {
     #[inline]
     pub fn insert(&mut self, row: &Row, now: Nanos, out: &mut impl Collector<WindowResult>) -> bool {
         let key = self.key_of(row);
-        let value = self.spec.field.map_or(0, |f: Field| field_value(&row.event, row.campaign, f));
+        let value = self
+            .spec
+            .field
+            .map_or(0, |f: Field| field_value(&row.event, row.campaign, f));
         let t = row.event.event_time;
         let accepted = match self.spec.window {
             WindowSpec::Tumbling { size } => {
@@ -302,12 +322,7 @@ impl WindowedAggregation {
 
     /// Advances the watermark to `watermark` (never backwards) and fires, in event-time order,
     /// every window it passes; state past its cleanup point is dropped.
-    pub fn advance_watermark(
-        &mut self,
-        watermark: EventTime,
-        now: Nanos,
-        out: &mut impl Collector<WindowResult>,
-    ) {
+    pub fn advance_watermark(&mut self, watermark: EventTime, now: Nanos, out: &mut impl Collector<WindowResult>) {
         if watermark <= self.watermark {
             return;
         }
@@ -320,8 +335,7 @@ impl WindowedAggregation {
             self.timers.pop();
             let is_session = matches!(self.spec.window, WindowSpec::Session { .. });
             let Some(w) = self.window_mut(key, start) else { continue };
-            let (fire_point, cleanup_point) =
-                (semantics.fire_point(w.end), semantics.cleanup_point(w.end));
+            let (fire_point, cleanup_point) = (semantics.fire_point(w.end), semantics.cleanup_point(w.end));
             if fire_point > watermark {
                 continue; // a session that grew after this timer was set; a newer timer exists
             }
@@ -345,7 +359,11 @@ impl WindowedAggregation {
 
     fn window_mut(&mut self, key: i64, start: EventTime) -> Option<&mut WindowState> {
         if matches!(self.spec.window, WindowSpec::Session { .. }) {
-            self.sessions.get_mut(&key)?.iter_mut().find(|(s, _)| *s == start).map(|(_, w)| w)
+            self.sessions
+                .get_mut(&key)?
+                .iter_mut()
+                .find(|(s, _)| *s == start)
+                .map(|(_, w)| w)
         } else {
             self.windows.get_mut(&(key, start))
         }
@@ -386,7 +404,11 @@ impl WindowedAggregation {
         let func = self.spec.function;
         let mut all: Vec<(i64, EventTime, &mut WindowState)> =
             self.windows.iter_mut().map(|(&(k, s), w)| (k, s, w)).collect();
-        all.extend(self.sessions.iter_mut().flat_map(|(&k, l)| l.iter_mut().map(move |(s, w)| (k, *s, w))));
+        all.extend(
+            self.sessions
+                .iter_mut()
+                .flat_map(|(&k, l)| l.iter_mut().map(move |(s, w)| (k, *s, w))),
+        );
         all.sort_unstable_by_key(|(k, s, _)| (*k, *s));
         for (k, s, w) in all {
             w.dirty = false;

@@ -18,10 +18,7 @@ pub fn log_range(values: impl IntoIterator<Item = f64>) -> Range<f64> {
 /// Range of a linear axis from zero to a little above the largest value (`0..1` when every
 /// value is zero or there are none).
 pub fn zero_based_range(values: impl IntoIterator<Item = f64>) -> Range<f64> {
-    let max = values
-        .into_iter()
-        .filter(|v| v.is_finite())
-        .fold(0.0_f64, f64::max);
+    let max = values.into_iter().filter(|v| v.is_finite()).fold(0.0_f64, f64::max);
     if max > 0.0 {
         0.0..max * 1.05
     } else {

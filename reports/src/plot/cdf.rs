@@ -30,11 +30,7 @@ pub fn latency_cdf(path: &Path, title: &str, series: &[(String, &Histogram<u64>)
     let lines = curves
         .into_iter()
         .map(|line| Line {
-            points: line
-                .points
-                .into_iter()
-                .map(|(x, y)| (x.max(floor), y))
-                .collect(),
+            points: line.points.into_iter().map(|(x, y)| (x.max(floor), y)).collect(),
             ..line
         })
         .collect();

@@ -119,11 +119,7 @@ where
         let style = TextStyle::from((FAMILY, 22).into_font())
             .color(&RGBColor(110, 110, 110))
             .pos(centred);
-        root.draw_text(
-            "no data recorded",
-            &style,
-            (width as i32 / 2, height as i32 / 2),
-        )?;
+        root.draw_text("no data recorded", &style, (width as i32 / 2, height as i32 / 2))?;
     }
     root.present()
 }

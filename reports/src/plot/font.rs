@@ -21,8 +21,7 @@ const DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 /// call's outcome.
 pub fn ensure_registered() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok =
-        *REGISTERED.get_or_init(|| register_font(FAMILY, FontStyle::Normal, DEJAVU_SANS).is_ok());
+    let ok = *REGISTERED.get_or_init(|| register_font(FAMILY, FontStyle::Normal, DEJAVU_SANS).is_ok());
     if ok {
         Ok(())
     } else {

@@ -39,33 +39,17 @@ mod tests {
     #[test]
     fn both_charts_name_their_series_and_axes() {
         let dir = tempfile::tempdir().unwrap();
-        let batch = histogram(
-            &(1..=2000)
-                .map(|i| 500.0 + i as f64 / 4.0)
-                .collect::<Vec<_>>(),
-        );
-        let record = histogram(
-            &(1..=2000)
-                .map(|i| 0.05 + i as f64 / 1000.0)
-                .collect::<Vec<_>>(),
-        );
+        let batch = histogram(&(1..=2000).map(|i| 500.0 + i as f64 / 4.0).collect::<Vec<_>>());
+        let record = histogram(&(1..=2000).map(|i| 0.05 + i as f64 / 1000.0).collect::<Vec<_>>());
         let cdf = dir.path().join("latency-cdf.svg");
         latency_cdf(
             &cdf,
             "Latency distribution",
-            &[
-                ("spark-1s".to_string(), &batch),
-                ("flink".to_string(), &record),
-            ],
+            &[("spark-1s".to_string(), &batch), ("flink".to_string(), &record)],
         )
         .unwrap();
         let svg = read(&cdf);
-        for text in [
-            "spark-1s",
-            "flink",
-            "latency (ms, log scale)",
-            "percentile (%)",
-        ] {
+        for text in ["spark-1s", "flink", "latency (ms, log scale)", "percentile (%)"] {
             assert!(svg.contains(text), "{text} missing from the CDF chart");
         }
 
@@ -79,18 +63,13 @@ mod tests {
             },
             TimeSeries {
                 name: "flink".to_string(),
-                points: (0..600)
-                    .map(|i| (i as f64 / 10.0, 2.0 + (i % 7) as f64))
-                    .collect(),
+                points: (0..600).map(|i| (i as f64 / 10.0, 2.0 + (i % 7) as f64)).collect(),
             },
         ];
         latency_over_time(&over_time, "Latency over time", &series).unwrap();
         let svg = read(&over_time);
         for text in ["spark-1s", "flink", "time since start (s)", "latency (ms)"] {
-            assert!(
-                svg.contains(text),
-                "{text} missing from the over-time chart"
-            );
+            assert!(svg.contains(text), "{text} missing from the over-time chart");
         }
     }
 

@@ -43,8 +43,7 @@ pub fn latency_over_time(path: &Path, title: &str, series: &[TimeSeries]) -> Res
         .collect();
     let all = || lines.iter().flat_map(|l| l.points.iter().copied());
     let x = RangedCoordf64::from(axis::span_range(all().map(|p| p.0)));
-    let log_y = axis::positive_bounds(all().map(|p| p.1))
-        .is_some_and(|(lo, hi)| hi / lo > LOG_SCALE_ABOVE_RATIO);
+    let log_y = axis::positive_bounds(all().map(|p| p.1)).is_some_and(|(lo, hi)| hi / lo > LOG_SCALE_ABOVE_RATIO);
 
     let mut chart = LineChart {
         title,

@@ -93,9 +93,7 @@ pub(super) fn read(path: &Path, input: impl Read) -> Result<Vec<Event>, TraceErr
         .from_reader(input);
     let mut record = csv::StringRecord::new();
     let mut line = 1;
-    let has_header = reader
-        .read_record(&mut record)
-        .map_err(|e| csv_error(path, line, e))?;
+    let has_header = reader.read_record(&mut record).map_err(|e| csv_error(path, line, e))?;
     if !has_header {
         return Err(TraceError::BadLine {
             path: path.to_path_buf(),
@@ -111,10 +109,7 @@ pub(super) fn read(path: &Path, input: impl Read) -> Result<Vec<Event>, TraceErr
     let mut events = Vec::new();
     loop {
         line += 1;
-        if !reader
-            .read_record(&mut record)
-            .map_err(|e| csv_error(path, line, e))?
-        {
+        if !reader.read_record(&mut record).map_err(|e| csv_error(path, line, e))? {
             break;
         }
         line = record.position().map_or(line, |p| p.line());
@@ -137,11 +132,7 @@ pub(super) fn read(path: &Path, input: impl Read) -> Result<Vec<Event>, TraceErr
                     path,
                     line,
                     i,
-                    format!(
-                        "missing; the row has {} of {} fields",
-                        record.len(),
-                        COLUMNS.len()
-                    ),
+                    format!("missing; the row has {} of {} fields", record.len(), COLUMNS.len()),
                 )
             })?;
         }

@@ -33,20 +33,10 @@ pub(super) fn write(out: &mut impl Write, events: &[Event]) -> std::io::Result<(
 }
 
 /// The text of column `c` in `obj`, checking its JSON type.
-fn field_text(
-    path: &Path,
-    line: u64,
-    obj: &serde_json::Map<String, Value>,
-    c: usize,
-) -> Result<String, TraceError> {
+fn field_text(path: &Path, line: u64, obj: &serde_json::Map<String, Value>, c: usize) -> Result<String, TraceError> {
     let want_string = COLUMNS[c] == "kind";
     match obj.get(COLUMNS[c]) {
-        None => Err(malformed(
-            path,
-            line,
-            c,
-            format!("missing; expected {}", allowed(c)),
-        )),
+        None => Err(malformed(path, line, c, format!("missing; expected {}", allowed(c)))),
         Some(Value::Number(n)) if !want_string => Ok(n.to_string()),
         Some(Value::String(s)) if want_string => Ok(s.clone()),
         Some(other) => Err(malformed(
@@ -85,16 +75,8 @@ pub(super) fn read(path: &Path, input: impl BufRead) -> Result<Vec<Event>, Trace
         }
         let obj = match serde_json::from_str::<Value>(&text) {
             Ok(Value::Object(obj)) => obj,
-            Ok(_) => {
-                return Err(bad(
-                    "not a JSON object; every line must be one JSON object".into()
-                ))
-            }
-            Err(e) => {
-                return Err(bad(format!(
-                    "invalid JSON ({e}); every line must be one JSON object"
-                )))
-            }
+            Ok(_) => return Err(bad("not a JSON object; every line must be one JSON object".into())),
+            Err(e) => return Err(bad(format!("invalid JSON ({e}); every line must be one JSON object"))),
         };
         if let Some(key) = obj.keys().find(|k| !COLUMNS.contains(&k.as_str())) {
             return Err(TraceError::Malformed {

@@ -11,12 +11,7 @@ use streamlab_engines::time::Nanos;
 use super::{TraceError, COLUMNS};
 
 /// Builds a `Malformed` error for `column` (an index into [`COLUMNS`]).
-pub(super) fn malformed(
-    path: &Path,
-    line: u64,
-    column: usize,
-    message: impl Into<String>,
-) -> TraceError {
+pub(super) fn malformed(path: &Path, line: u64, column: usize, message: impl Into<String>) -> TraceError {
     TraceError::Malformed {
         path: path.to_path_buf(),
         line,
@@ -37,34 +32,14 @@ pub(super) fn allowed(column: usize) -> &'static str {
 }
 
 /// Parses the 11 fields of one row, in [`COLUMNS`] order.
-pub(super) fn parse_event(
-    path: &Path,
-    line: u64,
-    fields: &[&str; 11],
-) -> Result<Event, TraceError> {
-    fn num<T: FromStr>(
-        path: &Path,
-        line: u64,
-        fields: &[&str; 11],
-        c: usize,
-    ) -> Result<T, TraceError> {
-        fields[c].parse().map_err(|_| {
-            malformed(
-                path,
-                line,
-                c,
-                format!("`{}` is not {}", fields[c], allowed(c)),
-            )
-        })
+pub(super) fn parse_event(path: &Path, line: u64, fields: &[&str; 11]) -> Result<Event, TraceError> {
+    fn num<T: FromStr>(path: &Path, line: u64, fields: &[&str; 11], c: usize) -> Result<T, TraceError> {
+        fields[c]
+            .parse()
+            .map_err(|_| malformed(path, line, c, format!("`{}` is not {}", fields[c], allowed(c))))
     }
-    let kind = EventKind::from_name(fields[8]).ok_or_else(|| {
-        malformed(
-            path,
-            line,
-            8,
-            format!("`{}` is not {}", fields[8], allowed(8)),
-        )
-    })?;
+    let kind = EventKind::from_name(fields[8])
+        .ok_or_else(|| malformed(path, line, 8, format!("`{}` is not {}", fields[8], allowed(8))))?;
     Ok(Event {
         seq: num(path, line, fields, 0)?,
         event_time: num(path, line, fields, 1)?,
@@ -110,10 +85,7 @@ impl RowOrder {
                 path,
                 line,
                 0,
-                format!(
-                    "`{}` already appears on line {first}; seq must be unique",
-                    e.seq
-                ),
+                format!("`{}` already appears on line {first}; seq must be unique", e.seq),
             ));
         }
         self.last = Some((e.arrival, line));

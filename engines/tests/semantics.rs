@@ -339,3 +339,23 @@ fn network_buffer_ships_when_full_on_flush_and_before_a_watermark() {
     eager.push(0, 2);
     assert_eq!(sizes(&rx), vec![1, 1], "buffer_timeout = 0 ships every record");
 }
+
+#[test]
+fn at_low_load_trigger_wait_averages_half_the_interval_and_p99_is_the_interval() {
+    // 2,000 events/s for 10 s, stateless, 1 s trigger, on virtual time.
+    let events: Vec<Event> = (0..20_000)
+        .map(|i| Event {
+            arrival: i * 500_000,
+            ..event(i, (i / 2) as i64, 0)
+        })
+        .collect();
+    let run = run_mb(micro_batch(1000), &PipelineSpec::default(), &events, 12_000);
+    let wait = run
+        .latency
+        .component_mean(streamlab_engines::latency::Component::TriggerWait)
+        / 1e6;
+    assert!((wait - 500.0).abs() < 5.0, "mean trigger wait {wait} ms");
+    let p99 = run.latency.total.value_at_quantile(0.99) as f64 / 1e6;
+    assert!((p99 - 990.0).abs() < 5.0, "p99 {p99} ms");
+    assert_eq!(run.delivered.len(), 20_000);
+}

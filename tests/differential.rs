@@ -340,7 +340,7 @@ fn micro_batch_on_live_threads_computes_the_same_as_on_the_manual_clock() {
     };
     let mut engine = MicroBatchEngine::new("mb", cfg, pipeline, &table, partitions).unwrap();
     let mut rt = LiveRuntime::new(2);
-    let run = engine.run(&mut rt, &log, log.last_arrival() + Span::from_ms(50).nanos());
+    let run = engine.run(&mut rt, &log, log.last_arrival() + Span::from_ms(500).nanos());
     let last = run.delivered.last().unwrap().at;
     let table_out: BTreeMap<_, _> = run
         .delivered

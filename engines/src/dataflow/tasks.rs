@@ -10,7 +10,7 @@
 
 use crate::dataflow::config::DataflowConfig;
 use crate::dataflow::network::{Message, OutputGate};
-use crate::dataflow::watermark::{BoundedOutOfOrderness, WatermarkHolder};
+use crate::dataflow::watermark::{SplitWatermarks, WatermarkHolder};
 use crate::latency::{Component, Decomposition, LatencyRecorder};
 use crate::operators::fxhash::partition_of;
 use crate::operators::stateless::StatelessChain;
@@ -153,7 +153,7 @@ pub struct SourceTask<'a> {
     partitions: Vec<usize>,
     offsets: Vec<usize>,
     chain: StatelessChain,
-    watermarks: BoundedOutOfOrderness,
+    watermarks: SplitWatermarks,
     out: RowOutput,
     watermark_interval: Nanos,
     next_watermark: Nanos,
@@ -182,13 +182,14 @@ impl<'a> SourceTask<'a> {
     ) -> Self {
         let partitions: Vec<usize> = (0..source.partitions()).filter(|p| p % parallelism == index).collect();
         let offsets = vec![0; partitions.len()];
+        let watermarks = SplitWatermarks::new(partitions.len(), cfg.out_of_orderness.whole_ms());
         Self {
             index,
             source,
             partitions,
             offsets,
             chain,
-            watermarks: BoundedOutOfOrderness::new(cfg.out_of_orderness.whole_ms()),
+            watermarks,
             out,
             watermark_interval: cfg.auto_watermark_interval.nanos(),
             next_watermark: cfg.auto_watermark_interval.nanos(),
@@ -214,7 +215,7 @@ impl<'a> SourceTask<'a> {
             let available = self.source.available(p, now);
             let to = available.min(from + READ_CHUNK);
             for e in self.source.read(p, from, to) {
-                self.watermarks.on_event(e.event_time);
+                self.watermarks.on_event(i, e.event_time);
                 let lineage = Lineage {
                     arrival: e.arrival,
                     ingest: now,

@@ -33,16 +33,58 @@ impl BoundedOutOfOrderness {
 
     /// The periodic emission: `Some(watermark)` if it advanced since the last one.
     pub fn on_periodic_emit(&mut self) -> Option<EventTime> {
-        let wm = self.max_seen? - self.bound - 1;
+        let wm = self.proposal()?;
         (wm > self.emitted).then(|| {
             self.emitted = wm;
             wm
         })
     }
 
+    /// The watermark this generator would propose now (`None` before any event).
+    pub fn proposal(&self) -> Option<EventTime> {
+        Some(self.max_seen? - self.bound - 1)
+    }
+
     /// The last watermark emitted.
     pub fn current(&self) -> EventTime {
         self.emitted
+    }
+}
+
+/// Per-partition (per-split) watermark generation, as Flink's Kafka source does it: each
+/// partition has its own bounded-out-of-orderness generator and the source's watermark is the
+/// minimum over them. A source that reads several partitions with different lags would
+/// otherwise let the fastest partition push the watermark past the records still unread in a
+/// slower one, and those would be late.
+#[derive(Clone, Debug)]
+pub struct SplitWatermarks {
+    splits: Vec<BoundedOutOfOrderness>,
+    emitted: EventTime,
+}
+
+impl SplitWatermarks {
+    /// `splits` partitions, each allowing `bound_ms` of out-of-orderness.
+    pub fn new(splits: usize, bound_ms: i64) -> Self {
+        Self {
+            splits: vec![BoundedOutOfOrderness::new(bound_ms); splits],
+            emitted: EventTime::MIN,
+        }
+    }
+
+    /// Notes an event of split `i`.
+    #[inline]
+    pub fn on_event(&mut self, i: usize, t: EventTime) {
+        self.splits[i].on_event(t);
+    }
+
+    /// The periodic emission: the minimum over the splits, if every split has seen an event
+    /// and it advanced since the last emission.
+    pub fn on_periodic_emit(&mut self) -> Option<EventTime> {
+        let wm = self.splits.iter().map(BoundedOutOfOrderness::proposal).min()??;
+        (wm > self.emitted).then(|| {
+            self.emitted = wm;
+            wm
+        })
     }
 }
 
@@ -134,6 +176,17 @@ mod tests {
         assert_eq!(g.on_periodic_emit(), None, "unchanged watermark is not re-emitted");
         g.on_event(950);
         assert_eq!(g.on_periodic_emit(), None);
+    }
+
+    #[test]
+    fn split_watermark_is_held_back_by_the_slowest_partition() {
+        let mut w = SplitWatermarks::new(2, 0);
+        w.on_event(0, 5_000);
+        assert_eq!(w.on_periodic_emit(), None, "split 1 has not seen an event");
+        w.on_event(1, 1_000);
+        assert_eq!(w.on_periodic_emit(), Some(999));
+        w.on_event(1, 7_000);
+        assert_eq!(w.on_periodic_emit(), Some(4_999));
     }
 
     #[test]

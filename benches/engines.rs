@@ -9,7 +9,7 @@ use streamlab_engines::dataflow::{live::run_live, DataflowConfig};
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, Trigger};
 use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
-use streamlab_engines::runtime::{LiveClock, ManualRuntime};
+use streamlab_engines::runtime::{LiveClock, SimRuntime};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Span, NANOS_PER_SEC};
 use streamlab_workloads::{campaign_table, generate, ClickstreamConfig, RateProfile};
@@ -60,7 +60,7 @@ fn engines(c: &mut Criterion) {
         };
         b.iter_batched(
             || MicroBatchEngine::new("mb", mb, &pipeline, &table, partitions).unwrap(),
-            |mut engine| engine.run(&mut ManualRuntime::new(1), &log, NANOS_PER_SEC),
+            |mut engine| engine.run(&mut SimRuntime::free(1), &log, NANOS_PER_SEC),
             BatchSize::PerIteration,
         )
     });

@@ -13,7 +13,7 @@ use streamlab_engines::operators::Output;
 use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
 use streamlab_engines::reference::{evaluate, WindowId};
 use streamlab_engines::run::EngineRun;
-use streamlab_engines::runtime::{LiveClock, LiveRuntime, ManualRuntime};
+use streamlab_engines::runtime::{LiveClock, LiveRuntime, SimRuntime};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Span, NANOS_PER_SEC};
 use streamlab_workloads::{campaign_table, generate, ClickstreamConfig, RateProfile};
@@ -192,7 +192,7 @@ fn micro_batch(mode: OutputMode) -> MicroBatchConfig {
 
 fn run_micro_batch(pipeline: &PipelineSpec, table: &CampaignTable, log: &SourceLog, mode: OutputMode) -> EngineRun {
     let mut engine = MicroBatchEngine::new("mb", micro_batch(mode), pipeline, table, log.partitions()).unwrap();
-    let mut rt = ManualRuntime::new(2);
+    let mut rt = SimRuntime::free(2);
     engine.run(&mut rt, log, log.last_arrival() + NANOS_PER_SEC)
 }
 

@@ -25,3 +25,4 @@ pub mod run;
 pub mod runtime;
 pub mod source;
 pub mod time;
+pub mod cost;

@@ -5,10 +5,11 @@
 //! The live runtime answers with the wall clock and OS threads (a benchmark); a simulated
 //! runtime answers with virtual time (a simulator). The engine code is the same.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::cost::{CostModel, Work};
 use crate::time::Nanos;
 
 /// A source of processing time.
@@ -21,7 +22,67 @@ pub trait Clock: Clone + Send + Sync {
     fn name(&self) -> &'static str;
 }
 
-/// A clock and a pool of workers that run tasks.
+/// What a task sees of its runtime: its own clock, and where to report the work it did.
+///
+/// On the live runtime the clock is the wall clock and only the modelled part of reported work
+/// is realized (by waiting). On the simulated runtime every task has its own virtual clock,
+/// started when a simulated worker picks the task up and advanced by the price of its work.
+#[derive(Debug)]
+pub struct TaskContext {
+    clock: TaskClock,
+}
+
+#[derive(Debug)]
+enum TaskClock {
+    Live(LiveClock),
+    Virtual { now: AtomicU64, cost: CostModel },
+}
+
+impl TaskContext {
+    /// A task on the wall clock.
+    pub fn live(clock: LiveClock) -> Self {
+        Self { clock: TaskClock::Live(clock) }
+    }
+
+    /// A task on its own virtual clock starting at `start`, priced by `cost`.
+    pub fn simulated(start: Nanos, cost: CostModel) -> Self {
+        Self { clock: TaskClock::Virtual { now: AtomicU64::new(start), cost } }
+    }
+
+    /// The task's current time.
+    pub fn now(&self) -> Nanos {
+        match &self.clock {
+            TaskClock::Live(c) => c.now(),
+            TaskClock::Virtual { now, .. } => now.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits until `t`.
+    pub fn wait_until(&self, t: Nanos) {
+        match &self.clock {
+            TaskClock::Live(c) => c.wait_until(t),
+            TaskClock::Virtual { now, .. } => {
+                now.fetch_max(t, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Reports work done.
+    pub fn charge(&self, work: &Work) {
+        match &self.clock {
+            TaskClock::Live(c) => {
+                if work.modelled > 0 {
+                    c.wait_until(c.now() + work.modelled);
+                }
+            }
+            TaskClock::Virtual { now, cost } => {
+                now.fetch_add(cost.price(work), Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// A clock, a pool of workers that run tasks, and a way to account for work.
 pub trait Runtime {
     /// The clock type.
     type Clock: Clock;
@@ -29,12 +90,21 @@ pub trait Runtime {
     fn clock(&self) -> &Self::Clock;
     /// Number of workers tasks run on.
     fn workers(&self) -> usize;
+    /// Accounts for work the driver did: the simulated runtime advances its clock by the
+    /// work's price; the live runtime only waits out its modelled part.
+    fn charge(&mut self, work: &Work);
     /// Runs `tasks` on the workers and returns their results in task order. Each task first
-    /// pays `per_task_overhead` (the modelled cost of launching it).
+    /// pays `per_task_overhead` (a configured, modelled launch cost).
     fn run_tasks<T, F>(&mut self, tasks: Vec<F>, per_task_overhead: Nanos) -> Vec<T>
     where
         T: Send,
-        F: FnOnce() -> T + Send;
+        F: FnOnce(&TaskContext) -> T + Send;
+
+    /// The modelled cost of launching one task that this runtime adds by itself (a cluster
+    /// profile's task launch cost on the simulated runtime; none on the live one).
+    fn modelled_task_launch(&self) -> Nanos {
+        0
+    }
 
     /// Shorthand for `clock().now()`.
     fn now(&self) -> Nanos {
@@ -124,17 +194,22 @@ impl Runtime for LiveRuntime {
         self.workers
     }
 
+    fn charge(&mut self, work: &Work) {
+        if work.modelled > 0 {
+            self.clock.wait_until(self.clock.now() + work.modelled);
+        }
+    }
+
     fn run_tasks<T, F>(&mut self, tasks: Vec<F>, per_task_overhead: Nanos) -> Vec<T>
     where
         T: Send,
-        F: FnOnce() -> T + Send,
+        F: FnOnce(&TaskContext) -> T + Send,
     {
         let clock = self.clock;
         let run = |f: F| {
-            if per_task_overhead > 0 {
-                clock.wait_until(clock.now() + per_task_overhead);
-            }
-            f()
+            let ctx = TaskContext::live(clock);
+            ctx.charge(&Work::modelled(per_task_overhead));
+            f(&ctx)
         };
         let threads = self.workers.min(tasks.len());
         if threads <= 1 {
@@ -157,24 +232,17 @@ impl Runtime for LiveRuntime {
                 });
             }
         });
-        results
-            .into_iter()
-            .map(|m| m.into_inner().expect("result slot").expect("every task ran"))
-            .collect()
+        results.into_iter().map(|m| m.into_inner().expect("result slot").expect("every task ran")).collect()
     }
 }
 
-/// A clock that only moves when told to: `wait_until` jumps straight to the instant.
-///
-/// Deterministic and instantaneous, it lets tests drive an engine through exact trigger
-/// boundaries on virtual time. Work itself takes no virtual time on it (there is no cost
-/// model here); the simulated runtime builds on it and charges modelled costs.
+/// Virtual time: a clock that only moves when told to; `wait_until` jumps straight there.
 #[derive(Clone, Debug, Default)]
-pub struct ManualClock {
-    now: std::sync::Arc<std::sync::atomic::AtomicU64>,
+pub struct VirtualClock {
+    now: std::sync::Arc<AtomicU64>,
 }
 
-impl ManualClock {
+impl VirtualClock {
     /// A clock at 0.
     pub fn new() -> Self {
         Self::default()
@@ -182,45 +250,59 @@ impl ManualClock {
 
     /// Moves the clock forward by `d`.
     pub fn advance(&self, d: Nanos) {
-        self.now.fetch_add(d, Ordering::SeqCst);
+        self.now.fetch_add(d, Ordering::Relaxed);
     }
 }
 
-impl Clock for ManualClock {
+impl Clock for VirtualClock {
     fn now(&self) -> Nanos {
-        self.now.load(Ordering::SeqCst)
+        self.now.load(Ordering::Relaxed)
     }
 
     fn wait_until(&self, t: Nanos) {
-        self.now.fetch_max(t, Ordering::SeqCst);
+        self.now.fetch_max(t, Ordering::Relaxed);
     }
 
     fn name(&self) -> &'static str {
-        "manual"
+        "simulated"
     }
 }
 
-/// A single-threaded runtime on a [`ManualClock`]: tasks run one after another, in order.
+/// The simulated runtime: virtual time, single-threaded, deterministic.
+///
+/// Tasks run one after another on this thread; each is assigned to the simulated worker that
+/// becomes free first (list scheduling, ties to the lowest worker), starts its own virtual
+/// clock there, and is charged the price of the work it reports. The runtime's clock then
+/// moves to the moment the last worker finishes: the stage's makespan.
 #[derive(Clone, Debug)]
-pub struct ManualRuntime {
-    clock: ManualClock,
+pub struct SimRuntime {
+    clock: VirtualClock,
     workers: usize,
+    cost: CostModel,
 }
 
-impl ManualRuntime {
-    /// A runtime reporting `workers` workers, its clock at 0.
-    pub fn new(workers: usize) -> Self {
-        Self {
-            clock: ManualClock::new(),
-            workers: workers.max(1),
-        }
+impl SimRuntime {
+    /// A runtime with `workers` simulated workers, pricing work with `cost`.
+    pub fn new(workers: usize, cost: CostModel) -> Self {
+        Self { clock: VirtualClock::new(), workers: workers.max(1), cost }
+    }
+
+    /// A runtime where work is free: time moves only by waiting (for tests of pure timing
+    /// rules).
+    pub fn free(workers: usize) -> Self {
+        Self::new(workers, CostModel::FREE)
+    }
+
+    /// The cost model.
+    pub fn cost(&self) -> &CostModel {
+        &self.cost
     }
 }
 
-impl Runtime for ManualRuntime {
-    type Clock = ManualClock;
+impl Runtime for SimRuntime {
+    type Clock = VirtualClock;
 
-    fn clock(&self) -> &ManualClock {
+    fn clock(&self) -> &VirtualClock {
         &self.clock
     }
 
@@ -228,14 +310,34 @@ impl Runtime for ManualRuntime {
         self.workers
     }
 
+    fn charge(&mut self, work: &Work) {
+        self.clock.advance(self.cost.price(work));
+    }
+
+    fn modelled_task_launch(&self) -> Nanos {
+        self.cost.task_launch_ns.round() as Nanos
+    }
+
     fn run_tasks<T, F>(&mut self, tasks: Vec<F>, per_task_overhead: Nanos) -> Vec<T>
     where
         T: Send,
-        F: FnOnce() -> T + Send,
+        F: FnOnce(&TaskContext) -> T + Send,
     {
-        let waves = tasks.len().div_ceil(self.workers) as u64;
-        let results = tasks.into_iter().map(|f| f()).collect();
-        self.clock.advance(per_task_overhead * waves);
+        let start = self.clock.now();
+        let mut free_at = vec![start; self.workers.min(tasks.len()).max(1)];
+        let launch = Work { tasks_launched: 1, modelled: per_task_overhead, ..Default::default() };
+        let results = tasks
+            .into_iter()
+            .map(|f| {
+                let (w, &at) = free_at.iter().enumerate().min_by_key(|(i, t)| (**t, *i)).expect("a worker");
+                let ctx = TaskContext::simulated(at, self.cost);
+                ctx.charge(&launch);
+                let r = f(&ctx);
+                free_at[w] = ctx.now();
+                r
+            })
+            .collect();
+        self.clock.wait_until(free_at.into_iter().max().unwrap_or(start));
         results
     }
 }

@@ -11,7 +11,7 @@ use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, OutputMo
 use streamlab_engines::operators::{Lineage, Output, Row};
 use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
 use streamlab_engines::run::EngineRun;
-use streamlab_engines::runtime::ManualRuntime;
+use streamlab_engines::runtime::SimRuntime;
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{ms, Span};
 
@@ -63,7 +63,7 @@ fn micro_batch(interval_ms: u64) -> MicroBatchConfig {
 
 fn run_mb(cfg: MicroBatchConfig, pipeline: &PipelineSpec, events: &[Event], until_ms: u64) -> EngineRun {
     let mut engine = MicroBatchEngine::new("mb", cfg, pipeline, &CampaignTable::default(), 1).unwrap();
-    engine.run(&mut ManualRuntime::new(1), &log(events), ms(until_ms))
+    engine.run(&mut SimRuntime::free(1), &log(events), ms(until_ms))
 }
 
 fn batch_field(run: &EngineRun, field: &str) -> Vec<f64> {

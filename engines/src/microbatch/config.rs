@@ -80,6 +80,12 @@ pub struct MicroBatchConfig {
     /// When the query starts. Default: at once for `ProcessingTime`, after the last event has
     /// arrived for `Once` and `AvailableNow` (a scheduled batch job).
     pub start_at: Option<Span>,
+    /// Drizzle-style group scheduling: plan this many batches at once and pay the per-batch
+    /// job cost (configured and profile) once per group. 1: Spark's behaviour.
+    pub group_size: usize,
+    /// A modelled processing cost per input record (a user function's cost), charged as time
+    /// in both clocks; 0 by default.
+    pub modelled_cost_per_record: Span,
 }
 
 impl Default for MicroBatchConfig {
@@ -95,6 +101,8 @@ impl Default for MicroBatchConfig {
             scheduling: SchedulingOverhead::default(),
             polling_delay: Span::from_ms(10),
             start_at: None,
+            group_size: 1,
+            modelled_cost_per_record: Span::default(),
         }
     }
 }
@@ -123,6 +131,9 @@ impl MicroBatchConfig {
         }
         if self.workers == 0 {
             return err("workers", "must be at least 1");
+        }
+        if self.group_size == 0 {
+            return err("group_size", "must be at least 1 (1 plans every batch on its own, as Spark does)");
         }
         match self.trigger {
             Trigger::ProcessingTime { interval } if interval.nanos() == 0 => {

@@ -17,7 +17,8 @@ use crate::operators::window::{EmitPolicy, StateCounters, TimeSemantics, Windowe
 use crate::operators::{Lineage, Output, Row, WindowResult};
 use crate::pipeline::PipelineSpec;
 use crate::run::{Delivered, EngineRun, RunCounts};
-use crate::runtime::Runtime;
+use crate::cost::Work;
+use crate::runtime::{Runtime, TaskContext};
 use crate::source::SourceLog;
 use crate::time::{as_ms, event_time_as_nanos, EventTime, Nanos};
 
@@ -62,6 +63,7 @@ fn decompose(origin: &Lineage, batch: &BatchTiming) -> Decomposition {
 /// What one map task (one source partition) produced.
 #[derive(Default)]
 struct MapOutput {
+    work: Work,
     /// Rows of a stateless pipeline.
     rows: Vec<Row>,
     /// Rows of a stateful pipeline, by shuffle partition.
@@ -74,6 +76,7 @@ struct MapOutput {
 
 /// What one reduce task (one shuffle partition) produced.
 struct ReduceOutput {
+    work: Work,
     results: Vec<WindowResult>,
     counters: StateCounters,
     rows_total: usize,
@@ -233,6 +236,7 @@ impl MicroBatchEngine {
         // latestOffset
         let start = rt.now();
         let latest = self.next_offsets(source, start, bounded);
+        rt.charge(&Work { partitions_polled: latest.len() as u64, ..Default::default() });
         let t_latest = rt.now();
         let has_data = latest != self.committed;
         let stateful = self.pipeline.is_stateful();
@@ -246,11 +250,12 @@ impl MicroBatchEngine {
         self.watermark = self.next_watermark;
 
         // walCommit: the offsets (and the watermark this batch runs with) before processing.
-        self.logs.write_offsets(&OffsetEntry {
+        let bytes = self.logs.write_offsets(&OffsetEntry {
             batch_id,
             offsets: latest.clone(),
             watermark: self.watermark,
         });
+        rt.charge(&Work { log_writes: 1, logged_bytes: bytes as u64, ..Default::default() });
         let t_wal = rt.now();
 
         // getBatch: the offset ranges of each partition.
@@ -258,22 +263,29 @@ impl MicroBatchEngine {
         let num_input_rows: u64 = ranges.iter().map(|(a, b)| (b - a) as u64).sum();
         let t_get = rt.now();
 
-        // queryPlanning: the modelled cost of planning and submitting the job is paid here.
-        let per_batch = self.cfg.scheduling.per_batch.nanos();
+        // queryPlanning: the cost of planning and submitting the job is paid here, once per
+        // group of `group_size` batches (Drizzle group scheduling; 1 is Spark's behaviour).
         let per_task = self.cfg.scheduling.per_task.nanos();
-        rt.wait_until(rt.now() + per_batch);
+        if batch_id % self.cfg.group_size as u64 == 0 {
+            rt.charge(&Work { batch_jobs: 1, modelled: self.cfg.scheduling.per_batch.nanos(), ..Default::default() });
+        }
         let t_plan = rt.now();
 
         // addBatch: map tasks per source partition, reduce tasks per shuffle partition, sink.
         let shuffle = self.state.len();
         let chain = &self.chain;
+        let record_cost = self.cfg.modelled_cost_per_record.nanos();
         let map_tasks: Vec<_> = ranges
             .iter()
             .enumerate()
             .map(|(p, &(from, to))| {
                 let events = source.read(p, from, to);
                 let state = &self.state;
-                move || map_task(chain, events, start, nominal, state, shuffle)
+                move |ctx: &TaskContext| {
+                    let out = map_task(chain, events, start, nominal, state, shuffle, record_cost);
+                    ctx.charge(&out.work);
+                    out
+                }
             })
             .collect();
         let n_map = map_tasks.len();
@@ -291,20 +303,17 @@ impl MicroBatchEngine {
                 .iter_mut()
                 .enumerate()
                 .map(|(s, op)| {
-                    move || {
-                        reduce_task(
-                            op,
-                            buckets.iter().map(move |b| b[s].as_slice()),
-                            watermark,
-                            mode,
-                            t_plan,
-                        )
+                    move |ctx: &TaskContext| {
+                        let out = reduce_task(op, buckets.iter().map(move |b| b[s].as_slice()), watermark, mode, t_plan);
+                        ctx.charge(&out.work);
+                        out
                     }
                 })
                 .collect();
             waves += reduce_tasks.len().div_ceil(rt.workers()) as u64;
             let reduced = rt.run_tasks(reduce_tasks, per_task);
             let mut total = ReduceOutput {
+                work: Work::default(),
                 results: Vec::new(),
                 counters: StateCounters::default(),
                 rows_total: 0,
@@ -332,6 +341,7 @@ impl MicroBatchEngine {
                 outputs.extend(m.rows.drain(..).map(Output::Row));
             }
         }
+        rt.charge(&Work { sink_records: outputs.len() as u64, ..Default::default() });
         let t_add = rt.now();
 
         // The watermark for the next batch, from this batch's event times.
@@ -344,11 +354,12 @@ impl MicroBatchEngine {
         }
 
         // commitOffsets
-        self.logs.write_commit(batch_id, self.next_watermark);
+        let bytes = self.logs.write_commit(batch_id, self.next_watermark);
+        rt.charge(&Work { log_writes: 1, logged_bytes: bytes as u64, ..Default::default() });
         self.committed = latest;
         let end = rt.now();
 
-        let scheduling = per_batch + per_task * waves;
+        let scheduling = (t_plan - t_get) + (per_task + rt.modelled_task_launch()) * waves;
         let timing = BatchTiming {
             start,
             scheduling,
@@ -424,6 +435,7 @@ fn map_task(
     nominal: Nanos,
     state: &[WindowedAggregation],
     shuffle: usize,
+    record_cost: Nanos,
 ) -> MapOutput {
     let mut out = MapOutput {
         buckets: vec![Vec::new(); shuffle],
@@ -453,6 +465,9 @@ fn map_task(
             out.rows.push(row);
         }
     }
+    let n = events.len() as u64;
+    let routed: u64 = out.buckets.iter().map(|b| b.len() as u64).sum();
+    out.work = Work { events_read: n, events_chained: n, shuffle_rows: routed, modelled: n * record_cost, ..Default::default() };
     out
 }
 
@@ -466,6 +481,7 @@ fn reduce_task<'a>(
     now: Nanos,
 ) -> ReduceOutput {
     let mut results = Vec::new();
+    let mut inserted = 0u64;
     // Rows of windows the watermark has already closed are dropped as late by `insert`, so
     // apply the batch's watermark first (Spark filters late input and evicts with the same one).
     op.advance_watermark(watermark, now, &mut results);
@@ -473,13 +489,16 @@ fn reduce_task<'a>(
         for row in rows {
             op.insert(row, now, &mut results);
         }
+        inserted += rows.len() as u64;
     }
     match mode {
         OutputMode::Append => {}
         OutputMode::Update => op.emit_updates(now, &mut results),
         OutputMode::Complete => op.emit_all(now, &mut results),
     }
+    let work = Work { state_updates: inserted, results: results.len() as u64, ..Default::default() };
     ReduceOutput {
+        work,
         results,
         counters: op.take_counters(),
         rows_total: op.state_rows(),

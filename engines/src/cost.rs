@@ -1,0 +1,189 @@
+//! The cost model: what each piece of work costs on a machine or a cluster, in nanoseconds.
+//!
+//! The simulated runtime runs the engines' real code and charges virtual time from this
+//! model: engines report the [`Work`] they did (events read, state updates, bytes logged...)
+//! and the model prices it. Every parameter is named with its unit. `streamlab calibrate`
+//! measures the per-record ones on this machine by timing the real operator code; cluster
+//! profiles set the fixed costs (job scheduling, task launch, network, disk) to the ranges real
+//! clusters show, with their sources.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Nanos;
+
+/// Prices of work, in nanoseconds (per item, per byte or per occurrence, as named).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostModel {
+    /// Reading one event from a source partition (fetch and deserialize), ns per event.
+    pub source_read_ns_per_event: f64,
+    /// The chained filter and lookup join, ns per event.
+    pub chain_ns_per_event: f64,
+    /// Applying one row to keyed window state (hash lookup, aggregate update), ns per update.
+    pub state_ns_per_update: f64,
+    /// Building one window result when a window fires or is emitted, ns per result.
+    pub emit_ns_per_result: f64,
+    /// Writing one record to the sink, ns per record.
+    pub sink_ns_per_record: f64,
+    /// Micro-batch shuffle: writing and fetching one row between stages, ns per row.
+    pub shuffle_ns_per_row: f64,
+    /// Serializing and deserializing network-buffer bytes, ns per byte.
+    pub serialize_ns_per_byte: f64,
+    /// Handing one network buffer to another task on the same node (queue and wake-up), ns.
+    pub buffer_handoff_ns: f64,
+    /// One buffer's trip between two nodes (latency), ns.
+    pub network_latency_ns: f64,
+    /// Network transfer between nodes, ns per byte (1 / bandwidth).
+    pub network_ns_per_byte: f64,
+    /// One micro-batch job: planning, DAG scheduling, result collection, ns per batch.
+    pub batch_job_ns: f64,
+    /// Launching one task and collecting its status, ns per task.
+    pub task_launch_ns: f64,
+    /// Asking one source partition for its latest offset, ns per partition.
+    pub source_poll_ns_per_partition: f64,
+    /// One durable write (offset log, commit log, checkpoint metadata), ns per write.
+    pub log_write_ns: f64,
+    /// Durable storage bandwidth, ns per byte written.
+    pub disk_ns_per_byte: f64,
+}
+
+impl CostModel {
+    /// Every price zero: work takes no time, only waiting does.
+    pub const FREE: CostModel = CostModel {
+        source_read_ns_per_event: 0.0,
+        chain_ns_per_event: 0.0,
+        state_ns_per_update: 0.0,
+        emit_ns_per_result: 0.0,
+        sink_ns_per_record: 0.0,
+        shuffle_ns_per_row: 0.0,
+        serialize_ns_per_byte: 0.0,
+        buffer_handoff_ns: 0.0,
+        network_latency_ns: 0.0,
+        network_ns_per_byte: 0.0,
+        batch_job_ns: 0.0,
+        task_launch_ns: 0.0,
+        source_poll_ns_per_partition: 0.0,
+        log_write_ns: 0.0,
+        disk_ns_per_byte: 0.0,
+    };
+}
+
+impl CostModel {
+    /// Every parameter with its value, in declaration order (for tables and validation).
+    pub fn parameters(&self) -> [(&'static str, f64); 15] {
+        [
+            ("source_read_ns_per_event", self.source_read_ns_per_event),
+            ("chain_ns_per_event", self.chain_ns_per_event),
+            ("state_ns_per_update", self.state_ns_per_update),
+            ("emit_ns_per_result", self.emit_ns_per_result),
+            ("sink_ns_per_record", self.sink_ns_per_record),
+            ("shuffle_ns_per_row", self.shuffle_ns_per_row),
+            ("serialize_ns_per_byte", self.serialize_ns_per_byte),
+            ("buffer_handoff_ns", self.buffer_handoff_ns),
+            ("network_latency_ns", self.network_latency_ns),
+            ("network_ns_per_byte", self.network_ns_per_byte),
+            ("batch_job_ns", self.batch_job_ns),
+            ("task_launch_ns", self.task_launch_ns),
+            ("source_poll_ns_per_partition", self.source_poll_ns_per_partition),
+            ("log_write_ns", self.log_write_ns),
+            ("disk_ns_per_byte", self.disk_ns_per_byte),
+        ]
+    }
+
+    /// Checks every parameter is a finite, non-negative number; names the first that is not.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (name, v) in self.parameters() {
+            if !v.is_finite() || v < 0.0 {
+                return Err((name, format!("{v} is out of range; must be a finite number >= 0 (nanoseconds)")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The virtual time `work` takes on one core.
+    #[inline]
+    pub fn price(&self, w: &Work) -> Nanos {
+        let ns = w.events_read as f64 * self.source_read_ns_per_event
+            + w.events_chained as f64 * self.chain_ns_per_event
+            + w.state_updates as f64 * self.state_ns_per_update
+            + w.results as f64 * self.emit_ns_per_result
+            + w.sink_records as f64 * self.sink_ns_per_record
+            + w.shuffle_rows as f64 * self.shuffle_ns_per_row
+            + w.serialized_bytes as f64 * self.serialize_ns_per_byte
+            + w.buffers as f64 * self.buffer_handoff_ns
+            + w.network_buffers as f64 * self.network_latency_ns
+            + w.network_bytes as f64 * self.network_ns_per_byte
+            + w.batch_jobs as f64 * self.batch_job_ns
+            + w.tasks_launched as f64 * self.task_launch_ns
+            + w.partitions_polled as f64 * self.source_poll_ns_per_partition
+            + w.log_writes as f64 * self.log_write_ns
+            + w.logged_bytes as f64 * self.disk_ns_per_byte;
+        ns.round() as Nanos + w.modelled
+    }
+}
+
+/// Work done, as engines report it to their runtime. The live runtime ignores all of it but
+/// `modelled` (which it realizes by waiting); the simulated runtime prices it with a
+/// [`CostModel`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Events read from source partitions.
+    pub events_read: u64,
+    /// Events through the chained filter and join.
+    pub events_chained: u64,
+    /// Rows applied to keyed state.
+    pub state_updates: u64,
+    /// Window results built.
+    pub results: u64,
+    /// Records written to the sink.
+    pub sink_records: u64,
+    /// Rows through a micro-batch shuffle.
+    pub shuffle_rows: u64,
+    /// Bytes serialized into or out of network buffers.
+    pub serialized_bytes: u64,
+    /// Network buffers handed between tasks.
+    pub buffers: u64,
+    /// Network buffers that crossed nodes.
+    pub network_buffers: u64,
+    /// Bytes that crossed nodes.
+    pub network_bytes: u64,
+    /// Micro-batch jobs planned and scheduled.
+    pub batch_jobs: u64,
+    /// Tasks launched.
+    pub tasks_launched: u64,
+    /// Source partitions polled for their latest offsets.
+    pub partitions_polled: u64,
+    /// Durable writes.
+    pub log_writes: u64,
+    /// Bytes written durably.
+    pub logged_bytes: u64,
+    /// Time that is modelled outright (a configured overhead or a user function's cost).
+    pub modelled: Nanos,
+}
+
+impl Work {
+    /// Adds `other` to `self`.
+    pub fn add(&mut self, o: &Work) {
+        self.events_read += o.events_read;
+        self.events_chained += o.events_chained;
+        self.state_updates += o.state_updates;
+        self.results += o.results;
+        self.sink_records += o.sink_records;
+        self.shuffle_rows += o.shuffle_rows;
+        self.serialized_bytes += o.serialized_bytes;
+        self.buffers += o.buffers;
+        self.network_buffers += o.network_buffers;
+        self.network_bytes += o.network_bytes;
+        self.batch_jobs += o.batch_jobs;
+        self.tasks_launched += o.tasks_launched;
+        self.partitions_polled += o.partitions_polled;
+        self.log_writes += o.log_writes;
+        self.logged_bytes += o.logged_bytes;
+        self.modelled += o.modelled;
+    }
+
+    /// Only a modelled duration.
+    pub fn modelled(d: Nanos) -> Self {
+        Self { modelled: d, ..Default::default() }
+    }
+}

@@ -41,6 +41,9 @@ pub struct CostModel {
     pub task_launch_ns: f64,
     /// Asking one source partition for its latest offset, ns per partition.
     pub source_poll_ns_per_partition: f64,
+    /// A caught-up per-record source subtask polls its partitions again this long after its
+    /// previous poll at the earliest (a consumer's fetch loop), ns.
+    pub source_poll_interval_ns: f64,
     /// One durable write (offset log, commit log, checkpoint metadata), ns per write.
     pub log_write_ns: f64,
     /// Durable storage bandwidth, ns per byte written.
@@ -63,6 +66,7 @@ impl CostModel {
         batch_job_ns: 0.0,
         task_launch_ns: 0.0,
         source_poll_ns_per_partition: 0.0,
+        source_poll_interval_ns: 0.0,
         log_write_ns: 0.0,
         disk_ns_per_byte: 0.0,
     };
@@ -70,7 +74,7 @@ impl CostModel {
 
 impl CostModel {
     /// Every parameter with its value, in declaration order (for tables and validation).
-    pub fn parameters(&self) -> [(&'static str, f64); 15] {
+    pub fn parameters(&self) -> [(&'static str, f64); 16] {
         [
             ("source_read_ns_per_event", self.source_read_ns_per_event),
             ("chain_ns_per_event", self.chain_ns_per_event),
@@ -85,6 +89,7 @@ impl CostModel {
             ("batch_job_ns", self.batch_job_ns),
             ("task_launch_ns", self.task_launch_ns),
             ("source_poll_ns_per_partition", self.source_poll_ns_per_partition),
+            ("source_poll_interval_ns", self.source_poll_interval_ns),
             ("log_write_ns", self.log_write_ns),
             ("disk_ns_per_byte", self.disk_ns_per_byte),
         ]

@@ -244,7 +244,8 @@ fn data(rows: Vec<Row>) -> Message<Row> {
 }
 
 fn results(task: WindowTask) -> (Vec<(i64, u64, bool)>, Vec<Row>, u64) {
-    let (sink, side, late, _) = task.finish();
+    let (sink, outcome) = task.finish();
+    let (side, late) = (outcome.side_output, outcome.late_dropped);
     let out = sink
         .unwrap()
         .delivered

@@ -16,10 +16,11 @@ use crate::dimension::CampaignTable;
 use crate::operators::stateless::StatelessChain;
 use crate::operators::{Row, WindowResult};
 use crate::pipeline::PipelineSpec;
-use crate::run::{EngineRun, RunCounts};
+use crate::dataflow::outcome::{assemble, WindowOutcome};
+use crate::run::EngineRun;
 use crate::runtime::{Clock, LiveClock};
 use crate::source::SourceLog;
-use crate::time::{as_ms, EventTime, Nanos};
+use crate::time::Nanos;
 
 /// An item a sink subtask can deliver.
 trait Deliver: Copy {
@@ -88,12 +89,7 @@ fn source_loop(
     task.finish(bounded)
 }
 
-fn window_loop(
-    mut task: WindowTask,
-    rx: Receiver<Message<Row>>,
-    pool: BufferPool<Row>,
-    clock: LiveClock,
-) -> (WindowTask, EventTime) {
+fn window_loop(mut task: WindowTask, rx: Receiver<Message<Row>>, pool: BufferPool<Row>, clock: LiveClock) -> WindowTask {
     loop {
         let msg = match task.flush_deadline() {
             Some(deadline) => {
@@ -126,8 +122,7 @@ fn window_loop(
             break;
         }
     }
-    let wm = task.watermark();
-    (task, wm)
+    task
 }
 
 /// Runs the per-record engine on OS threads and the wall clock until `until`. `bounded`: the
@@ -155,10 +150,7 @@ pub fn run_live(
 
     let mut sinks: Vec<SinkOperator> = Vec::new();
     let mut sources: Vec<SourceStats> = Vec::new();
-    let mut side_output = Vec::new();
-    let mut late_dropped = 0;
-    let mut buffers_sent = 0;
-    let mut final_watermark = EventTime::MIN;
+    let mut windows: Vec<WindowOutcome> = Vec::new();
 
     std::thread::scope(|s| {
         let mut source_handles = Vec::new();
@@ -225,63 +217,18 @@ pub fn run_live(
         for h in source_handles {
             let (sink, stats) = h.join().expect("source subtask panicked");
             sinks.extend(sink);
-            buffers_sent += stats.buffers_sent;
             sources.push(stats);
         }
-        let mut watermarks = Vec::new();
         for h in window_handles {
-            let (task, wm) = h.join().expect("window subtask panicked");
-            watermarks.push(wm);
-            let (sink, side, late, sent) = task.finish();
+            let (sink, outcome) = h.join().expect("window subtask panicked").finish();
             sinks.extend(sink);
-            side_output.extend(side);
-            late_dropped += late;
-            buffers_sent += sent;
+            windows.push(outcome);
         }
-        final_watermark = watermarks.into_iter().min().unwrap_or(EventTime::MIN);
-        if let Some(h) = sink_handle {
-            sinks.push(h.join().expect("sink subtask panicked"));
-        }
-        if let Some(h) = result_sink_handle {
-            sinks.push(h.join().expect("sink subtask panicked"));
-        }
+        sinks.extend(sink_handle.map(|h| h.join().expect("sink subtask panicked")));
+        sinks.extend(result_sink_handle.map(|h| h.join().expect("sink subtask panicked")));
     });
 
     let sink = sinks.pop().expect("exactly one sink");
     debug_assert!(sinks.is_empty());
-    if pipeline.aggregate.is_none() {
-        final_watermark = sources
-            .iter()
-            .filter_map(|s| s.watermark_log.last().map(|w| w.1))
-            .min()
-            .unwrap_or(EventTime::MIN);
-    }
-    let mut progress: Vec<(Nanos, usize, EventTime)> = sources
-        .iter()
-        .enumerate()
-        .flat_map(|(i, s)| s.watermark_log.iter().map(move |&(t, wm)| (t, i, wm)))
-        .collect();
-    progress.sort_unstable();
-    let counts = RunCounts {
-        events: sources.iter().map(|s| s.events_read).sum(),
-        outputs: sink.delivered.len() as u64,
-        late_dropped,
-        buffers_sent,
-        ..Default::default()
-    };
-    Ok(EngineRun {
-        latency: sink.latency,
-        delivered: sink.delivered,
-        side_output,
-        progress: progress
-            .into_iter()
-            .map(|(t, i, wm)| {
-                serde_json::json!({"run": name, "type": "watermark", "subtask": i, "timeMs": as_ms(t), "watermark": wm})
-            })
-            .collect(),
-        counts,
-        active_span: (0, sources.iter().map(|s| s.last_read_at).max().unwrap_or(0)),
-        final_watermark,
-        modelled: Vec::new(),
-    })
+    Ok(assemble(name, sink, sources, windows, Vec::new()))
 }

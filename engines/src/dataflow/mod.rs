@@ -18,6 +18,7 @@
 pub mod config;
 pub mod live;
 pub mod network;
+pub mod outcome;
 pub mod tasks;
 pub mod watermark;
 

@@ -39,6 +39,21 @@ pub enum Message<T> {
     },
 }
 
+/// One direction of a channel between two subtasks: how a gate hands a message on. The live
+/// driver uses a bounded crossbeam channel (a full channel blocks: backpressure); the
+/// simulated driver collects messages and delivers them on virtual time.
+pub trait Link<T> {
+    /// Hands `msg` to the receiving subtask.
+    fn send(&self, msg: Message<T>);
+}
+
+impl<T> Link<T> for Sender<Message<T>> {
+    fn send(&self, msg: Message<T>) {
+        // A closed channel means the downstream subtask is gone (the run is being torn down).
+        let _ = Sender::send(self, msg);
+    }
+}
+
 /// Where emptied buffers go back to, shared by all senders and receivers of one exchange.
 #[derive(Clone, Debug)]
 pub struct BufferPool<T> {
@@ -72,9 +87,9 @@ impl<T> Default for BufferPool<T> {
 
 /// The sending side of an exchange for one upstream subtask.
 #[derive(Debug)]
-pub struct OutputGate<T> {
+pub struct OutputGate<T, L = Sender<Message<T>>> {
     from: usize,
-    channels: Vec<Sender<Message<T>>>,
+    channels: Vec<L>,
     pending: Vec<Vec<T>>,
     capacity: usize,
     flush_every_record: bool,
@@ -83,12 +98,12 @@ pub struct OutputGate<T> {
     pub buffers_sent: u64,
 }
 
-impl<T> OutputGate<T> {
+impl<T, L: Link<T>> OutputGate<T, L> {
     /// A gate for subtask `from` over `channels` (one per downstream subtask); buffers hold
     /// `capacity` records; `flush_every_record` is `buffer_timeout = 0`.
     pub fn new(
         from: usize,
-        channels: Vec<Sender<Message<T>>>,
+        channels: Vec<L>,
         capacity: usize,
         flush_every_record: bool,
         pool: BufferPool<T>,
@@ -135,8 +150,7 @@ impl<T> OutputGate<T> {
         }
         let items = std::mem::take(&mut self.pending[ch]);
         self.buffers_sent += 1;
-        // A closed channel means the downstream subtask is gone (the run is being torn down).
-        let _ = self.channels[ch].send(Message::Data { from: self.from, items });
+        self.channels[ch].send(Message::Data { from: self.from, items });
     }
 
     /// Ships every non-empty buffer (the output flusher).
@@ -150,7 +164,7 @@ impl<T> OutputGate<T> {
     pub fn broadcast_watermark(&mut self, watermark: EventTime) {
         self.flush_all();
         for c in &self.channels {
-            let _ = c.send(Message::Watermark {
+            c.send(Message::Watermark {
                 from: self.from,
                 watermark,
             });
@@ -161,7 +175,7 @@ impl<T> OutputGate<T> {
     pub fn broadcast_idle(&mut self) {
         self.flush_all();
         for c in &self.channels {
-            let _ = c.send(Message::Idle { from: self.from });
+            c.send(Message::Idle { from: self.from });
         }
     }
 
@@ -169,7 +183,7 @@ impl<T> OutputGate<T> {
     pub fn finish(&mut self) {
         self.flush_all();
         for c in &self.channels {
-            let _ = c.send(Message::End { from: self.from });
+            c.send(Message::End { from: self.from });
         }
     }
 }

@@ -9,7 +9,10 @@
 //! * [`SinkOperator`] delivers outputs and records their latency, decomposed.
 
 use crate::dataflow::config::DataflowConfig;
-use crate::dataflow::network::{Message, OutputGate};
+use crossbeam_channel::Sender;
+
+use crate::dataflow::network::{Link, Message, OutputGate};
+use crate::dataflow::outcome::WindowOutcome;
 use crate::dataflow::watermark::{SplitWatermarks, WatermarkHolder};
 use crate::latency::{Component, Decomposition, LatencyRecorder};
 use crate::operators::fxhash::partition_of;
@@ -98,21 +101,21 @@ impl SinkOperator {
 
 /// Where a source subtask's rows go.
 #[derive(Debug)]
-pub enum RowOutput {
+pub enum RowOutput<L = Sender<Message<Row>>> {
     /// A keyed exchange to the window subtasks, by the key of `key_by`.
     Keyed {
         /// The gate.
-        gate: OutputGate<Row>,
+        gate: OutputGate<Row, L>,
         /// The key field.
         key_by: Field,
     },
     /// An exchange to the (single) sink subtask.
-    ToSink(OutputGate<Row>),
+    ToSink(OutputGate<Row, L>),
     /// The sink, chained into this task.
     Chained(SinkOperator),
 }
 
-impl RowOutput {
+impl<L: Link<Row>> RowOutput<L> {
     #[inline]
     fn emit(&mut self, row: Row, now: Nanos) {
         match self {
@@ -125,7 +128,7 @@ impl RowOutput {
         }
     }
 
-    fn gate(&mut self) -> Option<&mut OutputGate<Row>> {
+    fn gate(&mut self) -> Option<&mut OutputGate<Row, L>> {
         match self {
             RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => Some(gate),
             RowOutput::Chained(_) => None,
@@ -146,7 +149,7 @@ pub enum Step {
 
 /// A source subtask with its chained stateless operators.
 #[derive(Debug)]
-pub struct SourceTask<'a> {
+pub struct SourceTask<'a, L = Sender<Message<Row>>> {
     /// Subtask index.
     pub index: usize,
     source: &'a SourceLog,
@@ -154,7 +157,7 @@ pub struct SourceTask<'a> {
     offsets: Vec<usize>,
     chain: StatelessChain,
     watermarks: SplitWatermarks,
-    out: RowOutput,
+    out: RowOutput<L>,
     watermark_interval: Nanos,
     next_watermark: Nanos,
     buffer_timeout: Nanos,
@@ -170,7 +173,7 @@ pub struct SourceTask<'a> {
     pub watermark_log: Vec<(Nanos, EventTime)>,
 }
 
-impl<'a> SourceTask<'a> {
+impl<'a, L: Link<Row>> SourceTask<'a, L> {
     /// Subtask `index` of `parallelism`, owning partitions `p` with `p % parallelism == index`.
     pub fn new(
         index: usize,
@@ -178,7 +181,7 @@ impl<'a> SourceTask<'a> {
         source: &'a SourceLog,
         chain: StatelessChain,
         cfg: &DataflowConfig,
-        out: RowOutput,
+        out: RowOutput<L>,
     ) -> Self {
         let partitions: Vec<usize> = (0..source.partitions()).filter(|p| p % parallelism == index).collect();
         let offsets = vec![0; partitions.len()];
@@ -285,6 +288,14 @@ impl<'a> SourceTask<'a> {
         Step::WaitUntil(next.max(now + 1))
     }
 
+    /// Outputs delivered so far by a sink chained into this task.
+    pub fn chained_deliveries(&self) -> usize {
+        match &self.out {
+            RowOutput::Chained(sink) => sink.delivered.len(),
+            _ => 0,
+        }
+    }
+
     /// Ends the subtask: a bounded source first emits the final watermark (`EventTime::MAX`, as
     /// Flink does at the end of bounded input), then every channel gets end-of-stream.
     /// Returns the chained sink, if any.
@@ -323,21 +334,21 @@ pub struct SourceStats {
 
 /// Where a window subtask's results go.
 #[derive(Debug)]
-pub enum ResultOutput {
+pub enum ResultOutput<L = Sender<Message<WindowResult>>> {
     /// An exchange to the sink subtask.
-    Gate(OutputGate<WindowResult>),
+    Gate(OutputGate<WindowResult, L>),
     /// The sink, chained into this task.
     Chained(SinkOperator),
 }
 
 /// A window operator instance behind a keyed exchange.
 #[derive(Debug)]
-pub struct WindowTask {
+pub struct WindowTask<L = Sender<Message<WindowResult>>> {
     /// Subtask index.
     pub index: usize,
     op: WindowedAggregation,
     holder: WatermarkHolder,
-    out: ResultOutput,
+    out: ResultOutput<L>,
     scratch: Vec<WindowResult>,
     buffer_timeout: Nanos,
     next_flush: Nanos,
@@ -345,9 +356,9 @@ pub struct WindowTask {
     pub side_output: Vec<Row>,
 }
 
-impl WindowTask {
+impl<L: Link<WindowResult>> WindowTask<L> {
     /// Subtask `index` with `inputs` upstream subtasks.
-    pub fn new(index: usize, inputs: usize, agg: Aggregation, cfg: &DataflowConfig, out: ResultOutput) -> Self {
+    pub fn new(index: usize, inputs: usize, agg: Aggregation, cfg: &DataflowConfig, out: ResultOutput<L>) -> Self {
         let semantics = TimeSemantics::flink(cfg.allowed_lateness.whole_ms());
         Self {
             index,
@@ -430,18 +441,33 @@ impl WindowTask {
         }
     }
 
+    /// Outputs delivered so far by a sink chained into this task.
+    pub fn chained_deliveries(&self) -> usize {
+        match &self.out {
+            ResultOutput::Chained(sink) => sink.delivered.len(),
+            ResultOutput::Gate(_) => 0,
+        }
+    }
+
     /// The subtask's current watermark.
     pub fn watermark(&self) -> EventTime {
         self.holder.current()
     }
 
-    /// Ends the task: returns the chained sink (if any), the side output, the late count,
-    /// and the buffers shipped.
-    pub fn finish(mut self) -> (Option<SinkOperator>, Vec<Row>, u64, u64) {
-        let late = self.op.take_counters().late_dropped;
+    /// Ends the task: returns the chained sink (if any) and what the task leaves behind.
+    pub fn finish(mut self) -> (Option<SinkOperator>, WindowOutcome) {
+        let mut outcome = WindowOutcome {
+            watermark: self.holder.current(),
+            late_dropped: self.op.take_counters().late_dropped,
+            side_output: self.side_output,
+            buffers_sent: 0,
+        };
         match self.out {
-            ResultOutput::Gate(g) => (None, self.side_output, late, g.buffers_sent),
-            ResultOutput::Chained(sink) => (Some(sink), self.side_output, late, 0),
+            ResultOutput::Gate(g) => {
+                outcome.buffers_sent = g.buffers_sent;
+                (None, outcome)
+            }
+            ResultOutput::Chained(sink) => (Some(sink), outcome),
         }
     }
 }

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use streamlab_engines::dataflow::{live::run_live, DataflowConfig};
+use streamlab_engines::cluster::Cluster;
+use streamlab_engines::cost::CostModel;
+use streamlab_engines::dataflow::{live::run_live, sim::run_simulated, DataflowConfig};
 use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, OutputMode, Trigger};
@@ -352,4 +354,71 @@ fn micro_batch_on_live_threads_computes_the_same_as_on_the_manual_clock() {
         })
         .collect();
     assert_eq!(table_out, expected.windows, "{name}");
+}
+
+/// A plausible single-machine cost model for tests (not calibrated).
+fn test_costs() -> CostModel {
+    CostModel {
+        source_read_ns_per_event: 20.0,
+        chain_ns_per_event: 5.0,
+        state_ns_per_update: 30.0,
+        emit_ns_per_result: 50.0,
+        sink_ns_per_record: 40.0,
+        shuffle_ns_per_row: 15.0,
+        serialize_ns_per_byte: 0.2,
+        buffer_handoff_ns: 2_000.0,
+        network_latency_ns: 50_000.0,
+        network_ns_per_byte: 0.8,
+        batch_job_ns: 1_000_000.0,
+        task_launch_ns: 100_000.0,
+        source_poll_ns_per_partition: 500.0,
+        source_poll_interval_ns: 100_000.0,
+        log_write_ns: 50_000.0,
+        disk_ns_per_byte: 2.0,
+    }
+}
+
+#[test]
+fn per_record_engine_on_virtual_time_equals_reference_on_one_and_several_nodes() {
+    let (events, table, partitions) = events(2);
+    let log = SourceLog::from_events(partitions, events.iter().copied());
+    for (name, pipeline) in pipelines() {
+        let expected = evaluate(&pipeline, &table, &events);
+        for (parallelism, cluster) in [(1, Cluster::default()), (2, Cluster::default()), (3, Cluster { nodes: 3, cores_per_node: 1 })] {
+            let cfg = DataflowConfig { parallelism, ..per_record_config(parallelism) };
+            let run = run_simulated("pr", &cfg, &pipeline, &table, &log, &test_costs(), cluster, 3_600 * NANOS_PER_SEC, true).unwrap();
+            assert_eq!(final_windows(&run), expected.windows, "{name}, parallelism {parallelism}, {cluster:?}");
+            assert!(run.side_output.is_empty());
+            assert_eq!(run.counts.events, events.len() as u64);
+        }
+    }
+    let pipeline = stateless();
+    let expected = evaluate(&pipeline, &table, &events);
+    for parallelism in [1, 2] {
+        let cfg = per_record_config(parallelism);
+        let run = run_simulated("pr", &cfg, &pipeline, &table, &log, &test_costs(), Cluster::default(), 3_600 * NANOS_PER_SEC, true).unwrap();
+        assert_eq!(delivered_seqs(&run), expected.rows);
+    }
+}
+
+#[test]
+fn micro_batch_with_a_cost_model_still_equals_reference() {
+    let (events, table, partitions) = events(4);
+    let log = SourceLog::from_events(partitions, events.iter().copied());
+    for (name, pipeline) in pipelines() {
+        let expected = evaluate(&pipeline, &table, &events);
+        let mut engine = MicroBatchEngine::new("mb", micro_batch(OutputMode::Complete), &pipeline, &table, partitions).unwrap();
+        let run = engine.run(&mut SimRuntime::new(2, test_costs()), &log, log.last_arrival() + NANOS_PER_SEC);
+        let last = run.delivered.last().unwrap().at;
+        let table_out: BTreeMap<_, _> = run
+            .delivered
+            .iter()
+            .filter(|d| d.at == last)
+            .filter_map(|d| match d.output {
+                Output::Window(w) => Some(((w.key, w.start, w.end), (w.count, w.value))),
+                Output::Row(_) => None,
+            })
+            .collect();
+        assert_eq!(table_out, expected.windows, "{name}");
+    }
 }

@@ -25,4 +25,5 @@ pub mod run;
 pub mod runtime;
 pub mod source;
 pub mod time;
+pub mod cluster;
 pub mod cost;

@@ -19,6 +19,7 @@ pub mod config;
 pub mod live;
 pub mod network;
 pub mod outcome;
+pub mod sim;
 pub mod tasks;
 pub mod watermark;
 

@@ -9,6 +9,8 @@ use crate::time::{as_ms, EventTime, Nanos};
 /// What a finished window subtask leaves behind.
 #[derive(Debug, Default)]
 pub struct WindowOutcome {
+    /// The subtask's index.
+    pub index: usize,
     /// Its watermark when it finished.
     pub watermark: EventTime,
     /// Its late records.

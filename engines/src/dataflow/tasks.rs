@@ -301,6 +301,7 @@ impl<'a, L: Link<Row>> SourceTask<'a, L> {
     /// Returns the chained sink, if any.
     pub fn finish(mut self, bounded: bool) -> (Option<SinkOperator>, SourceStats) {
         let stats = SourceStats {
+            index: self.index,
             events_read: self.events_read,
             last_read_at: self.last_read_at,
             watermark_log: std::mem::take(&mut self.watermark_log),
@@ -322,6 +323,8 @@ impl<'a, L: Link<Row>> SourceTask<'a, L> {
 /// What a finished source subtask reports.
 #[derive(Debug, Default)]
 pub struct SourceStats {
+    /// The subtask's index.
+    pub index: usize,
     /// Events read.
     pub events_read: u64,
     /// When the last event was read.
@@ -457,6 +460,7 @@ impl<L: Link<WindowResult>> WindowTask<L> {
     /// Ends the task: returns the chained sink (if any) and what the task leaves behind.
     pub fn finish(mut self) -> (Option<SinkOperator>, WindowOutcome) {
         let mut outcome = WindowOutcome {
+            index: self.index,
             watermark: self.holder.current(),
             late_dropped: self.op.take_counters().late_dropped,
             side_output: self.side_output,

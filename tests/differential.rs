@@ -384,10 +384,38 @@ fn per_record_engine_on_virtual_time_equals_reference_on_one_and_several_nodes()
     let log = SourceLog::from_events(partitions, events.iter().copied());
     for (name, pipeline) in pipelines() {
         let expected = evaluate(&pipeline, &table, &events);
-        for (parallelism, cluster) in [(1, Cluster::default()), (2, Cluster::default()), (3, Cluster { nodes: 3, cores_per_node: 1 })] {
-            let cfg = DataflowConfig { parallelism, ..per_record_config(parallelism) };
-            let run = run_simulated("pr", &cfg, &pipeline, &table, &log, &test_costs(), cluster, 3_600 * NANOS_PER_SEC, true).unwrap();
-            assert_eq!(final_windows(&run), expected.windows, "{name}, parallelism {parallelism}, {cluster:?}");
+        for (parallelism, cluster) in [
+            (1, Cluster::default()),
+            (2, Cluster::default()),
+            (
+                3,
+                Cluster {
+                    nodes: 3,
+                    cores_per_node: 1,
+                },
+            ),
+        ] {
+            let cfg = DataflowConfig {
+                parallelism,
+                ..per_record_config(parallelism)
+            };
+            let run = run_simulated(
+                "pr",
+                &cfg,
+                &pipeline,
+                &table,
+                &log,
+                &test_costs(),
+                cluster,
+                3_600 * NANOS_PER_SEC,
+                true,
+            )
+            .unwrap();
+            assert_eq!(
+                final_windows(&run),
+                expected.windows,
+                "{name}, parallelism {parallelism}, {cluster:?}"
+            );
             assert!(run.side_output.is_empty());
             assert_eq!(run.counts.events, events.len() as u64);
         }
@@ -396,7 +424,18 @@ fn per_record_engine_on_virtual_time_equals_reference_on_one_and_several_nodes()
     let expected = evaluate(&pipeline, &table, &events);
     for parallelism in [1, 2] {
         let cfg = per_record_config(parallelism);
-        let run = run_simulated("pr", &cfg, &pipeline, &table, &log, &test_costs(), Cluster::default(), 3_600 * NANOS_PER_SEC, true).unwrap();
+        let run = run_simulated(
+            "pr",
+            &cfg,
+            &pipeline,
+            &table,
+            &log,
+            &test_costs(),
+            Cluster::default(),
+            3_600 * NANOS_PER_SEC,
+            true,
+        )
+        .unwrap();
         assert_eq!(delivered_seqs(&run), expected.rows);
     }
 }
@@ -407,8 +446,13 @@ fn micro_batch_with_a_cost_model_still_equals_reference() {
     let log = SourceLog::from_events(partitions, events.iter().copied());
     for (name, pipeline) in pipelines() {
         let expected = evaluate(&pipeline, &table, &events);
-        let mut engine = MicroBatchEngine::new("mb", micro_batch(OutputMode::Complete), &pipeline, &table, partitions).unwrap();
-        let run = engine.run(&mut SimRuntime::new(2, test_costs()), &log, log.last_arrival() + NANOS_PER_SEC);
+        let mut engine =
+            MicroBatchEngine::new("mb", micro_batch(OutputMode::Complete), &pipeline, &table, partitions).unwrap();
+        let run = engine.run(
+            &mut SimRuntime::new(2, test_costs()),
+            &log,
+            log.last_arrival() + NANOS_PER_SEC,
+        );
         let last = run.delivered.last().unwrap().at;
         let table_out: BTreeMap<_, _> = run
             .delivered

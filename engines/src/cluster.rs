@@ -15,7 +15,10 @@ pub struct Cluster {
 
 impl Default for Cluster {
     fn default() -> Self {
-        Self { nodes: 1, cores_per_node: 2 }
+        Self {
+            nodes: 1,
+            cores_per_node: 2,
+        }
     }
 }
 
@@ -33,10 +36,16 @@ impl Cluster {
     /// Checks the sizes; names the first bad key.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.nodes == 0 || self.nodes > 100_000 {
-            return Err(("nodes", format!("{} is out of range; must be between 1 and 100000", self.nodes)));
+            return Err((
+                "nodes",
+                format!("{} is out of range; must be between 1 and 100000", self.nodes),
+            ));
         }
         if self.cores_per_node == 0 || self.cores_per_node > 1024 {
-            return Err(("cores_per_node", format!("{} is out of range; must be between 1 and 1024", self.cores_per_node)));
+            return Err((
+                "cores_per_node",
+                format!("{} is out of range; must be between 1 and 1024", self.cores_per_node),
+            ));
         }
         Ok(())
     }

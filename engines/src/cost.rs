@@ -99,7 +99,10 @@ impl CostModel {
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         for (name, v) in self.parameters() {
             if !v.is_finite() || v < 0.0 {
-                return Err((name, format!("{v} is out of range; must be a finite number >= 0 (nanoseconds)")));
+                return Err((
+                    name,
+                    format!("{v} is out of range; must be a finite number >= 0 (nanoseconds)"),
+                ));
             }
         }
         Ok(())
@@ -189,6 +192,9 @@ impl Work {
 
     /// Only a modelled duration.
     pub fn modelled(d: Nanos) -> Self {
-        Self { modelled: d, ..Default::default() }
+        Self {
+            modelled: d,
+            ..Default::default()
+        }
     }
 }

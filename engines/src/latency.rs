@@ -29,11 +29,14 @@ pub enum Component {
     BufferWait,
     /// Per-record: waiting for a two-phase-commit sink to make output visible.
     SinkVisibility,
+    /// Per-record with a commit interval (Kafka Streams): an aggregate update held in the
+    /// record cache until the next commit forwards it.
+    CacheWait,
 }
 
 impl Component {
     /// Number of components.
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
 
     /// All components, in index order.
     pub const ALL: [Component; Self::COUNT] = [
@@ -45,6 +48,7 @@ impl Component {
         Self::WatermarkWait,
         Self::BufferWait,
         Self::SinkVisibility,
+        Self::CacheWait,
     ];
 
     /// Name used in `summary.json` and tables.
@@ -58,6 +62,7 @@ impl Component {
             Self::WatermarkWait => "watermark_wait",
             Self::BufferWait => "buffer_wait",
             Self::SinkVisibility => "sink_visibility",
+            Self::CacheWait => "cache_wait",
         }
     }
 }
@@ -148,6 +153,23 @@ impl LatencyRecorder {
     #[inline]
     pub fn record_event_time(&mut self, latency: Nanos) {
         self.event_time.saturating_record(latency.max(1));
+    }
+
+    /// Adds everything `other` recorded (outputs of another task of the same run).
+    pub fn merge(&mut self, other: &LatencyRecorder) {
+        self.total.add(&other.total).expect("same histogram bounds");
+        self.event_time.add(&other.event_time).expect("same histogram bounds");
+        for (h, o) in self.components.iter_mut().zip(&other.components) {
+            h.add(o).expect("same histogram bounds");
+        }
+        if self.timeline.len() < other.timeline.len() {
+            self.timeline.resize(other.timeline.len(), TimelineBucket::default());
+        }
+        for (b, o) in self.timeline.iter_mut().zip(&other.timeline) {
+            b.count += o.count;
+            b.sum += o.sum;
+            b.max = b.max.max(o.max);
+        }
     }
 
     /// Mean of component `c` over all outputs, in ns.

@@ -13,6 +13,8 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod cluster;
+pub mod cost;
 pub mod dataflow;
 pub mod dimension;
 pub mod event;
@@ -25,5 +27,3 @@ pub mod run;
 pub mod runtime;
 pub mod source;
 pub mod time;
-pub mod cluster;
-pub mod cost;

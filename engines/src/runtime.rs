@@ -41,12 +41,19 @@ enum TaskClock {
 impl TaskContext {
     /// A task on the wall clock.
     pub fn live(clock: LiveClock) -> Self {
-        Self { clock: TaskClock::Live(clock) }
+        Self {
+            clock: TaskClock::Live(clock),
+        }
     }
 
     /// A task on its own virtual clock starting at `start`, priced by `cost`.
     pub fn simulated(start: Nanos, cost: CostModel) -> Self {
-        Self { clock: TaskClock::Virtual { now: AtomicU64::new(start), cost } }
+        Self {
+            clock: TaskClock::Virtual {
+                now: AtomicU64::new(start),
+                cost,
+            },
+        }
     }
 
     /// The task's current time.
@@ -64,6 +71,16 @@ impl TaskContext {
             TaskClock::Virtual { now, .. } => {
                 now.fetch_max(t, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// How soon after a poll that found nothing a caught-up task polls again: the cost
+    /// profile's source poll interval on virtual time, none on the wall clock (where sleeping
+    /// has its own granularity).
+    pub fn poll_interval(&self) -> Nanos {
+        match &self.clock {
+            TaskClock::Live(_) => 0,
+            TaskClock::Virtual { cost, .. } => cost.source_poll_interval_ns.round() as Nanos,
         }
     }
 
@@ -232,7 +249,10 @@ impl Runtime for LiveRuntime {
                 });
             }
         });
-        results.into_iter().map(|m| m.into_inner().expect("result slot").expect("every task ran")).collect()
+        results
+            .into_iter()
+            .map(|m| m.into_inner().expect("result slot").expect("every task ran"))
+            .collect()
     }
 }
 
@@ -284,7 +304,11 @@ pub struct SimRuntime {
 impl SimRuntime {
     /// A runtime with `workers` simulated workers, pricing work with `cost`.
     pub fn new(workers: usize, cost: CostModel) -> Self {
-        Self { clock: VirtualClock::new(), workers: workers.max(1), cost }
+        Self {
+            clock: VirtualClock::new(),
+            workers: workers.max(1),
+            cost,
+        }
     }
 
     /// A runtime where work is free: time moves only by waiting (for tests of pure timing
@@ -325,11 +349,19 @@ impl Runtime for SimRuntime {
     {
         let start = self.clock.now();
         let mut free_at = vec![start; self.workers.min(tasks.len()).max(1)];
-        let launch = Work { tasks_launched: 1, modelled: per_task_overhead, ..Default::default() };
+        let launch = Work {
+            tasks_launched: 1,
+            modelled: per_task_overhead,
+            ..Default::default()
+        };
         let results = tasks
             .into_iter()
             .map(|f| {
-                let (w, &at) = free_at.iter().enumerate().min_by_key(|(i, t)| (**t, *i)).expect("a worker");
+                let (w, &at) = free_at
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(i, t)| (**t, *i))
+                    .expect("a worker");
                 let ctx = TaskContext::simulated(at, self.cost);
                 ctx.charge(&launch);
                 let r = f(&ctx);

@@ -12,7 +12,9 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use streamlab_engines::cluster::Cluster;
 use streamlab_engines::dataflow::live::run_live;
+use streamlab_engines::dataflow::sim::run_simulated;
 use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::event::Event;
 use streamlab_engines::latency::{Component, TIMELINE_BUCKET};
@@ -20,12 +22,13 @@ use streamlab_engines::microbatch::MicroBatchEngine;
 use streamlab_engines::operators::Output;
 use streamlab_engines::pipeline::{field_value, PipelineSpec};
 use streamlab_engines::run::EngineRun;
-use streamlab_engines::runtime::{LiveClock, LiveRuntime};
+use streamlab_engines::runtime::{LiveClock, LiveRuntime, SimRuntime};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{as_ms, Span, NANOS_PER_MS};
 use streamlab_reports::plot::{latency_cdf, latency_over_time, TimeSeries};
 use streamlab_reports::summary::{Counts, LatencySummary, RunSummary, Summary};
 
+use crate::profile::{load_profile, Profile, ProfileError};
 use crate::spec::{ClockKind, EngineKind, EngineSpec, Scenario, WorkloadSpec};
 
 /// Errors of a run, by who is at fault: the user's input or the environment.
@@ -68,6 +71,9 @@ pub enum RunError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The cost profile could not be loaded.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
     /// Writing a report artefact failed.
     #[error(transparent)]
     Report(#[from] streamlab_reports::Error),
@@ -87,6 +93,8 @@ pub struct RunOptions {
     pub duration: Option<Span>,
     /// Override the scenario's seed.
     pub seed: Option<u64>,
+    /// Override the scenario's clock.
+    pub clock: Option<ClockKind>,
 }
 
 /// A finished run.
@@ -128,33 +136,102 @@ pub fn build_workload(scenario: &Scenario, seed: u64, duration: Span) -> Result<
     }
 }
 
-/// Runs one engine configuration on the workload, live, until `until`.
-pub fn run_engine(scenario: &Scenario, engine: &EngineSpec, workload: &Workload, until: u64) -> Result<EngineRun> {
+/// How the engine runs of a scenario are clocked.
+#[derive(Clone, Debug)]
+pub enum ClockSetup {
+    /// Real threads and the wall clock, on this machine.
+    Live,
+    /// Virtual time, work priced by `profile`, on `cluster`.
+    Simulated {
+        /// The cost profile.
+        profile: Profile,
+        /// The simulated cluster.
+        cluster: Cluster,
+    },
+}
+
+impl ClockSetup {
+    /// `"live"` or `"simulated"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClockSetup::Live => "live",
+            ClockSetup::Simulated { .. } => "simulated",
+        }
+    }
+}
+
+/// Prepares `clock` for `scenario`: loads its cost profile for the simulated clock, refuses a
+/// multi-node cluster on the live one.
+pub fn clock_setup(scenario: &Scenario, clock: ClockKind) -> Result<ClockSetup> {
+    match clock {
+        ClockKind::Live if scenario.cluster.nodes > 1 => Err(RunError::Unsupported {
+            path: scenario.path.clone(),
+            message: format!(
+                "key `cluster.nodes`: the live clock runs on this machine (1 node), not {}; use `clock = \"simulated\"` \
+                 (or --clock simulated) to simulate a cluster",
+                scenario.cluster.nodes
+            ),
+        }),
+        ClockKind::Live => Ok(ClockSetup::Live),
+        ClockKind::Simulated => {
+            let base = scenario.path.parent().unwrap_or(Path::new(""));
+            let profile = load_profile(&scenario.profile, base)?;
+            Ok(ClockSetup::Simulated { profile, cluster: scenario.cluster })
+        }
+    }
+}
+
+/// Runs one engine configuration on the workload until `until`, on the given clock.
+pub fn run_engine(
+    scenario: &Scenario,
+    engine: &EngineSpec,
+    workload: &Workload,
+    until: u64,
+    clock: &ClockSetup,
+) -> Result<EngineRun> {
     let refuse = |message: String| RunError::Engine {
         path: scenario.path.clone(),
         engine: engine.name.clone(),
         message,
     };
-    match &engine.kind {
-        EngineKind::MicroBatch(cfg) => {
-            let mut mb = MicroBatchEngine::new(
-                &engine.name,
-                *cfg,
-                &scenario.pipeline,
-                &workload.table,
-                workload.log.partitions(),
-            )
-            .map_err(|e| refuse(e.to_string()))?;
-            let mut rt = LiveRuntime::new(cfg.workers);
-            Ok(mb.run(&mut rt, &workload.log, until))
+    let (pipeline, table, log) = (&scenario.pipeline, &workload.table, &workload.log);
+    match (&engine.kind, clock) {
+        (EngineKind::MicroBatch(cfg), _) => {
+            let mut mb = MicroBatchEngine::new(&engine.name, *cfg, pipeline, table, log.partitions())
+                .map_err(|e| refuse(e.to_string()))?;
+            Ok(match clock {
+                ClockSetup::Live => mb.run(&mut LiveRuntime::new(cfg.workers), log, until),
+                ClockSetup::Simulated { profile, cluster } => {
+                    if cfg.workers > cluster.cores() {
+                        return Err(refuse(format!(
+                            "key `workers`: {} task slots do not fit on the cluster's {} cores",
+                            cfg.workers,
+                            cluster.cores()
+                        )));
+                    }
+                    mb.run(&mut SimRuntime::new(cfg.workers, profile.costs), log, until)
+                }
+            })
         }
-        EngineKind::PerRecord(cfg) => run_live(
+        (EngineKind::PerRecord(cfg), ClockSetup::Live) => run_live(
             &engine.name,
             cfg,
-            &scenario.pipeline,
-            &workload.table,
-            &workload.log,
+            pipeline,
+            table,
+            log,
             LiveClock::start(),
+            until,
+            false,
+        )
+        .map_err(|e| refuse(e.to_string())),
+        (EngineKind::PerRecord(cfg), ClockSetup::Simulated { profile, cluster }) => run_simulated(
+            &engine.name,
+            cfg,
+            pipeline,
+            table,
+            log,
+            &profile.costs,
+            *cluster,
             until,
             false,
         )
@@ -169,13 +246,7 @@ pub fn run_scenario(
     opts: &RunOptions,
     mut on_engine: impl FnMut(&EngineSpec),
 ) -> Result<RunOutcome> {
-    if scenario.clock == ClockKind::Simulated {
-        return Err(RunError::Unsupported {
-            path: scenario.path.clone(),
-            message: "key `clock`: the simulated clock is not available yet in this version; use `clock = \"live\"`"
-                .into(),
-        });
-    }
+    let clock = clock_setup(scenario, opts.clock.unwrap_or(scenario.clock))?;
     let dir = prepare_results_dir(scenario, opts)?;
     let seed = opts.seed.unwrap_or(scenario.seed);
     let duration = opts.duration.unwrap_or(scenario.duration);
@@ -185,10 +256,10 @@ pub fn run_scenario(
     let mut runs = Vec::new();
     for engine in &scenario.engines {
         on_engine(engine);
-        runs.push((engine, run_engine(scenario, engine, &workload, until)?));
+        runs.push((engine, run_engine(scenario, engine, &workload, until, &clock)?));
     }
 
-    let summary = summarize(scenario, seed, duration, &runs);
+    let summary = summarize(scenario, seed, duration, &clock, &runs);
     write_results(&dir, scenario, &summary, &runs)?;
     Ok(RunOutcome { dir, summary })
 }
@@ -262,7 +333,13 @@ fn utc_stamp() -> String {
     )
 }
 
-fn summarize(scenario: &Scenario, seed: u64, duration: Span, runs: &[(&EngineSpec, EngineRun)]) -> Summary {
+fn summarize(
+    scenario: &Scenario,
+    seed: u64,
+    duration: Span,
+    clock: &ClockSetup,
+    runs: &[(&EngineSpec, EngineRun)],
+) -> Summary {
     let mut modelled = Vec::new();
     let runs = runs
         .iter()
@@ -314,17 +391,32 @@ fn summarize(scenario: &Scenario, seed: u64, duration: Span, runs: &[(&EngineSpe
             }
         })
         .collect();
-    Summary {
-        schema_version: streamlab_reports::summary::SCHEMA_VERSION,
-        scenario: scenario.name.clone(),
-        seed,
-        clock: "live".into(),
-        duration_s: duration.nanos() as f64 / 1e9,
-        measured: vec![
+    let measured = match clock {
+        ClockSetup::Live => vec![
             "latency of every output, from its scheduled arrival to delivery, on the wall clock".into(),
             "batch phase durations and per-record stage timestamps, on the wall clock".into(),
             "throughput: events read per second of the run".into(),
         ],
+        ClockSetup::Simulated { .. } => {
+            vec!["outputs: computed by the engines' real operator code (identical to a live run's)".into()]
+        }
+    };
+    if let ClockSetup::Simulated { profile, cluster } = clock {
+        modelled.insert(
+            0,
+            format!(
+                "all durations: virtual time priced by cost profile `{}` ({}) on {} node(s) x {} core(s)",
+                profile.name, profile.description, cluster.nodes, cluster.cores_per_node
+            ),
+        );
+    }
+    Summary {
+        schema_version: streamlab_reports::summary::SCHEMA_VERSION,
+        scenario: scenario.name.clone(),
+        seed,
+        clock: clock.name().into(),
+        duration_s: duration.nanos() as f64 / 1e9,
+        measured,
         modelled,
         runs,
     }

@@ -15,6 +15,11 @@
 //! duration = "10s"                    # how long the workload runs (events arrive during it); > 0
 //! drain = "3s"                        # how long engines keep running after the last arrival; default "2s"
 //! clock = "live"                      # "live" (default) | "simulated"
+//! profile = "local"                   # simulated clock: cost profile, built-in name or file
+//!
+//! [cluster]                           # simulated clock: the cluster (live: this machine)
+//! nodes = 1
+//! cores_per_node = 2
 //!
 //! [workload]                          # the clickstream generator's keys (ClickstreamConfig)...
 //! partitions = 4
@@ -57,6 +62,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::{Deserialize, Serialize};
+use streamlab_engines::cluster::Cluster;
 use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::microbatch::MicroBatchConfig;
 use streamlab_engines::pipeline::PipelineSpec;
@@ -154,6 +160,11 @@ pub struct Scenario {
     pub drain: Span,
     /// Which clock to run on.
     pub clock: ClockKind,
+    /// The cost profile the simulated clock prices work with: a built-in name or a path
+    /// relative to the scenario file.
+    pub profile: String,
+    /// The simulated cluster (the live clock runs on this machine and refuses more than one node).
+    pub cluster: Cluster,
     /// Where the events come from.
     pub workload: WorkloadSpec,
     /// What every engine computes.
@@ -165,13 +176,15 @@ pub struct Scenario {
 }
 
 /// The keys allowed at the top level of a scenario file.
-const TOP_LEVEL_KEYS: [&str; 9] = [
+const TOP_LEVEL_KEYS: [&str; 11] = [
     "name",
     "description",
     "seed",
     "duration",
     "drain",
     "clock",
+    "profile",
+    "cluster",
     "workload",
     "pipeline",
     "engine",
@@ -180,6 +193,8 @@ const TOP_LEVEL_KEYS: [&str; 9] = [
 impl Scenario {
     /// The seed used when the file states none.
     pub const DEFAULT_SEED: u64 = 1;
+    /// The cost profile used when the file states none.
+    pub const DEFAULT_PROFILE: &'static str = "local";
     /// The drain used when the file states none.
     pub const DEFAULT_DRAIN: Span = Span::from_ms(2_000);
 
@@ -271,6 +286,19 @@ impl Reader<'_> {
         }
         let drain = self.top("drain")?.unwrap_or(Scenario::DEFAULT_DRAIN);
         let clock = self.top("clock")?.unwrap_or_default();
+        let profile: String = self
+            .top("profile")?
+            .unwrap_or_else(|| Scenario::DEFAULT_PROFILE.to_string());
+        if profile.trim().is_empty() {
+            return Err(self.at(
+                "profile",
+                "must name a built-in profile (e.g. \"local\") or a profile file",
+            ));
+        }
+        let cluster: Cluster = self.top("cluster")?.unwrap_or_default();
+        cluster
+            .validate()
+            .map_err(|(key, message)| self.at(&format!("cluster.{key}"), message))?;
         let workload = self.workload()?;
         let pipeline = self.pipeline()?;
         let engines = self.engines(&pipeline)?;
@@ -283,6 +311,8 @@ impl Reader<'_> {
             duration,
             drain,
             clock,
+            profile,
+            cluster,
             workload,
             pipeline,
             engines,

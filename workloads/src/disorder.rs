@@ -5,6 +5,9 @@
 //! its arrival by a random amount. Most events stay within `bound` (a bounded-out-of-orderness
 //! watermark with the same bound never calls them late); a `late_fraction` of them are delayed
 //! past it by up to `late_extra` more, to exercise lateness handling.
+//!
+//! Sampling is portable: uniforms are rand's standard `f64` (the top 53 bits of a `u64`) and the
+//! truncated exponential uses [`crate::fastmath::ln`], so a seed gives the same delays anywhere.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -75,7 +78,7 @@ impl Disorder {
             bound: self.bound.nanos(),
             exponential: self.delay == DelayDistribution::Exponential,
             // 1 - e^{-3}: the CDF of an exponential with mean bound/3, at the bound.
-            trunc: 1.0 - (-3.0f64).exp(),
+            trunc: 1.0 - crate::fastmath::exp(-3.0),
             late_fraction: self.late_fraction,
             late_extra: self.late_extra.nanos(),
         }
@@ -107,7 +110,7 @@ impl DelaySampler {
         let u: f64 = rng.random();
         let d = if self.exponential {
             // Inverse CDF of the exponential truncated at the bound.
-            -(self.bound as f64 / 3.0) * (1.0 - u * self.trunc).ln()
+            -(self.bound as f64 / 3.0) * crate::fastmath::ln(1.0 - u * self.trunc)
         } else {
             u * (self.bound as f64 + 1.0)
         };

@@ -5,41 +5,61 @@
 //!   deterministic spacing, no randomness; each arrival is a *slot*.
 //! - **Who** — `max(1, round(base_rate × mean_think_time))` sessions are active at once (the
 //!   number that keeps the base rate busy, by Little's law), capped at `users`
-//!   ([`session_pool_size`]), kept in a min-heap by due time.
-//!   A slot goes to the earliest-due session, which is then rescheduled one exponential think
-//!   time later. A session lasts a geometric number of events (mean `mean_session_events`, at
-//!   least 1); when it is used up a new session of a uniformly random user takes its place.
-//!   Session ids count up from 0, so they are unique over the stream.
+//!   ([`session_pool_size`]), each with a due time. A slot goes to the earliest-due session
+//!   (ties to the lower pool slot), which is then due again one exponential think time after
+//!   the later of the slot's arrival and its own due time. (So when the rate outruns the pool,
+//!   the pool's clock runs ahead of arrivals and sessions stay evenly spaced instead of being
+//!   hammered in bursts; the due times never go backwards, which is what lets the pool be an
+//!   O(1) calendar queue rather than a heap.) A session lasts a geometric number of events
+//!   (mean `mean_session_events`, at least 1, at most `u32::MAX`); when it is used up a new
+//!   session of a uniformly random user takes its place. Session ids count up from 0, so they
+//!   are unique over the stream.
 //! - **What** — page ~ Zipf(`pages`, `page_zipf_exponent`) (page 0 the most popular), ad
 //!   uniform in `0..campaigns × ads_per_campaign`, kind drawn from the mix, `dwell_ms` = the
-//!   think time that preceded the event, `price_cents` log-normal with median 3000 for
-//!   `add_to_cart` and `purchase` (0 otherwise).
+//!   think time that preceded the event, `price_cents` log-normal with median 3000 and σ = 0.6
+//!   for `add_to_cart` and `purchase` (0 otherwise).
 //! - **Event time** — `(arrival − delay) / 1 ms`, rounded down, at least 0, with the delay
 //!   drawn from the [`crate::disorder::Disorder`] settings.
 //! - **Where** — partition = a fixed multiplicative hash of the user ([`partition_of`]), so a
 //!   user's events stay in one partition, in order.
 //!
-//! Randomness comes from one `rand_pcg::Pcg64` (PCG XSL RR 128/64) stream seeded with
-//! `seed_from_u64(seed)`, consumed in a fixed order. PCG and rand's integer/float sampling are
-//! portable, so a seed gives the same events on any machine (the floating-point
-//! transcendental functions behind the Zipf, exponential and log-normal samplers come from the
-//! platform's libm, the only caveat).
+//! The generator is resumable ([`ClickstreamGenerator::fill_until`]): memory is bounded by the
+//! session pool and the sampling tables, not by the length of the run, and producing a stream
+//! in any number of steps gives exactly the events of one step. [`generate`] is the one-step
+//! wrapper.
+//!
+//! **Determinism.** Randomness comes from one `rand_pcg::Pcg64Mcg` stream (PCG MCG XSL RR
+//! 128/64) seeded with `seed_from_u64(seed)` and consumed in a fixed order, one `u64` per draw
+//! (`f64` uniforms are the top 53 bits). Samplers use no libm transcendental function: pages
+//! come from a Walker/Vose alias table (one `u64` per draw; pages past 2^20 from the alias
+//! table's tail entry and a continuous inverse-CDF), think times are `−ln u`, session lengths
+//! `⌊−ln u / −ln(1 − p)⌋`, prices `exp` of a Marsaglia polar normal, with `ln`/`exp` computed by
+//! the crate's `fastmath` module from IEEE basic operations only. So a seed gives bit-identical events on
+//! any machine. (The one remaining libm use is the `sine` rate profile's arrival schedule,
+//! which calls `sin`/`cos`.)
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
-use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, Exp1, Geometric, LogNormal, Zipf};
-use rand_pcg::Pcg64;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_pcg::{Pcg64, Pcg64Mcg};
 use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Nanos, NANOS_PER_MS, NANOS_PER_SEC};
 
 use crate::config::ClickstreamConfig;
+use crate::disorder::DelaySampler;
+use crate::fastmath::{self, AliasTable};
+use crate::pool::{Node, Pool};
+use crate::rate::{Arrivals, RateProfile};
 
 /// Mixed into the seed of the campaign table so it is independent of the event stream.
 const CAMPAIGN_SEED_SALT: u64 = 0xC0FF_EE00_CA3F_A160;
+
+/// Pages up to this many get an alias-table column each; beyond it, the tail is one column.
+const ZIPF_TABLE_MAX: u32 = 1 << 20;
+
+/// Log-normal price: median 3000 cents, σ = 0.6 (of the underlying normal).
+const PRICE_MEDIAN_CENTS: f64 = 3000.0;
+const PRICE_SIGMA: f64 = 0.6;
 
 /// The partition of `user` among `partitions`: a fixed multiplicative (Fibonacci) hash, the
 /// same on every machine and in every run. `partitions` must be at least 1.
@@ -49,27 +69,89 @@ pub fn partition_of(user: u32, partitions: u32) -> u32 {
     (h % u64::from(partitions.max(1))) as u32
 }
 
-/// An active session's state; its due time lives in the heap (kept small for cache locality).
-#[derive(Clone, Copy, Debug)]
-struct Session {
-    id: u64,
-    remaining: u64,
-    user: u32,
-    /// The think time that preceded the session's next event, ms.
-    dwell_ms: u32,
+/// Zipf(`n`, `s`) over `0..n` (0 the most popular): an alias table over the first
+/// `min(n, 2^20)` ranks plus, for larger `n`, one column for the tail, which is then drawn from
+/// the continuous density `x^-s` on `[K + ½, n + ½]` (relative error O(1/K²) per rank).
+#[derive(Clone, Debug)]
+struct ZipfSampler {
+    table: AliasTable,
+    /// Ranks with their own column (`K`); the column `K` (if any) is the tail.
+    head: u32,
+    n: u32,
+    /// `1 − s` and the tail's inverse-CDF endpoints `a^(1−s)`, `b^(1−s)` (or `ln a`, `ln b` when
+    /// `s = 1`).
+    one_minus_s: f64,
+    lo: f64,
+    hi: f64,
+}
+
+impl ZipfSampler {
+    fn new(n: u32, s: f64) -> Self {
+        let n = n.max(1);
+        let s = if s.is_finite() { s.max(0.0) } else { 0.0 };
+        let head = n.min(ZIPF_TABLE_MAX);
+        let mut weights: Vec<f64> = (1..=head)
+            .map(|k| fastmath::exp(-s * fastmath::ln(f64::from(k))))
+            .collect();
+        let one_minus_s = 1.0 - s;
+        let (a, b) = (f64::from(head) + 0.5, f64::from(n) + 0.5);
+        let (lo, hi) = if one_minus_s.abs() < 1e-9 {
+            (fastmath::ln(a), fastmath::ln(b))
+        } else {
+            let pow = |x: f64| fastmath::exp(one_minus_s * fastmath::ln(x));
+            (pow(a), pow(b))
+        };
+        if n > head {
+            // ∫_a^b x^-s dx.
+            let mass = if one_minus_s.abs() < 1e-9 {
+                hi - lo
+            } else {
+                (hi - lo) / one_minus_s
+            };
+            weights.push(mass);
+        }
+        Self {
+            table: AliasTable::new(&weights),
+            head,
+            n,
+            one_minus_s,
+            lo,
+            hi,
+        }
+    }
+
+    #[inline]
+    fn sample<R: RngCore>(&self, rng: &mut R) -> u32 {
+        let k = self.table.sample(rng.next_u64());
+        if k < self.head {
+            return k;
+        }
+        let v = fastmath::unit_open0(rng.next_u64());
+        let t = self.lo + v * (self.hi - self.lo);
+        let x = if self.one_minus_s.abs() < 1e-9 {
+            fastmath::exp(t)
+        } else {
+            fastmath::exp(fastmath::ln(t) / self.one_minus_s)
+        };
+        // x is a continuous rank in [K + ½, n + ½]: round to the nearest rank, 0-based.
+        ((x + 0.5).floor() as u64).clamp(u64::from(self.head) + 1, u64::from(self.n)) as u32 - 1
+    }
 }
 
 /// The samplers derived from a configuration, built once per run.
+#[derive(Clone, Debug)]
 struct Model {
-    users: u32,
-    ads: u32,
+    users: u64,
+    ads: u64,
+    partitions: u32,
     think_mean_ns: f64,
-    session_len: Geometric,
-    page: Zipf<f64>,
-    price: LogNormal<f64>,
-    /// Cumulative normalised kind weights and the last kind with a positive weight.
-    kind_cdf: [f64; 4],
+    /// `−1 / ln(1 − p)` of the session-length geometric (0 when every session has 1 event).
+    session_scale: f64,
+    page: ZipfSampler,
+    /// `u64` thresholds of the cumulative kind shares, and the last kind with a positive weight.
+    kind_thresholds: [u64; 4],
     last_kind: EventKind,
+    price_mu: f64,
     next_session: u64,
 }
 
@@ -77,65 +159,87 @@ impl Model {
     fn new(cfg: &ClickstreamConfig) -> Self {
         let weights = EventKind::ALL.map(|k| cfg.mix.weight(k).max(0.0));
         let total: f64 = weights.iter().sum();
-        let mut kind_cdf = [0.0; 4];
+        let mut kind_thresholds = [0u64; 4];
         let mut acc = 0.0;
         for (i, w) in weights.iter().enumerate() {
             acc += w;
-            kind_cdf[i] = acc / total;
+            // 2^64 × cumulative share; saturates to u64::MAX at 1.
+            kind_thresholds[i] = (acc / total * 18_446_744_073_709_551_616.0) as u64;
         }
         let last_kind = EventKind::ALL
             .into_iter()
             .rev()
             .find(|k| weights[k.index()] > 0.0)
             .unwrap_or(EventKind::View);
+        let p = 1.0 / cfg.mean_session_events.max(1.0);
+        let session_scale = if p >= 1.0 { 0.0 } else { -1.0 / fastmath::ln(1.0 - p) };
         Self {
-            users: cfg.users.max(1),
-            ads: cfg.ads().clamp(1, u64::from(u32::MAX)) as u32,
+            users: u64::from(cfg.users.max(1)),
+            ads: cfg.ads().clamp(1, u64::from(u32::MAX)),
+            partitions: cfg.partitions.max(1),
             think_mean_ns: cfg.mean_think_time.nanos() as f64,
-            session_len: Geometric::new(1.0 / cfg.mean_session_events.max(1.0)).expect("p in (0, 1]"),
-            page: Zipf::new(f64::from(cfg.pages.max(1)), cfg.page_zipf_exponent.max(0.0)).expect("validated Zipf"),
-            price: LogNormal::new(3000f64.ln(), 0.6).expect("valid log-normal"),
-            kind_cdf,
+            session_scale,
+            page: ZipfSampler::new(cfg.pages, cfg.page_zipf_exponent),
+            kind_thresholds,
             last_kind,
+            price_mu: fastmath::ln(PRICE_MEDIAN_CENTS),
             next_session: 0,
         }
     }
 
-    fn think<R: Rng>(&self, rng: &mut R) -> Nanos {
-        let x: f64 = Exp1.sample(rng);
-        (x * self.think_mean_ns).min(u64::MAX as f64 / 4.0) as Nanos
+    #[inline]
+    fn think<R: RngCore>(&self, rng: &mut R) -> Nanos {
+        (fastmath::exp1(rng.next_u64()) * self.think_mean_ns).min(u64::MAX as f64 / 4.0) as Nanos
     }
 
-    /// A fresh session of a random user and its due time, one think time after `now`.
-    fn new_session<R: Rng>(&mut self, rng: &mut R, now: Nanos) -> (Nanos, Session) {
+    /// A fresh session (due one think time after `base`).
+    fn new_session<R: RngCore>(&mut self, rng: &mut R, base: Nanos) -> Node {
         let id = self.next_session;
         self.next_session += 1;
-        let user = rng.random_range(0..self.users);
-        let remaining = self.session_len.sample(rng).saturating_add(1);
+        let user = fastmath::below(rng.next_u64(), self.users) as u32;
+        let extra = (fastmath::exp1(rng.next_u64()) * self.session_scale).min(f64::from(u32::MAX - 1));
+        let remaining = extra as u32 + 1;
         let think = self.think(rng);
-        let session = Session {
+        Node::new(
+            base.saturating_add(think),
             id,
             user,
+            partition_of(user, self.partitions),
             remaining,
-            dwell_ms: dwell_ms(think),
-        };
-        (now.saturating_add(think), session)
+            dwell_ms(think),
+        )
     }
 
-    fn kind<R: Rng>(&self, rng: &mut R) -> EventKind {
-        let u: f64 = rng.random();
+    #[inline]
+    fn kind<R: RngCore>(&self, rng: &mut R) -> EventKind {
+        let u = rng.next_u64();
         EventKind::ALL
             .into_iter()
-            .zip(self.kind_cdf)
-            .find(|&(_, c)| u < c)
+            .zip(self.kind_thresholds)
+            .find(|&(_, t)| u < t)
             .map_or(self.last_kind, |(k, _)| k)
+    }
+
+    /// A log-normal price in cents, at least 1.
+    fn price<R: RngCore>(&self, rng: &mut R) -> u32 {
+        // Marsaglia's polar method (one of the pair is used).
+        let z = loop {
+            let x = 2.0 * fastmath::unit_open0(rng.next_u64()) - 1.0;
+            let y = 2.0 * fastmath::unit_open0(rng.next_u64()) - 1.0;
+            let r2 = x * x + y * y;
+            if r2 > 0.0 && r2 < 1.0 {
+                break x * (-2.0 * fastmath::ln(r2) / r2).sqrt();
+            }
+        };
+        let p = fastmath::exp(self.price_mu + PRICE_SIGMA * z);
+        (p + 0.5).floor().clamp(1.0, f64::from(u32::MAX)) as u32
     }
 }
 
 /// How many sessions are active at once: `max(1, round(base_rate × mean_think_time))`, so
 /// that at the base rate each session sees one event per think time (Little's law), but at
 /// most one per user: more would give every user several interleaved sessions and make the
-/// pool (a heap) far larger than the cache for no gain in realism.
+/// pool far larger than the cache for no gain in realism.
 pub fn session_pool_size(cfg: &ClickstreamConfig) -> usize {
     let ideal = (cfg.rate.base_rate() * cfg.mean_think_time.nanos() as f64 / NANOS_PER_SEC as f64).round();
     ideal.clamp(1.0, f64::from(cfg.users.max(1))) as usize
@@ -145,66 +249,126 @@ fn dwell_ms(think: Nanos) -> u32 {
     (think / NANOS_PER_MS).min(u64::from(u32::MAX)) as u32
 }
 
-/// Generates the clickstream: every event whose arrival is `< duration`, sorted by arrival
-/// (ties by `seq`), with `seq` = the index in that order. Deterministic for `seed` (see the
-/// module docs for the model and the generator). `cfg` should have passed
-/// [`ClickstreamConfig::validate`]; out-of-range values are clamped, not rejected, here.
-pub fn generate(cfg: &ClickstreamConfig, seed: u64, duration: Nanos) -> Vec<Event> {
-    let mut rng = Pcg64::seed_from_u64(seed);
-    let mut model = Model::new(cfg);
-    let delays = cfg.disorder.sampler();
-    let partitions = cfg.partitions.max(1);
+/// The clickstream as a resumable stream: [`ClickstreamGenerator::fill_until`] appends the
+/// events that arrive before a given instant, continuing where the previous call stopped.
+/// Memory is the session pool and the sampling tables (a few MB for 10^5 users), independent of
+/// how long the stream runs. See the module docs for the model and the determinism guarantee.
+///
+/// ```
+/// use streamlab_workloads::{generate, ClickstreamConfig, ClickstreamGenerator};
+/// let cfg = ClickstreamConfig::default();
+/// let mut g = ClickstreamGenerator::new(&cfg, 7);
+/// let mut chunk = Vec::new();
+/// let mut all = Vec::new();
+/// for step in 1..=10u64 {
+///     chunk.clear();
+///     g.fill_until(step * 50_000_000, &mut chunk); // 50 ms at a time
+///     all.extend_from_slice(&chunk);
+/// }
+/// assert_eq!(all, generate(&cfg, 7, 500_000_000));
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClickstreamGenerator {
+    rng: Pcg64Mcg,
+    model: Model,
+    pool: Pool,
+    delays: DelaySampler,
+    rate: RateProfile,
+    arrivals: Arrivals,
+    /// The arrival of the next event to produce; `None` once the schedule has ended.
+    pending: Option<Nanos>,
+    seq: u64,
+}
 
-    let expected = cfg.rate.cumulative(duration).clamp(0.0, 1e9) as usize;
-    let mut events = Vec::with_capacity(expected + 16);
-
-    let concurrent = session_pool_size(cfg);
-    // The pool: session state by slot, and a min-heap of (due time, slot); ties go to the
-    // lower slot, so the order is fully determined.
-    let mut sessions: Vec<Session> = Vec::with_capacity(concurrent);
-    let mut due: BinaryHeap<Reverse<(Nanos, u32)>> = BinaryHeap::with_capacity(concurrent);
-    for slot in 0..concurrent as u32 {
-        let (when, s) = model.new_session(&mut rng, 0);
-        sessions.push(s);
-        due.push(Reverse((when, slot)));
+impl ClickstreamGenerator {
+    /// A generator at the start of the stream for `cfg` and `seed`. `cfg` should have passed
+    /// [`ClickstreamConfig::validate`]; out-of-range values are clamped, not rejected, here.
+    /// Builds the session pool and the page table (O(pool + min(pages, 2^20))).
+    pub fn new(cfg: &ClickstreamConfig, seed: u64) -> Self {
+        let mut rng = Pcg64Mcg::seed_from_u64(seed);
+        let mut model = Model::new(cfg);
+        let concurrent = session_pool_size(cfg);
+        let nodes: Vec<Node> = (0..concurrent).map(|_| model.new_session(&mut rng, 0)).collect();
+        let pool = Pool::new(nodes, model.think_mean_ns);
+        let mut arrivals = cfg.rate.arrivals();
+        let pending = arrivals.next();
+        Self {
+            rng,
+            model,
+            pool,
+            delays: cfg.disorder.sampler(),
+            rate: cfg.rate,
+            arrivals,
+            pending,
+            seq: 0,
+        }
     }
 
-    for arrival in cfg.rate.arrivals() {
-        if arrival >= duration {
-            break;
+    /// The arrival of the next event not yet produced, or `None` if the rate profile schedules
+    /// no more arrivals.
+    pub fn next_arrival(&self) -> Option<Nanos> {
+        self.pending
+    }
+
+    /// How many events have been produced so far (the `seq` of the next one).
+    pub fn produced(&self) -> u64 {
+        self.seq
+    }
+
+    /// Appends to `out`, in arrival order (ties by `seq`), every not-yet-produced event whose
+    /// arrival is `< until`; `seq` continues from the previous call. Any sequence of calls with
+    /// non-decreasing `until` yields exactly the events of one call with the last `until` (an
+    /// `until` at or before [`Self::next_arrival`] appends nothing). `out` is only appended to,
+    /// so a cleared, reused `Vec` keeps memory bounded.
+    pub fn fill_until(&mut self, until: Nanos, out: &mut Vec<Event>) {
+        let Some(first) = self.pending else { return };
+        if first >= until {
+            return;
         }
-        let (user, session, dwell) = {
-            let mut top = due.peek_mut().expect("at least one session");
-            let s = &mut sessions[top.0 .1 as usize];
-            let picked = (s.user, s.id, s.dwell_ms);
-            s.remaining -= 1;
-            let when = if s.remaining == 0 {
-                let (when, fresh) = model.new_session(&mut rng, arrival);
-                *s = fresh;
-                when
-            } else {
-                let think = model.think(&mut rng);
-                s.dwell_ms = dwell_ms(think);
-                arrival.saturating_add(think)
-            };
-            top.0 .0 = when;
-            picked
-        };
-        let page = (model.page.sample(&mut rng) as u32).clamp(1, cfg.pages.max(1)) - 1;
-        let ad = rng.random_range(0..model.ads);
-        let kind = model.kind(&mut rng);
-        let price_cents = match kind {
-            EventKind::AddToCart | EventKind::Purchase => {
-                model.price.sample(&mut rng).round().clamp(1.0, f64::from(u32::MAX)) as u32
+        let expected = (self.rate.cumulative(until) - self.rate.cumulative(first)).clamp(0.0, (1 << 22) as f64);
+        out.reserve(expected as usize + 1);
+        while let Some(arrival) = self.pending {
+            if arrival >= until {
+                break;
             }
+            out.push(self.event_at(arrival));
+            self.pending = self.arrivals.next();
+        }
+    }
+
+    /// The event for the slot at `arrival`.
+    #[inline]
+    fn event_at(&mut self, arrival: Nanos) -> Event {
+        let rng = &mut self.rng;
+        let slot = self.pool.pop_min();
+        let node = self.pool.node_mut(slot);
+        let (user, session, dwell, partition) = (node.user, node.id, node.dwell_ms, node.partition);
+        let base = node.due.max(arrival);
+        node.remaining -= 1;
+        if node.remaining == 0 {
+            *node = self.model.new_session(rng, base);
+        } else {
+            let think = self.model.think(rng);
+            node.dwell_ms = dwell_ms(think);
+            node.due = base.saturating_add(think);
+        }
+        self.pool.insert(slot);
+
+        let page = self.model.page.sample(rng);
+        let ad = fastmath::below(rng.next_u64(), self.model.ads) as u32;
+        let kind = self.model.kind(rng);
+        let price_cents = match kind {
+            EventKind::AddToCart | EventKind::Purchase => self.model.price(rng),
             EventKind::View | EventKind::Click => 0,
         };
-        let delay = delays.sample(&mut rng);
-        events.push(Event {
-            seq: events.len() as u64,
+        let delay = self.delays.sample(rng);
+        let seq = self.seq;
+        self.seq += 1;
+        Event {
+            seq,
             event_time: (arrival.saturating_sub(delay) / NANOS_PER_MS) as i64,
             arrival,
-            partition: partition_of(user, partitions),
+            partition,
             user,
             session,
             page,
@@ -212,8 +376,18 @@ pub fn generate(cfg: &ClickstreamConfig, seed: u64, duration: Nanos) -> Vec<Even
             kind,
             dwell_ms: dwell,
             price_cents,
-        });
+        }
     }
+}
+
+/// Generates the clickstream: every event whose arrival is `< duration`, sorted by arrival
+/// (ties by `seq`), with `seq` = the index in that order. Deterministic for `seed` (see the
+/// module docs for the model and the generator). A thin wrapper over
+/// [`ClickstreamGenerator::fill_until`], which produces the same events incrementally.
+pub fn generate(cfg: &ClickstreamConfig, seed: u64, duration: Nanos) -> Vec<Event> {
+    let expected = cfg.rate.cumulative(duration).clamp(0.0, 1e9) as usize;
+    let mut events = Vec::with_capacity(expected + 16);
+    ClickstreamGenerator::new(cfg, seed).fill_until(duration, &mut events);
     events
 }
 

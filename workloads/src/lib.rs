@@ -2,9 +2,9 @@
 //!
 //! Both execution models must see the *same* input for a comparison to mean anything, so every
 //! workload here is a pure function of its configuration and a seed: the clickstream generator
-//! ([`generate`]) produces an open-loop arrival schedule that follows a [`RateProfile`], a
-//! session model of users browsing pages and clicking ads, and controlled out-of-orderness
-//! ([`Disorder`]). Runs can also be recorded to and replayed from trace files ([`trace`]).
+//! ([`generate`], or incrementally with bounded memory [`ClickstreamGenerator`]) produces an
+//! open-loop arrival schedule that follows a [`RateProfile`], a session model of users browsing
+//! pages and clicking ads, and controlled out-of-orderness ([`Disorder`]). Runs can also be recorded to and replayed from trace files ([`trace`]).
 //!
 //! Modules, one idea each:
 //! - [`config`]: the `[workload]` table of a scenario and its validation;
@@ -18,12 +18,14 @@
 
 pub mod config;
 pub mod disorder;
+mod fastmath;
 pub mod generator;
+mod pool;
 pub mod rate;
 pub mod trace;
 
 pub use config::{ClickstreamConfig, ConfigError, KindMix};
 pub use disorder::{DelayDistribution, Disorder};
-pub use generator::{campaign_table, generate, partition_of, session_pool_size, source_log};
+pub use generator::{campaign_table, generate, partition_of, session_pool_size, source_log, ClickstreamGenerator};
 pub use rate::{Arrivals, RateProfile};
 pub use trace::{read_trace, write_trace, TraceError};

@@ -27,6 +27,11 @@ pub struct DataflowConfig {
     pub allowed_lateness: Span,
     /// Mark a source subtask idle after this long without records (`withIdleness`); none: never.
     pub idle_timeout: Option<Span>,
+    /// Kafka Streams-style emission: window aggregates sit in a record cache and their latest
+    /// values are forwarded at every commit (`commit.interval.ms`: 100 ms under exactly-once,
+    /// 30 s otherwise) instead of once when the watermark passes the window. None: Flink's
+    /// event-time trigger.
+    pub commit_interval: Option<Span>,
 }
 
 impl Default for DataflowConfig {
@@ -40,6 +45,7 @@ impl Default for DataflowConfig {
             out_of_orderness: Span::from_ms(0),
             allowed_lateness: Span::from_ms(0),
             idle_timeout: None,
+            commit_interval: None,
         }
     }
 }
@@ -76,6 +82,12 @@ impl DataflowConfig {
             return err(
                 "auto_watermark_interval",
                 "must be greater than 0 (periodic watermarks)",
+            );
+        }
+        if self.commit_interval.is_some_and(|t| t.nanos() == 0) {
+            return err(
+                "commit_interval",
+                "must be greater than 0, e.g. \"100ms\"; omit it for Flink's event-time trigger",
             );
         }
         if self.idle_timeout.is_some_and(|t| t.nanos() == 0) {

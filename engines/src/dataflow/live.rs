@@ -11,12 +11,12 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::dataflow::config::{DataflowConfig, DataflowConfigError};
 use crate::dataflow::network::{BufferPool, Message, OutputGate};
+use crate::dataflow::outcome::{assemble, WindowOutcome};
 use crate::dataflow::tasks::{ResultOutput, RowOutput, SinkOperator, SourceStats, SourceTask, Step, WindowTask};
 use crate::dimension::CampaignTable;
 use crate::operators::stateless::StatelessChain;
 use crate::operators::{Row, WindowResult};
 use crate::pipeline::PipelineSpec;
-use crate::dataflow::outcome::{assemble, WindowOutcome};
 use crate::run::EngineRun;
 use crate::runtime::{Clock, LiveClock};
 use crate::source::SourceLog;
@@ -89,9 +89,14 @@ fn source_loop(
     task.finish(bounded)
 }
 
-fn window_loop(mut task: WindowTask, rx: Receiver<Message<Row>>, pool: BufferPool<Row>, clock: LiveClock) -> WindowTask {
+fn window_loop(
+    mut task: WindowTask,
+    rx: Receiver<Message<Row>>,
+    pool: BufferPool<Row>,
+    clock: LiveClock,
+) -> WindowTask {
     loop {
-        let msg = match task.flush_deadline() {
+        let msg = match task.next_deadline() {
             Some(deadline) => {
                 let now = clock.now();
                 if deadline <= now {

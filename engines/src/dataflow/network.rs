@@ -101,13 +101,7 @@ pub struct OutputGate<T, L = Sender<Message<T>>> {
 impl<T, L: Link<T>> OutputGate<T, L> {
     /// A gate for subtask `from` over `channels` (one per downstream subtask); buffers hold
     /// `capacity` records; `flush_every_record` is `buffer_timeout = 0`.
-    pub fn new(
-        from: usize,
-        channels: Vec<L>,
-        capacity: usize,
-        flush_every_record: bool,
-        pool: BufferPool<T>,
-    ) -> Self {
+    pub fn new(from: usize, channels: Vec<L>, capacity: usize, flush_every_record: bool, pool: BufferPool<T>) -> Self {
         let pending = channels.iter().map(|_| Vec::new()).collect();
         Self {
             from,

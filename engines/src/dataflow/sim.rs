@@ -48,7 +48,11 @@ impl<T> Link<T> for SimLink<T> {
 enum Subtask<'a> {
     Source(SourceTask<'a, SimLink<Row>>),
     Window(WindowTask<SimLink<WindowResult>>),
-    Sink { sink: SinkOperator, inputs: usize, ended: usize },
+    Sink {
+        sink: SinkOperator,
+        inputs: usize,
+        ended: usize,
+    },
     Done,
 }
 
@@ -127,16 +131,28 @@ impl<'a> Sim<'a> {
             sim.schedule(to, arrival);
         };
         for (to, msg) in rows {
-            let items = if let Message::Data { items, .. } = &msg { items.len() } else { 0 };
+            let items = if let Message::Data { items, .. } = &msg {
+                items.len()
+            } else {
+                0
+            };
             send(self, to, items, Inbound::Rows(msg));
         }
         for (to, msg) in results {
-            let items = if let Message::Data { items, .. } = &msg { items.len() } else { 0 };
+            let items = if let Message::Data { items, .. } = &msg {
+                items.len()
+            } else {
+                0
+            };
             send(self, to, items, Inbound::Results(msg));
         }
         // Network latency and bandwidth are delays, not CPU: the sender pays serialization and
         // the hand-off only.
-        Work { network_buffers: 0, network_bytes: 0, ..work }
+        Work {
+            network_buffers: 0,
+            network_bytes: 0,
+            ..work
+        }
     }
 
     fn unblock(&mut self, receiver: usize, now: Nanos) {
@@ -170,7 +186,10 @@ impl<'a> Sim<'a> {
     }
 
     fn step_source(&mut self, k: usize, mut task: SourceTask<'a, SimLink<Row>>, start: Nanos) -> Nanos {
-        if let Some(&full) = self.downstream[k].iter().find(|&&d| self.inbox[d].len() >= self.capacity[d]) {
+        if let Some(&full) = self.downstream[k]
+            .iter()
+            .find(|&&d| self.inbox[d].len() >= self.capacity[d])
+        {
             self.blocked[full].push(k);
             self.subtasks[k] = Subtask::Source(task);
             return start;
@@ -208,8 +227,14 @@ impl<'a> Sim<'a> {
         let mut now = start;
         while self.inbox[k].front().is_some_and(|(t, _)| *t <= now) {
             let (_, msg) = self.inbox[k].pop_front().expect("front exists");
-            let Inbound::Rows(msg) = msg else { unreachable!("window subtasks receive rows") };
-            let rows = if let Message::Data { items, .. } = &msg { items.len() as u64 } else { 0 };
+            let Inbound::Rows(msg) = msg else {
+                unreachable!("window subtasks receive rows")
+            };
+            let rows = if let Message::Data { items, .. } = &msg {
+                items.len() as u64
+            } else {
+                0
+            };
             let delivered0 = task.chained_deliveries();
             let (buffer, finished) = task.on_message(msg, now);
             if let Some(b) = buffer {
@@ -242,7 +267,7 @@ impl<'a> Sim<'a> {
             let t = (*t).max(now);
             self.schedule(k, t);
         }
-        if let Some(d) = task.flush_deadline() {
+        if let Some(d) = task.next_deadline() {
             self.schedule(k, d.max(now));
         }
         self.subtasks[k] = Subtask::Window(task);
@@ -324,8 +349,14 @@ pub fn run_simulated(
     let results_out: Outbox<WindowResult> = Rc::default();
     let row_pool = BufferPool::<Row>::new();
     let result_pool = BufferPool::<WindowResult>::new();
-    let row_link = |to: usize| SimLink { to, outbox: rows_out.clone() };
-    let result_link = |to: usize| SimLink { to, outbox: results_out.clone() };
+    let row_link = |to: usize| SimLink {
+        to,
+        outbox: rows_out.clone(),
+    };
+    let result_link = |to: usize| SimLink {
+        to,
+        outbox: results_out.clone(),
+    };
 
     // Subtask numbering: sources 0..p, then window subtasks p..2p (stateful), then the sink.
     let mut subtasks: Vec<Subtask<'_>> = Vec::new();
@@ -333,7 +364,14 @@ pub fn run_simulated(
     let mut input_count: Vec<usize> = Vec::new();
     match &pipeline.aggregate {
         None if p == 1 => {
-            let task = SourceTask::new(0, 1, source, chain.clone(), cfg, RowOutput::Chained(SinkOperator::default()));
+            let task = SourceTask::new(
+                0,
+                1,
+                source,
+                chain.clone(),
+                cfg,
+                RowOutput::Chained(SinkOperator::default()),
+            );
             subtasks.push(Subtask::Source(task));
             downstream.push(vec![]);
             input_count.push(0);
@@ -342,11 +380,22 @@ pub fn run_simulated(
             let sink = p;
             for i in 0..p {
                 let gate = OutputGate::new(i, vec![row_link(sink)], capacity, flush_each, row_pool.clone());
-                subtasks.push(Subtask::Source(SourceTask::new(i, p, source, chain.clone(), cfg, RowOutput::ToSink(gate))));
+                subtasks.push(Subtask::Source(SourceTask::new(
+                    i,
+                    p,
+                    source,
+                    chain.clone(),
+                    cfg,
+                    RowOutput::ToSink(gate),
+                )));
                 downstream.push(vec![sink]);
                 input_count.push(0);
             }
-            subtasks.push(Subtask::Sink { sink: SinkOperator::default(), inputs: p, ended: 0 });
+            subtasks.push(Subtask::Sink {
+                sink: SinkOperator::default(),
+                inputs: p,
+                ended: 0,
+            });
             downstream.push(vec![]);
             input_count.push(p);
         }
@@ -360,7 +409,10 @@ pub fn run_simulated(
                     flush_each,
                     row_pool.clone(),
                 );
-                let out = RowOutput::Keyed { gate, key_by: agg.key_by };
+                let out = RowOutput::Keyed {
+                    gate,
+                    key_by: agg.key_by,
+                };
                 subtasks.push(Subtask::Source(SourceTask::new(i, p, source, chain.clone(), cfg, out)));
                 downstream.push(windows.clone());
                 input_count.push(0);
@@ -370,14 +422,24 @@ pub fn run_simulated(
                 let out = if p == 1 {
                     ResultOutput::Chained(SinkOperator::default())
                 } else {
-                    ResultOutput::Gate(OutputGate::new(j, vec![result_link(sink)], capacity, flush_each, result_pool.clone()))
+                    ResultOutput::Gate(OutputGate::new(
+                        j,
+                        vec![result_link(sink)],
+                        capacity,
+                        flush_each,
+                        result_pool.clone(),
+                    ))
                 };
                 subtasks.push(Subtask::Window(WindowTask::new(j, p, *agg, cfg, out)));
                 downstream.push(if p == 1 { vec![] } else { vec![sink] });
                 input_count.push(p);
             }
             if p > 1 {
-                subtasks.push(Subtask::Sink { sink: SinkOperator::default(), inputs: p, ended: 0 });
+                subtasks.push(Subtask::Sink {
+                    sink: SinkOperator::default(),
+                    inputs: p,
+                    ended: 0,
+                });
                 downstream.push(vec![]);
                 input_count.push(p);
             }
@@ -394,7 +456,10 @@ pub fn run_simulated(
         core_of: (0..n).map(|k| k % cores).collect(),
         core_free: vec![0; cores],
         inbox: (0..n).map(|_| VecDeque::new()).collect(),
-        capacity: input_count.iter().map(|&i| (cfg.buffers_per_channel * i.max(1)).max(1)).collect(),
+        capacity: input_count
+            .iter()
+            .map(|&i| (cfg.buffers_per_channel * i.max(1)).max(1))
+            .collect(),
         downstream,
         blocked: vec![Vec::new(); n],
         link_last: vec![0; n * n],
@@ -420,5 +485,11 @@ pub fn run_simulated(
     sources.sort_by_key(|s| s.index);
     let mut windows = std::mem::take(&mut sim.windows);
     windows.sort_by_key(|w| w.index);
-    Ok(assemble(name, sink, sources, windows, vec!["all processing time: priced by the cost model".into()]))
+    Ok(assemble(
+        name,
+        sink,
+        sources,
+        windows,
+        vec!["all processing time: priced by the cost model".into()],
+    ))
 }

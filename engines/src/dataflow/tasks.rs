@@ -82,7 +82,12 @@ impl SinkOperator {
             Component::BufferWait,
             o.recv.saturating_sub(o.handoff) + r.recv.saturating_sub(r.handoff),
         );
-        d.add(Component::WatermarkWait, r.fired_at.saturating_sub(o.recv));
+        let held = if r.is_update {
+            Component::CacheWait
+        } else {
+            Component::WatermarkWait
+        };
+        d.add(held, r.fired_at.saturating_sub(o.recv));
         d.add(
             Component::Processing,
             o.handoff.saturating_sub(o.ingest) + r.handoff.saturating_sub(r.fired_at) + now.saturating_sub(r.recv),
@@ -355,6 +360,8 @@ pub struct WindowTask<L = Sender<Message<WindowResult>>> {
     scratch: Vec<WindowResult>,
     buffer_timeout: Nanos,
     next_flush: Nanos,
+    commit_interval: Option<Nanos>,
+    next_commit: Nanos,
     /// Late records (side output).
     pub side_output: Vec<Row>,
 }
@@ -363,9 +370,17 @@ impl<L: Link<WindowResult>> WindowTask<L> {
     /// Subtask `index` with `inputs` upstream subtasks.
     pub fn new(index: usize, inputs: usize, agg: Aggregation, cfg: &DataflowConfig, out: ResultOutput<L>) -> Self {
         let semantics = TimeSemantics::flink(cfg.allowed_lateness.whole_ms());
+        let commit_interval = cfg.commit_interval.map(|c| c.nanos());
+        let policy = if commit_interval.is_some() {
+            EmitPolicy::OnUpdate
+        } else {
+            EmitPolicy::OnWatermark
+        };
         Self {
             index,
-            op: WindowedAggregation::new(agg, semantics, EmitPolicy::OnWatermark),
+            op: WindowedAggregation::new(agg, semantics, policy),
+            commit_interval,
+            next_commit: commit_interval.unwrap_or(0),
             holder: WatermarkHolder::new(inputs),
             out,
             scratch: Vec::new(),
@@ -426,16 +441,30 @@ impl<L: Link<WindowResult>> WindowTask<L> {
         }
     }
 
-    /// When the output flusher next needs to run, if it has anything to flush.
-    pub fn flush_deadline(&self) -> Option<Nanos> {
-        match &self.out {
+    /// When the task next needs [`WindowTask::on_tick`]: the output flusher, if it has
+    /// anything to flush, or the next commit (Kafka Streams mode).
+    pub fn next_deadline(&self) -> Option<Nanos> {
+        let flush = match &self.out {
             ResultOutput::Gate(g) if self.buffer_timeout > 0 && g.has_pending() => Some(self.next_flush),
             _ => None,
+        };
+        let commit = self.commit_interval.map(|_| self.next_commit);
+        match (flush, commit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
-    /// Runs the output flusher if it is due at `now`.
+    /// Runs what is due at `now`: a commit forwards the cached aggregate updates; the output
+    /// flusher ships partial buffers.
     pub fn on_tick(&mut self, now: Nanos) {
+        if let Some(interval) = self.commit_interval {
+            if now >= self.next_commit {
+                self.op.emit_updates(now, &mut self.scratch);
+                self.forward(now);
+                self.next_commit = (now / interval + 1) * interval;
+            }
+        }
         if self.buffer_timeout > 0 && now >= self.next_flush {
             if let ResultOutput::Gate(g) = &mut self.out {
                 g.flush_all();

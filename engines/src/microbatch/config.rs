@@ -133,7 +133,10 @@ impl MicroBatchConfig {
             return err("workers", "must be at least 1");
         }
         if self.group_size == 0 {
-            return err("group_size", "must be at least 1 (1 plans every batch on its own, as Spark does)");
+            return err(
+                "group_size",
+                "must be at least 1 (1 plans every batch on its own, as Spark does)",
+            );
         }
         match self.trigger {
             Trigger::ProcessingTime { interval } if interval.nanos() == 0 => {
@@ -146,11 +149,8 @@ impl MicroBatchConfig {
                      this pipeline aggregates, which Spark refuses in continuous processing. Use `processing_time`, `once` or `available_now`",
                 )
             }
-            Trigger::Continuous { .. } => {
-                return err(
-                    "trigger",
-                    "the Continuous trigger is not available yet in this version of streamlab; use `processing_time`, `once` or `available_now`",
-                )
+            Trigger::Continuous { checkpoint_interval } if checkpoint_interval.nanos() == 0 => {
+                return err("trigger.checkpoint_interval", "must be greater than 0, e.g. \"1s\"")
             }
             Trigger::AvailableNow { max_records_per_batch: Some(0) } => {
                 return err("trigger.max_records_per_batch", "must be at least 1")

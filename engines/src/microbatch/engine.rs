@@ -9,6 +9,10 @@
 use crate::dimension::CampaignTable;
 use crate::latency::{Component, Decomposition, LatencyRecorder};
 use crate::microbatch::config::{MicroBatchConfig, MicroBatchConfigError, OutputMode, Trigger};
+use std::collections::BTreeMap;
+
+use crate::cost::Work;
+use crate::microbatch::continuous::partition_task;
 use crate::microbatch::log::{BatchLogs, OffsetEntry};
 use crate::microbatch::progress::{BatchProgress, DurationMs, EventTimeStats, StateOperatorProgress};
 use crate::operators::fxhash::partition_of;
@@ -17,7 +21,6 @@ use crate::operators::window::{EmitPolicy, StateCounters, TimeSemantics, Windowe
 use crate::operators::{Lineage, Output, Row, WindowResult};
 use crate::pipeline::PipelineSpec;
 use crate::run::{Delivered, EngineRun, RunCounts};
-use crate::cost::Work;
 use crate::runtime::{Runtime, TaskContext};
 use crate::source::SourceLog;
 use crate::time::{as_ms, event_time_as_nanos, EventTime, Nanos};
@@ -116,6 +119,16 @@ impl MicroBatchEngine {
             OutputMode::Update => EmitPolicy::OnUpdate,
             OutputMode::Complete => EmitPolicy::Complete,
         };
+        if matches!(cfg.trigger, Trigger::Continuous { .. }) && cfg.workers < partitions {
+            return Err(MicroBatchConfigError {
+                key: "workers".into(),
+                message: format!(
+                    "continuous processing runs one long-running task per source partition and needs a core for each: \
+                     {partitions} partitions but {} workers",
+                    cfg.workers
+                ),
+            });
+        }
         let state = match &pipeline.aggregate {
             Some(agg) => (0..cfg.shuffle_partitions)
                 .map(|_| WindowedAggregation::new(*agg, TimeSemantics::SPARK, policy))
@@ -191,9 +204,86 @@ impl MicroBatchEngine {
                     }
                 }
             }
-            Trigger::Continuous { .. } => unreachable!("refused by MicroBatchConfig::validate"),
+            Trigger::Continuous { checkpoint_interval } => {
+                rt.wait_until(start_at.unwrap_or(0));
+                self.run_continuous(rt, source, until, checkpoint_interval.nanos(), &mut run);
+            }
         }
         run.finish(self)
+    }
+
+    /// Continuous processing: one long-running task per partition, epochs committed by the
+    /// coordinator once every partition has reported them.
+    fn run_continuous<R: Runtime>(
+        &mut self,
+        rt: &mut R,
+        source: &SourceLog,
+        until: Nanos,
+        checkpoint_interval: Nanos,
+        run: &mut RunState,
+    ) {
+        let chain = &self.chain;
+        let record_cost = self.cfg.modelled_cost_per_record.nanos();
+        let tasks: Vec<_> = self
+            .committed
+            .iter()
+            .enumerate()
+            .map(|(p, &from)| {
+                move |ctx: &TaskContext| {
+                    let poll = ctx.poll_interval();
+                    partition_task(
+                        ctx,
+                        chain,
+                        source,
+                        p,
+                        from,
+                        checkpoint_interval,
+                        until,
+                        record_cost,
+                        poll,
+                    )
+                }
+            })
+            .collect();
+        let outs = rt.run_tasks(tasks, self.cfg.scheduling.per_task.nanos());
+        // The epoch coordinator: epoch e commits when the last partition reports it.
+        let mut epochs: BTreeMap<u64, (Nanos, Vec<usize>)> = BTreeMap::new();
+        for (p, out) in outs.iter().enumerate() {
+            for &(epoch, at, offset) in &out.epochs {
+                let e = epochs.entry(epoch).or_insert_with(|| (0, self.committed.clone()));
+                e.0 = e.0.max(at);
+                e.1[p] = offset;
+            }
+        }
+        let partitions = outs.len();
+        for (epoch, (at, offsets)) in epochs {
+            let reported = outs.iter().filter(|o| o.epochs.iter().any(|e| e.0 == epoch)).count();
+            if reported < partitions {
+                continue; // not every partition reached it before the end of the run
+            }
+            let batch_id = self.next_batch_id;
+            self.next_batch_id += 1;
+            self.logs.write_offsets(&OffsetEntry {
+                batch_id,
+                offsets: offsets.clone(),
+                watermark: 0,
+            });
+            self.logs.write_commit(batch_id, 0);
+            run.epochs.push(serde_json::json!({
+                "run": self.name, "epoch": epoch, "timeMs": as_ms(at),
+                "numInputRows": offsets.iter().zip(&self.committed).map(|(o, c)| o - c).sum::<usize>(),
+            }));
+            self.committed = offsets;
+        }
+        let mut delivered: Vec<(Nanos, usize, usize, Delivered)> = Vec::new();
+        for (p, out) in outs.into_iter().enumerate() {
+            run.latency.merge(&out.latency);
+            run.counts.events += out.events;
+            run.last_data_batch_end = run.last_data_batch_end.max(out.last_read_at);
+            delivered.extend(out.delivered.into_iter().enumerate().map(|(i, d)| (d.at, p, i, d)));
+        }
+        delivered.sort_unstable_by_key(|(at, p, i, _)| (*at, *p, *i));
+        run.delivered.extend(delivered.into_iter().map(|(_, _, _, d)| d));
     }
 
     /// The end offsets of the next batch: everything available now, or for a bounded trigger
@@ -236,7 +326,10 @@ impl MicroBatchEngine {
         // latestOffset
         let start = rt.now();
         let latest = self.next_offsets(source, start, bounded);
-        rt.charge(&Work { partitions_polled: latest.len() as u64, ..Default::default() });
+        rt.charge(&Work {
+            partitions_polled: latest.len() as u64,
+            ..Default::default()
+        });
         let t_latest = rt.now();
         let has_data = latest != self.committed;
         let stateful = self.pipeline.is_stateful();
@@ -255,7 +348,11 @@ impl MicroBatchEngine {
             offsets: latest.clone(),
             watermark: self.watermark,
         });
-        rt.charge(&Work { log_writes: 1, logged_bytes: bytes as u64, ..Default::default() });
+        rt.charge(&Work {
+            log_writes: 1,
+            logged_bytes: bytes as u64,
+            ..Default::default()
+        });
         let t_wal = rt.now();
 
         // getBatch: the offset ranges of each partition.
@@ -267,7 +364,11 @@ impl MicroBatchEngine {
         // group of `group_size` batches (Drizzle group scheduling; 1 is Spark's behaviour).
         let per_task = self.cfg.scheduling.per_task.nanos();
         if batch_id % self.cfg.group_size as u64 == 0 {
-            rt.charge(&Work { batch_jobs: 1, modelled: self.cfg.scheduling.per_batch.nanos(), ..Default::default() });
+            rt.charge(&Work {
+                batch_jobs: 1,
+                modelled: self.cfg.scheduling.per_batch.nanos(),
+                ..Default::default()
+            });
         }
         let t_plan = rt.now();
 
@@ -304,7 +405,13 @@ impl MicroBatchEngine {
                 .enumerate()
                 .map(|(s, op)| {
                     move |ctx: &TaskContext| {
-                        let out = reduce_task(op, buckets.iter().map(move |b| b[s].as_slice()), watermark, mode, t_plan);
+                        let out = reduce_task(
+                            op,
+                            buckets.iter().map(move |b| b[s].as_slice()),
+                            watermark,
+                            mode,
+                            t_plan,
+                        );
                         ctx.charge(&out.work);
                         out
                     }
@@ -341,7 +448,10 @@ impl MicroBatchEngine {
                 outputs.extend(m.rows.drain(..).map(Output::Row));
             }
         }
-        rt.charge(&Work { sink_records: outputs.len() as u64, ..Default::default() });
+        rt.charge(&Work {
+            sink_records: outputs.len() as u64,
+            ..Default::default()
+        });
         let t_add = rt.now();
 
         // The watermark for the next batch, from this batch's event times.
@@ -355,7 +465,11 @@ impl MicroBatchEngine {
 
         // commitOffsets
         let bytes = self.logs.write_commit(batch_id, self.next_watermark);
-        rt.charge(&Work { log_writes: 1, logged_bytes: bytes as u64, ..Default::default() });
+        rt.charge(&Work {
+            log_writes: 1,
+            logged_bytes: bytes as u64,
+            ..Default::default()
+        });
         self.committed = latest;
         let end = rt.now();
 
@@ -467,7 +581,13 @@ fn map_task(
     }
     let n = events.len() as u64;
     let routed: u64 = out.buckets.iter().map(|b| b.len() as u64).sum();
-    out.work = Work { events_read: n, events_chained: n, shuffle_rows: routed, modelled: n * record_cost, ..Default::default() };
+    out.work = Work {
+        events_read: n,
+        events_chained: n,
+        shuffle_rows: routed,
+        modelled: n * record_cost,
+        ..Default::default()
+    };
     out
 }
 
@@ -496,7 +616,11 @@ fn reduce_task<'a>(
         OutputMode::Update => op.emit_updates(now, &mut results),
         OutputMode::Complete => op.emit_all(now, &mut results),
     }
-    let work = Work { state_updates: inserted, results: results.len() as u64, ..Default::default() };
+    let work = Work {
+        state_updates: inserted,
+        results: results.len() as u64,
+        ..Default::default()
+    };
     ReduceOutput {
         work,
         results,
@@ -509,6 +633,7 @@ fn reduce_task<'a>(
 /// Accumulates a run's outputs while batches run.
 struct RunState {
     delivered: Vec<Delivered>,
+    epochs: Vec<serde_json::Value>,
     latency: LatencyRecorder,
     progress: Vec<BatchProgress>,
     counts: RunCounts,
@@ -519,6 +644,7 @@ impl RunState {
     fn new(components: &[Component]) -> Self {
         Self {
             delivered: Vec::new(),
+            epochs: Vec::new(),
             latency: LatencyRecorder::new(components),
             progress: Vec::new(),
             counts: RunCounts::default(),
@@ -543,6 +669,7 @@ impl RunState {
                 .progress
                 .iter()
                 .map(|p| serde_json::to_value(p).expect("progress serializes"))
+                .chain(self.epochs)
                 .collect(),
             counts: self.counts,
             active_span: (0, self.last_data_batch_end),

@@ -13,6 +13,7 @@
 //! * [`progress`] — `StreamingQueryProgress`-shaped reporting.
 
 pub mod config;
+pub mod continuous;
 pub mod engine;
 pub mod log;
 pub mod progress;

@@ -350,6 +350,11 @@ impl WindowedAggregation {
                 continue;
             }
             if cleanup_point <= watermark {
+                if policy == EmitPolicy::OnUpdate && w.dirty {
+                    // An update not yet forwarded leaves with its window, never silently.
+                    w.dirty = false;
+                    out.collect(result(key, start, w, func, now, true));
+                }
                 self.remove_window(key, start, is_session);
             } else if point < cleanup_point {
                 self.timers.push(Reverse((cleanup_point, key, start)));

@@ -9,9 +9,16 @@ use crate::event::Event;
 use crate::time::Nanos;
 
 /// Events split into partitions, each ordered by arrival time.
+///
+/// A long simulated run holds only a window of the log: events are appended as time goes on
+/// ([`SourceLog::append`]) and dropped once every reader is past them
+/// ([`SourceLog::release_before`]), as a topic's retention would. Offsets stay global: a
+/// partition remembers the offset of its first retained event.
 #[derive(Clone, Debug, Default)]
 pub struct SourceLog {
     partitions: Vec<Vec<Event>>,
+    /// Offset of the first retained event of each partition.
+    base: Vec<usize>,
 }
 
 impl SourceLog {
@@ -22,9 +29,21 @@ impl SourceLog {
     /// If an event names a partition `>= partitions` or the events are not in arrival order
     /// within a partition: both are bugs of the producer, not user input.
     pub fn from_events(partitions: usize, events: impl IntoIterator<Item = Event>) -> Self {
-        let mut parts: Vec<Vec<Event>> = vec![Vec::new(); partitions.max(1)];
+        let mut log = Self {
+            partitions: vec![Vec::new(); partitions.max(1)],
+            base: vec![0; partitions.max(1)],
+        };
+        log.append(events);
+        log
+    }
+
+    /// Appends events (in arrival order within each partition, and after what is there).
+    ///
+    /// # Panics
+    /// As [`SourceLog::from_events`].
+    pub fn append(&mut self, events: impl IntoIterator<Item = Event>) {
         for e in events {
-            let p = &mut parts[e.partition as usize];
+            let p = &mut self.partitions[e.partition as usize];
             assert!(
                 p.last().is_none_or(|l| l.arrival <= e.arrival),
                 "events of partition {} are not in arrival order",
@@ -32,7 +51,21 @@ impl SourceLog {
             );
             p.push(e);
         }
-        Self { partitions: parts }
+    }
+
+    /// Drops, in each partition `p`, the events before offset `offsets[p]` (every reader is
+    /// past them). Offsets of the remaining events do not change.
+    pub fn release_before(&mut self, offsets: &[usize]) {
+        for ((events, base), &o) in self.partitions.iter_mut().zip(self.base.iter_mut()).zip(offsets) {
+            let n = o.saturating_sub(*base).min(events.len());
+            events.drain(..n);
+            *base += n;
+        }
+    }
+
+    /// Events currently held (not yet released).
+    pub fn retained(&self) -> usize {
+        self.partitions.iter().map(Vec::len).sum()
     }
 
     /// Number of partitions.
@@ -40,9 +73,9 @@ impl SourceLog {
         self.partitions.len()
     }
 
-    /// Total number of events in all partitions.
+    /// Total number of events ever in the log (released ones included).
     pub fn len(&self) -> usize {
-        self.partitions.iter().map(Vec::len).sum()
+        self.partitions.iter().zip(&self.base).map(|(p, b)| p.len() + b).sum()
     }
 
     /// True when the log holds no event.
@@ -51,26 +84,39 @@ impl SourceLog {
     }
 
     /// The offset one past the last event of `partition` that has arrived by `now`.
+    #[inline]
     pub fn available(&self, partition: usize, now: Nanos) -> usize {
-        self.partitions[partition].partition_point(|e| e.arrival <= now)
+        self.base[partition] + self.partitions[partition].partition_point(|e| e.arrival <= now)
     }
 
     /// The events of `partition` in the offset range `from..to`.
+    ///
+    /// # Panics
+    /// If `from` is below a released offset: a reader asked for data it had said it was past.
+    #[inline]
     pub fn read(&self, partition: usize, from: usize, to: usize) -> &[Event] {
-        &self.partitions[partition][from..to]
+        let base = self.base[partition];
+        assert!(
+            from >= base,
+            "partition {partition}: offset {from} was released (retained from {base})"
+        );
+        &self.partitions[partition][from - base..to - base]
     }
 
     /// The number of events in `partition`.
     pub fn end_offset(&self, partition: usize) -> usize {
-        self.partitions[partition].len()
+        self.base[partition] + self.partitions[partition].len()
     }
 
     /// The arrival time of the event at `offset` in `partition`, if there is one.
+    #[inline]
     pub fn arrival_at(&self, partition: usize, offset: usize) -> Option<Nanos> {
-        self.partitions[partition].get(offset).map(|e| e.arrival)
+        self.partitions[partition]
+            .get(offset.checked_sub(self.base[partition])?)
+            .map(|e| e.arrival)
     }
 
-    /// The arrival time of the last event in the log.
+    /// The arrival time of the last event held in the log.
     pub fn last_arrival(&self) -> Nanos {
         self.partitions
             .iter()
@@ -80,8 +126,46 @@ impl SourceLog {
             .unwrap_or(0)
     }
 
-    /// All events of all partitions (partition by partition).
+    /// All retained events of all partitions (partition by partition).
     pub fn iter(&self) -> impl Iterator<Item = &Event> {
         self.partitions.iter().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventKind;
+
+    fn event(seq: u64, partition: u32, arrival: Nanos) -> Event {
+        Event {
+            seq,
+            event_time: 0,
+            arrival,
+            partition,
+            user: 0,
+            session: 0,
+            page: 0,
+            ad: 0,
+            kind: EventKind::View,
+            dwell_ms: 0,
+            price_cents: 0,
+        }
+    }
+
+    #[test]
+    fn offsets_stay_global_when_events_are_released_and_appended() {
+        let mut log = SourceLog::from_events(2, (0..10).map(|i| event(i, (i % 2) as u32, i * 10)));
+        assert_eq!(log.available(0, 45), 3);
+        log.release_before(&[2, 1]);
+        assert_eq!(log.retained(), 7);
+        assert_eq!(log.len(), 10);
+        assert_eq!(log.available(0, 45), 3);
+        assert_eq!(log.read(0, 2, 3)[0].seq, 4);
+        assert_eq!(log.arrival_at(1, 1), Some(30));
+        assert_eq!(log.arrival_at(1, 0), None, "released");
+        log.append((10..12).map(|i| event(i, (i % 2) as u32, i * 10)));
+        assert_eq!(log.end_offset(0), 6);
+        assert_eq!(log.read(0, 5, 6)[0].seq, 10);
     }
 }

@@ -10,7 +10,9 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod calibrate;
 pub mod error;
+pub mod profile;
 pub mod runner;
 pub mod spec;
 

@@ -43,21 +43,60 @@ pub const BUILTIN_PROFILES: [(&str, &str); 3] = [
 /// What each [`CostModel`] parameter means, with its unit: the comment [`Profile::to_toml`]
 /// writes next to it. In [`CostModel::parameters`] order.
 const PARAMETER_DOCS: [(&str, &str); 16] = [
-    ("source_read_ns_per_event", "ns per event: reading one event from a source partition"),
+    (
+        "source_read_ns_per_event",
+        "ns per event: reading one event from a source partition",
+    ),
     ("chain_ns_per_event", "ns per event: the chained filter and lookup join"),
-    ("state_ns_per_update", "ns per update: applying one row to keyed window state"),
-    ("emit_ns_per_result", "ns per result: building one window result when a window fires"),
+    (
+        "state_ns_per_update",
+        "ns per update: applying one row to keyed window state",
+    ),
+    (
+        "emit_ns_per_result",
+        "ns per result: building one window result when a window fires",
+    ),
     ("sink_ns_per_record", "ns per record: writing one record to the sink"),
-    ("shuffle_ns_per_row", "ns per row: micro-batch shuffle, writing and fetching one row"),
-    ("serialize_ns_per_byte", "ns per byte: serializing and deserializing network buffers"),
-    ("buffer_handoff_ns", "ns per buffer: handing a network buffer to a task on the same node"),
-    ("network_latency_ns", "ns per buffer: one buffer's trip between two nodes"),
-    ("network_ns_per_byte", "ns per byte: network transfer between nodes (1 / bandwidth)"),
-    ("batch_job_ns", "ns per batch: planning and scheduling one micro-batch job"),
-    ("task_launch_ns", "ns per task: launching a task and collecting its status"),
-    ("source_poll_ns_per_partition", "ns per partition: asking a source partition for its latest offset"),
-    ("source_poll_interval_ns", "ns: period of a caught-up per-record source's poll loop"),
-    ("log_write_ns", "ns per write: one durable write (offset log, commit log, checkpoint)"),
+    (
+        "shuffle_ns_per_row",
+        "ns per row: micro-batch shuffle, writing and fetching one row",
+    ),
+    (
+        "serialize_ns_per_byte",
+        "ns per byte: serializing and deserializing network buffers",
+    ),
+    (
+        "buffer_handoff_ns",
+        "ns per buffer: handing a network buffer to a task on the same node",
+    ),
+    (
+        "network_latency_ns",
+        "ns per buffer: one buffer's trip between two nodes",
+    ),
+    (
+        "network_ns_per_byte",
+        "ns per byte: network transfer between nodes (1 / bandwidth)",
+    ),
+    (
+        "batch_job_ns",
+        "ns per batch: planning and scheduling one micro-batch job",
+    ),
+    (
+        "task_launch_ns",
+        "ns per task: launching a task and collecting its status",
+    ),
+    (
+        "source_poll_ns_per_partition",
+        "ns per partition: asking a source partition for its latest offset",
+    ),
+    (
+        "source_poll_interval_ns",
+        "ns: period of a caught-up per-record source's poll loop",
+    ),
+    (
+        "log_write_ns",
+        "ns per write: one durable write (offset log, commit log, checkpoint)",
+    ),
     ("disk_ns_per_byte", "ns per byte: durable storage bandwidth"),
 ];
 
@@ -165,12 +204,15 @@ pub fn parse_profile(origin: &Path, text: &str) -> Result<Profile, ProfileError>
             message: e.message().to_string(),
         }
     })?;
-    profile.costs.validate().map_err(|(name, message)| ProfileError::Invalid {
-        path: origin.to_path_buf(),
-        line: line_of_key(text, name),
-        key: format!("costs.{name}"),
-        message,
-    })?;
+    profile
+        .costs
+        .validate()
+        .map_err(|(name, message)| ProfileError::Invalid {
+            path: origin.to_path_buf(),
+            line: line_of_key(text, name),
+            key: format!("costs.{name}"),
+            message,
+        })?;
     Ok(profile)
 }
 
@@ -230,7 +272,10 @@ fn toml_float(v: f64) -> String {
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
 }
 
 /// The 1-based line on which `key = ...` is written, if it is written on a line of its own.

@@ -439,6 +439,47 @@ mod tests {
     }
 
     #[test]
+    fn zipf_tail_beyond_the_table_has_the_right_mass() {
+        let mut rng = Pcg64Mcg::seed_from_u64(4);
+        let n = 3 * ZIPF_TABLE_MAX;
+        for s in [0.0, 1.0, 1.1] {
+            let z = ZipfSampler::new(n, s);
+            let weight = |k: u32| f64::from(k).powf(-s);
+            let total: f64 = (1..=n).map(weight).sum();
+            let tail: f64 = (ZIPF_TABLE_MAX + 1..=n).map(weight).sum::<f64>() / total;
+            let upper: f64 = (2 * ZIPF_TABLE_MAX + 1..=n).map(weight).sum::<f64>() / total;
+            let draws = 400_000;
+            let (mut in_tail, mut in_upper) = (0, 0);
+            for _ in 0..draws {
+                let p = z.sample(&mut rng);
+                assert!(p < n);
+                in_tail += usize::from(p >= ZIPF_TABLE_MAX);
+                in_upper += usize::from(p >= 2 * ZIPF_TABLE_MAX);
+            }
+            let share = |c: usize| c as f64 / f64::from(draws);
+            assert!(
+                (share(in_tail) - tail).abs() < 0.005,
+                "s = {s}: {} vs {tail}",
+                share(in_tail)
+            );
+            assert!(
+                (share(in_upper) - upper).abs() < 0.005,
+                "s = {s}: {} vs {upper}",
+                share(in_upper)
+            );
+        }
+        // A small table: exactly the Zipf probabilities, page 0 first.
+        let z = ZipfSampler::new(3, 1.0);
+        let mut counts = [0u32; 3];
+        for _ in 0..110_000 {
+            counts[z.sample(&mut rng) as usize] += 1;
+        }
+        for (c, expect) in counts.iter().zip([60_000.0, 30_000.0, 20_000.0]) {
+            assert!((f64::from(*c) - expect).abs() < 1_000.0, "{counts:?}");
+        }
+    }
+
+    #[test]
     fn partitions_spread_users() {
         let mut counts = [0u32; 4];
         for u in 0..10_000 {

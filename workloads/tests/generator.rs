@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::time::{Span, NANOS_PER_MS, NANOS_PER_SEC};
-use streamlab_workloads::{generate, source_log, ClickstreamConfig, DelayDistribution, Disorder, RateProfile};
+use streamlab_workloads::{
+    generate, source_log, ClickstreamConfig, ClickstreamGenerator, DelayDistribution, Disorder, RateProfile,
+};
 
 fn constant(eps: f64) -> ClickstreamConfig {
     ClickstreamConfig {
@@ -219,3 +221,182 @@ fn a_million_events_per_second_yields_a_million_events_in_one_second() {
     assert_eq!(events.len(), 1_000_000);
     assert!(events.windows(2).all(|w| w[0].arrival <= w[1].arrival));
 }
+
+/// Concatenates the chunks of a generator driven to each `until` in turn, each into a cleared Vec.
+fn in_steps(cfg: &ClickstreamConfig, seed: u64, steps: &[u64]) -> Vec<Event> {
+    let mut g = ClickstreamGenerator::new(cfg, seed);
+    let mut chunk = Vec::new();
+    let mut all = Vec::new();
+    for &until in steps {
+        chunk.clear();
+        g.fill_until(until, &mut chunk);
+        assert!(chunk.iter().all(|e| e.arrival < until));
+        if let Some(next) = g.next_arrival() {
+            assert!(next >= until, "everything before {until} was produced, next is {next}");
+        }
+        assert_eq!(g.produced(), (all.len() + chunk.len()) as u64);
+        all.extend_from_slice(&chunk);
+    }
+    all
+}
+
+#[test]
+fn incremental_fill_equals_one_shot_generate() {
+    let cfg = ClickstreamConfig {
+        mean_think_time: Span::from_ms(50),
+        mean_session_events: 4.0,
+        disorder: Disorder {
+            late_fraction: 0.05,
+            ..Disorder::default()
+        },
+        ..constant(10_000.0)
+    };
+    let end = 2 * NANOS_PER_SEC;
+    let one_shot = generate(&cfg, 31, end);
+    assert_eq!(one_shot.len(), 20_000);
+    // At 10,000 events/s arrivals are exactly every 100 µs: 300_000 ns is an arrival instant,
+    // so that step must stop just before it and the next step must start with it.
+    let mut steps = vec![0, 1, 300_000, 300_000, 300_001, 300_002, 700_000];
+    steps.extend([5_000_000, 5_000_050, 5_000_100]); // a step with no arrival in it
+    steps.extend((1..=200).map(|i| 5_000_100 + i * 1_000)); // tiny steps, mostly empty
+    steps.extend([NANOS_PER_SEC, NANOS_PER_SEC + 100_000, 1_700_000_003, end]);
+    assert_eq!(in_steps(&cfg, 31, &steps), one_shot);
+    // Every arrival instant as its own boundary, for the first 500 events.
+    let mut exact: Vec<u64> = one_shot[..500].iter().map(|e| e.arrival).collect();
+    exact.push(end);
+    assert_eq!(in_steps(&cfg, 31, &exact), one_shot);
+}
+
+#[test]
+fn incremental_fill_equals_one_shot_for_every_rate_profile() {
+    let profiles = [
+        RateProfile::Step {
+            before: 2_000.0,
+            after: 20_000.0,
+            at: Span::from_ms(500),
+        },
+        RateProfile::Spike {
+            base: 5_000.0,
+            peak: 50_000.0,
+            at: Span::from_ms(300),
+            duration: Span::from_ms(200),
+        },
+        RateProfile::Sine {
+            mean: 10_000.0,
+            amplitude: 10_000.0,
+            period: Span::from_ms(400),
+        },
+    ];
+    for rate in profiles {
+        let cfg = ClickstreamConfig {
+            rate,
+            mean_think_time: Span::from_ms(100),
+            ..ClickstreamConfig::default()
+        };
+        let end = NANOS_PER_SEC;
+        let steps: Vec<u64> = (1..=97).map(|i| i * end / 97).collect();
+        assert_eq!(in_steps(&cfg, 5, &steps), generate(&cfg, 5, end), "{rate:?}");
+    }
+}
+
+#[test]
+fn next_arrival_and_empty_or_past_steps() {
+    let cfg = constant(1_000.0);
+    let mut g = ClickstreamGenerator::new(&cfg, 3);
+    assert_eq!(g.next_arrival(), Some(0));
+    let mut out = Vec::new();
+    g.fill_until(0, &mut out);
+    assert!(out.is_empty());
+    g.fill_until(2_500_000, &mut out);
+    assert_eq!(
+        out.iter().map(|e| e.arrival).collect::<Vec<_>>(),
+        vec![0, 1_000_000, 2_000_000]
+    );
+    assert_eq!(g.next_arrival(), Some(3_000_000));
+    // An `until` in the past or equal to the next arrival produces nothing and changes nothing.
+    g.fill_until(1_000, &mut out);
+    g.fill_until(3_000_000, &mut out);
+    assert_eq!(out.len(), 3);
+    g.fill_until(3_000_001, &mut out);
+    assert_eq!(out.len(), 4);
+    assert_eq!(out[3].seq, 3);
+    // A profile that stops for good: the generator runs dry.
+    let off = ClickstreamConfig {
+        rate: RateProfile::Step {
+            before: 10.0,
+            after: 0.0,
+            at: Span::from_ms(1_000),
+        },
+        ..ClickstreamConfig::default()
+    };
+    let mut g = ClickstreamGenerator::new(&off, 1);
+    let mut out = Vec::new();
+    g.fill_until(u64::MAX, &mut out);
+    assert_eq!(out.len(), 10);
+    assert_eq!(g.next_arrival(), None);
+    g.fill_until(u64::MAX, &mut out);
+    assert_eq!(out.len(), 10);
+}
+
+#[test]
+fn bounded_memory_chunks_into_a_reused_vec() {
+    // Ten simulated seconds at 100,000 events/s, 10 ms at a time, through one reused buffer:
+    // the buffer never grows past one chunk and the stream matches the one-shot prefix.
+    let cfg = constant(100_000.0);
+    let mut g = ClickstreamGenerator::new(&cfg, 8);
+    let mut chunk = Vec::with_capacity(1_000);
+    let mut count = 0u64;
+    let mut last_arrival = 0;
+    let mut first_second = Vec::new();
+    for step in 1..=1_000u64 {
+        chunk.clear();
+        g.fill_until(step * 10 * NANOS_PER_MS, &mut chunk);
+        assert_eq!(chunk.len(), 1_000);
+        assert!(chunk.capacity() <= 2_000, "capacity {}", chunk.capacity());
+        for e in &chunk {
+            assert_eq!(e.seq, count);
+            assert!(e.arrival >= last_arrival);
+            last_arrival = e.arrival;
+            count += 1;
+        }
+        if step <= 100 {
+            first_second.extend_from_slice(&chunk);
+        }
+    }
+    assert_eq!(count, 1_000_000);
+    assert_eq!(first_second, generate(&cfg, 8, NANOS_PER_SEC));
+}
+
+#[test]
+fn generators_are_deterministic_and_cloneable() {
+    let cfg = constant(20_000.0);
+    let mut a = ClickstreamGenerator::new(&cfg, 77);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    a.fill_until(NANOS_PER_SEC / 2, &mut x);
+    let mut b = a.clone();
+    let mut tail_a = Vec::new();
+    a.fill_until(NANOS_PER_SEC, &mut tail_a);
+    b.fill_until(NANOS_PER_SEC, &mut y);
+    assert_eq!(tail_a, y, "a clone continues identically");
+    x.extend(tail_a);
+    assert_eq!(x, generate(&cfg, 77, NANOS_PER_SEC));
+    // A fixed fingerprint of seed 1: catches any platform- or libm-dependent sampling.
+    let fp = generate(&cfg, 1, NANOS_PER_SEC / 10).iter().fold(0u64, |h, e| {
+        let v = [
+            e.event_time as u64,
+            e.user.into(),
+            e.session,
+            e.page.into(),
+            e.ad.into(),
+            e.kind.index() as u64,
+            e.dwell_ms.into(),
+            e.price_cents.into(),
+            e.partition.into(),
+        ];
+        v.iter().fold(h, |h, x| (h ^ x).wrapping_mul(0x100_0000_01B3))
+    });
+    assert_eq!(fp, FINGERPRINT_SEED_1, "fingerprint {fp:#x}");
+}
+
+/// The fingerprint of `generate(constant(20_000), seed 1, 100 ms)`.
+const FINGERPRINT_SEED_1: u64 = 0x4068_ece5_519c_52db;

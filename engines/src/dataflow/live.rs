@@ -74,13 +74,14 @@ fn sink_loop<T: Deliver>(
 }
 
 fn source_loop(
-    mut task: SourceTask<'_>,
+    mut task: SourceTask,
+    source: &SourceLog,
     clock: LiveClock,
     until: Nanos,
     bounded: bool,
 ) -> (Option<SinkOperator>, SourceStats) {
     loop {
-        match task.step(clock.now(), until, bounded) {
+        match task.step(source, clock.now(), until, bounded) {
             Step::Continue => {}
             Step::WaitUntil(t) => clock.wait_until(t),
             Step::Done => break,
@@ -162,11 +163,12 @@ pub fn run_live(
         let mut window_handles = Vec::new();
         let mut sink_handle = None;
         let mut result_sink_handle = None;
-        let make_source = |i: usize, out: RowOutput| SourceTask::new(i, p, source, chain.clone(), cfg, out);
+        let make_source =
+            |i: usize, out: RowOutput| SourceTask::new(i, p, source.partitions(), chain.clone(), cfg, out);
         match &pipeline.aggregate {
             None if p == 1 => {
                 let task = make_source(0, RowOutput::Chained(SinkOperator::default()));
-                source_handles.push(s.spawn(move || source_loop(task, clock, until, bounded)));
+                source_handles.push(s.spawn(move || source_loop(task, source, clock, until, bounded)));
             }
             None => {
                 let (tx, rx) = crossbeam_channel::bounded(channel_capacity);
@@ -175,7 +177,7 @@ pub fn run_live(
                 for i in 0..p {
                     let gate = OutputGate::new(i, vec![tx.clone()], capacity, flush_each, row_pool.clone());
                     let task = make_source(i, RowOutput::ToSink(gate));
-                    source_handles.push(s.spawn(move || source_loop(task, clock, until, bounded)));
+                    source_handles.push(s.spawn(move || source_loop(task, source, clock, until, bounded)));
                 }
             }
             Some(agg) => {
@@ -215,7 +217,7 @@ pub fn run_live(
                             key_by: agg.key_by,
                         },
                     );
-                    source_handles.push(s.spawn(move || source_loop(task, clock, until, bounded)));
+                    source_handles.push(s.spawn(move || source_loop(task, source, clock, until, bounded)));
                 }
             }
         }

@@ -44,7 +44,7 @@ pub fn assemble(
     progress.sort_unstable();
     let counts = RunCounts {
         events: sources.iter().map(|s| s.events_read).sum(),
-        outputs: sink.delivered.len() as u64,
+        outputs: sink.delivered_total,
         late_dropped: windows.iter().map(|w| w.late_dropped).sum(),
         buffers_sent: sources.iter().map(|s| s.buffers_sent).sum::<u64>()
             + windows.iter().map(|w| w.buffers_sent).sum::<u64>(),

@@ -25,7 +25,7 @@ use crate::dimension::CampaignTable;
 use crate::operators::stateless::StatelessChain;
 use crate::operators::{Row, WindowResult};
 use crate::pipeline::PipelineSpec;
-use crate::run::EngineRun;
+use crate::run::{Delivered, EngineRun};
 use crate::source::SourceLog;
 use crate::time::Nanos;
 
@@ -45,8 +45,8 @@ impl<T> Link<T> for SimLink<T> {
     }
 }
 
-enum Subtask<'a> {
-    Source(SourceTask<'a, SimLink<Row>>),
+enum Subtask {
+    Source(SourceTask<SimLink<Row>>),
     Window(WindowTask<SimLink<WindowResult>>),
     Sink {
         sink: SinkOperator,
@@ -62,13 +62,13 @@ enum Inbound {
     Results(Message<WindowResult>),
 }
 
-struct Sim<'a> {
+struct Sim {
     cost: CostModel,
     cluster: Cluster,
     until: Nanos,
     bounded: bool,
     poll_interval: Nanos,
-    subtasks: Vec<Subtask<'a>>,
+    subtasks: Vec<Subtask>,
     core_of: Vec<usize>,
     core_free: Vec<Nanos>,
     inbox: Vec<VecDeque<(Nanos, Inbound)>>,
@@ -90,7 +90,7 @@ struct Sim<'a> {
     windows: Vec<WindowOutcome>,
 }
 
-impl<'a> Sim<'a> {
+impl Sim {
     fn schedule(&mut self, k: usize, t: Nanos) {
         if matches!(self.scheduled[k], Some(s) if s <= t) {
             return;
@@ -163,8 +163,13 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn run(&mut self) {
-        while let Some(Reverse((t, _, k))) = self.queue.pop() {
+    /// Processes every event before `to`.
+    fn run(&mut self, source: &SourceLog, to: Nanos) {
+        while let Some(&Reverse((t, _, k))) = self.queue.peek() {
+            if t >= to {
+                break;
+            }
+            self.queue.pop();
             if self.scheduled[k] != Some(t) {
                 continue; // superseded by an earlier wake-up
             }
@@ -177,7 +182,7 @@ impl<'a> Sim<'a> {
             }
             let end = match std::mem::replace(&mut self.subtasks[k], Subtask::Done) {
                 Subtask::Done => continue,
-                Subtask::Source(task) => self.step_source(k, task, start),
+                Subtask::Source(task) => self.step_source(source, k, task, start),
                 Subtask::Window(task) => self.step_window(k, task, start),
                 Subtask::Sink { sink, inputs, ended } => self.step_sink(k, sink, inputs, ended, start),
             };
@@ -185,7 +190,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn step_source(&mut self, k: usize, mut task: SourceTask<'a, SimLink<Row>>, start: Nanos) -> Nanos {
+    fn step_source(&mut self, source: &SourceLog, k: usize, mut task: SourceTask<SimLink<Row>>, start: Nanos) -> Nanos {
         if let Some(&full) = self.downstream[k]
             .iter()
             .find(|&&d| self.inbox[d].len() >= self.capacity[d])
@@ -195,7 +200,7 @@ impl<'a> Sim<'a> {
             return start;
         }
         let (read0, delivered0) = (task.events_read, task.chained_deliveries());
-        let step = task.step(start, self.until, self.bounded);
+        let step = task.step(source, start, self.until, self.bounded);
         let read = task.events_read - read0;
         let mut work = Work {
             events_read: read,
@@ -326,8 +331,8 @@ fn data_len<T>(m: &Message<T>) -> u64 {
     }
 }
 
-/// Runs the per-record engine on virtual time from `start` until `until`, on `cluster`, with
-/// work priced by `cost`. `bounded` as in [`crate::dataflow::live::run_live`].
+/// Runs the per-record engine on virtual time until `until`, on `cluster`, with work priced by
+/// `cost`. `bounded` as in [`crate::dataflow::live::run_live`].
 #[allow(clippy::too_many_arguments)]
 pub fn run_simulated(
     name: &str,
@@ -340,6 +345,148 @@ pub fn run_simulated(
     until: Nanos,
     bounded: bool,
 ) -> Result<EngineRun, DataflowConfigError> {
+    let mut sim = SimulatedDataflow::new(
+        name,
+        cfg,
+        pipeline,
+        table,
+        source.partitions(),
+        cost,
+        cluster,
+        until,
+        bounded,
+    )?;
+    sim.advance(source, Nanos::MAX);
+    Ok(sim.finish())
+}
+
+/// A per-record engine on virtual time that can be advanced in segments, so a long run needs
+/// only the part of the source log that is still unread (see [`SourceLog::release_before`]).
+pub struct SimulatedDataflow {
+    name: String,
+    sources: usize,
+    sim: Sim,
+}
+
+impl SimulatedDataflow {
+    /// Builds the subtasks for a source of `partitions` partitions; nothing runs yet.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: &str,
+        cfg: &DataflowConfig,
+        pipeline: &PipelineSpec,
+        table: &CampaignTable,
+        partitions: usize,
+        cost: &CostModel,
+        cluster: Cluster,
+        until: Nanos,
+        bounded: bool,
+    ) -> Result<Self, DataflowConfigError> {
+        let sim = build(cfg, pipeline, table, partitions, cost, cluster, until, bounded)?;
+        Ok(Self {
+            name: name.to_string(),
+            sources: cfg.parallelism,
+            sim,
+        })
+    }
+
+    /// Runs everything that happens before `to`, reading from `source`.
+    pub fn advance(&mut self, source: &SourceLog, to: Nanos) {
+        self.sim.run(source, to);
+    }
+
+    /// Wakes the source subtasks at `at`: call after appending events that arrive from `at` on.
+    pub fn resume_sources(&mut self, at: Nanos) {
+        for k in 0..self.sources {
+            if matches!(self.sim.subtasks[k], Subtask::Source(_)) {
+                self.sim.schedule(k, at);
+            }
+        }
+    }
+
+    /// Per partition, the offset below which every event has been read.
+    pub fn consumed_offsets(&self, partitions: usize) -> Vec<usize> {
+        let mut out = vec![usize::MAX; partitions];
+        let positions = self.sim.subtasks.iter().filter_map(|s| match s {
+            Subtask::Source(t) => Some(t.positions()),
+            _ => None,
+        });
+        for (p, o) in positions
+            .flatten()
+            .chain(self.sim.sources.iter().flat_map(|s| s.positions.iter().copied()))
+        {
+            out[p] = out[p].min(o);
+        }
+        out.iter().map(|&o| if o == usize::MAX { 0 } else { o }).collect()
+    }
+
+    /// Takes the outputs delivered so far (they are no longer kept by the run).
+    pub fn take_delivered(&mut self) -> Vec<Delivered> {
+        let mut out = Vec::new();
+        for s in &mut self.sim.subtasks {
+            let sink = match s {
+                Subtask::Source(t) => t.chained_sink_mut(),
+                Subtask::Window(t) => t.chained_sink_mut(),
+                Subtask::Sink { sink, .. } => Some(sink),
+                Subtask::Done => None,
+            };
+            if let Some(sink) = sink {
+                out.append(&mut sink.delivered);
+            }
+        }
+        for sink in &mut self.sim.sinks {
+            out.append(&mut sink.delivered);
+        }
+        out
+    }
+
+    /// Ends the run and reports it. Subtasks still running (the run was cut off) are finished
+    /// as they stand.
+    pub fn finish(mut self) -> EngineRun {
+        let bounded = self.sim.bounded;
+        for s in std::mem::take(&mut self.sim.subtasks) {
+            match s {
+                Subtask::Source(t) => {
+                    let (sink, stats) = t.finish(bounded);
+                    self.sim.sinks.extend(sink);
+                    self.sim.sources.push(stats);
+                }
+                Subtask::Window(t) => {
+                    let (sink, outcome) = t.finish();
+                    self.sim.sinks.extend(sink);
+                    self.sim.windows.push(outcome);
+                }
+                Subtask::Sink { sink, .. } => self.sim.sinks.push(sink),
+                Subtask::Done => {}
+            }
+        }
+        let sink = self.sim.sinks.pop().expect("exactly one sink");
+        debug_assert!(self.sim.sinks.is_empty(), "one sink per run");
+        let mut sources = std::mem::take(&mut self.sim.sources);
+        sources.sort_by_key(|s| s.index);
+        let mut windows = std::mem::take(&mut self.sim.windows);
+        windows.sort_by_key(|w| w.index);
+        assemble(
+            &self.name,
+            sink,
+            sources,
+            windows,
+            vec!["all processing time: priced by the cost model".into()],
+        )
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    cfg: &DataflowConfig,
+    pipeline: &PipelineSpec,
+    table: &CampaignTable,
+    partitions: usize,
+    cost: &CostModel,
+    cluster: Cluster,
+    until: Nanos,
+    bounded: bool,
+) -> Result<Sim, DataflowConfigError> {
     cfg.validate()?;
     let p = cfg.parallelism;
     let chain = StatelessChain::new(pipeline, table);
@@ -359,7 +506,7 @@ pub fn run_simulated(
     };
 
     // Subtask numbering: sources 0..p, then window subtasks p..2p (stateful), then the sink.
-    let mut subtasks: Vec<Subtask<'_>> = Vec::new();
+    let mut subtasks: Vec<Subtask> = Vec::new();
     let mut downstream: Vec<Vec<usize>> = Vec::new();
     let mut input_count: Vec<usize> = Vec::new();
     match &pipeline.aggregate {
@@ -367,7 +514,7 @@ pub fn run_simulated(
             let task = SourceTask::new(
                 0,
                 1,
-                source,
+                partitions,
                 chain.clone(),
                 cfg,
                 RowOutput::Chained(SinkOperator::default()),
@@ -383,7 +530,7 @@ pub fn run_simulated(
                 subtasks.push(Subtask::Source(SourceTask::new(
                     i,
                     p,
-                    source,
+                    partitions,
                     chain.clone(),
                     cfg,
                     RowOutput::ToSink(gate),
@@ -413,7 +560,14 @@ pub fn run_simulated(
                     gate,
                     key_by: agg.key_by,
                 };
-                subtasks.push(Subtask::Source(SourceTask::new(i, p, source, chain.clone(), cfg, out)));
+                subtasks.push(Subtask::Source(SourceTask::new(
+                    i,
+                    p,
+                    partitions,
+                    chain.clone(),
+                    cfg,
+                    out,
+                )));
                 downstream.push(windows.clone());
                 input_count.push(0);
             }
@@ -478,18 +632,5 @@ pub fn run_simulated(
     for k in 0..p {
         sim.schedule(k, 0);
     }
-    sim.run();
-    let sink = sim.sinks.pop().expect("exactly one sink");
-    debug_assert!(sim.sinks.is_empty(), "one sink per run");
-    let mut sources = std::mem::take(&mut sim.sources);
-    sources.sort_by_key(|s| s.index);
-    let mut windows = std::mem::take(&mut sim.windows);
-    windows.sort_by_key(|w| w.index);
-    Ok(assemble(
-        name,
-        sink,
-        sources,
-        windows,
-        vec!["all processing time: priced by the cost model".into()],
-    ))
+    Ok(sim)
 }

@@ -40,8 +40,10 @@ const READ_CHUNK: usize = 1024;
 pub struct SinkOperator {
     /// Latency of everything delivered.
     pub latency: LatencyRecorder,
-    /// What was delivered, in order.
+    /// What was delivered and not yet taken away, in order.
     pub delivered: Vec<Delivered>,
+    /// How many outputs were delivered in all.
+    pub delivered_total: u64,
 }
 
 impl Default for SinkOperator {
@@ -49,6 +51,7 @@ impl Default for SinkOperator {
         Self {
             latency: LatencyRecorder::new(&COMPONENTS),
             delivered: Vec::new(),
+            delivered_total: 0,
         }
     }
 }
@@ -70,6 +73,7 @@ impl SinkOperator {
             at: now,
             output: Output::Row(*row),
         });
+        self.delivered_total += 1;
     }
 
     /// Delivers a window result at `now`; `r.recv` is when this task got it.
@@ -101,6 +105,7 @@ impl SinkOperator {
             at: now,
             output: Output::Window(*r),
         });
+        self.delivered_total += 1;
     }
 }
 
@@ -154,10 +159,9 @@ pub enum Step {
 
 /// A source subtask with its chained stateless operators.
 #[derive(Debug)]
-pub struct SourceTask<'a, L = Sender<Message<Row>>> {
+pub struct SourceTask<L = Sender<Message<Row>>> {
     /// Subtask index.
     pub index: usize,
-    source: &'a SourceLog,
     partitions: Vec<usize>,
     offsets: Vec<usize>,
     chain: StatelessChain,
@@ -178,22 +182,21 @@ pub struct SourceTask<'a, L = Sender<Message<Row>>> {
     pub watermark_log: Vec<(Nanos, EventTime)>,
 }
 
-impl<'a, L: Link<Row>> SourceTask<'a, L> {
+impl<L: Link<Row>> SourceTask<L> {
     /// Subtask `index` of `parallelism`, owning partitions `p` with `p % parallelism == index`.
     pub fn new(
         index: usize,
         parallelism: usize,
-        source: &'a SourceLog,
+        source_partitions: usize,
         chain: StatelessChain,
         cfg: &DataflowConfig,
         out: RowOutput<L>,
     ) -> Self {
-        let partitions: Vec<usize> = (0..source.partitions()).filter(|p| p % parallelism == index).collect();
+        let partitions: Vec<usize> = (0..source_partitions).filter(|p| p % parallelism == index).collect();
         let offsets = vec![0; partitions.len()];
         let watermarks = SplitWatermarks::new(partitions.len(), cfg.out_of_orderness.whole_ms());
         Self {
             index,
-            source,
             partitions,
             offsets,
             chain,
@@ -214,15 +217,15 @@ impl<'a, L: Link<Row>> SourceTask<'a, L> {
 
     /// Does what is due at `now`: reads arrived records, flushes buffers, emits a watermark or
     /// idleness. Bounded: finish once every owned partition is consumed.
-    pub fn step(&mut self, now: Nanos, until: Nanos, bounded: bool) -> Step {
+    pub fn step(&mut self, source: &SourceLog, now: Nanos, until: Nanos, bounded: bool) -> Step {
         let mut read_any = false;
         let mut backlog = false;
         for i in 0..self.partitions.len() {
             let p = self.partitions[i];
             let from = self.offsets[i];
-            let available = self.source.available(p, now);
+            let available = source.available(p, now);
             let to = available.min(from + READ_CHUNK);
-            for e in self.source.read(p, from, to) {
+            for e in source.read(p, from, to) {
                 self.watermarks.on_event(i, e.event_time);
                 let lineage = Lineage {
                     arrival: e.arrival,
@@ -271,7 +274,7 @@ impl<'a, L: Link<Row>> SourceTask<'a, L> {
             .partitions
             .iter()
             .zip(&self.offsets)
-            .all(|(&p, &o)| o >= self.source.end_offset(p));
+            .all(|(&p, &o)| o >= source.end_offset(p));
         if now >= until || (bounded && exhausted) {
             return Step::Done;
         }
@@ -280,7 +283,7 @@ impl<'a, L: Link<Row>> SourceTask<'a, L> {
         }
         let mut next = until.min(self.next_watermark);
         for (&p, &o) in self.partitions.iter().zip(&self.offsets) {
-            if let Some(a) = self.source.arrival_at(p, o) {
+            if let Some(a) = source.arrival_at(p, o) {
                 next = next.min(a);
             }
         }
@@ -301,12 +304,26 @@ impl<'a, L: Link<Row>> SourceTask<'a, L> {
         }
     }
 
+    /// The sink chained into this task, if any.
+    pub fn chained_sink_mut(&mut self) -> Option<&mut SinkOperator> {
+        match &mut self.out {
+            RowOutput::Chained(sink) => Some(sink),
+            _ => None,
+        }
+    }
+
+    /// (partition, next offset to read) for each partition this subtask owns.
+    pub fn positions(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.partitions.iter().copied().zip(self.offsets.iter().copied())
+    }
+
     /// Ends the subtask: a bounded source first emits the final watermark (`EventTime::MAX`, as
     /// Flink does at the end of bounded input), then every channel gets end-of-stream.
     /// Returns the chained sink, if any.
     pub fn finish(mut self, bounded: bool) -> (Option<SinkOperator>, SourceStats) {
         let stats = SourceStats {
             index: self.index,
+            positions: self.positions().collect(),
             events_read: self.events_read,
             last_read_at: self.last_read_at,
             watermark_log: std::mem::take(&mut self.watermark_log),
@@ -330,6 +347,8 @@ impl<'a, L: Link<Row>> SourceTask<'a, L> {
 pub struct SourceStats {
     /// The subtask's index.
     pub index: usize,
+    /// (partition, next offset to read) for each partition it owned.
+    pub positions: Vec<(usize, usize)>,
     /// Events read.
     pub events_read: u64,
     /// When the last event was read.
@@ -478,6 +497,14 @@ impl<L: Link<WindowResult>> WindowTask<L> {
         match &self.out {
             ResultOutput::Chained(sink) => sink.delivered.len(),
             ResultOutput::Gate(_) => 0,
+        }
+    }
+
+    /// The sink chained into this task, if any.
+    pub fn chained_sink_mut(&mut self) -> Option<&mut SinkOperator> {
+        match &mut self.out {
+            ResultOutput::Chained(sink) => Some(sink),
+            ResultOutput::Gate(_) => None,
         }
     }
 

@@ -102,6 +102,10 @@ pub struct MicroBatchEngine {
     /// The watermark computed at the end of the last batch, applied from the next one.
     next_watermark: EventTime,
     last_trigger_start: Option<Nanos>,
+    /// The next trigger instant (`None`: the query has not started).
+    next_trigger: Option<Nanos>,
+    /// What the run has produced so far.
+    run: RunState,
 }
 
 impl MicroBatchEngine {
@@ -147,6 +151,8 @@ impl MicroBatchEngine {
             watermark: 0,
             next_watermark: 0,
             last_trigger_start: None,
+            next_trigger: None,
+            run: RunState::new(&COMPONENTS),
         })
     }
 
@@ -157,13 +163,21 @@ impl MicroBatchEngine {
 
     /// Runs the query until `until` (processing time) or until its trigger says stop.
     pub fn run<R: Runtime>(&mut self, rt: &mut R, source: &SourceLog, until: Nanos) -> EngineRun {
-        let mut run = RunState::new(&COMPONENTS);
+        self.advance(rt, source, until);
+        self.finish()
+    }
+
+    /// Runs the query up to `until`: a `ProcessingTime` query starts every batch due before
+    /// then and can be advanced again later (the simulator runs long scenarios in segments);
+    /// the other triggers run to completion on their first call.
+    pub fn advance<R: Runtime>(&mut self, rt: &mut R, source: &SourceLog, until: Nanos) {
+        let mut run = std::mem::replace(&mut self.run, RunState::new(&COMPONENTS));
         let start_at = self.cfg.start_at.map(|s| s.nanos());
         match self.cfg.trigger {
             Trigger::ProcessingTime { interval } => {
                 // Validation refuses a zero interval.
                 let interval = interval.nanos().max(1);
-                let mut next_trigger = start_at.unwrap_or(0);
+                let mut next_trigger = *self.next_trigger.get_or_insert_with(|| start_at.unwrap_or(0));
                 rt.wait_until(next_trigger);
                 loop {
                     let trigger_start = rt.now();
@@ -182,11 +196,14 @@ impl MicroBatchEngine {
                         }
                     }
                     next_trigger = trigger_start / interval * interval + interval;
+                    self.next_trigger = Some(next_trigger);
                     rt.wait_until(next_trigger);
                 }
             }
+            _ if self.next_trigger.is_some() => {}
             Trigger::Once | Trigger::AvailableNow { .. } => {
                 let begin = start_at.unwrap_or_else(|| source.last_arrival());
+                self.next_trigger = Some(begin);
                 rt.wait_until(begin);
                 let target: Vec<usize> = (0..source.partitions())
                     .map(|p| source.available(p, rt.now()))
@@ -205,10 +222,27 @@ impl MicroBatchEngine {
                 }
             }
             Trigger::Continuous { checkpoint_interval } => {
+                self.next_trigger = Some(start_at.unwrap_or(0));
                 rt.wait_until(start_at.unwrap_or(0));
                 self.run_continuous(rt, source, until, checkpoint_interval.nanos(), &mut run);
             }
         }
+        self.run = run;
+    }
+
+    /// Takes the outputs delivered so far (the run keeps counting them).
+    pub fn take_delivered(&mut self) -> Vec<Delivered> {
+        std::mem::take(&mut self.run.delivered)
+    }
+
+    /// Per partition, the offset up to which the query has committed its input.
+    pub fn committed_offsets(&self) -> &[usize] {
+        &self.committed
+    }
+
+    /// Ends the run and reports it.
+    pub fn finish(&mut self) -> EngineRun {
+        let run = std::mem::replace(&mut self.run, RunState::new(&COMPONENTS));
         run.finish(self)
     }
 
@@ -283,6 +317,7 @@ impl MicroBatchEngine {
             delivered.extend(out.delivered.into_iter().enumerate().map(|(i, d)| (d.at, p, i, d)));
         }
         delivered.sort_unstable_by_key(|(at, p, i, _)| (*at, *p, *i));
+        run.counts.outputs += delivered.len() as u64;
         run.delivered.extend(delivered.into_iter().map(|(_, _, _, d)| d));
     }
 
@@ -495,6 +530,7 @@ impl MicroBatchEngine {
             }
         }
         let num_output_rows = outputs.len() as u64;
+        run.counts.outputs += num_output_rows;
         run.delivered
             .extend(outputs.into_iter().map(|output| Delivered { at: end, output }));
         run.counts.events += num_input_rows;
@@ -631,6 +667,7 @@ fn reduce_task<'a>(
 }
 
 /// Accumulates a run's outputs while batches run.
+#[derive(Debug)]
 struct RunState {
     delivered: Vec<Delivered>,
     epochs: Vec<serde_json::Value>,
@@ -652,8 +689,7 @@ impl RunState {
         }
     }
 
-    fn finish(mut self, engine: &MicroBatchEngine) -> EngineRun {
-        self.counts.outputs = self.delivered.len() as u64;
+    fn finish(self, engine: &MicroBatchEngine) -> EngineRun {
         let mut modelled = Vec::new();
         if engine.cfg.scheduling != Default::default() {
             modelled.push(format!(

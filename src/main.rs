@@ -7,15 +7,23 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use streamlab_engines::time::Span;
-use streamlab_scenarios::runner::{build_workload, run_scenario, RunOptions};
-use streamlab_scenarios::spec::Scenario;
+use streamlab_scenarios::calibrate::calibrate;
+use streamlab_scenarios::capacity::capacity;
+use streamlab_scenarios::runner::{run_scenario, RunOptions};
+use streamlab_scenarios::spec::{ClockKind, Scenario};
+use streamlab_scenarios::validate::{comparison_table, validate};
+use streamlab_scenarios::workload::Workload;
 
 const EXAMPLES: &str = "\
 Examples:
   streamlab run scenarios/quickstart.toml
   streamlab run scenarios/stateless.toml --duration 5s --seed 7 --out results/stateless
-  streamlab generate scenarios/quickstart.toml --out clicks.csv
-  streamlab generate scenarios/quickstart.toml --out clicks.jsonl --duration 2s";
+  streamlab run scenarios/seed-example.toml            (simulated: seconds for minutes of virtual time)
+  streamlab run scenarios/quickstart.toml --clock simulated
+  streamlab validate scenarios/stateless.toml           (live against simulated, side by side)
+  streamlab capacity scenarios/quickstart.toml          (sustainable rate per engine)
+  streamlab calibrate --out my-machine.toml             (measure this machine's cost profile)
+  streamlab generate scenarios/quickstart.toml --out clicks.csv";
 
 /// A workbench that measures micro-batching against per-record streaming.
 #[derive(Parser, Debug)]
@@ -44,6 +52,40 @@ enum Command {
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Override the scenario's clock.
+        #[arg(long, value_enum)]
+        clock: Option<ClockArg>,
+    },
+    /// Run every engine of a scenario on both clocks and compare outputs and latency.
+    #[command(after_help = EXAMPLES)]
+    Validate {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Override the scenario's duration.
+        #[arg(long, value_parser = parse_span)]
+        duration: Option<Span>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Find each engine's sustainable input rate by searching over simulated runs.
+    #[command(after_help = EXAMPLES)]
+    Capacity {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Measure this machine's cost profile by timing the real operator code.
+    #[command(after_help = EXAMPLES)]
+    Calibrate {
+        /// Write the profile here (TOML); without it, print it. Never overwritten without --force.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
     },
     /// Write a scenario's workload as a trace file: CSV or JSON Lines, chosen by extension.
     #[command(after_help = EXAMPLES)]
@@ -63,6 +105,24 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+}
+
+/// A clock, on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ClockArg {
+    /// Real threads, the wall clock.
+    Live,
+    /// Virtual time, the scenario's cost profile.
+    Simulated,
+}
+
+impl From<ClockArg> for ClockKind {
+    fn from(c: ClockArg) -> Self {
+        match c {
+            ClockArg::Live => ClockKind::Live,
+            ClockArg::Simulated => ClockKind::Simulated,
+        }
+    }
 }
 
 fn parse_span(s: &str) -> Result<Span, String> {
@@ -87,6 +147,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             force,
             duration,
             seed,
+            clock,
         } => {
             let scenario = Scenario::load(&scenario)?;
             let opts = RunOptions {
@@ -94,6 +155,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 force,
                 duration,
                 seed,
+                clock: clock.map(Into::into),
             };
             let total = scenario.engines.len();
             let mut i = 0;
@@ -102,6 +164,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("[{i}/{total}] running `{}` ({})", engine.name, engine.model());
             })?;
             println!("{}", streamlab_reports::summary::side_by_side_table(&outcome.summary));
+            for run in &outcome.summary.runs {
+                for note in &run.notes {
+                    println!("note: {}: {note}", run.name);
+                }
+            }
+            println!("clock: {}", outcome.summary.clock);
             let dir = outcome.dir.display();
             println!("results: {dir}/  (summary.json, progress.jsonl, latency-*.hgrm, sink-*.csv, timeline.csv)");
             println!("plots:   {dir}/latency-cdf.svg  {dir}/latency-over-time.svg");
@@ -119,11 +187,78 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("{} already exists; pass --force to replace it", out.display());
             }
             let seed = seed.unwrap_or(scenario.seed);
-            let workload = build_workload(&scenario, seed, duration.unwrap_or(scenario.duration))?;
-            let mut events: Vec<_> = workload.log.iter().copied().collect();
-            events.sort_unstable_by_key(|e| (e.arrival, e.seq));
+            let events = Workload::build(&scenario, seed, duration.unwrap_or(scenario.duration))?.events();
             streamlab_workloads::write_trace(&out, &events).with_context(|| format!("writing {}", out.display()))?;
             println!("wrote {} events to {}", events.len(), out.display());
+            Ok(())
+        }
+        Command::Validate {
+            scenario,
+            duration,
+            seed,
+        } => {
+            let scenario = Scenario::load(&scenario)?;
+            let seed = seed.unwrap_or(scenario.seed);
+            let rows = validate(
+                &scenario,
+                seed,
+                duration.unwrap_or(scenario.duration),
+                |engine, clock| {
+                    eprintln!("running `{}` on the {} clock", engine.name, clock.name());
+                },
+            )?;
+            print!("{}", comparison_table(&rows));
+            if rows.iter().any(|r| !r.outputs_equal) {
+                anyhow::bail!("the two clocks produced different outputs");
+            }
+            Ok(())
+        }
+        Command::Capacity { scenario, seed } => {
+            let scenario = Scenario::load(&scenario)?;
+            let seed = seed.unwrap_or(scenario.seed);
+            let results = capacity(&scenario, seed, |engine, p| {
+                eprintln!(
+                    "  {}: {:>14.0} events/s  {}  p99 {:.1} ms{}",
+                    engine.name,
+                    p.rate,
+                    if p.stable { "stable  " } else { "UNSTABLE" },
+                    p.latency.p99,
+                    p.reason.as_deref().map(|r| format!("  ({r})")).unwrap_or_default()
+                );
+            })?;
+            println!(
+                "{:<28} {:>20} {:>12} {:>12}",
+                "engine", "sustainable events/s", "p50 (ms)", "p99 (ms)"
+            );
+            for c in &results {
+                let (p50, p99) = c.latency.as_ref().map_or((f64::NAN, f64::NAN), |l| (l.p50, l.p99));
+                println!("{:<28} {:>20.0} {:>12.1} {:>12.1}", c.name, c.sustainable_eps, p50, p99);
+            }
+            println!(
+                "(simulated runs on cost profile `{}`; stable = latency does not keep growing)",
+                scenario.profile
+            );
+            Ok(())
+        }
+        Command::Calibrate { out, force } => {
+            if let Some(out) = &out {
+                if out.exists() && !force {
+                    anyhow::bail!("{} already exists; pass --force to replace it", out.display());
+                }
+            }
+            let profile = calibrate(|step| eprintln!("measuring {step}"));
+            let text = profile.to_toml();
+            match out {
+                Some(out) => {
+                    std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+                    println!(
+                        "wrote {}; use it with `profile = \"{}\"` in a scenario",
+                        out.display(),
+                        out.display()
+                    );
+                }
+                None => print!("{text}"),
+            }
             Ok(())
         }
     }

@@ -23,7 +23,7 @@ use std::hint::black_box;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use streamlab_engines::cost::CostModel;
 use streamlab_engines::dataflow::network::{BufferPool, Link, Message, OutputGate};
@@ -54,6 +54,9 @@ const FALLBACK_LOG_WRITE_NS: f64 = 1_000_000.0;
 /// Used when disk bandwidth cannot be measured: 500 MB/s.
 const FALLBACK_DISK_NS_PER_BYTE: f64 = 2.0;
 
+/// Rows one micro-batch task handles in the measurements that need a task's size.
+pub const TASK_ROWS: usize = 10_000;
+
 /// Bytes one row takes on the wire (the per-record engine's network-buffer layout).
 const ROW_BYTES: usize = streamlab_engines::dataflow::config::ROW_WIRE_BYTES;
 
@@ -62,8 +65,8 @@ const ROW_BYTES: usize = streamlab_engines::dataflow::config::ROW_WIRE_BYTES;
 pub fn calibrate(mut progress: impl FnMut(&str)) -> Profile {
     let mut measure = |what: &str, unit: &str, value: &dyn Fn() -> f64| {
         progress(&format!("measuring {what}..."));
-        let v = value();
-        progress(&format!("  {what}: {v:.2} {unit}"));
+        let v = significant(value(), 3);
+        progress(&format!("  {what}: {v} {unit}"));
         v
     };
     let costs = CostModel {
@@ -146,22 +149,26 @@ pub fn state_ns_per_update(iterations: u64) -> f64 {
 }
 
 /// [`WindowedAggregation::advance_watermark`] firing one window per row (keyed by `seq`, so
-/// every row has its own), ns per result. Filling the state is not timed.
+/// every row has its own), in rounds of up to [`TASK_ROWS`] windows, ns per result. Filling
+/// the state is not timed.
 pub fn emit_ns_per_result(iterations: u64) -> f64 {
     let rows = rows(iterations);
     let spec = aggregation(Field::Seq);
     median_of_runs(|| {
-        let mut op = WindowedAggregation::new(spec, TimeSemantics::SPARK, EmitPolicy::OnWatermark);
-        let mut results: Vec<WindowResult> = Vec::new();
-        for row in &rows {
-            op.insert(row, 0, &mut results);
+        let mut elapsed = Duration::ZERO;
+        let mut results: Vec<WindowResult> = Vec::with_capacity(TASK_ROWS);
+        for round in rows.chunks(TASK_ROWS) {
+            let mut op = WindowedAggregation::new(spec, TimeSemantics::SPARK, EmitPolicy::OnWatermark);
+            for row in round {
+                op.insert(row, 0, &mut results);
+            }
+            results.clear();
+            let start = Instant::now();
+            op.advance_watermark(i64::MAX / 2, 0, &mut results);
+            elapsed += start.elapsed();
+            assert_eq!(results.len(), round.len(), "every window fires");
         }
-        results.reserve(rows.len());
-        let ns = timed(rows.len() as u64, || {
-            op.advance_watermark(i64::MAX / 2, 0, &mut results)
-        });
-        assert_eq!(results.len(), rows.len(), "every window fires");
-        ns
+        elapsed.as_nanos() as f64 / rows.len() as f64
     })
 }
 
@@ -185,16 +192,19 @@ pub fn sink_ns_per_record(iterations: u64) -> f64 {
 }
 
 /// Routing rows by key into per-partition `Vec`s with [`partition_of`], as a micro-batch map
-/// task does for 8 shuffle partitions, ns per row.
+/// task of [`TASK_ROWS`] rows does for 8 shuffle partitions (fresh buckets per task), ns per
+/// row.
 pub fn shuffle_ns_per_row(iterations: u64) -> f64 {
     let rows = rows(iterations);
     median_of_runs(|| {
         timed(rows.len() as u64, || {
-            let mut buckets: Vec<Vec<Row>> = vec![Vec::new(); 8];
-            for row in &rows {
-                buckets[partition_of(i64::from(row.campaign), 8)].push(*row);
+            for task in rows.chunks(TASK_ROWS) {
+                let mut buckets: Vec<Vec<Row>> = vec![Vec::new(); 8];
+                for row in task {
+                    buckets[partition_of(i64::from(row.campaign), 8)].push(*row);
+                }
+                black_box(buckets);
             }
-            black_box(buckets);
         })
     })
 }
@@ -298,17 +308,18 @@ pub fn task_launch_ns(iterations: u64) -> f64 {
     })
 }
 
-/// [`SourceLog::available`] on one partition of 250 000 events at varying instants, ns per call.
+/// [`SourceLog::available`] on one partition of `iterations` events (at most 250 000) at
+/// instants moving forward through the log, as a polling engine asks, ns per call.
 pub fn source_poll_ns_per_partition(iterations: u64) -> f64 {
-    let (events, _) = clickstream(250_000);
+    let (events, _) = clickstream(iterations.min(250_000));
     let log = SourceLog::from_events(1, events.into_iter().map(|e| Event { partition: 0, ..e }));
-    let last = log.last_arrival().max(1);
     let calls = iterations.max(1);
+    let step = (log.last_arrival() / calls).max(1);
     median_of_runs(|| {
         timed(calls, || {
             let mut acc = 0usize;
             for i in 0..calls {
-                acc += log.available(0, black_box(i.wrapping_mul(7_919_993) % last));
+                acc += log.available(0, black_box(i * step));
             }
             black_box(acc);
         })
@@ -370,6 +381,12 @@ impl Link<Row> for ChannelLink {
     fn send(&self, msg: Message<Row>) {
         let _ = self.0.send(msg);
     }
+}
+
+/// `v` rounded to `digits` significant digits: the measurements vary by some percent between
+/// runs, and a profile should not pretend otherwise.
+fn significant(v: f64, digits: usize) -> f64 {
+    format!("{v:.*e}", digits.saturating_sub(1)).parse().unwrap_or(v)
 }
 
 /// The median of [`REPETITIONS`] samples.

@@ -11,10 +11,16 @@
 #![forbid(unsafe_code)]
 
 pub mod calibrate;
+pub mod capacity;
 pub mod error;
+pub mod error_run;
+pub mod execute;
 pub mod profile;
+pub mod results;
 pub mod runner;
 pub mod spec;
+pub mod validate;
+pub mod workload;
 
 pub use error::ScenarioError;
 pub use spec::{ClockKind, EngineKind, EngineSpec, Scenario, WorkloadSpec};

@@ -247,7 +247,7 @@ impl Profile {
         );
         for ((name, value), (_, doc)) in self.costs.parameters().into_iter().zip(PARAMETER_DOCS) {
             let value = toml_float(value);
-            out.push_str(&format!("{name} = {value:<16} # {doc}\n"));
+            out.push_str(&format!("{name} = {value:<12} # {doc}\n"));
         }
         out
     }

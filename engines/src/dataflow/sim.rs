@@ -245,6 +245,8 @@ impl Sim {
             if let Some(b) = buffer {
                 self.row_pool.recycle(b);
             }
+            // The flusher's period keeps running between messages, as in the live driver.
+            task.on_tick(now);
             let results = self.results_out.borrow().iter().map(|(_, m)| data_len(m)).sum::<u64>()
                 + (task.chained_deliveries() - delivered0) as u64;
             let work = Work {

@@ -1,0 +1,212 @@
+//! Sustainable throughput: the highest input rate at which an engine configuration's latency
+//! does not keep growing over the run, found by searching over simulated runs.
+//!
+//! A probe runs the scenario on virtual time with its rate profile scaled. It is **stable**
+//! when (a) the engine has read every event by the end of the run, (b) no more than 10 % of a
+//! micro-batch query's batches took longer than the trigger interval (Spark's stability
+//! condition "processing time ≤ trigger interval"), and (c) the latency of outputs delivered
+//! in the last third of the arrival period is not more than 50 % (and 100 ms) above that of
+//! the middle third. The search doubles the rate from the scenario's until a probe is
+//! unstable (or halves it until one is stable), then bisects geometrically to within 2 %.
+
+use streamlab_engines::latency::TIMELINE_BUCKET;
+use streamlab_engines::run::EngineRun;
+use streamlab_engines::time::{Nanos, Span, NANOS_PER_MS};
+use streamlab_reports::summary::LatencySummary;
+use streamlab_workloads::RateProfile;
+
+use crate::error_run::{Result, RunError};
+use crate::execute::{clock_setup, run_engine};
+use crate::spec::{ClockKind, EngineSpec, Scenario, WorkloadSpec};
+use crate::workload::Workload;
+
+/// Most events one probe generates; longer probes are shortened (never below 3 s).
+pub const EVENTS_PER_PROBE: f64 = 30e6;
+
+/// One probe of the search.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// Scale applied to the scenario's rate profile.
+    pub scale: f64,
+    /// Mean input rate, events/s.
+    pub rate: f64,
+    /// Whether latency stayed bounded.
+    pub stable: bool,
+    /// Why not, if not.
+    pub reason: Option<String>,
+    /// Latency of the probe.
+    pub latency: LatencySummary,
+}
+
+/// The search's answer for one engine configuration.
+#[derive(Debug, Clone)]
+pub struct Capacity {
+    /// The engine run's name.
+    pub name: String,
+    /// The highest stable rate found, events/s (0 if none).
+    pub sustainable_eps: f64,
+    /// Latency at that rate.
+    pub latency: Option<LatencySummary>,
+    /// Every probe, in the order run.
+    pub probes: Vec<Probe>,
+}
+
+fn scaled(rate: &RateProfile, f: f64) -> RateProfile {
+    match *rate {
+        RateProfile::Constant { events_per_second } => RateProfile::Constant {
+            events_per_second: events_per_second * f,
+        },
+        RateProfile::Step { before, after, at } => RateProfile::Step {
+            before: before * f,
+            after: after * f,
+            at,
+        },
+        RateProfile::Spike {
+            base,
+            peak,
+            at,
+            duration,
+        } => RateProfile::Spike {
+            base: base * f,
+            peak: peak * f,
+            at,
+            duration,
+        },
+        RateProfile::Sine {
+            mean,
+            amplitude,
+            period,
+        } => RateProfile::Sine {
+            mean: mean * f,
+            amplitude: amplitude * f,
+            period,
+        },
+    }
+}
+
+fn cfg_rate_events(s: &Scenario, duration: Span) -> f64 {
+    match &s.workload {
+        WorkloadSpec::Clickstream(cfg) => cfg.rate.cumulative(duration.nanos()).floor(),
+        WorkloadSpec::Trace { .. } => 0.0,
+    }
+}
+
+/// Judges a finished probe (see the module docs).
+pub fn stability(run: &EngineRun, events: u64, duration: Nanos) -> Result<(), String> {
+    if run.counts.events < events {
+        return Err(format!(
+            "{} of {} events still unread at the end",
+            events - run.counts.events,
+            events
+        ));
+    }
+    if run.counts.batches > 0 && run.counts.falling_behind * 10 > run.counts.batches {
+        return Err(format!(
+            "{} of {} batches took longer than the trigger interval",
+            run.counts.falling_behind, run.counts.batches
+        ));
+    }
+    let third = (duration / 3 / TIMELINE_BUCKET) as usize;
+    let mean = |from: usize, to: usize| {
+        let buckets = run
+            .latency
+            .timeline
+            .get(from..to.min(run.latency.timeline.len()))
+            .unwrap_or(&[]);
+        let (n, sum) = buckets.iter().fold((0u64, 0u128), |(n, s), b| (n + b.count, s + b.sum));
+        (n > 0).then(|| sum as f64 / n as f64)
+    };
+    if let (Some(middle), Some(last)) = (mean(third, 2 * third), mean(2 * third, 3 * third)) {
+        if last > middle * 1.5 && last - middle > 100.0 * NANOS_PER_MS as f64 {
+            return Err(format!(
+                "latency grows: {:.1} ms in the middle third, {:.1} ms in the last",
+                middle / 1e6,
+                last / 1e6
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Searches the sustainable rate of every engine of `scenario`. `on_probe` hears each probe.
+pub fn capacity(
+    scenario: &Scenario,
+    seed: u64,
+    mut on_probe: impl FnMut(&EngineSpec, &Probe),
+) -> Result<Vec<Capacity>> {
+    let WorkloadSpec::Clickstream(base) = &scenario.workload else {
+        return Err(RunError::Unsupported {
+            path: scenario.path.clone(),
+            message: "key `workload.trace`: a capacity search scales the generator's rate; a trace cannot be scaled"
+                .into(),
+        });
+    };
+    let clock = clock_setup(scenario, ClockKind::Simulated)?;
+    let base_rate = base.rate.cumulative(scenario.duration.nanos()) / (scenario.duration.nanos() as f64 / 1e9);
+    let mut out = Vec::new();
+    for engine in &scenario.engines {
+        let mut probes: Vec<Probe> = Vec::new();
+        let mut probe = |scale: f64, probes: &mut Vec<Probe>| -> Result<bool> {
+            let rate = base_rate * scale;
+            let secs = (EVENTS_PER_PROBE / rate).clamp(3.0, scenario.duration.nanos() as f64 / 1e9);
+            let duration = Span((secs * 1e9) as Nanos);
+            let mut s = scenario.clone();
+            let mut cfg = base.clone();
+            cfg.rate = scaled(&base.rate, scale);
+            s.workload = WorkloadSpec::Clickstream(cfg);
+            let workload = Workload::build(&s, seed, duration)?;
+            // The schedule puts an arrival wherever the cumulative rate crosses an integer.
+            let events = (cfg_rate_events(&s, duration) - 1.0).max(0.0) as u64;
+            let until = duration.nanos() + s.drain.nanos();
+            let run = run_engine(&s, engine, &workload, until, &clock, &mut |_| Ok(()))?;
+            let verdict = stability(&run, events, duration.nanos());
+            let p = Probe {
+                scale,
+                rate,
+                stable: verdict.is_ok(),
+                reason: verdict.err(),
+                latency: LatencySummary::from_histogram(&run.latency.total),
+            };
+            on_probe(engine, &p);
+            let stable = p.stable;
+            probes.push(p);
+            Ok(stable)
+        };
+        let (mut lo, mut hi) = (None::<f64>, None::<f64>);
+        let mut scale = 1.0;
+        for _ in 0..40 {
+            if probe(scale, &mut probes)? {
+                lo = Some(scale);
+                if hi.is_some() || base_rate * scale > 1e9 {
+                    break;
+                }
+                scale *= 2.0;
+            } else {
+                hi = Some(scale);
+                if lo.is_some() || base_rate * scale < 1.0 {
+                    break;
+                }
+                scale /= 2.0;
+            }
+        }
+        if let (Some(mut l), Some(mut h)) = (lo, hi) {
+            while h / l > 1.02 {
+                let mid = (l * h).sqrt();
+                if probe(mid, &mut probes)? {
+                    l = mid;
+                } else {
+                    h = mid;
+                }
+            }
+            lo = Some(l);
+        }
+        let best = lo.and_then(|l| probes.iter().find(|p| p.scale == l && p.stable));
+        out.push(Capacity {
+            name: engine.name.clone(),
+            sustainable_eps: best.map_or(0.0, |p| p.rate),
+            latency: best.map(|p| p.latency.clone()),
+            probes,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,362 @@
+//! The results directory of a run and what goes into it.
+//!
+//! Layout (documented in the README): `summary.json`, `progress.jsonl`, `latency-<run>.hgrm`
+//! (and `event-time-latency-<run>.hgrm` for windowed pipelines), `sink-<run>.csv` (written as
+//! the engine delivers, so long runs do not hold their outputs in memory), `late-<run>.csv`
+//! (side output), `timeline.csv`, `latency-cdf.svg`, `latency-over-time.svg` and
+//! `scenario.toml` (the scenario as run).
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use streamlab_engines::latency::{Component, TIMELINE_BUCKET};
+use streamlab_engines::operators::Output;
+use streamlab_engines::pipeline::{field_value, Field, PipelineSpec};
+use streamlab_engines::run::{Delivered, EngineRun};
+use streamlab_engines::time::{as_ms, Span, NANOS_PER_MS};
+use streamlab_reports::plot::{latency_cdf, latency_over_time, TimeSeries};
+use streamlab_reports::summary::{Counts, LatencySummary, RunSummary, Summary};
+
+use crate::error_run::{Result, RunError};
+use crate::execute::ClockSetup;
+use crate::runner::RunOptions;
+use crate::spec::{EngineKind, EngineSpec, Scenario};
+
+/// A file-name-safe form of a run name.
+pub fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-")
+}
+
+/// The results directory of a run: `--out`, or `results/<scenario>-<UTC time>`; an existing
+/// non-empty directory is replaced only with `--force`, and only if it is a results directory.
+pub fn prepare_results_dir(scenario: &Scenario, opts: &RunOptions) -> Result<PathBuf> {
+    let dir = match &opts.out {
+        Some(d) => d.clone(),
+        None => PathBuf::from("results").join(format!("{}-{}", slug(&scenario.name), utc_stamp())),
+    };
+    let io = |e| RunError::Io {
+        path: dir.clone(),
+        source: e,
+    };
+    if dir.exists() {
+        let empty = fs::read_dir(&dir).map_err(io)?.next().is_none();
+        if !empty {
+            if !opts.force {
+                return Err(RunError::ResultsDir {
+                    path: dir,
+                    message: "already exists; pass --force to replace it, or --out to choose another directory".into(),
+                });
+            }
+            if !dir.join("summary.json").is_file() {
+                return Err(RunError::ResultsDir {
+                    path: dir,
+                    message: "is not a streamlab results directory (no summary.json); refusing to delete it even with --force".into(),
+                });
+            }
+            fs::remove_dir_all(&dir).map_err(io)?;
+        }
+    }
+    fs::create_dir_all(&dir).map_err(io)?;
+    Ok(dir)
+}
+
+fn utc_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The `summary.json` of a run.
+pub fn summarize(
+    scenario: &Scenario,
+    seed: u64,
+    duration: Span,
+    clock: &ClockSetup,
+    runs: &[(&EngineSpec, EngineRun)],
+) -> Summary {
+    let mut modelled = Vec::new();
+    let runs = runs
+        .iter()
+        .map(|(spec, run)| {
+            let components_ms: BTreeMap<String, f64> = run
+                .latency
+                .reported
+                .iter()
+                .filter(|&&c| c != Component::WatermarkWait || scenario.pipeline.is_stateful())
+                .map(|&c: &Component| {
+                    (
+                        c.name().to_string(),
+                        run.latency.component_mean(c) / NANOS_PER_MS as f64,
+                    )
+                })
+                .collect();
+            let config = match &spec.kind {
+                EngineKind::MicroBatch(c) => serde_json::to_value(c),
+                EngineKind::PerRecord(c) => serde_json::to_value(c),
+            }
+            .expect("engine config serializes");
+            let mut notes = run.modelled.clone();
+            modelled.extend(run.modelled.iter().map(|m| format!("{}: {m}", spec.name)));
+            if run.counts.falling_behind > 0 {
+                notes.push(format!(
+                    "{} of {} batches took longer than the trigger interval (falling behind)",
+                    run.counts.falling_behind, run.counts.batches
+                ));
+            }
+            RunSummary {
+                name: spec.name.clone(),
+                model: spec.model().to_string(),
+                config,
+                latency_ms: LatencySummary::from_histogram(&run.latency.total),
+                event_time_latency_ms: scenario
+                    .pipeline
+                    .is_stateful()
+                    .then(|| LatencySummary::from_histogram(&run.latency.event_time)),
+                components_ms,
+                throughput_eps: run.throughput_eps(),
+                counts: Counts {
+                    events: run.counts.events,
+                    outputs: run.counts.outputs,
+                    batches: run.counts.batches,
+                    falling_behind: run.counts.falling_behind,
+                    late_dropped: run.counts.late_dropped,
+                },
+                notes,
+            }
+        })
+        .collect();
+    let measured = match clock {
+        ClockSetup::Live => vec![
+            "latency of every output, from its scheduled arrival to delivery, on the wall clock".into(),
+            "batch phase durations and per-record stage timestamps, on the wall clock".into(),
+            "throughput: events read per second of the run".into(),
+        ],
+        ClockSetup::Simulated { .. } => {
+            vec!["outputs: computed by the engines' real operator code (identical to a live run's)".into()]
+        }
+    };
+    if let ClockSetup::Simulated { profile, cluster } = clock {
+        modelled.insert(
+            0,
+            format!(
+                "all durations: virtual time priced by cost profile `{}` ({}) on {} node(s) x {} core(s)",
+                profile.name, profile.description, cluster.nodes, cluster.cores_per_node
+            ),
+        );
+    }
+    Summary {
+        schema_version: streamlab_reports::summary::SCHEMA_VERSION,
+        scenario: scenario.name.clone(),
+        seed,
+        clock: clock.name().into(),
+        duration_s: duration.nanos() as f64 / 1e9,
+        measured,
+        modelled,
+        runs,
+    }
+}
+
+fn create(path: &Path) -> Result<BufWriter<File>> {
+    File::create(path).map(BufWriter::new).map_err(|e| RunError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
+/// Writes every result file but the sinks' records (written while the engines run).
+pub fn write_results(
+    dir: &Path,
+    scenario: &Scenario,
+    summary: &Summary,
+    runs: &[(&EngineSpec, EngineRun)],
+) -> Result<()> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e| RunError::Io { path, source: e }
+    };
+    let path = dir.join("scenario.toml");
+    fs::write(&path, &scenario.source_text).map_err(io(&path))?;
+    summary.write_json(&dir.join("summary.json"))?;
+
+    let path = dir.join("progress.jsonl");
+    let mut w = create(&path)?;
+    for (_, run) in runs {
+        for p in &run.progress {
+            writeln!(w, "{p}").map_err(io(&path))?;
+        }
+    }
+    w.flush().map_err(io(&path))?;
+
+    let path = dir.join("timeline.csv");
+    let mut w = create(&path)?;
+    writeln!(w, "run,time_s,outputs,mean_latency_ms,max_latency_ms").map_err(io(&path))?;
+    let mut over_time = Vec::new();
+    for (spec, run) in runs {
+        let mut points = Vec::new();
+        for (i, b) in run.latency.timeline.iter().enumerate().filter(|(_, b)| b.count > 0) {
+            let t = (i as u64 * TIMELINE_BUCKET) as f64 / 1e9;
+            let mean = b.sum as f64 / b.count as f64 / NANOS_PER_MS as f64;
+            writeln!(w, "{},{t:.1},{},{mean:.3},{:.3}", spec.name, b.count, as_ms(b.max)).map_err(io(&path))?;
+            points.push((t, as_ms(b.max)));
+        }
+        over_time.push(TimeSeries {
+            name: format!("{} (max per 100 ms)", spec.name),
+            points,
+        });
+    }
+    w.flush().map_err(io(&path))?;
+
+    for (spec, run) in runs {
+        let slug = slug(&spec.name);
+        streamlab_reports::hgrm::write_hgrm_file(&dir.join(format!("latency-{slug}.hgrm")), &run.latency.total, 1e6)?;
+        if scenario.pipeline.is_stateful() {
+            streamlab_reports::hgrm::write_hgrm_file(
+                &dir.join(format!("event-time-latency-{slug}.hgrm")),
+                &run.latency.event_time,
+                1e6,
+            )?;
+        }
+        if !run.side_output.is_empty() {
+            let path = dir.join(format!("late-{slug}.csv"));
+            let mut w = create(&path)?;
+            writeln!(w, "seq,event_time_ms,arrival_ms,kind").map_err(io(&path))?;
+            for r in &run.side_output {
+                let e = &r.event;
+                writeln!(
+                    w,
+                    "{},{},{:.3},{}",
+                    e.seq,
+                    e.event_time,
+                    as_ms(e.arrival),
+                    e.kind.name()
+                )
+                .map_err(io(&path))?;
+            }
+            w.flush().map_err(io(&path))?;
+        }
+    }
+
+    let cdf: Vec<(String, &hdrhistogram::Histogram<u64>)> = runs
+        .iter()
+        .map(|(spec, run)| (spec.name.clone(), &run.latency.total))
+        .collect();
+    latency_cdf(
+        &dir.join("latency-cdf.svg"),
+        &format!("{}: latency distribution", scenario.name),
+        &cdf,
+    )?;
+    latency_over_time(
+        &dir.join("latency-over-time.svg"),
+        &format!("{}: latency over time", scenario.name),
+        &over_time,
+    )?;
+    Ok(())
+}
+
+/// Writes a sink's records as CSV while the engine delivers them: the projected columns of a
+/// stateless pipeline, or the window results of a stateful one, each with its delivery time
+/// and latency.
+pub struct SinkCsv {
+    path: PathBuf,
+    out: BufWriter<File>,
+    project: Vec<Field>,
+}
+
+impl SinkCsv {
+    /// Creates the file and writes its header.
+    pub fn create(path: &Path, pipeline: &PipelineSpec) -> Result<Self> {
+        let mut out = create(path)?;
+        let header = if pipeline.is_stateful() {
+            "delivered_ms,key,window_start_ms,window_end_ms,count,value,is_update,latency_ms".to_string()
+        } else {
+            let cols: Vec<&str> = pipeline.project.iter().map(|f| f.name()).collect();
+            format!("delivered_ms,{},latency_ms", cols.join(","))
+        };
+        writeln!(out, "{header}").map_err(|e| RunError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            out,
+            project: pipeline.project.clone(),
+        })
+    }
+
+    /// Appends records.
+    pub fn write(&mut self, delivered: &[Delivered]) -> Result<()> {
+        self.write_all(delivered).map_err(|e| RunError::Io {
+            path: self.path.clone(),
+            source: e,
+        })
+    }
+
+    fn write_all(&mut self, delivered: &[Delivered]) -> std::io::Result<()> {
+        let w = &mut self.out;
+        for d in delivered {
+            match &d.output {
+                Output::Row(r) => {
+                    write!(w, "{:.3}", as_ms(d.at))?;
+                    for &f in &self.project {
+                        if f == Field::Kind {
+                            write!(w, ",{}", r.event.kind.name())?;
+                        } else {
+                            write!(w, ",{}", field_value(&r.event, r.campaign, f))?;
+                        }
+                    }
+                    writeln!(w, ",{:.3}", as_ms(d.at.saturating_sub(r.lineage.arrival)))?;
+                }
+                Output::Window(r) => writeln!(
+                    w,
+                    "{:.3},{},{},{},{},{},{},{:.3}",
+                    as_ms(d.at),
+                    r.key,
+                    r.start,
+                    r.end,
+                    r.count,
+                    r.value,
+                    r.is_update,
+                    as_ms(d.at.saturating_sub(r.origin.arrival))
+                )?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes and closes the file.
+    pub fn finish(mut self) -> Result<()> {
+        self.out.flush().map_err(|e| RunError::Io {
+            path: self.path.clone(),
+            source: e,
+        })
+    }
+}

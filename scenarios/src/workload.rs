@@ -1,0 +1,109 @@
+//! The input every engine run of a scenario reads: generated from the seed or read from a
+//! trace, handed out whole (live runs) or in arrival-ordered pieces (long simulated runs keep
+//! only a window of it in memory).
+
+use streamlab_engines::dimension::CampaignTable;
+use streamlab_engines::event::Event;
+use streamlab_engines::source::SourceLog;
+use streamlab_engines::time::{Nanos, Span};
+use streamlab_workloads::{ClickstreamConfig, ClickstreamGenerator};
+
+use crate::error_run::Result;
+use crate::spec::{Scenario, WorkloadSpec};
+
+/// A scenario's workload for one seed and duration.
+#[derive(Debug)]
+pub struct Workload {
+    /// The campaign dimension table of the lookup join.
+    pub table: CampaignTable,
+    /// Number of source partitions.
+    pub partitions: usize,
+    /// Events arrive before this instant.
+    pub duration: Nanos,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    Generated { cfg: ClickstreamConfig, seed: u64 },
+    Trace(Vec<Event>),
+}
+
+impl Workload {
+    /// The workload of `scenario` with `seed` over `duration`. A trace is read (and checked)
+    /// here; a generated workload is produced on demand.
+    pub fn build(scenario: &Scenario, seed: u64, duration: Span) -> Result<Self> {
+        let duration = duration.nanos();
+        Ok(match &scenario.workload {
+            WorkloadSpec::Clickstream(cfg) => Workload {
+                table: streamlab_workloads::campaign_table(cfg, seed),
+                partitions: cfg.partitions as usize,
+                duration,
+                source: Source::Generated { cfg: cfg.clone(), seed },
+            },
+            WorkloadSpec::Trace { path } => {
+                let events: Vec<Event> = streamlab_workloads::read_trace(path)?
+                    .into_iter()
+                    .filter(|e| e.arrival < duration)
+                    .collect();
+                Workload {
+                    table: streamlab_workloads::campaign_table(&ClickstreamConfig::default(), seed),
+                    partitions: events.iter().map(|e| e.partition as usize + 1).max().unwrap_or(1),
+                    duration,
+                    source: Source::Trace(events),
+                }
+            }
+        })
+    }
+
+    /// Every event, in arrival order.
+    pub fn events(&self) -> Vec<Event> {
+        let mut out = Vec::new();
+        self.feed().fill_until(Nanos::MAX, &mut out);
+        out
+    }
+
+    /// The whole log.
+    pub fn full_log(&self) -> SourceLog {
+        SourceLog::from_events(self.partitions, self.events())
+    }
+
+    /// The events from the start, piece by piece.
+    pub fn feed(&self) -> Feed<'_> {
+        let inner = match &self.source {
+            Source::Generated { cfg, seed } => FeedInner::Generated(Box::new(ClickstreamGenerator::new(cfg, *seed))),
+            Source::Trace(events) => FeedInner::Trace(events, 0),
+        };
+        Feed {
+            inner,
+            duration: self.duration,
+        }
+    }
+}
+
+/// Hands out a workload's events in arrival order, a time range at a time.
+pub struct Feed<'a> {
+    inner: FeedInner<'a>,
+    duration: Nanos,
+}
+
+enum FeedInner<'a> {
+    Generated(Box<ClickstreamGenerator>),
+    Trace(&'a [Event], usize),
+}
+
+impl Feed<'_> {
+    /// Appends every event not yet handed out whose arrival is before `until` (and before the
+    /// workload's duration).
+    pub fn fill_until(&mut self, until: Nanos, out: &mut Vec<Event>) {
+        let until = until.min(self.duration);
+        match &mut self.inner {
+            FeedInner::Generated(g) => g.fill_until(until, out),
+            FeedInner::Trace(events, pos) => {
+                let end = *pos + events[*pos..].partition_point(|e| e.arrival < until);
+                out.extend_from_slice(&events[*pos..end]);
+                *pos = end;
+            }
+        }
+    }
+}

@@ -84,13 +84,6 @@ fn scaled(rate: &RateProfile, f: f64) -> RateProfile {
     }
 }
 
-fn cfg_rate_events(s: &Scenario, duration: Span) -> f64 {
-    match &s.workload {
-        WorkloadSpec::Clickstream(cfg) => cfg.rate.cumulative(duration.nanos()).floor(),
-        WorkloadSpec::Trace { .. } => 0.0,
-    }
-}
-
 /// Judges a finished probe (see the module docs).
 pub fn stability(run: &EngineRun, events: u64, duration: Nanos) -> Result<(), String> {
     if run.counts.events < events {
@@ -155,8 +148,7 @@ pub fn capacity(
             cfg.rate = scaled(&base.rate, scale);
             s.workload = WorkloadSpec::Clickstream(cfg);
             let workload = Workload::build(&s, seed, duration)?;
-            // The schedule puts an arrival wherever the cumulative rate crosses an integer.
-            let events = (cfg_rate_events(&s, duration) - 1.0).max(0.0) as u64;
+            let events = workload.expected_events().saturating_sub(1);
             let until = duration.nanos() + s.drain.nanos();
             let run = run_engine(&s, engine, &workload, until, &clock, &mut |_| Ok(()))?;
             let verdict = stability(&run, events, duration.nanos());

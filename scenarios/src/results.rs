@@ -100,6 +100,7 @@ pub fn summarize(
     scenario: &Scenario,
     seed: u64,
     duration: Span,
+    events: u64,
     clock: &ClockSetup,
     runs: &[(&EngineSpec, EngineRun)],
 ) -> Summary {
@@ -126,12 +127,7 @@ pub fn summarize(
             .expect("engine config serializes");
             let mut notes = run.modelled.clone();
             modelled.extend(run.modelled.iter().map(|m| format!("{}: {m}", spec.name)));
-            if run.counts.falling_behind > 0 {
-                notes.push(format!(
-                    "{} of {} batches took longer than the trigger interval (falling behind)",
-                    run.counts.falling_behind, run.counts.batches
-                ));
-            }
+            notes.extend(stability_notes(spec, run, events, duration));
             RunSummary {
                 name: spec.name.clone(),
                 model: spec.model().to_string(),
@@ -359,4 +355,64 @@ impl SinkCsv {
             source: e,
         })
     }
+}
+
+/// What a reader must know about whether a run kept up: falling-behind batches, Spark's
+/// stability condition (processing time ≤ trigger interval), backlog growth, unread events and
+/// a latency that keeps growing.
+fn stability_notes(spec: &EngineSpec, run: &EngineRun, events: u64, duration: Span) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let EngineKind::MicroBatch(cfg) = &spec.kind {
+        if run.counts.falling_behind > 0 {
+            notes.push(format!(
+                "{} of {} batches took longer than the trigger interval (falling behind)",
+                run.counts.falling_behind, run.counts.batches
+            ));
+        }
+        let data_batches: Vec<(f64, u64)> = run
+            .progress
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p["durationMs"]["triggerExecution"].as_f64()?,
+                    p["numInputRows"].as_u64()?,
+                ))
+            })
+            .filter(|(_, rows)| *rows > 0)
+            .collect();
+        // The very first batch starts with the run and sees only what arrived at that instant.
+        let data_batches = if data_batches.len() > 2 {
+            &data_batches[1..]
+        } else {
+            &data_batches[..]
+        };
+        if let (Some(interval), Some(first), Some(last)) = (cfg.interval(), data_batches.first(), data_batches.last()) {
+            let mean = data_batches.iter().map(|(d, _)| d).sum::<f64>() / data_batches.len() as f64;
+            let verdict = if mean > interval.as_ms() {
+                "processing time > trigger interval: the query cannot keep up"
+            } else {
+                "processing time <= trigger interval: stable"
+            };
+            notes.push(format!(
+                "batch processing time: mean {:.0} ms against a {} trigger interval ({verdict})",
+                mean, interval
+            ));
+            if last.1 > first.1 * 3 / 2 && run.counts.falling_behind > 0 {
+                notes.push(format!(
+                    "backlog growth: batches read {} events at first and {} in the last batch",
+                    first.1, last.1
+                ));
+            }
+        }
+    }
+    if events > run.counts.events + 1 {
+        notes.push(format!(
+            "{} events were still unread when the run ended",
+            events - run.counts.events
+        ));
+    }
+    if let Err(why) = crate::capacity::stability(run, run.counts.events, duration.nanos()) {
+        notes.push(format!("latency does not stay bounded: {why}"));
+    }
+    notes
 }

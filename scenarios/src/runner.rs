@@ -63,7 +63,7 @@ pub fn run_scenario(
         runs.push((engine, run));
     }
 
-    let summary = summarize(scenario, seed, duration, &clock, &runs);
+    let summary = summarize(scenario, seed, duration, workload.expected_events(), &clock, &runs);
     write_results(&dir, scenario, &summary, &runs)?;
     Ok(RunOutcome { dir, summary })
 }

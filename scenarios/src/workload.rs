@@ -63,6 +63,16 @@ impl Workload {
         out
     }
 
+    /// How many events the workload has: exact for a trace; for the generator, the rate
+    /// profile's integral over the duration (its schedule puts an arrival at every integer
+    /// crossing, so this is exact up to one event).
+    pub fn expected_events(&self) -> u64 {
+        match &self.source {
+            Source::Trace(events) => events.len() as u64,
+            Source::Generated { cfg, .. } => cfg.rate.cumulative(self.duration).floor() as u64,
+        }
+    }
+
     /// The whole log.
     pub fn full_log(&self) -> SourceLog {
         SourceLog::from_events(self.partitions, self.events())

@@ -73,6 +73,17 @@ pub fn ln(x: f64) -> f64 {
     e as f64 * LN_2 + ln_c + poly + bias
 }
 
+/// `1 / k!` for `k` in `0..14`.
+const INV_FACTORIAL: [f64; 14] = {
+    let mut t = [1.0; 14];
+    let mut k = 1;
+    while k < 14 {
+        t[k] = t[k - 1] / k as f64;
+        k += 1;
+    }
+    t
+};
+
 /// `e^x` (relative error < 1e-15). Underflows to 0 below −745 and overflows to `+inf` above
 /// 709.78, like the libm function; NaN in, NaN out.
 pub fn exp(x: f64) -> f64 {
@@ -89,19 +100,28 @@ pub fn exp(x: f64) -> f64 {
     // fdlibm's split of ln 2: the high part has 32 trailing zero bits, so `k * LN2_HI` is exact.
     const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
     const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
-    let k = (x * std::f64::consts::LOG2_E + 0.5).floor();
+    let k = floor(x * std::f64::consts::LOG2_E + 0.5);
     let r = (x - k * LN2_HI) - k * LN2_LO;
-    // Taylor series to r^14 / 14!: the remainder is below 1e-17 for |r| <= 0.35.
-    let mut p = 1.0;
-    let mut i = 14;
-    while i > 0 {
-        p = 1.0 + p * r / f64::from(i);
-        i -= 1;
+    // Taylor series to r^13 / 13! by Horner: the remainder is below 2e-17 for |r| <= 0.35.
+    let mut p = INV_FACTORIAL[13];
+    for c in INV_FACTORIAL[..13].iter().rev() {
+        p = p * r + c;
     }
     // Scale by 2^k in two steps so subnormal results come out right.
     let k = k as i64;
     let (k1, k2) = (k / 2, k - k / 2);
     p * pow2(k1) * pow2(k2)
+}
+
+/// `⌊x⌋` for `|x| < 2^62` without a libm call (`f64::floor` is one on baseline x86-64).
+#[inline]
+fn floor(x: f64) -> f64 {
+    let t = x as i64 as f64; // truncates toward zero
+    if t > x {
+        t - 1.0
+    } else {
+        t
+    }
 }
 
 /// `2^k` for `k` in `-1022..=1023`.

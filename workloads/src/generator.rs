@@ -5,12 +5,13 @@
 //!   deterministic spacing, no randomness; each arrival is a *slot*.
 //! - **Who** — `max(1, round(base_rate × mean_think_time))` sessions are active at once (the
 //!   number that keeps the base rate busy, by Little's law), capped at `users`
-//!   ([`session_pool_size`]), each with a due time. A slot goes to the earliest-due session
-//!   (ties to the lower pool slot), which is then due again one exponential think time after
-//!   the later of the slot's arrival and its own due time. (So when the rate outruns the pool,
-//!   the pool's clock runs ahead of arrivals and sessions stay evenly spaced instead of being
-//!   hammered in bursts; the due times never go backwards, which is what lets the pool be an
-//!   O(1) calendar queue rather than a heap.) A session lasts a geometric number of events
+//!   ([`session_pool_size`]), each with a due time. A slot goes to the earliest-due session,
+//!   which is then due again one exponential think time after the later of the slot's arrival
+//!   and its own due time. (So when the rate outruns the pool, the pool's clock runs ahead of
+//!   arrivals and sessions stay evenly spaced instead of being hammered in bursts; and due
+//!   times never go backwards, which lets the pool be an O(1) calendar queue rather than a
+//!   heap.) "Earliest" is at a resolution below 1/256 of the mean think time, ties in the order
+//!   the sessions were scheduled (see the crate's `pool` module). A session lasts a geometric number of events
 //!   (mean `mean_session_events`, at least 1, at most `u32::MAX`); when it is used up a new
 //!   session of a uniformly random user takes its place. Session ids count up from 0, so they
 //!   are unique over the stream.
@@ -48,7 +49,7 @@ use streamlab_engines::time::{Nanos, NANOS_PER_MS, NANOS_PER_SEC};
 use crate::config::ClickstreamConfig;
 use crate::disorder::DelaySampler;
 use crate::fastmath::{self, AliasTable};
-use crate::pool::{Node, Pool};
+use crate::pool::{Pool, Session};
 use crate::rate::{Arrivals, RateProfile};
 
 /// Mixed into the seed of the campaign table so it is independent of the event stream.
@@ -134,7 +135,7 @@ impl ZipfSampler {
             fastmath::exp(fastmath::ln(t) / self.one_minus_s)
         };
         // x is a continuous rank in [K + ½, n + ½]: round to the nearest rank, 0-based.
-        ((x + 0.5).floor() as u64).clamp(u64::from(self.head) + 1, u64::from(self.n)) as u32 - 1
+        ((x + 0.5) as u64).clamp(u64::from(self.head) + 1, u64::from(self.n)) as u32 - 1
     }
 }
 
@@ -192,22 +193,21 @@ impl Model {
         (fastmath::exp1(rng.next_u64()) * self.think_mean_ns).min(u64::MAX as f64 / 4.0) as Nanos
     }
 
-    /// A fresh session (due one think time after `base`).
-    fn new_session<R: RngCore>(&mut self, rng: &mut R, base: Nanos) -> Node {
+    /// A fresh session, due one think time after `base`.
+    fn new_session<R: RngCore>(&mut self, rng: &mut R, base: Nanos) -> Session {
         let id = self.next_session;
         self.next_session += 1;
         let user = fastmath::below(rng.next_u64(), self.users) as u32;
         let extra = (fastmath::exp1(rng.next_u64()) * self.session_scale).min(f64::from(u32::MAX - 1));
-        let remaining = extra as u32 + 1;
         let think = self.think(rng);
-        Node::new(
-            base.saturating_add(think),
+        Session {
+            due: base.saturating_add(think),
             id,
             user,
-            partition_of(user, self.partitions),
-            remaining,
-            dwell_ms(think),
-        )
+            partition: partition_of(user, self.partitions),
+            remaining: extra as u32 + 1,
+            dwell_ms: dwell_ms(think),
+        }
     }
 
     #[inline]
@@ -232,7 +232,8 @@ impl Model {
             }
         };
         let p = fastmath::exp(self.price_mu + PRICE_SIGMA * z);
-        (p + 0.5).floor().clamp(1.0, f64::from(u32::MAX)) as u32
+        // p > 0: the cast truncates, so this rounds to nearest (and saturates).
+        ((p + 0.5) as u32).max(1)
     }
 }
 
@@ -288,8 +289,8 @@ impl ClickstreamGenerator {
         let mut rng = Pcg64Mcg::seed_from_u64(seed);
         let mut model = Model::new(cfg);
         let concurrent = session_pool_size(cfg);
-        let nodes: Vec<Node> = (0..concurrent).map(|_| model.new_session(&mut rng, 0)).collect();
-        let pool = Pool::new(nodes, model.think_mean_ns);
+        let sessions: Vec<Session> = (0..concurrent).map(|_| model.new_session(&mut rng, 0)).collect();
+        let pool = Pool::new(sessions, model.think_mean_ns);
         let mut arrivals = cfg.rate.arrivals();
         let pending = arrivals.next();
         Self {
@@ -340,19 +341,20 @@ impl ClickstreamGenerator {
     #[inline]
     fn event_at(&mut self, arrival: Nanos) -> Event {
         let rng = &mut self.rng;
-        let slot = self.pool.pop_min();
-        let node = self.pool.node_mut(slot);
-        let (user, session, dwell, partition) = (node.user, node.id, node.dwell_ms, node.partition);
-        let base = node.due.max(arrival);
-        node.remaining -= 1;
-        if node.remaining == 0 {
-            *node = self.model.new_session(rng, base);
-        } else {
+        let s = self.pool.pop_min();
+        let base = s.due.max(arrival);
+        let next = if s.remaining > 1 {
             let think = self.model.think(rng);
-            node.dwell_ms = dwell_ms(think);
-            node.due = base.saturating_add(think);
-        }
-        self.pool.insert(slot);
+            Session {
+                due: base.saturating_add(think),
+                remaining: s.remaining - 1,
+                dwell_ms: dwell_ms(think),
+                ..s
+            }
+        } else {
+            self.model.new_session(rng, base)
+        };
+        self.pool.insert(next);
 
         let page = self.model.page.sample(rng);
         let ad = fastmath::below(rng.next_u64(), self.model.ads) as u32;
@@ -368,13 +370,13 @@ impl ClickstreamGenerator {
             seq,
             event_time: (arrival.saturating_sub(delay) / NANOS_PER_MS) as i64,
             arrival,
-            partition,
-            user,
-            session,
+            partition: s.partition,
+            user: s.user,
+            session: s.id,
             page,
             ad,
             kind,
-            dwell_ms: dwell,
+            dwell_ms: s.dwell_ms,
             price_cents,
         }
     }

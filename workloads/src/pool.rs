@@ -1,32 +1,143 @@
-//! The pool of active sessions, ordered by due time: a monotone calendar queue.
+//! The pool of active sessions, ordered by due time: a monotone two-level bucket queue.
 //!
-//! The generator always takes the earliest-due session (ties to the lower slot) and puts it back
-//! with a due time no earlier than the one it had, so the queue is *monotone*: nothing is ever
-//! inserted before the last minimum. That allows an O(1) structure instead of a binary heap
-//! (whose sift over ~10^5 entries dominated the old generator):
+//! The generator always takes the earliest-due session and puts it back with a due time no
+//! earlier than the one it had, so the queue is *monotone*: nothing is ever inserted before the
+//! last minimum. That allows an amortised O(1) radix bucket queue instead of a binary heap,
+//! whose sift over ~10^5 sessions (a cache miss per level) dominated the old generator.
 //!
-//! - a ring of `M` buckets (a power of two), each `2^shift` ns wide, covering the absolute
-//!   buckets `[cursor, cursor + M)`; a bucket is an intrusive singly linked list through the
-//!   session nodes, and a bitmap of non-empty buckets finds the next one in a few word reads;
-//! - entries due beyond the ring's horizon wait in an overflow binary heap and move into the
-//!   ring as the cursor advances.
+//! **Order.** Due times are compared at the resolution of a *fine* bucket, `2^shift` ns, the
+//! smallest power of two with `2^shift × 16384 >= 4 T` (so between `T / 4096` and `T / 2048`
+//! for a mean think time `T`); sessions due in the same fine bucket come out in the order they
+//! were (re)scheduled (FIFO). That is the total order `(due >> shift, insertion number)`,
+//! independent of the data structure, so it is deterministic. Against think times of mean `T`
+//! the quantisation is invisible, and it spares sorting anything.
 //!
-//! The bucket width is chosen so a bucket holds about one session near the cursor and the ring
-//! spans about four mean think times, so only the exponential tail (≈ 2 %) takes the heap path.
-//! The order is exact: the minimum is found by scanning the (short) cursor bucket for the least
-//! `(due, slot)`.
+//! **Layout.** Sessions live *in* the queue (no side table), each bucket an unsorted `Vec` in
+//! insertion order whose capacity is reused as the queue turns:
+//! - the *hot* fine bucket (absolute fine bucket `cursor`), read front to back;
+//! - `near`: the other 64 fine buckets of the current *coarse* bucket (`cursor >> 6`), with a
+//!   bit mask of the non-empty ones;
+//! - `far`: a ring of 256 coarse buckets covering the next 255 coarse buckets (≥ 4 T in all);
+//!   a coarse bucket is distributed into `near` (a stable pass) when the cursor reaches it;
+//! - `overflow`: sessions due beyond that, in a binary heap keyed by `(fine bucket, insertion
+//!   number)` (only the exponential tail, ≤ 2 %), moved into `far` as the window advances.
+//!
+//! A reinsertion is therefore nearly always an append to one of 256 `far` buckets instead of a
+//! random access into megabytes. `far` buckets are chains of fixed-size chunks from one slab
+//! with a LIFO free list: the chunk an append opens is the one a distribution pass freed most
+//! recently, still in cache, so appends rarely miss even though the pool is megabytes. A bucket
+//! is always empty when older sessions move into it, so FIFO order is kept at every level.
 
-use std::cmp::Reverse;
+use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
 use streamlab_engines::time::Nanos;
 
-/// "No slot": the end of a bucket list.
+/// `log2` of the fine buckets per coarse bucket.
+const FINE_BITS: u32 = 6;
+const FINE: usize = 1 << FINE_BITS;
+/// Coarse buckets in the `far` ring.
+const COARSE: usize = 256;
+/// Sessions per chunk of a `far` bucket (1 KiB).
+const CHUNK: usize = 32;
+/// "No chunk".
 const NIL: u32 = u32::MAX;
 
-/// An active session and its place in the queue (one cache-friendly record per slot).
+/// A `far` bucket: a chain of chunks, appended at the tail.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Node {
+struct Chain {
+    head: u32,
+    tail: u32,
+    /// Sessions in the tail chunk.
+    tail_len: u32,
+    /// Sessions in the chain.
+    len: u32,
+}
+
+impl Chain {
+    const EMPTY: Self = Self {
+        head: NIL,
+        tail: NIL,
+        tail_len: 0,
+        len: 0,
+    };
+}
+
+/// The `far` ring: `COARSE` chains over one slab of chunks.
+#[derive(Clone, Debug)]
+struct Far {
+    chains: Vec<Chain>,
+    /// Chunk `c` is `slab[c * CHUNK..(c + 1) * CHUNK]`.
+    slab: Vec<Session>,
+    /// The chunk after `c` in its chain.
+    next: Vec<u32>,
+    /// Free chunks, the most recently freed on top.
+    free: Vec<u32>,
+    /// Sessions in all chains.
+    len: usize,
+}
+
+impl Far {
+    fn new() -> Self {
+        Self {
+            chains: vec![Chain::EMPTY; COARSE],
+            slab: Vec::new(),
+            next: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, bucket: usize, s: Session) {
+        let mut chain = self.chains[bucket];
+        if chain.tail == NIL || chain.tail_len == CHUNK as u32 {
+            let c = self.free.pop().unwrap_or_else(|| {
+                let c = self.next.len() as u32;
+                self.slab.resize(self.slab.len() + CHUNK, s);
+                self.next.push(NIL);
+                c
+            });
+            self.next[c as usize] = NIL;
+            if chain.tail == NIL {
+                chain.head = c;
+            } else {
+                self.next[chain.tail as usize] = c;
+            }
+            chain.tail = c;
+            chain.tail_len = 0;
+        }
+        self.slab[chain.tail as usize * CHUNK + chain.tail_len as usize] = s;
+        chain.tail_len += 1;
+        chain.len += 1;
+        self.chains[bucket] = chain;
+        self.len += 1;
+    }
+
+    /// Empties chain `bucket`, handing its sessions to `f` in insertion order.
+    fn drain(&mut self, bucket: usize, mut f: impl FnMut(Session)) {
+        let chain = std::mem::replace(&mut self.chains[bucket], Chain::EMPTY);
+        self.len -= chain.len as usize;
+        let mut c = chain.head;
+        while c != NIL {
+            let n = if c == chain.tail {
+                chain.tail_len as usize
+            } else {
+                CHUNK
+            };
+            let start = c as usize * CHUNK;
+            for &s in &self.slab[start..start + n] {
+                f(s);
+            }
+            self.free.push(c);
+            c = self.next[c as usize];
+        }
+    }
+}
+
+/// An active session, as the pool stores it (32 bytes: two per cache line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Session {
     /// When the session's next event is due (ns, on the pool's clock).
     pub due: Nanos,
     /// Session id, unique over the stream.
@@ -39,181 +150,154 @@ pub(crate) struct Node {
     pub remaining: u32,
     /// The think time that preceded the session's next event, ms.
     pub dwell_ms: u32,
-    /// Next slot in the same bucket, or `NIL`.
-    next: u32,
 }
 
-impl Node {
-    /// A node not yet linked into the queue.
-    pub fn new(due: Nanos, id: u64, user: u32, partition: u32, remaining: u32, dwell_ms: u32) -> Self {
-        Self {
-            due,
-            id,
-            user,
-            partition,
-            remaining,
-            dwell_ms,
-            next: NIL,
-        }
+/// A session waiting beyond the ring, with its absolute bucket and insertion number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Waiting {
+    bucket: u64,
+    seq: u64,
+    session: Session,
+}
+
+impl Ord for Waiting {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.bucket, self.seq).cmp(&(other.bucket, other.seq))
+    }
+}
+
+impl PartialOrd for Waiting {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
 /// The session pool (see the module docs).
 #[derive(Clone, Debug)]
 pub(crate) struct Pool {
-    nodes: Vec<Node>,
-    /// First slot of each ring bucket, or `NIL`.
-    heads: Vec<u32>,
-    /// Bit `i` set iff ring bucket `i` is non-empty.
-    occupied: Vec<u64>,
+    /// The sessions of fine bucket `cursor`, in insertion order; `hot[..head]` are taken.
+    hot: Vec<Session>,
+    head: usize,
+    /// `near[f & 63]`: fine bucket `f` of the current coarse bucket, for `f > cursor`.
+    near: Vec<Vec<Session>>,
+    /// Bit `i` set iff `near[i]` is non-empty.
+    near_mask: u64,
+    /// Chain `c & 255`: coarse bucket `c`, for `c` in `(cursor >> 6, (cursor >> 6) + 256)`.
+    far: Far,
     shift: u32,
-    /// `M − 1`.
-    mask: u64,
-    /// The absolute bucket (`due >> shift`) of the last minimum. Invariant: every ring entry's
-    /// absolute bucket is in `[cursor, cursor + M)`, every overflow entry's is `>= cursor + M`.
+    /// The absolute fine bucket (`due >> shift`) of the hot bucket.
     cursor: u64,
-    in_ring: usize,
-    overflow: BinaryHeap<Reverse<(Nanos, u32)>>,
+    /// Sessions whose coarse bucket is `>= (cursor >> 6) + 256`, least `(bucket, seq)` on top.
+    overflow: BinaryHeap<Reverse<Waiting>>,
+    /// Insertions so far (orders the overflow heap).
+    inserted: u64,
 }
 
 impl Pool {
-    /// A pool of `nodes` (at least one, fewer than `u32::MAX`), where sessions are spaced by
-    /// think times of mean `mean_think_ns`.
-    pub fn new(nodes: Vec<Node>, mean_think_ns: f64) -> Self {
-        assert!(
-            !nodes.is_empty() && nodes.len() < NIL as usize,
-            "pool of {} sessions",
-            nodes.len()
-        );
-        let n = nodes.len();
-        let buckets = (4 * n).next_power_of_two().clamp(64, 1 << 22);
-        // Width so that the ring spans ~4 mean think times: 2^shift >= 4 T / M.
-        let wanted = (4.0 * mean_think_ns / buckets as f64).max(1.0);
+    /// A pool of `sessions` (at least one), spaced by think times of mean `mean_think_ns`. They
+    /// are inserted in the given order.
+    pub fn new(sessions: Vec<Session>, mean_think_ns: f64) -> Self {
+        assert!(!sessions.is_empty(), "an empty session pool");
+        // The smallest power-of-two fine width with which the ring spans 4 mean think times.
+        let span = 4.0 * mean_think_ns / (FINE * COARSE) as f64;
         let mut shift = 0;
-        while shift < 62 && ((1u64 << shift) as f64) < wanted {
+        while shift < 62 && ((1u64 << shift) as f64) < span {
             shift += 1;
         }
+        let first = sessions.iter().map(|s| s.due).min().unwrap_or(0) >> shift;
         let mut pool = Self {
-            nodes: Vec::with_capacity(n),
-            heads: vec![NIL; buckets],
-            occupied: vec![0; buckets / 64],
+            hot: Vec::new(),
+            head: 0,
+            near: vec![Vec::new(); FINE],
+            near_mask: 0,
+            far: Far::new(),
             shift,
-            mask: buckets as u64 - 1,
-            cursor: nodes.iter().map(|n| n.due).min().unwrap_or(0) >> shift,
-            in_ring: 0,
+            cursor: first,
             overflow: BinaryHeap::new(),
+            inserted: 0,
         };
-        for (slot, node) in nodes.into_iter().enumerate() {
-            pool.nodes.push(node);
-            pool.insert(slot as u32);
+        for s in sessions {
+            pool.insert(s);
         }
         pool
     }
 
-    /// The node in `slot`.
+    /// (Re)inserts a session; its due time must not be before the last minimum's fine bucket.
     #[inline]
-    pub fn node_mut(&mut self, slot: u32) -> &mut Node {
-        &mut self.nodes[slot as usize]
-    }
-
-    fn ring_len(&self) -> u64 {
-        self.mask + 1
-    }
-
-    /// (Re)inserts `slot` at its node's due time, which must not be before the last minimum.
-    #[inline]
-    pub fn insert(&mut self, slot: u32) {
-        let due = self.nodes[slot as usize].due;
-        let abs = due >> self.shift;
-        debug_assert!(abs >= self.cursor, "the pool is monotone");
-        if abs.saturating_sub(self.cursor) >= self.ring_len() {
-            self.overflow.push(Reverse((due, slot)));
+    pub fn insert(&mut self, session: Session) {
+        let fine = session.due >> self.shift;
+        debug_assert!(fine >= self.cursor, "the pool is monotone");
+        if fine <= self.cursor {
+            self.hot.push(session);
         } else {
-            self.link(slot, abs);
-        }
-    }
-
-    #[inline]
-    fn link(&mut self, slot: u32, abs: u64) {
-        let i = (abs & self.mask) as usize;
-        self.nodes[slot as usize].next = self.heads[i];
-        self.heads[i] = slot;
-        self.occupied[i >> 6] |= 1 << (i & 63);
-        self.in_ring += 1;
-    }
-
-    /// Moves overflow entries that now fall inside the ring's window into the ring.
-    fn migrate(&mut self) {
-        while let Some(&Reverse((due, slot))) = self.overflow.peek() {
-            let abs = due >> self.shift;
-            if abs - self.cursor >= self.ring_len() {
-                break;
+            let ahead = (fine >> FINE_BITS) - (self.cursor >> FINE_BITS);
+            if ahead == 0 {
+                let i = (fine as usize) & (FINE - 1);
+                self.near[i].push(session);
+                self.near_mask |= 1 << i;
+            } else if ahead < COARSE as u64 {
+                self.far.push(((fine >> FINE_BITS) as usize) & (COARSE - 1), session);
+            } else {
+                self.overflow.push(Reverse(Waiting {
+                    bucket: fine,
+                    seq: self.inserted,
+                    session,
+                }));
             }
-            self.overflow.pop();
-            self.link(slot, abs);
         }
+        self.inserted += 1;
     }
 
-    /// The first non-empty ring bucket at or after ring index `start`, circularly. The ring must
-    /// not be empty.
+    /// Removes and returns the first session of the earliest non-empty fine bucket.
     #[inline]
-    fn next_occupied(&self, start: usize) -> usize {
-        let words = self.occupied.len();
-        let mut w = start >> 6;
-        let bits = self.occupied[w] & (!0u64 << (start & 63));
-        if bits != 0 {
-            return (w << 6) | bits.trailing_zeros() as usize;
+    pub fn pop_min(&mut self) -> Session {
+        if self.head == self.hot.len() {
+            self.advance();
         }
+        let s = self.hot[self.head];
+        self.head += 1;
+        s
+    }
+
+    /// Moves the cursor to the next non-empty fine bucket and makes it the hot one.
+    #[cold]
+    fn advance(&mut self) {
+        self.hot.clear();
+        self.head = 0;
         loop {
-            w = (w + 1) & (words - 1);
-            let bits = self.occupied[w];
-            if bits != 0 {
-                return (w << 6) | bits.trailing_zeros() as usize;
+            // The next non-empty fine bucket of this coarse bucket (the cursor's own is empty).
+            let rest = self.near_mask & (!0u64 << (self.cursor as usize & (FINE - 1)));
+            if rest != 0 {
+                let i = rest.trailing_zeros() as usize;
+                self.cursor = (self.cursor & !(FINE as u64 - 1)) | i as u64;
+                self.near_mask &= !(1 << i);
+                std::mem::swap(&mut self.hot, &mut self.near[i]);
+                return;
             }
-        }
-    }
-
-    /// Removes and returns the slot with the least `(due, slot)`.
-    #[inline]
-    pub fn pop_min(&mut self) -> u32 {
-        if self.in_ring == 0 {
-            let &Reverse((due, _)) = self.overflow.peek().expect("the pool is never empty");
-            self.cursor = due >> self.shift;
-            self.migrate();
-        }
-        let start = (self.cursor & self.mask) as usize;
-        let i = self.next_occupied(start);
-        if i != start {
-            // Entries migrated now have absolute buckets >= old cursor + M > bucket `i`.
-            self.cursor += (i.wrapping_sub(start) as u64) & self.mask;
-            self.migrate();
-        }
-        // Every entry of bucket `i` has absolute bucket == cursor: its least (due, slot) is the
-        // global minimum.
-        let mut best = self.heads[i];
-        let mut best_prev = NIL;
-        let mut prev = best;
-        let mut cur = self.nodes[best as usize].next;
-        while cur != NIL {
-            let (c, b) = (&self.nodes[cur as usize], &self.nodes[best as usize]);
-            if (c.due, cur) < (b.due, best) {
-                best = cur;
-                best_prev = prev;
+            // This coarse bucket is used up: on to the next one (or jump to the overflow).
+            let coarse = if self.far.len == 0 {
+                self.overflow.peek().expect("the pool is never empty").0.bucket >> FINE_BITS
+            } else {
+                (self.cursor >> FINE_BITS) + 1
+            };
+            self.cursor = coarse << FINE_BITS;
+            while let Some(top) = self.overflow.peek() {
+                let c = top.0.bucket >> FINE_BITS;
+                if c - coarse >= COARSE as u64 {
+                    break;
+                }
+                let s = self.overflow.pop().expect("peeked").0.session;
+                self.far.push((c as usize) & (COARSE - 1), s);
             }
-            prev = cur;
-            cur = c.next;
+            // Distribute the coarse bucket over the fine ones, keeping insertion order.
+            let slot = (coarse as usize) & (COARSE - 1);
+            let (shift, near, near_mask) = (self.shift, &mut self.near, &mut self.near_mask);
+            self.far.drain(slot, |s| {
+                let i = ((s.due >> shift) as usize) & (FINE - 1);
+                near[i].push(s);
+                *near_mask |= 1 << i;
+            });
         }
-        let after = self.nodes[best as usize].next;
-        if best_prev == NIL {
-            self.heads[i] = after;
-            if after == NIL {
-                self.occupied[i >> 6] &= !(1 << (i & 63));
-            }
-        } else {
-            self.nodes[best_prev as usize].next = after;
-        }
-        self.in_ring -= 1;
-        best
     }
 }
 
@@ -221,9 +305,10 @@ impl Pool {
 mod tests {
     use super::*;
 
-    /// The pool against a sorted reference over a long monotone run with a heavy tail.
+    /// The pool against a reference ordered by (bucket, insertion number) over a long monotone
+    /// run with ties and a heavy tail.
     #[test]
-    fn pops_in_exact_due_then_slot_order() {
+    fn pops_in_bucket_then_insertion_order() {
         let mut state = 7u64;
         let mut rand = move || {
             state = state
@@ -231,28 +316,50 @@ mod tests {
                 .wrapping_add(1_442_695_040_888_963_407);
             state >> 33
         };
-        let n = 300;
-        let mean = 1_000_000.0;
-        let nodes: Vec<Node> = (0..n).map(|i| Node::new(rand() % 3_000_000, i, 0, 0, 1, 0)).collect();
-        let mut reference: BinaryHeap<Reverse<(Nanos, u32)>> = nodes
-            .iter()
-            .enumerate()
-            .map(|(s, n)| Reverse((n.due, s as u32)))
-            .collect();
-        let mut pool = Pool::new(nodes, mean);
-        for step in 0..200_000u64 {
-            let slot = pool.pop_min();
-            let Reverse((due, expect)) = reference.pop().unwrap();
-            assert_eq!((pool.node_mut(slot).due, slot), (due, expect), "step {step}");
-            // Mostly near, sometimes equal (ties), sometimes far past the horizon.
-            let gap = match rand() % 10 {
-                0 => 0,
-                1 => rand() % 100_000_000,
-                _ => rand() % 2_000_000,
-            };
-            pool.node_mut(slot).due = due + gap;
-            pool.insert(slot);
-            reference.push(Reverse((due + gap, slot)));
+        for n in [1u64, 3, 300, 50_000] {
+            let mean = 1_000_000.0;
+            let sessions: Vec<Session> = (0..n)
+                .map(|id| Session {
+                    due: rand() % 3_000_000,
+                    id,
+                    user: 0,
+                    partition: 0,
+                    remaining: 1,
+                    dwell_ms: 0,
+                })
+                .collect();
+            let mut pool = Pool::new(sessions.clone(), mean);
+            let shift = pool.shift;
+            let width = 1u64 << shift;
+            assert!(width <= 1_000_000 / 2048 && width > 1_000_000 / 4096, "width {width}");
+            let mut seq = 0;
+            let mut reference: BinaryHeap<Reverse<(u64, u64, u64)>> = BinaryHeap::new();
+            for s in &sessions {
+                reference.push(Reverse((s.due >> shift, seq, s.id)));
+                seq += 1;
+            }
+            let mut next_id = n;
+            for step in 0..200_000u64 {
+                let s = pool.pop_min();
+                let Reverse((bucket, _, id)) = reference.pop().unwrap();
+                assert_eq!((s.due >> shift, s.id), (bucket, id), "n {n}, step {step}");
+                // Mostly near, sometimes equal, sometimes far past the horizon.
+                let gap = match rand() % 10 {
+                    0 => 0,
+                    1 => rand() % 100,
+                    2 => rand() % 100_000_000,
+                    _ => rand() % 2_000_000,
+                };
+                let next = Session {
+                    due: s.due + gap,
+                    id: next_id,
+                    ..s
+                };
+                next_id += 1;
+                pool.insert(next);
+                reference.push(Reverse((next.due >> shift, seq, next.id)));
+                seq += 1;
+            }
         }
     }
 }

@@ -348,7 +348,8 @@ impl Iterator for Arrivals {
         if t_ns.is_nan() || t_ns >= u64::MAX as f64 {
             return None;
         }
-        let t = (t_ns.floor() as Nanos).max(self.last);
+        // t_ns >= 0: the saturating cast truncates, i.e. floors (no libm `floor` call).
+        let t = (t_ns as Nanos).max(self.last);
         self.last = t;
         self.k += 1;
         Some(t)

@@ -218,6 +218,14 @@ impl<L: Link<Row>> SourceTask<L> {
     /// Does what is due at `now`: reads arrived records, flushes buffers, emits a watermark or
     /// idleness. Bounded: finish once every owned partition is consumed.
     pub fn step(&mut self, source: &SourceLog, now: Nanos, until: Nanos, bounded: bool) -> Step {
+        // The output flusher ticks on its own period: first the tick that fell due (it ships
+        // what was buffered before now), then this step's records wait for the next one.
+        if self.buffer_timeout > 0 && now >= self.next_flush {
+            if let Some(g) = self.out.gate() {
+                g.flush_all();
+            }
+            self.next_flush = (now / self.buffer_timeout + 1) * self.buffer_timeout;
+        }
         let mut read_any = false;
         let mut backlog = false;
         for i in 0..self.partitions.len() {
@@ -246,12 +254,6 @@ impl<L: Link<Row>> SourceTask<L> {
             self.last_data_at = now;
             self.last_read_at = now;
             self.idle = false;
-        }
-        if self.buffer_timeout > 0 && now >= self.next_flush {
-            if let Some(g) = self.out.gate() {
-                g.flush_all();
-            }
-            self.next_flush = (now / self.buffer_timeout + 1) * self.buffer_timeout;
         }
         if now >= self.next_watermark {
             if let Some(wm) = self.watermarks.on_periodic_emit() {
@@ -412,6 +414,8 @@ impl<L: Link<WindowResult>> WindowTask<L> {
     /// Handles one message at `now`. Returns the emptied buffer (for the pool), and whether
     /// every input has finished (the task is then done and has sent end-of-stream downstream).
     pub fn on_message(&mut self, msg: Message<Row>, now: Nanos) -> (Option<Vec<Row>>, bool) {
+        // A flusher tick that fell due before this message ships what was buffered before it.
+        self.run_flusher(now);
         match msg {
             Message::Data { from, mut items } => {
                 self.holder.mark_active(from);
@@ -484,6 +488,11 @@ impl<L: Link<WindowResult>> WindowTask<L> {
                 self.next_commit = (now / interval + 1) * interval;
             }
         }
+        self.run_flusher(now);
+    }
+
+    /// The output flusher's tick, if one fell due by `now`: ships what is buffered.
+    fn run_flusher(&mut self, now: Nanos) {
         if self.buffer_timeout > 0 && now >= self.next_flush {
             if let ResultOutput::Gate(g) = &mut self.out {
                 g.flush_all();

@@ -1,0 +1,338 @@
+//! The simulated runtime on virtual time: per-record buffer flushes and watermark ticks, group
+//! scheduling, determinism of whole runs, the seed example's figures, the fidelity check and
+//! the capacity search.
+
+use std::path::Path;
+use std::process::Command;
+
+use streamlab_engines::cluster::Cluster;
+use streamlab_engines::cost::CostModel;
+use streamlab_engines::dataflow::sim::run_simulated;
+use streamlab_engines::dataflow::DataflowConfig;
+use streamlab_engines::dimension::CampaignTable;
+use streamlab_engines::event::{Event, EventKind};
+use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, SchedulingOverhead, Trigger};
+use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
+use streamlab_engines::runtime::SimRuntime;
+use streamlab_engines::source::SourceLog;
+use streamlab_engines::time::{ms, Span, NANOS_PER_SEC};
+use streamlab_scenarios::capacity::capacity;
+use streamlab_scenarios::spec::Scenario;
+
+fn event(seq: u64, et: i64, arrival_ms: u64, partition: u32) -> Event {
+    Event {
+        seq,
+        event_time: et,
+        arrival: ms(arrival_ms),
+        partition,
+        user: seq as u32,
+        session: seq,
+        page: 1,
+        ad: 1,
+        kind: EventKind::Click,
+        dwell_ms: 1,
+        price_cents: 0,
+    }
+}
+
+/// No work costs anything, so only the engines' timing rules move time.
+fn free() -> CostModel {
+    CostModel::FREE
+}
+
+#[test]
+fn per_record_network_buffers_flush_on_the_buffer_timeout_grid() {
+    let events = [event(0, 30, 30, 0), event(1, 130, 130, 1), event(2, 250, 250, 0)];
+    let log = SourceLog::from_events(2, events);
+    let cfg = DataflowConfig {
+        parallelism: 2,
+        buffer_timeout: Span::from_ms(100),
+        ..Default::default()
+    };
+    let run = run_simulated(
+        "pr",
+        &cfg,
+        &PipelineSpec::default(),
+        &CampaignTable::default(),
+        &log,
+        &free(),
+        Cluster::default(),
+        ms(1000),
+        false,
+    )
+    .unwrap();
+    let mut at: Vec<u64> = run.delivered.iter().map(|d| d.at / 1_000_000).collect();
+    at.sort_unstable();
+    // (Unbounded sources: a bounded one would flush at once when its input ends.)
+    assert_eq!(
+        at,
+        vec![100, 200, 300],
+        "each record waits for the next flush of its buffer"
+    );
+    assert!(
+        (run.latency
+            .component_mean(streamlab_engines::latency::Component::BufferWait)
+            / 1e6
+            - 190.0 / 3.0)
+            .abs()
+            < 0.5
+    );
+
+    let eager = DataflowConfig {
+        buffer_timeout: Span::default(),
+        ..cfg
+    };
+    let run = run_simulated(
+        "pr",
+        &eager,
+        &PipelineSpec::default(),
+        &CampaignTable::default(),
+        &log,
+        &free(),
+        Cluster::default(),
+        ms(1000),
+        false,
+    )
+    .unwrap();
+    let mut at: Vec<u64> = run.delivered.iter().map(|d| d.at / 1_000_000).collect();
+    at.sort_unstable();
+    assert_eq!(at, vec![30, 130, 250], "buffer_timeout = 0 ships every record at once");
+}
+
+#[test]
+fn per_record_watermarks_are_emitted_on_the_auto_watermark_interval() {
+    let events: Vec<Event> = (0..50).map(|i| event(i, i as i64 * 20, i * 20, 0)).collect();
+    let log = SourceLog::from_events(1, events);
+    let pipeline = PipelineSpec {
+        aggregate: Some(Aggregation {
+            key_by: Field::Kind,
+            window: WindowSpec::Tumbling {
+                size: Span::from_ms(100),
+            },
+            function: AggFunc::Count,
+            field: None,
+        }),
+        ..Default::default()
+    };
+    let cfg = DataflowConfig {
+        parallelism: 1,
+        auto_watermark_interval: Span::from_ms(200),
+        ..Default::default()
+    };
+    let run = run_simulated(
+        "pr",
+        &cfg,
+        &pipeline,
+        &CampaignTable::default(),
+        &log,
+        &free(),
+        Cluster::default(),
+        ms(1200),
+        false,
+    )
+    .unwrap();
+    let ticks: Vec<(f64, i64)> = run
+        .progress
+        .iter()
+        .map(|p| (p["timeMs"].as_f64().unwrap(), p["watermark"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        ticks,
+        vec![(200.0, 199), (400.0, 399), (600.0, 599), (800.0, 799), (1000.0, 979)]
+    );
+    // The window [0, 100) fires when the watermark reaches 99, at the 200 ms tick.
+    let first = run.delivered.first().unwrap();
+    assert_eq!(first.at, ms(200));
+}
+
+#[test]
+fn group_scheduling_pays_the_per_job_cost_once_per_group() {
+    let events: Vec<Event> = (0..100).map(|i| event(i, i as i64 * 10, i * 10, 0)).collect();
+    let log = SourceLog::from_events(1, events);
+    let run_with = |group_size| {
+        let cfg = MicroBatchConfig {
+            trigger: Trigger::ProcessingTime {
+                interval: Span::from_ms(200),
+            },
+            workers: 1,
+            shuffle_partitions: 1,
+            scheduling: SchedulingOverhead {
+                per_batch: Span::from_ms(50),
+                per_task: Span::default(),
+            },
+            group_size,
+            ..Default::default()
+        };
+        let mut engine =
+            MicroBatchEngine::new("mb", cfg, &PipelineSpec::default(), &CampaignTable::default(), 1).unwrap();
+        engine.run(&mut SimRuntime::free(1), &log, ms(1000))
+    };
+    let planning = |run: &streamlab_engines::run::EngineRun| -> Vec<f64> {
+        run.progress
+            .iter()
+            .map(|p| p["durationMs"]["queryPlanning"].as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(planning(&run_with(1)), vec![50.0; 5]);
+    assert_eq!(planning(&run_with(4)), vec![50.0, 0.0, 0.0, 0.0, 50.0]);
+    let mean = |run: &streamlab_engines::run::EngineRun| run.latency.total.mean();
+    assert!(
+        mean(&run_with(4)) < mean(&run_with(1)),
+        "amortised scheduling lowers latency"
+    );
+}
+
+fn streamlab(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_streamlab"))
+        .args(args)
+        .output()
+        .expect("streamlab runs")
+}
+
+fn read(dir: &Path, file: &str) -> Vec<u8> {
+    std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+#[test]
+fn a_simulated_run_is_byte_identical_when_repeated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for dir in [&a, &b] {
+        let o = streamlab(&[
+            "run",
+            "scenarios/quickstart.toml",
+            "--clock",
+            "simulated",
+            "--duration",
+            "6s",
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    for f in [
+        "summary.json",
+        "progress.jsonl",
+        "sink-micro-batch-1s.csv",
+        "sink-per-record.csv",
+        "timeline.csv",
+        "latency-per-record.hgrm",
+    ] {
+        assert_eq!(read(&a, f), read(&b, f), "{f} differs between two runs");
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&read(&a, "summary.json")).unwrap();
+    assert_eq!(summary["clock"], "simulated");
+    assert!(summary["modelled"][0]
+        .as_str()
+        .unwrap()
+        .contains("cost profile `local`"));
+}
+
+#[test]
+fn the_seed_example_reproduces_its_figures_and_reports_falling_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("seed");
+    let o = streamlab(&["run", "scenarios/seed-example.toml", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let summary: serde_json::Value = serde_json::from_slice(&read(&out, "summary.json")).unwrap();
+    let keeps_up = &summary["runs"][0];
+    let mean = keeps_up["latency_ms"]["mean"].as_f64().unwrap();
+    let max = keeps_up["latency_ms"]["max"].as_f64().unwrap();
+    assert!(
+        (mean - 4_500.0).abs() < 150.0,
+        "mean latency {mean} ms, expected ~ interval/2 + processing = 4.5 s"
+    );
+    assert!(
+        (max - 7_000.0).abs() < 150.0,
+        "max latency {max} ms, expected ~ interval + processing = 7 s"
+    );
+    assert_eq!(keeps_up["counts"]["falling_behind"], 0);
+
+    let behind = &summary["runs"][1];
+    assert!(behind["counts"]["falling_behind"].as_u64().unwrap() >= 8);
+    assert!(
+        behind["latency_ms"]["max"].as_f64().unwrap() > 30_000.0,
+        "latency grows without bound"
+    );
+    let notes: Vec<&str> = behind["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.contains("processing time > trigger interval")),
+        "{notes:?}"
+    );
+    assert!(notes.iter().any(|n| n.contains("backlog growth")), "{notes:?}");
+    assert!(stdout.contains("cannot keep up"), "{stdout}");
+}
+
+#[test]
+fn live_and_simulated_runs_produce_the_same_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("tiny.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+name = "tiny"
+duration = "600ms"
+drain = "400ms"
+[workload]
+partitions = 2
+rate = { profile = "constant", events_per_second = 3000 }
+disorder = { bound = "20ms" }
+[pipeline]
+filter_kinds = ["view"]
+[pipeline.aggregate]
+key_by = "page"
+window = { kind = "tumbling", size = "100ms" }
+function = "count"
+[[engine]]
+name = "mb"
+model = "micro-batch"
+trigger = { kind = "processing_time", interval = "50ms" }
+watermark_delay = "20ms"
+[[engine]]
+name = "pr"
+model = "per-record"
+buffer_timeout = "5ms"
+auto_watermark_interval = "10ms"
+out_of_orderness = "20ms"
+"#,
+    )
+    .unwrap();
+    let o = streamlab(&["validate", scenario.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(stdout.matches("equal (").count(), 2, "{stdout}");
+}
+
+#[test]
+fn capacity_finds_the_rate_at_which_processing_fills_the_trigger_interval() {
+    let text = r#"
+name = "capacity"
+duration = "20s"
+drain = "5s"
+[workload]
+partitions = 1
+rate = { profile = "constant", events_per_second = 10000 }
+[[engine]]
+name = "10 us per record"
+model = "micro-batch"
+trigger = { kind = "processing_time", interval = "1s" }
+workers = 1
+modelled_cost_per_record = "10us"
+"#;
+    let scenario = Scenario::parse(Path::new("capacity.toml"), text).unwrap();
+    let result = capacity(&scenario, 1, |_, _| {}).unwrap();
+    let eps = result[0].sustainable_eps;
+    // 10 us per record on one worker: at most 100,000 records per 1 s batch.
+    assert!(eps > 85_000.0 && eps <= 100_000.0, "sustainable rate {eps}");
+    assert!(
+        result[0].probes.iter().any(|p| !p.stable),
+        "the search saw the unstable side"
+    );
+    let _ = NANOS_PER_SEC;
+}

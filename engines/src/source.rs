@@ -89,6 +89,25 @@ impl SourceLog {
         self.base[partition] + self.partitions[partition].partition_point(|e| e.arrival <= now)
     }
 
+    /// Like [`SourceLog::available`], for a reader at offset `from`: searches forward from
+    /// there (galloping), so a reader that keeps up pays for the few new events, not for the
+    /// whole retained partition.
+    #[inline]
+    pub fn available_from(&self, partition: usize, from: usize, now: Nanos) -> usize {
+        let base = self.base[partition];
+        let events = &self.partitions[partition];
+        let start = from.saturating_sub(base).min(events.len());
+        let mut step = 1;
+        let mut lo = start;
+        let mut hi = start;
+        while hi < events.len() && events[hi].arrival <= now {
+            lo = hi + 1;
+            hi = (hi + step).min(events.len());
+            step *= 2;
+        }
+        base + lo + events[lo..hi].partition_point(|e| e.arrival <= now)
+    }
+
     /// The events of `partition` in the offset range `from..to`.
     ///
     /// # Panics
@@ -157,6 +176,14 @@ mod tests {
     fn offsets_stay_global_when_events_are_released_and_appended() {
         let mut log = SourceLog::from_events(2, (0..10).map(|i| event(i, (i % 2) as u32, i * 10)));
         assert_eq!(log.available(0, 45), 3);
+        for from in 0..5 {
+            for now in [0, 5, 40, 45, 80, 1000] {
+                assert_eq!(
+                    log.available_from(0, from, now).max(from),
+                    log.available(0, now).max(from)
+                );
+            }
+        }
         log.release_before(&[2, 1]);
         assert_eq!(log.retained(), 7);
         assert_eq!(log.len(), 10);

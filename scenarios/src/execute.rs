@@ -81,54 +81,183 @@ pub fn run_engine(
     clock: &ClockSetup,
     on_output: &mut dyn FnMut(Vec<Delivered>) -> Result<()>,
 ) -> Result<EngineRun> {
-    let refuse = |message: String| RunError::Engine {
-        path: scenario.path.clone(),
-        engine: engine.name.clone(),
-        message,
-    };
+    let mut runs = run_engines(scenario, &[engine], workload, until, clock, &mut |_| {}, &mut |_, d| {
+        on_output(d)
+    })?;
+    Ok(runs.pop().expect("one run per engine"))
+}
+
+/// Runs several engine configurations of `scenario` on `workload` until `until`. Live runs go
+/// one after another (so they do not compete for cores); simulated runs of triggered
+/// micro-batch queries and per-record engines advance together, segment by segment, over one
+/// source log generated once. `on_start` hears when each engine starts, `on_output` gets each
+/// engine's outputs (by index) as they are produced.
+pub fn run_engines(
+    scenario: &Scenario,
+    engines: &[&EngineSpec],
+    workload: &Workload,
+    until: Nanos,
+    clock: &ClockSetup,
+    on_start: &mut dyn FnMut(&EngineSpec),
+    on_output: &mut dyn FnMut(usize, Vec<Delivered>) -> Result<()>,
+) -> Result<Vec<EngineRun>> {
+    let mut runs: Vec<Option<EngineRun>> = engines.iter().map(|_| None).collect();
+    let mut segmented: Vec<(usize, Segmented)> = Vec::new();
+    let mut full_log: Option<SourceLog> = None;
+    for (i, engine) in engines.iter().enumerate() {
+        let refuse = |message: String| RunError::Engine {
+            path: scenario.path.clone(),
+            engine: engine.name.clone(),
+            message,
+        };
+        match prepare(scenario, engine, workload, until, clock).map_err(refuse)? {
+            Prepared::Segmented(s) => {
+                on_start(engine);
+                segmented.push((i, s));
+            }
+            Prepared::Whole(run_whole) => {
+                on_start(engine);
+                let log = full_log.get_or_insert_with(|| workload.full_log());
+                let mut run = run_whole(log);
+                on_output(i, std::mem::take(&mut run.delivered))?;
+                runs[i] = Some(run);
+            }
+        }
+    }
+    drop(full_log);
+    if !segmented.is_empty() {
+        let partitions = workload.partitions;
+        let mut log = SourceLog::from_events(partitions, []);
+        let mut feed = workload.feed();
+        let mut buf = Vec::new();
+        let mut t = 0;
+        while t < until {
+            let to = (t + SEGMENT).min(until);
+            buf.clear();
+            feed.fill_until(to, &mut buf);
+            log.append(buf.drain(..));
+            let mut consumed = vec![usize::MAX; partitions];
+            for (i, engine) in &mut segmented {
+                let (delivered, read) = engine.advance(&log, t, to, until, partitions);
+                on_output(*i, delivered)?;
+                for (c, r) in consumed.iter_mut().zip(read) {
+                    *c = (*c).min(r);
+                }
+            }
+            log.release_before(&consumed);
+            t = to;
+        }
+        for (i, engine) in segmented {
+            let mut run = engine.finish();
+            on_output(i, std::mem::take(&mut run.delivered))?;
+            runs[i] = Some(run);
+        }
+    }
+    Ok(runs.into_iter().map(|r| r.expect("every engine ran")).collect())
+}
+
+/// An engine ready to run.
+enum Prepared<'a> {
+    /// Advances segment by segment on virtual time.
+    Segmented(Segmented),
+    /// Runs in one go over the whole log.
+    Whole(Box<dyn FnOnce(&SourceLog) -> EngineRun + 'a>),
+}
+
+/// A simulated engine that runs in segments.
+enum Segmented {
+    MicroBatch(Box<MicroBatchEngine>, SimRuntime),
+    PerRecord(Box<SimulatedDataflow>),
+}
+
+impl Segmented {
+    /// Runs the segment `[from, to)`; returns what was delivered and, per partition, how far
+    /// the engine has read.
+    fn advance(
+        &mut self,
+        log: &SourceLog,
+        from: Nanos,
+        to: Nanos,
+        until: Nanos,
+        partitions: usize,
+    ) -> (Vec<Delivered>, Vec<usize>) {
+        match self {
+            Segmented::MicroBatch(mb, rt) => {
+                mb.advance(rt, log, to);
+                (mb.take_delivered(), mb.committed_offsets().to_vec())
+            }
+            Segmented::PerRecord(pr) => {
+                pr.resume_sources(from);
+                // The last segment drains what is still in flight after the sources stop.
+                pr.advance(log, if to >= until { Nanos::MAX } else { to });
+                (pr.take_delivered(), pr.consumed_offsets(partitions))
+            }
+        }
+    }
+
+    fn finish(self) -> EngineRun {
+        match self {
+            Segmented::MicroBatch(mut mb, _) => mb.finish(),
+            Segmented::PerRecord(pr) => pr.finish(),
+        }
+    }
+}
+
+/// Builds the engine for its clock; an error is the engine's message about its configuration.
+fn prepare<'a>(
+    scenario: &'a Scenario,
+    engine: &'a EngineSpec,
+    workload: &'a Workload,
+    until: Nanos,
+    clock: &'a ClockSetup,
+) -> std::result::Result<Prepared<'a>, String> {
     let pipeline = &scenario.pipeline;
     let table = &workload.table;
     let partitions = workload.partitions;
-    let mut run = match (&engine.kind, clock) {
+    match (&engine.kind, clock) {
         (EngineKind::MicroBatch(cfg), _) => {
-            let mut mb = MicroBatchEngine::new(&engine.name, *cfg, pipeline, table, partitions)
-                .map_err(|e| refuse(e.to_string()))?;
+            let mut mb =
+                MicroBatchEngine::new(&engine.name, *cfg, pipeline, table, partitions).map_err(|e| e.to_string())?;
             match clock {
-                ClockSetup::Live => mb.run(&mut LiveRuntime::new(cfg.workers), &workload.full_log(), until),
+                ClockSetup::Live => Ok(Prepared::Whole(Box::new(move |log| {
+                    mb.run(&mut LiveRuntime::new(cfg.workers), log, until)
+                }))),
                 ClockSetup::Simulated { profile, cluster } => {
                     if cfg.workers > cluster.cores() {
-                        return Err(refuse(format!(
+                        return Err(format!(
                             "key `workers`: {} task slots do not fit on the cluster's {} cores",
                             cfg.workers,
                             cluster.cores()
-                        )));
+                        ));
                     }
-                    let mut rt = SimRuntime::new(cfg.workers, profile.costs);
+                    let rt = SimRuntime::new(cfg.workers, profile.costs);
                     if matches!(cfg.trigger, Trigger::ProcessingTime { .. }) {
-                        in_segments(workload, until, on_output, |log, to| {
-                            mb.advance(&mut rt, log, to);
-                            (mb.take_delivered(), mb.committed_offsets().to_vec())
-                        })?;
-                        mb.finish()
+                        Ok(Prepared::Segmented(Segmented::MicroBatch(Box::new(mb), rt)))
                     } else {
-                        mb.run(&mut rt, &workload.full_log(), until)
+                        let mut rt = rt;
+                        Ok(Prepared::Whole(Box::new(move |log| mb.run(&mut rt, log, until))))
                     }
                 }
             }
         }
-        (EngineKind::PerRecord(cfg), ClockSetup::Live) => run_live(
-            &engine.name,
-            cfg,
-            pipeline,
-            table,
-            &workload.full_log(),
-            LiveClock::start(),
-            until,
-            false,
-        )
-        .map_err(|e| refuse(e.to_string()))?,
+        (EngineKind::PerRecord(cfg), ClockSetup::Live) => {
+            cfg.validate().map_err(|e| e.to_string())?;
+            Ok(Prepared::Whole(Box::new(move |log| {
+                run_live(
+                    &engine.name,
+                    cfg,
+                    pipeline,
+                    table,
+                    log,
+                    LiveClock::start(),
+                    until,
+                    false,
+                )
+                .expect("configuration validated above")
+            })))
+        }
         (EngineKind::PerRecord(cfg), ClockSetup::Simulated { profile, cluster }) => {
-            let mut pr = SimulatedDataflow::new(
+            let pr = SimulatedDataflow::new(
                 &engine.name,
                 cfg,
                 pipeline,
@@ -139,43 +268,8 @@ pub fn run_engine(
                 until,
                 false,
             )
-            .map_err(|e| refuse(e.to_string()))?;
-            in_segments(workload, until, on_output, |log, to| {
-                let from = to.saturating_sub(SEGMENT);
-                pr.resume_sources(from);
-                // The last segment drains what is still in flight after the sources stop.
-                pr.advance(log, if to >= until { Nanos::MAX } else { to });
-                (pr.take_delivered(), pr.consumed_offsets(partitions))
-            })?;
-            pr.finish()
+            .map_err(|e| e.to_string())?;
+            Ok(Prepared::Segmented(Segmented::PerRecord(Box::new(pr))))
         }
-    };
-    on_output(std::mem::take(&mut run.delivered))?;
-    Ok(run)
-}
-
-/// Drives a segmented run: for each segment, appends its events, lets `advance` run the engine
-/// to the segment's end (returning what it delivered and how far it has read), hands the
-/// outputs on and releases what was read.
-fn in_segments(
-    workload: &Workload,
-    until: Nanos,
-    on_output: &mut dyn FnMut(Vec<Delivered>) -> Result<()>,
-    mut advance: impl FnMut(&SourceLog, Nanos) -> (Vec<Delivered>, Vec<usize>),
-) -> Result<()> {
-    let mut log = SourceLog::from_events(workload.partitions, []);
-    let mut feed = workload.feed();
-    let mut buf = Vec::new();
-    let mut t = 0;
-    while t < until {
-        let to = (t + SEGMENT).min(until);
-        buf.clear();
-        feed.fill_until(to, &mut buf);
-        log.append(buf.drain(..));
-        let (delivered, consumed) = advance(&log, to);
-        on_output(delivered)?;
-        log.release_before(&consumed);
-        t = to;
     }
-    Ok(())
 }

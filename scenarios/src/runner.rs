@@ -8,7 +8,7 @@ use streamlab_engines::time::Span;
 use streamlab_reports::summary::Summary;
 
 use crate::error_run::Result;
-use crate::execute::{clock_setup, run_engine};
+use crate::execute::{clock_setup, run_engines};
 use crate::results::{prepare_results_dir, slug, summarize, write_results, SinkCsv};
 use crate::spec::{ClockKind, EngineSpec, Scenario};
 use crate::workload::Workload;
@@ -51,17 +51,24 @@ pub fn run_scenario(
     let workload = Workload::build(scenario, seed, duration)?;
     let until = duration.nanos() + scenario.drain.nanos();
 
-    let mut runs = Vec::new();
-    for engine in &scenario.engines {
-        on_engine(engine);
-        let mut sink = SinkCsv::create(
-            &dir.join(format!("sink-{}.csv", slug(&engine.name))),
-            &scenario.pipeline,
-        )?;
-        let run = run_engine(scenario, engine, &workload, until, &clock, &mut |d| sink.write(&d))?;
+    let engines: Vec<&EngineSpec> = scenario.engines.iter().collect();
+    let mut sinks = engines
+        .iter()
+        .map(|e| SinkCsv::create(&dir.join(format!("sink-{}.csv", slug(&e.name))), &scenario.pipeline))
+        .collect::<Result<Vec<_>>>()?;
+    let results = run_engines(
+        scenario,
+        &engines,
+        &workload,
+        until,
+        &clock,
+        &mut on_engine,
+        &mut |i, d| sinks[i].write(&d),
+    )?;
+    for sink in sinks {
         sink.finish()?;
-        runs.push((engine, run));
     }
+    let runs: Vec<(&EngineSpec, _)> = engines.into_iter().zip(results).collect();
 
     let summary = summarize(scenario, seed, duration, workload.expected_events(), &clock, &runs);
     write_results(&dir, scenario, &summary, &runs)?;

@@ -7,7 +7,7 @@
 //! past it by up to `late_extra` more, to exercise lateness handling.
 //!
 //! Sampling is portable: uniforms are rand's standard `f64` (the top 53 bits of a `u64`) and the
-//! truncated exponential uses [`crate::fastmath::ln`], so a seed gives the same delays anywhere.
+//! truncated exponential uses the crate's portable `fastmath::ln`, so a seed gives the same delays anywhere.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};

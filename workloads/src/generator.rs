@@ -10,10 +10,10 @@
 //!   and its own due time. (So when the rate outruns the pool, the pool's clock runs ahead of
 //!   arrivals and sessions stay evenly spaced instead of being hammered in bursts; and due
 //!   times never go backwards, which lets the pool be an O(1) calendar queue rather than a
-//!   heap.) "Earliest" is at a resolution below 1/256 of the mean think time, ties in the order
-//!   the sessions were scheduled (see the crate's `pool` module). A session lasts a geometric number of events
-//!   (mean `mean_session_events`, at least 1, at most `u32::MAX`); when it is used up a new
-//!   session of a uniformly random user takes its place. Session ids count up from 0, so they
+//!   heap.) "Earliest" is at a resolution of 1/4096 to 1/2048 of the mean think time, ties in
+//!   the order the sessions were scheduled (see the crate's `pool` module). A session lasts a
+//!   geometric number of events (mean `mean_session_events`, at least 1, at most `u32::MAX`);
+//!   when it is used up a new session of a uniformly random user takes its place. Session ids count up from 0, so they
 //!   are unique over the stream.
 //! - **What** — page ~ Zipf(`pages`, `page_zipf_exponent`) (page 0 the most popular), ad
 //!   uniform in `0..campaigns × ads_per_campaign`, kind drawn from the mix, `dwell_ms` = the

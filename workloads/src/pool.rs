@@ -338,8 +338,7 @@ mod tests {
                 reference.push(Reverse((s.due >> shift, seq, s.id)));
                 seq += 1;
             }
-            let mut next_id = n;
-            for step in 0..200_000u64 {
+            for (step, next_id) in (0..200_000u64).zip(n..) {
                 let s = pool.pop_min();
                 let Reverse((bucket, _, id)) = reference.pop().unwrap();
                 assert_eq!((s.due >> shift, s.id), (bucket, id), "n {n}, step {step}");
@@ -355,7 +354,6 @@ mod tests {
                     id: next_id,
                     ..s
                 };
-                next_id += 1;
                 pool.insert(next);
                 reference.push(Reverse((next.due >> shift, seq, next.id)));
                 seq += 1;

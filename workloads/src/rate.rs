@@ -155,9 +155,12 @@ impl RateProfile {
         for i in 1..len {
             cum[i] = cum[i - 1] + pieces[i - 1].1 * (pieces[i].0 - pieces[i - 1].0) / NANOS_PER_SEC as f64;
         }
+        // The spacing of each piece, ns per event (only used where the rate is > 0).
+        let spacing = pieces.map(|(_, rate)| NANOS_PER_SEC as f64 / rate);
         Arrivals {
             profile: *self,
             pieces,
+            spacing,
             cum,
             len,
             piece: 0,
@@ -270,6 +273,8 @@ fn sine_cumulative(mean: f64, amplitude: f64, period: Span, t: f64) -> f64 {
 pub struct Arrivals {
     profile: RateProfile,
     pieces: [(f64, f64); 3],
+    /// `1e9 / rate` of each piece.
+    spacing: [f64; 3],
     /// `Λ` at the start of each piece.
     cum: [f64; 3],
     len: usize,
@@ -280,6 +285,7 @@ pub struct Arrivals {
 }
 
 impl Arrivals {
+    #[inline]
     fn next_piecewise(&mut self) -> Option<f64> {
         let k = self.k as f64;
         while self.piece + 1 < self.len && self.cum[self.piece + 1] <= k {
@@ -289,7 +295,7 @@ impl Arrivals {
         if rate <= 0.0 {
             return None; // the last piece has rate 0: no more arrivals, ever
         }
-        Some(start + (k - self.cum[self.piece]) * (NANOS_PER_SEC as f64 / rate))
+        Some(start + (k - self.cum[self.piece]) * self.spacing[self.piece])
     }
 
     /// Solves `Λ(t) = k` for a sine profile by safeguarded Newton iteration (seconds).
@@ -332,6 +338,7 @@ impl Arrivals {
 impl Iterator for Arrivals {
     type Item = Nanos;
 
+    #[inline]
     fn next(&mut self) -> Option<Nanos> {
         let t_ns = match self.profile {
             RateProfile::Sine {

@@ -231,7 +231,7 @@ impl<L: Link<Row>> SourceTask<L> {
         for i in 0..self.partitions.len() {
             let p = self.partitions[i];
             let from = self.offsets[i];
-            let available = source.available(p, now);
+            let available = source.available_from(p, from, now);
             let to = available.min(from + READ_CHUNK);
             for e in source.read(p, from, to) {
                 self.watermarks.on_event(i, e.event_time);

@@ -76,6 +76,9 @@ enum Command {
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// The highest input rate to try, events/s.
+        #[arg(long, default_value_t = streamlab_scenarios::capacity::DEFAULT_MAX_RATE)]
+        max_rate: f64,
     },
     /// Measure this machine's cost profile by timing the real operator code.
     #[command(after_help = EXAMPLES)]
@@ -213,10 +216,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Capacity { scenario, seed } => {
+        Command::Capacity {
+            scenario,
+            seed,
+            max_rate,
+        } => {
+            if !(max_rate.is_finite() && max_rate >= 1.0) {
+                anyhow::bail!("--max-rate {max_rate} is out of range; it must be at least 1 event/s");
+            }
             let scenario = Scenario::load(&scenario)?;
             let seed = seed.unwrap_or(scenario.seed);
-            let results = capacity(&scenario, seed, |engine, p| {
+            let results = capacity(&scenario, seed, max_rate, |engine, p| {
                 eprintln!(
                     "  {}: {:>14.0} events/s  {}  p99 {:.1} ms{}",
                     engine.name,
@@ -232,7 +242,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             for c in &results {
                 let (p50, p99) = c.latency.as_ref().map_or((f64::NAN, f64::NAN), |l| (l.p50, l.p99));
-                println!("{:<28} {:>20.0} {:>12.1} {:>12.1}", c.name, c.sustainable_eps, p50, p99);
+                let rate = if c.at_limit {
+                    format!(">= {:.0}", c.sustainable_eps)
+                } else {
+                    format!("{:.0}", c.sustainable_eps)
+                };
+                println!("{:<28} {:>20} {:>12.1} {:>12.1}", c.name, rate, p50, p99);
+            }
+            if results.iter().any(|c| c.at_limit) {
+                println!("(>=: still stable at --max-rate {max_rate:.0}; raise it to search further)");
             }
             println!(
                 "(simulated runs on cost profile `{}`; stable = latency does not keep growing)",

@@ -326,7 +326,7 @@ workers = 1
 modelled_cost_per_record = "10us"
 "#;
     let scenario = Scenario::parse(Path::new("capacity.toml"), text).unwrap();
-    let result = capacity(&scenario, 1, |_, _| {}).unwrap();
+    let result = capacity(&scenario, 1, 1e9, |_, _| {}).unwrap();
     let eps = result[0].sustainable_eps;
     // 10 us per record on one worker: at most 100,000 records per 1 s batch.
     assert!(eps > 85_000.0 && eps <= 100_000.0, "sustainable rate {eps}");

@@ -7,7 +7,12 @@
 //! condition "processing time ≤ trigger interval"), and (c) the latency of outputs delivered
 //! in the last third of the arrival period is not more than 50 % (and 100 ms) above that of
 //! the middle third. The search doubles the rate from the scenario's until a probe is
-//! unstable (or halves it until one is stable), then bisects geometrically to within 2 %.
+//! unstable (or halves it until one is stable), then bisects geometrically to within 2 %. It
+//! stops at a maximum rate (default [`DEFAULT_MAX_RATE`]); a configuration still stable there
+//! is reported as "at least" that rate. A probe lasts eight of the engine's characteristic
+//! intervals (trigger interval; watermark interval or buffer timeout) and four window lengths,
+//! at least 2 s and at most the scenario's duration. A probe without any output cannot be
+//! judged and counts as unstable.
 
 use streamlab_engines::latency::TIMELINE_BUCKET;
 use streamlab_engines::run::EngineRun;
@@ -17,11 +22,14 @@ use streamlab_workloads::RateProfile;
 
 use crate::error_run::{Result, RunError};
 use crate::execute::{clock_setup, run_engine};
-use crate::spec::{ClockKind, EngineSpec, Scenario, WorkloadSpec};
+use streamlab_engines::microbatch::Trigger;
+use streamlab_engines::pipeline::{PipelineSpec, WindowSpec};
+
+use crate::spec::{ClockKind, EngineKind, EngineSpec, Scenario, WorkloadSpec};
 use crate::workload::Workload;
 
-/// Most events one probe generates; longer probes are shortened (never below 3 s).
-pub const EVENTS_PER_PROBE: f64 = 30e6;
+/// The highest rate the search tries unless told otherwise, events/s.
+pub const DEFAULT_MAX_RATE: f64 = 20e6;
 
 /// One probe of the search.
 #[derive(Debug, Clone)]
@@ -45,6 +53,8 @@ pub struct Capacity {
     pub name: String,
     /// The highest stable rate found, events/s (0 if none).
     pub sustainable_eps: f64,
+    /// True when the configuration was still stable at the search's maximum rate.
+    pub at_limit: bool,
     /// Latency at that rate.
     pub latency: Option<LatencySummary>,
     /// Every probe, in the order run.
@@ -84,8 +94,38 @@ fn scaled(rate: &RateProfile, f: f64) -> RateProfile {
     }
 }
 
+/// How long a pipeline's windows span, in seconds (0 for a stateless pipeline).
+fn window_span(pipeline: &PipelineSpec) -> f64 {
+    pipeline.aggregate.map_or(0.0, |a| match a.window {
+        WindowSpec::Tumbling { size } | WindowSpec::Sliding { size, .. } => size.as_ms() / 1e3,
+        WindowSpec::Session { gap } => gap.as_ms() / 1e3,
+    })
+}
+
+/// The interval on which an engine's latency behaviour repeats, in seconds.
+fn characteristic_interval(engine: &EngineSpec) -> f64 {
+    match &engine.kind {
+        EngineKind::MicroBatch(cfg) => match cfg.trigger {
+            Trigger::ProcessingTime { interval } => interval.as_ms() / 1e3,
+            Trigger::Continuous { checkpoint_interval } => checkpoint_interval.as_ms() / 1e3,
+            Trigger::Once | Trigger::AvailableNow { .. } => 0.0,
+        },
+        EngineKind::PerRecord(cfg) => {
+            let commit = cfg.commit_interval.map_or(0.0, |c| c.as_ms());
+            cfg.auto_watermark_interval
+                .as_ms()
+                .max(cfg.buffer_timeout.as_ms())
+                .max(commit)
+                / 1e3
+        }
+    }
+}
+
 /// Judges a finished probe (see the module docs).
 pub fn stability(run: &EngineRun, events: u64, duration: Nanos) -> Result<(), String> {
+    if run.counts.outputs == 0 {
+        return Err("no output, so no latency to judge (is the run shorter than a window?)".into());
+    }
     if run.counts.events < events {
         return Err(format!(
             "{} of {} events still unread at the end",
@@ -125,6 +165,7 @@ pub fn stability(run: &EngineRun, events: u64, duration: Nanos) -> Result<(), St
 pub fn capacity(
     scenario: &Scenario,
     seed: u64,
+    max_rate: f64,
     mut on_probe: impl FnMut(&EngineSpec, &Probe),
 ) -> Result<Vec<Capacity>> {
     let WorkloadSpec::Clickstream(base) = &scenario.workload else {
@@ -141,7 +182,11 @@ pub fn capacity(
         let mut probes: Vec<Probe> = Vec::new();
         let mut probe = |scale: f64, probes: &mut Vec<Probe>| -> Result<bool> {
             let rate = base_rate * scale;
-            let secs = (EVENTS_PER_PROBE / rate).clamp(3.0, scenario.duration.nanos() as f64 / 1e9);
+            let scenario_secs = scenario.duration.nanos() as f64 / 1e9;
+            let secs = (8.0 * characteristic_interval(engine))
+                .max(4.0 * window_span(&scenario.pipeline))
+                .max(2.0)
+                .min(scenario_secs);
             let duration = Span((secs * 1e9) as Nanos);
             let mut s = scenario.clone();
             let mut cfg = base.clone();
@@ -165,14 +210,20 @@ pub fn capacity(
             Ok(stable)
         };
         let (mut lo, mut hi) = (None::<f64>, None::<f64>);
-        let mut scale = 1.0;
-        for _ in 0..40 {
+        let max_scale = max_rate / base_rate;
+        let mut scale = 1.0f64.min(max_scale);
+        let mut at_limit = false;
+        for _ in 0..60 {
             if probe(scale, &mut probes)? {
                 lo = Some(scale);
-                if hi.is_some() || base_rate * scale > 1e9 {
+                if hi.is_some() {
                     break;
                 }
-                scale *= 2.0;
+                if scale >= max_scale {
+                    at_limit = true;
+                    break;
+                }
+                scale = (scale * 2.0).min(max_scale);
             } else {
                 hi = Some(scale);
                 if lo.is_some() || base_rate * scale < 1.0 {
@@ -195,8 +246,9 @@ pub fn capacity(
         let best = lo.and_then(|l| probes.iter().find(|p| p.scale == l && p.stable));
         out.push(Capacity {
             name: engine.name.clone(),
+            at_limit,
             sustainable_eps: best.map_or(0.0, |p| p.rate),
-            latency: best.map(|p| p.latency.clone()),
+            latency: best.map(|p| p.latency),
             probes,
         });
     }

@@ -23,8 +23,11 @@ use crate::profile::{load_profile, Profile};
 use crate::spec::{ClockKind, EngineKind, EngineSpec, Scenario};
 use crate::workload::Workload;
 
-/// Virtual time a simulated run advances at once.
+/// Virtual time a simulated run advances at once, at most.
 pub const SEGMENT: Nanos = 5 * NANOS_PER_SEC;
+
+/// Events a segment holds, at most (about 130 MB of them).
+pub const SEGMENT_EVENTS: f64 = 2e6;
 
 /// How the engine runs of a scenario are clocked.
 #[derive(Clone, Debug)]
@@ -132,7 +135,7 @@ pub fn run_engines(
         let mut buf = Vec::new();
         let mut t = 0;
         while t < until {
-            let to = (t + SEGMENT).min(until);
+            let to = workload.segment_end(t, SEGMENT, SEGMENT_EVENTS).min(until);
             buf.clear();
             feed.fill_until(to, &mut buf);
             log.append(buf.drain(..));

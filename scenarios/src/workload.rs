@@ -73,6 +73,21 @@ impl Workload {
         }
     }
 
+    /// Where a segment starting at `from` should end so that it holds at most about
+    /// `max_events` events and lasts at most `max_len`: long simulated runs at high rates keep
+    /// memory bounded by events, not by time.
+    pub fn segment_end(&self, from: Nanos, max_len: Nanos, max_events: f64) -> Nanos {
+        let Source::Generated { cfg, .. } = &self.source else {
+            return from.saturating_add(max_len);
+        };
+        let base = cfg.rate.cumulative(from);
+        let mut len = max_len;
+        while len > 1_000_000 && cfg.rate.cumulative(from.saturating_add(len)) - base > max_events {
+            len /= 2;
+        }
+        from.saturating_add(len)
+    }
+
     /// The whole log.
     pub fn full_log(&self) -> SourceLog {
         SourceLog::from_events(self.partitions, self.events())

@@ -175,6 +175,7 @@ pub fn side_by_side_table(summary: &Summary) -> String {
         rows.push((label.to_string(), runs.iter().map(cell).collect()));
     };
     row("model", &|r| r.model.clone());
+    row("mean latency (ms)", &|r| ms(r.latency_ms.mean));
     row("p50 latency (ms)", &|r| ms(r.latency_ms.p50));
     row("p95 latency (ms)", &|r| ms(r.latency_ms.p95));
     row("p99 latency (ms)", &|r| ms(r.latency_ms.p99));

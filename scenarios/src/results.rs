@@ -112,7 +112,13 @@ pub fn summarize(
                 .latency
                 .reported
                 .iter()
-                .filter(|&&c| c != Component::WatermarkWait || scenario.pipeline.is_stateful())
+                .filter(|&&c| match c {
+                    Component::WatermarkWait => scenario.pipeline.is_stateful(),
+                    Component::CacheWait => {
+                        matches!(&spec.kind, EngineKind::PerRecord(c) if c.commit_interval.is_some())
+                    }
+                    _ => true,
+                })
                 .map(|&c: &Component| {
                     (
                         c.name().to_string(),

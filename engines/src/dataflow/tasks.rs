@@ -25,11 +25,12 @@ use crate::source::SourceLog;
 use crate::time::{event_time_as_nanos, EventTime, Nanos};
 
 /// The components a per-record output's latency is split into.
-pub const COMPONENTS: [Component; 4] = [
+pub const COMPONENTS: [Component; 5] = [
     Component::Queueing,
     Component::BufferWait,
     Component::Processing,
     Component::WatermarkWait,
+    Component::CacheWait,
 ];
 
 /// Most records a source subtask reads from one partition before looking at its timers again.

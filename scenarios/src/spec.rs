@@ -21,6 +21,9 @@
 //! nodes = 1
 //! cores_per_node = 2
 //!
+//! [slo]                               # optional: what the decision report recommends against
+//! p99 = "2s"                          # also p50, recovery, min_throughput_eps
+//!
 //! [workload]                          # the clickstream generator's keys (ClickstreamConfig)...
 //! partitions = 4
 //! rate = { profile = "constant", events_per_second = 20000 }
@@ -165,6 +168,8 @@ pub struct Scenario {
     pub profile: String,
     /// The simulated cluster (the live clock runs on this machine and refuses more than one node).
     pub cluster: Cluster,
+    /// The service-level objective the decision report recommends against, if stated.
+    pub slo: Option<Slo>,
     /// Where the events come from.
     pub workload: WorkloadSpec,
     /// What every engine computes.
@@ -175,8 +180,48 @@ pub struct Scenario {
     pub source_text: String,
 }
 
+/// A service-level objective: what "good enough" means for the decision report. Every bound is
+/// optional; a configuration meets the objective when it meets every bound stated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// Largest acceptable p99 latency.
+    #[serde(default)]
+    pub p99: Option<Span>,
+    /// Largest acceptable p50 latency.
+    #[serde(default)]
+    pub p50: Option<Span>,
+    /// Longest acceptable recovery after a failure (downtime plus catch-up).
+    #[serde(default)]
+    pub recovery: Option<Span>,
+    /// Smallest acceptable sustained throughput, events/s.
+    #[serde(default)]
+    pub min_throughput_eps: Option<f64>,
+}
+
+impl Slo {
+    /// Checks the bounds; names the first bad key.
+    pub fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
+        if let Some(t) = self.min_throughput_eps {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(("min_throughput_eps", format!("{t} is out of range; must be a number > 0")));
+            }
+        }
+        for (key, bound) in [("p99", self.p99), ("p50", self.p50), ("recovery", self.recovery)] {
+            if bound.is_some_and(|b| b.nanos() == 0) {
+                return Err((key, "must be greater than 0, e.g. \"2s\"".into()));
+            }
+        }
+        if self.p99.is_none() && self.p50.is_none() && self.recovery.is_none() && self.min_throughput_eps.is_none() {
+            return Err(("p99", "an [slo] table states at least one bound: p99, p50, recovery or min_throughput_eps".into()));
+        }
+        Ok(())
+    }
+}
+
 /// The keys allowed at the top level of a scenario file.
-const TOP_LEVEL_KEYS: [&str; 11] = [
+const TOP_LEVEL_KEYS: [&str; 12] = [
+    "slo",
     "name",
     "description",
     "seed",
@@ -296,6 +341,10 @@ impl Reader<'_> {
             ));
         }
         let cluster: Cluster = self.top("cluster")?.unwrap_or_default();
+        let slo: Option<Slo> = self.top("slo")?;
+        if let Some(slo) = &slo {
+            slo.validate().map_err(|(key, message)| self.at(&format!("slo.{key}"), message))?;
+        }
         cluster
             .validate()
             .map_err(|(key, message)| self.at(&format!("cluster.{key}"), message))?;
@@ -313,6 +362,7 @@ impl Reader<'_> {
             clock,
             profile,
             cluster,
+            slo,
             workload,
             pipeline,
             engines,

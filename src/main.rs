@@ -9,8 +9,10 @@ use clap::{Parser, Subcommand};
 use streamlab_engines::time::Span;
 use streamlab_scenarios::calibrate::calibrate;
 use streamlab_scenarios::capacity::capacity;
+use streamlab_scenarios::catalog::{catalog, catalog_table};
 use streamlab_scenarios::runner::{run_scenario, RunOptions};
 use streamlab_scenarios::spec::{ClockKind, Scenario};
+use streamlab_scenarios::sweep::{run_sweep, sweep_table, SweepOptions, SweepParam};
 use streamlab_scenarios::validate::{comparison_table, validate};
 use streamlab_scenarios::workload::Workload;
 
@@ -23,7 +25,10 @@ Examples:
   streamlab validate scenarios/stateless.toml           (live against simulated, side by side)
   streamlab capacity scenarios/quickstart.toml          (sustainable rate per engine)
   streamlab calibrate --out my-machine.toml             (measure this machine's cost profile)
-  streamlab generate scenarios/quickstart.toml --out clicks.csv";
+  streamlab generate scenarios/quickstart.toml --out clicks.csv
+  streamlab sweep scenarios/interval-sweep.toml --param engine[0].trigger.interval=100ms,250ms,500ms,1s,2s,5s
+  streamlab sweep scenarios/hidden-batching.toml --param engine.buffer_timeout=0,10ms,100ms --out results/bt
+  streamlab list                                        (the teaching scenarios and what each shows)";
 
 /// A workbench that measures micro-batching against per-record streaming.
 #[derive(Parser, Debug)]
@@ -55,6 +60,39 @@ enum Command {
         /// Override the scenario's clock.
         #[arg(long, value_enum)]
         clock: Option<ClockArg>,
+    },
+    /// Run a scenario at every point of a grid of values of its keys, into one sweep directory.
+    #[command(after_help = SWEEP_HELP)]
+    Sweep {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// KEY=V1,V2,...: a key as a dotted path (`engine[0].trigger.interval`,
+        /// `workload.rate.events_per_second`, `engine.buffer_timeout` for every engine that has
+        /// it) and its values. Repeat for a grid.
+        #[arg(long = "param", required = true, value_name = "KEY=V1,V2,...")]
+        params: Vec<String>,
+        /// Sweep directory (default: results/<scenario>-sweep-<UTC time>). Never overwritten without --force.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing sweep directory (one that holds sweep.json).
+        #[arg(long)]
+        force: bool,
+        /// Override the scenario's duration at every point, e.g. 5s or 500ms.
+        #[arg(long, value_parser = parse_span)]
+        duration: Option<Span>,
+        /// Override the scenario's seed at every point.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override the scenario's clock at every point.
+        #[arg(long, value_enum)]
+        clock: Option<ClockArg>,
+    },
+    /// List the scenarios of a directory with what each one shows.
+    #[command(after_help = EXAMPLES)]
+    List {
+        /// The directory (default: scenarios).
+        #[arg(default_value = "scenarios")]
+        dir: PathBuf,
     },
     /// Run every engine of a scenario on both clocks and compare outputs and latency.
     #[command(after_help = EXAMPLES)]
@@ -128,6 +166,19 @@ impl From<ClockArg> for ClockKind {
     }
 }
 
+const SWEEP_HELP: &str = "\
+A key is a dotted path as in scenario error messages: `duration`, `workload.partitions`,
+`workload.rate.events_per_second`, `workload.disorder.bound`, `pipeline.aggregate.window.size`,
+`engine[0].trigger.interval` (one engine), `engine.buffer_timeout` or `engine[*].buffer_timeout`
+(every engine whose model has the key). Each point is the scenario with the values set, read
+and validated like a file of its own. Several --param make a grid (every combination).
+
+Writes <out>/sweep.json, <out>/sweep.csv and a results directory per point.
+
+Examples:
+  streamlab sweep scenarios/interval-sweep.toml --param engine[0].trigger.interval=100ms,250ms,500ms,1s,2s,5s
+  streamlab sweep scenarios/key-skew.toml --param workload.page_zipf_exponent=0.5,1.1,1.5 --param engine[1].parallelism=1,2";
+
 fn parse_span(s: &str) -> Result<Span, String> {
     Span::parse(s)
 }
@@ -159,6 +210,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 duration,
                 seed,
                 clock: clock.map(Into::into),
+                ..Default::default()
             };
             let total = scenario.engines.len();
             let mut i = 0;
@@ -176,6 +228,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let dir = outcome.dir.display();
             println!("results: {dir}/  (summary.json, progress.jsonl, latency-*.hgrm, sink-*.csv, timeline.csv)");
             println!("plots:   {dir}/latency-cdf.svg  {dir}/latency-over-time.svg");
+            Ok(())
+        }
+        Command::Sweep {
+            scenario,
+            params,
+            out,
+            force,
+            duration,
+            seed,
+            clock,
+        } => {
+            let params = params
+                .iter()
+                .map(|p| p.parse::<SweepParam>())
+                .collect::<Result<Vec<_>, _>>()?;
+            let opts = SweepOptions {
+                out,
+                force,
+                duration,
+                seed,
+                clock: clock.map(Into::into),
+                progress: true,
+            };
+            let outcome = run_sweep(&scenario, &params, &opts)?;
+            print!("{}", sweep_table(&outcome.summary));
+            let dir = outcome.dir.display();
+            println!(
+                "clock: {}",
+                outcome.summary.points.first().map_or("-", |p| p.summary.clock.as_str())
+            );
+            println!("results: {dir}/  (sweep.json, sweep.csv, and a results directory per point)");
+            Ok(())
+        }
+        Command::List { dir } => {
+            let entries = catalog(&dir).with_context(|| format!("reading {}", dir.display()))?;
+            if entries.is_empty() {
+                anyhow::bail!("{} holds no scenario files (*.toml)", dir.display());
+            }
+            print!("{}", catalog_table(&entries));
             Ok(())
         }
         Command::Generate {

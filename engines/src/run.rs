@@ -30,6 +30,19 @@ pub struct RunCounts {
     pub late_dropped: u64,
     /// Network buffers sent between tasks (per-record engine).
     pub buffers_sent: u64,
+    /// Events read a second time after a restart (counted in `events` too).
+    pub replayed: u64,
+}
+
+/// An injected failure and the engine's restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailureEvent {
+    /// When the engine crashed.
+    pub at: Nanos,
+    /// When it was running again.
+    pub restarted_at: Nanos,
+    /// Events it read again because they were after its last checkpoint.
+    pub replayed: u64,
 }
 
 /// Everything an engine run produced.
@@ -52,6 +65,8 @@ pub struct EngineRun {
     pub final_watermark: i64,
     /// What in this run is modelled rather than measured.
     pub modelled: Vec<String>,
+    /// Injected failures and the restarts after them.
+    pub failures: Vec<FailureEvent>,
 }
 
 impl EngineRun {

@@ -1,7 +1,8 @@
 //! Errors of this crate.
 //!
-//! Reports only fail because the run's environment failed (a file could not be written) or
-//! because a drawing backend refused its input; the message always names the file involved.
+//! Reports fail because their input is not what a run writes (the user's fault), because the
+//! environment failed (a file could not be read or written), or because a drawing backend
+//! refused its input; the message always names the file involved.
 
 use std::path::PathBuf;
 
@@ -16,6 +17,15 @@ pub enum Error {
         /// The underlying error.
         #[source]
         source: std::io::Error,
+    },
+    /// An input file (a results directory's `summary.json`, `scenario.toml`, `sweep.json`,
+    /// ...) is missing or malformed: the user pointed the report at something else.
+    #[error("{path}: {message}")]
+    Input {
+        /// The file or directory at fault.
+        path: PathBuf,
+        /// What is wrong and what was expected.
+        message: String,
     },
     /// The plotting backend failed while drawing a chart.
     #[error("could not draw {path}: {message}")]

@@ -7,18 +7,24 @@
 //!
 //! * [`spec`] — the file format and its reader.
 //! * [`error`] — what can go wrong, by who is at fault.
+//! * [`sweep`] — one scenario over a grid of values of its keys.
+//! * [`catalog`] — the scenarios of a directory, with their purpose (`streamlab list`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod calibrate;
 pub mod capacity;
+pub mod catalog;
+pub mod crash_sweep;
 pub mod error;
 pub mod error_run;
 pub mod execute;
 pub mod profile;
+pub mod recovery;
 pub mod results;
 pub mod runner;
 pub mod spec;
+pub mod sweep;
 pub mod validate;
 pub mod workload;
 

@@ -72,7 +72,8 @@ pub fn prepare_results_dir(scenario: &Scenario, opts: &RunOptions) -> Result<Pat
     Ok(dir)
 }
 
-fn utc_stamp() -> String {
+/// The current UTC time as `YYYYMMDD-hhmmss`, for default results directory names.
+pub fn utc_stamp() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

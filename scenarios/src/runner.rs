@@ -8,7 +8,7 @@ use streamlab_engines::time::Span;
 use streamlab_reports::summary::Summary;
 
 use crate::error_run::Result;
-use crate::execute::{clock_setup, run_engines};
+use crate::execute::{clock_setup, run_engines, Durability};
 use crate::results::{prepare_results_dir, slug, summarize, write_results, SinkCsv};
 use crate::spec::{ClockKind, EngineSpec, Scenario};
 use crate::workload::Workload;
@@ -26,6 +26,10 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Override the scenario's clock.
     pub clock: Option<ClockKind>,
+    /// Where engines keep their checkpoints (default: `<results>/checkpoints`).
+    pub checkpoint_root: Option<PathBuf>,
+    /// Resume from the checkpoints found there instead of starting afresh.
+    pub resume: bool,
 }
 
 /// A finished run.
@@ -56,12 +60,18 @@ pub fn run_scenario(
         .iter()
         .map(|e| SinkCsv::create(&dir.join(format!("sink-{}.csv", slug(&e.name))), &scenario.pipeline))
         .collect::<Result<Vec<_>>>()?;
+    let durability = Durability {
+        checkpoint_root: Some(opts.checkpoint_root.clone().unwrap_or_else(|| dir.join("checkpoints"))),
+        inject_failures: true,
+        resume: opts.resume,
+    };
     let results = run_engines(
         scenario,
         &engines,
         &workload,
         until,
         &clock,
+        &durability,
         &mut on_engine,
         &mut |i, d| sinks[i].write(&d),
     )?;

@@ -24,6 +24,11 @@
 //! [slo]                               # optional: what the decision report recommends against
 //! p99 = "2s"                          # also p50, recovery, min_throughput_eps
 //!
+//! [[failure]]                         # optional, repeatable: an injected failure
+//! kind = "crash"
+//! at = "20s"                          # or: batch = 12, phase = "addBatch" (micro-batch)
+//! engine = "micro-batch 1s"           # optional: only this engine run
+//!
 //! [workload]                          # the clickstream generator's keys (ClickstreamConfig)...
 //! partitions = 4
 //! rate = { profile = "constant", events_per_second = 20000 }
@@ -67,6 +72,7 @@ use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::{Deserialize, Serialize};
 use streamlab_engines::cluster::Cluster;
 use streamlab_engines::dataflow::DataflowConfig;
+use streamlab_engines::fault::{BatchPhase, CrashPoint};
 use streamlab_engines::microbatch::MicroBatchConfig;
 use streamlab_engines::pipeline::PipelineSpec;
 use streamlab_engines::time::Span;
@@ -170,6 +176,8 @@ pub struct Scenario {
     pub cluster: Cluster,
     /// The service-level objective the decision report recommends against, if stated.
     pub slo: Option<Slo>,
+    /// Injected failures, in file order.
+    pub failures: Vec<FailureSpec>,
     /// Where the events come from.
     pub workload: WorkloadSpec,
     /// What every engine computes.
@@ -178,6 +186,91 @@ pub struct Scenario {
     pub engines: Vec<EngineSpec>,
     /// The file's text, kept for reproducibility (copied into results).
     pub source_text: String,
+}
+
+/// An injected failure (`[[failure]]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureSpec {
+    /// What fails: `crash` (the whole job: every task and the driver lose their memory).
+    pub kind: FailureKindName,
+    /// Crash at this instant (the first phase boundary at or after it).
+    #[serde(default)]
+    pub at: Option<Span>,
+    /// Micro-batch: crash in this batch ...
+    #[serde(default)]
+    pub batch: Option<u64>,
+    /// ... when it reaches this phase (latestOffset, walCommit, getBatch, queryPlanning, addBatch,
+    /// sinkCommit, commitOffsets).
+    #[serde(default)]
+    pub phase: Option<BatchPhase>,
+    /// The engine run it strikes (by name); all engines when absent.
+    #[serde(default)]
+    pub engine: Option<String>,
+}
+
+/// The kinds of failure a scenario can inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKindName {
+    /// The whole job crashes and is restarted from its checkpoint.
+    Crash,
+}
+
+impl FailureSpec {
+    /// The crash point for an engine, if this failure strikes it.
+    pub fn crash_point(&self, engine: &str) -> Option<CrashPoint> {
+        if self.engine.as_deref().is_some_and(|e| e != engine) {
+            return None;
+        }
+        match (self.at, self.batch, self.phase) {
+            (Some(at), _, _) => Some(CrashPoint::At(at.nanos())),
+            (None, Some(batch), phase) => Some(CrashPoint::InBatch {
+                batch,
+                phase: phase.unwrap_or(BatchPhase::AddBatch),
+            }),
+            _ => None,
+        }
+    }
+
+    fn validate(&self, engines: &[EngineSpec]) -> std::result::Result<(), (&'static str, String)> {
+        if let Some(name) = &self.engine {
+            if !engines.iter().any(|e| &e.name == name) {
+                let names: Vec<String> = engines.iter().map(|e| format!("`{}`", e.name)).collect();
+                return Err((
+                    "engine",
+                    format!(
+                        "`{name}` is not an engine of this scenario; the engines are {}",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+        match (self.at, self.batch) {
+            (None, None) => Err((
+                "at",
+                "say when: `at = \"20s\"`, or `batch = 12` (with an optional `phase`) for a micro-batch engine".into(),
+            )),
+            (Some(_), Some(_)) => Err(("batch", "give either `at` or `batch`, not both".into())),
+            (Some(_), None) if self.phase.is_some() => {
+                Err(("phase", "`phase` goes with `batch`, not with `at`".into()))
+            }
+            (None, Some(_)) => {
+                let per_record = engines
+                    .iter()
+                    .filter(|e| self.engine.as_ref().is_none_or(|n| n == &e.name))
+                    .find(|e| matches!(e.kind, EngineKind::PerRecord(_)));
+                match per_record {
+                    Some(e) => Err((
+                        "batch",
+                        format!("engine `{}` is per-record and has no batches; use `at`", e.name),
+                    )),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A service-level objective: what "good enough" means for the decision report. Every bound is
@@ -204,7 +297,10 @@ impl Slo {
     pub fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
         if let Some(t) = self.min_throughput_eps {
             if !(t.is_finite() && t > 0.0) {
-                return Err(("min_throughput_eps", format!("{t} is out of range; must be a number > 0")));
+                return Err((
+                    "min_throughput_eps",
+                    format!("{t} is out of range; must be a number > 0"),
+                ));
             }
         }
         for (key, bound) in [("p99", self.p99), ("p50", self.p50), ("recovery", self.recovery)] {
@@ -213,15 +309,19 @@ impl Slo {
             }
         }
         if self.p99.is_none() && self.p50.is_none() && self.recovery.is_none() && self.min_throughput_eps.is_none() {
-            return Err(("p99", "an [slo] table states at least one bound: p99, p50, recovery or min_throughput_eps".into()));
+            return Err((
+                "p99",
+                "an [slo] table states at least one bound: p99, p50, recovery or min_throughput_eps".into(),
+            ));
         }
         Ok(())
     }
 }
 
 /// The keys allowed at the top level of a scenario file.
-const TOP_LEVEL_KEYS: [&str; 12] = [
+const TOP_LEVEL_KEYS: [&str; 13] = [
     "slo",
+    "failure",
     "name",
     "description",
     "seed",
@@ -343,7 +443,8 @@ impl Reader<'_> {
         let cluster: Cluster = self.top("cluster")?.unwrap_or_default();
         let slo: Option<Slo> = self.top("slo")?;
         if let Some(slo) = &slo {
-            slo.validate().map_err(|(key, message)| self.at(&format!("slo.{key}"), message))?;
+            slo.validate()
+                .map_err(|(key, message)| self.at(&format!("slo.{key}"), message))?;
         }
         cluster
             .validate()
@@ -351,6 +452,24 @@ impl Reader<'_> {
         let workload = self.workload()?;
         let pipeline = self.pipeline()?;
         let engines = self.engines(&pipeline)?;
+        let failures: Vec<FailureSpec> = match self.root.get("failure") {
+            None => Vec::new(),
+            Some(Item::ArrayOfTables(tables)) => tables
+                .iter()
+                .enumerate()
+                .map(|(i, t)| self.de(&format!("failure[{i}]"), &Item::Table(t.clone()), None))
+                .collect::<Result<_>>()?,
+            Some(_) => {
+                return Err(self.at(
+                    "failure",
+                    "must be written as `[[failure]]` tables, one per injected failure",
+                ))
+            }
+        };
+        for (i, f) in failures.iter().enumerate() {
+            f.validate(&engines)
+                .map_err(|(key, message)| self.at(&format!("failure[{i}].{key}"), message))?;
+        }
 
         Ok(Scenario {
             path: self.path.to_path_buf(),
@@ -363,6 +482,7 @@ impl Reader<'_> {
             profile,
             cluster,
             slo,
+            failures,
             workload,
             pipeline,
             engines,

@@ -64,5 +64,6 @@ pub fn assemble(
         active_span: (0, sources.iter().map(|s| s.last_read_at).max().unwrap_or(0)),
         final_watermark,
         modelled,
+        failures: Vec::new(),
     }
 }

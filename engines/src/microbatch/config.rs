@@ -86,6 +86,9 @@ pub struct MicroBatchConfig {
     /// A modelled processing cost per input record (a user function's cost), charged as time
     /// in both clocks; 0 by default.
     pub modelled_cost_per_record: Span,
+    /// After a crash, how long until the query runs again (whatever supervises it — a job
+    /// retry, a Kubernetes restart — takes this long to notice and relaunch).
+    pub restart_delay: Span,
 }
 
 impl Default for MicroBatchConfig {
@@ -103,6 +106,7 @@ impl Default for MicroBatchConfig {
             start_at: None,
             group_size: 1,
             modelled_cost_per_record: Span::default(),
+            restart_delay: Span::from_ms(2000),
         }
     }
 }

@@ -12,6 +12,8 @@ use crate::microbatch::config::{MicroBatchConfig, MicroBatchConfigError, OutputM
 use std::collections::BTreeMap;
 
 use crate::cost::Work;
+use crate::fault::{BatchPhase, CrashPoint, EngineStop};
+use crate::microbatch::checkpoint::{CheckpointDir, CheckpointError};
 use crate::microbatch::continuous::partition_task;
 use crate::microbatch::log::{BatchLogs, OffsetEntry};
 use crate::microbatch::progress::{BatchProgress, DurationMs, EventTimeStats, StateOperatorProgress};
@@ -34,6 +36,17 @@ pub const COMPONENTS: [Component; 6] = [
     Component::Commit,
     Component::WatermarkWait,
 ];
+
+/// Why a query could not be restarted from its checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    /// The configuration is refused.
+    #[error(transparent)]
+    Config(#[from] MicroBatchConfigError),
+    /// The checkpoint directory is refused or unreadable.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
 
 /// When a batch ran, for decomposing the latency of what it delivered.
 #[derive(Clone, Copy, Debug)]
@@ -106,6 +119,16 @@ pub struct MicroBatchEngine {
     next_trigger: Option<Nanos>,
     /// What the run has produced so far.
     run: RunState,
+    /// The durable checkpoint, if the query keeps one.
+    checkpoint: Option<CheckpointDir>,
+    /// Batches the (idempotent) sink already holds.
+    sink_batches: std::collections::BTreeSet<u64>,
+    /// An uncommitted batch to re-run first, after recovery.
+    replay: Option<OffsetEntry>,
+    /// Where the failure plan makes this query crash, if anywhere.
+    crash: Option<CrashPoint>,
+    /// Per partition, how far the query has read (committed or in flight).
+    read_up_to: Vec<usize>,
 }
 
 impl MicroBatchEngine {
@@ -153,7 +176,65 @@ impl MicroBatchEngine {
             last_trigger_start: None,
             next_trigger: None,
             run: RunState::new(&COMPONENTS),
+            checkpoint: None,
+            sink_batches: Default::default(),
+            replay: None,
+            crash: None,
+            read_up_to: vec![0; partitions],
         })
+    }
+
+    /// Keeps a durable checkpoint in `dir` (offsets, commits, sink markers, state versions).
+    pub fn with_checkpoint(mut self, dir: CheckpointDir) -> Self {
+        for op in &mut self.state {
+            op.track_changes();
+        }
+        self.checkpoint = Some(dir);
+        self
+    }
+
+    /// Makes the query crash at `point`.
+    pub fn crash_at(&mut self, point: Option<CrashPoint>) {
+        self.crash = point;
+    }
+
+    /// Restarts a query from its checkpoint directory, as Spark does: resume after the last
+    /// committed batch with its state version and watermark, and first re-run the batch that
+    /// has offsets but no commit, with exactly those offsets. The run starts at `now`.
+    pub fn recover(
+        name: &str,
+        cfg: MicroBatchConfig,
+        pipeline: &PipelineSpec,
+        table: &CampaignTable,
+        partitions: usize,
+        dir: CheckpointDir,
+        now: Nanos,
+    ) -> Result<Self, RecoverError> {
+        let mut engine = Self::new(name, cfg, pipeline, table, partitions)?.with_checkpoint(dir.clone());
+        let recovered = dir.recover()?;
+        if let Some((batch, offsets, batch_watermark, next_watermark)) = &recovered.last_commit {
+            if offsets.len() != partitions {
+                return Err(RecoverError::Checkpoint(CheckpointError::Refused {
+                    path: dir.path().join(format!("offsets/{batch}")),
+                    message: format!("has {} partitions, the source has {partitions}", offsets.len()),
+                }));
+            }
+            engine.committed = offsets.clone();
+            engine.read_up_to = offsets.clone();
+            engine.next_batch_id = batch + 1;
+            engine.next_watermark = *next_watermark;
+            engine.watermark = *batch_watermark;
+            for (p, op) in engine.state.iter_mut().enumerate() {
+                let entries = dir.read_state(p, batch + 1)?;
+                // The state is as the committed batch left it: advanced to that batch's watermark.
+                op.restore(entries, *batch_watermark);
+                op.take_delta();
+            }
+        }
+        engine.replay = recovered.uncommitted;
+        engine.sink_batches = recovered.sink_batches.into_iter().collect();
+        engine.next_trigger = Some(now);
+        Ok(engine)
     }
 
     /// The offset and commit logs written so far.
@@ -163,15 +244,29 @@ impl MicroBatchEngine {
 
     /// Runs the query until `until` (processing time) or until its trigger says stop.
     pub fn run<R: Runtime>(&mut self, rt: &mut R, source: &SourceLog, until: Nanos) -> EngineRun {
-        self.advance(rt, source, until);
+        // Without a failure plan or checkpoint the run cannot stop early; with one, the caller
+        // uses `advance` to see the stop.
+        let _ = self.advance(rt, source, until);
         self.finish()
     }
 
     /// Runs the query up to `until`: a `ProcessingTime` query starts every batch due before
     /// then and can be advanced again later (the simulator runs long scenarios in segments);
     /// the other triggers run to completion on their first call.
-    pub fn advance<R: Runtime>(&mut self, rt: &mut R, source: &SourceLog, until: Nanos) {
+    pub fn advance<R: Runtime>(&mut self, rt: &mut R, source: &SourceLog, until: Nanos) -> Result<(), EngineStop> {
         let mut run = std::mem::replace(&mut self.run, RunState::new(&COMPONENTS));
+        let result = self.advance_inner(rt, source, until, &mut run);
+        self.run = run;
+        result
+    }
+
+    fn advance_inner<R: Runtime>(
+        &mut self,
+        rt: &mut R,
+        source: &SourceLog,
+        until: Nanos,
+        run: &mut RunState,
+    ) -> Result<(), EngineStop> {
         let start_at = self.cfg.start_at.map(|s| s.nanos());
         match self.cfg.trigger {
             Trigger::ProcessingTime { interval } => {
@@ -184,7 +279,7 @@ impl MicroBatchEngine {
                     if trigger_start >= until {
                         break;
                     }
-                    let ran = self.run_batch(rt, source, next_trigger, None, &mut run);
+                    let ran = self.run_batch(rt, source, next_trigger, None, run)?;
                     if !ran {
                         rt.wait_until(rt.now() + self.cfg.polling_delay.nanos());
                     }
@@ -197,6 +292,12 @@ impl MicroBatchEngine {
                     }
                     next_trigger = trigger_start / interval * interval + interval;
                     self.next_trigger = Some(next_trigger);
+                    if let Some(CrashPoint::At(t)) = self.crash {
+                        if t < next_trigger.min(until) {
+                            rt.wait_until(t);
+                            return Err(EngineStop::Crashed { at: rt.now().max(t) });
+                        }
+                    }
                     rt.wait_until(next_trigger);
                 }
             }
@@ -214,7 +315,7 @@ impl MicroBatchEngine {
                 };
                 loop {
                     let nominal = rt.now();
-                    let ran = self.run_batch(rt, source, nominal, Some((&target, cap)), &mut run);
+                    let ran = self.run_batch(rt, source, nominal, Some((&target, cap)), run)?;
                     let once = matches!(self.cfg.trigger, Trigger::Once);
                     if !ran || once || rt.now() >= until {
                         break;
@@ -224,10 +325,10 @@ impl MicroBatchEngine {
             Trigger::Continuous { checkpoint_interval } => {
                 self.next_trigger = Some(start_at.unwrap_or(0));
                 rt.wait_until(start_at.unwrap_or(0));
-                self.run_continuous(rt, source, until, checkpoint_interval.nanos(), &mut run);
+                self.run_continuous(rt, source, until, checkpoint_interval.nanos(), run);
             }
         }
-        self.run = run;
+        Ok(())
     }
 
     /// Takes the outputs delivered so far (the run keeps counting them).
@@ -238,6 +339,26 @@ impl MicroBatchEngine {
     /// Per partition, the offset up to which the query has committed its input.
     pub fn committed_offsets(&self) -> &[usize] {
         &self.committed
+    }
+
+    /// Continues the run of `crashed` (its outputs, latency, progress and counts so far) in this
+    /// recovered query, noting the failure: it crashed at `at` and this query runs from `now`.
+    pub fn take_over(&mut self, crashed: &mut MicroBatchEngine, at: Nanos, now: Nanos) {
+        let mut run = std::mem::replace(&mut crashed.run, RunState::new(&COMPONENTS));
+        let replayed: u64 = crashed
+            .read_up_to
+            .iter()
+            .zip(&self.committed)
+            .map(|(r, c)| r.saturating_sub(*c) as u64)
+            .sum();
+        run.counts.replayed += replayed;
+        run.failures.push(crate::run::FailureEvent {
+            at,
+            restarted_at: now,
+            replayed,
+        });
+        self.run = run;
+        self.last_trigger_start = crashed.last_trigger_start;
     }
 
     /// Ends the run and reports it.
@@ -357,40 +478,55 @@ impl MicroBatchEngine {
         nominal: Nanos,
         bounded: Option<(&[usize], Option<u64>)>,
         run: &mut RunState,
-    ) -> bool {
-        // latestOffset
+    ) -> Result<bool, EngineStop> {
+        // latestOffset (a recovered query first replays its uncommitted batch, same offsets)
         let start = rt.now();
-        let latest = self.next_offsets(source, start, bounded);
+        self.crash_check(self.next_batch_id, BatchPhase::LatestOffset, start)?;
+        let replay = self.replay.take();
+        let latest = match &replay {
+            Some(entry) => entry.offsets.clone(),
+            None => self.next_offsets(source, start, bounded),
+        };
         rt.charge(&Work {
             partitions_polled: latest.len() as u64,
             ..Default::default()
         });
         let t_latest = rt.now();
+        for (r, l) in self.read_up_to.iter_mut().zip(&latest) {
+            *r = (*r).max(*l);
+        }
         let has_data = latest != self.committed;
         let stateful = self.pipeline.is_stateful();
         let watermark_moved =
             stateful && self.cfg.output_mode != OutputMode::Complete && self.next_watermark > self.watermark;
-        if !has_data && !watermark_moved {
-            return false;
+        if !has_data && !watermark_moved && replay.is_none() {
+            return Ok(false);
         }
         let batch_id = self.next_batch_id;
         self.next_batch_id += 1;
-        self.watermark = self.next_watermark;
+        self.watermark = replay.as_ref().map_or(self.next_watermark, |e| e.watermark);
+        self.crash_check(batch_id, BatchPhase::WalCommit, rt.now())?;
 
         // walCommit: the offsets (and the watermark this batch runs with) before processing.
-        let bytes = self.logs.write_offsets(&OffsetEntry {
+        let entry = OffsetEntry {
             batch_id,
             offsets: latest.clone(),
             watermark: self.watermark,
-        });
+        };
+        let mut bytes = self.logs.write_offsets(&entry);
+        if let Some(dir) = &self.checkpoint {
+            bytes = dir.write_offsets(&entry)?;
+        }
         rt.charge(&Work {
             log_writes: 1,
             logged_bytes: bytes as u64,
             ..Default::default()
         });
         let t_wal = rt.now();
+        let mut checkpoint_bytes = 0u64;
 
         // getBatch: the offset ranges of each partition.
+        self.crash_check(batch_id, BatchPhase::GetBatch, rt.now())?;
         let ranges: Vec<(usize, usize)> = self.committed.iter().copied().zip(latest.iter().copied()).collect();
         let num_input_rows: u64 = ranges.iter().map(|(a, b)| (b - a) as u64).sum();
         let t_get = rt.now();
@@ -398,6 +534,7 @@ impl MicroBatchEngine {
         // queryPlanning: the cost of planning and submitting the job is paid here, once per
         // group of `group_size` batches (Drizzle group scheduling; 1 is Spark's behaviour).
         let per_task = self.cfg.scheduling.per_task.nanos();
+        self.crash_check(batch_id, BatchPhase::QueryPlanning, rt.now())?;
         if batch_id % self.cfg.group_size as u64 == 0 {
             rt.charge(&Work {
                 batch_jobs: 1,
@@ -408,6 +545,7 @@ impl MicroBatchEngine {
         let t_plan = rt.now();
 
         // addBatch: map tasks per source partition, reduce tasks per shuffle partition, sink.
+        self.crash_check(batch_id, BatchPhase::AddBatch, rt.now())?;
         let shuffle = self.state.len();
         let chain = &self.chain;
         let record_cost = self.cfg.modelled_cost_per_record.nanos();
@@ -470,6 +608,20 @@ impl MicroBatchEngine {
                 outputs.extend(r.results.into_iter().map(Output::Window));
             }
             run.counts.late_dropped += total.counters.late_dropped;
+            // Each state partition commits its new version: a delta, and now and then a snapshot.
+            if let Some(dir) = &self.checkpoint {
+                let mut written = 0;
+                for (p, op) in self.state.iter_mut().enumerate() {
+                    let delta = op.take_delta();
+                    written += dir.write_state(p, batch_id + 1, &delta, || op.snapshot())?;
+                }
+                rt.charge(&Work {
+                    log_writes: self.state.len() as u64,
+                    logged_bytes: written as u64,
+                    ..Default::default()
+                });
+                checkpoint_bytes += written as u64;
+            }
             state_progress.push(StateOperatorProgress {
                 operator_name: "stateStoreSave".into(),
                 num_rows_total: total.rows_total as u64,
@@ -483,11 +635,55 @@ impl MicroBatchEngine {
                 outputs.extend(m.rows.drain(..).map(Output::Row));
             }
         }
-        rt.charge(&Work {
-            sink_records: outputs.len() as u64,
-            ..Default::default()
-        });
+        // The sink, idempotent by batch id: a replayed batch it already holds is not written
+        // again. Its output is visible once the sink has committed it.
+        let t_tasks = rt.now();
+        self.crash_check(batch_id, BatchPhase::SinkCommit, t_tasks)?;
+        let already_in_sink = self.sink_batches.contains(&batch_id);
+        if !already_in_sink {
+            rt.charge(&Work {
+                sink_records: outputs.len() as u64,
+                ..Default::default()
+            });
+            if let Some(dir) = &self.checkpoint {
+                let bytes = dir.write_sink_marker(batch_id, outputs.len())?;
+                rt.charge(&Work {
+                    log_writes: 1,
+                    logged_bytes: bytes as u64,
+                    ..Default::default()
+                });
+            }
+            self.sink_batches.insert(batch_id);
+        }
         let t_add = rt.now();
+        let scheduling = (t_plan - t_get) + (per_task + rt.modelled_task_launch()) * waves;
+        // Output is visible when the sink has committed it (end of addBatch); `commit` is the
+        // sink's commit, the commit log comes after visibility.
+        let timing = BatchTiming {
+            start,
+            scheduling,
+            commit: t_add - t_tasks,
+            end: t_add,
+        };
+        let final_results = self.cfg.output_mode == OutputMode::Append;
+        let outputs = if already_in_sink { Vec::new() } else { outputs };
+        for output in &outputs {
+            let origin = match output {
+                Output::Row(r) => &r.lineage,
+                Output::Window(w) => &w.origin,
+            };
+            run.latency.record(t_add, &decompose(origin, &timing));
+            if let Output::Window(w) = output {
+                if final_results && !w.is_update {
+                    run.latency
+                        .record_event_time(t_add.saturating_sub(event_time_as_nanos(w.end)));
+                }
+            }
+        }
+        let num_output_rows = outputs.len() as u64;
+        run.counts.outputs += num_output_rows;
+        run.delivered
+            .extend(outputs.into_iter().map(|output| Delivered { at: t_add, output }));
 
         // The watermark for the next batch, from this batch's event times.
         let min_et = map_out.iter().filter_map(|m| m.min_et).min();
@@ -499,7 +695,11 @@ impl MicroBatchEngine {
         }
 
         // commitOffsets
-        let bytes = self.logs.write_commit(batch_id, self.next_watermark);
+        self.crash_check(batch_id, BatchPhase::CommitOffsets, rt.now())?;
+        let mut bytes = self.logs.write_commit(batch_id, self.next_watermark);
+        if let Some(dir) = &self.checkpoint {
+            bytes = dir.write_commit(batch_id, self.next_watermark)?;
+        }
         rt.charge(&Work {
             log_writes: 1,
             logged_bytes: bytes as u64,
@@ -508,31 +708,6 @@ impl MicroBatchEngine {
         self.committed = latest;
         let end = rt.now();
 
-        let scheduling = (t_plan - t_get) + (per_task + rt.modelled_task_launch()) * waves;
-        let timing = BatchTiming {
-            start,
-            scheduling,
-            commit: end - t_add,
-            end,
-        };
-        let final_results = self.cfg.output_mode == OutputMode::Append;
-        for output in &outputs {
-            let origin = match output {
-                Output::Row(r) => &r.lineage,
-                Output::Window(w) => &w.origin,
-            };
-            run.latency.record(end, &decompose(origin, &timing));
-            if let Output::Window(w) = output {
-                if final_results && !w.is_update {
-                    run.latency
-                        .record_event_time(end.saturating_sub(event_time_as_nanos(w.end)));
-                }
-            }
-        }
-        let num_output_rows = outputs.len() as u64;
-        run.counts.outputs += num_output_rows;
-        run.delivered
-            .extend(outputs.into_iter().map(|output| Delivered { at: end, output }));
         run.counts.events += num_input_rows;
         run.counts.batches += 1;
         if has_data {
@@ -571,8 +746,21 @@ impl MicroBatchEngine {
             num_output_rows,
             falling_behind: false,
             modelled_scheduling_ms: as_ms(scheduling),
+            checkpoint_bytes,
+            replayed: replay.is_some(),
         });
-        true
+        Ok(true)
+    }
+
+    /// Stops the run here if the failure plan says this query crashes at this point.
+    fn crash_check(&self, batch: u64, phase: BatchPhase, now: Nanos) -> Result<(), EngineStop> {
+        match self.crash {
+            Some(CrashPoint::At(t)) if now >= t => Err(EngineStop::Crashed { at: now }),
+            Some(CrashPoint::InBatch { batch: b, phase: p }) if b == batch && p == phase => {
+                Err(EngineStop::Crashed { at: now })
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -669,6 +857,7 @@ fn reduce_task<'a>(
 /// Accumulates a run's outputs while batches run.
 #[derive(Debug)]
 struct RunState {
+    failures: Vec<crate::run::FailureEvent>,
     delivered: Vec<Delivered>,
     epochs: Vec<serde_json::Value>,
     latency: LatencyRecorder,
@@ -680,6 +869,7 @@ struct RunState {
 impl RunState {
     fn new(components: &[Component]) -> Self {
         Self {
+            failures: Vec::new(),
             delivered: Vec::new(),
             epochs: Vec::new(),
             latency: LatencyRecorder::new(components),
@@ -711,6 +901,7 @@ impl RunState {
             active_span: (0, self.last_data_batch_end),
             final_watermark: engine.next_watermark,
             modelled,
+            failures: self.failures,
         }
     }
 }

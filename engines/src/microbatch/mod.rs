@@ -12,6 +12,7 @@
 //! * [`log`] — the offset and commit logs;
 //! * [`progress`] — `StreamingQueryProgress`-shaped reporting.
 
+pub mod checkpoint;
 pub mod config;
 pub mod continuous;
 pub mod engine;

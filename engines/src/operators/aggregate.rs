@@ -69,6 +69,49 @@ impl AggState {
         }
     }
 
+    /// Appends the state's binary encoding (little-endian: count, sum, min, max, then the number
+    /// of distinct values and the values, sorted so the encoding is deterministic).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        for v in [self.count as i64, self.sum, self.min, self.max] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        let mut distinct: Vec<i64> = self
+            .distinct
+            .as_ref()
+            .map_or_else(Vec::new, |d| d.iter().copied().collect());
+        distinct.sort_unstable();
+        out.extend_from_slice(&(distinct.len() as u64).to_le_bytes());
+        for v in distinct {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Reads a state written by [`AggState::encode`]; `None` if `input` is too short.
+    pub fn decode(input: &mut &[u8]) -> Option<Self> {
+        let mut next = || -> Option<i64> {
+            let (head, rest) = input.split_first_chunk::<8>()?;
+            *input = rest;
+            Some(i64::from_le_bytes(*head))
+        };
+        let (count, sum, min, max, n) = (next()?, next()?, next()?, next()?, next()?);
+        let distinct = if n > 0 {
+            let mut set = FxHashSet::default();
+            for _ in 0..n {
+                set.insert(next()?);
+            }
+            Some(Box::new(set))
+        } else {
+            None
+        };
+        Some(Self {
+            count: count as u64,
+            sum,
+            min,
+            max,
+            distinct,
+        })
+    }
+
     /// Approximate heap bytes held (for the `stateOperators` memory figure).
     pub fn heap_bytes(&self) -> usize {
         self.distinct.as_ref().map_or(0, |d| d.capacity() * 16)

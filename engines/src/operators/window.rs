@@ -24,7 +24,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::operators::aggregate::AggState;
-use crate::operators::fxhash::FxHashMap;
+use crate::operators::fxhash::{FxHashMap, FxHashSet};
 use crate::operators::{Collector, Lineage, Row, WindowResult};
 use crate::pipeline::{field_value, AggFunc, Aggregation, Field, WindowSpec};
 use crate::time::{EventTime, Nanos};
@@ -78,7 +78,7 @@ pub enum EmitPolicy {
     Complete,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct WindowState {
     end: EventTime,
     agg: AggState,
@@ -135,6 +135,116 @@ pub struct WindowedAggregation {
     dirty: Vec<(i64, EventTime)>,
     watermark: EventTime,
     counters: StateCounters,
+    /// Windows changed since the last [`WindowedAggregation::take_delta`], when tracking.
+    changed: Option<FxHashSet<(i64, EventTime)>>,
+    /// Windows removed since the last delta, when tracking.
+    removed: Vec<(i64, EventTime)>,
+    /// Session starts merged away by the current insert (reused, no allocation per record).
+    merged_scratch: Vec<EventTime>,
+}
+
+/// One window of state as a checkpoint stores it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowEntry {
+    /// Grouping key.
+    pub key: i64,
+    /// Window start.
+    pub start: EventTime,
+    state: WindowState,
+}
+
+/// What changed in an operator's state since the previous checkpoint.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StateDelta {
+    /// Windows created or changed, with their new contents.
+    pub upserts: Vec<WindowEntry>,
+    /// Windows removed: (key, start).
+    pub deletes: Vec<(i64, EventTime)>,
+}
+
+impl StateDelta {
+    /// Binary encoding: upsert count, entries, delete count, (key, start) pairs; little-endian.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.upserts.len() * 96 + self.deletes.len() * 16);
+        out.extend_from_slice(&(self.upserts.len() as u64).to_le_bytes());
+        for e in &self.upserts {
+            e.encode(&mut out);
+        }
+        out.extend_from_slice(&(self.deletes.len() as u64).to_le_bytes());
+        for (k, s) in &self.deletes {
+            out.extend_from_slice(&k.to_le_bytes());
+            out.extend_from_slice(&s.to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads a delta written by [`StateDelta::encode`]; `None` if the bytes are not one.
+    pub fn decode(mut input: &[u8]) -> Option<Self> {
+        let input = &mut input;
+        let n = read_i64(input)? as usize;
+        let mut upserts = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            upserts.push(WindowEntry::decode(input)?);
+        }
+        let m = read_i64(input)? as usize;
+        let mut deletes = Vec::with_capacity(m.min(1 << 20));
+        for _ in 0..m {
+            deletes.push((read_i64(input)?, read_i64(input)?));
+        }
+        input.is_empty().then_some(Self { upserts, deletes })
+    }
+}
+
+fn read_i64(input: &mut &[u8]) -> Option<i64> {
+    let (head, rest) = input.split_first_chunk::<8>()?;
+    *input = rest;
+    Some(i64::from_le_bytes(*head))
+}
+
+impl WindowEntry {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let w = &self.state;
+        let l = &w.last;
+        for v in [
+            self.key,
+            self.start,
+            w.end,
+            l.arrival as i64,
+            l.ingest as i64,
+            l.handoff as i64,
+            l.recv as i64,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.push(u8::from(w.fired) | (u8::from(w.dirty) << 1));
+        w.agg.encode(out);
+    }
+
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let key = read_i64(input)?;
+        let start = read_i64(input)?;
+        let end = read_i64(input)?;
+        let last = Lineage {
+            arrival: read_i64(input)? as Nanos,
+            ingest: read_i64(input)? as Nanos,
+            handoff: read_i64(input)? as Nanos,
+            recv: read_i64(input)? as Nanos,
+        };
+        let (flags, rest) = input.split_first()?;
+        *input = rest;
+        let agg = AggState::decode(input)?;
+        Some(Self {
+            key,
+            start,
+            state: WindowState {
+                end,
+                agg,
+                last,
+                fired: flags & 1 != 0,
+                dirty: flags & 2 != 0,
+            },
+        })
+    }
 }
 
 impl WindowedAggregation {
@@ -150,6 +260,115 @@ impl WindowedAggregation {
             dirty: Vec::new(),
             watermark: EventTime::MIN,
             counters: StateCounters::default(),
+            changed: None,
+            removed: Vec::new(),
+            merged_scratch: Vec::new(),
+        }
+    }
+
+    /// Starts tracking changes for incremental checkpoints ([`WindowedAggregation::take_delta`]).
+    pub fn track_changes(&mut self) {
+        self.changed.get_or_insert_with(Default::default);
+    }
+
+    #[inline]
+    fn mark_changed(&mut self, key: i64, start: EventTime) {
+        if let Some(c) = &mut self.changed {
+            c.insert((key, start));
+        }
+    }
+
+    fn mark_removed(&mut self, key: i64, start: EventTime) {
+        if let Some(c) = &mut self.changed {
+            c.remove(&(key, start));
+            self.removed.push((key, start));
+        }
+    }
+
+    /// The changes since the previous call (or since tracking started), in a deterministic order.
+    pub fn take_delta(&mut self) -> StateDelta {
+        let Some(changed) = self.changed.as_mut() else {
+            return StateDelta::default();
+        };
+        let mut keys: Vec<(i64, EventTime)> = changed.drain().collect();
+        keys.sort_unstable();
+        let upserts = keys
+            .into_iter()
+            .filter_map(|(key, start)| {
+                let state = self.window_ref(key, start)?.clone();
+                Some(WindowEntry { key, start, state })
+            })
+            .collect();
+        let mut deletes = std::mem::take(&mut self.removed);
+        deletes.sort_unstable();
+        deletes.dedup();
+        StateDelta { upserts, deletes }
+    }
+
+    /// Every window in state, ordered by (key, start): a full snapshot.
+    pub fn snapshot(&self) -> Vec<WindowEntry> {
+        let mut all: Vec<WindowEntry> = self
+            .windows
+            .iter()
+            .map(|(&(key, start), w)| WindowEntry {
+                key,
+                start,
+                state: w.clone(),
+            })
+            .chain(self.sessions.iter().flat_map(|(&key, l)| {
+                l.iter().map(move |(start, w)| WindowEntry {
+                    key,
+                    start: *start,
+                    state: w.clone(),
+                })
+            }))
+            .collect();
+        all.sort_unstable_by_key(|e| (e.key, e.start));
+        all
+    }
+
+    /// Rebuilds the state from checkpointed windows and the watermark the checkpoint ran
+    /// with; timers are re-registered for every window not yet past its cleanup point.
+    pub fn restore(&mut self, entries: impl IntoIterator<Item = WindowEntry>, watermark: EventTime) {
+        self.windows.clear();
+        self.sessions.clear();
+        self.timers.clear();
+        self.dirty.clear();
+        self.removed.clear();
+        if let Some(c) = &mut self.changed {
+            c.clear();
+        }
+        self.watermark = watermark;
+        let is_session = matches!(self.spec.window, WindowSpec::Session { .. });
+        for e in entries {
+            let point = if e.state.fired {
+                self.semantics.cleanup_point(e.state.end)
+            } else {
+                self.semantics.fire_point(e.state.end)
+            };
+            if self.policy != EmitPolicy::Complete || !e.state.fired {
+                self.timers.push(Reverse((point, e.key, e.start)));
+            }
+            if e.state.dirty && self.policy == EmitPolicy::OnUpdate {
+                self.dirty.push((e.key, e.start));
+            }
+            if is_session {
+                self.sessions.entry(e.key).or_default().push((e.start, e.state));
+            } else {
+                self.windows.insert((e.key, e.start), e.state);
+            }
+        }
+    }
+
+    fn window_ref(&self, key: i64, start: EventTime) -> Option<&WindowState> {
+        if matches!(self.spec.window, WindowSpec::Session { .. }) {
+            self.sessions
+                .get(&key)?
+                .iter()
+                .find(|(s, _)| *s == start)
+                .map(|(_, w)| w)
+        } else {
+            self.windows.get(&(key, start))
         }
     }
 
@@ -255,6 +474,9 @@ impl WindowedAggregation {
         let was_dirty = w.dirty;
         w.add(func, value, lineage);
         self.counters.rows_updated += 1;
+        if let Some(c) = &mut self.changed {
+            c.insert((key, start));
+        }
         if self.policy == EmitPolicy::OnUpdate && !was_dirty {
             self.dirty.push((key, start));
         }
@@ -290,6 +512,7 @@ impl WindowedAggregation {
             let (s, w) = &list[i];
             if *s < end && t < w.end {
                 let (s, w) = list.swap_remove(i);
+                self.merged_scratch.push(s);
                 start = start.min(s);
                 end = end.max(w.end);
                 was_fired |= w.fired;
@@ -317,6 +540,15 @@ impl WindowedAggregation {
             self.dirty.push((key, start));
         }
         list.push((start, merged));
+        if self.changed.is_some() {
+            let merged_away = std::mem::take(&mut self.merged_scratch);
+            for &s in merged_away.iter().filter(|&&s| s != start) {
+                self.mark_removed(key, s);
+            }
+            self.mark_changed(key, start);
+            self.merged_scratch = merged_away;
+        }
+        self.merged_scratch.clear();
         true
     }
 
@@ -339,16 +571,21 @@ impl WindowedAggregation {
             if fire_point > watermark {
                 continue; // a session that grew after this timer was set; a newer timer exists
             }
-            if !w.fired {
+            let newly_fired = !w.fired;
+            if newly_fired {
                 w.fired = true;
                 if policy == EmitPolicy::OnWatermark {
                     w.dirty = false;
                     out.collect(result(key, start, w, func, now, false));
                 }
             }
+            if newly_fired {
+                self.mark_changed(key, start);
+            }
             if policy == EmitPolicy::Complete {
                 continue;
             }
+            let Some(w) = self.window_mut(key, start) else { continue };
             if cleanup_point <= watermark {
                 if policy == EmitPolicy::OnUpdate && w.dirty {
                     // An update not yet forwarded leaves with its window, never silently.
@@ -375,6 +612,7 @@ impl WindowedAggregation {
     }
 
     fn remove_window(&mut self, key: i64, start: EventTime, is_session: bool) {
+        self.mark_removed(key, start);
         if is_session {
             if let Some(list) = self.sessions.get_mut(&key) {
                 list.retain(|(s, _)| *s != start);

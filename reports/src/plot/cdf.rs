@@ -7,42 +7,47 @@ use std::path::Path;
 
 use hdrhistogram::Histogram;
 use plotters::chart::SeriesLabelPosition;
-use plotters::coord::combinators::{IntoLogRange, LogCoord};
-use plotters::coord::types::RangedCoordf64;
 
 use super::axis;
-use super::chart::{self, Line, LineChart};
+use super::chart::{Line, LineChart, Scale};
+use super::render::{write_svg_and_png, FigureFiles};
 use crate::error::Result;
 use crate::NANOS_PER_MILLI;
 
 /// Draws the latency CDF of each named histogram (latencies in **nanoseconds**) into an SVG
-/// file at `path`: x = latency in ms (log scale), y = percentile (%).
+/// file at `path` and a PNG next to it: x = latency in ms (log scale), y = percentile (%).
 pub fn latency_cdf(path: &Path, title: &str, series: &[(String, &Histogram<u64>)]) -> Result<()> {
-    let curves: Vec<Line> = series
+    let curves: Vec<(String, Vec<(f64, f64)>)> = series
         .iter()
-        .map(|(name, hist)| Line {
-            name: name.clone(),
-            points: cdf_points(hist),
-        })
+        .map(|(name, hist)| (name.clone(), cdf_points(hist)))
         .collect();
-    let x_range = axis::log_range(curves.iter().flat_map(|c| c.points.iter().map(|p| p.0)));
+    latency_cdf_points(path, title, &curves).map(|_| ())
+}
+
+/// Draws latency CDFs given as (latency ms, percentile %) points per named series — for
+/// example the rows of an `.hgrm` export — as `path` (SVG) and the same stem `.png`.
+pub fn latency_cdf_points(path: &Path, title: &str, series: &[(String, Vec<(f64, f64)>)]) -> Result<FigureFiles> {
+    let x_range = axis::log_range(series.iter().flat_map(|(_, points)| points.iter().map(|p| p.0)));
     let floor = x_range.start;
-    let lines = curves
-        .into_iter()
-        .map(|line| Line {
-            points: line.points.into_iter().map(|(x, y)| (x.max(floor), y)).collect(),
-            ..line
+    let lines = series
+        .iter()
+        .map(|(name, points)| Line {
+            name: name.clone(),
+            points: points.iter().map(|&(x, y)| (x.max(floor), y)).collect(),
         })
         .collect();
     let chart = LineChart {
-        title,
-        x_title: "latency (ms, log scale)",
-        y_title: "percentile (%)",
+        title: title.to_string(),
+        x_title: "latency (ms, log scale)".to_string(),
+        y_title: "percentile (%)".to_string(),
+        x: Scale::Log(x_range),
+        y: Scale::Linear(0.0..100.0),
         lines,
+        spans: Vec::new(),
         legend_at: SeriesLabelPosition::UpperLeft,
+        empty_note: "no data recorded".to_string(),
     };
-    let x: LogCoord<f64> = x_range.log_scale().into();
-    chart::draw(path, &chart, x, RangedCoordf64::from(0.0..100.0))
+    write_svg_and_png(path, &chart)
 }
 
 /// (latency ms, cumulative %) at every recorded value, starting from 0 % at the lowest one.

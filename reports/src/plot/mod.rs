@@ -1,22 +1,40 @@
-//! SVG charts of latency, drawn with plotters and a bundled font.
+//! Charts of a run, drawn with plotters and a bundled font, each written as SVG and PNG.
 //!
 //! Every chart is 1000×600 with gridlines, titled axes with units, a legend and the
-//! colour-blind-safe Okabe–Ito palette. Charts never panic on awkward data: empty input
+//! colour-blind-safe Okabe–Ito palette; [`render`] draws one description to both formats. Charts never panic on awkward data: empty input
 //! draws empty axes with a note, a single point or all-zero latencies get a usable range, and
 //! zero latencies on a log axis are drawn at the axis' lower edge.
 //!
 //! * [`latency_cdf`] — the distribution of each run's latency, on a log latency axis.
-//! * [`latency_over_time`] — latency against time since the run started.
+//! * [`latency_over_time`] — latency against time since the run started, failures marked
+//!   ([`latency_over_time_with_failures`]).
+//! * [`latency_against_parameter`] — p50/p95/p99 and throughput across a sweep.
+//! * [`latency_decomposition`] — stacked mean latency components per configuration.
+//! * [`batch_timeline`] — a Gantt chart of micro-batch phases, falling behind outlined.
+//! * [`watermark_progress`] — the watermark against processing time.
+//! * [`checkpoint_cost`] — checkpoint size and duration over time.
 
 mod axis;
+mod batches;
 mod cdf;
 mod chart;
+mod checkpoints;
+mod decomposition;
 mod font;
 mod over_time;
 mod palette;
+pub mod render;
+mod sweep;
+mod watermark;
 
-pub use cdf::latency_cdf;
-pub use over_time::{latency_over_time, TimeSeries};
+pub use batches::{batch_timeline, BatchBar, BatchRun, MAX_BATCHES_PER_RUN, PHASES};
+pub use cdf::{latency_cdf, latency_cdf_points};
+pub use checkpoints::{checkpoint_cost, CheckpointPoint, CheckpointSeries};
+pub use decomposition::{latency_decomposition, DecompositionBar};
+pub use over_time::{latency_over_time, latency_over_time_with_failures, FailureMark, TimeSeries};
+pub use render::FigureFiles;
+pub use sweep::{latency_against_parameter, SweepLine, SweepPoint};
+pub use watermark::{watermark_progress, WatermarkSeries};
 
 #[cfg(test)]
 mod tests {

@@ -9,11 +9,10 @@
 use std::path::Path;
 
 use plotters::chart::SeriesLabelPosition;
-use plotters::coord::combinators::{IntoLogRange, LogCoord};
-use plotters::coord::types::RangedCoordf64;
 
 use super::axis;
-use super::chart::{self, Line, LineChart};
+use super::chart::{Line, LineChart, Scale, Span};
+use super::render::{write_svg_and_png, FigureFiles};
 use crate::error::Result;
 
 /// Ratio of largest to smallest positive latency above which the y axis is logarithmic.
@@ -31,9 +30,31 @@ pub struct TimeSeries {
     pub points: Vec<(f64, f64)>,
 }
 
-/// Draws each series' latency over time as a line into an SVG file at `path`:
-/// x = time since start (s), y = latency (ms).
+/// A failure to mark on the over-time chart: when it happened and when the run recovered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureMark {
+    /// Legend text, for example `"per-record: task crash"`.
+    pub label: String,
+    /// When the failure was injected, seconds since the run started.
+    pub at_s: f64,
+    /// When the run had recovered, seconds since the run started; `None` if it never did.
+    pub recovered_s: Option<f64>,
+}
+
+/// Draws each series' latency over time as a line into an SVG file at `path` and a PNG next
+/// to it: x = time since start (s), y = latency (ms).
 pub fn latency_over_time(path: &Path, title: &str, series: &[TimeSeries]) -> Result<()> {
+    latency_over_time_with_failures(path, title, series, &[]).map(|_| ())
+}
+
+/// [`latency_over_time`] with failures marked: a red line where each failure was injected
+/// and a shaded band up to its recovery (green line), or to the end if it never recovered.
+pub fn latency_over_time_with_failures(
+    path: &Path,
+    title: &str,
+    series: &[TimeSeries],
+    failures: &[FailureMark],
+) -> Result<FigureFiles> {
     let mut lines: Vec<Line> = series
         .iter()
         .map(|s| Line {
@@ -42,17 +63,10 @@ pub fn latency_over_time(path: &Path, title: &str, series: &[TimeSeries]) -> Res
         })
         .collect();
     let all = || lines.iter().flat_map(|l| l.points.iter().copied());
-    let x = RangedCoordf64::from(axis::span_range(all().map(|p| p.0)));
+    let marks = failures.iter().flat_map(|f| [Some(f.at_s), f.recovered_s]).flatten();
+    let x_range = axis::span_range(all().map(|p| p.0).chain(marks));
     let log_y = axis::positive_bounds(all().map(|p| p.1)).is_some_and(|(lo, hi)| hi / lo > LOG_SCALE_ABOVE_RATIO);
-
-    let mut chart = LineChart {
-        title,
-        x_title: "time since start (s)",
-        y_title: "latency (ms)",
-        lines: Vec::new(),
-        legend_at: SeriesLabelPosition::UpperRight,
-    };
-    if log_y {
+    let (y, y_title) = if log_y {
         let y_range = axis::log_range(all().map(|p| p.1));
         let floor = y_range.start;
         for line in &mut lines {
@@ -60,15 +74,33 @@ pub fn latency_over_time(path: &Path, title: &str, series: &[TimeSeries]) -> Res
                 point.1 = point.1.max(floor);
             }
         }
-        chart.y_title = "latency (ms, log scale)";
-        chart.lines = lines;
-        let y: LogCoord<f64> = y_range.log_scale().into();
-        chart::draw(path, &chart, x, y)
+        (Scale::Log(y_range), "latency (ms, log scale)")
     } else {
-        let y = RangedCoordf64::from(axis::zero_based_range(all().map(|p| p.1)));
-        chart.lines = lines;
-        chart::draw(path, &chart, x, y)
-    }
+        (
+            Scale::Linear(axis::zero_based_range(all().map(|p| p.1))),
+            "latency (ms)",
+        )
+    };
+    let spans = failures
+        .iter()
+        .map(|f| Span {
+            label: f.label.clone(),
+            start: f.at_s,
+            end: f.recovered_s,
+        })
+        .collect();
+    let chart = LineChart {
+        title: title.to_string(),
+        x_title: "time since start (s)".to_string(),
+        y_title: y_title.to_string(),
+        x: Scale::Linear(x_range),
+        y,
+        lines,
+        spans,
+        legend_at: SeriesLabelPosition::UpperRight,
+        empty_note: "no data recorded".to_string(),
+    };
+    write_svg_and_png(path, &chart)
 }
 
 /// The finite points of `points`, thinned to at most two per time slice (the slice's lowest

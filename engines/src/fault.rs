@@ -1,0 +1,84 @@
+//! Injected failures as the engines see them: where a crash strikes, and how a run stops.
+//!
+//! Failures are declared in scenarios and carried out by the drivers; an engine only checks,
+//! at each phase boundary of its work, whether the plan says it crashes there, and stops. What
+//! it held in memory is then gone: recovery starts from its checkpoint directory.
+
+use serde::{Deserialize, Serialize};
+
+use crate::microbatch::checkpoint::CheckpointError;
+use crate::time::Nanos;
+
+/// The phases of a micro-batch, as Spark's `durationMs` names them, plus the sink's commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BatchPhase {
+    /// Asking the source for offsets.
+    LatestOffset,
+    /// Writing the offset log.
+    WalCommit,
+    /// Slicing the source.
+    GetBatch,
+    /// Planning the job.
+    QueryPlanning,
+    /// Running the tasks (state is updated in memory).
+    AddBatch,
+    /// Committing the output to the sink (after the tasks, before the commit log).
+    SinkCommit,
+    /// Writing the commit log.
+    CommitOffsets,
+}
+
+impl BatchPhase {
+    /// Every phase, in order.
+    pub const ALL: [BatchPhase; 7] = [
+        Self::LatestOffset,
+        Self::WalCommit,
+        Self::GetBatch,
+        Self::QueryPlanning,
+        Self::AddBatch,
+        Self::SinkCommit,
+        Self::CommitOffsets,
+    ];
+
+    /// The name used in scenarios and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LatestOffset => "latestOffset",
+            Self::WalCommit => "walCommit",
+            Self::GetBatch => "getBatch",
+            Self::QueryPlanning => "queryPlanning",
+            Self::AddBatch => "addBatch",
+            Self::SinkCommit => "sinkCommit",
+            Self::CommitOffsets => "commitOffsets",
+        }
+    }
+}
+
+/// Where a crash strikes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// At the first phase boundary at or after this instant.
+    At(Nanos),
+    /// When batch `batch` reaches `phase`.
+    InBatch {
+        /// The batch id.
+        batch: u64,
+        /// The phase it crashes at.
+        phase: BatchPhase,
+    },
+}
+
+/// Why an engine stopped before the end of its run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineStop {
+    /// An injected crash: in-memory state is lost.
+    #[error("crashed at {at} ns")]
+    Crashed {
+        /// When.
+        at: Nanos,
+    },
+    /// The checkpoint could not be written.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}

@@ -1,0 +1,351 @@
+//! The checkpoint directory of a micro-batch query, laid out as Spark lays it out:
+//!
+//! ```text
+//! <dir>/metadata              {"id": ..., "formatVersion": 1, "fingerprint": ...}
+//! <dir>/offsets/<batchId>     written before the batch runs: offsets and the batch's watermark
+//! <dir>/commits/<batchId>     written after the sink has the batch's output
+//! <dir>/sinks/<batchId>       the idempotent sink's record that it holds the batch's output
+//! <dir>/state/0/<p>/<v>.delta the state partition p's changes in version v (= batchId + 1)
+//! <dir>/state/0/<p>/<v>.snapshot  every SNAPSHOT_EVERY versions, the whole partition
+//! ```
+//!
+//! Recovery reads it back: the last commit fixes where to resume; a batch with an offsets entry
+//! and no commit is replayed with exactly the same offsets and watermark, over the state of the
+//! version before it, and the sink skips a batch it already holds. A directory written by
+//! another query (fingerprint), another format version, or with a corrupt or truncated file is
+//! refused with an error naming the file, and never overwritten or deleted.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::microbatch::log::OffsetEntry;
+use crate::operators::window::{StateDelta, WindowEntry};
+use crate::time::EventTime;
+
+/// The format this version writes and reads.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// A full snapshot of a state partition is written every this many versions (Spark's
+/// `minDeltasForSnapshot` default is 10).
+pub const SNAPSHOT_EVERY: u64 = 10;
+
+/// What is wrong with a checkpoint directory.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Reading or writing failed.
+    #[error("checkpoint {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The directory belongs to something else or is damaged; it is left untouched.
+    #[error("checkpoint {path}: {message}")]
+    Refused {
+        /// The offending file or directory.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+type Result<T> = std::result::Result<T, CheckpointError>;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
+    move |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn refused(path: &Path, message: impl Into<String>) -> CheckpointError {
+    CheckpointError::Refused {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// An open checkpoint directory.
+#[derive(Clone, Debug)]
+pub struct CheckpointDir {
+    root: PathBuf,
+}
+
+/// What a checkpoint directory says about where a query stands.
+#[derive(Clone, Debug, Default)]
+pub struct Recovered {
+    /// The last committed batch: its id, offsets, the watermark it ran with, and the watermark
+    /// for the next batch.
+    pub last_commit: Option<(u64, Vec<usize>, EventTime, EventTime)>,
+    /// A batch whose offsets were written but which never committed: to be replayed.
+    pub uncommitted: Option<OffsetEntry>,
+    /// Batches the sink already holds.
+    pub sink_batches: Vec<u64>,
+}
+
+impl CheckpointDir {
+    /// Opens `root` for the query identified by `fingerprint`, creating it when it does not exist
+    /// or is empty. An existing directory must carry this query's metadata.
+    pub fn open(root: &Path, fingerprint: &str) -> Result<Self> {
+        let meta = root.join("metadata");
+        if root.exists() {
+            let empty = fs::read_dir(root).map_err(io(root))?.next().is_none();
+            if !empty {
+                let text = fs::read_to_string(&meta).map_err(|_| {
+                    refused(root, "is not empty and has no `metadata` file: not a streamlab micro-batch checkpoint; refusing to use it")
+                })?;
+                let v: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| refused(&meta, format!("is not valid JSON ({e}); the checkpoint is corrupt")))?;
+                let version = v["formatVersion"].as_u64();
+                if version != Some(FORMAT_VERSION) {
+                    return Err(refused(
+                        &meta,
+                        format!("format version {version:?}, this streamlab reads version {FORMAT_VERSION} only"),
+                    ));
+                }
+                if v["fingerprint"].as_str() != Some(fingerprint) {
+                    return Err(refused(
+                        &meta,
+                        "was written by another query (different scenario, pipeline or engine configuration); \
+                         use a fresh checkpoint directory",
+                    ));
+                }
+                return Ok(Self {
+                    root: root.to_path_buf(),
+                });
+            }
+        }
+        for sub in ["offsets", "commits", "sinks", "state"] {
+            fs::create_dir_all(root.join(sub)).map_err(io(root))?;
+        }
+        let text = serde_json::json!({"id": fingerprint, "formatVersion": FORMAT_VERSION, "fingerprint": fingerprint});
+        fs::write(&meta, text.to_string()).map_err(io(&meta))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    fn write(&self, rel: &str, bytes: &[u8]) -> Result<usize> {
+        let path = self.root.join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        // Write then rename, so a crash never leaves a half-written entry under its final name.
+        let tmp = path.with_extension("tmp");
+        fs::write(&tmp, bytes).map_err(io(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        Ok(bytes.len())
+    }
+
+    /// Writes `offsets/<batchId>`.
+    pub fn write_offsets(&self, entry: &OffsetEntry) -> Result<usize> {
+        self.write(&format!("offsets/{}", entry.batch_id), entry.serialize().as_bytes())
+    }
+
+    /// Writes `commits/<batchId>`.
+    pub fn write_commit(&self, batch_id: u64, next_watermark: EventTime) -> Result<usize> {
+        self.write(
+            &format!("commits/{batch_id}"),
+            format!("v1\n{{\"nextBatchWatermarkMs\":{next_watermark}}}").as_bytes(),
+        )
+    }
+
+    /// Records that the sink holds batch `batch_id`'s output.
+    pub fn write_sink_marker(&self, batch_id: u64, rows: usize) -> Result<usize> {
+        self.write(
+            &format!("sinks/{batch_id}"),
+            format!("v1\n{{\"rows\":{rows}}}").as_bytes(),
+        )
+    }
+
+    /// Writes state partition `p`'s version `v`: its delta, and every [`SNAPSHOT_EVERY`]
+    /// versions a full snapshot too. Returns the bytes written.
+    pub fn write_state(
+        &self,
+        p: usize,
+        v: u64,
+        delta: &StateDelta,
+        snapshot: impl FnOnce() -> Vec<WindowEntry>,
+    ) -> Result<usize> {
+        let mut bytes = self.write(&format!("state/0/{p}/{v}.delta"), &frame(&delta.encode()))?;
+        if v % SNAPSHOT_EVERY == 0 {
+            let full = StateDelta {
+                upserts: snapshot(),
+                deletes: Vec::new(),
+            };
+            bytes += self.write(&format!("state/0/{p}/{v}.snapshot"), &frame(&full.encode()))?;
+        }
+        Ok(bytes)
+    }
+
+    /// Reads state partition `p` as of version `v`: the latest snapshot at or below `v`, then
+    /// every delta after it.
+    pub fn read_state(&self, p: usize, v: u64) -> Result<Vec<WindowEntry>> {
+        let dir = self.root.join(format!("state/0/{p}"));
+        let mut state: BTreeMap<(i64, EventTime), WindowEntry> = BTreeMap::new();
+        let mut from = 1;
+        let mut base = v - v % SNAPSHOT_EVERY;
+        while base > 0 {
+            let path = dir.join(format!("{base}.snapshot"));
+            if path.exists() {
+                for e in read_delta(&path)?.upserts {
+                    state.insert((e.key, e.start), e);
+                }
+                from = base + 1;
+                break;
+            }
+            base -= SNAPSHOT_EVERY;
+        }
+        for version in from..=v {
+            let path = dir.join(format!("{version}.delta"));
+            if !path.exists() {
+                return Err(refused(
+                    &path,
+                    "is missing: the state history of this checkpoint is incomplete",
+                ));
+            }
+            let delta = read_delta(&path)?;
+            for (k, s) in delta.deletes {
+                state.remove(&(k, s));
+            }
+            for e in delta.upserts {
+                state.insert((e.key, e.start), e);
+            }
+        }
+        Ok(state.into_values().collect())
+    }
+
+    /// Reads the logs back.
+    pub fn recover(&self) -> Result<Recovered> {
+        let ids = |sub: &str| -> Result<Vec<u64>> {
+            let dir = self.root.join(sub);
+            let mut ids = Vec::new();
+            for entry in fs::read_dir(&dir).map_err(io(&dir))? {
+                let entry = entry.map_err(io(&dir))?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.ends_with(".tmp") {
+                    continue; // a write cut short by a crash: never became an entry
+                }
+                ids.push(name.parse::<u64>().map_err(|_| {
+                    refused(
+                        &entry.path(),
+                        "is not a batch id: this is not a streamlab checkpoint file",
+                    )
+                })?);
+            }
+            ids.sort_unstable();
+            Ok(ids)
+        };
+        let offsets = ids("offsets")?;
+        let commits = ids("commits")?;
+        let mut out = Recovered {
+            sink_batches: ids("sinks")?,
+            ..Default::default()
+        };
+        if let Some(&c) = commits.last() {
+            let entry = self.read_offsets(c)?;
+            let path = self.root.join(format!("commits/{c}"));
+            let text = fs::read_to_string(&path).map_err(io(&path))?;
+            let wm = json_line(&path, &text, 1)?["nextBatchWatermarkMs"]
+                .as_i64()
+                .ok_or_else(|| refused(&path, "has no nextBatchWatermarkMs: the commit entry is corrupt"))?;
+            out.last_commit = Some((c, entry.offsets, entry.watermark, wm));
+        }
+        if let Some(&o) = offsets.last() {
+            if commits.last().is_none_or(|&c| c < o) {
+                out.uncommitted = Some(self.read_offsets(o)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_offsets(&self, batch_id: u64) -> Result<OffsetEntry> {
+        let path = self.root.join(format!("offsets/{batch_id}"));
+        let text = fs::read_to_string(&path).map_err(io(&path))?;
+        let meta = json_line(&path, &text, 1)?;
+        let watermark = meta["batchWatermarkMs"]
+            .as_i64()
+            .ok_or_else(|| refused(&path, "has no batchWatermarkMs: the offsets entry is corrupt"))?;
+        let sources = json_line(&path, &text, 2)?;
+        let parts = sources["clickstream"]
+            .as_object()
+            .ok_or_else(|| refused(&path, "has no clickstream offsets: the offsets entry is corrupt"))?;
+        let mut offsets = vec![0; parts.len()];
+        for (p, o) in parts {
+            let i: usize = p
+                .parse()
+                .map_err(|_| refused(&path, format!("partition `{p}` is not a number")))?;
+            let slot = offsets
+                .get_mut(i)
+                .ok_or_else(|| refused(&path, format!("partition {i} is out of range")))?;
+            *slot = o
+                .as_u64()
+                .ok_or_else(|| refused(&path, format!("offset of partition {i} is not a number")))?
+                as usize;
+        }
+        Ok(OffsetEntry {
+            batch_id,
+            offsets,
+            watermark,
+        })
+    }
+}
+
+fn json_line(path: &Path, text: &str, line: usize) -> Result<serde_json::Value> {
+    let mut lines = text.lines();
+    if lines.next() != Some("v1") {
+        return Err(refused(
+            path,
+            "does not start with `v1`: written by another format version or corrupt",
+        ));
+    }
+    let l = lines
+        .nth(line - 1)
+        .ok_or_else(|| refused(path, format!("is truncated (no line {})", line + 1)))?;
+    serde_json::from_str(l).map_err(|e| refused(path, format!("line {} is not valid JSON ({e}): corrupt", line + 1)))
+}
+
+/// Magic bytes and length in front of a state file, so truncation is detected.
+const MAGIC: &[u8; 8] = b"SLSTATE1";
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 24);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&checksum(body).to_le_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+fn checksum(body: &[u8]) -> u64 {
+    // FNV-1a: enough to tell a damaged file from a sound one.
+    body.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn read_delta(path: &Path) -> Result<StateDelta> {
+    let bytes = fs::read(path).map_err(io(path))?;
+    let damaged = |what: &str| refused(path, format!("{what}: the state file is corrupt or truncated"));
+    if bytes.len() < 24 || &bytes[..8] != MAGIC {
+        return Err(damaged("bad header"));
+    }
+    let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
+    let sum = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+    let body = &bytes[24..];
+    if body.len() != len {
+        return Err(damaged(&format!("{} bytes of body, header says {len}", body.len())));
+    }
+    if checksum(body) != sum {
+        return Err(damaged("checksum mismatch"));
+    }
+    StateDelta::decode(body).ok_or_else(|| damaged("undecodable body"))
+}

@@ -1,0 +1,126 @@
+//! What a failure cost, measured against a failure-free run of the same scenario.
+//!
+//! * **downtime** — from the crash to the first output after the restart;
+//! * **catch-up** — from the crash until latency is back within [`CATCH_UP_TOLERANCE`] of the
+//!   pre-failure p99 for good (every later output within it);
+//! * **replayed** — events read a second time because they came after the last checkpoint;
+//! * **duplicates** and **losses** — outputs delivered more often, or less often, than in the
+//!   failure-free run (multiset difference). Exactly-once shows zero of both.
+
+use std::collections::BTreeMap;
+
+use streamlab_engines::operators::Output;
+use streamlab_engines::run::{Delivered, FailureEvent};
+use streamlab_engines::time::Nanos;
+
+/// Latency counts as recovered within this factor of the pre-failure p99.
+pub const CATCH_UP_TOLERANCE: f64 = 1.2;
+
+/// An output's identity for counting duplicates and losses: a stateless row by its sequence
+/// number; a window result by key, window, count, value and whether it is an update.
+pub type OutputKey = (i64, i64, i64, u64, u64, bool);
+
+/// The identity of a delivered output.
+pub fn output_key(d: &Delivered) -> OutputKey {
+    match d.output {
+        Output::Row(r) => (r.event.seq as i64, 0, 0, 0, 0, false),
+        Output::Window(w) => (w.key, w.start, w.end, w.count, w.value.to_bits(), w.is_update),
+    }
+}
+
+fn latency(d: &Delivered) -> Nanos {
+    let origin = match &d.output {
+        Output::Row(r) => r.lineage.arrival,
+        Output::Window(w) => w.origin.arrival,
+    };
+    d.at.saturating_sub(origin)
+}
+
+/// Everything a run delivered, kept compactly for the comparison.
+#[derive(Clone, Debug, Default)]
+pub struct OutputLedger {
+    /// How often each output was delivered.
+    pub counts: BTreeMap<OutputKey, u32>,
+    /// (delivery time, latency) of every output, in delivery order.
+    pub timeline: Vec<(Nanos, Nanos)>,
+    /// The last value delivered for each window: what an upsert sink holds at the end.
+    pub latest: BTreeMap<(i64, i64, i64), (u64, u64)>,
+}
+
+impl OutputLedger {
+    /// Notes delivered outputs.
+    pub fn add(&mut self, delivered: &[Delivered]) {
+        for d in delivered {
+            *self.counts.entry(output_key(d)).or_default() += 1;
+            self.timeline.push((d.at, latency(d)));
+            if let Output::Window(w) = d.output {
+                self.latest
+                    .insert((w.key, w.start, w.end), (w.count, w.value.to_bits()));
+            }
+        }
+    }
+
+    /// (duplicates, losses) of an upsert sink (update and complete modes) against `baseline`:
+    /// what counts is the final value of every window; a window missing or with another final
+    /// value is a loss, and an upsert cannot duplicate.
+    pub fn compare_upserts(&self, baseline: &OutputLedger) -> (u64, u64) {
+        let differ = baseline
+            .latest
+            .iter()
+            .filter(|(k, v)| self.latest.get(k) != Some(v))
+            .count()
+            + self.latest.keys().filter(|k| !baseline.latest.contains_key(k)).count();
+        (0, differ as u64)
+    }
+
+    /// (duplicates, losses) of this run against a failure-free `baseline`.
+    pub fn compare(&self, baseline: &OutputLedger) -> (u64, u64) {
+        let (mut duplicates, mut losses) = (0u64, 0u64);
+        for (k, &n) in &self.counts {
+            let b = baseline.counts.get(k).copied().unwrap_or(0);
+            duplicates += n.saturating_sub(b) as u64;
+        }
+        for (k, &b) in &baseline.counts {
+            let n = self.counts.get(k).copied().unwrap_or(0);
+            losses += b.saturating_sub(n) as u64;
+        }
+        (duplicates, losses)
+    }
+}
+
+/// What one failure cost.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RecoveryCost {
+    /// Crash → first output after the restart, ms (`None`: no output after it).
+    pub downtime_ms: Option<f64>,
+    /// Crash → latency back within tolerance for good, ms (`None`: never).
+    pub catch_up_ms: Option<f64>,
+}
+
+/// Downtime and catch-up of `failure` from the run's output `timeline`.
+pub fn recovery_cost(timeline: &[(Nanos, Nanos)], failure: &FailureEvent) -> RecoveryCost {
+    let mut before: Vec<Nanos> = timeline
+        .iter()
+        .filter(|(at, _)| *at < failure.at)
+        .map(|(_, l)| *l)
+        .collect();
+    before.sort_unstable();
+    let p99 = before
+        .get(((before.len() as f64 * 0.99) as usize).min(before.len().saturating_sub(1)))
+        .copied();
+    let after: Vec<&(Nanos, Nanos)> = timeline.iter().filter(|(at, _)| *at >= failure.restarted_at).collect();
+    let ms = |t: Nanos| (t.saturating_sub(failure.at)) as f64 / 1e6;
+    let downtime_ms = after.first().map(|(at, _)| ms(*at));
+    let catch_up_ms = p99.and_then(|p99| {
+        let bound = (p99 as f64 * CATCH_UP_TOLERANCE) as Nanos + 1_000_000;
+        // The last output above the bound; latency is back for good from the next one on.
+        match after.iter().rposition(|(_, l)| *l > bound) {
+            None => after.first().map(|(at, _)| ms(*at)),
+            Some(i) => after.get(i + 1).map(|(at, _)| ms(*at)),
+        }
+    });
+    RecoveryCost {
+        downtime_ms,
+        catch_up_ms,
+    }
+}

@@ -297,6 +297,8 @@ mod tests {
             throughput_eps: throughput,
             counts: Counts::default(),
             notes: vec![],
+            failures: Vec::new(),
+            recovery: None,
         }
     }
 

@@ -74,6 +74,41 @@ pub struct RunSummary {
     /// Free-text remarks for people (for example a failed stability condition).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Injected failures, in order (absent when there were none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<FailureMark>,
+    /// What the failures cost, against a failure-free run of the same scenario (absent when
+    /// nothing failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Recovery>,
+}
+
+/// An injected failure on the run's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureMark {
+    /// What failed (for example `"crash"`).
+    pub kind: String,
+    /// When, ms since the run started.
+    pub at_ms: f64,
+    /// When the engine ran again, ms since the run started (`null`: it did not).
+    pub recovered_ms: Option<f64>,
+}
+
+/// The cost of a run's failures, measured against a failure-free run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Recovery {
+    /// Failure → first output after the restart, ms (the longest over the run's failures;
+    /// `null` when no output followed).
+    pub downtime_ms: Option<f64>,
+    /// Failure → latency back within 20 % of the pre-failure p99 for good, ms (the longest;
+    /// `null` when it never came back).
+    pub catch_up_ms: Option<f64>,
+    /// Events read again after restarts.
+    pub replayed: u64,
+    /// Outputs delivered more often than in the failure-free run.
+    pub duplicates: u64,
+    /// Outputs of the failure-free run missing from this one.
+    pub losses: u64,
 }
 
 /// Summary statistics of a latency distribution, in milliseconds.
@@ -255,6 +290,8 @@ mod tests {
                 late_dropped: 7,
             },
             notes: vec![],
+            failures: Vec::new(),
+            recovery: None,
         }
     }
 

@@ -154,6 +154,8 @@ pub fn summarize(
                     late_dropped: run.counts.late_dropped,
                 },
                 notes,
+                failures: Vec::new(),
+                recovery: None,
             }
         })
         .collect();

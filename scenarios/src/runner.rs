@@ -11,7 +11,12 @@ use crate::error_run::Result;
 use crate::execute::{clock_setup, run_engines, Durability};
 use crate::results::{prepare_results_dir, slug, summarize, write_results, SinkCsv};
 use crate::spec::{ClockKind, EngineSpec, Scenario};
+use crate::recovery::{recovery_cost, OutputLedger};
+use crate::spec::EngineKind;
 use crate::workload::Workload;
+use streamlab_engines::microbatch::OutputMode;
+use streamlab_engines::time::as_ms;
+use streamlab_reports::summary::{FailureMark, Recovery};
 
 /// Options of `streamlab run` that override or complement the scenario.
 #[derive(Clone, Debug, Default)]
@@ -56,10 +61,26 @@ pub fn run_scenario(
     let until = duration.nanos() + scenario.drain.nanos();
 
     let engines: Vec<&EngineSpec> = scenario.engines.iter().collect();
+    // With failures injected, a failure-free run of the same engines first: what the sink
+    // should hold, to count duplicates and losses against.
+    let baseline = if scenario.failures.is_empty() {
+        None
+    } else {
+        let scratch = dir.join("checkpoints-failure-free");
+        let durability = Durability { checkpoint_root: Some(scratch.clone()), inject_failures: false, resume: false };
+        let mut ledgers: Vec<OutputLedger> = engines.iter().map(|_| OutputLedger::default()).collect();
+        run_engines(scenario, &engines, &workload, until, &clock, &durability, &mut |_| {}, &mut |i, d| {
+            ledgers[i].add(&d);
+            Ok(())
+        })?;
+        let _ = std::fs::remove_dir_all(&scratch);
+        Some(ledgers)
+    };
     let mut sinks = engines
         .iter()
         .map(|e| SinkCsv::create(&dir.join(format!("sink-{}.csv", slug(&e.name))), &scenario.pipeline))
         .collect::<Result<Vec<_>>>()?;
+    let mut ledgers: Vec<OutputLedger> = engines.iter().map(|_| OutputLedger::default()).collect();
     let durability = Durability {
         checkpoint_root: Some(opts.checkpoint_root.clone().unwrap_or_else(|| dir.join("checkpoints"))),
         inject_failures: true,
@@ -73,14 +94,50 @@ pub fn run_scenario(
         &clock,
         &durability,
         &mut on_engine,
-        &mut |i, d| sinks[i].write(&d),
+        &mut |i, d| {
+            if baseline.is_some() {
+                ledgers[i].add(&d);
+            }
+            sinks[i].write(&d)
+        },
     )?;
     for sink in sinks {
         sink.finish()?;
     }
     let runs: Vec<(&EngineSpec, _)> = engines.into_iter().zip(results).collect();
 
-    let summary = summarize(scenario, seed, duration, workload.expected_events(), &clock, &runs);
+    let mut summary = summarize(scenario, seed, duration, workload.expected_events(), &clock, &runs);
+    if let Some(baseline) = &baseline {
+        for (((spec, run), ledger), (out, base)) in
+            runs.iter().zip(&ledgers).zip(summary.runs.iter_mut().zip(baseline))
+        {
+            out.failures = run
+                .failures
+                .iter()
+                .map(|f| FailureMark { kind: "crash".into(), at_ms: as_ms(f.at), recovered_ms: Some(as_ms(f.restarted_at)) })
+                .collect();
+            let upsert = matches!(&spec.kind, EngineKind::MicroBatch(c) if c.output_mode != OutputMode::Append);
+            let (duplicates, losses) = if upsert { ledger.compare_upserts(base) } else { ledger.compare(base) };
+            let costs: Vec<_> = run.failures.iter().map(|f| recovery_cost(&ledger.timeline, f)).collect();
+            let worst = |f: fn(&crate::recovery::RecoveryCost) -> Option<f64>| {
+                if costs.iter().any(|c| f(c).is_none()) {
+                    None
+                } else {
+                    costs.iter().filter_map(f).reduce(f64::max)
+                }
+            };
+            out.recovery = Some(Recovery {
+                downtime_ms: worst(|c| c.downtime_ms),
+                catch_up_ms: worst(|c| c.catch_up_ms),
+                replayed: run.counts.replayed,
+                duplicates,
+                losses,
+            });
+            if run.failures.is_empty() {
+                out.notes.push("no failure struck this engine run".into());
+            }
+        }
+    }
     write_results(&dir, scenario, &summary, &runs)?;
     Ok(RunOutcome { dir, summary })
 }

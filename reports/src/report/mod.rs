@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::decision::Slo;
 use crate::error::{Error, Result};
 use crate::plot::{self, FigureFiles};
-use crate::results_dir::{self, numeric_value, read_sweep_file, slug, ResultsDir, RunExtras};
+use crate::results_dir::{read_sweep_file, slug, ResultsDir, RunExtras};
 use crate::summary::RunSummary;
 use doc::Block;
 
@@ -437,20 +437,19 @@ fn plots_section(
         |path| plot::latency_cdf_points(path, "Latency distribution of all configurations", &cdfs),
     )?);
 
-    for (i, point) in points.iter().enumerate() {
+    for point in points {
         let suffix = if point.label.is_empty() { String::new() } else { format!("-{}", slug(&point.label)) };
         let at = if point.label.is_empty() { String::new() } else { format!(" at {}", point.label) };
         if points.len() > 1 {
             blocks.push(Block::Heading(3, format!("Details{at}")));
         }
-        blocks.extend(point_figures(out_dir, i, point, &suffix, &at, files)?);
+        blocks.extend(point_figures(out_dir, point, &suffix, &at, files)?);
     }
     Ok(blocks)
 }
 
 fn point_figures(
     out_dir: &Path,
-    _index: usize,
     point: &Point,
     suffix: &str,
     at: &str,
@@ -566,9 +565,4 @@ fn point_figures(
         |path| plot::checkpoint_cost(path, &format!("Checkpoint size and duration{at}"), &checkpoints),
     )?);
     Ok(blocks)
-}
-
-#[allow(dead_code)]
-fn _unused(_: &results_dir::TimelineRow, _: Option<(f64, bool)>) {
-    let _ = numeric_value;
 }

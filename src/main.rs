@@ -28,6 +28,7 @@ Examples:
   streamlab generate scenarios/quickstart.toml --out clicks.csv
   streamlab sweep scenarios/interval-sweep.toml --param engine[0].trigger.interval=100ms,250ms,500ms,1s,2s,5s
   streamlab sweep scenarios/hidden-batching.toml --param engine.buffer_timeout=0,10ms,100ms --out results/bt
+  streamlab report results/interval-sweep-sweep-20250101-120000   (report.html and report.md)
   streamlab list                                        (the teaching scenarios and what each shows)";
 
 /// A workbench that measures micro-batching against per-record streaming.
@@ -86,6 +87,16 @@ enum Command {
         /// Override the scenario's clock at every point.
         #[arg(long, value_enum)]
         clock: Option<ClockArg>,
+    },
+    /// Write report.html and report.md (results table, plots, decision record) for results or sweep directories.
+    #[command(after_help = EXAMPLES)]
+    Report {
+        /// Results directories of `streamlab run`, or a sweep directory of `streamlab sweep`.
+        #[arg(required = true, value_name = "RESULTS_DIR")]
+        dirs: Vec<PathBuf>,
+        /// Where to write the report (default: the directory itself, when there is one).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// List the scenarios of a directory with what each one shows.
     #[command(after_help = EXAMPLES)]
@@ -259,6 +270,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 outcome.summary.points.first().map_or("-", |p| p.summary.clock.as_str())
             );
             println!("results: {dir}/  (sweep.json, sweep.csv, and a results directory per point)");
+            Ok(())
+        }
+        Command::Report { dirs, out } => {
+            let out = match (out, dirs.as_slice()) {
+                (Some(out), _) => out,
+                (None, [dir]) => dir.clone(),
+                (None, _) => anyhow::bail!("several directories make one report: say where with --out DIR"),
+            };
+            let paths = streamlab_reports::write_report(&dirs, &out)?;
+            println!("report: {}", paths.html.display());
+            println!("        {}", paths.markdown.display());
             Ok(())
         }
         Command::List { dir } => {

@@ -309,7 +309,14 @@ mod tests {
     #[test]
     fn slo_reads_every_bound_and_rejects_bad_values() {
         let s = slo("[slo]\np99 = \"2s\"\nrecovery = \"30s\"\nmin_throughput_eps = 5000\n").unwrap();
-        assert_eq!(s.bounds, [Bound::P99(2000.0), Bound::Recovery(30000.0), Bound::MinThroughput(5000.0)]);
+        assert_eq!(
+            s.bounds,
+            [
+                Bound::P99(2000.0),
+                Bound::Recovery(30000.0),
+                Bound::MinThroughput(5000.0)
+            ]
+        );
         assert_eq!(s.describe(), "p99 ≤ 2 s, recovery ≤ 30 s, throughput ≥ 5000 events/s");
         assert!(slo("name = \"x\"").is_none());
         let err = Slo::from_scenario(&"[slo]\np99 = 3".parse().unwrap(), Path::new("s.toml")).unwrap_err();

@@ -61,6 +61,9 @@ pub struct RunExtras {
     pub recovery: Option<Recovery>,
 }
 
+/// Points of a time series: (processing time s, value).
+pub type Series = Vec<(f64, f64)>;
+
 /// One line of `timeline.csv`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimelineRow {
@@ -96,7 +99,13 @@ pub struct ResultsDir {
 pub fn slug(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-")
 }
@@ -131,8 +140,8 @@ impl ResultsDir {
             )
         })?;
         let raw: Value = serde_json::from_str(&text).map_err(|e| input_error(&summary_path, e.to_string()))?;
-        let summary: Summary =
-            serde_json::from_value(raw.clone()).map_err(|e| input_error(&summary_path, format!("not a streamlab summary: {e}")))?;
+        let summary: Summary = serde_json::from_value(raw.clone())
+            .map_err(|e| input_error(&summary_path, format!("not a streamlab summary: {e}")))?;
         let extras = (0..summary.runs.len())
             .map(|i| {
                 serde_json::from_value::<RunExtras>(raw["runs"][i].clone())
@@ -203,7 +212,9 @@ impl ResultsDir {
     }
 
     fn typed_lines<'a>(&'a self, run: &'a str, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-        self.progress.iter().filter(move |p| p["run"] == run && p["type"] == kind)
+        self.progress
+            .iter()
+            .filter(move |p| p["run"] == run && p["type"] == kind)
     }
 
     /// Run `run`'s watermark over processing time and, for micro-batch runs, the largest event
@@ -212,7 +223,7 @@ impl ResultsDir {
     /// A micro-batch run's watermark is each batch's `eventTime.watermark` at the batch start.
     /// A per-record run's is the minimum over its source subtasks of their latest watermark,
     /// from the moment every subtask has emitted one (as a downstream operator sees it).
-    pub fn watermarks(&self, run: &str) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+    pub fn watermarks(&self, run: &str) -> (Series, Series) {
         let mut watermark = Vec::new();
         let mut max_event = Vec::new();
         let mut seen = f64::NEG_INFINITY;
@@ -221,7 +232,10 @@ impl ResultsDir {
             if let Some(w) = p["eventTime"]["watermark"].as_f64() {
                 watermark.push((t, w / 1000.0));
             }
-            if let Some(m) = p["eventTime"]["max"].as_f64().filter(|_| p["numInputRows"].as_u64().unwrap_or(0) > 0) {
+            if let Some(m) = p["eventTime"]["max"]
+                .as_f64()
+                .filter(|_| p["numInputRows"].as_u64().unwrap_or(0) > 0)
+            {
                 seen = seen.max(m / 1000.0);
             }
             if seen.is_finite() {
@@ -234,7 +248,8 @@ impl ResultsDir {
             .collect();
         let mut latest: BTreeMap<u64, f64> = BTreeMap::new();
         for p in self.typed_lines(run, "watermark") {
-            let (Some(subtask), Some(t), Some(w)) = (p["subtask"].as_u64(), p["timeMs"].as_f64(), p["watermark"].as_f64())
+            let (Some(subtask), Some(t), Some(w)) =
+                (p["subtask"].as_u64(), p["timeMs"].as_f64(), p["watermark"].as_f64())
             else {
                 continue;
             };
@@ -253,7 +268,11 @@ impl ResultsDir {
         let mut points: Vec<CheckpointPoint> = self
             .typed_lines(run, "checkpoint")
             .map(|p| CheckpointPoint {
-                time_s: p["completedTimeMs"].as_f64().or(p["triggerTimeMs"].as_f64()).unwrap_or(0.0) / 1000.0,
+                time_s: p["completedTimeMs"]
+                    .as_f64()
+                    .or(p["triggerTimeMs"].as_f64())
+                    .unwrap_or(0.0)
+                    / 1000.0,
                 bytes: p["bytes"].as_f64().unwrap_or(0.0),
                 state_bytes: p["stateBytes"].as_f64(),
                 duration_ms: p["durationMs"].as_f64(),
@@ -267,7 +286,8 @@ impl ResultsDir {
                 .filter(|ops| !ops.is_empty())
                 .map(|ops| ops.iter().filter_map(|op| op["memoryUsedBytes"].as_f64()).sum());
             Some(CheckpointPoint {
-                time_s: (p["timestamp"].as_f64().unwrap_or(0.0) + d["triggerExecution"].as_f64().unwrap_or(0.0)) / 1000.0,
+                time_s: (p["timestamp"].as_f64().unwrap_or(0.0) + d["triggerExecution"].as_f64().unwrap_or(0.0))
+                    / 1000.0,
                 bytes,
                 state_bytes: state,
                 duration_ms: Some(d["walCommit"].as_f64().unwrap_or(0.0) + d["commitOffsets"].as_f64().unwrap_or(0.0)),
@@ -284,7 +304,15 @@ fn parse_timeline(path: &Path, text: &str) -> Result<Vec<TimelineRow>> {
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
         let fields: Vec<&str> = line.rsplitn(5, ',').collect();
-        let bad = || input_error(path, format!("line {}: expected run,time_s,outputs,mean_latency_ms,max_latency_ms", i + 1));
+        let bad = || {
+            input_error(
+                path,
+                format!(
+                    "line {}: expected run,time_s,outputs,mean_latency_ms,max_latency_ms",
+                    i + 1
+                ),
+            )
+        };
         if fields.len() != 5 {
             return Err(bad());
         }
@@ -307,7 +335,10 @@ pub fn parse_hgrm(path: &Path, text: &str) -> Result<Vec<(f64, f64)>> {
         }
         let mut fields = line.split_whitespace();
         let (Some(value), Some(percentile)) = (fields.next(), fields.next()) else {
-            return Err(input_error(path, format!("line {}: expected `value percentile count ...`", i + 1)));
+            return Err(input_error(
+                path,
+                format!("line {}: expected `value percentile count ...`", i + 1),
+            ));
         };
         let parse = |s: &str| {
             s.parse::<f64>()

@@ -24,21 +24,34 @@ pub struct CatalogEntry {
     pub error: Option<String>,
 }
 
-/// The `*.toml` scenario files directly in `dir`, sorted by file name.
+/// The scenario files directly in `dir`, sorted by file name: every `*.toml` file that states
+/// a top-level `name` or `[[engine]]` (so `Cargo.toml` or a cost profile is not one), or that
+/// is not valid TOML (listed with its error, since it may be a broken scenario).
 pub fn catalog(dir: &Path) -> std::io::Result<Vec<CatalogEntry>> {
     let mut paths: Vec<PathBuf> = fs::read_dir(dir)?
         .map(|entry| entry.map(|e| e.path()))
         .collect::<std::io::Result<_>>()?;
     paths.retain(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"));
     paths.sort();
-    paths.into_iter().map(|p| entry(&p)).collect()
+    let mut entries = Vec::with_capacity(paths.len());
+    for path in paths {
+        if let Some(entry) = entry(&path)? {
+            entries.push(entry);
+        }
+    }
+    Ok(entries)
 }
 
-/// Reads one scenario file into its catalog entry.
-pub fn entry(path: &Path) -> std::io::Result<CatalogEntry> {
+/// Reads one file into its catalog entry; `None` when it is TOML but not meant as a scenario.
+pub fn entry(path: &Path) -> std::io::Result<Option<CatalogEntry>> {
     let text = fs::read_to_string(path)?;
+    if let Ok(doc) = text.parse::<toml_edit::DocumentMut>() {
+        if !doc.contains_key("name") && !doc.contains_key("engine") {
+            return Ok(None);
+        }
+    }
     let comment = first_comment_line(&text);
-    Ok(match Scenario::parse(path, &text) {
+    Ok(Some(match Scenario::parse(path, &text) {
         Ok(s) => CatalogEntry {
             path: path.to_path_buf(),
             purpose: s.description.clone().or(comment).unwrap_or_default(),
@@ -53,7 +66,7 @@ pub fn entry(path: &Path) -> std::io::Result<CatalogEntry> {
             purpose: comment.unwrap_or_default(),
             error: Some(e.to_string()),
         },
-    })
+    }))
 }
 
 /// The first line of the comment block that opens `text`, without its `#`.
@@ -141,6 +154,7 @@ mod tests {
         .unwrap();
         fs::write(dir.path().join("c.toml"), "# C is broken\nname = \"c\"\n").unwrap();
         fs::write(dir.path().join("notes.txt"), "not a scenario").unwrap();
+        fs::write(dir.path().join("Cargo.toml"), "[package]\nname2 = \"x\"\n").unwrap();
 
         let entries = catalog(dir.path()).unwrap();
         let names: Vec<_> = entries.iter().map(|e| e.name.as_deref()).collect();

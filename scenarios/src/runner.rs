@@ -9,10 +9,10 @@ use streamlab_reports::summary::Summary;
 
 use crate::error_run::Result;
 use crate::execute::{clock_setup, run_engines, Durability};
-use crate::results::{prepare_results_dir, slug, summarize, write_results, SinkCsv};
-use crate::spec::{ClockKind, EngineSpec, Scenario};
 use crate::recovery::{recovery_cost, OutputLedger};
+use crate::results::{prepare_results_dir, slug, summarize, write_results, SinkCsv};
 use crate::spec::EngineKind;
+use crate::spec::{ClockKind, EngineSpec, Scenario};
 use crate::workload::Workload;
 use streamlab_engines::microbatch::OutputMode;
 use streamlab_engines::time::as_ms;
@@ -67,12 +67,25 @@ pub fn run_scenario(
         None
     } else {
         let scratch = dir.join("checkpoints-failure-free");
-        let durability = Durability { checkpoint_root: Some(scratch.clone()), inject_failures: false, resume: false };
+        let durability = Durability {
+            checkpoint_root: Some(scratch.clone()),
+            inject_failures: false,
+            resume: false,
+        };
         let mut ledgers: Vec<OutputLedger> = engines.iter().map(|_| OutputLedger::default()).collect();
-        run_engines(scenario, &engines, &workload, until, &clock, &durability, &mut |_| {}, &mut |i, d| {
-            ledgers[i].add(&d);
-            Ok(())
-        })?;
+        run_engines(
+            scenario,
+            &engines,
+            &workload,
+            until,
+            &clock,
+            &durability,
+            &mut |_| {},
+            &mut |i, d| {
+                ledgers[i].add(&d);
+                Ok(())
+            },
+        )?;
         let _ = std::fs::remove_dir_all(&scratch);
         Some(ledgers)
     };
@@ -108,17 +121,28 @@ pub fn run_scenario(
 
     let mut summary = summarize(scenario, seed, duration, workload.expected_events(), &clock, &runs);
     if let Some(baseline) = &baseline {
-        for (((spec, run), ledger), (out, base)) in
-            runs.iter().zip(&ledgers).zip(summary.runs.iter_mut().zip(baseline))
+        for (((spec, run), ledger), (out, base)) in runs.iter().zip(&ledgers).zip(summary.runs.iter_mut().zip(baseline))
         {
             out.failures = run
                 .failures
                 .iter()
-                .map(|f| FailureMark { kind: "crash".into(), at_ms: as_ms(f.at), recovered_ms: Some(as_ms(f.restarted_at)) })
+                .map(|f| FailureMark {
+                    kind: "crash".into(),
+                    at_ms: as_ms(f.at),
+                    recovered_ms: Some(as_ms(f.restarted_at)),
+                })
                 .collect();
             let upsert = matches!(&spec.kind, EngineKind::MicroBatch(c) if c.output_mode != OutputMode::Append);
-            let (duplicates, losses) = if upsert { ledger.compare_upserts(base) } else { ledger.compare(base) };
-            let costs: Vec<_> = run.failures.iter().map(|f| recovery_cost(&ledger.timeline, f)).collect();
+            let (duplicates, losses) = if upsert {
+                ledger.compare_upserts(base)
+            } else {
+                ledger.compare(base)
+            };
+            let costs: Vec<_> = run
+                .failures
+                .iter()
+                .map(|f| recovery_cost(&ledger.timeline, f))
+                .collect();
             let worst = |f: fn(&crate::recovery::RecoveryCost) -> Option<f64>| {
                 if costs.iter().any(|c| f(c).is_none()) {
                     None

@@ -75,20 +75,20 @@ pub enum SweepError {
         message: String,
     },
     /// A point's scenario is not valid: the reader's located error, and the point.
-    #[error("{source} (sweep point {point})")]
+    #[error("{error} (sweep point {point})")]
     Point {
         /// The point, `key=value, ...`.
         point: String,
         /// The reader's error, naming file, line and key.
-        source: ScenarioError,
+        error: ScenarioError,
     },
     /// A point's run failed.
-    #[error("sweep point {point}: {source}")]
+    #[error("sweep point {point}: {error}")]
     Run {
         /// The point, `key=value, ...`.
         point: String,
         /// What went wrong.
-        source: RunError,
+        error: RunError,
     },
     /// The base scenario could not be read.
     #[error(transparent)]
@@ -102,12 +102,12 @@ pub enum SweepError {
         message: String,
     },
     /// Writing the sweep directory failed.
-    #[error("writing {}: {source}", path.display())]
+    #[error("writing {}: {error}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -597,9 +597,9 @@ pub fn plan(path: &Path, text: &str, params: &[SweepParam]) -> Result<Vec<SweepP
             for (key, value) in &values {
                 edited = set_key(path, &edited, key, value)?;
             }
-            let scenario = Scenario::parse(path, &edited).map_err(|source| SweepError::Point {
+            let scenario = Scenario::parse(path, &edited).map_err(|error| SweepError::Point {
                 point: label(&values),
-                source,
+                error,
             })?;
             let base = slug(
                 &values
@@ -725,9 +725,9 @@ pub fn run_sweep(scenario_path: &Path, params: &[SweepParam], opts: &SweepOption
             started += 1;
             progress.engine(&label, &engine.name);
         })
-        .map_err(|source| SweepError::Run {
+        .map_err(|error| SweepError::Run {
             point: label.clone(),
-            source,
+            error,
         })?;
         if started > 0 {
             progress.engine_done();
@@ -746,9 +746,9 @@ pub fn run_sweep(scenario_path: &Path, params: &[SweepParam], opts: &SweepOption
 /// Creates the sweep directory; an existing non-empty one is replaced only with `force`, and
 /// only if it is a sweep directory (holds `sweep.json`).
 fn prepare_sweep_dir(dir: &Path, force: bool) -> Result<()> {
-    let io = |source| SweepError::Io {
+    let io = |error| SweepError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     };
     if dir.exists() {
         let empty = fs::read_dir(dir).map_err(io)?.next().is_none();
@@ -776,9 +776,9 @@ fn prepare_sweep_dir(dir: &Path, force: bool) -> Result<()> {
 fn write_sweep_files(dir: &Path, summary: &SweepSummary) -> Result<()> {
     let path = dir.join("sweep.json");
     let json = serde_json::to_string_pretty(summary).expect("a sweep summary serializes");
-    fs::write(&path, json + "\n").map_err(|source| SweepError::Io { path, source })?;
+    fs::write(&path, json + "\n").map_err(|error| SweepError::Io { path, error })?;
     let path = dir.join("sweep.csv");
-    fs::write(&path, sweep_csv(summary)).map_err(|source| SweepError::Io { path, source })
+    fs::write(&path, sweep_csv(summary)).map_err(|error| SweepError::Io { path, error })
 }
 
 /// `sweep.csv`: one row per point and engine run.

@@ -7,6 +7,56 @@ use crate::time::Span;
 /// Bytes a serialized clickstream row takes in a network buffer; fixes how many rows fill one.
 pub const ROW_WIRE_BYTES: usize = 64;
 
+/// What the sink promises after a failure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkGuarantee {
+    /// Outputs are visible at once; after a restart some appear again.
+    #[default]
+    AtLeastOnce,
+    /// Two-phase commit: outputs become visible when the checkpoint that covers them completes.
+    ExactlyOnce,
+}
+
+/// How a failed job is restarted (Flink's restart strategies).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RestartStrategy {
+    /// Wait `delay` before every restart.
+    FixedDelay {
+        /// The delay.
+        delay: Span,
+    },
+    /// Wait `initial`, then `multiplier` times longer after each further failure, up to `max`.
+    ExponentialDelay {
+        /// The first delay.
+        initial: Span,
+        /// The longest delay.
+        max: Span,
+        /// Growth per failure.
+        multiplier: f64,
+    },
+}
+
+impl RestartStrategy {
+    /// The delay before restart number `n` (1-based).
+    pub fn delay(&self, n: u32) -> Span {
+        match *self {
+            RestartStrategy::FixedDelay { delay } => delay,
+            RestartStrategy::ExponentialDelay {
+                initial,
+                max,
+                multiplier,
+            } => {
+                let d = initial.nanos() as f64 * multiplier.powi(n.saturating_sub(1) as i32);
+                Span(d.min(max.nanos() as f64) as u64)
+            }
+        }
+    }
+}
+
+impl Eq for RestartStrategy {}
+
 /// A per-record engine configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -32,6 +82,14 @@ pub struct DataflowConfig {
     /// 30 s otherwise) instead of once when the watermark passes the window. None: Flink's
     /// event-time trigger.
     pub commit_interval: Option<Span>,
+    /// Aligned checkpoints every this long (`execution.checkpointing.interval`); none: no
+    /// checkpoints (a restart begins again from the start of the input).
+    pub checkpoint_interval: Option<Span>,
+    /// The sink's guarantee: `exactly_once` (two-phase commit, needs checkpoints) or
+    /// `at_least_once`.
+    pub sink: SinkGuarantee,
+    /// How the job is restarted after a failure (Flink default: fixed delay of 1 s).
+    pub restart: RestartStrategy,
 }
 
 impl Default for DataflowConfig {
@@ -46,6 +104,11 @@ impl Default for DataflowConfig {
             allowed_lateness: Span::from_ms(0),
             idle_timeout: None,
             commit_interval: None,
+            checkpoint_interval: None,
+            sink: SinkGuarantee::AtLeastOnce,
+            restart: RestartStrategy::FixedDelay {
+                delay: Span::from_ms(1000),
+            },
         }
     }
 }
@@ -89,6 +152,28 @@ impl DataflowConfig {
                 "commit_interval",
                 "must be greater than 0, e.g. \"100ms\"; omit it for Flink's event-time trigger",
             );
+        }
+        if self.checkpoint_interval.is_some_and(|t| t.nanos() == 0) {
+            return err(
+                "checkpoint_interval",
+                "must be greater than 0, e.g. \"1s\"; omit it to disable checkpoints",
+            );
+        }
+        if self.sink == SinkGuarantee::ExactlyOnce && self.checkpoint_interval.is_none() {
+            return err(
+                "sink",
+                "an exactly-once sink commits on checkpoints: set `checkpoint_interval`, or use `at_least_once`",
+            );
+        }
+        if let RestartStrategy::ExponentialDelay {
+            initial,
+            max,
+            multiplier,
+        } = self.restart
+        {
+            if !(multiplier.is_finite() && multiplier >= 1.0) || initial > max {
+                return err("restart", "exponential_delay needs multiplier >= 1 and initial <= max");
+            }
         }
         if self.idle_timeout.is_some_and(|t| t.nanos() == 0) {
             return err(

@@ -12,7 +12,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use crate::dataflow::config::{DataflowConfig, DataflowConfigError};
 use crate::dataflow::network::{BufferPool, Message, OutputGate};
 use crate::dataflow::outcome::{assemble, WindowOutcome};
-use crate::dataflow::tasks::{ResultOutput, RowOutput, SinkOperator, SourceStats, SourceTask, Step, WindowTask};
+use crate::dataflow::tasks::{
+    ResultOutput, RowOutput, SinkItem, SinkOperator, SinkTask, SourceStats, SourceTask, Step, WindowTask,
+};
 use crate::dimension::CampaignTable;
 use crate::operators::stateless::StatelessChain;
 use crate::operators::{Row, WindowResult};
@@ -22,55 +24,23 @@ use crate::runtime::{Clock, LiveClock};
 use crate::source::SourceLog;
 use crate::time::Nanos;
 
-/// An item a sink subtask can deliver.
-trait Deliver: Copy {
-    fn deliver(self, sink: &mut SinkOperator, now: Nanos);
-}
-
-impl Deliver for Row {
-    #[inline]
-    fn deliver(mut self, sink: &mut SinkOperator, now: Nanos) {
-        self.lineage.recv = now;
-        sink.deliver_row(&self, now);
-    }
-}
-
-impl Deliver for WindowResult {
-    #[inline]
-    fn deliver(mut self, sink: &mut SinkOperator, now: Nanos) {
-        self.recv = now;
-        sink.deliver_result(&self, now);
-    }
-}
-
 /// A sink subtask behind an exchange: delivers until every input has finished.
-fn sink_loop<T: Deliver>(
+fn sink_loop<T: SinkItem>(
     rx: Receiver<Message<T>>,
-    inputs: usize,
+    mut task: SinkTask<T>,
     pool: BufferPool<T>,
     clock: LiveClock,
 ) -> SinkOperator {
-    let mut sink = SinkOperator::default();
-    let mut ended = 0;
     while let Ok(msg) = rx.recv() {
-        match msg {
-            Message::Data { items, .. } => {
-                let now = clock.now();
-                for &item in &items {
-                    item.deliver(&mut sink, now);
-                }
-                pool.recycle(items);
-            }
-            Message::End { .. } => {
-                ended += 1;
-                if ended == inputs {
-                    break;
-                }
-            }
-            Message::Watermark { .. } | Message::Idle { .. } => {}
+        let outcome = task.on_message(msg, clock.now());
+        for b in outcome.buffers {
+            pool.recycle(b);
+        }
+        if outcome.finished {
+            break;
         }
     }
-    sink
+    task.sink
 }
 
 fn source_loop(
@@ -119,12 +89,12 @@ fn window_loop(
             },
         };
         let now = clock.now();
-        let (buffer, done) = task.on_message(msg, now);
-        if let Some(b) = buffer {
+        let outcome = task.on_message(msg, now);
+        for b in outcome.buffers {
             pool.recycle(b);
         }
         task.on_tick(now);
-        if done {
+        if outcome.finished {
             break;
         }
     }
@@ -146,6 +116,14 @@ pub fn run_live(
     bounded: bool,
 ) -> Result<EngineRun, DataflowConfigError> {
     cfg.validate()?;
+    if cfg.checkpoint_interval.is_some() {
+        return Err(DataflowConfigError {
+            key: "checkpoint_interval".into(),
+            message: "checkpoints of the per-record engine run on the simulated clock only in this version; \
+                      use `clock = \"simulated\"` or remove `checkpoint_interval`"
+                .into(),
+        });
+    }
     let p = cfg.parallelism;
     let chain = StatelessChain::new(pipeline, table);
     let capacity = cfg.buffer_rows();
@@ -167,13 +145,14 @@ pub fn run_live(
             |i: usize, out: RowOutput| SourceTask::new(i, p, source.partitions(), chain.clone(), cfg, out);
         match &pipeline.aggregate {
             None if p == 1 => {
-                let task = make_source(0, RowOutput::Chained(SinkOperator::default()));
+                let task = make_source(0, RowOutput::Chained(SinkOperator::new(cfg.sink)));
                 source_handles.push(s.spawn(move || source_loop(task, source, clock, until, bounded)));
             }
             None => {
                 let (tx, rx) = crossbeam_channel::bounded(channel_capacity);
                 let pool = row_pool.clone();
-                sink_handle = Some(s.spawn(move || sink_loop(rx, p, pool, clock)));
+                sink_handle =
+                    Some(s.spawn(move || sink_loop(rx, SinkTask::new(SinkOperator::new(cfg.sink), p), pool, clock)));
                 for i in 0..p {
                     let gate = OutputGate::new(i, vec![tx.clone()], capacity, flush_each, row_pool.clone());
                     let task = make_source(i, RowOutput::ToSink(gate));
@@ -189,12 +168,14 @@ pub fn run_live(
                 } else {
                     let (tx, rx) = crossbeam_channel::bounded(channel_capacity);
                     let pool = result_pool.clone();
-                    result_sink_handle = Some(s.spawn(move || sink_loop(rx, p, pool, clock)));
+                    result_sink_handle = Some(
+                        s.spawn(move || sink_loop(rx, SinkTask::new(SinkOperator::new(cfg.sink), p), pool, clock)),
+                    );
                     Some(tx)
                 };
                 for (j, rx) in window_rxs.into_iter().enumerate() {
                     let out = match &result_tx {
-                        None => ResultOutput::Chained(SinkOperator::default()),
+                        None => ResultOutput::Chained(SinkOperator::new(cfg.sink)),
                         Some(tx) => ResultOutput::Gate(OutputGate::new(
                             j,
                             vec![tx.clone()],

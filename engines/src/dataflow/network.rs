@@ -27,6 +27,14 @@ pub enum Message<T> {
         /// The watermark (event time, ms).
         watermark: EventTime,
     },
+    /// A checkpoint barrier from upstream subtask `from`: everything before it belongs to
+    /// checkpoint `id`.
+    Barrier {
+        /// Sending subtask.
+        from: usize,
+        /// The checkpoint.
+        id: u64,
+    },
     /// Upstream subtask `from` went idle (`WatermarkStatus.IDLE`).
     Idle {
         /// Sending subtask.
@@ -162,6 +170,14 @@ impl<T, L: Link<T>> OutputGate<T, L> {
                 from: self.from,
                 watermark,
             });
+        }
+    }
+
+    /// Flushes, then sends checkpoint barrier `id` on every channel.
+    pub fn broadcast_barrier(&mut self, id: u64) {
+        self.flush_all();
+        for c in &self.channels {
+            c.send(Message::Barrier { from: self.from, id });
         }
     }
 

@@ -9,10 +9,18 @@
 //! `buffers_per_channel × inputs` messages blocks its upstream sources (backpressure), as the
 //! bounded channels of the live driver do. Events are ordered by (time, sequence number), so
 //! the same scenario and seed give byte-identical results.
+//!
+//! With `checkpoint_interval` set, a checkpoint coordinator injects barriers at the sources;
+//! window subtasks align them and snapshot their state, the sink pre-commits its transaction,
+//! and when every subtask has acknowledged, the checkpoint completes: its manifest is written
+//! and an exactly-once sink commits. A crash loses every subtask's memory and the sink's open
+//! transactions; after the restart strategy's delay the job restarts from the latest completed
+//! checkpoint (read back from its directory when there is one).
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use crate::cluster::Cluster;
@@ -20,14 +28,19 @@ use crate::cost::{CostModel, Work};
 use crate::dataflow::config::{DataflowConfig, DataflowConfigError, ROW_WIRE_BYTES};
 use crate::dataflow::network::{BufferPool, Link, Message, OutputGate};
 use crate::dataflow::outcome::{assemble, WindowOutcome};
-use crate::dataflow::tasks::{ResultOutput, RowOutput, SinkOperator, SourceStats, SourceTask, Step, WindowTask};
+use crate::dataflow::tasks::{
+    ResultOutput, RowOutput, SinkOperator, SinkTask, SourceStats, SourceTask, Step, TaskOutcome, TaskSnapshot,
+    WindowTask,
+};
 use crate::dimension::CampaignTable;
+use crate::microbatch::checkpoint::{frame, read_delta, CheckpointError};
 use crate::operators::stateless::StatelessChain;
+use crate::operators::window::StateDelta;
 use crate::operators::{Row, WindowResult};
 use crate::pipeline::PipelineSpec;
-use crate::run::{Delivered, EngineRun};
+use crate::run::{Delivered, EngineRun, FailureEvent};
 use crate::source::SourceLog;
-use crate::time::Nanos;
+use crate::time::{as_ms, EventTime, Nanos};
 
 /// Messages sent during a step, collected for delivery on virtual time: (receiver, message).
 type Outbox<T> = Rc<RefCell<Vec<(usize, Message<T>)>>>;
@@ -48,12 +61,21 @@ impl<T> Link<T> for SimLink<T> {
 enum Subtask {
     Source(SourceTask<SimLink<Row>>),
     Window(WindowTask<SimLink<WindowResult>>),
-    Sink {
-        sink: SinkOperator,
-        inputs: usize,
-        ended: usize,
-    },
+    RowSink(SinkTask<Row>),
+    ResultSink(SinkTask<WindowResult>),
     Done,
+}
+
+impl Subtask {
+    fn sink_mut(&mut self) -> Option<&mut SinkOperator> {
+        match self {
+            Subtask::Source(t) => t.chained_sink_mut(),
+            Subtask::Window(t) => t.chained_sink_mut(),
+            Subtask::RowSink(t) => Some(&mut t.sink),
+            Subtask::ResultSink(t) => Some(&mut t.sink),
+            Subtask::Done => None,
+        }
+    }
 }
 
 /// A queued message and when it becomes available to its receiver.
@@ -62,13 +84,59 @@ enum Inbound {
     Results(Message<WindowResult>),
 }
 
+/// What is needed to build the job's subtasks again after a crash.
+struct Blueprint {
+    cfg: DataflowConfig,
+    pipeline: PipelineSpec,
+    table: CampaignTable,
+    partitions: usize,
+}
+
+/// A checkpoint in progress.
+#[derive(Default)]
+struct Pending {
+    trigger: Nanos,
+    needed: usize,
+    acks: usize,
+    complete_at: Nanos,
+    sources: Vec<(usize, usize)>,
+    windows: Vec<(usize, TaskSnapshot)>,
+    start_delay: Nanos,
+    alignment: Nanos,
+    sync: Nanos,
+    asynchronous: Nanos,
+    bytes: u64,
+}
+
+/// The latest completed checkpoint.
+struct Completed {
+    id: u64,
+    sources: Vec<(usize, usize)>,
+    windows: Vec<(usize, TaskSnapshot)>,
+}
+
+/// The checkpoint coordinator's state.
+struct Coordinator {
+    interval: Nanos,
+    next_trigger: Nanos,
+    next_id: u64,
+    dir: Option<PathBuf>,
+    pending: BTreeMap<u64, Pending>,
+    completed: Option<Completed>,
+    /// Per source subtask, a barrier to inject at its next step.
+    inject: Vec<Option<u64>>,
+}
+
 struct Sim {
+    name: String,
+    blueprint: Blueprint,
     cost: CostModel,
     cluster: Cluster,
     until: Nanos,
     bounded: bool,
     poll_interval: Nanos,
     subtasks: Vec<Subtask>,
+    sources_count: usize,
     core_of: Vec<usize>,
     core_free: Vec<Nanos>,
     inbox: Vec<VecDeque<(Nanos, Inbound)>>,
@@ -88,9 +156,27 @@ struct Sim {
     sinks: Vec<SinkOperator>,
     sources: Vec<SourceStats>,
     windows: Vec<WindowOutcome>,
+    coordinator: Option<Coordinator>,
+    /// Instants the job crashes at, latest first (popped in order).
+    crashes: Vec<Nanos>,
+    restarts: u32,
+    failures: Vec<FailureEvent>,
+    checkpoint_progress: Vec<serde_json::Value>,
+    error: Option<CheckpointError>,
+    /// The subtask whose last message finished it.
+    finished_flag: Option<usize>,
 }
 
+/// Indices past the subtasks: the coordinator and the crash.
 impl Sim {
+    fn coord(&self) -> usize {
+        self.subtasks.len()
+    }
+
+    fn crash_slot(&self) -> usize {
+        self.subtasks.len() + 1
+    }
+
     fn schedule(&mut self, k: usize, t: Nanos) {
         if matches!(self.scheduled[k], Some(s) if s <= t) {
             return;
@@ -117,10 +203,6 @@ impl Sim {
             if items > 0 {
                 work.buffers += 1;
                 work.serialized_bytes += bytes;
-                if remote {
-                    work.network_buffers += 1;
-                    work.network_bytes += bytes;
-                }
             }
             let link = from * n + to;
             let arrival = (at + delay).max(sim.link_last[link]);
@@ -131,28 +213,16 @@ impl Sim {
             sim.schedule(to, arrival);
         };
         for (to, msg) in rows {
-            let items = if let Message::Data { items, .. } = &msg {
-                items.len()
-            } else {
-                0
-            };
+            let items = data_len(&msg) as usize;
             send(self, to, items, Inbound::Rows(msg));
         }
         for (to, msg) in results {
-            let items = if let Message::Data { items, .. } = &msg {
-                items.len()
-            } else {
-                0
-            };
+            let items = data_len(&msg) as usize;
             send(self, to, items, Inbound::Results(msg));
         }
         // Network latency and bandwidth are delays, not CPU: the sender pays serialization and
         // the hand-off only.
-        Work {
-            network_buffers: 0,
-            network_bytes: 0,
-            ..work
-        }
+        work
     }
 
     fn unblock(&mut self, receiver: usize, now: Nanos) {
@@ -166,7 +236,7 @@ impl Sim {
     /// Processes every event before `to`.
     fn run(&mut self, source: &SourceLog, to: Nanos) {
         while let Some(&Reverse((t, _, k))) = self.queue.peek() {
-            if t >= to {
+            if t >= to || self.error.is_some() {
                 break;
             }
             self.queue.pop();
@@ -174,6 +244,14 @@ impl Sim {
                 continue; // superseded by an earlier wake-up
             }
             self.scheduled[k] = None;
+            if k == self.coord() {
+                self.coordinate(t);
+                continue;
+            }
+            if k == self.crash_slot() {
+                self.crash(t);
+                continue;
+            }
             let core = self.core_of[k];
             let start = t.max(self.core_free[core]);
             if start > t {
@@ -184,7 +262,8 @@ impl Sim {
                 Subtask::Done => continue,
                 Subtask::Source(task) => self.step_source(source, k, task, start),
                 Subtask::Window(task) => self.step_window(k, task, start),
-                Subtask::Sink { sink, inputs, ended } => self.step_sink(k, sink, inputs, ended, start),
+                Subtask::RowSink(task) => self.step_sink(k, SinkKind::Rows(task), start),
+                Subtask::ResultSink(task) => self.step_sink(k, SinkKind::Results(task), start),
             };
             self.core_free[core] = end;
         }
@@ -199,19 +278,27 @@ impl Sim {
             self.subtasks[k] = Subtask::Source(task);
             return start;
         }
+        // A checkpoint barrier goes out before this step's records.
+        if let Some(id) = self.coordinator.as_mut().and_then(|c| c.inject[k].take()) {
+            let positions = task.inject_barrier(id);
+            self.deliver(k, start);
+            self.ack(id, start, |p| {
+                p.start_delay = p.start_delay.max(start.saturating_sub(p.trigger));
+                p.sources.extend(positions);
+            });
+        }
         let (read0, delivered0) = (task.events_read, task.chained_deliveries());
         let step = task.step(source, start, self.until, self.bounded);
         let read = task.events_read - read0;
-        let mut work = Work {
+        let work = Work {
             events_read: read,
             events_chained: read,
             sink_records: (task.chained_deliveries() - delivered0) as u64,
             ..Default::default()
         };
-        let cost = self.cost.price(&work);
-        let mut end = start + cost;
-        work = self.deliver(k, end);
-        end += self.cost.price(&work);
+        let mut end = start + self.cost.price(&work);
+        let sent = self.deliver(k, end);
+        end += self.cost.price(&sent);
         match step {
             Step::Continue => self.schedule(k, end),
             // A caught-up source polls again no sooner than its poll interval.
@@ -235,16 +322,9 @@ impl Sim {
             let Inbound::Rows(msg) = msg else {
                 unreachable!("window subtasks receive rows")
             };
-            let rows = if let Message::Data { items, .. } = &msg {
-                items.len() as u64
-            } else {
-                0
-            };
+            let rows = data_len(&msg);
             let delivered0 = task.chained_deliveries();
-            let (buffer, finished) = task.on_message(msg, now);
-            if let Some(b) = buffer {
-                self.row_pool.recycle(b);
-            }
+            let outcome = task.on_message(msg, now);
             // The flusher's period keeps running between messages, as in the live driver.
             task.on_tick(now);
             let results = self.results_out.borrow().iter().map(|(_, m)| data_len(m)).sum::<u64>()
@@ -257,10 +337,8 @@ impl Sim {
                 ..Default::default()
             };
             now += self.cost.price(&work);
-            let sent = self.deliver(k, now);
-            now += self.cost.price(&sent);
-            self.unblock(k, now);
-            if finished {
+            now = self.after_message(k, outcome, now, |sim, b| sim.row_pool.recycle(b));
+            if self.take_finished(k) {
                 let (sink, outcome) = task.finish();
                 self.sinks.extend(sink);
                 self.windows.push(outcome);
@@ -281,39 +359,107 @@ impl Sim {
         now
     }
 
-    fn step_sink(&mut self, k: usize, mut sink: SinkOperator, inputs: usize, mut ended: usize, start: Nanos) -> Nanos {
+    /// Common handling after a message: recycle buffers, ship what was sent, take a
+    /// checkpoint snapshot, note end-of-stream. Returns the time after it.
+    fn after_message<T>(
+        &mut self,
+        k: usize,
+        outcome: TaskOutcome<T>,
+        mut now: Nanos,
+        mut recycle: impl FnMut(&mut Self, Vec<T>),
+    ) -> Nanos {
+        for b in outcome.buffers {
+            recycle(self, b);
+        }
+        let sent = self.deliver(k, now);
+        now += self.cost.price(&sent);
+        self.unblock(k, now);
+        if let Some(snapshot) = outcome.checkpoint {
+            now = self.snapshot_taken(k, snapshot, now);
+        }
+        if outcome.finished {
+            self.finished_flag = Some(k);
+        }
+        now
+    }
+
+    fn take_finished(&mut self, k: usize) -> bool {
+        if self.finished_flag == Some(k) {
+            self.finished_flag = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A subtask aligned checkpoint `snapshot.id`: serialize its state (synchronous part),
+    /// write it (asynchronous part, overlapping further processing), acknowledge.
+    fn snapshot_taken(&mut self, k: usize, snapshot: TaskSnapshot, now: Nanos) -> Nanos {
+        let id = snapshot.id;
+        let encoded = StateDelta {
+            upserts: snapshot.windows.clone(),
+            deletes: Vec::new(),
+        }
+        .encode();
+        let bytes = encoded.len() as u64;
+        let sync = self.cost.price(&Work {
+            serialized_bytes: bytes,
+            ..Default::default()
+        });
+        let asynchronous = self.cost.price(&Work {
+            log_writes: 1,
+            logged_bytes: bytes,
+            ..Default::default()
+        });
+        if let Some(dir) = self.coordinator.as_ref().and_then(|c| c.dir.clone()) {
+            let path = dir.join(format!("chk-{id}")).join(format!("subtask-{k}.state"));
+            if let Err(e) = write_file(&path, &frame(&encoded)) {
+                self.error = Some(e);
+            }
+        }
+        let aligned = now.saturating_sub(snapshot.alignment_started);
+        let done = now + sync + asynchronous;
+        self.ack(id, done, |p| {
+            p.alignment = p.alignment.max(aligned);
+            p.sync = p.sync.max(sync);
+            p.asynchronous = p.asynchronous.max(asynchronous);
+            p.bytes += bytes;
+            if !snapshot.windows.is_empty() || snapshot.watermark != EventTime::MIN {
+                p.windows.push((k, snapshot));
+            }
+        });
+        now + sync
+    }
+
+    fn step_sink(&mut self, k: usize, mut task: SinkKind, start: Nanos) -> Nanos {
         let mut now = start;
         while self.inbox[k].front().is_some_and(|(t, _)| *t <= now) {
             let (_, msg) = self.inbox[k].pop_front().expect("front exists");
-            let mut n = 0u64;
-            match msg {
-                Inbound::Rows(Message::Data { items, .. }) => {
-                    for mut row in items.iter().copied() {
-                        row.lineage.recv = now;
-                        sink.deliver_row(&row, now);
-                    }
-                    n = items.len() as u64;
-                    self.row_pool.recycle(items);
-                }
-                Inbound::Results(Message::Data { items, .. }) => {
-                    for mut r in items.iter().copied() {
-                        r.recv = now;
-                        sink.deliver_result(&r, now);
-                    }
-                    n = items.len() as u64;
-                    self.result_pool.recycle(items);
-                }
-                Inbound::Rows(Message::End { .. }) | Inbound::Results(Message::End { .. }) => ended += 1,
-                _ => {}
-            }
+            let n = match &msg {
+                Inbound::Rows(m) => data_len(m),
+                Inbound::Results(m) => data_len(m),
+            };
             now += self.cost.price(&Work {
                 sink_records: n,
                 serialized_bytes: n * ROW_WIRE_BYTES as u64,
                 ..Default::default()
             });
-            self.unblock(k, now);
-            if ended == inputs {
-                self.sinks.push(sink);
+            now = match (&mut task, msg) {
+                (SinkKind::Rows(t), Inbound::Rows(m)) => {
+                    let outcome = t.on_message(m, now);
+                    self.after_message(k, outcome, now, |sim, b| sim.row_pool.recycle(b))
+                }
+                (SinkKind::Results(t), Inbound::Results(m)) => {
+                    let outcome = t.on_message(m, now);
+                    self.after_message(k, outcome, now, |sim, b| sim.result_pool.recycle(b))
+                }
+                _ => unreachable!("a sink receives one kind of item"),
+            };
+            if self.take_finished(k) {
+                self.sinks.push(match task {
+                    SinkKind::Rows(t) => t.sink,
+                    SinkKind::Results(t) => t.sink,
+                });
                 return now;
             }
         }
@@ -321,9 +467,308 @@ impl Sim {
             let t = (*t).max(now);
             self.schedule(k, t);
         }
-        self.subtasks[k] = Subtask::Sink { sink, inputs, ended };
+        self.subtasks[k] = match task {
+            SinkKind::Rows(t) => Subtask::RowSink(t),
+            SinkKind::Results(t) => Subtask::ResultSink(t),
+        };
         now
     }
+
+    /// A subtask acknowledged checkpoint `id` (its part done at `at`).
+    fn ack(&mut self, id: u64, at: Nanos, update: impl FnOnce(&mut Pending)) {
+        let Some(c) = self.coordinator.as_mut() else { return };
+        let Some(p) = c.pending.get_mut(&id) else { return };
+        update(p);
+        p.acks += 1;
+        p.complete_at = p.complete_at.max(at);
+        if p.acks >= p.needed {
+            let t = p.complete_at;
+            let coord = self.coord();
+            self.schedule(coord, t);
+        }
+    }
+
+    /// The coordinator: completes acknowledged checkpoints, triggers the next one.
+    fn coordinate(&mut self, now: Nanos) {
+        let alive_sources: Vec<usize> = (0..self.sources_count)
+            .filter(|&k| matches!(self.subtasks[k], Subtask::Source(_)))
+            .collect();
+        let alive = self.subtasks.iter().filter(|s| !matches!(s, Subtask::Done)).count();
+        let Some(c) = self.coordinator.as_mut() else { return };
+        let ready: Vec<u64> = c
+            .pending
+            .iter()
+            .filter(|(_, p)| p.acks >= p.needed && p.complete_at <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ready {
+            let c = self.coordinator.as_mut().expect("coordinator");
+            let Some(p) = c.pending.remove(&id) else { continue };
+            // Older checkpoints still pending are subsumed by this one.
+            c.pending.retain(|&i, _| i > id);
+            let dir = c.dir.clone();
+            if let Some(dir) = &dir {
+                let manifest = serde_json::json!({
+                    "formatVersion": 1,
+                    "id": id,
+                    "sources": p.sources,
+                    "subtasks": p.windows.iter().map(|(k, s)| serde_json::json!({
+                        "subtask": k, "file": format!("subtask-{k}.state"), "watermark": s.watermark,
+                    })).collect::<Vec<_>>(),
+                });
+                if let Err(e) = write_file(
+                    &dir.join(format!("chk-{id}")).join("_metadata"),
+                    manifest.to_string().as_bytes(),
+                ) {
+                    self.error = Some(e);
+                    return;
+                }
+            }
+            self.checkpoint_progress.push(serde_json::json!({
+                "run": self.name, "type": "checkpoint", "id": id,
+                "triggerTimeMs": as_ms(p.trigger), "completedTimeMs": as_ms(now),
+                "startDelayMs": as_ms(p.start_delay), "alignmentMs": as_ms(p.alignment),
+                "syncMs": as_ms(p.sync), "asyncMs": as_ms(p.asynchronous),
+                "durationMs": as_ms(now - p.trigger), "bytes": p.bytes, "stateBytes": p.bytes,
+            }));
+            let c = self.coordinator.as_mut().expect("coordinator");
+            c.completed = Some(Completed {
+                id,
+                sources: p.sources,
+                windows: p.windows,
+            });
+            for s in &mut self.subtasks {
+                if let Some(sink) = s.sink_mut() {
+                    sink.commit(id, now);
+                }
+            }
+            for sink in &mut self.sinks {
+                sink.commit(id, now);
+            }
+        }
+        let c = self.coordinator.as_mut().expect("coordinator");
+        if now >= c.next_trigger && !alive_sources.is_empty() && now < self.until {
+            let id = c.next_id;
+            c.next_id += 1;
+            c.pending.insert(
+                id,
+                Pending {
+                    trigger: now,
+                    needed: alive,
+                    ..Default::default()
+                },
+            );
+            for &k in &alive_sources {
+                c.inject[k] = Some(id);
+            }
+            c.next_trigger = (now / c.interval + 1) * c.interval;
+            let next = c.next_trigger;
+            for k in alive_sources {
+                self.schedule(k, now);
+            }
+            let coord = self.coord();
+            self.schedule(coord, next);
+        } else if alive > 0 && now < self.until {
+            let next = c.next_trigger;
+            let coord = self.coord();
+            self.schedule(coord, next);
+        }
+    }
+
+    /// The job crashes at `t`: every subtask's memory and the sink's open transactions are
+    /// lost; after the restart delay it runs again from the latest completed checkpoint.
+    fn crash(&mut self, t: Nanos) {
+        // What was read before the crash, per partition (for counting replays).
+        let mut read = vec![0usize; self.blueprint.partitions];
+        let mut history: Option<SinkOperator> = None;
+        for s in std::mem::take(&mut self.subtasks) {
+            match s {
+                Subtask::Source(task) => {
+                    let (sink, stats) = task.finish(false);
+                    history = history.or(sink);
+                    self.sources.push(stats);
+                }
+                Subtask::Window(task) => {
+                    let (sink, mut outcome) = task.finish();
+                    history = history.or(sink);
+                    outcome.watermark = EventTime::MAX; // a dead incarnation holds nothing back
+                    self.windows.push(outcome);
+                }
+                Subtask::RowSink(task) => history = Some(task.sink),
+                Subtask::ResultSink(task) => history = Some(task.sink),
+                Subtask::Done => {}
+            }
+        }
+        for stats in &self.sources {
+            for &(p, o) in &stats.positions {
+                read[p] = read[p].max(o);
+            }
+        }
+        let mut history = history.or_else(|| self.sinks.pop()).expect("the run has a sink");
+        history.abort();
+        self.rows_out.borrow_mut().clear();
+        self.results_out.borrow_mut().clear();
+        self.restarts += 1;
+        let restart = t + self.blueprint.cfg.restart.delay(self.restarts).nanos();
+
+        // A new incarnation of every subtask.
+        let fresh = match topology(
+            &self.blueprint,
+            &self.rows_out,
+            &self.results_out,
+            &self.row_pool,
+            &self.result_pool,
+        ) {
+            Ok(t) => t,
+            Err(_) => unreachable!("the configuration was valid at the start"),
+        };
+        self.subtasks = fresh.subtasks;
+        for s in &mut self.subtasks {
+            if let Some(sink) = s.sink_mut() {
+                std::mem::swap(sink, &mut history);
+                break;
+            }
+        }
+        let completed = self.coordinator.as_mut().and_then(|c| {
+            c.pending.clear();
+            c.inject.iter_mut().for_each(|i| *i = None);
+            c.next_trigger = (restart / c.interval + 1) * c.interval;
+            c.completed.as_ref().map(|done| (done.id, c.dir.clone()))
+        });
+        let mut restored = vec![0usize; self.blueprint.partitions];
+        if let Some((id, dir)) = completed {
+            match self.restore(id, dir) {
+                Ok((sources, windows)) => {
+                    for s in &mut self.subtasks {
+                        match s {
+                            Subtask::Source(task) => task.restore_positions(&sources),
+                            Subtask::Window(_) => {}
+                            _ => {}
+                        }
+                    }
+                    for (k, snapshot) in windows {
+                        if let Some(Subtask::Window(task)) = self.subtasks.get_mut(k) {
+                            task.restore(&snapshot);
+                        }
+                    }
+                    for (p, o) in sources {
+                        restored[p] = o;
+                    }
+                }
+                Err(e) => {
+                    self.error = Some(e);
+                    return;
+                }
+            }
+        }
+        let replayed: u64 = read
+            .iter()
+            .zip(&restored)
+            .map(|(r, s)| r.saturating_sub(*s) as u64)
+            .sum();
+        self.failures.push(FailureEvent {
+            at: t,
+            restarted_at: restart,
+            replayed,
+        });
+        let n = self.subtasks.len();
+        self.inbox = (0..n).map(|_| VecDeque::new()).collect();
+        self.blocked = vec![Vec::new(); n];
+        self.link_last = vec![0; n * n];
+        self.scheduled = vec![None; n + 2];
+        self.queue.clear();
+        self.core_free.iter_mut().for_each(|c| *c = (*c).max(restart));
+        for k in 0..self.sources_count {
+            self.schedule(k, restart);
+        }
+        if let Some(next) = self.coordinator.as_ref().map(|c| c.next_trigger) {
+            let coord = self.coord();
+            self.schedule(coord, next);
+        }
+        if let Some(&next) = self.crashes.last() {
+            self.crashes.pop();
+            let slot = self.crash_slot();
+            self.schedule(slot, next.max(restart));
+        }
+    }
+
+    /// Reads checkpoint `id` back: from its directory when the job keeps one, else from memory.
+    #[allow(clippy::type_complexity)]
+    fn restore(
+        &self,
+        id: u64,
+        dir: Option<PathBuf>,
+    ) -> Result<(Vec<(usize, usize)>, Vec<(usize, TaskSnapshot)>), CheckpointError> {
+        let Some(dir) = dir else {
+            let done = self
+                .coordinator
+                .as_ref()
+                .and_then(|c| c.completed.as_ref())
+                .expect("completed checkpoint");
+            return Ok((done.sources.clone(), done.windows.clone()));
+        };
+        let chk = dir.join(format!("chk-{id}"));
+        let meta_path = chk.join("_metadata");
+        let refused = |message: String| CheckpointError::Refused {
+            path: meta_path.clone(),
+            message,
+        };
+        let text = std::fs::read_to_string(&meta_path).map_err(|source| CheckpointError::Io {
+            path: meta_path.clone(),
+            source,
+        })?;
+        let meta: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| refused(format!("is not valid JSON ({e}): corrupt")))?;
+        if meta["formatVersion"] != 1 || meta["id"] != id {
+            return Err(refused(
+                "is not checkpoint {id} of this format version".replace("{id}", &id.to_string()),
+            ));
+        }
+        let sources: Vec<(usize, usize)> = serde_json::from_value(meta["sources"].clone())
+            .map_err(|e| refused(format!("has unreadable source positions ({e})")))?;
+        let mut windows = Vec::new();
+        for entry in meta["subtasks"]
+            .as_array()
+            .ok_or_else(|| refused("lists no subtasks".into()))?
+        {
+            let k = entry["subtask"]
+                .as_u64()
+                .ok_or_else(|| refused("has a subtask without index".into()))? as usize;
+            let watermark = entry["watermark"]
+                .as_i64()
+                .ok_or_else(|| refused("has a subtask without watermark".into()))?;
+            let delta = read_delta(&chk.join(format!("subtask-{k}.state")))?;
+            windows.push((
+                k,
+                TaskSnapshot {
+                    id,
+                    alignment_started: 0,
+                    watermark,
+                    windows: delta.upserts,
+                },
+            ));
+        }
+        Ok((sources, windows))
+    }
+}
+
+/// A sink subtask of either item type.
+enum SinkKind {
+    Rows(SinkTask<Row>),
+    Results(SinkTask<WindowResult>),
+}
+
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    let io = |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
 }
 
 fn data_len<T>(m: &Message<T>) -> u64 {
@@ -358,15 +803,14 @@ pub fn run_simulated(
         until,
         bounded,
     )?;
-    sim.advance(source, Nanos::MAX);
+    sim.advance(source, Nanos::MAX)
+        .expect("no checkpoint directory, so nothing to write");
     Ok(sim.finish())
 }
 
 /// A per-record engine on virtual time that can be advanced in segments, so a long run needs
 /// only the part of the source log that is still unread (see [`SourceLog::release_before`]).
 pub struct SimulatedDataflow {
-    name: String,
-    sources: usize,
     sim: Sim,
 }
 
@@ -384,29 +828,118 @@ impl SimulatedDataflow {
         until: Nanos,
         bounded: bool,
     ) -> Result<Self, DataflowConfigError> {
-        let sim = build(cfg, pipeline, table, partitions, cost, cluster, until, bounded)?;
-        Ok(Self {
+        cfg.validate()?;
+        let blueprint = Blueprint {
+            cfg: *cfg,
+            pipeline: pipeline.clone(),
+            table: table.clone(),
+            partitions,
+        };
+        let rows_out: Outbox<Row> = Rc::default();
+        let results_out: Outbox<WindowResult> = Rc::default();
+        let row_pool = BufferPool::<Row>::new();
+        let result_pool = BufferPool::<WindowResult>::new();
+        let t = topology(&blueprint, &rows_out, &results_out, &row_pool, &result_pool)?;
+        let n = t.subtasks.len();
+        let cores = cluster.cores().max(1);
+        let coordinator = cfg.checkpoint_interval.map(|i| Coordinator {
+            interval: i.nanos(),
+            next_trigger: i.nanos(),
+            next_id: 1,
+            dir: None,
+            pending: BTreeMap::new(),
+            completed: None,
+            inject: vec![None; t.sources],
+        });
+        let mut sim = Sim {
             name: name.to_string(),
-            sources: cfg.parallelism,
-            sim,
-        })
+            cost: *cost,
+            cluster,
+            until,
+            bounded,
+            poll_interval: cost.source_poll_interval_ns.round() as Nanos,
+            sources_count: t.sources,
+            core_of: (0..n).map(|k| k % cores).collect(),
+            core_free: vec![0; cores],
+            inbox: (0..n).map(|_| VecDeque::new()).collect(),
+            capacity: t
+                .input_count
+                .iter()
+                .map(|&i| (cfg.buffers_per_channel * i.max(1)).max(1))
+                .collect(),
+            downstream: t.downstream,
+            blocked: vec![Vec::new(); n],
+            link_last: vec![0; n * n],
+            scheduled: vec![None; n + 2],
+            queue: BinaryHeap::new(),
+            seq: 0,
+            rows_out,
+            results_out,
+            row_pool,
+            result_pool,
+            sinks: Vec::new(),
+            sources: Vec::new(),
+            windows: Vec::new(),
+            subtasks: t.subtasks,
+            blueprint,
+            coordinator,
+            crashes: Vec::new(),
+            restarts: 0,
+            failures: Vec::new(),
+            checkpoint_progress: Vec::new(),
+            error: None,
+            finished_flag: None,
+        };
+        for k in 0..sim.sources_count {
+            sim.schedule(k, 0);
+        }
+        if let Some(next) = sim.coordinator.as_ref().map(|c| c.next_trigger) {
+            let coord = sim.coord();
+            sim.schedule(coord, next);
+        }
+        Ok(Self { sim })
+    }
+
+    /// Writes completed checkpoints under `dir` (`chk-<id>/_metadata` and one state file per
+    /// subtask) and restores from there after a crash.
+    pub fn with_checkpoint_dir(mut self, dir: PathBuf) -> Self {
+        if let Some(c) = &mut self.sim.coordinator {
+            c.dir = Some(dir);
+        }
+        self
+    }
+
+    /// Makes the job crash at each of `at` (virtual time).
+    pub fn crash_at(&mut self, mut at: Vec<Nanos>) {
+        at.sort_unstable_by(|a, b| b.cmp(a));
+        if let Some(first) = at.pop() {
+            let slot = self.sim.crash_slot();
+            self.sim.schedule(slot, first);
+        }
+        self.sim.crashes = at;
     }
 
     /// Runs everything that happens before `to`, reading from `source`.
-    pub fn advance(&mut self, source: &SourceLog, to: Nanos) {
+    pub fn advance(&mut self, source: &SourceLog, to: Nanos) -> Result<(), CheckpointError> {
         self.sim.run(source, to);
+        match self.sim.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Wakes the source subtasks at `at`: call after appending events that arrive from `at` on.
     pub fn resume_sources(&mut self, at: Nanos) {
-        for k in 0..self.sources {
+        for k in 0..self.sim.sources_count {
             if matches!(self.sim.subtasks[k], Subtask::Source(_)) {
                 self.sim.schedule(k, at);
             }
         }
     }
 
-    /// Per partition, the offset below which every event has been read.
+    /// Per partition, the offset below which no event will be read again: what the sources have
+    /// read, but no further than the latest completed checkpoint when a restart could rewind to
+    /// it (and nothing at all when crashes are planned and there is no checkpoint yet).
     pub fn consumed_offsets(&self, partitions: usize) -> Vec<usize> {
         let mut out = vec![usize::MAX; partitions];
         let positions = self.sim.subtasks.iter().filter_map(|s| match s {
@@ -419,6 +952,27 @@ impl SimulatedDataflow {
         {
             out[p] = out[p].min(o);
         }
+        let may_crash = !self.sim.crashes.is_empty() || self.sim.scheduled.last().is_some_and(|s| s.is_some());
+        if may_crash {
+            let floor = self
+                .sim
+                .coordinator
+                .as_ref()
+                .and_then(|c| c.completed.as_ref())
+                .map(|c| c.sources.clone());
+            match floor {
+                Some(sources) => {
+                    let mut f = vec![0usize; partitions];
+                    for (p, o) in sources {
+                        f[p] = o;
+                    }
+                    for (o, f) in out.iter_mut().zip(f) {
+                        *o = (*o).min(f);
+                    }
+                }
+                None => out.iter_mut().for_each(|o| *o = 0),
+            }
+        }
         out.iter().map(|&o| if o == usize::MAX { 0 } else { o }).collect()
     }
 
@@ -426,13 +980,7 @@ impl SimulatedDataflow {
     pub fn take_delivered(&mut self) -> Vec<Delivered> {
         let mut out = Vec::new();
         for s in &mut self.sim.subtasks {
-            let sink = match s {
-                Subtask::Source(t) => t.chained_sink_mut(),
-                Subtask::Window(t) => t.chained_sink_mut(),
-                Subtask::Sink { sink, .. } => Some(sink),
-                Subtask::Done => None,
-            };
-            if let Some(sink) = sink {
+            if let Some(sink) = s.sink_mut() {
                 out.append(&mut sink.delivered);
             }
         }
@@ -458,7 +1006,8 @@ impl SimulatedDataflow {
                     self.sim.sinks.extend(sink);
                     self.sim.windows.push(outcome);
                 }
-                Subtask::Sink { sink, .. } => self.sim.sinks.push(sink),
+                Subtask::RowSink(t) => self.sim.sinks.push(t.sink),
+                Subtask::ResultSink(t) => self.sim.sinks.push(t.sink),
                 Subtask::Done => {}
             }
         }
@@ -468,36 +1017,42 @@ impl SimulatedDataflow {
         sources.sort_by_key(|s| s.index);
         let mut windows = std::mem::take(&mut self.sim.windows);
         windows.sort_by_key(|w| w.index);
-        assemble(
-            &self.name,
+        let mut run = assemble(
+            &self.sim.name,
             sink,
             sources,
             windows,
             vec!["all processing time: priced by the cost model".into()],
-        )
+        );
+        run.counts.replayed = self.sim.failures.iter().map(|f| f.replayed).sum();
+        run.failures = std::mem::take(&mut self.sim.failures);
+        run.progress.append(&mut self.sim.checkpoint_progress);
+        run
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build(
-    cfg: &DataflowConfig,
-    pipeline: &PipelineSpec,
-    table: &CampaignTable,
-    partitions: usize,
-    cost: &CostModel,
-    cluster: Cluster,
-    until: Nanos,
-    bounded: bool,
-) -> Result<Sim, DataflowConfigError> {
+/// The subtasks of a job, numbered: sources `0..p`, window subtasks `p..2p` (stateful), then
+/// the sink.
+struct Topology {
+    subtasks: Vec<Subtask>,
+    sources: usize,
+    downstream: Vec<Vec<usize>>,
+    input_count: Vec<usize>,
+}
+
+fn topology(
+    b: &Blueprint,
+    rows_out: &Outbox<Row>,
+    results_out: &Outbox<WindowResult>,
+    row_pool: &BufferPool<Row>,
+    result_pool: &BufferPool<WindowResult>,
+) -> Result<Topology, DataflowConfigError> {
+    let cfg = &b.cfg;
     cfg.validate()?;
     let p = cfg.parallelism;
-    let chain = StatelessChain::new(pipeline, table);
+    let chain = StatelessChain::new(&b.pipeline, &b.table);
     let capacity = cfg.buffer_rows();
     let flush_each = cfg.buffer_timeout.nanos() == 0;
-    let rows_out: Outbox<Row> = Rc::default();
-    let results_out: Outbox<WindowResult> = Rc::default();
-    let row_pool = BufferPool::<Row>::new();
-    let result_pool = BufferPool::<WindowResult>::new();
     let row_link = |to: usize| SimLink {
         to,
         outbox: rows_out.clone(),
@@ -506,77 +1061,56 @@ fn build(
         to,
         outbox: results_out.clone(),
     };
-
-    // Subtask numbering: sources 0..p, then window subtasks p..2p (stateful), then the sink.
-    let mut subtasks: Vec<Subtask> = Vec::new();
-    let mut downstream: Vec<Vec<usize>> = Vec::new();
-    let mut input_count: Vec<usize> = Vec::new();
-    match &pipeline.aggregate {
+    let source = |i: usize, out| SourceTask::new(i, p, b.partitions, chain.clone(), cfg, out);
+    let mut t = Topology {
+        subtasks: Vec::new(),
+        sources: p,
+        downstream: Vec::new(),
+        input_count: Vec::new(),
+    };
+    let push = |t: &mut Topology, s: Subtask, down: Vec<usize>, inputs: usize| {
+        t.subtasks.push(s);
+        t.downstream.push(down);
+        t.input_count.push(inputs);
+    };
+    match &b.pipeline.aggregate {
         None if p == 1 => {
-            let task = SourceTask::new(
-                0,
-                1,
-                partitions,
-                chain.clone(),
-                cfg,
-                RowOutput::Chained(SinkOperator::default()),
-            );
-            subtasks.push(Subtask::Source(task));
-            downstream.push(vec![]);
-            input_count.push(0);
+            let task = source(0, RowOutput::Chained(SinkOperator::new(cfg.sink)));
+            push(&mut t, Subtask::Source(task), vec![], 0);
         }
         None => {
             let sink = p;
             for i in 0..p {
                 let gate = OutputGate::new(i, vec![row_link(sink)], capacity, flush_each, row_pool.clone());
-                subtasks.push(Subtask::Source(SourceTask::new(
-                    i,
-                    p,
-                    partitions,
-                    chain.clone(),
-                    cfg,
-                    RowOutput::ToSink(gate),
-                )));
-                downstream.push(vec![sink]);
-                input_count.push(0);
+                push(
+                    &mut t,
+                    Subtask::Source(source(i, RowOutput::ToSink(gate))),
+                    vec![sink],
+                    0,
+                );
             }
-            subtasks.push(Subtask::Sink {
-                sink: SinkOperator::default(),
-                inputs: p,
-                ended: 0,
-            });
-            downstream.push(vec![]);
-            input_count.push(p);
+            push(
+                &mut t,
+                Subtask::RowSink(SinkTask::new(SinkOperator::new(cfg.sink), p)),
+                vec![],
+                p,
+            );
         }
         Some(agg) => {
             let windows: Vec<usize> = (p..2 * p).collect();
             for i in 0..p {
-                let gate = OutputGate::new(
-                    i,
-                    windows.iter().map(|&w| row_link(w)).collect(),
-                    capacity,
-                    flush_each,
-                    row_pool.clone(),
-                );
+                let links = windows.iter().map(|&w| row_link(w)).collect();
+                let gate = OutputGate::new(i, links, capacity, flush_each, row_pool.clone());
                 let out = RowOutput::Keyed {
                     gate,
                     key_by: agg.key_by,
                 };
-                subtasks.push(Subtask::Source(SourceTask::new(
-                    i,
-                    p,
-                    partitions,
-                    chain.clone(),
-                    cfg,
-                    out,
-                )));
-                downstream.push(windows.clone());
-                input_count.push(0);
+                push(&mut t, Subtask::Source(source(i, out)), windows.clone(), 0);
             }
             let sink = 2 * p;
             for j in 0..p {
                 let out = if p == 1 {
-                    ResultOutput::Chained(SinkOperator::default())
+                    ResultOutput::Chained(SinkOperator::new(cfg.sink))
                 } else {
                     ResultOutput::Gate(OutputGate::new(
                         j,
@@ -586,53 +1120,18 @@ fn build(
                         result_pool.clone(),
                     ))
                 };
-                subtasks.push(Subtask::Window(WindowTask::new(j, p, *agg, cfg, out)));
-                downstream.push(if p == 1 { vec![] } else { vec![sink] });
-                input_count.push(p);
+                let down = if p == 1 { vec![] } else { vec![sink] };
+                push(&mut t, Subtask::Window(WindowTask::new(j, p, *agg, cfg, out)), down, p);
             }
             if p > 1 {
-                subtasks.push(Subtask::Sink {
-                    sink: SinkOperator::default(),
-                    inputs: p,
-                    ended: 0,
-                });
-                downstream.push(vec![]);
-                input_count.push(p);
+                push(
+                    &mut t,
+                    Subtask::ResultSink(SinkTask::new(SinkOperator::new(cfg.sink), p)),
+                    vec![],
+                    p,
+                );
             }
         }
     }
-    let n = subtasks.len();
-    let cores = cluster.cores().max(1);
-    let mut sim = Sim {
-        cost: *cost,
-        cluster,
-        until,
-        bounded,
-        poll_interval: cost.source_poll_interval_ns.round() as Nanos,
-        core_of: (0..n).map(|k| k % cores).collect(),
-        core_free: vec![0; cores],
-        inbox: (0..n).map(|_| VecDeque::new()).collect(),
-        capacity: input_count
-            .iter()
-            .map(|&i| (cfg.buffers_per_channel * i.max(1)).max(1))
-            .collect(),
-        downstream,
-        blocked: vec![Vec::new(); n],
-        link_last: vec![0; n * n],
-        scheduled: vec![None; n],
-        queue: BinaryHeap::new(),
-        seq: 0,
-        rows_out,
-        results_out,
-        row_pool,
-        result_pool,
-        sinks: Vec::new(),
-        sources: Vec::new(),
-        windows: Vec::new(),
-        subtasks,
-    };
-    for k in 0..p {
-        sim.schedule(k, 0);
-    }
-    Ok(sim)
+    Ok(t)
 }

@@ -8,7 +8,7 @@
 //! * [`WindowTask`] is a window operator instance behind a keyed exchange.
 //! * [`SinkOperator`] delivers outputs and records their latency, decomposed.
 
-use crate::dataflow::config::DataflowConfig;
+use crate::dataflow::config::{DataflowConfig, SinkGuarantee};
 use crossbeam_channel::Sender;
 
 use crate::dataflow::network::{Link, Message, OutputGate};
@@ -25,26 +25,39 @@ use crate::source::SourceLog;
 use crate::time::{event_time_as_nanos, EventTime, Nanos};
 
 /// The components a per-record output's latency is split into.
-pub const COMPONENTS: [Component; 5] = [
+pub const COMPONENTS: [Component; 6] = [
     Component::Queueing,
     Component::BufferWait,
     Component::Processing,
     Component::WatermarkWait,
     Component::CacheWait,
+    Component::SinkVisibility,
 ];
 
 /// Most records a source subtask reads from one partition before looking at its timers again.
 const READ_CHUNK: usize = 1024;
 
 /// The end of the pipeline: delivers outputs and records their latency.
+///
+/// With an **at-least-once** sink an output is visible the moment the sink receives it; after a
+/// restart, records since the last checkpoint are processed again and their outputs appear
+/// twice. With an **exactly-once** sink (two-phase commit, Flink's `TwoPhaseCommitSinkFunction`)
+/// outputs go into the open transaction; the checkpoint barrier pre-commits it, and it becomes
+/// visible only when the checkpoint completes — a wait reported as `sink_visibility`. A crash
+/// aborts the open and pre-committed transactions; replay produces their outputs again.
 #[derive(Debug)]
 pub struct SinkOperator {
     /// Latency of everything delivered.
     pub latency: LatencyRecorder,
-    /// What was delivered and not yet taken away, in order.
+    /// What was delivered (made visible) and not yet taken away, in order.
     pub delivered: Vec<Delivered>,
     /// How many outputs were delivered in all.
     pub delivered_total: u64,
+    exactly_once: bool,
+    /// The open transaction: outputs and when they were received.
+    open: Vec<(Output, Nanos)>,
+    /// Pre-committed transactions by checkpoint id.
+    precommitted: Vec<(u64, Vec<(Output, Nanos)>)>,
 }
 
 impl Default for SinkOperator {
@@ -53,59 +66,108 @@ impl Default for SinkOperator {
             latency: LatencyRecorder::new(&COMPONENTS),
             delivered: Vec::new(),
             delivered_total: 0,
+            exactly_once: false,
+            open: Vec::new(),
+            precommitted: Vec::new(),
         }
     }
 }
 
 impl SinkOperator {
-    /// Delivers a row of a stateless pipeline at `now`; `row.lineage.recv` is when this task got it.
-    #[inline]
-    pub fn deliver_row(&mut self, row: &Row, now: Nanos) {
-        let l = &row.lineage;
-        let mut d = Decomposition::default();
-        d.add(Component::Queueing, l.ingest.saturating_sub(l.arrival));
-        d.add(Component::BufferWait, l.recv.saturating_sub(l.handoff));
-        d.add(
-            Component::Processing,
-            l.handoff.saturating_sub(l.ingest) + now.saturating_sub(l.recv),
-        );
-        self.latency.record(now, &d);
-        self.delivered.push(Delivered {
-            at: now,
-            output: Output::Row(*row),
-        });
-        self.delivered_total += 1;
+    /// A sink with the given guarantee.
+    pub fn new(guarantee: SinkGuarantee) -> Self {
+        Self {
+            exactly_once: guarantee == SinkGuarantee::ExactlyOnce,
+            ..Default::default()
+        }
     }
 
-    /// Delivers a window result at `now`; `r.recv` is when this task got it.
+    /// Receives a row of a stateless pipeline at `now`; `row.lineage.recv` is when this task got it.
+    #[inline]
+    pub fn deliver_row(&mut self, row: &Row, now: Nanos) {
+        self.receive(Output::Row(*row), now);
+    }
+
+    /// Receives a window result at `now`; `r.recv` is when this task got it.
     #[inline]
     pub fn deliver_result(&mut self, r: &WindowResult, now: Nanos) {
-        let o = &r.origin;
-        let mut d = Decomposition::default();
-        d.add(Component::Queueing, o.ingest.saturating_sub(o.arrival));
-        d.add(
-            Component::BufferWait,
-            o.recv.saturating_sub(o.handoff) + r.recv.saturating_sub(r.handoff),
-        );
-        let held = if r.is_update {
-            Component::CacheWait
+        self.receive(Output::Window(*r), now);
+    }
+
+    #[inline]
+    fn receive(&mut self, output: Output, now: Nanos) {
+        if self.exactly_once {
+            self.open.push((output, now));
         } else {
-            Component::WatermarkWait
-        };
-        d.add(held, r.fired_at.saturating_sub(o.recv));
-        d.add(
-            Component::Processing,
-            o.handoff.saturating_sub(o.ingest) + r.handoff.saturating_sub(r.fired_at) + now.saturating_sub(r.recv),
-        );
-        self.latency.record(now, &d);
-        if !r.is_update {
-            self.latency
-                .record_event_time(now.saturating_sub(event_time_as_nanos(r.end)));
+            self.make_visible(output, now, now);
         }
-        self.delivered.push(Delivered {
-            at: now,
-            output: Output::Window(*r),
-        });
+    }
+
+    /// The checkpoint barrier `id` reached the sink: pre-commit the open transaction.
+    pub fn pre_commit(&mut self, id: u64) {
+        if self.exactly_once {
+            let txn = std::mem::take(&mut self.open);
+            self.precommitted.push((id, txn));
+        }
+    }
+
+    /// Checkpoint `id` completed at `now`: commit every transaction pre-committed up to it.
+    pub fn commit(&mut self, id: u64, now: Nanos) {
+        let ready = self.precommitted.iter().take_while(|(i, _)| *i <= id).count();
+        let txns: Vec<_> = self.precommitted.drain(..ready).collect();
+        for (_, txn) in txns {
+            for (output, received) in txn {
+                self.make_visible(output, received, now);
+            }
+        }
+    }
+
+    /// A crash: open and pre-committed transactions are aborted.
+    pub fn abort(&mut self) {
+        self.open.clear();
+        self.precommitted.clear();
+    }
+
+    fn make_visible(&mut self, output: Output, received: Nanos, now: Nanos) {
+        let mut d = Decomposition::default();
+        match &output {
+            Output::Row(row) => {
+                let l = &row.lineage;
+                d.add(Component::Queueing, l.ingest.saturating_sub(l.arrival));
+                d.add(Component::BufferWait, l.recv.saturating_sub(l.handoff));
+                d.add(
+                    Component::Processing,
+                    l.handoff.saturating_sub(l.ingest) + received.saturating_sub(l.recv),
+                );
+            }
+            Output::Window(r) => {
+                let o = &r.origin;
+                d.add(Component::Queueing, o.ingest.saturating_sub(o.arrival));
+                d.add(
+                    Component::BufferWait,
+                    o.recv.saturating_sub(o.handoff) + r.recv.saturating_sub(r.handoff),
+                );
+                let held = if r.is_update {
+                    Component::CacheWait
+                } else {
+                    Component::WatermarkWait
+                };
+                d.add(held, r.fired_at.saturating_sub(o.recv));
+                d.add(
+                    Component::Processing,
+                    o.handoff.saturating_sub(o.ingest)
+                        + r.handoff.saturating_sub(r.fired_at)
+                        + received.saturating_sub(r.recv),
+                );
+                if !r.is_update {
+                    self.latency
+                        .record_event_time(now.saturating_sub(event_time_as_nanos(r.end)));
+                }
+            }
+        }
+        d.add(Component::SinkVisibility, now.saturating_sub(received));
+        self.latency.record(now, &d);
+        self.delivered.push(Delivered { at: now, output });
         self.delivered_total += 1;
     }
 }
@@ -315,6 +377,25 @@ impl<L: Link<Row>> SourceTask<L> {
         }
     }
 
+    /// Injects checkpoint barrier `id` behind every record read so far and returns this
+    /// subtask's state for the checkpoint: its read positions. A chained sink pre-commits.
+    pub fn inject_barrier(&mut self, id: u64) -> Vec<(usize, usize)> {
+        match &mut self.out {
+            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => gate.broadcast_barrier(id),
+            RowOutput::Chained(sink) => sink.pre_commit(id),
+        }
+        self.positions().collect()
+    }
+
+    /// Sets the read positions (restoring from a checkpoint).
+    pub fn restore_positions(&mut self, positions: &[(usize, usize)]) {
+        for &(p, o) in positions {
+            if let Some(i) = self.partitions.iter().position(|&q| q == p) {
+                self.offsets[i] = o;
+            }
+        }
+    }
+
     /// (partition, next offset to read) for each partition this subtask owns.
     pub fn positions(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         self.partitions.iter().copied().zip(self.offsets.iter().copied())
@@ -384,6 +465,7 @@ pub struct WindowTask<L = Sender<Message<WindowResult>>> {
     next_flush: Nanos,
     commit_interval: Option<Nanos>,
     next_commit: Nanos,
+    aligner: BarrierAligner<Row>,
     /// Late records (side output).
     pub side_output: Vec<Row>,
 }
@@ -403,6 +485,7 @@ impl<L: Link<WindowResult>> WindowTask<L> {
             op: WindowedAggregation::new(agg, semantics, policy),
             commit_interval,
             next_commit: commit_interval.unwrap_or(0),
+            aligner: BarrierAligner::new(inputs),
             holder: WatermarkHolder::new(inputs),
             out,
             scratch: Vec::new(),
@@ -412,9 +495,21 @@ impl<L: Link<WindowResult>> WindowTask<L> {
         }
     }
 
-    /// Handles one message at `now`. Returns the emptied buffer (for the pool), and whether
-    /// every input has finished (the task is then done and has sent end-of-stream downstream).
-    pub fn on_message(&mut self, msg: Message<Row>, now: Nanos) -> (Option<Vec<Row>>, bool) {
+    /// Handles one message at `now`: records into state, watermarks into timers, and
+    /// checkpoint barriers into alignment — while a barrier is awaited on some inputs, messages
+    /// from inputs that already delivered theirs are held back, so the snapshot contains
+    /// exactly what came before the barrier on every input.
+    pub fn on_message(&mut self, msg: Message<Row>, now: Nanos) -> TaskOutcome<Row> {
+        let mut outcome = TaskOutcome::default();
+        self.handle(msg, now, &mut outcome);
+        outcome
+    }
+
+    fn handle(&mut self, msg: Message<Row>, now: Nanos, outcome: &mut TaskOutcome<Row>) {
+        let msg = match self.aligner.admit(msg) {
+            Some(m) => m,
+            None => return, // held until the alignment completes
+        };
         // A flusher tick that fell due before this message ships what was buffered before it.
         self.run_flusher(now);
         match msg {
@@ -427,7 +522,8 @@ impl<L: Link<WindowResult>> WindowTask<L> {
                     }
                 }
                 self.forward(now);
-                return (Some(items), false);
+                outcome.buffers.push(items);
+                return;
             }
             Message::Watermark { from, watermark } => {
                 if let Some(wm) = self.holder.update(from, watermark) {
@@ -439,17 +535,56 @@ impl<L: Link<WindowResult>> WindowTask<L> {
                     self.op.advance_watermark(wm, now, &mut self.scratch);
                 }
             }
+            Message::Barrier { from, id } => {
+                if let Some(started) = self.aligner.barrier(from, id, now) {
+                    self.forward(now);
+                    outcome.checkpoint = Some(TaskSnapshot {
+                        id,
+                        alignment_started: started,
+                        watermark: self.holder.current(),
+                        windows: self.op.snapshot(),
+                    });
+                    match &mut self.out {
+                        ResultOutput::Gate(g) => g.broadcast_barrier(id),
+                        ResultOutput::Chained(sink) => sink.pre_commit(id),
+                    }
+                    for held in self.aligner.release() {
+                        self.handle(held, now, outcome);
+                    }
+                    return;
+                }
+            }
             Message::End { from } => {
-                if self.holder.finish(from) {
+                let all = self.holder.finish(from);
+                if let Some((id, started)) = self.aligner.input_finished(from, now) {
+                    outcome.checkpoint = Some(TaskSnapshot {
+                        id,
+                        alignment_started: started,
+                        watermark: self.holder.current(),
+                        windows: self.op.snapshot(),
+                    });
+                    if let ResultOutput::Gate(g) = &mut self.out {
+                        g.broadcast_barrier(id);
+                    }
+                    for held in self.aligner.release() {
+                        self.handle(held, now, outcome);
+                    }
+                }
+                if all {
                     if let ResultOutput::Gate(g) = &mut self.out {
                         g.finish();
                     }
-                    return (None, true);
+                    outcome.finished = true;
+                    return;
                 }
             }
         }
         self.forward(now);
-        (None, false)
+    }
+
+    /// Restores the state a checkpoint snapshot holds.
+    pub fn restore(&mut self, snapshot: &TaskSnapshot) {
+        self.op.restore(snapshot.windows.iter().cloned(), snapshot.watermark);
     }
 
     fn forward(&mut self, now: Nanos) {
@@ -538,6 +673,208 @@ impl<L: Link<WindowResult>> WindowTask<L> {
                 (None, outcome)
             }
             ResultOutput::Chained(sink) => (Some(sink), outcome),
+        }
+    }
+}
+
+/// What a subtask's checkpoint holds: its keyed window state and watermark.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskSnapshot {
+    /// The checkpoint.
+    pub id: u64,
+    /// When the first barrier arrived (alignment began).
+    pub alignment_started: Nanos,
+    /// The subtask's watermark.
+    pub watermark: EventTime,
+    /// Every window in state.
+    pub windows: Vec<crate::operators::window::WindowEntry>,
+}
+
+/// What handling one message produced.
+#[derive(Debug)]
+pub struct TaskOutcome<T> {
+    /// Emptied buffers, for the pool.
+    pub buffers: Vec<Vec<T>>,
+    /// Every input has finished; the task sent end-of-stream downstream.
+    pub finished: bool,
+    /// An aligned checkpoint: the state to store.
+    pub checkpoint: Option<TaskSnapshot>,
+}
+
+impl<T> Default for TaskOutcome<T> {
+    fn default() -> Self {
+        Self {
+            buffers: Vec::new(),
+            finished: false,
+            checkpoint: None,
+        }
+    }
+}
+
+/// Barrier alignment (Flink's aligned checkpoints, Chandy-Lamport with FIFO channels): once an
+/// input has delivered barrier `id`, its further messages wait until every input has.
+#[derive(Debug)]
+pub struct BarrierAligner<T> {
+    seen: Vec<bool>,
+    finished: Vec<bool>,
+    current: Option<(u64, Nanos)>,
+    held: std::collections::VecDeque<Message<T>>,
+}
+
+impl<T> BarrierAligner<T> {
+    /// An aligner over `inputs` inputs.
+    pub fn new(inputs: usize) -> Self {
+        Self {
+            seen: vec![false; inputs],
+            finished: vec![false; inputs],
+            current: None,
+            held: Default::default(),
+        }
+    }
+
+    fn from(msg: &Message<T>) -> usize {
+        match msg {
+            Message::Data { from, .. }
+            | Message::Watermark { from, .. }
+            | Message::Barrier { from, .. }
+            | Message::Idle { from }
+            | Message::End { from } => *from,
+        }
+    }
+
+    /// Lets `msg` through, or holds it (returns `None`) if its input is blocked by alignment.
+    pub fn admit(&mut self, msg: Message<T>) -> Option<Message<T>> {
+        if self.current.is_some() && self.seen[Self::from(&msg)] {
+            self.held.push_back(msg);
+            None
+        } else {
+            Some(msg)
+        }
+    }
+
+    /// Barrier `id` from input `from`. Returns when the alignment started once every input has
+    /// delivered it (the checkpoint can be taken).
+    pub fn barrier(&mut self, from: usize, id: u64, now: Nanos) -> Option<Nanos> {
+        match self.current {
+            Some((cur, _)) if id < cur => return None, // a stale barrier
+            Some((cur, _)) if id > cur => {
+                // A newer checkpoint overtook an unfinished one: the older one is abandoned.
+                self.seen.iter_mut().for_each(|s| *s = false);
+                self.current = Some((id, now));
+            }
+            None => self.current = Some((id, now)),
+            _ => {}
+        }
+        self.seen[from] = true;
+        self.complete()
+    }
+
+    /// Input `from` finished: it will send no barrier, so alignment does not wait for it.
+    pub fn input_finished(&mut self, from: usize, _now: Nanos) -> Option<(u64, Nanos)> {
+        self.finished[from] = true;
+        let id = self.current?.0;
+        self.complete().map(|started| (id, started))
+    }
+
+    fn complete(&mut self) -> Option<Nanos> {
+        let (_, started) = self.current?;
+        if self.seen.iter().zip(&self.finished).all(|(s, f)| *s || *f) {
+            self.current = None;
+            self.seen.iter_mut().for_each(|s| *s = false);
+            Some(started)
+        } else {
+            None
+        }
+    }
+
+    /// The messages held during the alignment that just completed, in arrival order.
+    pub fn release(&mut self) -> Vec<Message<T>> {
+        self.held.drain(..).collect()
+    }
+}
+
+/// An item a sink subtask can receive.
+pub trait SinkItem: Copy {
+    /// Hands the item to `sink` at `now`.
+    fn deliver_to(self, sink: &mut SinkOperator, now: Nanos);
+}
+
+impl SinkItem for Row {
+    #[inline]
+    fn deliver_to(mut self, sink: &mut SinkOperator, now: Nanos) {
+        self.lineage.recv = now;
+        sink.deliver_row(&self, now);
+    }
+}
+
+impl SinkItem for WindowResult {
+    #[inline]
+    fn deliver_to(mut self, sink: &mut SinkOperator, now: Nanos) {
+        self.recv = now;
+        sink.deliver_result(&self, now);
+    }
+}
+
+/// The sink subtask behind an exchange (parallelism 1): delivers until every input has
+/// finished; aligns checkpoint barriers and pre-commits the sink's transaction on them.
+#[derive(Debug)]
+pub struct SinkTask<T> {
+    /// The sink.
+    pub sink: SinkOperator,
+    aligner: BarrierAligner<T>,
+    inputs: usize,
+    ended: usize,
+}
+
+impl<T: SinkItem> SinkTask<T> {
+    /// A sink subtask with `inputs` upstream subtasks.
+    pub fn new(sink: SinkOperator, inputs: usize) -> Self {
+        Self {
+            sink,
+            aligner: BarrierAligner::new(inputs),
+            inputs,
+            ended: 0,
+        }
+    }
+
+    /// Handles one message at `now`.
+    pub fn on_message(&mut self, msg: Message<T>, now: Nanos) -> TaskOutcome<T> {
+        let mut outcome = TaskOutcome::default();
+        self.handle(msg, now, &mut outcome);
+        outcome
+    }
+
+    fn handle(&mut self, msg: Message<T>, now: Nanos, outcome: &mut TaskOutcome<T>) {
+        let Some(msg) = self.aligner.admit(msg) else { return };
+        let mut aligned = None;
+        match msg {
+            Message::Data { items, .. } => {
+                for &item in &items {
+                    item.deliver_to(&mut self.sink, now);
+                }
+                outcome.buffers.push(items);
+            }
+            Message::Barrier { from, id } => aligned = self.aligner.barrier(from, id, now).map(|s| (id, s)),
+            Message::End { from } => {
+                self.ended += 1;
+                aligned = self.aligner.input_finished(from, now);
+                if self.ended == self.inputs {
+                    outcome.finished = true;
+                }
+            }
+            Message::Watermark { .. } | Message::Idle { .. } => {}
+        }
+        if let Some((id, started)) = aligned {
+            self.sink.pre_commit(id);
+            outcome.checkpoint = Some(TaskSnapshot {
+                id,
+                alignment_started: started,
+                watermark: EventTime::MIN,
+                windows: Vec::new(),
+            });
+            for held in self.aligner.release() {
+                self.handle(held, now, outcome);
+            }
         }
     }
 }

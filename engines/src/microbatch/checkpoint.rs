@@ -316,7 +316,8 @@ fn json_line(path: &Path, text: &str, line: usize) -> Result<serde_json::Value> 
 /// Magic bytes and length in front of a state file, so truncation is detected.
 const MAGIC: &[u8; 8] = b"SLSTATE1";
 
-fn frame(body: &[u8]) -> Vec<u8> {
+/// Frames a state file: magic, length and checksum, then the body.
+pub(crate) fn frame(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 24);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(body.len() as u64).to_le_bytes());
@@ -332,7 +333,8 @@ fn checksum(body: &[u8]) -> u64 {
     })
 }
 
-fn read_delta(path: &Path) -> Result<StateDelta> {
+/// Reads a framed state file, refusing a damaged one.
+pub(crate) fn read_delta(path: &Path) -> Result<StateDelta> {
     let bytes = fs::read(path).map_err(io(path))?;
     let damaged = |what: &str| refused(path, format!("{what}: the state file is corrupt or truncated"));
     if bytes.len() < 24 || &bytes[..8] != MAGIC {

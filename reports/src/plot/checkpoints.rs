@@ -147,16 +147,13 @@ impl Figure for CheckpointFigure {
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], solid));
             duration.draw_series(took.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
         }
-        for chart in [&mut size] {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .label_font((FAMILY, 13))
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(160, 160, 160))
-                .margin(8)
-                .draw()?;
-        }
+        size.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font((FAMILY, 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(160, 160, 160))
+            .margin(8)
+            .draw()?;
         duration
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)

@@ -43,6 +43,18 @@ struct DecompositionFigure {
     bars: Vec<DecompositionBar>,
 }
 
+/// Longest bar label, in characters; longer names are cut with an ellipsis.
+const MAX_LABEL_CHARS: usize = 36;
+
+/// `name` cut to `max` characters, the cut marked with "…".
+fn shorten(name: &str, max: usize) -> String {
+    if name.chars().count() <= max {
+        name.to_string()
+    } else {
+        name.chars().take(max - 1).chain(['…']).collect()
+    }
+}
+
 /// Component names in a stable order: first appearance across the bars.
 fn component_order(bars: &[DecompositionBar]) -> Vec<String> {
     let mut seen = BTreeSet::new();
@@ -60,21 +72,22 @@ fn component_order(bars: &[DecompositionBar]) -> Vec<String> {
 impl Figure for DecompositionFigure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let root = root.margin(10, 30, 10, 10);
-        let totals = self
-            .bars
+        // Row 0 is at the bottom: reverse so the first configuration reads first, at the top.
+        let bars: Vec<DecompositionBar> = self.bars.iter().rev().cloned().collect();
+        let totals = bars
             .iter()
             .map(|b| b.components.iter().map(|c| c.1.max(0.0)).sum::<f64>());
         let x = axis::zero_based_range(totals);
         let x = x.start..x.end * 1.5; // room on the right for the totals and the legend
-        let n = self.bars.len().max(1);
-        let names: Vec<String> = self.bars.iter().map(|b| b.name.clone()).collect();
-        let label_width = names.iter().map(|n| n.chars().count()).max().unwrap_or(4).clamp(6, 34) as u32 * 9 + 20;
+        let n = bars.len().max(1);
+        let names: Vec<String> = bars.iter().map(|b| shorten(&b.name, MAX_LABEL_CHARS)).collect();
+        let label_width = names.iter().map(|n| n.chars().count()).max().unwrap_or(4).max(6) as u32 * 8 + 45;
         let mut context = ChartBuilder::on(&root)
             .caption(&self.title, (FAMILY, 26))
             .margin(10)
             .x_label_area_size(55)
             .y_label_area_size(label_width)
-            .build_cartesian_2d(x.clone(), (0..n - 1).into_segmented())?;
+            .build_cartesian_2d(x.clone(), (0..(n - 1).max(1)).into_segmented())?;
         let label_of = |v: &SegmentValue<usize>| match v {
             SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names.get(*i).cloned().unwrap_or_default(),
             SegmentValue::Last => String::new(),
@@ -97,7 +110,7 @@ impl Figure for DecompositionFigure {
         for (colour_index, component) in order.iter().enumerate() {
             let colour = series_colour(colour_index);
             let mut rects = Vec::new();
-            for (row, bar) in self.bars.iter().enumerate() {
+            for (row, bar) in bars.iter().enumerate() {
                 let before: f64 = bar
                     .components
                     .iter()
@@ -122,7 +135,7 @@ impl Figure for DecompositionFigure {
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], colour.filled()));
         }
         // The total at the end of each bar.
-        for (row, bar) in self.bars.iter().enumerate() {
+        for (row, bar) in bars.iter().enumerate() {
             let total: f64 = bar.components.iter().map(|c| c.1.max(0.0)).sum();
             let text = format!(" {} ms", axis::tick_label(&((total * 10.0).round() / 10.0)));
             context.draw_series([Text::new(

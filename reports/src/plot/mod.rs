@@ -131,4 +131,95 @@ mod tests {
         let err = latency_over_time(&path, "t", &[]).unwrap_err();
         assert!(err.to_string().contains("chart.svg"), "{err}");
     }
+
+    #[test]
+    fn new_charts_draw_svg_and_png_even_without_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |name: &str| dir.path().join(name);
+        let files = batch_timeline(&p("batches.svg"), "t", &[]).unwrap();
+        assert!(read(&files.svg).contains("no micro-batches recorded"));
+        assert!(
+            std::fs::metadata(&files.png).unwrap().len() > 1000,
+            "a PNG is written next to the SVG"
+        );
+        let files = checkpoint_cost(&p("checkpoints.svg"), "t", &[]).unwrap();
+        assert!(read(&files.svg).contains("no checkpoints recorded"));
+        let files = watermark_progress(&p("watermark.svg"), "t", &[]).unwrap();
+        assert!(read(&files.svg).contains("no watermarks recorded"));
+        let files = latency_decomposition(&p("decomposition.svg"), "t", &[]).unwrap();
+        assert!(read(&files.svg).contains("no latency components recorded"));
+        let files = latency_against_parameter(&p("sweep.svg"), "t", "rate (events/s)", &[], &[]).unwrap();
+        assert!(read(&files.svg).contains("no sweep points recorded"));
+    }
+
+    #[test]
+    fn single_bars_batches_and_points_get_usable_axes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |name: &str| dir.path().join(name);
+        let bar = DecompositionBar {
+            name: "only".into(),
+            components: vec![("trigger_wait".into(), 500.0), ("processing".into(), 3.0)],
+        };
+        let svg = read(&latency_decomposition(&p("d.svg"), "t", &[bar]).unwrap().svg);
+        for text in [
+            "only",
+            "trigger_wait",
+            "processing",
+            "mean latency (ms), by component",
+            "503 ms",
+        ] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+        let batch = BatchBar {
+            batch_id: 7,
+            trigger_s: 1.0,
+            start_s: 1.5,
+            phases: vec![("addBatch".into(), 2000.0), ("walCommit".into(), 0.3)],
+            falling_behind: true,
+        };
+        let run = BatchRun {
+            name: "mb".into(),
+            batches: vec![batch],
+        };
+        let svg = read(&batch_timeline(&p("b.svg"), "t", &[run]).unwrap().svg);
+        for text in [
+            "mb",
+            "batch id",
+            "processing time since start (s)",
+            "falling behind (outlined)",
+            "addBatch",
+        ] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+        let line = SweepLine {
+            name: "pr".into(),
+            points: vec![SweepPoint {
+                x: 100.0,
+                p50: 1.0,
+                p95: 2.0,
+                p99: 3.0,
+                throughput_eps: 5000.0,
+            }],
+        };
+        let svg = read(
+            &latency_against_parameter(
+                &p("s.svg"),
+                "t",
+                "interval (ms)",
+                &[line],
+                &[("SLO p99 ≤ 2 s".into(), 2000.0)],
+            )
+            .unwrap()
+            .svg,
+        );
+        for text in [
+            "pr p99",
+            "pr throughput (right axis)",
+            "interval (ms)",
+            "throughput (events/s, dashed)",
+            "SLO p99",
+        ] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+    }
 }

@@ -51,12 +51,20 @@ pub struct SweepLine {
 
 /// Draws p50/p95/p99 latency (left axis, ms) and throughput (right axis, events/s) of each
 /// line against the swept parameter (`x_title` names it with its unit) as `path` (SVG) and the
-/// same stem `.png`.
-pub fn latency_against_parameter(path: &Path, title: &str, x_title: &str, lines: &[SweepLine]) -> Result<FigureFiles> {
+/// same stem `.png`. `bounds` are latency limits drawn as horizontal red lines, for example
+/// `("SLO p99 ≤ 2 s", 2000.0)`.
+pub fn latency_against_parameter(
+    path: &Path,
+    title: &str,
+    x_title: &str,
+    lines: &[SweepLine],
+    bounds: &[(String, f64)],
+) -> Result<FigureFiles> {
     let figure = SweepFigure {
         title: title.to_string(),
         x_title: x_title.to_string(),
         lines: lines.to_vec(),
+        bounds: bounds.to_vec(),
     };
     write_svg_and_png(path, &figure)
 }
@@ -65,7 +73,11 @@ struct SweepFigure {
     title: String,
     x_title: String,
     lines: Vec<SweepLine>,
+    bounds: Vec<(String, f64)>,
 }
+
+/// Room above the data for the legend: ranges reach this factor above the largest value.
+const LEGEND_ROOM: f64 = 1.5;
 
 const PERCENTILES: [(&str, u32); 3] = [("p50", 1), ("p95", 2), ("p99", 3)];
 
@@ -83,8 +95,12 @@ impl Figure for SweepFigure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let points = || self.lines.iter().flat_map(|l| l.points.iter());
         let xs: Vec<f64> = points().map(|p| p.x).collect();
-        let ys: Vec<f64> = points().flat_map(|p| [p.p50, p.p95, p.p99]).collect();
+        let ys: Vec<f64> = points()
+            .flat_map(|p| [p.p50, p.p95, p.p99])
+            .chain(self.bounds.iter().map(|b| b.1))
+            .collect();
         let throughput = axis::zero_based_range(points().map(|p| p.throughput_eps));
+        let throughput = throughput.start..throughput.end * LEGEND_ROOM;
         let log_x = wide(xs.iter().copied()) && xs.iter().all(|&x| x > 0.0);
         let log_y = wide(ys.iter().copied());
         let x_range = if log_x {
@@ -96,6 +112,7 @@ impl Figure for SweepFigure {
         let log = |r: Range<f64>| -> LogCoord<f64> { r.log_scale().into() };
         if log_y {
             let y_range = axis::log_range(ys);
+            let y_range = y_range.start..y_range.end * 10.0;
             if log_x {
                 self.draw_on(
                     root,
@@ -117,6 +134,7 @@ impl Figure for SweepFigure {
             }
         } else {
             let y_range = axis::zero_based_range(ys);
+            let y_range = y_range.start..y_range.end * LEGEND_ROOM;
             if log_x {
                 self.draw_on(
                     root,
@@ -195,6 +213,19 @@ impl SweepFigure {
             .draw()?;
 
         let floor = y_range.start;
+        let x_span = axis::span_range(self.lines.iter().flat_map(|l| l.points.iter().map(|p| p.x)));
+        for (label, limit) in &self.bounds {
+            let red = RGBColor(204, 0, 0).stroke_width(2);
+            context
+                .draw_series(DashedLineSeries::new(
+                    [(x_span.start, *limit), (x_span.end, *limit)],
+                    10,
+                    6,
+                    red,
+                ))?
+                .label(label.as_str())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], red));
+        }
         for (index, line) in self.lines.iter().enumerate() {
             let colour = series_colour(index);
             for (p, &(label, width)) in PERCENTILES.iter().enumerate() {

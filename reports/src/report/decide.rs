@@ -200,16 +200,22 @@ fn decide_with_slo(slo: &Slo, configs: &[Config<'_>], verdicts: &[Verdict]) -> D
             slo.describe(),
             percent(verdicts[best].worst_margin())
         );
-        reasons.push(format!("{} meets every bound: {}.", c.name, checks_in_words(&verdicts[best])));
+        reasons.push(format!(
+            "{} meets every bound: {}.",
+            c.name,
+            checks_in_words(&verdicts[best])
+        ));
         if meeting.len() == 1 {
-            reasons.push(format!("It is the only one of the {} configurations that meets the SLO.", configs.len()));
+            reasons.push(format!(
+                "It is the only one of the {} configurations that meets the SLO.",
+                configs.len()
+            ));
         } else {
             reasons.push(format!(
                 "{} of {} configurations meet the SLO; this one {}.",
                 meeting.len(),
                 configs.len(),
-                if c.run.counts.falling_behind == 0
-                    && meeting.iter().any(|&i| configs[i].run.counts.falling_behind > 0)
+                if c.run.counts.falling_behind == 0 && meeting.iter().any(|&i| configs[i].run.counts.falling_behind > 0)
                 {
                     "never fell behind and leaves the most headroom among those that did not"
                 } else {
@@ -218,10 +224,18 @@ fn decide_with_slo(slo: &Slo, configs: &[Config<'_>], verdicts: &[Verdict]) -> D
             ));
         }
         for &i in meeting.iter().filter(|&&i| i != best) {
-            reasons.push(format!("{} also meets it: {}.", configs[i].name, checks_in_words(&verdicts[i])));
+            reasons.push(format!(
+                "{} also meets it: {}.",
+                configs[i].name,
+                checks_in_words(&verdicts[i])
+            ));
         }
         for i in (0..configs.len()).filter(|i| !meeting.contains(i)) {
-            reasons.push(format!("{} does not: {}.", configs[i].name, verdicts[i].violations().join("; ")));
+            reasons.push(format!(
+                "{} does not: {}.",
+                configs[i].name,
+                verdicts[i].violations().join("; ")
+            ));
         }
         Decision {
             recommendation,
@@ -229,7 +243,8 @@ fn decide_with_slo(slo: &Slo, configs: &[Config<'_>], verdicts: &[Verdict]) -> D
             chosen: Some(best),
         }
     } else {
-        let closest = (0..configs.len()).max_by(|&a, &b| verdicts[a].worst_margin().total_cmp(&verdicts[b].worst_margin()));
+        let closest =
+            (0..configs.len()).max_by(|&a, &b| verdicts[a].worst_margin().total_cmp(&verdicts[b].worst_margin()));
         let recommendation = match closest {
             Some(i) => format!(
                 "**No configuration meets the SLO** ({}). The closest is **{}** ({}): {}. Change the design (see the consequences) or relax the SLO.",
@@ -241,7 +256,11 @@ fn decide_with_slo(slo: &Slo, configs: &[Config<'_>], verdicts: &[Verdict]) -> D
             None => "No configuration ran, so none can be recommended.".into(),
         };
         for (i, c) in configs.iter().enumerate() {
-            reasons.push(format!("{} misses it: {}.", c.name, verdicts[i].violations().join("; ")));
+            reasons.push(format!(
+                "{} misses it: {}.",
+                c.name,
+                verdicts[i].violations().join("; ")
+            ));
         }
         Decision {
             recommendation,
@@ -270,8 +289,8 @@ fn decide_without_slo(configs: &[Config<'_>]) -> Decision {
         .map(|(rank, &i)| {
             let c = &configs[i];
             format!(
-                "{}. {}: p99 {}, p50 {}, {:.0} events/s{}.",
-                rank + 1,
+                "{} {}: p99 {}, p50 {}, {:.0} events/s{}.",
+                if rank == 0 { "Lowest p99:" } else { "Then" },
                 c.name,
                 human_duration(c.run.latency_ms.p99),
                 human_duration(c.run.latency_ms.p50),
@@ -309,11 +328,22 @@ fn decide_sweep(
         let mut rows = Vec::new();
         for value in &axis.values {
             let at: Vec<usize> = (0..configs.len()).filter(|&i| value_of(i) == *value).collect();
-            if let Some(&best) = at.iter().min_by(|&&a, &&b| configs[a].run.latency_ms.p99.total_cmp(&configs[b].run.latency_ms.p99)) {
-                let name = series.iter().find(|(_, m)| m.contains(&best)).map(|(n, _)| n).unwrap_or(&configs[best].name);
+            if let Some(&best) = at
+                .iter()
+                .min_by(|&&a, &&b| configs[a].run.latency_ms.p99.total_cmp(&configs[b].run.latency_ms.p99))
+            {
+                let name = series
+                    .iter()
+                    .find(|(_, m)| m.contains(&best))
+                    .map(|(n, _)| n)
+                    .unwrap_or(&configs[best].name);
                 *wins.entry(name).or_default() += 1;
                 rows.push(vec![value.clone(), name.clone(), ms(configs[best].run.latency_ms.p99)]);
-                reasons.push(format!("At `{key}` = {value} the lowest p99 is {}'s, {}.", name, human_duration(configs[best].run.latency_ms.p99)));
+                reasons.push(format!(
+                    "At `{key}` = {value} the lowest p99 is {}'s, {}.",
+                    name,
+                    human_duration(configs[best].run.latency_ms.p99)
+                ));
             }
         }
         blocks.push(Block::Table {
@@ -328,7 +358,12 @@ fn decide_sweep(
             ),
             None => "No configuration ran, so none can be recommended.".into(),
         };
-        let chosen = top.and_then(|(name, _)| series.iter().find(|(n, _)| *n == name).and_then(|(_, m)| m.first().copied()));
+        let chosen = top.and_then(|(name, _)| {
+            series
+                .iter()
+                .find(|(n, _)| *n == name)
+                .and_then(|(_, m)| m.first().copied())
+        });
         return Decision {
             recommendation,
             reasons,
@@ -340,14 +375,25 @@ fn decide_sweep(
     for value in &axis.values {
         let at: Vec<usize> = (0..configs.len()).filter(|&i| value_of(i) == *value).collect();
         let meeting: Vec<usize> = at.iter().copied().filter(|&i| verdicts[i].meets()).collect();
-        let name_of = |i: usize| series.iter().find(|(_, m)| m.contains(&i)).map_or(configs[i].name.clone(), |(n, _)| n.clone());
+        let name_of = |i: usize| {
+            series
+                .iter()
+                .find(|(_, m)| m.contains(&i))
+                .map_or(configs[i].name.clone(), |(n, _)| n.clone())
+        };
         let best = meeting
             .iter()
             .copied()
             .max_by(|&a, &b| better(&configs[a], &verdicts[a], &configs[b], &verdicts[b]));
-        let closest = at.iter().copied().max_by(|&a, &b| verdicts[a].worst_margin().total_cmp(&verdicts[b].worst_margin()));
+        let closest = at
+            .iter()
+            .copied()
+            .max_by(|&a, &b| verdicts[a].worst_margin().total_cmp(&verdicts[b].worst_margin()));
         if meeting.len() == 1 && at.len() > 1 {
-            reasons.push(format!("At `{key}` = {value} only {} meets the SLO.", name_of(meeting[0])));
+            reasons.push(format!(
+                "At `{key}` = {value} only {} meets the SLO.",
+                name_of(meeting[0])
+            ));
         }
         if meeting.is_empty() {
             if let Some(c) = closest {
@@ -360,7 +406,11 @@ fn decide_sweep(
         }
         per_value_rows.push(vec![
             value.clone(),
-            if meeting.is_empty() { "none".into() } else { meeting.iter().map(|&i| name_of(i)).collect::<Vec<_>>().join(", ") },
+            if meeting.is_empty() {
+                "none".into()
+            } else {
+                meeting.iter().map(|&i| name_of(i)).collect::<Vec<_>>().join(", ")
+            },
             best.map_or_else(
                 || closest.map_or("-".into(), |c| format!("none; closest {}", name_of(c))),
                 |b| format!("{} ({} headroom)", name_of(b), percent(verdicts[b].worst_margin())),
@@ -368,7 +418,11 @@ fn decide_sweep(
         ]);
     }
     blocks.push(Block::Table {
-        header: vec![format!("`{key}`"), "meets the SLO".into(), "recommended at this value".into()],
+        header: vec![
+            format!("`{key}`"),
+            "meets the SLO".into(),
+            "recommended at this value".into(),
+        ],
         rows: per_value_rows,
     });
 
@@ -382,22 +436,51 @@ fn decide_sweep(
         let last_fail = ok.iter().rposition(|&m| !m);
         let fail_words = |i: usize| verdicts[members[i]].violations().join("; ");
         let sentence = if count == 0 {
-            format!("{name} meets the SLO at no tested value of `{key}` (at {}: {}).", values[0], fail_words(0))
+            format!(
+                "{name} meets the SLO at no tested value of `{key}` (at {}: {}).",
+                values[0],
+                fail_words(0)
+            )
         } else if count == ok.len() {
-            format!("{name} meets the SLO at every tested value of `{key}` ({} to {}).", values[0], values[values.len() - 1])
+            format!(
+                "{name} meets the SLO at every tested value of `{key}` ({} to {}).",
+                values[0],
+                values[values.len() - 1]
+            )
         } else if axis.numeric && ok[..count].iter().all(|&m| m) {
             let f = first_fail.unwrap_or(count);
-            format!("{name} meets the SLO up to `{key}` = {}; at {} it does not ({}).", values[f - 1], values[f], fail_words(f))
+            format!(
+                "{name} meets the SLO up to `{key}` = {}; at {} it does not ({}).",
+                values[f - 1],
+                values[f],
+                fail_words(f)
+            )
         } else if axis.numeric && ok[ok.len() - count..].iter().all(|&m| m) {
             let l = last_fail.unwrap_or(0);
-            format!("{name} meets the SLO from `{key}` = {}; at {} it does not ({}).", values[l + 1], values[l], fail_words(l))
+            format!(
+                "{name} meets the SLO from `{key}` = {}; at {} it does not ({}).",
+                values[l + 1],
+                values[l],
+                fail_words(l)
+            )
         } else {
             let at: Vec<&String> = values.iter().zip(&ok).filter(|(_, &m)| m).map(|(v, _)| v).collect();
-            format!("{name} meets the SLO at `{key}` = {}.", at.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", "))
+            format!(
+                "{name} meets the SLO at `{key}` = {}.",
+                at.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            )
         };
         reasons.insert(0, sentence);
-        let headroom: Vec<f64> = members.iter().filter(|&&i| verdicts[i].meets()).map(|&i| verdicts[i].worst_margin()).collect();
-        let mean = if headroom.is_empty() { f64::NEG_INFINITY } else { headroom.iter().sum::<f64>() / headroom.len() as f64 };
+        let headroom: Vec<f64> = members
+            .iter()
+            .filter(|&&i| verdicts[i].meets())
+            .map(|&i| verdicts[i].worst_margin())
+            .collect();
+        let mean = if headroom.is_empty() {
+            f64::NEG_INFINITY
+        } else {
+            headroom.iter().sum::<f64>() / headroom.len() as f64
+        };
         scored.push((count, mean, name, members));
     }
     // Keep the per-series sentences in series order.
@@ -425,7 +508,8 @@ fn decide_sweep(
             }
         }
         None => {
-            let closest = (0..configs.len()).max_by(|&a, &b| verdicts[a].worst_margin().total_cmp(&verdicts[b].worst_margin()));
+            let closest =
+                (0..configs.len()).max_by(|&a, &b| verdicts[a].worst_margin().total_cmp(&verdicts[b].worst_margin()));
             Decision {
                 recommendation: match closest {
                     Some(c) => format!(
@@ -461,7 +545,11 @@ fn consequences(c: &Config<'_>, point: &Point) -> Vec<String> {
     let mut out = Vec::new();
     let components = ordered_components(c.run);
     let total: f64 = components.iter().map(|x| x.1).sum();
-    if let Some((name, value)) = components.iter().max_by(|a, b| a.1.total_cmp(&b.1)).filter(|_| total > 0.0) {
+    if let Some((name, value)) = components
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .filter(|_| total > 0.0)
+    {
         out.push(format!(
             "Its latency is mostly `{name}`: {} of a {} mean ({}) — {}.",
             human_duration(*value),
@@ -484,14 +572,21 @@ fn consequences(c: &Config<'_>, point: &Point) -> Vec<String> {
                 c.run.counts.falling_behind
             ));
         } else if batches > 0 {
-            out.push(format!("It kept up: none of its {batches} batches took longer than the trigger interval."));
+            out.push(format!(
+                "It kept up: none of its {batches} batches took longer than the trigger interval."
+            ));
         }
     } else {
         let knob = |k: &str| config[k].as_str().map(|v| format!("`{k}` = {v}"));
-        let set: Vec<String> = ["buffer_timeout", "auto_watermark_interval", "out_of_orderness", "commit_interval"]
-            .iter()
-            .filter_map(|k| knob(k))
-            .collect();
+        let set: Vec<String> = [
+            "buffer_timeout",
+            "auto_watermark_interval",
+            "out_of_orderness",
+            "commit_interval",
+        ]
+        .iter()
+        .filter_map(|k| knob(k))
+        .collect();
         if !set.is_empty() {
             out.push(format!(
                 "Its latency floor is set by {}: the batching hidden inside per-record streaming.",
@@ -508,7 +603,9 @@ fn consequences(c: &Config<'_>, point: &Point) -> Vec<String> {
     }
     if let Some(r) = &c.extras.recovery {
         if let Some(d) = r.duplicates.filter(|&d| d > 0) {
-            out.push(format!("After failures it delivered {d} duplicate outputs (at-least-once): the sink must be idempotent."));
+            out.push(format!(
+                "After failures it delivered {d} duplicate outputs (at-least-once): the sink must be idempotent."
+            ));
         }
         if let Some(l) = r.losses.filter(|&l| l > 0) {
             out.push(format!("After failures {l} outputs were lost."));
@@ -534,8 +631,13 @@ pub(crate) fn decision_record(
     sweep: Option<&SweepAxis>,
 ) -> Vec<Block> {
     let first = &points[0].dir;
-    let mut blocks = vec![Block::Heading(2, "Decision record".into()), Block::Heading(3, "Context".into())];
-    let rate = words::rate_in_words(&first.scenario).map(|r| format!(" at {r}")).unwrap_or_default();
+    let mut blocks = vec![
+        Block::Heading(2, "Decision record".into()),
+        Block::Heading(3, "Context".into()),
+    ];
+    let rate = words::rate_in_words(&first.scenario)
+        .map(|r| format!(" at {r}"))
+        .unwrap_or_default();
     blocks.push(Block::Paragraph(format!(
         "Which execution model and settings to run scenario **{}**{rate} with. {}",
         first.summary.scenario,
@@ -565,12 +667,18 @@ pub(crate) fn decision_record(
                 .map(|(c, v)| {
                     let mut row = vec![c.name.clone()];
                     row.extend(v.checks.iter().map(|ch| match (ch.value, ch.meets()) {
-                        (Some(value), Some(ok)) => format!("{} {}", ch.bound.format_value(value), if ok { "✓" } else { "✗" }),
+                        (Some(value), Some(ok)) => {
+                            format!("{} {}", ch.bound.format_value(value), if ok { "✓" } else { "✗" })
+                        }
                         _ => "not measured".into(),
                     }));
                     row.push(if v.meets() { "yes".into() } else { "no".into() });
                     let m = v.worst_margin();
-                    row.push(if m.is_finite() { format!("{}{}", if m >= 0.0 { "+" } else { "−" }, percent(m.abs())) } else { "-".into() });
+                    row.push(if m.is_finite() {
+                        format!("{}{}", if m >= 0.0 { "+" } else { "−" }, percent(m.abs()))
+                    } else {
+                        "-".into()
+                    });
                     row
                 })
                 .collect();
@@ -586,10 +694,16 @@ pub(crate) fn decision_record(
             let mut order: Vec<&Config<'_>> = configs.iter().collect();
             order.sort_by(|a, b| a.run.latency_ms.p99.total_cmp(&b.run.latency_ms.p99));
             blocks.push(Block::Table {
-                header: ["configuration", "p99 (ms)", "p50 (ms)", "throughput (events/s)", "falling behind"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
+                header: [
+                    "configuration",
+                    "p99 (ms)",
+                    "p50 (ms)",
+                    "throughput (events/s)",
+                    "falling behind",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
                 rows: order
                     .iter()
                     .map(|c| {
@@ -617,7 +731,15 @@ pub(crate) fn decision_record(
     blocks.push(Block::List(decision.reasons));
     if let Some(i) = decision.chosen {
         blocks.push(Block::Heading(3, "Consequences".into()));
-        blocks.push(Block::Paragraph(format!("Of choosing {}:", configs[i].name)));
+        blocks.push(Block::Paragraph(
+            match sweep.and_then(|a| a.value_at(&points[configs[i].point]).map(|v| (a, v))) {
+                Some((axis, value)) => format!(
+                    "Of choosing {} (figures at `{}` = {value}, where it has the most headroom):",
+                    configs[i].run.name, axis.key
+                ),
+                None => format!("Of choosing {}:", configs[i].name),
+            },
+        ));
         blocks.push(Block::List(consequences(&configs[i], &points[configs[i].point])));
     }
     blocks

@@ -61,7 +61,13 @@ pub fn markdown(blocks: &[Block]) -> String {
                 let rule: Vec<&str> = header
                     .iter()
                     .enumerate()
-                    .map(|(i, _)| if rows.iter().all(|r| numeric(&r[i])) && !rows.is_empty() { "---:" } else { "---" })
+                    .map(|(i, _)| {
+                        if rows.iter().all(|r| numeric(&r[i])) && !rows.is_empty() {
+                            "---:"
+                        } else {
+                            "---"
+                        }
+                    })
                     .collect();
                 let _ = writeln!(out, "| {} |", rule.join(" | "));
                 for row in rows {
@@ -192,7 +198,10 @@ mod tests {
 
     #[test]
     fn inline_marks_become_html_and_text_is_escaped() {
-        assert_eq!(inline("a `x<y` **b** & c"), "a <code>x&lt;y</code> <strong>b</strong> &amp; c");
+        assert_eq!(
+            inline("a `x<y` **b** & c"),
+            "a <code>x&lt;y</code> <strong>b</strong> &amp; c"
+        );
     }
 
     #[test]

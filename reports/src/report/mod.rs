@@ -15,7 +15,7 @@ mod words;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::decision::Slo;
+use crate::decision::{Bound, Slo};
 use crate::error::{Error, Result};
 use crate::plot::{self, FigureFiles};
 use crate::results_dir::{read_sweep_file, slug, ResultsDir, RunExtras};
@@ -48,6 +48,8 @@ pub(crate) struct Point {
 pub(crate) struct Config<'a> {
     /// Its name in the report: the run's name, with the point's label when there are several.
     pub name: String,
+    /// A shorter name for chart labels: the point's values without their keys.
+    pub short: String,
     /// Index of its point.
     pub point: usize,
     /// The run.
@@ -76,16 +78,31 @@ pub fn write_report(dirs: &[PathBuf], out_dir: &Path) -> Result<ReportPaths> {
         .iter()
         .enumerate()
         .flat_map(|(i, p)| {
-            p.dir.summary.runs.iter().zip(&p.dir.extras).map(move |(run, extras)| Config {
-                name: if p.label.is_empty() {
-                    run.name.clone()
-                } else {
-                    format!("{} @ {}", run.name, p.label)
-                },
-                point: i,
-                run,
-                extras,
-            })
+            p.dir
+                .summary
+                .runs
+                .iter()
+                .zip(&p.dir.extras)
+                .map(move |(run, extras)| Config {
+                    name: if p.label.is_empty() {
+                        run.name.clone()
+                    } else {
+                        format!("{} @ {}", run.name, p.label)
+                    },
+                    short: if p.values.is_empty() {
+                        if p.label.is_empty() {
+                            run.name.clone()
+                        } else {
+                            format!("{} @ {}", run.name, p.label)
+                        }
+                    } else {
+                        let values: Vec<&str> = p.values.values().map(String::as_str).collect();
+                        format!("{} @ {}", run.name, values.join(", "))
+                    },
+                    point: i,
+                    run,
+                    extras,
+                })
         })
         .collect();
     let first = &points[0].dir;
@@ -98,8 +115,20 @@ pub fn write_report(dirs: &[PathBuf], out_dir: &Path) -> Result<ReportPaths> {
     blocks.extend(scenario_section(&points, &slo, sweep_axis.as_ref()));
     blocks.extend(results_section(&configs));
     let mut figures = Vec::new();
-    blocks.extend(plots_section(out_dir, &points, &configs, sweep_axis.as_ref(), &mut figures)?);
-    blocks.extend(decide::decision_record(&points, &configs, slo.as_ref(), sweep_axis.as_ref()));
+    blocks.extend(plots_section(
+        out_dir,
+        &points,
+        &configs,
+        sweep_axis.as_ref(),
+        slo.as_ref(),
+        &mut figures,
+    )?);
+    blocks.extend(decide::decision_record(
+        &points,
+        &configs,
+        slo.as_ref(),
+        sweep_axis.as_ref(),
+    ));
 
     let markdown = out_dir.join("report.md");
     let html = out_dir.join("report.html");
@@ -137,7 +166,11 @@ fn load(dirs: &[PathBuf]) -> Result<(Vec<Point>, bool)> {
                         (k, v)
                     })
                     .collect();
-                let label = values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+                let label = values
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 points.push(Point {
                     label,
                     values,
@@ -189,7 +222,11 @@ pub(crate) fn ms(x: f64) -> String {
 fn scenario_section(points: &[Point], slo: &Option<Slo>, sweep: Option<&decide::SweepAxis>) -> Vec<Block> {
     let first = &points[0].dir;
     let mut blocks = vec![Block::Heading(2, "The scenario".into())];
-    blocks.extend(words::scenario_paragraphs(&first.scenario, &first.summary).into_iter().map(Block::Paragraph));
+    blocks.extend(
+        words::scenario_paragraphs(&first.scenario, &first.summary)
+            .into_iter()
+            .map(Block::Paragraph),
+    );
     blocks.push(Block::Paragraph("**Engine configurations** compared:".into()));
     blocks.push(Block::List(first.summary.runs.iter().map(words::engine_line).collect()));
     if let Some(axis) = sweep {
@@ -202,7 +239,11 @@ fn scenario_section(points: &[Point], slo: &Option<Slo>, sweep: Option<&decide::
     } else if points.len() > 1 {
         blocks.push(Block::Paragraph(format!(
             "**Results directories**: {} — each configuration is named with its directory.",
-            points.iter().map(|p| format!("`{}`", p.label)).collect::<Vec<_>>().join(", ")
+            points
+                .iter()
+                .map(|p| format!("`{}`", p.label))
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     blocks.push(Block::Paragraph(match slo {
@@ -293,7 +334,12 @@ fn results_section(configs: &[Config<'_>]) -> Vec<Block> {
             .filter(|c| present.iter().any(|p| p == c))
             .map(|c| c.to_string())
             .collect();
-        ordered.extend(present.into_iter().filter(|p| !COMPONENT_ORDER.contains(&p.as_str())).cloned());
+        ordered.extend(
+            present
+                .into_iter()
+                .filter(|p| !COMPONENT_ORDER.contains(&p.as_str()))
+                .cloned(),
+        );
         ordered
     };
     if !components.is_empty() {
@@ -318,7 +364,10 @@ fn results_section(configs: &[Config<'_>]) -> Vec<Block> {
         blocks.push(Block::Table { header, rows });
     }
 
-    if configs.iter().any(|c| c.extras.recovery.is_some() || !c.extras.failures.is_empty()) {
+    if configs
+        .iter()
+        .any(|c| c.extras.recovery.is_some() || !c.extras.failures.is_empty())
+    {
         blocks.push(Block::Paragraph("Failures and recovery:".into()));
         let opt = |x: Option<f64>| x.map_or_else(|| "-".to_string(), ms);
         let count = |x: Option<u64>| x.map_or_else(|| "-".to_string(), |v| v.to_string());
@@ -338,10 +387,18 @@ fn results_section(configs: &[Config<'_>]) -> Vec<Block> {
             })
             .collect();
         blocks.push(Block::Table {
-            header: ["configuration", "failures", "downtime (ms)", "catch-up (ms)", "replayed", "duplicates", "losses"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            header: [
+                "configuration",
+                "failures",
+                "downtime (ms)",
+                "catch-up (ms)",
+                "replayed",
+                "duplicates",
+                "losses",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             rows,
         });
     }
@@ -372,7 +429,11 @@ fn figure(
         path: written.svg.clone(),
         source,
     })?;
-    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
     let block = Block::Figure {
         svg_file: name(&written.svg),
         png_file: name(&written.png),
@@ -389,29 +450,46 @@ fn plots_section(
     points: &[Point],
     configs: &[Config<'_>],
     sweep: Option<&decide::SweepAxis>,
+    slo: Option<&Slo>,
     files: &mut Vec<FigureFiles>,
 ) -> Result<Vec<Block>> {
     let mut blocks = vec![Block::Heading(2, "Plots".into())];
     if let Some(axis) = sweep.filter(|a| a.numeric) {
         let lines = axis.lines(points, configs);
         let x_title = axis.axis_title();
+        let bounds: Vec<(String, f64)> = slo
+            .iter()
+            .flat_map(|s| &s.bounds)
+            .filter_map(|b| match *b {
+                Bound::P99(ms) | Bound::P50(ms) => Some((format!("SLO {}", b.describe()), ms)),
+                _ => None,
+            })
+            .collect();
         blocks.push(figure(
             out_dir,
             "latency-vs-parameter",
             &format!("Latency and throughput against {}", axis.key),
             format!(
-                "p50, p95 and p99 latency (left axis; thicker is a higher percentile) of each configuration at each value of `{}`, and its throughput (dashed, right axis). The sweet spot is where latency is low while throughput still matches the input rate.",
+                "p50, p95 and p99 latency (left axis; thicker is a higher percentile) of each configuration at each value of `{}`, and its throughput (dashed, right axis). The sweet spot is where latency is low while throughput still matches the input rate; red dashed lines are the SLO's latency bounds.",
                 axis.key
             ),
             files,
-            |path| plot::latency_against_parameter(path, &format!("Latency and throughput against {}", axis.key), &x_title, &lines),
+            |path| {
+                plot::latency_against_parameter(
+                    path,
+                    &format!("Latency and throughput against {}", axis.key),
+                    &x_title,
+                    &lines,
+                    &bounds,
+                )
+            },
         )?);
     }
 
     let bars: Vec<plot::DecompositionBar> = configs
         .iter()
         .map(|c| plot::DecompositionBar {
-            name: c.name.clone(),
+            name: c.short.clone(),
             components: ordered_components(c.run),
         })
         .collect();
@@ -426,7 +504,13 @@ fn plots_section(
 
     let cdfs: Vec<(String, Vec<(f64, f64)>)> = configs
         .iter()
-        .filter_map(|c| points[c.point].dir.cdf.get(&c.run.name).map(|pts| (c.name.clone(), pts.clone())))
+        .filter_map(|c| {
+            points[c.point]
+                .dir
+                .cdf
+                .get(&c.run.name)
+                .map(|pts| (c.name.clone(), pts.clone()))
+        })
         .collect();
     blocks.push(figure(
         out_dir,
@@ -438,8 +522,16 @@ fn plots_section(
     )?);
 
     for point in points {
-        let suffix = if point.label.is_empty() { String::new() } else { format!("-{}", slug(&point.label)) };
-        let at = if point.label.is_empty() { String::new() } else { format!(" at {}", point.label) };
+        let suffix = if point.label.is_empty() {
+            String::new()
+        } else {
+            format!("-{}", slug(&point.label))
+        };
+        let at = if point.label.is_empty() {
+            String::new()
+        } else {
+            format!(" at {}", point.label)
+        };
         if points.len() > 1 {
             blocks.push(Block::Heading(3, format!("Details{at}")));
         }
@@ -476,7 +568,11 @@ fn point_figures(
         .zip(&dir.extras)
         .flat_map(|(r, e)| {
             e.failures.iter().map(|f| plot::FailureMark {
-                label: format!("{}: {} (shaded until recovered)", r.name, if f.kind.is_empty() { "failure" } else { &f.kind }),
+                label: format!(
+                    "{}: {} (shaded until recovered)",
+                    r.name,
+                    if f.kind.is_empty() { "failure" } else { &f.kind }
+                ),
                 at_s: f.at_ms / 1000.0,
                 recovered_s: f.recovered_ms.map(|m| m / 1000.0),
             })
@@ -523,7 +619,11 @@ fn point_figures(
         .iter()
         .map(|r| {
             let (watermark, max_event_time) = dir.watermarks(&r.name);
-            let how = if r.model == "per-record" { " (min over source subtasks)" } else { "" };
+            let how = if r.model == "per-record" {
+                " (min over source subtasks)"
+            } else {
+                ""
+            };
             plot::WatermarkSeries {
                 name: format!("{}{how}", r.name),
                 watermark,
@@ -554,7 +654,8 @@ fn point_figures(
     let caption = if checkpoints.is_empty() {
         "No checkpoints were recorded in this run.".to_string()
     } else {
-        "Bytes written by each checkpoint (above; dashed: the state size it covers) and how long it took (below).".to_string()
+        "Bytes written by each checkpoint (above; dashed: the state size it covers) and how long it took (below)."
+            .to_string()
     };
     blocks.push(figure(
         out_dir,

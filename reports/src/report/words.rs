@@ -31,7 +31,12 @@ pub fn rate_in_words(scenario: &Table) -> Option<String> {
     let f = |k: &str| text(rate.get(k)).unwrap_or_else(|| "?".into());
     Some(match rate.get("profile").and_then(toml::Value::as_str) {
         Some("constant") => format!("a constant {} events/s", f("events_per_second")),
-        Some("step") => format!("{} events/s, stepping to {} events/s at {}", f("before"), f("after"), f("at")),
+        Some("step") => format!(
+            "{} events/s, stepping to {} events/s at {}",
+            f("before"),
+            f("after"),
+            f("at")
+        ),
         Some("spike") => format!(
             "{} events/s with a spike to {} events/s at {} lasting {}",
             f("base"),
@@ -70,9 +75,13 @@ fn workload(scenario: &Table, summary: &Summary) -> String {
         if let Some(bound) = text(d.get("bound")) {
             let delay = text(d.get("delay")).map(|x| format!(", {x} delay")).unwrap_or_default();
             s += &format!(" Events arrive up to {bound} out of order{delay}");
-            let late = d.get("late_fraction").and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64)));
+            let late = d
+                .get("late_fraction")
+                .and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64)));
             if let Some(late) = late.filter(|&l| l > 0.0) {
-                let extra = text(d.get("late_extra")).map(|x| format!(", by up to {x}")).unwrap_or_default();
+                let extra = text(d.get("late_extra"))
+                    .map(|x| format!(", by up to {x}"))
+                    .unwrap_or_default();
                 s += &format!("; {:.1}% arrive later than that{extra}", late * 100.0);
             }
             s.push('.');
@@ -82,7 +91,11 @@ fn workload(scenario: &Table, summary: &Summary) -> String {
 }
 
 fn list(values: Option<&toml::Value>) -> Option<String> {
-    let items: Vec<String> = values?.as_array()?.iter().map(|v| format!("`{}`", text(Some(v)).unwrap_or_default())).collect();
+    let items: Vec<String> = values?
+        .as_array()?
+        .iter()
+        .map(|v| format!("`{}`", text(Some(v)).unwrap_or_default()))
+        .collect();
     Some(items.join(", "))
 }
 
@@ -146,7 +159,11 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, out);
             }
         }

@@ -70,3 +70,95 @@ fn stateless_micro_batch_crash_sweep_is_exactly_once() {
         assert_eq!((o.duplicates, o.losses), (0, 0), "{} at {}", o.engine, o.point);
     }
 }
+
+const PER_RECORD: &str = r#"
+name = "ft-pr"
+duration = "3s"
+drain = "2s"
+clock = "simulated"
+[workload]
+partitions = 4
+rate = { profile = "constant", events_per_second = 2000 }
+disorder = { bound = "50ms" }
+[pipeline]
+filter_kinds = ["view", "click"]
+[pipeline.aggregate]
+key_by = "page"
+window = { kind = "tumbling", size = "500ms" }
+function = "count"
+[[engine]]
+name = "exactly-once"
+model = "per-record"
+parallelism = 2
+buffer_timeout = "20ms"
+auto_watermark_interval = "50ms"
+out_of_orderness = "50ms"
+checkpoint_interval = "300ms"
+sink = "exactly_once"
+restart = { kind = "fixed_delay", delay = "200ms" }
+[[engine]]
+name = "at-least-once"
+model = "per-record"
+parallelism = 2
+buffer_timeout = "20ms"
+auto_watermark_interval = "50ms"
+out_of_orderness = "50ms"
+checkpoint_interval = "300ms"
+sink = "at_least_once"
+restart = { kind = "exponential_delay", initial = "100ms", max = "1s", multiplier = 2.0 }
+"#;
+
+#[test]
+fn per_record_two_phase_commit_is_exactly_once_and_at_least_once_shows_duplicates() {
+    let scenario = Scenario::parse(Path::new("ft-pr.toml"), PER_RECORD).unwrap();
+    let outcomes = crash_sweep(&scenario, 9, 120, |_| {}).unwrap();
+    let exactly: Vec<_> = outcomes.iter().filter(|o| o.engine == "exactly-once").collect();
+    assert_eq!(exactly.len(), 120);
+    for o in &exactly {
+        assert_eq!((o.duplicates, o.losses), (0, 0), "exactly-once at {}", o.point);
+    }
+    assert!(
+        exactly.iter().any(|o| o.replayed > 0),
+        "crashes rewind to the last checkpoint"
+    );
+    let at_least: Vec<_> = outcomes.iter().filter(|o| o.engine == "at-least-once").collect();
+    assert!(at_least.iter().all(|o| o.losses == 0), "at-least-once loses nothing");
+    // Duplicates appear when a window fired (and was visible at once) between the last
+    // checkpoint and the crash: replay fires it again.
+    assert!(
+        at_least.iter().filter(|o| o.duplicates > 0).count() > 20,
+        "but shows its duplicates"
+    );
+}
+
+#[test]
+fn a_crashed_run_reports_its_recovery_in_the_summary() {
+    // After the window [1000, 1500) fired (~1.6 s) and after the checkpoint at 1.5 s.
+    let text = format!("{PER_RECORD}\n[[failure]]\nkind = \"crash\"\nat = \"1700ms\"\n");
+    let scenario = Scenario::parse(Path::new("ft-pr.toml"), &text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = streamlab_scenarios::runner::RunOptions {
+        out: Some(dir.path().join("r")),
+        ..Default::default()
+    };
+    let outcome = streamlab_scenarios::runner::run_scenario(&scenario, &opts, |_| {}).unwrap();
+    let exactly = &outcome.summary.runs[0];
+    let recovery = exactly.recovery.unwrap();
+    assert_eq!((recovery.duplicates, recovery.losses), (0, 0));
+    assert!(recovery.replayed > 0);
+    assert!(recovery.downtime_ms.unwrap() >= 200.0, "{recovery:?}");
+    assert_eq!(exactly.failures.len(), 1);
+    assert_eq!(exactly.failures[0].at_ms, 1700.0);
+    assert!(exactly.components_ms.contains_key("sink_visibility"));
+    let at_least = outcome.summary.runs[1].recovery.unwrap();
+    assert!(at_least.duplicates > 0);
+    // The checkpoint directories are there, one per engine run.
+    let chk = dir.path().join("r/checkpoints/exactly-once");
+    assert!(std::fs::read_dir(&chk)
+        .unwrap()
+        .any(|e| e.unwrap().file_name().to_string_lossy().starts_with("chk-")));
+    let progress = std::fs::read_to_string(dir.path().join("r/progress.jsonl")).unwrap();
+    assert!(progress
+        .lines()
+        .any(|l| l.contains("\"type\":\"checkpoint\"") && l.contains("alignmentMs")));
+}

@@ -160,13 +160,13 @@ impl Bound {
     }
 }
 
-/// A run's recovery time: `recovery.downtime_ms + recovery.catch_up_ms` when reported, else the
-/// longest `recovered_ms − at_ms` over its failures (infinite if one never recovered); `None`
-/// without failures.
+/// A run's recovery time: `recovery.catch_up_ms` (measured from the failure, so it includes the
+/// downtime) when reported, else the downtime, else the longest `recovered_ms − at_ms` over its
+/// failures (infinite if one never recovered); `None` without failures.
 pub fn recovery_ms(extras: &RunExtras) -> Option<f64> {
     if let Some(r) = &extras.recovery {
-        if r.downtime_ms.is_some() || r.catch_up_ms.is_some() {
-            return Some(r.downtime_ms.unwrap_or(0.0) + r.catch_up_ms.unwrap_or(0.0));
+        if let Some(t) = r.catch_up_ms.or(r.downtime_ms) {
+            return Some(t);
         }
     }
     extras

@@ -325,12 +325,15 @@ impl RecoveringQuery {
     }
 }
 
+/// A run over the whole log, in one go; an error is the engine's message.
+type WholeRun<'a> = Box<dyn FnOnce(&SourceLog) -> std::result::Result<EngineRun, String> + 'a>;
+
 /// An engine ready to run.
 enum Prepared<'a> {
     /// Advances segment by segment on virtual time.
     Segmented(Segmented),
     /// Runs in one go over the whole log.
-    Whole(Box<dyn FnOnce(&SourceLog) -> std::result::Result<EngineRun, String> + 'a>),
+    Whole(WholeRun<'a>),
 }
 
 /// A simulated engine that runs in segments.
@@ -359,7 +362,8 @@ impl Segmented {
             Segmented::PerRecord(pr) => {
                 pr.resume_sources(from);
                 // The last segment drains what is still in flight after the sources stop.
-                pr.advance(log, if to >= until { Nanos::MAX } else { to });
+                pr.advance(log, if to >= until { Nanos::MAX } else { to })
+                    .map_err(|e| e.to_string())?;
                 (pr.take_delivered(), pr.consumed_offsets(partitions))
             }
         })
@@ -440,9 +444,9 @@ fn prepare<'a>(
                 }
             }
         }
-        (EngineKind::PerRecord(_), _) if !crashes.is_empty() => Err(
-            "crash injection into the per-record engine is not available yet; restrict the [[failure]] \
-                 to a micro-batch engine with `engine = \"...\"`"
+        (EngineKind::PerRecord(_), ClockSetup::Live) if !crashes.is_empty() => Err(
+            "crashes of the per-record engine are injected on the simulated clock in this version; use \
+             `clock = \"simulated\"` (or --clock simulated), or restrict the [[failure]] to a micro-batch engine"
                 .into(),
         ),
         (EngineKind::PerRecord(cfg), ClockSetup::Live) => {
@@ -474,6 +478,18 @@ fn prepare<'a>(
                 false,
             )
             .map_err(|e| e.to_string())?;
+            let mut pr = match (&durability.checkpoint_root, cfg.checkpoint_interval) {
+                (Some(root), Some(_)) => pr.with_checkpoint_dir(root.join(slug(&engine.name))),
+                _ => pr,
+            };
+            let times: Vec<Nanos> = crashes
+                .iter()
+                .map(|c| match c {
+                    CrashPoint::At(t) => Ok(*t),
+                    CrashPoint::InBatch { .. } => Err("a per-record engine has no batches; crash it `at` an instant"),
+                })
+                .collect::<std::result::Result<_, _>>()?;
+            pr.crash_at(times);
             Ok(Prepared::Segmented(Segmented::PerRecord(Box::new(pr))))
         }
     }

@@ -145,7 +145,7 @@ pub fn run_live(
             |i: usize, out: RowOutput| SourceTask::new(i, p, source.partitions(), chain.clone(), cfg, out);
         match &pipeline.aggregate {
             None if p == 1 => {
-                let task = make_source(0, RowOutput::Chained(SinkOperator::new(cfg.sink)));
+                let task = make_source(0, RowOutput::Chained(Box::new(SinkOperator::new(cfg.sink))));
                 source_handles.push(s.spawn(move || source_loop(task, source, clock, until, bounded)));
             }
             None => {
@@ -175,7 +175,7 @@ pub fn run_live(
                 };
                 for (j, rx) in window_rxs.into_iter().enumerate() {
                     let out = match &result_tx {
-                        None => ResultOutput::Chained(SinkOperator::new(cfg.sink)),
+                        None => ResultOutput::Chained(Box::new(SinkOperator::new(cfg.sink))),
                         Some(tx) => ResultOutput::Gate(OutputGate::new(
                             j,
                             vec![tx.clone()],

@@ -58,6 +58,8 @@ impl<T> Link<T> for SimLink<T> {
     }
 }
 
+// Few, long-lived values: boxing the larger variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Subtask {
     Source(SourceTask<SimLink<Row>>),
     Window(WindowTask<SimLink<WindowResult>>),
@@ -1075,7 +1077,7 @@ fn topology(
     };
     match &b.pipeline.aggregate {
         None if p == 1 => {
-            let task = source(0, RowOutput::Chained(SinkOperator::new(cfg.sink)));
+            let task = source(0, RowOutput::Chained(Box::new(SinkOperator::new(cfg.sink))));
             push(&mut t, Subtask::Source(task), vec![], 0);
         }
         None => {
@@ -1110,7 +1112,7 @@ fn topology(
             let sink = 2 * p;
             for j in 0..p {
                 let out = if p == 1 {
-                    ResultOutput::Chained(SinkOperator::new(cfg.sink))
+                    ResultOutput::Chained(Box::new(SinkOperator::new(cfg.sink)))
                 } else {
                     ResultOutput::Gate(OutputGate::new(
                         j,

@@ -185,7 +185,7 @@ pub enum RowOutput<L = Sender<Message<Row>>> {
     /// An exchange to the (single) sink subtask.
     ToSink(OutputGate<Row, L>),
     /// The sink, chained into this task.
-    Chained(SinkOperator),
+    Chained(Box<SinkOperator>),
 }
 
 impl<L: Link<Row>> RowOutput<L> {
@@ -372,7 +372,7 @@ impl<L: Link<Row>> SourceTask<L> {
     /// The sink chained into this task, if any.
     pub fn chained_sink_mut(&mut self) -> Option<&mut SinkOperator> {
         match &mut self.out {
-            RowOutput::Chained(sink) => Some(sink),
+            RowOutput::Chained(sink) => Some(&mut **sink),
             _ => None,
         }
     }
@@ -421,7 +421,7 @@ impl<L: Link<Row>> SourceTask<L> {
                 gate.finish();
                 (None, stats)
             }
-            RowOutput::Chained(sink) => (Some(sink), stats),
+            RowOutput::Chained(sink) => (Some(*sink), stats),
         }
     }
 }
@@ -449,7 +449,7 @@ pub enum ResultOutput<L = Sender<Message<WindowResult>>> {
     /// An exchange to the sink subtask.
     Gate(OutputGate<WindowResult, L>),
     /// The sink, chained into this task.
-    Chained(SinkOperator),
+    Chained(Box<SinkOperator>),
 }
 
 /// A window operator instance behind a keyed exchange.
@@ -648,7 +648,7 @@ impl<L: Link<WindowResult>> WindowTask<L> {
     /// The sink chained into this task, if any.
     pub fn chained_sink_mut(&mut self) -> Option<&mut SinkOperator> {
         match &mut self.out {
-            ResultOutput::Chained(sink) => Some(sink),
+            ResultOutput::Chained(sink) => Some(&mut **sink),
             ResultOutput::Gate(_) => None,
         }
     }
@@ -672,7 +672,7 @@ impl<L: Link<WindowResult>> WindowTask<L> {
                 outcome.buffers_sent = g.buffers_sent;
                 (None, outcome)
             }
-            ResultOutput::Chained(sink) => (Some(sink), outcome),
+            ResultOutput::Chained(sink) => (Some(*sink), outcome),
         }
     }
 }

@@ -121,7 +121,7 @@ impl Figure for TimelineFigure {
                 .margin(5)
                 .x_label_area_size(if last { 50 } else { 30 })
                 .y_label_area_size(70)
-                .build_cartesian_2d(x.clone(), (0..(rows - 1).max(1)).into_segmented())?;
+                .build_cartesian_2d(x.clone(), (0..rows).into_segmented())?;
             let label_of = |v: &SegmentValue<usize>| match v {
                 SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
                     ids.get(*i).map(u64::to_string).unwrap_or_default()

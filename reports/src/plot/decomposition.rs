@@ -87,7 +87,7 @@ impl Figure for DecompositionFigure {
             .margin(10)
             .x_label_area_size(55)
             .y_label_area_size(label_width)
-            .build_cartesian_2d(x.clone(), (0..(n - 1).max(1)).into_segmented())?;
+            .build_cartesian_2d(x.clone(), (0..n).into_segmented())?;
         let label_of = |v: &SegmentValue<usize>| match v {
             SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names.get(*i).cloned().unwrap_or_default(),
             SegmentValue::Last => String::new(),

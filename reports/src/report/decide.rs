@@ -536,6 +536,7 @@ fn component_meaning(component: &str) -> &'static str {
         "processing" => "operator work; more workers or parallelism, or cheaper operators, shrink it",
         "scheduling" => "per-batch and per-task scheduling overhead; group scheduling (`group_size`) amortises it",
         "commit" => "writing the commit log",
+        "sink_visibility" => "waiting for the sink to make results visible; with a two-phase-commit (exactly-once) sink that is the next completed checkpoint, so the checkpoint interval bounds it",
         "cache_wait" => "the record cache, forwarded at each `commit_interval`",
         _ => "a part of this model's latency",
     }

@@ -61,13 +61,7 @@ pub fn markdown(blocks: &[Block]) -> String {
                 let rule: Vec<&str> = header
                     .iter()
                     .enumerate()
-                    .map(|(i, _)| {
-                        if rows.iter().all(|r| numeric(&r[i])) && !rows.is_empty() {
-                            "---:"
-                        } else {
-                            "---"
-                        }
-                    })
+                    .map(|(i, _)| if numeric_column(rows, i) { "---:" } else { "---" })
                     .collect();
                 let _ = writeln!(out, "| {} |", rule.join(" | "));
                 for row in rows {
@@ -133,7 +127,7 @@ pub fn html(title: &str, blocks: &[Block]) -> String {
                 for row in rows {
                     out.push_str("<tr>");
                     for c in row {
-                        let class = if numeric(c) { " class=\"n\"" } else { "" };
+                        let class = if numeric(c) || c == "-" { " class=\"n\"" } else { "" };
                         let _ = write!(out, "<td{class}>{}</td>", inline(c));
                     }
                     out.push_str("</tr>\n");
@@ -157,6 +151,11 @@ pub fn html(title: &str, blocks: &[Block]) -> String {
     }
     out.push_str("</main>\n</body>\n</html>\n");
     out
+}
+
+/// Whether column `i` holds numbers (and `-` for absent values), with at least one number.
+fn numeric_column(rows: &[Vec<String>], i: usize) -> bool {
+    rows.iter().all(|r| numeric(&r[i]) || r[i] == "-") && rows.iter().any(|r| numeric(&r[i]))
 }
 
 /// Whether a table cell is a number (right-aligned).

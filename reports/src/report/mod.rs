@@ -254,7 +254,7 @@ fn scenario_section(points: &[Point], slo: &Option<Slo>, sweep: Option<&decide::
 }
 
 /// Latency components in the order they happen to a record, per model; others follow by name.
-const COMPONENT_ORDER: [&str; 8] = [
+const COMPONENT_ORDER: [&str; 9] = [
     "trigger_wait",
     "queueing",
     "scheduling",
@@ -263,6 +263,7 @@ const COMPONENT_ORDER: [&str; 8] = [
     "processing",
     "commit",
     "watermark_wait",
+    "sink_visibility",
 ];
 
 pub(crate) fn ordered_components(run: &RunSummary) -> Vec<(String, f64)> {

@@ -229,6 +229,25 @@ pub fn side_by_side_table(summary: &Summary) -> String {
     row("batches", &|r| count(r.counts.batches));
     row("falling behind", &|r| count(r.counts.falling_behind));
     row("late dropped", &|r| count(r.counts.late_dropped));
+    if runs.iter().any(|r| r.recovery.is_some()) {
+        let opt_ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), ms);
+        row("failures", &|r| count(r.failures.len() as u64));
+        row("downtime (ms)", &|r| {
+            r.recovery.map_or_else(|| "-".into(), |x| opt_ms(x.downtime_ms))
+        });
+        row("catch-up (ms)", &|r| {
+            r.recovery.map_or_else(|| "-".into(), |x| opt_ms(x.catch_up_ms))
+        });
+        row("replayed", &|r| {
+            r.recovery.map_or_else(|| "-".into(), |x| count(x.replayed))
+        });
+        row("duplicates", &|r| {
+            r.recovery.map_or_else(|| "-".into(), |x| count(x.duplicates))
+        });
+        row("losses", &|r| {
+            r.recovery.map_or_else(|| "-".into(), |x| count(x.losses))
+        });
+    }
 
     let label_width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
     let widths: Vec<usize> = runs

@@ -180,7 +180,7 @@ fn crash_points(
 }
 
 /// The table `streamlab crash-sweep` prints: per engine, points, duplicates, losses, replayed.
-pub fn sweep_table(outcomes: &[CrashOutcome]) -> String {
+pub fn crash_table(outcomes: &[CrashOutcome]) -> String {
     let mut engines: Vec<&str> = outcomes.iter().map(|o| o.engine.as_str()).collect();
     engines.dedup();
     let mut s = format!(

@@ -63,6 +63,9 @@ enum Command {
         /// Override the scenario's clock.
         #[arg(long, value_enum)]
         clock: Option<ClockArg>,
+        /// Continue a killed live run from the checkpoints in its results directory DIR.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "force"])]
+        resume: Option<PathBuf>,
     },
     /// Run a scenario at every point of a grid of values of its keys, into one sweep directory.
     #[command(after_help = SWEEP_HELP)]
@@ -228,10 +231,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             duration,
             seed,
             clock,
+            resume,
         } => {
             let scenario = Scenario::load(&scenario)?;
             let opts = RunOptions {
-                out,
+                out: resume.clone().or(out),
+                resume: resume.is_some(),
                 force,
                 duration,
                 seed,

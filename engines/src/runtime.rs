@@ -149,6 +149,15 @@ impl LiveClock {
     pub fn start() -> Self {
         Self { origin: Instant::now() }
     }
+
+    /// A clock that reads `elapsed` now: a run resumed after its process was killed keeps the
+    /// time of the run it continues (its zero was `elapsed` ago).
+    pub fn resumed(elapsed: Nanos) -> Self {
+        let now = Instant::now();
+        Self {
+            origin: now.checked_sub(Duration::from_nanos(elapsed)).unwrap_or(now),
+        }
+    }
 }
 
 impl Clock for LiveClock {

@@ -80,6 +80,7 @@ pub fn crash_sweep(
                     checkpoint_root: Some(tmp.0.clone()),
                     inject_failures: inject,
                     resume: false,
+                    sink_dir: None,
                 };
                 let mut ledger = OutputLedger::default();
                 let mut runs = run_engines(

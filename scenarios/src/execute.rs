@@ -25,7 +25,7 @@ use streamlab_engines::time::{Nanos, NANOS_PER_SEC};
 
 use crate::error_run::{Result, RunError};
 use crate::profile::{load_profile, Profile};
-use crate::results::slug;
+use crate::results::{batch_file_writer, slug};
 use crate::spec::{ClockKind, EngineKind, EngineSpec, Scenario};
 use crate::workload::Workload;
 
@@ -38,6 +38,31 @@ pub struct Durability {
     pub inject_failures: bool,
     /// Resume from the checkpoints under `checkpoint_root` instead of starting afresh.
     pub resume: bool,
+    /// Micro-batch queries write each batch's output durably under here (see
+    /// [`crate::results::batch_file_writer`]).
+    pub sink_dir: Option<std::path::PathBuf>,
+}
+
+/// The wall clock of a live engine run. A run keeps the instant it started in its checkpoint
+/// directory (`started`, Unix ms); a resumed run continues that clock, so the open-loop source
+/// schedule goes on where it was and the time the process was down shows as backlog.
+fn live_clock(checkpoint: Option<&std::path::Path>, resume: bool) -> std::io::Result<LiveClock> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let Some(dir) = checkpoint else {
+        return Ok(LiveClock::start());
+    };
+    let file = dir.join("started");
+    if resume {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            if let Ok(started) = text.trim().parse::<u64>() {
+                return Ok(LiveClock::resumed(now_ms.saturating_sub(started) * 1_000_000));
+            }
+        }
+    }
+    std::fs::write(&file, now_ms.to_string())?;
+    Ok(LiveClock::start())
 }
 
 /// Identifies a query for its checkpoint directory: the scenario's name, the engine run's name
@@ -312,6 +337,7 @@ impl RecoveringQuery {
                     )
                     .map_err(|e| e.to_string())?;
                     fresh.crash_at(self.crashes.pop());
+                    fresh.set_sink_writer(self.engine.take_sink_writer());
                     fresh.take_over(&mut self.engine, at, rt.now());
                     self.engine = fresh;
                 }
@@ -408,6 +434,7 @@ fn prepare<'a>(
                 (None, true) => None,
                 (None, false) => return Err("injected crashes need a checkpoint directory to recover from".into()),
             };
+            let checkpoint_path = checkpoint.as_ref().map(|c| c.path().to_path_buf());
             let mut query = match &durability.resume {
                 true => RecoveringQuery::resume(
                     &engine.name,
@@ -419,9 +446,16 @@ fn prepare<'a>(
                 )?,
                 false => RecoveringQuery::new(&engine.name, *cfg, pipeline, table, partitions, checkpoint, crashes)?,
             };
+            if let Some(dir) = &durability.sink_dir {
+                query
+                    .engine()
+                    .set_sink_writer(Some(batch_file_writer(dir, &engine.name, pipeline)));
+            }
+            let resume = durability.resume;
             match clock {
                 ClockSetup::Live => Ok(Prepared::Whole(Box::new(move |log| {
-                    query.advance(&mut LiveRuntime::new(cfg.workers), log, until)?;
+                    let clock = live_clock(checkpoint_path.as_deref(), resume).map_err(|e| e.to_string())?;
+                    query.advance(&mut LiveRuntime::with_clock(clock, cfg.workers), log, until)?;
                     Ok(query.engine().finish())
                 }))),
                 ClockSetup::Simulated { profile, cluster } => {

@@ -50,6 +50,16 @@ pub fn prepare_results_dir(scenario: &Scenario, opts: &RunOptions) -> Result<Pat
         path: dir.clone(),
         source: e,
     };
+    if opts.resume {
+        if !dir.join("checkpoints").is_dir() {
+            return Err(RunError::ResultsDir {
+                path: dir,
+                message: "has no checkpoints/ directory: --resume continues a run from the results directory it wrote"
+                    .into(),
+            });
+        }
+        return Ok(dir);
+    }
     if dir.exists() {
         let empty = fs::read_dir(&dir).map_err(io)?.next().is_none();
         if !empty {
@@ -300,12 +310,7 @@ impl SinkCsv {
     /// Creates the file and writes its header.
     pub fn create(path: &Path, pipeline: &PipelineSpec) -> Result<Self> {
         let mut out = create(path)?;
-        let header = if pipeline.is_stateful() {
-            "delivered_ms,key,window_start_ms,window_end_ms,count,value,is_update,latency_ms".to_string()
-        } else {
-            let cols: Vec<&str> = pipeline.project.iter().map(|f| f.name()).collect();
-            format!("delivered_ms,{},latency_ms", cols.join(","))
-        };
+        let header = Self::header(pipeline);
         writeln!(out, "{header}").map_err(|e| RunError::Io {
             path: path.to_path_buf(),
             source: e,
@@ -317,21 +322,31 @@ impl SinkCsv {
         })
     }
 
+    /// The CSV header of a pipeline's sink records.
+    pub fn header(pipeline: &PipelineSpec) -> String {
+        if pipeline.is_stateful() {
+            "delivered_ms,key,window_start_ms,window_end_ms,count,value,is_update,latency_ms".to_string()
+        } else {
+            let cols: Vec<&str> = pipeline.project.iter().map(|f| f.name()).collect();
+            format!("delivered_ms,{},latency_ms", cols.join(","))
+        }
+    }
+
     /// Appends records.
     pub fn write(&mut self, delivered: &[Delivered]) -> Result<()> {
-        self.write_all(delivered).map_err(|e| RunError::Io {
+        Self::rows(&mut self.out, &self.project, delivered).map_err(|e| RunError::Io {
             path: self.path.clone(),
             source: e,
         })
     }
 
-    fn write_all(&mut self, delivered: &[Delivered]) -> std::io::Result<()> {
-        let w = &mut self.out;
+    /// Writes records as CSV rows (no header) for a sink projecting `project`.
+    pub fn rows(w: &mut impl Write, project: &[Field], delivered: &[Delivered]) -> std::io::Result<()> {
         for d in delivered {
             match &d.output {
                 Output::Row(r) => {
                     write!(w, "{:.3}", as_ms(d.at))?;
-                    for &f in &self.project {
+                    for &f in project {
                         if f == Field::Kind {
                             write!(w, ",{}", r.event.kind.name())?;
                         } else {
@@ -424,4 +439,51 @@ fn stability_notes(spec: &EngineSpec, run: &EngineRun, events: u64, duration: Sp
         notes.push(format!("latency does not stay bounded: {why}"));
     }
     notes
+}
+
+/// The durable sink of micro-batch queries: each batch's output goes to its own file,
+/// `sink-<run>.parts/batch-<id>.csv`, written under a temporary name and renamed — so a batch
+/// replayed after a crash replaces its file instead of appending twice (Spark's file sink
+/// writes one file set per batch the same way). [`assemble_parts`] joins them into
+/// `sink-<run>.csv` at the end of the run.
+pub fn batch_file_writer(dir: &Path, run: &str, pipeline: &PipelineSpec) -> streamlab_engines::microbatch::SinkWriter {
+    let parts = dir.join(format!("sink-{}.parts", slug(run)));
+    let project = pipeline.project.clone();
+    streamlab_engines::microbatch::SinkWriter(Box::new(move |batch, delivered| {
+        fs::create_dir_all(&parts)?;
+        let path = parts.join(format!("batch-{batch:010}.csv"));
+        let tmp = path.with_extension("tmp");
+        let mut out = BufWriter::new(File::create(&tmp)?);
+        SinkCsv::rows(&mut out, &project, delivered)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_data()?;
+        fs::rename(&tmp, &path)
+    }))
+}
+
+/// Joins a run's batch files, in batch order, into `sink-<run>.csv`.
+pub fn assemble_parts(dir: &Path, run: &str, pipeline: &PipelineSpec) -> Result<()> {
+    let parts = dir.join(format!("sink-{}.parts", slug(run)));
+    let target = dir.join(format!("sink-{}.csv", slug(run)));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e| RunError::Io { path, source: e }
+    };
+    let mut files: Vec<PathBuf> = match fs::read_dir(&parts) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    files.sort();
+    let tmp = target.with_extension("csv.tmp");
+    let mut out = create(&tmp)?;
+    writeln!(out, "{}", SinkCsv::header(pipeline)).map_err(io(&tmp))?;
+    for f in files {
+        let bytes = fs::read(&f).map_err(io(&f))?;
+        out.write_all(&bytes).map_err(io(&tmp))?;
+    }
+    out.flush().map_err(io(&tmp))?;
+    drop(out);
+    fs::rename(&tmp, &target).map_err(io(&target))
 }

@@ -10,7 +10,7 @@ use streamlab_reports::summary::Summary;
 use crate::error_run::Result;
 use crate::execute::{clock_setup, run_engines, Durability};
 use crate::recovery::{recovery_cost, OutputLedger};
-use crate::results::{prepare_results_dir, slug, summarize, write_results, SinkCsv};
+use crate::results::{assemble_parts, prepare_results_dir, slug, summarize, write_results, SinkCsv};
 use crate::spec::EngineKind;
 use crate::spec::{ClockKind, EngineSpec, Scenario};
 use crate::workload::Workload;
@@ -54,6 +54,12 @@ pub fn run_scenario(
     mut on_engine: impl FnMut(&EngineSpec),
 ) -> Result<RunOutcome> {
     let clock = clock_setup(scenario, opts.clock.unwrap_or(scenario.clock))?;
+    if opts.resume && !matches!(clock, crate::execute::ClockSetup::Live) {
+        return Err(crate::error_run::RunError::Unsupported {
+            path: scenario.path.clone(),
+            message: "--resume continues a killed live run; a simulated run finishes in one go (run it again)".into(),
+        });
+    }
     let dir = prepare_results_dir(scenario, opts)?;
     let seed = opts.seed.unwrap_or(scenario.seed);
     let duration = opts.duration.unwrap_or(scenario.duration);
@@ -71,6 +77,7 @@ pub fn run_scenario(
             checkpoint_root: Some(scratch.clone()),
             inject_failures: false,
             resume: false,
+            sink_dir: None,
         };
         let mut ledgers: Vec<OutputLedger> = engines.iter().map(|_| OutputLedger::default()).collect();
         run_engines(
@@ -98,7 +105,14 @@ pub fn run_scenario(
         checkpoint_root: Some(opts.checkpoint_root.clone().unwrap_or_else(|| dir.join("checkpoints"))),
         inject_failures: true,
         resume: opts.resume,
+        sink_dir: Some(dir.clone()),
     };
+    // Micro-batch queries write their sink batch by batch (durable, idempotent); the others
+    // stream into their CSV.
+    let batch_files: Vec<bool> = engines
+        .iter()
+        .map(|e| matches!(e.kind, EngineKind::MicroBatch(_)))
+        .collect();
     let results = run_engines(
         scenario,
         &engines,
@@ -111,11 +125,18 @@ pub fn run_scenario(
             if baseline.is_some() {
                 ledgers[i].add(&d);
             }
-            sinks[i].write(&d)
+            if batch_files[i] {
+                Ok(())
+            } else {
+                sinks[i].write(&d)
+            }
         },
     )?;
     for sink in sinks {
         sink.finish()?;
+    }
+    for (engine, _) in engines.iter().zip(&batch_files).filter(|(_, b)| **b) {
+        assemble_parts(&dir, &engine.name, &scenario.pipeline)?;
     }
     let runs: Vec<(&EngineSpec, _)> = engines.into_iter().zip(results).collect();
 

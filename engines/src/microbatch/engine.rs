@@ -129,6 +129,17 @@ pub struct MicroBatchEngine {
     crash: Option<CrashPoint>,
     /// Per partition, how far the query has read (committed or in flight).
     read_up_to: Vec<usize>,
+    /// A durable sink that writes each batch's output, if the run has one.
+    sink_writer: Option<SinkWriter>,
+}
+
+/// Writes a batch's output durably: `(batch id, outputs)`. Called before the sink marker.
+pub struct SinkWriter(pub Box<dyn FnMut(u64, &[Delivered]) -> std::io::Result<()>>);
+
+impl std::fmt::Debug for SinkWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SinkWriter")
+    }
 }
 
 impl MicroBatchEngine {
@@ -181,6 +192,7 @@ impl MicroBatchEngine {
             replay: None,
             crash: None,
             read_up_to: vec![0; partitions],
+            sink_writer: None,
         })
     }
 
@@ -191,6 +203,16 @@ impl MicroBatchEngine {
         }
         self.checkpoint = Some(dir);
         self
+    }
+
+    /// Writes each batch's output with `writer` (before the sink marker) — a durable sink.
+    pub fn set_sink_writer(&mut self, writer: Option<SinkWriter>) {
+        self.sink_writer = writer;
+    }
+
+    /// Takes the durable sink writer (to hand it to a recovered query).
+    pub fn take_sink_writer(&mut self) -> Option<SinkWriter> {
+        self.sink_writer.take()
     }
 
     /// Makes the query crash at `point`.
@@ -645,6 +667,19 @@ impl MicroBatchEngine {
                 sink_records: outputs.len() as u64,
                 ..Default::default()
             });
+            if let Some(writer) = &mut self.sink_writer {
+                // A durable sink writes the batch (atomically, keyed by batch id) before the
+                // marker that says it holds it: a crash in between makes the replay write it again.
+                let visible_at = rt.now();
+                let batch: Vec<Delivered> = outputs
+                    .iter()
+                    .map(|&output| Delivered { at: visible_at, output })
+                    .collect();
+                (writer.0)(batch_id, &batch).map_err(|source| CheckpointError::Io {
+                    path: std::path::PathBuf::from(format!("sink batch {batch_id}")),
+                    source,
+                })?;
+            }
             if let Some(dir) = &self.checkpoint {
                 let bytes = dir.write_sink_marker(batch_id, outputs.len())?;
                 rt.charge(&Work {

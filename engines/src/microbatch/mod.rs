@@ -20,4 +20,4 @@ pub mod log;
 pub mod progress;
 
 pub use config::{MicroBatchConfig, OutputMode, SchedulingOverhead, Trigger};
-pub use engine::MicroBatchEngine;
+pub use engine::{MicroBatchEngine, SinkWriter};

@@ -133,8 +133,11 @@ pub struct MicroBatchEngine {
     sink_writer: Option<SinkWriter>,
 }
 
-/// Writes a batch's output durably: `(batch id, outputs)`. Called before the sink marker.
-pub struct SinkWriter(pub Box<dyn FnMut(u64, &[Delivered]) -> std::io::Result<()>>);
+/// The function behind a [`SinkWriter`]: `(batch id, outputs)`.
+pub type WriteBatch = dyn FnMut(u64, &[Delivered]) -> std::io::Result<()>;
+
+/// Writes a batch's output durably. Called before the sink marker.
+pub struct SinkWriter(pub Box<WriteBatch>);
 
 impl std::fmt::Debug for SinkWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -162,3 +162,60 @@ fn a_crashed_run_reports_its_recovery_in_the_summary() {
         .lines()
         .any(|l| l.contains("\"type\":\"checkpoint\"") && l.contains("alignmentMs")));
 }
+
+#[test]
+fn stragglers_outages_spikes_and_slow_state_are_marked_and_lose_nothing() {
+    let text = std::fs::read_to_string("scenarios/degraded.toml")
+        .unwrap()
+        .replace("duration = \"60s\"", "duration = \"55s\"");
+    let scenario = Scenario::parse(Path::new("degraded.toml"), &text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = streamlab_scenarios::runner::RunOptions {
+        out: Some(dir.path().join("r")),
+        ..Default::default()
+    };
+    let outcome = streamlab_scenarios::runner::run_scenario(&scenario, &opts, |_| {}).unwrap();
+    for run in &outcome.summary.runs {
+        let kinds: Vec<&str> = run.failures.iter().map(|f| f.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["straggler", "source_outage", "rate_spike", "slow_state"],
+            "{}",
+            run.name
+        );
+        let r = run.recovery.unwrap();
+        assert_eq!((r.duplicates, r.losses), (0, 0), "{}", run.name);
+    }
+    // The outage holds every output back until the source is back: nothing is delivered
+    // between 22 s and 25 s in the per-record run, and latency peaks right after it.
+    let timeline = std::fs::read_to_string(dir.path().join("r/timeline.csv")).unwrap();
+    let during: Vec<f64> = timeline
+        .lines()
+        .filter(|l| l.starts_with("per-record,"))
+        .filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok())
+        .filter(|t| *t > 22.3 && *t < 24.9)
+        .collect();
+    assert!(during.is_empty(), "outputs during the outage at {during:?}");
+}
+
+#[test]
+fn a_failure_that_cannot_be_modelled_on_the_clock_asked_for_is_refused() {
+    let text = std::fs::read_to_string("scenarios/degraded.toml")
+        .unwrap()
+        .replace("clock = \"simulated\"", "clock = \"live\"");
+    let scenario = Scenario::parse(Path::new("degraded.toml"), &text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = streamlab_scenarios::runner::RunOptions {
+        out: Some(dir.path().join("r")),
+        ..Default::default()
+    };
+    let err = streamlab_scenarios::runner::run_scenario(&scenario, &opts, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("simulated clock"), "{err}");
+    let bad = text.replace("factor = 4.0\nworker = 0", "factor = 0.5\nworker = 0");
+    let err = Scenario::parse(Path::new("degraded.toml"), &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("failure[0].factor") && err.contains(">= 1"), "{err}");
+}

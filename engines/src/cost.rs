@@ -130,6 +130,46 @@ impl CostModel {
     }
 }
 
+/// A period during which work is slower: a straggling worker (`worker = Some(w)`, every kind
+/// of work) or a slow state store (`state_only`: only state updates), by `factor`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Slowdown {
+    /// Start (virtual time).
+    pub from: Nanos,
+    /// End (virtual time, exclusive).
+    pub to: Nanos,
+    /// How many times slower.
+    pub factor: f64,
+    /// The worker (core) it affects; every worker when `None`.
+    pub worker: Option<usize>,
+    /// Only keyed-state updates are slower (a slow state store).
+    pub state_only: bool,
+}
+
+impl CostModel {
+    /// The prices for work that starts at `t` on `worker` under `slowdowns`.
+    pub fn at(&self, slowdowns: &[Slowdown], worker: usize, t: Nanos) -> CostModel {
+        let mut c = *self;
+        for s in slowdowns {
+            if t >= s.from && t < s.to && s.worker.is_none_or(|w| w == worker) {
+                if s.state_only {
+                    c.state_ns_per_update *= s.factor;
+                } else {
+                    c.source_read_ns_per_event *= s.factor;
+                    c.chain_ns_per_event *= s.factor;
+                    c.state_ns_per_update *= s.factor;
+                    c.emit_ns_per_result *= s.factor;
+                    c.sink_ns_per_record *= s.factor;
+                    c.shuffle_ns_per_row *= s.factor;
+                    c.serialize_ns_per_byte *= s.factor;
+                    c.buffer_handoff_ns *= s.factor;
+                }
+            }
+        }
+        c
+    }
+}
+
 /// Work done, as engines report it to their runtime. The live runtime ignores all of it but
 /// `modelled` (which it realizes by waiting); the simulated runtime prices it with a
 /// [`CostModel`].

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::cost::{CostModel, Work};
+use crate::cost::{CostModel, Slowdown, Work};
 use crate::time::Nanos;
 
 /// A source of processing time.
@@ -308,6 +308,7 @@ pub struct SimRuntime {
     clock: VirtualClock,
     workers: usize,
     cost: CostModel,
+    slowdowns: Vec<Slowdown>,
 }
 
 impl SimRuntime {
@@ -317,7 +318,15 @@ impl SimRuntime {
             clock: VirtualClock::new(),
             workers: workers.max(1),
             cost,
+            slowdowns: Vec::new(),
         }
+    }
+
+    /// Makes work slower during the given periods (stragglers, a slow state store): a task is
+    /// priced by the slowdowns in force when it starts on its worker.
+    pub fn with_slowdowns(mut self, slowdowns: Vec<Slowdown>) -> Self {
+        self.slowdowns = slowdowns;
+        self
     }
 
     /// A runtime where work is free: time moves only by waiting (for tests of pure timing
@@ -344,7 +353,8 @@ impl Runtime for SimRuntime {
     }
 
     fn charge(&mut self, work: &Work) {
-        self.clock.advance(self.cost.price(work));
+        let cost = self.cost.at(&self.slowdowns, usize::MAX, self.clock.now());
+        self.clock.advance(cost.price(work));
     }
 
     fn modelled_task_launch(&self) -> Nanos {
@@ -371,7 +381,7 @@ impl Runtime for SimRuntime {
                     .enumerate()
                     .min_by_key(|(i, t)| (**t, *i))
                     .expect("a worker");
-                let ctx = TaskContext::simulated(at, self.cost);
+                let ctx = TaskContext::simulated(at, self.cost.at(&self.slowdowns, w, at));
                 ctx.charge(&launch);
                 let r = f(&ctx);
                 free_at[w] = ctx.now();

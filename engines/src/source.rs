@@ -19,6 +19,9 @@ pub struct SourceLog {
     partitions: Vec<Vec<Event>>,
     /// Offset of the first retained event of each partition.
     base: Vec<usize>,
+    /// Periods `[from, to)` the source system is down: events that arrive meanwhile become
+    /// readable when it is back.
+    outages: Vec<(Nanos, Nanos)>,
 }
 
 impl SourceLog {
@@ -32,6 +35,7 @@ impl SourceLog {
         let mut log = Self {
             partitions: vec![Vec::new(); partitions.max(1)],
             base: vec![0; partitions.max(1)],
+            outages: Vec::new(),
         };
         log.append(events);
         log
@@ -63,6 +67,20 @@ impl SourceLog {
         }
     }
 
+    /// Takes the source down during each `[from, to)` of `outages`.
+    pub fn set_outages(&mut self, outages: Vec<(Nanos, Nanos)>) {
+        self.outages = outages;
+    }
+
+    /// The latest arrival readable at `now`: during an outage, what arrived before it began.
+    #[inline]
+    fn horizon(&self, now: Nanos) -> Option<Nanos> {
+        match self.outages.iter().find(|(from, to)| now >= *from && now < *to) {
+            None => Some(now),
+            Some(&(from, _)) => from.checked_sub(1),
+        }
+    }
+
     /// Events currently held (not yet released).
     pub fn retained(&self) -> usize {
         self.partitions.iter().map(Vec::len).sum()
@@ -86,6 +104,9 @@ impl SourceLog {
     /// The offset one past the last event of `partition` that has arrived by `now`.
     #[inline]
     pub fn available(&self, partition: usize, now: Nanos) -> usize {
+        let Some(now) = self.horizon(now) else {
+            return self.base[partition];
+        };
         self.base[partition] + self.partitions[partition].partition_point(|e| e.arrival <= now)
     }
 
@@ -95,6 +116,9 @@ impl SourceLog {
     #[inline]
     pub fn available_from(&self, partition: usize, from: usize, now: Nanos) -> usize {
         let base = self.base[partition];
+        let Some(now) = self.horizon(now) else {
+            return from.max(base);
+        };
         let events = &self.partitions[partition];
         let start = from.saturating_sub(base).min(events.len());
         let mut step = 1;
@@ -127,12 +151,19 @@ impl SourceLog {
         self.base[partition] + self.partitions[partition].len()
     }
 
-    /// The arrival time of the event at `offset` in `partition`, if there is one.
+    /// When the event at `offset` in `partition` becomes readable, if there is one: its arrival,
+    /// or, during an outage that covers the arrival, the instant the source is back.
     #[inline]
     pub fn arrival_at(&self, partition: usize, offset: usize) -> Option<Nanos> {
-        self.partitions[partition]
-            .get(offset.checked_sub(self.base[partition])?)
-            .map(|e| e.arrival)
+        let arrival = self.partitions[partition]
+            .get(offset.checked_sub(self.base[partition])?)?
+            .arrival;
+        Some(
+            self.outages
+                .iter()
+                .find(|(from, to)| arrival >= *from && arrival < *to)
+                .map_or(arrival, |o| o.1),
+        )
     }
 
     /// The arrival time of the last event held in the log.
@@ -194,5 +225,17 @@ mod tests {
         log.append((10..12).map(|i| event(i, (i % 2) as u32, i * 10)));
         assert_eq!(log.end_offset(0), 6);
         assert_eq!(log.read(0, 5, 6)[0].seq, 10);
+    }
+
+    #[test]
+    fn during_an_outage_only_what_arrived_before_it_is_readable() {
+        let mut log = SourceLog::from_events(1, (0..10).map(|i| event(i, 0, i * 10)));
+        log.set_outages(vec![(35, 75)]);
+        assert_eq!(log.available(0, 30), 4);
+        assert_eq!(log.available(0, 50), 4, "40 and 50 arrived during the outage");
+        assert_eq!(log.available_from(0, 2, 70), 4);
+        assert_eq!(log.available(0, 75), 8, "back: the backlog is readable at once");
+        assert_eq!(log.arrival_at(0, 4), Some(75));
+        assert_eq!(log.arrival_at(0, 8), Some(80));
     }
 }

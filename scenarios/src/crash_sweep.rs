@@ -145,6 +145,9 @@ fn crash_points(
     let failure = |at: Option<Nanos>, batch: Option<u64>, phase: Option<BatchPhase>| FailureSpec {
         kind: FailureKindName::Crash,
         at: at.map(streamlab_engines::time::Span),
+        duration: None,
+        factor: None,
+        worker: None,
         batch,
         phase,
         engine: Some(engine.name.clone()),

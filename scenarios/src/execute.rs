@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use streamlab_engines::cluster::Cluster;
+use streamlab_engines::cost::Slowdown;
 use streamlab_engines::dataflow::live::run_live;
 use streamlab_engines::dataflow::sim::SimulatedDataflow;
 use streamlab_engines::dimension::CampaignTable;
@@ -205,6 +206,7 @@ pub fn run_engines(
     if !segmented.is_empty() {
         let partitions = workload.partitions;
         let mut log = SourceLog::from_events(partitions, []);
+        log.set_outages(workload.outages.clone());
         let mut feed = workload.feed();
         let mut buf = Vec::new();
         let mut t = 0;
@@ -424,6 +426,20 @@ fn prepare<'a>(
     } else {
         Vec::new()
     };
+    let slowdowns: Vec<Slowdown> = if durability.inject_failures {
+        scenario
+            .failures
+            .iter()
+            .filter_map(|f| f.slowdown(&engine.name))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !slowdowns.is_empty() && matches!(clock, ClockSetup::Live) {
+        return Err(
+            "stragglers and slow state stores are modelled on the simulated clock; use `clock = \"simulated\"`".into(),
+        );
+    }
     match (&engine.kind, clock) {
         (EngineKind::MicroBatch(cfg), _) => {
             let checkpoint = match (&durability.checkpoint_root, crashes.is_empty()) {
@@ -466,7 +482,7 @@ fn prepare<'a>(
                             cluster.cores()
                         ));
                     }
-                    let mut rt = SimRuntime::new(cfg.workers, profile.costs);
+                    let mut rt = SimRuntime::new(cfg.workers, profile.costs).with_slowdowns(slowdowns);
                     if matches!(cfg.trigger, Trigger::ProcessingTime { .. }) {
                         Ok(Prepared::Segmented(Segmented::MicroBatch(Box::new(query), rt)))
                     } else {
@@ -512,6 +528,7 @@ fn prepare<'a>(
                 false,
             )
             .map_err(|e| e.to_string())?;
+            let pr = pr.with_slowdowns(slowdowns);
             let mut pr = match (&durability.checkpoint_root, cfg.checkpoint_interval) {
                 (Some(root), Some(_)) => pr.with_checkpoint_dir(root.join(slug(&engine.name))),
                 _ => pr,

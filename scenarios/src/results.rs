@@ -16,7 +16,7 @@ use streamlab_engines::operators::Output;
 use streamlab_engines::pipeline::{field_value, Field, PipelineSpec};
 use streamlab_engines::run::{Delivered, EngineRun};
 use streamlab_engines::time::{as_ms, Span, NANOS_PER_MS};
-use streamlab_reports::plot::{latency_cdf, latency_over_time, TimeSeries};
+use streamlab_reports::plot::{latency_cdf, latency_over_time_with_failures, TimeSeries};
 use streamlab_reports::summary::{Counts, LatencySummary, RunSummary, Summary};
 
 use crate::error_run::{Result, RunError};
@@ -289,10 +289,35 @@ pub fn write_results(
         &format!("{}: latency distribution", scenario.name),
         &cdf,
     )?;
-    latency_over_time(
+    // Failures as declared or as the engines met them (the same instants for every run).
+    let mut marks: Vec<streamlab_reports::plot::FailureMark> = Vec::new();
+    for run in &summary.runs {
+        for f in &run.failures {
+            let at_s = f.at_ms / 1e3;
+            if marks.iter().any(|m| m.at_s == at_s && m.label.starts_with(&f.kind)) {
+                continue; // the same failure struck every run: mark it once
+            }
+            let label = if summary
+                .runs
+                .iter()
+                .all(|r| r.failures.iter().any(|g| g.at_ms == f.at_ms))
+            {
+                f.kind.clone()
+            } else {
+                format!("{} ({})", f.kind, run.name)
+            };
+            marks.push(streamlab_reports::plot::FailureMark {
+                label,
+                at_s,
+                recovered_s: f.recovered_ms.map(|r| r / 1e3),
+            });
+        }
+    }
+    latency_over_time_with_failures(
         &dir.join("latency-over-time.svg"),
         &format!("{}: latency over time", scenario.name),
         &over_time,
+        &marks,
     )?;
     Ok(())
 }

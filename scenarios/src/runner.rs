@@ -11,10 +11,11 @@ use crate::error_run::Result;
 use crate::execute::{clock_setup, run_engines, Durability};
 use crate::recovery::{recovery_cost, OutputLedger};
 use crate::results::{assemble_parts, prepare_results_dir, slug, summarize, write_results, SinkCsv};
-use crate::spec::EngineKind;
 use crate::spec::{ClockKind, EngineSpec, Scenario};
+use crate::spec::{EngineKind, FailureKindName};
 use crate::workload::Workload;
 use streamlab_engines::microbatch::OutputMode;
+use streamlab_engines::run::FailureEvent;
 use streamlab_engines::time::as_ms;
 use streamlab_reports::summary::{FailureMark, Recovery};
 
@@ -54,6 +55,26 @@ pub fn run_scenario(
     mut on_engine: impl FnMut(&EngineSpec),
 ) -> Result<RunOutcome> {
     let clock = clock_setup(scenario, opts.clock.unwrap_or(scenario.clock))?;
+    if matches!(clock, crate::execute::ClockSetup::Live) {
+        // Refuse before anything runs what only the simulated clock models.
+        let modelled = scenario.failures.iter().find(|f| {
+            matches!(f.kind, FailureKindName::Straggler | FailureKindName::SlowState)
+                || (f.kind == FailureKindName::Crash
+                    && scenario.engines.iter().any(|e| {
+                        matches!(e.kind, EngineKind::PerRecord(_)) && f.engine.as_ref().is_none_or(|n| n == &e.name)
+                    }))
+        });
+        if let Some(f) = modelled {
+            return Err(crate::error_run::RunError::Unsupported {
+                path: scenario.path.clone(),
+                message: format!(
+                    "key `failure` ({:?}): stragglers, slow state stores and per-record crashes are modelled on the \
+                     simulated clock in this version; use `clock = \"simulated\"` (or --clock simulated)",
+                    f.kind
+                ),
+            });
+        }
+    }
     if opts.resume && !matches!(clock, crate::execute::ClockSetup::Live) {
         return Err(crate::error_run::RunError::Unsupported {
             path: scenario.path.clone(),
@@ -144,11 +165,34 @@ pub fn run_scenario(
     if let Some(baseline) = &baseline {
         for (((spec, run), ledger), (out, base)) in runs.iter().zip(&ledgers).zip(summary.runs.iter_mut().zip(baseline))
         {
-            out.failures = run
-                .failures
+            // Crashes as the engine saw them, and the other failures that struck it as declared.
+            let mut events: Vec<(String, FailureEvent)> =
+                run.failures.iter().map(|f| ("crash".to_string(), *f)).collect();
+            for f in scenario.failures.iter().filter(|f| f.kind != FailureKindName::Crash) {
+                if f.engine.as_ref().is_some_and(|e| e != &spec.name) {
+                    continue;
+                }
+                let (Some(at), Some(d)) = (f.at, f.duration) else {
+                    continue;
+                };
+                let kind = serde_json::to_value(f.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
+                events.push((
+                    kind,
+                    FailureEvent {
+                        at: at.nanos(),
+                        restarted_at: at.nanos() + d.nanos(),
+                        replayed: 0,
+                    },
+                ));
+            }
+            events.sort_by_key(|(_, e)| e.at);
+            out.failures = events
                 .iter()
-                .map(|f| FailureMark {
-                    kind: "crash".into(),
+                .map(|(kind, f)| FailureMark {
+                    kind: kind.clone(),
                     at_ms: as_ms(f.at),
                     recovered_ms: Some(as_ms(f.restarted_at)),
                 })
@@ -159,11 +203,7 @@ pub fn run_scenario(
             } else {
                 ledger.compare(base)
             };
-            let costs: Vec<_> = run
-                .failures
-                .iter()
-                .map(|f| recovery_cost(&ledger.timeline, f))
-                .collect();
+            let costs: Vec<_> = events.iter().map(|(_, f)| recovery_cost(&ledger.timeline, f)).collect();
             let worst = |f: fn(&crate::recovery::RecoveryCost) -> Option<f64>| {
                 if costs.iter().any(|c| f(c).is_none()) {
                     None
@@ -178,7 +218,7 @@ pub fn run_scenario(
                 duplicates,
                 losses,
             });
-            if run.failures.is_empty() {
+            if events.is_empty() {
                 out.notes.push("no failure struck this engine run".into());
             }
         }

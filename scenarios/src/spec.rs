@@ -71,6 +71,7 @@ use std::path::{Path, PathBuf};
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::{Deserialize, Serialize};
 use streamlab_engines::cluster::Cluster;
+use streamlab_engines::cost::Slowdown;
 use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::fault::{BatchPhase, CrashPoint};
 use streamlab_engines::microbatch::MicroBatchConfig;
@@ -192,11 +193,21 @@ pub struct Scenario {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FailureSpec {
-    /// What fails: `crash` (the whole job: every task and the driver lose their memory).
+    /// What fails: `crash`, `straggler`, `source_outage`, `rate_spike` or `slow_state`.
     pub kind: FailureKindName,
-    /// Crash at this instant (the first phase boundary at or after it).
+    /// When it strikes (a crash: at the first phase boundary at or after it).
     #[serde(default)]
     pub at: Option<Span>,
+    /// How long it lasts (all kinds but `crash`).
+    #[serde(default)]
+    pub duration: Option<Span>,
+    /// How many times slower (`straggler`, `slow_state`) or faster the input comes
+    /// (`rate_spike`).
+    #[serde(default)]
+    pub factor: Option<f64>,
+    /// The straggling worker (a core of the simulated cluster).
+    #[serde(default)]
+    pub worker: Option<usize>,
     /// Micro-batch: crash in this batch ...
     #[serde(default)]
     pub batch: Option<u64>,
@@ -215,12 +226,49 @@ pub struct FailureSpec {
 pub enum FailureKindName {
     /// The whole job crashes and is restarted from its checkpoint.
     Crash,
+    /// One worker runs `factor` times slower for `duration` (simulated clock).
+    Straggler,
+    /// The source system is down for `duration`: events queue up and are readable after.
+    SourceOutage,
+    /// The input rate is `factor` times higher for `duration` (constant-rate workloads).
+    RateSpike,
+    /// Keyed-state updates are `factor` times slower for `duration` (simulated clock).
+    SlowState,
 }
 
 impl FailureSpec {
+    /// The slowdown this failure causes to an engine's work, if it is a straggler or a slow
+    /// state store that strikes the engine.
+    pub fn slowdown(&self, engine: &str) -> Option<Slowdown> {
+        if self.engine.as_deref().is_some_and(|e| e != engine) {
+            return None;
+        }
+        let (from, duration, factor) = (self.at?.nanos(), self.duration?.nanos(), self.factor?);
+        match self.kind {
+            FailureKindName::Straggler => Some(Slowdown {
+                from,
+                to: from + duration,
+                factor,
+                worker: Some(self.worker.unwrap_or(0)),
+                state_only: false,
+            }),
+            FailureKindName::SlowState => Some(Slowdown {
+                from,
+                to: from + duration,
+                factor,
+                worker: None,
+                state_only: true,
+            }),
+            _ => None,
+        }
+    }
+
     /// The crash point for an engine, if this failure strikes it.
     pub fn crash_point(&self, engine: &str) -> Option<CrashPoint> {
         if self.engine.as_deref().is_some_and(|e| e != engine) {
+            return None;
+        }
+        if self.kind != FailureKindName::Crash {
             return None;
         }
         match (self.at, self.batch, self.phase) {
@@ -234,6 +282,55 @@ impl FailureSpec {
     }
 
     fn validate(&self, engines: &[EngineSpec]) -> std::result::Result<(), (&'static str, String)> {
+        if self.kind != FailureKindName::Crash {
+            let at = self
+                .at
+                .ok_or(("at", "say when it starts, e.g. `at = \"20s\"`".to_string()))?;
+            let _ = at;
+            match self.duration {
+                Some(d) if d.nanos() > 0 => {}
+                _ => {
+                    return Err((
+                        "duration",
+                        "say how long it lasts, e.g. `duration = \"5s\"` (> 0)".into(),
+                    ))
+                }
+            }
+            if self.batch.is_some() || self.phase.is_some() {
+                return Err((
+                    "batch",
+                    "`batch` and `phase` place a crash; this failure takes `at` and `duration`".into(),
+                ));
+            }
+            let needs_factor = self.kind != FailureKindName::SourceOutage;
+            match self.factor {
+                Some(f) if needs_factor && f.is_finite() && f >= 1.0 => {}
+                None if !needs_factor => {}
+                Some(_) if !needs_factor => return Err(("factor", "a source outage takes no factor".into())),
+                Some(f) => return Err(("factor", format!("{f} is out of range; must be a number >= 1"))),
+                None => {
+                    return Err((
+                        "factor",
+                        "say how many times slower (or faster, for a spike), e.g. `factor = 4.0`".into(),
+                    ))
+                }
+            }
+            if self.worker.is_some() && self.kind != FailureKindName::Straggler {
+                return Err(("worker", "only a straggler names a worker".into()));
+            }
+            if self.engine.is_some() && matches!(self.kind, FailureKindName::SourceOutage | FailureKindName::RateSpike)
+            {
+                return Err((
+                    "engine",
+                    "the source and the input rate are shared by every engine run; remove `engine`".into(),
+                ));
+            }
+        } else if self.duration.is_some() || self.factor.is_some() || self.worker.is_some() {
+            return Err((
+                "duration",
+                "a crash takes `at` (or `batch` and `phase`), not `duration`, `factor` or `worker`".into(),
+            ));
+        }
         if let Some(name) = &self.engine {
             if !engines.iter().any(|e| &e.name == name) {
                 let names: Vec<String> = engines.iter().map(|e| format!("`{}`", e.name)).collect();

@@ -8,8 +8,10 @@ use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Nanos, Span};
 use streamlab_workloads::{ClickstreamConfig, ClickstreamGenerator};
 
-use crate::error_run::Result;
-use crate::spec::{Scenario, WorkloadSpec};
+use streamlab_workloads::RateProfile;
+
+use crate::error_run::{Result, RunError};
+use crate::spec::{FailureKindName, FailureSpec, Scenario, WorkloadSpec};
 
 /// A scenario's workload for one seed and duration.
 #[derive(Debug)]
@@ -20,6 +22,8 @@ pub struct Workload {
     pub partitions: usize,
     /// Events arrive before this instant.
     pub duration: Nanos,
+    /// Source outages `[from, to)` from the scenario's `source_outage` failures.
+    pub outages: Vec<(Nanos, Nanos)>,
     source: Source,
 }
 
@@ -34,22 +38,64 @@ impl Workload {
     /// here; a generated workload is produced on demand.
     pub fn build(scenario: &Scenario, seed: u64, duration: Span) -> Result<Self> {
         let duration = duration.nanos();
+        let outages: Vec<(Nanos, Nanos)> = scenario
+            .failures
+            .iter()
+            .filter(|f| f.kind == FailureKindName::SourceOutage)
+            .filter_map(|f| Some((f.at?.nanos(), f.at?.nanos() + f.duration?.nanos())))
+            .collect();
+        let spikes: Vec<&FailureSpec> = scenario
+            .failures
+            .iter()
+            .filter(|f| f.kind == FailureKindName::RateSpike)
+            .collect();
         Ok(match &scenario.workload {
-            WorkloadSpec::Clickstream(cfg) => Workload {
-                table: streamlab_workloads::campaign_table(cfg, seed),
-                partitions: cfg.partitions as usize,
-                duration,
-                source: Source::Generated { cfg: cfg.clone(), seed },
-            },
+            WorkloadSpec::Clickstream(cfg) => {
+                let mut cfg = cfg.clone();
+                if let Some(spike) = spikes.first() {
+                    let refuse = |message: &str| RunError::Unsupported {
+                        path: scenario.path.clone(),
+                        message: format!("key `failure` (rate_spike): {message}"),
+                    };
+                    if spikes.len() > 1 {
+                        return Err(refuse("one rate spike per scenario; for more, write the rate profile"));
+                    }
+                    let RateProfile::Constant { events_per_second } = cfg.rate else {
+                        return Err(refuse(
+                            "a spike rides on a constant rate; this workload's rate profile is not constant",
+                        ));
+                    };
+                    cfg.rate = RateProfile::Spike {
+                        base: events_per_second,
+                        peak: events_per_second * spike.factor.unwrap_or(1.0),
+                        at: spike.at.unwrap_or_default(),
+                        duration: spike.duration.unwrap_or_default(),
+                    };
+                }
+                Workload {
+                    table: streamlab_workloads::campaign_table(&cfg, seed),
+                    partitions: cfg.partitions as usize,
+                    duration,
+                    outages,
+                    source: Source::Generated { cfg, seed },
+                }
+            }
             WorkloadSpec::Trace { path } => {
                 let events: Vec<Event> = streamlab_workloads::read_trace(path)?
                     .into_iter()
                     .filter(|e| e.arrival < duration)
                     .collect();
+                if !spikes.is_empty() {
+                    return Err(RunError::Unsupported {
+                        path: scenario.path.clone(),
+                        message: "key `failure` (rate_spike): a trace's rate cannot be changed".into(),
+                    });
+                }
                 Workload {
                     table: streamlab_workloads::campaign_table(&ClickstreamConfig::default(), seed),
                     partitions: events.iter().map(|e| e.partition as usize + 1).max().unwrap_or(1),
                     duration,
+                    outages,
                     source: Source::Trace(events),
                 }
             }
@@ -90,7 +136,9 @@ impl Workload {
 
     /// The whole log.
     pub fn full_log(&self) -> SourceLog {
-        SourceLog::from_events(self.partitions, self.events())
+        let mut log = SourceLog::from_events(self.partitions, self.events());
+        log.set_outages(self.outages.clone());
+        log
     }
 
     /// The events from the start, piece by piece.

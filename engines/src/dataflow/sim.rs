@@ -167,6 +167,10 @@ struct Sim {
     error: Option<CheckpointError>,
     /// The subtask whose last message finished it.
     finished_flag: Option<usize>,
+    /// Stragglers and slow state stores.
+    slowdowns: Vec<crate::cost::Slowdown>,
+    /// The core and start of the step being run (slowdowns price by them).
+    step_at: (usize, Nanos),
 }
 
 /// Indices past the subtasks: the coordinator and the crash.
@@ -177,6 +181,16 @@ impl Sim {
 
     fn crash_slot(&self) -> usize {
         self.subtasks.len() + 1
+    }
+
+    /// The price of `work` done in the current step, slowdowns in force included.
+    fn priced(&self, work: &Work) -> Nanos {
+        if self.slowdowns.is_empty() {
+            return self.cost.price(work);
+        }
+        self.cost
+            .at(&self.slowdowns, self.step_at.0, self.step_at.1)
+            .price(work)
     }
 
     fn schedule(&mut self, k: usize, t: Nanos) {
@@ -260,6 +274,7 @@ impl Sim {
                 self.schedule(k, start);
                 continue;
             }
+            self.step_at = (core, start);
             let end = match std::mem::replace(&mut self.subtasks[k], Subtask::Done) {
                 Subtask::Done => continue,
                 Subtask::Source(task) => self.step_source(source, k, task, start),
@@ -298,9 +313,9 @@ impl Sim {
             sink_records: (task.chained_deliveries() - delivered0) as u64,
             ..Default::default()
         };
-        let mut end = start + self.cost.price(&work);
+        let mut end = start + self.priced(&work);
         let sent = self.deliver(k, end);
-        end += self.cost.price(&sent);
+        end += self.priced(&sent);
         match step {
             Step::Continue => self.schedule(k, end),
             // A caught-up source polls again no sooner than its poll interval.
@@ -338,7 +353,7 @@ impl Sim {
                 sink_records: (task.chained_deliveries() - delivered0) as u64,
                 ..Default::default()
             };
-            now += self.cost.price(&work);
+            now += self.priced(&work);
             now = self.after_message(k, outcome, now, |sim, b| sim.row_pool.recycle(b));
             if self.take_finished(k) {
                 let (sink, outcome) = task.finish();
@@ -349,7 +364,7 @@ impl Sim {
         }
         task.on_tick(now);
         let sent = self.deliver(k, now);
-        now += self.cost.price(&sent);
+        now += self.priced(&sent);
         if let Some((t, _)) = self.inbox[k].front() {
             let t = (*t).max(now);
             self.schedule(k, t);
@@ -374,7 +389,7 @@ impl Sim {
             recycle(self, b);
         }
         let sent = self.deliver(k, now);
-        now += self.cost.price(&sent);
+        now += self.priced(&sent);
         self.unblock(k, now);
         if let Some(snapshot) = outcome.checkpoint {
             now = self.snapshot_taken(k, snapshot, now);
@@ -404,11 +419,11 @@ impl Sim {
         }
         .encode();
         let bytes = encoded.len() as u64;
-        let sync = self.cost.price(&Work {
+        let sync = self.priced(&Work {
             serialized_bytes: bytes,
             ..Default::default()
         });
-        let asynchronous = self.cost.price(&Work {
+        let asynchronous = self.priced(&Work {
             log_writes: 1,
             logged_bytes: bytes,
             ..Default::default()
@@ -441,7 +456,7 @@ impl Sim {
                 Inbound::Rows(m) => data_len(m),
                 Inbound::Results(m) => data_len(m),
             };
-            now += self.cost.price(&Work {
+            now += self.priced(&Work {
                 sink_records: n,
                 serialized_bytes: n * ROW_WIRE_BYTES as u64,
                 ..Default::default()
@@ -891,6 +906,8 @@ impl SimulatedDataflow {
             checkpoint_progress: Vec::new(),
             error: None,
             finished_flag: None,
+            slowdowns: Vec::new(),
+            step_at: (0, 0),
         };
         for k in 0..sim.sources_count {
             sim.schedule(k, 0);
@@ -908,6 +925,13 @@ impl SimulatedDataflow {
         if let Some(c) = &mut self.sim.coordinator {
             c.dir = Some(dir);
         }
+        self
+    }
+
+    /// Makes work slower during the given periods (stragglers, a slow state store); a
+    /// straggling worker is a core of the cluster.
+    pub fn with_slowdowns(mut self, slowdowns: Vec<crate::cost::Slowdown>) -> Self {
+        self.sim.slowdowns = slowdowns;
         self
     }
 

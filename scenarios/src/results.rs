@@ -24,20 +24,8 @@ use crate::execute::ClockSetup;
 use crate::runner::RunOptions;
 use crate::spec::{EngineKind, EngineSpec, Scenario};
 
-/// A file-name-safe form of a run name.
-pub fn slug(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-")
-}
+/// A file-name-safe form of a run name (the one the report reader expects too).
+pub use streamlab_reports::results_dir::slug;
 
 /// The results directory of a run: `--out`, or `results/<scenario>-<UTC time>`; an existing
 /// non-empty directory is replaced only with `--force`, and only if it is a results directory.

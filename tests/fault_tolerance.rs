@@ -219,3 +219,43 @@ fn a_failure_that_cannot_be_modelled_on_the_clock_asked_for_is_refused() {
         .to_string();
     assert!(err.contains("failure[0].factor") && err.contains(">= 1"), "{err}");
 }
+
+#[test]
+fn a_failed_task_is_retried_without_restarting_the_micro_batch_query() {
+    let text =
+        format!("{WINDOWED}\n[[failure]]\nkind = \"crash\"\nscope = \"task\"\nat = \"1s\"\nengine = \"mb append\"\n");
+    let scenario = Scenario::parse(Path::new("ft.toml"), &text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = streamlab_scenarios::runner::RunOptions {
+        out: Some(dir.path().join("r")),
+        ..Default::default()
+    };
+    let outcome = streamlab_scenarios::runner::run_scenario(&scenario, &opts, |_| {}).unwrap();
+    let run = &outcome.summary.runs[0];
+    assert_eq!(run.failures.len(), 1);
+    assert_eq!(run.failures[0].kind, "task_failure");
+    let r = run.recovery.unwrap();
+    assert_eq!(
+        (r.duplicates, r.losses, r.replayed),
+        (0, 0, 0),
+        "a retried task changes nothing but time"
+    );
+    // The retry costs time: the batches' task phases add up to more than without the failure.
+    let add_batch = |progress: &str| -> f64 {
+        progress
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["run"] == "mb append")
+            .filter_map(|v| v["durationMs"]["addBatch"].as_f64())
+            .sum()
+    };
+    let failing = add_batch(&std::fs::read_to_string(dir.path().join("r/progress.jsonl")).unwrap());
+    let plain = Scenario::parse(Path::new("ft.toml"), WINDOWED).unwrap();
+    let opts = streamlab_scenarios::runner::RunOptions {
+        out: Some(dir.path().join("plain")),
+        ..Default::default()
+    };
+    streamlab_scenarios::runner::run_scenario(&plain, &opts, |_| {}).unwrap();
+    let baseline = add_batch(&std::fs::read_to_string(dir.path().join("plain/progress.jsonl")).unwrap());
+    assert!(failing > baseline, "retry not paid: {failing} <= {baseline}");
+}

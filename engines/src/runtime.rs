@@ -309,6 +309,10 @@ pub struct SimRuntime {
     workers: usize,
     cost: CostModel,
     slowdowns: Vec<Slowdown>,
+    /// Instants at which the next task to start fails once (latest first, popped in order).
+    task_failures: Vec<Nanos>,
+    /// Task attempts that failed and were retried.
+    pub task_retries: u64,
 }
 
 impl SimRuntime {
@@ -319,7 +323,18 @@ impl SimRuntime {
             workers: workers.max(1),
             cost,
             slowdowns: Vec::new(),
+            task_failures: Vec::new(),
+            task_retries: 0,
         }
+    }
+
+    /// Makes one task fail at each of `at`: the first task to start at or after the instant
+    /// fails when it has done its work and is run again (Spark retries a failed task, up to
+    /// `spark.task.maxFailures`, without restarting the query) — its time is paid twice.
+    pub fn with_task_failures(mut self, mut at: Vec<Nanos>) -> Self {
+        at.sort_unstable_by(|a, b| b.cmp(a));
+        self.task_failures = at;
+        self
     }
 
     /// Makes work slower during the given periods (stragglers, a slow state store): a task is
@@ -384,6 +399,13 @@ impl Runtime for SimRuntime {
                 let ctx = TaskContext::simulated(at, self.cost.at(&self.slowdowns, w, at));
                 ctx.charge(&launch);
                 let r = f(&ctx);
+                if self.task_failures.last().is_some_and(|&t| at >= t) {
+                    // The attempt failed at its end; the retry does the same work again.
+                    self.task_failures.pop();
+                    self.task_retries += 1;
+                    let attempt = ctx.now() - at;
+                    ctx.wait_until(ctx.now() + attempt);
+                }
                 free_at[w] = ctx.now();
                 r
             })

@@ -148,6 +148,7 @@ fn crash_points(
         duration: None,
         factor: None,
         worker: None,
+        scope: None,
         batch,
         phase,
         engine: Some(engine.name.clone()),

@@ -418,11 +418,7 @@ fn prepare<'a>(
     let table = &workload.table;
     let partitions = workload.partitions;
     let crashes: Vec<CrashPoint> = if durability.inject_failures {
-        scenario
-            .failures
-            .iter()
-            .filter_map(|f| f.crash_point(&engine.name))
-            .collect()
+        scenario.failures.iter().filter_map(|f| f.crash_point(engine)).collect()
     } else {
         Vec::new()
     };
@@ -482,7 +478,18 @@ fn prepare<'a>(
                             cluster.cores()
                         ));
                     }
-                    let mut rt = SimRuntime::new(cfg.workers, profile.costs).with_slowdowns(slowdowns);
+                    let task_failures: Vec<Nanos> = if durability.inject_failures {
+                        scenario
+                            .failures
+                            .iter()
+                            .filter_map(|f| f.task_failure(engine))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let mut rt = SimRuntime::new(cfg.workers, profile.costs)
+                        .with_slowdowns(slowdowns)
+                        .with_task_failures(task_failures);
                     if matches!(cfg.trigger, Trigger::ProcessingTime { .. }) {
                         Ok(Prepared::Segmented(Segmented::MicroBatch(Box::new(query), rt)))
                     } else {

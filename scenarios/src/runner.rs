@@ -59,6 +59,7 @@ pub fn run_scenario(
         // Refuse before anything runs what only the simulated clock models.
         let modelled = scenario.failures.iter().find(|f| {
             matches!(f.kind, FailureKindName::Straggler | FailureKindName::SlowState)
+                || f.scope == Some(crate::spec::CrashScope::Task)
                 || (f.kind == FailureKindName::Crash
                     && scenario.engines.iter().any(|e| {
                         matches!(e.kind, EngineKind::PerRecord(_)) && f.engine.as_ref().is_none_or(|n| n == &e.name)
@@ -68,8 +69,8 @@ pub fn run_scenario(
             return Err(crate::error_run::RunError::Unsupported {
                 path: scenario.path.clone(),
                 message: format!(
-                    "key `failure` ({:?}): stragglers, slow state stores and per-record crashes are modelled on the \
-                     simulated clock in this version; use `clock = \"simulated\"` (or --clock simulated)",
+                    "key `failure` ({:?}): stragglers, slow state stores, task failures and per-record crashes are \
+                     modelled on the simulated clock in this version; use `clock = \"simulated\"` (or --clock simulated)",
                     f.kind
                 ),
             });
@@ -168,8 +169,22 @@ pub fn run_scenario(
             // Crashes as the engine saw them, and the other failures that struck it as declared.
             let mut events: Vec<(String, FailureEvent)> =
                 run.failures.iter().map(|f| ("crash".to_string(), *f)).collect();
-            for f in scenario.failures.iter().filter(|f| f.kind != FailureKindName::Crash) {
+            for f in scenario.failures.iter() {
                 if f.engine.as_ref().is_some_and(|e| e != &spec.name) {
+                    continue;
+                }
+                if let Some(at) = f.task_failure(spec) {
+                    events.push((
+                        "task_failure".into(),
+                        FailureEvent {
+                            at,
+                            restarted_at: at,
+                            replayed: 0,
+                        },
+                    ));
+                    continue;
+                }
+                if f.kind == FailureKindName::Crash {
                     continue;
                 }
                 let (Some(at), Some(d)) = (f.at, f.duration) else {

@@ -76,6 +76,7 @@ use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::fault::{BatchPhase, CrashPoint};
 use streamlab_engines::microbatch::MicroBatchConfig;
 use streamlab_engines::pipeline::PipelineSpec;
+use streamlab_engines::time::Nanos;
 use streamlab_engines::time::Span;
 use streamlab_workloads::ClickstreamConfig;
 use toml_edit::{DocumentMut, ImDocument, Item, Table, TableLike, Value};
@@ -208,6 +209,11 @@ pub struct FailureSpec {
     /// The straggling worker (a core of the simulated cluster).
     #[serde(default)]
     pub worker: Option<usize>,
+    /// What a crash takes down: `job` (default) or `driver` — the whole query restarts from its
+    /// checkpoint — or `task`: one task fails and is retried (a micro-batch query keeps running;
+    /// a per-record job restarts as a whole, Flink's full failover).
+    #[serde(default)]
+    pub scope: Option<CrashScope>,
     /// Micro-batch: crash in this batch ...
     #[serde(default)]
     pub batch: Option<u64>,
@@ -218,6 +224,18 @@ pub struct FailureSpec {
     /// The engine run it strikes (by name); all engines when absent.
     #[serde(default)]
     pub engine: Option<String>,
+}
+
+/// What a crash takes down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrashScope {
+    /// The whole job.
+    Job,
+    /// The driver (Spark) or job manager (Flink): the job restarts from its checkpoint.
+    Driver,
+    /// One task.
+    Task,
 }
 
 /// The kinds of failure a scenario can inject.
@@ -263,12 +281,25 @@ impl FailureSpec {
         }
     }
 
-    /// The crash point for an engine, if this failure strikes it.
-    pub fn crash_point(&self, engine: &str) -> Option<CrashPoint> {
-        if self.engine.as_deref().is_some_and(|e| e != engine) {
+    /// When a task of a micro-batch engine fails and is retried, if this failure is one.
+    pub fn task_failure(&self, engine: &EngineSpec) -> Option<Nanos> {
+        let strikes = self.engine.as_ref().is_none_or(|e| e == &engine.name);
+        (strikes && self.kind == FailureKindName::Crash && self.scope == Some(CrashScope::Task))
+            .then_some(())
+            .filter(|_| matches!(engine.kind, EngineKind::MicroBatch(_)))
+            .and(self.at.map(|a| a.nanos()))
+    }
+
+    /// The crash point for an engine, if this failure restarts it. A task failure restarts a
+    /// per-record job (full failover) but not a micro-batch query (the task is retried).
+    pub fn crash_point(&self, engine: &EngineSpec) -> Option<CrashPoint> {
+        if self.engine.as_ref().is_some_and(|e| e != &engine.name) {
             return None;
         }
         if self.kind != FailureKindName::Crash {
+            return None;
+        }
+        if self.scope == Some(CrashScope::Task) && matches!(engine.kind, EngineKind::MicroBatch(_)) {
             return None;
         }
         match (self.at, self.batch, self.phase) {
@@ -325,6 +356,8 @@ impl FailureSpec {
                     "the source and the input rate are shared by every engine run; remove `engine`".into(),
                 ));
             }
+        } else if self.scope == Some(CrashScope::Task) && self.at.is_none() {
+            return Err(("at", "a task failure takes `at`, the instant it strikes".into()));
         } else if self.duration.is_some() || self.factor.is_some() || self.worker.is_some() {
             return Err((
                 "duration",

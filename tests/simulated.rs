@@ -15,7 +15,7 @@ use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, Scheduli
 use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
 use streamlab_engines::runtime::SimRuntime;
 use streamlab_engines::source::SourceLog;
-use streamlab_engines::time::{ms, Span, NANOS_PER_SEC};
+use streamlab_engines::time::{ms, Span};
 use streamlab_scenarios::capacity::capacity;
 use streamlab_scenarios::spec::Scenario;
 
@@ -334,5 +334,4 @@ modelled_cost_per_record = "10us"
         result[0].probes.iter().any(|p| !p.stable),
         "the search saw the unstable side"
     );
-    let _ = NANOS_PER_SEC;
 }

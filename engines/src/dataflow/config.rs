@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::operators::window::StateBackendKind;
 use crate::time::Span;
 
 /// Bytes a serialized clickstream row takes in a network buffer; fixes how many rows fill one.
@@ -90,6 +91,9 @@ pub struct DataflowConfig {
     pub sink: SinkGuarantee,
     /// How the job is restarted after a failure (Flink default: fixed delay of 1 s).
     pub restart: RestartStrategy,
+    /// Where the window operator keeps its keyed state: `heap` (hash maps, default) or `lsm`
+    /// (the RocksDB-style LSM store, in a scratch directory per operator instance).
+    pub state_backend: StateBackendKind,
 }
 
 impl Default for DataflowConfig {
@@ -109,6 +113,7 @@ impl Default for DataflowConfig {
             restart: RestartStrategy::FixedDelay {
                 delay: Span::from_ms(1000),
             },
+            state_backend: StateBackendKind::Heap,
         }
     }
 }

@@ -4,7 +4,22 @@
 //! Topology, as Flink would chain it: the filter and join are chained into each source
 //! subtask; a key-by is always a network exchange; the sink has parallelism 1, so it is chained
 //! when the operator before it has parallelism 1 and reached through an exchange otherwise.
+//!
+//! Subtasks are numbered as in the simulated driver: sources `0..p`, window subtasks `p..2p`,
+//! then the sink subtask (when it is not chained).
+//!
+//! With `checkpoint_interval` set, the calling thread is the checkpoint coordinator: every
+//! interval (on the live clock) it asks each source subtask to inject barrier `id` (a
+//! "requested checkpoint" per source, looked at before each of its steps); window subtasks
+//! align the barriers, snapshot their state and write it themselves; the sink pre-commits its
+//! transaction. Each acknowledges over a channel; when all have, the coordinator writes
+//! `chk-<id>/_metadata` (the simulated driver's format) and the subtask holding the sink
+//! commits up to `id`. A run can start from a completed checkpoint in a directory
+//! ([`run_live_with_checkpoints`]).
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -13,68 +28,257 @@ use crate::dataflow::config::{DataflowConfig, DataflowConfigError};
 use crate::dataflow::network::{BufferPool, Message, OutputGate};
 use crate::dataflow::outcome::{assemble, WindowOutcome};
 use crate::dataflow::tasks::{
-    ResultOutput, RowOutput, SinkItem, SinkOperator, SinkTask, SourceStats, SourceTask, Step, WindowTask,
+    ResultOutput, RowOutput, SinkItem, SinkOperator, SinkTask, SourceStats, SourceTask, Step, TaskSnapshot, WindowTask,
 };
 use crate::dimension::CampaignTable;
+use crate::microbatch::checkpoint::{frame, read_delta, CheckpointError};
 use crate::operators::stateless::StatelessChain;
+use crate::operators::window::StateDelta;
 use crate::operators::{Row, WindowResult};
 use crate::pipeline::PipelineSpec;
 use crate::run::EngineRun;
 use crate::runtime::{Clock, LiveClock};
 use crate::source::SourceLog;
-use crate::time::Nanos;
+use crate::time::{as_ms, EventTime, Nanos};
 
-/// A sink subtask behind an exchange: delivers until every input has finished.
+/// How often a subtask holding the sink looks for a completed checkpoint to commit when no
+/// message arrives.
+const COMMIT_POLL: Nanos = 1_000_000;
+
+/// A source wakes this long after each multiple of the checkpoint interval, so the
+/// coordinator's request is there when it looks.
+const TRIGGER_SLACK: Nanos = 500_000;
+
+/// Why a live run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveRunError {
+    /// The configuration is refused.
+    #[error(transparent)]
+    Config(#[from] DataflowConfigError),
+    /// A checkpoint could not be written, or the one to restore from could not be read.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// What a subtask tells the checkpoint coordinator.
+enum Ack {
+    /// Source subtask `k` injected barrier `id` at `at`; its read positions.
+    Barrier {
+        k: usize,
+        id: u64,
+        at: Nanos,
+        positions: Vec<(usize, usize)>,
+    },
+    /// Subtask `k` aligned barrier `id`, snapshotted and stored its state.
+    Snapshot {
+        k: usize,
+        id: u64,
+        alignment: Nanos,
+        sync: Nanos,
+        asynchronous: Nanos,
+        bytes: u64,
+        /// Its watermark, when the manifest lists it (state or a watermark to restore).
+        listed: Option<EventTime>,
+        error: Option<CheckpointError>,
+    },
+    /// Subtask `k` finished. A source behind an exchange reports its final positions: its
+    /// end-of-stream went downstream after all its records, so it needs no barrier for a
+    /// checkpoint it missed. `None`: a checkpoint it missed cannot complete.
+    Finished {
+        k: usize,
+        covers: Option<Vec<(usize, usize)>>,
+    },
+}
+
+/// What the coordinator and the subtasks share.
+struct Control {
+    interval: Option<Nanos>,
+    dir: Option<PathBuf>,
+    /// Per source subtask, the latest checkpoint it is asked to inject a barrier for.
+    inject: Vec<AtomicU64>,
+    /// The latest completed checkpoint: the subtask holding the sink commits up to it.
+    commit_to: AtomicU64,
+    /// The checkpoint the run started from (0: none); earlier ids are never requested.
+    base: u64,
+}
+
+impl Control {
+    fn enabled(&self) -> bool {
+        self.interval.is_some()
+    }
+
+    /// Commits what completed checkpoints cover, if any completed since `committed`.
+    fn commit(&self, sink: &mut SinkOperator, committed: &mut u64, now: Nanos) {
+        let to = self.commit_to.load(Ordering::Acquire);
+        if to > *committed {
+            sink.commit(to, now);
+            *committed = to;
+        }
+    }
+
+    /// When a source waiting for `t` at `now` must look again: no later than just after the
+    /// next checkpoint trigger, and soon when it holds the sink and commits are due.
+    fn source_wake(&self, t: Nanos, now: Nanos, holds_sink: bool) -> Nanos {
+        let Some(interval) = self.interval else { return t };
+        let trigger = (now / interval + 1) * interval + TRIGGER_SLACK;
+        let mut wake = t.min(trigger);
+        if holds_sink {
+            wake = wake.min(now + COMMIT_POLL);
+        }
+        wake
+    }
+
+    /// A subtask aligned checkpoint `snapshot.id`: serialize its state (synchronous part),
+    /// write it (asynchronous part), acknowledge.
+    fn snapshot_taken(&self, k: usize, snapshot: TaskSnapshot, clock: &LiveClock, acks: &Sender<Ack>) {
+        let start = clock.now();
+        let alignment = start.saturating_sub(snapshot.alignment_started);
+        let listed =
+            (!snapshot.windows.is_empty() || snapshot.watermark != EventTime::MIN).then_some(snapshot.watermark);
+        let encoded = StateDelta {
+            upserts: snapshot.windows,
+            deletes: Vec::new(),
+        }
+        .encode();
+        let framed = frame(&encoded);
+        let serialized = clock.now();
+        let error = self.dir.as_ref().and_then(|dir| {
+            let path = dir
+                .join(format!("chk-{}", snapshot.id))
+                .join(format!("subtask-{k}.state"));
+            write_file(&path, &framed).err()
+        });
+        let written = clock.now();
+        let _ = acks.send(Ack::Snapshot {
+            k,
+            id: snapshot.id,
+            alignment,
+            sync: serialized - start,
+            asynchronous: written - serialized,
+            bytes: encoded.len() as u64,
+            listed,
+            error,
+        });
+    }
+}
+
+/// A sink subtask behind an exchange: delivers until every input has finished; pre-commits
+/// on aligned barriers and commits completed checkpoints, even while no data arrives.
 fn sink_loop<T: SinkItem>(
     rx: Receiver<Message<T>>,
     mut task: SinkTask<T>,
     pool: BufferPool<T>,
     clock: LiveClock,
+    k: usize,
+    ctl: &Control,
+    acks: Sender<Ack>,
 ) -> SinkOperator {
-    while let Ok(msg) = rx.recv() {
+    let mut committed = ctl.base;
+    loop {
+        ctl.commit(&mut task.sink, &mut committed, clock.now());
+        let msg = if ctl.enabled() {
+            match rx.recv_timeout(Duration::from_nanos(COMMIT_POLL)) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            }
+        };
         let outcome = task.on_message(msg, clock.now());
         for b in outcome.buffers {
             pool.recycle(b);
+        }
+        if let Some(snapshot) = outcome.checkpoint {
+            ctl.snapshot_taken(k, snapshot, &clock, &acks);
         }
         if outcome.finished {
             break;
         }
     }
+    let _ = acks.send(Ack::Finished { k, covers: None });
     task.sink
 }
 
+#[allow(clippy::too_many_arguments)]
 fn source_loop(
     mut task: SourceTask,
     source: &SourceLog,
     clock: LiveClock,
     until: Nanos,
     bounded: bool,
+    ctl: &Control,
+    acks: Sender<Ack>,
 ) -> (Option<SinkOperator>, SourceStats) {
+    let k = task.index;
+    let holds_sink = task.chained_sink_mut().is_some();
+    let (mut injected, mut committed) = (ctl.base, ctl.base);
     loop {
-        match task.step(source, clock.now(), until, bounded) {
+        if ctl.enabled() {
+            // A checkpoint barrier goes out before this step's records.
+            let id = ctl.inject[k].load(Ordering::Acquire);
+            if id > injected {
+                injected = id;
+                let positions = task.inject_barrier(id);
+                let _ = acks.send(Ack::Barrier {
+                    k,
+                    id,
+                    at: clock.now(),
+                    positions,
+                });
+            }
+            if let Some(sink) = task.chained_sink_mut() {
+                ctl.commit(sink, &mut committed, clock.now());
+            }
+        }
+        let now = clock.now();
+        match task.step(source, now, until, bounded) {
             Step::Continue => {}
-            Step::WaitUntil(t) => clock.wait_until(t),
+            Step::WaitUntil(t) => clock.wait_until(ctl.source_wake(t, now, holds_sink)),
             Step::Done => break,
         }
     }
-    task.finish(bounded)
+    let (sink, stats) = task.finish(bounded);
+    let covers = sink.is_none().then(|| stats.positions.clone());
+    let _ = acks.send(Ack::Finished { k, covers });
+    (sink, stats)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn window_loop(
     mut task: WindowTask,
     rx: Receiver<Message<Row>>,
     pool: BufferPool<Row>,
     clock: LiveClock,
+    k: usize,
+    ctl: &Control,
+    acks: Sender<Ack>,
 ) -> WindowTask {
+    let poll_commits = ctl.enabled() && task.chained_sink_mut().is_some();
+    let mut committed = ctl.base;
     loop {
-        let msg = match task.next_deadline() {
-            Some(deadline) => {
-                let now = clock.now();
-                if deadline <= now {
+        if poll_commits {
+            if let Some(sink) = task.chained_sink_mut() {
+                ctl.commit(sink, &mut committed, clock.now());
+            }
+        }
+        let now = clock.now();
+        let deadline = task.next_deadline();
+        let wake = match (deadline, poll_commits) {
+            (Some(d), true) => Some(d.min(now + COMMIT_POLL)),
+            (d, true) => d.or(Some(now + COMMIT_POLL)),
+            (d, false) => d,
+        };
+        let msg = match wake {
+            Some(wake) => {
+                if deadline.is_some_and(|d| d <= now) {
                     task.on_tick(now);
                     continue;
                 }
-                match rx.recv_timeout(Duration::from_nanos(deadline - now)) {
+                match rx.recv_timeout(Duration::from_nanos(wake.saturating_sub(now).max(1))) {
                     Ok(m) => m,
                     Err(RecvTimeoutError::Timeout) => {
                         task.on_tick(clock.now());
@@ -93,17 +297,280 @@ fn window_loop(
         for b in outcome.buffers {
             pool.recycle(b);
         }
+        if let Some(snapshot) = outcome.checkpoint {
+            ctl.snapshot_taken(k, snapshot, &clock, &acks);
+        }
         task.on_tick(now);
         if outcome.finished {
             break;
         }
     }
+    let _ = acks.send(Ack::Finished { k, covers: None });
     task
+}
+
+/// A checkpoint in progress.
+struct Pending {
+    trigger: Nanos,
+    /// Subtasks that have not acknowledged yet.
+    waiting: BTreeSet<usize>,
+    sources: Vec<(usize, usize)>,
+    /// Window subtasks listed in the manifest, with their watermarks.
+    windows: Vec<(usize, EventTime)>,
+    start_delay: Nanos,
+    alignment: Nanos,
+    sync: Nanos,
+    asynchronous: Nanos,
+    bytes: u64,
+}
+
+/// The checkpoint coordinator, run by the calling thread while the subtasks run.
+struct Coordinator<'a> {
+    name: &'a str,
+    ctl: &'a Control,
+    clock: LiveClock,
+    until: Nanos,
+    sources: usize,
+    alive: BTreeSet<usize>,
+    /// Final positions of sources that finished (behind an exchange).
+    finished_positions: Vec<(usize, usize)>,
+    next_id: u64,
+    pending: BTreeMap<u64, Pending>,
+    progress: Vec<serde_json::Value>,
+    error: Option<CheckpointError>,
+}
+
+impl Coordinator<'_> {
+    /// Runs until every subtask has finished (all acknowledgement senders are gone).
+    fn run(&mut self, acks: &Receiver<Ack>) {
+        let Some(interval) = self.ctl.interval else {
+            // No checkpoints: just wait for the end.
+            while acks.recv().is_ok() {}
+            return;
+        };
+        let mut next_trigger = interval;
+        loop {
+            let now = self.clock.now();
+            if now >= next_trigger {
+                self.trigger(now);
+                next_trigger = (now / interval + 1) * interval;
+            }
+            let wait = next_trigger.saturating_sub(self.clock.now()).max(1);
+            match acks.recv_timeout(Duration::from_nanos(wait)) {
+                Ok(ack) => self.on_ack(ack),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    }
+
+    fn trigger(&mut self, now: Nanos) {
+        let live_sources: Vec<usize> = self.alive.iter().copied().filter(|&k| k < self.sources).collect();
+        if live_sources.is_empty() || now >= self.until || self.error.is_some() {
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(
+            id,
+            Pending {
+                trigger: now,
+                waiting: self.alive.clone(),
+                sources: self.finished_positions.clone(),
+                windows: Vec::new(),
+                start_delay: 0,
+                alignment: 0,
+                sync: 0,
+                asynchronous: 0,
+                bytes: 0,
+            },
+        );
+        for k in live_sources {
+            self.ctl.inject[k].fetch_max(id, Ordering::AcqRel);
+        }
+    }
+
+    fn on_ack(&mut self, ack: Ack) {
+        match ack {
+            Ack::Barrier { k, id, at, positions } => {
+                if let Some(p) = self.pending.get_mut(&id) {
+                    p.start_delay = p.start_delay.max(at.saturating_sub(p.trigger));
+                    p.sources.extend(positions);
+                    p.waiting.remove(&k);
+                }
+            }
+            Ack::Snapshot {
+                k,
+                id,
+                alignment,
+                sync,
+                asynchronous,
+                bytes,
+                listed,
+                error,
+            } => {
+                if let Some(e) = error {
+                    // The checkpoint is declined; the run reports the error at its end.
+                    self.pending.remove(&id);
+                    self.error.get_or_insert(e);
+                }
+                if let Some(p) = self.pending.get_mut(&id) {
+                    p.alignment = p.alignment.max(alignment);
+                    p.sync = p.sync.max(sync);
+                    p.asynchronous = p.asynchronous.max(asynchronous);
+                    p.bytes += bytes;
+                    if let Some(wm) = listed {
+                        p.windows.push((k, wm));
+                    }
+                    p.waiting.remove(&k);
+                }
+            }
+            Ack::Finished { k, covers } => {
+                self.alive.remove(&k);
+                if let Some(positions) = &covers {
+                    self.finished_positions.extend(positions.iter().copied());
+                }
+                self.pending.retain(|_, p| {
+                    if !p.waiting.remove(&k) {
+                        return true;
+                    }
+                    match &covers {
+                        Some(positions) => {
+                            p.sources.extend(positions.iter().copied());
+                            true
+                        }
+                        None => false, // it finished without its part: abandoned
+                    }
+                });
+            }
+        }
+        self.complete_ready();
+    }
+
+    /// Completes every checkpoint all subtasks acknowledged: manifest, progress, commit.
+    fn complete_ready(&mut self) {
+        while let Some(id) = self
+            .pending
+            .iter()
+            .find(|(_, p)| p.waiting.is_empty())
+            .map(|(&id, _)| id)
+        {
+            let Some(mut p) = self.pending.remove(&id) else { return };
+            // Older checkpoints still pending are subsumed by this one.
+            self.pending.retain(|&i, _| i > id);
+            p.sources.sort_unstable();
+            p.windows.sort_unstable_by_key(|&(k, _)| k);
+            if let Some(dir) = &self.ctl.dir {
+                let manifest = manifest_json(id, &p.sources, &p.windows);
+                let path = dir.join(format!("chk-{id}")).join("_metadata");
+                if let Err(e) = write_file(&path, manifest.to_string().as_bytes()) {
+                    self.error.get_or_insert(e);
+                    self.pending.clear();
+                    return;
+                }
+            }
+            let now = self.clock.now();
+            self.progress.push(serde_json::json!({
+                "run": self.name, "type": "checkpoint", "id": id,
+                "triggerTimeMs": as_ms(p.trigger), "completedTimeMs": as_ms(now),
+                "startDelayMs": as_ms(p.start_delay), "alignmentMs": as_ms(p.alignment),
+                "syncMs": as_ms(p.sync), "asyncMs": as_ms(p.asynchronous),
+                "durationMs": as_ms(now - p.trigger), "bytes": p.bytes, "stateBytes": p.bytes,
+            }));
+            self.ctl.commit_to.fetch_max(id, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The checkpoint manifest `chk-<id>/_metadata`, in the simulated driver's format (see
+/// `sim.rs`, `Sim::coordinate` and `Sim::restore`).
+fn manifest_json(id: u64, sources: &[(usize, usize)], windows: &[(usize, EventTime)]) -> serde_json::Value {
+    serde_json::json!({
+        "formatVersion": 1,
+        "id": id,
+        "sources": sources,
+        "subtasks": windows.iter().map(|(k, watermark)| serde_json::json!({
+            "subtask": k, "file": format!("subtask-{k}.state"), "watermark": watermark,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A restored checkpoint: source positions, and window snapshots by subtask number.
+type Restored = (Vec<(usize, usize)>, Vec<(usize, TaskSnapshot)>);
+
+/// Reads checkpoint `id` back from `dir`, refusing it if it does not fit a job of `p` window
+/// subtasks over `partitions` partitions.
+fn read_checkpoint(dir: &Path, id: u64, p: usize, partitions: usize) -> Result<Restored, CheckpointError> {
+    let chk = dir.join(format!("chk-{id}"));
+    let meta_path = chk.join("_metadata");
+    let refused = |message: String| CheckpointError::Refused {
+        path: meta_path.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(&meta_path).map_err(|source| CheckpointError::Io {
+        path: meta_path.clone(),
+        source,
+    })?;
+    let meta: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| refused(format!("is not valid JSON ({e}): corrupt")))?;
+    if meta["formatVersion"] != 1 || meta["id"] != id {
+        return Err(refused(format!("is not checkpoint {id} of this format version")));
+    }
+    let sources: Vec<(usize, usize)> = serde_json::from_value(meta["sources"].clone())
+        .map_err(|e| refused(format!("has unreadable source positions ({e})")))?;
+    if let Some(&(q, _)) = sources.iter().find(|(q, _)| *q >= partitions) {
+        return Err(refused(format!(
+            "has a position for partition {q}, but the source has {partitions}"
+        )));
+    }
+    let mut windows = Vec::new();
+    for entry in meta["subtasks"]
+        .as_array()
+        .ok_or_else(|| refused("lists no subtasks".into()))?
+    {
+        let k = entry["subtask"]
+            .as_u64()
+            .ok_or_else(|| refused("has a subtask without index".into()))? as usize;
+        if !(p..2 * p).contains(&k) {
+            return Err(refused(format!(
+                "lists subtask {k}, which is no window subtask of this job (parallelism {p})"
+            )));
+        }
+        let watermark = entry["watermark"]
+            .as_i64()
+            .ok_or_else(|| refused("has a subtask without watermark".into()))?;
+        let delta = read_delta(&chk.join(format!("subtask-{k}.state")))?;
+        windows.push((
+            k,
+            TaskSnapshot {
+                id,
+                alignment_started: 0,
+                watermark,
+                windows: delta.upserts,
+            },
+        ));
+    }
+    Ok((sources, windows))
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename (as the simulated driver).
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    let io = |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
 }
 
 /// Runs the per-record engine on OS threads and the wall clock until `until`. `bounded`: the
 /// sources finish when their input is consumed and emit a final `MAX` watermark (Flink's
-/// behaviour at the end of bounded input), so every window fires.
+/// behaviour at the end of bounded input), so every window fires. With `checkpoint_interval`
+/// set, checkpoints are taken (kept in memory only; see [`run_live_with_checkpoints`]).
 #[allow(clippy::too_many_arguments)]
 pub fn run_live(
     name: &str,
@@ -115,16 +582,57 @@ pub fn run_live(
     until: Nanos,
     bounded: bool,
 ) -> Result<EngineRun, DataflowConfigError> {
-    cfg.validate()?;
-    if cfg.checkpoint_interval.is_some() {
-        return Err(DataflowConfigError {
-            key: "checkpoint_interval".into(),
-            message: "checkpoints of the per-record engine run on the simulated clock only in this version; \
-                      use `clock = \"simulated\"` or remove `checkpoint_interval`"
-                .into(),
-        });
+    match run_live_with_checkpoints(name, cfg, pipeline, table, source, clock, until, bounded, None, None) {
+        Ok(run) => Ok(run),
+        Err(LiveRunError::Config(e)) => Err(e),
+        Err(LiveRunError::Checkpoint(e)) => unreachable!("no checkpoint directory, so nothing to write: {e}"),
     }
+}
+
+/// [`run_live`] with its checkpoints written under `checkpoint_dir` (`chk-<id>/_metadata` and
+/// one `subtask-<k>.state` per acknowledging subtask, as the simulated driver writes them), and
+/// optionally started from completed checkpoint `restore_from` in that directory: sources
+/// resume at its positions, window subtasks from its state, and checkpoint ids continue after
+/// it. Outputs an exactly-once sink committed before that checkpoint are not produced again.
+///
+/// A bounded run commits the sink's remaining transactions when its input ends (Flink's final
+/// checkpoint at the end of bounded input); an unbounded one leaves uncommitted what no
+/// completed checkpoint covers. Checkpoint progress (`type: checkpoint`) is reported as in the
+/// simulated driver. A checkpoint that cannot be written fails the run at its end.
+#[allow(clippy::too_many_arguments)]
+pub fn run_live_with_checkpoints(
+    name: &str,
+    cfg: &DataflowConfig,
+    pipeline: &PipelineSpec,
+    table: &CampaignTable,
+    source: &SourceLog,
+    clock: LiveClock,
+    until: Nanos,
+    bounded: bool,
+    checkpoint_dir: Option<PathBuf>,
+    restore_from: Option<u64>,
+) -> Result<EngineRun, LiveRunError> {
+    cfg.validate()?;
     let p = cfg.parallelism;
+    let restored = match (restore_from, &checkpoint_dir) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(DataflowConfigError {
+                key: "restore_from".into(),
+                message: "restoring needs the checkpoint directory the checkpoint is in".into(),
+            }
+            .into())
+        }
+        (Some(id), Some(dir)) => Some(read_checkpoint(dir, id, p, source.partitions())?),
+    };
+    let ctl = Control {
+        interval: cfg.checkpoint_interval.map(|i| i.nanos()),
+        dir: checkpoint_dir,
+        inject: (0..p).map(|_| AtomicU64::new(0)).collect(),
+        commit_to: AtomicU64::new(restore_from.unwrap_or(0)),
+        base: restore_from.unwrap_or(0),
+    };
+    let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Ack>();
     let chain = StatelessChain::new(pipeline, table);
     let capacity = cfg.buffer_rows();
     let flush_each = cfg.buffer_timeout.nanos() == 0;
@@ -135,28 +643,64 @@ pub fn run_live(
     let mut sinks: Vec<SinkOperator> = Vec::new();
     let mut sources: Vec<SourceStats> = Vec::new();
     let mut windows: Vec<WindowOutcome> = Vec::new();
+    let mut coordinator = Coordinator {
+        name,
+        ctl: &ctl,
+        clock,
+        until,
+        sources: p,
+        alive: BTreeSet::new(),
+        finished_positions: Vec::new(),
+        next_id: ctl.base + 1,
+        pending: BTreeMap::new(),
+        progress: Vec::new(),
+        error: None,
+    };
 
     std::thread::scope(|s| {
+        let ctl = &ctl;
         let mut source_handles = Vec::new();
         let mut window_handles = Vec::new();
         let mut sink_handle = None;
         let mut result_sink_handle = None;
-        let make_source =
-            |i: usize, out: RowOutput| SourceTask::new(i, p, source.partitions(), chain.clone(), cfg, out);
+        let make_source = |i: usize, out: RowOutput| {
+            let mut task = SourceTask::new(i, p, source.partitions(), chain.clone(), cfg, out);
+            if let Some((positions, _)) = &restored {
+                task.restore_positions(positions);
+            }
+            task
+        };
+        let make_window = |j: usize, out: ResultOutput| {
+            let mut task = WindowTask::new(j, p, *pipeline.aggregate.as_ref().expect("stateful"), cfg, out);
+            if let Some((_, snapshots)) = &restored {
+                if let Some((_, snapshot)) = snapshots.iter().find(|(k, _)| *k == p + j) {
+                    task.restore(snapshot);
+                }
+            }
+            task
+        };
+        let mut spawn_source = |task: SourceTask| {
+            let acks = ack_tx.clone();
+            source_handles.push(s.spawn(move || source_loop(task, source, clock, until, bounded, ctl, acks)));
+        };
+        let mut subtasks = p;
         match &pipeline.aggregate {
             None if p == 1 => {
-                let task = make_source(0, RowOutput::Chained(Box::new(SinkOperator::new(cfg.sink))));
-                source_handles.push(s.spawn(move || source_loop(task, source, clock, until, bounded)));
+                spawn_source(make_source(
+                    0,
+                    RowOutput::Chained(Box::new(SinkOperator::new(cfg.sink))),
+                ));
             }
             None => {
                 let (tx, rx) = crossbeam_channel::bounded(channel_capacity);
                 let pool = row_pool.clone();
-                sink_handle =
-                    Some(s.spawn(move || sink_loop(rx, SinkTask::new(SinkOperator::new(cfg.sink), p), pool, clock)));
+                let acks = ack_tx.clone();
+                let task = SinkTask::new(SinkOperator::new(cfg.sink), p);
+                sink_handle = Some(s.spawn(move || sink_loop(rx, task, pool, clock, p, ctl, acks)));
+                subtasks += 1;
                 for i in 0..p {
                     let gate = OutputGate::new(i, vec![tx.clone()], capacity, flush_each, row_pool.clone());
-                    let task = make_source(i, RowOutput::ToSink(gate));
-                    source_handles.push(s.spawn(move || source_loop(task, source, clock, until, bounded)));
+                    spawn_source(make_source(i, RowOutput::ToSink(gate)));
                 }
             }
             Some(agg) => {
@@ -168,11 +712,13 @@ pub fn run_live(
                 } else {
                     let (tx, rx) = crossbeam_channel::bounded(channel_capacity);
                     let pool = result_pool.clone();
-                    result_sink_handle = Some(
-                        s.spawn(move || sink_loop(rx, SinkTask::new(SinkOperator::new(cfg.sink), p), pool, clock)),
-                    );
+                    let acks = ack_tx.clone();
+                    let task = SinkTask::new(SinkOperator::new(cfg.sink), p);
+                    result_sink_handle = Some(s.spawn(move || sink_loop(rx, task, pool, clock, 2 * p, ctl, acks)));
+                    subtasks = 2 * p + 1;
                     Some(tx)
                 };
+                subtasks = subtasks.max(2 * p);
                 for (j, rx) in window_rxs.into_iter().enumerate() {
                     let out = match &result_tx {
                         None => ResultOutput::Chained(Box::new(SinkOperator::new(cfg.sink))),
@@ -184,24 +730,26 @@ pub fn run_live(
                             result_pool.clone(),
                         )),
                     };
-                    let task = WindowTask::new(j, p, *agg, cfg, out);
+                    let task = make_window(j, out);
                     let pool = row_pool.clone();
-                    window_handles.push(s.spawn(move || window_loop(task, rx, pool, clock)));
+                    let acks = ack_tx.clone();
+                    window_handles.push(s.spawn(move || window_loop(task, rx, pool, clock, p + j, ctl, acks)));
                 }
                 drop(result_tx);
                 for i in 0..p {
                     let gate = OutputGate::new(i, window_txs.clone(), capacity, flush_each, row_pool.clone());
-                    let task = make_source(
-                        i,
-                        RowOutput::Keyed {
-                            gate,
-                            key_by: agg.key_by,
-                        },
-                    );
-                    source_handles.push(s.spawn(move || source_loop(task, source, clock, until, bounded)));
+                    let out = RowOutput::Keyed {
+                        gate,
+                        key_by: agg.key_by,
+                    };
+                    spawn_source(make_source(i, out));
                 }
             }
         }
+        drop(ack_tx);
+        // The calling thread coordinates checkpoints until every subtask has finished.
+        coordinator.alive = (0..subtasks).collect();
+        coordinator.run(&ack_rx);
         for h in source_handles {
             let (sink, stats) = h.join().expect("source subtask panicked");
             sinks.extend(sink);
@@ -216,7 +764,20 @@ pub fn run_live(
         sinks.extend(result_sink_handle.map(|h| h.join().expect("sink subtask panicked")));
     });
 
-    let sink = sinks.pop().expect("exactly one sink");
+    if let Some(e) = coordinator.error.take() {
+        return Err(e.into());
+    }
+    let mut sink = sinks.pop().expect("exactly one sink");
     debug_assert!(sinks.is_empty());
-    Ok(assemble(name, sink, sources, windows, Vec::new()))
+    let now = clock.now();
+    // A checkpoint may have completed after the subtask holding the sink ended.
+    sink.commit(ctl.commit_to.load(Ordering::Acquire), now);
+    if bounded && ctl.enabled() {
+        // The end of bounded input: the final checkpoint commits what remains.
+        sink.pre_commit(u64::MAX);
+        sink.commit(u64::MAX, now);
+    }
+    let mut run = assemble(name, sink, sources, windows, Vec::new());
+    run.progress.append(&mut coordinator.progress);
+    Ok(run)
 }

@@ -482,7 +482,9 @@ impl<L: Link<WindowResult>> WindowTask<L> {
         };
         Self {
             index,
-            op: WindowedAggregation::new(agg, semantics, policy),
+            op: WindowedAggregation::new(agg, semantics, policy)
+                .with_backend(cfg.state_backend)
+                .unwrap_or_else(|e| panic!("window task {index}: cannot open its state store: {e}")),
             commit_interval,
             next_commit: commit_interval.unwrap_or(0),
             aligner: BarrierAligner::new(inputs),

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::operators::window::StateBackendKind;
 use crate::pipeline::PipelineSpec;
 use crate::time::Span;
 
@@ -89,6 +90,9 @@ pub struct MicroBatchConfig {
     /// After a crash, how long until the query runs again (whatever supervises it — a job
     /// retry, a Kubernetes restart — takes this long to notice and relaunch).
     pub restart_delay: Span,
+    /// Where the window operator keeps its keyed state: `heap` (hash maps, default) or `lsm`
+    /// (the RocksDB-style LSM store, in a scratch directory per operator instance).
+    pub state_backend: StateBackendKind,
 }
 
 impl Default for MicroBatchConfig {
@@ -107,6 +111,7 @@ impl Default for MicroBatchConfig {
             group_size: 1,
             modelled_cost_per_record: Span::default(),
             restart_delay: Span::from_ms(2000),
+            state_backend: StateBackendKind::Heap,
         }
     }
 }

@@ -172,8 +172,12 @@ impl MicroBatchEngine {
         }
         let state = match &pipeline.aggregate {
             Some(agg) => (0..cfg.shuffle_partitions)
-                .map(|_| WindowedAggregation::new(*agg, TimeSemantics::SPARK, policy))
-                .collect(),
+                .map(|_| WindowedAggregation::new(*agg, TimeSemantics::SPARK, policy).with_backend(cfg.state_backend))
+                .collect::<Result<_, _>>()
+                .map_err(|e| MicroBatchConfigError {
+                    key: "state_backend".into(),
+                    message: format!("cannot open the state store: {e}"),
+                })?,
             None => Vec::new(),
         };
         Ok(Self {

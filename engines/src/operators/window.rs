@@ -1,4 +1,4 @@
-//! Keyed, windowed aggregation on heap state, with event-time timers and lateness rules.
+//! Keyed, windowed aggregation on heap or LSM state, with event-time timers and lateness rules.
 //!
 //! One operator serves both engines; what differs between Spark and Flink is captured in
 //! [`TimeSemantics`] and [`EmitPolicy`]:
@@ -19,15 +19,31 @@
 //! Invariant: the watermark only moves forward; every window in state has a pending timer
 //! (its fire point) until it fires, and is removed at its cleanup point unless the policy is
 //! [`EmitPolicy::Complete`], which keeps all state as Spark's complete mode does.
+//!
+//! The windows live on the heap (hash maps, the default) or, with
+//! [`WindowedAggregation::with_backend`] / [`WindowedAggregation::with_lsm`], in an LSM store
+//! (see `state/backend.rs`); timers, dirty lists and counters stay in memory either way, and
+//! both backends produce identical results, snapshots and deltas.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
 
 use crate::operators::aggregate::AggState;
 use crate::operators::fxhash::{FxHashMap, FxHashSet};
 use crate::operators::{Collector, Lineage, Row, WindowResult};
 use crate::pipeline::{field_value, AggFunc, Aggregation, Field, WindowSpec};
+use crate::state::{LsmOptions, StateStats};
 use crate::time::{EventTime, Nanos};
+
+// The LSM side of the state lives with the other state code but is a child of this module, so
+// it can encode the private `WindowState`.
+#[path = "../state/backend.rs"]
+mod backend;
+
+use backend::LsmWindows;
+pub use backend::{StateBackendKind, COMPACT_EVERY_WRITES, COMPACT_STEP_BYTES};
 
 /// Where a watermark puts a window's fire and cleanup points (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +77,22 @@ impl TimeSemantics {
     #[inline]
     fn cleanup_point(&self, end: EventTime) -> EventTime {
         self.fire_point(end) + self.allowed_lateness
+    }
+
+    /// The TTL of a tumbling or sliding window in the LSM store: its cleanup point, where the
+    /// operator's timers delete it anyway; none in complete mode, which never evicts.
+    fn window_expiry(&self, policy: EmitPolicy, end: EventTime) -> Option<EventTime> {
+        (policy != EmitPolicy::Complete).then(|| self.cleanup_point(end))
+    }
+
+    /// The TTL of a key's session list: the latest cleanup point in it. Only in update mode:
+    /// with the event-time trigger a session that fires as it is created gets no timer and
+    /// stays in state (heap behaviour, kept identical), so its list must not expire.
+    fn sessions_expiry(&self, policy: EmitPolicy, list: &[(EventTime, WindowState)]) -> Option<EventTime> {
+        if policy != EmitPolicy::OnUpdate {
+            return None;
+        }
+        list.iter().map(|(_, w)| self.cleanup_point(w.end)).max()
     }
 }
 
@@ -106,6 +138,67 @@ impl WindowState {
         }
         self.dirty = true;
     }
+
+    /// Appends the window's part of the [`WindowEntry`] encoding (all but key and start).
+    fn encode(&self, out: &mut Vec<u8>) {
+        let l = &self.last;
+        for v in [
+            self.end,
+            l.arrival as i64,
+            l.ingest as i64,
+            l.handoff as i64,
+            l.recv as i64,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.push(u8::from(self.fired) | (u8::from(self.dirty) << 1));
+        self.agg.encode(out);
+    }
+
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let end = read_i64(input)?;
+        let last = Lineage {
+            arrival: read_i64(input)? as Nanos,
+            ingest: read_i64(input)? as Nanos,
+            handoff: read_i64(input)? as Nanos,
+            recv: read_i64(input)? as Nanos,
+        };
+        let (flags, rest) = input.split_first()?;
+        *input = rest;
+        let agg = AggState::decode(input)?;
+        Some(Self {
+            end,
+            agg,
+            last,
+            fired: flags & 1 != 0,
+            dirty: flags & 2 != 0,
+        })
+    }
+}
+
+/// A window loaded from the LSM store, to be modified and written back.
+enum Loaded {
+    Window(WindowState),
+    /// A key's session list and the position of the session.
+    Session(Vec<(EventTime, WindowState)>, usize),
+}
+
+impl Loaded {
+    #[inline]
+    fn window(&mut self) -> &mut WindowState {
+        match self {
+            Loaded::Window(w) => w,
+            Loaded::Session(list, at) => &mut list[*at].1,
+        }
+    }
+}
+
+/// The LSM store of an operator's state, if it has one. A free function over the field, so
+/// callers keep borrowing the other fields; `get_mut` takes no lock.
+#[inline]
+fn lsm_of(lsm: &mut Option<Box<Mutex<LsmWindows>>>) -> Option<&mut LsmWindows> {
+    lsm.as_deref_mut()
+        .map(|m| m.get_mut().unwrap_or_else(PoisonError::into_inner))
 }
 
 /// Counters a state operator reports (Spark's `stateOperators`, Flink's late-record metric).
@@ -119,16 +212,19 @@ pub struct StateCounters {
     pub rows_removed: u64,
 }
 
-/// The keyed windowed aggregation operator with heap state.
+/// The keyed windowed aggregation operator, with heap (default) or LSM state.
 #[derive(Debug)]
 pub struct WindowedAggregation {
     spec: Aggregation,
     semantics: TimeSemantics,
     policy: EmitPolicy,
-    /// Tumbling and sliding windows, by (key, start).
+    /// Heap backend: tumbling and sliding windows, by (key, start). Empty with the LSM backend.
     windows: FxHashMap<(i64, EventTime), WindowState>,
-    /// Session windows per key, unordered.
+    /// Heap backend: session windows per key, unordered. Empty with the LSM backend.
     sessions: FxHashMap<i64, Vec<(EventTime, WindowState)>>,
+    /// LSM backend: the windows, instead of `windows` and `sessions`. (The mutex only makes the
+    /// operator `Sync` — the store counts reads in `Cell`s; `&mut self` paths take no lock.)
+    lsm: Option<Box<Mutex<LsmWindows>>>,
     /// Pending fire and cleanup points: (watermark that triggers it, key, window start).
     timers: BinaryHeap<Reverse<(EventTime, i64, EventTime)>>,
     /// Windows changed since the last `emit_updates`, in change order.
@@ -203,47 +299,16 @@ fn read_i64(input: &mut &[u8]) -> Option<i64> {
 
 impl WindowEntry {
     fn encode(&self, out: &mut Vec<u8>) {
-        let w = &self.state;
-        let l = &w.last;
-        for v in [
-            self.key,
-            self.start,
-            w.end,
-            l.arrival as i64,
-            l.ingest as i64,
-            l.handoff as i64,
-            l.recv as i64,
-        ] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.push(u8::from(w.fired) | (u8::from(w.dirty) << 1));
-        w.agg.encode(out);
+        out.extend_from_slice(&self.key.to_le_bytes());
+        out.extend_from_slice(&self.start.to_le_bytes());
+        self.state.encode(out);
     }
 
     fn decode(input: &mut &[u8]) -> Option<Self> {
         let key = read_i64(input)?;
         let start = read_i64(input)?;
-        let end = read_i64(input)?;
-        let last = Lineage {
-            arrival: read_i64(input)? as Nanos,
-            ingest: read_i64(input)? as Nanos,
-            handoff: read_i64(input)? as Nanos,
-            recv: read_i64(input)? as Nanos,
-        };
-        let (flags, rest) = input.split_first()?;
-        *input = rest;
-        let agg = AggState::decode(input)?;
-        Some(Self {
-            key,
-            start,
-            state: WindowState {
-                end,
-                agg,
-                last,
-                fired: flags & 1 != 0,
-                dirty: flags & 2 != 0,
-            },
-        })
+        let state = WindowState::decode(input)?;
+        Some(Self { key, start, state })
     }
 }
 
@@ -256,6 +321,7 @@ impl WindowedAggregation {
             policy,
             windows: FxHashMap::default(),
             sessions: FxHashMap::default(),
+            lsm: None,
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
             watermark: EventTime::MIN,
@@ -264,6 +330,129 @@ impl WindowedAggregation {
             removed: Vec::new(),
             merged_scratch: Vec::new(),
         }
+    }
+
+    /// The same operator with its state on `kind`: the heap (returned as is) or an LSM store in
+    /// a fresh scratch directory under [`std::env::temp_dir`], unique to this operator and
+    /// removed when it is dropped.
+    pub fn with_backend(self, kind: StateBackendKind) -> crate::state::Result<Self> {
+        match kind {
+            StateBackendKind::Heap => Ok(self),
+            StateBackendKind::Lsm => self.lsm_in(backend::temp_dir(), LsmOptions::default(), true),
+        }
+    }
+
+    /// The same operator with its state in an LSM store working in `dir` (created if missing,
+    /// cleared of stale store files, left in place on drop: the caller owns it).
+    pub fn with_lsm(self, dir: PathBuf) -> crate::state::Result<Self> {
+        self.lsm_in(dir, LsmOptions::default(), false)
+    }
+
+    /// [`WindowedAggregation::with_lsm`] with store options (memtable and block sizes, ...).
+    pub fn with_lsm_options(self, dir: PathBuf, options: LsmOptions) -> crate::state::Result<Self> {
+        self.lsm_in(dir, options, false)
+    }
+
+    /// Moves the windows into a new LSM store; timers, dirty lists and counters are kept.
+    fn lsm_in(mut self, dir: PathBuf, options: LsmOptions, owns_dir: bool) -> crate::state::Result<Self> {
+        if let Some(old) = self.lsm.take() {
+            // Already on an LSM store: carry its windows over (read before `dir` is opened).
+            let old = old.into_inner().unwrap_or_else(PoisonError::into_inner);
+            if self.is_session() {
+                self.sessions.extend(old.all_sessions());
+            } else {
+                self.windows
+                    .extend(old.all_windows().into_iter().map(|(k, s, w)| ((k, s), w)));
+            }
+        }
+        let mut lsm = LsmWindows::open(&dir, options, owns_dir)?;
+        let (semantics, policy) = (self.semantics, self.policy);
+        let mut windows: Vec<_> = self.windows.drain().collect();
+        windows.sort_unstable_by_key(|&(k, _)| k);
+        for ((key, start), w) in windows {
+            lsm.put_window(key, start, &w, semantics.window_expiry(policy, w.end));
+            lsm.rows += 1;
+        }
+        let mut sessions: Vec<_> = self.sessions.drain().collect();
+        sessions.sort_unstable_by_key(|&(k, _)| k);
+        for (key, list) in sessions {
+            lsm.rows += list.len();
+            lsm.put_sessions(key, &list, semantics.sessions_expiry(policy, &list));
+        }
+        self.lsm = Some(Box::new(Mutex::new(lsm)));
+        Ok(self)
+    }
+
+    /// Which backend holds the state.
+    pub fn backend(&self) -> StateBackendKind {
+        if self.lsm.is_some() {
+            StateBackendKind::Lsm
+        } else {
+            StateBackendKind::Heap
+        }
+    }
+
+    /// The LSM store's counters and sizes (bytes written by flushes, compaction and
+    /// checkpoints; gets and puts); `None` on the heap backend.
+    pub fn state_stats(&self) -> Option<StateStats> {
+        self.lsm
+            .as_deref()
+            .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner).stats())
+    }
+
+    #[inline]
+    fn is_session(&self) -> bool {
+        matches!(self.spec.window, WindowSpec::Session { .. })
+    }
+
+    /// LSM backend: the window `(key, start)`, loaded for modification.
+    fn lsm_load(&mut self, key: i64, start: EventTime) -> Option<Loaded> {
+        let is_session = self.is_session();
+        let lsm = lsm_of(&mut self.lsm)?;
+        if is_session {
+            let list = lsm.get_sessions(key);
+            let at = list.iter().position(|(s, _)| *s == start)?;
+            Some(Loaded::Session(list, at))
+        } else {
+            lsm.get_window(key, start).map(Loaded::Window)
+        }
+    }
+
+    /// LSM backend: writes back a window loaded with [`Self::lsm_load`].
+    fn lsm_store(&mut self, key: i64, start: EventTime, loaded: Loaded) {
+        let (semantics, policy) = (self.semantics, self.policy);
+        let Some(lsm) = lsm_of(&mut self.lsm) else { return };
+        match loaded {
+            Loaded::Window(w) => lsm.put_window(key, start, &w, semantics.window_expiry(policy, w.end)),
+            Loaded::Session(list, _) => lsm.put_sessions(key, &list, semantics.sessions_expiry(policy, &list)),
+        }
+    }
+
+    /// LSM backend: removes a window loaded with [`Self::lsm_load`] (as `remove_window`).
+    fn lsm_remove(&mut self, key: i64, start: EventTime, loaded: Loaded) {
+        self.mark_removed(key, start);
+        let (semantics, policy) = (self.semantics, self.policy);
+        if let Some(lsm) = lsm_of(&mut self.lsm) {
+            match loaded {
+                Loaded::Window(_) => lsm.delete_window(key, start),
+                Loaded::Session(mut list, at) => {
+                    list.remove(at);
+                    lsm.put_sessions(key, &list, semantics.sessions_expiry(policy, &list));
+                }
+            }
+            lsm.rows -= 1;
+        }
+        self.counters.rows_removed += 1;
+    }
+
+    /// A copy of the window `(key, start)`, from either backend.
+    fn window_owned(&mut self, key: i64, start: EventTime) -> Option<WindowState> {
+        if self.lsm.is_some() {
+            return self
+                .lsm_load(key, start)
+                .map(|mut l| std::mem::replace(l.window(), WindowState::new(0)));
+        }
+        self.window_ref(key, start).cloned()
     }
 
     /// Starts tracking changes for incremental checkpoints ([`WindowedAggregation::take_delta`]).
@@ -295,7 +484,7 @@ impl WindowedAggregation {
         let upserts = keys
             .into_iter()
             .filter_map(|(key, start)| {
-                let state = self.window_ref(key, start)?.clone();
+                let state = self.window_owned(key, start)?;
                 Some(WindowEntry { key, start, state })
             })
             .collect();
@@ -307,6 +496,26 @@ impl WindowedAggregation {
 
     /// Every window in state, ordered by (key, start): a full snapshot.
     pub fn snapshot(&self) -> Vec<WindowEntry> {
+        if let Some(m) = self.lsm.as_deref() {
+            let lsm = m.lock().unwrap_or_else(PoisonError::into_inner);
+            if !self.is_session() {
+                let all = lsm.all_windows();
+                return all
+                    .into_iter()
+                    .map(|(key, start, state)| WindowEntry { key, start, state })
+                    .collect();
+            }
+            let mut all: Vec<WindowEntry> = lsm
+                .all_sessions()
+                .into_iter()
+                .flat_map(|(key, l)| {
+                    l.into_iter()
+                        .map(move |(start, state)| WindowEntry { key, start, state })
+                })
+                .collect();
+            all.sort_unstable_by_key(|e| (e.key, e.start));
+            return all;
+        }
         let mut all: Vec<WindowEntry> = self
             .windows
             .iter()
@@ -332,6 +541,9 @@ impl WindowedAggregation {
     pub fn restore(&mut self, entries: impl IntoIterator<Item = WindowEntry>, watermark: EventTime) {
         self.windows.clear();
         self.sessions.clear();
+        if let Some(lsm) = lsm_of(&mut self.lsm) {
+            lsm.clear();
+        }
         self.timers.clear();
         self.dirty.clear();
         self.removed.clear();
@@ -340,6 +552,9 @@ impl WindowedAggregation {
         }
         self.watermark = watermark;
         let is_session = matches!(self.spec.window, WindowSpec::Session { .. });
+        let (semantics, policy) = (self.semantics, self.policy);
+        // LSM backend: session lists gathered per key (in entry order, as the heap does).
+        let mut lists: BTreeMap<i64, Vec<(EventTime, WindowState)>> = BTreeMap::new();
         for e in entries {
             let point = if e.state.fired {
                 self.semantics.cleanup_point(e.state.end)
@@ -352,10 +567,23 @@ impl WindowedAggregation {
             if e.state.dirty && self.policy == EmitPolicy::OnUpdate {
                 self.dirty.push((e.key, e.start));
             }
-            if is_session {
+            if let Some(lsm) = lsm_of(&mut self.lsm) {
+                if is_session {
+                    lists.entry(e.key).or_default().push((e.start, e.state));
+                } else {
+                    lsm.put_window(e.key, e.start, &e.state, semantics.window_expiry(policy, e.state.end));
+                    lsm.rows += 1;
+                }
+            } else if is_session {
                 self.sessions.entry(e.key).or_default().push((e.start, e.state));
             } else {
                 self.windows.insert((e.key, e.start), e.state);
+            }
+        }
+        if let Some(lsm) = lsm_of(&mut self.lsm) {
+            for (key, list) in lists {
+                lsm.rows += list.len();
+                lsm.put_sessions(key, &list, semantics.sessions_expiry(policy, &list));
             }
         }
     }
@@ -385,11 +613,19 @@ impl WindowedAggregation {
 
     /// Number of windows held in state.
     pub fn state_rows(&self) -> usize {
+        if let Some(m) = self.lsm.as_deref() {
+            return m.lock().unwrap_or_else(PoisonError::into_inner).rows;
+        }
         self.windows.len() + self.sessions.values().map(Vec::len).sum::<usize>()
     }
 
-    /// Approximate heap bytes of the state.
+    /// Approximate bytes of the state: on the heap, an estimate of the maps; on the LSM
+    /// backend, the store's live bytes (memtable and run files). Timers (in memory either way)
+    /// are added at 24 bytes each.
     pub fn state_bytes(&self) -> usize {
+        if let Some(stats) = self.state_stats() {
+            return stats.live_bytes as usize + self.timers.len() * 24;
+        }
         let per_window = std::mem::size_of::<((i64, EventTime), WindowState)>() + 8;
         let extra: usize = self.windows.values().map(|w| w.agg.heap_bytes()).sum::<usize>()
             + self
@@ -465,6 +701,9 @@ impl WindowedAggregation {
         if self.late(end) {
             return false;
         }
+        if self.lsm.is_some() {
+            return self.add_to_window_lsm(key, start, end, value, lineage, now, out);
+        }
         let func = self.spec.function;
         let fired = self.fired(end);
         let w = self.windows.entry((key, start)).or_insert_with(|| {
@@ -488,6 +727,47 @@ impl WindowedAggregation {
         true
     }
 
+    /// [`Self::add_to_window`] on the LSM backend: get, modify, put.
+    #[allow(clippy::too_many_arguments)]
+    fn add_to_window_lsm(
+        &mut self,
+        key: i64,
+        start: EventTime,
+        end: EventTime,
+        value: i64,
+        lineage: Lineage,
+        now: Nanos,
+        out: &mut impl Collector<WindowResult>,
+    ) -> bool {
+        let func = self.spec.function;
+        let fired = self.fired(end);
+        let expiry = self.semantics.window_expiry(self.policy, end);
+        let Some(lsm) = lsm_of(&mut self.lsm) else { return false };
+        let mut w = match lsm.get_window(key, start) {
+            Some(w) => w,
+            None => {
+                self.timers.push(Reverse((self.semantics.fire_point(end), key, start)));
+                lsm.rows += 1;
+                WindowState::new(end)
+            }
+        };
+        let was_dirty = w.dirty;
+        w.add(func, value, lineage);
+        self.counters.rows_updated += 1;
+        if let Some(c) = &mut self.changed {
+            c.insert((key, start));
+        }
+        if self.policy == EmitPolicy::OnUpdate && !was_dirty {
+            self.dirty.push((key, start));
+        }
+        if fired && self.policy == EmitPolicy::OnWatermark {
+            w.dirty = false;
+            out.collect(result(key, start, &w, func, now, true));
+        }
+        lsm.put_window(key, start, &w, expiry);
+        true
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn add_to_session(
         &mut self,
@@ -499,33 +779,16 @@ impl WindowedAggregation {
         now: Nanos,
         out: &mut impl Collector<WindowResult>,
     ) -> bool {
-        let (mut start, mut end) = (t, t + gap);
-        if self.late(end) {
+        if self.late(t + gap) {
             return false;
+        }
+        if self.lsm.is_some() {
+            return self.add_to_session_lsm(key, t, gap, value, lineage, now, out);
         }
         let func = self.spec.function;
         let list = self.sessions.entry(key).or_default();
-        let mut merged = WindowState::new(end);
-        let mut was_fired = false;
-        let mut i = 0;
-        while i < list.len() {
-            let (s, w) = &list[i];
-            if *s < end && t < w.end {
-                let (s, w) = list.swap_remove(i);
-                self.merged_scratch.push(s);
-                start = start.min(s);
-                end = end.max(w.end);
-                was_fired |= w.fired;
-                if w.last.arrival >= merged.last.arrival {
-                    merged.last = w.last;
-                }
-                merged.agg.merge(w.agg);
-            } else {
-                i += 1;
-            }
-        }
-        merged.end = end;
-        merged.fired = was_fired;
+        let (start, mut merged) = merge_sessions(list, &mut self.merged_scratch, t, gap);
+        let (end, was_fired) = (merged.end, merged.fired);
         merged.add(func, value, lineage);
         self.counters.rows_updated += 1;
         let fired = self.watermark >= self.semantics.fire_point(end);
@@ -552,11 +815,60 @@ impl WindowedAggregation {
         true
     }
 
+    /// [`Self::add_to_session`] on the LSM backend: get the key's sessions, merge, put.
+    #[allow(clippy::too_many_arguments)]
+    fn add_to_session_lsm(
+        &mut self,
+        key: i64,
+        t: EventTime,
+        gap: i64,
+        value: i64,
+        lineage: Lineage,
+        now: Nanos,
+        out: &mut impl Collector<WindowResult>,
+    ) -> bool {
+        let func = self.spec.function;
+        let Some(lsm) = lsm_of(&mut self.lsm) else { return false };
+        let mut list = lsm.get_sessions(key);
+        let before = list.len();
+        let (start, mut merged) = merge_sessions(&mut list, &mut self.merged_scratch, t, gap);
+        let (end, was_fired) = (merged.end, merged.fired);
+        merged.add(func, value, lineage);
+        self.counters.rows_updated += 1;
+        let fired = self.watermark >= self.semantics.fire_point(end);
+        if fired && self.policy == EmitPolicy::OnWatermark {
+            merged.dirty = false;
+            merged.fired = true;
+            out.collect(result(key, start, &merged, func, now, was_fired));
+        } else {
+            self.timers.push(Reverse((self.semantics.fire_point(end), key, start)));
+        }
+        if self.policy == EmitPolicy::OnUpdate {
+            self.dirty.push((key, start));
+        }
+        list.push((start, merged));
+        lsm.rows = lsm.rows + list.len() - before;
+        lsm.put_sessions(key, &list, self.semantics.sessions_expiry(self.policy, &list));
+        if self.changed.is_some() {
+            let merged_away = std::mem::take(&mut self.merged_scratch);
+            for &s in merged_away.iter().filter(|&&s| s != start) {
+                self.mark_removed(key, s);
+            }
+            self.mark_changed(key, start);
+            self.merged_scratch = merged_away;
+        }
+        self.merged_scratch.clear();
+        true
+    }
+
     /// Advances the watermark to `watermark` (never backwards) and fires, in event-time order,
     /// every window it passes; state past its cleanup point is dropped.
     pub fn advance_watermark(&mut self, watermark: EventTime, now: Nanos, out: &mut impl Collector<WindowResult>) {
         if watermark <= self.watermark {
             return;
+        }
+        if self.lsm.is_some() {
+            return self.advance_watermark_lsm(watermark, now, out);
         }
         self.watermark = watermark;
         let (func, semantics, policy) = (self.spec.function, self.semantics, self.policy);
@@ -599,6 +911,63 @@ impl WindowedAggregation {
         }
     }
 
+    /// [`Self::advance_watermark`] on the LSM backend: the same timer walk, each window loaded,
+    /// changed and written back (or deleted); then the store's TTL watermark moves.
+    fn advance_watermark_lsm(&mut self, watermark: EventTime, now: Nanos, out: &mut impl Collector<WindowResult>) {
+        self.watermark = watermark;
+        let (func, semantics, policy) = (self.spec.function, self.semantics, self.policy);
+        while let Some(&Reverse((point, key, start))) = self.timers.peek() {
+            if point > watermark {
+                break;
+            }
+            self.timers.pop();
+            let Some(mut loaded) = self.lsm_load(key, start) else {
+                continue;
+            };
+            let w = loaded.window();
+            let (fire_point, cleanup_point) = (semantics.fire_point(w.end), semantics.cleanup_point(w.end));
+            if fire_point > watermark {
+                continue; // a session that grew after this timer was set; a newer timer exists
+            }
+            let newly_fired = !w.fired;
+            if newly_fired {
+                w.fired = true;
+                if policy == EmitPolicy::OnWatermark {
+                    w.dirty = false;
+                    out.collect(result(key, start, w, func, now, false));
+                }
+                self.mark_changed(key, start);
+            }
+            if policy == EmitPolicy::Complete {
+                if newly_fired {
+                    self.lsm_store(key, start, loaded);
+                }
+                continue;
+            }
+            if cleanup_point <= watermark {
+                let w = loaded.window();
+                if policy == EmitPolicy::OnUpdate && w.dirty {
+                    // An update not yet forwarded leaves with its window, never silently.
+                    w.dirty = false;
+                    out.collect(result(key, start, w, func, now, true));
+                }
+                self.lsm_remove(key, start, loaded);
+            } else {
+                if newly_fired {
+                    self.lsm_store(key, start, loaded);
+                }
+                if point < cleanup_point {
+                    self.timers.push(Reverse((cleanup_point, key, start)));
+                }
+            }
+        }
+        // Every window whose cleanup point the watermark reached is deleted by now, so the
+        // store may hide and drop whatever still carries such an expiry.
+        if let Some(lsm) = lsm_of(&mut self.lsm) {
+            lsm.set_watermark(watermark);
+        }
+    }
+
     fn window_mut(&mut self, key: i64, start: EventTime) -> Option<&mut WindowState> {
         if matches!(self.spec.window, WindowSpec::Session { .. }) {
             self.sessions
@@ -630,6 +999,21 @@ impl WindowedAggregation {
     pub fn emit_updates(&mut self, now: Nanos, out: &mut impl Collector<WindowResult>) {
         let func = self.spec.function;
         let dirty = std::mem::take(&mut self.dirty);
+        if self.lsm.is_some() {
+            for &(key, start) in &dirty {
+                if let Some(mut loaded) = self.lsm_load(key, start) {
+                    let w = loaded.window();
+                    if w.dirty {
+                        w.dirty = false;
+                        out.collect(result(key, start, w, func, now, true));
+                        self.lsm_store(key, start, loaded);
+                    }
+                }
+            }
+            self.dirty = dirty;
+            self.dirty.clear();
+            return;
+        }
         for &(key, start) in &dirty {
             if let Some(w) = self.window_mut(key, start) {
                 if w.dirty {
@@ -645,6 +1029,9 @@ impl WindowedAggregation {
     /// Emits every window in state, ordered by (key, start) (complete mode).
     pub fn emit_all(&mut self, now: Nanos, out: &mut impl Collector<WindowResult>) {
         let func = self.spec.function;
+        if self.lsm.is_some() {
+            return self.emit_all_lsm(now, out);
+        }
         let mut all: Vec<(i64, EventTime, &mut WindowState)> =
             self.windows.iter_mut().map(|(&(k, s), w)| (k, s, w)).collect();
         all.extend(
@@ -658,6 +1045,76 @@ impl WindowedAggregation {
             out.collect(result(k, s, w, func, now, true));
         }
     }
+}
+
+impl WindowedAggregation {
+    /// [`Self::emit_all`] on the LSM backend: one ordered scan; windows that were dirty are
+    /// written back clean.
+    fn emit_all_lsm(&mut self, now: Nanos, out: &mut impl Collector<WindowResult>) {
+        let (func, semantics, policy) = (self.spec.function, self.semantics, self.policy);
+        let is_session = self.is_session();
+        let Some(lsm) = lsm_of(&mut self.lsm) else { return };
+        if !is_session {
+            for (key, start, mut w) in lsm.all_windows() {
+                let was_dirty = std::mem::replace(&mut w.dirty, false);
+                out.collect(result(key, start, &w, func, now, true));
+                if was_dirty {
+                    lsm.put_window(key, start, &w, semantics.window_expiry(policy, w.end));
+                }
+            }
+            return;
+        }
+        let mut order: Vec<usize> = Vec::new();
+        for (key, mut list) in lsm.all_sessions() {
+            order.clear();
+            order.extend(0..list.len());
+            order.sort_unstable_by_key(|&i| list[i].0);
+            let mut any_dirty = false;
+            for &i in &order {
+                let (start, w) = &mut list[i];
+                any_dirty |= std::mem::replace(&mut w.dirty, false);
+                out.collect(result(key, *start, w, func, now, true));
+            }
+            if any_dirty {
+                lsm.put_sessions(key, &list, semantics.sessions_expiry(policy, &list));
+            }
+        }
+    }
+}
+
+/// Removes from `list` every session that `[t, t + gap)` overlaps (recording their starts in
+/// `merged_away`) and returns the merged session's start and state (not yet holding `t`'s
+/// record; `fired` if any merged session had fired).
+#[inline]
+fn merge_sessions(
+    list: &mut Vec<(EventTime, WindowState)>,
+    merged_away: &mut Vec<EventTime>,
+    t: EventTime,
+    gap: i64,
+) -> (EventTime, WindowState) {
+    let (mut start, mut end) = (t, t + gap);
+    let mut merged = WindowState::new(end);
+    let mut was_fired = false;
+    let mut i = 0;
+    while i < list.len() {
+        let (s, w) = &list[i];
+        if *s < end && t < w.end {
+            let (s, w) = list.swap_remove(i);
+            merged_away.push(s);
+            start = start.min(s);
+            end = end.max(w.end);
+            was_fired |= w.fired;
+            if w.last.arrival >= merged.last.arrival {
+                merged.last = w.last;
+            }
+            merged.agg.merge(w.agg);
+        } else {
+            i += 1;
+        }
+    }
+    merged.end = end;
+    merged.fired = was_fired;
+    (start, merged)
 }
 
 fn result(key: i64, start: EventTime, w: &WindowState, func: AggFunc, now: Nanos, is_update: bool) -> WindowResult {

@@ -18,12 +18,13 @@
 //! ([`run_live_with_checkpoints`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use crate::dataflow::checkpoint::{manifest_json, read_checkpoint, write_file};
 use crate::dataflow::config::{DataflowConfig, DataflowConfigError};
 use crate::dataflow::network::{BufferPool, Message, OutputGate};
 use crate::dataflow::outcome::{assemble, WindowOutcome};
@@ -31,7 +32,7 @@ use crate::dataflow::tasks::{
     ResultOutput, RowOutput, SinkItem, SinkOperator, SinkTask, SourceStats, SourceTask, Step, TaskSnapshot, WindowTask,
 };
 use crate::dimension::CampaignTable;
-use crate::microbatch::checkpoint::{frame, read_delta, CheckpointError};
+use crate::microbatch::checkpoint::{frame, CheckpointError};
 use crate::operators::stateless::StatelessChain;
 use crate::operators::window::StateDelta;
 use crate::operators::{Row, WindowResult};
@@ -480,91 +481,6 @@ impl Coordinator<'_> {
             self.ctl.commit_to.fetch_max(id, Ordering::AcqRel);
         }
     }
-}
-
-/// The checkpoint manifest `chk-<id>/_metadata`, in the simulated driver's format (see
-/// `sim.rs`, `Sim::coordinate` and `Sim::restore`).
-fn manifest_json(id: u64, sources: &[(usize, usize)], windows: &[(usize, EventTime)]) -> serde_json::Value {
-    serde_json::json!({
-        "formatVersion": 1,
-        "id": id,
-        "sources": sources,
-        "subtasks": windows.iter().map(|(k, watermark)| serde_json::json!({
-            "subtask": k, "file": format!("subtask-{k}.state"), "watermark": watermark,
-        })).collect::<Vec<_>>(),
-    })
-}
-
-/// A restored checkpoint: source positions, and window snapshots by subtask number.
-type Restored = (Vec<(usize, usize)>, Vec<(usize, TaskSnapshot)>);
-
-/// Reads checkpoint `id` back from `dir`, refusing it if it does not fit a job of `p` window
-/// subtasks over `partitions` partitions.
-fn read_checkpoint(dir: &Path, id: u64, p: usize, partitions: usize) -> Result<Restored, CheckpointError> {
-    let chk = dir.join(format!("chk-{id}"));
-    let meta_path = chk.join("_metadata");
-    let refused = |message: String| CheckpointError::Refused {
-        path: meta_path.clone(),
-        message,
-    };
-    let text = std::fs::read_to_string(&meta_path).map_err(|source| CheckpointError::Io {
-        path: meta_path.clone(),
-        source,
-    })?;
-    let meta: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| refused(format!("is not valid JSON ({e}): corrupt")))?;
-    if meta["formatVersion"] != 1 || meta["id"] != id {
-        return Err(refused(format!("is not checkpoint {id} of this format version")));
-    }
-    let sources: Vec<(usize, usize)> = serde_json::from_value(meta["sources"].clone())
-        .map_err(|e| refused(format!("has unreadable source positions ({e})")))?;
-    if let Some(&(q, _)) = sources.iter().find(|(q, _)| *q >= partitions) {
-        return Err(refused(format!(
-            "has a position for partition {q}, but the source has {partitions}"
-        )));
-    }
-    let mut windows = Vec::new();
-    for entry in meta["subtasks"]
-        .as_array()
-        .ok_or_else(|| refused("lists no subtasks".into()))?
-    {
-        let k = entry["subtask"]
-            .as_u64()
-            .ok_or_else(|| refused("has a subtask without index".into()))? as usize;
-        if !(p..2 * p).contains(&k) {
-            return Err(refused(format!(
-                "lists subtask {k}, which is no window subtask of this job (parallelism {p})"
-            )));
-        }
-        let watermark = entry["watermark"]
-            .as_i64()
-            .ok_or_else(|| refused("has a subtask without watermark".into()))?;
-        let delta = read_delta(&chk.join(format!("subtask-{k}.state")))?;
-        windows.push((
-            k,
-            TaskSnapshot {
-                id,
-                alignment_started: 0,
-                watermark,
-                windows: delta.upserts,
-            },
-        ));
-    }
-    Ok((sources, windows))
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename (as the simulated driver).
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let io = |source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
 }
 
 /// Runs the per-record engine on OS threads and the wall clock until `until`. `bounded`: the

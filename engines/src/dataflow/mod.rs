@@ -15,6 +15,7 @@
 //! * [`tasks`] — the source, window and sink subtasks, independent of any clock;
 //! * [`live`] — the live driver: one OS thread per subtask, crossbeam channels between them.
 
+pub mod checkpoint;
 pub mod config;
 pub mod live;
 pub mod network;

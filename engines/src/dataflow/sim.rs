@@ -25,6 +25,7 @@ use std::rc::Rc;
 
 use crate::cluster::Cluster;
 use crate::cost::{CostModel, Work};
+use crate::dataflow::checkpoint::{manifest_json, read_checkpoint, write_file};
 use crate::dataflow::config::{DataflowConfig, DataflowConfigError, ROW_WIRE_BYTES};
 use crate::dataflow::network::{BufferPool, Link, Message, OutputGate};
 use crate::dataflow::outcome::{assemble, WindowOutcome};
@@ -33,7 +34,7 @@ use crate::dataflow::tasks::{
     WindowTask,
 };
 use crate::dimension::CampaignTable;
-use crate::microbatch::checkpoint::{frame, read_delta, CheckpointError};
+use crate::microbatch::checkpoint::{frame, CheckpointError};
 use crate::operators::stateless::StatelessChain;
 use crate::operators::window::StateDelta;
 use crate::operators::{Row, WindowResult};
@@ -169,6 +170,8 @@ struct Sim {
     finished_flag: Option<usize>,
     /// Stragglers and slow state stores.
     slowdowns: Vec<crate::cost::Slowdown>,
+    /// Final read positions of the sources of this incarnation that have finished.
+    finished_positions: Vec<(usize, usize)>,
     /// The core and start of the step being run (slowdowns price by them).
     step_at: (usize, Nanos),
 }
@@ -322,6 +325,8 @@ impl Sim {
             Step::WaitUntil(t) => self.schedule(k, t.max(end).max(start + self.poll_interval)),
             Step::Done => {
                 let (sink, stats) = task.finish(self.bounded);
+                // Later checkpoints carry where this source ended.
+                self.finished_positions.extend(stats.positions.iter().copied());
                 self.deliver(k, end);
                 self.sinks.extend(sink);
                 self.sources.push(stats);
@@ -525,14 +530,8 @@ impl Sim {
             c.pending.retain(|&i, _| i > id);
             let dir = c.dir.clone();
             if let Some(dir) = &dir {
-                let manifest = serde_json::json!({
-                    "formatVersion": 1,
-                    "id": id,
-                    "sources": p.sources,
-                    "subtasks": p.windows.iter().map(|(k, s)| serde_json::json!({
-                        "subtask": k, "file": format!("subtask-{k}.state"), "watermark": s.watermark,
-                    })).collect::<Vec<_>>(),
-                });
+                let windows: Vec<(usize, EventTime)> = p.windows.iter().map(|(k, s)| (*k, s.watermark)).collect();
+                let manifest = manifest_json(id, &p.sources, &windows);
                 if let Err(e) = write_file(
                     &dir.join(format!("chk-{id}")).join("_metadata"),
                     manifest.to_string().as_bytes(),
@@ -563,15 +562,18 @@ impl Sim {
                 sink.commit(id, now);
             }
         }
+        let finished = self.finished_positions.clone();
         let c = self.coordinator.as_mut().expect("coordinator");
         if now >= c.next_trigger && !alive_sources.is_empty() && now < self.until {
             let id = c.next_id;
             c.next_id += 1;
+            // Sources that have finished are not asked again: the checkpoint carries where they ended.
             c.pending.insert(
                 id,
                 Pending {
                     trigger: now,
                     needed: alive,
+                    sources: finished,
                     ..Default::default()
                 },
             );
@@ -625,6 +627,7 @@ impl Sim {
         history.abort();
         self.rows_out.borrow_mut().clear();
         self.results_out.borrow_mut().clear();
+        self.finished_positions.clear();
         self.restarts += 1;
         let restart = t + self.blueprint.cfg.restart.delay(self.restarts).nanos();
 
@@ -724,48 +727,7 @@ impl Sim {
                 .expect("completed checkpoint");
             return Ok((done.sources.clone(), done.windows.clone()));
         };
-        let chk = dir.join(format!("chk-{id}"));
-        let meta_path = chk.join("_metadata");
-        let refused = |message: String| CheckpointError::Refused {
-            path: meta_path.clone(),
-            message,
-        };
-        let text = std::fs::read_to_string(&meta_path).map_err(|source| CheckpointError::Io {
-            path: meta_path.clone(),
-            source,
-        })?;
-        let meta: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| refused(format!("is not valid JSON ({e}): corrupt")))?;
-        if meta["formatVersion"] != 1 || meta["id"] != id {
-            return Err(refused(
-                "is not checkpoint {id} of this format version".replace("{id}", &id.to_string()),
-            ));
-        }
-        let sources: Vec<(usize, usize)> = serde_json::from_value(meta["sources"].clone())
-            .map_err(|e| refused(format!("has unreadable source positions ({e})")))?;
-        let mut windows = Vec::new();
-        for entry in meta["subtasks"]
-            .as_array()
-            .ok_or_else(|| refused("lists no subtasks".into()))?
-        {
-            let k = entry["subtask"]
-                .as_u64()
-                .ok_or_else(|| refused("has a subtask without index".into()))? as usize;
-            let watermark = entry["watermark"]
-                .as_i64()
-                .ok_or_else(|| refused("has a subtask without watermark".into()))?;
-            let delta = read_delta(&chk.join(format!("subtask-{k}.state")))?;
-            windows.push((
-                k,
-                TaskSnapshot {
-                    id,
-                    alignment_started: 0,
-                    watermark,
-                    windows: delta.upserts,
-                },
-            ));
-        }
-        Ok((sources, windows))
+        read_checkpoint(&dir, id, self.blueprint.cfg.parallelism, self.blueprint.partitions)
     }
 }
 
@@ -773,19 +735,6 @@ impl Sim {
 enum SinkKind {
     Rows(SinkTask<Row>),
     Results(SinkTask<WindowResult>),
-}
-
-fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let io = |source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
 }
 
 fn data_len<T>(m: &Message<T>) -> u64 {
@@ -907,6 +856,7 @@ impl SimulatedDataflow {
             error: None,
             finished_flag: None,
             slowdowns: Vec::new(),
+            finished_positions: Vec::new(),
             step_at: (0, 0),
         };
         for k in 0..sim.sources_count {

@@ -70,6 +70,31 @@ pub struct EngineRun {
 }
 
 impl EngineRun {
+    /// Continues this run with what a later incarnation of the engine (after a restart)
+    /// produced: outputs, latency, progress and counts add up.
+    pub fn append(&mut self, later: EngineRun) {
+        self.delivered.extend(later.delivered);
+        self.side_output.extend(later.side_output);
+        self.latency.merge(&later.latency);
+        self.progress.extend(later.progress);
+        let (c, l) = (&mut self.counts, later.counts);
+        c.events += l.events;
+        c.outputs += l.outputs;
+        c.batches += l.batches;
+        c.falling_behind += l.falling_behind;
+        c.late_dropped += l.late_dropped;
+        c.buffers_sent += l.buffers_sent;
+        c.replayed += l.replayed;
+        self.active_span = (self.active_span.0.min(later.active_span.0), self.active_span.1.max(later.active_span.1));
+        self.final_watermark = later.final_watermark;
+        for m in later.modelled {
+            if !self.modelled.contains(&m) {
+                self.modelled.push(m);
+            }
+        }
+        self.failures.extend(later.failures);
+    }
+
     /// Events per second over the active span.
     pub fn throughput_eps(&self) -> f64 {
         let (a, b) = self.active_span;

@@ -11,7 +11,11 @@ use std::path::Path;
 
 use streamlab_engines::cluster::Cluster;
 use streamlab_engines::cost::Slowdown;
-use streamlab_engines::dataflow::live::run_live;
+use streamlab_engines::dataflow::checkpoint::read_checkpoint;
+use streamlab_engines::dataflow::live::run_live_with_checkpoints;
+use streamlab_engines::dataflow::config::SinkGuarantee;
+use streamlab_engines::dataflow::DataflowConfig;
+use streamlab_engines::runtime::Clock;
 use streamlab_engines::dataflow::sim::SimulatedDataflow;
 use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::fault::{CrashPoint, EngineStop};
@@ -64,6 +68,73 @@ fn live_clock(checkpoint: Option<&std::path::Path>, resume: bool) -> std::io::Re
     }
     std::fs::write(&file, now_ms.to_string())?;
     Ok(LiveClock::start())
+}
+
+/// The latest completed checkpoint in a per-record checkpoint directory (one with a manifest).
+fn latest_checkpoint(dir: &std::path::Path) -> Option<u64> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_string_lossy().strip_prefix("chk-")?.parse::<u64>().ok())
+        .filter(|id| dir.join(format!("chk-{id}")).join("_metadata").is_file())
+        .max()
+}
+
+/// Sum of the source positions a checkpoint holds (how far its sources had read).
+fn checkpoint_position(dir: &std::path::Path, id: u64, cfg: &DataflowConfig, partitions: usize) -> usize {
+    read_checkpoint(dir, id, cfg.parallelism, partitions).map_or(0, |(sources, _)| sources.iter().map(|(_, o)| o).sum())
+}
+
+/// A live per-record job that survives crashes: at each crash instant its threads are torn
+/// down (the run stops there, open transactions aborted), and after the restart strategy's
+/// delay a new incarnation restores the latest completed checkpoint from the directory and goes
+/// on, on the same clock. With `resume`, the first incarnation restores too (a killed process).
+#[allow(clippy::too_many_arguments)]
+fn run_live_recovering(
+    name: &str,
+    cfg: &DataflowConfig,
+    pipeline: &PipelineSpec,
+    table: &CampaignTable,
+    log: &SourceLog,
+    until: Nanos,
+    checkpoint_dir: Option<std::path::PathBuf>,
+    crashes: Vec<Nanos>,
+    resume: bool,
+) -> std::result::Result<EngineRun, String> {
+    let clock = live_clock(checkpoint_dir.as_deref(), resume).map_err(|e| e.to_string())?;
+    let latest = || checkpoint_dir.as_deref().and_then(latest_checkpoint);
+    let mut restore = if resume { latest() } else { None };
+    let mut started_at = restore.map_or(0, |id| {
+        checkpoint_dir.as_deref().map_or(0, |d| checkpoint_position(d, id, cfg, log.partitions()))
+    });
+    let mut total: Option<EngineRun> = None;
+    let mut pending = crashes.into_iter().filter(|&t| t < until).peekable();
+    for restart in 1u32.. {
+        let stop = pending.peek().copied().unwrap_or(until);
+        let mut run =
+            run_live_with_checkpoints(name, cfg, pipeline, table, log, clock, stop, false, checkpoint_dir.clone(), restore)
+                .map_err(|e| e.to_string())?;
+        let read_to = started_at + run.counts.events as usize;
+        if stop < until {
+            pending.next();
+            clock.wait_until(stop + cfg.restart.delay(restart).nanos());
+            restore = latest();
+            started_at = restore.map_or(0, |id| {
+                checkpoint_dir.as_deref().map_or(0, |d| checkpoint_position(d, id, cfg, log.partitions()))
+            });
+            let replayed = read_to.saturating_sub(started_at) as u64;
+            run.counts.replayed += replayed;
+            run.failures.push(streamlab_engines::run::FailureEvent { at: stop, restarted_at: clock.now(), replayed });
+        }
+        match &mut total {
+            None => total = Some(run),
+            Some(t) => t.append(run),
+        }
+        if stop >= until {
+            break;
+        }
+    }
+    Ok(total.expect("at least one incarnation ran"))
 }
 
 /// Identifies a query for its checkpoint directory: the scenario's name, the engine run's name
@@ -501,25 +572,25 @@ fn prepare<'a>(
                 }
             }
         }
-        (EngineKind::PerRecord(_), ClockSetup::Live) if !crashes.is_empty() => Err(
-            "crashes of the per-record engine are injected on the simulated clock in this version; use \
-             `clock = \"simulated\"` (or --clock simulated), or restrict the [[failure]] to a micro-batch engine"
-                .into(),
-        ),
         (EngineKind::PerRecord(cfg), ClockSetup::Live) => {
             cfg.validate().map_err(|e| e.to_string())?;
+            let checkpoint_dir = match (&durability.checkpoint_root, cfg.checkpoint_interval) {
+                (Some(root), Some(_)) => Some(root.join(slug(&engine.name))),
+                _ => None,
+            };
+            if !crashes.is_empty() && checkpoint_dir.is_none() && cfg.sink == SinkGuarantee::ExactlyOnce {
+                return Err("an exactly-once sink needs checkpoints".into());
+            }
+            let times: Vec<Nanos> = crashes
+                .iter()
+                .map(|c| match c {
+                    CrashPoint::At(t) => Ok(*t),
+                    CrashPoint::InBatch { .. } => Err("a per-record engine has no batches; crash it `at` an instant"),
+                })
+                .collect::<std::result::Result<_, _>>()?;
+            let resume = durability.resume;
             Ok(Prepared::Whole(Box::new(move |log| {
-                run_live(
-                    &engine.name,
-                    cfg,
-                    pipeline,
-                    table,
-                    log,
-                    LiveClock::start(),
-                    until,
-                    false,
-                )
-                .map_err(|e| e.to_string())
+                run_live_recovering(&engine.name, cfg, pipeline, table, log, until, checkpoint_dir, times, resume)
             })))
         }
         (EngineKind::PerRecord(cfg), ClockSetup::Simulated { profile, cluster }) => {

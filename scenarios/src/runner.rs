@@ -60,17 +60,13 @@ pub fn run_scenario(
         let modelled = scenario.failures.iter().find(|f| {
             matches!(f.kind, FailureKindName::Straggler | FailureKindName::SlowState)
                 || f.scope == Some(crate::spec::CrashScope::Task)
-                || (f.kind == FailureKindName::Crash
-                    && scenario.engines.iter().any(|e| {
-                        matches!(e.kind, EngineKind::PerRecord(_)) && f.engine.as_ref().is_none_or(|n| n == &e.name)
-                    }))
         });
         if let Some(f) = modelled {
             return Err(crate::error_run::RunError::Unsupported {
                 path: scenario.path.clone(),
                 message: format!(
-                    "key `failure` ({:?}): stragglers, slow state stores, task failures and per-record crashes are \
-                     modelled on the simulated clock in this version; use `clock = \"simulated\"` (or --clock simulated)",
+                    "key `failure` ({:?}): stragglers, slow state stores and task failures are modelled on the \
+                     simulated clock in this version; use `clock = \"simulated\"` (or --clock simulated)",
                     f.kind
                 ),
             });

@@ -259,3 +259,31 @@ fn a_failed_task_is_retried_without_restarting_the_micro_batch_query() {
     let baseline = add_batch(&std::fs::read_to_string(dir.path().join("plain/progress.jsonl")).unwrap());
     assert!(failing > baseline, "retry not paid: {failing} <= {baseline}");
 }
+
+#[test]
+fn a_live_per_record_crash_tears_the_job_down_and_restarts_it_exactly_once() {
+    let text = PER_RECORD
+        .replace("clock = \"simulated\"", "clock = \"live\"")
+        .replace("duration = \"3s\"", "duration = \"2s\"")
+        .replace("drain = \"2s\"", "drain = \"1s\"");
+    let text = format!("{text}\n[[failure]]\nkind = \"crash\"\nat = \"1200ms\"\nengine = \"exactly-once\"\n");
+    let scenario = Scenario::parse(Path::new("ft-pr.toml"), &text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = streamlab_scenarios::runner::RunOptions {
+        out: Some(dir.path().join("r")),
+        ..Default::default()
+    };
+    let outcome = streamlab_scenarios::runner::run_scenario(&scenario, &opts, |_| {}).unwrap();
+    let run = &outcome.summary.runs[0];
+    assert_eq!(run.failures.len(), 1);
+    let r = run.recovery.unwrap();
+    assert_eq!((r.duplicates, r.losses), (0, 0), "{r:?}");
+    assert!(
+        r.downtime_ms.unwrap() >= 200.0,
+        "the restart delay is part of the downtime: {r:?}"
+    );
+    assert!(
+        outcome.summary.runs[1].failures.is_empty(),
+        "the crash named one engine"
+    );
+}

@@ -85,7 +85,10 @@ impl EngineRun {
         c.late_dropped += l.late_dropped;
         c.buffers_sent += l.buffers_sent;
         c.replayed += l.replayed;
-        self.active_span = (self.active_span.0.min(later.active_span.0), self.active_span.1.max(later.active_span.1));
+        self.active_span = (
+            self.active_span.0.min(later.active_span.0),
+            self.active_span.1.max(later.active_span.1),
+        );
         self.final_watermark = later.final_watermark;
         for m in later.modelled {
             if !self.modelled.contains(&m) {

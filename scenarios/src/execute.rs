@@ -12,17 +12,18 @@ use std::path::Path;
 use streamlab_engines::cluster::Cluster;
 use streamlab_engines::cost::Slowdown;
 use streamlab_engines::dataflow::checkpoint::read_checkpoint;
-use streamlab_engines::dataflow::live::run_live_with_checkpoints;
 use streamlab_engines::dataflow::config::SinkGuarantee;
-use streamlab_engines::dataflow::DataflowConfig;
-use streamlab_engines::runtime::Clock;
+use streamlab_engines::dataflow::live::run_live_durable;
 use streamlab_engines::dataflow::sim::SimulatedDataflow;
+use streamlab_engines::dataflow::tasks::CommitHook;
+use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::fault::{CrashPoint, EngineStop};
 use streamlab_engines::microbatch::checkpoint::CheckpointDir;
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, Trigger};
 use streamlab_engines::pipeline::PipelineSpec;
 use streamlab_engines::run::{Delivered, EngineRun};
+use streamlab_engines::runtime::Clock;
 use streamlab_engines::runtime::Runtime;
 use streamlab_engines::runtime::{LiveClock, LiveRuntime, SimRuntime};
 use streamlab_engines::source::SourceLog;
@@ -30,7 +31,7 @@ use streamlab_engines::time::{Nanos, NANOS_PER_SEC};
 
 use crate::error_run::{Result, RunError};
 use crate::profile::{load_profile, Profile};
-use crate::results::{batch_file_writer, slug};
+use crate::results::{batch_file_writer, part_writer, slug};
 use crate::spec::{ClockKind, EngineKind, EngineSpec, Scenario};
 use crate::workload::Workload;
 
@@ -66,8 +67,15 @@ fn live_clock(checkpoint: Option<&std::path::Path>, resume: bool) -> std::io::Re
             }
         }
     }
+    std::fs::create_dir_all(dir)?;
     std::fs::write(&file, now_ms.to_string())?;
     Ok(LiveClock::start())
+}
+
+/// A per-record engine whose sink output is durable per checkpoint: exactly-once with
+/// checkpoints (its committed transactions are written as they commit).
+pub fn durable_per_record(cfg: &DataflowConfig) -> bool {
+    cfg.sink == SinkGuarantee::ExactlyOnce && cfg.checkpoint_interval.is_some()
 }
 
 /// The latest completed checkpoint in a per-record checkpoint directory (one with a manifest).
@@ -75,7 +83,13 @@ fn latest_checkpoint(dir: &std::path::Path) -> Option<u64> {
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_string_lossy().strip_prefix("chk-")?.parse::<u64>().ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_prefix("chk-")?
+                .parse::<u64>()
+                .ok()
+        })
         .filter(|id| dir.join(format!("chk-{id}")).join("_metadata").is_file())
         .max()
 }
@@ -100,31 +114,58 @@ fn run_live_recovering(
     checkpoint_dir: Option<std::path::PathBuf>,
     crashes: Vec<Nanos>,
     resume: bool,
+    hook: Option<impl FnMut(u64, &[streamlab_engines::run::Delivered]) -> std::io::Result<()> + Send + 'static>,
 ) -> std::result::Result<EngineRun, String> {
+    let hook = hook.map(|h| std::sync::Arc::new(std::sync::Mutex::new(h)));
     let clock = live_clock(checkpoint_dir.as_deref(), resume).map_err(|e| e.to_string())?;
     let latest = || checkpoint_dir.as_deref().and_then(latest_checkpoint);
     let mut restore = if resume { latest() } else { None };
     let mut started_at = restore.map_or(0, |id| {
-        checkpoint_dir.as_deref().map_or(0, |d| checkpoint_position(d, id, cfg, log.partitions()))
+        checkpoint_dir
+            .as_deref()
+            .map_or(0, |d| checkpoint_position(d, id, cfg, log.partitions()))
     });
     let mut total: Option<EngineRun> = None;
     let mut pending = crashes.into_iter().filter(|&t| t < until).peekable();
     for restart in 1u32.. {
         let stop = pending.peek().copied().unwrap_or(until);
-        let mut run =
-            run_live_with_checkpoints(name, cfg, pipeline, table, log, clock, stop, false, checkpoint_dir.clone(), restore)
-                .map_err(|e| e.to_string())?;
+        // Every incarnation's sink writes through the same durable hook.
+        let on_commit = hook.clone().map(|h| {
+            CommitHook(Box::new(move |id, d: &[streamlab_engines::run::Delivered]| {
+                (h.lock().expect("sink hook"))(id, d)
+            }))
+        });
+        let mut run = run_live_durable(
+            name,
+            cfg,
+            pipeline,
+            table,
+            log,
+            clock,
+            stop,
+            false,
+            checkpoint_dir.clone(),
+            restore,
+            on_commit,
+        )
+        .map_err(|e| e.to_string())?;
         let read_to = started_at + run.counts.events as usize;
         if stop < until {
             pending.next();
             clock.wait_until(stop + cfg.restart.delay(restart).nanos());
             restore = latest();
             started_at = restore.map_or(0, |id| {
-                checkpoint_dir.as_deref().map_or(0, |d| checkpoint_position(d, id, cfg, log.partitions()))
+                checkpoint_dir
+                    .as_deref()
+                    .map_or(0, |d| checkpoint_position(d, id, cfg, log.partitions()))
             });
             let replayed = read_to.saturating_sub(started_at) as u64;
             run.counts.replayed += replayed;
-            run.failures.push(streamlab_engines::run::FailureEvent { at: stop, restarted_at: clock.now(), replayed });
+            run.failures.push(streamlab_engines::run::FailureEvent {
+                at: stop,
+                restarted_at: clock.now(),
+                replayed,
+            });
         }
         match &mut total {
             None => total = Some(run),
@@ -589,8 +630,24 @@ fn prepare<'a>(
                 })
                 .collect::<std::result::Result<_, _>>()?;
             let resume = durability.resume;
+            // An exactly-once sink writes each committed transaction durably.
+            let hook = match (&durability.sink_dir, durable_per_record(cfg)) {
+                (Some(dir), true) => Some(part_writer(dir, &engine.name, pipeline)),
+                _ => None,
+            };
             Ok(Prepared::Whole(Box::new(move |log| {
-                run_live_recovering(&engine.name, cfg, pipeline, table, log, until, checkpoint_dir, times, resume)
+                run_live_recovering(
+                    &engine.name,
+                    cfg,
+                    pipeline,
+                    table,
+                    log,
+                    until,
+                    checkpoint_dir,
+                    times,
+                    resume,
+                    hook,
+                )
             })))
         }
         (EngineKind::PerRecord(cfg), ClockSetup::Simulated { profile, cluster }) => {

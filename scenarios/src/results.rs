@@ -454,23 +454,32 @@ fn stability_notes(spec: &EngineSpec, run: &EngineRun, events: u64, duration: Sp
     notes
 }
 
-/// The durable sink of micro-batch queries: each batch's output goes to its own file,
-/// `sink-<run>.parts/batch-<id>.csv`, written under a temporary name and renamed — so a batch
-/// replayed after a crash replaces its file instead of appending twice (Spark's file sink
-/// writes one file set per batch the same way). [`assemble_parts`] joins them into
-/// `sink-<run>.csv` at the end of the run.
-pub fn batch_file_writer(dir: &Path, run: &str, pipeline: &PipelineSpec) -> streamlab_engines::microbatch::SinkWriter {
+/// The durable sink: each batch's output (micro-batch) or each committed transaction
+/// (per-record, exactly-once) goes to its own file, `sink-<run>.parts/<id>.csv`, written under a
+/// temporary name and renamed — so a batch replayed after a crash replaces its file instead of
+/// appending twice (Spark's file sink writes one file set per batch the same way).
+/// [`assemble_parts`] joins them into `sink-<run>.csv` at the end of the run.
+pub fn part_writer(
+    dir: &Path,
+    run: &str,
+    pipeline: &PipelineSpec,
+) -> impl FnMut(u64, &[Delivered]) -> std::io::Result<()> + Send + 'static {
     let parts = dir.join(format!("sink-{}.parts", slug(run)));
     let project = pipeline.project.clone();
-    streamlab_engines::microbatch::SinkWriter(Box::new(move |batch, delivered| {
+    move |id, delivered| {
         fs::create_dir_all(&parts)?;
-        let path = parts.join(format!("batch-{batch:010}.csv"));
+        let path = parts.join(format!("{id:010}.csv"));
         let tmp = path.with_extension("tmp");
         let mut out = BufWriter::new(File::create(&tmp)?);
         SinkCsv::rows(&mut out, &project, delivered)?;
         out.into_inner().map_err(|e| e.into_error())?.sync_data()?;
         fs::rename(&tmp, &path)
-    }))
+    }
+}
+
+/// [`part_writer`] for a micro-batch query (one file per batch id).
+pub fn batch_file_writer(dir: &Path, run: &str, pipeline: &PipelineSpec) -> streamlab_engines::microbatch::SinkWriter {
+    streamlab_engines::microbatch::SinkWriter(Box::new(part_writer(dir, run, pipeline)))
 }
 
 /// Joins a run's batch files, in batch order, into `sink-<run>.csv`.

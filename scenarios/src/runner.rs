@@ -125,11 +125,16 @@ pub fn run_scenario(
         resume: opts.resume,
         sink_dir: Some(dir.clone()),
     };
-    // Micro-batch queries write their sink batch by batch (durable, idempotent); the others
-    // stream into their CSV.
+    // Micro-batch queries write their sink batch by batch, and live per-record jobs with an
+    // exactly-once sink transaction by transaction (durable, idempotent); the others stream
+    // into their CSV.
+    let live = matches!(clock, crate::execute::ClockSetup::Live);
     let batch_files: Vec<bool> = engines
         .iter()
-        .map(|e| matches!(e.kind, EngineKind::MicroBatch(_)))
+        .map(|e| match &e.kind {
+            EngineKind::MicroBatch(_) => true,
+            EngineKind::PerRecord(c) => live && crate::execute::durable_per_record(c),
+        })
         .collect();
     let results = run_engines(
         scenario,

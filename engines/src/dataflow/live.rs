@@ -29,7 +29,8 @@ use crate::dataflow::config::{DataflowConfig, DataflowConfigError};
 use crate::dataflow::network::{BufferPool, Message, OutputGate};
 use crate::dataflow::outcome::{assemble, WindowOutcome};
 use crate::dataflow::tasks::{
-    ResultOutput, RowOutput, SinkItem, SinkOperator, SinkTask, SourceStats, SourceTask, Step, TaskSnapshot, WindowTask,
+    CommitHook, ResultOutput, RowOutput, SinkItem, SinkOperator, SinkTask, SourceStats, SourceTask, Step, TaskSnapshot,
+    WindowTask,
 };
 use crate::dimension::CampaignTable;
 use crate::microbatch::checkpoint::{frame, CheckpointError};
@@ -528,6 +529,43 @@ pub fn run_live_with_checkpoints(
     checkpoint_dir: Option<PathBuf>,
     restore_from: Option<u64>,
 ) -> Result<EngineRun, LiveRunError> {
+    run_live_durable(
+        name,
+        cfg,
+        pipeline,
+        table,
+        source,
+        clock,
+        until,
+        bounded,
+        checkpoint_dir,
+        restore_from,
+        None,
+    )
+}
+
+/// [`run_live_with_checkpoints`] whose sink also hands every committed transaction to
+/// `on_commit` (a durable sink: outputs survive the process).
+#[allow(clippy::too_many_arguments)]
+pub fn run_live_durable(
+    name: &str,
+    cfg: &DataflowConfig,
+    pipeline: &PipelineSpec,
+    table: &CampaignTable,
+    source: &SourceLog,
+    clock: LiveClock,
+    until: Nanos,
+    bounded: bool,
+    checkpoint_dir: Option<PathBuf>,
+    restore_from: Option<u64>,
+    on_commit: Option<CommitHook>,
+) -> Result<EngineRun, LiveRunError> {
+    let mut on_commit = on_commit;
+    let mut new_sink = || {
+        let mut sink = SinkOperator::new(cfg.sink);
+        sink.on_commit = on_commit.take();
+        sink
+    };
     cfg.validate()?;
     let p = cfg.parallelism;
     let restored = match (restore_from, &checkpoint_dir) {
@@ -602,16 +640,13 @@ pub fn run_live_with_checkpoints(
         let mut subtasks = p;
         match &pipeline.aggregate {
             None if p == 1 => {
-                spawn_source(make_source(
-                    0,
-                    RowOutput::Chained(Box::new(SinkOperator::new(cfg.sink))),
-                ));
+                spawn_source(make_source(0, RowOutput::Chained(Box::new(new_sink()))));
             }
             None => {
                 let (tx, rx) = crossbeam_channel::bounded(channel_capacity);
                 let pool = row_pool.clone();
                 let acks = ack_tx.clone();
-                let task = SinkTask::new(SinkOperator::new(cfg.sink), p);
+                let task = SinkTask::new(new_sink(), p);
                 sink_handle = Some(s.spawn(move || sink_loop(rx, task, pool, clock, p, ctl, acks)));
                 subtasks += 1;
                 for i in 0..p {
@@ -629,7 +664,7 @@ pub fn run_live_with_checkpoints(
                     let (tx, rx) = crossbeam_channel::bounded(channel_capacity);
                     let pool = result_pool.clone();
                     let acks = ack_tx.clone();
-                    let task = SinkTask::new(SinkOperator::new(cfg.sink), p);
+                    let task = SinkTask::new(new_sink(), p);
                     result_sink_handle = Some(s.spawn(move || sink_loop(rx, task, pool, clock, 2 * p, ctl, acks)));
                     subtasks = 2 * p + 1;
                     Some(tx)
@@ -637,7 +672,7 @@ pub fn run_live_with_checkpoints(
                 subtasks = subtasks.max(2 * p);
                 for (j, rx) in window_rxs.into_iter().enumerate() {
                     let out = match &result_tx {
-                        None => ResultOutput::Chained(Box::new(SinkOperator::new(cfg.sink))),
+                        None => ResultOutput::Chained(Box::new(new_sink())),
                         Some(tx) => ResultOutput::Gate(OutputGate::new(
                             j,
                             vec![tx.clone()],

@@ -58,6 +58,17 @@ pub struct SinkOperator {
     open: Vec<(Output, Nanos)>,
     /// Pre-committed transactions by checkpoint id.
     precommitted: Vec<(u64, Vec<(Output, Nanos)>)>,
+    /// Told of every committed transaction (a durable sink writes it out).
+    pub on_commit: Option<CommitHook>,
+}
+
+/// Receives `(checkpoint id, outputs made visible)` when a sink commits a transaction.
+pub struct CommitHook(pub Box<dyn FnMut(u64, &[Delivered]) -> std::io::Result<()> + Send>);
+
+impl std::fmt::Debug for CommitHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitHook")
+    }
 }
 
 impl Default for SinkOperator {
@@ -69,6 +80,7 @@ impl Default for SinkOperator {
             exactly_once: false,
             open: Vec::new(),
             precommitted: Vec::new(),
+            on_commit: None,
         }
     }
 }
@@ -115,9 +127,16 @@ impl SinkOperator {
     pub fn commit(&mut self, id: u64, now: Nanos) {
         let ready = self.precommitted.iter().take_while(|(i, _)| *i <= id).count();
         let txns: Vec<_> = self.precommitted.drain(..ready).collect();
-        for (_, txn) in txns {
+        for (txn_id, txn) in txns {
+            let first = self.delivered.len();
             for (output, received) in txn {
                 self.make_visible(output, received, now);
+            }
+            if let Some(hook) = &mut self.on_commit {
+                if let Err(e) = (hook.0)(txn_id, &self.delivered[first..]) {
+                    // A sink that cannot write fails its task, as a real connector would.
+                    panic!("the durable sink could not write transaction {txn_id}: {e}");
+                }
             }
         }
     }

@@ -797,7 +797,8 @@ impl WindowedAggregation {
             merged.fired = true;
             out.collect(result(key, start, &merged, func, now, was_fired));
             // Fired on arrival (within allowed lateness): it still leaves state at its cleanup point.
-            self.timers.push(Reverse((self.semantics.cleanup_point(end), key, start)));
+            self.timers
+                .push(Reverse((self.semantics.cleanup_point(end), key, start)));
         } else {
             self.timers.push(Reverse((self.semantics.fire_point(end), key, start)));
         }
@@ -843,7 +844,8 @@ impl WindowedAggregation {
             merged.fired = true;
             out.collect(result(key, start, &merged, func, now, was_fired));
             // Fired on arrival (within allowed lateness): it still leaves state at its cleanup point.
-            self.timers.push(Reverse((self.semantics.cleanup_point(end), key, start)));
+            self.timers
+                .push(Reverse((self.semantics.cleanup_point(end), key, start)));
         } else {
             self.timers.push(Reverse((self.semantics.fire_point(end), key, start)));
         }

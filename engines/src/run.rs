@@ -15,6 +15,10 @@ pub struct Delivered {
     pub output: Output,
 }
 
+/// Writes outputs out durably: `(batch or checkpoint id, outputs)`. The durable sinks of both
+/// engines are one of these.
+pub type OutputHook = dyn FnMut(u64, &[Delivered]) -> std::io::Result<()> + Send;
+
 /// Counters of an engine run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunCounts {

@@ -63,7 +63,7 @@ pub struct SinkOperator {
 }
 
 /// Receives `(checkpoint id, outputs made visible)` when a sink commits a transaction.
-pub struct CommitHook(pub Box<dyn FnMut(u64, &[Delivered]) -> std::io::Result<()> + Send>);
+pub struct CommitHook(pub Box<crate::run::OutputHook>);
 
 impl std::fmt::Debug for CommitHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

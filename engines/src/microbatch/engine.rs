@@ -133,11 +133,8 @@ pub struct MicroBatchEngine {
     sink_writer: Option<SinkWriter>,
 }
 
-/// The function behind a [`SinkWriter`]: `(batch id, outputs)`.
-pub type WriteBatch = dyn FnMut(u64, &[Delivered]) -> std::io::Result<()>;
-
 /// Writes a batch's output durably. Called before the sink marker.
-pub struct SinkWriter(pub Box<WriteBatch>);
+pub struct SinkWriter(pub Box<crate::run::OutputHook>);
 
 impl std::fmt::Debug for SinkWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

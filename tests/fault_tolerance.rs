@@ -261,6 +261,59 @@ fn a_failed_task_is_retried_without_restarting_the_micro_batch_query() {
 }
 
 #[test]
+fn a_lost_worker_retries_its_tasks_on_the_others_and_the_output_is_unchanged() {
+    let text = format!(
+        "{WINDOWED}\n[[failure]]\nkind = \"crash\"\nscope = \"worker\"\nat = \"1s\"\nduration = \"1s\"\nworker = 1\nengine = \"mb append\"\n"
+    )
+    .replace("shuffle_partitions = 2\n", "shuffle_partitions = 2\nworkers = 2\n");
+    let scenario = Scenario::parse(Path::new("ft.toml"), &text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = streamlab_scenarios::runner::RunOptions {
+        out: Some(dir.path().join("r")),
+        ..Default::default()
+    };
+    let outcome = streamlab_scenarios::runner::run_scenario(&scenario, &opts, |_| {}).unwrap();
+    let run = &outcome.summary.runs[0];
+    assert_eq!(run.failures.len(), 1, "{:?}", run.failures);
+    assert_eq!(run.failures[0].kind, "worker_loss");
+    let r = run.recovery.unwrap();
+    assert_eq!((r.duplicates, r.losses, r.replayed), (0, 0, 0), "{r:?}");
+
+    // A worker the engine does not have is refused, naming the key.
+    let bad = text.replace("worker = 1\n", "worker = 7\n");
+    let scenario = Scenario::parse(Path::new("ft.toml"), &bad).unwrap();
+    let opts = streamlab_scenarios::runner::RunOptions {
+        out: Some(dir.path().join("bad")),
+        ..Default::default()
+    };
+    let err = streamlab_scenarios::runner::run_scenario(&scenario, &opts, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("failure.worker") && err.contains("worker 7"), "{err}");
+    // A worker loss needs to know when the worker comes back.
+    let err = Scenario::parse(Path::new("ft.toml"), &text.replace("duration = \"1s\"\n", ""))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("duration"), "{err}");
+
+    // The per-record job loses a task manager: Flink restarts the whole job from its checkpoint.
+    let text = format!(
+        "{PER_RECORD}\n[[failure]]\nkind = \"crash\"\nscope = \"worker\"\nat = \"1200ms\"\nduration = \"1s\"\nengine = \"exactly-once\"\n"
+    );
+    let scenario = Scenario::parse(Path::new("ft-pr.toml"), &text).unwrap();
+    let opts = streamlab_scenarios::runner::RunOptions {
+        out: Some(dir.path().join("pr")),
+        ..Default::default()
+    };
+    let outcome = streamlab_scenarios::runner::run_scenario(&scenario, &opts, |_| {}).unwrap();
+    let run = &outcome.summary.runs[0];
+    assert_eq!(run.failures.len(), 1, "{:?}", run.failures);
+    assert_eq!(run.failures[0].kind, "crash");
+    let r = run.recovery.unwrap();
+    assert_eq!((r.duplicates, r.losses), (0, 0), "{r:?}");
+}
+
+#[test]
 fn a_live_per_record_crash_tears_the_job_down_and_restarts_it_exactly_once() {
     let text = PER_RECORD
         .replace("clock = \"simulated\"", "clock = \"live\"")

@@ -311,6 +311,8 @@ pub struct SimRuntime {
     slowdowns: Vec<Slowdown>,
     /// Instants at which the next task to start fails once (latest first, popped in order).
     task_failures: Vec<Nanos>,
+    /// Lost workers (executors): `(worker, from, to)`.
+    worker_losses: Vec<(usize, Nanos, Nanos)>,
     /// Task attempts that failed and were retried.
     pub task_retries: u64,
 }
@@ -324,8 +326,29 @@ impl SimRuntime {
             cost,
             slowdowns: Vec::new(),
             task_failures: Vec::new(),
+            worker_losses: Vec::new(),
             task_retries: 0,
         }
+    }
+
+    /// Loses worker `w` (an executor) from `from` until `to`: a task running on it then fails
+    /// and runs again, from the start, on another worker, and no task is placed on it while it is
+    /// gone (until the cluster manager has relaunched it). Each entry is `(w, from, to)`.
+    pub fn with_worker_losses(mut self, losses: Vec<(usize, Nanos, Nanos)>) -> Self {
+        self.worker_losses = losses;
+        self
+    }
+
+    /// When worker `w`, free from `t`, can next take a task (after any loss covering `t`).
+    fn available(&self, w: usize, mut t: Nanos) -> Nanos {
+        while let Some(&(_, _, to)) = self
+            .worker_losses
+            .iter()
+            .find(|&&(lw, from, to)| lw == w && t >= from && t < to)
+        {
+            t = to;
+        }
+        t
     }
 
     /// Makes one task fail at each of `at`: the first task to start at or after the instant
@@ -391,10 +414,11 @@ impl Runtime for SimRuntime {
         let results = tasks
             .into_iter()
             .map(|f| {
-                let (w, &at) = free_at
+                let (w, at) = free_at
                     .iter()
                     .enumerate()
-                    .min_by_key(|(i, t)| (**t, *i))
+                    .map(|(i, &t)| (i, self.available(i, t)))
+                    .min_by_key(|&(i, t)| (t, i))
                     .expect("a worker");
                 let ctx = TaskContext::simulated(at, self.cost.at(&self.slowdowns, w, at));
                 ctx.charge(&launch);
@@ -406,11 +430,59 @@ impl Runtime for SimRuntime {
                     let attempt = ctx.now() - at;
                     ctx.wait_until(ctx.now() + attempt);
                 }
-                free_at[w] = ctx.now();
+                let end = ctx.now();
+                free_at[w] = end;
+                // The worker was lost while the task ran: the attempt dies, the task runs again
+                // on another worker (the output is the same; the time is paid again).
+                let lost = self
+                    .worker_losses
+                    .iter()
+                    .find(|&&(lw, from, _)| lw == w && from > at && from < end)
+                    .copied();
+                if let Some((_, from, _)) = lost {
+                    free_at[w] = from;
+                    self.task_retries += 1;
+                    let attempt = end - at;
+                    let (other, start) = free_at
+                        .iter()
+                        .enumerate()
+                        .filter(|&(i, _)| i != w || free_at.len() == 1)
+                        .map(|(i, &t)| (i, self.available(i, t.max(from))))
+                        .min_by_key(|&(i, t)| (t, i))
+                        .expect("a worker");
+                    free_at[other] = start + attempt;
+                }
                 r
             })
             .collect();
         self.clock.wait_until(free_at.into_iter().max().unwrap_or(start));
         results
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four tasks of 100 time units on two workers; each waits its length.
+    fn stage(rt: &mut SimRuntime) -> Nanos {
+        let tasks: Vec<_> = (0..4)
+            .map(|_| |ctx: &TaskContext| ctx.wait_until(ctx.now() + 100))
+            .collect();
+        rt.run_tasks(tasks, 0);
+        rt.now()
+    }
+
+    #[test]
+    fn a_lost_worker_costs_the_rerun_of_its_task_and_takes_no_new_ones() {
+        assert_eq!(stage(&mut SimRuntime::free(2)), 200);
+        // Worker 1 is lost at 50 and back at 1000: its first task reruns on worker 0, which
+        // then runs the rest alone.
+        let mut rt = SimRuntime::free(2).with_worker_losses(vec![(1, 50, 1000)]);
+        assert_eq!(stage(&mut rt), 400);
+        assert_eq!(rt.task_retries, 1);
+        // Back at 150: the lost task reruns on worker 0 (100..200); worker 1 takes tasks again.
+        let mut rt = SimRuntime::free(2).with_worker_losses(vec![(1, 50, 150)]);
+        assert_eq!(stage(&mut rt), 300);
     }
 }

@@ -599,9 +599,21 @@ fn prepare<'a>(
                     } else {
                         Vec::new()
                     };
+                    let worker_losses: Vec<(usize, Nanos, Nanos)> = if durability.inject_failures {
+                        scenario.failures.iter().filter_map(|f| f.worker_loss(engine)).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    if let Some(&(w, _, _)) = worker_losses.iter().find(|&&(w, _, _)| w >= cfg.workers) {
+                        return Err(format!(
+                            "key `failure.worker`: worker {w} does not exist; engine `{}` has workers 0..{}",
+                            engine.name, cfg.workers
+                        ));
+                    }
                     let mut rt = SimRuntime::new(cfg.workers, profile.costs)
                         .with_slowdowns(slowdowns)
-                        .with_task_failures(task_failures);
+                        .with_task_failures(task_failures)
+                        .with_worker_losses(worker_losses);
                     if matches!(cfg.trigger, Trigger::ProcessingTime { .. }) {
                         Ok(Prepared::Segmented(Segmented::MicroBatch(Box::new(query), rt)))
                     } else {

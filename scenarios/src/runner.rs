@@ -59,13 +59,16 @@ pub fn run_scenario(
         // Refuse before anything runs what only the simulated clock models.
         let modelled = scenario.failures.iter().find(|f| {
             matches!(f.kind, FailureKindName::Straggler | FailureKindName::SlowState)
-                || f.scope == Some(crate::spec::CrashScope::Task)
+                || matches!(
+                    f.scope,
+                    Some(crate::spec::CrashScope::Task | crate::spec::CrashScope::Worker)
+                )
         });
         if let Some(f) = modelled {
             return Err(crate::error_run::RunError::Unsupported {
                 path: scenario.path.clone(),
                 message: format!(
-                    "key `failure` ({:?}): stragglers, slow state stores and task failures are modelled on the \
+                    "key `failure` ({:?}): stragglers, slow state stores, task failures and worker losses are modelled on the \
                      simulated clock in this version; use `clock = \"simulated\"` (or --clock simulated)",
                     f.kind
                 ),
@@ -180,6 +183,17 @@ pub fn run_scenario(
                         FailureEvent {
                             at,
                             restarted_at: at,
+                            replayed: 0,
+                        },
+                    ));
+                    continue;
+                }
+                if let Some((_, from, to)) = f.worker_loss(spec) {
+                    events.push((
+                        "worker_loss".into(),
+                        FailureEvent {
+                            at: from,
+                            restarted_at: to,
                             replayed: 0,
                         },
                     ));

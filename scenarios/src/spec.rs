@@ -236,6 +236,10 @@ pub enum CrashScope {
     Driver,
     /// One task.
     Task,
+    /// One worker (a Spark executor, a Flink task manager), lost at `at` and replaced after
+    /// `duration`: Spark retries its running tasks on the other executors; Flink restarts the job
+    /// from its last checkpoint.
+    Worker,
 }
 
 /// The kinds of failure a scenario can inject.
@@ -290,6 +294,19 @@ impl FailureSpec {
             .and(self.at.map(|a| a.nanos()))
     }
 
+    /// The worker a micro-batch engine loses, as `(worker, from, to)`, if this failure is one.
+    pub fn worker_loss(&self, engine: &EngineSpec) -> Option<(usize, Nanos, Nanos)> {
+        let strikes = self.engine.as_ref().is_none_or(|e| e == &engine.name);
+        if !strikes || self.kind != FailureKindName::Crash || self.scope != Some(CrashScope::Worker) {
+            return None;
+        }
+        if !matches!(engine.kind, EngineKind::MicroBatch(_)) {
+            return None;
+        }
+        let (from, duration) = (self.at?.nanos(), self.duration?.nanos());
+        Some((self.worker.unwrap_or(0), from, from + duration))
+    }
+
     /// The crash point for an engine, if this failure restarts it. A task failure restarts a
     /// per-record job (full failover) but not a micro-batch query (the task is retried).
     pub fn crash_point(&self, engine: &EngineSpec) -> Option<CrashPoint> {
@@ -299,7 +316,9 @@ impl FailureSpec {
         if self.kind != FailureKindName::Crash {
             return None;
         }
-        if self.scope == Some(CrashScope::Task) && matches!(engine.kind, EngineKind::MicroBatch(_)) {
+        if matches!(self.scope, Some(CrashScope::Task | CrashScope::Worker))
+            && matches!(engine.kind, EngineKind::MicroBatch(_))
+        {
             return None;
         }
         match (self.at, self.batch, self.phase) {
@@ -354,6 +373,22 @@ impl FailureSpec {
                 return Err((
                     "engine",
                     "the source and the input rate are shared by every engine run; remove `engine`".into(),
+                ));
+            }
+        } else if self.scope == Some(CrashScope::Worker) {
+            if self.at.is_none() {
+                return Err(("at", "a worker loss takes `at`, the instant the worker is lost".into()));
+            }
+            if !self.duration.is_some_and(|d| d.nanos() > 0) {
+                return Err((
+                    "duration",
+                    "say how long until the worker is replaced, e.g. `duration = \"30s\"` (> 0)".into(),
+                ));
+            }
+            if self.factor.is_some() || self.batch.is_some() || self.phase.is_some() {
+                return Err((
+                    "factor",
+                    "a worker loss takes `at`, `duration` and `worker`, not `factor`, `batch` or `phase`".into(),
                 ));
             }
         } else if self.scope == Some(CrashScope::Task) && self.at.is_none() {

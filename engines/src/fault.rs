@@ -55,6 +55,35 @@ impl BatchPhase {
     }
 }
 
+/// The phases of a per-record (Flink) checkpoint a crash can be placed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointPhase {
+    /// The coordinator has triggered the checkpoint; barriers are on their way from the sources.
+    Trigger,
+    /// The first subtask has aligned its barriers and snapshotted its state; others are still
+    /// aligning, and the checkpoint is not complete.
+    Snapshot,
+    /// Every subtask has acknowledged and the checkpoint's metadata is written, but the sink has
+    /// not yet been told to commit (`notifyCheckpointComplete`): the two-phase-commit sink's
+    /// pre-committed transaction is committed on recovery, as Flink's sinks do.
+    Notify,
+}
+
+impl CheckpointPhase {
+    /// Every phase, in order.
+    pub const ALL: [CheckpointPhase; 3] = [Self::Trigger, Self::Snapshot, Self::Notify];
+
+    /// The name used in scenarios and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Trigger => "trigger",
+            Self::Snapshot => "snapshot",
+            Self::Notify => "notify",
+        }
+    }
+}
+
 /// Where a crash strikes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CrashPoint {
@@ -66,6 +95,13 @@ pub enum CrashPoint {
         batch: u64,
         /// The phase it crashes at.
         phase: BatchPhase,
+    },
+    /// When per-record checkpoint `checkpoint` reaches `phase` (simulated clock).
+    InCheckpoint {
+        /// The checkpoint id (1 is the first).
+        checkpoint: u64,
+        /// The phase it crashes in.
+        phase: CheckpointPhase,
     },
 }
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use streamlab_engines::fault::BatchPhase;
+use streamlab_engines::fault::{BatchPhase, CheckpointPhase};
 use streamlab_engines::microbatch::OutputMode;
 use streamlab_engines::time::Nanos;
 
@@ -151,6 +151,8 @@ fn crash_points(
         scope: None,
         batch,
         phase,
+        checkpoint: None,
+        checkpoint_phase: None,
         engine: Some(engine.name.clone()),
     };
     let all: Vec<(String, FailureSpec)> = match &engine.kind {
@@ -166,13 +168,28 @@ fn crash_points(
                 .collect()
         }
         EngineKind::PerRecord(_) => {
-            let n = max_points.max(1) as u64;
-            (1..=n)
-                .map(|i| {
-                    let at = until * i / (n + 1);
-                    (format!("t = {:.3} s", at as f64 / 1e9), failure(Some(at), None, None))
+            // Every phase of every checkpoint the failure-free run completed, then instants.
+            let checkpoints = base
+                .progress
+                .iter()
+                .filter(|p| p["type"] == "checkpoint")
+                .filter_map(|p| p["id"].as_u64())
+                .max()
+                .unwrap_or(0);
+            let in_checkpoints = (1..=checkpoints).flat_map(|id| {
+                CheckpointPhase::ALL.iter().map(move |&phase| {
+                    let mut f = failure(None, None, None);
+                    f.checkpoint = Some(id);
+                    f.checkpoint_phase = Some(phase);
+                    (format!("checkpoint {id}, {}", phase.name()), f)
                 })
-                .collect()
+            });
+            let n = max_points.max(1) as u64;
+            let instants = (1..=n).map(|i| {
+                let at = until * i / (n + 1);
+                (format!("t = {:.3} s", at as f64 / 1e9), failure(Some(at), None, None))
+            });
+            in_checkpoints.chain(instants).collect()
         }
     };
     if all.len() <= max_points {

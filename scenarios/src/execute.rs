@@ -478,7 +478,7 @@ enum Prepared<'a> {
 
 /// A simulated engine that runs in segments.
 enum Segmented {
-    MicroBatch(Box<RecoveringQuery>, SimRuntime),
+    MicroBatch(Box<RecoveringQuery>, Box<SimRuntime>),
     PerRecord(Box<SimulatedDataflow>),
 }
 
@@ -495,7 +495,7 @@ impl Segmented {
     ) -> std::result::Result<(Vec<Delivered>, Vec<usize>), String> {
         Ok(match self {
             Segmented::MicroBatch(q, rt) => {
-                q.advance(rt, log, to)?;
+                q.advance(&mut **rt, log, to)?;
                 let mb = q.engine();
                 (mb.take_delivered(), mb.committed_offsets().to_vec())
             }
@@ -615,7 +615,10 @@ fn prepare<'a>(
                         .with_task_failures(task_failures)
                         .with_worker_losses(worker_losses);
                     if matches!(cfg.trigger, Trigger::ProcessingTime { .. }) {
-                        Ok(Prepared::Segmented(Segmented::MicroBatch(Box::new(query), rt)))
+                        Ok(Prepared::Segmented(Segmented::MicroBatch(
+                            Box::new(query),
+                            Box::new(rt),
+                        )))
                     } else {
                         Ok(Prepared::Whole(Box::new(move |log| {
                             query.advance(&mut rt, log, until)?;
@@ -639,6 +642,10 @@ fn prepare<'a>(
                 .map(|c| match c {
                     CrashPoint::At(t) => Ok(*t),
                     CrashPoint::InBatch { .. } => Err("a per-record engine has no batches; crash it `at` an instant"),
+                    CrashPoint::InCheckpoint { .. } => Err(
+                        "key `failure.checkpoint`: a crash inside a checkpoint phase is placed on the simulated clock \
+                         in this version; use `clock = \"simulated\"` or crash it `at` an instant",
+                    ),
                 })
                 .collect::<std::result::Result<_, _>>()?;
             let resume = durability.resume;
@@ -680,14 +687,27 @@ fn prepare<'a>(
                 (Some(root), Some(_)) => pr.with_checkpoint_dir(root.join(slug(&engine.name))),
                 _ => pr,
             };
-            let times: Vec<Nanos> = crashes
-                .iter()
-                .map(|c| match c {
-                    CrashPoint::At(t) => Ok(*t),
-                    CrashPoint::InBatch { .. } => Err("a per-record engine has no batches; crash it `at` an instant"),
-                })
-                .collect::<std::result::Result<_, _>>()?;
+            let mut times = Vec::new();
+            let mut in_checkpoints = Vec::new();
+            for c in &crashes {
+                match *c {
+                    CrashPoint::At(t) => times.push(t),
+                    CrashPoint::InBatch { .. } => {
+                        return Err("a per-record engine has no batches; crash it `at` an instant".into())
+                    }
+                    CrashPoint::InCheckpoint { checkpoint, phase } => {
+                        if cfg.checkpoint_interval.is_none() {
+                            return Err(format!(
+                                "key `failure.checkpoint`: engine `{}` takes no checkpoints; set `checkpoint_interval`",
+                                engine.name
+                            ));
+                        }
+                        in_checkpoints.push((checkpoint, phase));
+                    }
+                }
+            }
             pr.crash_at(times);
+            pr.crash_in_checkpoints(in_checkpoints);
             Ok(Prepared::Segmented(Segmented::PerRecord(Box::new(pr))))
         }
     }

@@ -73,7 +73,7 @@ use serde::{Deserialize, Serialize};
 use streamlab_engines::cluster::Cluster;
 use streamlab_engines::cost::Slowdown;
 use streamlab_engines::dataflow::DataflowConfig;
-use streamlab_engines::fault::{BatchPhase, CrashPoint};
+use streamlab_engines::fault::{BatchPhase, CheckpointPhase, CrashPoint};
 use streamlab_engines::microbatch::MicroBatchConfig;
 use streamlab_engines::pipeline::PipelineSpec;
 use streamlab_engines::time::Nanos;
@@ -221,6 +221,12 @@ pub struct FailureSpec {
     /// sinkCommit, commitOffsets).
     #[serde(default)]
     pub phase: Option<BatchPhase>,
+    /// Per-record: crash when this checkpoint (1 is the first) ...
+    #[serde(default)]
+    pub checkpoint: Option<u64>,
+    /// ... reaches this phase (`trigger`, `snapshot` — the default — or `notify`).
+    #[serde(default)]
+    pub checkpoint_phase: Option<CheckpointPhase>,
     /// The engine run it strikes (by name); all engines when absent.
     #[serde(default)]
     pub engine: Option<String>,
@@ -321,6 +327,12 @@ impl FailureSpec {
         {
             return None;
         }
+        if let Some(checkpoint) = self.checkpoint {
+            return Some(CrashPoint::InCheckpoint {
+                checkpoint,
+                phase: self.checkpoint_phase.unwrap_or(CheckpointPhase::Snapshot),
+            });
+        }
         match (self.at, self.batch, self.phase) {
             (Some(at), _, _) => Some(CrashPoint::At(at.nanos())),
             (None, Some(batch), phase) => Some(CrashPoint::InBatch {
@@ -379,7 +391,7 @@ impl FailureSpec {
             if self.at.is_none() {
                 return Err(("at", "a worker loss takes `at`, the instant the worker is lost".into()));
             }
-            if !self.duration.is_some_and(|d| d.nanos() > 0) {
+            if self.duration.is_none_or(|d| d.nanos() == 0) {
                 return Err((
                     "duration",
                     "say how long until the worker is replaced, e.g. `duration = \"30s\"` (> 0)".into(),
@@ -411,10 +423,44 @@ impl FailureSpec {
                 ));
             }
         }
+        if self.checkpoint_phase.is_some() && self.checkpoint.is_none() {
+            return Err((
+                "checkpoint_phase",
+                "`checkpoint_phase` goes with `checkpoint = N`".into(),
+            ));
+        }
+        if let Some(n) = self.checkpoint {
+            if self.kind != FailureKindName::Crash || self.scope.is_some_and(|s| s != CrashScope::Job) {
+                return Err(("checkpoint", "only a job crash is placed in a checkpoint".into()));
+            }
+            if self.at.is_some() || self.batch.is_some() || self.phase.is_some() {
+                return Err((
+                    "checkpoint",
+                    "give either `checkpoint` (with `checkpoint_phase`), `at`, or `batch`, not several".into(),
+                ));
+            }
+            if n == 0 {
+                return Err(("checkpoint", "checkpoints are numbered from 1".into()));
+            }
+            let micro_batch = engines
+                .iter()
+                .filter(|e| self.engine.as_ref().is_none_or(|name| name == &e.name))
+                .find(|e| matches!(e.kind, EngineKind::MicroBatch(_)));
+            return match micro_batch {
+                Some(e) => Err((
+                    "checkpoint",
+                    format!(
+                        "engine `{}` is micro-batch; place its crash with `batch` and `phase` (or name a per-record `engine`)",
+                        e.name
+                    ),
+                )),
+                None => Ok(()),
+            };
+        }
         match (self.at, self.batch) {
             (None, None) => Err((
                 "at",
-                "say when: `at = \"20s\"`, or `batch = 12` (with an optional `phase`) for a micro-batch engine".into(),
+                "say when: `at = \"20s\"`, `batch = 12` (with an optional `phase`) for a micro-batch engine, or `checkpoint = 3` (with an optional `checkpoint_phase`) for a per-record one".into(),
             )),
             (Some(_), Some(_)) => Err(("batch", "give either `at` or `batch`, not both".into())),
             (Some(_), None) if self.phase.is_some() => {

@@ -34,6 +34,7 @@ use crate::dataflow::tasks::{
     WindowTask,
 };
 use crate::dimension::CampaignTable;
+use crate::fault::CheckpointPhase;
 use crate::microbatch::checkpoint::{frame, CheckpointError};
 use crate::operators::stateless::StatelessChain;
 use crate::operators::window::StateDelta;
@@ -162,6 +163,8 @@ struct Sim {
     coordinator: Option<Coordinator>,
     /// Instants the job crashes at, latest first (popped in order).
     crashes: Vec<Nanos>,
+    /// Checkpoint phases the job crashes in.
+    phase_crashes: Vec<(u64, CheckpointPhase)>,
     restarts: u32,
     failures: Vec<FailureEvent>,
     checkpoint_progress: Vec<serde_json::Value>,
@@ -450,6 +453,10 @@ impl Sim {
                 p.windows.push((k, snapshot));
             }
         });
+        if self.crashes_in(id, CheckpointPhase::Snapshot) {
+            let slot = self.crash_slot();
+            self.schedule(slot, now + sync);
+        }
         now + sync
     }
 
@@ -494,6 +501,20 @@ impl Sim {
             SinkKind::Results(t) => Subtask::ResultSink(t),
         };
         now
+    }
+
+    /// Whether the job crashes now that checkpoint `id` has reached `phase`. A crash planned for
+    /// a later instant stays planned.
+    fn crashes_in(&mut self, id: u64, phase: CheckpointPhase) -> bool {
+        let Some(i) = self.phase_crashes.iter().position(|&c| c == (id, phase)) else {
+            return false;
+        };
+        self.phase_crashes.swap_remove(i);
+        let slot = self.crash_slot();
+        if let Some(planned) = self.scheduled[slot].take() {
+            self.crashes.push(planned); // the earliest planned: popped next
+        }
+        true
     }
 
     /// A subtask acknowledged checkpoint `id` (its part done at `at`).
@@ -553,6 +574,10 @@ impl Sim {
                 sources: p.sources,
                 windows: p.windows,
             });
+            if self.crashes_in(id, CheckpointPhase::Notify) {
+                self.crash(now);
+                return;
+            }
             for s in &mut self.subtasks {
                 if let Some(sink) = s.sink_mut() {
                     sink.commit(id, now);
@@ -587,6 +612,10 @@ impl Sim {
             }
             let coord = self.coord();
             self.schedule(coord, next);
+            if self.crashes_in(id, CheckpointPhase::Trigger) {
+                let slot = self.crash_slot();
+                self.schedule(slot, now);
+            }
         } else if alive > 0 && now < self.until {
             let next = c.next_trigger;
             let coord = self.coord();
@@ -624,12 +653,23 @@ impl Sim {
             }
         }
         let mut history = history.or_else(|| self.sinks.pop()).expect("the run has a sink");
-        history.abort();
         self.rows_out.borrow_mut().clear();
         self.results_out.borrow_mut().clear();
         self.finished_positions.clear();
         self.restarts += 1;
         let restart = t + self.blueprint.cfg.restart.delay(self.restarts).nanos();
+        // Recover-and-commit: transactions pre-committed for a checkpoint that completed are
+        // committed by the restarted sink (the crash fell between completion and notification);
+        // the rest are aborted.
+        if let Some(id) = self
+            .coordinator
+            .as_ref()
+            .and_then(|c| c.completed.as_ref())
+            .map(|d| d.id)
+        {
+            history.commit(id, restart);
+        }
+        history.abort();
 
         // A new incarnation of every subtask.
         let fresh = match topology(
@@ -850,6 +890,7 @@ impl SimulatedDataflow {
             blueprint,
             coordinator,
             crashes: Vec::new(),
+            phase_crashes: Vec::new(),
             restarts: 0,
             failures: Vec::new(),
             checkpoint_progress: Vec::new(),
@@ -895,6 +936,11 @@ impl SimulatedDataflow {
         self.sim.crashes = at;
     }
 
+    /// Makes the job crash when checkpoint `id` reaches `phase`, for each `(id, phase)`.
+    pub fn crash_in_checkpoints(&mut self, points: Vec<(u64, CheckpointPhase)>) {
+        self.sim.phase_crashes = points;
+    }
+
     /// Runs everything that happens before `to`, reading from `source`.
     pub fn advance(&mut self, source: &SourceLog, to: Nanos) -> Result<(), CheckpointError> {
         self.sim.run(source, to);
@@ -928,7 +974,9 @@ impl SimulatedDataflow {
         {
             out[p] = out[p].min(o);
         }
-        let may_crash = !self.sim.crashes.is_empty() || self.sim.scheduled.last().is_some_and(|s| s.is_some());
+        let may_crash = !self.sim.crashes.is_empty()
+            || !self.sim.phase_crashes.is_empty()
+            || self.sim.scheduled.last().is_some_and(|s| s.is_some());
         if may_crash {
             let floor = self
                 .sim

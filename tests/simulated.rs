@@ -335,3 +335,58 @@ modelled_cost_per_record = "10us"
         "the search saw the unstable side"
     );
 }
+
+#[test]
+fn time_per_state_access_is_priced_on_virtual_time_and_measured_live() {
+    const STATEFUL: &str = r#"
+name = "state-access"
+duration = "2s"
+drain = "1s"
+clock = "simulated"
+[workload]
+partitions = 2
+rate = { profile = "constant", events_per_second = 5000 }
+[pipeline]
+filter_kinds = ["view", "click"]
+[pipeline.aggregate]
+key_by = "page"
+window = { kind = "tumbling", size = "500ms" }
+function = "count"
+[[engine]]
+name = "mb"
+model = "micro-batch"
+trigger = { kind = "processing_time", interval = "200ms" }
+[[engine]]
+name = "pr"
+model = "per-record"
+"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |text: &str, out: &str| {
+        let scenario = streamlab_scenarios::spec::Scenario::parse(Path::new("state-access.toml"), text).unwrap();
+        let opts = streamlab_scenarios::runner::RunOptions {
+            out: Some(tmp.path().join(out)),
+            ..Default::default()
+        };
+        let outcome = streamlab_scenarios::runner::run_scenario(&scenario, &opts, |_| {}).unwrap();
+        outcome.summary.runs.iter().map(|r| r.counts).collect::<Vec<_>>()
+    };
+    let plain = run(STATEFUL, "plain");
+    // A state store 8x slower for the whole run: the priced time per access is 8x.
+    let slow = run(
+        &format!("{STATEFUL}\n[[failure]]\nkind = \"slow_state\"\nat = \"0s\"\nduration = \"10s\"\nfactor = 8.0\n"),
+        "slow",
+    );
+    for (p, s) in plain.iter().zip(&slow) {
+        assert!(
+            p.state_accesses > 0 && p.state_accesses == s.state_accesses,
+            "{p:?} {s:?}"
+        );
+        let ratio = s.state_access_ns().unwrap() / p.state_access_ns().unwrap();
+        assert!((ratio - 8.0).abs() < 0.05, "{ratio} {p:?} {s:?}");
+    }
+    // On the wall clock the same accesses are timed.
+    let live = run(&STATEFUL.replace("clock = \"simulated\"", "clock = \"live\""), "live");
+    for c in &live {
+        assert!(c.state_accesses > 0 && c.state_access_time_ns > 0, "{c:?}");
+    }
+}

@@ -36,6 +36,10 @@ pub struct RunCounts {
     pub buffers_sent: u64,
     /// Events read a second time after a restart (counted in `events` too).
     pub replayed: u64,
+    /// Keyed-state accesses (a window update: get, modify, put).
+    pub state_accesses: u64,
+    /// Time spent in them: measured on the wall clock, priced by the cost model on virtual time.
+    pub state_access_ns: u64,
 }
 
 /// An injected failure and the engine's restart.
@@ -89,6 +93,8 @@ impl EngineRun {
         c.late_dropped += l.late_dropped;
         c.buffers_sent += l.buffers_sent;
         c.replayed += l.replayed;
+        c.state_accesses += l.state_accesses;
+        c.state_access_ns += l.state_access_ns;
         self.active_span = (
             self.active_span.0.min(later.active_span.0),
             self.active_span.1.max(later.active_span.1),

@@ -84,6 +84,21 @@ impl TaskContext {
         }
     }
 
+    /// Whether the task runs on the wall clock (time is measured) rather than virtual time
+    /// (time is priced).
+    pub fn is_live(&self) -> bool {
+        matches!(self.clock, TaskClock::Live(_))
+    }
+
+    /// What `work` costs this task on virtual time (slowdowns in force included); 0 on the wall
+    /// clock, where work takes the time it takes.
+    pub fn price(&self, work: &Work) -> Nanos {
+        match &self.clock {
+            TaskClock::Live(_) => 0,
+            TaskClock::Virtual { cost, .. } => cost.price(work),
+        }
+    }
+
     /// Reports work done.
     pub fn charge(&self, work: &Work) {
         match &self.clock {

@@ -144,6 +144,20 @@ pub struct Counts {
     pub falling_behind: u64,
     /// Events dropped because they arrived behind the watermark.
     pub late_dropped: u64,
+    /// Keyed-state accesses (a window update is one: get, modify, put).
+    #[serde(default)]
+    pub state_accesses: u64,
+    /// Total time in them, ns: measured on the wall clock in a live run, priced by the cost
+    /// profile in a simulated one.
+    #[serde(default)]
+    pub state_access_time_ns: u64,
+}
+
+impl Counts {
+    /// Mean time per state access, ns (none without state).
+    pub fn state_access_ns(&self) -> Option<f64> {
+        (self.state_accesses > 0).then(|| self.state_access_time_ns as f64 / self.state_accesses as f64)
+    }
 }
 
 impl LatencySummary {
@@ -229,6 +243,13 @@ pub fn side_by_side_table(summary: &Summary) -> String {
     row("batches", &|r| count(r.counts.batches));
     row("falling behind", &|r| count(r.counts.falling_behind));
     row("late dropped", &|r| count(r.counts.late_dropped));
+    if runs.iter().any(|r| r.counts.state_accesses > 0) {
+        row("state access (ns)", &|r| {
+            r.counts
+                .state_access_ns()
+                .map_or_else(|| "-".into(), |ns| format!("{ns:.1}"))
+        });
+    }
     if runs.iter().any(|r| r.recovery.is_some()) {
         let opt_ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), ms);
         row("failures", &|r| count(r.failures.len() as u64));
@@ -307,6 +328,7 @@ mod tests {
                 batches: 10,
                 falling_behind: 2,
                 late_dropped: 7,
+                ..Default::default()
             },
             notes: vec![],
             failures: Vec::new(),

@@ -150,6 +150,8 @@ pub fn summarize(
                     batches: run.counts.batches,
                     falling_behind: run.counts.falling_behind,
                     late_dropped: run.counts.late_dropped,
+                    state_accesses: run.counts.state_accesses,
+                    state_access_time_ns: run.counts.state_access_ns,
                 },
                 notes,
                 failures: Vec::new(),

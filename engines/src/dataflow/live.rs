@@ -626,6 +626,7 @@ pub fn run_live_durable(
         };
         let make_window = |j: usize, out: ResultOutput| {
             let mut task = WindowTask::new(j, p, *pipeline.aggregate.as_ref().expect("stateful"), cfg, out);
+            task.measure_state_time();
             if let Some((_, snapshots)) = &restored {
                 if let Some((_, snapshot)) = snapshots.iter().find(|(k, _)| *k == p + j) {
                     task.restore(snapshot);

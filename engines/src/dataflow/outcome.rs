@@ -19,6 +19,10 @@ pub struct WindowOutcome {
     pub late_dropped: u64,
     /// Network buffers it shipped.
     pub buffers_sent: u64,
+    /// Keyed-state accesses.
+    pub state_accesses: u64,
+    /// Time in them (measured live, priced on virtual time).
+    pub state_access_ns: u64,
 }
 
 /// Assembles the run of per-record engine `name` from its one sink, its source subtasks'
@@ -48,6 +52,8 @@ pub fn assemble(
         late_dropped: windows.iter().map(|w| w.late_dropped).sum(),
         buffers_sent: sources.iter().map(|s| s.buffers_sent).sum::<u64>()
             + windows.iter().map(|w| w.buffers_sent).sum::<u64>(),
+        state_accesses: windows.iter().map(|w| w.state_accesses).sum(),
+        state_access_ns: windows.iter().map(|w| w.state_access_ns).sum(),
         ..Default::default()
     };
     EngineRun {

@@ -361,6 +361,10 @@ impl Sim {
                 sink_records: (task.chained_deliveries() - delivered0) as u64,
                 ..Default::default()
             };
+            task.add_state_time(self.priced(&Work {
+                state_updates: rows,
+                ..Default::default()
+            }));
             now += self.priced(&work);
             now = self.after_message(k, outcome, now, |sim, b| sim.row_pool.recycle(b));
             if self.take_finished(k) {

@@ -487,6 +487,12 @@ pub struct WindowTask<L = Sender<Message<WindowResult>>> {
     aligner: BarrierAligner<Row>,
     /// Late records (side output).
     pub side_output: Vec<Row>,
+    /// Keyed-state accesses so far.
+    state_accesses: u64,
+    /// Time in them: measured per buffer when `measure_state` is set (wall clock), else added
+    /// by the simulator's pricing.
+    state_access_ns: Nanos,
+    measure_state: bool,
 }
 
 impl<L: Link<WindowResult>> WindowTask<L> {
@@ -513,7 +519,20 @@ impl<L: Link<WindowResult>> WindowTask<L> {
             buffer_timeout: cfg.buffer_timeout.nanos(),
             next_flush: cfg.buffer_timeout.nanos(),
             side_output: Vec::new(),
+            state_accesses: 0,
+            state_access_ns: 0,
+            measure_state: false,
         }
+    }
+
+    /// Measures the time of state accesses on the wall clock (a live run), per buffer.
+    pub fn measure_state_time(&mut self) {
+        self.measure_state = true;
+    }
+
+    /// Adds priced time of state accesses (a simulated run).
+    pub fn add_state_time(&mut self, ns: Nanos) {
+        self.state_access_ns += ns;
     }
 
     /// Handles one message at `now`: records into state, watermarks into timers, and
@@ -536,11 +555,16 @@ impl<L: Link<WindowResult>> WindowTask<L> {
         match msg {
             Message::Data { from, mut items } => {
                 self.holder.mark_active(from);
+                let started = self.measure_state.then(std::time::Instant::now);
                 for row in &mut items {
                     row.lineage.recv = now;
                     if !self.op.insert(row, now, &mut self.scratch) {
                         self.side_output.push(*row);
                     }
+                }
+                self.state_accesses += items.len() as u64;
+                if let Some(s) = started {
+                    self.state_access_ns += s.elapsed().as_nanos() as Nanos;
                 }
                 self.forward(now);
                 outcome.buffers.push(items);
@@ -687,6 +711,8 @@ impl<L: Link<WindowResult>> WindowTask<L> {
             late_dropped: self.op.take_counters().late_dropped,
             side_output: self.side_output,
             buffers_sent: 0,
+            state_accesses: self.state_accesses,
+            state_access_ns: self.state_access_ns,
         };
         match self.out {
             ResultOutput::Gate(g) => {

@@ -93,6 +93,8 @@ struct MapOutput {
 /// What one reduce task (one shuffle partition) produced.
 struct ReduceOutput {
     work: Work,
+    /// Time spent updating state (measured live, priced on virtual time).
+    state_ns: Nanos,
     results: Vec<WindowResult>,
     counters: StateCounters,
     rows_total: usize,
@@ -604,13 +606,20 @@ impl MicroBatchEngine {
                 .enumerate()
                 .map(|(s, op)| {
                     move |ctx: &TaskContext| {
-                        let out = reduce_task(
+                        let mut out = reduce_task(
                             op,
                             buckets.iter().map(move |b| b[s].as_slice()),
                             watermark,
                             mode,
                             t_plan,
+                            ctx.is_live(),
                         );
+                        if !ctx.is_live() {
+                            out.state_ns = ctx.price(&Work {
+                                state_updates: out.work.state_updates,
+                                ..Default::default()
+                            });
+                        }
                         ctx.charge(&out.work);
                         out
                     }
@@ -620,6 +629,7 @@ impl MicroBatchEngine {
             let reduced = rt.run_tasks(reduce_tasks, per_task);
             let mut total = ReduceOutput {
                 work: Work::default(),
+                state_ns: 0,
                 results: Vec::new(),
                 counters: StateCounters::default(),
                 rows_total: 0,
@@ -631,9 +641,13 @@ impl MicroBatchEngine {
                 total.counters.rows_removed += r.counters.rows_removed;
                 total.rows_total += r.rows_total;
                 total.bytes += r.bytes;
+                total.state_ns += r.state_ns;
+                total.work.state_updates += r.work.state_updates;
                 outputs.extend(r.results.into_iter().map(Output::Window));
             }
             run.counts.late_dropped += total.counters.late_dropped;
+            run.counts.state_accesses += total.work.state_updates;
+            run.counts.state_access_ns += total.state_ns;
             // Each state partition commits its new version: a delta, and now and then a snapshot.
             if let Some(dir) = &self.checkpoint {
                 let mut written = 0;
@@ -655,6 +669,7 @@ impl MicroBatchEngine {
                 num_rows_removed: total.counters.rows_removed,
                 num_rows_dropped_by_watermark: total.counters.late_dropped,
                 memory_used_bytes: total.bytes as u64,
+                all_updates_time_ms: as_ms(total.state_ns),
             });
         } else {
             for m in &mut map_out {
@@ -862,18 +877,21 @@ fn reduce_task<'a>(
     watermark: EventTime,
     mode: OutputMode,
     now: Nanos,
+    measure: bool,
 ) -> ReduceOutput {
     let mut results = Vec::new();
     let mut inserted = 0u64;
     // Rows of windows the watermark has already closed are dropped as late by `insert`, so
     // apply the batch's watermark first (Spark filters late input and evicts with the same one).
     op.advance_watermark(watermark, now, &mut results);
+    let started = measure.then(std::time::Instant::now);
     for rows in inputs {
         for row in rows {
             op.insert(row, now, &mut results);
         }
         inserted += rows.len() as u64;
     }
+    let state_ns = started.map_or(0, |s| s.elapsed().as_nanos() as Nanos);
     match mode {
         OutputMode::Append => {}
         OutputMode::Update => op.emit_updates(now, &mut results),
@@ -886,6 +904,7 @@ fn reduce_task<'a>(
     };
     ReduceOutput {
         work,
+        state_ns,
         results,
         counters: op.take_counters(),
         rows_total: op.state_rows(),

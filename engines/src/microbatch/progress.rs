@@ -59,6 +59,9 @@ pub struct StateOperatorProgress {
     pub num_rows_dropped_by_watermark: u64,
     /// Approximate state memory.
     pub memory_used_bytes: u64,
+    /// Time spent updating state, summed over the state partitions (measured on the wall clock,
+    /// priced on virtual time).
+    pub all_updates_time_ms: f64,
 }
 
 /// One batch's progress.

@@ -293,6 +293,32 @@ fn a_failure_that_cannot_be_modelled_on_the_clock_asked_for_is_refused() {
 }
 
 #[test]
+fn a_live_micro_batch_query_is_slowed_by_a_straggler_and_a_slow_state_store() {
+    // On the wall clock the tasks of the straggling worker, and the state updates under the
+    // slow store, wait out `factor` times what they measured; the output is unchanged.
+    let text = WINDOWED
+        .replace("clock = \"simulated\"", "clock = \"live\"")
+        .replace("shuffle_partitions = 2\n", "shuffle_partitions = 2\nworkers = 2\n");
+    let text = format!(
+        "{text}\n[[failure]]\nkind = \"straggler\"\nat = \"500ms\"\nduration = \"1s\"\nfactor = 3.0\nworker = 1\nengine = \"mb append\"\n\
+         \n[[failure]]\nkind = \"slow_state\"\nat = \"1500ms\"\nduration = \"1s\"\nfactor = 5.0\n"
+    );
+    let scenario = Scenario::parse(Path::new("ft.toml"), &text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = run_in(&scenario, &dir.path().join("r")).unwrap();
+    let kinds: Vec<&str> = outcome.summary.runs[0]
+        .failures
+        .iter()
+        .map(|f| f.kind.as_str())
+        .collect();
+    assert_eq!(kinds, ["straggler", "slow_state"]);
+    for run in &outcome.summary.runs {
+        let r = run.recovery.unwrap();
+        assert_eq!((r.duplicates, r.losses), (0, 0), "{}: {r:?}", run.name);
+    }
+}
+
+#[test]
 fn a_failed_task_is_retried_without_restarting_the_micro_batch_query() {
     let text =
         format!("{WINDOWED}\n[[failure]]\nkind = \"crash\"\nscope = \"task\"\nat = \"1s\"\nengine = \"mb append\"\n");

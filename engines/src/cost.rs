@@ -146,6 +146,20 @@ pub struct Slowdown {
     pub state_only: bool,
 }
 
+impl Slowdown {
+    /// How many times slower work on `worker` at `t` runs under `slowdowns`: all work
+    /// (`state = false`) or keyed-state updates (`state = true`, which a straggler slows too).
+    /// 1 when none is in force. The live runtime stretches measured work by it.
+    pub fn factor_at(slowdowns: &[Slowdown], worker: usize, t: Nanos, state: bool) -> f64 {
+        slowdowns
+            .iter()
+            .filter(|s| t >= s.from && t < s.to && s.worker.is_none_or(|w| w == worker))
+            .filter(|s| state || !s.state_only)
+            .map(|s| s.factor)
+            .product()
+    }
+}
+
 impl CostModel {
     /// The prices for work that starts at `t` on `worker` under `slowdowns`.
     pub fn at(&self, slowdowns: &[Slowdown], worker: usize, t: Nanos) -> CostModel {

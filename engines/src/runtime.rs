@@ -34,15 +34,26 @@ pub struct TaskContext {
 
 #[derive(Debug)]
 enum TaskClock {
-    Live(LiveClock),
-    Virtual { now: AtomicU64, cost: CostModel },
+    /// The wall clock; work is stretched by `state_factor` for keyed-state updates (a slow
+    /// state store in force when the task started).
+    Live {
+        clock: LiveClock,
+        state_factor: f64,
+    },
+    Virtual {
+        now: AtomicU64,
+        cost: CostModel,
+    },
 }
 
 impl TaskContext {
     /// A task on the wall clock.
     pub fn live(clock: LiveClock) -> Self {
         Self {
-            clock: TaskClock::Live(clock),
+            clock: TaskClock::Live {
+                clock,
+                state_factor: 1.0,
+            },
         }
     }
 
@@ -59,7 +70,7 @@ impl TaskContext {
     /// The task's current time.
     pub fn now(&self) -> Nanos {
         match &self.clock {
-            TaskClock::Live(c) => c.now(),
+            TaskClock::Live { clock: c, .. } => c.now(),
             TaskClock::Virtual { now, .. } => now.load(Ordering::Relaxed),
         }
     }
@@ -67,7 +78,7 @@ impl TaskContext {
     /// Waits until `t`.
     pub fn wait_until(&self, t: Nanos) {
         match &self.clock {
-            TaskClock::Live(c) => c.wait_until(t),
+            TaskClock::Live { clock: c, .. } => c.wait_until(t),
             TaskClock::Virtual { now, .. } => {
                 now.fetch_max(t, Ordering::Relaxed);
             }
@@ -79,22 +90,43 @@ impl TaskContext {
     /// has its own granularity).
     pub fn poll_interval(&self) -> Nanos {
         match &self.clock {
-            TaskClock::Live(_) => 0,
+            TaskClock::Live { .. } => 0,
             TaskClock::Virtual { cost, .. } => cost.source_poll_interval_ns.round() as Nanos,
+        }
+    }
+
+    /// A task on the wall clock whose keyed-state updates run `state_factor` times slower.
+    pub fn live_slowed(clock: LiveClock, state_factor: f64) -> Self {
+        Self {
+            clock: TaskClock::Live { clock, state_factor },
+        }
+    }
+
+    /// Keyed-state updates that took `measured` ns on the wall clock, under a slow state store
+    /// in force: waits out the extra time and returns the whole (a no-op on virtual time, where
+    /// the price already includes it).
+    pub fn stretch_state(&self, measured: Nanos) -> Nanos {
+        match &self.clock {
+            TaskClock::Live { clock, state_factor } if *state_factor > 1.0 => {
+                let extra = (measured as f64 * (state_factor - 1.0)) as Nanos;
+                clock.wait_until(clock.now() + extra);
+                measured + extra
+            }
+            _ => measured,
         }
     }
 
     /// Whether the task runs on the wall clock (time is measured) rather than virtual time
     /// (time is priced).
     pub fn is_live(&self) -> bool {
-        matches!(self.clock, TaskClock::Live(_))
+        matches!(self.clock, TaskClock::Live { .. })
     }
 
     /// What `work` costs this task on virtual time (slowdowns in force included); 0 on the wall
     /// clock, where work takes the time it takes.
     pub fn price(&self, work: &Work) -> Nanos {
         match &self.clock {
-            TaskClock::Live(_) => 0,
+            TaskClock::Live { .. } => 0,
             TaskClock::Virtual { cost, .. } => cost.price(work),
         }
     }
@@ -102,7 +134,7 @@ impl TaskContext {
     /// Reports work done.
     pub fn charge(&self, work: &Work) {
         match &self.clock {
-            TaskClock::Live(c) => {
+            TaskClock::Live { clock: c, .. } => {
                 if work.modelled > 0 {
                     c.wait_until(c.now() + work.modelled);
                 }
@@ -207,6 +239,7 @@ impl Clock for LiveClock {
 pub struct LiveRuntime {
     clock: LiveClock,
     workers: usize,
+    slowdowns: Vec<crate::cost::Slowdown>,
 }
 
 impl LiveRuntime {
@@ -220,7 +253,16 @@ impl LiveRuntime {
         Self {
             clock,
             workers: workers.max(1),
+            slowdowns: Vec::new(),
         }
+    }
+
+    /// Makes work slower during the given periods, on the wall clock: a task on a straggling
+    /// worker takes `factor` times as long as it measured (it waits out the difference), and
+    /// keyed-state updates under a slow state store likewise.
+    pub fn with_slowdowns(mut self, slowdowns: Vec<crate::cost::Slowdown>) -> Self {
+        self.slowdowns = slowdowns;
+        self
     }
 }
 
@@ -247,28 +289,38 @@ impl Runtime for LiveRuntime {
         F: FnOnce(&TaskContext) -> T + Send,
     {
         let clock = self.clock;
-        let run = |f: F| {
-            let ctx = TaskContext::live(clock);
+        let slowdowns = &self.slowdowns;
+        let run = |f: F, worker: usize| {
+            let start = clock.now();
+            let ctx = TaskContext::live_slowed(clock, Slowdown::factor_at(slowdowns, worker, start, true));
             ctx.charge(&Work::modelled(per_task_overhead));
-            f(&ctx)
+            let r = f(&ctx);
+            // A straggling worker: the task takes `factor` times what it measured.
+            let factor = Slowdown::factor_at(slowdowns, worker, start, false);
+            if factor > 1.0 {
+                let took = clock.now().saturating_sub(start);
+                clock.wait_until(clock.now() + (took as f64 * (factor - 1.0)) as Nanos);
+            }
+            r
         };
         let threads = self.workers.min(tasks.len());
         if threads <= 1 {
-            return tasks.into_iter().map(run).collect();
+            return tasks.into_iter().map(|f| run(f, 0)).collect();
         }
         let n = tasks.len();
         let slots: Vec<Mutex<Option<F>>> = tasks.into_iter().map(|f| Mutex::new(Some(f))).collect();
         let results: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| loop {
+            for worker in 0..threads {
+                let (run, slots, results, next) = (&run, &slots, &results, &next);
+                s.spawn(move || loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= n {
                         break;
                     }
                     let f = slots[i].lock().expect("task slot").take().expect("task taken once");
-                    let r = run(f);
+                    let r = run(f, worker);
                     *results[i].lock().expect("result slot") = Some(r);
                 });
             }
@@ -486,6 +538,34 @@ mod tests {
             .collect();
         rt.run_tasks(tasks, 0);
         rt.now()
+    }
+
+    #[test]
+    fn a_slow_state_store_stretches_measured_state_time_on_the_wall_clock() {
+        let ctx = TaskContext::live_slowed(LiveClock::start(), 3.0);
+        assert_eq!(ctx.stretch_state(1_000), 3_000);
+        assert_eq!(TaskContext::live(LiveClock::start()).stretch_state(1_000), 1_000);
+        let slow = [
+            Slowdown {
+                from: 10,
+                to: 20,
+                factor: 4.0,
+                worker: Some(1),
+                state_only: false,
+            },
+            Slowdown {
+                from: 15,
+                to: 30,
+                factor: 2.0,
+                worker: None,
+                state_only: true,
+            },
+        ];
+        assert_eq!(Slowdown::factor_at(&slow, 1, 12, false), 4.0);
+        assert_eq!(Slowdown::factor_at(&slow, 0, 12, false), 1.0);
+        assert_eq!(Slowdown::factor_at(&slow, 1, 16, true), 8.0);
+        assert_eq!(Slowdown::factor_at(&slow, 0, 16, false), 1.0);
+        assert_eq!(Slowdown::factor_at(&slow, 0, 25, true), 2.0);
     }
 
     #[test]

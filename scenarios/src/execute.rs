@@ -543,9 +543,11 @@ fn prepare<'a>(
     } else {
         Vec::new()
     };
-    if !slowdowns.is_empty() && matches!(clock, ClockSetup::Live) {
+    if !slowdowns.is_empty() && matches!(clock, ClockSetup::Live) && matches!(engine.kind, EngineKind::PerRecord(_)) {
         return Err(
-            "stragglers and slow state stores are modelled on the simulated clock; use `clock = \"simulated\"`".into(),
+            "stragglers and slow state stores on a per-record engine are modelled on the simulated clock; use \
+             `clock = \"simulated\"`"
+                .into(),
         );
     }
     match (&engine.kind, clock) {
@@ -577,11 +579,21 @@ fn prepare<'a>(
             }
             let resume = durability.resume;
             match clock {
-                ClockSetup::Live => Ok(Prepared::Whole(Box::new(move |log| {
-                    let clock = live_clock(checkpoint_path.as_deref(), resume).map_err(|e| e.to_string())?;
-                    query.advance(&mut LiveRuntime::with_clock(clock, cfg.workers), log, until)?;
-                    Ok(query.engine().finish())
-                }))),
+                ClockSetup::Live => {
+                    if let Some(w) = slowdowns.iter().filter_map(|s| s.worker).find(|&w| w >= cfg.workers) {
+                        return Err(format!(
+                            "key `failure.worker`: worker {w} does not exist; engine `{}` has workers 0..{}",
+                            engine.name, cfg.workers
+                        ));
+                    }
+                    let slowdowns = slowdowns.clone();
+                    Ok(Prepared::Whole(Box::new(move |log| {
+                        let clock = live_clock(checkpoint_path.as_deref(), resume).map_err(|e| e.to_string())?;
+                        let mut rt = LiveRuntime::with_clock(clock, cfg.workers).with_slowdowns(slowdowns);
+                        query.advance(&mut rt, log, until)?;
+                        Ok(query.engine().finish())
+                    })))
+                }
                 ClockSetup::Simulated { profile, cluster } => {
                     if cfg.workers > cluster.cores() {
                         return Err(format!(

@@ -614,7 +614,9 @@ impl MicroBatchEngine {
                             t_plan,
                             ctx.is_live(),
                         );
-                        if !ctx.is_live() {
+                        if ctx.is_live() {
+                            out.state_ns = ctx.stretch_state(out.state_ns);
+                        } else {
                             out.state_ns = ctx.price(&Work {
                                 state_updates: out.work.state_updates,
                                 ..Default::default()

@@ -31,7 +31,7 @@ use streamlab_engines::time::{Nanos, NANOS_PER_SEC};
 
 use crate::error_run::{Result, RunError};
 use crate::profile::{load_profile, Profile};
-use crate::results::{batch_file_writer, part_writer, slug};
+use crate::results::{batch_file_writer, part_writer, parts_dir, slug};
 use crate::spec::{ClockKind, EngineKind, EngineSpec, Scenario};
 use crate::workload::Workload;
 
@@ -78,8 +78,15 @@ pub fn durable_per_record(cfg: &DataflowConfig) -> bool {
     cfg.sink == SinkGuarantee::ExactlyOnce && cfg.checkpoint_interval.is_some()
 }
 
-/// The latest completed checkpoint in a per-record checkpoint directory (one with a manifest).
-fn latest_checkpoint(dir: &std::path::Path) -> Option<u64> {
+/// The latest completed checkpoint in a per-record checkpoint directory (one with a manifest)
+/// whose sink transaction is committed, when the sink writes its transactions to `parts`.
+///
+/// A process killed between writing a checkpoint's manifest and the sink's commit of that
+/// checkpoint's transaction would lose the transaction if it restarted from that checkpoint
+/// (Flink commits it on recovery from the transaction handle kept in the sink's state; this
+/// sink keeps its transaction in memory). Restarting from the checkpoint before it replays
+/// those outputs instead, so the committed output stays exactly once.
+fn latest_checkpoint(dir: &std::path::Path, parts: Option<&std::path::Path>) -> Option<u64> {
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok())
@@ -91,6 +98,7 @@ fn latest_checkpoint(dir: &std::path::Path) -> Option<u64> {
                 .ok()
         })
         .filter(|id| dir.join(format!("chk-{id}")).join("_metadata").is_file())
+        .filter(|id| parts.is_none_or(|p| p.join(format!("{id:010}.csv")).is_file()))
         .max()
 }
 
@@ -115,10 +123,15 @@ fn run_live_recovering(
     crashes: Vec<Nanos>,
     resume: bool,
     hook: Option<impl FnMut(u64, &[streamlab_engines::run::Delivered]) -> std::io::Result<()> + Send + 'static>,
+    parts: Option<std::path::PathBuf>,
 ) -> std::result::Result<EngineRun, String> {
     let hook = hook.map(|h| std::sync::Arc::new(std::sync::Mutex::new(h)));
     let clock = live_clock(checkpoint_dir.as_deref(), resume).map_err(|e| e.to_string())?;
-    let latest = || checkpoint_dir.as_deref().and_then(latest_checkpoint);
+    let latest = || {
+        checkpoint_dir
+            .as_deref()
+            .and_then(|d| latest_checkpoint(d, parts.as_deref()))
+    };
     let mut restore = if resume { latest() } else { None };
     let mut started_at = restore.map_or(0, |id| {
         checkpoint_dir
@@ -666,6 +679,10 @@ fn prepare<'a>(
                 (Some(dir), true) => Some(part_writer(dir, &engine.name, pipeline)),
                 _ => None,
             };
+            let parts = match (&durability.sink_dir, durable_per_record(cfg)) {
+                (Some(dir), true) => Some(parts_dir(dir, &engine.name)),
+                _ => None,
+            };
             Ok(Prepared::Whole(Box::new(move |log| {
                 run_live_recovering(
                     &engine.name,
@@ -678,6 +695,7 @@ fn prepare<'a>(
                     times,
                     resume,
                     hook,
+                    parts,
                 )
             })))
         }
@@ -722,5 +740,31 @@ fn prepare<'a>(
             pr.crash_in_checkpoints(in_checkpoints);
             Ok(Prepared::Segmented(Segmented::PerRecord(Box::new(pr))))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resume_skips_a_completed_checkpoint_whose_transaction_the_sink_never_committed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (chk, parts) = (tmp.path().join("chk"), tmp.path().join("parts"));
+        for id in 1..=3 {
+            std::fs::create_dir_all(chk.join(format!("chk-{id}"))).unwrap();
+            std::fs::write(chk.join(format!("chk-{id}")).join("_metadata"), "{}").unwrap();
+        }
+        std::fs::create_dir_all(&parts).unwrap();
+        for id in 1..=2u64 {
+            std::fs::write(parts.join(format!("{id:010}.csv")), "").unwrap();
+        }
+        // Killed after checkpoint 3's manifest, before the sink committed transaction 3.
+        assert_eq!(latest_checkpoint(&chk, Some(&parts)), Some(2));
+        assert_eq!(latest_checkpoint(&chk, None), Some(3), "without a durable sink");
+        // A manifest-less directory is not a completed checkpoint.
+        std::fs::create_dir_all(chk.join("chk-4")).unwrap();
+        std::fs::write(parts.join(format!("{:010}.csv", 3)), "").unwrap();
+        assert_eq!(latest_checkpoint(&chk, Some(&parts)), Some(3));
     }
 }

@@ -460,13 +460,19 @@ fn stability_notes(spec: &EngineSpec, run: &EngineRun, events: u64, duration: Sp
 /// (per-record, exactly-once) goes to its own file, `sink-<run>.parts/<id>.csv`, written under a
 /// temporary name and renamed — so a batch replayed after a crash replaces its file instead of
 /// appending twice (Spark's file sink writes one file set per batch the same way).
-/// [`assemble_parts`] joins them into `sink-<run>.csv` at the end of the run.
+/// [`assemble_parts`] joins them into `sink-<run>.csv` at the end of the run. This is the
+/// directory of those files.
+pub fn parts_dir(dir: &Path, run: &str) -> PathBuf {
+    dir.join(format!("sink-{}.parts", slug(run)))
+}
+
+/// Writes each committed transaction (or batch) of a run to its own file under [`parts_dir`].
 pub fn part_writer(
     dir: &Path,
     run: &str,
     pipeline: &PipelineSpec,
 ) -> impl FnMut(u64, &[Delivered]) -> std::io::Result<()> + Send + 'static {
-    let parts = dir.join(format!("sink-{}.parts", slug(run)));
+    let parts = parts_dir(dir, run);
     let project = pipeline.project.clone();
     move |id, delivered| {
         fs::create_dir_all(&parts)?;
@@ -486,7 +492,7 @@ pub fn batch_file_writer(dir: &Path, run: &str, pipeline: &PipelineSpec) -> stre
 
 /// Joins a run's batch files, in batch order, into `sink-<run>.csv`.
 pub fn assemble_parts(dir: &Path, run: &str, pipeline: &PipelineSpec) -> Result<()> {
-    let parts = dir.join(format!("sink-{}.parts", slug(run)));
+    let parts = parts_dir(dir, run);
     let target = dir.join(format!("sink-{}.csv", slug(run)));
     let io = |path: &Path| {
         let path = path.to_path_buf();

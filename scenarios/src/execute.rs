@@ -32,7 +32,7 @@ use streamlab_engines::time::{Nanos, NANOS_PER_SEC};
 use crate::error_run::{Result, RunError};
 use crate::profile::{load_profile, Profile};
 use crate::results::{batch_file_writer, part_writer, parts_dir, slug};
-use crate::spec::{ClockKind, EngineKind, EngineSpec, Scenario};
+use crate::spec::{ClockKind, EngineKind, EngineSpec, FailureSpec, Scenario};
 use crate::workload::Workload;
 
 /// Where engines keep durable checkpoints, and whether the scenario's failures are injected.
@@ -530,6 +530,15 @@ impl Segmented {
     }
 }
 
+/// What the scenario's failures do to an engine, by `effect` (nothing in a failure-free
+/// baseline run).
+fn injected<T>(scenario: &Scenario, durability: &Durability, effect: impl Fn(&FailureSpec) -> Option<T>) -> Vec<T> {
+    match durability.inject_failures {
+        true => scenario.failures.iter().filter_map(effect).collect(),
+        false => Vec::new(),
+    }
+}
+
 /// Builds the engine for its clock; an error is the engine's message about its configuration.
 fn prepare<'a>(
     scenario: &'a Scenario,
@@ -542,20 +551,8 @@ fn prepare<'a>(
     let pipeline = &scenario.pipeline;
     let table = &workload.table;
     let partitions = workload.partitions;
-    let crashes: Vec<CrashPoint> = if durability.inject_failures {
-        scenario.failures.iter().filter_map(|f| f.crash_point(engine)).collect()
-    } else {
-        Vec::new()
-    };
-    let slowdowns: Vec<Slowdown> = if durability.inject_failures {
-        scenario
-            .failures
-            .iter()
-            .filter_map(|f| f.slowdown(&engine.name))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let crashes: Vec<CrashPoint> = injected(scenario, durability, |f| f.crash_point(engine));
+    let slowdowns: Vec<Slowdown> = injected(scenario, durability, |f| f.slowdown(&engine.name));
     if !slowdowns.is_empty() && matches!(clock, ClockSetup::Live) && matches!(engine.kind, EngineKind::PerRecord(_)) {
         return Err(
             "stragglers and slow state stores on a per-record engine are modelled on the simulated clock; use \
@@ -615,20 +612,8 @@ fn prepare<'a>(
                             cluster.cores()
                         ));
                     }
-                    let task_failures: Vec<Nanos> = if durability.inject_failures {
-                        scenario
-                            .failures
-                            .iter()
-                            .filter_map(|f| f.task_failure(engine))
-                            .collect()
-                    } else {
-                        Vec::new()
-                    };
-                    let worker_losses: Vec<(usize, Nanos, Nanos)> = if durability.inject_failures {
-                        scenario.failures.iter().filter_map(|f| f.worker_loss(engine)).collect()
-                    } else {
-                        Vec::new()
-                    };
+                    let task_failures = injected(scenario, durability, |f| f.task_failure(engine));
+                    let worker_losses = injected(scenario, durability, |f| f.worker_loss(engine));
                     if let Some(&(w, _, _)) = worker_losses.iter().find(|&&(w, _, _)| w >= cfg.workers) {
                         return Err(format!(
                             "key `failure.worker`: worker {w} does not exist; engine `{}` has workers 0..{}",

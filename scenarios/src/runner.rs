@@ -60,10 +60,10 @@ pub fn run_scenario(
         // A micro-batch query on the wall clock stretches its tasks for a straggler or a slow
         // state store; the per-record engine's threads do not yet.
         let strikes_per_record = |f: &crate::spec::FailureSpec| {
-            scenario.engines.iter().any(|e| {
-                matches!(e.kind, crate::spec::EngineKind::PerRecord(_))
-                    && f.engine.as_ref().is_none_or(|n| n == &e.name)
-            })
+            scenario
+                .engines
+                .iter()
+                .any(|e| matches!(e.kind, crate::spec::EngineKind::PerRecord(_)) && f.strikes(&e.name))
         };
         let modelled = scenario.failures.iter().find(|f| {
             (matches!(f.kind, FailureKindName::Straggler | FailureKindName::SlowState) && strikes_per_record(f))
@@ -183,7 +183,7 @@ pub fn run_scenario(
             let mut events: Vec<(String, FailureEvent)> =
                 run.failures.iter().map(|f| ("crash".to_string(), *f)).collect();
             for f in scenario.failures.iter() {
-                if f.engine.as_ref().is_some_and(|e| e != &spec.name) {
+                if !f.strikes(&spec.name) {
                     continue;
                 }
                 if let Some(at) = f.task_failure(spec) {

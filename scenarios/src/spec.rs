@@ -265,10 +265,15 @@ pub enum FailureKindName {
 }
 
 impl FailureSpec {
+    /// Whether this failure strikes the engine run named `engine` (all do when none is named).
+    pub fn strikes(&self, engine: &str) -> bool {
+        self.engine.as_deref().is_none_or(|e| e == engine)
+    }
+
     /// The slowdown this failure causes to an engine's work, if it is a straggler or a slow
     /// state store that strikes the engine.
     pub fn slowdown(&self, engine: &str) -> Option<Slowdown> {
-        if self.engine.as_deref().is_some_and(|e| e != engine) {
+        if !self.strikes(engine) {
             return None;
         }
         let (from, duration, factor) = (self.at?.nanos(), self.duration?.nanos(), self.factor?);
@@ -293,8 +298,7 @@ impl FailureSpec {
 
     /// When a task of a micro-batch engine fails and is retried, if this failure is one.
     pub fn task_failure(&self, engine: &EngineSpec) -> Option<Nanos> {
-        let strikes = self.engine.as_ref().is_none_or(|e| e == &engine.name);
-        (strikes && self.kind == FailureKindName::Crash && self.scope == Some(CrashScope::Task))
+        (self.strikes(&engine.name) && self.kind == FailureKindName::Crash && self.scope == Some(CrashScope::Task))
             .then_some(())
             .filter(|_| matches!(engine.kind, EngineKind::MicroBatch(_)))
             .and(self.at.map(|a| a.nanos()))
@@ -302,8 +306,8 @@ impl FailureSpec {
 
     /// The worker a micro-batch engine loses, as `(worker, from, to)`, if this failure is one.
     pub fn worker_loss(&self, engine: &EngineSpec) -> Option<(usize, Nanos, Nanos)> {
-        let strikes = self.engine.as_ref().is_none_or(|e| e == &engine.name);
-        if !strikes || self.kind != FailureKindName::Crash || self.scope != Some(CrashScope::Worker) {
+        if !self.strikes(&engine.name) || self.kind != FailureKindName::Crash || self.scope != Some(CrashScope::Worker)
+        {
             return None;
         }
         if !matches!(engine.kind, EngineKind::MicroBatch(_)) {
@@ -316,10 +320,7 @@ impl FailureSpec {
     /// The crash point for an engine, if this failure restarts it. A task failure restarts a
     /// per-record job (full failover) but not a micro-batch query (the task is retried).
     pub fn crash_point(&self, engine: &EngineSpec) -> Option<CrashPoint> {
-        if self.engine.as_ref().is_some_and(|e| e != &engine.name) {
-            return None;
-        }
-        if self.kind != FailureKindName::Crash {
+        if !self.strikes(&engine.name) || self.kind != FailureKindName::Crash {
             return None;
         }
         if matches!(self.scope, Some(CrashScope::Task | CrashScope::Worker))
@@ -444,7 +445,7 @@ impl FailureSpec {
             }
             let micro_batch = engines
                 .iter()
-                .filter(|e| self.engine.as_ref().is_none_or(|name| name == &e.name))
+                .filter(|e| self.strikes(&e.name))
                 .find(|e| matches!(e.kind, EngineKind::MicroBatch(_)));
             return match micro_batch {
                 Some(e) => Err((
@@ -469,7 +470,7 @@ impl FailureSpec {
             (None, Some(_)) => {
                 let per_record = engines
                     .iter()
-                    .filter(|e| self.engine.as_ref().is_none_or(|n| n == &e.name))
+                    .filter(|e| self.strikes(&e.name))
                     .find(|e| matches!(e.kind, EngineKind::PerRecord(_)));
                 match per_record {
                     Some(e) => Err((

@@ -785,36 +785,14 @@ impl WindowedAggregation {
         if self.lsm.is_some() {
             return self.add_to_session_lsm(key, t, gap, value, lineage, now, out);
         }
-        let func = self.spec.function;
         let list = self.sessions.entry(key).or_default();
         let (start, mut merged) = merge_sessions(list, &mut self.merged_scratch, t, gap);
-        let (end, was_fired) = (merged.end, merged.fired);
-        merged.add(func, value, lineage);
-        self.counters.rows_updated += 1;
-        let fired = self.watermark >= self.semantics.fire_point(end);
-        if fired && self.policy == EmitPolicy::OnWatermark {
-            merged.dirty = false;
-            merged.fired = true;
-            out.collect(result(key, start, &merged, func, now, was_fired));
-            // Fired on arrival (within allowed lateness): it still leaves state at its cleanup point.
-            self.timers
-                .push(Reverse((self.semantics.cleanup_point(end), key, start)));
-        } else {
-            self.timers.push(Reverse((self.semantics.fire_point(end), key, start)));
-        }
-        if self.policy == EmitPolicy::OnUpdate {
-            self.dirty.push((key, start));
-        }
-        list.push((start, merged));
-        if self.changed.is_some() {
-            let merged_away = std::mem::take(&mut self.merged_scratch);
-            for &s in merged_away.iter().filter(|&&s| s != start) {
-                self.mark_removed(key, s);
-            }
-            self.mark_changed(key, start);
-            self.merged_scratch = merged_away;
-        }
-        self.merged_scratch.clear();
+        self.settle_session(key, start, &mut merged, value, lineage, now, out);
+        self.sessions
+            .get_mut(&key)
+            .expect("the key's sessions were just merged")
+            .push((start, merged));
+        self.note_session_merge(key, start);
         true
     }
 
@@ -830,11 +808,35 @@ impl WindowedAggregation {
         now: Nanos,
         out: &mut impl Collector<WindowResult>,
     ) -> bool {
-        let func = self.spec.function;
         let Some(lsm) = lsm_of(&mut self.lsm) else { return false };
         let mut list = lsm.get_sessions(key);
         let before = list.len();
         let (start, mut merged) = merge_sessions(&mut list, &mut self.merged_scratch, t, gap);
+        self.settle_session(key, start, &mut merged, value, lineage, now, out);
+        list.push((start, merged));
+        let expiry = self.semantics.sessions_expiry(self.policy, &list);
+        let Some(lsm) = lsm_of(&mut self.lsm) else { return false };
+        lsm.rows = lsm.rows + list.len() - before;
+        lsm.put_sessions(key, &list, expiry);
+        self.note_session_merge(key, start);
+        true
+    }
+
+    /// A row added to session `start` of `key` (just merged, on either backend): counts the
+    /// update, fires the session at once if the watermark has already passed its end (within
+    /// allowed lateness) and sets its timer.
+    #[allow(clippy::too_many_arguments)]
+    fn settle_session(
+        &mut self,
+        key: i64,
+        start: EventTime,
+        merged: &mut WindowState,
+        value: i64,
+        lineage: Lineage,
+        now: Nanos,
+        out: &mut impl Collector<WindowResult>,
+    ) {
+        let func = self.spec.function;
         let (end, was_fired) = (merged.end, merged.fired);
         merged.add(func, value, lineage);
         self.counters.rows_updated += 1;
@@ -842,7 +844,7 @@ impl WindowedAggregation {
         if fired && self.policy == EmitPolicy::OnWatermark {
             merged.dirty = false;
             merged.fired = true;
-            out.collect(result(key, start, &merged, func, now, was_fired));
+            out.collect(result(key, start, merged, func, now, was_fired));
             // Fired on arrival (within allowed lateness): it still leaves state at its cleanup point.
             self.timers
                 .push(Reverse((self.semantics.cleanup_point(end), key, start)));
@@ -852,9 +854,11 @@ impl WindowedAggregation {
         if self.policy == EmitPolicy::OnUpdate {
             self.dirty.push((key, start));
         }
-        list.push((start, merged));
-        lsm.rows = lsm.rows + list.len() - before;
-        lsm.put_sessions(key, &list, self.semantics.sessions_expiry(self.policy, &list));
+    }
+
+    /// After a merge into session `start` of `key`: the changelog records the sessions merged
+    /// away as removed and the merged one as changed.
+    fn note_session_merge(&mut self, key: i64, start: EventTime) {
         if self.changed.is_some() {
             let merged_away = std::mem::take(&mut self.merged_scratch);
             for &s in merged_away.iter().filter(|&&s| s != start) {
@@ -864,7 +868,6 @@ impl WindowedAggregation {
             self.merged_scratch = merged_away;
         }
         self.merged_scratch.clear();
-        true
     }
 
     /// Advances the watermark to `watermark` (never backwards) and fires, in event-time order,

@@ -40,6 +40,9 @@ pub struct RunCounts {
     pub state_accesses: u64,
     /// Time spent in them: measured on the wall clock, priced by the cost model on virtual time.
     pub state_access_ns: u64,
+    /// Task attempts that failed and were run again (micro-batch task failures and lost
+    /// workers; the query kept running).
+    pub task_retries: u64,
 }
 
 /// An injected failure and the engine's restart.

@@ -30,6 +30,8 @@ pub trait Clock: Clone + Send + Sync {
 #[derive(Debug)]
 pub struct TaskContext {
     clock: TaskClock,
+    /// Which attempt of its task this is: 1, or more after a failed attempt.
+    attempt: u32,
 }
 
 #[derive(Debug)]
@@ -54,6 +56,7 @@ impl TaskContext {
                 clock,
                 state_factor: 1.0,
             },
+            attempt: 1,
         }
     }
 
@@ -64,7 +67,21 @@ impl TaskContext {
                 now: AtomicU64::new(start),
                 cost,
             },
+            attempt: 1,
         }
+    }
+
+    /// The same task's attempt number `attempt` (a retry after a failed attempt).
+    pub fn with_attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
+    }
+
+    /// Which attempt of its task this is: 1 normally, 2 or more when an earlier attempt failed
+    /// (a task failure, or its worker lost while it ran). A retrying task starts from the same
+    /// input and must not see what the failed attempt did to its state.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
     }
 
     /// The task's current time.
@@ -99,6 +116,7 @@ impl TaskContext {
     pub fn live_slowed(clock: LiveClock, state_factor: f64) -> Self {
         Self {
             clock: TaskClock::Live { clock, state_factor },
+            attempt: 1,
         }
     }
 
@@ -158,11 +176,24 @@ pub trait Runtime {
     /// work's price; the live runtime only waits out its modelled part.
     fn charge(&mut self, work: &Work);
     /// Runs `tasks` on the workers and returns their results in task order. Each task first
-    /// pays `per_task_overhead` (a configured, modelled launch cost).
+    /// pays `per_task_overhead` (a configured, modelled launch cost). A task whose attempt
+    /// fails (an injected task failure, or its worker lost while it ran) is run again, for
+    /// real, with [`TaskContext::attempt`] one higher; the failed attempt's result is dropped.
     fn run_tasks<T, F>(&mut self, tasks: Vec<F>, per_task_overhead: Nanos) -> Vec<T>
     where
         T: Send,
-        F: FnOnce(&TaskContext) -> T + Send;
+        F: Fn(&TaskContext) -> T + Sync;
+
+    /// Task attempts that failed and were run again so far.
+    fn task_retries(&self) -> u64 {
+        0
+    }
+
+    /// Whether a task attempt can fail on this runtime (failures or worker losses are
+    /// injected), so a stateful task must be able to start over from its last version.
+    fn attempts_can_fail(&self) -> bool {
+        false
+    }
 
     /// The modelled cost of launching one task that this runtime adds by itself (a cluster
     /// profile's task launch cost on the simulated runtime; none on the live one).
@@ -240,6 +271,11 @@ pub struct LiveRuntime {
     clock: LiveClock,
     workers: usize,
     slowdowns: Vec<crate::cost::Slowdown>,
+    /// Instants at which the next task attempt to start fails (latest first).
+    task_failures: Vec<Nanos>,
+    /// Lost workers (executors): `(worker, from, to)`.
+    worker_losses: Vec<(usize, Nanos, Nanos)>,
+    task_retries: u64,
 }
 
 impl LiveRuntime {
@@ -254,7 +290,27 @@ impl LiveRuntime {
             clock,
             workers: workers.max(1),
             slowdowns: Vec::new(),
+            task_failures: Vec::new(),
+            worker_losses: Vec::new(),
+            task_retries: 0,
         }
+    }
+
+    /// Makes one task attempt fail at each of `at`: the first attempt to start at or after the
+    /// instant does its work, then fails; its result is dropped and the task runs again (as
+    /// Spark retries a failed task up to `spark.task.maxFailures` without restarting the query).
+    pub fn with_task_failures(mut self, mut at: Vec<Nanos>) -> Self {
+        at.sort_unstable_by(|a, b| b.cmp(a));
+        self.task_failures = at;
+        self
+    }
+
+    /// Loses worker `w` from `from` until `to`, each entry `(w, from, to)`: an attempt running
+    /// on it at `from` fails and its task runs again on another worker thread, and the worker
+    /// takes no task while it is gone.
+    pub fn with_worker_losses(mut self, losses: Vec<(usize, Nanos, Nanos)>) -> Self {
+        self.worker_losses = losses;
+        self
     }
 
     /// Makes work slower during the given periods, on the wall clock: a task on a straggling
@@ -286,13 +342,14 @@ impl Runtime for LiveRuntime {
     fn run_tasks<T, F>(&mut self, tasks: Vec<F>, per_task_overhead: Nanos) -> Vec<T>
     where
         T: Send,
-        F: FnOnce(&TaskContext) -> T + Send,
+        F: Fn(&TaskContext) -> T + Sync,
     {
         let clock = self.clock;
         let slowdowns = &self.slowdowns;
-        let run = |f: F, worker: usize| {
+        let run = |f: &F, worker: usize, attempt: u32| {
             let start = clock.now();
-            let ctx = TaskContext::live_slowed(clock, Slowdown::factor_at(slowdowns, worker, start, true));
+            let ctx = TaskContext::live_slowed(clock, Slowdown::factor_at(slowdowns, worker, start, true))
+                .with_attempt(attempt);
             ctx.charge(&Work::modelled(per_task_overhead));
             let r = f(&ctx);
             // A straggling worker: the task takes `factor` times what it measured.
@@ -301,34 +358,92 @@ impl Runtime for LiveRuntime {
                 let took = clock.now().saturating_sub(start);
                 clock.wait_until(clock.now() + (took as f64 * (factor - 1.0)) as Nanos);
             }
-            r
+            (r, start)
         };
-        let threads = self.workers.min(tasks.len());
-        if threads <= 1 {
-            return tasks.into_iter().map(|f| run(f, 0)).collect();
-        }
         let n = tasks.len();
-        let slots: Vec<Mutex<Option<F>>> = tasks.into_iter().map(|f| Mutex::new(Some(f))).collect();
+        let threads = self.workers.min(n);
+        if threads <= 1 && !self.attempts_can_fail() {
+            return tasks.iter().map(|f| run(f, 0, 1).0).collect();
+        }
         let results: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
-        std::thread::scope(|s| {
-            for worker in 0..threads {
-                let (run, slots, results, next) = (&run, &slots, &results, &next);
-                s.spawn(move || loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        break;
-                    }
-                    let f = slots[i].lock().expect("task slot").take().expect("task taken once");
-                    let r = run(f, worker);
-                    *results[i].lock().expect("result slot") = Some(r);
+        let unfinished = AtomicUsize::new(n);
+        // Failed attempts wait here for a worker: `(task, attempt)`.
+        let retries: Mutex<Vec<(usize, u32)>> = Mutex::new(Vec::new());
+        let failures = Mutex::new(std::mem::take(&mut self.task_failures));
+        let retried = AtomicU64::new(0);
+        let losses = &self.worker_losses;
+        let lost_until = |w: usize, t: Nanos| {
+            losses
+                .iter()
+                .find(|&&(lw, from, to)| lw == w && t >= from && t < to)
+                .map(|&(_, _, to)| to)
+        };
+        // Worker `w`'s loop: takes retries first, then new tasks, until every task succeeded.
+        let work = |w: usize| {
+            while unfinished.load(Ordering::Acquire) > 0 {
+                if let Some(to) = lost_until(w, clock.now()) {
+                    // Gone: no task is placed here until the worker is back (or the stage ends).
+                    clock.wait_until((clock.now() + 200_000).min(to));
+                    continue;
+                }
+                let taken = retries.lock().expect("retry queue").pop().or_else(|| {
+                    (next.load(Ordering::Relaxed) < n)
+                        .then(|| next.fetch_add(1, Ordering::Relaxed))
+                        .filter(|&i| i < n)
+                        .map(|i| (i, 1))
                 });
+                let Some((i, attempt)) = taken else {
+                    // Nothing to take now; a failed attempt may still come back.
+                    std::thread::sleep(Duration::from_micros(50));
+                    continue;
+                };
+                let (r, start) = run(&tasks[i], w, attempt);
+                let injected = {
+                    let mut f = failures.lock().expect("task failures");
+                    let fails = f.last().is_some_and(|&t| start >= t);
+                    if fails {
+                        f.pop();
+                    }
+                    fails
+                };
+                let end = clock.now();
+                let lost = losses
+                    .iter()
+                    .any(|&(lw, from, _)| lw == w && from > start && from <= end);
+                if injected || lost {
+                    retried.fetch_add(1, Ordering::Relaxed);
+                    retries.lock().expect("retry queue").push((i, attempt + 1));
+                    continue;
+                }
+                *results[i].lock().expect("result slot") = Some(r);
+                unfinished.fetch_sub(1, Ordering::Release);
             }
-        });
+        };
+        if threads <= 1 {
+            work(0);
+        } else {
+            std::thread::scope(|s| {
+                for w in 0..threads {
+                    let work = &work;
+                    s.spawn(move || work(w));
+                }
+            });
+        }
+        self.task_failures = failures.into_inner().expect("task failures");
+        self.task_retries += retried.into_inner();
         results
             .into_iter()
             .map(|m| m.into_inner().expect("result slot").expect("every task ran"))
             .collect()
+    }
+
+    fn task_retries(&self) -> u64 {
+        self.task_retries
+    }
+
+    fn attempts_can_fail(&self) -> bool {
+        !self.task_failures.is_empty() || !self.worker_losses.is_empty()
     }
 }
 
@@ -466,10 +581,18 @@ impl Runtime for SimRuntime {
         self.cost.task_launch_ns.round() as Nanos
     }
 
+    fn task_retries(&self) -> u64 {
+        self.task_retries
+    }
+
+    fn attempts_can_fail(&self) -> bool {
+        !self.task_failures.is_empty() || !self.worker_losses.is_empty()
+    }
+
     fn run_tasks<T, F>(&mut self, tasks: Vec<F>, per_task_overhead: Nanos) -> Vec<T>
     where
         T: Send,
-        F: FnOnce(&TaskContext) -> T + Send,
+        F: Fn(&TaskContext) -> T + Sync,
     {
         let start = self.clock.now();
         let mut free_at = vec![start; self.workers.min(tasks.len()).max(1)];
@@ -478,8 +601,14 @@ impl Runtime for SimRuntime {
             modelled: per_task_overhead,
             ..Default::default()
         };
+        let attempt = |rt: &Self, f: &F, w: usize, at: Nanos, attempt: u32| {
+            let ctx = TaskContext::simulated(at, rt.cost.at(&rt.slowdowns, w, at)).with_attempt(attempt);
+            ctx.charge(&launch);
+            let r = f(&ctx);
+            (r, ctx.now())
+        };
         let results = tasks
-            .into_iter()
+            .iter()
             .map(|f| {
                 let (w, at) = free_at
                     .iter()
@@ -487,20 +616,16 @@ impl Runtime for SimRuntime {
                     .map(|(i, &t)| (i, self.available(i, t)))
                     .min_by_key(|&(i, t)| (t, i))
                     .expect("a worker");
-                let ctx = TaskContext::simulated(at, self.cost.at(&self.slowdowns, w, at));
-                ctx.charge(&launch);
-                let r = f(&ctx);
+                let (mut r, mut end) = attempt(self, f, w, at, 1);
                 if self.task_failures.last().is_some_and(|&t| at >= t) {
-                    // The attempt failed at its end; the retry does the same work again.
+                    // The attempt failed at its end; the task runs again on the same worker.
                     self.task_failures.pop();
                     self.task_retries += 1;
-                    let attempt = ctx.now() - at;
-                    ctx.wait_until(ctx.now() + attempt);
+                    (r, end) = attempt(self, f, w, end, 2);
                 }
-                let end = ctx.now();
                 free_at[w] = end;
                 // The worker was lost while the task ran: the attempt dies, the task runs again
-                // on another worker (the output is the same; the time is paid again).
+                // on another worker.
                 let lost = self
                     .worker_losses
                     .iter()
@@ -509,7 +634,6 @@ impl Runtime for SimRuntime {
                 if let Some((_, from, _)) = lost {
                     free_at[w] = from;
                     self.task_retries += 1;
-                    let attempt = end - at;
                     let (other, start) = free_at
                         .iter()
                         .enumerate()
@@ -517,7 +641,7 @@ impl Runtime for SimRuntime {
                         .map(|(i, &t)| (i, self.available(i, t.max(from))))
                         .min_by_key(|&(i, t)| (t, i))
                         .expect("a worker");
-                    free_at[other] = start + attempt;
+                    (r, free_at[other]) = attempt(self, f, other, start, 2);
                 }
                 r
             })
@@ -566,6 +690,46 @@ mod tests {
         assert_eq!(Slowdown::factor_at(&slow, 1, 16, true), 8.0);
         assert_eq!(Slowdown::factor_at(&slow, 0, 16, false), 1.0);
         assert_eq!(Slowdown::factor_at(&slow, 0, 25, true), 2.0);
+    }
+
+    /// Runs `n` tasks that note each attempt; returns what they returned and the attempts.
+    fn attempts<R: Runtime>(rt: &mut R, n: usize) -> (Vec<(usize, u32)>, Vec<u32>) {
+        let seen: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let seen = &seen;
+                move |ctx: &TaskContext| {
+                    seen[i].fetch_add(1, Ordering::Relaxed);
+                    ctx.wait_until(ctx.now() + 100);
+                    (i, ctx.attempt())
+                }
+            })
+            .collect();
+        let out = rt.run_tasks(tasks, 0);
+        (out, seen.iter().map(|a| a.load(Ordering::Relaxed) as u32).collect())
+    }
+
+    #[test]
+    fn a_failed_attempt_runs_its_task_again_for_real_on_both_clocks() {
+        // Live: the first attempt to start at or after 0 fails; its task runs twice.
+        let mut rt = LiveRuntime::new(2).with_task_failures(vec![0]);
+        assert!(rt.attempts_can_fail());
+        let (out, seen) = attempts(&mut rt, 4);
+        assert_eq!(rt.task_retries(), 1);
+        assert_eq!(seen.iter().sum::<u32>(), 5);
+        assert_eq!(out.iter().map(|&(i, _)| i).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        let retried: Vec<_> = out.iter().filter(|&&(_, a)| a == 2).collect();
+        assert_eq!(retried.len(), 1, "{out:?}");
+        // One worker thread only: the retry still happens.
+        let mut rt = LiveRuntime::new(1).with_task_failures(vec![0]);
+        let (_, seen) = attempts(&mut rt, 2);
+        assert_eq!((rt.task_retries(), seen.iter().sum::<u32>()), (1, 3));
+        // Simulated: the retry is a second real call, priced again.
+        let mut rt = SimRuntime::free(2).with_task_failures(vec![0]);
+        let (out, seen) = attempts(&mut rt, 4);
+        assert_eq!(seen, [2, 1, 1, 1]);
+        assert_eq!(out[0], (0, 2));
+        assert_eq!(rt.now(), 300);
     }
 
     #[test]

@@ -109,6 +109,10 @@ pub struct Recovery {
     pub duplicates: u64,
     /// Outputs of the failure-free run missing from this one.
     pub losses: u64,
+    /// Task attempts that failed and were run again without restarting the query
+    /// (micro-batch task failures and lost workers).
+    #[serde(default)]
+    pub task_retries: u64,
 }
 
 /// Summary statistics of a latency distribution, in milliseconds.
@@ -261,6 +265,9 @@ pub fn side_by_side_table(summary: &Summary) -> String {
         });
         row("replayed", &|r| {
             r.recovery.map_or_else(|| "-".into(), |x| count(x.replayed))
+        });
+        row("task retries", &|r| {
+            r.recovery.map_or_else(|| "-".into(), |x| count(x.task_retries))
         });
         row("duplicates", &|r| {
             r.recovery.map_or_else(|| "-".into(), |x| count(x.duplicates))

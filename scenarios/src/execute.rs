@@ -13,12 +13,12 @@ use streamlab_engines::cluster::Cluster;
 use streamlab_engines::cost::Slowdown;
 use streamlab_engines::dataflow::checkpoint::read_checkpoint;
 use streamlab_engines::dataflow::config::SinkGuarantee;
-use streamlab_engines::dataflow::live::run_live_durable;
+use streamlab_engines::dataflow::live::{run_live_durable, LiveFaults};
 use streamlab_engines::dataflow::sim::SimulatedDataflow;
 use streamlab_engines::dataflow::tasks::CommitHook;
 use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::dimension::CampaignTable;
-use streamlab_engines::fault::{CrashPoint, EngineStop};
+use streamlab_engines::fault::{CheckpointPhase, CrashPoint, EngineStop};
 use streamlab_engines::microbatch::checkpoint::CheckpointDir;
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, Trigger};
 use streamlab_engines::pipeline::PipelineSpec;
@@ -121,6 +121,7 @@ fn run_live_recovering(
     until: Nanos,
     checkpoint_dir: Option<std::path::PathBuf>,
     crashes: Vec<Nanos>,
+    mut faults: LiveFaults,
     resume: bool,
     hook: Option<impl FnMut(u64, &[streamlab_engines::run::Delivered]) -> std::io::Result<()> + Send + 'static>,
     parts: Option<std::path::PathBuf>,
@@ -148,7 +149,8 @@ fn run_live_recovering(
                 (h.lock().expect("sink hook"))(id, d)
             }))
         });
-        let mut run = run_live_durable(
+        faults.restart_delay = cfg.restart.delay(restart).nanos();
+        let incarnation = run_live_durable(
             name,
             cfg,
             pipeline,
@@ -160,11 +162,25 @@ fn run_live_recovering(
             checkpoint_dir.clone(),
             restore,
             on_commit,
+            &faults,
         )
         .map_err(|e| e.to_string())?;
+        let mut run = incarnation.run;
         let read_to = started_at + run.counts.events as usize;
+        // A crash inside a checkpoint phase ends the incarnation before the next planned one.
+        let stop = match incarnation.crashed {
+            Some((at, struck)) => {
+                faults.phase_crashes.retain(|&c| c != struck);
+                at
+            }
+            None => {
+                if stop < until {
+                    pending.next();
+                }
+                stop
+            }
+        };
         if stop < until {
-            pending.next();
             clock.wait_until(stop + cfg.restart.delay(restart).nanos());
             restore = latest();
             started_at = restore.map_or(0, |id| {
@@ -524,10 +540,73 @@ impl Segmented {
 
     fn finish(self) -> EngineRun {
         match self {
-            Segmented::MicroBatch(mut q, _) => q.engine().finish(),
+            Segmented::MicroBatch(mut q, rt) => {
+                let mut run = q.engine().finish();
+                run.counts.task_retries = rt.task_retries();
+                run
+            }
             Segmented::PerRecord(pr) => pr.finish(),
         }
     }
+}
+
+/// Refuses a failure naming a worker `engine` does not have on `clock`: a micro-batch
+/// query's workers (executor task slots); a per-record job's task slots on the live clock (slot
+/// `i` holds subtask `i` of every operator) or the simulated cluster's cores.
+pub fn check_failure_workers(
+    scenario: &Scenario,
+    engine: &EngineSpec,
+    clock: &ClockSetup,
+) -> std::result::Result<(), String> {
+    let (count, what) = match (&engine.kind, clock) {
+        (EngineKind::MicroBatch(cfg), _) => (cfg.workers, "workers"),
+        (EngineKind::PerRecord(cfg), ClockSetup::Live) => (cfg.parallelism, "task slots"),
+        (EngineKind::PerRecord(_), ClockSetup::Simulated { cluster, .. }) => (cluster.cores(), "cores"),
+    };
+    let named = scenario.failures.iter().filter(|f| f.strikes(&engine.name));
+    match named.filter_map(|f| f.worker).find(|&w| w >= count) {
+        Some(w) => Err(format!(
+            "key `failure.worker`: worker {w} does not exist; engine `{}` has {what} 0..{count}",
+            engine.name
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A per-record job's crashes: the instants, and the `(checkpoint, phase)` placements (which
+/// need an engine that takes checkpoints). A batch phase is refused: there are no batches.
+#[allow(clippy::type_complexity)]
+fn per_record_crashes(
+    crashes: &[CrashPoint],
+    engine: &EngineSpec,
+    cfg: &DataflowConfig,
+) -> std::result::Result<(Vec<Nanos>, Vec<(u64, CheckpointPhase)>), String> {
+    let (mut times, mut in_checkpoints) = (Vec::new(), Vec::new());
+    for c in crashes {
+        match *c {
+            CrashPoint::At(t) => times.push(t),
+            CrashPoint::InBatch { .. } => {
+                return Err("a per-record engine has no batches; crash it `at` an instant".into())
+            }
+            CrashPoint::InCheckpoint { checkpoint, phase } => {
+                if cfg.checkpoint_interval.is_none() {
+                    return Err(format!(
+                        "key `failure.checkpoint`: engine `{}` takes no checkpoints; set `checkpoint_interval`",
+                        engine.name
+                    ));
+                }
+                in_checkpoints.push((checkpoint, phase));
+            }
+        }
+    }
+    Ok((times, in_checkpoints))
+}
+
+/// A micro-batch query's run, with the task retries its runtime made.
+fn finished<R: Runtime>(engine: &mut MicroBatchEngine, rt: &R) -> EngineRun {
+    let mut run = engine.finish();
+    run.counts.task_retries = rt.task_retries();
+    run
 }
 
 /// What the scenario's failures do to an engine, by `effect` (nothing in a failure-free
@@ -548,18 +627,12 @@ fn prepare<'a>(
     clock: &'a ClockSetup,
     durability: &Durability,
 ) -> std::result::Result<Prepared<'a>, String> {
+    check_failure_workers(scenario, engine, clock)?;
     let pipeline = &scenario.pipeline;
     let table = &workload.table;
     let partitions = workload.partitions;
     let crashes: Vec<CrashPoint> = injected(scenario, durability, |f| f.crash_point(engine));
     let slowdowns: Vec<Slowdown> = injected(scenario, durability, |f| f.slowdown(&engine.name));
-    if !slowdowns.is_empty() && matches!(clock, ClockSetup::Live) && matches!(engine.kind, EngineKind::PerRecord(_)) {
-        return Err(
-            "stragglers and slow state stores on a per-record engine are modelled on the simulated clock; use \
-             `clock = \"simulated\"`"
-                .into(),
-        );
-    }
     match (&engine.kind, clock) {
         (EngineKind::MicroBatch(cfg), _) => {
             let checkpoint = match (&durability.checkpoint_root, crashes.is_empty()) {
@@ -588,20 +661,19 @@ fn prepare<'a>(
                     .set_sink_writer(Some(batch_file_writer(dir, &engine.name, pipeline)));
             }
             let resume = durability.resume;
+            let task_failures = injected(scenario, durability, |f| f.task_failure(engine));
+            let worker_losses = injected(scenario, durability, |f| f.worker_loss(engine));
             match clock {
                 ClockSetup::Live => {
-                    if let Some(w) = slowdowns.iter().filter_map(|s| s.worker).find(|&w| w >= cfg.workers) {
-                        return Err(format!(
-                            "key `failure.worker`: worker {w} does not exist; engine `{}` has workers 0..{}",
-                            engine.name, cfg.workers
-                        ));
-                    }
                     let slowdowns = slowdowns.clone();
                     Ok(Prepared::Whole(Box::new(move |log| {
                         let clock = live_clock(checkpoint_path.as_deref(), resume).map_err(|e| e.to_string())?;
-                        let mut rt = LiveRuntime::with_clock(clock, cfg.workers).with_slowdowns(slowdowns);
+                        let mut rt = LiveRuntime::with_clock(clock, cfg.workers)
+                            .with_slowdowns(slowdowns)
+                            .with_task_failures(task_failures)
+                            .with_worker_losses(worker_losses);
                         query.advance(&mut rt, log, until)?;
-                        Ok(query.engine().finish())
+                        Ok(finished(query.engine(), &rt))
                     })))
                 }
                 ClockSetup::Simulated { profile, cluster } => {
@@ -610,14 +682,6 @@ fn prepare<'a>(
                             "key `workers`: {} task slots do not fit on the cluster's {} cores",
                             cfg.workers,
                             cluster.cores()
-                        ));
-                    }
-                    let task_failures = injected(scenario, durability, |f| f.task_failure(engine));
-                    let worker_losses = injected(scenario, durability, |f| f.worker_loss(engine));
-                    if let Some(&(w, _, _)) = worker_losses.iter().find(|&&(w, _, _)| w >= cfg.workers) {
-                        return Err(format!(
-                            "key `failure.worker`: worker {w} does not exist; engine `{}` has workers 0..{}",
-                            engine.name, cfg.workers
                         ));
                     }
                     let mut rt = SimRuntime::new(cfg.workers, profile.costs)
@@ -632,7 +696,7 @@ fn prepare<'a>(
                     } else {
                         Ok(Prepared::Whole(Box::new(move |log| {
                             query.advance(&mut rt, log, until)?;
-                            Ok(query.engine().finish())
+                            Ok(finished(query.engine(), &rt))
                         })))
                     }
                 }
@@ -647,17 +711,12 @@ fn prepare<'a>(
             if !crashes.is_empty() && checkpoint_dir.is_none() && cfg.sink == SinkGuarantee::ExactlyOnce {
                 return Err("an exactly-once sink needs checkpoints".into());
             }
-            let times: Vec<Nanos> = crashes
-                .iter()
-                .map(|c| match c {
-                    CrashPoint::At(t) => Ok(*t),
-                    CrashPoint::InBatch { .. } => Err("a per-record engine has no batches; crash it `at` an instant"),
-                    CrashPoint::InCheckpoint { .. } => Err(
-                        "key `failure.checkpoint`: a crash inside a checkpoint phase is placed on the simulated clock \
-                         in this version; use `clock = \"simulated\"` or crash it `at` an instant",
-                    ),
-                })
-                .collect::<std::result::Result<_, _>>()?;
+            let (times, phase_crashes) = per_record_crashes(&crashes, engine, cfg)?;
+            let faults = LiveFaults {
+                slowdowns,
+                phase_crashes,
+                ..Default::default()
+            };
             let resume = durability.resume;
             // An exactly-once sink writes each committed transaction durably.
             let hook = match (&durability.sink_dir, durable_per_record(cfg)) {
@@ -678,6 +737,7 @@ fn prepare<'a>(
                     until,
                     checkpoint_dir,
                     times,
+                    faults,
                     resume,
                     hook,
                     parts,
@@ -702,25 +762,7 @@ fn prepare<'a>(
                 (Some(root), Some(_)) => pr.with_checkpoint_dir(root.join(slug(&engine.name))),
                 _ => pr,
             };
-            let mut times = Vec::new();
-            let mut in_checkpoints = Vec::new();
-            for c in &crashes {
-                match *c {
-                    CrashPoint::At(t) => times.push(t),
-                    CrashPoint::InBatch { .. } => {
-                        return Err("a per-record engine has no batches; crash it `at` an instant".into())
-                    }
-                    CrashPoint::InCheckpoint { checkpoint, phase } => {
-                        if cfg.checkpoint_interval.is_none() {
-                            return Err(format!(
-                                "key `failure.checkpoint`: engine `{}` takes no checkpoints; set `checkpoint_interval`",
-                                engine.name
-                            ));
-                        }
-                        in_checkpoints.push((checkpoint, phase));
-                    }
-                }
-            }
+            let (times, in_checkpoints) = per_record_crashes(&crashes, engine, cfg)?;
             pr.crash_at(times);
             pr.crash_in_checkpoints(in_checkpoints);
             Ok(Prepared::Segmented(Segmented::PerRecord(Box::new(pr))))

@@ -55,34 +55,15 @@ pub fn run_scenario(
     mut on_engine: impl FnMut(&EngineSpec),
 ) -> Result<RunOutcome> {
     let clock = clock_setup(scenario, opts.clock.unwrap_or(scenario.clock))?;
-    if matches!(clock, crate::execute::ClockSetup::Live) {
-        // Refuse before anything runs what only the simulated clock models.
-        // A micro-batch query on the wall clock stretches its tasks for a straggler or a slow
-        // state store; the per-record engine's threads do not yet.
-        let strikes_per_record = |f: &crate::spec::FailureSpec| {
-            scenario
-                .engines
-                .iter()
-                .any(|e| matches!(e.kind, crate::spec::EngineKind::PerRecord(_)) && f.strikes(&e.name))
-        };
-        let modelled = scenario.failures.iter().find(|f| {
-            (matches!(f.kind, FailureKindName::Straggler | FailureKindName::SlowState) && strikes_per_record(f))
-                || matches!(
-                    f.scope,
-                    Some(crate::spec::CrashScope::Task | crate::spec::CrashScope::Worker)
-                )
-        });
-        if let Some(f) = modelled {
-            return Err(crate::error_run::RunError::Unsupported {
+    // Refuse before anything runs (the failure-free baseline comes first).
+    for engine in &scenario.engines {
+        crate::execute::check_failure_workers(scenario, engine, &clock).map_err(|message| {
+            crate::error_run::RunError::Engine {
                 path: scenario.path.clone(),
-                message: format!(
-                    "key `failure` ({:?}): task failures, worker losses, and stragglers and slow state stores on a \
-                     per-record engine, are modelled on the simulated clock in this version; use `clock = \"simulated\"` \
-                     (or --clock simulated), or name a micro-batch `engine`",
-                    f.kind
-                ),
-            });
-        }
+                engine: engine.name.clone(),
+                message,
+            }
+        })?;
     }
     if opts.resume && !matches!(clock, crate::execute::ClockSetup::Live) {
         return Err(crate::error_run::RunError::Unsupported {
@@ -256,6 +237,7 @@ pub fn run_scenario(
                 replayed: run.counts.replayed,
                 duplicates,
                 losses,
+                task_retries: run.counts.task_retries,
             });
             if events.is_empty() {
                 out.notes.push("no failure struck this engine run".into());

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use crate::cost::Slowdown;
 use crate::dataflow::checkpoint::{manifest_json, read_checkpoint, write_file};
 use crate::dataflow::config::{DataflowConfig, DataflowConfigError};
 use crate::dataflow::network::{BufferPool, Message, OutputGate};
@@ -33,6 +34,7 @@ use crate::dataflow::tasks::{
     WindowTask,
 };
 use crate::dimension::CampaignTable;
+use crate::fault::CheckpointPhase;
 use crate::microbatch::checkpoint::{frame, CheckpointError};
 use crate::operators::stateless::StatelessChain;
 use crate::operators::window::StateDelta;
@@ -60,6 +62,30 @@ pub enum LiveRunError {
     /// A checkpoint could not be written, or the one to restore from could not be read.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+}
+
+/// Failures injected into one live incarnation of the job.
+#[derive(Clone, Debug, Default)]
+pub struct LiveFaults {
+    /// Stragglers and slow state stores. Subtask `k` runs in task slot `k % parallelism`
+    /// (Flink's slot sharing: subtask `i` of every operator shares slot `i`); a straggling
+    /// worker `w` is slot `w`, whose steps take `factor` times what they measured.
+    pub slowdowns: Vec<Slowdown>,
+    /// Crashes placed inside a checkpoint phase, `(checkpoint id, phase)`: the job is torn
+    /// down when that checkpoint reaches the phase.
+    pub phase_crashes: Vec<(u64, CheckpointPhase)>,
+    /// After a crash in the `notify` phase, the restarted sink commits the transaction it
+    /// pre-committed for the completed checkpoint (recover-and-commit) this long after the crash.
+    pub restart_delay: Nanos,
+}
+
+/// How a live incarnation ended.
+#[derive(Debug)]
+pub struct Incarnation {
+    /// What it produced.
+    pub run: EngineRun,
+    /// When it crashed inside a checkpoint phase, and which phase crash that was.
+    pub crashed: Option<(Nanos, (u64, CheckpointPhase))>,
 }
 
 /// What a subtask tells the checkpoint coordinator.
@@ -102,11 +128,40 @@ struct Control {
     commit_to: AtomicU64,
     /// The checkpoint the run started from (0: none); earlier ids are never requested.
     base: u64,
+    /// When the job is torn down (`Nanos::MAX` until a phase crash strikes).
+    stop: AtomicU64,
+    slowdowns: Vec<Slowdown>,
+    /// Slots: subtask `k` runs in slot `k % slots`.
+    slots: usize,
 }
 
 impl Control {
     fn enabled(&self) -> bool {
         self.interval.is_some()
+    }
+
+    /// The end of this incarnation: `until`, or earlier when a phase crash struck.
+    fn until(&self, until: Nanos) -> Nanos {
+        until.min(self.stop.load(Ordering::Acquire))
+    }
+
+    /// A straggling slot or a slow state store: subtask `k`'s step that started at `start`
+    /// and spent `state_ns` of its measured time on state takes `factor` times as long; waits
+    /// out the difference and returns the extra state time (0 with no slowdown in force).
+    fn slow_down(&self, clock: &LiveClock, k: usize, start: Nanos, state_ns: Nanos) -> Nanos {
+        if self.slowdowns.is_empty() {
+            return 0;
+        }
+        let slot = k % self.slots;
+        let all = Slowdown::factor_at(&self.slowdowns, slot, start, false);
+        let state = Slowdown::factor_at(&self.slowdowns, slot, start, true);
+        let took = clock.now().saturating_sub(start);
+        let other = took.saturating_sub(state_ns) as f64 * (all - 1.0);
+        let extra_state = (state_ns as f64 * (state - 1.0)) as Nanos;
+        if other > 0.0 || extra_state > 0 {
+            clock.wait_until(clock.now() + other as Nanos + extra_state);
+        }
+        extra_state
     }
 
     /// Commits what completed checkpoints cover, if any completed since `committed`.
@@ -190,7 +245,9 @@ fn sink_loop<T: SinkItem>(
                 Err(_) => break,
             }
         };
-        let outcome = task.on_message(msg, clock.now());
+        let start = clock.now();
+        let outcome = task.on_message(msg, start);
+        ctl.slow_down(&clock, k, start, 0);
         for b in outcome.buffers {
             pool.recycle(b);
         }
@@ -237,7 +294,9 @@ fn source_loop(
             }
         }
         let now = clock.now();
-        match task.step(source, now, until, bounded) {
+        let step = task.step(source, now, ctl.until(until), bounded);
+        ctl.slow_down(&clock, k, now, 0);
+        match step {
             Step::Continue => {}
             Step::WaitUntil(t) => clock.wait_until(ctl.source_wake(t, now, holds_sink)),
             Step::Done => break,
@@ -295,7 +354,10 @@ fn window_loop(
             },
         };
         let now = clock.now();
+        let state_before = task.state_access_ns();
         let outcome = task.on_message(msg, now);
+        let extra = ctl.slow_down(&clock, k, now, task.state_access_ns() - state_before);
+        task.add_state_time(extra);
         for b in outcome.buffers {
             pool.recycle(b);
         }
@@ -340,9 +402,27 @@ struct Coordinator<'a> {
     pending: BTreeMap<u64, Pending>,
     progress: Vec<serde_json::Value>,
     error: Option<CheckpointError>,
+    /// Crashes still planned inside checkpoint phases.
+    phase_crashes: Vec<(u64, CheckpointPhase)>,
+    /// The phase crash that struck, and when.
+    crashed: Option<(Nanos, (u64, CheckpointPhase))>,
+    /// The completed checkpoint whose pre-committed transaction the restarted sink commits.
+    recover_commit: Option<u64>,
 }
 
 impl Coordinator<'_> {
+    /// Tears the job down now if a crash is planned for checkpoint `id` reaching `phase`.
+    fn crash_in(&mut self, id: u64, phase: CheckpointPhase) -> bool {
+        let Some(i) = self.phase_crashes.iter().position(|&c| c == (id, phase)) else {
+            return false;
+        };
+        self.phase_crashes.swap_remove(i);
+        let now = self.clock.now();
+        self.ctl.stop.fetch_min(now, Ordering::AcqRel);
+        self.crashed = Some((now, (id, phase)));
+        true
+    }
+
     /// Runs until every subtask has finished (all acknowledgement senders are gone).
     fn run(&mut self, acks: &Receiver<Ack>) {
         let Some(interval) = self.ctl.interval else {
@@ -368,7 +448,7 @@ impl Coordinator<'_> {
 
     fn trigger(&mut self, now: Nanos) {
         let live_sources: Vec<usize> = self.alive.iter().copied().filter(|&k| k < self.sources).collect();
-        if live_sources.is_empty() || now >= self.until || self.error.is_some() {
+        if live_sources.is_empty() || now >= self.ctl.until(self.until) || self.error.is_some() {
             return;
         }
         let id = self.next_id;
@@ -390,6 +470,7 @@ impl Coordinator<'_> {
         for k in live_sources {
             self.ctl.inject[k].fetch_max(id, Ordering::AcqRel);
         }
+        self.crash_in(id, CheckpointPhase::Trigger);
     }
 
     fn on_ack(&mut self, ack: Ack) {
@@ -425,6 +506,9 @@ impl Coordinator<'_> {
                         p.windows.push((k, wm));
                     }
                     p.waiting.remove(&k);
+                    if self.crashed.is_none() {
+                        self.crash_in(id, CheckpointPhase::Snapshot);
+                    }
                 }
             }
             Ack::Finished { k, covers } => {
@@ -451,11 +535,13 @@ impl Coordinator<'_> {
 
     /// Completes every checkpoint all subtasks acknowledged: manifest, progress, commit.
     fn complete_ready(&mut self) {
+        // A torn-down job completes nothing more.
         while let Some(id) = self
             .pending
             .iter()
             .find(|(_, p)| p.waiting.is_empty())
             .map(|(&id, _)| id)
+            .filter(|_| self.crashed.is_none())
         {
             let Some(mut p) = self.pending.remove(&id) else { return };
             // Older checkpoints still pending are subsumed by this one.
@@ -479,6 +565,11 @@ impl Coordinator<'_> {
                 "syncMs": as_ms(p.sync), "asyncMs": as_ms(p.asynchronous),
                 "durationMs": as_ms(now - p.trigger), "bytes": p.bytes, "stateBytes": p.bytes,
             }));
+            if self.crash_in(id, CheckpointPhase::Notify) {
+                // Complete, but the sink was not told: the restarted sink commits it.
+                self.recover_commit = Some(id);
+                return;
+            }
             self.ctl.commit_to.fetch_max(id, Ordering::AcqRel);
         }
     }
@@ -541,11 +632,14 @@ pub fn run_live_with_checkpoints(
         checkpoint_dir,
         restore_from,
         None,
+        &LiveFaults::default(),
     )
+    .map(|i| i.run)
 }
 
 /// [`run_live_with_checkpoints`] whose sink also hands every committed transaction to
-/// `on_commit` (a durable sink: outputs survive the process).
+/// `on_commit` (a durable sink: outputs survive the process), under injected `faults`: one
+/// incarnation of a job that may be torn down inside a checkpoint phase.
 #[allow(clippy::too_many_arguments)]
 pub fn run_live_durable(
     name: &str,
@@ -559,7 +653,8 @@ pub fn run_live_durable(
     checkpoint_dir: Option<PathBuf>,
     restore_from: Option<u64>,
     on_commit: Option<CommitHook>,
-) -> Result<EngineRun, LiveRunError> {
+    faults: &LiveFaults,
+) -> Result<Incarnation, LiveRunError> {
     let mut on_commit = on_commit;
     let mut new_sink = || {
         let mut sink = SinkOperator::new(cfg.sink);
@@ -585,6 +680,9 @@ pub fn run_live_durable(
         inject: (0..p).map(|_| AtomicU64::new(0)).collect(),
         commit_to: AtomicU64::new(restore_from.unwrap_or(0)),
         base: restore_from.unwrap_or(0),
+        stop: AtomicU64::new(Nanos::MAX),
+        slowdowns: faults.slowdowns.clone(),
+        slots: p,
     };
     let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Ack>();
     let chain = StatelessChain::new(pipeline, table);
@@ -609,6 +707,9 @@ pub fn run_live_durable(
         pending: BTreeMap::new(),
         progress: Vec::new(),
         error: None,
+        phase_crashes: faults.phase_crashes.clone(),
+        crashed: None,
+        recover_commit: None,
     };
 
     std::thread::scope(|s| {
@@ -729,7 +830,14 @@ pub fn run_live_durable(
         sink.pre_commit(u64::MAX);
         sink.commit(u64::MAX, now);
     }
+    if let (Some(id), Some((at, _))) = (coordinator.recover_commit, coordinator.crashed) {
+        // Recover-and-commit: the restarted sink commits what the completed checkpoint covers.
+        sink.commit(id, at + faults.restart_delay);
+    }
     let mut run = assemble(name, sink, sources, windows, Vec::new());
     run.progress.append(&mut coordinator.progress);
-    Ok(run)
+    Ok(Incarnation {
+        run,
+        crashed: coordinator.crashed,
+    })
 }

@@ -530,9 +530,15 @@ impl<L: Link<WindowResult>> WindowTask<L> {
         self.measure_state = true;
     }
 
-    /// Adds priced time of state accesses (a simulated run).
+    /// Adds time of state accesses: priced (a simulated run), or the extra a slow state store
+    /// made measured accesses wait (a live run).
     pub fn add_state_time(&mut self, ns: Nanos) {
         self.state_access_ns += ns;
+    }
+
+    /// Time spent in state accesses so far.
+    pub fn state_access_ns(&self) -> Nanos {
+        self.state_access_ns
     }
 
     /// Handles one message at `now`: records into state, watermarks into timers, and

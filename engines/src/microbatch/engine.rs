@@ -19,7 +19,7 @@ use crate::microbatch::log::{BatchLogs, OffsetEntry};
 use crate::microbatch::progress::{BatchProgress, DurationMs, EventTimeStats, StateOperatorProgress};
 use crate::operators::fxhash::partition_of;
 use crate::operators::stateless::StatelessChain;
-use crate::operators::window::{EmitPolicy, StateCounters, TimeSemantics, WindowedAggregation};
+use crate::operators::window::{EmitPolicy, StateCounters, TimeSemantics, WindowEntry, WindowedAggregation};
 use crate::operators::{Lineage, Output, Row, WindowResult};
 use crate::pipeline::PipelineSpec;
 use crate::run::{Delivered, EngineRun, RunCounts};
@@ -88,6 +88,8 @@ struct MapOutput {
     max_et: Option<EventTime>,
     sum_et: i128,
     count: u64,
+    /// Events this attempt read again because an earlier attempt of the task failed.
+    reread: u64,
 }
 
 /// What one reduce task (one shuffle partition) produced.
@@ -584,7 +586,11 @@ impl MicroBatchEngine {
                 let events = source.read(p, from, to);
                 let state = &self.state;
                 move |ctx: &TaskContext| {
-                    let out = map_task(chain, events, start, nominal, state, shuffle, record_cost);
+                    let mut out = map_task(chain, events, start, nominal, state, shuffle, record_cost);
+                    if ctx.attempt() > 1 {
+                        // A retried task reads its partition's offset range again.
+                        out.reread = events.len() as u64;
+                    }
                     ctx.charge(&out.work);
                     out
                 }
@@ -600,14 +606,38 @@ impl MicroBatchEngine {
             let mode = self.cfg.output_mode;
             let buckets: Vec<Vec<Vec<Row>>> = map_out.iter_mut().map(|m| std::mem::take(&mut m.buckets)).collect();
             let buckets = &buckets;
+            // A retried reduce task starts from the state version the batch began with: read
+            // back from the checkpoint (as a Spark task on another executor loads the store),
+            // or, without one, from a copy taken before the stage when attempts can fail.
+            let before: Vec<(EventTime, Option<Vec<WindowEntry>>)> = self
+                .state
+                .iter()
+                .map(|op| {
+                    let copy = (self.checkpoint.is_none() && rt.attempts_can_fail()).then(|| op.snapshot());
+                    (op.watermark(), copy)
+                })
+                .collect();
+            let (before, checkpoint) = (&before, &self.checkpoint);
             let reduce_tasks: Vec<_> = self
                 .state
                 .iter_mut()
+                .map(std::sync::Mutex::new)
                 .enumerate()
                 .map(|(s, op)| {
-                    move |ctx: &TaskContext| {
+                    move |ctx: &TaskContext| -> Result<ReduceOutput, CheckpointError> {
+                        let mut op = op.lock().expect("one attempt at a time");
+                        if ctx.attempt() > 1 {
+                            let (watermark, copy) = &before[s];
+                            let entries = match (checkpoint, copy) {
+                                (Some(dir), _) => dir.read_state(s, batch_id)?,
+                                (None, Some(copy)) => copy.clone(),
+                                (None, None) => unreachable!("attempts fail only where a copy was kept"),
+                            };
+                            op.restore(entries, *watermark);
+                            op.take_delta();
+                        }
                         let mut out = reduce_task(
-                            op,
+                            &mut op,
                             buckets.iter().map(move |b| b[s].as_slice()),
                             watermark,
                             mode,
@@ -623,12 +653,15 @@ impl MicroBatchEngine {
                             });
                         }
                         ctx.charge(&out.work);
-                        out
+                        Ok(out)
                     }
                 })
                 .collect();
             waves += reduce_tasks.len().div_ceil(rt.workers()) as u64;
-            let reduced = rt.run_tasks(reduce_tasks, per_task);
+            let reduced = rt
+                .run_tasks(reduce_tasks, per_task)
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
             let mut total = ReduceOutput {
                 work: Work::default(),
                 state_ns: 0,
@@ -745,6 +778,9 @@ impl MicroBatchEngine {
         let min_et = map_out.iter().filter_map(|m| m.min_et).min();
         let max_et = map_out.iter().filter_map(|m| m.max_et).max();
         let count: u64 = map_out.iter().map(|m| m.count).sum();
+        let reread: u64 = map_out.iter().map(|m| m.reread).sum();
+        run.counts.replayed += reread;
+        run.counts.events += reread;
         let sum_et: i128 = map_out.iter().map(|m| m.sum_et).sum();
         if let Some(max) = max_et {
             self.next_watermark = self.next_watermark.max(max - self.cfg.watermark_delay.whole_ms());

@@ -516,3 +516,77 @@ fn a_live_per_record_crash_tears_the_job_down_and_restarts_it_exactly_once() {
         "the crash named one engine"
     );
 }
+
+/// The files under `dir` (recursively) whose path contains `part`.
+fn files_containing(dir: &Path, part: &str) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            n += files_containing(&path, part);
+        } else if path.to_string_lossy().contains(part) {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn lsm_state_checkpoints_incrementally_and_recovers_exactly_once_in_both_engines() {
+    // With `state_backend = "lsm"` each checkpoint of a window subtask (per-record) or state
+    // partition version (micro-batch) is an incremental checkpoint of its store: a manifest
+    // listing runs, of which only the new ones are written; recovery restores the store from it.
+    let lsm = |text: &str| {
+        text.replace(
+            "restart_delay = \"300ms\"\n",
+            "restart_delay = \"300ms\"\nstate_backend = \"lsm\"\n",
+        )
+        .replace(
+            "sink = \"exactly_once\"\n",
+            "sink = \"exactly_once\"\nstate_backend = \"lsm\"\n",
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for clock in ["simulated", "live"] {
+        let text = lsm(PER_RECORD)
+            .replace("clock = \"simulated\"", &format!("clock = \"{clock}\""))
+            .replace("duration = \"3s\"", "duration = \"2500ms\"");
+        let text = format!("{text}\n[[failure]]\nkind = \"crash\"\nat = \"1700ms\"\nengine = \"exactly-once\"\n");
+        let scenario = Scenario::parse(Path::new("ft-pr.toml"), &text).unwrap();
+        let out = dir.path().join(format!("pr-{clock}"));
+        let outcome = run_in(&scenario, &out).unwrap();
+        let r = outcome.summary.runs[0].recovery.unwrap();
+        assert_eq!((r.duplicates, r.losses), (0, 0), "{clock}: {r:?}");
+        assert!(r.replayed > 0, "{clock}: {r:?}");
+        let chk = out.join("checkpoints/exactly-once");
+        assert!(files_containing(&chk, "MANIFEST") > 2, "{clock}: incremental manifests");
+        assert!(files_containing(&chk.join("state"), ".sst") > 0, "{clock}: shared runs");
+        // Window subtasks 2 and 3 write no full snapshot (the sink subtask 4 has no state).
+        let full = files_containing(&chk, "subtask-2.state") + files_containing(&chk, "subtask-3.state");
+        assert_eq!(full, 0, "{clock}: full snapshots written");
+        // Later checkpoints reference runs earlier ones wrote: they write less than the state.
+        let progress = std::fs::read_to_string(out.join("progress.jsonl")).unwrap();
+        let referencing = progress
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["run"] == "exactly-once" && v["type"] == "checkpoint")
+            .filter(|v| v["bytes"].as_u64().unwrap() < v["stateBytes"].as_u64().unwrap())
+            .count();
+        assert!(referencing > 0, "{clock}: no checkpoint referenced an earlier run");
+    }
+    // Micro-batch: crashes in every phase of the first batches, state restored from the
+    // incremental checkpoint of the version before the replayed batch.
+    let scenario = Scenario::parse(Path::new("ft.toml"), &lsm(WINDOWED)).unwrap();
+    let outcomes = crash_sweep(&scenario, 3, 40, |_| {}).unwrap();
+    assert!(outcomes.len() >= 40);
+    for o in &outcomes {
+        assert_eq!((o.duplicates, o.losses), (0, 0), "{} at {}", o.engine, o.point);
+    }
+    let text = format!("{}\n[[failure]]\nkind = \"crash\"\nat = \"1500ms\"\n", lsm(WINDOWED));
+    let scenario = Scenario::parse(Path::new("ft.toml"), &text).unwrap();
+    let out = dir.path().join("mb");
+    run_in(&scenario, &out).unwrap();
+    let state = out.join("checkpoints/mb-append/state/0/0");
+    assert!(state.join("chk-1/MANIFEST").is_file(), "{}", state.display());
+    assert!(files_containing(&state.join("shared"), ".sst") > 0);
+}

@@ -4,6 +4,9 @@
 //! <dir>/chk-<id>/_metadata          {"formatVersion": 1, "id", "sources": [[partition, offset]...],
 //!                                    "subtasks": [{"subtask", "file", "watermark"}...]}
 //! <dir>/chk-<id>/subtask-<k>.state  window subtask k's state, framed with length and checksum
+//! <dir>/state/subtask-<k>/           with the LSM backend instead: k's incremental checkpoints,
+//!     shared/chk<id>-run<n>.sst      runs, each written by the first checkpoint that had it
+//!     chk-<id>/MANIFEST              the runs checkpoint <id> consists of
 //! ```
 //!
 //! The manifest is written last, when every subtask has acknowledged: a checkpoint without one
@@ -12,21 +15,37 @@
 
 use std::path::Path;
 
-use crate::dataflow::tasks::TaskSnapshot;
+use crate::dataflow::tasks::{IncrementalSnapshot, TaskSnapshot};
 use crate::microbatch::checkpoint::{read_delta, CheckpointError};
 use crate::time::EventTime;
 
+/// A window subtask's checkpoint entry: `(subtask, watermark, incremental)`.
+pub type ListedSubtask = (usize, EventTime, bool);
+
 /// The checkpoint manifest `chk-<id>/_metadata`: format version, id, source positions
-/// `[partition, offset]`, and per window subtask its state file and watermark.
-pub fn manifest_json(id: u64, sources: &[(usize, usize)], windows: &[(usize, EventTime)]) -> serde_json::Value {
+/// `[partition, offset]`, and per window subtask its state file and watermark. An incremental
+/// subtask's file is its LSM checkpoint manifest, `state/subtask-<k>/chk-<id>/MANIFEST`.
+pub fn manifest_json(id: u64, sources: &[(usize, usize)], windows: &[ListedSubtask]) -> serde_json::Value {
     serde_json::json!({
         "formatVersion": 1,
         "id": id,
         "sources": sources,
-        "subtasks": windows.iter().map(|(k, watermark)| serde_json::json!({
-            "subtask": k, "file": format!("subtask-{k}.state"), "watermark": watermark,
-        })).collect::<Vec<_>>(),
+        "subtasks": windows.iter().map(|&(k, watermark, incremental)| match incremental {
+            true => serde_json::json!({
+                "subtask": k, "file": format!("../{}/chk-{id}/MANIFEST", incremental_root(k)),
+                "watermark": watermark, "incremental": true,
+            }),
+            false => serde_json::json!({
+                "subtask": k, "file": format!("subtask-{k}.state"), "watermark": watermark,
+            }),
+        }).collect::<Vec<_>>(),
     })
+}
+
+/// Where window subtask `k` keeps its incremental checkpoints, relative to the checkpoint
+/// directory: shared runs under `shared/`, one `chk-<id>/MANIFEST` per checkpoint.
+pub fn incremental_root(k: usize) -> String {
+    format!("state/subtask-{k}")
 }
 
 /// A restored checkpoint: source positions, and window snapshots by subtask number.
@@ -73,18 +92,41 @@ pub fn read_checkpoint(dir: &Path, id: u64, p: usize, partitions: usize) -> Resu
         let watermark = entry["watermark"]
             .as_i64()
             .ok_or_else(|| refused("has a subtask without watermark".into()))?;
-        let delta = read_delta(&chk.join(format!("subtask-{k}.state")))?;
-        windows.push((
-            k,
-            TaskSnapshot {
+        // An LSM subtask's state is an incremental checkpoint in its own root; the others'
+        // is a full snapshot file.
+        let snapshot = match entry["incremental"].as_bool() {
+            Some(true) => TaskSnapshot {
                 id,
                 alignment_started: 0,
                 watermark,
-                windows: delta.upserts,
+                windows: Vec::new(),
+                incremental: Some(IncrementalSnapshot {
+                    root: dir.join(incremental_root(k)),
+                    bytes_written: 0,
+                    state_bytes: 0,
+                    sync_ns: 0,
+                    error: None,
+                }),
             },
-        ));
+            _ => TaskSnapshot {
+                id,
+                alignment_started: 0,
+                watermark,
+                windows: read_delta(&chk.join(format!("subtask-{k}.state")))?.upserts,
+                incremental: None,
+            },
+        };
+        windows.push((k, snapshot));
     }
     Ok((sources, windows))
+}
+
+/// The error of window subtask `k`'s incremental checkpoint, if it could not be taken.
+pub fn incremental_error(k: usize, snapshot: &IncrementalSnapshot) -> Option<CheckpointError> {
+    snapshot.error.as_ref().map(|e| CheckpointError::Refused {
+        path: snapshot.root.clone(),
+        message: format!("subtask {k}'s incremental checkpoint failed: {e}"),
+    })
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves a

@@ -25,7 +25,9 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::cost::Slowdown;
-use crate::dataflow::checkpoint::{manifest_json, read_checkpoint, write_file};
+use crate::dataflow::checkpoint::{
+    incremental_error, incremental_root, manifest_json, read_checkpoint, write_file, ListedSubtask,
+};
 use crate::dataflow::config::{DataflowConfig, DataflowConfigError};
 use crate::dataflow::network::{BufferPool, Message, OutputGate};
 use crate::dataflow::outcome::{assemble, WindowOutcome};
@@ -105,8 +107,11 @@ enum Ack {
         sync: Nanos,
         asynchronous: Nanos,
         bytes: u64,
-        /// Its watermark, when the manifest lists it (state or a watermark to restore).
-        listed: Option<EventTime>,
+        /// What its state takes in all (more than `bytes` for an incremental checkpoint).
+        state_bytes: u64,
+        /// Its watermark and whether its state is an incremental checkpoint, when the manifest
+        /// lists it (state or a watermark to restore).
+        listed: Option<(EventTime, bool)>,
         error: Option<CheckpointError>,
     },
     /// Subtask `k` finished. A source behind an exchange reports its final positions: its
@@ -186,12 +191,29 @@ impl Control {
     }
 
     /// A subtask aligned checkpoint `snapshot.id`: serialize its state (synchronous part),
-    /// write it (asynchronous part), acknowledge.
+    /// write it (asynchronous part), acknowledge. An incremental checkpoint of an LSM store was
+    /// taken by the subtask itself at alignment (flush and upload of new runs, all synchronous
+    /// here); only its figures are passed on.
     fn snapshot_taken(&self, k: usize, snapshot: TaskSnapshot, clock: &LiveClock, acks: &Sender<Ack>) {
         let start = clock.now();
         let alignment = start.saturating_sub(snapshot.alignment_started);
         let listed =
-            (!snapshot.windows.is_empty() || snapshot.watermark != EventTime::MIN).then_some(snapshot.watermark);
+            (!snapshot.windows.is_empty() || snapshot.incremental.is_some() || snapshot.watermark != EventTime::MIN)
+                .then_some((snapshot.watermark, snapshot.incremental.is_some()));
+        if let Some(inc) = &snapshot.incremental {
+            let _ = acks.send(Ack::Snapshot {
+                k,
+                id: snapshot.id,
+                alignment,
+                sync: inc.sync_ns,
+                asynchronous: 0,
+                bytes: inc.bytes_written,
+                state_bytes: inc.state_bytes,
+                listed,
+                error: incremental_error(k, inc),
+            });
+            return;
+        }
         let encoded = StateDelta {
             upserts: snapshot.windows,
             deletes: Vec::new(),
@@ -213,6 +235,7 @@ impl Control {
             sync: serialized - start,
             asynchronous: written - serialized,
             bytes: encoded.len() as u64,
+            state_bytes: encoded.len() as u64,
             listed,
             error,
         });
@@ -380,12 +403,13 @@ struct Pending {
     waiting: BTreeSet<usize>,
     sources: Vec<(usize, usize)>,
     /// Window subtasks listed in the manifest, with their watermarks.
-    windows: Vec<(usize, EventTime)>,
+    windows: Vec<ListedSubtask>,
     start_delay: Nanos,
     alignment: Nanos,
     sync: Nanos,
     asynchronous: Nanos,
     bytes: u64,
+    state_bytes: u64,
 }
 
 /// The checkpoint coordinator, run by the calling thread while the subtasks run.
@@ -465,6 +489,7 @@ impl Coordinator<'_> {
                 sync: 0,
                 asynchronous: 0,
                 bytes: 0,
+                state_bytes: 0,
             },
         );
         for k in live_sources {
@@ -489,6 +514,7 @@ impl Coordinator<'_> {
                 sync,
                 asynchronous,
                 bytes,
+                state_bytes,
                 listed,
                 error,
             } => {
@@ -502,8 +528,9 @@ impl Coordinator<'_> {
                     p.sync = p.sync.max(sync);
                     p.asynchronous = p.asynchronous.max(asynchronous);
                     p.bytes += bytes;
-                    if let Some(wm) = listed {
-                        p.windows.push((k, wm));
+                    p.state_bytes += state_bytes;
+                    if let Some((wm, incremental)) = listed {
+                        p.windows.push((k, wm, incremental));
                     }
                     p.waiting.remove(&k);
                     if self.crashed.is_none() {
@@ -547,7 +574,7 @@ impl Coordinator<'_> {
             // Older checkpoints still pending are subsumed by this one.
             self.pending.retain(|&i, _| i > id);
             p.sources.sort_unstable();
-            p.windows.sort_unstable_by_key(|&(k, _)| k);
+            p.windows.sort_unstable_by_key(|&(k, _, _)| k);
             if let Some(dir) = &self.ctl.dir {
                 let manifest = manifest_json(id, &p.sources, &p.windows);
                 let path = dir.join(format!("chk-{id}")).join("_metadata");
@@ -563,7 +590,7 @@ impl Coordinator<'_> {
                 "triggerTimeMs": as_ms(p.trigger), "completedTimeMs": as_ms(now),
                 "startDelayMs": as_ms(p.start_delay), "alignmentMs": as_ms(p.alignment),
                 "syncMs": as_ms(p.sync), "asyncMs": as_ms(p.asynchronous),
-                "durationMs": as_ms(now - p.trigger), "bytes": p.bytes, "stateBytes": p.bytes,
+                "durationMs": as_ms(now - p.trigger), "bytes": p.bytes, "stateBytes": p.state_bytes,
             }));
             if self.crash_in(id, CheckpointPhase::Notify) {
                 // Complete, but the sink was not told: the restarted sink commits it.
@@ -712,6 +739,7 @@ pub fn run_live_durable(
         recover_commit: None,
     };
 
+    let mut restore_error: Option<CheckpointError> = None;
     std::thread::scope(|s| {
         let ctl = &ctl;
         let mut source_handles = Vec::new();
@@ -725,15 +753,18 @@ pub fn run_live_durable(
             }
             task
         };
-        let make_window = |j: usize, out: ResultOutput| {
+        let make_window = |j: usize, out: ResultOutput| -> Result<WindowTask, CheckpointError> {
             let mut task = WindowTask::new(j, p, *pipeline.aggregate.as_ref().expect("stateful"), cfg, out);
             task.measure_state_time();
+            if let Some(dir) = &ctl.dir {
+                task.checkpoint_incrementally(dir.join(incremental_root(p + j)));
+            }
             if let Some((_, snapshots)) = &restored {
                 if let Some((_, snapshot)) = snapshots.iter().find(|(k, _)| *k == p + j) {
-                    task.restore(snapshot);
+                    task.restore(snapshot)?;
                 }
             }
-            task
+            Ok(task)
         };
         let mut spawn_source = |task: SourceTask| {
             let acks = ack_tx.clone();
@@ -772,6 +803,9 @@ pub fn run_live_durable(
                     Some(tx)
                 };
                 subtasks = subtasks.max(2 * p);
+                // Every window subtask is restored before any runs: a checkpoint that cannot be
+                // restored stops the job before it starts.
+                let mut tasks = Vec::new();
                 for (j, rx) in window_rxs.into_iter().enumerate() {
                     let out = match &result_tx {
                         None => ResultOutput::Chained(Box::new(new_sink())),
@@ -783,12 +817,22 @@ pub fn run_live_durable(
                             result_pool.clone(),
                         )),
                     };
-                    let task = make_window(j, out);
+                    match make_window(j, out) {
+                        Ok(task) => tasks.push((j, task, rx)),
+                        Err(e) => {
+                            restore_error.get_or_insert(e);
+                        }
+                    }
+                }
+                drop(result_tx);
+                if restore_error.is_some() {
+                    return;
+                }
+                for (j, task, rx) in tasks {
                     let pool = row_pool.clone();
                     let acks = ack_tx.clone();
                     window_handles.push(s.spawn(move || window_loop(task, rx, pool, clock, p + j, ctl, acks)));
                 }
-                drop(result_tx);
                 for i in 0..p {
                     let gate = OutputGate::new(i, window_txs.clone(), capacity, flush_each, row_pool.clone());
                     let out = RowOutput::Keyed {
@@ -817,7 +861,7 @@ pub fn run_live_durable(
         sinks.extend(result_sink_handle.map(|h| h.join().expect("sink subtask panicked")));
     });
 
-    if let Some(e) = coordinator.error.take() {
+    if let Some(e) = restore_error.or(coordinator.error.take()) {
         return Err(e.into());
     }
     let mut sink = sinks.pop().expect("exactly one sink");

@@ -25,7 +25,7 @@ use std::rc::Rc;
 
 use crate::cluster::Cluster;
 use crate::cost::{CostModel, Work};
-use crate::dataflow::checkpoint::{manifest_json, read_checkpoint, write_file};
+use crate::dataflow::checkpoint::{incremental_error, incremental_root, manifest_json, read_checkpoint, write_file};
 use crate::dataflow::config::{DataflowConfig, DataflowConfigError, ROW_WIRE_BYTES};
 use crate::dataflow::network::{BufferPool, Link, Message, OutputGate};
 use crate::dataflow::outcome::{assemble, WindowOutcome};
@@ -110,6 +110,8 @@ struct Pending {
     sync: Nanos,
     asynchronous: Nanos,
     bytes: u64,
+    /// What the checkpoint's state takes in all (incremental checkpoints reference earlier bytes).
+    state_bytes: u64,
 }
 
 /// The latest completed checkpoint.
@@ -187,6 +189,19 @@ impl Sim {
 
     fn crash_slot(&self) -> usize {
         self.subtasks.len() + 1
+    }
+
+    /// Points every window subtask with an LSM store at its incremental checkpoint root, when
+    /// the job writes its checkpoints to a directory.
+    fn checkpoint_incrementally(&mut self) {
+        let Some(dir) = self.coordinator.as_ref().and_then(|c| c.dir.clone()) else {
+            return;
+        };
+        for (k, s) in self.subtasks.iter_mut().enumerate() {
+            if let Subtask::Window(task) = s {
+                task.checkpoint_incrementally(dir.join(incremental_root(k)));
+            }
+        }
     }
 
     /// The price of `work` done in the current step, slowdowns in force included.
@@ -430,7 +445,14 @@ impl Sim {
             deletes: Vec::new(),
         }
         .encode();
-        let bytes = encoded.len() as u64;
+        // An incremental checkpoint wrote only its new runs (already, into its own root).
+        let (bytes, state_bytes) = match &snapshot.incremental {
+            Some(inc) => (inc.bytes_written, inc.state_bytes),
+            None => (encoded.len() as u64, encoded.len() as u64),
+        };
+        if let Some(e) = snapshot.incremental.as_ref().and_then(|i| incremental_error(k, i)) {
+            self.error = Some(e);
+        }
         let sync = self.priced(&Work {
             serialized_bytes: bytes,
             ..Default::default()
@@ -440,7 +462,8 @@ impl Sim {
             logged_bytes: bytes,
             ..Default::default()
         });
-        if let Some(dir) = self.coordinator.as_ref().and_then(|c| c.dir.clone()) {
+        let full = snapshot.incremental.is_none();
+        if let Some(dir) = self.coordinator.as_ref().and_then(|c| c.dir.clone()).filter(|_| full) {
             let path = dir.join(format!("chk-{id}")).join(format!("subtask-{k}.state"));
             if let Err(e) = write_file(&path, &frame(&encoded)) {
                 self.error = Some(e);
@@ -453,7 +476,8 @@ impl Sim {
             p.sync = p.sync.max(sync);
             p.asynchronous = p.asynchronous.max(asynchronous);
             p.bytes += bytes;
-            if !snapshot.windows.is_empty() || snapshot.watermark != EventTime::MIN {
+            p.state_bytes += state_bytes;
+            if !snapshot.windows.is_empty() || snapshot.incremental.is_some() || snapshot.watermark != EventTime::MIN {
                 p.windows.push((k, snapshot));
             }
         });
@@ -555,7 +579,11 @@ impl Sim {
             c.pending.retain(|&i, _| i > id);
             let dir = c.dir.clone();
             if let Some(dir) = &dir {
-                let windows: Vec<(usize, EventTime)> = p.windows.iter().map(|(k, s)| (*k, s.watermark)).collect();
+                let windows: Vec<_> = p
+                    .windows
+                    .iter()
+                    .map(|(k, s)| (*k, s.watermark, s.incremental.is_some()))
+                    .collect();
                 let manifest = manifest_json(id, &p.sources, &windows);
                 if let Err(e) = write_file(
                     &dir.join(format!("chk-{id}")).join("_metadata"),
@@ -570,7 +598,7 @@ impl Sim {
                 "triggerTimeMs": as_ms(p.trigger), "completedTimeMs": as_ms(now),
                 "startDelayMs": as_ms(p.start_delay), "alignmentMs": as_ms(p.alignment),
                 "syncMs": as_ms(p.sync), "asyncMs": as_ms(p.asynchronous),
-                "durationMs": as_ms(now - p.trigger), "bytes": p.bytes, "stateBytes": p.bytes,
+                "durationMs": as_ms(now - p.trigger), "bytes": p.bytes, "stateBytes": p.state_bytes,
             }));
             let c = self.coordinator.as_mut().expect("coordinator");
             c.completed = Some(Completed {
@@ -687,6 +715,7 @@ impl Sim {
             Err(_) => unreachable!("the configuration was valid at the start"),
         };
         self.subtasks = fresh.subtasks;
+        self.checkpoint_incrementally();
         for s in &mut self.subtasks {
             if let Some(sink) = s.sink_mut() {
                 std::mem::swap(sink, &mut history);
@@ -712,7 +741,10 @@ impl Sim {
                     }
                     for (k, snapshot) in windows {
                         if let Some(Subtask::Window(task)) = self.subtasks.get_mut(k) {
-                            task.restore(&snapshot);
+                            if let Err(e) = task.restore(&snapshot) {
+                                self.error = Some(e);
+                                return;
+                            }
                         }
                     }
                     for (p, o) in sources {
@@ -920,6 +952,7 @@ impl SimulatedDataflow {
         if let Some(c) = &mut self.sim.coordinator {
             c.dir = Some(dir);
         }
+        self.sim.checkpoint_incrementally();
         self
     }
 

@@ -9,6 +9,15 @@
 //! <dir>/state/0/<p>/<v>.snapshot  every SNAPSHOT_EVERY versions, the whole partition
 //! ```
 //!
+//! With the LSM state backend (Spark's RocksDB state store provider) a partition's versions
+//! are incremental checkpoints of its store instead, as the provider uploads SST files once and
+//! lists them per version:
+//!
+//! ```text
+//! <dir>/state/0/<p>/shared/chk<v>-run<n>.sst  a run, written by the first version that had it
+//! <dir>/state/0/<p>/chk-<v>/MANIFEST          the runs version v consists of
+//! ```
+//!
 //! Recovery reads it back: the last commit fixes where to resume; a batch with an offsets entry
 //! and no commit is replayed with exactly the same offsets and watermark, over the state of the
 //! version before it, and the sink skips a batch it already holds. A directory written by
@@ -20,7 +29,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::microbatch::log::OffsetEntry;
-use crate::operators::window::{StateDelta, WindowEntry};
+use crate::operators::window::{StateDelta, WindowEntry, WindowedAggregation};
 use crate::time::EventTime;
 
 /// The format this version writes and reads.
@@ -183,6 +192,43 @@ impl CheckpointDir {
             bytes += self.write(&format!("state/0/{p}/{v}.snapshot"), &frame(&full.encode()))?;
         }
         Ok(bytes)
+    }
+
+    /// Commits state partition `p` of `op` as version `v`: an incremental checkpoint of its
+    /// LSM store, or on the heap backend its delta (and now and then a snapshot). Returns the
+    /// bytes written.
+    pub fn commit_state(&self, p: usize, v: u64, op: &mut WindowedAggregation) -> Result<usize> {
+        let root = self.state_root(p);
+        match op.checkpoint_incremental(v, &root) {
+            Some(taken) => {
+                op.take_delta();
+                let stats = taken.map_err(|e| refused(&root, format!("version {v} could not be written: {e}")))?;
+                Ok(stats.bytes_written as usize)
+            }
+            None => {
+                let delta = op.take_delta();
+                self.write_state(p, v, &delta, || op.snapshot())
+            }
+        }
+    }
+
+    /// Restores state partition `p` of `op` to version `v`, run with `watermark`: from the
+    /// incremental checkpoint of that version when there is one, else from deltas and snapshots.
+    pub fn restore_state(&self, p: usize, v: u64, op: &mut WindowedAggregation, watermark: EventTime) -> Result<()> {
+        let root = self.state_root(p);
+        if root.join(format!("chk-{v}")).join("MANIFEST").is_file() {
+            op.restore_incremental(&root, v, watermark)
+                .map_err(|e| refused(&root.join(format!("chk-{v}")), format!("cannot be restored: {e}")))?;
+        } else {
+            op.restore(self.read_state(p, v)?, watermark);
+        }
+        op.take_delta();
+        Ok(())
+    }
+
+    /// State partition `p`'s directory.
+    fn state_root(&self, p: usize) -> PathBuf {
+        self.root.join(format!("state/0/{p}"))
     }
 
     /// Reads state partition `p` as of version `v`: the latest snapshot at or below `v`, then

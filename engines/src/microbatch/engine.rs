@@ -255,10 +255,8 @@ impl MicroBatchEngine {
             engine.next_watermark = *next_watermark;
             engine.watermark = *batch_watermark;
             for (p, op) in engine.state.iter_mut().enumerate() {
-                let entries = dir.read_state(p, batch + 1)?;
                 // The state is as the committed batch left it: advanced to that batch's watermark.
-                op.restore(entries, *batch_watermark);
-                op.take_delta();
+                dir.restore_state(p, batch + 1, op, *batch_watermark)?;
             }
         }
         engine.replay = recovered.uncommitted;
@@ -628,13 +626,14 @@ impl MicroBatchEngine {
                         let mut op = op.lock().expect("one attempt at a time");
                         if ctx.attempt() > 1 {
                             let (watermark, copy) = &before[s];
-                            let entries = match (checkpoint, copy) {
-                                (Some(dir), _) => dir.read_state(s, batch_id)?,
-                                (None, Some(copy)) => copy.clone(),
+                            match (checkpoint, copy) {
+                                (Some(dir), _) => dir.restore_state(s, batch_id, &mut op, *watermark)?,
+                                (None, Some(copy)) => {
+                                    op.restore(copy.iter().cloned(), *watermark);
+                                    op.take_delta();
+                                }
                                 (None, None) => unreachable!("attempts fail only where a copy was kept"),
-                            };
-                            op.restore(entries, *watermark);
-                            op.take_delta();
+                            }
                         }
                         let mut out = reduce_task(
                             &mut op,
@@ -687,8 +686,7 @@ impl MicroBatchEngine {
             if let Some(dir) = &self.checkpoint {
                 let mut written = 0;
                 for (p, op) in self.state.iter_mut().enumerate() {
-                    let delta = op.take_delta();
-                    written += dir.write_state(p, batch_id + 1, &delta, || op.snapshot())?;
+                    written += dir.commit_state(p, batch_id + 1, op)?;
                 }
                 rt.charge(&Work {
                     log_writes: self.state.len() as u64,

@@ -94,7 +94,8 @@ pub struct BatchProgress {
     pub falling_behind: bool,
     /// Modelled scheduling overhead included in this batch, ms.
     pub modelled_scheduling_ms: f64,
-    /// Bytes this batch wrote to the state checkpoint (deltas and snapshots).
+    /// Bytes this batch wrote to the state checkpoint (deltas and snapshots; with the LSM
+    /// backend, the new runs and manifests of its incremental checkpoints).
     pub checkpoint_bytes: u64,
     /// The batch re-ran an uncommitted batch after a restart.
     pub replayed: bool,

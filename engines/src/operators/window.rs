@@ -27,14 +27,14 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use crate::operators::aggregate::AggState;
 use crate::operators::fxhash::{FxHashMap, FxHashSet};
 use crate::operators::{Collector, Lineage, Row, WindowResult};
 use crate::pipeline::{field_value, AggFunc, Aggregation, Field, WindowSpec};
-use crate::state::{LsmOptions, StateStats};
+use crate::state::{CheckpointStats, LsmOptions, StateStats};
 use crate::time::{EventTime, Nanos};
 
 // The LSM side of the state lives with the other state code but is a child of this module, so
@@ -536,13 +536,62 @@ impl WindowedAggregation {
         all
     }
 
+    /// LSM backend: takes incremental checkpoint `id` of the store into the checkpoint root
+    /// `root` (Flink's incremental RocksDB checkpoint: runs the root already holds are
+    /// referenced, only new ones written). `None` on the heap backend, which snapshots in full.
+    pub fn checkpoint_incremental(&mut self, id: u64, root: &Path) -> Option<crate::state::Result<CheckpointStats>> {
+        lsm_of(&mut self.lsm).map(|lsm| lsm.checkpoint(id, root))
+    }
+
+    /// Rebuilds the state from incremental checkpoint `id` in `root` and the watermark the
+    /// checkpoint ran with. The LSM backend adopts the restored store (so its next checkpoint
+    /// stays incremental) and re-registers timers from its windows; the heap backend loads them.
+    pub fn restore_incremental(&mut self, root: &Path, id: u64, watermark: EventTime) -> crate::state::Result<()> {
+        match lsm_of(&mut self.lsm) {
+            Some(lsm) => {
+                lsm.restore_from(root, id)?;
+                let entries = self.snapshot();
+                self.rebuild(entries, watermark, false);
+            }
+            None => {
+                let mut scratch = LsmWindows::open(&backend::temp_dir(), LsmOptions::default(), true)?;
+                scratch.restore_from(root, id)?;
+                let mut entries: Vec<WindowEntry> = scratch
+                    .all_windows()
+                    .into_iter()
+                    .map(|(key, start, state)| WindowEntry { key, start, state })
+                    .collect();
+                if self.is_session() {
+                    entries = scratch
+                        .all_sessions()
+                        .into_iter()
+                        .flat_map(|(key, l)| {
+                            l.into_iter()
+                                .map(move |(start, state)| WindowEntry { key, start, state })
+                        })
+                        .collect();
+                }
+                self.restore(entries, watermark);
+            }
+        }
+        Ok(())
+    }
+
     /// Rebuilds the state from checkpointed windows and the watermark the checkpoint ran
     /// with; timers are re-registered for every window not yet past its cleanup point.
     pub fn restore(&mut self, entries: impl IntoIterator<Item = WindowEntry>, watermark: EventTime) {
+        self.rebuild(entries, watermark, true);
+    }
+
+    /// [`Self::restore`]; `into_store: false` when the LSM store already holds `entries`
+    /// (restored from its own checkpoint) and only the timers and counts are rebuilt.
+    fn rebuild(&mut self, entries: impl IntoIterator<Item = WindowEntry>, watermark: EventTime, into_store: bool) {
         self.windows.clear();
         self.sessions.clear();
-        if let Some(lsm) = lsm_of(&mut self.lsm) {
-            lsm.clear();
+        if into_store {
+            if let Some(lsm) = lsm_of(&mut self.lsm) {
+                lsm.clear();
+            }
         }
         self.timers.clear();
         self.dirty.clear();
@@ -571,7 +620,9 @@ impl WindowedAggregation {
                 if is_session {
                     lists.entry(e.key).or_default().push((e.start, e.state));
                 } else {
-                    lsm.put_window(e.key, e.start, &e.state, semantics.window_expiry(policy, e.state.end));
+                    if into_store {
+                        lsm.put_window(e.key, e.start, &e.state, semantics.window_expiry(policy, e.state.end));
+                    }
                     lsm.rows += 1;
                 }
             } else if is_session {
@@ -583,7 +634,9 @@ impl WindowedAggregation {
         if let Some(lsm) = lsm_of(&mut self.lsm) {
             for (key, list) in lists {
                 lsm.rows += list.len();
-                lsm.put_sessions(key, &list, semantics.sessions_expiry(policy, &list));
+                if into_store {
+                    lsm.put_sessions(key, &list, semantics.sessions_expiry(policy, &list));
+                }
             }
         }
     }

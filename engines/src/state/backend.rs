@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use super::{read_i64, WindowState};
-use crate::state::{LsmOptions, LsmStore, Result, StateStats};
+use crate::state::{CheckpointStats, LsmOptions, LsmStore, Result, StateStats};
 use crate::time::EventTime;
 
 /// Which backend holds an operator's keyed window state (config key `state_backend`).
@@ -98,6 +98,28 @@ impl LsmWindows {
         self.store = check(LsmStore::open(&dir, self.options.clone()));
         self.rows = 0;
         self.writes_since_compact = 0;
+    }
+
+    /// Takes incremental checkpoint `id` of the store into `root`: runs already in the root
+    /// are listed by reference, only new ones are written. A `chk-<id>` left in the root by an
+    /// attempt that never completed (the job restarted from an earlier checkpoint and took
+    /// this id again) is replaced.
+    pub(super) fn checkpoint(&mut self, id: u64, root: &Path) -> Result<CheckpointStats> {
+        let attempt = root.join(format!("chk-{id}"));
+        if attempt.exists() {
+            std::fs::remove_dir_all(&attempt).map_err(crate::state::io_at(&attempt))?;
+        }
+        self.store.checkpoint(id, root)
+    }
+
+    /// Replaces the store with checkpoint `id` of `root`, restored in the same working
+    /// directory (every run verified); later checkpoints into `root` stay incremental.
+    pub(super) fn restore_from(&mut self, root: &Path, id: u64) -> Result<()> {
+        let dir = self.store.dir().to_path_buf();
+        self.store = LsmStore::restore(root, id, &dir, self.options.clone())?;
+        self.rows = 0;
+        self.writes_since_compact = 0;
+        Ok(())
     }
 
     /// The store's counters and sizes.

@@ -86,5 +86,6 @@ mod tests;
 
 pub use checkpoint::CheckpointStats;
 pub use compaction::CompactionProgress;
+pub(crate) use error::io_at;
 pub use error::{Result, StateError};
 pub use store::{LsmOptions, LsmStore, StateStats};

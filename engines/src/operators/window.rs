@@ -45,6 +45,27 @@ mod backend;
 use backend::LsmWindows;
 pub use backend::{StateBackendKind, COMPACT_EVERY_WRITES, COMPACT_STEP_BYTES};
 
+/// Every window an LSM store holds, ordered by `(key, start)`.
+fn lsm_entries(lsm: &LsmWindows, session: bool) -> Vec<WindowEntry> {
+    if !session {
+        return lsm
+            .all_windows()
+            .into_iter()
+            .map(|(key, start, state)| WindowEntry { key, start, state })
+            .collect();
+    }
+    let mut all: Vec<WindowEntry> = lsm
+        .all_sessions()
+        .into_iter()
+        .flat_map(|(key, l)| {
+            l.into_iter()
+                .map(move |(start, state)| WindowEntry { key, start, state })
+        })
+        .collect();
+    all.sort_unstable_by_key(|e| (e.key, e.start));
+    all
+}
+
 /// Where a watermark puts a window's fire and cleanup points (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeSemantics {
@@ -498,23 +519,7 @@ impl WindowedAggregation {
     pub fn snapshot(&self) -> Vec<WindowEntry> {
         if let Some(m) = self.lsm.as_deref() {
             let lsm = m.lock().unwrap_or_else(PoisonError::into_inner);
-            if !self.is_session() {
-                let all = lsm.all_windows();
-                return all
-                    .into_iter()
-                    .map(|(key, start, state)| WindowEntry { key, start, state })
-                    .collect();
-            }
-            let mut all: Vec<WindowEntry> = lsm
-                .all_sessions()
-                .into_iter()
-                .flat_map(|(key, l)| {
-                    l.into_iter()
-                        .map(move |(start, state)| WindowEntry { key, start, state })
-                })
-                .collect();
-            all.sort_unstable_by_key(|e| (e.key, e.start));
-            return all;
+            return lsm_entries(&lsm, self.is_session());
         }
         let mut all: Vec<WindowEntry> = self
             .windows
@@ -556,21 +561,7 @@ impl WindowedAggregation {
             None => {
                 let mut scratch = LsmWindows::open(&backend::temp_dir(), LsmOptions::default(), true)?;
                 scratch.restore_from(root, id)?;
-                let mut entries: Vec<WindowEntry> = scratch
-                    .all_windows()
-                    .into_iter()
-                    .map(|(key, start, state)| WindowEntry { key, start, state })
-                    .collect();
-                if self.is_session() {
-                    entries = scratch
-                        .all_sessions()
-                        .into_iter()
-                        .flat_map(|(key, l)| {
-                            l.into_iter()
-                                .map(move |(start, state)| WindowEntry { key, start, state })
-                        })
-                        .collect();
-                }
+                let entries = lsm_entries(&scratch, self.is_session());
                 self.restore(entries, watermark);
             }
         }

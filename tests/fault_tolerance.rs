@@ -536,31 +536,39 @@ fn lsm_state_checkpoints_incrementally_and_recovers_exactly_once_in_both_engines
     // With `state_backend = "lsm"` each checkpoint of a window subtask (per-record) or state
     // partition version (micro-batch) is an incremental checkpoint of its store: a manifest
     // listing runs, of which only the new ones are written; recovery restores the store from it.
-    let lsm = |text: &str| {
+    let backend = |text: &str, kind: &str| {
+        let key = format!("state_backend = \"{kind}\"\n");
         text.replace(
             "restart_delay = \"300ms\"\n",
-            "restart_delay = \"300ms\"\nstate_backend = \"lsm\"\n",
+            &format!("restart_delay = \"300ms\"\n{key}"),
         )
-        .replace(
-            "sink = \"exactly_once\"\n",
-            "sink = \"exactly_once\"\nstate_backend = \"lsm\"\n",
-        )
+        .replace("sink = \"exactly_once\"\n", &format!("sink = \"exactly_once\"\n{key}"))
     };
+    let lsm = |text: &str| backend(text, "lsm");
     let dir = tempfile::tempdir().unwrap();
-    for clock in ["simulated", "live"] {
-        let text = lsm(PER_RECORD)
+    // In changelog mode a checkpoint uploads the changelog written since the last one (runs
+    // only at materialization, past 16 MiB of changelog: not in this short run).
+    for (clock, kind, shared) in [
+        ("simulated", "lsm", ".sst"),
+        ("live", "lsm", ".sst"),
+        ("simulated", "lsm_changelog", "changelog"),
+    ] {
+        let text = backend(PER_RECORD, kind)
             .replace("clock = \"simulated\"", &format!("clock = \"{clock}\""))
             .replace("duration = \"3s\"", "duration = \"2500ms\"");
         let text = format!("{text}\n[[failure]]\nkind = \"crash\"\nat = \"1700ms\"\nengine = \"exactly-once\"\n");
         let scenario = Scenario::parse(Path::new("ft-pr.toml"), &text).unwrap();
-        let out = dir.path().join(format!("pr-{clock}"));
+        let out = dir.path().join(format!("pr-{clock}-{kind}"));
         let outcome = run_in(&scenario, &out).unwrap();
         let r = outcome.summary.runs[0].recovery.unwrap();
         assert_eq!((r.duplicates, r.losses), (0, 0), "{clock}: {r:?}");
         assert!(r.replayed > 0, "{clock}: {r:?}");
         let chk = out.join("checkpoints/exactly-once");
         assert!(files_containing(&chk, "MANIFEST") > 2, "{clock}: incremental manifests");
-        assert!(files_containing(&chk.join("state"), ".sst") > 0, "{clock}: shared runs");
+        assert!(
+            files_containing(&chk.join("state"), shared) > 0,
+            "{clock} {kind}: shared files"
+        );
         // Window subtasks 2 and 3 write no full snapshot (the sink subtask 4 has no state).
         let full = files_containing(&chk, "subtask-2.state") + files_containing(&chk, "subtask-3.state");
         assert_eq!(full, 0, "{clock}: full snapshots written");

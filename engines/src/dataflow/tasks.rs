@@ -647,7 +647,7 @@ impl<L: Link<WindowResult>> WindowTask<L> {
     /// (`<checkpoint dir>/state/subtask-<k>`); no effect on the heap backend, which snapshots
     /// every window.
     pub fn checkpoint_incrementally(&mut self, root: std::path::PathBuf) {
-        if self.op.backend() == crate::operators::window::StateBackendKind::Lsm {
+        if self.op.backend() != crate::operators::window::StateBackendKind::Heap {
             self.incremental_root = Some(root);
         }
     }

@@ -360,6 +360,13 @@ impl WindowedAggregation {
         match kind {
             StateBackendKind::Heap => Ok(self),
             StateBackendKind::Lsm => self.lsm_in(backend::temp_dir(), LsmOptions::default(), true),
+            StateBackendKind::LsmChangelog => {
+                let options = LsmOptions {
+                    changelog: true,
+                    ..LsmOptions::default()
+                };
+                self.lsm_in(backend::temp_dir(), options, true)
+            }
         }
     }
 
@@ -406,10 +413,10 @@ impl WindowedAggregation {
 
     /// Which backend holds the state.
     pub fn backend(&self) -> StateBackendKind {
-        if self.lsm.is_some() {
-            StateBackendKind::Lsm
-        } else {
-            StateBackendKind::Heap
+        match self.lsm.as_deref() {
+            Some(m) if m.lock().unwrap_or_else(PoisonError::into_inner).changelog() => StateBackendKind::LsmChangelog,
+            Some(_) => StateBackendKind::Lsm,
+            None => StateBackendKind::Heap,
         }
     }
 

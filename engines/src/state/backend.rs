@@ -41,6 +41,10 @@ pub enum StateBackendKind {
     /// The LSM store in a scratch directory (Flink's `EmbeddedRocksDBStateBackend`, Spark's
     /// RocksDB state store provider).
     Lsm,
+    /// The LSM store in changelog mode (Flink's changelog state backend, Spark's RocksDB
+    /// changelog checkpointing): a checkpoint uploads the changelog written since the last one,
+    /// and runs only now and then (materialization).
+    LsmChangelog,
 }
 
 /// Writes between two bounded compaction steps.
@@ -120,6 +124,11 @@ impl LsmWindows {
         self.rows = 0;
         self.writes_since_compact = 0;
         Ok(())
+    }
+
+    /// Whether the store runs in changelog mode.
+    pub(super) fn changelog(&self) -> bool {
+        self.options.changelog
     }
 
     /// The store's counters and sizes.

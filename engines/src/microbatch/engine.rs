@@ -18,6 +18,7 @@ use crate::microbatch::continuous::partition_task;
 use crate::microbatch::log::{BatchLogs, OffsetEntry};
 use crate::microbatch::progress::{BatchProgress, DurationMs, EventTimeStats, StateOperatorProgress};
 use crate::operators::fxhash::partition_of;
+use crate::operators::partial::{Partial, PartialAggregator};
 use crate::operators::stateless::StatelessChain;
 use crate::operators::window::{EmitPolicy, StateCounters, TimeSemantics, WindowEntry, WindowedAggregation};
 use crate::operators::{Lineage, Output, Row, WindowResult};
@@ -82,8 +83,12 @@ struct MapOutput {
     work: Work,
     /// Rows of a stateless pipeline.
     rows: Vec<Row>,
-    /// Rows of a stateful pipeline, by shuffle partition.
+    /// Rows of a stateful pipeline, by shuffle partition (session windows).
     buckets: Vec<Vec<Row>>,
+    /// Partial aggregates of a stateful pipeline, by shuffle partition (other windows).
+    partials: Vec<Vec<Partial>>,
+    /// Rows dropped before the exchange because every window they fall in is late.
+    late_rows: u64,
     min_et: Option<EventTime>,
     max_et: Option<EventTime>,
     sum_et: i128,
@@ -577,6 +582,7 @@ impl MicroBatchEngine {
         let shuffle = self.state.len();
         let chain = &self.chain;
         let record_cost = self.cfg.modelled_cost_per_record.nanos();
+        let batch_watermark = self.watermark;
         let map_tasks: Vec<_> = ranges
             .iter()
             .enumerate()
@@ -584,7 +590,16 @@ impl MicroBatchEngine {
                 let events = source.read(p, from, to);
                 let state = &self.state;
                 move |ctx: &TaskContext| {
-                    let mut out = map_task(chain, events, start, nominal, state, shuffle, record_cost);
+                    let mut out = map_task(
+                        chain,
+                        events,
+                        start,
+                        nominal,
+                        state,
+                        batch_watermark,
+                        shuffle,
+                        record_cost,
+                    );
                     if ctx.attempt() > 1 {
                         // A retried task reads its partition's offset range again.
                         out.reread = events.len() as u64;
@@ -603,6 +618,10 @@ impl MicroBatchEngine {
             let watermark = self.watermark;
             let mode = self.cfg.output_mode;
             let buckets: Vec<Vec<Vec<Row>>> = map_out.iter_mut().map(|m| std::mem::take(&mut m.buckets)).collect();
+            let partials: Vec<Vec<Vec<Partial>>> =
+                map_out.iter_mut().map(|m| std::mem::take(&mut m.partials)).collect();
+            let late_before_exchange: u64 = map_out.iter().map(|m| m.late_rows).sum();
+            let partials = &partials;
             let buckets = &buckets;
             // A retried reduce task starts from the state version the batch began with: read
             // back from the checkpoint (as a Spark task on another executor loads the store),
@@ -637,7 +656,8 @@ impl MicroBatchEngine {
                         }
                         let mut out = reduce_task(
                             &mut op,
-                            buckets.iter().map(move |b| b[s].as_slice()),
+                            buckets.iter().filter_map(move |b| b.get(s)).map(Vec::as_slice),
+                            partials.iter().filter_map(move |b| b.get(s)).map(Vec::as_slice),
                             watermark,
                             mode,
                             t_plan,
@@ -679,6 +699,7 @@ impl MicroBatchEngine {
                 total.work.state_updates += r.work.state_updates;
                 outputs.extend(r.results.into_iter().map(Output::Window));
             }
+            total.counters.late_dropped += late_before_exchange;
             run.counts.late_dropped += total.counters.late_dropped;
             run.counts.state_accesses += total.work.state_updates;
             run.counts.state_access_ns += total.state_ns;
@@ -856,17 +877,22 @@ impl MicroBatchEngine {
 
 /// One map task: the stateless chain over one partition's slice; for a stateful pipeline the
 /// rows are routed to their shuffle partition by key.
+#[allow(clippy::too_many_arguments)]
 fn map_task(
     chain: &StatelessChain,
     events: &[crate::event::Event],
     batch_start: Nanos,
     nominal: Nanos,
     state: &[WindowedAggregation],
+    watermark: EventTime,
     shuffle: usize,
     record_cost: Nanos,
 ) -> MapOutput {
+    // Windows that can be combined are aggregated partially here (Spark's partial
+    // HashAggregate before the exchange); session windows ship rows.
+    let mut partial = state.first().and_then(|op| PartialAggregator::new(op, watermark));
     let mut out = MapOutput {
-        buckets: vec![Vec::new(); shuffle],
+        buckets: vec![Vec::new(); if partial.is_some() { 0 } else { shuffle }],
         ..Default::default()
     };
     let stateful = shuffle > 0;
@@ -886,15 +912,21 @@ fn map_task(
             recv: batch_start,
         };
         let Some(row) = chain.apply(e, lineage) else { continue };
-        if stateful {
-            let key = state[0].key_of(&row);
-            out.buckets[partition_of(key, shuffle)].push(row);
-        } else {
-            out.rows.push(row);
+        match &mut partial {
+            Some(p) => p.add(&row),
+            None if stateful => {
+                let key = state[0].key_of(&row);
+                out.buckets[partition_of(key, shuffle)].push(row);
+            }
+            None => out.rows.push(row),
         }
     }
+    if let Some(p) = partial {
+        (out.partials, out.late_rows) = p.finish(shuffle);
+    }
     let n = events.len() as u64;
-    let routed: u64 = out.buckets.iter().map(|b| b.len() as u64).sum();
+    let routed: u64 = out.buckets.iter().map(|b| b.len() as u64).sum::<u64>()
+        + out.partials.iter().map(|b| b.len() as u64).sum::<u64>();
     out.work = Work {
         events_read: n,
         events_chained: n,
@@ -910,6 +942,7 @@ fn map_task(
 fn reduce_task<'a>(
     op: &mut WindowedAggregation,
     inputs: impl Iterator<Item = &'a [Row]>,
+    partials: impl Iterator<Item = &'a [Partial]>,
     watermark: EventTime,
     mode: OutputMode,
     now: Nanos,
@@ -926,6 +959,12 @@ fn reduce_task<'a>(
             op.insert(row, now, &mut results);
         }
         inserted += rows.len() as u64;
+    }
+    for list in partials {
+        for p in list {
+            op.merge_partial(p, now, &mut results);
+        }
+        inserted += list.len() as u64;
     }
     let state_ns = started.map_or(0, |s| s.elapsed().as_nanos() as Nanos);
     match mode {

@@ -9,10 +9,12 @@
 //! * [`aggregate`] — the aggregate functions' state;
 //! * [`window`] — window assignment and the keyed, windowed aggregation with its heap state,
 //!   event-time timers and lateness rules;
+//! * [`partial`] — map-side partial aggregation before a micro-batch exchange;
 //! * [`fxhash`] — the fast, deterministic hasher used for keyed state and exchanges.
 
 pub mod aggregate;
 pub mod fxhash;
+pub mod partial;
 pub mod stateless;
 pub mod window;
 

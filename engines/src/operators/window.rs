@@ -42,6 +42,7 @@ use crate::time::{EventTime, Nanos};
 #[path = "../state/backend.rs"]
 mod backend;
 
+use crate::operators::partial::Partial;
 use backend::LsmWindows;
 pub use backend::{StateBackendKind, COMPACT_EVERY_WRITES, COMPACT_STEP_BYTES};
 
@@ -156,6 +157,17 @@ impl WindowState {
         self.agg.add(func, value);
         if lineage.arrival >= self.last.arrival {
             self.last = lineage;
+        }
+        self.dirty = true;
+    }
+
+    /// Folds a partial aggregate whose latest record had lineage `last` (as if its records
+    /// had been added one by one, in order).
+    #[inline]
+    fn merge(&mut self, agg: &AggState, last: Lineage) {
+        self.agg.merge(agg.clone());
+        if last.arrival >= self.last.arrival {
+            self.last = last;
         }
         self.dirty = true;
     }
@@ -651,6 +663,52 @@ impl WindowedAggregation {
         }
     }
 
+    /// The windows an event at `t` falls in: starts from `first` to `last` by `step`, each
+    /// `size` ms long, as `(first, last, step, size)` (tumbling: one; sliding: `size / slide`).
+    /// Session windows have none (they grow by gaps); `(0, -1, 1, 0)`.
+    #[inline]
+    pub fn window_range(&self, t: EventTime) -> (EventTime, EventTime, i64, i64) {
+        match self.spec.window {
+            WindowSpec::Tumbling { size } => {
+                let size = size.whole_ms();
+                let start = t.div_euclid(size) * size;
+                (start, start, size, size)
+            }
+            WindowSpec::Sliding { size, slide } => {
+                let (size, slide) = (size.whole_ms(), slide.whole_ms());
+                let last = t.div_euclid(slide) * slide;
+                (last - size + slide, last, slide, size)
+            }
+            WindowSpec::Session { .. } => (0, -1, 1, 0),
+        }
+    }
+
+    /// Whether rows can be combined into partial aggregates before the state store (every
+    /// window kind but sessions).
+    pub fn combines_partially(&self) -> bool {
+        !self.is_session()
+    }
+
+    /// Whether a window ending at `end` is late once the watermark reaches `watermark` (or
+    /// this operator's, if later): its rows are dropped.
+    #[inline]
+    pub fn late_under(&self, end: EventTime, watermark: EventTime) -> bool {
+        self.policy != EmitPolicy::Complete && self.watermark.max(watermark) >= self.semantics.cleanup_point(end)
+    }
+
+    /// The aggregate function.
+    pub fn function(&self) -> AggFunc {
+        self.spec.function
+    }
+
+    /// The aggregated field's value of a row (0 for `count`).
+    #[inline]
+    pub fn value_of(&self, row: &Row) -> i64 {
+        self.spec
+            .field
+            .map_or(0, |f: Field| field_value(&row.event, row.campaign, f))
+    }
+
     /// The grouping key of a row.
     #[inline]
     pub fn key_of(&self, row: &Row) -> i64 {
@@ -707,29 +765,20 @@ impl WindowedAggregation {
     #[inline]
     pub fn insert(&mut self, row: &Row, now: Nanos, out: &mut impl Collector<WindowResult>) -> bool {
         let key = self.key_of(row);
-        let value = self
-            .spec
-            .field
-            .map_or(0, |f: Field| field_value(&row.event, row.campaign, f));
+        let value = self.value_of(row);
         let t = row.event.event_time;
         let accepted = match self.spec.window {
-            WindowSpec::Tumbling { size } => {
-                let size = size.whole_ms();
-                let start = t.div_euclid(size) * size;
-                self.add_to_window(key, start, start + size, value, row.lineage, now, out)
-            }
-            WindowSpec::Sliding { size, slide } => {
-                let (size, slide) = (size.whole_ms(), slide.whole_ms());
-                let last_start = t.div_euclid(slide) * slide;
+            WindowSpec::Session { gap } => self.add_to_session(key, t, gap.whole_ms(), value, row.lineage, now, out),
+            _ => {
+                let (first, last, step, size) = self.window_range(t);
                 let mut any = false;
-                let mut start = last_start - size + slide;
-                while start <= last_start {
+                let mut start = first;
+                while start <= last {
                     any |= self.add_to_window(key, start, start + size, value, row.lineage, now, out);
-                    start += slide;
+                    start += step;
                 }
                 any
             }
-            WindowSpec::Session { gap } => self.add_to_session(key, t, gap.whole_ms(), value, row.lineage, now, out),
         };
         if !accepted {
             self.counters.late_dropped += 1;
@@ -749,73 +798,77 @@ impl WindowedAggregation {
         now: Nanos,
         out: &mut impl Collector<WindowResult>,
     ) -> bool {
-        if self.late(end) {
-            return false;
-        }
-        if self.lsm.is_some() {
-            return self.add_to_window_lsm(key, start, end, value, lineage, now, out);
-        }
         let func = self.spec.function;
-        let fired = self.fired(end);
-        let w = self.windows.entry((key, start)).or_insert_with(|| {
-            self.timers.push(Reverse((self.semantics.fire_point(end), key, start)));
-            WindowState::new(end)
-        });
-        let was_dirty = w.dirty;
-        w.add(func, value, lineage);
-        self.counters.rows_updated += 1;
-        if let Some(c) = &mut self.changed {
-            c.insert((key, start));
-        }
-        if self.policy == EmitPolicy::OnUpdate && !was_dirty {
-            self.dirty.push((key, start));
-        }
-        if fired && self.policy == EmitPolicy::OnWatermark {
-            // Late firing within allowed lateness: Flink's EventTimeTrigger fires at once.
-            w.dirty = false;
-            out.collect(result(key, start, w, func, now, true));
-        }
-        true
+        self.update_window(key, start, end, now, out, |w| w.add(func, value, lineage))
     }
 
-    /// [`Self::add_to_window`] on the LSM backend: get, modify, put.
-    #[allow(clippy::too_many_arguments)]
-    fn add_to_window_lsm(
+    /// Folds a map-side partial aggregate into its window (the final aggregation after the
+    /// exchange). Returns `false` when the window was late and the partial dropped.
+    #[inline]
+    pub fn merge_partial(&mut self, p: &Partial, now: Nanos, out: &mut impl Collector<WindowResult>) -> bool {
+        let accepted = self.update_window(p.key, p.start, p.end, now, out, |w| w.merge(&p.agg, p.last));
+        if !accepted {
+            self.counters.late_dropped += p.agg.count;
+        }
+        accepted
+    }
+
+    /// Applies `change` to window `(key, start)`, creating it (and its timer) if needed: the
+    /// one update path of rows and partial aggregates, on either backend (on the LSM store a
+    /// get, modify and put). A late firing (Flink allowed lateness) emits at once.
+    #[inline]
+    fn update_window(
         &mut self,
         key: i64,
         start: EventTime,
         end: EventTime,
-        value: i64,
-        lineage: Lineage,
         now: Nanos,
         out: &mut impl Collector<WindowResult>,
+        change: impl FnOnce(&mut WindowState),
     ) -> bool {
+        if self.late(end) {
+            return false;
+        }
         let func = self.spec.function;
         let fired = self.fired(end);
-        let expiry = self.semantics.window_expiry(self.policy, end);
-        let Some(lsm) = lsm_of(&mut self.lsm) else { return false };
-        let mut w = match lsm.get_window(key, start) {
-            Some(w) => w,
-            None => {
-                self.timers.push(Reverse((self.semantics.fire_point(end), key, start)));
-                lsm.rows += 1;
-                WindowState::new(end)
+        let (semantics, policy) = (self.semantics, self.policy);
+        let in_store = self.lsm.is_some();
+        let mut stored;
+        let w = match lsm_of(&mut self.lsm) {
+            Some(lsm) => {
+                stored = match lsm.get_window(key, start) {
+                    Some(w) => w,
+                    None => {
+                        self.timers.push(Reverse((semantics.fire_point(end), key, start)));
+                        lsm.rows += 1;
+                        WindowState::new(end)
+                    }
+                };
+                &mut stored
             }
+            None => self.windows.entry((key, start)).or_insert_with(|| {
+                self.timers.push(Reverse((semantics.fire_point(end), key, start)));
+                WindowState::new(end)
+            }),
         };
         let was_dirty = w.dirty;
-        w.add(func, value, lineage);
+        change(w);
         self.counters.rows_updated += 1;
         if let Some(c) = &mut self.changed {
             c.insert((key, start));
         }
-        if self.policy == EmitPolicy::OnUpdate && !was_dirty {
+        if policy == EmitPolicy::OnUpdate && !was_dirty {
             self.dirty.push((key, start));
         }
-        if fired && self.policy == EmitPolicy::OnWatermark {
+        if fired && policy == EmitPolicy::OnWatermark {
+            // Late firing within allowed lateness: Flink's EventTimeTrigger fires at once.
             w.dirty = false;
-            out.collect(result(key, start, &w, func, now, true));
+            out.collect(result(key, start, w, func, now, true));
         }
-        lsm.put_window(key, start, &w, expiry);
+        let written = in_store.then(|| w.clone());
+        if let (Some(lsm), Some(w)) = (lsm_of(&mut self.lsm), written) {
+            lsm.put_window(key, start, &w, semantics.window_expiry(policy, end));
+        }
         true
     }
 

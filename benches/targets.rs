@@ -68,6 +68,8 @@ fn ysb(c: &mut Criterion) {
     let partitions = cfg.partitions as usize;
     let log = SourceLog::from_events(partitions, events.iter().map(|e| Event { arrival: 0, ..*e }));
     drop(events);
+    let sizes: Vec<usize> = (0..partitions).map(|p| log.available(p, 0)).collect();
+    eprintln!("partition sizes {sizes:?}");
     let pipeline = ysb_pipeline();
     // Generous bounds: the generator's disorder never makes an event late, so every engine
     // counts every view (the outputs equal the reference evaluator's).

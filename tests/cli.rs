@@ -221,3 +221,40 @@ fn a_scenario_error_names_file_line_and_key() {
         "{err}"
     );
 }
+
+#[test]
+fn throughput_scenario_reports_events_per_second_per_engine_and_per_core() {
+    // The shipped scenario, shortened: a backlog drained flat out on the live clock.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_streamlab"))
+        .args(["run", "scenarios/throughput.toml", "--duration", "1s", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let runs = summary["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    for run in runs {
+        let r = &run["resources"];
+        assert!(run["throughput_eps"].as_f64().unwrap() > 0.0, "{run}");
+        let cores = r["cores"].as_f64().unwrap();
+        let per_core = r["throughput_eps_per_core"].as_f64().unwrap();
+        assert!((per_core * cores - run["throughput_eps"].as_f64().unwrap()).abs() < 1.0, "{r}");
+        assert_eq!(run["counts"]["events"], 1_000_000, "{run}");
+        assert!(r["peak_rss_bytes"].as_u64().unwrap() >= r["final_rss_bytes"].as_u64().unwrap());
+    }
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(table.contains("per core (events/s)") && table.contains("peak RSS (MiB)"), "{table}");
+
+    // A backlog measures this machine: the simulated clock refuses it, naming the key.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_streamlab"))
+        .args(["run", "scenarios/throughput.toml", "--clock", "simulated", "--out"])
+        .arg(dir.path().join("sim"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&status.stderr);
+    assert!(!status.status.success() && err.contains("workload.backlog"), "{err}");
+}

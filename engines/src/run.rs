@@ -78,6 +78,9 @@ pub struct EngineRun {
     pub modelled: Vec<String>,
     /// Injected failures and the restarts after them.
     pub failures: Vec<FailureEvent>,
+    /// Resident memory of the process, `(peak, final)` bytes, when the driver measured it
+    /// (live runs on Linux).
+    pub resident: Option<(u64, u64)>,
 }
 
 impl EngineRun {
@@ -98,6 +101,11 @@ impl EngineRun {
         c.replayed += l.replayed;
         c.state_accesses += l.state_accesses;
         c.state_access_ns += l.state_access_ns;
+        c.task_retries += l.task_retries;
+        self.resident = match (self.resident, later.resident) {
+            (Some((p, _)), Some((q, f))) => Some((p.max(q), f)),
+            (a, b) => b.or(a),
+        };
         self.active_span = (
             self.active_span.0.min(later.active_span.0),
             self.active_span.1.max(later.active_span.1),

@@ -295,6 +295,7 @@ mod tests {
             event_time_latency_ms: None,
             components_ms: Default::default(),
             throughput_eps: throughput,
+            resources: Default::default(),
             counts: Counts::default(),
             notes: vec![],
             failures: Vec::new(),

@@ -69,6 +69,9 @@ pub struct RunSummary {
     pub components_ms: BTreeMap<String, f64>,
     /// Input events processed per second of run time.
     pub throughput_eps: f64,
+    /// Cores the run used, throughput per core, and resident memory.
+    #[serde(default)]
+    pub resources: Resources,
     /// Counters of what happened during the run.
     pub counts: Counts,
     /// Free-text remarks for people (for example a failed stability condition).
@@ -92,6 +95,22 @@ pub struct FailureMark {
     pub at_ms: f64,
     /// When the engine ran again, ms since the run started (`null`: it did not).
     pub recovered_ms: Option<f64>,
+}
+
+/// What a run used of the machine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resources {
+    /// Cores the engine ran on: its workers (micro-batch) or parallelism (per-record), at most
+    /// the machine's cores on the live clock.
+    pub cores: usize,
+    /// `throughput_eps / cores`.
+    pub throughput_eps_per_core: f64,
+    /// Peak resident memory of the process during the run, bytes (live clock, Linux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
+    /// Resident memory at the end of the run, bytes (live clock, Linux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_rss_bytes: Option<u64>,
 }
 
 /// The cost of a run's failures, measured against a failure-free run.
@@ -242,6 +261,12 @@ pub fn side_by_side_table(summary: &Summary) -> String {
         });
     }
     row("throughput (events/s)", &|r| format!("{:.0}", r.throughput_eps));
+    row("per core (events/s)", &|r| format!("{:.0}", r.resources.throughput_eps_per_core));
+    if runs.iter().any(|r| r.resources.peak_rss_bytes.is_some()) {
+        let mib = |b: Option<u64>| b.map_or_else(|| "-".to_string(), |b| format!("{:.1}", b as f64 / 1048576.0));
+        row("peak RSS (MiB)", &|r| mib(r.resources.peak_rss_bytes));
+        row("final RSS (MiB)", &|r| mib(r.resources.final_rss_bytes));
+    }
     row("events", &|r| count(r.counts.events));
     row("outputs", &|r| count(r.counts.outputs));
     row("batches", &|r| count(r.counts.batches));
@@ -329,6 +354,7 @@ mod tests {
             event_time_latency_ms: None,
             components_ms: components.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
             throughput_eps: 10_000.4,
+            resources: Resources::default(),
             counts: Counts {
                 events: 100_000,
                 outputs: 4_200,

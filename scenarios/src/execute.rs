@@ -32,7 +32,7 @@ use streamlab_engines::time::{Nanos, NANOS_PER_SEC};
 use crate::error_run::{Result, RunError};
 use crate::profile::{load_profile, Profile};
 use crate::results::{batch_file_writer, part_writer, parts_dir, slug};
-use crate::spec::{ClockKind, EngineKind, EngineSpec, FailureSpec, Scenario};
+use crate::spec::{ClockKind, EngineKind, EngineSpec, FailureSpec, Scenario, WorkloadSpec};
 use crate::workload::Workload;
 
 /// Where engines keep durable checkpoints, and whether the scenario's failures are injected.
@@ -122,6 +122,7 @@ fn run_live_recovering(
     checkpoint_dir: Option<std::path::PathBuf>,
     crashes: Vec<Nanos>,
     mut faults: LiveFaults,
+    bounded: bool,
     resume: bool,
     hook: Option<impl FnMut(u64, &[streamlab_engines::run::Delivered]) -> std::io::Result<()> + Send + 'static>,
     parts: Option<std::path::PathBuf>,
@@ -158,7 +159,9 @@ fn run_live_recovering(
             log,
             clock,
             stop,
-            false,
+            // A backlog is bounded input: the sources finish when it is consumed (the final
+            // watermark fires every window), as a Flink job over a bounded source does.
+            bounded && stop >= until,
             checkpoint_dir.clone(),
             restore,
             on_commit,
@@ -272,6 +275,14 @@ pub fn clock_setup(scenario: &Scenario, clock: ClockKind) -> Result<ClockSetup> 
             ),
         }),
         ClockKind::Live => Ok(ClockSetup::Live),
+        ClockKind::Simulated if matches!(&scenario.workload, WorkloadSpec::Clickstream(c) if c.backlog) => {
+            Err(RunError::Unsupported {
+                path: scenario.path.clone(),
+                message: "key `workload.backlog`: a backlog measures how fast the engines run on this machine; \
+                          use `clock = \"live\"` (on virtual time `streamlab capacity` finds the sustainable rate)"
+                    .into(),
+            })
+        }
         ClockKind::Simulated => {
             let base = scenario.path.parent().unwrap_or(Path::new(""));
             let profile = load_profile(&scenario.profile, base)?;
@@ -337,7 +348,11 @@ pub fn run_engines(
             Prepared::Whole(run_whole) => {
                 on_start(engine);
                 let log = full_log.get_or_insert_with(|| workload.full_log());
+                crate::rss::reset_peak();
                 let mut run = run_whole(log).map_err(refuse)?;
+                if matches!(clock, ClockSetup::Live) {
+                    run.resident = crate::rss::resident();
+                }
                 on_output(i, std::mem::take(&mut run.delivered))?;
                 runs[i] = Some(run);
             }
@@ -718,6 +733,7 @@ fn prepare<'a>(
                 ..Default::default()
             };
             let resume = durability.resume;
+            let backlog = workload.backlog();
             // An exactly-once sink writes each committed transaction durably.
             let hook = match (&durability.sink_dir, durable_per_record(cfg)) {
                 (Some(dir), true) => Some(part_writer(dir, &engine.name, pipeline)),
@@ -738,6 +754,7 @@ fn prepare<'a>(
                     checkpoint_dir,
                     times,
                     faults,
+                    backlog,
                     resume,
                     hook,
                     parts,

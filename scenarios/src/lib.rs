@@ -22,6 +22,7 @@ pub mod execute;
 pub mod profile;
 pub mod recovery;
 pub mod results;
+pub mod rss;
 pub mod runner;
 pub mod spec;
 pub mod sweep;

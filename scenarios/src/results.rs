@@ -17,7 +17,7 @@ use streamlab_engines::pipeline::{field_value, Field, PipelineSpec};
 use streamlab_engines::run::{Delivered, EngineRun};
 use streamlab_engines::time::{as_ms, Span, NANOS_PER_MS};
 use streamlab_reports::plot::{latency_cdf, latency_over_time_with_failures, TimeSeries};
-use streamlab_reports::summary::{Counts, LatencySummary, RunSummary, Summary};
+use streamlab_reports::summary::{Counts, LatencySummary, Resources, RunSummary, Summary};
 
 use crate::error_run::{Result, RunError};
 use crate::execute::ClockSetup;
@@ -94,6 +94,25 @@ pub fn utc_stamp() -> String {
     )
 }
 
+/// The cores an engine run used, its throughput per core, and its resident memory.
+fn resources(spec: &EngineSpec, run: &EngineRun, clock: &ClockSetup) -> Resources {
+    let configured = match &spec.kind {
+        EngineKind::MicroBatch(c) => c.workers,
+        EngineKind::PerRecord(c) => c.parallelism,
+    };
+    let cores = match clock {
+        ClockSetup::Live => configured.min(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        ClockSetup::Simulated { .. } => configured,
+    }
+    .max(1);
+    Resources {
+        cores,
+        throughput_eps_per_core: run.throughput_eps() / cores as f64,
+        peak_rss_bytes: run.resident.map(|(peak, _)| peak),
+        final_rss_bytes: run.resident.map(|(_, last)| last),
+    }
+}
+
 /// The `summary.json` of a run.
 pub fn summarize(
     scenario: &Scenario,
@@ -144,6 +163,7 @@ pub fn summarize(
                     .then(|| LatencySummary::from_histogram(&run.latency.event_time)),
                 components_ms,
                 throughput_eps: run.throughput_eps(),
+                resources: resources(spec, run, clock),
                 counts: Counts {
                     events: run.counts.events,
                     outputs: run.counts.outputs,

@@ -102,11 +102,19 @@ impl Workload {
         })
     }
 
-    /// Every event, in arrival order.
+    /// Every event, in arrival order (all arrived at 0 for a backlog).
     pub fn events(&self) -> Vec<Event> {
         let mut out = Vec::new();
         self.feed().fill_until(Nanos::MAX, &mut out);
+        if self.backlog() {
+            out.iter_mut().for_each(|e| e.arrival = 0);
+        }
         out
+    }
+
+    /// Whether every event is in the source from the start (`workload.backlog`).
+    pub fn backlog(&self) -> bool {
+        matches!(&self.source, Source::Generated { cfg, .. } if cfg.backlog)
     }
 
     /// How many events the workload has: exact for a trace; for the generator, the rate

@@ -165,6 +165,11 @@ pub struct ClickstreamConfig {
     pub rate: RateProfile,
     /// Out-of-orderness of event time relative to arrival.
     pub disorder: Disorder,
+    /// Every event is in the source when the run starts (a topic's backlog): the rate profile
+    /// still spreads event times, but nothing waits for its arrival, so each engine runs as
+    /// fast as it can — a throughput measurement (live clock; latency then counts from the
+    /// start of the run).
+    pub backlog: bool,
 }
 
 impl Default for ClickstreamConfig {
@@ -181,6 +186,7 @@ impl Default for ClickstreamConfig {
             mix: KindMix::default(),
             rate: RateProfile::default(),
             disorder: Disorder::default(),
+            backlog: false,
         }
     }
 }

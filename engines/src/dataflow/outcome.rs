@@ -71,5 +71,6 @@ pub fn assemble(
         final_watermark,
         modelled,
         failures: Vec::new(),
+        resident: None,
     }
 }

@@ -1035,6 +1035,7 @@ impl RunState {
             final_watermark: engine.next_watermark,
             modelled,
             failures: self.failures,
+            resident: None,
         }
     }
 }

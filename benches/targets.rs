@@ -7,9 +7,24 @@
 //!   per-record engine's source and window threads share it) and with parallelism 2 on both
 //!   cores. Throughput is in events per second.
 //!
+//! * `micro_batch_fixed_cost` — a live micro-batch query with its offset and commit logs (and
+//!   sink markers) written to a real checkpoint directory, one record per batch
+//!   (Trigger.AvailableNow with `maxOffsetsPerTrigger` 1): the reported time is per batch.
+//! * `per_record_latency` — a live stateless per-record job at 1 M events/s with the buffer
+//!   timeout at 0, parallelism 2 (source → exchange → sink): the reported *time* is the run's
+//!   p99 latency (each iteration is a 1 s run; criterion's time is that p99, not the run time).
+//! * `measurement_overhead` — the same stateless runs with latency recording on and off
+//!   ([`streamlab_engines::latency::set_recording`]); their ratio is what recording costs.
+//!
+//! The simulator's target is `cargo bench --bench engines -- simulator`; heap state per key is
+//! `cargo bench --bench targets -- state_bytes` (printed, from the process's resident memory).
+//!
 //! Run with `cargo bench --bench targets`.
 
+use std::time::{Duration, Instant};
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use streamlab_engines::microbatch::checkpoint::CheckpointDir;
 use streamlab_engines::dataflow::{live::run_live, DataflowConfig};
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, Trigger};
@@ -68,8 +83,6 @@ fn ysb(c: &mut Criterion) {
     let partitions = cfg.partitions as usize;
     let log = SourceLog::from_events(partitions, events.iter().map(|e| Event { arrival: 0, ..*e }));
     drop(events);
-    let sizes: Vec<usize> = (0..partitions).map(|p| log.available(p, 0)).collect();
-    eprintln!("partition sizes {sizes:?}");
     let pipeline = ysb_pipeline();
     // Generous bounds: the generator's disorder never makes an event late, so every engine
     // counts every view (the outputs equal the reference evaluator's).
@@ -129,5 +142,130 @@ fn ysb(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ysb);
+/// The stateless pipeline of the latency and overhead targets: filter views → campaign lookup.
+fn stateless_pipeline() -> PipelineSpec {
+    PipelineSpec {
+        filter_kinds: Some(vec![EventKind::View]),
+        lookup_join: true,
+        project: vec![],
+        aggregate: None,
+    }
+}
+
+/// `n` seconds of clickstream at `rate` events/s, and its campaign table.
+fn clickstream(rate: f64, secs: u64) -> (Vec<Event>, streamlab_engines::dimension::CampaignTable, usize) {
+    let cfg = ClickstreamConfig {
+        rate: RateProfile::Constant {
+            events_per_second: rate,
+        },
+        ..Default::default()
+    };
+    (generate(&cfg, 11, secs * NANOS_PER_SEC), campaign_table(&cfg, 11), cfg.partitions as usize)
+}
+
+fn micro_batch_fixed_cost(c: &mut Criterion) {
+    let (events, table, partitions) = clickstream(100_000.0, 1);
+    let pipeline = stateless_pipeline();
+    let cfg = MicroBatchConfig {
+        trigger: Trigger::AvailableNow {
+            max_records_per_batch: Some(1),
+        },
+        shuffle_partitions: 2,
+        workers: 2,
+        ..Default::default()
+    };
+    let mut group = c.benchmark_group("micro_batch_fixed_cost");
+    group.sample_size(10);
+    group.bench_function("live_with_checkpoint_logs", |b| {
+        b.iter_custom(|iters| {
+            // `iters` batches, run in queries of at most 2,000 batches each.
+            let (mut took, mut batches, mut left) = (Duration::ZERO, 0u64, iters);
+            while left > 0 {
+                let n = left.min(2_000) as usize;
+                left -= n as u64;
+                let log = SourceLog::from_events(partitions, events[..n].iter().map(|e| Event { arrival: 0, ..*e }));
+                let dir = tempfile::tempdir().unwrap();
+                let checkpoint = CheckpointDir::open(dir.path(), "fixed-cost").unwrap();
+                let mut engine = MicroBatchEngine::new("mb", cfg, &pipeline, &table, partitions)
+                    .unwrap()
+                    .with_checkpoint(checkpoint);
+                let started = Instant::now();
+                let run = engine.run(&mut LiveRuntime::new(2), &log, 3600 * NANOS_PER_SEC);
+                took += started.elapsed();
+                batches += run.counts.batches;
+                assert!(dir.path().join("commits").read_dir().unwrap().count() as u64 >= run.counts.batches);
+            }
+            took.mul_f64(iters as f64 / batches.max(1) as f64)
+        })
+    });
+    group.finish();
+}
+
+/// A live stateless per-record run at 1 M events/s, buffer timeout 0, parallelism 2.
+fn live_stateless_run(log: &SourceLog, table: &streamlab_engines::dimension::CampaignTable) -> streamlab_engines::run::EngineRun {
+    let cfg = DataflowConfig {
+        parallelism: 2,
+        buffer_timeout: Span::from_ms(0),
+        ..Default::default()
+    };
+    run_live("pr", &cfg, &stateless_pipeline(), table, log, LiveClock::start(), 2 * NANOS_PER_SEC, true).unwrap()
+}
+
+fn per_record_latency(c: &mut Criterion) {
+    let (events, table, partitions) = clickstream(1_000_000.0, 1);
+    let log = SourceLog::from_events(partitions, events);
+    let mut group = c.benchmark_group("per_record_latency");
+    group.sample_size(10);
+    group.bench_function("p99_stateless_1m_events_per_s_buffer_timeout_0", |b| {
+        b.iter_custom(|iters| {
+            let mut p99 = Duration::ZERO;
+            for _ in 0..iters {
+                let run = live_stateless_run(&log, &table);
+                assert!(run.counts.outputs > 0);
+                p99 += Duration::from_nanos(run.latency.total.value_at_quantile(0.99));
+            }
+            p99
+        })
+    });
+    group.finish();
+}
+
+fn measurement_overhead(c: &mut Criterion) {
+    let (events, table, partitions) = clickstream(1_000_000.0, 2);
+    let log = SourceLog::from_events(partitions, events.iter().map(|e| Event { arrival: 0, ..*e }));
+    let pipeline = stateless_pipeline();
+    let mb = MicroBatchConfig {
+        trigger: Trigger::AvailableNow {
+            max_records_per_batch: None,
+        },
+        shuffle_partitions: 1,
+        workers: 1,
+        ..Default::default()
+    };
+    let pr = DataflowConfig {
+        parallelism: 1,
+        ..Default::default()
+    };
+    let mut group = c.benchmark_group("measurement_overhead");
+    group.throughput(Throughput::Elements(log.len() as u64));
+    group.sample_size(10);
+    for (name, on) in [("recording_on", true), ("recording_off", false)] {
+        group.bench_function(format!("micro_batch_{name}"), |b| {
+            streamlab_engines::latency::set_recording(on);
+            b.iter_batched(
+                || MicroBatchEngine::new("mb", mb, &pipeline, &table, partitions).unwrap(),
+                |mut engine| engine.run(&mut LiveRuntime::new(1), &log, 600 * NANOS_PER_SEC),
+                BatchSize::PerIteration,
+            )
+        });
+        group.bench_function(format!("per_record_{name}"), |b| {
+            streamlab_engines::latency::set_recording(on);
+            b.iter(|| run_live("pr", &pr, &pipeline, &table, &log, LiveClock::start(), 600 * NANOS_PER_SEC, true).unwrap())
+        });
+    }
+    streamlab_engines::latency::set_recording(true);
+    group.finish();
+}
+
+criterion_group!(benches, ysb, micro_batch_fixed_cost, per_record_latency, measurement_overhead);
 criterion_main!(benches);

@@ -321,7 +321,7 @@ fn source_loop(
         ctl.slow_down(&clock, k, now, 0);
         match step {
             Step::Continue => {}
-            Step::WaitUntil(t) => clock.wait_until(ctl.source_wake(t, now, holds_sink)),
+            Step::WaitUntil(t) => clock.sleep_until(ctl.source_wake(t, now, holds_sink)),
             Step::Done => break,
         }
     }

@@ -12,7 +12,7 @@
 //!   (Trigger.AvailableNow with `maxOffsetsPerTrigger` 1): the reported time is per batch.
 //! * `per_record_latency` — a live stateless per-record job at 1 M events/s with the buffer
 //!   timeout at 0, parallelism 2 (source → exchange → sink): the reported *time* is the run's
-//!   p99 latency (each iteration is a 1 s run; criterion's time is that p99, not the run time).
+//!   p99 latency (each iteration is a 3 s run; criterion's time is that p99, not the run time).
 //! * `measurement_overhead` — the same stateless runs with latency recording on and off
 //!   ([`streamlab_engines::latency::set_recording`]); their ratio is what recording costs.
 //!
@@ -24,9 +24,9 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use streamlab_engines::microbatch::checkpoint::CheckpointDir;
 use streamlab_engines::dataflow::{live::run_live, DataflowConfig};
 use streamlab_engines::event::{Event, EventKind};
+use streamlab_engines::microbatch::checkpoint::CheckpointDir;
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, Trigger};
 use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
 use streamlab_engines::runtime::{LiveClock, LiveRuntime};
@@ -160,7 +160,11 @@ fn clickstream(rate: f64, secs: u64) -> (Vec<Event>, streamlab_engines::dimensio
         },
         ..Default::default()
     };
-    (generate(&cfg, 11, secs * NANOS_PER_SEC), campaign_table(&cfg, 11), cfg.partitions as usize)
+    (
+        generate(&cfg, 11, secs * NANOS_PER_SEC),
+        campaign_table(&cfg, 11),
+        cfg.partitions as usize,
+    )
 }
 
 fn micro_batch_fixed_cost(c: &mut Criterion) {
@@ -202,17 +206,31 @@ fn micro_batch_fixed_cost(c: &mut Criterion) {
 }
 
 /// A live stateless per-record run at 1 M events/s, buffer timeout 0, parallelism 2.
-fn live_stateless_run(log: &SourceLog, table: &streamlab_engines::dimension::CampaignTable) -> streamlab_engines::run::EngineRun {
+fn live_stateless_run(
+    log: &SourceLog,
+    table: &streamlab_engines::dimension::CampaignTable,
+) -> streamlab_engines::run::EngineRun {
     let cfg = DataflowConfig {
         parallelism: 2,
         buffer_timeout: Span::from_ms(0),
         ..Default::default()
     };
-    run_live("pr", &cfg, &stateless_pipeline(), table, log, LiveClock::start(), 2 * NANOS_PER_SEC, true).unwrap()
+    run_live(
+        "pr",
+        &cfg,
+        &stateless_pipeline(),
+        table,
+        log,
+        LiveClock::start(),
+        4 * NANOS_PER_SEC,
+        true,
+    )
+    .unwrap()
 }
 
 fn per_record_latency(c: &mut Criterion) {
-    let (events, table, partitions) = clickstream(1_000_000.0, 1);
+    // Three seconds of events per run: the p99 of a steady state, not of thread start-up.
+    let (events, table, partitions) = clickstream(1_000_000.0, 3);
     let log = SourceLog::from_events(partitions, events);
     let mut group = c.benchmark_group("per_record_latency");
     group.sample_size(10);
@@ -260,7 +278,19 @@ fn measurement_overhead(c: &mut Criterion) {
         });
         group.bench_function(format!("per_record_{name}"), |b| {
             streamlab_engines::latency::set_recording(on);
-            b.iter(|| run_live("pr", &pr, &pipeline, &table, &log, LiveClock::start(), 600 * NANOS_PER_SEC, true).unwrap())
+            b.iter(|| {
+                run_live(
+                    "pr",
+                    &pr,
+                    &pipeline,
+                    &table,
+                    &log,
+                    LiveClock::start(),
+                    600 * NANOS_PER_SEC,
+                    true,
+                )
+                .unwrap()
+            })
         });
     }
     streamlab_engines::latency::set_recording(true);

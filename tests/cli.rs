@@ -242,12 +242,18 @@ fn throughput_scenario_reports_events_per_second_per_engine_and_per_core() {
         assert!(run["throughput_eps"].as_f64().unwrap() > 0.0, "{run}");
         let cores = r["cores"].as_f64().unwrap();
         let per_core = r["throughput_eps_per_core"].as_f64().unwrap();
-        assert!((per_core * cores - run["throughput_eps"].as_f64().unwrap()).abs() < 1.0, "{r}");
+        assert!(
+            (per_core * cores - run["throughput_eps"].as_f64().unwrap()).abs() < 1.0,
+            "{r}"
+        );
         assert_eq!(run["counts"]["events"], 1_000_000, "{run}");
         assert!(r["peak_rss_bytes"].as_u64().unwrap() >= r["final_rss_bytes"].as_u64().unwrap());
     }
     let table = String::from_utf8_lossy(&status.stdout);
-    assert!(table.contains("per core (events/s)") && table.contains("peak RSS (MiB)"), "{table}");
+    assert!(
+        table.contains("per core (events/s)") && table.contains("peak RSS (MiB)"),
+        "{table}"
+    );
 
     // A backlog measures this machine: the simulated clock refuses it, naming the key.
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_streamlab"))

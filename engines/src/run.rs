@@ -78,9 +78,10 @@ pub struct EngineRun {
     pub modelled: Vec<String>,
     /// Injected failures and the restarts after them.
     pub failures: Vec<FailureEvent>,
-    /// Resident memory of the process, `(peak, final)` bytes, when the driver measured it
-    /// (live runs on Linux).
-    pub resident: Option<(u64, u64)>,
+    /// Resident memory of the process, `(start, peak, final)` bytes, when the driver measured
+    /// it (live runs on Linux): at the engine's start (its input already in memory), the
+    /// highest during the run, and at its end.
+    pub resident: Option<(u64, u64, u64)>,
 }
 
 impl EngineRun {
@@ -103,7 +104,7 @@ impl EngineRun {
         c.state_access_ns += l.state_access_ns;
         c.task_retries += l.task_retries;
         self.resident = match (self.resident, later.resident) {
-            (Some((p, _)), Some((q, f))) => Some((p.max(q), f)),
+            (Some((s, p, _)), Some((_, q, f))) => Some((s, p.max(q), f)),
             (a, b) => b.or(a),
         };
         self.active_span = (

@@ -105,6 +105,10 @@ pub struct Resources {
     pub cores: usize,
     /// `throughput_eps / cores`.
     pub throughput_eps_per_core: f64,
+    /// Resident memory of the process when the engine started, its input already in memory,
+    /// bytes (live clock, Linux): growth over the run is `final - start`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_rss_bytes: Option<u64>,
     /// Peak resident memory of the process during the run, bytes (live clock, Linux).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_bytes: Option<u64>,
@@ -261,9 +265,12 @@ pub fn side_by_side_table(summary: &Summary) -> String {
         });
     }
     row("throughput (events/s)", &|r| format!("{:.0}", r.throughput_eps));
-    row("per core (events/s)", &|r| format!("{:.0}", r.resources.throughput_eps_per_core));
+    row("per core (events/s)", &|r| {
+        format!("{:.0}", r.resources.throughput_eps_per_core)
+    });
     if runs.iter().any(|r| r.resources.peak_rss_bytes.is_some()) {
         let mib = |b: Option<u64>| b.map_or_else(|| "-".to_string(), |b| format!("{:.1}", b as f64 / 1048576.0));
+        row("start RSS (MiB)", &|r| mib(r.resources.start_rss_bytes));
         row("peak RSS (MiB)", &|r| mib(r.resources.peak_rss_bytes));
         row("final RSS (MiB)", &|r| mib(r.resources.final_rss_bytes));
     }

@@ -349,9 +349,12 @@ pub fn run_engines(
                 on_start(engine);
                 let log = full_log.get_or_insert_with(|| workload.full_log());
                 crate::rss::reset_peak();
+                let start = crate::rss::resident();
                 let mut run = run_whole(log).map_err(refuse)?;
-                if matches!(clock, ClockSetup::Live) {
-                    run.resident = crate::rss::resident();
+                if let (ClockSetup::Live, Some((_, at_start)), Some((peak, at_end))) =
+                    (clock, start, crate::rss::resident())
+                {
+                    run.resident = Some((at_start, peak, at_end));
                 }
                 on_output(i, std::mem::take(&mut run.delivered))?;
                 runs[i] = Some(run);

@@ -108,8 +108,9 @@ fn resources(spec: &EngineSpec, run: &EngineRun, clock: &ClockSetup) -> Resource
     Resources {
         cores,
         throughput_eps_per_core: run.throughput_eps() / cores as f64,
-        peak_rss_bytes: run.resident.map(|(peak, _)| peak),
-        final_rss_bytes: run.resident.map(|(_, last)| last),
+        start_rss_bytes: run.resident.map(|(start, _, _)| start),
+        peak_rss_bytes: run.resident.map(|(_, peak, _)| peak),
+        final_rss_bytes: run.resident.map(|(_, _, last)| last),
     }
 }
 

@@ -189,6 +189,17 @@ pub trait Runtime {
         0
     }
 
+    /// For each task of the last [`Runtime::run_tasks`], the worker its successful attempt ran
+    /// on and when it ended (empty where the runtime does not track it).
+    fn last_placements(&self) -> Vec<(usize, Nanos)> {
+        Vec::new()
+    }
+
+    /// Whether worker `w` was lost after `from` and at or before `to`.
+    fn lost_between(&self, _w: usize, _from: Nanos, _to: Nanos) -> bool {
+        false
+    }
+
     /// Whether a task attempt can fail on this runtime (failures or worker losses are
     /// injected), so a stateful task must be able to start over from its last version.
     fn attempts_can_fail(&self) -> bool {
@@ -291,6 +302,8 @@ pub struct LiveRuntime {
     /// Lost workers (executors): `(worker, from, to)`.
     worker_losses: Vec<(usize, Nanos, Nanos)>,
     task_retries: u64,
+    /// Worker and end of each task's successful attempt in the last stage.
+    placements: Vec<(usize, Nanos)>,
 }
 
 impl LiveRuntime {
@@ -308,6 +321,7 @@ impl LiveRuntime {
             task_failures: Vec::new(),
             worker_losses: Vec::new(),
             task_retries: 0,
+            placements: Vec::new(),
         }
     }
 
@@ -378,9 +392,17 @@ impl Runtime for LiveRuntime {
         let n = tasks.len();
         let threads = self.workers.min(n);
         if threads <= 1 && !self.attempts_can_fail() {
-            return tasks.iter().map(|f| run(f, 0, 1).0).collect();
+            self.placements.clear();
+            return tasks
+                .iter()
+                .map(|f| {
+                    let r = run(f, 0, 1).0;
+                    self.placements.push((0, clock.now()));
+                    r
+                })
+                .collect();
         }
-        let results: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
+        let results: Vec<Mutex<Option<(T, usize, Nanos)>>> = (0..n).map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         let unfinished = AtomicUsize::new(n);
         // Failed attempts wait here for a worker: `(task, attempt)`.
@@ -431,7 +453,7 @@ impl Runtime for LiveRuntime {
                     retries.lock().expect("retry queue").push((i, attempt + 1));
                     continue;
                 }
-                *results[i].lock().expect("result slot") = Some(r);
+                *results[i].lock().expect("result slot") = Some((r, w, end));
                 unfinished.fetch_sub(1, Ordering::Release);
             }
         };
@@ -447,14 +469,29 @@ impl Runtime for LiveRuntime {
         }
         self.task_failures = failures.into_inner().expect("task failures");
         self.task_retries += retried.into_inner();
+        self.placements.clear();
         results
             .into_iter()
-            .map(|m| m.into_inner().expect("result slot").expect("every task ran"))
+            .map(|m| {
+                let (r, w, end) = m.into_inner().expect("result slot").expect("every task ran");
+                self.placements.push((w, end));
+                r
+            })
             .collect()
     }
 
     fn task_retries(&self) -> u64 {
         self.task_retries
+    }
+
+    fn last_placements(&self) -> Vec<(usize, Nanos)> {
+        self.placements.clone()
+    }
+
+    fn lost_between(&self, w: usize, from: Nanos, to: Nanos) -> bool {
+        self.worker_losses
+            .iter()
+            .any(|&(lw, f, _)| lw == w && f > from && f <= to)
     }
 
     fn attempts_can_fail(&self) -> bool {
@@ -512,6 +549,8 @@ pub struct SimRuntime {
     worker_losses: Vec<(usize, Nanos, Nanos)>,
     /// Task attempts that failed and were retried.
     pub task_retries: u64,
+    /// Worker and end of each task's successful attempt in the last stage.
+    placements: Vec<(usize, Nanos)>,
 }
 
 impl SimRuntime {
@@ -525,6 +564,7 @@ impl SimRuntime {
             task_failures: Vec::new(),
             worker_losses: Vec::new(),
             task_retries: 0,
+            placements: Vec::new(),
         }
     }
 
@@ -604,6 +644,16 @@ impl Runtime for SimRuntime {
         !self.task_failures.is_empty() || !self.worker_losses.is_empty()
     }
 
+    fn last_placements(&self) -> Vec<(usize, Nanos)> {
+        self.placements.clone()
+    }
+
+    fn lost_between(&self, w: usize, from: Nanos, to: Nanos) -> bool {
+        self.worker_losses
+            .iter()
+            .any(|&(lw, f, _)| lw == w && f > from && f <= to)
+    }
+
     fn run_tasks<T, F>(&mut self, tasks: Vec<F>, per_task_overhead: Nanos) -> Vec<T>
     where
         T: Send,
@@ -622,6 +672,7 @@ impl Runtime for SimRuntime {
             let r = f(&ctx);
             (r, ctx.now())
         };
+        self.placements.clear();
         let results = tasks
             .iter()
             .map(|f| {
@@ -657,6 +708,9 @@ impl Runtime for SimRuntime {
                         .min_by_key(|&(i, t)| (t, i))
                         .expect("a worker");
                     (r, free_at[other]) = attempt(self, f, other, start, 2);
+                    self.placements.push((other, free_at[other]));
+                } else {
+                    self.placements.push((w, end));
                 }
                 r
             })

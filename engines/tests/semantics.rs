@@ -424,3 +424,60 @@ fn kafka_streams_commit_interval_forwards_cached_updates_at_each_commit() {
         "updates at commits; the last one leaves with the window"
     );
 }
+
+#[test]
+fn without_an_external_shuffle_service_a_lost_worker_takes_its_map_output_along() {
+    // Four partitions of 100 events, all arrived; map tasks of 1 ms each (10 µs per record,
+    // modelled) on two workers: worker 1 runs partitions 1 (0–1 ms) and 3 (1–2 ms). It is lost
+    // at 1.5 ms: partition 3's attempt dies and reruns on worker 0 either way; partition 1's
+    // finished output is gone too unless an external shuffle service serves it.
+    let events: Vec<Event> = (0..400)
+        .map(|i| Event {
+            partition: (i % 4) as u32,
+            user: (i % 7) as u32,
+            arrival: 0,
+            ..event(i, i as i64 * 10, 0)
+        })
+        .collect();
+    let run = |external_shuffle_service: bool| {
+        let cfg = MicroBatchConfig {
+            trigger: Trigger::AvailableNow {
+                max_records_per_batch: None,
+            },
+            shuffle_partitions: 2,
+            workers: 2,
+            modelled_cost_per_record: Span(10_000),
+            external_shuffle_service,
+            ..Default::default()
+        };
+        let mut engine = MicroBatchEngine::new("mb", cfg, &count_per_10s(), &CampaignTable::default(), 4).unwrap();
+        let mut rt = SimRuntime::free(2).with_worker_losses(vec![(1, 1_500_000, ms(100_000))]);
+        let out = engine.run(&mut rt, &SourceLog::from_events(4, events.iter().copied()), ms(60_000));
+        let first_batch_ms = out.progress[0]["durationMs"]["addBatch"].as_f64().unwrap();
+        (out, first_batch_ms, rt.task_retries)
+    };
+    let (kept, kept_ms, kept_retries) = run(true);
+    let (lost, lost_ms, lost_retries) = run(false);
+    let windows = |r: &EngineRun| {
+        let mut w: Vec<_> = r.delivered.iter().map(|d| format!("{:?}", d.output)).collect();
+        w.sort();
+        w
+    };
+    assert_eq!(windows(&kept), windows(&lost), "the same results either way");
+    assert_eq!(
+        (kept_retries, kept.counts.task_retries),
+        (1, 0),
+        "only the running attempt reran"
+    );
+    assert_eq!(
+        (lost_retries, lost.counts.task_retries),
+        (1, 1),
+        "and the lost map output's task"
+    );
+    // Each rerun map task reads its partition's 100 events again.
+    assert_eq!((kept.counts.replayed, lost.counts.replayed), (100, 200));
+    assert!(
+        lost_ms >= kept_ms + 1.0,
+        "the rerun costs its time: {lost_ms} vs {kept_ms} ms"
+    );
+}

@@ -560,7 +560,7 @@ impl Segmented {
         match self {
             Segmented::MicroBatch(mut q, rt) => {
                 let mut run = q.engine().finish();
-                run.counts.task_retries = rt.task_retries();
+                run.counts.task_retries += rt.task_retries();
                 run
             }
             Segmented::PerRecord(pr) => pr.finish(),
@@ -623,7 +623,7 @@ fn per_record_crashes(
 /// A micro-batch query's run, with the task retries its runtime made.
 fn finished<R: Runtime>(engine: &mut MicroBatchEngine, rt: &R) -> EngineRun {
     let mut run = engine.finish();
-    run.counts.task_retries = rt.task_retries();
+    run.counts.task_retries += rt.task_retries();
     run
 }
 

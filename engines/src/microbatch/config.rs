@@ -93,6 +93,12 @@ pub struct MicroBatchConfig {
     /// Where the window operator keeps its keyed state: `heap` (hash maps, default) or `lsm`
     /// (the RocksDB-style LSM store, in a scratch directory per operator instance).
     pub state_backend: StateBackendKind,
+    /// Whether map output survives the loss of the executor that wrote it (Spark's external
+    /// shuffle service, `spark.shuffle.service.enabled`). Off, a worker lost before the reduce
+    /// stage fetched its map output takes that output with it, and the map tasks that wrote it
+    /// run again before the reduce stage (Spark's fetch failure and map-stage resubmission).
+    /// On by default here; Spark's own default is off.
+    pub external_shuffle_service: bool,
 }
 
 impl Default for MicroBatchConfig {
@@ -112,6 +118,7 @@ impl Default for MicroBatchConfig {
             modelled_cost_per_record: Span::default(),
             restart_delay: Span::from_ms(2000),
             state_backend: StateBackendKind::Heap,
+            external_shuffle_service: true,
         }
     }
 }

@@ -583,37 +583,57 @@ impl MicroBatchEngine {
         let chain = &self.chain;
         let record_cost = self.cfg.modelled_cost_per_record.nanos();
         let batch_watermark = self.watermark;
-        let map_tasks: Vec<_> = ranges
-            .iter()
-            .enumerate()
-            .map(|(p, &(from, to))| {
-                let events = source.read(p, from, to);
-                let state = &self.state;
-                move |ctx: &TaskContext| {
-                    let mut out = map_task(
-                        chain,
-                        events,
-                        start,
-                        nominal,
-                        state,
-                        batch_watermark,
-                        shuffle,
-                        record_cost,
-                    );
-                    if ctx.attempt() > 1 {
-                        // A retried task reads its partition's offset range again.
-                        out.reread = events.len() as u64;
-                    }
-                    ctx.charge(&out.work);
-                    out
+        // Map task for source partition `p`; `rerun`: its output was lost and it runs again.
+        let make_map = |p: usize, rerun: bool| {
+            let (from, to) = ranges[p];
+            let events = source.read(p, from, to);
+            let state = &self.state;
+            move |ctx: &TaskContext| {
+                let mut out = map_task(
+                    chain,
+                    events,
+                    start,
+                    nominal,
+                    state,
+                    batch_watermark,
+                    shuffle,
+                    record_cost,
+                );
+                if rerun || ctx.attempt() > 1 {
+                    // A retried task reads its partition's offset range again.
+                    out.reread = events.len() as u64;
                 }
-            })
-            .collect();
+                ctx.charge(&out.work);
+                out
+            }
+        };
+        let map_tasks: Vec<_> = (0..ranges.len()).map(|p| make_map(p, false)).collect();
         let n_map = map_tasks.len();
         let mut map_out = rt.run_tasks(map_tasks, per_task);
+        let mut waves = n_map.div_ceil(rt.workers()) as u64;
+        if stateful && !self.cfg.external_shuffle_service {
+            // Without an external shuffle service, map output lives on the executor that wrote
+            // it: a worker lost before the reduce stage takes it along, and the reduce tasks'
+            // fetch failure makes the scheduler run those map tasks again first.
+            let now = rt.now();
+            let lost: Vec<usize> = rt
+                .last_placements()
+                .iter()
+                .enumerate()
+                .filter(|&(_, &(w, end))| rt.lost_between(w, end, now))
+                .map(|(p, _)| p)
+                .collect();
+            if !lost.is_empty() {
+                let reruns = rt.run_tasks(lost.iter().map(|&p| make_map(p, true)).collect(), per_task);
+                for (&p, out) in lost.iter().zip(reruns) {
+                    map_out[p] = out;
+                }
+                run.counts.task_retries += lost.len() as u64;
+                waves += lost.len().div_ceil(rt.workers()) as u64;
+            }
+        }
         let mut outputs: Vec<Output> = Vec::new();
         let mut state_progress = Vec::new();
-        let mut waves = n_map.div_ceil(rt.workers()) as u64;
         if stateful {
             let watermark = self.watermark;
             let mode = self.cfg.output_mode;

@@ -222,6 +222,11 @@ pub trait Runtime {
     }
 }
 
+/// Whether one of `losses` (`(worker, from, to)`) of worker `w` begins after `from`, by `to`.
+fn loss_begins(losses: &[(usize, Nanos, Nanos)], w: usize, from: Nanos, to: Nanos) -> bool {
+    losses.iter().any(|&(lw, f, _)| lw == w && f > from && f <= to)
+}
+
 /// Below this many nanoseconds `LiveClock::wait_until` yields instead of sleeping: Linux
 /// oversleeps by ~50 µs, so a shorter sleep would overshoot, while yielding for longer would
 /// burn a core in system calls.
@@ -489,9 +494,7 @@ impl Runtime for LiveRuntime {
     }
 
     fn lost_between(&self, w: usize, from: Nanos, to: Nanos) -> bool {
-        self.worker_losses
-            .iter()
-            .any(|&(lw, f, _)| lw == w && f > from && f <= to)
+        loss_begins(&self.worker_losses, w, from, to)
     }
 
     fn attempts_can_fail(&self) -> bool {
@@ -649,9 +652,7 @@ impl Runtime for SimRuntime {
     }
 
     fn lost_between(&self, w: usize, from: Nanos, to: Nanos) -> bool {
-        self.worker_losses
-            .iter()
-            .any(|&(lw, f, _)| lw == w && f > from && f <= to)
+        loss_begins(&self.worker_losses, w, from, to)
     }
 
     fn run_tasks<T, F>(&mut self, tasks: Vec<F>, per_task_overhead: Nanos) -> Vec<T>

@@ -450,9 +450,7 @@ impl Runtime for LiveRuntime {
                     fails
                 };
                 let end = clock.now();
-                let lost = losses
-                    .iter()
-                    .any(|&(lw, from, _)| lw == w && from > start && from <= end);
+                let lost = loss_begins(losses, w, start, end);
                 if injected || lost {
                     retried.fetch_add(1, Ordering::Relaxed);
                     retries.lock().expect("retry queue").push((i, attempt + 1));

@@ -558,11 +558,7 @@ impl Segmented {
 
     fn finish(self) -> EngineRun {
         match self {
-            Segmented::MicroBatch(mut q, rt) => {
-                let mut run = q.engine().finish();
-                run.counts.task_retries += rt.task_retries();
-                run
-            }
+            Segmented::MicroBatch(mut q, rt) => finished(q.engine(), &*rt),
             Segmented::PerRecord(pr) => pr.finish(),
         }
     }

@@ -752,7 +752,7 @@ impl WindowedAggregation {
     }
 
     fn late(&self, end: EventTime) -> bool {
-        self.policy != EmitPolicy::Complete && self.watermark >= self.semantics.cleanup_point(end)
+        self.late_under(end, self.watermark)
     }
 
     fn fired(&self, end: EventTime) -> bool {
@@ -832,20 +832,17 @@ impl WindowedAggregation {
         let func = self.spec.function;
         let fired = self.fired(end);
         let (semantics, policy) = (self.semantics, self.policy);
-        let in_store = self.lsm.is_some();
-        let mut stored;
+        // LSM backend: the window is loaded here, changed, and written back below.
+        let mut loaded: Option<WindowState> = None;
         let w = match lsm_of(&mut self.lsm) {
-            Some(lsm) => {
-                stored = match lsm.get_window(key, start) {
-                    Some(w) => w,
-                    None => {
-                        self.timers.push(Reverse((semantics.fire_point(end), key, start)));
-                        lsm.rows += 1;
-                        WindowState::new(end)
-                    }
-                };
-                &mut stored
-            }
+            Some(lsm) => loaded.insert(match lsm.get_window(key, start) {
+                Some(w) => w,
+                None => {
+                    self.timers.push(Reverse((semantics.fire_point(end), key, start)));
+                    lsm.rows += 1;
+                    WindowState::new(end)
+                }
+            }),
             None => self.windows.entry((key, start)).or_insert_with(|| {
                 self.timers.push(Reverse((semantics.fire_point(end), key, start)));
                 WindowState::new(end)
@@ -865,9 +862,8 @@ impl WindowedAggregation {
             w.dirty = false;
             out.collect(result(key, start, w, func, now, true));
         }
-        let written = in_store.then(|| w.clone());
-        if let (Some(lsm), Some(w)) = (lsm_of(&mut self.lsm), written) {
-            lsm.put_window(key, start, &w, semantics.window_expiry(policy, end));
+        if let (Some(lsm), Some(w)) = (lsm_of(&mut self.lsm), &loaded) {
+            lsm.put_window(key, start, w, semantics.window_expiry(policy, end));
         }
         true
     }

@@ -310,6 +310,24 @@ fn flink_allowed_lateness_refires_the_window_then_cleans_it_up() {
 }
 
 #[test]
+fn a_window_first_seen_within_allowed_lateness_fires_once_on_arrival() {
+    let mut task = flink_window_task(15_000);
+    let wm = |watermark| Message::Watermark { from: 0, watermark };
+    task.on_message(data(vec![row(0, 11_000)]), 1); // window [10000, 20000)
+    task.on_message(wm(19_999), 2); // fires [10000, 20000); [0, 10000) has no state yet
+    task.on_message(data(vec![row(1, 2_000)]), 3); // [0, 10000): past its fire point, within lateness
+    task.on_message(wm(20_500), 4); // its fire point long passed: no second firing
+    task.on_message(wm(24_999), 5); // its cleanup point: it leaves the state
+    task.on_message(data(vec![row(2, 3_000)]), 6); // too late now
+    let (out, side, late) = results(task);
+    // Flink's EventTimeTrigger.onElement fires at once when the watermark is past the window;
+    // the window's first result is not an update.
+    assert_eq!(out, vec![(10_000, 1, false), (0, 1, false)]);
+    assert_eq!(side.iter().map(|r| r.event.seq).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(late, 1);
+}
+
+#[test]
 fn network_buffer_ships_when_full_on_flush_and_before_a_watermark() {
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut gate = OutputGate::new(0, vec![tx], 3, false, BufferPool::new());

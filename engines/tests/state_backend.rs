@@ -53,6 +53,20 @@ fn row(rng: &mut Pcg64, clock: i64) -> Row {
     }
 }
 
+/// Asserts two output lists are equal, naming the first position where they differ (the lists
+/// grow long, and a whole-list diff hides it).
+fn same_outputs(heap: &[WindowResult], lsm: &[WindowResult], ctx: &str) {
+    if let Some(at) = (0..heap.len().max(lsm.len())).find(|&i| heap.get(i) != lsm.get(i)) {
+        panic!(
+            "{ctx}: first difference at output {at} of {} (heap) / {} (lsm):\n heap {:?}\n lsm  {:?}",
+            heap.len(),
+            lsm.len(),
+            heap.get(at),
+            lsm.get(at)
+        );
+    }
+}
+
 /// Drives `heap` and `lsm` side by side for `steps` random operations.
 fn run_pair(seed: u64, mut heap: WindowedAggregation, mut lsm: WindowedAggregation, steps: usize) {
     let mut rng = Pcg64::seed_from_u64(seed);
@@ -63,7 +77,8 @@ fn run_pair(seed: u64, mut heap: WindowedAggregation, mut lsm: WindowedAggregati
     for step in 0..steps {
         let now = step as u64 * 1_000;
         let ctx = |what: &str| format!("seed {seed}, step {step}: {what}");
-        match rng.random_range(0..100) {
+        let op = rng.random_range(0..100);
+        match op {
             0..=64 => {
                 clock += rng.random_range(0..200);
                 let r = row(&mut rng, clock);
@@ -111,7 +126,7 @@ fn run_pair(seed: u64, mut heap: WindowedAggregation, mut lsm: WindowedAggregati
                 lsm.restore(snap, wm);
             }
         }
-        assert_eq!(out_h, out_l, "{}", ctx("outputs"));
+        same_outputs(&out_h, &out_l, &ctx("outputs"));
         assert_eq!(heap.take_counters(), lsm.take_counters(), "{}", ctx("counters"));
         assert_eq!(heap.watermark(), lsm.watermark());
     }

@@ -1,43 +1,43 @@
 //! The state of one aggregate function over one window and key.
 //!
-//! Count, sum, min, max and avg keep a few integers; distinct count keeps the exact set of
-//! values (a boxed set, so the common case stays small). States merge, which session windows
-//! need when a record bridges two sessions.
+//! Count, sum, min, max and avg keep a count and one running value; distinct count keeps the
+//! exact set of values (a boxed set, so the common case stays small). States merge, which
+//! session windows need when a record bridges two sessions and the final aggregation needs
+//! for map-side partials. The function is not stored: the operator knows it, and passes it.
 
 use crate::operators::fxhash::FxHashSet;
 use crate::pipeline::AggFunc;
 
-/// Running state of an aggregate.
+/// Running state of an aggregate: the record count, the one running value the function needs
+/// (sum for `sum` and `avg`, the minimum or maximum for `min` and `max`; unused by `count` and
+/// `distinct_count`) and, for `distinct_count` only, the set of values. 24 bytes plus the set.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AggState {
     /// Records seen.
     pub count: u64,
-    sum: i64,
-    min: i64,
-    max: i64,
-    distinct: Option<Box<FxHashSet<i64>>>,
+    pub(crate) value: i64,
+    pub(crate) distinct: Option<Box<FxHashSet<i64>>>,
 }
 
 impl AggState {
     /// Adds one value (ignored by `count`).
     #[inline]
     pub fn add(&mut self, func: AggFunc, value: i64) {
-        if self.count == 0 {
-            self.min = value;
-            self.max = value;
-        } else {
-            self.min = self.min.min(value);
-            self.max = self.max.max(value);
+        match func {
+            AggFunc::Count => {}
+            AggFunc::Sum | AggFunc::Avg => self.value = self.value.wrapping_add(value),
+            AggFunc::Min if self.count == 0 || value < self.value => self.value = value,
+            AggFunc::Max if self.count == 0 || value > self.value => self.value = value,
+            AggFunc::Min | AggFunc::Max => {}
+            AggFunc::DistinctCount => {
+                self.distinct.get_or_insert_with(Default::default).insert(value);
+            }
         }
         self.count += 1;
-        self.sum = self.sum.wrapping_add(value);
-        if func == AggFunc::DistinctCount {
-            self.distinct.get_or_insert_with(Default::default).insert(value);
-        }
     }
 
-    /// Folds `other` into `self`.
-    pub fn merge(&mut self, other: AggState) {
+    /// Folds `other` (a state of the same function) into `self`.
+    pub fn merge(&mut self, func: AggFunc, other: AggState) {
         if other.count == 0 {
             return;
         }
@@ -45,34 +45,37 @@ impl AggState {
             *self = other;
             return;
         }
-        self.count += other.count;
-        self.sum = self.sum.wrapping_add(other.sum);
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-        if let Some(o) = other.distinct {
-            self.distinct
-                .get_or_insert_with(Default::default)
-                .extend(o.iter().copied());
+        match func {
+            AggFunc::Count => {}
+            AggFunc::Sum | AggFunc::Avg => self.value = self.value.wrapping_add(other.value),
+            AggFunc::Min => self.value = self.value.min(other.value),
+            AggFunc::Max => self.value = self.value.max(other.value),
+            AggFunc::DistinctCount => {
+                if let Some(o) = other.distinct {
+                    self.distinct
+                        .get_or_insert_with(Default::default)
+                        .extend(o.iter().copied());
+                }
+            }
         }
+        self.count += other.count;
     }
 
     /// The aggregate's current value.
     pub fn value(&self, func: AggFunc) -> f64 {
         match func {
             AggFunc::Count => self.count as f64,
-            AggFunc::Sum => self.sum as f64,
-            AggFunc::Min => self.min as f64,
-            AggFunc::Max => self.max as f64,
+            AggFunc::Sum | AggFunc::Min | AggFunc::Max => self.value as f64,
             AggFunc::Avg if self.count == 0 => 0.0,
-            AggFunc::Avg => self.sum as f64 / self.count as f64,
+            AggFunc::Avg => self.value as f64 / self.count as f64,
             AggFunc::DistinctCount => self.distinct.as_ref().map_or(0, |d| d.len()) as f64,
         }
     }
 
-    /// Appends the state's binary encoding (little-endian: count, sum, min, max, then the number
+    /// Appends the state's binary encoding (little-endian: count, running value, then the number
     /// of distinct values and the values, sorted so the encoding is deterministic).
     pub fn encode(&self, out: &mut Vec<u8>) {
-        for v in [self.count as i64, self.sum, self.min, self.max] {
+        for v in [self.count as i64, self.value] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         let mut distinct: Vec<i64> = self
@@ -93,7 +96,7 @@ impl AggState {
             *input = rest;
             Some(i64::from_le_bytes(*head))
         };
-        let (count, sum, min, max, n) = (next()?, next()?, next()?, next()?, next()?);
+        let (count, value, n) = (next()?, next()?, next()?);
         let distinct = if n > 0 {
             let mut set = FxHashSet::default();
             for _ in 0..n {
@@ -105,9 +108,7 @@ impl AggState {
         };
         Some(Self {
             count: count as u64,
-            sum,
-            min,
-            max,
+            value,
             distinct,
         })
     }

@@ -53,6 +53,17 @@ pub struct Lineage {
     pub recv: Nanos,
 }
 
+impl Lineage {
+    /// Keeps `other` if it arrived no earlier than `self`: an aggregate's latency origin is its
+    /// latest-arriving record (the later of two on a tie).
+    #[inline]
+    pub fn keep_latest(&mut self, other: Lineage) {
+        if other.arrival >= self.arrival {
+            *self = other;
+        }
+    }
+}
+
 /// A record inside an engine: the event, its join result and its lineage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Row {

@@ -86,9 +86,7 @@ impl<'a> PartialAggregator<'a> {
             });
             let p = &mut partials[i];
             p.agg.add(func, value);
-            if row.lineage.arrival >= p.last.arrival {
-                p.last = row.lineage;
-            }
+            p.last.keep_latest(row.lineage);
         }
         if !accepted {
             self.late_rows += 1;

@@ -20,13 +20,16 @@
 //! (its fire point) until it fires, and is removed at its cleanup point unless the policy is
 //! [`EmitPolicy::Complete`], which keeps all state as Spark's complete mode does.
 //!
-//! The windows live on the heap (hash maps, the default) or, with
-//! [`WindowedAggregation::with_backend`] / [`WindowedAggregation::with_lsm`], in an LSM store
-//! (see `state/backend.rs`); timers, dirty lists and counters stay in memory either way, and
-//! both backends produce identical results, snapshots and deltas.
+//! The windows live on the heap (the default) or, with [`WindowedAggregation::with_backend`] /
+//! [`WindowedAggregation::with_lsm`], in an LSM store (see `state/backend.rs`). On the heap,
+//! tumbling and sliding windows sit in one column table per window start (see
+//! `window/table.rs`), which fires and leaves the state as a whole, and session windows in a
+//! list per key with a timer each; on the LSM store every window has its timer. Timers, dirty
+//! lists and counters stay in memory either way, and both backends produce identical results,
+//! snapshots and deltas.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -42,8 +45,11 @@ use crate::time::{EventTime, Nanos};
 #[path = "../state/backend.rs"]
 mod backend;
 
+mod table;
+
 use crate::operators::partial::Partial;
 use backend::LsmWindows;
+use table::WindowTable;
 pub use backend::{StateBackendKind, COMPACT_EVERY_WRITES, COMPACT_STEP_BYTES};
 
 /// Every window an LSM store holds, ordered by `(key, start)`.
@@ -155,20 +161,16 @@ impl WindowState {
     #[inline]
     fn add(&mut self, func: AggFunc, value: i64, lineage: Lineage) {
         self.agg.add(func, value);
-        if lineage.arrival >= self.last.arrival {
-            self.last = lineage;
-        }
+        self.last.keep_latest(lineage);
         self.dirty = true;
     }
 
     /// Folds a partial aggregate whose latest record had lineage `last` (as if its records
     /// had been added one by one, in order).
     #[inline]
-    fn merge(&mut self, agg: &AggState, last: Lineage) {
-        self.agg.merge(agg.clone());
-        if last.arrival >= self.last.arrival {
-            self.last = last;
-        }
+    fn merge(&mut self, func: AggFunc, agg: &AggState, last: Lineage) {
+        self.agg.merge(func, agg.clone());
+        self.last.keep_latest(last);
         self.dirty = true;
     }
 
@@ -251,14 +253,16 @@ pub struct WindowedAggregation {
     spec: Aggregation,
     semantics: TimeSemantics,
     policy: EmitPolicy,
-    /// Heap backend: tumbling and sliding windows, by (key, start). Empty with the LSM backend.
-    windows: FxHashMap<(i64, EventTime), WindowState>,
+    /// Heap backend: tumbling and sliding windows, one table per start, ordered by start (so
+    /// also by fire and cleanup point). Empty with the LSM backend.
+    tables: VecDeque<WindowTable>,
     /// Heap backend: session windows per key, unordered. Empty with the LSM backend.
     sessions: FxHashMap<i64, Vec<(EventTime, WindowState)>>,
     /// LSM backend: the windows, instead of `windows` and `sessions`. (The mutex only makes the
     /// operator `Sync` — the store counts reads in `Cell`s; `&mut self` paths take no lock.)
     lsm: Option<Box<Mutex<LsmWindows>>>,
-    /// Pending fire and cleanup points: (watermark that triggers it, key, window start).
+    /// Pending fire and cleanup points of session windows and of windows on the LSM store:
+    /// (watermark that triggers it, key, window start). Heap tables need none.
     timers: BinaryHeap<Reverse<(EventTime, i64, EventTime)>>,
     /// Windows changed since the last `emit_updates`, in change order.
     dirty: Vec<(i64, EventTime)>,
@@ -270,6 +274,11 @@ pub struct WindowedAggregation {
     removed: Vec<(i64, EventTime)>,
     /// Session starts merged away by the current insert (reused, no allocation per record).
     merged_scratch: Vec<EventTime>,
+    /// Slots of a table in emission order (reused).
+    order: Vec<u32>,
+    /// Heap tables' fire and cleanup points the watermark passed: (point, is cleanup, start)
+    /// (reused).
+    due: Vec<(EventTime, bool, EventTime)>,
 }
 
 /// One window of state as a checkpoint stores it.
@@ -352,7 +361,7 @@ impl WindowedAggregation {
             spec,
             semantics,
             policy,
-            windows: FxHashMap::default(),
+            tables: VecDeque::new(),
             sessions: FxHashMap::default(),
             lsm: None,
             timers: BinaryHeap::new(),
@@ -362,6 +371,8 @@ impl WindowedAggregation {
             changed: None,
             removed: Vec::new(),
             merged_scratch: Vec::new(),
+            order: Vec::new(),
+            due: Vec::new(),
         }
     }
 
@@ -393,33 +404,20 @@ impl WindowedAggregation {
         self.lsm_in(dir, options, false)
     }
 
-    /// Moves the windows into a new LSM store; timers, dirty lists and counters are kept.
+    /// Moves the windows into a new LSM store; dirty lists, change tracking and counters are
+    /// kept, timers rebuilt (the store's windows each have one).
     fn lsm_in(mut self, dir: PathBuf, options: LsmOptions, owns_dir: bool) -> crate::state::Result<Self> {
-        if let Some(old) = self.lsm.take() {
-            // Already on an LSM store: carry its windows over (read before `dir` is opened).
-            let old = old.into_inner().unwrap_or_else(PoisonError::into_inner);
-            if self.is_session() {
-                self.sessions.extend(old.all_sessions());
-            } else {
-                self.windows
-                    .extend(old.all_windows().into_iter().map(|(k, s, w)| ((k, s), w)));
-            }
-        }
-        let mut lsm = LsmWindows::open(&dir, options, owns_dir)?;
-        let (semantics, policy) = (self.semantics, self.policy);
-        let mut windows: Vec<_> = self.windows.drain().collect();
-        windows.sort_unstable_by_key(|&(k, _)| k);
-        for ((key, start), w) in windows {
-            lsm.put_window(key, start, &w, semantics.window_expiry(policy, w.end));
-            lsm.rows += 1;
-        }
-        let mut sessions: Vec<_> = self.sessions.drain().collect();
-        sessions.sort_unstable_by_key(|&(k, _)| k);
-        for (key, list) in sessions {
-            lsm.rows += list.len();
-            lsm.put_sessions(key, &list, semantics.sessions_expiry(policy, &list));
-        }
-        self.lsm = Some(Box::new(Mutex::new(lsm)));
+        let entries = self.snapshot();
+        // An old store is dropped (and its owned directory removed) before `dir` is opened.
+        drop(self.lsm.take());
+        self.lsm = Some(Box::new(Mutex::new(LsmWindows::open(&dir, options, owns_dir)?)));
+        let (dirty, changed, removed) = (
+            std::mem::take(&mut self.dirty),
+            self.changed.take(),
+            std::mem::take(&mut self.removed),
+        );
+        self.rebuild(entries, self.watermark, true);
+        (self.dirty, self.changed, self.removed) = (dirty, changed, removed);
         Ok(self)
     }
 
@@ -492,7 +490,59 @@ impl WindowedAggregation {
                 .lsm_load(key, start)
                 .map(|mut l| std::mem::replace(l.window(), WindowState::new(0)));
         }
-        self.window_ref(key, start).cloned()
+        if self.is_session() {
+            return self
+                .sessions
+                .get(&key)?
+                .iter()
+                .find(|(s, _)| *s == start)
+                .map(|(_, w)| w.clone());
+        }
+        let t = self.table(start)?;
+        t.find(key).map(|slot| t.get(slot))
+    }
+
+    /// Heap backend: the table of windows starting at `start`, if any.
+    fn table(&self, start: EventTime) -> Option<&WindowTable> {
+        let at = self.tables.partition_point(|t| t.start < start);
+        self.tables.get(at).filter(|t| t.start == start)
+    }
+
+    /// Heap backend: the position of the table of windows `[start, end)`, created (fired if
+    /// `fired`) if missing.
+    #[inline]
+    fn table_at(&mut self, start: EventTime, end: EventTime, fired: bool) -> usize {
+        let at = self.tables.partition_point(|t| t.start < start);
+        if self.tables.get(at).is_none_or(|t| t.start != start) {
+            self.tables
+                .insert(at, WindowTable::new(start, end, self.spec.function, fired));
+        }
+        at
+    }
+
+    /// Applies `f` to the window `(key, start)` on either backend, if it is in state; `f`
+    /// returns whether it changed the window (the LSM store writes back only then).
+    fn modify_window(&mut self, key: i64, start: EventTime, f: impl FnOnce(&mut WindowState) -> bool) {
+        if self.lsm.is_some() {
+            if let Some(mut loaded) = self.lsm_load(key, start) {
+                if f(loaded.window()) {
+                    self.lsm_store(key, start, loaded);
+                }
+            }
+        } else if self.is_session() {
+            if let Some(w) = self.session_mut(key, start) {
+                f(w);
+            }
+        } else {
+            let at = self.tables.partition_point(|t| t.start < start);
+            if let Some(t) = self.tables.get_mut(at).filter(|t| t.start == start) {
+                if let Some(slot) = t.find(key) {
+                    let mut w = t.load(slot);
+                    f(&mut w);
+                    t.store(slot, w);
+                }
+            }
+        }
     }
 
     /// Starts tracking changes for incremental checkpoints ([`WindowedAggregation::take_delta`]).
@@ -541,12 +591,14 @@ impl WindowedAggregation {
             return lsm_entries(&lsm, self.is_session());
         }
         let mut all: Vec<WindowEntry> = self
-            .windows
+            .tables
             .iter()
-            .map(|(&(key, start), w)| WindowEntry {
-                key,
-                start,
-                state: w.clone(),
+            .flat_map(|t| {
+                (0..t.len() as u32).map(move |slot| WindowEntry {
+                    key: t.key(slot),
+                    start: t.start,
+                    state: t.get(slot),
+                })
             })
             .chain(self.sessions.iter().flat_map(|(&key, l)| {
                 l.iter().map(move |(start, w)| WindowEntry {
@@ -596,7 +648,7 @@ impl WindowedAggregation {
     /// [`Self::restore`]; `into_store: false` when the LSM store already holds `entries`
     /// (restored from its own checkpoint) and only the timers and counts are rebuilt.
     fn rebuild(&mut self, entries: impl IntoIterator<Item = WindowEntry>, watermark: EventTime, into_store: bool) {
-        self.windows.clear();
+        self.tables.clear();
         self.sessions.clear();
         if into_store {
             if let Some(lsm) = lsm_of(&mut self.lsm) {
@@ -610,7 +662,8 @@ impl WindowedAggregation {
             c.clear();
         }
         self.watermark = watermark;
-        let is_session = matches!(self.spec.window, WindowSpec::Session { .. });
+        let is_session = self.is_session();
+        let has_timers = is_session || self.lsm.is_some();
         let (semantics, policy) = (self.semantics, self.policy);
         // LSM backend: session lists gathered per key (in entry order, as the heap does).
         let mut lists: BTreeMap<i64, Vec<(EventTime, WindowState)>> = BTreeMap::new();
@@ -620,7 +673,7 @@ impl WindowedAggregation {
             } else {
                 self.semantics.fire_point(e.state.end)
             };
-            if self.policy != EmitPolicy::Complete || !e.state.fired {
+            if has_timers && (self.policy != EmitPolicy::Complete || !e.state.fired) {
                 self.timers.push(Reverse((point, e.key, e.start)));
             }
             if e.state.dirty && self.policy == EmitPolicy::OnUpdate {
@@ -638,7 +691,12 @@ impl WindowedAggregation {
             } else if is_session {
                 self.sessions.entry(e.key).or_default().push((e.start, e.state));
             } else {
-                self.windows.insert((e.key, e.start), e.state);
+                // A table has fired once all its windows have.
+                let at = self.table_at(e.start, e.state.end, true);
+                let table = &mut self.tables[at];
+                table.fired &= e.state.fired;
+                let (slot, _) = table.slot(e.key);
+                table.store(slot, e.state);
             }
         }
         if let Some(lsm) = lsm_of(&mut self.lsm) {
@@ -648,18 +706,6 @@ impl WindowedAggregation {
                     lsm.put_sessions(key, &list, semantics.sessions_expiry(policy, &list));
                 }
             }
-        }
-    }
-
-    fn window_ref(&self, key: i64, start: EventTime) -> Option<&WindowState> {
-        if matches!(self.spec.window, WindowSpec::Session { .. }) {
-            self.sessions
-                .get(&key)?
-                .iter()
-                .find(|(s, _)| *s == start)
-                .map(|(_, w)| w)
-        } else {
-            self.windows.get(&(key, start))
         }
     }
 
@@ -725,25 +771,23 @@ impl WindowedAggregation {
         if let Some(m) = self.lsm.as_deref() {
             return m.lock().unwrap_or_else(PoisonError::into_inner).rows;
         }
-        self.windows.len() + self.sessions.values().map(Vec::len).sum::<usize>()
+        self.tables.iter().map(WindowTable::len).sum::<usize>() + self.sessions.values().map(Vec::len).sum::<usize>()
     }
 
-    /// Approximate bytes of the state: on the heap, an estimate of the maps; on the LSM
-    /// backend, the store's live bytes (memtable and run files). Timers (in memory either way)
-    /// are added at 24 bytes each.
+    /// Approximate bytes of the state: on the heap, the window tables' allocations and an
+    /// estimate of the session lists; on the LSM backend, the store's live bytes (memtable and
+    /// run files). Timers (in memory either way) are added at 24 bytes each.
     pub fn state_bytes(&self) -> usize {
         if let Some(stats) = self.state_stats() {
             return stats.live_bytes as usize + self.timers.len() * 24;
         }
-        let per_window = std::mem::size_of::<((i64, EventTime), WindowState)>() + 8;
-        let extra: usize = self.windows.values().map(|w| w.agg.heap_bytes()).sum::<usize>()
-            + self
-                .sessions
-                .values()
-                .flatten()
-                .map(|(_, w)| w.agg.heap_bytes())
-                .sum::<usize>();
-        self.state_rows() * per_window + extra + self.timers.len() * 24
+        let per_session = std::mem::size_of::<(EventTime, WindowState)>();
+        let sessions: usize = self
+            .sessions
+            .values()
+            .map(|l| 8 + l.capacity() * per_session + l.iter().map(|(_, w)| w.agg.heap_bytes()).sum::<usize>())
+            .sum();
+        self.tables.iter().map(WindowTable::heap_bytes).sum::<usize>() + sessions + self.timers.len() * 24
     }
 
     /// Takes and resets the counters.
@@ -806,16 +850,17 @@ impl WindowedAggregation {
     /// exchange). Returns `false` when the window was late and the partial dropped.
     #[inline]
     pub fn merge_partial(&mut self, p: &Partial, now: Nanos, out: &mut impl Collector<WindowResult>) -> bool {
-        let accepted = self.update_window(p.key, p.start, p.end, now, out, |w| w.merge(&p.agg, p.last));
+        let func = self.spec.function;
+        let accepted = self.update_window(p.key, p.start, p.end, now, out, |w| w.merge(func, &p.agg, p.last));
         if !accepted {
             self.counters.late_dropped += p.agg.count;
         }
         accepted
     }
 
-    /// Applies `change` to window `(key, start)`, creating it (and its timer) if needed: the
-    /// one update path of rows and partial aggregates, on either backend (on the LSM store a
-    /// get, modify and put). A late firing (Flink allowed lateness) emits at once.
+    /// Applies `change` to window `(key, start)`, creating it if needed: the one update path of
+    /// rows and partial aggregates, on either backend (on the LSM store a get, modify and put;
+    /// on the heap a load from and store into the start's table).
     #[inline]
     fn update_window(
         &mut self,
@@ -829,43 +874,71 @@ impl WindowedAggregation {
         if self.late(end) {
             return false;
         }
-        let func = self.spec.function;
         let fired = self.fired(end);
         let (semantics, policy) = (self.semantics, self.policy);
-        // LSM backend: the window is loaded here, changed, and written back below.
-        let mut loaded: Option<WindowState> = None;
-        let w = match lsm_of(&mut self.lsm) {
-            Some(lsm) => loaded.insert(match lsm.get_window(key, start) {
+        if let Some(lsm) = lsm_of(&mut self.lsm) {
+            let mut w = match lsm.get_window(key, start) {
                 Some(w) => w,
                 None => {
-                    self.timers.push(Reverse((semantics.fire_point(end), key, start)));
                     lsm.rows += 1;
+                    // Its fire point, or if that has passed (it fires on arrival below) its
+                    // cleanup point; complete mode keeps fired windows for good.
+                    let timer = match (fired, policy) {
+                        (false, _) => Some(semantics.fire_point(end)),
+                        (true, EmitPolicy::Complete) => None,
+                        (true, _) => Some(semantics.cleanup_point(end)),
+                    };
+                    if let Some(point) = timer {
+                        self.timers.push(Reverse((point, key, start)));
+                    }
                     WindowState::new(end)
                 }
-            }),
-            None => self.windows.entry((key, start)).or_insert_with(|| {
-                self.timers.push(Reverse((semantics.fire_point(end), key, start)));
-                WindowState::new(end)
-            }),
-        };
+            };
+            self.settle_window(key, start, &mut w, fired, now, out, change);
+            if let Some(lsm) = lsm_of(&mut self.lsm) {
+                lsm.put_window(key, start, &w, semantics.window_expiry(policy, end));
+            }
+            return true;
+        }
+        let at = self.table_at(start, end, fired);
+        let (slot, _) = self.tables[at].slot(key);
+        let mut w = self.tables[at].load(slot);
+        self.settle_window(key, start, &mut w, fired, now, out, change);
+        self.tables[at].store(slot, w);
+        true
+    }
+
+    /// Applies `change` to window `(key, start)` (loaded from either backend) and does the
+    /// bookkeeping: counters, change tracking, the dirty list and, once the watermark has passed
+    /// the window's fire point (within allowed lateness), firing at once as Flink's
+    /// `EventTimeTrigger` does: a window already fired fires again (a late firing, an update);
+    /// a window new to the state fires for the first time.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn settle_window(
+        &mut self,
+        key: i64,
+        start: EventTime,
+        w: &mut WindowState,
+        fired: bool,
+        now: Nanos,
+        out: &mut impl Collector<WindowResult>,
+        change: impl FnOnce(&mut WindowState),
+    ) {
         let was_dirty = w.dirty;
         change(w);
         self.counters.rows_updated += 1;
-        if let Some(c) = &mut self.changed {
-            c.insert((key, start));
-        }
-        if policy == EmitPolicy::OnUpdate && !was_dirty {
+        self.mark_changed(key, start);
+        if self.policy == EmitPolicy::OnUpdate && !was_dirty {
             self.dirty.push((key, start));
         }
-        if fired && policy == EmitPolicy::OnWatermark {
-            // Late firing within allowed lateness: Flink's EventTimeTrigger fires at once.
-            w.dirty = false;
-            out.collect(result(key, start, w, func, now, true));
+        if fired {
+            let first = !std::mem::replace(&mut w.fired, true);
+            if self.policy == EmitPolicy::OnWatermark {
+                w.dirty = false;
+                out.collect(result(key, start, w, self.spec.function, now, !first));
+            }
         }
-        if let (Some(lsm), Some(w)) = (lsm_of(&mut self.lsm), &loaded) {
-            lsm.put_window(key, start, w, semantics.window_expiry(policy, end));
-        }
-        true
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -886,7 +959,7 @@ impl WindowedAggregation {
             return self.add_to_session_lsm(key, t, gap, value, lineage, now, out);
         }
         let list = self.sessions.entry(key).or_default();
-        let (start, mut merged) = merge_sessions(list, &mut self.merged_scratch, t, gap);
+        let (start, mut merged) = merge_sessions(list, &mut self.merged_scratch, self.spec.function, t, gap);
         self.settle_session(key, start, &mut merged, value, lineage, now, out);
         self.sessions
             .get_mut(&key)
@@ -911,7 +984,7 @@ impl WindowedAggregation {
         let Some(lsm) = lsm_of(&mut self.lsm) else { return false };
         let mut list = lsm.get_sessions(key);
         let before = list.len();
-        let (start, mut merged) = merge_sessions(&mut list, &mut self.merged_scratch, t, gap);
+        let (start, mut merged) = merge_sessions(&mut list, &mut self.merged_scratch, self.spec.function, t, gap);
         self.settle_session(key, start, &mut merged, value, lineage, now, out);
         list.push((start, merged));
         let expiry = self.semantics.sessions_expiry(self.policy, &list);
@@ -979,6 +1052,9 @@ impl WindowedAggregation {
         if self.lsm.is_some() {
             return self.advance_watermark_lsm(watermark, now, out);
         }
+        if !self.is_session() {
+            return self.advance_tables(watermark, now, out);
+        }
         self.watermark = watermark;
         let (func, semantics, policy) = (self.spec.function, self.semantics, self.policy);
         while let Some(&Reverse((point, key, start))) = self.timers.peek() {
@@ -986,8 +1062,7 @@ impl WindowedAggregation {
                 break;
             }
             self.timers.pop();
-            let is_session = matches!(self.spec.window, WindowSpec::Session { .. });
-            let Some(w) = self.window_mut(key, start) else { continue };
+            let Some(w) = self.session_mut(key, start) else { continue };
             let (fire_point, cleanup_point) = (semantics.fire_point(w.end), semantics.cleanup_point(w.end));
             if fire_point > watermark {
                 continue; // a session that grew after this timer was set; a newer timer exists
@@ -1006,18 +1081,88 @@ impl WindowedAggregation {
             if policy == EmitPolicy::Complete {
                 continue;
             }
-            let Some(w) = self.window_mut(key, start) else { continue };
-            if cleanup_point <= watermark {
+            let Some(w) = self.session_mut(key, start) else { continue };
+            if cleanup_point <= point {
                 if policy == EmitPolicy::OnUpdate && w.dirty {
                     // An update not yet forwarded leaves with its window, never silently.
                     w.dirty = false;
                     out.collect(result(key, start, w, func, now, true));
                 }
-                self.remove_window(key, start, is_session);
-            } else if point < cleanup_point {
+                self.remove_session(key, start);
+            } else {
+                // Its cleanup timer, taken later in this walk if the watermark passed it too.
                 self.timers.push(Reverse((cleanup_point, key, start)));
             }
         }
+    }
+
+    /// [`Self::advance_watermark`] on heap tables. Each table has two points: at its fire point
+    /// its windows fire (those not fired on arrival), in key order; at its cleanup point (never,
+    /// in complete mode) it leaves the state, in update mode with its pending updates. The
+    /// points the watermark passed are taken in event-time order, as a timer service would
+    /// (a fire before a cleanup at the same point).
+    fn advance_tables(&mut self, watermark: EventTime, now: Nanos, out: &mut impl Collector<WindowResult>) {
+        self.watermark = watermark;
+        let (semantics, policy) = (self.semantics, self.policy);
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
+        for t in &self.tables {
+            let (fire, cleanup) = (semantics.fire_point(t.end), semantics.cleanup_point(t.end));
+            if !t.fired && fire <= watermark {
+                due.push((fire, false, t.start));
+            }
+            if policy != EmitPolicy::Complete && cleanup <= watermark {
+                due.push((cleanup, true, t.start));
+            }
+        }
+        due.sort_unstable();
+        for &(_, cleanup, start) in &due {
+            let at = self.tables.partition_point(|t| t.start < start);
+            if cleanup {
+                let table = self.tables.remove(at).expect("a due table is in state");
+                self.clean_up_table(table, now, out);
+            } else {
+                self.fire_table(at, now, out);
+            }
+        }
+        self.due = due;
+    }
+
+    /// Fires the windows of table `at` that have not fired yet, in key order.
+    fn fire_table(&mut self, at: usize, now: Nanos, out: &mut impl Collector<WindowResult>) {
+        let (func, policy) = (self.spec.function, self.policy);
+        let table = &mut self.tables[at];
+        table.fired = true;
+        table.slots_by_key(&mut self.order, |t, slot| !t.is_fired(slot));
+        for &slot in &self.order {
+            let (key, mut w) = (table.key(slot), table.load(slot));
+            w.fired = true;
+            if policy == EmitPolicy::OnWatermark {
+                w.dirty = false;
+                out.collect(result(key, table.start, &w, func, now, false));
+            }
+            table.store(slot, w);
+            if let Some(c) = &mut self.changed {
+                c.insert((key, table.start));
+            }
+        }
+    }
+
+    /// A table past its cleanup point leaves the state; in update mode its windows' pending
+    /// updates leave with it, in key order, never silently.
+    fn clean_up_table(&mut self, mut table: WindowTable, now: Nanos, out: &mut impl Collector<WindowResult>) {
+        if self.policy == EmitPolicy::OnUpdate {
+            table.slots_by_key(&mut self.order, WindowTable::is_dirty);
+            for &slot in &self.order {
+                let mut w = table.load(slot);
+                w.dirty = false;
+                out.collect(result(table.key(slot), table.start, &w, self.spec.function, now, true));
+            }
+        }
+        for slot in 0..table.len() as u32 {
+            self.mark_removed(table.key(slot), table.start);
+        }
+        self.counters.rows_removed += table.len() as u64;
     }
 
     /// [`Self::advance_watermark`] on the LSM backend: the same timer walk, each window loaded,
@@ -1053,7 +1198,7 @@ impl WindowedAggregation {
                 }
                 continue;
             }
-            if cleanup_point <= watermark {
+            if cleanup_point <= point {
                 let w = loaded.window();
                 if policy == EmitPolicy::OnUpdate && w.dirty {
                     // An update not yet forwarded leaves with its window, never silently.
@@ -1065,9 +1210,8 @@ impl WindowedAggregation {
                 if newly_fired {
                     self.lsm_store(key, start, loaded);
                 }
-                if point < cleanup_point {
-                    self.timers.push(Reverse((cleanup_point, key, start)));
-                }
+                // Its cleanup timer, taken later in this walk if the watermark passed it too.
+                self.timers.push(Reverse((cleanup_point, key, start)));
             }
         }
         // Every window whose cleanup point the watermark reached is deleted by now, so the
@@ -1077,29 +1221,23 @@ impl WindowedAggregation {
         }
     }
 
-    fn window_mut(&mut self, key: i64, start: EventTime) -> Option<&mut WindowState> {
-        if matches!(self.spec.window, WindowSpec::Session { .. }) {
-            self.sessions
-                .get_mut(&key)?
-                .iter_mut()
-                .find(|(s, _)| *s == start)
-                .map(|(_, w)| w)
-        } else {
-            self.windows.get_mut(&(key, start))
-        }
+    /// Heap backend: session `start` of `key`.
+    fn session_mut(&mut self, key: i64, start: EventTime) -> Option<&mut WindowState> {
+        self.sessions
+            .get_mut(&key)?
+            .iter_mut()
+            .find(|(s, _)| *s == start)
+            .map(|(_, w)| w)
     }
 
-    fn remove_window(&mut self, key: i64, start: EventTime, is_session: bool) {
+    /// Heap backend: removes session `start` of `key`.
+    fn remove_session(&mut self, key: i64, start: EventTime) {
         self.mark_removed(key, start);
-        if is_session {
-            if let Some(list) = self.sessions.get_mut(&key) {
-                list.retain(|(s, _)| *s != start);
-                if list.is_empty() {
-                    self.sessions.remove(&key);
-                }
+        if let Some(list) = self.sessions.get_mut(&key) {
+            list.retain(|(s, _)| *s != start);
+            if list.is_empty() {
+                self.sessions.remove(&key);
             }
-        } else {
-            self.windows.remove(&(key, start));
         }
         self.counters.rows_removed += 1;
     }
@@ -1108,28 +1246,14 @@ impl WindowedAggregation {
     pub fn emit_updates(&mut self, now: Nanos, out: &mut impl Collector<WindowResult>) {
         let func = self.spec.function;
         let dirty = std::mem::take(&mut self.dirty);
-        if self.lsm.is_some() {
-            for &(key, start) in &dirty {
-                if let Some(mut loaded) = self.lsm_load(key, start) {
-                    let w = loaded.window();
-                    if w.dirty {
-                        w.dirty = false;
-                        out.collect(result(key, start, w, func, now, true));
-                        self.lsm_store(key, start, loaded);
-                    }
-                }
-            }
-            self.dirty = dirty;
-            self.dirty.clear();
-            return;
-        }
         for &(key, start) in &dirty {
-            if let Some(w) = self.window_mut(key, start) {
-                if w.dirty {
-                    w.dirty = false;
+            self.modify_window(key, start, |w| {
+                let was_dirty = std::mem::replace(&mut w.dirty, false);
+                if was_dirty {
                     out.collect(result(key, start, w, func, now, true));
                 }
-            }
+                was_dirty
+            });
         }
         self.dirty = dirty;
         self.dirty.clear();
@@ -1141,17 +1265,32 @@ impl WindowedAggregation {
         if self.lsm.is_some() {
             return self.emit_all_lsm(now, out);
         }
-        let mut all: Vec<(i64, EventTime, &mut WindowState)> =
-            self.windows.iter_mut().map(|(&(k, s), w)| (k, s, w)).collect();
-        all.extend(
-            self.sessions
+        if self.is_session() {
+            let mut all: Vec<(i64, EventTime, &mut WindowState)> = self
+                .sessions
                 .iter_mut()
-                .flat_map(|(&k, l)| l.iter_mut().map(move |(s, w)| (k, *s, w))),
-        );
-        all.sort_unstable_by_key(|(k, s, _)| (*k, *s));
-        for (k, s, w) in all {
+                .flat_map(|(&k, l)| l.iter_mut().map(move |(s, w)| (k, *s, w)))
+                .collect();
+            all.sort_unstable_by_key(|(k, s, _)| (*k, *s));
+            for (k, s, w) in all {
+                w.dirty = false;
+                out.collect(result(k, s, w, func, now, true));
+            }
+            return;
+        }
+        let mut all: Vec<(i64, EventTime, usize, u32)> = self
+            .tables
+            .iter()
+            .enumerate()
+            .flat_map(|(at, t)| (0..t.len() as u32).map(move |slot| (t.key(slot), t.start, at, slot)))
+            .collect();
+        all.sort_unstable_by_key(|&(k, s, _, _)| (k, s));
+        for (key, start, at, slot) in all {
+            let table = &mut self.tables[at];
+            let mut w = table.load(slot);
             w.dirty = false;
-            out.collect(result(k, s, w, func, now, true));
+            out.collect(result(key, start, &w, func, now, true));
+            table.store(slot, w);
         }
     }
 }
@@ -1198,6 +1337,7 @@ impl WindowedAggregation {
 fn merge_sessions(
     list: &mut Vec<(EventTime, WindowState)>,
     merged_away: &mut Vec<EventTime>,
+    func: AggFunc,
     t: EventTime,
     gap: i64,
 ) -> (EventTime, WindowState) {
@@ -1213,10 +1353,8 @@ fn merge_sessions(
             start = start.min(s);
             end = end.max(w.end);
             was_fired |= w.fired;
-            if w.last.arrival >= merged.last.arrival {
-                merged.last = w.last;
-            }
-            merged.agg.merge(w.agg);
+            merged.last.keep_latest(w.last);
+            merged.agg.merge(func, w.agg);
         } else {
             i += 1;
         }

@@ -23,17 +23,7 @@ impl AggState {
     /// Adds one value (ignored by `count`).
     #[inline]
     pub fn add(&mut self, func: AggFunc, value: i64) {
-        match func {
-            AggFunc::Count => {}
-            AggFunc::Sum | AggFunc::Avg => self.value = self.value.wrapping_add(value),
-            AggFunc::Min if self.count == 0 || value < self.value => self.value = value,
-            AggFunc::Max if self.count == 0 || value > self.value => self.value = value,
-            AggFunc::Min | AggFunc::Max => {}
-            AggFunc::DistinctCount => {
-                self.distinct.get_or_insert_with(Default::default).insert(value);
-            }
-        }
-        self.count += 1;
+        add_to_parts(func, &mut self.count, &mut self.value, Some(&mut self.distinct), value);
     }
 
     /// Folds `other` (a state of the same function) into `self`.
@@ -117,4 +107,29 @@ impl AggState {
     pub fn heap_bytes(&self) -> usize {
         self.distinct.as_ref().map_or(0, |d| d.capacity() * 16)
     }
+}
+
+/// [`AggState::add`] on an aggregate held in parts, as a column table holds it: the count, the
+/// running value and (for `distinct_count`; `None` otherwise) the value set.
+#[inline]
+pub(crate) fn add_to_parts(
+    func: AggFunc,
+    count: &mut u64,
+    running: &mut i64,
+    distinct: Option<&mut Option<Box<FxHashSet<i64>>>>,
+    value: i64,
+) {
+    match func {
+        AggFunc::Count => {}
+        AggFunc::Sum | AggFunc::Avg => *running = running.wrapping_add(value),
+        AggFunc::Min if *count == 0 || value < *running => *running = value,
+        AggFunc::Max if *count == 0 || value > *running => *running = value,
+        AggFunc::Min | AggFunc::Max => {}
+        AggFunc::DistinctCount => {
+            if let Some(set) = distinct {
+                set.get_or_insert_with(Default::default).insert(value);
+            }
+        }
+    }
+    *count += 1;
 }

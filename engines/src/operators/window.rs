@@ -49,8 +49,8 @@ mod table;
 
 use crate::operators::partial::Partial;
 use backend::LsmWindows;
-use table::WindowTable;
 pub use backend::{StateBackendKind, COMPACT_EVERY_WRITES, COMPACT_STEP_BYTES};
+use table::WindowTable;
 
 /// Every window an LSM store holds, ordered by `(key, start)`.
 fn lsm_entries(lsm: &LsmWindows, session: bool) -> Vec<WindowEntry> {
@@ -208,6 +208,23 @@ impl WindowState {
             fired: flags & 1 != 0,
             dirty: flags & 2 != 0,
         })
+    }
+}
+
+/// What an update adds to a window: one row, or a map-side partial aggregate of rows.
+#[derive(Clone, Copy)]
+enum Contribution<'a> {
+    Row { value: i64, lineage: Lineage },
+    Partial(&'a Partial),
+}
+
+impl Contribution<'_> {
+    #[inline]
+    fn apply(self, func: AggFunc, w: &mut WindowState) {
+        match self {
+            Contribution::Row { value, lineage } => w.add(func, value, lineage),
+            Contribution::Partial(p) => w.merge(func, &p.agg, p.last),
+        }
     }
 }
 
@@ -512,6 +529,11 @@ impl WindowedAggregation {
     /// `fired`) if missing.
     #[inline]
     fn table_at(&mut self, start: EventTime, end: EventTime, fired: bool) -> usize {
+        // Most rows fall in the newest windows.
+        let last = self.tables.len().wrapping_sub(1);
+        if self.tables.back().is_some_and(|t| t.start == start) {
+            return last;
+        }
         let at = self.tables.partition_point(|t| t.start < start);
         if self.tables.get(at).is_none_or(|t| t.start != start) {
             self.tables
@@ -842,25 +864,23 @@ impl WindowedAggregation {
         now: Nanos,
         out: &mut impl Collector<WindowResult>,
     ) -> bool {
-        let func = self.spec.function;
-        self.update_window(key, start, end, now, out, |w| w.add(func, value, lineage))
+        self.update_window(key, start, end, now, out, Contribution::Row { value, lineage })
     }
 
     /// Folds a map-side partial aggregate into its window (the final aggregation after the
     /// exchange). Returns `false` when the window was late and the partial dropped.
     #[inline]
     pub fn merge_partial(&mut self, p: &Partial, now: Nanos, out: &mut impl Collector<WindowResult>) -> bool {
-        let func = self.spec.function;
-        let accepted = self.update_window(p.key, p.start, p.end, now, out, |w| w.merge(func, &p.agg, p.last));
+        let accepted = self.update_window(p.key, p.start, p.end, now, out, Contribution::Partial(p));
         if !accepted {
             self.counters.late_dropped += p.agg.count;
         }
         accepted
     }
 
-    /// Applies `change` to window `(key, start)`, creating it if needed: the one update path of
+    /// Adds `change` to window `(key, start)`, creating it if needed: the one update path of
     /// rows and partial aggregates, on either backend (on the LSM store a get, modify and put;
-    /// on the heap a load from and store into the start's table).
+    /// on the heap an update in the start's table).
     #[inline]
     fn update_window(
         &mut self,
@@ -869,7 +889,7 @@ impl WindowedAggregation {
         end: EventTime,
         now: Nanos,
         out: &mut impl Collector<WindowResult>,
-        change: impl FnOnce(&mut WindowState),
+        change: Contribution<'_>,
     ) -> bool {
         if self.late(end) {
             return false;
@@ -894,50 +914,64 @@ impl WindowedAggregation {
                     WindowState::new(end)
                 }
             };
-            self.settle_window(key, start, &mut w, fired, now, out, change);
+            let was_dirty = w.dirty;
+            change.apply(self.spec.function, &mut w);
+            self.note_update(key, start, was_dirty);
+            if fired {
+                self.fire_on_arrival(key, start, &mut w, now, out);
+            }
             if let Some(lsm) = lsm_of(&mut self.lsm) {
                 lsm.put_window(key, start, &w, semantics.window_expiry(policy, end));
             }
             return true;
         }
         let at = self.table_at(start, end, fired);
-        let (slot, _) = self.tables[at].slot(key);
-        let mut w = self.tables[at].load(slot);
-        self.settle_window(key, start, &mut w, fired, now, out, change);
-        self.tables[at].store(slot, w);
+        let table = &mut self.tables[at];
+        let (slot, _) = table.slot(key);
+        let was_dirty = table.is_dirty(slot);
+        match change {
+            Contribution::Row { value, lineage } => table.add(slot, value, lineage),
+            Contribution::Partial(_) => {
+                let mut w = table.load(slot);
+                change.apply(self.spec.function, &mut w);
+                table.store(slot, w);
+            }
+        }
+        self.note_update(key, start, was_dirty);
+        if fired {
+            let mut w = self.tables[at].load(slot);
+            self.fire_on_arrival(key, start, &mut w, now, out);
+            self.tables[at].store(slot, w);
+        }
         true
     }
 
-    /// Applies `change` to window `(key, start)` (loaded from either backend) and does the
-    /// bookkeeping: counters, change tracking, the dirty list and, once the watermark has passed
-    /// the window's fire point (within allowed lateness), firing at once as Flink's
-    /// `EventTimeTrigger` does: a window already fired fires again (a late firing, an update);
-    /// a window new to the state fires for the first time.
-    #[allow(clippy::too_many_arguments)]
+    /// The bookkeeping of an update to window `(key, start)`: counters, change tracking and the
+    /// dirty list.
     #[inline]
-    fn settle_window(
-        &mut self,
-        key: i64,
-        start: EventTime,
-        w: &mut WindowState,
-        fired: bool,
-        now: Nanos,
-        out: &mut impl Collector<WindowResult>,
-        change: impl FnOnce(&mut WindowState),
-    ) {
-        let was_dirty = w.dirty;
-        change(w);
+    fn note_update(&mut self, key: i64, start: EventTime, was_dirty: bool) {
         self.counters.rows_updated += 1;
         self.mark_changed(key, start);
         if self.policy == EmitPolicy::OnUpdate && !was_dirty {
             self.dirty.push((key, start));
         }
-        if fired {
-            let first = !std::mem::replace(&mut w.fired, true);
-            if self.policy == EmitPolicy::OnWatermark {
-                w.dirty = false;
-                out.collect(result(key, start, w, self.spec.function, now, !first));
-            }
+    }
+
+    /// An update to a window whose fire point the watermark has passed (within allowed
+    /// lateness) fires it at once, as Flink's `EventTimeTrigger` does: a window already fired
+    /// fires again (a late firing, an update); a window new to the state fires for the first time.
+    fn fire_on_arrival(
+        &mut self,
+        key: i64,
+        start: EventTime,
+        w: &mut WindowState,
+        now: Nanos,
+        out: &mut impl Collector<WindowResult>,
+    ) {
+        let first = !std::mem::replace(&mut w.fired, true);
+        if self.policy == EmitPolicy::OnWatermark {
+            w.dirty = false;
+            out.collect(result(key, start, w, self.spec.function, now, !first));
         }
     }
 
@@ -1062,7 +1096,9 @@ impl WindowedAggregation {
                 break;
             }
             self.timers.pop();
-            let Some(w) = self.session_mut(key, start) else { continue };
+            let Some(w) = self.session_mut(key, start) else {
+                continue;
+            };
             let (fire_point, cleanup_point) = (semantics.fire_point(w.end), semantics.cleanup_point(w.end));
             if fire_point > watermark {
                 continue; // a session that grew after this timer was set; a newer timer exists
@@ -1081,7 +1117,9 @@ impl WindowedAggregation {
             if policy == EmitPolicy::Complete {
                 continue;
             }
-            let Some(w) = self.session_mut(key, start) else { continue };
+            let Some(w) = self.session_mut(key, start) else {
+                continue;
+            };
             if cleanup_point <= point {
                 if policy == EmitPolicy::OnUpdate && w.dirty {
                     // An update not yet forwarded leaves with its window, never silently.

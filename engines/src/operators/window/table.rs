@@ -18,7 +18,7 @@
 use hashbrown::HashTable;
 
 use super::WindowState;
-use crate::operators::aggregate::AggState;
+use crate::operators::aggregate::{add_to_parts, AggState};
 use crate::operators::fxhash::{FxHashSet, FxHasher};
 use crate::operators::Lineage;
 use crate::pipeline::AggFunc;
@@ -104,8 +104,7 @@ impl WindowTable {
         }
         let slot = u32::try_from(self.keys.len()).expect("fewer than 2^32 keys per window start");
         let keys = &self.keys;
-        self.index
-            .insert_unique(hash(key), slot, |&s| hash(keys[s as usize]));
+        self.index.insert_unique(hash(key), slot, |&s| hash(keys[s as usize]));
         self.keys.push(key);
         self.counts.push(0);
         if self.has_value() {
@@ -175,6 +174,18 @@ impl WindowTable {
         self.flags[i] = u8::from(w.fired) * FIRED | u8::from(w.dirty) * DIRTY;
     }
 
+    /// Adds one row's value and lineage to window `slot` in place (the per-record hot path; no
+    /// load and store), marking it changed.
+    #[inline]
+    pub fn add(&mut self, slot: u32, value: i64, lineage: Lineage) {
+        let i = slot as usize;
+        let mut unused = 0;
+        let running = self.values.get_mut(i).unwrap_or(&mut unused);
+        add_to_parts(self.func, &mut self.counts[i], running, self.distinct.get_mut(i), value);
+        self.last[i].keep_latest(lineage);
+        self.flags[i] |= DIRTY;
+    }
+
     /// Whether window `slot` has fired.
     #[inline]
     pub fn is_fired(&self, slot: u32) -> bool {
@@ -204,12 +215,7 @@ impl WindowTable {
             + self.last.capacity() * std::mem::size_of::<Lineage>()
             + self.flags.capacity()
             + self.index.allocation_size()
-            + self
-                .distinct
-                .iter()
-                .flatten()
-                .map(|d| d.capacity() * 16)
-                .sum::<usize>()
+            + self.distinct.iter().flatten().map(|d| d.capacity() * 16).sum::<usize>()
     }
 }
 
@@ -237,7 +243,16 @@ mod tests {
             let mut w = t.load(slot);
             assert_eq!(w, WindowState::new(10_000));
             for v in [5, -3, 5] {
-                w.add(func, v, Lineage { arrival: 9, ingest: 10, handoff: 11, recv: 12 });
+                w.add(
+                    func,
+                    v,
+                    Lineage {
+                        arrival: 9,
+                        ingest: 10,
+                        handoff: 11,
+                        recv: 12,
+                    },
+                );
             }
             w.fired = true;
             t.store(slot, w.clone());

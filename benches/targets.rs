@@ -96,9 +96,11 @@ fn ysb(c: &mut Criterion) {
         watermark_delay: bound,
         ..Default::default()
     };
+    // Each task slot's threads on one core: with parallelism 2, one slot per core.
     let pr = |parallelism: usize| DataflowConfig {
         parallelism,
         out_of_orderness: bound,
+        pin_slots: true,
         ..Default::default()
     };
 

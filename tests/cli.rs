@@ -220,6 +220,17 @@ fn a_scenario_error_names_file_line_and_key() {
         err.contains("negative.toml:9") && err.contains("workload.rate.events_per_second"),
         "{err}"
     );
+    // Pinning task slots pins this machine's threads: the simulated clock refuses it by key.
+    let text = TINY.replace(
+        "out_of_orderness = \"50ms\"",
+        "out_of_orderness = \"50ms\"\npin_slots = true",
+    );
+    let scenario = write(tmp.path(), "pinned.toml", &text);
+    let err = stderr(&streamlab(&["run", &scenario, "--clock", "simulated"]));
+    assert!(
+        err.contains("pinned.toml") && err.contains("engine[1].pin_slots") && err.contains("clock = \"live\""),
+        "{err}"
+    );
 }
 
 #[test]

@@ -283,12 +283,33 @@ pub fn clock_setup(scenario: &Scenario, clock: ClockKind) -> Result<ClockSetup> 
                     .into(),
             })
         }
+        ClockKind::Simulated if scenario.engines.iter().any(pins_slots) => {
+            let (i, e) = scenario
+                .engines
+                .iter()
+                .enumerate()
+                .find(|(_, e)| pins_slots(e))
+                .expect("an engine pins its slots");
+            Err(RunError::Unsupported {
+                path: scenario.path.clone(),
+                message: format!(
+                    "key `engine[{i}].pin_slots` (engine `{}`): pinning task slots to cores pins this machine's threads; \
+                     use `clock = \"live\"`, or drop the key on the simulated clock (it has no threads to pin)",
+                    e.name
+                ),
+            })
+        }
         ClockKind::Simulated => {
             let base = scenario.path.parent().unwrap_or(Path::new(""));
             let profile = load_profile(&scenario.profile, base)?;
             Ok(ClockSetup::Simulated { profile, cluster: scenario.cluster })
         }
     }
+}
+
+/// Whether `engine` is a per-record job with its task slots pinned to cores (live clock only).
+fn pins_slots(engine: &EngineSpec) -> bool {
+    matches!(&engine.kind, EngineKind::PerRecord(c) if c.pin_slots)
 }
 
 /// Runs one engine configuration of `scenario` on `workload` until `until`, handing its

@@ -94,6 +94,11 @@ pub struct DataflowConfig {
     /// Where the window operator keeps its keyed state: `heap` (hash maps, default) or `lsm`
     /// (the RocksDB-style LSM store, in a scratch directory per operator instance).
     pub state_backend: StateBackendKind,
+    /// Live clock only: run each task slot's threads on one core (slot k on core k mod the
+    /// machine's cores), as a deployment with one single-slot TaskManager per core under a
+    /// cpuset does. Off (the default), the OS schedules the subtask threads where it likes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pin_slots: bool,
 }
 
 impl Default for DataflowConfig {
@@ -114,6 +119,7 @@ impl Default for DataflowConfig {
                 delay: Span::from_ms(1000),
             },
             state_backend: StateBackendKind::Heap,
+            pin_slots: false,
         }
     }
 }

@@ -17,7 +17,8 @@
 //!   ([`streamlab_engines::latency::set_recording`]); their ratio is what recording costs.
 //!
 //! The simulator's target is `cargo bench --bench engines -- simulator`; heap state per key is
-//! `cargo bench --bench targets -- state_bytes` (printed, from the process's resident memory).
+//! `cargo bench --bench state_bytes` (its own binary, so the resident memory it reports is a
+//! fresh process's).
 //!
 //! Run with `cargo bench --bench targets`.
 
@@ -300,66 +301,11 @@ fn measurement_overhead(c: &mut Criterion) {
 }
 
 /// Resident memory of the process, bytes (Linux; 0 elsewhere).
-fn rss() -> u64 {
-    streamlab_scenarios::rss::resident().map_or(0, |(_, now)| now)
-}
-
-/// Heap state of a windowed count: 1 M keys, one 10 s window each, inserted into the heap
-/// backend. The time is per key inserted; the bytes per key (resident memory grown, and the
-/// operator's own estimate) are printed.
-fn state_bytes(c: &mut Criterion) {
-    use streamlab_engines::operators::window::{EmitPolicy, TimeSemantics, WindowedAggregation};
-    use streamlab_engines::operators::{Lineage, Row};
-    const KEYS: u64 = 1_000_000;
-    let spec = Aggregation {
-        key_by: Field::User,
-        window: WindowSpec::Tumbling {
-            size: Span::from_ms(10_000),
-        },
-        function: AggFunc::Count,
-        field: None,
-    };
-    let (events, _, _) = clickstream(1_000.0, 1);
-    let template = events[0];
-    let fill = || {
-        let mut op = WindowedAggregation::new(spec, TimeSemantics::SPARK, EmitPolicy::OnWatermark);
-        let mut out = Vec::new();
-        for user in 0..KEYS {
-            let row = Row {
-                event: Event {
-                    user: user as u32,
-                    event_time: 1_000,
-                    ..template
-                },
-                campaign: 0,
-                lineage: Lineage::default(),
-            };
-            op.insert(&row, 0, &mut out);
-        }
-        op
-    };
-    let before = rss();
-    let op = fill();
-    let grown = rss().saturating_sub(before);
-    eprintln!(
-        "state_bytes: {KEYS} keys, resident memory grew {:.1} bytes/key; the operator estimates {:.1} bytes/key",
-        grown as f64 / KEYS as f64,
-        op.state_bytes() as f64 / KEYS as f64
-    );
-    drop(op);
-    let mut group = c.benchmark_group("state_bytes");
-    group.throughput(Throughput::Elements(KEYS));
-    group.sample_size(10);
-    group.bench_function("heap_window_count_1m_keys", |b| b.iter(fill));
-    group.finish();
-}
-
 criterion_group!(
     benches,
     ysb,
     micro_batch_fixed_cost,
     per_record_latency,
-    measurement_overhead,
-    state_bytes
+    measurement_overhead
 );
 criterion_main!(benches);

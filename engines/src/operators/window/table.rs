@@ -9,8 +9,10 @@
 //! columns hold only what differs per key (the key, the count, the one running value the
 //! function needs, the latest record's lineage, two flag bits), found through an index of
 //! 4-byte slot numbers. The table's fire and cleanup points replace the per-window timers, and
-//! the whole table leaves the state at once at its cleanup point. A windowed count then holds
-//! 49 bytes per key in its columns plus about 10 in the index.
+//! the whole table leaves the state at once at its cleanup point. The lineage is packed into 24
+//! bytes, 48 bits per instant (78 hours of nanoseconds; an instant past that keeps its lineage
+//! whole in an overflow map, so nothing is ever truncated). A windowed count then holds 41
+//! bytes per key in its columns plus about 10 in the index.
 //!
 //! Windows are only ever added to a table (a window leaves the state with its whole table), so
 //! the columns are dense and a slot number stays valid for the table's life.
@@ -19,7 +21,7 @@ use hashbrown::HashTable;
 
 use super::WindowState;
 use crate::operators::aggregate::{add_to_parts, AggState};
-use crate::operators::fxhash::{FxHashSet, FxHasher};
+use crate::operators::fxhash::{FxHashMap, FxHashSet, FxHasher};
 use crate::operators::Lineage;
 use crate::pipeline::AggFunc;
 use crate::time::EventTime;
@@ -27,6 +29,39 @@ use std::hash::Hasher;
 
 const FIRED: u8 = 1;
 const DIRTY: u8 = 2;
+/// The window's lineage did not pack; it is in the overflow map.
+const WIDE: u8 = 4;
+
+/// A lineage in 24 bytes: its four instants, 48 bits each, in three words.
+#[derive(Clone, Copy, Debug, Default)]
+struct PackedLineage([u64; 3]);
+
+const LOW_48: u64 = (1 << 48) - 1;
+
+impl PackedLineage {
+    /// The packed form, if every instant fits in 48 bits.
+    #[inline]
+    fn pack(l: &Lineage) -> Option<Self> {
+        let (a, b, c, d) = (l.arrival, l.ingest, l.handoff, l.recv);
+        ((a | b | c | d) >> 48 == 0).then_some(Self([a | b << 48, b >> 16 | c << 32, c >> 32 | d << 16]))
+    }
+
+    #[inline]
+    fn arrival(&self) -> u64 {
+        self.0[0] & LOW_48
+    }
+
+    #[inline]
+    fn unpack(&self) -> Lineage {
+        let [w0, w1, w2] = self.0;
+        Lineage {
+            arrival: w0 & LOW_48,
+            ingest: (w0 >> 48 | w1 << 16) & LOW_48,
+            handoff: (w1 >> 32 | w2 << 32) & LOW_48,
+            recv: w2 >> 16,
+        }
+    }
+}
 
 /// The windows of every key that share one start (so one end).
 #[derive(Debug)]
@@ -45,7 +80,9 @@ pub(super) struct WindowTable {
     values: Vec<i64>,
     /// The value sets; empty unless the function is `distinct_count`.
     distinct: Vec<Option<Box<FxHashSet<i64>>>>,
-    last: Vec<Lineage>,
+    last: Vec<PackedLineage>,
+    /// Lineages that did not pack, by slot (flagged `WIDE`).
+    wide: FxHashMap<u32, Lineage>,
     flags: Vec<u8>,
     /// Slot numbers, hashed by their key.
     index: HashTable<u32>,
@@ -71,6 +108,7 @@ impl WindowTable {
             values: Vec::new(),
             distinct: Vec::new(),
             last: Vec::new(),
+            wide: FxHashMap::default(),
             flags: Vec::new(),
             index: HashTable::new(),
         }
@@ -113,7 +151,7 @@ impl WindowTable {
         if self.func == AggFunc::DistinctCount {
             self.distinct.push(None);
         }
-        self.last.push(Lineage::default());
+        self.last.push(PackedLineage::default());
         self.flags.push(0);
         (slot, true)
     }
@@ -136,9 +174,53 @@ impl WindowTable {
                 value: self.values.get(i).copied().unwrap_or(0),
                 distinct: self.distinct.get_mut(i).and_then(Option::take),
             },
-            last: self.last[i],
+            last: self.lineage(slot),
             fired: flags & FIRED != 0,
             dirty: flags & DIRTY != 0,
+        }
+    }
+
+    /// The lineage of window `slot`'s latest record.
+    #[inline]
+    fn lineage(&self, slot: u32) -> Lineage {
+        if self.flags[slot as usize] & WIDE != 0 {
+            return self.wide_lineage(slot);
+        }
+        self.last[slot as usize].unpack()
+    }
+
+    /// The lineage of window `slot` from the overflow map (it did not pack).
+    #[cold]
+    #[inline(never)]
+    fn wide_lineage(&self, slot: u32) -> Lineage {
+        self.wide[&slot]
+    }
+
+    /// Sets the lineage of window `slot`, packed if it fits and in the overflow map if not.
+    #[inline]
+    fn set_lineage(&mut self, slot: u32, l: Lineage) {
+        let i = slot as usize;
+        match PackedLineage::pack(&l) {
+            Some(packed) if self.flags[i] & WIDE == 0 => self.last[i] = packed,
+            _ => self.set_lineage_slow(slot, l),
+        }
+    }
+
+    /// [`Self::set_lineage`] when the old or the new lineage is past 48 bits (rare: 78 hours).
+    #[cold]
+    #[inline(never)]
+    fn set_lineage_slow(&mut self, slot: u32, l: Lineage) {
+        let i = slot as usize;
+        match PackedLineage::pack(&l) {
+            Some(packed) => {
+                self.last[i] = packed;
+                self.flags[i] &= !WIDE;
+                self.wide.remove(&slot);
+            }
+            None => {
+                self.flags[i] |= WIDE;
+                self.wide.insert(slot, l);
+            }
         }
     }
 
@@ -153,7 +235,7 @@ impl WindowTable {
                 value: self.values.get(i).copied().unwrap_or(0),
                 distinct: self.distinct.get(i).cloned().flatten(),
             },
-            last: self.last[i],
+            last: self.lineage(slot),
             fired: flags & FIRED != 0,
             dirty: flags & DIRTY != 0,
         }
@@ -170,8 +252,8 @@ impl WindowTable {
         if let Some(d) = self.distinct.get_mut(i) {
             *d = w.agg.distinct;
         }
-        self.last[i] = w.last;
-        self.flags[i] = u8::from(w.fired) * FIRED | u8::from(w.dirty) * DIRTY;
+        self.flags[i] = self.flags[i] & WIDE | u8::from(w.fired) * FIRED | u8::from(w.dirty) * DIRTY;
+        self.set_lineage(slot, w.last);
     }
 
     /// Adds one row's value and lineage to window `slot` in place (the per-record hot path; no
@@ -182,7 +264,13 @@ impl WindowTable {
         let mut unused = 0;
         let running = self.values.get_mut(i).unwrap_or(&mut unused);
         add_to_parts(self.func, &mut self.counts[i], running, self.distinct.get_mut(i), value);
-        self.last[i].keep_latest(lineage);
+        let latest = match self.flags[i] & WIDE {
+            0 => self.last[i].arrival(),
+            _ => self.wide_lineage(slot).arrival,
+        };
+        if lineage.arrival >= latest {
+            self.set_lineage(slot, lineage);
+        }
         self.flags[i] |= DIRTY;
     }
 
@@ -212,7 +300,8 @@ impl WindowTable {
             + self.counts.capacity() * 8
             + self.values.capacity() * 8
             + self.distinct.capacity() * 8
-            + self.last.capacity() * std::mem::size_of::<Lineage>()
+            + self.last.capacity() * std::mem::size_of::<PackedLineage>()
+            + self.wide.capacity() * (4 + std::mem::size_of::<Lineage>() + 1)
             + self.flags.capacity()
             + self.index.allocation_size()
             + self.distinct.iter().flatten().map(|d| d.capacity() * 16).sum::<usize>()
@@ -260,6 +349,84 @@ mod tests {
             assert_eq!(t.load(slot), w);
             assert!(t.is_fired(slot) && t.is_dirty(slot));
         }
+    }
+
+    #[test]
+    fn a_lineage_past_48_bits_is_kept_whole() {
+        let mut t = WindowTable::new(0, 10, AggFunc::Count, false);
+        let (slot, _) = t.slot(1);
+        let wide = Lineage {
+            arrival: 1 << 50,
+            ingest: 1,
+            handoff: u64::MAX,
+            recv: 3,
+        };
+        let narrow = Lineage {
+            arrival: 7,
+            ingest: 4,
+            handoff: 5,
+            recv: (1 << 48) - 1,
+        };
+        t.add(slot, 0, wide);
+        assert_eq!(t.get(slot).last, wide);
+        t.add(slot, 0, narrow); // arrived earlier: not the latest
+        assert_eq!(t.get(slot).last, wide);
+        t.add(
+            slot,
+            0,
+            Lineage {
+                arrival: 1 << 50,
+                ..narrow
+            },
+        ); // a tie: the later one wins
+        assert_eq!(
+            t.get(slot).last,
+            Lineage {
+                arrival: 1 << 50,
+                ..narrow
+            }
+        );
+        let mut w = t.load(slot);
+        w.last = narrow;
+        t.store(slot, w);
+        assert_eq!(t.get(slot).last, narrow);
+        assert!(t.wide.is_empty());
+        assert_eq!(t.get(slot).agg.count, 3);
+    }
+
+    #[test]
+    fn packing_round_trips_every_48_bit_instant() {
+        let max = (1u64 << 48) - 1;
+        for l in [
+            Lineage::default(),
+            Lineage {
+                arrival: max,
+                ingest: max,
+                handoff: max,
+                recv: max,
+            },
+            Lineage {
+                arrival: 1,
+                ingest: max,
+                handoff: 0x1234_5678_9abc,
+                recv: 2,
+            },
+            Lineage {
+                arrival: 0xdead_beef,
+                ingest: 0,
+                handoff: max,
+                recv: 0xffff,
+            },
+        ] {
+            let packed = PackedLineage::pack(&l).expect("fits in 48 bits");
+            assert_eq!(packed.unpack(), l);
+            assert_eq!(packed.arrival(), l.arrival);
+        }
+        assert!(PackedLineage::pack(&Lineage {
+            recv: 1 << 48,
+            ..Lineage::default()
+        })
+        .is_none());
     }
 
     #[test]

@@ -59,6 +59,7 @@ fn fill() -> WindowedAggregation {
     op
 }
 
+/// Resident memory of the process, bytes (Linux; 0 elsewhere).
 fn rss() -> u64 {
     streamlab_scenarios::rss::resident().map_or(0, |(_, now)| now)
 }

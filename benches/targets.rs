@@ -300,7 +300,6 @@ fn measurement_overhead(c: &mut Criterion) {
     group.finish();
 }
 
-/// Resident memory of the process, bytes (Linux; 0 elsewhere).
 criterion_group!(
     benches,
     ysb,

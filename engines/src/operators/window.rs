@@ -1083,54 +1083,58 @@ impl WindowedAggregation {
         if watermark <= self.watermark {
             return;
         }
-        if self.lsm.is_some() {
-            return self.advance_watermark_lsm(watermark, now, out);
-        }
-        if !self.is_session() {
+        if !self.is_session() && self.lsm.is_none() {
             return self.advance_tables(watermark, now, out);
         }
+        self.advance_timers(watermark, now, out);
+    }
+
+    /// [`Self::advance_watermark`] for windows with timers of their own (heap sessions, and
+    /// every window on the LSM store): due timers are taken in event-time order; each window
+    /// is loaded, fired or cleaned up, and written back or removed. Then the LSM store's TTL
+    /// watermark moves.
+    fn advance_timers(&mut self, watermark: EventTime, now: Nanos, out: &mut impl Collector<WindowResult>) {
         self.watermark = watermark;
-        let (func, semantics, policy) = (self.spec.function, self.semantics, self.policy);
+        let firing = Firing {
+            semantics: self.semantics,
+            policy: self.policy,
+            func: self.spec.function,
+            watermark,
+            now,
+        };
         while let Some(&Reverse((point, key, start))) = self.timers.peek() {
             if point > watermark {
                 break;
             }
             self.timers.pop();
-            let Some(w) = self.session_mut(key, start) else {
-                continue;
+            let mut loaded = None;
+            let step = if self.lsm.is_some() {
+                let Some(l) = self.lsm_load(key, start) else { continue };
+                firing.on_timer(point, key, start, loaded.insert(l).window(), out)
+            } else {
+                let Some(w) = self.session_mut(key, start) else {
+                    continue;
+                };
+                firing.on_timer(point, key, start, w, out)
             };
-            let (fire_point, cleanup_point) = (semantics.fire_point(w.end), semantics.cleanup_point(w.end));
-            if fire_point > watermark {
-                continue; // a session that grew after this timer was set; a newer timer exists
-            }
-            let newly_fired = !w.fired;
-            if newly_fired {
-                w.fired = true;
-                if policy == EmitPolicy::OnWatermark {
-                    w.dirty = false;
-                    out.collect(result(key, start, w, func, now, false));
-                }
-            }
-            if newly_fired {
+            let Some(step) = step else { continue };
+            if step.newly_fired {
                 self.mark_changed(key, start);
             }
-            if policy == EmitPolicy::Complete {
-                continue;
+            match (step.cleanup_timer, loaded) {
+                (None, Some(l)) => self.lsm_remove(key, start, l),
+                (None, None) => self.remove_session(key, start),
+                (Some(_), Some(l)) if step.newly_fired => self.lsm_store(key, start, l),
+                _ => {}
             }
-            let Some(w) = self.session_mut(key, start) else {
-                continue;
-            };
-            if cleanup_point <= point {
-                if policy == EmitPolicy::OnUpdate && w.dirty {
-                    // An update not yet forwarded leaves with its window, never silently.
-                    w.dirty = false;
-                    out.collect(result(key, start, w, func, now, true));
-                }
-                self.remove_session(key, start);
-            } else {
-                // Its cleanup timer, taken later in this walk if the watermark passed it too.
-                self.timers.push(Reverse((cleanup_point, key, start)));
+            if let Some(Some(point)) = step.cleanup_timer {
+                self.timers.push(Reverse((point, key, start)));
             }
+        }
+        // Every window whose cleanup point the watermark reached is deleted by now, so the
+        // store may hide and drop whatever still carries such an expiry.
+        if let Some(lsm) = lsm_of(&mut self.lsm) {
+            lsm.set_watermark(watermark);
         }
     }
 
@@ -1201,62 +1205,6 @@ impl WindowedAggregation {
             self.mark_removed(table.key(slot), table.start);
         }
         self.counters.rows_removed += table.len() as u64;
-    }
-
-    /// [`Self::advance_watermark`] on the LSM backend: the same timer walk, each window loaded,
-    /// changed and written back (or deleted); then the store's TTL watermark moves.
-    fn advance_watermark_lsm(&mut self, watermark: EventTime, now: Nanos, out: &mut impl Collector<WindowResult>) {
-        self.watermark = watermark;
-        let (func, semantics, policy) = (self.spec.function, self.semantics, self.policy);
-        while let Some(&Reverse((point, key, start))) = self.timers.peek() {
-            if point > watermark {
-                break;
-            }
-            self.timers.pop();
-            let Some(mut loaded) = self.lsm_load(key, start) else {
-                continue;
-            };
-            let w = loaded.window();
-            let (fire_point, cleanup_point) = (semantics.fire_point(w.end), semantics.cleanup_point(w.end));
-            if fire_point > watermark {
-                continue; // a session that grew after this timer was set; a newer timer exists
-            }
-            let newly_fired = !w.fired;
-            if newly_fired {
-                w.fired = true;
-                if policy == EmitPolicy::OnWatermark {
-                    w.dirty = false;
-                    out.collect(result(key, start, w, func, now, false));
-                }
-                self.mark_changed(key, start);
-            }
-            if policy == EmitPolicy::Complete {
-                if newly_fired {
-                    self.lsm_store(key, start, loaded);
-                }
-                continue;
-            }
-            if cleanup_point <= point {
-                let w = loaded.window();
-                if policy == EmitPolicy::OnUpdate && w.dirty {
-                    // An update not yet forwarded leaves with its window, never silently.
-                    w.dirty = false;
-                    out.collect(result(key, start, w, func, now, true));
-                }
-                self.lsm_remove(key, start, loaded);
-            } else {
-                if newly_fired {
-                    self.lsm_store(key, start, loaded);
-                }
-                // Its cleanup timer, taken later in this walk if the watermark passed it too.
-                self.timers.push(Reverse((cleanup_point, key, start)));
-            }
-        }
-        // Every window whose cleanup point the watermark reached is deleted by now, so the
-        // store may hide and drop whatever still carries such an expiry.
-        if let Some(lsm) = lsm_of(&mut self.lsm) {
-            lsm.set_watermark(watermark);
-        }
     }
 
     /// Heap backend: session `start` of `key`.
@@ -1365,6 +1313,68 @@ impl WindowedAggregation {
                 lsm.put_sessions(key, &list, semantics.sessions_expiry(policy, &list));
             }
         }
+    }
+}
+
+/// What a due timer needs to know: the rules, the watermark it runs under, the time it is.
+struct Firing {
+    semantics: TimeSemantics,
+    policy: EmitPolicy,
+    func: AggFunc,
+    watermark: EventTime,
+    now: Nanos,
+}
+
+/// What a due timer did to its window.
+struct TimerStep {
+    /// The window fired for the first time.
+    newly_fired: bool,
+    /// `None`: the window leaves the state. `Some(point)`: it stays, with its cleanup timer at
+    /// `point` to set (none in complete mode, which keeps fired windows for good).
+    cleanup_timer: Option<Option<EventTime>>,
+}
+
+impl Firing {
+    /// Runs the timer at `point` of window `(key, start)`: fires it if the watermark passed its
+    /// fire point and it has not fired; removes it at its cleanup point (with its pending
+    /// update in update mode, never silently), else asks for its cleanup timer. `None` for a
+    /// stale timer (a session that grew after it was set; a newer timer exists).
+    fn on_timer(
+        &self,
+        point: EventTime,
+        key: i64,
+        start: EventTime,
+        w: &mut WindowState,
+        out: &mut impl Collector<WindowResult>,
+    ) -> Option<TimerStep> {
+        let (fire_point, cleanup_point) = (self.semantics.fire_point(w.end), self.semantics.cleanup_point(w.end));
+        if fire_point > self.watermark {
+            return None;
+        }
+        let newly_fired = !w.fired;
+        if newly_fired {
+            w.fired = true;
+            if self.policy == EmitPolicy::OnWatermark {
+                w.dirty = false;
+                out.collect(result(key, start, w, self.func, self.now, false));
+            }
+        }
+        let cleanup_timer = match self.policy {
+            EmitPolicy::Complete => Some(None),
+            _ if cleanup_point <= point => {
+                if self.policy == EmitPolicy::OnUpdate && w.dirty {
+                    w.dirty = false;
+                    out.collect(result(key, start, w, self.func, self.now, true));
+                }
+                None
+            }
+            // Taken later in this walk if the watermark passed it too.
+            _ => Some(Some(cleanup_point)),
+        };
+        Some(TimerStep {
+            newly_fired,
+            cleanup_timer,
+        })
     }
 }
 

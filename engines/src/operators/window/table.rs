@@ -252,7 +252,9 @@ impl WindowTable {
         if let Some(d) = self.distinct.get_mut(i) {
             *d = w.agg.distinct;
         }
-        self.flags[i] = self.flags[i] & WIDE | u8::from(w.fired) * FIRED | u8::from(w.dirty) * DIRTY;
+        let fired = if w.fired { FIRED } else { 0 };
+        let dirty = if w.dirty { DIRTY } else { 0 };
+        self.flags[i] = (self.flags[i] & WIDE) | fired | dirty;
         self.set_lineage(slot, w.last);
     }
 

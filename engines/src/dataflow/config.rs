@@ -91,7 +91,7 @@ pub struct DataflowConfig {
     pub sink: SinkGuarantee,
     /// How the job is restarted after a failure (Flink default: fixed delay of 1 s).
     pub restart: RestartStrategy,
-    /// Where the window operator keeps its keyed state: `heap` (hash maps, default) or `lsm`
+    /// Where the window operator keeps its keyed state: `heap` (in-memory tables, default) or `lsm`
     /// (the RocksDB-style LSM store, in a scratch directory per operator instance).
     pub state_backend: StateBackendKind,
     /// Live clock only: run each task slot's threads on one core (slot k on core k mod the

@@ -90,7 +90,7 @@ pub struct MicroBatchConfig {
     /// After a crash, how long until the query runs again (whatever supervises it — a job
     /// retry, a Kubernetes restart — takes this long to notice and relaunch).
     pub restart_delay: Span,
-    /// Where the window operator keeps its keyed state: `heap` (hash maps, default) or `lsm`
+    /// Where the window operator keeps its keyed state: `heap` (in-memory tables, default) or `lsm`
     /// (the RocksDB-style LSM store, in a scratch directory per operator instance).
     pub state_backend: StateBackendKind,
     /// Whether map output survives the loss of the executor that wrote it (Spark's external

@@ -1,5 +1,6 @@
 //! Where a [`WindowedAggregation`](super::WindowedAggregation)'s keyed window state lives: on
-//! the heap (hash maps, the default) or in the LSM store ([`LsmStore`]), RocksDB-style.
+//! the heap (column tables and session lists, the default) or in the LSM store
+//! ([`LsmStore`]), RocksDB-style.
 //!
 //! This file is the LSM side of the window operator's state. It is compiled as a child module
 //! of `operators::window` (so it can encode the operator's private `WindowState`), and keeps
@@ -35,7 +36,7 @@ use crate::time::EventTime;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StateBackendKind {
-    /// Hash maps on the heap (Flink's `HashMapStateBackend`, Spark's default state store).
+    /// In-memory tables on the heap (Flink's `HashMapStateBackend`, Spark's default state store).
     #[default]
     Heap,
     /// The LSM store in a scratch directory (Flink's `EmbeddedRocksDBStateBackend`, Spark's

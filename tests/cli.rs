@@ -203,6 +203,12 @@ fn a_broken_trace_row_is_reported_with_its_line_and_column() {
 #[test]
 fn a_scenario_error_names_file_line_and_key() {
     let tmp = tempfile::tempdir().unwrap();
+    // A missing file: its path and the OS's reason, said once.
+    let missing = tmp.path().join("missing.toml");
+    let err = stderr(&streamlab(&["run", missing.to_str().unwrap()]));
+    assert!(err.contains("missing.toml: cannot read the scenario file"), "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+
     let text = TINY.replace("interval = \"100ms\"", "interval = \"0\"");
     let scenario = write(tmp.path(), "zero.toml", &text);
     let o = streamlab(&["run", &scenario]);

@@ -16,9 +16,10 @@
 //! * Session windows merge per key when a record's `[t, t + gap)` overlaps an existing session
 //!   (half-open intervals: a record exactly `gap` after the last starts a new session).
 //!
-//! Invariant: the watermark only moves forward; every window in state has a pending timer
-//! (its fire point) until it fires, and is removed at its cleanup point unless the policy is
-//! [`EmitPolicy::Complete`], which keeps all state as Spark's complete mode does.
+//! Invariant: the watermark only moves forward; every window in state has a pending fire point
+//! (its own timer, or its table's) until it fires, and is removed at its cleanup point unless
+//! the policy is [`EmitPolicy::Complete`], which keeps all state as Spark's complete mode does.
+//! A window is fired exactly when the watermark has passed its fire point.
 //!
 //! The windows live on the heap (the default) or, with [`WindowedAggregation::with_backend`] /
 //! [`WindowedAggregation::with_lsm`], in an LSM store (see `state/backend.rs`). On the heap,
@@ -483,7 +484,8 @@ impl WindowedAggregation {
         }
     }
 
-    /// LSM backend: removes a window loaded with [`Self::lsm_load`] (as `remove_window`).
+    /// LSM backend: removes a window loaded with [`Self::lsm_load`] (as `remove_session` does
+    /// on the heap).
     fn lsm_remove(&mut self, key: i64, start: EventTime, loaded: Loaded) {
         self.mark_removed(key, start);
         let (semantics, policy) = (self.semantics, self.policy);

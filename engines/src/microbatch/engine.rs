@@ -746,6 +746,7 @@ impl MicroBatchEngine {
                 all_updates_time_ms: as_ms(total.state_ns),
             });
         } else {
+            outputs.reserve(map_out.iter().map(|m| m.rows.len()).sum());
             for m in &mut map_out {
                 outputs.extend(m.rows.drain(..).map(Output::Row));
             }
@@ -916,6 +917,11 @@ fn map_task(
         ..Default::default()
     };
     let stateful = shuffle > 0;
+    if !stateful {
+        // At most one row per event: reserved once (untouched capacity costs no memory), so
+        // the rows are never copied by growth.
+        out.rows.reserve(events.len());
+    }
     for e in events {
         let (min, max) = (
             out.min_et.map_or(e.event_time, |m| m.min(e.event_time)),

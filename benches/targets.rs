@@ -125,17 +125,7 @@ fn ysb(c: &mut Criterion) {
         group.bench_function(format!("per_record_{name}"), |b| {
             b.iter(|| {
                 on_cores(cores, || {
-                    let run = run_live(
-                        "pr",
-                        &pr(cores),
-                        &pipeline,
-                        &table,
-                        &log,
-                        LiveClock::start(),
-                        600 * NANOS_PER_SEC,
-                        true,
-                    )
-                    .unwrap();
+                    let run = per_record_run(&pr(cores), &pipeline, &table, &log, 600);
                     assert!(run.counts.outputs > 0);
                     run
                 })
@@ -208,6 +198,28 @@ fn micro_batch_fixed_cost(c: &mut Criterion) {
     group.finish();
 }
 
+/// A live per-record run of `pipeline` over `log`, bounded (the job ends with its input, or
+/// after `secs` seconds).
+fn per_record_run(
+    cfg: &DataflowConfig,
+    pipeline: &PipelineSpec,
+    table: &streamlab_engines::dimension::CampaignTable,
+    log: &SourceLog,
+    secs: u64,
+) -> streamlab_engines::run::EngineRun {
+    run_live(
+        "pr",
+        cfg,
+        pipeline,
+        table,
+        log,
+        LiveClock::start(),
+        secs * NANOS_PER_SEC,
+        true,
+    )
+    .unwrap()
+}
+
 /// A live stateless per-record run at 1 M events/s, buffer timeout 0, parallelism 2.
 fn live_stateless_run(
     log: &SourceLog,
@@ -218,17 +230,7 @@ fn live_stateless_run(
         buffer_timeout: Span::from_ms(0),
         ..Default::default()
     };
-    run_live(
-        "pr",
-        &cfg,
-        &stateless_pipeline(),
-        table,
-        log,
-        LiveClock::start(),
-        4 * NANOS_PER_SEC,
-        true,
-    )
-    .unwrap()
+    per_record_run(&cfg, &stateless_pipeline(), table, log, 4)
 }
 
 fn per_record_latency(c: &mut Criterion) {
@@ -281,19 +283,7 @@ fn measurement_overhead(c: &mut Criterion) {
         });
         group.bench_function(format!("per_record_{name}"), |b| {
             streamlab_engines::latency::set_recording(on);
-            b.iter(|| {
-                run_live(
-                    "pr",
-                    &pr,
-                    &pipeline,
-                    &table,
-                    &log,
-                    LiveClock::start(),
-                    600 * NANOS_PER_SEC,
-                    true,
-                )
-                .unwrap()
-            })
+            b.iter(|| per_record_run(&pr, &pipeline, &table, &log, 600))
         });
     }
     streamlab_engines::latency::set_recording(true);

@@ -244,12 +244,15 @@ fn throughput_scenario_reports_events_per_second_per_engine_and_per_core() {
     // The shipped scenario, shortened: a backlog drained flat out on the live clock.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("t");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_streamlab"))
-        .args(["run", "scenarios/throughput.toml", "--duration", "1s", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let status = streamlab(&[
+        "run",
+        "scenarios/throughput.toml",
+        "--duration",
+        "1s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(status.status.success(), "{}", stderr(&status));
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let runs = summary["runs"].as_array().unwrap();
@@ -273,11 +276,15 @@ fn throughput_scenario_reports_events_per_second_per_engine_and_per_core() {
     );
 
     // A backlog measures this machine: the simulated clock refuses it, naming the key.
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_streamlab"))
-        .args(["run", "scenarios/throughput.toml", "--clock", "simulated", "--out"])
-        .arg(dir.path().join("sim"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&status.stderr);
+    let sim = dir.path().join("sim");
+    let status = streamlab(&[
+        "run",
+        "scenarios/throughput.toml",
+        "--clock",
+        "simulated",
+        "--out",
+        sim.to_str().unwrap(),
+    ]);
+    let err = stderr(&status);
     assert!(!status.status.success() && err.contains("workload.backlog"), "{err}");
 }

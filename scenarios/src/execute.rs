@@ -265,6 +265,7 @@ impl ClockSetup {
 /// Prepares `clock` for `scenario`: loads its cost profile for the simulated clock, refuses a
 /// multi-node cluster on the live one.
 pub fn clock_setup(scenario: &Scenario, clock: ClockKind) -> Result<ClockSetup> {
+    let pinned = scenario.engines.iter().enumerate().find(|(_, e)| pins_slots(e));
     match clock {
         ClockKind::Live if scenario.cluster.nodes > 1 => Err(RunError::Unsupported {
             path: scenario.path.clone(),
@@ -283,13 +284,8 @@ pub fn clock_setup(scenario: &Scenario, clock: ClockKind) -> Result<ClockSetup> 
                     .into(),
             })
         }
-        ClockKind::Simulated if scenario.engines.iter().any(pins_slots) => {
-            let (i, e) = scenario
-                .engines
-                .iter()
-                .enumerate()
-                .find(|(_, e)| pins_slots(e))
-                .expect("an engine pins its slots");
+        ClockKind::Simulated if pinned.is_some() => {
+            let (i, e) = pinned.expect("an engine pins its slots");
             Err(RunError::Unsupported {
                 path: scenario.path.clone(),
                 message: format!(

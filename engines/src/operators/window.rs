@@ -523,8 +523,13 @@ impl WindowedAggregation {
 
     /// Heap backend: the table of windows starting at `start`, if any.
     fn table(&self, start: EventTime) -> Option<&WindowTable> {
+        self.table_index(start).map(|at| &self.tables[at])
+    }
+
+    /// Heap backend: the position of the table of windows starting at `start`, if any.
+    fn table_index(&self, start: EventTime) -> Option<usize> {
         let at = self.tables.partition_point(|t| t.start < start);
-        self.tables.get(at).filter(|t| t.start == start)
+        (self.tables.get(at)?.start == start).then_some(at)
     }
 
     /// Heap backend: the position of the table of windows `[start, end)`, created (fired if
@@ -557,14 +562,12 @@ impl WindowedAggregation {
             if let Some(w) = self.session_mut(key, start) {
                 f(w);
             }
-        } else {
-            let at = self.tables.partition_point(|t| t.start < start);
-            if let Some(t) = self.tables.get_mut(at).filter(|t| t.start == start) {
-                if let Some(slot) = t.find(key) {
-                    let mut w = t.load(slot);
-                    f(&mut w);
-                    t.store(slot, w);
-                }
+        } else if let Some(at) = self.table_index(start) {
+            let t = &mut self.tables[at];
+            if let Some(slot) = t.find(key) {
+                let mut w = t.load(slot);
+                f(&mut w);
+                t.store(slot, w);
             }
         }
     }
@@ -1123,13 +1126,13 @@ impl WindowedAggregation {
             if step.newly_fired {
                 self.mark_changed(key, start);
             }
-            match (step.cleanup_timer, loaded) {
-                (None, Some(l)) => self.lsm_remove(key, start, l),
-                (None, None) => self.remove_session(key, start),
-                (Some(_), Some(l)) if step.newly_fired => self.lsm_store(key, start, l),
+            match (step.then, loaded) {
+                (AfterTimer::Remove, Some(l)) => self.lsm_remove(key, start, l),
+                (AfterTimer::Remove, None) => self.remove_session(key, start),
+                (_, Some(l)) if step.newly_fired => self.lsm_store(key, start, l),
                 _ => {}
             }
-            if let Some(Some(point)) = step.cleanup_timer {
+            if let AfterTimer::KeepUntil(point) = step.then {
                 self.timers.push(Reverse((point, key, start)));
             }
         }
@@ -1161,9 +1164,9 @@ impl WindowedAggregation {
         }
         due.sort_unstable();
         for &(_, cleanup, start) in &due {
-            let at = self.tables.partition_point(|t| t.start < start);
+            let at = self.table_index(start).expect("a due table is in state");
             if cleanup {
-                let table = self.tables.remove(at).expect("a due table is in state");
+                let table = self.tables.remove(at).expect("the table is at `at`");
                 self.clean_up_table(table, now, out);
             } else {
                 self.fire_table(at, now, out);
@@ -1331,9 +1334,19 @@ struct Firing {
 struct TimerStep {
     /// The window fired for the first time.
     newly_fired: bool,
-    /// `None`: the window leaves the state. `Some(point)`: it stays, with its cleanup timer at
-    /// `point` to set (none in complete mode, which keeps fired windows for good).
-    cleanup_timer: Option<Option<EventTime>>,
+    /// What becomes of the window.
+    then: AfterTimer,
+}
+
+/// Where a window goes after its timer ran.
+#[derive(Clone, Copy)]
+enum AfterTimer {
+    /// It leaves the state (its cleanup point).
+    Remove,
+    /// It stays for good (complete mode keeps fired windows).
+    Keep,
+    /// It stays until its cleanup timer at this point, to be set.
+    KeepUntil(EventTime),
 }
 
 impl Firing {
@@ -1361,22 +1374,19 @@ impl Firing {
                 out.collect(result(key, start, w, self.func, self.now, false));
             }
         }
-        let cleanup_timer = match self.policy {
-            EmitPolicy::Complete => Some(None),
+        let then = match self.policy {
+            EmitPolicy::Complete => AfterTimer::Keep,
             _ if cleanup_point <= point => {
                 if self.policy == EmitPolicy::OnUpdate && w.dirty {
                     w.dirty = false;
                     out.collect(result(key, start, w, self.func, self.now, true));
                 }
-                None
+                AfterTimer::Remove
             }
             // Taken later in this walk if the watermark passed it too.
-            _ => Some(Some(cleanup_point)),
+            _ => AfterTimer::KeepUntil(cleanup_point),
         };
-        Some(TimerStep {
-            newly_fired,
-            cleanup_timer,
-        })
+        Some(TimerStep { newly_fired, then })
     }
 }
 

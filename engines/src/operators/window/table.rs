@@ -165,6 +165,18 @@ impl WindowTable {
     /// [`WindowTable::store`]; until then its value set, if any, is left empty).
     #[inline]
     pub fn load(&mut self, slot: u32) -> WindowState {
+        let distinct = self.distinct.get_mut(slot as usize).and_then(Option::take);
+        self.window(slot, distinct)
+    }
+
+    /// A copy of window `slot`.
+    pub fn get(&self, slot: u32) -> WindowState {
+        self.window(slot, self.distinct.get(slot as usize).cloned().flatten())
+    }
+
+    /// Window `slot` from its columns, with the value set `distinct`.
+    #[inline]
+    fn window(&self, slot: u32, distinct: Option<Box<FxHashSet<i64>>>) -> WindowState {
         let i = slot as usize;
         let flags = self.flags[i];
         WindowState {
@@ -172,7 +184,7 @@ impl WindowTable {
             agg: AggState {
                 count: self.counts[i],
                 value: self.values.get(i).copied().unwrap_or(0),
-                distinct: self.distinct.get_mut(i).and_then(Option::take),
+                distinct,
             },
             last: self.lineage(slot),
             fired: flags & FIRED != 0,
@@ -187,6 +199,15 @@ impl WindowTable {
             return self.wide_lineage(slot);
         }
         self.last[slot as usize].unpack()
+    }
+
+    /// The arrival of window `slot`'s latest record (unpacks only that instant).
+    #[inline]
+    fn latest_arrival(&self, slot: u32) -> u64 {
+        if self.flags[slot as usize] & WIDE != 0 {
+            return self.wide_lineage(slot).arrival;
+        }
+        self.last[slot as usize].arrival()
     }
 
     /// The lineage of window `slot` from the overflow map (it did not pack).
@@ -224,23 +245,6 @@ impl WindowTable {
         }
     }
 
-    /// A copy of window `slot`.
-    pub fn get(&self, slot: u32) -> WindowState {
-        let i = slot as usize;
-        let flags = self.flags[i];
-        WindowState {
-            end: self.end,
-            agg: AggState {
-                count: self.counts[i],
-                value: self.values.get(i).copied().unwrap_or(0),
-                distinct: self.distinct.get(i).cloned().flatten(),
-            },
-            last: self.lineage(slot),
-            fired: flags & FIRED != 0,
-            dirty: flags & DIRTY != 0,
-        }
-    }
-
     /// Writes window `slot` back into its columns.
     #[inline]
     pub fn store(&mut self, slot: u32, w: WindowState) {
@@ -266,11 +270,7 @@ impl WindowTable {
         let mut unused = 0;
         let running = self.values.get_mut(i).unwrap_or(&mut unused);
         add_to_parts(self.func, &mut self.counts[i], running, self.distinct.get_mut(i), value);
-        let latest = match self.flags[i] & WIDE {
-            0 => self.last[i].arrival(),
-            _ => self.wide_lineage(slot).arrival,
-        };
-        if lineage.arrival >= latest {
+        if lineage.arrival >= self.latest_arrival(slot) {
             self.set_lineage(slot, lineage);
         }
         self.flags[i] |= DIRTY;

@@ -3,7 +3,7 @@
 //! [`MicroBatchEngine`] is one streaming query over the source log. It owns what survives from
 //! batch to batch — the offset and commit logs, the committed offsets, the watermark pair, the
 //! state store partitions, the checkpoint directory and the run's accumulated results — and
-//! the trigger loop that decides when a batch runs. What one batch does is in [`super::batch`]
+//! the trigger loop that decides when a batch runs. What one batch does is in `batch`
 //! (`MicroBatchExecution`'s phases); continuous processing is in [`super::continuous`].
 //!
 //! The loop follows Spark's `ProcessingTimeExecutor` and `MicroBatchExecution`: at each trigger
@@ -246,62 +246,16 @@ impl MicroBatchEngine {
     ) -> Result<(), EngineStop> {
         let start_at = self.cfg.start_at.map(|s| s.nanos());
         match self.cfg.trigger {
+            // Validation refuses a zero interval.
             Trigger::ProcessingTime { interval } => {
-                // Validation refuses a zero interval.
-                let interval = interval.nanos().max(1);
-                let mut next_trigger = *self.next_trigger.get_or_insert_with(|| start_at.unwrap_or(0));
-                rt.wait_until(next_trigger);
-                loop {
-                    let trigger_start = rt.now();
-                    if trigger_start >= until {
-                        break;
-                    }
-                    let ran = self.run_batch(rt, source, next_trigger, None, run)?;
-                    if !ran {
-                        rt.wait_until(rt.now() + self.cfg.polling_delay.nanos());
-                    }
-                    let elapsed = rt.now() - trigger_start;
-                    if ran && elapsed > interval {
-                        run.counts.falling_behind += 1;
-                        if let Some(p) = run.progress.last_mut() {
-                            p.falling_behind = true;
-                        }
-                    }
-                    next_trigger = trigger_start / interval * interval + interval;
-                    self.next_trigger = Some(next_trigger);
-                    if let Some(CrashPoint::At(t)) = self.crash {
-                        if t < next_trigger.min(until) {
-                            rt.wait_until(t);
-                            return Err(EngineStop::Crashed { at: rt.now().max(t) });
-                        }
-                    }
-                    rt.wait_until(next_trigger);
-                }
+                let first = *self.next_trigger.get_or_insert_with(|| start_at.unwrap_or(0));
+                self.processing_time_loop(rt, source, until, interval.nanos().max(1), first, run)?;
             }
             _ if self.next_trigger.is_some() => {}
             Trigger::Once | Trigger::AvailableNow { .. } => {
                 let begin = start_at.unwrap_or_else(|| source.last_arrival());
                 self.next_trigger = Some(begin);
-                rt.wait_until(begin);
-                let target: Vec<usize> = (0..source.partitions())
-                    .map(|p| source.available(p, rt.now()))
-                    .collect();
-                let max_records = match self.cfg.trigger {
-                    Trigger::AvailableNow { max_records_per_batch } => max_records_per_batch,
-                    _ => None,
-                };
-                loop {
-                    let nominal = rt.now();
-                    let limit = ReadLimit {
-                        target: &target,
-                        max_records,
-                    };
-                    let ran = self.run_batch(rt, source, nominal, Some(limit), run)?;
-                    let once = matches!(self.cfg.trigger, Trigger::Once);
-                    if !ran || once || rt.now() >= until {
-                        break;
-                    }
-                }
+                self.available_now_loop(rt, source, until, begin, run)?;
             }
             Trigger::Continuous { checkpoint_interval } => {
                 self.next_trigger = Some(start_at.unwrap_or(0));
@@ -310,6 +264,79 @@ impl MicroBatchEngine {
             }
         }
         Ok(())
+    }
+
+    /// `ProcessingTime(interval)`: a batch at every multiple of the interval from `next_trigger`
+    /// that has data (or a watermark change) to act on, polling when there is none; a batch
+    /// that overruns the interval is followed at once by the next and counted as falling behind.
+    fn processing_time_loop<R: Runtime>(
+        &mut self,
+        rt: &mut R,
+        source: &SourceLog,
+        until: Nanos,
+        interval: Nanos,
+        mut next_trigger: Nanos,
+        run: &mut RunState,
+    ) -> Result<(), EngineStop> {
+        rt.wait_until(next_trigger);
+        loop {
+            let trigger_start = rt.now();
+            if trigger_start >= until {
+                return Ok(());
+            }
+            let ran = self.run_batch(rt, source, next_trigger, None, run)?;
+            if !ran {
+                rt.wait_until(rt.now() + self.cfg.polling_delay.nanos());
+            }
+            let elapsed = rt.now() - trigger_start;
+            if ran && elapsed > interval {
+                run.counts.falling_behind += 1;
+                if let Some(p) = run.progress.last_mut() {
+                    p.falling_behind = true;
+                }
+            }
+            next_trigger = trigger_start / interval * interval + interval;
+            self.next_trigger = Some(next_trigger);
+            if let Some(CrashPoint::At(t)) = self.crash {
+                if t < next_trigger.min(until) {
+                    rt.wait_until(t);
+                    return Err(EngineStop::Crashed { at: rt.now().max(t) });
+                }
+            }
+            rt.wait_until(next_trigger);
+        }
+    }
+
+    /// `Once` and `AvailableNow`: from `begin`, everything available then — in one batch, or for
+    /// `AvailableNow` in batches of at most `max_records_per_batch` — then stop.
+    fn available_now_loop<R: Runtime>(
+        &mut self,
+        rt: &mut R,
+        source: &SourceLog,
+        until: Nanos,
+        begin: Nanos,
+        run: &mut RunState,
+    ) -> Result<(), EngineStop> {
+        rt.wait_until(begin);
+        let target: Vec<usize> = (0..source.partitions())
+            .map(|p| source.available(p, rt.now()))
+            .collect();
+        let max_records = match self.cfg.trigger {
+            Trigger::AvailableNow { max_records_per_batch } => max_records_per_batch,
+            _ => None,
+        };
+        let once = matches!(self.cfg.trigger, Trigger::Once);
+        loop {
+            let nominal = rt.now();
+            let limit = ReadLimit {
+                target: &target,
+                max_records,
+            };
+            let ran = self.run_batch(rt, source, nominal, Some(limit), run)?;
+            if !ran || once || rt.now() >= until {
+                return Ok(());
+            }
+        }
     }
 
     /// Takes the outputs delivered so far (the run keeps counting them).

@@ -64,9 +64,14 @@ impl Exchange {
     }
 }
 
-/// The state version a reduce task starts from when its first attempt failed: the state's
-/// watermark, and a copy of its entries where there is no checkpoint to read it back from.
-type StateBefore = (EventTime, Option<Vec<WindowEntry>>);
+/// The state version a reduce task starts from when its first attempt failed.
+struct StateBefore {
+    /// The state's watermark when the batch began.
+    watermark: EventTime,
+    /// A copy of its entries, where there is no checkpoint to read them back from and
+    /// attempts can fail.
+    copy: Option<Vec<WindowEntry>>,
+}
 
 /// What every reduce task of a batch shares.
 struct ReduceStage<'a> {
@@ -91,7 +96,7 @@ impl ReduceStage<'_> {
     ) -> Result<ReduceOutput, CheckpointError> {
         let mut op = op.lock().expect("one attempt at a time");
         if ctx.attempt() > 1 {
-            let (watermark, copy) = &self.before[s];
+            let StateBefore { watermark, copy } = &self.before[s];
             match (self.checkpoint, copy) {
                 (Some(dir), _) => dir.restore_state(s, self.batch_id, &mut op, *watermark)?,
                 (None, Some(copy)) => {
@@ -189,7 +194,10 @@ impl MicroBatchEngine {
             .iter()
             .map(|op| {
                 let copy = (self.checkpoint.is_none() && rt.attempts_can_fail()).then(|| op.snapshot());
-                (op.watermark(), copy)
+                StateBefore {
+                    watermark: op.watermark(),
+                    copy,
+                }
             })
             .collect();
         let stage = ReduceStage {

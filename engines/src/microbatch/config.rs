@@ -111,7 +111,7 @@ impl Trigger {
         if self.runs_back_to_back() {
             return Some(format!(
                 "batch processing time: mean {mean_batch_ms:.0} ms; the default trigger runs batches back to back \
-                 (each starts when the previous ends), so that is also the time between batches and none can fall behind"
+                 (each starts when the previous ends), so that is also the time between batches; there is no interval to overrun"
             ));
         }
         let verdict = if mean_batch_ms > interval.as_ms() {

@@ -28,20 +28,40 @@ use crate::venv::{BasePython, PythonEngine, Venv, VenvStatus};
 pub fn install(cache: &CacheDir, progress: &mut dyn FnMut(&str)) -> Result<()> {
     let started = Instant::now();
     std::fs::create_dir_all(&cache.path).map_err(RealEngineError::io(&cache.path))?;
-    progress(&format!("cache: {} ({})", cache.path.display(), cache.origin));
-    let log = StepLog::create(cache.install_log())?;
-    progress(&format!("log:   {}", log.path().display()));
+    progress(&format!("cache:  {} ({})", cache.path.display(), cache.origin));
 
     let java = JavaInstall::find().and_then(JavaInstall::require_supported);
     match &java {
-        Ok(java) => progress(&format!("java:  {java}: ok")),
-        Err(e) => progress(&format!("java:  MISSING: {e}")),
+        Ok(java) => progress(&format!("java:   {java}: ok")),
+        Err(e) => progress(&format!("java:   MISSING: {e}")),
     }
     let python = BasePython::find()?;
     progress(&format!("python: {} at {}", python.version, python.path.display()));
 
-    for engine in PythonEngine::ALL {
-        install_venv(&cache.venv(engine), &python, &log, progress)?;
+    let venvs: Vec<(Venv, VenvStatus)> = PythonEngine::ALL
+        .into_iter()
+        .map(|engine| {
+            let venv = cache.venv(engine);
+            let status = venv.status();
+            (venv, status)
+        })
+        .collect();
+    // The log of the last install that did something survives an install that had nothing to do.
+    if venvs.iter().any(|(_, status)| status.needs_install()) {
+        let log = StepLog::create(cache.install_log())?;
+        progress(&format!("log:    {}", log.path().display()));
+        for (venv, status) in &venvs {
+            install_venv(venv, status, &python, &log, progress)?;
+        }
+    } else {
+        for (venv, _) in &venvs {
+            progress(&format!(
+                "{}: {} already installed in {}; kept",
+                venv.engine.name(),
+                venv.engine.requirement(),
+                venv.dir.display()
+            ));
+        }
     }
     java?;
     progress(&format!(
@@ -52,24 +72,32 @@ pub fn install(cache: &CacheDir, progress: &mut dyn FnMut(&str)) -> Result<()> {
 }
 
 /// Makes `venv` hold its engine's pinned version, unless it already does.
-fn install_venv(venv: &Venv, python: &BasePython, log: &StepLog, progress: &mut dyn FnMut(&str)) -> Result<()> {
+fn install_venv(
+    venv: &Venv,
+    status: &VenvStatus,
+    python: &BasePython,
+    log: &StepLog,
+    progress: &mut dyn FnMut(&str),
+) -> Result<()> {
     let engine = venv.engine;
     let name = engine.name();
     let requirement = engine.requirement();
-    let status = venv.status();
-    if status == VenvStatus::Ready {
-        progress(&format!(
-            "{name}: {requirement} already installed in {}; kept",
-            venv.dir.display()
-        ));
-        return Ok(());
-    }
-    if status != VenvStatus::Absent {
-        progress(&format!(
-            "{name}: {} {status}; replacing it with {requirement}",
-            venv.dir.display()
-        ));
-        std::fs::remove_dir_all(&venv.dir).map_err(RealEngineError::io(&venv.dir))?;
+    match status {
+        VenvStatus::Ready => {
+            progress(&format!(
+                "{name}: {requirement} already installed in {}; kept",
+                venv.dir.display()
+            ));
+            return Ok(());
+        }
+        VenvStatus::Absent => {}
+        _ => {
+            progress(&format!(
+                "{name}: {} {status}; replacing it with {requirement}",
+                venv.dir.display()
+            ));
+            std::fs::remove_dir_all(&venv.dir).map_err(RealEngineError::io(&venv.dir))?;
+        }
     }
     let started = Instant::now();
 

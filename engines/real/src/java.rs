@@ -116,7 +116,7 @@ impl JavaInstall {
                 if !is_executable(&binary) {
                     return Err(RealEngineError::ProgramMissing {
                         program: "java",
-                        searched: format!("JAVA_HOME is {} but it has no bin/java", binary.display()),
+                        searched: format!("JAVA_HOME is {} but it has no bin/java", PathBuf::from(&home).display()),
                         fix: JAVA_FIX,
                     });
                 }

@@ -60,6 +60,16 @@ impl CacheDir {
     }
 
     /// The cache directory that the environment `var` (a variable's value by name) chooses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use streamlab_real_engines::{CacheDir, CacheOrigin};
+    ///
+    /// let dir = CacheDir::resolve(|name| (name == "HOME").then(|| "/home/ada".into())).unwrap();
+    /// assert_eq!(dir.path, std::path::Path::new("/home/ada/.cache/streamlab/engines"));
+    /// assert_eq!(dir.origin, CacheOrigin::Home);
+    /// ```
     pub fn resolve(var: impl Fn(&str) -> Option<OsString>) -> Result<Self> {
         let set = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
         let (path, origin) = if let Some(dir) = set(ENGINES_DIR_VAR) {

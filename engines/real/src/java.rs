@@ -41,6 +41,16 @@ pub struct JavaVersion {
 
 impl JavaVersion {
     /// The version in the output of `java -version`, or `None` if it has no version line.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use streamlab_real_engines::JavaVersion;
+    ///
+    /// let v = JavaVersion::parse("openjdk version \"17.0.15\" 2025-04-15\n").unwrap();
+    /// assert_eq!((v.major, v.is_supported()), (17, true));
+    /// assert_eq!(JavaVersion::parse("java version \"1.8.0_392\"").unwrap().major, 8);
+    /// ```
     pub fn parse(output: &str) -> Option<JavaVersion> {
         output.lines().find_map(|line| {
             let (_, rest) = line.split_once(" version \"")?;

@@ -11,9 +11,10 @@ use crate::latency::{Component, Decomposition, LatencyRecorder};
 use crate::microbatch::config::{MicroBatchConfig, MicroBatchConfigError, OutputMode, Trigger};
 use std::collections::BTreeMap;
 
+use crate::checkpoint::CheckpointError;
 use crate::cost::Work;
 use crate::fault::{BatchPhase, CrashPoint, EngineStop};
-use crate::microbatch::checkpoint::{CheckpointDir, CheckpointError};
+use crate::microbatch::checkpoint::CheckpointDir;
 use crate::microbatch::continuous::partition_task;
 use crate::microbatch::log::{BatchLogs, OffsetEntry};
 use crate::microbatch::progress::{BatchProgress, DurationMs, EventTimeStats, StateOperatorProgress};

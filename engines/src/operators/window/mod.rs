@@ -8,7 +8,7 @@
 //! * `codec.rs` — how a window is written down ([`WindowEntry`], [`StateDelta`]);
 //! * `context.rs` — the bookkeeping every backend updates (watermark, timers, dirty list,
 //!   change tracking, counters);
-//! * `store.rs` — the seam: one [`WindowStore`](store::WindowStore) trait, and the backend
+//! * `store.rs` — the seam: one `WindowStore` trait, and the backend
 //!   chosen when the operator is built ([`StateBackendKind`]);
 //! * `heap.rs` and `table.rs` — the heap backend: one column table per window start for
 //!   tumbling and sliding windows, which fires and leaves the state as a whole;

@@ -24,9 +24,10 @@ use crate::dimension::CampaignTable;
 use crate::latency::Component;
 use crate::microbatch::config::{MicroBatchConfig, MicroBatchConfigError, OutputMode, Trigger};
 
+use crate::checkpoint::CheckpointError;
 use crate::fault::{BatchPhase, CrashPoint, EngineStop};
 use crate::microbatch::batch::ReadLimit;
-use crate::microbatch::checkpoint::{CheckpointDir, CheckpointError};
+use crate::microbatch::checkpoint::CheckpointDir;
 use crate::microbatch::log::{BatchLogs, OffsetEntry};
 use crate::microbatch::run_state::RunState;
 pub use crate::microbatch::sink::SinkWriter;

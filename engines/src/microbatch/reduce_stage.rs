@@ -13,10 +13,11 @@
 //! back from the checkpoint, or from a copy taken before the stage when attempts can fail), so
 //! a task attempt is repeatable; state version `b + 1` is the state after batch `b`.
 
+use crate::checkpoint::CheckpointError;
 use crate::cost::Work;
 use crate::fault::EngineStop;
 use crate::microbatch::batch::BatchContext;
-use crate::microbatch::checkpoint::{CheckpointDir, CheckpointError};
+use crate::microbatch::checkpoint::CheckpointDir;
 use crate::microbatch::config::OutputMode;
 use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::map_stage::MapOutput;

@@ -10,11 +10,11 @@
 //! splits into trigger wait, queueing, watermark wait, scheduling, processing and the sink's
 //! commit, which add up to its end-to-end latency.
 
+use crate::checkpoint::CheckpointError;
 use crate::cost::Work;
 use crate::fault::{BatchPhase, EngineStop};
 use crate::latency::{Component, Decomposition};
 use crate::microbatch::batch::BatchContext;
-use crate::microbatch::checkpoint::CheckpointError;
 use crate::microbatch::config::OutputMode;
 use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::run_state::RunState;

@@ -9,6 +9,7 @@
 //!   network buffers, periodic watermarks and event-time timers.
 //! * [`runtime`] — where time comes from. Engines never read the OS clock or sleep; they ask
 //!   their runtime, so the same engine code runs on the wall clock or on virtual time.
+//! * [`recovery`] — the supervisors that restart a crashed query or job, for every engine.
 //! * [`latency`] — the latency of every output, decomposed into its parts.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -23,6 +24,7 @@ pub mod latency;
 pub mod microbatch;
 pub mod operators;
 pub mod pipeline;
+pub mod recovery;
 pub mod reference;
 pub mod run;
 pub mod runtime;

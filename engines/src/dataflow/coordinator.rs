@@ -127,6 +127,8 @@ pub struct CheckpointCoordinator {
     failed: bool,
     /// The job was torn down: nothing more happens.
     halted: bool,
+    /// Manifests list sources and subtasks sorted, not in acknowledgement order.
+    sorted: bool,
 }
 
 impl CheckpointCoordinator {
@@ -143,7 +145,17 @@ impl CheckpointCoordinator {
             phase_crashes: Vec::new(),
             failed: false,
             halted: false,
+            sorted: false,
         }
+    }
+
+    /// Lists sources and subtasks in manifests sorted by partition and subtask. The live
+    /// driver's acknowledgements arrive in no fixed order, and sorting makes its manifests
+    /// reproducible; the simulated driver's arrive in a deterministic order, which its
+    /// manifests keep.
+    pub fn with_sorted_manifests(mut self) -> Self {
+        self.sorted = true;
+        self
     }
 
     /// Plans crashes inside checkpoint phases, `(checkpoint id, phase)`.
@@ -300,8 +312,10 @@ impl CheckpointCoordinator {
         let mut p = self.pending.remove(&id).expect("found above");
         // Older checkpoints still pending are subsumed by this one.
         self.pending.retain(|&i, _| i > id);
-        p.sources.sort_unstable();
-        p.windows.sort_by_key(|&(k, _)| k);
+        if self.sorted {
+            p.sources.sort_unstable();
+            p.windows.sort_by_key(|&(k, _)| k);
+        }
         let listed: Vec<ListedSubtask> = p
             .windows
             .iter()
@@ -398,6 +412,21 @@ mod tests {
     }
 
     #[test]
+    fn manifests_keep_the_acknowledgement_order_unless_sorted() {
+        for (sorted, expected) in [
+            (false, serde_json::json!([[1, 4], [0, 2]])),
+            (true, serde_json::json!([[0, 2], [1, 4]])),
+        ] {
+            let c = CheckpointCoordinator::new("job", 100, 0);
+            let mut c = if sorted { c.with_sorted_manifests() } else { c };
+            c.trigger(100, [0, 1].into());
+            c.acknowledge(1, 1, 100, barrier(100, &[(1, 4)]));
+            c.acknowledge(0, 1, 100, barrier(100, &[(0, 2)]));
+            assert_eq!(c.complete(100).unwrap().manifest["sources"], expected);
+        }
+    }
+
+    #[test]
     fn ids_continue_after_the_checkpoint_the_run_started_from() {
         let mut c = CheckpointCoordinator::new("job", 100, 7);
         assert_eq!(c.trigger(100, [0].into()).unwrap().id, 8);
@@ -429,7 +458,7 @@ mod tests {
 
     #[test]
     fn a_subtask_that_finishes_without_its_part_abandons_the_checkpoint_and_a_covering_one_completes_it() {
-        let mut c = CheckpointCoordinator::new("job", 100, 0);
+        let mut c = CheckpointCoordinator::new("job", 100, 0).with_sorted_manifests();
         c.trigger(100, [0, 1].into());
         c.acknowledge(0, 1, 100, barrier(100, &[(0, 3)]));
         c.finished(1, Some(&[(1, 9)]));

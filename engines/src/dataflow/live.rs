@@ -663,7 +663,8 @@ pub fn run_live_durable(
         sources: graph.sources,
         alive: (0..graph.subtasks.len()).collect(),
         coordinator: CheckpointCoordinator::new(&job.name, ctl.interval.unwrap_or(1), ctl.base)
-            .with_phase_crashes(faults.phase_crashes.clone()),
+            .with_phase_crashes(faults.phase_crashes.clone())
+            .with_sorted_manifests(),
         progress: Vec::new(),
         error: None,
         crashed: None,

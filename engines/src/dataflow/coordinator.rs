@@ -389,8 +389,8 @@ mod tests {
         assert!(c.complete(120).is_none(), "not before the last acknowledgement");
         let done = c.complete(130).unwrap();
         assert_eq!(done.id, 1);
-        assert_eq!(done.progress["startDelayMs"], 0.01);
-        assert_eq!(done.progress["durationMs"], 0.03);
+        assert_eq!(done.progress["startDelayMs"], as_ms(10));
+        assert_eq!(done.progress["durationMs"], as_ms(30));
         assert_eq!(done.progress["bytes"], 10);
         assert_eq!(done.manifest["sources"], serde_json::json!([[0, 5]]));
         assert_eq!(done.manifest["subtasks"][0]["subtask"], 1);

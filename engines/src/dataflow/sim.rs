@@ -10,12 +10,17 @@
 //! bounded channels of the live driver do. Events are ordered by (time, sequence number), so
 //! the same scenario and seed give byte-identical results.
 //!
-//! With `checkpoint_interval` set, a checkpoint coordinator injects barriers at the sources;
-//! window subtasks align them and snapshot their state, the sink pre-commits its transaction,
-//! and when every subtask has acknowledged, the checkpoint completes: its manifest is written
-//! and an exactly-once sink commits. A crash loses every subtask's memory and the sink's open
-//! transactions; after the restart strategy's delay the job restarts from the latest completed
-//! checkpoint (read back from its directory when there is one).
+//! With `checkpoint_interval` set, the [`CheckpointCoordinator`] runs as one more event source:
+//! it triggers barriers at the sources; window subtasks align them and snapshot their state
+//! through the shared [`SnapshotWriter`], the sink pre-commits its transaction, and when every
+//! subtask has acknowledged, the coordinator's completion is carried out (manifest, progress,
+//! commit) at the latest acknowledgement's instant. The job graph is
+//! [`crate::dataflow::graph`]'s, its links an outbox delivered on virtual time.
+//!
+//! A crash is an event too: the run stops there ([`SimulatedStop::Crashed`]) and its supervisor
+//! ([`crate::recovery::per_record::SimulatedJob`]) tears the job down, restarts it from the
+//! latest completed checkpoint after the restart strategy's delay, and lets the event loop go
+//! on where it stopped.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -578,11 +583,10 @@ impl Sim {
         }
     }
 
-    /// The job crashes at `t`: every subtask's memory and the sink's open transactions are
-    /// lost. Returns, per partition, how far the dead incarnation had read. The sink is kept
-    /// for the next incarnation ([`Sim::restart`]).
-    fn tear_down(&mut self, t: Nanos) -> Vec<usize> {
-        let _ = t;
+    /// The job crashed: every subtask's memory and the sink's open transactions are lost.
+    /// Returns, per partition, how far the dead incarnation had read. The sink is kept for the
+    /// next incarnation ([`Sim::restart`]).
+    fn tear_down(&mut self) -> Vec<usize> {
         let mut read = vec![0usize; self.job.partitions];
         let mut history: Option<SinkOperator> = None;
         for s in std::mem::take(&mut self.subtasks) {
@@ -869,8 +873,8 @@ impl SimulatedDataflow {
 
     /// Tears the crashed job down: every subtask's memory and the sink's open transactions
     /// are lost. Returns, per partition, how far it had read.
-    pub fn tear_down(&mut self, at: Nanos) -> Vec<usize> {
-        self.sim.tear_down(at)
+    pub fn tear_down(&mut self) -> Vec<usize> {
+        self.sim.tear_down()
     }
 
     /// The latest completed checkpoint: what a restart restores.

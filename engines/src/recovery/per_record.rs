@@ -59,7 +59,7 @@ impl Supervisor for SimulatedJob {
                 Ok(()) => return Ok(()),
                 Err(SimulatedStop::Checkpoint(e)) => return Err(e.into()),
                 Err(SimulatedStop::Crashed(at)) => {
-                    let read = self.engine.tear_down(at);
+                    let read = self.engine.tear_down();
                     let restart = self.restarts.restart_after(at);
                     let from = self.engine.latest_completed();
                     let restored = self.engine.restart(restart, from)?;

@@ -7,6 +7,8 @@
 //! * [`microbatch`] — the Spark Structured Streaming model: triggers, batches and their phases.
 //! * [`dataflow`] — the Flink model: chained operator instances, keyed exchanges through
 //!   network buffers, periodic watermarks and event-time timers.
+//! * [`checkpoint`] — what both engines and the state store share about durable state:
+//!   checksums, the framing of state files, and the checkpoint error.
 //! * [`runtime`] — where time comes from. Engines never read the OS clock or sleep; they ask
 //!   their runtime, so the same engine code runs on the wall clock or on virtual time.
 //! * [`recovery`] — the supervisors that restart a crashed query or job, for every engine.
@@ -14,6 +16,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
 pub mod cluster;
 pub mod cost;
 pub mod dataflow;

@@ -16,9 +16,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::checkpoint::{frame, read_delta, CheckpointError};
 use crate::dataflow::coordinator::Completion;
 use crate::dataflow::tasks::{IncrementalSnapshot, TaskSnapshot};
-use crate::microbatch::checkpoint::{frame, read_delta, CheckpointError};
 use crate::operators::window::StateDelta;
 use crate::time::EventTime;
 

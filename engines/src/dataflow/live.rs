@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use crate::checkpoint::CheckpointError;
 use crate::cost::Slowdown;
 use crate::dataflow::checkpoint::{read_checkpoint, SnapshotWriter};
 use crate::dataflow::config::DataflowConfigError;
@@ -36,7 +37,6 @@ use crate::dataflow::tasks::{
     CommitHook, SinkItem, SinkOperator, SinkTask, SourceStats, SourceTask, Step, TaskSnapshot, WindowTask,
 };
 use crate::fault::CheckpointPhase;
-use crate::microbatch::checkpoint::CheckpointError;
 use crate::operators::{Row, WindowResult};
 use crate::run::EngineRun;
 use crate::runtime::{Clock, LiveClock};

@@ -28,6 +28,7 @@ use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use crate::checkpoint::CheckpointError;
 use crate::cluster::Cluster;
 use crate::cost::{CostModel, Work};
 use crate::dataflow::checkpoint::{Restored, SnapshotWriter};
@@ -40,7 +41,6 @@ use crate::dataflow::tasks::{
     SinkOperator, SinkTask, SourceStats, SourceTask, Step, TaskOutcome, TaskSnapshot, WindowTask,
 };
 use crate::fault::CheckpointPhase;
-use crate::microbatch::checkpoint::CheckpointError;
 use crate::operators::{Row, WindowResult};
 use crate::run::{Delivered, EngineRun};
 use crate::source::SourceLog;

@@ -17,8 +17,8 @@ pub mod micro_batch;
 pub mod per_record;
 pub mod restart;
 
+use crate::checkpoint::CheckpointError;
 use crate::dataflow::config::DataflowConfigError;
-use crate::microbatch::checkpoint::CheckpointError;
 use crate::run::{Delivered, EngineRun};
 use crate::source::SourceLog;
 use crate::time::Nanos;

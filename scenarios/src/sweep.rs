@@ -48,9 +48,11 @@ use toml_edit::{DocumentMut, Item, TableLike, Value};
 
 use crate::error::ScenarioError;
 use crate::error_run::RunError;
-use crate::results::{slug, utc_stamp};
+use crate::keypath::{KeyPath, Segment};
+use crate::results::utc_stamp;
 use crate::runner::{run_scenario, RunOptions};
 use crate::spec::{ClockKind, Scenario};
+use streamlab_reports::layout::{slug, SweepLayout};
 
 /// What can go wrong in a sweep, by who is at fault: the command line (`--param`, the output
 /// directory), a point's scenario (located like any scenario error), or a point's run.
@@ -160,72 +162,6 @@ impl FromStr for SweepParam {
             key: key.to_string(),
             values,
         })
-    }
-}
-
-/// One segment of a key path: `trigger`, `engine[1]`, `engine[*]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Segment {
-    Key(String),
-    Index(String, usize),
-    All(String),
-}
-
-impl Segment {
-    fn name(&self) -> &str {
-        match self {
-            Self::Key(n) | Self::Index(n, _) | Self::All(n) => n,
-        }
-    }
-}
-
-/// A parsed dotted key path.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct KeyPath(Vec<Segment>);
-
-impl KeyPath {
-    fn parse(key: &str) -> std::result::Result<Self, String> {
-        let mut segments = Vec::new();
-        for part in key.split('.') {
-            let segment = match part.split_once('[') {
-                None => Segment::Key(part.to_string()),
-                Some((name, rest)) => {
-                    let index = rest
-                        .strip_suffix(']')
-                        .ok_or_else(|| format!("`{part}`: expected `name[N]` or `name[*]`"))?;
-                    if index == "*" {
-                        Segment::All(name.to_string())
-                    } else {
-                        let i = index
-                            .parse()
-                            .map_err(|_| format!("`{part}`: the index must be a number or `*`"))?;
-                        Segment::Index(name.to_string(), i)
-                    }
-                }
-            };
-            if segment.name().is_empty() {
-                return Err(format!(
-                    "`{key}` has an empty segment; write keys as in errors, e.g. `engine[0].trigger.interval`"
-                ));
-            }
-            segments.push(segment);
-        }
-        if !matches!(segments.last(), Some(Segment::Key(_))) {
-            return Err("must end in a key naming a value, e.g. `engine[0].trigger.interval`".into());
-        }
-        Ok(Self(segments))
-    }
-
-    fn display(segments: &[Segment]) -> String {
-        segments
-            .iter()
-            .map(|s| match s {
-                Segment::Key(n) => n.clone(),
-                Segment::Index(n, i) => format!("{n}[{i}]"),
-                Segment::All(n) => format!("{n}[*]"),
-            })
-            .collect::<Vec<_>>()
-            .join(".")
     }
 }
 
@@ -710,7 +646,7 @@ pub fn run_sweep(scenario_path: &Path, params: &[SweepParam], opts: &SweepOption
         let label = point.label();
         progress.point(i + 1, points.len(), &label);
         let run_opts = RunOptions {
-            out: Some(dir.join(&point.dir)),
+            out: Some(SweepLayout::new(&dir).point(&point.dir)),
             force: false,
             duration: opts.duration,
             seed: opts.seed,
@@ -759,7 +695,7 @@ fn prepare_sweep_dir(dir: &Path, force: bool) -> Result<()> {
                     message: "already exists; pass --force to replace it, or --out to choose another directory".into(),
                 });
             }
-            if !dir.join("sweep.json").is_file() {
+            if !SweepLayout::new(dir).sweep().is_file() {
                 return Err(SweepError::Dir {
                     path: dir.to_path_buf(),
                     message:
@@ -774,10 +710,11 @@ fn prepare_sweep_dir(dir: &Path, force: bool) -> Result<()> {
 }
 
 fn write_sweep_files(dir: &Path, summary: &SweepSummary) -> Result<()> {
-    let path = dir.join("sweep.json");
+    let layout = SweepLayout::new(dir);
+    let path = layout.sweep();
     let json = serde_json::to_string_pretty(summary).expect("a sweep summary serializes");
     fs::write(&path, json + "\n").map_err(|error| SweepError::Io { path, error })?;
-    let path = dir.join("sweep.csv");
+    let path = layout.sweep_csv();
     fs::write(&path, sweep_csv(summary)).map_err(|error| SweepError::Io { path, error })
 }
 
@@ -946,18 +883,6 @@ mod tests {
         assert_eq!(edit_distance("interval", "intervall"), 1);
         assert_eq!(edit_distance("abc", "abc"), 0);
         assert_eq!(edit_distance("", "ab"), 2);
-    }
-
-    #[test]
-    fn key_paths_read_indices_and_wildcards() {
-        let p = KeyPath::parse("engine[*].buffer_timeout").unwrap();
-        assert_eq!(
-            p.0,
-            [Segment::All("engine".into()), Segment::Key("buffer_timeout".into())]
-        );
-        assert!(KeyPath::parse("engine[x].a").is_err());
-        assert!(KeyPath::parse("engine[0]").is_err());
-        assert!(KeyPath::parse("a..b").is_err());
     }
 
     #[test]

@@ -383,14 +383,16 @@ pub fn check_workers(
     }
 }
 
+/// Crashes placed in checkpoints: `(checkpoint, phase)`.
+pub type CheckpointCrashes = Vec<(u64, CheckpointPhase)>;
+
 /// A per-record job's crashes: the instants, and the `(checkpoint, phase)` placements (which
 /// need an engine that takes checkpoints). A batch phase is refused: there are no batches.
-#[allow(clippy::type_complexity)]
 pub fn per_record_crashes(
     crashes: &[CrashPoint],
     engine: &EngineSpec,
     cfg: &DataflowConfig,
-) -> std::result::Result<(Vec<Nanos>, Vec<(u64, CheckpointPhase)>), String> {
+) -> std::result::Result<(Vec<Nanos>, CheckpointCrashes), String> {
     let (mut times, mut in_checkpoints) = (Vec::new(), Vec::new());
     for c in crashes {
         match *c {

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use streamlab_engines::cluster::Cluster;
 
-use crate::engine::{EngineKind, EngineSpec};
 use crate::error_run::{Result, RunError};
 use crate::profile::{load_profile, Profile};
 use crate::spec::{ClockKind, Scenario, WorkloadSpec};
@@ -38,7 +37,7 @@ impl ClockSetup {
 /// Prepares `clock` for `scenario`: loads its cost profile for the simulated clock, refuses a
 /// multi-node cluster on the live one.
 pub fn clock_setup(scenario: &Scenario, clock: ClockKind) -> Result<ClockSetup> {
-    let pinned = scenario.engines.iter().enumerate().find(|(_, e)| pins_slots(e));
+    let pinned = scenario.engines.iter().enumerate().find(|(_, e)| e.kind.pins_slots());
     match clock {
         ClockKind::Live if scenario.cluster.nodes > 1 => Err(RunError::Unsupported {
             path: scenario.path.clone(),
@@ -74,9 +73,4 @@ pub fn clock_setup(scenario: &Scenario, clock: ClockKind) -> Result<ClockSetup> 
             Ok(ClockSetup::Simulated { profile, cluster: scenario.cluster })
         }
     }
-}
-
-/// Whether `engine` is a per-record job with its task slots pinned to cores (live clock only).
-fn pins_slots(engine: &EngineSpec) -> bool {
-    matches!(&engine.kind, EngineKind::PerRecord(c) if c.pin_slots)
 }

@@ -28,6 +28,20 @@ impl EngineKind {
             Self::PerRecord(_) => Self::MODELS[1],
         }
     }
+
+    /// Whether the model runs in batches: a crash is placed in a batch phase, and a failed task
+    /// or a lost worker is retried by the scheduler without restarting the query (Spark). A
+    /// model without batches places crashes in time or in checkpoints, and restarts the whole
+    /// job from its last checkpoint (Flink's full failover).
+    pub fn has_batches(&self) -> bool {
+        matches!(self, Self::MicroBatch(_))
+    }
+
+    /// Whether the engine pins its task slots to cores (a per-record job's `pin_slots`; live
+    /// clock only).
+    pub fn pins_slots(&self) -> bool {
+        matches!(self, Self::PerRecord(c) if c.pin_slots)
+    }
 }
 
 /// One engine run of a scenario (an `[[engine]]` table).

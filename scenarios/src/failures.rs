@@ -19,7 +19,7 @@ use streamlab_engines::run::{EngineRun, FailureEvent};
 use streamlab_engines::time::{as_ms, Nanos, Span};
 use streamlab_reports::summary::FailureMark;
 
-use crate::engine::{EngineKind, EngineSpec};
+use crate::engine::EngineSpec;
 
 /// An injected failure (`[[failure]]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -131,7 +131,7 @@ impl FailureSpec {
     pub fn task_failure(&self, engine: &EngineSpec) -> Option<Nanos> {
         (self.strikes(&engine.name) && self.kind == FailureKindName::Crash && self.scope == Some(CrashScope::Task))
             .then_some(())
-            .filter(|_| matches!(engine.kind, EngineKind::MicroBatch(_)))
+            .filter(|_| engine.kind.has_batches())
             .and(self.at.map(|a| a.nanos()))
     }
 
@@ -141,7 +141,7 @@ impl FailureSpec {
         {
             return None;
         }
-        if !matches!(engine.kind, EngineKind::MicroBatch(_)) {
+        if !engine.kind.has_batches() {
             return None;
         }
         let (from, duration) = (self.at?.nanos(), self.duration?.nanos());
@@ -154,9 +154,7 @@ impl FailureSpec {
         if !self.strikes(&engine.name) || self.kind != FailureKindName::Crash {
             return None;
         }
-        if matches!(self.scope, Some(CrashScope::Task | CrashScope::Worker))
-            && matches!(engine.kind, EngineKind::MicroBatch(_))
-        {
+        if matches!(self.scope, Some(CrashScope::Task | CrashScope::Worker)) && engine.kind.has_batches() {
             return None;
         }
         if let Some(checkpoint) = self.checkpoint {
@@ -279,7 +277,7 @@ impl FailureSpec {
             let micro_batch = engines
                 .iter()
                 .filter(|e| self.strikes(&e.name))
-                .find(|e| matches!(e.kind, EngineKind::MicroBatch(_)));
+                .find(|e| e.kind.has_batches());
             return match micro_batch {
                 Some(e) => Err((
                     "checkpoint",
@@ -304,7 +302,7 @@ impl FailureSpec {
                 let per_record = engines
                     .iter()
                     .filter(|e| self.strikes(&e.name))
-                    .find(|e| matches!(e.kind, EngineKind::PerRecord(_)));
+                    .find(|e| !e.kind.has_batches());
                 match per_record {
                     Some(e) => Err((
                         "batch",

@@ -35,9 +35,7 @@ fn root() -> &'static Path {
 
 /// FNV-1a 64 of a file's bytes: a digest, not a checksum of anything durable.
 fn digest(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    streamlab_engines::checkpoint::fnv1a(bytes)
 }
 
 /// Every file under `dir` (recursively) that carries results, by its path relative to `dir`.

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::microbatch::checkpoint::CheckpointError;
+use crate::checkpoint::CheckpointError;
 use crate::time::Nanos;
 
 /// The phases of a micro-batch, as Spark's `durationMs` names them, plus the sink's commit.

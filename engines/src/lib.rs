@@ -7,12 +7,15 @@
 //! * [`microbatch`] — the Spark Structured Streaming model: triggers, batches and their phases.
 //! * [`dataflow`] — the Flink model: chained operator instances, keyed exchanges through
 //!   network buffers, periodic watermarks and event-time timers.
+//! * [`checkpoint`] — what both engines and the state store share about durable state:
+//!   checksums, the framing of state files, and the checkpoint error.
 //! * [`runtime`] — where time comes from. Engines never read the OS clock or sleep; they ask
 //!   their runtime, so the same engine code runs on the wall clock or on virtual time.
 //! * [`latency`] — the latency of every output, decomposed into its parts.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
 pub mod cluster;
 pub mod cost;
 pub mod dataflow;

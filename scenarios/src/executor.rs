@@ -155,9 +155,7 @@ pub fn fingerprint(scenario: &Scenario, engine: &EngineSpec) -> String {
         serde_json::to_string(&scenario.pipeline).expect("pipeline serializes")
     );
     // FNV-1a, printed in hex: stable across runs and machines.
-    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    });
+    let h = streamlab_engines::checkpoint::fnv1a(text.as_bytes());
     format!("{}/{}/{h:016x}", scenario.name, engine.name)
 }
 

@@ -28,9 +28,15 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::checkpoint::{io, refused, Result};
 use crate::microbatch::log::OffsetEntry;
 use crate::operators::window::{StateDelta, WindowEntry, WindowedAggregation};
 use crate::time::EventTime;
+
+// re-export for dataflow/*, removed once they import crate::checkpoint
+pub use crate::checkpoint::CheckpointError;
+// re-export for dataflow/*, removed once they import crate::checkpoint
+pub(crate) use crate::checkpoint::{frame, read_delta};
 
 /// The format this version writes and reads.
 pub const FORMAT_VERSION: u64 = 1;
@@ -38,43 +44,6 @@ pub const FORMAT_VERSION: u64 = 1;
 /// A full snapshot of a state partition is written every this many versions (Spark's
 /// `minDeltasForSnapshot` default is 10).
 pub const SNAPSHOT_EVERY: u64 = 10;
-
-/// What is wrong with a checkpoint directory.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    /// Reading or writing failed.
-    #[error("checkpoint {path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The directory belongs to something else or is damaged; it is left untouched.
-    #[error("checkpoint {path}: {message}")]
-    Refused {
-        /// The offending file or directory.
-        path: PathBuf,
-        /// What is wrong and what to do.
-        message: String,
-    },
-}
-
-type Result<T> = std::result::Result<T, CheckpointError>;
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
-    move |source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-fn refused(path: &Path, message: impl Into<String>) -> CheckpointError {
-    CheckpointError::Refused {
-        path: path.to_path_buf(),
-        message: message.into(),
-    }
-}
 
 /// An open checkpoint directory.
 #[derive(Clone, Debug)]
@@ -357,43 +326,4 @@ fn json_line(path: &Path, text: &str, line: usize) -> Result<serde_json::Value> 
         .nth(line - 1)
         .ok_or_else(|| refused(path, format!("is truncated (no line {})", line + 1)))?;
     serde_json::from_str(l).map_err(|e| refused(path, format!("line {} is not valid JSON ({e}): corrupt", line + 1)))
-}
-
-/// Magic bytes and length in front of a state file, so truncation is detected.
-const MAGIC: &[u8; 8] = b"SLSTATE1";
-
-/// Frames a state file: magic, length and checksum, then the body.
-pub(crate) fn frame(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + 24);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(&checksum(body).to_le_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
-fn checksum(body: &[u8]) -> u64 {
-    // FNV-1a: enough to tell a damaged file from a sound one.
-    body.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// Reads a framed state file, refusing a damaged one.
-pub(crate) fn read_delta(path: &Path) -> Result<StateDelta> {
-    let bytes = fs::read(path).map_err(io(path))?;
-    let damaged = |what: &str| refused(path, format!("{what}: the state file is corrupt or truncated"));
-    if bytes.len() < 24 || &bytes[..8] != MAGIC {
-        return Err(damaged("bad header"));
-    }
-    let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
-    let sum = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
-    let body = &bytes[24..];
-    if body.len() != len {
-        return Err(damaged(&format!("{} bytes of body, header says {len}", body.len())));
-    }
-    if checksum(body) != sum {
-        return Err(damaged("checksum mismatch"));
-    }
-    StateDelta::decode(body).ok_or_else(|| damaged("undecodable body"))
 }

@@ -8,16 +8,27 @@
 //! (`commitOffsets`). The watermark computed at the end of batch N is applied from batch N+1.
 //!
 //! * [`config`] — triggers, output modes, the modelled scheduling overhead;
-//! * [`engine`] — the trigger loop and the batch phases;
-//! * [`log`] — the offset and commit logs;
+//! * [`engine`] — the query (`StreamExecution`) and its trigger loop;
+//! * `batch` — one batch, one method per phase (`MicroBatchExecution`, `IncrementalExecution`);
+//! * `map_stage` — the map tasks and the partial aggregation before the exchange;
+//! * `reduce_stage` — the exchange, the reduce tasks and the `StateStore` commit;
+//! * `sink` — the idempotent sink and the latency of what it delivers;
+//! * [`continuous`] — continuous processing (long-running tasks, epochs);
+//! * [`log`] — the offset and commit logs; [`checkpoint`] — the durable checkpoint;
 //! * [`progress`] — `StreamingQueryProgress`-shaped reporting.
 
+mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod continuous;
 pub mod engine;
 pub mod log;
+mod map_stage;
 pub mod progress;
+mod reduce_stage;
+mod run_state;
+mod sink;
 
 pub use config::{MicroBatchConfig, OutputMode, SchedulingOverhead, Trigger};
-pub use engine::{MicroBatchEngine, SinkWriter};
+pub use engine::MicroBatchEngine;
+pub use sink::SinkWriter;

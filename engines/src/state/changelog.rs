@@ -24,7 +24,8 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::error::{corrupt, io_at, Result, StateError};
-use super::format::{crc32, decode_entry, encode_entry, ByteReader, Slot};
+use super::format::{decode_entry, encode_entry, ByteReader, Slot};
+use crate::checkpoint::crc32;
 
 /// The first eight bytes of a changelog file.
 pub(crate) const CHANGELOG_MAGIC: [u8; 8] = *b"SLABCLOG";

@@ -1,5 +1,5 @@
-//! Byte-level building blocks shared by sorted runs and the changelog: the entry encoding, a
-//! little-endian reader, and CRC-32.
+//! Byte-level building blocks shared by sorted runs and the changelog: the entry encoding and a
+//! little-endian reader. (Their checksum, CRC-32, lives in [`crate::checkpoint`].)
 //!
 //! One entry encoding serves both files so that a changelog record and a run entry mean the
 //! same thing and are decoded by the same (tested) code:
@@ -8,9 +8,6 @@
 //! entry := key_len: u32 LE | key | tag: u8 | [expiry: i64 LE, if tag = 1] | [value_len: u32 LE | value, if tag <= 1]
 //! tag   := 0 put | 1 put with expiry (event time, ms) | 2 tombstone
 //! ```
-//!
-//! CRC-32 (IEEE 802.3, the polynomial of zlib and PNG) is computed here rather than pulled in as
-//! a dependency: it is twenty lines and it is the checksum the file formats document.
 
 use crate::time::EventTime;
 
@@ -191,29 +188,4 @@ impl<'a> ByteReader<'a> {
     pub(crate) fn i64(&mut self) -> std::result::Result<i64, String> {
         Ok(i64::from_le_bytes(self.array()?))
     }
-}
-
-const CRC_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-};
-
-/// CRC-32 (IEEE) of `data`.
-pub(crate) fn crc32(data: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in data {
-        c = CRC_TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
-    }
-    !c
 }

@@ -27,7 +27,7 @@ use std::io::Write;
 use std::path::{Component, Path};
 
 use super::error::{corrupt, io_at, Result, StateError};
-use super::format::crc32;
+use crate::checkpoint::crc32;
 use crate::time::EventTime;
 
 /// The manifest's file name inside `chk-<id>/`.

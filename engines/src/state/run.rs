@@ -34,7 +34,8 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::error::{corrupt, io_at, Result, StateError};
-use super::format::{crc32, decode_entry, encode_entry, ByteReader, Slot};
+use super::format::{decode_entry, encode_entry, ByteReader, Slot};
+use crate::checkpoint::crc32;
 use crate::time::EventTime;
 
 /// The last eight bytes of every run file.

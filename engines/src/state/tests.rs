@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
-use super::format::crc32;
 use super::*;
+use crate::checkpoint::crc32;
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TestDir(PathBuf);

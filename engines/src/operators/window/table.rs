@@ -19,7 +19,7 @@
 
 use hashbrown::HashTable;
 
-use super::WindowState;
+use super::codec::WindowState;
 use crate::operators::aggregate::{add_to_parts, AggState};
 use crate::operators::fxhash::{FxHashMap, FxHashSet, FxHasher};
 use crate::operators::Lineage;

@@ -1,0 +1,234 @@
+//! The map stage of `addBatch`: one task per source partition, with partial aggregation.
+//!
+//! Each map task runs the query's stateless operators over its partition's offset range. For a
+//! stateless query its rows are the batch's output; for a stateful one they are routed to
+//! their shuffle partition by key — aggregated partially first where the windows allow it
+//! (Spark's partial `HashAggregate` before the exchange), shipped as rows for session windows.
+//! The tasks also gather the event-time statistics from which the next batch's watermark and
+//! the progress record's `eventTime` are computed.
+//!
+//! Without an external shuffle service, map output lives on the executor that wrote it: a
+//! worker lost before the reduce stage takes it along, and the reduce tasks' fetch failure
+//! makes the scheduler run those map tasks again first (and their records count as re-read).
+//!
+//! Invariants: this is the hot path (tens of millions of events per second on one core) —
+//! nothing is allocated or dispatched dynamically per record; a task's output depends only on
+//! its partition's events and the [`MapTask`] (so an attempt can be re-run).
+
+use crate::cost::Work;
+use crate::event::Event;
+use crate::microbatch::batch::BatchContext;
+use crate::microbatch::engine::MicroBatchEngine;
+use crate::microbatch::run_state::RunState;
+use crate::operators::fxhash::partition_of;
+use crate::operators::partial::{Partial, PartialAggregator};
+use crate::operators::stateless::StatelessChain;
+use crate::operators::window::WindowedAggregation;
+use crate::operators::{Lineage, Output, Row};
+use crate::runtime::{Runtime, TaskContext};
+use crate::source::SourceLog;
+use crate::time::{EventTime, Nanos};
+
+/// What one map task (one source partition) produced.
+#[derive(Default)]
+pub(super) struct MapOutput {
+    /// The work the task did (charged to its task clock).
+    pub(super) work: Work,
+    /// Rows of a stateless pipeline.
+    pub(super) rows: Vec<Row>,
+    /// Rows of a stateful pipeline, by shuffle partition (session windows).
+    pub(super) buckets: Vec<Vec<Row>>,
+    /// Partial aggregates of a stateful pipeline, by shuffle partition (other windows).
+    pub(super) partials: Vec<Vec<Partial>>,
+    /// Rows dropped before the exchange because every window they fall in is late.
+    pub(super) late_rows: u64,
+    min_et: Option<EventTime>,
+    max_et: Option<EventTime>,
+    sum_et: i128,
+    count: u64,
+    /// Events this attempt read again because an earlier attempt of the task failed.
+    reread: u64,
+}
+
+/// What every map task of a batch shares: the operators, the batch's watermark and times.
+#[derive(Clone, Copy)]
+struct MapTask<'a> {
+    chain: &'a StatelessChain,
+    /// The state store partitions (their key and window definition route and pre-aggregate).
+    state: &'a [WindowedAggregation],
+    /// The watermark the batch runs with (partial aggregation drops rows it has closed).
+    watermark: EventTime,
+    /// Shuffle partitions (0 for a stateless query).
+    shuffle: usize,
+    /// The modelled cost of one record.
+    record_cost: Nanos,
+    /// When the batch started: every record's ingest time.
+    batch_start: Nanos,
+    /// The batch's trigger instant: every record's handoff time.
+    nominal: Nanos,
+}
+
+impl MapTask<'_> {
+    /// One map task: the stateless chain over one partition's slice; for a stateful pipeline
+    /// the rows are routed to their shuffle partition by key.
+    fn run(&self, events: &[Event]) -> MapOutput {
+        let shuffle = self.shuffle;
+        // Windows that can be combined are aggregated partially here (Spark's partial
+        // HashAggregate before the exchange); session windows ship rows.
+        let mut partial = self
+            .state
+            .first()
+            .and_then(|op| PartialAggregator::new(op, self.watermark));
+        let mut out = MapOutput {
+            buckets: vec![Vec::new(); if partial.is_some() { 0 } else { shuffle }],
+            ..Default::default()
+        };
+        let stateful = shuffle > 0;
+        if !stateful {
+            // At most one row per event: reserved once (untouched capacity costs no memory), so
+            // the rows are never copied by growth.
+            out.rows.reserve(events.len());
+        }
+        for e in events {
+            let (min, max) = (
+                out.min_et.map_or(e.event_time, |m| m.min(e.event_time)),
+                out.max_et.map_or(e.event_time, |m| m.max(e.event_time)),
+            );
+            out.min_et = Some(min);
+            out.max_et = Some(max);
+            out.sum_et += e.event_time as i128;
+            out.count += 1;
+            let lineage = Lineage {
+                arrival: e.arrival,
+                ingest: self.batch_start,
+                handoff: self.nominal,
+                recv: self.batch_start,
+            };
+            let Some(row) = self.chain.apply(e, lineage) else {
+                continue;
+            };
+            match &mut partial {
+                Some(p) => p.add(&row),
+                None if stateful => {
+                    let key = self.state[0].key_of(&row);
+                    out.buckets[partition_of(key, shuffle)].push(row);
+                }
+                None => out.rows.push(row),
+            }
+        }
+        if let Some(p) = partial {
+            (out.partials, out.late_rows) = p.finish(shuffle);
+        }
+        let n = events.len() as u64;
+        let routed: u64 = out.buckets.iter().map(|b| b.len() as u64).sum::<u64>()
+            + out.partials.iter().map(|b| b.len() as u64).sum::<u64>();
+        out.work = Work {
+            events_read: n,
+            events_chained: n,
+            shuffle_rows: routed,
+            modelled: n * self.record_cost,
+            ..Default::default()
+        };
+        out
+    }
+}
+
+impl MicroBatchEngine {
+    /// Runs the batch's map tasks on the worker pool (and, after a lost worker, the ones whose
+    /// output went with it); counts their waves in `batch`. Returns one output per partition.
+    pub(super) fn map_stage<R: Runtime>(
+        &self,
+        rt: &mut R,
+        source: &SourceLog,
+        batch: &mut BatchContext,
+        run: &mut RunState,
+    ) -> Vec<MapOutput> {
+        let per_task = self.cfg.scheduling.per_task.nanos();
+        let task = MapTask {
+            chain: &self.chain,
+            state: &self.state,
+            watermark: self.watermark,
+            shuffle: self.state.len(),
+            record_cost: self.cfg.modelled_cost_per_record.nanos(),
+            batch_start: batch.marks.start,
+            nominal: batch.nominal,
+        };
+        let ranges = &batch.ranges;
+        // Map task for source partition `p`; `rerun`: its output was lost and it runs again.
+        let make_map = |p: usize, rerun: bool| {
+            let (from, to) = ranges[p];
+            let events = source.read(p, from, to);
+            move |ctx: &TaskContext| {
+                let mut out = task.run(events);
+                if rerun || ctx.attempt() > 1 {
+                    // A retried task reads its partition's offset range again.
+                    out.reread = events.len() as u64;
+                }
+                ctx.charge(&out.work);
+                out
+            }
+        };
+        let map_tasks: Vec<_> = (0..ranges.len()).map(|p| make_map(p, false)).collect();
+        let n_map = map_tasks.len();
+        let mut map_out = rt.run_tasks(map_tasks, per_task);
+        let mut waves = n_map.div_ceil(rt.workers()) as u64;
+        if self.pipeline.is_stateful() && !self.cfg.external_shuffle_service {
+            let now = rt.now();
+            let lost: Vec<usize> = rt
+                .last_placements()
+                .iter()
+                .enumerate()
+                .filter(|&(_, &(w, end))| rt.lost_between(w, end, now))
+                .map(|(p, _)| p)
+                .collect();
+            if !lost.is_empty() {
+                let reruns = rt.run_tasks(lost.iter().map(|&p| make_map(p, true)).collect(), per_task);
+                for (&p, out) in lost.iter().zip(reruns) {
+                    map_out[p] = out;
+                }
+                run.counts.task_retries += lost.len() as u64;
+                waves += lost.len().div_ceil(rt.workers()) as u64;
+            }
+        }
+        batch.waves = waves;
+        map_out
+    }
+}
+
+/// A stateless query's output: every map task's rows, in partition order.
+pub(super) fn gather_rows(map_out: &mut [MapOutput]) -> Vec<Output> {
+    // Reserved before they are gathered: the rows are never copied by growth.
+    let mut outputs: Vec<Output> = Vec::with_capacity(map_out.iter().map(|m| m.rows.len()).sum());
+    for m in map_out {
+        outputs.extend(m.rows.drain(..).map(Output::Row));
+    }
+    outputs
+}
+
+/// The event times a batch's map tasks saw, and the records they read again.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct EventTimes {
+    /// The earliest event time.
+    pub(super) min: Option<EventTime>,
+    /// The latest event time (the next watermark is computed from it).
+    pub(super) max: Option<EventTime>,
+    /// The sum of the event times (for their average).
+    pub(super) sum: i128,
+    /// Events seen.
+    pub(super) count: u64,
+    /// Events read again by retried or re-run map tasks.
+    pub(super) reread: u64,
+}
+
+impl EventTimes {
+    /// Gathers the statistics of every map task.
+    pub(super) fn of(map_out: &[MapOutput]) -> Self {
+        Self {
+            min: map_out.iter().filter_map(|m| m.min_et).min(),
+            max: map_out.iter().filter_map(|m| m.max_et).max(),
+            sum: map_out.iter().map(|m| m.sum_et).sum(),
+            count: map_out.iter().map(|m| m.count).sum(),
+            reread: map_out.iter().map(|m| m.reread).sum(),
+        }
+    }
+}

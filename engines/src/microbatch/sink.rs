@@ -1,0 +1,143 @@
+//! The end of `addBatch`: the idempotent sink, and what a delivered output's latency is made of.
+//!
+//! The sink is keyed by batch id, as Spark's exactly-once sinks are: a replayed batch it
+//! already holds is not written again. A durable sink ([`SinkWriter`]) writes the batch before
+//! the checkpoint's sink marker that says it holds it, so a crash in between makes the replay
+//! write it again. A batch's output is visible once the sink has committed it (the end of
+//! `addBatch`); the commit log comes after visibility.
+//!
+//! Invariants: every output of a batch is visible at the same instant; an output's latency
+//! splits into trigger wait, queueing, watermark wait, scheduling, processing and the sink's
+//! commit, which add up to its end-to-end latency.
+
+use crate::checkpoint::CheckpointError;
+use crate::cost::Work;
+use crate::fault::{BatchPhase, EngineStop};
+use crate::latency::{Component, Decomposition};
+use crate::microbatch::batch::BatchContext;
+use crate::microbatch::config::OutputMode;
+use crate::microbatch::engine::MicroBatchEngine;
+use crate::microbatch::run_state::RunState;
+use crate::operators::{Lineage, Output};
+use crate::run::Delivered;
+use crate::runtime::Runtime;
+use crate::time::{event_time_as_nanos, Nanos};
+
+/// Writes a batch's output durably. Called before the sink marker.
+pub struct SinkWriter(pub Box<crate::run::OutputHook>);
+
+impl std::fmt::Debug for SinkWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SinkWriter")
+    }
+}
+
+/// When a batch ran, for decomposing the latency of what it delivered.
+#[derive(Clone, Copy, Debug)]
+struct BatchTiming {
+    start: Nanos,
+    scheduling: Nanos,
+    commit: Nanos,
+    end: Nanos,
+}
+
+/// Splits the latency of an output delivered by a batch into its components. The origin's
+/// `ingest` is the start of the batch that read the record, `handoff` its nominal trigger time.
+fn decompose(origin: &Lineage, batch: &BatchTiming) -> Decomposition {
+    let a = origin.arrival;
+    let nominal = origin.handoff;
+    let mut d = Decomposition::default();
+    d.add(Component::TriggerWait, nominal.saturating_sub(a));
+    d.add(Component::Queueing, origin.ingest.saturating_sub(a.max(nominal)));
+    d.add(Component::WatermarkWait, batch.start.saturating_sub(origin.ingest));
+    d.add(Component::Scheduling, batch.scheduling);
+    d.add(Component::Commit, batch.commit);
+    let busy = batch.end.saturating_sub(batch.start);
+    d.add(
+        Component::Processing,
+        busy.saturating_sub(batch.scheduling + batch.commit),
+    );
+    d
+}
+
+impl MicroBatchEngine {
+    /// Hands the batch's `outputs` to the sink (unless it already holds the batch) and
+    /// records them as delivered, with their latency, when the sink has committed them.
+    pub(super) fn deliver<R: Runtime>(
+        &mut self,
+        rt: &mut R,
+        batch: &mut BatchContext,
+        outputs: Vec<Output>,
+        run: &mut RunState,
+    ) -> Result<(), EngineStop> {
+        let t_tasks = rt.now();
+        batch.marks.tasks_done = t_tasks;
+        self.crash_check(batch.id, BatchPhase::SinkCommit, t_tasks)?;
+        let already_in_sink = self.sink_batches.contains(&batch.id);
+        if !already_in_sink {
+            self.write_to_sink(rt, batch.id, &outputs)?;
+        }
+        let t_add = rt.now();
+        batch.marks.add_batch = t_add;
+        let m = &batch.marks;
+        let per_task = self.cfg.scheduling.per_task.nanos();
+        batch.scheduling = (m.query_planning - m.get_batch) + (per_task + rt.modelled_task_launch()) * batch.waves;
+        let timing = BatchTiming {
+            start: m.start,
+            scheduling: batch.scheduling,
+            commit: t_add - t_tasks,
+            end: t_add,
+        };
+        let final_results = self.cfg.output_mode == OutputMode::Append;
+        let outputs = if already_in_sink { Vec::new() } else { outputs };
+        for output in &outputs {
+            let origin = match output {
+                Output::Row(r) => &r.lineage,
+                Output::Window(w) => &w.origin,
+            };
+            run.latency.record(t_add, &decompose(origin, &timing));
+            if let Output::Window(w) = output {
+                if final_results && !w.is_update {
+                    run.latency
+                        .record_event_time(t_add.saturating_sub(event_time_as_nanos(w.end)));
+                }
+            }
+        }
+        batch.num_output_rows = outputs.len() as u64;
+        run.counts.outputs += batch.num_output_rows;
+        run.delivered
+            .extend(outputs.into_iter().map(|output| Delivered { at: t_add, output }));
+        Ok(())
+    }
+
+    /// Writes batch `batch_id` to the sink: the durable writer first, then the sink marker.
+    fn write_to_sink<R: Runtime>(&mut self, rt: &mut R, batch_id: u64, outputs: &[Output]) -> Result<(), EngineStop> {
+        rt.charge(&Work {
+            sink_records: outputs.len() as u64,
+            ..Default::default()
+        });
+        if let Some(writer) = &mut self.sink_writer {
+            // A durable sink writes the batch (atomically, keyed by batch id) before the
+            // marker that says it holds it: a crash in between makes the replay write it again.
+            let visible_at = rt.now();
+            let batch: Vec<Delivered> = outputs
+                .iter()
+                .map(|&output| Delivered { at: visible_at, output })
+                .collect();
+            (writer.0)(batch_id, &batch).map_err(|source| CheckpointError::Io {
+                path: std::path::PathBuf::from(format!("sink batch {batch_id}")),
+                source,
+            })?;
+        }
+        if let Some(dir) = &self.checkpoint {
+            let bytes = dir.write_sink_marker(batch_id, outputs.len())?;
+            rt.charge(&Work {
+                log_writes: 1,
+                logged_bytes: bytes as u64,
+                ..Default::default()
+            });
+        }
+        self.sink_batches.insert(batch_id);
+        Ok(())
+    }
+}

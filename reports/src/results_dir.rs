@@ -4,7 +4,9 @@
 //! `progress.jsonl`, `timeline.csv` and `latency-<run>.hgrm`; a sweep directory holds
 //! `sweep.json` and one results directory per point. Optional files that are absent give
 //! empty series (the plots say "no data"); files that are present but malformed are errors
-//! naming the file and line, never silently skipped.
+//! naming the file and line, never silently skipped. Where each file is, is
+//! [`crate::layout`]'s to say; `summary.json` is read with the [`crate::summary`] types that
+//! write it (its runs' failures and recovery included).
 
 use std::collections::BTreeMap;
 use std::fs;

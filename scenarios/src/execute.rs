@@ -1,6 +1,6 @@
 //! Supervising the native engines on a scenario's behalf: a micro-batch query restarted from
 //! its checkpoint after a crash ([`RecoveringQuery`]), a live per-record job restarted as a
-//! new incarnation ([`run_live_recovering`]), the wall clock a resumed live run continues, and
+//! new incarnation (`run_live_recovering`), the wall clock a resumed live run continues, and
 //! and what makes a per-record job's sink durable.
 //!
 //! The executors ([`crate::executor`]) build engines with these; the restart logic is the

@@ -29,6 +29,15 @@ impl EngineKind {
         }
     }
 
+    /// The model named `model` (scenario-file spelling) with its default configuration.
+    pub fn default_of(model: &str) -> Option<Self> {
+        match model {
+            "micro-batch" => Some(Self::MicroBatch(MicroBatchConfig::default())),
+            "per-record" => Some(Self::PerRecord(DataflowConfig::default())),
+            _ => None,
+        }
+    }
+
     /// Whether the model runs in batches: a crash is placed in a batch phase, and a failed task
     /// or a lost worker is retried by the scheduler without restarting the query (Spark). A
     /// model without batches places crashes in time or in checkpoints, and restarts the whole

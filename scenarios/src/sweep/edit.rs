@@ -15,11 +15,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use streamlab_engines::dataflow::DataflowConfig;
-use streamlab_engines::microbatch::MicroBatchConfig;
 use toml_edit::{DocumentMut, Item, TableLike, Value};
 
 use super::{Result, SweepError};
+use crate::engine::EngineKind;
+use crate::executor::executor;
 use crate::keypath::{KeyPath, Segment};
 use crate::spec::Scenario;
 
@@ -137,12 +137,13 @@ fn targets(doc: &DocumentMut, key: &KeyPath) -> std::result::Result<Vec<Vec<Segm
 
 /// Whether an engine model's configuration has a top-level key (its defaults, serialized).
 fn model_has_key(model: &str, key: &str) -> bool {
-    let defaults = match model {
-        "micro-batch" => serde_json::to_value(MicroBatchConfig::default()),
-        "per-record" => serde_json::to_value(DataflowConfig::default()),
-        _ => return false,
+    let Some(kind) = EngineKind::default_of(model) else {
+        return false;
     };
-    defaults.ok().and_then(|v| v.as_object().map(|o| o.contains_key(key))) == Some(true)
+    executor(&kind)
+        .config_json()
+        .as_object()
+        .is_some_and(|o| o.contains_key(key))
 }
 
 /// What a path finds in a table.

@@ -602,13 +602,13 @@ fn consequences(c: &Config<'_>, point: &Point) -> Vec<String> {
             c.run.counts.late_dropped
         ));
     }
-    if let Some(r) = &c.extras.recovery {
-        if let Some(d) = r.duplicates.filter(|&d| d > 0) {
+    if let Some(r) = &c.run.recovery {
+        if let Some(d) = Some(r.duplicates).filter(|&d| d > 0) {
             out.push(format!(
                 "After failures it delivered {d} duplicate outputs (at-least-once): the sink must be idempotent."
             ));
         }
-        if let Some(l) = r.losses.filter(|&l| l > 0) {
+        if let Some(l) = Some(r.losses).filter(|&l| l > 0) {
             out.push(format!("After failures {l} outputs were lost."));
         }
     }
@@ -656,7 +656,7 @@ pub(crate) fn decision_record(
     blocks.push(Block::List(options));
 
     blocks.push(Block::Heading(3, "Measured results".into()));
-    let verdicts: Option<Vec<Verdict>> = slo.map(|s| configs.iter().map(|c| Verdict::of(s, c.run, c.extras)).collect());
+    let verdicts: Option<Vec<Verdict>> = slo.map(|s| configs.iter().map(|c| Verdict::of(s, c.run)).collect());
     match (&verdicts, slo) {
         (Some(verdicts), Some(slo)) => {
             let mut header = vec!["configuration".to_string()];

@@ -157,6 +157,11 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Install or check the real engines (Apache Spark, Apache Flink) that streamlab drives (optional).
+    Engines {
+        #[command(subcommand)]
+        action: EnginesAction,
+    },
     /// Write a scenario's workload as a trace file: CSV or JSON Lines, chosen by extension.
     #[command(after_help = EXAMPLES)]
     Generate {
@@ -175,6 +180,18 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+}
+
+/// What `streamlab engines` does.
+#[derive(Subcommand, Debug)]
+enum EnginesAction {
+    /// Create the pinned venvs (pyspark 4.3.0, apache-flink 2.3.0) in the cache directory
+    /// ($STREAMLAB_ENGINES_DIR, default ~/.cache/streamlab/engines) and check Java 17+.
+    /// Idempotent: a venv already at its pinned version is kept.
+    Install,
+    /// Say what is installed and what is missing, with the command that fixes each; exits
+    /// non-zero when something is missing.
+    Doctor,
 }
 
 /// A clock, on the command line.
@@ -421,6 +438,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             print!("{}", crash_table(&outcomes));
             println!("(simulated crashes; duplicates and losses counted against a failure-free run)");
+            Ok(())
+        }
+        Command::Engines { action } => {
+            let cache = streamlab_real_engines::CacheDir::from_env()?;
+            match action {
+                EnginesAction::Install => {
+                    streamlab_real_engines::install(&cache, &mut |line| eprintln!("{line}"))?;
+                }
+                EnginesAction::Doctor => {
+                    let report = streamlab_real_engines::DoctorReport::gather(cache);
+                    print!("{report}");
+                    if !report.is_ready() {
+                        anyhow::bail!("the real engines are not ready ({} missing)", report.missing());
+                    }
+                }
+            }
             Ok(())
         }
         Command::Calibrate { out, force } => {

@@ -1,0 +1,204 @@
+//! `streamlab engines doctor`: what of the real engines is installed, what is missing, and the
+//! command that fixes each missing piece.
+//!
+//! It changes nothing: it finds Java and `python3` as the install and the engines would, and
+//! reads each venv's state as [`crate::venv::VenvStatus::assess`] decides it (importing the
+//! module only when the pin marker says it is there). The report is ready only when every piece
+//! is; the binary exits non-zero otherwise.
+
+use std::fmt;
+
+use crate::cache::CacheDir;
+use crate::error::{RealEngineError, Result};
+use crate::java::JavaInstall;
+use crate::venv::{BasePython, PythonEngine, Venv, VenvStatus};
+
+/// The command that installs or repairs the venvs.
+pub const INSTALL_COMMAND: &str = "streamlab engines install";
+
+/// One engine's venv as the doctor found it.
+#[derive(Debug)]
+pub struct VenvReport {
+    /// The venv.
+    pub venv: Venv,
+    /// Its state.
+    pub status: VenvStatus,
+    /// The bytes its files take.
+    pub disk_bytes: u64,
+}
+
+/// What the doctor found.
+#[derive(Debug)]
+pub struct DoctorReport {
+    /// The cache directory and where it came from.
+    pub cache: CacheDir,
+    /// The Java the engines would run on, or why there is none they can use.
+    pub java: Result<JavaInstall>,
+    /// The `python3` that makes the venvs, or why there is none.
+    pub python: Result<BasePython>,
+    /// Each engine's venv.
+    pub venvs: Vec<VenvReport>,
+}
+
+impl DoctorReport {
+    /// Examines this machine and the venvs in `cache`.
+    pub fn gather(cache: CacheDir) -> DoctorReport {
+        let java = JavaInstall::find().and_then(JavaInstall::require_supported);
+        Self::with_programs(cache, java, BasePython::find())
+    }
+
+    /// Examines the venvs in `cache`, with Java and Python already looked for.
+    pub fn with_programs(cache: CacheDir, java: Result<JavaInstall>, python: Result<BasePython>) -> DoctorReport {
+        let venvs = PythonEngine::ALL
+            .into_iter()
+            .map(|engine| {
+                let venv = cache.venv(engine);
+                let status = venv.status();
+                let disk_bytes = venv.disk_bytes();
+                VenvReport {
+                    venv,
+                    status,
+                    disk_bytes,
+                }
+            })
+            .collect();
+        DoctorReport {
+            cache,
+            java,
+            python,
+            venvs,
+        }
+    }
+
+    /// Whether everything the real engines need is there.
+    pub fn is_ready(&self) -> bool {
+        self.missing() == 0
+    }
+
+    /// How many pieces are missing.
+    pub fn missing(&self) -> usize {
+        usize::from(self.java.is_err())
+            + usize::from(self.python.is_err())
+            + self.venvs.iter().filter(|v| v.status.needs_install()).count()
+    }
+
+    /// The bytes all venvs take.
+    pub fn disk_bytes(&self) -> u64 {
+        self.venvs.iter().map(|v| v.disk_bytes).sum()
+    }
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.0} MB", bytes as f64 / 1e6)
+}
+
+fn missing_line(f: &mut fmt::Formatter<'_>, what: &str, e: &RealEngineError) -> fmt::Result {
+    writeln!(f, "{what:<7} MISSING  {e}")
+}
+
+impl fmt::Display for DoctorReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<7} {}  ({})",
+            "cache",
+            self.cache.path.display(),
+            self.cache.origin
+        )?;
+        match &self.java {
+            Ok(java) => writeln!(f, "{:<7} ok       {java}", "java")?,
+            Err(e) => missing_line(f, "java", e)?,
+        }
+        match &self.python {
+            Ok(python) => writeln!(
+                f,
+                "{:<7} ok       {} at {}",
+                "python",
+                python.version,
+                python.path.display()
+            )?,
+            Err(e) => missing_line(f, "python", e)?,
+        }
+        for v in &self.venvs {
+            let name = v.venv.engine.name();
+            let requirement = v.venv.engine.requirement();
+            let dir = v.venv.dir.display();
+            if v.status.needs_install() {
+                writeln!(f, "{name:<7} MISSING  {requirement}: {dir} {}", v.status)?;
+                writeln!(f, "{:<7}          fix: {INSTALL_COMMAND}", "")?;
+            } else {
+                writeln!(
+                    f,
+                    "{name:<7} ok       {requirement} in {dir} ({})",
+                    megabytes(v.disk_bytes)
+                )?;
+            }
+        }
+        match self.missing() {
+            0 => writeln!(
+                f,
+                "ready: the real engines are installed ({} of venvs)",
+                megabytes(self.disk_bytes())
+            ),
+            n => writeln!(f, "{n} missing: run the fix shown beside each"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::java::{JavaOrigin, JavaVersion};
+
+    fn java17() -> Result<JavaInstall> {
+        Ok(JavaInstall {
+            path: "/usr/lib/jvm/java-17/bin/java".into(),
+            origin: JavaOrigin::JavaHome,
+            version: JavaVersion::parse("openjdk version \"17.0.15\" 2025-04-15").unwrap(),
+        })
+    }
+
+    fn python() -> Result<BasePython> {
+        Ok(BasePython {
+            path: "/usr/bin/python3".into(),
+            version: "Python 3.11.7".into(),
+        })
+    }
+
+    #[test]
+    fn an_empty_cache_dir_reports_both_venvs_missing_with_the_install_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = DoctorReport::with_programs(CacheDir::at(dir.path()), java17(), python());
+        assert!(!report.is_ready());
+        assert_eq!(report.missing(), 2);
+        let text = report.to_string();
+        assert!(
+            text.contains("java    ok       Java 17.0.15 at /usr/lib/jvm/java-17/bin/java (from $JAVA_HOME)"),
+            "{text}"
+        );
+        assert!(text.contains("spark   MISSING  pyspark==4.3.0"), "{text}");
+        assert!(text.contains("flink   MISSING  apache-flink==2.3.0"), "{text}");
+        assert_eq!(text.matches("fix: streamlab engines install").count(), 2, "{text}");
+        assert!(text.contains("from $STREAMLAB_ENGINES_DIR"), "{text}");
+        assert!(text.ends_with("2 missing: run the fix shown beside each\n"), "{text}");
+    }
+
+    #[test]
+    fn an_old_java_and_an_unfinished_venv_are_each_reported_with_their_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CacheDir::at(dir.path());
+        std::fs::create_dir(cache.venv(PythonEngine::Flink).dir).unwrap();
+        let old_java = JavaInstall {
+            path: "/usr/lib/jvm/java-11/bin/java".into(),
+            origin: JavaOrigin::Path,
+            version: JavaVersion::parse("openjdk version \"11.0.2\"").unwrap(),
+        }
+        .require_supported();
+        let report = DoctorReport::with_programs(cache, old_java, python());
+        assert_eq!(report.missing(), 3);
+        let text = report.to_string();
+        assert!(text.contains("java    MISSING  Java 11.0.2"), "{text}");
+        assert!(text.contains("apt-get install openjdk-17-jdk-headless"), "{text}");
+        assert!(text.contains("an unfinished install (no pin marker)"), "{text}");
+    }
+}

@@ -1,0 +1,35 @@
+//! The real engines streamlab drives: Apache Spark (pyspark) and Apache Flink (PyFlink).
+//!
+//! The native engines are models; the real engines are the ground truth they are checked
+//! against. This crate installs them and says whether they are there; the drivers that run a
+//! scenario on them come in later changes and live here too.
+//!
+//! * [`cache`] — where the engines live: one cache directory, chosen by
+//!   `STREAMLAB_ENGINES_DIR`, `XDG_CACHE_HOME` or `HOME`.
+//! * [`java`] — finding Java (JAVA_HOME or PATH) and reading its version; the engines need 17+.
+//! * [`venv`] — one pinned Python venv per engine (pyspark and apache-flink conflict, so they
+//!   never share one), and the pin marker that makes installing idempotent.
+//! * [`process`] — child processes (python, pip, java) in their own process group, waited for,
+//!   their output in a log file whose last lines a failure shows.
+//! * [`install`] — `streamlab engines install`.
+//! * [`doctor`] — `streamlab engines doctor`.
+//!
+//! Nothing here is needed by the native engines: `streamlab run` and `cargo test` never touch
+//! the cache directory.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod cache;
+pub mod doctor;
+pub mod error;
+pub mod install;
+pub mod java;
+pub mod process;
+pub mod venv;
+
+pub use cache::{CacheDir, CacheOrigin, ENGINES_DIR_VAR};
+pub use doctor::DoctorReport;
+pub use error::{RealEngineError, Result};
+pub use install::install;
+pub use java::{JavaInstall, JavaVersion, MIN_JAVA_MAJOR};
+pub use venv::{PythonEngine, Venv, VenvStatus};

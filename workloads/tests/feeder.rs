@@ -238,6 +238,21 @@ fn warmup_events_are_sent_and_counted() {
 }
 
 #[test]
+fn a_port_in_use_is_a_bind_error_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut options = FeederOptions::new(1, token());
+    options.bind = taken.local_addr().unwrap();
+    let err = Feeder::start(&events(2, 1), options).unwrap_err();
+    assert!(
+        matches!(&err, FeederError::Bind { addr, .. } if *addr == taken.local_addr().unwrap()),
+        "{err:?}"
+    );
+    assert!(err
+        .to_string()
+        .starts_with(&format!("cannot listen on {}", taken.local_addr().unwrap())));
+}
+
+#[test]
 fn stop_closes_the_listening_socket() {
     let feeder = Feeder::start(&events(4, 1), FeederOptions::new(1, token())).unwrap();
     let addr = feeder.local_addr();
@@ -318,14 +333,16 @@ fn the_receiver_refuses_a_wrong_token_or_a_partition_hello_and_reads_nothing_fro
     let _ = stranger.write_all(b"injected\n");
     let mut partition = connect(receiver.local_addr(), &format!("STREAMLAB {TOKEN} 0\n"));
     let _ = partition.write_all(b"injected\n");
-    assert!(eventually(|| receiver.lines() == 0 && seen.lock().unwrap().is_empty()));
-    let report = {
-        assert!(eventually(|| {
-            let mut b = [0u8; 1];
-            matches!(stranger.read(&mut b), Ok(0) | Err(_)) && matches!(partition.read(&mut b), Ok(0) | Err(_))
-        }));
-        receiver.stop()
-    };
+    assert!(eventually(|| receiver.refused() == 2));
+    let mut byte = [0u8; 1];
+    for refused in [&mut stranger, &mut partition] {
+        assert!(
+            matches!(refused.read(&mut byte), Ok(0) | Err(_)),
+            "a refused connection is closed"
+        );
+    }
+    let report = receiver.stop();
+    assert!(seen.lock().unwrap().is_empty());
     assert_eq!(report.lines, 0);
     assert_eq!(report.refused, 2);
     let mut reasons: Vec<String> = report.refusals.iter().map(|r| r.reason.to_string()).collect();

@@ -148,6 +148,9 @@ pub struct Receiver {
 impl Receiver {
     /// Binds the listening socket and starts receiving; each line goes to `consumer`, stamped
     /// with `clock` (the feeder's [`super::Feeder::clock`]). Returns once the socket is bound.
+    ///
+    /// The consumer runs on the receiver's thread, one line at a time, and every sink waits
+    /// while it runs: keep it short (record the stamp, push to a buffer or a channel).
     pub fn start<C>(options: ReceiverOptions, clock: RunClock, consumer: C) -> Result<Self, FeederError>
     where
         C: FnMut(ReceivedLine<'_>) + Send + 'static,
@@ -192,6 +195,11 @@ impl Receiver {
     /// Lines handed to the consumer so far.
     pub fn lines(&self) -> u64 {
         self.shared.lines.load(Ordering::Acquire)
+    }
+
+    /// Connections refused so far.
+    pub fn refused(&self) -> u64 {
+        self.shared.refusals.count()
     }
 
     /// Waits until at least `sinks` sink connections have been accepted and have all ended, or

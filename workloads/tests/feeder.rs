@@ -238,6 +238,38 @@ fn warmup_events_are_sent_and_counted() {
 }
 
 #[test]
+fn a_reader_that_went_away_fails_the_run_naming_its_partition() {
+    // One event every 5 ms on each of two partitions; partition 0's reader leaves before the
+    // start, so a write to it fails once its close has come back.
+    let mut events = events(20, 2);
+    for (i, e) in events.iter_mut().enumerate() {
+        e.arrival = i as u64 / 2 * 5_000_000;
+        e.partition = i as u32 % 2;
+    }
+    let feeder = Feeder::start(&events, FeederOptions::new(2, token())).unwrap();
+    drop(connect(feeder.local_addr(), &format!("STREAMLAB {TOKEN} 0\n")));
+    assert!(eventually(|| feeder.connected() == 1));
+    let other = connect(feeder.local_addr(), &format!("STREAMLAB {TOKEN} 1\n"));
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = BufReader::new(other).read_to_end(&mut bytes);
+    });
+    let err = feeder.wait().unwrap_err();
+    reader.join().unwrap();
+    assert!(
+        matches!(
+            err,
+            FeederError::Disconnected {
+                partition: 0,
+                total: 10,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn a_port_in_use_is_a_bind_error_naming_the_address() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut options = FeederOptions::new(1, token());

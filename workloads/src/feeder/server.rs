@@ -256,6 +256,8 @@ impl Run {
                         .map_err(|e| FeederError::Internal(format!("merging lag histograms: {e}")))?;
                 }
                 Ok(Err(e)) => {
+                    // One reader gone makes the run unusable: end the other schedules now.
+                    schedules.abort_all();
                     failure.get_or_insert(e);
                 }
                 Err(e) => {

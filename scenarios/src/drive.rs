@@ -114,14 +114,11 @@ pub fn run_engines(
             log.append(buf.drain(..));
             let mut consumed = vec![usize::MAX; partitions];
             for (i, engine) in &mut segmented {
-                let (delivered, read) =
-                    engine
-                        .advance(&log, to)
-                        .map_err(|message| RunError::Engine {
-                            path: scenario.path.clone(),
-                            engine: engines[*i].name.clone(),
-                            message,
-                        })?;
+                let (delivered, read) = engine.advance(&log, to).map_err(|message| RunError::Engine {
+                    path: scenario.path.clone(),
+                    engine: engines[*i].name.clone(),
+                    message,
+                })?;
                 on_output(*i, delivered)?;
                 for (c, r) in consumed.iter_mut().zip(read) {
                     *c = (*c).min(r);

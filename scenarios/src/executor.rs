@@ -11,8 +11,8 @@
 
 use streamlab_engines::cost::Slowdown;
 use streamlab_engines::fault::CrashPoint;
-use streamlab_engines::run::{Delivered, EngineRun};
 use streamlab_engines::recovery::Supervisor;
+use streamlab_engines::run::{Delivered, EngineRun};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::Nanos;
 

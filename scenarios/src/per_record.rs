@@ -7,9 +7,9 @@ use streamlab_engines::dataflow::config::SinkGuarantee;
 use streamlab_engines::dataflow::live::LiveFaults;
 use streamlab_engines::dataflow::sim::SimulatedDataflow;
 use streamlab_engines::dataflow::{DataflowConfig, JobContext};
+use streamlab_engines::fault::{CheckpointPhase, CrashPoint};
 use streamlab_engines::recovery::per_record::{DurableSink, LiveJob, SimulatedJob};
 use streamlab_engines::recovery::Supervisor;
-use streamlab_engines::fault::{CheckpointPhase, CrashPoint};
 use streamlab_engines::run::EngineRun;
 use streamlab_engines::time::Nanos;
 use streamlab_reports::layout::ResultsLayout;
@@ -85,7 +85,8 @@ impl EngineExecutor for DataflowConfig {
             }
             ClockSetup::Simulated { profile, cluster } => {
                 let job = JobContext::new(&engine.name, cfg, pipeline, table, partitions);
-                let pr = SimulatedDataflow::new(&job, &profile.costs, *cluster, until, false).map_err(|e| e.to_string())?;
+                let pr =
+                    SimulatedDataflow::new(&job, &profile.costs, *cluster, until, false).map_err(|e| e.to_string())?;
                 let pr = pr.with_slowdowns(slowdowns);
                 let mut pr = match (&durability.checkpoint_root, cfg.checkpoint_interval) {
                     (Some(root), Some(_)) => pr.with_checkpoint_dir(ResultsLayout::run_checkpoints(root, &engine.name)),

@@ -15,7 +15,8 @@
 //! * **Source**: the script reads the feeder with a Python data source (Spark 4's
 //!   `DataSourceStreamReader`), one connection per source partition opened when the query
 //!   starts, each presenting the token. The built-in `socket` source cannot present a token and
-//!   reads one connection only.
+//!   reads one connection only. Spark runs Python data sources through Arrow, so the venv needs
+//!   pyspark's `sql` extra (pyarrow, pandas, numpy), not pyspark alone.
 //! * **Sink**: `foreachBatch` sends every output row to the receiver, one CSV line each, columns
 //!   [`sink_columns`]: the columns of streamlab's own sink file without the two streamlab stamps
 //!   on receipt (`delivered_ms`, `latency_ms`), then `origin_arrival_ns`, the scheduled arrival

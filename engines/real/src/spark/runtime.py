@@ -91,26 +91,42 @@ class FeedSlice(InputPartition):
 
 
 class StreamlabFeedReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
-    """Reads the feeder: one connection per source partition, opened when the query starts (so
-    the feeder's readiness handshake starts its clock then). Offsets are rows received per
-    partition: {"p0": n0, "p1": n1, ..., "ended": true once every partition sent END and the
-    offset covers every row}."""
+    """Reads the feeder: one connection per source partition, opened on the first offset Spark
+    asks for, i.e. when the query starts (so the feeder's readiness handshake starts its clock
+    then). Offsets are rows received per partition: {"p0": n0, "p1": n1, ..., "ended": true
+    once every partition sent END and the offset covers every row}.
+
+    Spark also builds a reader in its planning worker and pickles it to ship `read` to the
+    tasks: only the options travel, and such a copy never connects."""
 
     def __init__(self, options):
-        host, port = options["feeder"].rsplit(":", 1)
+        self._options = dict(options)
+        self._max_rows = int(self._options.get("max_rows_per_batch", "0"))
+        self._wait_for_end = self._options.get("wait_for_end", "false") == "true"
         self._ready = threading.Condition()
-        self._max_rows = int(options.get("max_rows_per_batch", "0"))
-        self._wait_for_end = options.get("wait_for_end", "false") == "true"
         self._target = None
-        self._feeds = [
-            FeedPartition(host, int(port), options["token"], p, self._ready)
-            for p in range(int(options["partitions"]))
-        ]
+        self._feeds = None
+
+    def __getstate__(self):
+        return {"_options": self._options}
+
+    def __setstate__(self, state):
+        self.__init__(state["_options"])
+
+    def _connect(self):
+        if self._feeds is None:
+            host, port = self._options["feeder"].rsplit(":", 1)
+            self._feeds = [
+                FeedPartition(host, int(port), self._options["token"], p, self._ready)
+                for p in range(int(self._options["partitions"]))
+            ]
+        return self._feeds
 
     def _all_ended(self):
         return all(f.ended for f in self._feeds)
 
     def _await_end(self):
+        self._connect()
         with self._ready:
             while not self._all_ended():
                 self._ready.wait()
@@ -122,7 +138,7 @@ class StreamlabFeedReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return offset
 
     def initialOffset(self):
-        return {f"p{f.partition}": 0 for f in self._feeds}
+        return {f"p{f.partition}": 0 for f in self._connect()}
 
     def getDefaultReadLimit(self):
         return ReadMaxRows(self._max_rows) if self._max_rows > 0 else ReadAllAvailable()
@@ -133,6 +149,7 @@ class StreamlabFeedReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self._target = [f.available() for f in self._feeds]
 
     def latestOffset(self, start, limit):
+        self._connect()
         if self._wait_for_end:
             self._await_end()
         with self._ready:
@@ -140,7 +157,7 @@ class StreamlabFeedReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         if self._target is not None:
             counts = [min(n, t) for n, t in zip(counts, self._target)]
         if isinstance(limit, ReadMaxRows):
-            budget = limit.maxRows
+            budget = limit.max_rows
             begun = [start.get(f"p{f.partition}", 0) for f in self._feeds]
             capped = list(begun)
             while budget > 0 and capped != counts:
@@ -153,6 +170,7 @@ class StreamlabFeedReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return self._offset(counts)
 
     def partitions(self, start, end):
+        self._connect()
         slices = []
         with self._ready:
             for f in self._feeds:
@@ -167,12 +185,13 @@ class StreamlabFeedReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             yield trace_row(line)
 
     def commit(self, end):
+        self._connect()
         with self._ready:
             for f in self._feeds:
                 f.commit(end.get(f"p{f.partition}", 0))
 
     def stop(self):
-        for f in self._feeds:
+        for f in self._feeds or []:
             try:
                 f._sock.close()
             except OSError:

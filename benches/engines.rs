@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use streamlab_engines::cluster::Cluster;
-use streamlab_engines::dataflow::{live::run_live, sim::run_simulated, DataflowConfig};
+use streamlab_engines::dataflow::{live::run_live, sim::run_simulated, DataflowConfig, JobContext};
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, Trigger};
 use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
@@ -73,10 +73,7 @@ fn engines(c: &mut Criterion) {
         };
         b.iter(|| {
             run_live(
-                "pr",
-                &pr,
-                &pipeline,
-                &table,
+                &JobContext::new("pr", &pr, &pipeline, &table, log.partitions()),
                 &log,
                 LiveClock::start(),
                 60 * NANOS_PER_SEC,
@@ -132,10 +129,7 @@ fn simulator(c: &mut Criterion) {
         };
         b.iter(|| {
             run_simulated(
-                "pr",
-                &pr,
-                &pipeline,
-                &table,
+                &JobContext::new("pr", &pr, &pipeline, &table, log.partitions()),
                 &log,
                 &costs,
                 Cluster::default(),

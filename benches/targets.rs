@@ -25,7 +25,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use streamlab_engines::dataflow::{live::run_live, DataflowConfig};
+use streamlab_engines::dataflow::{live::run_live, DataflowConfig, JobContext};
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::microbatch::checkpoint::CheckpointDir;
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, Trigger};
@@ -208,10 +208,7 @@ fn per_record_run(
     secs: u64,
 ) -> streamlab_engines::run::EngineRun {
     run_live(
-        "pr",
-        cfg,
-        pipeline,
-        table,
+        &JobContext::new("pr", cfg, pipeline, table, log.partitions()),
         log,
         LiveClock::start(),
         secs * NANOS_PER_SEC,

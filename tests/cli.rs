@@ -209,13 +209,13 @@ fn a_scenario_error_names_file_line_and_key() {
     assert!(err.contains("missing.toml: cannot read the scenario file"), "{err}");
     assert_eq!(err.matches("No such file").count(), 1, "{err}");
 
-    let text = TINY.replace("interval = \"100ms\"", "interval = \"0\"");
-    let scenario = write(tmp.path(), "zero.toml", &text);
+    let text = TINY.replace("interval = \"100ms\"", "interval = \"-100ms\"");
+    let scenario = write(tmp.path(), "minus.toml", &text);
     let o = streamlab(&["run", &scenario]);
     assert!(!o.status.success());
     let err = stderr(&o);
     assert!(
-        err.contains("zero.toml:24") && err.contains("engine[0].trigger.interval"),
+        err.contains("minus.toml:24") && err.contains("engine[0].trigger") && err.contains("`-100ms`"),
         "{err}"
     );
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use streamlab_engines::cluster::Cluster;
 use streamlab_engines::cost::CostModel;
-use streamlab_engines::dataflow::{live::run_live, sim::run_simulated, DataflowConfig};
+use streamlab_engines::dataflow::{live::run_live, sim::run_simulated, DataflowConfig, JobContext};
 use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, OutputMode, Trigger};
@@ -223,10 +223,7 @@ fn compressed(events: &[Event], partitions: usize) -> SourceLog {
 fn run_per_record(pipeline: &PipelineSpec, table: &CampaignTable, log: &SourceLog, parallelism: usize) -> EngineRun {
     let cfg = per_record_config(parallelism);
     run_live(
-        "pr",
-        &cfg,
-        pipeline,
-        table,
+        &JobContext::new("pr", &cfg, pipeline, table, log.partitions()),
         log,
         LiveClock::start(),
         log.last_arrival() + 30 * NANOS_PER_SEC,
@@ -400,10 +397,7 @@ fn per_record_engine_on_virtual_time_equals_reference_on_one_and_several_nodes()
                 ..per_record_config(parallelism)
             };
             let run = run_simulated(
-                "pr",
-                &cfg,
-                &pipeline,
-                &table,
+                &JobContext::new("pr", &cfg, &pipeline, &table, log.partitions()),
                 &log,
                 &test_costs(),
                 cluster,
@@ -425,10 +419,7 @@ fn per_record_engine_on_virtual_time_equals_reference_on_one_and_several_nodes()
     for parallelism in [1, 2] {
         let cfg = per_record_config(parallelism);
         let run = run_simulated(
-            "pr",
-            &cfg,
-            &pipeline,
-            &table,
+            &JobContext::new("pr", &cfg, &pipeline, &table, log.partitions()),
             &log,
             &test_costs(),
             Cluster::default(),

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use streamlab_engines::dataflow::config::SinkGuarantee;
 use streamlab_engines::dataflow::live::{run_live, run_live_with_checkpoints, LiveRunError};
-use streamlab_engines::dataflow::DataflowConfig;
+use streamlab_engines::dataflow::{DataflowConfig, JobContext};
 use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::operators::Output;
@@ -154,10 +154,7 @@ fn exactly_once_live_run_commits_the_reference_windows_and_writes_checkpoints() 
             let what = format!("{name}, parallelism {parallelism}");
             let dir = tempfile::tempdir().unwrap();
             let run = run_live_with_checkpoints(
-                "pr",
-                &config(parallelism),
-                &pipeline,
-                &table,
+                &JobContext::new("pr", &config(parallelism), &pipeline, &table, log.partitions()),
                 &log,
                 LiveClock::start(),
                 log.last_arrival() + 30 * NANOS_PER_SEC,
@@ -236,10 +233,7 @@ fn a_run_restored_from_a_checkpoint_completes_the_output_exactly_once() {
             // The first run stops before its input ends, as a crash would stop it: what no
             // completed checkpoint covers stays uncommitted.
             let first = run_live_with_checkpoints(
-                "first",
-                &cfg,
-                &pipeline,
-                &table,
+                &JobContext::new("first", &cfg, &pipeline, &table, log.partitions()),
                 &log,
                 LiveClock::start(),
                 log.last_arrival() * 4 / 5,
@@ -256,10 +250,7 @@ fn a_run_restored_from_a_checkpoint_completes_the_output_exactly_once() {
             assert!(manifests(dir.path()).contains(&latest));
 
             let second = run_live_with_checkpoints(
-                "second",
-                &cfg,
-                &pipeline,
-                &table,
+                &JobContext::new("second", &cfg, &pipeline, &table, log.partitions()),
                 &log,
                 LiveClock::start(),
                 log.last_arrival() + 30 * NANOS_PER_SEC,
@@ -290,10 +281,7 @@ fn restoring_needs_a_completed_checkpoint_in_the_directory() {
     let dir = tempfile::tempdir().unwrap();
     let run = |restore_from, dir: Option<&Path>| {
         run_live_with_checkpoints(
-            "pr",
-            &config(2),
-            &pipeline,
-            &table,
+            &JobContext::new("pr", &config(2), &pipeline, &table, log.partitions()),
             &log,
             LiveClock::start(),
             NANOS_PER_SEC,
@@ -321,10 +309,7 @@ fn run_live_still_takes_checkpoints_without_a_directory() {
     let (name, pipeline) = pipelines().remove(0);
     let expected = evaluate(&pipeline, &table, &events);
     let run = run_live(
-        "pr",
-        &config(2),
-        &pipeline,
-        &table,
+        &JobContext::new("pr", &config(2), &pipeline, &table, log.partitions()),
         &log,
         LiveClock::start(),
         log.last_arrival() + 30 * NANOS_PER_SEC,

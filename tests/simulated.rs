@@ -8,7 +8,7 @@ use std::process::Command;
 use streamlab_engines::cluster::Cluster;
 use streamlab_engines::cost::CostModel;
 use streamlab_engines::dataflow::sim::run_simulated;
-use streamlab_engines::dataflow::DataflowConfig;
+use streamlab_engines::dataflow::{DataflowConfig, JobContext};
 use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, SchedulingOverhead, Trigger};
@@ -50,10 +50,13 @@ fn per_record_network_buffers_flush_on_the_buffer_timeout_grid() {
         ..Default::default()
     };
     let run = run_simulated(
-        "pr",
-        &cfg,
-        &PipelineSpec::default(),
-        &CampaignTable::default(),
+        &JobContext::new(
+            "pr",
+            &cfg,
+            &PipelineSpec::default(),
+            &CampaignTable::default(),
+            log.partitions(),
+        ),
         &log,
         &free(),
         Cluster::default(),
@@ -83,10 +86,13 @@ fn per_record_network_buffers_flush_on_the_buffer_timeout_grid() {
         ..cfg
     };
     let run = run_simulated(
-        "pr",
-        &eager,
-        &PipelineSpec::default(),
-        &CampaignTable::default(),
+        &JobContext::new(
+            "pr",
+            &eager,
+            &PipelineSpec::default(),
+            &CampaignTable::default(),
+            log.partitions(),
+        ),
         &log,
         &free(),
         Cluster::default(),
@@ -120,10 +126,7 @@ fn per_record_watermarks_are_emitted_on_the_auto_watermark_interval() {
         ..Default::default()
     };
     let run = run_simulated(
-        "pr",
-        &cfg,
-        &pipeline,
-        &CampaignTable::default(),
+        &JobContext::new("pr", &cfg, &pipeline, &CampaignTable::default(), log.partitions()),
         &log,
         &free(),
         Cluster::default(),

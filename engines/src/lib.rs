@@ -11,6 +11,7 @@
 //!   checksums, the framing of state files, and the checkpoint error.
 //! * [`runtime`] — where time comes from. Engines never read the OS clock or sleep; they ask
 //!   their runtime, so the same engine code runs on the wall clock or on virtual time.
+//! * [`recovery`] — the supervisors that restart a crashed query or job, for every engine.
 //! * [`latency`] — the latency of every output, decomposed into its parts.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -26,6 +27,7 @@ pub mod latency;
 pub mod microbatch;
 pub mod operators;
 pub mod pipeline;
+pub mod recovery;
 pub mod reference;
 pub mod run;
 pub mod runtime;

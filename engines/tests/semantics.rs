@@ -1,6 +1,9 @@
 //! The engines' documented semantics, checked on virtual time (a manual clock) or by driving a
-//! subtask message by message: trigger boundaries, the overrun rule, the watermark's one-batch
-//! lag, no-data batches, late data in each engine, network-buffer flushing.
+//! subtask message by message: trigger boundaries, the overrun rule, Spark's default trigger
+//! (batches back to back, polling when idle), the watermark's one-batch lag, no-data batches,
+//! late data in each engine, network-buffer flushing.
+
+use std::collections::BTreeMap;
 
 use streamlab_engines::dataflow::network::{BufferPool, Message, OutputGate};
 use streamlab_engines::dataflow::tasks::{ResultOutput, WindowTask};
@@ -10,8 +13,9 @@ use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, OutputMode, SchedulingOverhead, Trigger};
 use streamlab_engines::operators::{Lineage, Output, Row};
 use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
+use streamlab_engines::reference::{evaluate, WindowId};
 use streamlab_engines::run::EngineRun;
-use streamlab_engines::runtime::SimRuntime;
+use streamlab_engines::runtime::{LiveRuntime, SimRuntime};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{ms, Span};
 
@@ -498,4 +502,295 @@ fn without_an_external_shuffle_service_a_lost_worker_takes_its_map_output_along(
         lost_ms >= kept_ms + 1.0,
         "the rerun costs its time: {lost_ms} vs {kept_ms} ms"
     );
+}
+
+/// Spark's default trigger (`ProcessingTime(0)`) on one worker with one shuffle partition.
+fn default_trigger() -> MicroBatchConfig {
+    MicroBatchConfig {
+        trigger: Trigger::SPARK_DEFAULT,
+        ..micro_batch(100)
+    }
+}
+
+#[test]
+fn default_trigger_starts_each_batch_when_the_previous_ends_and_never_falls_behind() {
+    let events: Vec<Event> = (0..100).map(|i| event(i, i as i64 * 10, i * 10)).collect();
+    let mut cfg = default_trigger();
+    cfg.scheduling = SchedulingOverhead {
+        per_batch: Span::from_ms(150),
+        per_task: Span::default(),
+    };
+    let run = run_mb(cfg, &PipelineSpec::default(), &events, 1000);
+    let starts = batch_field(&run, "timestamp");
+    let durations: Vec<f64> = run
+        .progress
+        .iter()
+        .map(|p| p["durationMs"]["triggerExecution"].as_f64().unwrap())
+        .collect();
+    assert_eq!(&starts[..4], &[0.0, 150.0, 300.0, 450.0]);
+    for i in 1..starts.len() {
+        assert_eq!(
+            starts[i],
+            starts[i - 1] + durations[i - 1],
+            "batch {i} starts as batch {} ends",
+            i - 1
+        );
+    }
+    assert_eq!(
+        batch_field(&run, "triggerTimeMs"),
+        starts,
+        "a batch's trigger instant is its start: it never waits for one"
+    );
+    assert_eq!(run.counts.falling_behind, 0, "no interval to fall behind");
+    assert!(run.progress.iter().all(|p| p["fallingBehind"] == false));
+}
+
+#[test]
+fn default_trigger_wait_runs_from_arrival_to_the_start_of_the_batch_that_takes_the_record() {
+    let events: Vec<Event> = (0..100).map(|i| event(i, i as i64 * 10, i * 10 + 3)).collect();
+    let mut cfg = default_trigger();
+    cfg.scheduling = SchedulingOverhead {
+        per_batch: Span::from_ms(40),
+        per_task: Span::default(),
+    };
+    let run = run_mb(cfg, &PipelineSpec::default(), &events, 2000);
+    let starts: Vec<u64> = batch_field(&run, "timestamp").iter().map(|&t| ms(t as u64)).collect();
+    assert_eq!(run.delivered.len(), 100);
+    let mut expected_wait = 0;
+    for d in &run.delivered {
+        let Output::Row(r) = d.output else { panic!() };
+        let taken_by = *starts.iter().find(|&&s| s >= r.lineage.arrival).unwrap();
+        assert_eq!(
+            r.lineage.ingest, taken_by,
+            "record {} goes to the first batch after it",
+            r.event.seq
+        );
+        assert_eq!(r.lineage.handoff, r.lineage.ingest);
+        expected_wait += taken_by - r.lineage.arrival;
+    }
+    use streamlab_engines::latency::Component;
+    let wait = run.latency.component_mean(Component::TriggerWait);
+    assert!((wait - expected_wait as f64 / 100.0).abs() < 1.0, "{wait} ns");
+    assert_eq!(
+        run.latency.component_mean(Component::Queueing),
+        0.0,
+        "nothing waits behind an overrun"
+    );
+    // The first record arrives at 3 ms: the idle source is polled at 0 and 10 ms.
+    assert_eq!(starts[0], ms(10));
+}
+
+#[test]
+fn default_trigger_polls_an_idle_source_every_polling_delay() {
+    let events = [event(0, 0, 0), event(1, 1_003, 1_003), event(2, 1_500, 1_500)];
+    let run = run_mb(default_trigger(), &PipelineSpec::default(), &events, 3000);
+    assert_eq!(
+        batch_field(&run, "timestamp"),
+        vec![0.0, 1010.0, 1500.0],
+        "no batch without new data; polls at 10 ms steps from the last batch"
+    );
+    let mut cfg = default_trigger();
+    cfg.polling_delay = Span::from_ms(25);
+    let run = run_mb(cfg, &PipelineSpec::default(), &events, 3000);
+    assert_eq!(batch_field(&run, "timestamp"), vec![0.0, 1025.0, 1500.0]);
+}
+
+#[test]
+fn default_trigger_runs_a_no_data_batch_when_the_watermark_moved() {
+    let events = [event(0, 100, 100), event(1, 10_500, 1_500)];
+    let run = run_mb(default_trigger(), &count_per_10s(), &events, 3000);
+    let rows: Vec<u64> = run
+        .progress
+        .iter()
+        .map(|p| p["numInputRows"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rows, vec![1, 0, 1, 0], "each watermark move is acted on at once");
+    assert_eq!(batch_field(&run, "timestamp"), vec![100.0, 100.0, 1500.0, 1500.0]);
+    assert_eq!(run.delivered.len(), 1);
+    assert_eq!(run.delivered[0].at, ms(1500));
+}
+
+#[test]
+fn default_trigger_refuses_a_zero_polling_delay() {
+    let mut cfg = default_trigger();
+    cfg.polling_delay = Span(0);
+    let err = MicroBatchEngine::new("mb", cfg, &PipelineSpec::default(), &CampaignTable::default(), 1).unwrap_err();
+    assert_eq!(err.key, "polling_delay");
+    let mut timed = micro_batch(100);
+    timed.polling_delay = Span(0);
+    assert!(MicroBatchEngine::new("mb", timed, &PipelineSpec::default(), &CampaignTable::default(), 1).is_ok());
+}
+
+#[test]
+fn default_trigger_stability_note_says_batches_run_back_to_back() {
+    let note = Trigger::SPARK_DEFAULT.stability_note(120.0).unwrap();
+    assert!(note.contains("mean 120 ms") && note.contains("back to back"), "{note}");
+    assert!(
+        !note.contains("falling behind") && !note.contains("cannot keep up"),
+        "{note}"
+    );
+    let timed = Trigger::ProcessingTime {
+        interval: Span::from_ms(100),
+    };
+    assert_eq!(
+        timed.stability_note(120.0).unwrap(),
+        "batch processing time: mean 120 ms against a 100ms trigger interval \
+         (processing time > trigger interval: the query cannot keep up)"
+    );
+    assert_eq!(Trigger::Once.stability_note(120.0), None);
+}
+
+/// A seeded, disordered stream: `n` events over 4 partitions, one every 100 µs, with event
+/// times up to 200 ms behind arrival, 50 users.
+fn disordered(n: u64, seed: u64) -> Vec<Event> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    (0..n)
+        .map(|i| {
+            let arrival = i * 100_000;
+            let event_time = 1_000 + (arrival / 1_000_000) as i64 - rng.random_range(0..200);
+            Event {
+                partition: (i % 4) as u32,
+                user: rng.random_range(0..50),
+                price_cents: rng.random_range(0..1_000),
+                ..event(i, event_time, 0)
+            }
+        })
+        .map(|e| Event {
+            arrival: e.seq * 100_000,
+            ..e
+        })
+        .collect()
+}
+
+/// The windows of a complete-mode run's last batch: its final result table.
+fn final_table(run: &EngineRun) -> BTreeMap<WindowId, (u64, f64)> {
+    let last = run.delivered.last().expect("some output").at;
+    run.delivered
+        .iter()
+        .filter(|d| d.at == last)
+        .filter_map(|d| match d.output {
+            Output::Window(w) => Some(((w.key, w.start, w.end), (w.count, w.value))),
+            Output::Row(_) => None,
+        })
+        .collect()
+}
+
+/// Spend per user in 1 s tumbling windows.
+fn spend_per_user() -> PipelineSpec {
+    PipelineSpec {
+        aggregate: Some(Aggregation {
+            key_by: Field::User,
+            window: WindowSpec::Tumbling {
+                size: Span::from_ms(1_000),
+            },
+            function: AggFunc::Sum,
+            field: Some(Field::PriceCents),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The default trigger with Spark-like batch costs, on four partitions and two workers: each
+/// batch takes 20 ms plus 20 µs per record, so batches grow and shrink with what arrived while
+/// the previous one ran.
+fn busy_default_trigger(mode: OutputMode) -> MicroBatchConfig {
+    MicroBatchConfig {
+        trigger: Trigger::SPARK_DEFAULT,
+        output_mode: mode,
+        watermark_delay: Span::from_ms(200),
+        shuffle_partitions: 3,
+        workers: 2,
+        scheduling: SchedulingOverhead {
+            per_batch: Span::from_ms(20),
+            per_task: Span::default(),
+        },
+        modelled_cost_per_record: Span(20_000),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn default_trigger_results_equal_the_reference_evaluator_on_virtual_time() {
+    let events = disordered(30_000, 7);
+    let log = SourceLog::from_events(4, events.iter().copied());
+    let table = CampaignTable::default();
+    let until = log.last_arrival() + ms(2_000);
+    let sliding_count = PipelineSpec {
+        aggregate: Some(Aggregation {
+            key_by: Field::User,
+            window: WindowSpec::Sliding {
+                size: Span::from_ms(1_000),
+                slide: Span::from_ms(500),
+            },
+            function: AggFunc::Count,
+            field: None,
+        }),
+        ..Default::default()
+    };
+    for pipeline in [spend_per_user(), sliding_count] {
+        let expected = evaluate(&pipeline, &table, &events);
+        let mut engine =
+            MicroBatchEngine::new("mb", busy_default_trigger(OutputMode::Complete), &pipeline, &table, 4).unwrap();
+        let run = engine.run(&mut SimRuntime::free(2), &log, until);
+        assert_eq!(final_table(&run), expected.windows);
+        assert_eq!(run.counts.falling_behind, 0);
+        assert!(run.counts.batches > 10, "{} batches", run.counts.batches);
+
+        let mut engine =
+            MicroBatchEngine::new("mb", busy_default_trigger(OutputMode::Append), &pipeline, &table, 4).unwrap();
+        let run = engine.run(&mut SimRuntime::free(2), &log, until);
+        let closed: BTreeMap<_, _> = expected
+            .windows
+            .iter()
+            .filter(|((_, _, end), _)| *end <= run.final_watermark)
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        assert!(!closed.is_empty());
+        let mut emitted = BTreeMap::new();
+        for d in &run.delivered {
+            if let Output::Window(w) = d.output {
+                assert!(
+                    emitted.insert((w.key, w.start, w.end), (w.count, w.value)).is_none(),
+                    "emitted twice"
+                );
+            }
+        }
+        assert_eq!(emitted, closed);
+        assert_eq!(
+            run.counts.late_dropped, 0,
+            "disorder within the watermark delay drops nothing"
+        );
+    }
+}
+
+#[test]
+fn default_trigger_on_live_threads_computes_what_the_reference_evaluator_computes() {
+    // 3,000 events over 300 ms of wall time, in back-to-back batches.
+    let events = disordered(3_000, 11);
+    let log = SourceLog::from_events(4, events.iter().copied());
+    let table = CampaignTable::default();
+    let expected = evaluate(&spend_per_user(), &table, &events);
+    let mut cfg = busy_default_trigger(OutputMode::Complete);
+    cfg.scheduling = SchedulingOverhead::default();
+    cfg.modelled_cost_per_record = Span::default();
+    let mut engine = MicroBatchEngine::new("mb", cfg, &spend_per_user(), &table, 4).unwrap();
+    let run = engine.run(&mut LiveRuntime::new(2), &log, log.last_arrival() + ms(300));
+    assert_eq!(final_table(&run), expected.windows);
+    assert_eq!(run.counts.falling_behind, 0);
+    assert_eq!(run.counts.events, events.len() as u64);
+
+    let stateless = PipelineSpec::default();
+    let mut engine = MicroBatchEngine::new("mb", default_trigger(), &stateless, &table, 4).unwrap();
+    let run = engine.run(&mut LiveRuntime::new(2), &log, log.last_arrival() + ms(300));
+    let mut seqs: Vec<u64> = run
+        .delivered
+        .iter()
+        .map(|d| match d.output {
+            Output::Row(r) => r.event.seq,
+            Output::Window(_) => panic!(),
+        })
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, evaluate(&stateless, &table, &events).rows);
 }

@@ -11,21 +11,18 @@ use std::path::Path;
 
 use streamlab_engines::cluster::Cluster;
 use streamlab_engines::cost::Slowdown;
-use streamlab_engines::dataflow::checkpoint::read_checkpoint;
 use streamlab_engines::dataflow::config::SinkGuarantee;
-use streamlab_engines::dataflow::live::{run_live_durable, LiveFaults};
+use streamlab_engines::dataflow::live::LiveFaults;
 use streamlab_engines::dataflow::sim::SimulatedDataflow;
-use streamlab_engines::dataflow::tasks::CommitHook;
-use streamlab_engines::dataflow::DataflowConfig;
-use streamlab_engines::dimension::CampaignTable;
-use streamlab_engines::fault::{CheckpointPhase, CrashPoint, EngineStop};
+use streamlab_engines::dataflow::{DataflowConfig, JobContext};
+use streamlab_engines::fault::{CheckpointPhase, CrashPoint};
 use streamlab_engines::microbatch::checkpoint::CheckpointDir;
-use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, Trigger};
-use streamlab_engines::pipeline::PipelineSpec;
+use streamlab_engines::microbatch::Trigger;
+use streamlab_engines::recovery::micro_batch::{RecoveringQuery, SupervisedQuery};
+use streamlab_engines::recovery::per_record::{live_clock, DurableSink, LiveJob, SimulatedJob};
+use streamlab_engines::recovery::Supervisor;
 use streamlab_engines::run::{Delivered, EngineRun};
-use streamlab_engines::runtime::Clock;
-use streamlab_engines::runtime::Runtime;
-use streamlab_engines::runtime::{LiveClock, LiveRuntime, SimRuntime};
+use streamlab_engines::runtime::{LiveRuntime, SimRuntime};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Nanos, NANOS_PER_SEC};
 
@@ -49,165 +46,10 @@ pub struct Durability {
     pub sink_dir: Option<std::path::PathBuf>,
 }
 
-/// The wall clock of a live engine run. A run keeps the instant it started in its checkpoint
-/// directory (`started`, Unix ms); a resumed run continues that clock, so the open-loop source
-/// schedule goes on where it was and the time the process was down shows as backlog.
-fn live_clock(checkpoint: Option<&std::path::Path>, resume: bool) -> std::io::Result<LiveClock> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let Some(dir) = checkpoint else {
-        return Ok(LiveClock::start());
-    };
-    let file = dir.join("started");
-    if resume {
-        if let Ok(text) = std::fs::read_to_string(&file) {
-            if let Ok(started) = text.trim().parse::<u64>() {
-                return Ok(LiveClock::resumed(now_ms.saturating_sub(started) * 1_000_000));
-            }
-        }
-    }
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(&file, now_ms.to_string())?;
-    Ok(LiveClock::start())
-}
-
 /// A per-record engine whose sink output is durable per checkpoint: exactly-once with
 /// checkpoints (its committed transactions are written as they commit).
 pub fn durable_per_record(cfg: &DataflowConfig) -> bool {
     cfg.sink == SinkGuarantee::ExactlyOnce && cfg.checkpoint_interval.is_some()
-}
-
-/// The latest completed checkpoint in a per-record checkpoint directory (one with a manifest)
-/// whose sink transaction is committed, when the sink writes its transactions to `parts`.
-///
-/// A process killed between writing a checkpoint's manifest and the sink's commit of that
-/// checkpoint's transaction would lose the transaction if it restarted from that checkpoint
-/// (Flink commits it on recovery from the transaction handle kept in the sink's state; this
-/// sink keeps its transaction in memory). Restarting from the checkpoint before it replays
-/// those outputs instead, so the committed output stays exactly once.
-fn latest_checkpoint(dir: &std::path::Path, parts: Option<&std::path::Path>) -> Option<u64> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .strip_prefix("chk-")?
-                .parse::<u64>()
-                .ok()
-        })
-        .filter(|id| dir.join(format!("chk-{id}")).join("_metadata").is_file())
-        .filter(|id| parts.is_none_or(|p| p.join(format!("{id:010}.csv")).is_file()))
-        .max()
-}
-
-/// Sum of the source positions a checkpoint holds (how far its sources had read).
-fn checkpoint_position(dir: &std::path::Path, id: u64, cfg: &DataflowConfig, partitions: usize) -> usize {
-    read_checkpoint(dir, id, cfg.parallelism, partitions).map_or(0, |(sources, _)| sources.iter().map(|(_, o)| o).sum())
-}
-
-/// A live per-record job that survives crashes: at each crash instant its threads are torn
-/// down (the run stops there, open transactions aborted), and after the restart strategy's
-/// delay a new incarnation restores the latest completed checkpoint from the directory and goes
-/// on, on the same clock. With `resume`, the first incarnation restores too (a killed process).
-#[allow(clippy::too_many_arguments)]
-fn run_live_recovering(
-    name: &str,
-    cfg: &DataflowConfig,
-    pipeline: &PipelineSpec,
-    table: &CampaignTable,
-    log: &SourceLog,
-    until: Nanos,
-    checkpoint_dir: Option<std::path::PathBuf>,
-    crashes: Vec<Nanos>,
-    mut faults: LiveFaults,
-    bounded: bool,
-    resume: bool,
-    hook: Option<impl FnMut(u64, &[streamlab_engines::run::Delivered]) -> std::io::Result<()> + Send + 'static>,
-    parts: Option<std::path::PathBuf>,
-) -> std::result::Result<EngineRun, String> {
-    let hook = hook.map(|h| std::sync::Arc::new(std::sync::Mutex::new(h)));
-    let clock = live_clock(checkpoint_dir.as_deref(), resume).map_err(|e| e.to_string())?;
-    let latest = || {
-        checkpoint_dir
-            .as_deref()
-            .and_then(|d| latest_checkpoint(d, parts.as_deref()))
-    };
-    let mut restore = if resume { latest() } else { None };
-    let mut started_at = restore.map_or(0, |id| {
-        checkpoint_dir
-            .as_deref()
-            .map_or(0, |d| checkpoint_position(d, id, cfg, log.partitions()))
-    });
-    let mut total: Option<EngineRun> = None;
-    let mut pending = crashes.into_iter().filter(|&t| t < until).peekable();
-    for restart in 1u32.. {
-        let stop = pending.peek().copied().unwrap_or(until);
-        // Every incarnation's sink writes through the same durable hook.
-        let on_commit = hook.clone().map(|h| {
-            CommitHook(Box::new(move |id, d: &[streamlab_engines::run::Delivered]| {
-                (h.lock().expect("sink hook"))(id, d)
-            }))
-        });
-        faults.restart_delay = cfg.restart.delay(restart).nanos();
-        let incarnation = run_live_durable(
-            name,
-            cfg,
-            pipeline,
-            table,
-            log,
-            clock,
-            stop,
-            // A backlog is bounded input: the sources finish when it is consumed (the final
-            // watermark fires every window), as a Flink job over a bounded source does.
-            bounded && stop >= until,
-            checkpoint_dir.clone(),
-            restore,
-            on_commit,
-            &faults,
-        )
-        .map_err(|e| e.to_string())?;
-        let mut run = incarnation.run;
-        let read_to = started_at + run.counts.events as usize;
-        // A crash inside a checkpoint phase ends the incarnation before the next planned one.
-        let stop = match incarnation.crashed {
-            Some((at, struck)) => {
-                faults.phase_crashes.retain(|&c| c != struck);
-                at
-            }
-            None => {
-                if stop < until {
-                    pending.next();
-                }
-                stop
-            }
-        };
-        if stop < until {
-            clock.wait_until(stop + cfg.restart.delay(restart).nanos());
-            restore = latest();
-            started_at = restore.map_or(0, |id| {
-                checkpoint_dir
-                    .as_deref()
-                    .map_or(0, |d| checkpoint_position(d, id, cfg, log.partitions()))
-            });
-            let replayed = read_to.saturating_sub(started_at) as u64;
-            run.counts.replayed += replayed;
-            run.failures.push(streamlab_engines::run::FailureEvent {
-                at: stop,
-                restarted_at: clock.now(),
-                replayed,
-            });
-        }
-        match &mut total {
-            None => total = Some(run),
-            Some(t) => t.append(run),
-        }
-        if stop >= until {
-            break;
-        }
-    }
-    Ok(total.expect("at least one incarnation ran"))
 }
 
 /// Identifies a query for its checkpoint directory: the scenario's name, the engine run's name
@@ -416,117 +258,6 @@ pub fn run_engines(
     Ok(runs.into_iter().map(|r| r.expect("every engine ran")).collect())
 }
 
-/// A micro-batch query that survives crashes: on a crash it waits the restart delay and
-/// restarts from its checkpoint directory, as a supervised Spark query would.
-pub struct RecoveringQuery {
-    engine: MicroBatchEngine,
-    name: String,
-    cfg: MicroBatchConfig,
-    pipeline: PipelineSpec,
-    table: CampaignTable,
-    partitions: usize,
-    dir: Option<CheckpointDir>,
-    /// Crashes still to come, in order.
-    crashes: Vec<CrashPoint>,
-}
-
-impl RecoveringQuery {
-    /// A query for `engine`; with `checkpoint` it keeps a durable checkpoint there (required
-    /// when `crashes` is not empty).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        name: &str,
-        cfg: MicroBatchConfig,
-        pipeline: &PipelineSpec,
-        table: &CampaignTable,
-        partitions: usize,
-        checkpoint: Option<CheckpointDir>,
-        mut crashes: Vec<CrashPoint>,
-    ) -> std::result::Result<Self, String> {
-        let mut engine = MicroBatchEngine::new(name, cfg, pipeline, table, partitions).map_err(|e| e.to_string())?;
-        if let Some(dir) = &checkpoint {
-            engine = engine.with_checkpoint(dir.clone());
-        }
-        crashes.reverse();
-        engine.crash_at(crashes.pop());
-        Ok(Self {
-            engine,
-            name: name.to_string(),
-            cfg,
-            pipeline: pipeline.clone(),
-            table: table.clone(),
-            partitions,
-            dir: checkpoint,
-            crashes,
-        })
-    }
-
-    /// Resumes a query from an existing checkpoint directory (`--resume`).
-    pub fn resume(
-        name: &str,
-        cfg: MicroBatchConfig,
-        pipeline: &PipelineSpec,
-        table: &CampaignTable,
-        partitions: usize,
-        dir: CheckpointDir,
-    ) -> std::result::Result<Self, String> {
-        let engine = MicroBatchEngine::recover(name, cfg, pipeline, table, partitions, dir.clone(), 0)
-            .map_err(|e| e.to_string())?;
-        Ok(Self {
-            engine,
-            name: name.to_string(),
-            cfg,
-            pipeline: pipeline.clone(),
-            table: table.clone(),
-            partitions,
-            dir: Some(dir),
-            crashes: Vec::new(),
-        })
-    }
-
-    /// Runs until `until`, restarting after every crash.
-    pub fn advance<R: Runtime>(
-        &mut self,
-        rt: &mut R,
-        log: &SourceLog,
-        until: Nanos,
-    ) -> std::result::Result<(), String> {
-        loop {
-            match self.engine.advance(rt, log, until) {
-                Ok(()) => return Ok(()),
-                Err(EngineStop::Checkpoint(e)) => return Err(e.to_string()),
-                Err(EngineStop::Crashed { at }) => {
-                    let dir = self
-                        .dir
-                        .clone()
-                        .ok_or("a crash needs a checkpoint directory to recover from")?;
-                    let restart = at + self.cfg.restart_delay.nanos();
-                    rt.wait_until(restart);
-                    let mut fresh = MicroBatchEngine::recover(
-                        &self.name,
-                        self.cfg,
-                        &self.pipeline,
-                        &self.table,
-                        self.partitions,
-                        dir,
-                        rt.now(),
-                    )
-                    .map_err(|e| e.to_string())?;
-                    fresh.crash_at(self.crashes.pop());
-                    fresh.set_sink_writer(self.engine.take_sink_writer());
-                    fresh.take_over(&mut self.engine, at, rt.now());
-                    self.engine = fresh;
-                }
-            }
-        }
-    }
-
-    /// The engine currently running.
-    pub fn engine(&mut self) -> &mut MicroBatchEngine {
-        &mut self.engine
-    }
-}
-
 /// A run over the whole log, in one go; an error is the engine's message.
 type WholeRun<'a> = Box<dyn FnOnce(&SourceLog) -> std::result::Result<EngineRun, String> + 'a>;
 
@@ -538,11 +269,8 @@ enum Prepared<'a> {
     Whole(WholeRun<'a>),
 }
 
-/// A simulated engine that runs in segments.
-enum Segmented {
-    MicroBatch(Box<RecoveringQuery>, Box<SimRuntime>),
-    PerRecord(Box<SimulatedDataflow>),
-}
+/// A simulated engine that runs in segments, under its supervisor.
+struct Segmented(Box<dyn Supervisor>);
 
 impl Segmented {
     /// Runs the segment `[from, to)`; returns what was delivered and, per partition, how far
@@ -550,32 +278,17 @@ impl Segmented {
     fn advance(
         &mut self,
         log: &SourceLog,
-        from: Nanos,
+        _from: Nanos,
         to: Nanos,
-        until: Nanos,
-        partitions: usize,
+        _until: Nanos,
+        _partitions: usize,
     ) -> std::result::Result<(Vec<Delivered>, Vec<usize>), String> {
-        Ok(match self {
-            Segmented::MicroBatch(q, rt) => {
-                q.advance(&mut **rt, log, to)?;
-                let mb = q.engine();
-                (mb.take_delivered(), mb.committed_offsets().to_vec())
-            }
-            Segmented::PerRecord(pr) => {
-                pr.resume_sources(from);
-                // The last segment drains what is still in flight after the sources stop.
-                pr.advance(log, if to >= until { Nanos::MAX } else { to })
-                    .map_err(|e| e.to_string())?;
-                (pr.take_delivered(), pr.consumed_offsets(partitions))
-            }
-        })
+        self.0.advance(log, to).map_err(|e| e.to_string())?;
+        Ok((self.0.take_delivered(), self.0.consumed_offsets()))
     }
 
     fn finish(self) -> EngineRun {
-        match self {
-            Segmented::MicroBatch(mut q, rt) => finished(q.engine(), &*rt),
-            Segmented::PerRecord(pr) => pr.finish(),
-        }
+        self.0.finish()
     }
 }
 
@@ -629,13 +342,6 @@ fn per_record_crashes(
         }
     }
     Ok((times, in_checkpoints))
-}
-
-/// A micro-batch query's run, with the task retries its runtime made.
-fn finished<R: Runtime>(engine: &mut MicroBatchEngine, rt: &R) -> EngineRun {
-    let mut run = engine.finish();
-    run.counts.task_retries += rt.task_retries();
-    run
 }
 
 /// What the scenario's failures do to an engine, by `effect` (nothing in a failure-free
@@ -697,12 +403,13 @@ fn prepare<'a>(
                     let slowdowns = slowdowns.clone();
                     Ok(Prepared::Whole(Box::new(move |log| {
                         let clock = live_clock(checkpoint_path.as_deref(), resume).map_err(|e| e.to_string())?;
-                        let mut rt = LiveRuntime::with_clock(clock, cfg.workers)
+                        let rt = LiveRuntime::with_clock(clock, cfg.workers)
                             .with_slowdowns(slowdowns)
                             .with_task_failures(task_failures)
                             .with_worker_losses(worker_losses);
-                        query.advance(&mut rt, log, until)?;
-                        Ok(finished(query.engine(), &rt))
+                        let mut query = Box::new(SupervisedQuery::new(query, rt));
+                        query.advance(log, until).map_err(|e| e.to_string())?;
+                        Ok(query.finish())
                     })))
                 }
                 ClockSetup::Simulated { profile, cluster } => {
@@ -713,19 +420,17 @@ fn prepare<'a>(
                             cluster.cores()
                         ));
                     }
-                    let mut rt = SimRuntime::new(cfg.workers, profile.costs)
+                    let rt = SimRuntime::new(cfg.workers, profile.costs)
                         .with_slowdowns(slowdowns)
                         .with_task_failures(task_failures)
                         .with_worker_losses(worker_losses);
+                    let mut query = Box::new(SupervisedQuery::new(query, rt));
                     if matches!(cfg.trigger, Trigger::ProcessingTime { .. }) {
-                        Ok(Prepared::Segmented(Segmented::MicroBatch(
-                            Box::new(query),
-                            Box::new(rt),
-                        )))
+                        Ok(Prepared::Segmented(Segmented(query)))
                     } else {
                         Ok(Prepared::Whole(Box::new(move |log| {
-                            query.advance(&mut rt, log, until)?;
-                            Ok(finished(query.engine(), &rt))
+                            query.advance(log, until).map_err(|e| e.to_string())?;
+                            Ok(query.finish())
                         })))
                     }
                 }
@@ -749,45 +454,29 @@ fn prepare<'a>(
             let resume = durability.resume;
             let backlog = workload.backlog();
             // An exactly-once sink writes each committed transaction durably.
-            let hook = match (&durability.sink_dir, durable_per_record(cfg)) {
-                (Some(dir), true) => Some(part_writer(dir, &engine.name, pipeline)),
-                _ => None,
-            };
-            let parts = match (&durability.sink_dir, durable_per_record(cfg)) {
-                (Some(dir), true) => Some(parts_dir(dir, &engine.name)),
+            let sink = match (&durability.sink_dir, durable_per_record(cfg)) {
+                (Some(dir), true) => Some(DurableSink {
+                    writer: Box::new(part_writer(dir, &engine.name, pipeline)),
+                    parts: parts_dir(dir, &engine.name),
+                }),
                 _ => None,
             };
             Ok(Prepared::Whole(Box::new(move |log| {
-                run_live_recovering(
-                    &engine.name,
-                    cfg,
-                    pipeline,
-                    table,
-                    log,
-                    until,
-                    checkpoint_dir,
-                    times,
-                    faults,
-                    backlog,
-                    resume,
-                    hook,
-                    parts,
-                )
+                let job = JobContext::new(&engine.name, cfg, pipeline, table, log.partitions());
+                let mut job = Box::new(
+                    LiveJob::new(job, until)
+                        .with_checkpoint_dir(checkpoint_dir, resume)
+                        .with_faults(times, faults)
+                        .bounded(backlog)
+                        .with_durable_sink(sink),
+                );
+                job.advance(log, until).map_err(|e| e.to_string())?;
+                Ok(job.finish())
             })))
         }
         (EngineKind::PerRecord(cfg), ClockSetup::Simulated { profile, cluster }) => {
-            let pr = SimulatedDataflow::new(
-                &engine.name,
-                cfg,
-                pipeline,
-                table,
-                partitions,
-                &profile.costs,
-                *cluster,
-                until,
-                false,
-            )
-            .map_err(|e| e.to_string())?;
+            let job = JobContext::new(&engine.name, cfg, pipeline, table, partitions);
+            let pr = SimulatedDataflow::new(&job, &profile.costs, *cluster, until, false).map_err(|e| e.to_string())?;
             let pr = pr.with_slowdowns(slowdowns);
             let mut pr = match (&durability.checkpoint_root, cfg.checkpoint_interval) {
                 (Some(root), Some(_)) => pr.with_checkpoint_dir(root.join(slug(&engine.name))),
@@ -796,33 +485,7 @@ fn prepare<'a>(
             let (times, in_checkpoints) = per_record_crashes(&crashes, engine, cfg)?;
             pr.crash_at(times);
             pr.crash_in_checkpoints(in_checkpoints);
-            Ok(Prepared::Segmented(Segmented::PerRecord(Box::new(pr))))
+            Ok(Prepared::Segmented(Segmented(Box::new(SimulatedJob::new(pr, until)))))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_resume_skips_a_completed_checkpoint_whose_transaction_the_sink_never_committed() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (chk, parts) = (tmp.path().join("chk"), tmp.path().join("parts"));
-        for id in 1..=3 {
-            std::fs::create_dir_all(chk.join(format!("chk-{id}"))).unwrap();
-            std::fs::write(chk.join(format!("chk-{id}")).join("_metadata"), "{}").unwrap();
-        }
-        std::fs::create_dir_all(&parts).unwrap();
-        for id in 1..=2u64 {
-            std::fs::write(parts.join(format!("{id:010}.csv")), "").unwrap();
-        }
-        // Killed after checkpoint 3's manifest, before the sink committed transaction 3.
-        assert_eq!(latest_checkpoint(&chk, Some(&parts)), Some(2));
-        assert_eq!(latest_checkpoint(&chk, None), Some(3), "without a durable sink");
-        // A manifest-less directory is not a completed checkpoint.
-        std::fs::create_dir_all(chk.join("chk-4")).unwrap();
-        std::fs::write(parts.join(format!("{:010}.csv", 3)), "").unwrap();
-        assert_eq!(latest_checkpoint(&chk, Some(&parts)), Some(3));
     }
 }

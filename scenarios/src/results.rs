@@ -446,17 +446,9 @@ fn stability_notes(spec: &EngineSpec, run: &EngineRun, events: u64, duration: Sp
         } else {
             &data_batches[..]
         };
-        if let (Some(interval), Some(first), Some(last)) = (cfg.interval(), data_batches.first(), data_batches.last()) {
+        if let (Some(_), Some(first), Some(last)) = (cfg.interval(), data_batches.first(), data_batches.last()) {
             let mean = data_batches.iter().map(|(d, _)| d).sum::<f64>() / data_batches.len() as f64;
-            let verdict = if mean > interval.as_ms() {
-                "processing time > trigger interval: the query cannot keep up"
-            } else {
-                "processing time <= trigger interval: stable"
-            };
-            notes.push(format!(
-                "batch processing time: mean {:.0} ms against a {} trigger interval ({verdict})",
-                mean, interval
-            ));
+            notes.extend(cfg.trigger.stability_note(mean));
             if last.1 > first.1 * 3 / 2 && run.counts.falling_behind > 0 {
                 notes.push(format!(
                     "backlog growth: batches read {} events at first and {} in the last batch",

@@ -247,22 +247,68 @@ fn zero_duration_is_refused() {
     assert_invalid(&text, 2, "duration", &["greater than 0"]);
 }
 
+fn trigger_of(s: &Scenario) -> Trigger {
+    match s.engines[0].kind {
+        EngineKind::MicroBatch(c) => c.trigger,
+        EngineKind::PerRecord(_) => panic!("expected a micro-batch engine"),
+    }
+}
+
 #[test]
-fn zero_trigger_interval_is_refused() {
-    let text = BASE.replace("interval = \"1s\"", "interval = \"0ms\"");
-    let message = assert_invalid(&text, 11, "engine[0].trigger.interval", &["greater than 0"]);
-    assert_eq!(
-        message,
-        format!("{FILE}:11: key `engine[0].trigger.interval`: must be greater than 0, e.g. \"100ms\" or \"1s\"")
+fn zero_trigger_interval_and_kind_default_are_sparks_default_trigger() {
+    for trigger in [
+        "{ kind = \"processing_time\", interval = \"0s\" }",
+        "{ kind = \"processing_time\", interval = \"0\" }",
+        "{ kind = \"default\" }",
+    ] {
+        let text = BASE.replace("{ kind = \"processing_time\", interval = \"1s\" }", trigger);
+        let s = Scenario::parse(Path::new(FILE), &text).unwrap_or_else(|e| panic!("{trigger}: {e}"));
+        assert_eq!(trigger_of(&s), Trigger::SPARK_DEFAULT, "{trigger}");
+    }
+}
+
+#[test]
+fn negative_trigger_interval_is_refused() {
+    let text = BASE.replace("interval = \"1s\"", "interval = \"-1s\"");
+    // A trigger is read as a whole (its `kind` first), so a value inside it is refused at the
+    // trigger's key, naming the value.
+    assert_invalid(&text, 11, "engine[0].trigger", &["`-1s`", "\"250ms\""]);
+    let text = BASE.replace("interval = \"1s\"", "interval = -100");
+    assert_invalid(&text, 11, "engine[0].trigger", &["-100 is negative"]);
+}
+
+#[test]
+fn unknown_trigger_kind_lists_every_allowed_kind() {
+    let text = BASE.replace(
+        "{ kind = \"processing_time\", interval = \"1s\" }",
+        "{ kind = \"asap\" }",
+    );
+    let (_, message) = error_of(&text);
+    for kind in ["processing_time", "default", "once", "available_now", "continuous"] {
+        assert!(
+            message.contains(&format!("`{kind}`")),
+            "`{kind}` missing from: {message}"
+        );
+    }
+}
+
+#[test]
+fn default_trigger_with_a_zero_polling_delay_is_refused() {
+    let text = BASE.replace("interval = \"1s\" }", "interval = \"0s\" }\npolling_delay = \"0\"");
+    assert_invalid(
+        &text,
+        12,
+        "engine[0].polling_delay",
+        &["greater than 0", "default trigger"],
     );
 }
 
 #[test]
-fn zero_interval_in_the_second_engine_points_at_it() {
+fn refused_trigger_in_the_second_engine_points_at_it() {
     let text = format!(
-        "{BASE}\n[[engine]]\nname = \"mb2\"\nmodel = \"micro-batch\"\ntrigger = {{ kind = \"processing_time\", interval = \"0\" }}\n"
+        "{BASE}\n[[engine]]\nname = \"mb2\"\nmodel = \"micro-batch\"\ntrigger = {{ kind = \"continuous\", checkpoint_interval = \"0\" }}\n"
     );
-    assert_invalid(&text, 16, "engine[1].trigger.interval", &["greater than 0"]);
+    assert_invalid(&text, 16, "engine[1].trigger.checkpoint_interval", &["greater than 0"]);
 }
 
 #[test]

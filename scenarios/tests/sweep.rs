@@ -220,14 +220,14 @@ fn a_misspelt_key_of_an_existing_table_is_refused_by_the_reader_with_its_line() 
 
 #[test]
 fn an_invalid_value_names_file_line_and_key() {
-    let err = plan(path(), TEXT, &[param("engine[0].trigger.interval=1s,0")]).unwrap_err();
+    let err = plan(path(), TEXT, &[param("engine[0].workers=1,0")]).unwrap_err();
     let msg = err.to_string();
     let expected = format!(
-        "sweep-test.toml:{}: key `engine[0].trigger.interval`: must be greater than 0",
-        line_of("trigger = ")
+        "sweep-test.toml:{}: key `engine[0].workers`: must be at least 1",
+        line_of("workers = ")
     );
     assert!(msg.starts_with(&expected), "{msg}");
-    assert!(msg.ends_with("(sweep point engine[0].trigger.interval=0)"), "{msg}");
+    assert!(msg.ends_with("(sweep point engine[0].workers=0)"), "{msg}");
 
     // A value that does not fit the key's type is written as it reads and refused with its line.
     let msg = plan(path(), TEXT, &[param("workload.partitions=two")])
@@ -238,6 +238,14 @@ fn an_invalid_value_names_file_line_and_key() {
         line_of("partitions = ")
     );
     assert!(msg.starts_with(&expected), "{msg}");
+}
+
+#[test]
+fn an_interval_swept_down_to_zero_ends_at_sparks_default_trigger() {
+    let points = plan(path(), TEXT, &[param("engine[0].trigger.interval=1s,100ms,0s")]).unwrap();
+    let triggers: Vec<Trigger> = points.iter().map(|p| micro_batch(&p.scenario, 0).trigger).collect();
+    assert_eq!(triggers[2], Trigger::SPARK_DEFAULT);
+    assert!(triggers[2].runs_back_to_back() && !triggers[1].runs_back_to_back());
 }
 
 #[test]

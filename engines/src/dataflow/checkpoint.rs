@@ -11,12 +11,15 @@
 //!
 //! The manifest is written last, when every subtask has acknowledged: a checkpoint without one
 //! never completed and is never restored from. A manifest or state file that does not read back
-//! exactly is refused with an error naming it.
+//! exactly is refused with an error naming it. Both drivers write through one
+//! [`SnapshotWriter`], so this module is the only one that knows the layout.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::checkpoint::{frame, read_delta, CheckpointError};
+use crate::dataflow::coordinator::Completion;
 use crate::dataflow::tasks::{IncrementalSnapshot, TaskSnapshot};
-use crate::microbatch::checkpoint::{read_delta, CheckpointError};
+use crate::operators::window::StateDelta;
 use crate::time::EventTime;
 
 /// A window subtask's checkpoint entry: `(subtask, watermark, incremental)`.
@@ -142,4 +145,105 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Writes a job's checkpoint files: each subtask's snapshot as it aligns (the synchronous part,
+/// [`SnapshotWriter::serialize`], then the asynchronous one, [`SnapshotWriter::write`]), and a
+/// completed checkpoint's manifest. Without a directory, nothing is written (the simulated
+/// driver then keeps completed checkpoints in memory).
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotWriter {
+    dir: Option<PathBuf>,
+}
+
+/// A subtask's snapshot, serialized: what it weighs and what the manifest lists of it.
+#[derive(Debug)]
+pub struct SerializedSnapshot {
+    /// Bytes this checkpoint writes for the subtask (an incremental one: its new runs).
+    pub bytes: u64,
+    /// What the subtask's state takes in all (written now or referenced from earlier ones).
+    pub state_bytes: u64,
+    /// The manifest lists the subtask: it holds state or a watermark to restore.
+    pub listed: bool,
+    /// Why an incremental checkpoint could not be taken.
+    pub error: Option<CheckpointError>,
+    /// A full snapshot's framed state file (an incremental one is already written).
+    framed: Option<Vec<u8>>,
+}
+
+impl SnapshotWriter {
+    /// A writer into `dir`, or one that writes nothing.
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        Self { dir }
+    }
+
+    /// The checkpoint directory.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Where window subtask `k` of a job with a checkpoint directory keeps its incremental
+    /// checkpoints.
+    pub fn incremental_root(&self, k: usize) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join(incremental_root(k)))
+    }
+
+    /// Serializes subtask `k`'s snapshot (the synchronous part of storing it); the snapshot
+    /// keeps its state. An incremental checkpoint of an LSM store was taken by the subtask at
+    /// alignment (flush and upload of new runs); only its figures are passed on.
+    pub fn serialize(&self, k: usize, snapshot: &mut TaskSnapshot) -> SerializedSnapshot {
+        let listed =
+            !snapshot.windows.is_empty() || snapshot.incremental.is_some() || snapshot.watermark != EventTime::MIN;
+        if let Some(inc) = &snapshot.incremental {
+            return SerializedSnapshot {
+                bytes: inc.bytes_written,
+                state_bytes: inc.state_bytes,
+                listed,
+                error: incremental_error(k, inc),
+                framed: None,
+            };
+        }
+        let delta = StateDelta {
+            upserts: std::mem::take(&mut snapshot.windows),
+            deletes: Vec::new(),
+        };
+        let encoded = delta.encode();
+        snapshot.windows = delta.upserts;
+        SerializedSnapshot {
+            bytes: encoded.len() as u64,
+            state_bytes: encoded.len() as u64,
+            listed,
+            error: None,
+            framed: Some(frame(&encoded)),
+        }
+    }
+
+    /// Writes subtask `k`'s serialized snapshot for checkpoint `id` (the asynchronous part):
+    /// `chk-<id>/subtask-<k>.state`.
+    pub fn write(&self, k: usize, id: u64, serialized: &SerializedSnapshot) -> Result<(), CheckpointError> {
+        match (&self.dir, &serialized.framed) {
+            (Some(dir), Some(framed)) => write_file(
+                &dir.join(format!("chk-{id}")).join(format!("subtask-{k}.state")),
+                framed,
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes a completed checkpoint's manifest, `chk-<id>/_metadata`.
+    pub fn write_manifest(&self, completion: &Completion) -> Result<(), CheckpointError> {
+        match &self.dir {
+            Some(dir) => write_file(
+                &dir.join(format!("chk-{}", completion.id)).join("_metadata"),
+                completion.manifest.to_string().as_bytes(),
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads checkpoint `id` back, for a job of `p` window subtasks over `partitions`
+    /// partitions (see [`read_checkpoint`]). `None` without a directory.
+    pub fn read(&self, id: u64, p: usize, partitions: usize) -> Option<Result<Restored, CheckpointError>> {
+        self.dir.as_ref().map(|dir| read_checkpoint(dir, id, p, partitions))
+    }
 }

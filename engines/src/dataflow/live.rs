@@ -1,12 +1,7 @@
 //! The live driver of the per-record engine: one OS thread per subtask, bounded crossbeam
 //! channels between them (a full channel blocks the sender: backpressure), the wall clock.
 //!
-//! Topology, as Flink would chain it: the filter and join are chained into each source
-//! subtask; a key-by is always a network exchange; the sink has parallelism 1, so it is chained
-//! when the operator before it has parallelism 1 and reached through an exchange otherwise.
-//!
-//! Subtasks are numbered as in the simulated driver: sources `0..p`, window subtasks `p..2p`,
-//! then the sink subtask (when it is not chained).
+//! The job graph is [`crate::dataflow::graph`]'s: each of its links is a bounded channel here.
 //!
 //! Task slots as Flink's slot sharing fills them: source subtask k and window subtask k run in
 //! slot k, an unchained sink in slot 0. With `pin_slots` each slot's threads are pinned to one
@@ -14,14 +9,14 @@
 //! both sources on one core, and the parallelism-2 YSB figure swings between 47 and 66 M
 //! events/s where pinned it holds at 68 to 70 M.
 //!
-//! With `checkpoint_interval` set, the calling thread is the checkpoint coordinator: every
-//! interval (on the live clock) it asks each source subtask to inject barrier `id` (a
-//! "requested checkpoint" per source, looked at before each of its steps); window subtasks
-//! align the barriers, snapshot their state and write it themselves; the sink pre-commits its
-//! transaction. Each acknowledges over a channel; when all have, the coordinator writes
-//! `chk-<id>/_metadata` (the simulated driver's format) and the subtask holding the sink
-//! commits up to `id`. A run can start from a completed checkpoint in a directory
-//! ([`run_live_with_checkpoints`]).
+//! With `checkpoint_interval` set, the calling thread runs the checkpoint coordinator
+//! ([`crate::dataflow::coordinator`]): every interval (on the live clock) it asks each source
+//! subtask to inject barrier `id` (a "requested checkpoint" per source, looked at before each
+//! of its steps); window subtasks align the barriers, snapshot their state and write it
+//! themselves through the shared [`SnapshotWriter`]; the sink pre-commits its transaction.
+//! Each acknowledges over a channel; when all have, the coordinator's completion is carried
+//! out (manifest, progress) and the subtask holding the sink commits up to `id`. A run can
+//! start from a completed checkpoint in a directory ([`run_live_with_checkpoints`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -30,28 +25,23 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use crate::checkpoint::CheckpointError;
 use crate::cost::Slowdown;
-use crate::dataflow::checkpoint::{
-    incremental_error, incremental_root, manifest_json, read_checkpoint, write_file, ListedSubtask,
-};
-use crate::dataflow::config::{DataflowConfig, DataflowConfigError};
-use crate::dataflow::network::{BufferPool, Message, OutputGate};
+use crate::dataflow::checkpoint::{read_checkpoint, SnapshotWriter};
+use crate::dataflow::config::DataflowConfigError;
+use crate::dataflow::coordinator::{Acknowledgement, CheckpointCoordinator, SnapshotFigures};
+use crate::dataflow::graph::{BufferPools, JobContext, JobGraph, Links, Subtask};
+use crate::dataflow::network::{BufferPool, Message};
 use crate::dataflow::outcome::{assemble, WindowOutcome};
 use crate::dataflow::tasks::{
-    CommitHook, ResultOutput, RowOutput, SinkItem, SinkOperator, SinkTask, SourceStats, SourceTask, Step, TaskSnapshot,
-    WindowTask,
+    CommitHook, SinkItem, SinkOperator, SinkTask, SourceStats, SourceTask, Step, TaskSnapshot, WindowTask,
 };
-use crate::dimension::CampaignTable;
 use crate::fault::CheckpointPhase;
-use crate::microbatch::checkpoint::{frame, CheckpointError};
-use crate::operators::stateless::StatelessChain;
-use crate::operators::window::StateDelta;
 use crate::operators::{Row, WindowResult};
-use crate::pipeline::PipelineSpec;
 use crate::run::EngineRun;
 use crate::runtime::{Clock, LiveClock};
 use crate::source::SourceLog;
-use crate::time::{as_ms, EventTime, Nanos};
+use crate::time::Nanos;
 
 /// How often a subtask holding the sink looks for a completed checkpoint to commit when no
 /// message arrives.
@@ -105,19 +95,11 @@ enum Ack {
         at: Nanos,
         positions: Vec<(usize, usize)>,
     },
-    /// Subtask `k` aligned barrier `id`, snapshotted and stored its state.
+    /// Subtask `k` aligned barrier `id`, snapshotted and stored its state (or could not).
     Snapshot {
         k: usize,
         id: u64,
-        alignment: Nanos,
-        sync: Nanos,
-        asynchronous: Nanos,
-        bytes: u64,
-        /// What its state takes in all (more than `bytes` for an incremental checkpoint).
-        state_bytes: u64,
-        /// Its watermark and whether its state is an incremental checkpoint, when the manifest
-        /// lists it (state or a watermark to restore).
-        listed: Option<(EventTime, bool)>,
+        figures: SnapshotFigures,
         error: Option<CheckpointError>,
     },
     /// Subtask `k` finished. A source behind an exchange reports its final positions: its
@@ -132,7 +114,7 @@ enum Ack {
 /// What the coordinator and the subtasks share.
 struct Control {
     interval: Option<Nanos>,
-    dir: Option<PathBuf>,
+    writer: SnapshotWriter,
     /// Per source subtask, the latest checkpoint it is asked to inject a barrier for.
     inject: Vec<AtomicU64>,
     /// The latest completed checkpoint: the subtask holding the sink commits up to it.
@@ -198,67 +180,52 @@ impl Control {
 
     /// A subtask aligned checkpoint `snapshot.id`: serialize its state (synchronous part),
     /// write it (asynchronous part), acknowledge. An incremental checkpoint of an LSM store was
-    /// taken by the subtask itself at alignment (flush and upload of new runs, all synchronous
-    /// here); only its figures are passed on.
-    fn snapshot_taken(&self, k: usize, snapshot: TaskSnapshot, clock: &LiveClock, acks: &Sender<Ack>) {
+    /// taken by the subtask itself at alignment (all synchronous here); only its figures are
+    /// passed on.
+    fn snapshot_taken(&self, k: usize, mut snapshot: TaskSnapshot, clock: &LiveClock, acks: &Sender<Ack>) {
         let start = clock.now();
-        let alignment = start.saturating_sub(snapshot.alignment_started);
-        let listed =
-            (!snapshot.windows.is_empty() || snapshot.incremental.is_some() || snapshot.watermark != EventTime::MIN)
-                .then_some((snapshot.watermark, snapshot.incremental.is_some()));
-        if let Some(inc) = &snapshot.incremental {
-            let _ = acks.send(Ack::Snapshot {
-                k,
-                id: snapshot.id,
-                alignment,
-                sync: inc.sync_ns,
-                asynchronous: 0,
-                bytes: inc.bytes_written,
-                state_bytes: inc.state_bytes,
-                listed,
-                error: incremental_error(k, inc),
-            });
-            return;
-        }
-        let encoded = StateDelta {
-            upserts: snapshot.windows,
-            deletes: Vec::new(),
-        }
-        .encode();
-        let framed = frame(&encoded);
-        let serialized = clock.now();
-        let error = self.dir.as_ref().and_then(|dir| {
-            let path = dir
-                .join(format!("chk-{}", snapshot.id))
-                .join(format!("subtask-{k}.state"));
-            write_file(&path, &framed).err()
-        });
-        let written = clock.now();
-        let _ = acks.send(Ack::Snapshot {
-            k,
-            id: snapshot.id,
-            alignment,
-            sync: serialized - start,
-            asynchronous: written - serialized,
-            bytes: encoded.len() as u64,
-            state_bytes: encoded.len() as u64,
-            listed,
-            error,
-        });
+        let id = snapshot.id;
+        let mut serialized = self.writer.serialize(k, &mut snapshot);
+        // The state is in its file now: the coordinator needs only what the manifest lists.
+        snapshot.windows = Vec::new();
+        let serialized_at = clock.now();
+        let written = self.writer.write(k, id, &serialized);
+        let written_at = clock.now();
+        let (sync, asynchronous) = match &snapshot.incremental {
+            Some(inc) => (inc.sync_ns, 0),
+            None => (serialized_at - start, written_at - serialized_at),
+        };
+        let error = serialized.error.take().or(written.err());
+        let figures = SnapshotFigures {
+            alignment: start.saturating_sub(snapshot.alignment_started),
+            sync,
+            asynchronous,
+            bytes: serialized.bytes,
+            state_bytes: serialized.state_bytes,
+            listed: serialized.listed.then_some(snapshot),
+        };
+        let _ = acks.send(Ack::Snapshot { k, id, figures, error });
     }
+}
+
+/// What a subtask thread runs with: its number, the clock, what it shares with the
+/// coordinator, and the channel it acknowledges on.
+struct SubtaskContext<'a> {
+    k: usize,
+    clock: LiveClock,
+    ctl: &'a Control,
+    acks: Sender<Ack>,
 }
 
 /// A sink subtask behind an exchange: delivers until every input has finished; pre-commits
 /// on aligned barriers and commits completed checkpoints, even while no data arrives.
 fn sink_loop<T: SinkItem>(
+    mut task: Box<SinkTask<T>>,
     rx: Receiver<Message<T>>,
-    mut task: SinkTask<T>,
     pool: BufferPool<T>,
-    clock: LiveClock,
-    k: usize,
-    ctl: &Control,
-    acks: Sender<Ack>,
+    cx: SubtaskContext<'_>,
 ) -> SinkOperator {
+    let SubtaskContext { k, clock, ctl, acks } = cx;
     let mut committed = ctl.base;
     loop {
         ctl.commit(&mut task.sink, &mut committed, clock.now());
@@ -291,17 +258,16 @@ fn sink_loop<T: SinkItem>(
     task.sink
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A source subtask: reads, runs its chained operators and injects the barriers the
+/// coordinator asks for, until `until` (or the end of bounded input).
 fn source_loop(
-    mut task: SourceTask,
+    mut task: Box<SourceTask>,
     source: &SourceLog,
-    clock: LiveClock,
     until: Nanos,
     bounded: bool,
-    ctl: &Control,
-    acks: Sender<Ack>,
+    cx: SubtaskContext<'_>,
 ) -> (Option<SinkOperator>, SourceStats) {
-    let k = task.index;
+    let SubtaskContext { k, clock, ctl, acks } = cx;
     let holds_sink = task.chained_sink_mut().is_some();
     let (mut injected, mut committed) = (ctl.base, ctl.base);
     loop {
@@ -337,16 +303,14 @@ fn source_loop(
     (sink, stats)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A window subtask: handles messages and fires timers until every input has finished.
 fn window_loop(
-    mut task: WindowTask,
+    mut task: Box<WindowTask>,
     rx: Receiver<Message<Row>>,
     pool: BufferPool<Row>,
-    clock: LiveClock,
-    k: usize,
-    ctl: &Control,
-    acks: Sender<Ack>,
-) -> WindowTask {
+    cx: SubtaskContext<'_>,
+) -> Box<WindowTask> {
+    let SubtaskContext { k, clock, ctl, acks } = cx;
     let poll_commits = ctl.enabled() && task.chained_sink_mut().is_some();
     let mut committed = ctl.base;
     loop {
@@ -402,55 +366,31 @@ fn window_loop(
     task
 }
 
-/// A checkpoint in progress.
-struct Pending {
-    trigger: Nanos,
-    /// Subtasks that have not acknowledged yet.
-    waiting: BTreeSet<usize>,
-    sources: Vec<(usize, usize)>,
-    /// Window subtasks listed in the manifest, with their watermarks.
-    windows: Vec<ListedSubtask>,
-    start_delay: Nanos,
-    alignment: Nanos,
-    sync: Nanos,
-    asynchronous: Nanos,
-    bytes: u64,
-    state_bytes: u64,
-}
-
-/// The checkpoint coordinator, run by the calling thread while the subtasks run.
-struct Coordinator<'a> {
-    name: &'a str,
+/// The coordinator's side of a live run, on the calling thread: it triggers on the live clock,
+/// hears acknowledgements, and carries out what the [`CheckpointCoordinator`] decides.
+struct CoordinatorThread<'a> {
     ctl: &'a Control,
     clock: LiveClock,
     until: Nanos,
     sources: usize,
+    /// Subtasks that have not finished.
     alive: BTreeSet<usize>,
-    /// Final positions of sources that finished (behind an exchange).
-    finished_positions: Vec<(usize, usize)>,
-    next_id: u64,
-    pending: BTreeMap<u64, Pending>,
+    coordinator: CheckpointCoordinator,
     progress: Vec<serde_json::Value>,
     error: Option<CheckpointError>,
-    /// Crashes still planned inside checkpoint phases.
-    phase_crashes: Vec<(u64, CheckpointPhase)>,
     /// The phase crash that struck, and when.
     crashed: Option<(Nanos, (u64, CheckpointPhase))>,
     /// The completed checkpoint whose pre-committed transaction the restarted sink commits.
     recover_commit: Option<u64>,
 }
 
-impl Coordinator<'_> {
-    /// Tears the job down now if a crash is planned for checkpoint `id` reaching `phase`.
-    fn crash_in(&mut self, id: u64, phase: CheckpointPhase) -> bool {
-        let Some(i) = self.phase_crashes.iter().position(|&c| c == (id, phase)) else {
-            return false;
-        };
-        self.phase_crashes.swap_remove(i);
+impl CoordinatorThread<'_> {
+    /// Tears the job down now: checkpoint `id` reached `phase`, where a crash was planned.
+    fn crash(&mut self, id: u64, phase: CheckpointPhase) {
         let now = self.clock.now();
         self.ctl.stop.fetch_min(now, Ordering::AcqRel);
         self.crashed = Some((now, (id, phase)));
-        true
+        self.coordinator.halt();
     }
 
     /// Runs until every subtask has finished (all acknowledgement senders are gone).
@@ -465,7 +405,7 @@ impl Coordinator<'_> {
             let now = self.clock.now();
             if now >= next_trigger {
                 self.trigger(now);
-                next_trigger = (now / interval + 1) * interval;
+                next_trigger = self.coordinator.next_trigger_after(now);
             }
             let wait = next_trigger.saturating_sub(self.clock.now()).max(1);
             match acks.recv_timeout(Duration::from_nanos(wait)) {
@@ -478,152 +418,81 @@ impl Coordinator<'_> {
 
     fn trigger(&mut self, now: Nanos) {
         let live_sources: Vec<usize> = self.alive.iter().copied().filter(|&k| k < self.sources).collect();
-        if live_sources.is_empty() || now >= self.ctl.until(self.until) || self.error.is_some() {
+        if live_sources.is_empty() || now >= self.ctl.until(self.until) {
             return;
         }
-        let id = self.next_id;
-        self.next_id += 1;
-        self.pending.insert(
-            id,
-            Pending {
-                trigger: now,
-                waiting: self.alive.clone(),
-                sources: self.finished_positions.clone(),
-                windows: Vec::new(),
-                start_delay: 0,
-                alignment: 0,
-                sync: 0,
-                asynchronous: 0,
-                bytes: 0,
-                state_bytes: 0,
-            },
-        );
+        let Some(triggered) = self.coordinator.trigger(now, self.alive.clone()) else {
+            return;
+        };
         for k in live_sources {
-            self.ctl.inject[k].fetch_max(id, Ordering::AcqRel);
+            self.ctl.inject[k].fetch_max(triggered.id, Ordering::AcqRel);
         }
-        self.crash_in(id, CheckpointPhase::Trigger);
+        if triggered.crash {
+            self.crash(triggered.id, CheckpointPhase::Trigger);
+        }
     }
 
     fn on_ack(&mut self, ack: Ack) {
+        let now = self.clock.now();
         match ack {
             Ack::Barrier { k, id, at, positions } => {
-                if let Some(p) = self.pending.get_mut(&id) {
-                    p.start_delay = p.start_delay.max(at.saturating_sub(p.trigger));
-                    p.sources.extend(positions);
-                    p.waiting.remove(&k);
-                }
+                self.coordinator
+                    .acknowledge(k, id, at, Acknowledgement::Barrier { at, positions });
             }
-            Ack::Snapshot {
-                k,
-                id,
-                alignment,
-                sync,
-                asynchronous,
-                bytes,
-                state_bytes,
-                listed,
-                error,
-            } => {
+            Ack::Snapshot { k, id, figures, error } => {
                 if let Some(e) = error {
                     // The checkpoint is declined; the run reports the error at its end.
-                    self.pending.remove(&id);
+                    self.coordinator.decline(id);
                     self.error.get_or_insert(e);
                 }
-                if let Some(p) = self.pending.get_mut(&id) {
-                    p.alignment = p.alignment.max(alignment);
-                    p.sync = p.sync.max(sync);
-                    p.asynchronous = p.asynchronous.max(asynchronous);
-                    p.bytes += bytes;
-                    p.state_bytes += state_bytes;
-                    if let Some((wm, incremental)) = listed {
-                        p.windows.push((k, wm, incremental));
-                    }
-                    p.waiting.remove(&k);
-                    if self.crashed.is_none() {
-                        self.crash_in(id, CheckpointPhase::Snapshot);
-                    }
+                if self
+                    .coordinator
+                    .acknowledge(k, id, now, Acknowledgement::Snapshot(figures))
+                    .crash
+                {
+                    self.crash(id, CheckpointPhase::Snapshot);
                 }
             }
             Ack::Finished { k, covers } => {
                 self.alive.remove(&k);
-                if let Some(positions) = &covers {
-                    self.finished_positions.extend(positions.iter().copied());
-                }
-                self.pending.retain(|_, p| {
-                    if !p.waiting.remove(&k) {
-                        return true;
-                    }
-                    match &covers {
-                        Some(positions) => {
-                            p.sources.extend(positions.iter().copied());
-                            true
-                        }
-                        None => false, // it finished without its part: abandoned
-                    }
-                });
+                self.coordinator.finished(k, covers.as_deref());
             }
         }
         self.complete_ready();
     }
 
-    /// Completes every checkpoint all subtasks acknowledged: manifest, progress, commit.
+    /// Carries out every checkpoint completion: manifest, progress, commit.
     fn complete_ready(&mut self) {
-        // A torn-down job completes nothing more.
-        while let Some(id) = self
-            .pending
-            .iter()
-            .find(|(_, p)| p.waiting.is_empty())
-            .map(|(&id, _)| id)
-            .filter(|_| self.crashed.is_none())
-        {
-            let Some(mut p) = self.pending.remove(&id) else { return };
-            // Older checkpoints still pending are subsumed by this one.
-            self.pending.retain(|&i, _| i > id);
-            p.sources.sort_unstable();
-            p.windows.sort_unstable_by_key(|&(k, _, _)| k);
-            if let Some(dir) = &self.ctl.dir {
-                let manifest = manifest_json(id, &p.sources, &p.windows);
-                let path = dir.join(format!("chk-{id}")).join("_metadata");
-                if let Err(e) = write_file(&path, manifest.to_string().as_bytes()) {
-                    self.error.get_or_insert(e);
-                    self.pending.clear();
-                    return;
-                }
-            }
-            let now = self.clock.now();
-            self.progress.push(serde_json::json!({
-                "run": self.name, "type": "checkpoint", "id": id,
-                "triggerTimeMs": as_ms(p.trigger), "completedTimeMs": as_ms(now),
-                "startDelayMs": as_ms(p.start_delay), "alignmentMs": as_ms(p.alignment),
-                "syncMs": as_ms(p.sync), "asyncMs": as_ms(p.asynchronous),
-                "durationMs": as_ms(now - p.trigger), "bytes": p.bytes, "stateBytes": p.state_bytes,
-            }));
-            if self.crash_in(id, CheckpointPhase::Notify) {
-                // Complete, but the sink was not told: the restarted sink commits it.
-                self.recover_commit = Some(id);
+        while let Some(done) = self.coordinator.complete(self.clock.now()) {
+            if let Err(e) = self.ctl.writer.write_manifest(&done) {
+                self.error.get_or_insert(e);
+                self.coordinator.fail();
                 return;
             }
-            self.ctl.commit_to.fetch_max(id, Ordering::AcqRel);
+            self.progress.push(done.progress);
+            if done.crash {
+                // Complete, but the sink was not told: the restarted sink commits it.
+                self.crash(done.id, CheckpointPhase::Notify);
+                self.recover_commit = Some(done.id);
+                return;
+            }
+            self.ctl.commit_to.fetch_max(done.id, Ordering::AcqRel);
         }
     }
 }
 
-/// Runs the per-record engine on OS threads and the wall clock until `until`. `bounded`: the
+/// Runs per-record `job` on OS threads and the wall clock until `until`. `bounded`: the
 /// sources finish when their input is consumed and emit a final `MAX` watermark (Flink's
 /// behaviour at the end of bounded input), so every window fires. With `checkpoint_interval`
 /// set, checkpoints are taken (kept in memory only; see [`run_live_with_checkpoints`]).
-#[allow(clippy::too_many_arguments)]
 pub fn run_live(
-    name: &str,
-    cfg: &DataflowConfig,
-    pipeline: &PipelineSpec,
-    table: &CampaignTable,
+    job: &JobContext,
     source: &SourceLog,
     clock: LiveClock,
     until: Nanos,
     bounded: bool,
 ) -> Result<EngineRun, DataflowConfigError> {
-    match run_live_with_checkpoints(name, cfg, pipeline, table, source, clock, until, bounded, None, None) {
+    match run_live_with_checkpoints(job, source, clock, until, bounded, None, None) {
         Ok(run) => Ok(run),
         Err(LiveRunError::Config(e)) => Err(e),
         Err(LiveRunError::Checkpoint(e)) => unreachable!("no checkpoint directory, so nothing to write: {e}"),
@@ -640,12 +509,8 @@ pub fn run_live(
 /// checkpoint at the end of bounded input); an unbounded one leaves uncommitted what no
 /// completed checkpoint covers. Checkpoint progress (`type: checkpoint`) is reported as in the
 /// simulated driver. A checkpoint that cannot be written fails the run at its end.
-#[allow(clippy::too_many_arguments)]
 pub fn run_live_with_checkpoints(
-    name: &str,
-    cfg: &DataflowConfig,
-    pipeline: &PipelineSpec,
-    table: &CampaignTable,
+    job: &JobContext,
     source: &SourceLog,
     clock: LiveClock,
     until: Nanos,
@@ -653,47 +518,82 @@ pub fn run_live_with_checkpoints(
     checkpoint_dir: Option<PathBuf>,
     restore_from: Option<u64>,
 ) -> Result<EngineRun, LiveRunError> {
-    run_live_durable(
-        name,
-        cfg,
-        pipeline,
-        table,
-        source,
-        clock,
+    let plan = IncarnationPlan {
         until,
         bounded,
         checkpoint_dir,
         restore_from,
-        None,
-        &LiveFaults::default(),
-    )
-    .map(|i| i.run)
+        on_commit: None,
+    };
+    run_live_durable(job, source, clock, plan, &LiveFaults::default()).map(|i| i.run)
 }
 
-/// [`run_live_with_checkpoints`] whose sink also hands every committed transaction to
-/// `on_commit` (a durable sink: outputs survive the process), under injected `faults`: one
-/// incarnation of a job that may be torn down inside a checkpoint phase.
-#[allow(clippy::too_many_arguments)]
+/// What one incarnation of a live job runs to and starts from.
+pub struct IncarnationPlan {
+    /// When it stops (unless a phase crash tears it down earlier).
+    pub until: Nanos,
+    /// The input is bounded: the sources finish when it is consumed.
+    pub bounded: bool,
+    /// Where checkpoints are written.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// The completed checkpoint in `checkpoint_dir` it starts from.
+    pub restore_from: Option<u64>,
+    /// Told of every transaction the sink commits (a durable sink: outputs survive the process).
+    pub on_commit: Option<CommitHook>,
+}
+
+/// The live driver's links: one bounded channel per receiving subtask, made when the graph
+/// first links to it.
+struct Channels {
+    capacity: usize,
+    rows: BTreeMap<usize, Channel<Row>>,
+    results: BTreeMap<usize, Channel<WindowResult>>,
+}
+
+/// Both ends of a bounded channel to one subtask.
+type Channel<T> = (Sender<Message<T>>, Receiver<Message<T>>);
+
+impl Links for Channels {
+    type Rows = Sender<Message<Row>>;
+    type Results = Sender<Message<WindowResult>>;
+
+    fn rows_to(&mut self, to: usize) -> Self::Rows {
+        let capacity = self.capacity;
+        self.rows
+            .entry(to)
+            .or_insert_with(|| crossbeam_channel::bounded(capacity))
+            .0
+            .clone()
+    }
+
+    fn results_to(&mut self, to: usize) -> Self::Results {
+        let capacity = self.capacity;
+        self.results
+            .entry(to)
+            .or_insert_with(|| crossbeam_channel::bounded(capacity))
+            .0
+            .clone()
+    }
+}
+
+/// [`run_live_with_checkpoints`] as one incarnation of a job under `faults`, which may be
+/// torn down inside a checkpoint phase; its sink hands every committed transaction to
+/// `plan.on_commit`.
 pub fn run_live_durable(
-    name: &str,
-    cfg: &DataflowConfig,
-    pipeline: &PipelineSpec,
-    table: &CampaignTable,
+    job: &JobContext,
     source: &SourceLog,
     clock: LiveClock,
-    until: Nanos,
-    bounded: bool,
-    checkpoint_dir: Option<PathBuf>,
-    restore_from: Option<u64>,
-    on_commit: Option<CommitHook>,
+    plan: IncarnationPlan,
     faults: &LiveFaults,
 ) -> Result<Incarnation, LiveRunError> {
-    let mut on_commit = on_commit;
-    let mut new_sink = || {
-        let mut sink = SinkOperator::new(cfg.sink);
-        sink.on_commit = on_commit.take();
-        sink
-    };
+    let IncarnationPlan {
+        until,
+        bounded,
+        checkpoint_dir,
+        restore_from,
+        on_commit,
+    } = plan;
+    let cfg = &job.cfg;
     cfg.validate()?;
     let p = cfg.parallelism;
     let restored = match (restore_from, &checkpoint_dir) {
@@ -709,7 +609,7 @@ pub fn run_live_durable(
     };
     let ctl = Control {
         interval: cfg.checkpoint_interval.map(|i| i.nanos()),
-        dir: checkpoint_dir,
+        writer: SnapshotWriter::new(checkpoint_dir),
         inject: (0..p).map(|_| AtomicU64::new(0)).collect(),
         commit_to: AtomicU64::new(restore_from.unwrap_or(0)),
         base: restore_from.unwrap_or(0),
@@ -717,154 +617,110 @@ pub fn run_live_durable(
         slowdowns: faults.slowdowns.clone(),
         slots: p,
     };
-    let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Ack>();
-    let chain = StatelessChain::new(pipeline, table);
-    let capacity = cfg.buffer_rows();
-    let flush_each = cfg.buffer_timeout.nanos() == 0;
-    let channel_capacity = cfg.buffers_per_channel * p;
-    let pin = cfg.pin_slots;
-    let row_pool = BufferPool::<Row>::new();
-    let result_pool = BufferPool::<WindowResult>::new();
+    let mut sink = SinkOperator::new(cfg.sink);
+    sink.on_commit = on_commit;
+    let pools = BufferPools::default();
+    let mut channels = Channels {
+        capacity: cfg.buffers_per_channel * p,
+        rows: BTreeMap::new(),
+        results: BTreeMap::new(),
+    };
+    let mut graph = JobGraph::build(job, &mut channels, &pools, sink)?;
+    // Every window subtask is restored before any runs: a checkpoint that cannot be restored
+    // stops the job before it starts.
+    for (k, subtask) in graph.subtasks.iter_mut().enumerate() {
+        match subtask {
+            Subtask::Source(task) => {
+                if let Some((positions, _)) = &restored {
+                    task.restore_positions(positions);
+                }
+            }
+            Subtask::Window(task) => {
+                task.measure_state_time();
+                if let Some(root) = ctl.writer.incremental_root(k) {
+                    task.checkpoint_incrementally(root);
+                }
+                if let Some((_, snapshots)) = &restored {
+                    if let Some((_, snapshot)) = snapshots.iter().find(|(j, _)| *j == k) {
+                        task.restore(snapshot)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let Channels { rows, results, .. } = channels;
+    let mut row_inputs: BTreeMap<usize, Receiver<Message<Row>>> =
+        rows.into_iter().map(|(k, (_, rx))| (k, rx)).collect();
+    let mut result_inputs: BTreeMap<usize, Receiver<Message<WindowResult>>> =
+        results.into_iter().map(|(k, (_, rx))| (k, rx)).collect();
 
-    let mut sinks: Vec<SinkOperator> = Vec::new();
-    let mut sources: Vec<SourceStats> = Vec::new();
-    let mut windows: Vec<WindowOutcome> = Vec::new();
-    let mut coordinator = Coordinator {
-        name,
+    let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Ack>();
+    let mut coordinator = CoordinatorThread {
         ctl: &ctl,
         clock,
         until,
-        sources: p,
-        alive: BTreeSet::new(),
-        finished_positions: Vec::new(),
-        next_id: ctl.base + 1,
-        pending: BTreeMap::new(),
+        sources: graph.sources,
+        alive: (0..graph.subtasks.len()).collect(),
+        coordinator: CheckpointCoordinator::new(&job.name, ctl.interval.unwrap_or(1), ctl.base)
+            .with_phase_crashes(faults.phase_crashes.clone())
+            .with_sorted_manifests(),
         progress: Vec::new(),
         error: None,
-        phase_crashes: faults.phase_crashes.clone(),
         crashed: None,
         recover_commit: None,
     };
-
-    let mut restore_error: Option<CheckpointError> = None;
+    let pin = cfg.pin_slots;
+    let mut sinks: Vec<SinkOperator> = Vec::new();
+    let mut sources: Vec<SourceStats> = Vec::new();
+    let mut windows: Vec<WindowOutcome> = Vec::new();
     std::thread::scope(|s| {
         let ctl = &ctl;
         let mut source_handles = Vec::new();
         let mut window_handles = Vec::new();
-        let mut sink_handle = None;
-        let mut result_sink_handle = None;
-        let make_source = |i: usize, out: RowOutput| {
-            let mut task = SourceTask::new(i, p, source.partitions(), chain.clone(), cfg, out);
-            if let Some((positions, _)) = &restored {
-                task.restore_positions(positions);
-            }
-            task
-        };
-        let make_window = |j: usize, out: ResultOutput| -> Result<WindowTask, CheckpointError> {
-            let mut task = WindowTask::new(j, p, *pipeline.aggregate.as_ref().expect("stateful"), cfg, out);
-            task.measure_state_time();
-            if let Some(dir) = &ctl.dir {
-                task.checkpoint_incrementally(dir.join(incremental_root(p + j)));
-            }
-            if let Some((_, snapshots)) = &restored {
-                if let Some((_, snapshot)) = snapshots.iter().find(|(k, _)| *k == p + j) {
-                    task.restore(snapshot)?;
-                }
-            }
-            Ok(task)
-        };
-        let mut spawn_source = |task: SourceTask| {
-            let acks = ack_tx.clone();
-            source_handles.push(s.spawn(move || {
-                enter_slot(pin, task.index);
-                source_loop(task, source, clock, until, bounded, ctl, acks)
-            }));
-        };
-        let mut subtasks = p;
-        match &pipeline.aggregate {
-            None if p == 1 => {
-                spawn_source(make_source(0, RowOutput::Chained(Box::new(new_sink()))));
-            }
-            None => {
-                let (tx, rx) = crossbeam_channel::bounded(channel_capacity);
-                let pool = row_pool.clone();
-                let acks = ack_tx.clone();
-                let task = SinkTask::new(new_sink(), p);
-                sink_handle = Some(s.spawn(move || {
-                    enter_slot(pin, 0);
-                    sink_loop(rx, task, pool, clock, p, ctl, acks)
-                }));
-                subtasks += 1;
-                for i in 0..p {
-                    let gate = OutputGate::new(i, vec![tx.clone()], capacity, flush_each, row_pool.clone());
-                    spawn_source(make_source(i, RowOutput::ToSink(gate)));
-                }
-            }
-            Some(agg) => {
-                let (window_txs, window_rxs): (Vec<Sender<_>>, Vec<Receiver<_>>) = (0..p)
-                    .map(|_| crossbeam_channel::bounded::<Message<Row>>(channel_capacity))
-                    .unzip();
-                let result_tx = if p == 1 {
-                    None
-                } else {
-                    let (tx, rx) = crossbeam_channel::bounded(channel_capacity);
-                    let pool = result_pool.clone();
-                    let acks = ack_tx.clone();
-                    let task = SinkTask::new(new_sink(), p);
-                    result_sink_handle = Some(s.spawn(move || {
-                        enter_slot(pin, 0);
-                        sink_loop(rx, task, pool, clock, 2 * p, ctl, acks)
-                    }));
-                    subtasks = 2 * p + 1;
-                    Some(tx)
-                };
-                subtasks = subtasks.max(2 * p);
-                // Every window subtask is restored before any runs: a checkpoint that cannot be
-                // restored stops the job before it starts.
-                let mut tasks = Vec::new();
-                for (j, rx) in window_rxs.into_iter().enumerate() {
-                    let out = match &result_tx {
-                        None => ResultOutput::Chained(Box::new(new_sink())),
-                        Some(tx) => ResultOutput::Gate(OutputGate::new(
-                            j,
-                            vec![tx.clone()],
-                            capacity,
-                            flush_each,
-                            result_pool.clone(),
-                        )),
-                    };
-                    match make_window(j, out) {
-                        Ok(task) => tasks.push((j, task, rx)),
-                        Err(e) => {
-                            restore_error.get_or_insert(e);
-                        }
-                    }
-                }
-                drop(result_tx);
-                if restore_error.is_some() {
-                    return;
-                }
-                for (j, task, rx) in tasks {
-                    let pool = row_pool.clone();
-                    let acks = ack_tx.clone();
+        let mut sink_handles = Vec::new();
+        for (k, subtask) in graph.subtasks.into_iter().enumerate() {
+            let cx = SubtaskContext {
+                k,
+                clock,
+                ctl,
+                acks: ack_tx.clone(),
+            };
+            // Task slots as Flink's slot sharing fills them: subtask i of every operator in slot i.
+            match subtask {
+                Subtask::Source(task) => source_handles.push(s.spawn(move || {
+                    enter_slot(pin, task.index);
+                    source_loop(task, source, until, bounded, cx)
+                })),
+                Subtask::Window(task) => {
+                    let rx = row_inputs.remove(&k).expect("a window subtask has inputs");
+                    let pool = pools.rows.clone();
                     window_handles.push(s.spawn(move || {
-                        enter_slot(pin, j);
-                        window_loop(task, rx, pool, clock, p + j, ctl, acks)
+                        enter_slot(pin, task.index);
+                        window_loop(task, rx, pool, cx)
                     }));
                 }
-                for i in 0..p {
-                    let gate = OutputGate::new(i, window_txs.clone(), capacity, flush_each, row_pool.clone());
-                    let out = RowOutput::Keyed {
-                        gate,
-                        key_by: agg.key_by,
-                    };
-                    spawn_source(make_source(i, out));
+                Subtask::RowSink(task) => {
+                    let rx = row_inputs.remove(&k).expect("a sink subtask has inputs");
+                    let pool = pools.rows.clone();
+                    sink_handles.push(s.spawn(move || {
+                        enter_slot(pin, 0);
+                        sink_loop(task, rx, pool, cx)
+                    }));
                 }
+                Subtask::ResultSink(task) => {
+                    let rx = result_inputs.remove(&k).expect("a sink subtask has inputs");
+                    let pool = pools.results.clone();
+                    sink_handles.push(s.spawn(move || {
+                        enter_slot(pin, 0);
+                        sink_loop(task, rx, pool, cx)
+                    }));
+                }
+                Subtask::Done => {}
             }
         }
         drop(ack_tx);
         // The calling thread coordinates checkpoints until every subtask has finished.
-        coordinator.alive = (0..subtasks).collect();
         coordinator.run(&ack_rx);
         for h in source_handles {
             let (sink, stats) = h.join().expect("source subtask panicked");
@@ -876,11 +732,12 @@ pub fn run_live_durable(
             sinks.extend(sink);
             windows.push(outcome);
         }
-        sinks.extend(sink_handle.map(|h| h.join().expect("sink subtask panicked")));
-        sinks.extend(result_sink_handle.map(|h| h.join().expect("sink subtask panicked")));
+        for h in sink_handles {
+            sinks.push(h.join().expect("sink subtask panicked"));
+        }
     });
 
-    if let Some(e) = restore_error.or(coordinator.error.take()) {
+    if let Some(e) = coordinator.error.take() {
         return Err(e.into());
     }
     let mut sink = sinks.pop().expect("exactly one sink");
@@ -897,7 +754,7 @@ pub fn run_live_durable(
         // Recover-and-commit: the restarted sink commits what the completed checkpoint covers.
         sink.commit(id, at + faults.restart_delay);
     }
-    let mut run = assemble(name, sink, sources, windows, Vec::new());
+    let mut run = assemble(&job.name, sink, sources, windows, Vec::new());
     run.progress.append(&mut coordinator.progress);
     Ok(Incarnation {
         run,

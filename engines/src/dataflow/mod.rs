@@ -13,10 +13,20 @@
 //! * [`watermark`] — the watermark generator and the min-over-inputs holder;
 //! * [`network`] — messages, network buffers and the output gate;
 //! * [`tasks`] — the source, window and sink subtasks, independent of any clock;
-//! * [`live`] — the live driver: one OS thread per subtask, crossbeam channels between them.
+//! * [`graph`] — the job graph: which subtasks there are and who sends to whom;
+//! * [`coordinator`] — the checkpoint coordinator, a pure state machine;
+//! * [`checkpoint`] — the files of a checkpoint and the one writer of them;
+//! * [`live`] — the live driver: one OS thread per subtask, crossbeam channels between them;
+//! * [`sim`] — the simulated driver: the same subtasks on virtual time.
+//!
+//! The drivers only move time and messages: what a job is, how checkpoints complete and what
+//! they write is decided once, above them. Restarting a crashed job is the supervisors' work
+//! ([`crate::recovery`]).
 
 pub mod checkpoint;
 pub mod config;
+pub mod coordinator;
+pub mod graph;
 pub mod live;
 pub mod network;
 pub mod outcome;
@@ -25,3 +35,4 @@ pub mod tasks;
 pub mod watermark;
 
 pub use config::DataflowConfig;
+pub use graph::JobContext;

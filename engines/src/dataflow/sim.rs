@@ -10,39 +10,41 @@
 //! bounded channels of the live driver do. Events are ordered by (time, sequence number), so
 //! the same scenario and seed give byte-identical results.
 //!
-//! With `checkpoint_interval` set, a checkpoint coordinator injects barriers at the sources;
-//! window subtasks align them and snapshot their state, the sink pre-commits its transaction,
-//! and when every subtask has acknowledged, the checkpoint completes: its manifest is written
-//! and an exactly-once sink commits. A crash loses every subtask's memory and the sink's open
-//! transactions; after the restart strategy's delay the job restarts from the latest completed
-//! checkpoint (read back from its directory when there is one).
+//! With `checkpoint_interval` set, the [`CheckpointCoordinator`] runs as one more event source:
+//! it triggers barriers at the sources; window subtasks align them and snapshot their state
+//! through the shared [`SnapshotWriter`], the sink pre-commits its transaction, and when every
+//! subtask has acknowledged, the coordinator's completion is carried out (manifest, progress,
+//! commit) at the latest acknowledgement's instant. The job graph is
+//! [`crate::dataflow::graph`]'s, its links an outbox delivered on virtual time.
+//!
+//! A crash is an event too: the run stops there ([`SimulatedStop::Crashed`]) and its supervisor
+//! ([`crate::recovery::per_record::SimulatedJob`]) tears the job down, restarts it from the
+//! latest completed checkpoint after the restart strategy's delay, and lets the event loop go
+//! on where it stopped.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use crate::checkpoint::CheckpointError;
 use crate::cluster::Cluster;
 use crate::cost::{CostModel, Work};
-use crate::dataflow::checkpoint::{incremental_error, incremental_root, manifest_json, read_checkpoint, write_file};
-use crate::dataflow::config::{DataflowConfig, DataflowConfigError, ROW_WIRE_BYTES};
-use crate::dataflow::network::{BufferPool, Link, Message, OutputGate};
+use crate::dataflow::checkpoint::{Restored, SnapshotWriter};
+use crate::dataflow::config::{DataflowConfigError, ROW_WIRE_BYTES};
+use crate::dataflow::coordinator::{Acknowledgement, CheckpointCoordinator, SnapshotFigures};
+use crate::dataflow::graph::{self, BufferPools, JobContext, JobGraph, Links};
+use crate::dataflow::network::{Link, Message};
 use crate::dataflow::outcome::{assemble, WindowOutcome};
 use crate::dataflow::tasks::{
-    ResultOutput, RowOutput, SinkOperator, SinkTask, SourceStats, SourceTask, Step, TaskOutcome, TaskSnapshot,
-    WindowTask,
+    SinkOperator, SinkTask, SourceStats, SourceTask, Step, TaskOutcome, TaskSnapshot, WindowTask,
 };
-use crate::dimension::CampaignTable;
 use crate::fault::CheckpointPhase;
-use crate::microbatch::checkpoint::{frame, CheckpointError};
-use crate::operators::stateless::StatelessChain;
-use crate::operators::window::StateDelta;
 use crate::operators::{Row, WindowResult};
-use crate::pipeline::PipelineSpec;
-use crate::run::{Delivered, EngineRun, FailureEvent};
+use crate::run::{Delivered, EngineRun};
 use crate::source::SourceLog;
-use crate::time::{as_ms, EventTime, Nanos};
+use crate::time::{EventTime, Nanos};
 
 /// Messages sent during a step, collected for delivery on virtual time: (receiver, message).
 type Outbox<T> = Rc<RefCell<Vec<(usize, Message<T>)>>>;
@@ -60,27 +62,33 @@ impl<T> Link<T> for SimLink<T> {
     }
 }
 
-// Few, long-lived values: boxing the larger variants would buy nothing.
-#[allow(clippy::large_enum_variant)]
-enum Subtask {
-    Source(SourceTask<SimLink<Row>>),
-    Window(WindowTask<SimLink<WindowResult>>),
-    RowSink(SinkTask<Row>),
-    ResultSink(SinkTask<WindowResult>),
-    Done,
+/// The simulated driver's links: every message sent during a step goes into one outbox per
+/// item type, to be delivered on virtual time when the step ends.
+struct SimLinks {
+    rows: Outbox<Row>,
+    results: Outbox<WindowResult>,
 }
 
-impl Subtask {
-    fn sink_mut(&mut self) -> Option<&mut SinkOperator> {
-        match self {
-            Subtask::Source(t) => t.chained_sink_mut(),
-            Subtask::Window(t) => t.chained_sink_mut(),
-            Subtask::RowSink(t) => Some(&mut t.sink),
-            Subtask::ResultSink(t) => Some(&mut t.sink),
-            Subtask::Done => None,
+impl Links for SimLinks {
+    type Rows = SimLink<Row>;
+    type Results = SimLink<WindowResult>;
+
+    fn rows_to(&mut self, to: usize) -> SimLink<Row> {
+        SimLink {
+            to,
+            outbox: self.rows.clone(),
+        }
+    }
+
+    fn results_to(&mut self, to: usize) -> SimLink<WindowResult> {
+        SimLink {
+            to,
+            outbox: self.results.clone(),
         }
     }
 }
+
+type Subtask = graph::Subtask<SimLink<Row>, SimLink<WindowResult>>;
 
 /// A queued message and when it becomes available to its receiver.
 enum Inbound {
@@ -88,54 +96,17 @@ enum Inbound {
     Results(Message<WindowResult>),
 }
 
-/// What is needed to build the job's subtasks again after a crash.
-struct Blueprint {
-    cfg: DataflowConfig,
-    pipeline: PipelineSpec,
-    table: CampaignTable,
-    partitions: usize,
-}
-
-/// A checkpoint in progress.
-#[derive(Default)]
-struct Pending {
-    trigger: Nanos,
-    needed: usize,
-    acks: usize,
-    complete_at: Nanos,
-    sources: Vec<(usize, usize)>,
-    windows: Vec<(usize, TaskSnapshot)>,
-    start_delay: Nanos,
-    alignment: Nanos,
-    sync: Nanos,
-    asynchronous: Nanos,
-    bytes: u64,
-    /// What the checkpoint's state takes in all (incremental checkpoints reference earlier bytes).
-    state_bytes: u64,
-}
-
-/// The latest completed checkpoint.
-struct Completed {
-    id: u64,
-    sources: Vec<(usize, usize)>,
-    windows: Vec<(usize, TaskSnapshot)>,
-}
-
-/// The checkpoint coordinator's state.
-struct Coordinator {
-    interval: Nanos,
+/// Checkpointing on virtual time: the coordinator, when it next triggers, where snapshots go.
+struct Checkpointing {
+    coordinator: CheckpointCoordinator,
     next_trigger: Nanos,
-    next_id: u64,
-    dir: Option<PathBuf>,
-    pending: BTreeMap<u64, Pending>,
-    completed: Option<Completed>,
+    writer: SnapshotWriter,
     /// Per source subtask, a barrier to inject at its next step.
     inject: Vec<Option<u64>>,
 }
 
 struct Sim {
-    name: String,
-    blueprint: Blueprint,
+    job: JobContext,
     cost: CostModel,
     cluster: Cluster,
     until: Nanos,
@@ -155,28 +126,24 @@ struct Sim {
     scheduled: Vec<Option<Nanos>>,
     queue: BinaryHeap<Reverse<(Nanos, u64, usize)>>,
     seq: u64,
-    rows_out: Outbox<Row>,
-    results_out: Outbox<WindowResult>,
-    row_pool: BufferPool<Row>,
-    result_pool: BufferPool<WindowResult>,
+    links: SimLinks,
+    pools: BufferPools,
     sinks: Vec<SinkOperator>,
     sources: Vec<SourceStats>,
     windows: Vec<WindowOutcome>,
-    coordinator: Option<Coordinator>,
+    checkpointing: Option<Checkpointing>,
     /// Instants the job crashes at, latest first (popped in order).
     crashes: Vec<Nanos>,
-    /// Checkpoint phases the job crashes in.
-    phase_crashes: Vec<(u64, CheckpointPhase)>,
-    restarts: u32,
-    failures: Vec<FailureEvent>,
+    /// The instant the job crashed, until the supervisor restarts it.
+    crashed: Option<Nanos>,
+    /// The sink of a torn-down incarnation, for the next one.
+    history: Option<SinkOperator>,
     checkpoint_progress: Vec<serde_json::Value>,
     error: Option<CheckpointError>,
     /// The subtask whose last message finished it.
     finished_flag: Option<usize>,
     /// Stragglers and slow state stores.
     slowdowns: Vec<crate::cost::Slowdown>,
-    /// Final read positions of the sources of this incarnation that have finished.
-    finished_positions: Vec<(usize, usize)>,
     /// The core and start of the step being run (slowdowns price by them).
     step_at: (usize, Nanos),
 }
@@ -194,12 +161,10 @@ impl Sim {
     /// Points every window subtask with an LSM store at its incremental checkpoint root, when
     /// the job writes its checkpoints to a directory.
     fn checkpoint_incrementally(&mut self) {
-        let Some(dir) = self.coordinator.as_ref().and_then(|c| c.dir.clone()) else {
-            return;
-        };
+        let Some(c) = &self.checkpointing else { return };
         for (k, s) in self.subtasks.iter_mut().enumerate() {
-            if let Subtask::Window(task) = s {
-                task.checkpoint_incrementally(dir.join(incremental_root(k)));
+            if let (Subtask::Window(task), Some(root)) = (s, c.writer.incremental_root(k)) {
+                task.checkpoint_incrementally(root);
             }
         }
     }
@@ -226,8 +191,8 @@ impl Sim {
     /// Delivers what subtask `from` sent, leaving at `at`; returns the work of sending it.
     fn deliver(&mut self, from: usize, at: Nanos) -> Work {
         let mut work = Work::default();
-        let rows: Vec<_> = self.rows_out.borrow_mut().drain(..).collect();
-        let results: Vec<_> = self.results_out.borrow_mut().drain(..).collect();
+        let rows: Vec<_> = self.links.rows.borrow_mut().drain(..).collect();
+        let results: Vec<_> = self.links.results.borrow_mut().drain(..).collect();
         let n = self.subtasks.len();
         let mut send = |sim: &mut Self, to: usize, items: usize, msg: Inbound| {
             let bytes = (items * ROW_WIRE_BYTES) as u64;
@@ -283,11 +248,14 @@ impl Sim {
             self.scheduled[k] = None;
             if k == self.coord() {
                 self.coordinate(t);
+                if self.crashed.is_some() {
+                    return;
+                }
                 continue;
             }
             if k == self.crash_slot() {
-                self.crash(t);
-                continue;
+                self.crashed = Some(t);
+                return;
             }
             let core = self.core_of[k];
             let start = t.max(self.core_free[core]);
@@ -307,7 +275,13 @@ impl Sim {
         }
     }
 
-    fn step_source(&mut self, source: &SourceLog, k: usize, mut task: SourceTask<SimLink<Row>>, start: Nanos) -> Nanos {
+    fn step_source(
+        &mut self,
+        source: &SourceLog,
+        k: usize,
+        mut task: Box<SourceTask<SimLink<Row>>>,
+        start: Nanos,
+    ) -> Nanos {
         if let Some(&full) = self.downstream[k]
             .iter()
             .find(|&&d| self.inbox[d].len() >= self.capacity[d])
@@ -317,13 +291,10 @@ impl Sim {
             return start;
         }
         // A checkpoint barrier goes out before this step's records.
-        if let Some(id) = self.coordinator.as_mut().and_then(|c| c.inject[k].take()) {
+        if let Some(id) = self.checkpointing.as_mut().and_then(|c| c.inject[k].take()) {
             let positions = task.inject_barrier(id);
             self.deliver(k, start);
-            self.ack(id, start, |p| {
-                p.start_delay = p.start_delay.max(start.saturating_sub(p.trigger));
-                p.sources.extend(positions);
-            });
+            self.ack(k, id, start, Acknowledgement::Barrier { at: start, positions });
         }
         let (read0, delivered0) = (task.events_read, task.chained_deliveries());
         let step = task.step(source, start, self.until, self.bounded);
@@ -344,7 +315,9 @@ impl Sim {
             Step::Done => {
                 let (sink, stats) = task.finish(self.bounded);
                 // Later checkpoints carry where this source ended.
-                self.finished_positions.extend(stats.positions.iter().copied());
+                if let Some(c) = &mut self.checkpointing {
+                    c.coordinator.finished(k, Some(&stats.positions));
+                }
                 self.deliver(k, end);
                 self.sinks.extend(sink);
                 self.sources.push(stats);
@@ -355,7 +328,7 @@ impl Sim {
         end
     }
 
-    fn step_window(&mut self, k: usize, mut task: WindowTask<SimLink<WindowResult>>, start: Nanos) -> Nanos {
+    fn step_window(&mut self, k: usize, mut task: Box<WindowTask<SimLink<WindowResult>>>, start: Nanos) -> Nanos {
         let mut now = start;
         while self.inbox[k].front().is_some_and(|(t, _)| *t <= now) {
             let (_, msg) = self.inbox[k].pop_front().expect("front exists");
@@ -367,7 +340,13 @@ impl Sim {
             let outcome = task.on_message(msg, now);
             // The flusher's period keeps running between messages, as in the live driver.
             task.on_tick(now);
-            let results = self.results_out.borrow().iter().map(|(_, m)| data_len(m)).sum::<u64>()
+            let results = self
+                .links
+                .results
+                .borrow()
+                .iter()
+                .map(|(_, m)| data_len(m))
+                .sum::<u64>()
                 + (task.chained_deliveries() - delivered0) as u64;
             let work = Work {
                 state_updates: rows,
@@ -381,7 +360,7 @@ impl Sim {
                 ..Default::default()
             }));
             now += self.priced(&work);
-            now = self.after_message(k, outcome, now, |sim, b| sim.row_pool.recycle(b));
+            now = self.after_message(k, outcome, now, |sim, b| sim.pools.rows.recycle(b));
             if self.take_finished(k) {
                 let (sink, outcome) = task.finish();
                 self.sinks.extend(sink);
@@ -438,50 +417,37 @@ impl Sim {
 
     /// A subtask aligned checkpoint `snapshot.id`: serialize its state (synchronous part),
     /// write it (asynchronous part, overlapping further processing), acknowledge.
-    fn snapshot_taken(&mut self, k: usize, snapshot: TaskSnapshot, now: Nanos) -> Nanos {
+    fn snapshot_taken(&mut self, k: usize, mut snapshot: TaskSnapshot, now: Nanos) -> Nanos {
         let id = snapshot.id;
-        let encoded = StateDelta {
-            upserts: snapshot.windows.clone(),
-            deletes: Vec::new(),
-        }
-        .encode();
-        // An incremental checkpoint wrote only its new runs (already, into its own root).
-        let (bytes, state_bytes) = match &snapshot.incremental {
-            Some(inc) => (inc.bytes_written, inc.state_bytes),
-            None => (encoded.len() as u64, encoded.len() as u64),
+        let writer = match &self.checkpointing {
+            Some(c) => c.writer.clone(),
+            None => SnapshotWriter::default(),
         };
-        if let Some(e) = snapshot.incremental.as_ref().and_then(|i| incremental_error(k, i)) {
+        let mut serialized = writer.serialize(k, &mut snapshot);
+        if let Some(e) = serialized.error.take() {
             self.error = Some(e);
         }
         let sync = self.priced(&Work {
-            serialized_bytes: bytes,
+            serialized_bytes: serialized.bytes,
             ..Default::default()
         });
         let asynchronous = self.priced(&Work {
             log_writes: 1,
-            logged_bytes: bytes,
+            logged_bytes: serialized.bytes,
             ..Default::default()
         });
-        let full = snapshot.incremental.is_none();
-        if let Some(dir) = self.coordinator.as_ref().and_then(|c| c.dir.clone()).filter(|_| full) {
-            let path = dir.join(format!("chk-{id}")).join(format!("subtask-{k}.state"));
-            if let Err(e) = write_file(&path, &frame(&encoded)) {
-                self.error = Some(e);
-            }
+        if let Err(e) = writer.write(k, id, &serialized) {
+            self.error = Some(e);
         }
-        let aligned = now.saturating_sub(snapshot.alignment_started);
-        let done = now + sync + asynchronous;
-        self.ack(id, done, |p| {
-            p.alignment = p.alignment.max(aligned);
-            p.sync = p.sync.max(sync);
-            p.asynchronous = p.asynchronous.max(asynchronous);
-            p.bytes += bytes;
-            p.state_bytes += state_bytes;
-            if !snapshot.windows.is_empty() || snapshot.incremental.is_some() || snapshot.watermark != EventTime::MIN {
-                p.windows.push((k, snapshot));
-            }
-        });
-        if self.crashes_in(id, CheckpointPhase::Snapshot) {
+        let figures = SnapshotFigures {
+            alignment: now.saturating_sub(snapshot.alignment_started),
+            sync,
+            asynchronous,
+            bytes: serialized.bytes,
+            state_bytes: serialized.state_bytes,
+            listed: serialized.listed.then_some(snapshot),
+        };
+        if self.ack(k, id, now + sync + asynchronous, Acknowledgement::Snapshot(figures)) {
             let slot = self.crash_slot();
             self.schedule(slot, now + sync);
         }
@@ -504,11 +470,11 @@ impl Sim {
             now = match (&mut task, msg) {
                 (SinkKind::Rows(t), Inbound::Rows(m)) => {
                     let outcome = t.on_message(m, now);
-                    self.after_message(k, outcome, now, |sim, b| sim.row_pool.recycle(b))
+                    self.after_message(k, outcome, now, |sim, b| sim.pools.rows.recycle(b))
                 }
                 (SinkKind::Results(t), Inbound::Results(m)) => {
                     let outcome = t.on_message(m, now);
-                    self.after_message(k, outcome, now, |sim, b| sim.result_pool.recycle(b))
+                    self.after_message(k, outcome, now, |sim, b| sim.pools.results.recycle(b))
                 }
                 _ => unreachable!("a sink receives one kind of item"),
             };
@@ -531,32 +497,30 @@ impl Sim {
         now
     }
 
-    /// Whether the job crashes now that checkpoint `id` has reached `phase`. A crash planned for
-    /// a later instant stays planned.
-    fn crashes_in(&mut self, id: u64, phase: CheckpointPhase) -> bool {
-        let Some(i) = self.phase_crashes.iter().position(|&c| c == (id, phase)) else {
-            return false;
-        };
-        self.phase_crashes.swap_remove(i);
+    /// The job crashes now that a checkpoint reached a phase a crash was planned for. A crash
+    /// planned for a later instant stays planned.
+    fn crash_planned_later(&mut self) {
         let slot = self.crash_slot();
         if let Some(planned) = self.scheduled[slot].take() {
             self.crashes.push(planned); // the earliest planned: popped next
         }
-        true
     }
 
-    /// A subtask acknowledged checkpoint `id` (its part done at `at`).
-    fn ack(&mut self, id: u64, at: Nanos, update: impl FnOnce(&mut Pending)) {
-        let Some(c) = self.coordinator.as_mut() else { return };
-        let Some(p) = c.pending.get_mut(&id) else { return };
-        update(p);
-        p.acks += 1;
-        p.complete_at = p.complete_at.max(at);
-        if p.acks >= p.needed {
-            let t = p.complete_at;
+    /// Subtask `k` acknowledged checkpoint `id` (its part done at `at`). Returns whether the
+    /// job crashes in the snapshot phase now.
+    fn ack(&mut self, k: usize, id: u64, at: Nanos, ack: Acknowledgement) -> bool {
+        let Some(c) = self.checkpointing.as_mut() else {
+            return false;
+        };
+        let acked = c.coordinator.acknowledge(k, id, at, ack);
+        if let Some(t) = acked.ready_at {
             let coord = self.coord();
             self.schedule(coord, t);
         }
+        if acked.crash {
+            self.crash_planned_later();
+        }
+        acked.crash
     }
 
     /// The coordinator: completes acknowledged checkpoints, triggers the next one.
@@ -564,102 +528,66 @@ impl Sim {
         let alive_sources: Vec<usize> = (0..self.sources_count)
             .filter(|&k| matches!(self.subtasks[k], Subtask::Source(_)))
             .collect();
-        let alive = self.subtasks.iter().filter(|s| !matches!(s, Subtask::Done)).count();
-        let Some(c) = self.coordinator.as_mut() else { return };
-        let ready: Vec<u64> = c
-            .pending
-            .iter()
-            .filter(|(_, p)| p.acks >= p.needed && p.complete_at <= now)
-            .map(|(&id, _)| id)
+        let alive: BTreeSet<usize> = (0..self.subtasks.len())
+            .filter(|&k| !matches!(self.subtasks[k], Subtask::Done))
             .collect();
-        for id in ready {
-            let c = self.coordinator.as_mut().expect("coordinator");
-            let Some(p) = c.pending.remove(&id) else { continue };
-            // Older checkpoints still pending are subsumed by this one.
-            c.pending.retain(|&i, _| i > id);
-            let dir = c.dir.clone();
-            if let Some(dir) = &dir {
-                let windows: Vec<_> = p
-                    .windows
-                    .iter()
-                    .map(|(k, s)| (*k, s.watermark, s.incremental.is_some()))
-                    .collect();
-                let manifest = manifest_json(id, &p.sources, &windows);
-                if let Err(e) = write_file(
-                    &dir.join(format!("chk-{id}")).join("_metadata"),
-                    manifest.to_string().as_bytes(),
-                ) {
-                    self.error = Some(e);
-                    return;
-                }
+        let Some(mut c) = self.checkpointing.as_mut() else {
+            return;
+        };
+        while let Some(done) = c.coordinator.complete(now) {
+            if let Err(e) = c.writer.write_manifest(&done) {
+                c.coordinator.fail();
+                self.error = Some(e);
+                return;
             }
-            self.checkpoint_progress.push(serde_json::json!({
-                "run": self.name, "type": "checkpoint", "id": id,
-                "triggerTimeMs": as_ms(p.trigger), "completedTimeMs": as_ms(now),
-                "startDelayMs": as_ms(p.start_delay), "alignmentMs": as_ms(p.alignment),
-                "syncMs": as_ms(p.sync), "asyncMs": as_ms(p.asynchronous),
-                "durationMs": as_ms(now - p.trigger), "bytes": p.bytes, "stateBytes": p.state_bytes,
-            }));
-            let c = self.coordinator.as_mut().expect("coordinator");
-            c.completed = Some(Completed {
-                id,
-                sources: p.sources,
-                windows: p.windows,
-            });
-            if self.crashes_in(id, CheckpointPhase::Notify) {
-                self.crash(now);
+            self.checkpoint_progress.push(done.progress);
+            if done.crash {
+                self.crash_planned_later();
+                self.crashed = Some(now);
                 return;
             }
             for s in &mut self.subtasks {
                 if let Some(sink) = s.sink_mut() {
-                    sink.commit(id, now);
+                    sink.commit(done.id, now);
                 }
             }
             for sink in &mut self.sinks {
-                sink.commit(id, now);
+                sink.commit(done.id, now);
             }
+            c = self.checkpointing.as_mut().expect("checkpointing");
         }
-        let finished = self.finished_positions.clone();
-        let c = self.coordinator.as_mut().expect("coordinator");
+        let coord = self.coord();
+        let c = self.checkpointing.as_mut().expect("checkpointing");
         if now >= c.next_trigger && !alive_sources.is_empty() && now < self.until {
-            let id = c.next_id;
-            c.next_id += 1;
-            // Sources that have finished are not asked again: the checkpoint carries where they ended.
-            c.pending.insert(
-                id,
-                Pending {
-                    trigger: now,
-                    needed: alive,
-                    sources: finished,
-                    ..Default::default()
-                },
-            );
+            let triggered = c
+                .coordinator
+                .trigger(now, alive)
+                .expect("the simulated run stops at a failed checkpoint");
             for &k in &alive_sources {
-                c.inject[k] = Some(id);
+                c.inject[k] = Some(triggered.id);
             }
-            c.next_trigger = (now / c.interval + 1) * c.interval;
+            c.next_trigger = c.coordinator.next_trigger_after(now);
             let next = c.next_trigger;
             for k in alive_sources {
                 self.schedule(k, now);
             }
-            let coord = self.coord();
             self.schedule(coord, next);
-            if self.crashes_in(id, CheckpointPhase::Trigger) {
+            if triggered.crash {
+                self.crash_planned_later();
                 let slot = self.crash_slot();
                 self.schedule(slot, now);
             }
-        } else if alive > 0 && now < self.until {
+        } else if !alive.is_empty() && now < self.until {
             let next = c.next_trigger;
-            let coord = self.coord();
             self.schedule(coord, next);
         }
     }
 
-    /// The job crashes at `t`: every subtask's memory and the sink's open transactions are
-    /// lost; after the restart delay it runs again from the latest completed checkpoint.
-    fn crash(&mut self, t: Nanos) {
-        // What was read before the crash, per partition (for counting replays).
-        let mut read = vec![0usize; self.blueprint.partitions];
+    /// The job crashed: every subtask's memory and the sink's open transactions are lost.
+    /// Returns, per partition, how far the dead incarnation had read. The sink is kept for the
+    /// next incarnation ([`Sim::restart`]).
+    fn tear_down(&mut self) -> Vec<usize> {
+        let mut read = vec![0usize; self.job.partitions];
         let mut history: Option<SinkOperator> = None;
         for s in std::mem::take(&mut self.subtasks) {
             match s {
@@ -684,89 +612,56 @@ impl Sim {
                 read[p] = read[p].max(o);
             }
         }
-        let mut history = history.or_else(|| self.sinks.pop()).expect("the run has a sink");
-        self.rows_out.borrow_mut().clear();
-        self.results_out.borrow_mut().clear();
-        self.finished_positions.clear();
-        self.restarts += 1;
-        let restart = t + self.blueprint.cfg.restart.delay(self.restarts).nanos();
+        self.history = Some(history.or_else(|| self.sinks.pop()).expect("the run has a sink"));
+        self.links.rows.borrow_mut().clear();
+        self.links.results.borrow_mut().clear();
+        read
+    }
+
+    /// A new incarnation of every subtask starts at `restart`, from completed checkpoint
+    /// `from` when there is one. Returns, per partition, where its sources start reading.
+    fn restart(&mut self, restart: Nanos, from: Option<u64>) -> Result<Vec<usize>, CheckpointError> {
+        let mut history = self.history.take().expect("a torn-down job");
         // Recover-and-commit: transactions pre-committed for a checkpoint that completed are
         // committed by the restarted sink (the crash fell between completion and notification);
         // the rest are aborted.
-        if let Some(id) = self
-            .coordinator
-            .as_ref()
-            .and_then(|c| c.completed.as_ref())
-            .map(|d| d.id)
-        {
+        if let Some(id) = from {
             history.commit(id, restart);
         }
         history.abort();
-
-        // A new incarnation of every subtask.
-        let fresh = match topology(
-            &self.blueprint,
-            &self.rows_out,
-            &self.results_out,
-            &self.row_pool,
-            &self.result_pool,
-        ) {
-            Ok(t) => t,
+        let fresh = match JobGraph::build(&self.job, &mut self.links, &self.pools, history) {
+            Ok(g) => g,
             Err(_) => unreachable!("the configuration was valid at the start"),
         };
         self.subtasks = fresh.subtasks;
         self.checkpoint_incrementally();
-        for s in &mut self.subtasks {
-            if let Some(sink) = s.sink_mut() {
-                std::mem::swap(sink, &mut history);
-                break;
-            }
-        }
-        let completed = self.coordinator.as_mut().and_then(|c| {
-            c.pending.clear();
+        if let Some(c) = &mut self.checkpointing {
             c.inject.iter_mut().for_each(|i| *i = None);
-            c.next_trigger = (restart / c.interval + 1) * c.interval;
-            c.completed.as_ref().map(|done| (done.id, c.dir.clone()))
-        });
-        let mut restored = vec![0usize; self.blueprint.partitions];
-        if let Some((id, dir)) = completed {
-            match self.restore(id, dir) {
-                Ok((sources, windows)) => {
-                    for s in &mut self.subtasks {
-                        match s {
-                            Subtask::Source(task) => task.restore_positions(&sources),
-                            Subtask::Window(_) => {}
-                            _ => {}
-                        }
-                    }
-                    for (k, snapshot) in windows {
-                        if let Some(Subtask::Window(task)) = self.subtasks.get_mut(k) {
-                            if let Err(e) = task.restore(&snapshot) {
-                                self.error = Some(e);
-                                return;
-                            }
-                        }
-                    }
-                    for (p, o) in sources {
-                        restored[p] = o;
-                    }
-                }
-                Err(e) => {
-                    self.error = Some(e);
-                    return;
+            c.next_trigger = c.coordinator.restart(restart);
+        }
+        let mut restored = vec![0usize; self.job.partitions];
+        if let Some(id) = from {
+            let (sources, windows) = self.restore(id)?;
+            for s in &mut self.subtasks {
+                if let Subtask::Source(task) = s {
+                    task.restore_positions(&sources);
                 }
             }
+            for (k, snapshot) in windows {
+                if let Some(Subtask::Window(task)) = self.subtasks.get_mut(k) {
+                    task.restore(&snapshot)?;
+                }
+            }
+            for (p, o) in sources {
+                restored[p] = o;
+            }
         }
-        let replayed: u64 = read
-            .iter()
-            .zip(&restored)
-            .map(|(r, s)| r.saturating_sub(*s) as u64)
-            .sum();
-        self.failures.push(FailureEvent {
-            at: t,
-            restarted_at: restart,
-            replayed,
-        });
+        Ok(restored)
+    }
+
+    /// Resumes the event loop at `restart`: fresh inboxes and links, the sources and the
+    /// coordinator woken, the next planned crash scheduled.
+    fn resume(&mut self, restart: Nanos) {
         let n = self.subtasks.len();
         self.inbox = (0..n).map(|_| VecDeque::new()).collect();
         self.blocked = vec![Vec::new(); n];
@@ -777,7 +672,7 @@ impl Sim {
         for k in 0..self.sources_count {
             self.schedule(k, restart);
         }
-        if let Some(next) = self.coordinator.as_ref().map(|c| c.next_trigger) {
+        if let Some(next) = self.checkpointing.as_ref().map(|c| c.next_trigger) {
             let coord = self.coord();
             self.schedule(coord, next);
         }
@@ -789,28 +684,22 @@ impl Sim {
     }
 
     /// Reads checkpoint `id` back: from its directory when the job keeps one, else from memory.
-    #[allow(clippy::type_complexity)]
-    fn restore(
-        &self,
-        id: u64,
-        dir: Option<PathBuf>,
-    ) -> Result<(Vec<(usize, usize)>, Vec<(usize, TaskSnapshot)>), CheckpointError> {
-        let Some(dir) = dir else {
-            let done = self
-                .coordinator
-                .as_ref()
-                .and_then(|c| c.completed.as_ref())
-                .expect("completed checkpoint");
-            return Ok((done.sources.clone(), done.windows.clone()));
-        };
-        read_checkpoint(&dir, id, self.blueprint.cfg.parallelism, self.blueprint.partitions)
+    fn restore(&self, id: u64) -> Result<Restored, CheckpointError> {
+        let c = self.checkpointing.as_ref().expect("a completed checkpoint");
+        match c.writer.read(id, self.job.parallelism(), self.job.partitions) {
+            Some(read) => read,
+            None => {
+                let done = c.coordinator.completed().expect("completed checkpoint");
+                Ok((done.sources.clone(), done.windows.clone()))
+            }
+        }
     }
 }
 
 /// A sink subtask of either item type.
 enum SinkKind {
-    Rows(SinkTask<Row>),
-    Results(SinkTask<WindowResult>),
+    Rows(Box<SinkTask<Row>>),
+    Results(Box<SinkTask<WindowResult>>),
 }
 
 fn data_len<T>(m: &Message<T>) -> u64 {
@@ -820,34 +709,33 @@ fn data_len<T>(m: &Message<T>) -> u64 {
     }
 }
 
-/// Runs the per-record engine on virtual time until `until`, on `cluster`, with work priced by
+/// Runs per-record `job` on virtual time until `until`, on `cluster`, with work priced by
 /// `cost`. `bounded` as in [`crate::dataflow::live::run_live`].
-#[allow(clippy::too_many_arguments)]
 pub fn run_simulated(
-    name: &str,
-    cfg: &DataflowConfig,
-    pipeline: &PipelineSpec,
-    table: &CampaignTable,
+    job: &JobContext,
     source: &SourceLog,
     cost: &CostModel,
     cluster: Cluster,
     until: Nanos,
     bounded: bool,
 ) -> Result<EngineRun, DataflowConfigError> {
-    let mut sim = SimulatedDataflow::new(
-        name,
-        cfg,
-        pipeline,
-        table,
-        source.partitions(),
-        cost,
-        cluster,
-        until,
-        bounded,
-    )?;
-    sim.advance(source, Nanos::MAX)
-        .expect("no checkpoint directory, so nothing to write");
+    let mut sim = SimulatedDataflow::new(job, cost, cluster, until, bounded)?;
+    if let Err(stop) = sim.advance(source, Nanos::MAX) {
+        unreachable!("no checkpoint directory and no crash planned: {stop}");
+    }
     Ok(sim.finish())
+}
+
+/// Why a simulated run stopped before the instant it was advanced to.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulatedStop {
+    /// The job crashed at this instant: a supervisor restarts it
+    /// ([`SimulatedDataflow::tear_down`], [`SimulatedDataflow::restart`]).
+    #[error("the job crashed at {0} ns")]
+    Crashed(Nanos),
+    /// A checkpoint could not be written, or the one to restore from could not be read.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
 
 /// A per-record engine on virtual time that can be advanced in segments, so a long run needs
@@ -857,100 +745,88 @@ pub struct SimulatedDataflow {
 }
 
 impl SimulatedDataflow {
-    /// Builds the subtasks for a source of `partitions` partitions; nothing runs yet.
-    #[allow(clippy::too_many_arguments)]
+    /// Builds `job`'s subtasks; nothing runs yet.
     pub fn new(
-        name: &str,
-        cfg: &DataflowConfig,
-        pipeline: &PipelineSpec,
-        table: &CampaignTable,
-        partitions: usize,
+        job: &JobContext,
         cost: &CostModel,
         cluster: Cluster,
         until: Nanos,
         bounded: bool,
     ) -> Result<Self, DataflowConfigError> {
+        let cfg = &job.cfg;
         cfg.validate()?;
-        let blueprint = Blueprint {
-            cfg: *cfg,
-            pipeline: pipeline.clone(),
-            table: table.clone(),
-            partitions,
+        let mut links = SimLinks {
+            rows: Rc::default(),
+            results: Rc::default(),
         };
-        let rows_out: Outbox<Row> = Rc::default();
-        let results_out: Outbox<WindowResult> = Rc::default();
-        let row_pool = BufferPool::<Row>::new();
-        let result_pool = BufferPool::<WindowResult>::new();
-        let t = topology(&blueprint, &rows_out, &results_out, &row_pool, &result_pool)?;
-        let n = t.subtasks.len();
+        let pools = BufferPools::default();
+        let g = JobGraph::build(job, &mut links, &pools, SinkOperator::new(cfg.sink))?;
+        let n = g.subtasks.len();
         let cores = cluster.cores().max(1);
-        let coordinator = cfg.checkpoint_interval.map(|i| Coordinator {
-            interval: i.nanos(),
+        let checkpointing = cfg.checkpoint_interval.map(|i| Checkpointing {
+            coordinator: CheckpointCoordinator::new(&job.name, i.nanos(), 0),
             next_trigger: i.nanos(),
-            next_id: 1,
-            dir: None,
-            pending: BTreeMap::new(),
-            completed: None,
-            inject: vec![None; t.sources],
+            writer: SnapshotWriter::default(),
+            inject: vec![None; g.sources],
         });
         let mut sim = Sim {
-            name: name.to_string(),
+            job: job.clone(),
             cost: *cost,
             cluster,
             until,
             bounded,
             poll_interval: cost.source_poll_interval_ns.round() as Nanos,
-            sources_count: t.sources,
+            sources_count: g.sources,
             core_of: (0..n).map(|k| k % cores).collect(),
             core_free: vec![0; cores],
             inbox: (0..n).map(|_| VecDeque::new()).collect(),
-            capacity: t
-                .input_count
+            capacity: g
+                .inputs
                 .iter()
                 .map(|&i| (cfg.buffers_per_channel * i.max(1)).max(1))
                 .collect(),
-            downstream: t.downstream,
+            downstream: g.downstream,
             blocked: vec![Vec::new(); n],
             link_last: vec![0; n * n],
             scheduled: vec![None; n + 2],
             queue: BinaryHeap::new(),
             seq: 0,
-            rows_out,
-            results_out,
-            row_pool,
-            result_pool,
+            links,
+            pools,
             sinks: Vec::new(),
             sources: Vec::new(),
             windows: Vec::new(),
-            subtasks: t.subtasks,
-            blueprint,
-            coordinator,
+            subtasks: g.subtasks,
+            checkpointing,
             crashes: Vec::new(),
-            phase_crashes: Vec::new(),
-            restarts: 0,
-            failures: Vec::new(),
+            crashed: None,
+            history: None,
             checkpoint_progress: Vec::new(),
             error: None,
             finished_flag: None,
             slowdowns: Vec::new(),
-            finished_positions: Vec::new(),
             step_at: (0, 0),
         };
         for k in 0..sim.sources_count {
             sim.schedule(k, 0);
         }
-        if let Some(next) = sim.coordinator.as_ref().map(|c| c.next_trigger) {
+        if let Some(next) = sim.checkpointing.as_ref().map(|c| c.next_trigger) {
             let coord = sim.coord();
             sim.schedule(coord, next);
         }
         Ok(Self { sim })
     }
 
+    /// The job this engine runs.
+    pub fn job(&self) -> &JobContext {
+        &self.sim.job
+    }
+
     /// Writes completed checkpoints under `dir` (`chk-<id>/_metadata` and one state file per
     /// subtask) and restores from there after a crash.
     pub fn with_checkpoint_dir(mut self, dir: PathBuf) -> Self {
-        if let Some(c) = &mut self.sim.coordinator {
-            c.dir = Some(dir);
+        if let Some(c) = &mut self.sim.checkpointing {
+            c.writer = SnapshotWriter::new(Some(dir));
         }
         self.sim.checkpoint_incrementally();
         self
@@ -975,16 +851,49 @@ impl SimulatedDataflow {
 
     /// Makes the job crash when checkpoint `id` reaches `phase`, for each `(id, phase)`.
     pub fn crash_in_checkpoints(&mut self, points: Vec<(u64, CheckpointPhase)>) {
-        self.sim.phase_crashes = points;
+        if let Some(c) = self.sim.checkpointing.take() {
+            self.sim.checkpointing = Some(Checkpointing {
+                coordinator: c.coordinator.with_phase_crashes(points),
+                ..c
+            });
+        }
     }
 
-    /// Runs everything that happens before `to`, reading from `source`.
-    pub fn advance(&mut self, source: &SourceLog, to: Nanos) -> Result<(), CheckpointError> {
+    /// Runs everything that happens before `to`, reading from `source`; stops early at a crash.
+    pub fn advance(&mut self, source: &SourceLog, to: Nanos) -> Result<(), SimulatedStop> {
         self.sim.run(source, to);
-        match self.sim.error.take() {
-            Some(e) => Err(e),
+        if let Some(e) = self.sim.error.take() {
+            return Err(e.into());
+        }
+        match self.sim.crashed.take() {
+            Some(at) => Err(SimulatedStop::Crashed(at)),
             None => Ok(()),
         }
+    }
+
+    /// Tears the crashed job down: every subtask's memory and the sink's open transactions
+    /// are lost. Returns, per partition, how far it had read.
+    pub fn tear_down(&mut self) -> Vec<usize> {
+        self.sim.tear_down()
+    }
+
+    /// The latest completed checkpoint: what a restart restores.
+    pub fn latest_completed(&self) -> Option<u64> {
+        self.sim
+            .checkpointing
+            .as_ref()
+            .and_then(|c| c.coordinator.completed())
+            .map(|c| c.id)
+    }
+
+    /// Starts a new incarnation of the torn-down job at `at`, from completed checkpoint `from`
+    /// (read back from the checkpoint directory when there is one, else from memory); the
+    /// sink commits what `from` covers and aborts the rest. Returns, per partition, where the
+    /// sources start reading again.
+    pub fn restart(&mut self, at: Nanos, from: Option<u64>) -> Result<Vec<usize>, CheckpointError> {
+        let restored = self.sim.restart(at, from)?;
+        self.sim.resume(at);
+        Ok(restored)
     }
 
     /// Wakes the source subtasks at `at`: call after appending events that arrive from `at` on.
@@ -1011,15 +920,13 @@ impl SimulatedDataflow {
         {
             out[p] = out[p].min(o);
         }
+        let checkpointing = self.sim.checkpointing.as_ref();
         let may_crash = !self.sim.crashes.is_empty()
-            || !self.sim.phase_crashes.is_empty()
+            || checkpointing.is_some_and(|c| c.coordinator.crashes_planned())
             || self.sim.scheduled.last().is_some_and(|s| s.is_some());
         if may_crash {
-            let floor = self
-                .sim
-                .coordinator
-                .as_ref()
-                .and_then(|c| c.completed.as_ref())
+            let floor = checkpointing
+                .and_then(|c| c.coordinator.completed())
                 .map(|c| c.sources.clone());
             match floor {
                 Some(sources) => {
@@ -1079,120 +986,13 @@ impl SimulatedDataflow {
         let mut windows = std::mem::take(&mut self.sim.windows);
         windows.sort_by_key(|w| w.index);
         let mut run = assemble(
-            &self.sim.name,
+            &self.sim.job.name,
             sink,
             sources,
             windows,
             vec!["all processing time: priced by the cost model".into()],
         );
-        run.counts.replayed = self.sim.failures.iter().map(|f| f.replayed).sum();
-        run.failures = std::mem::take(&mut self.sim.failures);
         run.progress.append(&mut self.sim.checkpoint_progress);
         run
     }
-}
-
-/// The subtasks of a job, numbered: sources `0..p`, window subtasks `p..2p` (stateful), then
-/// the sink.
-struct Topology {
-    subtasks: Vec<Subtask>,
-    sources: usize,
-    downstream: Vec<Vec<usize>>,
-    input_count: Vec<usize>,
-}
-
-fn topology(
-    b: &Blueprint,
-    rows_out: &Outbox<Row>,
-    results_out: &Outbox<WindowResult>,
-    row_pool: &BufferPool<Row>,
-    result_pool: &BufferPool<WindowResult>,
-) -> Result<Topology, DataflowConfigError> {
-    let cfg = &b.cfg;
-    cfg.validate()?;
-    let p = cfg.parallelism;
-    let chain = StatelessChain::new(&b.pipeline, &b.table);
-    let capacity = cfg.buffer_rows();
-    let flush_each = cfg.buffer_timeout.nanos() == 0;
-    let row_link = |to: usize| SimLink {
-        to,
-        outbox: rows_out.clone(),
-    };
-    let result_link = |to: usize| SimLink {
-        to,
-        outbox: results_out.clone(),
-    };
-    let source = |i: usize, out| SourceTask::new(i, p, b.partitions, chain.clone(), cfg, out);
-    let mut t = Topology {
-        subtasks: Vec::new(),
-        sources: p,
-        downstream: Vec::new(),
-        input_count: Vec::new(),
-    };
-    let push = |t: &mut Topology, s: Subtask, down: Vec<usize>, inputs: usize| {
-        t.subtasks.push(s);
-        t.downstream.push(down);
-        t.input_count.push(inputs);
-    };
-    match &b.pipeline.aggregate {
-        None if p == 1 => {
-            let task = source(0, RowOutput::Chained(Box::new(SinkOperator::new(cfg.sink))));
-            push(&mut t, Subtask::Source(task), vec![], 0);
-        }
-        None => {
-            let sink = p;
-            for i in 0..p {
-                let gate = OutputGate::new(i, vec![row_link(sink)], capacity, flush_each, row_pool.clone());
-                push(
-                    &mut t,
-                    Subtask::Source(source(i, RowOutput::ToSink(gate))),
-                    vec![sink],
-                    0,
-                );
-            }
-            push(
-                &mut t,
-                Subtask::RowSink(SinkTask::new(SinkOperator::new(cfg.sink), p)),
-                vec![],
-                p,
-            );
-        }
-        Some(agg) => {
-            let windows: Vec<usize> = (p..2 * p).collect();
-            for i in 0..p {
-                let links = windows.iter().map(|&w| row_link(w)).collect();
-                let gate = OutputGate::new(i, links, capacity, flush_each, row_pool.clone());
-                let out = RowOutput::Keyed {
-                    gate,
-                    key_by: agg.key_by,
-                };
-                push(&mut t, Subtask::Source(source(i, out)), windows.clone(), 0);
-            }
-            let sink = 2 * p;
-            for j in 0..p {
-                let out = if p == 1 {
-                    ResultOutput::Chained(Box::new(SinkOperator::new(cfg.sink)))
-                } else {
-                    ResultOutput::Gate(OutputGate::new(
-                        j,
-                        vec![result_link(sink)],
-                        capacity,
-                        flush_each,
-                        result_pool.clone(),
-                    ))
-                };
-                let down = if p == 1 { vec![] } else { vec![sink] };
-                push(&mut t, Subtask::Window(WindowTask::new(j, p, *agg, cfg, out)), down, p);
-            }
-            if p > 1 {
-                push(
-                    &mut t,
-                    Subtask::ResultSink(SinkTask::new(SinkOperator::new(cfg.sink), p)),
-                    vec![],
-                    p,
-                );
-            }
-        }
-    }
-    Ok(t)
 }

@@ -627,12 +627,12 @@ impl<L: Link<WindowResult>> WindowTask<L> {
     }
 
     /// Restores the state a checkpoint snapshot holds.
-    pub fn restore(&mut self, snapshot: &TaskSnapshot) -> Result<(), crate::microbatch::checkpoint::CheckpointError> {
+    pub fn restore(&mut self, snapshot: &TaskSnapshot) -> Result<(), crate::checkpoint::CheckpointError> {
         match &snapshot.incremental {
             Some(inc) => self
                 .op
                 .restore_incremental(&inc.root, snapshot.id, snapshot.watermark)
-                .map_err(|e| crate::microbatch::checkpoint::CheckpointError::Refused {
+                .map_err(|e| crate::checkpoint::CheckpointError::Refused {
                     path: inc.root.join(format!("chk-{}", snapshot.id)),
                     message: format!("cannot be restored: {e}"),
                 }),

@@ -1,5 +1,11 @@
 //! How a micro-batch query is configured: trigger, output mode, watermark delay, parallelism
 //! and the modelled scheduling overhead.
+//!
+//! Spark's default trigger — what a query gets when it sets none — is `ProcessingTime(0)`: the
+//! next batch starts as soon as the previous one ends. A scenario writes it either as
+//! `{ kind = "processing_time", interval = "0s" }` or as `{ kind = "default" }`; both read
+//! into the same [`Trigger::ProcessingTime`] with a zero interval, so every part of the
+//! workbench that handles a processing-time trigger handles it too.
 
 use serde::{Deserialize, Serialize};
 
@@ -8,11 +14,26 @@ use crate::pipeline::PipelineSpec;
 use crate::time::Span;
 
 /// When batches start (Spark's `Trigger`).
+///
+/// Read from a scenario with `kind` = `processing_time`, `default`, `once`, `available_now` or
+/// `continuous`; `default` is Spark's default trigger, `ProcessingTime` with a zero interval.
+///
+/// # Examples
+/// ```
+/// use streamlab_engines::microbatch::Trigger;
+/// let spelled: Trigger = serde_json::from_str(r#"{"kind": "default"}"#).unwrap();
+/// let zero: Trigger = serde_json::from_str(r#"{"kind": "processing_time", "interval": "0s"}"#).unwrap();
+/// assert_eq!(spelled, Trigger::SPARK_DEFAULT);
+/// assert_eq!(zero, Trigger::SPARK_DEFAULT);
+/// assert!(Trigger::SPARK_DEFAULT.runs_back_to_back());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case", from = "TriggerSpec")]
 pub enum Trigger {
     /// A batch on every multiple of `interval`; an overrunning batch is followed at once by the
-    /// next, and a falling-behind event is recorded. `interval = 0`: as fast as possible.
+    /// next, and a falling-behind event is recorded. `interval = 0` is Spark's default trigger:
+    /// each batch starts as soon as the previous one ends (see
+    /// [`runs_back_to_back`](Trigger::runs_back_to_back)).
     ProcessingTime {
         /// The trigger interval.
         interval: Span,
@@ -32,6 +53,76 @@ pub enum Trigger {
         /// Epoch (checkpoint) interval.
         checkpoint_interval: Span,
     },
+}
+
+/// A trigger as a scenario writes it: [`Trigger`]'s kinds plus `default`, Spark's name for the
+/// trigger a query gets when it sets none. Only deserialized, then read into a [`Trigger`]; its
+/// variant names are the list of allowed kinds in serde's "unknown variant" error.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum TriggerSpec {
+    ProcessingTime {
+        interval: Span,
+    },
+    Default,
+    Once,
+    AvailableNow {
+        #[serde(default)]
+        max_records_per_batch: Option<u64>,
+    },
+    Continuous {
+        checkpoint_interval: Span,
+    },
+}
+
+impl From<TriggerSpec> for Trigger {
+    fn from(spec: TriggerSpec) -> Self {
+        match spec {
+            TriggerSpec::ProcessingTime { interval } => Trigger::ProcessingTime { interval },
+            TriggerSpec::Default => Trigger::SPARK_DEFAULT,
+            TriggerSpec::Once => Trigger::Once,
+            TriggerSpec::AvailableNow { max_records_per_batch } => Trigger::AvailableNow { max_records_per_batch },
+            TriggerSpec::Continuous { checkpoint_interval } => Trigger::Continuous { checkpoint_interval },
+        }
+    }
+}
+
+impl Trigger {
+    /// Spark's default trigger, `ProcessingTime(0)`: what a query runs with when it sets no
+    /// trigger (`DataStreamWriter`'s default), "micro-batch mode, as soon as possible".
+    pub const SPARK_DEFAULT: Trigger = Trigger::ProcessingTime { interval: Span(0) };
+
+    /// Whether batches run back to back: a processing-time trigger with a zero interval starts
+    /// the next batch as soon as the previous one ends (after a poll when there was no new
+    /// data), so it has no interval to wait for and none to fall behind.
+    pub fn runs_back_to_back(&self) -> bool {
+        matches!(self, Trigger::ProcessingTime { interval } if interval.nanos() == 0)
+    }
+
+    /// Spark's stability condition for this trigger, as a sentence for a run's notes, given the
+    /// mean processing time of its data batches in ms: a processing-time trigger is stable while
+    /// a batch takes no longer than its interval; the default trigger has no interval, its
+    /// batches run back to back and their processing time *is* the time between batches. `None`
+    /// for triggers that do not repeat on processing time.
+    pub fn stability_note(&self, mean_batch_ms: f64) -> Option<String> {
+        let Trigger::ProcessingTime { interval } = *self else {
+            return None;
+        };
+        if self.runs_back_to_back() {
+            return Some(format!(
+                "batch processing time: mean {mean_batch_ms:.0} ms; the default trigger runs batches back to back \
+                 (each starts when the previous ends), so that is also the time between batches; there is no interval to overrun"
+            ));
+        }
+        let verdict = if mean_batch_ms > interval.as_ms() {
+            "processing time > trigger interval: the query cannot keep up"
+        } else {
+            "processing time <= trigger interval: stable"
+        };
+        Some(format!(
+            "batch processing time: mean {mean_batch_ms:.0} ms against a {interval} trigger interval ({verdict})"
+        ))
+    }
 }
 
 /// What a stateful query writes to the sink each batch (Spark's `OutputMode`).
@@ -76,7 +167,8 @@ pub struct MicroBatchConfig {
     pub workers: usize,
     /// Modelled scheduling overhead.
     pub scheduling: SchedulingOverhead,
-    /// How long to sleep when a trigger finds no new data (Spark's `pollingDelay`, 10 ms).
+    /// How long to sleep when a trigger finds no new data (Spark's `pollingDelay`, 10 ms). With
+    /// the default trigger it is the period at which an idle source is polled: greater than 0.
     pub polling_delay: Span,
     /// When the query starts. Default: at once for `ProcessingTime`, after the last event has
     /// arrived for `Once` and `AvailableNow` (a scheduled batch job).
@@ -155,14 +247,18 @@ impl MicroBatchConfig {
             );
         }
         match self.trigger {
-            Trigger::ProcessingTime { interval } if interval.nanos() == 0 => {
-                return err("trigger.interval", "must be greater than 0, e.g. \"100ms\" or \"1s\"")
+            Trigger::ProcessingTime { .. } if self.trigger.runs_back_to_back() && self.polling_delay.nanos() == 0 => {
+                return err(
+                    "polling_delay",
+                    "must be greater than 0 with the default trigger (a zero `interval`), which polls for new data \
+                     every `polling_delay` when a batch finds none; Spark polls every \"10ms\"",
+                )
             }
             Trigger::Continuous { .. } if pipeline.is_stateful() => {
                 return err(
                     "trigger",
                     "the Continuous trigger supports only map-like operators (filter, project, join against a static table); \
-                     this pipeline aggregates, which Spark refuses in continuous processing. Use `processing_time`, `once` or `available_now`",
+                     this pipeline aggregates, which Spark refuses in continuous processing. Use `default`, `processing_time`, `once` or `available_now`",
                 )
             }
             Trigger::Continuous { checkpoint_interval } if checkpoint_interval.nanos() == 0 => {
@@ -182,7 +278,7 @@ impl MicroBatchConfig {
         Ok(())
     }
 
-    /// The trigger interval of a `ProcessingTime` trigger.
+    /// The trigger interval of a `ProcessingTime` trigger (zero for Spark's default trigger).
     pub fn interval(&self) -> Option<Span> {
         match self.trigger {
             Trigger::ProcessingTime { interval } => Some(interval),

@@ -10,7 +10,10 @@
 //! instant the engine asks the source for new offsets; with none (and no watermark change that
 //! a stateful query must act on) it sleeps the polling delay and waits for the next multiple of
 //! the interval. A batch that overruns the interval is followed at once by the next one and is
-//! counted as falling behind. Everything time-related goes through the [`Runtime`].
+//! counted as falling behind. Spark's default trigger, `ProcessingTime(0)`, has no interval:
+//! the next batch starts as soon as the previous one ends, or after one polling delay when a
+//! trigger found nothing to do, and it never falls behind. Everything time-related goes through
+//! the [`Runtime`].
 //!
 //! Invariants: `committed` only moves in `commitOffsets`, after the batch's output is in the
 //! sink; the watermark computed by batch N (`next_watermark`) is applied from batch N+1
@@ -247,10 +250,9 @@ impl MicroBatchEngine {
     ) -> Result<(), EngineStop> {
         let start_at = self.cfg.start_at.map(|s| s.nanos());
         match self.cfg.trigger {
-            // Validation refuses a zero interval.
             Trigger::ProcessingTime { interval } => {
                 let first = *self.next_trigger.get_or_insert_with(|| start_at.unwrap_or(0));
-                self.processing_time_loop(rt, source, until, interval.nanos().max(1), first, run)?;
+                self.processing_time_loop(rt, source, until, interval.nanos(), first, run)?;
             }
             _ if self.next_trigger.is_some() => {}
             Trigger::Once | Trigger::AvailableNow { .. } => {
@@ -267,9 +269,15 @@ impl MicroBatchEngine {
         Ok(())
     }
 
-    /// `ProcessingTime(interval)`: a batch at every multiple of the interval from `next_trigger`
-    /// that has data (or a watermark change) to act on, polling when there is none; a batch
-    /// that overruns the interval is followed at once by the next and counted as falling behind.
+    /// `ProcessingTime(interval)` (Spark's `ProcessingTimeExecutor`): a batch at every multiple
+    /// of the interval from `next_trigger` that has data (or a watermark change) to act on,
+    /// polling when there is none; a batch that overruns the interval is followed at once by the
+    /// next and counted as falling behind.
+    ///
+    /// A zero interval is Spark's default trigger: the next trigger is the instant the previous
+    /// batch (or poll) ended, so no batch waits for a trigger and none falls behind. Its batches'
+    /// trigger instant is their start: a record's trigger wait is everything from its arrival
+    /// to the start of the batch that takes it (the rest of a poll, the previous batch's run).
     fn processing_time_loop<R: Runtime>(
         &mut self,
         rt: &mut R,
@@ -285,18 +293,24 @@ impl MicroBatchEngine {
             if trigger_start >= until {
                 return Ok(());
             }
-            let ran = self.run_batch(rt, source, next_trigger, None, run)?;
+            // The default trigger fires when the runtime gets to it; a timed one at its instant.
+            let nominal = if interval == 0 { trigger_start } else { next_trigger };
+            let ran = self.run_batch(rt, source, nominal, None, run)?;
             if !ran {
                 rt.wait_until(rt.now() + self.cfg.polling_delay.nanos());
             }
-            let elapsed = rt.now() - trigger_start;
-            if ran && elapsed > interval {
-                run.counts.falling_behind += 1;
-                if let Some(p) = run.progress.last_mut() {
-                    p.falling_behind = true;
+            if interval == 0 {
+                next_trigger = rt.now();
+            } else {
+                let elapsed = rt.now() - trigger_start;
+                if ran && elapsed > interval {
+                    run.counts.falling_behind += 1;
+                    if let Some(p) = run.progress.last_mut() {
+                        p.falling_behind = true;
+                    }
                 }
+                next_trigger = trigger_start / interval * interval + interval;
             }
-            next_trigger = trigger_start / interval * interval + interval;
             self.next_trigger = Some(next_trigger);
             if let Some(CrashPoint::At(t)) = self.crash {
                 if t < next_trigger.min(until) {

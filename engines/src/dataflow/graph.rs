@@ -1,0 +1,196 @@
+//! The job graph of the per-record engine, built once for both drivers.
+//!
+//! Topology, as Flink would chain it: the filter and join are chained into each source
+//! subtask; a key-by is always a network exchange; the sink has parallelism 1, so it is chained
+//! when the operator before it has parallelism 1 and reached through an exchange otherwise.
+//!
+//! Subtasks are numbered: sources `0..p`, window subtasks `p..2p` (stateful), then the sink
+//! subtask when it is not chained. How a message reaches subtask `to` is the driver's business
+//! ([`Links`]): a bounded channel for the live driver, an outbox delivered on virtual time for
+//! the simulated one. The graph is the same either way.
+
+use crate::dataflow::config::{DataflowConfig, DataflowConfigError};
+use crate::dataflow::network::{BufferPool, Link, OutputGate};
+use crate::dataflow::tasks::{ResultOutput, RowOutput, SinkOperator, SinkTask, SourceTask, WindowTask};
+use crate::dimension::CampaignTable;
+use crate::operators::stateless::StatelessChain;
+use crate::operators::{Row, WindowResult};
+use crate::pipeline::PipelineSpec;
+
+/// What a per-record job is: its name, configuration, pipeline and dimension table, and the
+/// partitions of its source. Every part of the engine is built from it, again at each restart.
+#[derive(Clone, Debug)]
+pub struct JobContext {
+    /// The run's name (in progress records).
+    pub name: String,
+    /// The engine's configuration.
+    pub cfg: DataflowConfig,
+    /// The pipeline it runs.
+    pub pipeline: PipelineSpec,
+    /// The dimension table the join looks up.
+    pub table: CampaignTable,
+    /// Partitions of the source.
+    pub partitions: usize,
+}
+
+impl JobContext {
+    /// The job `name` running `pipeline` with `cfg` over `partitions` source partitions.
+    pub fn new(
+        name: &str,
+        cfg: &DataflowConfig,
+        pipeline: &PipelineSpec,
+        table: &CampaignTable,
+        partitions: usize,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            cfg: *cfg,
+            pipeline: pipeline.clone(),
+            table: table.clone(),
+            partitions,
+        }
+    }
+
+    /// The parallelism of the sources and the window operator.
+    pub fn parallelism(&self) -> usize {
+        self.cfg.parallelism
+    }
+}
+
+/// How a driver connects subtasks: the sending end of a link to subtask `to`.
+pub trait Links {
+    /// A link carrying rows.
+    type Rows: Link<Row>;
+    /// A link carrying window results.
+    type Results: Link<WindowResult>;
+    /// A link to subtask `to` for rows.
+    fn rows_to(&mut self, to: usize) -> Self::Rows;
+    /// A link to subtask `to` for window results.
+    fn results_to(&mut self, to: usize) -> Self::Results;
+}
+
+/// One subtask of the graph.
+#[derive(Debug)]
+pub enum Subtask<R, W> {
+    /// A source subtask with its chained stateless operators.
+    Source(Box<SourceTask<R>>),
+    /// A window subtask behind the keyed exchange.
+    Window(Box<WindowTask<W>>),
+    /// The sink behind an exchange from the sources (a stateless pipeline).
+    RowSink(Box<SinkTask<Row>>),
+    /// The sink behind an exchange from the window subtasks.
+    ResultSink(Box<SinkTask<WindowResult>>),
+    /// A subtask that finished: a driver's placeholder once it took the subtask out.
+    Done,
+}
+
+impl<R: Link<Row>, W: Link<WindowResult>> Subtask<R, W> {
+    /// The sink this subtask holds, chained or its own.
+    pub fn sink_mut(&mut self) -> Option<&mut SinkOperator> {
+        match self {
+            Subtask::Source(t) => t.chained_sink_mut(),
+            Subtask::Window(t) => t.chained_sink_mut(),
+            Subtask::RowSink(t) => Some(&mut t.sink),
+            Subtask::ResultSink(t) => Some(&mut t.sink),
+            Subtask::Done => None,
+        }
+    }
+}
+
+/// The emptied network buffers of the job's two exchanges, going back for reuse.
+#[derive(Clone, Debug, Default)]
+pub struct BufferPools {
+    /// Buffers of rows (sources to windows or to the sink).
+    pub rows: BufferPool<Row>,
+    /// Buffers of window results (windows to the sink).
+    pub results: BufferPool<WindowResult>,
+}
+
+/// The subtasks of a job, numbered, with who sends to whom.
+#[derive(Debug)]
+pub struct JobGraph<R, W> {
+    /// The subtasks: sources `0..p`, window subtasks `p..2p`, then the sink if not chained.
+    pub subtasks: Vec<Subtask<R, W>>,
+    /// How many sources (the first subtasks).
+    pub sources: usize,
+    /// For each subtask, the subtasks it sends to.
+    pub downstream: Vec<Vec<usize>>,
+    /// For each subtask, how many subtasks send to it.
+    pub inputs: Vec<usize>,
+}
+
+impl<R: Link<Row>, W: Link<WindowResult>> JobGraph<R, W> {
+    /// Builds `job`'s subtasks, connected by `links`, with `sink` as the job's one sink.
+    pub fn build<L: Links<Rows = R, Results = W>>(
+        job: &JobContext,
+        links: &mut L,
+        pools: &BufferPools,
+        sink: SinkOperator,
+    ) -> Result<Self, DataflowConfigError> {
+        let cfg: &DataflowConfig = &job.cfg;
+        cfg.validate()?;
+        let p = cfg.parallelism;
+        let chain = StatelessChain::new(&job.pipeline, &job.table);
+        let capacity = cfg.buffer_rows();
+        let flush_each = cfg.buffer_timeout.nanos() == 0;
+        let source = |i: usize, out| Box::new(SourceTask::new(i, p, job.partitions, chain.clone(), cfg, out));
+        let mut g = Self {
+            subtasks: Vec::new(),
+            sources: p,
+            downstream: Vec::new(),
+            inputs: Vec::new(),
+        };
+        let mut sink = Some(sink);
+        let mut take_sink = || sink.take().expect("one sink per job");
+        match &job.pipeline.aggregate {
+            None if p == 1 => {
+                let task = source(0, RowOutput::Chained(Box::new(take_sink())));
+                g.push(Subtask::Source(task), vec![], 0);
+            }
+            None => {
+                let to = p;
+                for i in 0..p {
+                    let gate = OutputGate::new(i, vec![links.rows_to(to)], capacity, flush_each, pools.rows.clone());
+                    g.push(Subtask::Source(source(i, RowOutput::ToSink(gate))), vec![to], 0);
+                }
+                let task = SinkTask::new(take_sink(), p);
+                g.push(Subtask::RowSink(Box::new(task)), vec![], p);
+            }
+            Some(agg) => {
+                let windows: Vec<usize> = (p..2 * p).collect();
+                for i in 0..p {
+                    let channels = windows.iter().map(|&w| links.rows_to(w)).collect();
+                    let gate = OutputGate::new(i, channels, capacity, flush_each, pools.rows.clone());
+                    let out = RowOutput::Keyed {
+                        gate,
+                        key_by: agg.key_by,
+                    };
+                    g.push(Subtask::Source(source(i, out)), windows.clone(), 0);
+                }
+                let to = 2 * p;
+                for j in 0..p {
+                    let (out, down) = if p == 1 {
+                        (ResultOutput::Chained(Box::new(take_sink())), vec![])
+                    } else {
+                        let link = links.results_to(to);
+                        let gate = OutputGate::new(j, vec![link], capacity, flush_each, pools.results.clone());
+                        (ResultOutput::Gate(gate), vec![to])
+                    };
+                    let task = WindowTask::new(j, p, *agg, cfg, out);
+                    g.push(Subtask::Window(Box::new(task)), down, p);
+                }
+                if p > 1 {
+                    let task = SinkTask::new(take_sink(), p);
+                    g.push(Subtask::ResultSink(Box::new(task)), vec![], p);
+                }
+            }
+        }
+        Ok(g)
+    }
+
+    fn push(&mut self, s: Subtask<R, W>, down: Vec<usize>, inputs: usize) {
+        self.subtasks.push(s);
+        self.downstream.push(down);
+        self.inputs.push(inputs);
+    }
+}

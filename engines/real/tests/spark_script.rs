@@ -304,3 +304,19 @@ fn the_engines_own_validation_comes_first() {
     let r = refusal(None, "workers = 0");
     assert_refused(&r, RefusedTable::Engine, "workers", "at least 1");
 }
+
+#[test]
+fn sparks_default_trigger_sets_no_trigger() {
+    let (pipeline, _) = scenario("stateless");
+    for trigger in [
+        r#"{ kind = "default" }"#,
+        r#"{ kind = "processing_time", interval = "0s" }"#,
+    ] {
+        let engine: MicroBatchConfig = toml::from_str(&format!("trigger = {trigger}")).unwrap();
+        let script = translate(&pipeline, &engine).unwrap();
+        assert!(
+            script.text().contains("TRIGGER = {}  # Spark's default trigger"),
+            "{trigger}"
+        );
+    }
+}

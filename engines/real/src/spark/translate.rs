@@ -178,6 +178,7 @@ fn header(out: &mut String, job: SparkJob<'_>) {
          import json\n\
          import socket\n\
          import threading\n\
+         import time\n\
          \n\
          from pyspark.sql import SparkSession\n\
          from pyspark.sql import functions as F\n\

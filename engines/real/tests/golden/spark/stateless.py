@@ -28,6 +28,7 @@ import argparse
 import json
 import socket
 import threading
+import time
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -105,6 +106,9 @@ TRACE_SCHEMA = StructType(
 """streamlab's trace row: the columns of workloads/src/trace/mod.rs's COLUMNS, in order."""
 
 END_OF_STREAM = "END"
+END_GRACE_S = 10.0
+"""How long a windowed query waits, after reading the last row, for the batch that fires the
+windows its final watermark closes."""
 
 
 def trace_row(line):
@@ -347,6 +351,7 @@ class ProgressLog(StreamingQueryListener):
     def __init__(self, path):
         self._out = open(path, "a", encoding="utf-8")
         self.ended = threading.Event()
+        self.batches_after_end = 0
 
     def onQueryStarted(self, event):
         pass
@@ -355,6 +360,8 @@ class ProgressLog(StreamingQueryListener):
         progress = json.loads(event.progress.json)
         self._out.write(json.dumps(progress, separators=(",", ":")) + "\n")
         self._out.flush()
+        if self.ended.is_set():
+            self.batches_after_end += 1
         for source in progress.get("sources", []):
             end = source.get("endOffset")
             if isinstance(end, str):
@@ -415,9 +422,18 @@ def main():
         writer = writer.trigger(**TRIGGER)
     query = writer.start()
     # Ends by itself under once / available_now; otherwise once a batch has read every row the
-    # feeder sent (its end offset says "ended"), or when the driver ends the process group.
-    while query.isActive and not progress.ended.is_set():
+    # feeder sent (its end offset says "ended") and, for windows, the no-data batch after it has
+    # fired what the final watermark closes (or END_GRACE_S passed without one); or when the
+    # driver ends the process group.
+    ended_at = None
+    while query.isActive:
         query.awaitTermination(0.1)
+        if progress.ended.is_set():
+            ended_at = ended_at or time.monotonic()
+            if not WINDOWED or progress.batches_after_end > 0:
+                break
+            if time.monotonic() - ended_at > END_GRACE_S:
+                break
     if query.isActive:
         query.stop()
     sink.close()

@@ -176,7 +176,7 @@ mod tests {
             text.contains("java    ok       Java 17.0.15 at /usr/lib/jvm/java-17/bin/java (from $JAVA_HOME)"),
             "{text}"
         );
-        assert!(text.contains("spark   MISSING  pyspark==4.3.0"), "{text}");
+        assert!(text.contains("spark   MISSING  pyspark[sql]==4.3.0"), "{text}");
         assert!(text.contains("flink   MISSING  apache-flink==2.3.0"), "{text}");
         assert_eq!(text.matches("fix: streamlab engines install").count(), 2, "{text}");
         assert!(text.contains("from $STREAMLAB_ENGINES_DIR"), "{text}");

@@ -5,7 +5,8 @@
 //! `venv-spark` with pyspark 4.3.0, `venv-flink` with apache-flink 2.3.0.
 //!
 //! Installing is idempotent through a pin marker, `streamlab-pin.txt` inside the venv, holding
-//! the requirement it was installed for (`pyspark==4.3.0`). It is written last, after the
+//! the requirement it was installed for (`pyspark[sql]==4.3.0`: the `sql` extra brings
+//! pyarrow, which Spark's Python data sources need). It is written last, after the
 //! package imported and reported the pinned version, so:
 //! * no venv directory → [`VenvStatus::Absent`];
 //! * a directory without a marker → [`VenvStatus::Incomplete`] (an install was interrupted);
@@ -67,15 +68,33 @@ impl PythonEngine {
         }
     }
 
-    /// The pip requirement, `pyspark==4.3.0`; also the pin marker's content.
-    pub fn requirement(self) -> String {
-        format!("{}=={}", self.package(), self.pinned_version())
+    /// The pip extra it is installed with: pyspark's `sql` extra brings pyarrow (and pandas),
+    /// which Spark's Python data sources need to hand rows to the JVM; the generated Spark job
+    /// reads the feeder through one.
+    pub fn extra(self) -> Option<&'static str> {
+        match self {
+            PythonEngine::Spark => Some("sql"),
+            PythonEngine::Flink => None,
+        }
     }
 
-    /// The Python one-liner that imports the module and prints the installed version.
+    /// The pip requirement, `pyspark[sql]==4.3.0`; also the pin marker's content.
+    pub fn requirement(self) -> String {
+        match self.extra() {
+            Some(extra) => format!("{}[{extra}]=={}", self.package(), self.pinned_version()),
+            None => format!("{}=={}", self.package(), self.pinned_version()),
+        }
+    }
+
+    /// The Python one-liner that imports the module (and what its extra brings) and prints the
+    /// installed version.
     pub fn probe_script(self) -> String {
+        let also = match self {
+            PythonEngine::Spark => "; import pyarrow",
+            PythonEngine::Flink => "",
+        };
         format!(
-            "import {}; from importlib.metadata import version; print(version({:?}))",
+            "import {}{also}; from importlib.metadata import version; print(version({:?}))",
             self.module(),
             self.package()
         )
@@ -254,7 +273,7 @@ mod tests {
 
     #[test]
     fn pins_are_pyspark_4_3_0_and_apache_flink_2_3_0() {
-        assert_eq!(PythonEngine::Spark.requirement(), "pyspark==4.3.0");
+        assert_eq!(PythonEngine::Spark.requirement(), "pyspark[sql]==4.3.0");
         assert_eq!(PythonEngine::Flink.requirement(), "apache-flink==2.3.0");
         assert_eq!(
             PythonEngine::Flink.probe_script(),
@@ -264,9 +283,22 @@ mod tests {
 
     #[test]
     fn a_venv_with_the_pinned_marker_that_imports_the_pinned_version_is_kept() {
-        let status = VenvStatus::assess(SPARK, true, Some("pyspark==4.3.0\n"), || Ok("4.3.0\n".into()));
+        let status = VenvStatus::assess(SPARK, true, Some("pyspark[sql]==4.3.0\n"), || Ok("4.3.0\n".into()));
         assert_eq!(status, VenvStatus::Ready);
         assert!(!status.needs_install());
+    }
+
+    #[test]
+    fn a_spark_venv_installed_without_the_sql_extra_is_replaced() {
+        // pyspark alone cannot run the Python data source the generated job reads through.
+        let status = VenvStatus::assess(SPARK, true, Some("pyspark==4.3.0"), never_probed);
+        assert_eq!(
+            status,
+            VenvStatus::OtherVersion {
+                found: "pyspark==4.3.0".into()
+            }
+        );
+        assert!(PythonEngine::Spark.probe_script().contains("import pyarrow"));
     }
 
     #[test]
@@ -295,7 +327,7 @@ mod tests {
 
     #[test]
     fn a_right_marker_whose_import_reports_another_version_is_replaced() {
-        let status = VenvStatus::assess(SPARK, true, Some("pyspark==4.3.0"), || Ok("4.1.1".into()));
+        let status = VenvStatus::assess(SPARK, true, Some("pyspark[sql]==4.3.0"), || Ok("4.1.1".into()));
         assert_eq!(
             status,
             VenvStatus::OtherVersion {
@@ -306,7 +338,7 @@ mod tests {
 
     #[test]
     fn a_right_marker_whose_import_fails_is_not_importable() {
-        let status = VenvStatus::assess(SPARK, true, Some("pyspark==4.3.0"), || {
+        let status = VenvStatus::assess(SPARK, true, Some("pyspark[sql]==4.3.0"), || {
             Err("ModuleNotFoundError: No module named 'pyspark'".into())
         });
         assert!(matches!(status, VenvStatus::NotImportable { .. }));
@@ -322,7 +354,7 @@ mod tests {
         };
         std::fs::create_dir(&venv.dir).unwrap();
         venv.write_marker().unwrap();
-        assert_eq!(std::fs::read_to_string(venv.marker()).unwrap(), "pyspark==4.3.0\n");
+        assert_eq!(std::fs::read_to_string(venv.marker()).unwrap(), "pyspark[sql]==4.3.0\n");
         assert!(
             matches!(venv.status(), VenvStatus::NotImportable { .. }),
             "{:?}",

@@ -94,3 +94,67 @@ impl<T> BarrierAligner<T> {
         self.held.drain(..).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(from: usize, item: u32) -> Message<u32> {
+        Message::Data {
+            from,
+            items: vec![item],
+        }
+    }
+
+    fn item_of(msg: &Message<u32>) -> u32 {
+        match msg {
+            Message::Data { items, .. } => items[0],
+            _ => panic!("expected data"),
+        }
+    }
+
+    #[test]
+    fn without_an_alignment_every_message_passes() {
+        let mut aligner = BarrierAligner::new(2);
+        assert!(aligner.admit(data(0, 1)).is_some());
+        assert!(aligner.admit(data(1, 2)).is_some());
+        assert!(aligner.release().is_empty());
+    }
+
+    #[test]
+    fn an_input_that_delivered_the_barrier_is_held_until_every_input_has() {
+        let mut aligner = BarrierAligner::new(2);
+        assert_eq!(aligner.barrier(0, 1, 10), None);
+        assert!(aligner.admit(data(0, 1)).is_none(), "input 0 is blocked");
+        assert!(aligner.admit(data(0, 2)).is_none());
+        assert!(
+            aligner.admit(data(1, 3)).is_some(),
+            "input 1 has not delivered the barrier"
+        );
+        assert_eq!(
+            aligner.barrier(1, 1, 20),
+            Some(10),
+            "alignment began at the first barrier"
+        );
+        let held: Vec<u32> = aligner.release().iter().map(item_of).collect();
+        assert_eq!(held, vec![1, 2], "held messages come back in arrival order");
+        assert!(aligner.admit(data(0, 4)).is_some(), "the alignment is over");
+    }
+
+    #[test]
+    fn a_finished_input_does_not_hold_the_alignment_back() {
+        let mut aligner = BarrierAligner::<u32>::new(2);
+        assert_eq!(aligner.barrier(0, 3, 5), None);
+        assert_eq!(aligner.input_finished(1, 7), Some((3, 5)));
+        assert_eq!(aligner.input_finished(0, 8), None, "no alignment in progress");
+    }
+
+    #[test]
+    fn a_stale_barrier_is_ignored_and_a_newer_one_abandons_the_older_alignment() {
+        let mut aligner = BarrierAligner::<u32>::new(2);
+        assert_eq!(aligner.barrier(0, 2, 10), None);
+        assert_eq!(aligner.barrier(1, 1, 11), None, "barrier 1 is older than 2");
+        assert_eq!(aligner.barrier(1, 3, 12), None, "3 overtakes 2: input 0 must deliver 3");
+        assert_eq!(aligner.barrier(0, 3, 13), Some(12));
+    }
+}

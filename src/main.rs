@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use streamlab_engines::time::Span;
+use streamlab_reports::layout::{ResultsLayout, SweepLayout};
 use streamlab_scenarios::calibrate::calibrate;
 use streamlab_scenarios::capacity::capacity;
 use streamlab_scenarios::catalog::{catalog, catalog_table};
@@ -288,8 +289,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("clock: {}", outcome.summary.clock);
             let dir = outcome.dir.display();
-            println!("results: {dir}/  (summary.json, progress.jsonl, latency-*.hgrm, sink-*.csv, timeline.csv)");
-            println!("plots:   {dir}/latency-cdf.svg  {dir}/latency-over-time.svg");
+            println!("results: {dir}/  ({})", ResultsLayout::listing());
+            println!(
+                "plots:   {dir}/{}  {dir}/{}",
+                ResultsLayout::LATENCY_CDF_PLOT,
+                ResultsLayout::LATENCY_OVER_TIME_PLOT
+            );
             Ok(())
         }
         Command::Sweep {
@@ -320,7 +325,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "clock: {}",
                 outcome.summary.points.first().map_or("-", |p| p.summary.clock.as_str())
             );
-            println!("results: {dir}/  (sweep.json, sweep.csv, and a results directory per point)");
+            println!(
+                "results: {dir}/  ({}, {}, and a results directory per point)",
+                SweepLayout::SWEEP,
+                SweepLayout::SWEEP_CSV
+            );
             Ok(())
         }
         Command::Report { dirs, out } => {

@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::results_dir::{parse_duration_ms, RunExtras};
+use crate::results_dir::parse_duration_ms;
 use crate::summary::RunSummary;
 
 /// One bound of a service-level objective.
@@ -131,12 +131,12 @@ impl Bound {
 
     /// The quantity measured on a run; `None` when it was not measured (recovery without a
     /// failure). A failure that never recovered is an infinite recovery time.
-    pub fn measure(&self, run: &RunSummary, extras: &RunExtras) -> Option<f64> {
+    pub fn measure(&self, run: &RunSummary) -> Option<f64> {
         match self {
             Bound::P99(_) => Some(run.latency_ms.p99),
             Bound::P50(_) => Some(run.latency_ms.p50),
             Bound::MinThroughput(_) => Some(run.throughput_eps),
-            Bound::Recovery(_) => recovery_ms(extras),
+            Bound::Recovery(_) => recovery_ms(run),
         }
     }
 
@@ -163,14 +163,13 @@ impl Bound {
 /// A run's recovery time: `recovery.catch_up_ms` (measured from the failure, so it includes the
 /// downtime) when reported, else the downtime, else the longest `recovered_ms − at_ms` over its
 /// failures (infinite if one never recovered); `None` without failures.
-pub fn recovery_ms(extras: &RunExtras) -> Option<f64> {
-    if let Some(r) = &extras.recovery {
+pub fn recovery_ms(run: &RunSummary) -> Option<f64> {
+    if let Some(r) = &run.recovery {
         if let Some(t) = r.catch_up_ms.or(r.downtime_ms) {
             return Some(t);
         }
     }
-    extras
-        .failures
+    run.failures
         .iter()
         .map(|f| f.recovered_ms.map_or(f64::INFINITY, |end| end - f.at_ms))
         .reduce(f64::max)
@@ -234,12 +233,12 @@ pub struct Verdict {
 
 impl Verdict {
     /// Checks `run` against every bound of `slo`.
-    pub fn of(slo: &Slo, run: &RunSummary, extras: &RunExtras) -> Self {
+    pub fn of(slo: &Slo, run: &RunSummary) -> Self {
         let checks = slo
             .bounds
             .iter()
             .map(|&bound| {
-                let value = bound.measure(run, extras);
+                let value = bound.measure(run);
                 Check {
                     bound,
                     value,
@@ -279,8 +278,7 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results_dir::Failure;
-    use crate::summary::{Counts, LatencySummary};
+    use crate::summary::{Counts, FailureMark, LatencySummary};
 
     fn run(p99: f64, throughput: f64) -> RunSummary {
         RunSummary {
@@ -327,10 +325,10 @@ mod tests {
     #[test]
     fn margins_are_relative_headroom_or_violation() {
         let s = slo("[slo]\np99 = \"2s\"\nmin_throughput_eps = 1000").unwrap();
-        let good = Verdict::of(&s, &run(1500.0, 2000.0), &RunExtras::default());
+        let good = Verdict::of(&s, &run(1500.0, 2000.0));
         assert!(good.meets());
         assert_eq!(good.worst_margin(), 0.25);
-        let bad = Verdict::of(&s, &run(2300.0, 2000.0), &RunExtras::default());
+        let bad = Verdict::of(&s, &run(2300.0, 2000.0));
         assert!(!bad.meets());
         assert!((bad.worst_margin() + 0.15).abs() < 1e-12);
         assert_eq!(bad.violations(), ["p99 2.3 s > 2 s (15% over)"]);
@@ -339,18 +337,19 @@ mod tests {
     #[test]
     fn recovery_is_unmeasured_without_failures_and_infinite_when_never_recovered() {
         let s = slo("[slo]\nrecovery = \"30s\"").unwrap();
-        let none = Verdict::of(&s, &run(1.0, 1.0), &RunExtras::default());
+        let none = Verdict::of(&s, &run(1.0, 1.0));
         assert_eq!(none.checks[0].meets(), None);
         assert!(!none.meets());
-        let never = RunExtras {
-            failures: vec![Failure {
+        let never = RunSummary {
+            failures: vec![FailureMark {
                 kind: "crash".into(),
                 at_ms: 1000.0,
                 recovered_ms: None,
             }],
             recovery: None,
+            ..run(1.0, 1.0)
         };
-        let v = Verdict::of(&s, &run(1.0, 1.0), &never);
+        let v = Verdict::of(&s, &never);
         assert_eq!(v.checks[0].meets(), Some(false));
         assert_eq!(v.worst_margin(), f64::NEG_INFINITY);
     }

@@ -8,7 +8,10 @@
 //! * [`summary`] — the stable, documented schema of `summary.json`, and a side-by-side table.
 //! * [`plot`] — charts as SVG and PNG drawn with a bundled font, so they render the same on a
 //!   machine without system fonts.
+//! * [`layout`] — where each file of a results directory (or a sweep's) lives: the one place
+//!   that knows, for the run that writes and the report that reads.
 //! * [`results_dir`] — reading a results directory (or a sweep's) back.
+//! * [`figures`] — a results directory's figures, labelled once for the run and the report.
 //! * [`decision`] — a scenario's SLO and how far each configuration is from it.
 //! * [`report`] — `report.html` and `report.md` with the decision record ([`write_report`]).
 //! * [`error`] — what can go wrong, and whose fault it is.
@@ -19,7 +22,9 @@
 
 pub mod decision;
 pub mod error;
+pub mod figures;
 pub mod hgrm;
+pub mod layout;
 pub mod plot;
 pub mod report;
 pub mod results_dir;

@@ -4,7 +4,9 @@
 //! `progress.jsonl`, `timeline.csv` and `latency-<run>.hgrm`; a sweep directory holds
 //! `sweep.json` and one results directory per point. Optional files that are absent give
 //! empty series (the plots say "no data"); files that are present but malformed are errors
-//! naming the file and line, never silently skipped.
+//! naming the file and line, never silently skipped. Where each file is, is
+//! [`crate::layout`]'s to say; `summary.json` is read with the [`crate::summary`] types that
+//! write it (its runs' failures and recovery included).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -14,52 +16,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::layout::{ResultsLayout, SweepLayout};
 use crate::plot::{BatchBar, CheckpointPoint, PHASES};
 use crate::summary::Summary;
-
-/// A failure injected into a run, as `summary.json` reports it (`runs[].failures[]`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Failure {
-    /// What failed, for example `"task crash"`.
-    #[serde(default)]
-    pub kind: String,
-    /// When, ms since the run started.
-    pub at_ms: f64,
-    /// When the run had recovered, ms since the run started; `None` if it never did.
-    #[serde(default)]
-    pub recovered_ms: Option<f64>,
-}
-
-/// How a run recovered from its failures (`runs[].recovery`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
-pub struct Recovery {
-    /// Failure until the first output after the restart, ms.
-    #[serde(default)]
-    pub downtime_ms: Option<f64>,
-    /// Time until latency was back within tolerance of its pre-failure level, ms.
-    #[serde(default)]
-    pub catch_up_ms: Option<f64>,
-    /// Records read again after the restart.
-    #[serde(default)]
-    pub replayed: Option<u64>,
-    /// Outputs delivered more than once.
-    #[serde(default)]
-    pub duplicates: Option<u64>,
-    /// Outputs never delivered.
-    #[serde(default)]
-    pub losses: Option<u64>,
-}
-
-/// What a run's entry in `summary.json` may carry beyond [`crate::summary::RunSummary`].
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct RunExtras {
-    /// Injected failures, in time order.
-    #[serde(default)]
-    pub failures: Vec<Failure>,
-    /// Recovery figures, when failures were injected.
-    #[serde(default)]
-    pub recovery: Option<Recovery>,
-}
 
 /// Points of a time series: (processing time s, value).
 pub type Series = Vec<(f64, f64)>;
@@ -80,10 +39,8 @@ pub struct TimelineRow {
 pub struct ResultsDir {
     /// Where it was read from.
     pub path: PathBuf,
-    /// `summary.json`.
+    /// `summary.json` (each run's failures and recovery included).
     pub summary: Summary,
-    /// Per run (same order as `summary.runs`), the optional failure and recovery fields.
-    pub extras: Vec<RunExtras>,
     /// `scenario.toml`, parsed; empty when absent.
     pub scenario: toml::Table,
     /// `progress.jsonl`, one value per line; empty when absent.
@@ -94,21 +51,8 @@ pub struct ResultsDir {
     pub cdf: BTreeMap<String, Vec<(f64, f64)>>,
 }
 
-/// The file-name form of a run name, as the run writes it: lowercase ASCII alphanumerics,
-/// other characters folded into single dashes (`"micro-batch 1s"` → `"micro-batch-1s"`).
-pub fn slug(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-")
-}
+/// The file-name form of a run name (see [`crate::layout::slug`]).
+pub use crate::layout::slug;
 
 fn input_error(path: &Path, message: impl Into<String>) -> Error {
     Error::Input {
@@ -132,7 +76,8 @@ fn read_optional(path: &Path) -> Result<Option<String>> {
 impl ResultsDir {
     /// Reads the results directory at `dir`.
     pub fn read(dir: &Path) -> Result<Self> {
-        let summary_path = dir.join("summary.json");
+        let layout = ResultsLayout::new(dir);
+        let summary_path = layout.summary();
         let text = read_optional(&summary_path)?.ok_or_else(|| {
             input_error(
                 dir,
@@ -140,16 +85,10 @@ impl ResultsDir {
             )
         })?;
         let raw: Value = serde_json::from_str(&text).map_err(|e| input_error(&summary_path, e.to_string()))?;
-        let summary: Summary = serde_json::from_value(raw.clone())
+        let summary: Summary = serde_json::from_value(raw)
             .map_err(|e| input_error(&summary_path, format!("not a streamlab summary: {e}")))?;
-        let extras = (0..summary.runs.len())
-            .map(|i| {
-                serde_json::from_value::<RunExtras>(raw["runs"][i].clone())
-                    .map_err(|e| input_error(&summary_path, format!("runs[{i}]: {e}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
 
-        let scenario_path = dir.join("scenario.toml");
+        let scenario_path = layout.scenario();
         let scenario = match read_optional(&scenario_path)? {
             Some(text) => text
                 .parse::<toml::Table>()
@@ -157,7 +96,7 @@ impl ResultsDir {
             None => toml::Table::new(),
         };
 
-        let progress_path = dir.join("progress.jsonl");
+        let progress_path = layout.progress();
         let progress = read_optional(&progress_path)?
             .unwrap_or_default()
             .lines()
@@ -168,12 +107,12 @@ impl ResultsDir {
             })
             .collect::<Result<Vec<Value>>>()?;
 
-        let timeline_path = dir.join("timeline.csv");
+        let timeline_path = layout.timeline();
         let timeline = parse_timeline(&timeline_path, &read_optional(&timeline_path)?.unwrap_or_default())?;
 
         let mut cdf = BTreeMap::new();
         for run in &summary.runs {
-            let path = dir.join(format!("latency-{}.hgrm", slug(&run.name)));
+            let path = layout.latency_hgrm(&run.name);
             if let Some(text) = read_optional(&path)? {
                 cdf.insert(run.name.clone(), parse_hgrm(&path, &text)?);
             }
@@ -181,7 +120,6 @@ impl ResultsDir {
         Ok(Self {
             path: dir.to_path_buf(),
             summary,
-            extras,
             scenario,
             progress,
             timeline,
@@ -367,7 +305,7 @@ pub struct SweepFilePoint {
 
 /// Reads `dir/sweep.json`, if there is one.
 pub fn read_sweep_file(dir: &Path) -> Result<Option<SweepFile>> {
-    let path = dir.join("sweep.json");
+    let path = SweepLayout::new(dir).sweep();
     let Some(text) = read_optional(&path)? else {
         return Ok(None);
     };

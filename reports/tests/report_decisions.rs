@@ -216,3 +216,29 @@ fn a_directory_without_summary_is_refused_with_its_path() {
     let err = write_report(&[dir.path().to_path_buf()], &dir.path().join("out")).unwrap_err();
     assert!(err.to_string().contains("not a results directory"), "{err}");
 }
+
+#[test]
+fn a_default_trigger_run_is_described_as_batches_back_to_back_not_by_an_interval() {
+    let (_guard, root) = out_dir("default-trigger");
+    let dir = root.join("results");
+    let config = json!({"config": {"trigger": {"kind": "processing_time", "interval": "0"}}});
+    results_dir(
+        &dir,
+        SCENARIO,
+        vec![
+            run("micro-batch 1s", "micro-batch", 200.0, config),
+            run("per-record", "per-record", 250.0, json!({})),
+        ],
+    );
+    let paths = write_report(&[dir], &root.join("report")).unwrap();
+    let md = fs::read_to_string(&paths.markdown).unwrap();
+    assert!(
+        md.contains("It runs Spark's default trigger: each batch starts as soon as the previous one ends"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Its 10 batches ran back to back; with no interval there is nothing to fall behind."),
+        "{md}"
+    );
+    assert!(!md.contains("Its trigger interval (0)"), "{md}");
+}

@@ -14,18 +14,18 @@
 //! at least 2 s and at most the scenario's duration. A probe without any output cannot be
 //! judged and counts as unstable.
 
-use streamlab_engines::latency::TIMELINE_BUCKET;
-use streamlab_engines::run::EngineRun;
-use streamlab_engines::time::{Nanos, Span, NANOS_PER_MS};
+use streamlab_engines::time::{Nanos, Span};
 use streamlab_reports::summary::LatencySummary;
 use streamlab_workloads::RateProfile;
 
 use crate::error_run::{Result, RunError};
-use crate::execute::{clock_setup, run_engine};
-use streamlab_engines::microbatch::Trigger;
 use streamlab_engines::pipeline::{PipelineSpec, WindowSpec};
 
-use crate::spec::{ClockKind, EngineKind, EngineSpec, Scenario, WorkloadSpec};
+use crate::clock::clock_setup;
+use crate::drive::run_engine;
+use crate::executor::executor;
+use crate::spec::{ClockKind, EngineSpec, Scenario, WorkloadSpec};
+pub use crate::stability::stability;
 use crate::workload::Workload;
 
 /// The highest rate the search tries unless told otherwise, events/s.
@@ -102,65 +102,6 @@ fn window_span(pipeline: &PipelineSpec) -> f64 {
     })
 }
 
-/// The interval on which an engine's latency behaviour repeats, in seconds.
-fn characteristic_interval(engine: &EngineSpec) -> f64 {
-    match &engine.kind {
-        EngineKind::MicroBatch(cfg) => match cfg.trigger {
-            Trigger::ProcessingTime { interval } => interval.as_ms() / 1e3,
-            Trigger::Continuous { checkpoint_interval } => checkpoint_interval.as_ms() / 1e3,
-            Trigger::Once | Trigger::AvailableNow { .. } => 0.0,
-        },
-        EngineKind::PerRecord(cfg) => {
-            let commit = cfg.commit_interval.map_or(0.0, |c| c.as_ms());
-            cfg.auto_watermark_interval
-                .as_ms()
-                .max(cfg.buffer_timeout.as_ms())
-                .max(commit)
-                / 1e3
-        }
-    }
-}
-
-/// Judges a finished probe (see the module docs).
-pub fn stability(run: &EngineRun, events: u64, duration: Nanos) -> Result<(), String> {
-    if run.counts.outputs == 0 {
-        return Err("no output, so no latency to judge (is the run shorter than a window?)".into());
-    }
-    if run.counts.events < events {
-        return Err(format!(
-            "{} of {} events still unread at the end",
-            events - run.counts.events,
-            events
-        ));
-    }
-    if run.counts.batches > 0 && run.counts.falling_behind * 10 > run.counts.batches {
-        return Err(format!(
-            "{} of {} batches took longer than the trigger interval",
-            run.counts.falling_behind, run.counts.batches
-        ));
-    }
-    let third = (duration / 3 / TIMELINE_BUCKET) as usize;
-    let mean = |from: usize, to: usize| {
-        let buckets = run
-            .latency
-            .timeline
-            .get(from..to.min(run.latency.timeline.len()))
-            .unwrap_or(&[]);
-        let (n, sum) = buckets.iter().fold((0u64, 0u128), |(n, s), b| (n + b.count, s + b.sum));
-        (n > 0).then(|| sum as f64 / n as f64)
-    };
-    if let (Some(middle), Some(last)) = (mean(third, 2 * third), mean(2 * third, 3 * third)) {
-        if last > middle * 1.5 && last - middle > 100.0 * NANOS_PER_MS as f64 {
-            return Err(format!(
-                "latency grows: {:.1} ms in the middle third, {:.1} ms in the last",
-                middle / 1e6,
-                last / 1e6
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Searches the sustainable rate of every engine of `scenario`. `on_probe` hears each probe.
 pub fn capacity(
     scenario: &Scenario,
@@ -183,7 +124,7 @@ pub fn capacity(
         let mut probe = |scale: f64, probes: &mut Vec<Probe>| -> Result<bool> {
             let rate = base_rate * scale;
             let scenario_secs = scenario.duration.nanos() as f64 / 1e9;
-            let secs = (8.0 * characteristic_interval(engine))
+            let secs = (8.0 * executor(&engine.kind).characteristic_interval_s())
                 .max(4.0 * window_span(&scenario.pipeline))
                 .max(2.0)
                 .min(scenario_secs);

@@ -13,14 +13,14 @@ use std::path::PathBuf;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use streamlab_engines::fault::{BatchPhase, CheckpointPhase};
-use streamlab_engines::microbatch::OutputMode;
 use streamlab_engines::time::Nanos;
 
+use crate::clock::clock_setup;
+use crate::drive::run_engines;
 use crate::error_run::{Result, RunError};
-use crate::execute::{clock_setup, run_engines, Durability};
+use crate::executor::{executor, Durability, RunContext};
 use crate::recovery::{recovery_cost, OutputLedger};
-use crate::spec::{ClockKind, EngineKind, EngineSpec, FailureKindName, FailureSpec, Scenario};
+use crate::spec::{ClockKind, EngineSpec, FailureSpec, Scenario};
 use crate::workload::Workload;
 
 /// One crash point's outcome.
@@ -82,20 +82,18 @@ pub fn crash_sweep(
                     resume: false,
                     sink_dir: None,
                 };
-                let mut ledger = OutputLedger::default();
-                let mut runs = run_engines(
-                    s,
-                    &[engine],
-                    &workload,
+                let ctx = RunContext {
+                    scenario: s,
+                    workload: &workload,
                     until,
-                    &clock,
-                    &durability,
-                    &mut |_| {},
-                    &mut |_, d| {
-                        ledger.add(&d);
-                        Ok(())
-                    },
-                )?;
+                    clock: &clock,
+                    durability: &durability,
+                };
+                let mut ledger = OutputLedger::default();
+                let mut runs = run_engines(&ctx, &[engine], &mut |_| {}, &mut |_, d| {
+                    ledger.add(&d);
+                    Ok(())
+                })?;
                 Ok((ledger, runs.pop().expect("one run")))
             };
         let (baseline, base_run) = run(&s, "crash-sweep-base", false)?;
@@ -112,7 +110,7 @@ pub fn crash_sweep(
         for (label, failure) in points {
             s.failures = vec![failure];
             let (ledger, failed) = run(&s, "crash-sweep-point", true)?;
-            let upsert = matches!(&engine.kind, EngineKind::MicroBatch(c) if c.output_mode != OutputMode::Append);
+            let upsert = executor(&engine.kind).upserts();
             let (duplicates, losses) = if upsert {
                 ledger.compare_upserts(&baseline)
             } else {
@@ -142,56 +140,7 @@ fn crash_points(
     until: Nanos,
     max_points: usize,
 ) -> Vec<(String, FailureSpec)> {
-    let failure = |at: Option<Nanos>, batch: Option<u64>, phase: Option<BatchPhase>| FailureSpec {
-        kind: FailureKindName::Crash,
-        at: at.map(streamlab_engines::time::Span),
-        duration: None,
-        factor: None,
-        worker: None,
-        scope: None,
-        batch,
-        phase,
-        checkpoint: None,
-        checkpoint_phase: None,
-        engine: Some(engine.name.clone()),
-    };
-    let all: Vec<(String, FailureSpec)> = match &engine.kind {
-        EngineKind::MicroBatch(_) => {
-            let batches = base.counts.batches;
-            (0..batches)
-                .flat_map(|b| {
-                    BatchPhase::ALL
-                        .iter()
-                        .map(move |&p| (format!("batch {b}, {}", p.name()), (b, p)))
-                })
-                .map(|(label, (b, p))| (label, failure(None, Some(b), Some(p))))
-                .collect()
-        }
-        EngineKind::PerRecord(_) => {
-            // Every phase of every checkpoint the failure-free run completed, then instants.
-            let checkpoints = base
-                .progress
-                .iter()
-                .filter(|p| p["type"] == "checkpoint")
-                .filter_map(|p| p["id"].as_u64())
-                .max()
-                .unwrap_or(0);
-            let in_checkpoints = (1..=checkpoints).flat_map(|id| {
-                CheckpointPhase::ALL.iter().map(move |&phase| {
-                    let mut f = failure(None, None, None);
-                    f.checkpoint = Some(id);
-                    f.checkpoint_phase = Some(phase);
-                    (format!("checkpoint {id}, {}", phase.name()), f)
-                })
-            });
-            let n = max_points.max(1) as u64;
-            let instants = (1..=n).map(|i| {
-                let at = until * i / (n + 1);
-                (format!("t = {:.3} s", at as f64 / 1e9), failure(Some(at), None, None))
-            });
-            in_checkpoints.chain(instants).collect()
-        }
-    };
+    let all = executor(&engine.kind).crash_points(&engine.name, base, until, max_points);
     if all.len() <= max_points {
         return all;
     }

@@ -5,26 +5,49 @@
 //! is user input, so this crate's first job is to refuse a bad file with a message that names
 //! the file, the line and the key, and says what is allowed ([`error::ScenarioError`]).
 //!
-//! * [`spec`] — the file format and its reader.
-//! * [`error`] — what can go wrong, by who is at fault.
-//! * [`sweep`] — one scenario over a grid of values of its keys.
-//! * [`catalog`] — the scenarios of a directory, with their purpose (`streamlab list`).
+//! A run is a straight pipeline, each step a module that only looks back:
+//!
+//! * [`spec`] (with [`engine`], [`failures`] and [`keypath`]) — the file format; [`reader`]
+//!   reads it, with located errors ([`error`]).
+//! * [`workload`] and [`clock`] — the plan: the events, and the clock the engines run on.
+//! * [`executor`] — one interface per engine kind ([`micro_batch`], [`per_record`]), each
+//!   running its engine under a supervisor of `streamlab_engines::recovery`; [`drive`] runs the
+//!   engines, whole or segment by segment.
+//! * [`sink`] — the sink files, written as the engines deliver.
+//! * [`summary`], [`recovery`], [`stability`] and [`results`] — `summary.json` and the rest of
+//!   the results directory (its layout is `streamlab_reports::layout`'s).
+//! * [`runner`] — the pipeline, end to end (`streamlab run`).
+//!
+//! Around it: [`sweep`] (one scenario over a grid of values of its keys), [`capacity`],
+//! [`crash_sweep`], [`validate`], [`calibrate`] and [`catalog`] (the scenarios of a directory,
+//! with their purpose, for `streamlab list`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod calibrate;
 pub mod capacity;
 pub mod catalog;
+pub mod clock;
 pub mod crash_sweep;
+pub mod drive;
+pub mod engine;
 pub mod error;
 pub mod error_run;
-pub mod execute;
+pub mod executor;
+pub mod failures;
+pub mod keypath;
+pub mod micro_batch;
+pub mod per_record;
 pub mod profile;
+pub mod reader;
 pub mod recovery;
 pub mod results;
 pub mod rss;
 pub mod runner;
+pub mod sink;
 pub mod spec;
+pub mod stability;
+pub mod summary;
 pub mod sweep;
 pub mod validate;
 pub mod workload;

@@ -10,8 +10,9 @@
 use std::collections::BTreeMap;
 
 use streamlab_engines::operators::Output;
-use streamlab_engines::run::{Delivered, FailureEvent};
+use streamlab_engines::run::{Delivered, EngineRun, FailureEvent};
 use streamlab_engines::time::Nanos;
+use streamlab_reports::summary::Recovery;
 
 /// Latency counts as recovered within this factor of the pre-failure p99.
 pub const CATCH_UP_TOLERANCE: f64 = 1.2;
@@ -122,5 +123,39 @@ pub fn recovery_cost(timeline: &[(Nanos, Nanos)], failure: &FailureEvent) -> Rec
     RecoveryCost {
         downtime_ms,
         catch_up_ms,
+    }
+}
+
+/// The `recovery` of a run's summary: the worst downtime and catch-up over the failures that
+/// struck it (`events`, from [`crate::failures::struck`]), and its duplicates and losses
+/// against the failure-free `baseline` — the final value of every window for an `upsert`
+/// sink.
+pub fn recovery(
+    ledger: &OutputLedger,
+    baseline: &OutputLedger,
+    run: &EngineRun,
+    events: &[(String, FailureEvent)],
+    upsert: bool,
+) -> Recovery {
+    let (duplicates, losses) = if upsert {
+        ledger.compare_upserts(baseline)
+    } else {
+        ledger.compare(baseline)
+    };
+    let costs: Vec<_> = events.iter().map(|(_, f)| recovery_cost(&ledger.timeline, f)).collect();
+    let worst = |f: fn(&RecoveryCost) -> Option<f64>| {
+        if costs.iter().any(|c| f(c).is_none()) {
+            None
+        } else {
+            costs.iter().filter_map(f).reduce(f64::max)
+        }
+    };
+    Recovery {
+        downtime_ms: worst(|c| c.downtime_ms),
+        catch_up_ms: worst(|c| c.catch_up_ms),
+        replayed: run.counts.replayed,
+        duplicates,
+        losses,
+        task_retries: run.counts.task_retries,
     }
 }

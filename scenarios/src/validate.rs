@@ -14,8 +14,9 @@ use streamlab_engines::run::{Delivered, EngineRun};
 use streamlab_engines::time::Span;
 use streamlab_reports::summary::LatencySummary;
 
+use crate::clock::clock_setup;
+use crate::drive::run_engine;
 use crate::error_run::Result;
-use crate::execute::{clock_setup, run_engine};
 use crate::spec::{ClockKind, EngineSpec, Scenario};
 use crate::workload::Workload;
 

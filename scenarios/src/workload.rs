@@ -11,7 +11,8 @@ use streamlab_workloads::{ClickstreamConfig, ClickstreamGenerator};
 use streamlab_workloads::RateProfile;
 
 use crate::error_run::{Result, RunError};
-use crate::spec::{FailureKindName, FailureSpec, Scenario, WorkloadSpec};
+use crate::failures;
+use crate::spec::{Scenario, WorkloadSpec};
 
 /// A scenario's workload for one seed and duration.
 #[derive(Debug)]
@@ -38,17 +39,8 @@ impl Workload {
     /// here; a generated workload is produced on demand.
     pub fn build(scenario: &Scenario, seed: u64, duration: Span) -> Result<Self> {
         let duration = duration.nanos();
-        let outages: Vec<(Nanos, Nanos)> = scenario
-            .failures
-            .iter()
-            .filter(|f| f.kind == FailureKindName::SourceOutage)
-            .filter_map(|f| Some((f.at?.nanos(), f.at?.nanos() + f.duration?.nanos())))
-            .collect();
-        let spikes: Vec<&FailureSpec> = scenario
-            .failures
-            .iter()
-            .filter(|f| f.kind == FailureKindName::RateSpike)
-            .collect();
+        let outages = failures::source_outages(&scenario.failures);
+        let spikes = failures::rate_spikes(&scenario.failures);
         Ok(match &scenario.workload {
             WorkloadSpec::Clickstream(cfg) => {
                 let mut cfg = cfg.clone();

@@ -11,7 +11,9 @@
 //! - [`rate`]: the rate profiles and the arrival schedule they induce;
 //! - [`disorder`]: how far event time lags arrival;
 //! - [`generator`]: the clickstream model itself;
-//! - [`trace`]: CSV / JSON Lines import and export.
+//! - [`trace`]: CSV / JSON Lines import and export;
+//! - [`feeder`]: the loopback feeder that serves a workload to an external engine over TCP,
+//!   and the receiver that stamps its outputs.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -19,6 +21,7 @@
 pub mod config;
 pub mod disorder;
 mod fastmath;
+pub mod feeder;
 pub mod generator;
 mod pool;
 pub mod rate;

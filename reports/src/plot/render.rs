@@ -3,7 +3,7 @@
 //!
 //! A figure implements [`Figure`]: one drawing routine generic over the plotters backend.
 //! [`write_svg_and_png`] renders it to `<stem>.svg` and `<stem>.png`. Text in both goes
-//! through the bundled DejaVu Sans (registered by [`font::ensure_registered`]), so the PNG
+//! through the bundled DejaVu Sans (registered by `font::ensure_registered`), so the PNG
 //! has the same glyphs on a machine without any system font.
 
 use std::path::{Path, PathBuf};

@@ -561,13 +561,27 @@ fn consequences(c: &Config<'_>, point: &Point) -> Vec<String> {
     }
     let config = &c.run.config;
     if c.run.model == "micro-batch" {
-        if let Some(interval) = config["trigger"]["interval"].as_str() {
+        // Spark's default trigger is `ProcessingTime(0)`: batches back to back, no interval.
+        let back_to_back = config["trigger"]["interval"]
+            .as_str()
+            .is_some_and(|i| i.trim_end_matches(|ch: char| ch.is_ascii_alphabetic()) == "0");
+        let batches = c.run.counts.batches;
+        if back_to_back {
+            out.push(
+                "It runs Spark's default trigger: each batch starts as soon as the previous one ends, so the per-batch cost, not an interval, is the floor under its latency: results wait for the batch in progress to end, and windows one more batch for the watermark.".to_string()
+            );
+        } else if let Some(interval) = config["trigger"]["interval"].as_str() {
             out.push(format!(
                 "Its trigger interval ({interval}) is a floor under its latency: results wait for a trigger, and windows one more batch for the watermark. Shorter intervals cost more batches, each paying the per-batch overhead."
             ));
         }
-        let batches = c.run.counts.batches;
-        if c.run.counts.falling_behind > 0 {
+        if back_to_back {
+            if batches > 0 {
+                out.push(format!(
+                    "Its {batches} batches ran back to back; with no interval there is nothing to fall behind."
+                ));
+            }
+        } else if c.run.counts.falling_behind > 0 {
             out.push(format!(
                 "It fell behind in {} of {batches} batches: processing took longer than the trigger interval, so latency grows with the length of the run and a longer run would show higher percentiles.",
                 c.run.counts.falling_behind
@@ -602,13 +616,13 @@ fn consequences(c: &Config<'_>, point: &Point) -> Vec<String> {
             c.run.counts.late_dropped
         ));
     }
-    if let Some(r) = &c.extras.recovery {
-        if let Some(d) = r.duplicates.filter(|&d| d > 0) {
+    if let Some(r) = &c.run.recovery {
+        if let Some(d) = Some(r.duplicates).filter(|&d| d > 0) {
             out.push(format!(
                 "After failures it delivered {d} duplicate outputs (at-least-once): the sink must be idempotent."
             ));
         }
-        if let Some(l) = r.losses.filter(|&l| l > 0) {
+        if let Some(l) = Some(r.losses).filter(|&l| l > 0) {
             out.push(format!("After failures {l} outputs were lost."));
         }
     }
@@ -656,7 +670,7 @@ pub(crate) fn decision_record(
     blocks.push(Block::List(options));
 
     blocks.push(Block::Heading(3, "Measured results".into()));
-    let verdicts: Option<Vec<Verdict>> = slo.map(|s| configs.iter().map(|c| Verdict::of(s, c.run, c.extras)).collect());
+    let verdicts: Option<Vec<Verdict>> = slo.map(|s| configs.iter().map(|c| Verdict::of(s, c.run)).collect());
     match (&verdicts, slo) {
         (Some(verdicts), Some(slo)) => {
             let mut header = vec!["configuration".to_string()];

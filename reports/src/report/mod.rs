@@ -17,8 +17,10 @@ use std::path::{Path, PathBuf};
 
 use crate::decision::{Bound, Slo};
 use crate::error::{Error, Result};
+use crate::figures;
+use crate::layout::{slug, ResultsLayout, SweepLayout};
 use crate::plot::{self, FigureFiles};
-use crate::results_dir::{read_sweep_file, slug, ResultsDir, RunExtras};
+use crate::results_dir::{read_sweep_file, ResultsDir};
 use crate::summary::RunSummary;
 use doc::Block;
 
@@ -52,10 +54,8 @@ pub(crate) struct Config<'a> {
     pub short: String,
     /// Index of its point.
     pub point: usize,
-    /// The run.
+    /// The run (its failures and recovery included).
     pub run: &'a RunSummary,
-    /// Its failures and recovery, if any.
-    pub extras: &'a RunExtras,
 }
 
 /// Reads `dirs` (results directories, or sweep directories holding `sweep.json`) and writes
@@ -78,35 +78,29 @@ pub fn write_report(dirs: &[PathBuf], out_dir: &Path) -> Result<ReportPaths> {
         .iter()
         .enumerate()
         .flat_map(|(i, p)| {
-            p.dir
-                .summary
-                .runs
-                .iter()
-                .zip(&p.dir.extras)
-                .map(move |(run, extras)| Config {
-                    name: if p.label.is_empty() {
+            p.dir.summary.runs.iter().map(move |run| Config {
+                name: if p.label.is_empty() {
+                    run.name.clone()
+                } else {
+                    format!("{} @ {}", run.name, p.label)
+                },
+                short: if p.values.is_empty() {
+                    if p.label.is_empty() {
                         run.name.clone()
                     } else {
                         format!("{} @ {}", run.name, p.label)
-                    },
-                    short: if p.values.is_empty() {
-                        if p.label.is_empty() {
-                            run.name.clone()
-                        } else {
-                            format!("{} @ {}", run.name, p.label)
-                        }
-                    } else {
-                        let values: Vec<&str> = p.values.values().map(String::as_str).collect();
-                        format!("{} @ {}", run.name, values.join(", "))
-                    },
-                    point: i,
-                    run,
-                    extras,
-                })
+                    }
+                } else {
+                    let values: Vec<&str> = p.values.values().map(String::as_str).collect();
+                    format!("{} @ {}", run.name, values.join(", "))
+                },
+                point: i,
+                run,
+            })
         })
         .collect();
     let first = &points[0].dir;
-    let slo = Slo::from_scenario(&first.scenario, &first.path.join("scenario.toml"))?;
+    let slo = Slo::from_scenario(&first.scenario, &ResultsLayout::new(&first.path).scenario())?;
     let sweep_axis = if sweep { decide::SweepAxis::of(&points) } else { None };
 
     let mut blocks = Vec::new();
@@ -174,7 +168,7 @@ fn load(dirs: &[PathBuf]) -> Result<(Vec<Point>, bool)> {
                 points.push(Point {
                     label,
                     values,
-                    dir: ResultsDir::read(&dir.join(&p.dir))?,
+                    dir: ResultsDir::read(&SweepLayout::new(dir).point(&p.dir))?,
                 });
             }
         } else {
@@ -367,7 +361,7 @@ fn results_section(configs: &[Config<'_>]) -> Vec<Block> {
 
     if configs
         .iter()
-        .any(|c| c.extras.recovery.is_some() || !c.extras.failures.is_empty())
+        .any(|c| c.run.recovery.is_some() || !c.run.failures.is_empty())
     {
         blocks.push(Block::Paragraph("Failures and recovery:".into()));
         let opt = |x: Option<f64>| x.map_or_else(|| "-".to_string(), ms);
@@ -375,15 +369,15 @@ fn results_section(configs: &[Config<'_>]) -> Vec<Block> {
         let rows = configs
             .iter()
             .map(|c| {
-                let r = c.extras.recovery.unwrap_or_default();
+                let r = c.run.recovery;
                 vec![
                     c.name.clone(),
-                    c.extras.failures.len().to_string(),
-                    opt(r.downtime_ms),
-                    opt(r.catch_up_ms),
-                    count(r.replayed),
-                    count(r.duplicates),
-                    count(r.losses),
+                    c.run.failures.len().to_string(),
+                    opt(r.and_then(|r| r.downtime_ms)),
+                    opt(r.and_then(|r| r.catch_up_ms)),
+                    count(r.map(|r| r.replayed)),
+                    count(r.map(|r| r.duplicates)),
+                    count(r.map(|r| r.losses)),
                 ]
             })
             .collect();
@@ -552,33 +546,7 @@ fn point_figures(
     let runs = &dir.summary.runs;
     let mut blocks = Vec::new();
 
-    let series: Vec<plot::TimeSeries> = runs
-        .iter()
-        .map(|r| plot::TimeSeries {
-            name: format!("{} (max per 100 ms)", r.name),
-            points: dir
-                .timeline
-                .iter()
-                .filter(|row| row.run == r.name)
-                .map(|row| (row.time_s, row.max_latency_ms))
-                .collect(),
-        })
-        .collect();
-    let failures: Vec<plot::FailureMark> = runs
-        .iter()
-        .zip(&dir.extras)
-        .flat_map(|(r, e)| {
-            e.failures.iter().map(|f| plot::FailureMark {
-                label: format!(
-                    "{}: {} (shaded until recovered)",
-                    r.name,
-                    if f.kind.is_empty() { "failure" } else { &f.kind }
-                ),
-                at_s: f.at_ms / 1000.0,
-                recovered_s: f.recovered_ms.map(|m| m / 1000.0),
-            })
-        })
-        .collect();
+    let failures = figures::failure_marks(runs);
     let failure_words = if failures.is_empty() {
         "No failures were injected in this run.".to_string()
     } else {
@@ -590,7 +558,7 @@ fn point_figures(
         &format!("Latency over time{at}"),
         format!("The largest latency delivered in each 100 ms of the run: a sawtooth is batching, a line that keeps rising is a backlog. {failure_words}"),
         files,
-        |path| plot::latency_over_time_with_failures(path, &format!("Latency over time{at}"), &series, &failures),
+        |path| figures::latency_over_time(path, &format!("Latency over time{at}"), runs, &dir.timeline),
     )?);
 
     let batch_runs: Vec<plot::BatchRun> = runs

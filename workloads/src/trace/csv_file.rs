@@ -13,23 +13,29 @@ use super::{TraceError, COLUMNS};
 pub(super) fn write(out: &mut impl Write, events: &[Event]) -> std::io::Result<()> {
     writeln!(out, "{}", COLUMNS.join(","))?;
     for e in events {
-        writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{}",
-            e.seq,
-            e.event_time,
-            e.arrival,
-            e.partition,
-            e.user,
-            e.session,
-            e.page,
-            e.ad,
-            e.kind.name(),
-            e.dwell_ms,
-            e.price_cents
-        )?;
+        write_row(out, e)?;
     }
     Ok(())
+}
+
+/// Writes one event as one CSV row (the [`COLUMNS`] in order) and its `\n`; the only place the
+/// row format is written, shared by trace files and the loopback feeder.
+pub(crate) fn write_row(out: &mut impl Write, e: &Event) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{},{},{},{},{},{},{},{},{},{},{}",
+        e.seq,
+        e.event_time,
+        e.arrival,
+        e.partition,
+        e.user,
+        e.session,
+        e.page,
+        e.ad,
+        e.kind.name(),
+        e.dwell_ms,
+        e.price_cents
+    )
 }
 
 fn csv_error(path: &Path, line: u64, err: csv::Error) -> TraceError {

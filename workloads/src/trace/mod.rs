@@ -130,6 +130,13 @@ pub fn write_trace(path: &Path, events: &[Event]) -> Result<(), TraceError> {
     .map_err(io_error(path))
 }
 
+/// Writes one event as one CSV trace row (the [`COLUMNS`] in order, comma-separated, no
+/// header) followed by `\n`: the same row [`write_trace`] writes to a `.csv` file, and the line
+/// the loopback feeder ([`crate::feeder`]) sends for each event.
+pub fn write_csv_row(out: &mut impl std::io::Write, event: &Event) -> std::io::Result<()> {
+    csv_file::write_row(out, event)
+}
+
 /// Reads a trace written by [`write_trace`] (or by hand), validating every row.
 pub fn read_trace(path: &Path) -> Result<Vec<Event>, TraceError> {
     let format = format_of(path)?;

@@ -1,0 +1,137 @@
+//! Driving the engine runs of a scenario, on either clock.
+//!
+//! Live runs hold the whole workload in memory and run on real threads, one after another (so
+//! they do not compete for the two cores). Simulated runs of triggered micro-batch queries and
+//! of the per-record engine advance in segments of [`SEGMENT`] virtual time: the next segment's
+//! events are appended to the source log, every engine runs up to the segment's end, what it
+//! delivered is handed to the caller, and the events every reader is past are released. An
+//! hour of a high-rate clickstream therefore needs only a few seconds of it in memory, and the
+//! results are the same as in one piece. The engines themselves are built by their
+//! [`crate::executor`].
+
+use streamlab_engines::run::{Delivered, EngineRun};
+use streamlab_engines::source::SourceLog;
+use streamlab_engines::time::{Nanos, NANOS_PER_SEC};
+
+use crate::clock::ClockSetup;
+use crate::engine::EngineSpec;
+use crate::error_run::{Result, RunError};
+use crate::executor::{check_failure_workers, executor, Durability, EngineRunContext, Prepared, RunContext, Segmented};
+use crate::spec::Scenario;
+use crate::workload::Workload;
+
+/// Virtual time a simulated run advances at once, at most.
+pub const SEGMENT: Nanos = 5 * NANOS_PER_SEC;
+
+/// Events a segment holds, at most (about 130 MB of them).
+pub const SEGMENT_EVENTS: f64 = 2e6;
+
+/// Runs one engine configuration of `scenario` on `workload` until `until`, handing its
+/// outputs to `on_output` as they are produced (the returned run's `delivered` is empty). No
+/// checkpoints are kept and no failures injected.
+pub fn run_engine(
+    scenario: &Scenario,
+    engine: &EngineSpec,
+    workload: &Workload,
+    until: Nanos,
+    clock: &ClockSetup,
+    on_output: &mut dyn FnMut(Vec<Delivered>) -> Result<()>,
+) -> Result<EngineRun> {
+    let durability = Durability::default();
+    let ctx = RunContext {
+        scenario,
+        workload,
+        until,
+        clock,
+        durability: &durability,
+    };
+    let mut runs = run_engines(&ctx, &[engine], &mut |_| {}, &mut |_, d| on_output(d))?;
+    Ok(runs.pop().expect("one run per engine"))
+}
+
+/// Runs several engine configurations of `scenario` on `workload` until `until`. Live runs go
+/// one after another (so they do not compete for cores); simulated runs of triggered
+/// micro-batch queries and per-record engines advance together, segment by segment, over one
+/// source log generated once (`ctx` says what they share). `on_start` hears when each engine starts, `on_output` gets each
+/// engine's outputs (by index) as they are produced.
+pub fn run_engines(
+    ctx: &RunContext<'_>,
+    engines: &[&EngineSpec],
+    on_start: &mut dyn FnMut(&EngineSpec),
+    on_output: &mut dyn FnMut(usize, Vec<Delivered>) -> Result<()>,
+) -> Result<Vec<EngineRun>> {
+    let RunContext {
+        scenario,
+        workload,
+        until,
+        clock,
+        ..
+    } = *ctx;
+    let mut runs: Vec<Option<EngineRun>> = engines.iter().map(|_| None).collect();
+    let mut segmented: Vec<(usize, Segmented)> = Vec::new();
+    let mut full_log: Option<SourceLog> = None;
+    for (i, engine) in engines.iter().enumerate() {
+        let refuse = |message: String| RunError::Engine {
+            path: scenario.path.clone(),
+            engine: engine.name.clone(),
+            message,
+        };
+        let prepared = check_failure_workers(scenario, engine, clock)
+            .and_then(|()| executor(&engine.kind).prepare(EngineRunContext { run: *ctx, engine }));
+        match prepared.map_err(refuse)? {
+            Prepared::Segmented(s) => {
+                on_start(engine);
+                segmented.push((i, s));
+            }
+            Prepared::Whole(run_whole) => {
+                on_start(engine);
+                let log = full_log.get_or_insert_with(|| workload.full_log());
+                crate::rss::reset_peak();
+                let start = crate::rss::resident();
+                let mut run = run_whole(log).map_err(refuse)?;
+                if let (ClockSetup::Live, Some((_, at_start)), Some((peak, at_end))) =
+                    (clock, start, crate::rss::resident())
+                {
+                    run.resident = Some((at_start, peak, at_end));
+                }
+                on_output(i, std::mem::take(&mut run.delivered))?;
+                runs[i] = Some(run);
+            }
+        }
+    }
+    drop(full_log);
+    if !segmented.is_empty() {
+        let partitions = workload.partitions;
+        let mut log = SourceLog::from_events(partitions, []);
+        log.set_outages(workload.outages.clone());
+        let mut feed = workload.feed();
+        let mut buf = Vec::new();
+        let mut t = 0;
+        while t < until {
+            let to = workload.segment_end(t, SEGMENT, SEGMENT_EVENTS).min(until);
+            buf.clear();
+            feed.fill_until(to, &mut buf);
+            log.append(buf.drain(..));
+            let mut consumed = vec![usize::MAX; partitions];
+            for (i, engine) in &mut segmented {
+                let (delivered, read) = engine.advance(&log, to).map_err(|message| RunError::Engine {
+                    path: scenario.path.clone(),
+                    engine: engines[*i].name.clone(),
+                    message,
+                })?;
+                on_output(*i, delivered)?;
+                for (c, r) in consumed.iter_mut().zip(read) {
+                    *c = (*c).min(r);
+                }
+            }
+            log.release_before(&consumed);
+            t = to;
+        }
+        for (i, engine) in segmented {
+            let mut run = engine.finish();
+            on_output(i, std::mem::take(&mut run.delivered))?;
+            runs[i] = Some(run);
+        }
+    }
+    Ok(runs.into_iter().map(|r| r.expect("every engine ran")).collect())
+}

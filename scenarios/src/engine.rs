@@ -1,0 +1,70 @@
+//! The engine runs of a scenario: which execution model each uses and its configuration.
+//!
+//! An `[[engine]]` table names a model (`micro-batch`, Spark Structured Streaming's; or
+//! `per-record`, Flink's) and that model's configuration. What running a model means — how it
+//! is built for a clock, what its sink and failures do — is its [`crate::executor`]; this is
+//! only the declaration, read by [`crate::spec`] and shared by everything downstream.
+
+use streamlab_engines::dataflow::DataflowConfig;
+use streamlab_engines::microbatch::MicroBatchConfig;
+
+/// An execution model and its configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    /// Spark Structured Streaming style micro-batching (`model = "micro-batch"`).
+    MicroBatch(MicroBatchConfig),
+    /// Flink style per-record streaming (`model = "per-record"`).
+    PerRecord(DataflowConfig),
+}
+
+impl EngineKind {
+    /// The values `model` may take, in scenario-file spelling.
+    pub const MODELS: [&'static str; 2] = ["micro-batch", "per-record"];
+
+    /// The model's name in scenario files: `"micro-batch"` or `"per-record"`.
+    pub fn model(&self) -> &'static str {
+        match self {
+            Self::MicroBatch(_) => Self::MODELS[0],
+            Self::PerRecord(_) => Self::MODELS[1],
+        }
+    }
+
+    /// The model named `model` (scenario-file spelling) with its default configuration.
+    pub fn default_of(model: &str) -> Option<Self> {
+        match model {
+            "micro-batch" => Some(Self::MicroBatch(MicroBatchConfig::default())),
+            "per-record" => Some(Self::PerRecord(DataflowConfig::default())),
+            _ => None,
+        }
+    }
+
+    /// Whether the model runs in batches: a crash is placed in a batch phase, and a failed task
+    /// or a lost worker is retried by the scheduler without restarting the query (Spark). A
+    /// model without batches places crashes in time or in checkpoints, and restarts the whole
+    /// job from its last checkpoint (Flink's full failover).
+    pub fn has_batches(&self) -> bool {
+        matches!(self, Self::MicroBatch(_))
+    }
+
+    /// Whether the engine pins its task slots to cores (a per-record job's `pin_slots`; live
+    /// clock only).
+    pub fn pins_slots(&self) -> bool {
+        matches!(self, Self::PerRecord(c) if c.pin_slots)
+    }
+}
+
+/// One engine run of a scenario (an `[[engine]]` table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineSpec {
+    /// The name shown in reports; unique within the scenario.
+    pub name: String,
+    /// The execution model and its configuration.
+    pub kind: EngineKind,
+}
+
+impl EngineSpec {
+    /// The model's name in scenario files: `"micro-batch"` or `"per-record"`.
+    pub fn model(&self) -> &'static str {
+        self.kind.model()
+    }
+}

@@ -1,0 +1,551 @@
+//! Reading a scenario file into a validated [`Scenario`], with errors that name the file, the
+//! line and the dotted key path (see [`crate::error`]).
+//!
+//! # How errors find their line
+//!
+//! The file is parsed once with `toml_edit`, which keeps the byte span of every key and value.
+//! Each section is deserialized with serde from its parsed (still spanned) table, so the
+//! components' `deny_unknown_fields` applies and a serde error carries the span of the key or
+//! value at fault; that span is mapped back to a key path by walking the document. Errors of
+//! the components' own `validate()` come with a key relative to their table; the path is
+//! prefixed with the table's and its line looked up in the document (falling back to the
+//! nearest enclosing key that exists).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use streamlab_engines::cluster::Cluster;
+use streamlab_engines::dataflow::DataflowConfig;
+use streamlab_engines::microbatch::MicroBatchConfig;
+use streamlab_engines::pipeline::PipelineSpec;
+use streamlab_engines::time::Span;
+use streamlab_workloads::ClickstreamConfig;
+use toml_edit::{DocumentMut, ImDocument, Item, Table, TableLike, Value};
+
+use crate::engine::{EngineKind, EngineSpec};
+use crate::error::{Result, ScenarioError};
+use crate::failures::FailureSpec;
+use crate::keypath::Segment;
+use crate::spec::{Scenario, Slo, WorkloadSpec};
+
+/// The keys allowed at the top level of a scenario file.
+const TOP_LEVEL_KEYS: [&str; 13] = [
+    "slo",
+    "failure",
+    "name",
+    "description",
+    "seed",
+    "duration",
+    "drain",
+    "clock",
+    "profile",
+    "cluster",
+    "workload",
+    "pipeline",
+    "engine",
+];
+
+impl Scenario {
+    /// Reads and validates the scenario file at `path`.
+    pub fn load(path: &Path) -> Result<Scenario> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates scenario `text`; `path_for_messages` is named in errors, stored as
+    /// [`Scenario::path`], and is what a trace path is resolved against.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::path::Path;
+    /// use streamlab_scenarios::spec::Scenario;
+    ///
+    /// let text = r#"
+    /// name = "tiny"
+    /// duration = "1s"
+    /// [[engine]]
+    /// name = "mb"
+    /// model = "micro-batch"
+    /// "#;
+    /// let scenario = Scenario::parse(Path::new("tiny.toml"), text).unwrap();
+    /// assert_eq!(scenario.engines[0].model(), "micro-batch");
+    ///
+    /// let err = Scenario::parse(Path::new("tiny.toml"), "name = \"x\"\nsede = 1\n").unwrap_err();
+    /// assert!(err.to_string().starts_with("tiny.toml:2: key `sede`: unknown key"));
+    /// ```
+    pub fn parse(path_for_messages: &Path, text: &str) -> Result<Scenario> {
+        let doc = ImDocument::parse(text).map_err(|e| {
+            let start = e.span().map_or(0, |s| s.start);
+            let (line, column) = line_and_column(text, start);
+            ScenarioError::Syntax {
+                path: path_for_messages.to_path_buf(),
+                line,
+                column,
+                message: one_line(e.message()),
+            }
+        })?;
+        Reader {
+            path: path_for_messages,
+            text,
+            root: doc.as_table(),
+        }
+        .scenario()
+    }
+}
+
+/// Reads one parsed document; knows the text, so it can turn spans into lines.
+struct Reader<'a> {
+    path: &'a Path,
+    text: &'a str,
+    root: &'a Table,
+}
+
+impl Reader<'_> {
+    fn scenario(&self) -> Result<Scenario> {
+        self.check_keys("", self.root, &TOP_LEVEL_KEYS)?;
+
+        let name: String = self.top("name")?.ok_or_else(|| {
+            self.invalid(
+                None,
+                Some("name"),
+                "missing; every scenario needs a name, e.g. name = \"quickstart\"",
+            )
+        })?;
+        if name.trim().is_empty() {
+            return Err(self.at("name", "must not be empty"));
+        }
+        let description: Option<String> = self.top("description")?;
+        if description.as_deref().is_some_and(|d| d.contains('\n')) {
+            return Err(self.at("description", "must be a single line"));
+        }
+        let seed = self.top("seed")?.unwrap_or(Scenario::DEFAULT_SEED);
+        let duration: Span = self.top("duration")?.ok_or_else(|| {
+            self.invalid(
+                None,
+                Some("duration"),
+                "missing; say how long events arrive, e.g. duration = \"10s\"",
+            )
+        })?;
+        if duration.nanos() == 0 {
+            return Err(self.at("duration", "must be greater than 0, e.g. \"10s\""));
+        }
+        let drain = self.top("drain")?.unwrap_or(Scenario::DEFAULT_DRAIN);
+        let clock = self.top("clock")?.unwrap_or_default();
+        let profile: String = self
+            .top("profile")?
+            .unwrap_or_else(|| Scenario::DEFAULT_PROFILE.to_string());
+        if profile.trim().is_empty() {
+            return Err(self.at(
+                "profile",
+                "must name a built-in profile (e.g. \"local\") or a profile file",
+            ));
+        }
+        let cluster: Cluster = self.top("cluster")?.unwrap_or_default();
+        let slo: Option<Slo> = self.top("slo")?;
+        if let Some(slo) = &slo {
+            slo.validate()
+                .map_err(|(key, message)| self.at(&format!("slo.{key}"), message))?;
+        }
+        cluster
+            .validate()
+            .map_err(|(key, message)| self.at(&format!("cluster.{key}"), message))?;
+        let workload = self.workload()?;
+        let pipeline = self.pipeline()?;
+        let engines = self.engines(&pipeline)?;
+        let failures: Vec<FailureSpec> = match self.root.get("failure") {
+            None => Vec::new(),
+            Some(Item::ArrayOfTables(tables)) => tables
+                .iter()
+                .enumerate()
+                .map(|(i, t)| self.de(&format!("failure[{i}]"), &Item::Table(t.clone()), None))
+                .collect::<Result<_>>()?,
+            Some(_) => {
+                return Err(self.at(
+                    "failure",
+                    "must be written as `[[failure]]` tables, one per injected failure",
+                ))
+            }
+        };
+        for (i, f) in failures.iter().enumerate() {
+            f.validate(&engines)
+                .map_err(|(key, message)| self.at(&format!("failure[{i}].{key}"), message))?;
+        }
+
+        Ok(Scenario {
+            path: self.path.to_path_buf(),
+            name,
+            description,
+            seed,
+            duration,
+            drain,
+            clock,
+            profile,
+            cluster,
+            slo,
+            failures,
+            workload,
+            pipeline,
+            engines,
+            source_text: self.text.to_owned(),
+        })
+    }
+
+    /// A top-level key, deserialized if present.
+    fn top<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        self.root.get(key).map(|item| self.de(key, item, None)).transpose()
+    }
+
+    fn workload(&self) -> Result<WorkloadSpec> {
+        let Some(item) = self.root.get("workload") else {
+            return Ok(WorkloadSpec::Clickstream(ClickstreamConfig::default()));
+        };
+        let Some(table) = item.as_table_like() else {
+            return Err(self.at(
+                "workload",
+                "must be a table: `[workload]` with the generator's keys, or `trace = \"file.csv\"`",
+            ));
+        };
+        if let Some(trace) = table.get("trace") {
+            if let Some((other, _)) = table.iter().find(|(k, _)| *k != "trace") {
+                return Err(self.at(
+                    &format!("workload.{other}"),
+                    format!(
+                        "`trace` replays a recorded trace instead of running the generator, so it \
+                         must be the only key in [workload]; remove `{other}` or `trace`"
+                    ),
+                ));
+            }
+            let relative: String = self.de("workload.trace", trace, None)?;
+            if relative.trim().is_empty() {
+                return Err(self.at("workload.trace", "must be a file path, e.g. \"traces/day1.csv\""));
+            }
+            let base = self.path.parent().unwrap_or(Path::new(""));
+            return Ok(WorkloadSpec::Trace {
+                path: base.join(relative),
+            });
+        }
+        let config: ClickstreamConfig = self.de("workload", item, Some("or `trace` alone, to replay a trace file"))?;
+        config
+            .validate()
+            .map_err(|e| self.at(&format!("workload.{}", e.key), e.message))?;
+        Ok(WorkloadSpec::Clickstream(config))
+    }
+
+    fn pipeline(&self) -> Result<PipelineSpec> {
+        let Some(item) = self.root.get("pipeline") else {
+            return Ok(PipelineSpec::default());
+        };
+        let pipeline: PipelineSpec = self.de("pipeline", item, None)?;
+        pipeline
+            .validate()
+            .map_err(|e| self.at(&format!("pipeline.{}", e.key), e.message))?;
+        Ok(pipeline)
+    }
+
+    fn engines(&self, pipeline: &PipelineSpec) -> Result<Vec<EngineSpec>> {
+        let allowed_models = quoted_list(&EngineKind::MODELS);
+        let tables = match self.root.get("engine") {
+            None => {
+                return Err(self.invalid(
+                    None,
+                    Some("engine"),
+                    format!(
+                        "missing; a scenario needs at least one [[engine]] table with `name` and \
+                         `model` ({allowed_models})"
+                    ),
+                ))
+            }
+            Some(Item::ArrayOfTables(tables)) => tables,
+            Some(_) => {
+                return Err(self.at(
+                    "engine",
+                    "must be an array of tables: write each engine as `[[engine]]`",
+                ))
+            }
+        };
+
+        let mut first_use: HashMap<String, usize> = HashMap::new();
+        let mut engines = Vec::with_capacity(tables.len());
+        for (i, table) in tables.iter().enumerate() {
+            let at = format!("engine[{i}]");
+            let name: String = match table.get("name") {
+                Some(item) => self.de(&format!("{at}.name"), item, None)?,
+                None => {
+                    return Err(self.at(
+                        &at,
+                        "missing `name`; every engine needs a unique name, e.g. name = \"micro-batch 1s\"",
+                    ))
+                }
+            };
+            if name.trim().is_empty() {
+                return Err(self.at(&format!("{at}.name"), "must not be empty"));
+            }
+            if let Some(first) = first_use.get(&name) {
+                return Err(self.at(
+                    &format!("{at}.name"),
+                    format!(
+                        "duplicate engine name \"{name}\" (engine[{first}] has it too); engine names must be unique"
+                    ),
+                ));
+            }
+            first_use.insert(name.clone(), i);
+
+            let model: String = match table.get("model") {
+                Some(item) => self.de(&format!("{at}.model"), item, None)?,
+                None => return Err(self.at(&at, format!("missing `model`; expected one of {allowed_models}"))),
+            };
+            let mut config = table.clone();
+            config.remove("name");
+            config.remove("model");
+            let config = Item::Table(config);
+            let hint = Some("plus `name` and `model`");
+            let kind = match model.as_str() {
+                "micro-batch" => {
+                    let c: MicroBatchConfig = self.de(&at, &config, hint)?;
+                    c.validate(pipeline)
+                        .map_err(|e| self.at(&format!("{at}.{}", e.key), e.message))?;
+                    EngineKind::MicroBatch(c)
+                }
+                "per-record" => {
+                    let c: DataflowConfig = self.de(&at, &config, hint)?;
+                    c.validate()
+                        .map_err(|e| self.at(&format!("{at}.{}", e.key), e.message))?;
+                    EngineKind::PerRecord(c)
+                }
+                other => {
+                    return Err(self.at(
+                        &format!("{at}.model"),
+                        format!("unknown model \"{other}\"; expected one of {allowed_models}"),
+                    ))
+                }
+            };
+            engines.push(EngineSpec { name, kind });
+        }
+        Ok(engines)
+    }
+
+    /// Refuses any key of `table` not in `allowed`, naming the allowed ones.
+    fn check_keys(&self, prefix: &str, table: &dyn TableLike, allowed: &[&str]) -> Result<()> {
+        match table.iter().find(|(k, _)| !allowed.contains(k)) {
+            Some((key, _)) => Err(self.at(
+                &join(prefix, key),
+                format!("unknown key; expected one of {}", backticked_list(allowed)),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Deserializes `item` (found at `key`) with serde, so `deny_unknown_fields` applies, and
+    /// turns a serde error into one naming the key path and line. `unknown_key_hint` is added
+    /// to unknown-field messages for keys the caller handles itself.
+    fn de<T: DeserializeOwned>(&self, key: &str, item: &Item, unknown_key_hint: Option<&str>) -> Result<T> {
+        let result = match item {
+            Item::Value(value) => T::deserialize(value.clone().into_deserializer()),
+            Item::Table(table) => toml_edit::de::from_document(DocumentMut::from(table.clone())),
+            Item::ArrayOfTables(_) | Item::None => {
+                return Err(self.at(key, "must not be an array of tables `[[...]]`"));
+            }
+        };
+        result.map_err(|e| {
+            let mut message = one_line(e.message());
+            let (mut path, mut line) = match e.span() {
+                Some(span) => (
+                    self.locate(span.start).unwrap_or_else(|| key.to_owned()),
+                    Some(self.line_at(span.start)),
+                ),
+                None => (key.to_owned(), self.line_of_path(key)),
+            };
+            if let Some(field) = quoted_after(&message, "unknown field `") {
+                // An internally tagged table reports at the table; point at the key itself.
+                let full = join(&path, field);
+                if let (Some(span), true) = self.resolve(&full) {
+                    path = full;
+                    line = Some(self.line_at(span.start));
+                }
+                if let (Some(hint), true) = (unknown_key_hint, path == join(key, field)) {
+                    message = format!("{message}, {hint}");
+                }
+            } else if let Some(field) = quoted_after(&message, "missing field `") {
+                path = join(&path, field);
+            }
+            self.invalid(line, Some(&path), message)
+        })
+    }
+
+    fn invalid(&self, line: Option<usize>, key: Option<&str>, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid {
+            path: self.path.to_path_buf(),
+            line,
+            key: key.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+
+    /// An error about the key at dotted `path`, with the line of that key (or of the nearest
+    /// enclosing key that exists).
+    fn at(&self, path: &str, message: impl Into<String>) -> ScenarioError {
+        self.invalid(self.line_of_path(path), Some(path), message)
+    }
+
+    fn line_at(&self, offset: usize) -> usize {
+        line_and_column(self.text, offset).0
+    }
+
+    /// The line of the deepest existing key along `path` (`engine[1].trigger.interval`).
+    fn line_of_path(&self, path: &str) -> Option<usize> {
+        self.resolve(path).0.map(|span| self.line_at(span.start))
+    }
+
+    /// The span of the deepest existing key along `path`, and whether that is the whole path.
+    fn resolve(&self, path: &str) -> (Option<Range<usize>>, bool) {
+        let mut table: Option<&dyn TableLike> = Some(self.root);
+        let mut best: Option<Range<usize>> = None;
+        for segment in Segment::lenient(path) {
+            let (name, index) = match &segment {
+                Segment::Index(name, i) => (name.as_str(), Some(*i)),
+                other => (other.name(), None),
+            };
+            let Some((key, item)) = table.and_then(|t| t.get_key_value(name)) else {
+                return (best, false);
+            };
+            best = key.span().or_else(|| item.span()).or(best);
+            table = match (index, item) {
+                (None, item) => item.as_table_like(),
+                (Some(i), Item::ArrayOfTables(tables)) => match tables.get(i) {
+                    Some(t) => {
+                        best = t.span().or(best);
+                        Some(t)
+                    }
+                    None => return (best, false),
+                },
+                (Some(i), Item::Value(Value::Array(values))) => match values.get(i) {
+                    Some(v) => {
+                        best = v.span().or(best);
+                        v.as_inline_table().map(|t| t as &dyn TableLike)
+                    }
+                    None => return (best, false),
+                },
+                (Some(_), _) => return (best, false),
+            };
+        }
+        (best, true)
+    }
+
+    /// The dotted path of the deepest key or value whose span holds byte `offset`.
+    fn locate(&self, offset: usize) -> Option<String> {
+        let mut path = String::new();
+        locate_in_table(self.root, offset, &mut path).then_some(path)
+    }
+}
+
+fn locate_in_table(table: &dyn TableLike, offset: usize, path: &mut String) -> bool {
+    for (name, item) in table.iter() {
+        let len = path.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(name);
+        let key_span = table.key(name).and_then(|k| k.span());
+        let found = match item {
+            Item::Value(value) => locate_in_value(value, offset, path),
+            Item::Table(t) => locate_in_table(t, offset, path) || holds(t.span(), offset),
+            Item::ArrayOfTables(tables) => tables.iter().enumerate().any(|(i, t)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = locate_in_table(t, offset, path) || holds(t.span(), offset);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            Item::None => false,
+        } || holds(key_span, offset);
+        if found {
+            return true;
+        }
+        path.truncate(len);
+    }
+    false
+}
+
+fn locate_in_value(value: &Value, offset: usize, path: &mut String) -> bool {
+    let inside = match value {
+        Value::InlineTable(t) => locate_in_table(t, offset, path),
+        Value::Array(values) => values.iter().enumerate().any(|(i, v)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = locate_in_value(v, offset, path);
+            if !found {
+                path.truncate(len);
+            }
+            found
+        }),
+        _ => false,
+    };
+    inside || holds(value.span(), offset)
+}
+
+/// True when `span` holds `offset` (an empty span holds its start).
+fn holds(span: Option<Range<usize>>, offset: usize) -> bool {
+    span.is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1))
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
+
+/// Joins a parser or serde message into one line, with Rust type names in the user's words.
+fn one_line(message: &str) -> String {
+    let mut message = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    for (rust, words) in [
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer"),
+        ("expected usize", "expected a non-negative integer"),
+        ("expected f64", "expected a number"),
+    ] {
+        message = message.replace(rust, words);
+    }
+    message
+}
+
+/// The name in backticks right after `prefix` at the start of a serde message
+/// (`unknown field `x`, ...` gives `x`).
+fn quoted_after<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
+    message.strip_prefix(prefix).and_then(|rest| rest.split('`').next())
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+fn backticked_list(items: &[&str]) -> String {
+    items.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+}
+
+fn quoted_list(items: &[&str]) -> String {
+    items.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
+}

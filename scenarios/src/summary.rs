@@ -1,0 +1,141 @@
+//! The `summary.json` of a scenario run, from its engine runs: latency, components, throughput,
+//! resources, counts and the notes a reader needs about whether each run kept up. The schema
+//! is [`streamlab_reports::summary`]'s; this only fills it in. Failure marks and recovery
+//! figures are added by the runner (see [`crate::failures`] and [`crate::recovery`]).
+
+use std::collections::BTreeMap;
+
+use streamlab_engines::latency::Component;
+use streamlab_engines::run::EngineRun;
+use streamlab_engines::time::{Span, NANOS_PER_MS};
+use streamlab_reports::summary::{Counts, LatencySummary, Resources, RunSummary, Summary};
+
+use crate::clock::ClockSetup;
+use crate::engine::EngineSpec;
+use crate::executor::executor;
+use crate::spec::Scenario;
+
+/// The cores an engine run used, its throughput per core, and its resident memory.
+fn resources(spec: &EngineSpec, run: &EngineRun, clock: &ClockSetup) -> Resources {
+    let configured = executor(&spec.kind).slots();
+    let cores = match clock {
+        ClockSetup::Live => configured.min(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        ClockSetup::Simulated { .. } => configured,
+    }
+    .max(1);
+    Resources {
+        cores,
+        throughput_eps_per_core: run.throughput_eps() / cores as f64,
+        start_rss_bytes: run.resident.map(|(start, _, _)| start),
+        peak_rss_bytes: run.resident.map(|(_, peak, _)| peak),
+        final_rss_bytes: run.resident.map(|(_, _, last)| last),
+    }
+}
+
+/// The `summary.json` of a run.
+pub fn summarize(
+    scenario: &Scenario,
+    seed: u64,
+    duration: Span,
+    events: u64,
+    clock: &ClockSetup,
+    runs: &[(&EngineSpec, EngineRun)],
+) -> Summary {
+    let mut modelled = Vec::new();
+    let runs = runs
+        .iter()
+        .map(|(spec, run)| {
+            let components_ms: BTreeMap<String, f64> = run
+                .latency
+                .reported
+                .iter()
+                .filter(|&&c| match c {
+                    Component::WatermarkWait => scenario.pipeline.is_stateful(),
+                    Component::CacheWait => executor(&spec.kind).has_cache_wait(),
+                    _ => true,
+                })
+                .map(|&c: &Component| {
+                    (
+                        c.name().to_string(),
+                        run.latency.component_mean(c) / NANOS_PER_MS as f64,
+                    )
+                })
+                .collect();
+            let config = executor(&spec.kind).config_json();
+            let mut notes = run.modelled.clone();
+            modelled.extend(run.modelled.iter().map(|m| format!("{}: {m}", spec.name)));
+            notes.extend(stability_notes(spec, run, events, duration));
+            RunSummary {
+                name: spec.name.clone(),
+                model: spec.model().to_string(),
+                config,
+                latency_ms: LatencySummary::from_histogram(&run.latency.total),
+                event_time_latency_ms: scenario
+                    .pipeline
+                    .is_stateful()
+                    .then(|| LatencySummary::from_histogram(&run.latency.event_time)),
+                components_ms,
+                throughput_eps: run.throughput_eps(),
+                resources: resources(spec, run, clock),
+                counts: Counts {
+                    events: run.counts.events,
+                    outputs: run.counts.outputs,
+                    batches: run.counts.batches,
+                    falling_behind: run.counts.falling_behind,
+                    late_dropped: run.counts.late_dropped,
+                    state_accesses: run.counts.state_accesses,
+                    state_access_time_ns: run.counts.state_access_ns,
+                },
+                notes,
+                failures: Vec::new(),
+                recovery: None,
+            }
+        })
+        .collect();
+    let measured = match clock {
+        ClockSetup::Live => vec![
+            "latency of every output, from its scheduled arrival to delivery, on the wall clock".into(),
+            "batch phase durations and per-record stage timestamps, on the wall clock".into(),
+            "throughput: events read per second of the run".into(),
+        ],
+        ClockSetup::Simulated { .. } => {
+            vec!["outputs: computed by the engines' real operator code (identical to a live run's)".into()]
+        }
+    };
+    if let ClockSetup::Simulated { profile, cluster } = clock {
+        modelled.insert(
+            0,
+            format!(
+                "all durations: virtual time priced by cost profile `{}` ({}) on {} node(s) x {} core(s)",
+                profile.name, profile.description, cluster.nodes, cluster.cores_per_node
+            ),
+        );
+    }
+    Summary {
+        schema_version: streamlab_reports::summary::SCHEMA_VERSION,
+        scenario: scenario.name.clone(),
+        seed,
+        clock: clock.name().into(),
+        duration_s: duration.nanos() as f64 / 1e9,
+        measured,
+        modelled,
+        runs,
+    }
+}
+
+/// What a reader must know about whether a run kept up: what its kind says (for a micro-batch
+/// query falling-behind batches, Spark's stability condition and backlog growth), unread
+/// events and a latency that keeps growing.
+fn stability_notes(spec: &EngineSpec, run: &EngineRun, events: u64, duration: Span) -> Vec<String> {
+    let mut notes = executor(&spec.kind).stability_notes(run);
+    if events > run.counts.events + 1 {
+        notes.push(format!(
+            "{} events were still unread when the run ended",
+            events - run.counts.events
+        ));
+    }
+    if let Err(why) = crate::stability::stability(run, run.counts.events, duration.nanos()) {
+        notes.push(format!("latency does not stay bounded: {why}"));
+    }
+    notes
+}

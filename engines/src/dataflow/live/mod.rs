@@ -19,9 +19,9 @@
 //! start from a completed checkpoint in a directory ([`run_live_with_checkpoints`]).
 //!
 //! The rooms: this file holds the public entry points and assembles an incarnation (graph,
-//! restore, threads, report); [`channels`] makes the graph's links bounded channels;
-//! [`control`] is what the coordinator and the subtask threads share (requests, commits, the
-//! stop instant, slowdowns); [`threads`] holds the subtask loops; [`coordinator_thread`]
+//! restore, threads, report); `channels` makes the graph's links bounded channels;
+//! `control` is what the coordinator and the subtask threads share (requests, commits, the
+//! stop instant, slowdowns); `threads` holds the subtask loops; `coordinator_thread`
 //! carries out the coordinator's decisions on the calling thread.
 //!
 //! Invariants: every window subtask is restored before any subtask runs; the sink is committed

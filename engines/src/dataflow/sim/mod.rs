@@ -10,11 +10,13 @@
 //! bounded channels of the live driver do. Events are ordered by (time, sequence number), so
 //! the same scenario and seed give byte-identical results.
 //!
-//! With `checkpoint_interval` set, the [`CheckpointCoordinator`] runs as one more event source:
-//! it triggers barriers at the sources; window subtasks align them and snapshot their state
-//! through the shared [`SnapshotWriter`], the sink pre-commits its transaction, and when every
-//! subtask has acknowledged, the coordinator's completion is carried out (manifest, progress,
-//! commit) at the latest acknowledgement's instant. The job graph is
+//! With `checkpoint_interval` set, the checkpoint coordinator
+//! ([`CheckpointCoordinator`](crate::dataflow::coordinator::CheckpointCoordinator)) runs as one
+//! more event source: it triggers barriers at the sources; window subtasks align them and
+//! snapshot their state through the shared
+//! [`SnapshotWriter`](crate::dataflow::checkpoint::SnapshotWriter), the sink pre-commits its
+//! transaction, and when every subtask has acknowledged, the coordinator's completion is carried
+//! out (manifest, progress, commit) at the latest acknowledgement's instant. The job graph is
 //! [`crate::dataflow::graph`]'s, its links an outbox delivered on virtual time.
 //!
 //! A crash is an event too: the run stops there ([`SimulatedStop::Crashed`]) and its supervisor
@@ -22,11 +24,11 @@
 //! latest completed checkpoint after the restart strategy's delay, and lets the event loop go
 //! on where it stopped.
 //!
-//! The rooms: this file holds the driver's state ([`Sim`]) and the event loop; [`links`] moves
-//! messages on virtual time (network delay, FIFO per link, backpressure); [`steps`] runs one
-//! step of each kind of subtask and prices it; [`checkpoints`] carries the coordinator's
-//! decisions out on virtual time; [`restart`] tears a crashed job down and starts the next
-//! incarnation; [`job`] is the public face ([`SimulatedDataflow`], [`run_simulated`]).
+//! The rooms: this file holds the driver's state (`Sim`) and the event loop; `links` moves
+//! messages on virtual time (network delay, FIFO per link, backpressure); `steps` runs one
+//! step of each kind of subtask and prices it; `checkpoints` carries the coordinator's
+//! decisions out on virtual time; `restart` tears a crashed job down and starts the next
+//! incarnation; `job` is the public face ([`SimulatedDataflow`], [`run_simulated`]).
 //!
 //! Invariants: events are ordered by (time, sequence number) and a subtask has at most one
 //! pending wake-up (an earlier one supersedes a later one); a core runs one step at a time;

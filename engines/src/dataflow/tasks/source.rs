@@ -1,7 +1,7 @@
 //! The source subtask: Flink's source operator with its chained stateless operators.
 //!
 //! A [`SourceTask`] owns the source partitions `p` with `p % parallelism == index`, reads what
-//! has arrived by `now` (at most [`READ_CHUNK`] records per partition per step), runs the
+//! has arrived by `now` (at most `READ_CHUNK` records per partition per step), runs the
 //! chained filter and join, and writes rows into its [`RowOutput`]: a keyed exchange, an
 //! exchange to the sink, or the sink chained into the same task. It generates
 //! bounded-out-of-orderness watermarks every `auto_watermark_interval`, declares itself idle

@@ -1,0 +1,270 @@
+//! The end of the pipeline: the sink operator and the sink subtask behind an exchange.
+//!
+//! [`SinkOperator`] is where Flink's delivery guarantees live: **at-least-once** makes an
+//! output visible on receipt; **exactly-once** is a two-phase commit (open transaction,
+//! pre-commit on the checkpoint barrier, commit when the checkpoint completes, abort on a
+//! crash). It also splits each output's latency into the [`COMPONENTS`]. The sink runs
+//! chained into a source or window subtask, or alone as a [`SinkTask`] that aligns barriers.
+//!
+//! Invariants: an output becomes visible exactly once per incarnation, in the order received;
+//! a transaction is committed only for a checkpoint id at or above its own; delivering a record
+//! allocates nothing but the slot in the open transaction or the delivered list.
+
+use crate::dataflow::config::SinkGuarantee;
+use crate::dataflow::network::Message;
+use crate::dataflow::tasks::{BarrierAligner, TaskOutcome, TaskSnapshot};
+use crate::latency::{Component, Decomposition, LatencyRecorder};
+use crate::operators::{Output, Row, WindowResult};
+use crate::run::Delivered;
+use crate::time::{event_time_as_nanos, EventTime, Nanos};
+
+/// The components a per-record output's latency is split into.
+pub const COMPONENTS: [Component; 6] = [
+    Component::Queueing,
+    Component::BufferWait,
+    Component::Processing,
+    Component::WatermarkWait,
+    Component::CacheWait,
+    Component::SinkVisibility,
+];
+
+/// The end of the pipeline: delivers outputs and records their latency.
+///
+/// With an **at-least-once** sink an output is visible the moment the sink receives it; after a
+/// restart, records since the last checkpoint are processed again and their outputs appear
+/// twice. With an **exactly-once** sink (two-phase commit, Flink's `TwoPhaseCommitSinkFunction`)
+/// outputs go into the open transaction; the checkpoint barrier pre-commits it, and it becomes
+/// visible only when the checkpoint completes — a wait reported as `sink_visibility`. A crash
+/// aborts the open and pre-committed transactions; replay produces their outputs again.
+#[derive(Debug)]
+pub struct SinkOperator {
+    /// Latency of everything delivered.
+    pub latency: LatencyRecorder,
+    /// What was delivered (made visible) and not yet taken away, in order.
+    pub delivered: Vec<Delivered>,
+    /// How many outputs were delivered in all.
+    pub delivered_total: u64,
+    exactly_once: bool,
+    /// The open transaction: outputs and when they were received.
+    open: Vec<(Output, Nanos)>,
+    /// Pre-committed transactions by checkpoint id.
+    precommitted: Vec<(u64, Vec<(Output, Nanos)>)>,
+    /// Told of every committed transaction (a durable sink writes it out).
+    pub on_commit: Option<CommitHook>,
+}
+
+/// Receives `(checkpoint id, outputs made visible)` when a sink commits a transaction.
+pub struct CommitHook(pub Box<crate::run::OutputHook>);
+
+impl std::fmt::Debug for CommitHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitHook")
+    }
+}
+
+impl Default for SinkOperator {
+    fn default() -> Self {
+        Self {
+            latency: LatencyRecorder::new(&COMPONENTS),
+            delivered: Vec::new(),
+            delivered_total: 0,
+            exactly_once: false,
+            open: Vec::new(),
+            precommitted: Vec::new(),
+            on_commit: None,
+        }
+    }
+}
+
+impl SinkOperator {
+    /// A sink with the given guarantee.
+    pub fn new(guarantee: SinkGuarantee) -> Self {
+        Self {
+            exactly_once: guarantee == SinkGuarantee::ExactlyOnce,
+            ..Default::default()
+        }
+    }
+
+    /// Receives a row of a stateless pipeline at `now`; `row.lineage.recv` is when this task got it.
+    #[inline]
+    pub fn deliver_row(&mut self, row: &Row, now: Nanos) {
+        self.receive(Output::Row(*row), now);
+    }
+
+    /// Receives a window result at `now`; `r.recv` is when this task got it.
+    #[inline]
+    pub fn deliver_result(&mut self, r: &WindowResult, now: Nanos) {
+        self.receive(Output::Window(*r), now);
+    }
+
+    #[inline]
+    fn receive(&mut self, output: Output, now: Nanos) {
+        if self.exactly_once {
+            self.open.push((output, now));
+        } else {
+            self.make_visible(output, now, now);
+        }
+    }
+
+    /// The checkpoint barrier `id` reached the sink: pre-commit the open transaction.
+    pub fn pre_commit(&mut self, id: u64) {
+        if self.exactly_once {
+            let txn = std::mem::take(&mut self.open);
+            self.precommitted.push((id, txn));
+        }
+    }
+
+    /// Checkpoint `id` completed at `now`: commit every transaction pre-committed up to it.
+    pub fn commit(&mut self, id: u64, now: Nanos) {
+        let ready = self.precommitted.iter().take_while(|(i, _)| *i <= id).count();
+        let txns: Vec<_> = self.precommitted.drain(..ready).collect();
+        for (txn_id, txn) in txns {
+            let first = self.delivered.len();
+            for (output, received) in txn {
+                self.make_visible(output, received, now);
+            }
+            if let Some(hook) = &mut self.on_commit {
+                if let Err(e) = (hook.0)(txn_id, &self.delivered[first..]) {
+                    // A sink that cannot write fails its task, as a real connector would.
+                    panic!("the durable sink could not write transaction {txn_id}: {e}");
+                }
+            }
+        }
+    }
+
+    /// A crash: open and pre-committed transactions are aborted.
+    pub fn abort(&mut self) {
+        self.open.clear();
+        self.precommitted.clear();
+    }
+
+    fn make_visible(&mut self, output: Output, received: Nanos, now: Nanos) {
+        let mut d = Decomposition::default();
+        match &output {
+            Output::Row(row) => {
+                let l = &row.lineage;
+                d.add(Component::Queueing, l.ingest.saturating_sub(l.arrival));
+                d.add(Component::BufferWait, l.recv.saturating_sub(l.handoff));
+                d.add(
+                    Component::Processing,
+                    l.handoff.saturating_sub(l.ingest) + received.saturating_sub(l.recv),
+                );
+            }
+            Output::Window(r) => {
+                let o = &r.origin;
+                d.add(Component::Queueing, o.ingest.saturating_sub(o.arrival));
+                d.add(
+                    Component::BufferWait,
+                    o.recv.saturating_sub(o.handoff) + r.recv.saturating_sub(r.handoff),
+                );
+                let held = if r.is_update {
+                    Component::CacheWait
+                } else {
+                    Component::WatermarkWait
+                };
+                d.add(held, r.fired_at.saturating_sub(o.recv));
+                d.add(
+                    Component::Processing,
+                    o.handoff.saturating_sub(o.ingest)
+                        + r.handoff.saturating_sub(r.fired_at)
+                        + received.saturating_sub(r.recv),
+                );
+                if !r.is_update {
+                    self.latency
+                        .record_event_time(now.saturating_sub(event_time_as_nanos(r.end)));
+                }
+            }
+        }
+        d.add(Component::SinkVisibility, now.saturating_sub(received));
+        self.latency.record(now, &d);
+        self.delivered.push(Delivered { at: now, output });
+        self.delivered_total += 1;
+    }
+}
+
+/// An item a sink subtask can receive.
+pub trait SinkItem: Copy {
+    /// Hands the item to `sink` at `now`.
+    fn deliver_to(self, sink: &mut SinkOperator, now: Nanos);
+}
+
+impl SinkItem for Row {
+    #[inline]
+    fn deliver_to(mut self, sink: &mut SinkOperator, now: Nanos) {
+        self.lineage.recv = now;
+        sink.deliver_row(&self, now);
+    }
+}
+
+impl SinkItem for WindowResult {
+    #[inline]
+    fn deliver_to(mut self, sink: &mut SinkOperator, now: Nanos) {
+        self.recv = now;
+        sink.deliver_result(&self, now);
+    }
+}
+
+/// The sink subtask behind an exchange (parallelism 1): delivers until every input has
+/// finished; aligns checkpoint barriers and pre-commits the sink's transaction on them.
+#[derive(Debug)]
+pub struct SinkTask<T> {
+    /// The sink.
+    pub sink: SinkOperator,
+    aligner: BarrierAligner<T>,
+    inputs: usize,
+    ended: usize,
+}
+
+impl<T: SinkItem> SinkTask<T> {
+    /// A sink subtask with `inputs` upstream subtasks.
+    pub fn new(sink: SinkOperator, inputs: usize) -> Self {
+        Self {
+            sink,
+            aligner: BarrierAligner::new(inputs),
+            inputs,
+            ended: 0,
+        }
+    }
+
+    /// Handles one message at `now`.
+    pub fn on_message(&mut self, msg: Message<T>, now: Nanos) -> TaskOutcome<T> {
+        let mut outcome = TaskOutcome::default();
+        self.handle(msg, now, &mut outcome);
+        outcome
+    }
+
+    fn handle(&mut self, msg: Message<T>, now: Nanos, outcome: &mut TaskOutcome<T>) {
+        let Some(msg) = self.aligner.admit(msg) else { return };
+        let mut aligned = None;
+        match msg {
+            Message::Data { items, .. } => {
+                for &item in &items {
+                    item.deliver_to(&mut self.sink, now);
+                }
+                outcome.buffers.push(items);
+            }
+            Message::Barrier { from, id } => aligned = self.aligner.barrier(from, id, now).map(|s| (id, s)),
+            Message::End { from } => {
+                self.ended += 1;
+                aligned = self.aligner.input_finished(from, now);
+                if self.ended == self.inputs {
+                    outcome.finished = true;
+                }
+            }
+            Message::Watermark { .. } | Message::Idle { .. } => {}
+        }
+        if let Some((id, started)) = aligned {
+            self.sink.pre_commit(id);
+            outcome.checkpoint = Some(TaskSnapshot {
+                id,
+                alignment_started: started,
+                watermark: EventTime::MIN,
+                windows: Vec::new(),
+                incremental: None,
+            });
+            for held in self.aligner.release() {
+                self.handle(held, now, outcome);
+            }
+        }
+    }
+}

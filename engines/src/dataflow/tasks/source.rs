@@ -1,0 +1,289 @@
+//! The source subtask: Flink's source operator with its chained stateless operators.
+//!
+//! A [`SourceTask`] owns the source partitions `p` with `p % parallelism == index`, reads what
+//! has arrived by `now` (at most `READ_CHUNK` records per partition per step), runs the
+//! chained filter and join, and writes rows into its [`RowOutput`]: a keyed exchange, an
+//! exchange to the sink, or the sink chained into the same task. It generates
+//! bounded-out-of-orderness watermarks every `auto_watermark_interval`, declares itself idle
+//! after `idle_timeout` without data, runs the output flusher every `buffer_timeout`, and
+//! injects checkpoint barriers behind everything it has read.
+//!
+//! Invariants: offsets only move forward (except when restored from a checkpoint); a barrier
+//! goes out before any record read after it was requested; the per-record path (read, chain,
+//! emit) allocates nothing.
+
+use crossbeam_channel::Sender;
+
+use crate::dataflow::config::DataflowConfig;
+use crate::dataflow::network::{Link, Message, OutputGate};
+use crate::dataflow::tasks::{SinkOperator, Step};
+use crate::dataflow::watermark::SplitWatermarks;
+use crate::operators::fxhash::partition_of;
+use crate::operators::stateless::StatelessChain;
+use crate::operators::{Lineage, Row};
+use crate::pipeline::{field_value, Field};
+use crate::source::SourceLog;
+use crate::time::{EventTime, Nanos};
+
+/// Most records a source subtask reads from one partition before looking at its timers again.
+const READ_CHUNK: usize = 1024;
+
+/// Where a source subtask's rows go.
+#[derive(Debug)]
+pub enum RowOutput<L = Sender<Message<Row>>> {
+    /// A keyed exchange to the window subtasks, by the key of `key_by`.
+    Keyed {
+        /// The gate.
+        gate: OutputGate<Row, L>,
+        /// The key field.
+        key_by: Field,
+    },
+    /// An exchange to the (single) sink subtask.
+    ToSink(OutputGate<Row, L>),
+    /// The sink, chained into this task.
+    Chained(Box<SinkOperator>),
+}
+
+impl<L: Link<Row>> RowOutput<L> {
+    #[inline]
+    fn emit(&mut self, row: Row, now: Nanos) {
+        match self {
+            RowOutput::Keyed { gate, key_by } => {
+                let ch = partition_of(field_value(&row.event, row.campaign, *key_by), gate.fan_out());
+                gate.push(ch, row);
+            }
+            RowOutput::ToSink(gate) => gate.push(0, row),
+            RowOutput::Chained(sink) => sink.deliver_row(&row, now),
+        }
+    }
+
+    fn gate(&mut self) -> Option<&mut OutputGate<Row, L>> {
+        match self {
+            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => Some(gate),
+            RowOutput::Chained(_) => None,
+        }
+    }
+}
+
+/// A source subtask with its chained stateless operators.
+#[derive(Debug)]
+pub struct SourceTask<L = Sender<Message<Row>>> {
+    /// Subtask index.
+    pub index: usize,
+    partitions: Vec<usize>,
+    offsets: Vec<usize>,
+    chain: StatelessChain,
+    watermarks: SplitWatermarks,
+    out: RowOutput<L>,
+    watermark_interval: Nanos,
+    next_watermark: Nanos,
+    buffer_timeout: Nanos,
+    next_flush: Nanos,
+    idle_timeout: Option<Nanos>,
+    last_data_at: Nanos,
+    idle: bool,
+    /// Events read so far.
+    pub events_read: u64,
+    /// When the last event was read.
+    pub last_read_at: Nanos,
+    /// Every watermark emitted: (processing time, watermark).
+    pub watermark_log: Vec<(Nanos, EventTime)>,
+}
+
+impl<L: Link<Row>> SourceTask<L> {
+    /// Subtask `index` of `parallelism`, owning partitions `p` with `p % parallelism == index`.
+    pub fn new(
+        index: usize,
+        parallelism: usize,
+        source_partitions: usize,
+        chain: StatelessChain,
+        cfg: &DataflowConfig,
+        out: RowOutput<L>,
+    ) -> Self {
+        let partitions: Vec<usize> = (0..source_partitions).filter(|p| p % parallelism == index).collect();
+        let offsets = vec![0; partitions.len()];
+        let watermarks = SplitWatermarks::new(partitions.len(), cfg.out_of_orderness.whole_ms());
+        Self {
+            index,
+            partitions,
+            offsets,
+            chain,
+            watermarks,
+            out,
+            watermark_interval: cfg.auto_watermark_interval.nanos(),
+            next_watermark: cfg.auto_watermark_interval.nanos(),
+            buffer_timeout: cfg.buffer_timeout.nanos(),
+            next_flush: cfg.buffer_timeout.nanos(),
+            idle_timeout: cfg.idle_timeout.map(|t| t.nanos()),
+            last_data_at: 0,
+            idle: false,
+            events_read: 0,
+            last_read_at: 0,
+            watermark_log: Vec::new(),
+        }
+    }
+
+    /// Does what is due at `now`: reads arrived records, flushes buffers, emits a watermark or
+    /// idleness. Bounded: finish once every owned partition is consumed.
+    pub fn step(&mut self, source: &SourceLog, now: Nanos, until: Nanos, bounded: bool) -> Step {
+        // The output flusher ticks on its own period: first the tick that fell due (it ships
+        // what was buffered before now), then this step's records wait for the next one.
+        if self.buffer_timeout > 0 && now >= self.next_flush {
+            if let Some(g) = self.out.gate() {
+                g.flush_all();
+            }
+            self.next_flush = (now / self.buffer_timeout + 1) * self.buffer_timeout;
+        }
+        let mut read_any = false;
+        let mut backlog = false;
+        for i in 0..self.partitions.len() {
+            let p = self.partitions[i];
+            let from = self.offsets[i];
+            let available = source.available_from(p, from, now);
+            let to = available.min(from + READ_CHUNK);
+            for e in source.read(p, from, to) {
+                self.watermarks.on_event(i, e.event_time);
+                let lineage = Lineage {
+                    arrival: e.arrival,
+                    ingest: now,
+                    handoff: now,
+                    recv: now,
+                };
+                if let Some(row) = self.chain.apply(e, lineage) {
+                    self.out.emit(row, now);
+                }
+            }
+            self.events_read += (to - from) as u64;
+            self.offsets[i] = to;
+            read_any |= to > from;
+            backlog |= to < available;
+        }
+        if read_any {
+            self.last_data_at = now;
+            self.last_read_at = now;
+            self.idle = false;
+        }
+        if now >= self.next_watermark {
+            if let Some(wm) = self.watermarks.on_periodic_emit() {
+                self.watermark_log.push((now, wm));
+                if let Some(g) = self.out.gate() {
+                    g.broadcast_watermark(wm);
+                }
+            }
+            self.next_watermark = (now / self.watermark_interval + 1) * self.watermark_interval;
+        }
+        if let Some(t) = self.idle_timeout {
+            if !self.idle && now.saturating_sub(self.last_data_at) >= t {
+                self.idle = true;
+                if let Some(g) = self.out.gate() {
+                    g.broadcast_idle();
+                }
+            }
+        }
+        let exhausted = self
+            .partitions
+            .iter()
+            .zip(&self.offsets)
+            .all(|(&p, &o)| o >= source.end_offset(p));
+        if now >= until || (bounded && exhausted) {
+            return Step::Done;
+        }
+        if backlog {
+            return Step::Continue;
+        }
+        let mut next = until.min(self.next_watermark);
+        for (&p, &o) in self.partitions.iter().zip(&self.offsets) {
+            if let Some(a) = source.arrival_at(p, o) {
+                next = next.min(a);
+            }
+        }
+        if self.buffer_timeout > 0 && self.out.gate().is_some_and(|g| g.has_pending()) {
+            next = next.min(self.next_flush);
+        }
+        if let (Some(t), false) = (self.idle_timeout, self.idle) {
+            next = next.min(self.last_data_at + t);
+        }
+        Step::WaitUntil(next.max(now + 1))
+    }
+
+    /// Outputs delivered so far by a sink chained into this task.
+    pub fn chained_deliveries(&self) -> usize {
+        match &self.out {
+            RowOutput::Chained(sink) => sink.delivered.len(),
+            _ => 0,
+        }
+    }
+
+    /// The sink chained into this task, if any.
+    pub fn chained_sink_mut(&mut self) -> Option<&mut SinkOperator> {
+        match &mut self.out {
+            RowOutput::Chained(sink) => Some(&mut **sink),
+            _ => None,
+        }
+    }
+
+    /// Injects checkpoint barrier `id` behind every record read so far and returns this
+    /// subtask's state for the checkpoint: its read positions. A chained sink pre-commits.
+    pub fn inject_barrier(&mut self, id: u64) -> Vec<(usize, usize)> {
+        match &mut self.out {
+            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => gate.broadcast_barrier(id),
+            RowOutput::Chained(sink) => sink.pre_commit(id),
+        }
+        self.positions().collect()
+    }
+
+    /// Sets the read positions (restoring from a checkpoint).
+    pub fn restore_positions(&mut self, positions: &[(usize, usize)]) {
+        for &(p, o) in positions {
+            if let Some(i) = self.partitions.iter().position(|&q| q == p) {
+                self.offsets[i] = o;
+            }
+        }
+    }
+
+    /// (partition, next offset to read) for each partition this subtask owns.
+    pub fn positions(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.partitions.iter().copied().zip(self.offsets.iter().copied())
+    }
+
+    /// Ends the subtask: a bounded source first emits the final watermark (`EventTime::MAX`, as
+    /// Flink does at the end of bounded input), then every channel gets end-of-stream.
+    /// Returns the chained sink, if any.
+    pub fn finish(mut self, bounded: bool) -> (Option<SinkOperator>, SourceStats) {
+        let stats = SourceStats {
+            index: self.index,
+            positions: self.positions().collect(),
+            events_read: self.events_read,
+            last_read_at: self.last_read_at,
+            watermark_log: std::mem::take(&mut self.watermark_log),
+            buffers_sent: self.out.gate().map_or(0, |g| g.buffers_sent),
+        };
+        match self.out {
+            RowOutput::Keyed { mut gate, .. } | RowOutput::ToSink(mut gate) => {
+                if bounded {
+                    gate.broadcast_watermark(EventTime::MAX);
+                }
+                gate.finish();
+                (None, stats)
+            }
+            RowOutput::Chained(sink) => (Some(*sink), stats),
+        }
+    }
+}
+
+/// What a finished source subtask reports.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    /// The subtask's index.
+    pub index: usize,
+    /// (partition, next offset to read) for each partition it owned.
+    pub positions: Vec<(usize, usize)>,
+    /// Events read.
+    pub events_read: u64,
+    /// When the last event was read.
+    pub last_read_at: Nanos,
+    /// Watermarks emitted: (processing time, watermark).
+    pub watermark_log: Vec<(Nanos, EventTime)>,
+    /// Network buffers shipped.
+    pub buffers_sent: u64,
+}

@@ -1,0 +1,344 @@
+//! The window subtask: a keyed window operator instance behind a keyed exchange.
+//!
+//! A [`WindowTask`] inserts rows into the [`WindowedAggregation`]'s keyed state, tracks its
+//! watermark as the minimum over its active inputs ([`WatermarkHolder`]) and fires windows on
+//! it; records later than the allowed lateness go to the side output. In Kafka Streams mode
+//! (`commit_interval`) it emits aggregate updates from its record cache on every commit
+//! instead. Checkpoint barriers are aligned by a [`BarrierAligner`]; on alignment the subtask
+//! snapshots its state (fully, or as an incremental checkpoint of its LSM store) and forwards
+//! the barrier (or pre-commits a chained sink).
+//!
+//! Invariants: the snapshot for checkpoint `id` holds exactly what came before barrier `id` on
+//! every input; results are forwarded in the order the operator produced them; the
+//! per-record path reuses the `scratch` buffer and allocates nothing.
+
+use crossbeam_channel::Sender;
+
+use crate::dataflow::config::DataflowConfig;
+use crate::dataflow::network::{Link, Message, OutputGate};
+use crate::dataflow::outcome::WindowOutcome;
+use crate::dataflow::tasks::{BarrierAligner, IncrementalSnapshot, SinkOperator, TaskOutcome, TaskSnapshot};
+use crate::dataflow::watermark::WatermarkHolder;
+use crate::operators::window::{EmitPolicy, TimeSemantics, WindowedAggregation};
+use crate::operators::{Row, WindowResult};
+use crate::pipeline::Aggregation;
+use crate::time::{EventTime, Nanos};
+
+/// Where a window subtask's results go.
+#[derive(Debug)]
+pub enum ResultOutput<L = Sender<Message<WindowResult>>> {
+    /// An exchange to the sink subtask.
+    Gate(OutputGate<WindowResult, L>),
+    /// The sink, chained into this task.
+    Chained(Box<SinkOperator>),
+}
+
+/// A window operator instance behind a keyed exchange.
+#[derive(Debug)]
+pub struct WindowTask<L = Sender<Message<WindowResult>>> {
+    /// Subtask index.
+    pub index: usize,
+    op: WindowedAggregation,
+    holder: WatermarkHolder,
+    out: ResultOutput<L>,
+    scratch: Vec<WindowResult>,
+    buffer_timeout: Nanos,
+    next_flush: Nanos,
+    commit_interval: Option<Nanos>,
+    next_commit: Nanos,
+    aligner: BarrierAligner<Row>,
+    /// Late records (side output).
+    pub side_output: Vec<Row>,
+    /// Keyed-state accesses so far.
+    state_accesses: u64,
+    /// Time in them: measured per buffer when `measure_state` is set (wall clock), else added
+    /// by the simulator's pricing.
+    state_access_ns: Nanos,
+    measure_state: bool,
+    /// Where incremental checkpoints of the LSM store go (none: full snapshots).
+    incremental_root: Option<std::path::PathBuf>,
+}
+
+impl<L: Link<WindowResult>> WindowTask<L> {
+    /// Subtask `index` with `inputs` upstream subtasks.
+    pub fn new(index: usize, inputs: usize, agg: Aggregation, cfg: &DataflowConfig, out: ResultOutput<L>) -> Self {
+        let semantics = TimeSemantics::flink(cfg.allowed_lateness.whole_ms());
+        let commit_interval = cfg.commit_interval.map(|c| c.nanos());
+        let policy = if commit_interval.is_some() {
+            EmitPolicy::OnUpdate
+        } else {
+            EmitPolicy::OnWatermark
+        };
+        Self {
+            index,
+            op: WindowedAggregation::new(agg, semantics, policy)
+                .with_backend(cfg.state_backend)
+                .unwrap_or_else(|e| panic!("window task {index}: cannot open its state store: {e}")),
+            commit_interval,
+            next_commit: commit_interval.unwrap_or(0),
+            aligner: BarrierAligner::new(inputs),
+            holder: WatermarkHolder::new(inputs),
+            out,
+            scratch: Vec::new(),
+            buffer_timeout: cfg.buffer_timeout.nanos(),
+            next_flush: cfg.buffer_timeout.nanos(),
+            side_output: Vec::new(),
+            state_accesses: 0,
+            state_access_ns: 0,
+            measure_state: false,
+            incremental_root: None,
+        }
+    }
+
+    /// Measures the time of state accesses on the wall clock (a live run), per buffer.
+    pub fn measure_state_time(&mut self) {
+        self.measure_state = true;
+    }
+
+    /// Adds time of state accesses: priced (a simulated run), or the extra a slow state store
+    /// made measured accesses wait (a live run).
+    pub fn add_state_time(&mut self, ns: Nanos) {
+        self.state_access_ns += ns;
+    }
+
+    /// Time spent in state accesses so far.
+    pub fn state_access_ns(&self) -> Nanos {
+        self.state_access_ns
+    }
+
+    /// Handles one message at `now`: records into state, watermarks into timers, and
+    /// checkpoint barriers into alignment — while a barrier is awaited on some inputs, messages
+    /// from inputs that already delivered theirs are held back, so the snapshot contains
+    /// exactly what came before the barrier on every input.
+    pub fn on_message(&mut self, msg: Message<Row>, now: Nanos) -> TaskOutcome<Row> {
+        let mut outcome = TaskOutcome::default();
+        self.handle(msg, now, &mut outcome);
+        outcome
+    }
+
+    fn handle(&mut self, msg: Message<Row>, now: Nanos, outcome: &mut TaskOutcome<Row>) {
+        let msg = match self.aligner.admit(msg) {
+            Some(m) => m,
+            None => return, // held until the alignment completes
+        };
+        // A flusher tick that fell due before this message ships what was buffered before it.
+        self.run_flusher(now);
+        match msg {
+            Message::Data { from, mut items } => {
+                self.holder.mark_active(from);
+                let started = self.measure_state.then(std::time::Instant::now);
+                for row in &mut items {
+                    row.lineage.recv = now;
+                    if !self.op.insert(row, now, &mut self.scratch) {
+                        self.side_output.push(*row);
+                    }
+                }
+                self.state_accesses += items.len() as u64;
+                if let Some(s) = started {
+                    self.state_access_ns += s.elapsed().as_nanos() as Nanos;
+                }
+                self.forward(now);
+                outcome.buffers.push(items);
+                return;
+            }
+            Message::Watermark { from, watermark } => {
+                if let Some(wm) = self.holder.update(from, watermark) {
+                    self.op.advance_watermark(wm, now, &mut self.scratch);
+                }
+            }
+            Message::Idle { from } => {
+                if let Some(wm) = self.holder.mark_idle(from) {
+                    self.op.advance_watermark(wm, now, &mut self.scratch);
+                }
+            }
+            Message::Barrier { from, id } => {
+                if let Some(started) = self.aligner.barrier(from, id, now) {
+                    self.forward(now);
+                    outcome.checkpoint = Some(self.snapshot(id, started));
+                    match &mut self.out {
+                        ResultOutput::Gate(g) => g.broadcast_barrier(id),
+                        ResultOutput::Chained(sink) => sink.pre_commit(id),
+                    }
+                    for held in self.aligner.release() {
+                        self.handle(held, now, outcome);
+                    }
+                    return;
+                }
+            }
+            Message::End { from } => {
+                let all = self.holder.finish(from);
+                if let Some((id, started)) = self.aligner.input_finished(from, now) {
+                    outcome.checkpoint = Some(self.snapshot(id, started));
+                    if let ResultOutput::Gate(g) = &mut self.out {
+                        g.broadcast_barrier(id);
+                    }
+                    for held in self.aligner.release() {
+                        self.handle(held, now, outcome);
+                    }
+                }
+                if all {
+                    if let ResultOutput::Gate(g) = &mut self.out {
+                        g.finish();
+                    }
+                    outcome.finished = true;
+                    return;
+                }
+            }
+        }
+        self.forward(now);
+    }
+
+    /// Restores the state a checkpoint snapshot holds.
+    pub fn restore(&mut self, snapshot: &TaskSnapshot) -> Result<(), crate::checkpoint::CheckpointError> {
+        match &snapshot.incremental {
+            Some(inc) => self
+                .op
+                .restore_incremental(&inc.root, snapshot.id, snapshot.watermark)
+                .map_err(|e| crate::checkpoint::CheckpointError::Refused {
+                    path: inc.root.join(format!("chk-{}", snapshot.id)),
+                    message: format!("cannot be restored: {e}"),
+                }),
+            None => {
+                self.op.restore(snapshot.windows.iter().cloned(), snapshot.watermark);
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes the subtask's checkpoints incremental checkpoints of its LSM store into `root`
+    /// (`<checkpoint dir>/state/subtask-<k>`); no effect on the heap backend, which snapshots
+    /// every window.
+    pub fn checkpoint_incrementally(&mut self, root: std::path::PathBuf) {
+        if self.op.backend() != crate::operators::window::StateBackendKind::Heap {
+            self.incremental_root = Some(root);
+        }
+    }
+
+    /// The subtask's state for checkpoint `id`, aligned since `started`.
+    fn snapshot(&mut self, id: u64, started: Nanos) -> TaskSnapshot {
+        let watermark = self.holder.current();
+        let began = std::time::Instant::now();
+        let taken = self
+            .incremental_root
+            .as_ref()
+            .and_then(|root| Some((root.clone(), self.op.checkpoint_incremental(id, root)?)));
+        let sync_ns = began.elapsed().as_nanos() as Nanos;
+        let incremental = taken.map(|(root, result)| match result {
+            Ok(stats) => IncrementalSnapshot {
+                root,
+                bytes_written: stats.bytes_written,
+                state_bytes: stats.bytes_written + stats.bytes_referenced,
+                sync_ns,
+                error: None,
+            },
+            Err(e) => IncrementalSnapshot {
+                root,
+                bytes_written: 0,
+                state_bytes: 0,
+                sync_ns,
+                error: Some(e.to_string()),
+            },
+        });
+        TaskSnapshot {
+            id,
+            alignment_started: started,
+            watermark,
+            windows: match incremental {
+                Some(_) => Vec::new(),
+                None => self.op.snapshot(),
+            },
+            incremental,
+        }
+    }
+
+    fn forward(&mut self, now: Nanos) {
+        for mut r in self.scratch.drain(..) {
+            r.handoff = now;
+            match &mut self.out {
+                ResultOutput::Gate(g) => g.push(0, r),
+                ResultOutput::Chained(sink) => {
+                    r.recv = now;
+                    sink.deliver_result(&r, now)
+                }
+            }
+        }
+    }
+
+    /// When the task next needs [`WindowTask::on_tick`]: the output flusher, if it has
+    /// anything to flush, or the next commit (Kafka Streams mode).
+    pub fn next_deadline(&self) -> Option<Nanos> {
+        let flush = match &self.out {
+            ResultOutput::Gate(g) if self.buffer_timeout > 0 && g.has_pending() => Some(self.next_flush),
+            _ => None,
+        };
+        let commit = self.commit_interval.map(|_| self.next_commit);
+        match (flush, commit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs what is due at `now`: a commit forwards the cached aggregate updates; the output
+    /// flusher ships partial buffers.
+    pub fn on_tick(&mut self, now: Nanos) {
+        if let Some(interval) = self.commit_interval {
+            if now >= self.next_commit {
+                self.op.emit_updates(now, &mut self.scratch);
+                self.forward(now);
+                self.next_commit = (now / interval + 1) * interval;
+            }
+        }
+        self.run_flusher(now);
+    }
+
+    /// The output flusher's tick, if one fell due by `now`: ships what is buffered.
+    fn run_flusher(&mut self, now: Nanos) {
+        if self.buffer_timeout > 0 && now >= self.next_flush {
+            if let ResultOutput::Gate(g) = &mut self.out {
+                g.flush_all();
+            }
+            self.next_flush = (now / self.buffer_timeout + 1) * self.buffer_timeout;
+        }
+    }
+
+    /// Outputs delivered so far by a sink chained into this task.
+    pub fn chained_deliveries(&self) -> usize {
+        match &self.out {
+            ResultOutput::Chained(sink) => sink.delivered.len(),
+            ResultOutput::Gate(_) => 0,
+        }
+    }
+
+    /// The sink chained into this task, if any.
+    pub fn chained_sink_mut(&mut self) -> Option<&mut SinkOperator> {
+        match &mut self.out {
+            ResultOutput::Chained(sink) => Some(&mut **sink),
+            ResultOutput::Gate(_) => None,
+        }
+    }
+
+    /// The subtask's current watermark.
+    pub fn watermark(&self) -> EventTime {
+        self.holder.current()
+    }
+
+    /// Ends the task: returns the chained sink (if any) and what the task leaves behind.
+    pub fn finish(mut self) -> (Option<SinkOperator>, WindowOutcome) {
+        let mut outcome = WindowOutcome {
+            index: self.index,
+            watermark: self.holder.current(),
+            late_dropped: self.op.take_counters().late_dropped,
+            side_output: self.side_output,
+            buffers_sent: 0,
+            state_accesses: self.state_accesses,
+            state_access_ns: self.state_access_ns,
+        };
+        match self.out {
+            ResultOutput::Gate(g) => {
+                outcome.buffers_sent = g.buffers_sent;
+                (None, outcome)
+            }
+            ResultOutput::Chained(sink) => (Some(*sink), outcome),
+        }
+    }
+}

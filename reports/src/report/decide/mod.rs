@@ -31,8 +31,11 @@ use crate::decision::{percent, Slo, Verdict};
 
 /// The decision: which configuration, and the words around it.
 pub(super) struct Decision {
+    /// The recommendation paragraph.
     pub(super) recommendation: String,
+    /// The reasons, one list item each.
     pub(super) reasons: Vec<String>,
+    /// The index into the configurations of the one recommended, if any.
     pub(super) chosen: Option<usize>,
 }
 

@@ -13,6 +13,8 @@
 //!   their output in a log file whose last lines a failure shows.
 //! * [`install`] — `streamlab engines install`.
 //! * [`doctor`] — `streamlab engines doctor`.
+//! * [`spark`] — a pipeline and micro-batch configuration as a generated PySpark script, and
+//!   what Spark cannot run, refused by key.
 //!
 //! Nothing here is needed by the native engines: `streamlab run` and `cargo test` never touch
 //! the cache directory.
@@ -25,6 +27,7 @@ pub mod error;
 pub mod install;
 pub mod java;
 pub mod process;
+pub mod spark;
 pub mod venv;
 
 pub use cache::{CacheDir, CacheOrigin, ENGINES_DIR_VAR};

@@ -21,7 +21,7 @@ use crate::microbatch::batch::BatchContext;
 use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::run_state::RunState;
 use crate::operators::fxhash::partition_of;
-use crate::operators::partial::{Partial, PartialAggregator};
+use crate::operators::window::partial::{Partial, PartialAggregator};
 use crate::operators::stateless::StatelessChain;
 use crate::operators::window::WindowedAggregation;
 use crate::operators::{Lineage, Output, Row};

@@ -23,7 +23,7 @@ use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::map_stage::MapOutput;
 use crate::microbatch::progress::StateOperatorProgress;
 use crate::microbatch::run_state::RunState;
-use crate::operators::partial::Partial;
+use crate::operators::window::partial::Partial;
 use crate::operators::window::{StateCounters, WindowEntry, WindowedAggregation};
 use crate::operators::{Output, Row, WindowResult};
 use crate::runtime::{Runtime, TaskContext};

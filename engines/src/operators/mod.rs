@@ -8,13 +8,12 @@
 //! * [`stateless`] — filter on the event kind and the stream–table lookup join;
 //! * [`aggregate`] — the aggregate functions' state;
 //! * [`window`] — window assignment and the keyed, windowed aggregation with its state on the
-//!   heap or an LSM store (behind one seam), event-time timers and lateness rules;
-//! * [`partial`] — map-side partial aggregation before a micro-batch exchange;
+//!   heap or an LSM store (behind one seam), event-time timers and lateness rules, and its
+//!   map-side half ([`window::partial`], partial aggregation before a micro-batch exchange);
 //! * [`fxhash`] — the fast, deterministic hasher used for keyed state and exchanges.
 
 pub mod aggregate;
 pub mod fxhash;
-pub mod partial;
 pub mod stateless;
 pub mod window;
 

@@ -20,7 +20,7 @@ use super::semantics::{result, AfterTimer, EmitPolicy, Firing, Rules};
 use super::store::{Fate, WindowStore};
 use super::StateCounters;
 use crate::operators::fxhash::FxHashSet;
-use crate::operators::partial::Partial;
+use crate::operators::window::partial::Partial;
 use crate::operators::{Collector, Lineage, WindowResult};
 use crate::pipeline::AggFunc;
 use crate::time::{EventTime, Nanos};

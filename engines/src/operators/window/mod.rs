@@ -14,7 +14,9 @@
 //!   tumbling and sliding windows, which fires and leaves the state as a whole;
 //! * `session.rs` — session windows: the merge, and the heap's lists per key;
 //! * `lsm.rs` — the LSM backend: every window (or key's session list) a value in an
-//!   [`LsmStore`](crate::state::LsmStore), each with its timer.
+//!   [`LsmStore`](crate::state::LsmStore), each with its timer;
+//! * [`partial`] — the aggregation's map-side half: a micro-batch map task folds its rows into
+//!   partial aggregates that [`WindowedAggregation::merge_partial`] takes after the exchange.
 //!
 //! This file is the operator itself: record and partial-aggregate intake, watermarks,
 //! emission, checkpoints and restore, all written against the seam, so it never asks which
@@ -29,6 +31,7 @@ mod codec;
 mod context;
 mod heap;
 mod lsm;
+pub mod partial;
 mod semantics;
 mod session;
 mod store;
@@ -41,7 +44,7 @@ pub use lsm::{COMPACT_EVERY_WRITES, COMPACT_STEP_BYTES};
 pub use semantics::{EmitPolicy, TimeSemantics};
 pub use store::StateBackendKind;
 
-use crate::operators::partial::Partial;
+use crate::operators::window::partial::Partial;
 use crate::operators::{Collector, Row, WindowResult};
 use crate::pipeline::{field_value, AggFunc, Aggregation, Field, WindowSpec};
 use crate::state::{CheckpointStats, LsmOptions, StateStats};

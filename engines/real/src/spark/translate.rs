@@ -1,0 +1,405 @@
+//! A streamlab pipeline and micro-batch configuration, written out as a PySpark script.
+//!
+//! The script has three parts, in this order, so a reader meets what this scenario asks for
+//! before the plumbing: the translated configuration (Spark settings, trigger, output mode,
+//! watermark, source options), the translated pipeline (one `pipeline(events, campaigns)`
+//! function of DataFrame calls, one line per streamlab step), and the runtime that is the same
+//! in every script (`runtime.py`: the feeder source, the receiver sink, the progress log and
+//! `main`). Run-specific details — addresses, token, partitions, the campaign table's file, the
+//! progress file and the checkpoint directory — are command-line arguments ([`ScriptArgs`]), so
+//! the script kept in a run's directory is the same for every run of the scenario, reads as the
+//! scenario, and can be rerun against another feeder; the token never lands in a file.
+//!
+//! Invariant: the text depends only on the pipeline and the configuration (no time, no path,
+//! no hash-map order), so golden files can pin it.
+
+use std::fmt::Write as _;
+
+use streamlab_engines::event::EventKind;
+use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode, Trigger};
+use streamlab_engines::operators::window::StateBackendKind;
+use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
+
+use super::refusal::{check, interval, RefusedTable, SparkRefusal};
+
+/// The runtime every script ends with.
+const RUNTIME: &str = include_str!("runtime.py");
+
+/// The Spark class of the RocksDB state store, what streamlab's LSM state backends stand for.
+const ROCKSDB_PROVIDER: &str = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider";
+
+/// What is translated: a scenario's pipeline and one micro-batch engine of it.
+#[derive(Clone, Copy, Debug)]
+pub struct SparkJob<'a> {
+    /// The pipeline.
+    pub pipeline: &'a PipelineSpec,
+    /// The engine configuration.
+    pub engine: &'a MicroBatchConfig,
+}
+
+/// A generated PySpark script, ready to be written into a run's directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PySparkScript {
+    text: String,
+}
+
+impl PySparkScript {
+    /// The script's file name in a run's directory.
+    pub const FILE_NAME: &'static str = "streamlab_spark.py";
+
+    /// Translates `job`, or refuses it (naming the key) if Spark cannot run it as described.
+    pub fn translate(job: SparkJob<'_>) -> Result<Self, SparkRefusal> {
+        check(job.pipeline, job.engine)?;
+        let mut text = String::new();
+        header(&mut text, job);
+        configuration(&mut text, job)?;
+        pipeline(&mut text, job.pipeline)?;
+        text.push_str("\n\n");
+        text.push_str(RUNTIME);
+        Ok(Self { text })
+    }
+
+    /// The script's text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Python's `repr` of a string with no quote or backslash in it (every string we write is a
+/// name or an interval we made).
+fn py_str(s: &str) -> String {
+    debug_assert!(!s.contains(['"', '\\', '\n']));
+    format!("\"{s}\"")
+}
+
+/// One line per step, for the docstring and the pipeline function's docstring.
+fn describe_pipeline(p: &PipelineSpec) -> Vec<String> {
+    let mut steps = Vec::new();
+    if let Some(kinds) = &p.filter_kinds {
+        let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+        steps.push(format!("filter kind in ({})", names.join(", ")));
+    }
+    if p.lookup_join {
+        steps.push("lookup join ad -> campaign (broadcast)".into());
+    }
+    match &p.aggregate {
+        None => {
+            let cols: Vec<&str> = p.project.iter().map(|f| f.name()).collect();
+            steps.push(format!("project {}", cols.join(", ")));
+        }
+        Some(a) => {
+            steps.push(format!("key by {}", a.key_by.name()));
+            steps.push(match a.window {
+                WindowSpec::Tumbling { size } => format!("tumbling {size} windows"),
+                WindowSpec::Sliding { size, slide } => format!("sliding {size} windows every {slide}"),
+                WindowSpec::Session { gap } => format!("session windows, gap {gap}"),
+            });
+            steps.push(match (a.function, a.field) {
+                (AggFunc::Count, _) | (_, None) => "count".into(),
+                (f, Some(field)) => format!("{}({})", agg_name(f), field.name()),
+            });
+        }
+    }
+    steps
+}
+
+fn agg_name(f: AggFunc) -> &'static str {
+    match f {
+        AggFunc::Count => "count",
+        AggFunc::Sum => "sum",
+        AggFunc::Min => "min",
+        AggFunc::Max => "max",
+        AggFunc::Avg => "avg",
+        AggFunc::DistinctCount => "distinct_count",
+    }
+}
+
+fn describe_trigger(t: Trigger) -> String {
+    match t {
+        Trigger::ProcessingTime { interval } if interval.nanos() == 0 => {
+            "Spark's default (next batch when the last ends)".into()
+        }
+        Trigger::ProcessingTime { interval } => format!("processing time {interval}"),
+        Trigger::Once => "once".into(),
+        Trigger::AvailableNow {
+            max_records_per_batch: None,
+        } => "available now".into(),
+        Trigger::AvailableNow {
+            max_records_per_batch: Some(n),
+        } => format!("available now, at most {n} records a batch"),
+        Trigger::Continuous { checkpoint_interval } => format!("continuous, epochs every {checkpoint_interval}"),
+    }
+}
+
+fn output_mode(m: OutputMode) -> &'static str {
+    match m {
+        OutputMode::Append => "append",
+        OutputMode::Update => "update",
+        OutputMode::Complete => "complete",
+    }
+}
+
+/// The module docstring and the imports.
+fn header(out: &mut String, job: SparkJob<'_>) {
+    let e = job.engine;
+    let mut doc =
+        String::from("\"\"\"A streamlab pipeline on Apache Spark Structured Streaming (generated by streamlab).\n\n");
+    doc.push_str("Pipeline:\n");
+    for step in describe_pipeline(job.pipeline) {
+        let _ = writeln!(doc, "  {step}");
+    }
+    doc.push_str("Engine:\n");
+    let _ = writeln!(doc, "  trigger: {}", describe_trigger(e.trigger));
+    let _ = writeln!(doc, "  output mode: {}", output_mode(e.output_mode));
+    if job.pipeline.is_stateful() {
+        let _ = writeln!(doc, "  watermark delay: {}", e.watermark_delay);
+    }
+    let _ = writeln!(
+        doc,
+        "  master: local[{}], {} shuffle partitions",
+        e.workers, e.shuffle_partitions
+    );
+    doc.push_str(
+        "\nEvents come from streamlab's feeder (one connection per source partition, each opened with\n\
+         `STREAMLAB <token> <partition>`, then one trace row per line until `END`); every output row goes\n\
+         back to streamlab's receiver (`STREAMLAB <token> sink`, then one CSV row per line), which stamps\n\
+         it on receipt. Each query progress is appended to the progress file as one JSON line.\n\n\
+         Not translated (they model costs or machinery the real Spark has of its own): restart_delay,\n\
+         external_shuffle_service (a local master has no shuffle service; a cluster's comes from its\n\
+         own configuration).\n\n\
+         Run with the venv's spark-submit (or its python):\n\
+         \x20 spark-submit streamlab_spark.py --feeder HOST:PORT --receiver HOST:PORT --token TOKEN \\\n\
+         \x20     --partitions N --campaigns campaigns.csv --progress progress.jsonl --checkpoint DIR\n\"\"\"\n\n",
+    );
+    out.push_str("#!/usr/bin/env python3\n");
+    out.push_str(&doc);
+    out.push_str(
+        "import argparse\n\
+         import json\n\
+         import socket\n\
+         import threading\n\
+         import time\n\
+         \n\
+         from pyspark.sql import SparkSession\n\
+         from pyspark.sql import functions as F\n\
+         from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition\n\
+         from pyspark.sql.streaming import StreamingQueryListener\n\
+         from pyspark.sql.streaming.datasource import (\n\
+         \x20   ReadAllAvailable,\n\
+         \x20   ReadMaxRows,\n\
+         \x20   SupportsTriggerAvailableNow,\n\
+         )\n\
+         from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType\n\n",
+    );
+}
+
+/// The translated engine configuration, as module constants.
+fn configuration(out: &mut String, job: SparkJob<'_>) -> Result<(), SparkRefusal> {
+    let e = job.engine;
+    let engine_interval = |key: &str, span| {
+        interval(span).map_err(|reason| SparkRefusal {
+            table: RefusedTable::Engine,
+            key: key.into(),
+            reason,
+        })
+    };
+    out.push_str("# ---------------------------------------------------------------------------------------------\n");
+    out.push_str("# The engine configuration, translated.\n");
+    out.push_str("# ---------------------------------------------------------------------------------------------\n\n");
+    out.push_str("APP_NAME = \"streamlab\"\n");
+    let _ = writeln!(out, "MASTER = \"local[{}]\"  # workers = {}", e.workers, e.workers);
+    out.push_str("SPARK_CONF = {\n");
+    let _ = writeln!(
+        out,
+        "    \"spark.sql.shuffle.partitions\": \"{}\",  # shuffle_partitions",
+        e.shuffle_partitions
+    );
+    let _ = writeln!(
+        out,
+        "    \"spark.sql.streaming.pollingDelay\": {},  # polling_delay",
+        py_str(&conf_duration(&engine_interval("polling_delay", e.polling_delay)?))
+    );
+    match e.state_backend {
+        StateBackendKind::Heap => {}
+        StateBackendKind::Lsm | StateBackendKind::LsmChangelog => {
+            let _ = writeln!(
+                out,
+                "    \"spark.sql.streaming.stateStore.providerClass\": {},  # state_backend",
+                py_str(ROCKSDB_PROVIDER)
+            );
+        }
+    }
+    if e.state_backend == StateBackendKind::LsmChangelog {
+        out.push_str(
+            "    \"spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled\": \"true\",  # state_backend\n",
+        );
+    }
+    out.push_str("    \"spark.ui.enabled\": \"false\",\n");
+    out.push_str("}\n");
+    let trigger = match e.trigger {
+        Trigger::ProcessingTime { interval } if interval.nanos() == 0 => "{}  # Spark's default trigger".into(),
+        Trigger::ProcessingTime { interval } => format!(
+            "{{\"processingTime\": {}}}",
+            py_str(&engine_interval("trigger.interval", interval)?)
+        ),
+        Trigger::Once => "{\"once\": True}".into(),
+        Trigger::AvailableNow { .. } => "{\"availableNow\": True}".into(),
+        Trigger::Continuous { .. } => unreachable!("refused by check"),
+    };
+    let _ = writeln!(out, "TRIGGER = {trigger}");
+    let _ = writeln!(out, "OUTPUT_MODE = {}", py_str(output_mode(e.output_mode)));
+    let _ = writeln!(
+        out,
+        "WATERMARK_DELAY = {}",
+        py_str(&engine_interval("watermark_delay", e.watermark_delay)?)
+    );
+    let _ = writeln!(
+        out,
+        "WINDOWED = {}",
+        if job.pipeline.is_stateful() { "True" } else { "False" }
+    );
+    let mut options = String::new();
+    if let Trigger::Once | Trigger::AvailableNow { .. } = e.trigger {
+        options.push_str("    \"wait_for_end\": \"true\",  # the query starts after the last event has arrived\n");
+    }
+    if let Trigger::AvailableNow {
+        max_records_per_batch: Some(n),
+    } = e.trigger
+    {
+        let _ = writeln!(
+            options,
+            "    \"max_rows_per_batch\": \"{n}\",  # trigger.max_records_per_batch"
+        );
+    }
+    if options.is_empty() {
+        out.push_str("SOURCE_OPTIONS = {}\n\n");
+    } else {
+        let _ = write!(out, "SOURCE_OPTIONS = {{\n{options}}}\n\n");
+    }
+    Ok(())
+}
+
+/// A Spark interval (`"10 milliseconds"`) as a time configuration value (`"10ms"`).
+fn conf_duration(interval: &str) -> String {
+    interval.replace(" milliseconds", "ms").replace(" microseconds", "us")
+}
+
+/// A field as a column expression of the (joined) event stream; `numeric` asks for the event
+/// kind as its index (a key or an aggregated value), not its name.
+fn column(f: Field, numeric: bool) -> String {
+    match f {
+        Field::EventTime => "F.col(\"event_time_ms\")".into(),
+        Field::Kind if numeric => {
+            let mut case = String::from("F.expr(\"CASE kind");
+            for k in EventKind::ALL {
+                let _ = write!(case, " WHEN '{}' THEN {}", k.name(), k.index());
+            }
+            case.push_str(" END\")");
+            case
+        }
+        other => format!("F.col(\"{}\")", other.name()),
+    }
+}
+
+/// The aggregate's value column.
+fn aggregate_value(a: &Aggregation) -> String {
+    let field = a.field.map(|f| column(f, true));
+    match (a.function, field) {
+        (AggFunc::Count, _) | (_, None) => "F.count(F.lit(1))".into(),
+        (AggFunc::Sum, Some(c)) => format!("F.sum({c})"),
+        (AggFunc::Min, Some(c)) => format!("F.min({c})"),
+        (AggFunc::Max, Some(c)) => format!("F.max({c})"),
+        (AggFunc::Avg, Some(c)) => format!("F.avg({c})"),
+        // Spark refuses distinct aggregates on streams; the size of the set is the exact count.
+        (AggFunc::DistinctCount, Some(c)) => format!("F.size(F.collect_set({c}))"),
+    }
+}
+
+/// The translated pipeline: one `pipeline(events, campaigns)` function.
+fn pipeline(out: &mut String, p: &PipelineSpec) -> Result<(), SparkRefusal> {
+    out.push_str("# ---------------------------------------------------------------------------------------------\n");
+    out.push_str("# The pipeline, translated: one line per streamlab step.\n");
+    out.push_str(
+        "# ---------------------------------------------------------------------------------------------\n\n\n",
+    );
+    out.push_str("def pipeline(events, campaigns):\n");
+    out.push_str("    \"\"\"The pipeline, step by step:\n\n");
+    for step in describe_pipeline(p) {
+        let _ = writeln!(out, "    {step}");
+    }
+    out.push('\n');
+    if p.is_stateful() {
+        out.push_str(
+            "    Rows: key, window_start_ms, window_end_ms, count, value, origin_arrival_ns (the latest\n\
+             \x20   arrival of a contributing event: streamlab's latency origin for a window).\n",
+        );
+    } else {
+        out.push_str(
+            "    Rows: the projected columns, then origin_arrival_ns (the event's scheduled arrival:\n\
+             \x20   streamlab's latency origin).\n",
+        );
+    }
+    out.push_str("    \"\"\"\n");
+    if let Some(kinds) = &p.filter_kinds {
+        let names: Vec<String> = kinds.iter().map(|k| py_str(k.name())).collect();
+        let _ = writeln!(
+            out,
+            "    events = events.where(F.col(\"kind\").isin({}))",
+            names.join(", ")
+        );
+    }
+    if p.lookup_join {
+        out.push_str("    events = events.join(F.broadcast(campaigns), \"ad\", \"inner\")\n");
+    }
+    let Some(a) = &p.aggregate else {
+        out.push_str("    return events.select(\n");
+        for &f in &p.project {
+            let _ = writeln!(out, "        {}.alias(\"{}\"),", column(f, false), f.name());
+        }
+        out.push_str("        F.col(\"arrival_ns\").alias(\"origin_arrival_ns\"),\n    )\n");
+        return Ok(());
+    };
+    let pipeline_interval = |key: &str, span| {
+        interval(span).map_err(|reason| SparkRefusal {
+            table: RefusedTable::Pipeline,
+            key: key.into(),
+            reason,
+        })
+    };
+    let window = match a.window {
+        WindowSpec::Tumbling { size } => format!(
+            "F.window(\"event_ts\", {})",
+            py_str(&pipeline_interval("aggregate.window.size", size)?)
+        ),
+        WindowSpec::Sliding { size, slide } => format!(
+            "F.window(\"event_ts\", {}, {})",
+            py_str(&pipeline_interval("aggregate.window.size", size)?),
+            py_str(&pipeline_interval("aggregate.window.slide", slide)?)
+        ),
+        WindowSpec::Session { gap } => format!(
+            "F.session_window(\"event_ts\", {})",
+            py_str(&pipeline_interval("aggregate.window.gap", gap)?)
+        ),
+    };
+    out.push_str("    events = events.withColumn(\"event_ts\", F.timestamp_millis(\"event_time_ms\"))\n");
+    out.push_str("    events = events.withWatermark(\"event_ts\", WATERMARK_DELAY)\n");
+    out.push_str("    windows = events.groupBy(\n");
+    let _ = writeln!(out, "        {window}.alias(\"w\"),");
+    let _ = writeln!(out, "        {}.alias(\"key\"),", column(a.key_by, true));
+    out.push_str("    ).agg(\n");
+    out.push_str("        F.count(F.lit(1)).alias(\"count\"),\n");
+    let _ = writeln!(out, "        {}.alias(\"value\"),", aggregate_value(a));
+    out.push_str("        F.max(\"arrival_ns\").alias(\"origin_arrival_ns\"),\n");
+    out.push_str("    )\n");
+    out.push_str(
+        "    return windows.select(\n\
+         \x20       \"key\",\n\
+         \x20       F.unix_millis(\"w.start\").alias(\"window_start_ms\"),\n\
+         \x20       F.unix_millis(\"w.end\").alias(\"window_end_ms\"),\n\
+         \x20       \"count\",\n\
+         \x20       \"value\",\n\
+         \x20       \"origin_arrival_ns\",\n\
+         \x20   )\n",
+    );
+    Ok(())
+}

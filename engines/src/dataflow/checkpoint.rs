@@ -17,7 +17,6 @@
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{frame, read_delta, CheckpointError};
-use crate::dataflow::coordinator::Completion;
 use crate::dataflow::tasks::{IncrementalSnapshot, TaskSnapshot};
 use crate::operators::window::StateDelta;
 use crate::time::EventTime;
@@ -231,11 +230,11 @@ impl SnapshotWriter {
     }
 
     /// Writes a completed checkpoint's manifest, `chk-<id>/_metadata`.
-    pub fn write_manifest(&self, completion: &Completion) -> Result<(), CheckpointError> {
+    pub fn write_manifest(&self, id: u64, manifest: &serde_json::Value) -> Result<(), CheckpointError> {
         match &self.dir {
             Some(dir) => write_file(
-                &dir.join(format!("chk-{}", completion.id)).join("_metadata"),
-                completion.manifest.to_string().as_bytes(),
+                &dir.join(format!("chk-{id}")).join("_metadata"),
+                manifest.to_string().as_bytes(),
             ),
             None => Ok(()),
         }

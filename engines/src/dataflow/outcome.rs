@@ -1,29 +1,10 @@
 //! Turning finished subtasks into an [`EngineRun`]: the same for every driver, so the live and
 //! the simulated per-record engine report identically.
 
+pub use crate::dataflow::tasks::WindowOutcome;
 use crate::dataflow::tasks::{SinkOperator, SourceStats};
-use crate::operators::Row;
 use crate::run::{EngineRun, RunCounts};
 use crate::time::{as_ms, EventTime, Nanos};
-
-/// What a finished window subtask leaves behind.
-#[derive(Debug, Default)]
-pub struct WindowOutcome {
-    /// The subtask's index.
-    pub index: usize,
-    /// Its watermark when it finished.
-    pub watermark: EventTime,
-    /// Its late records.
-    pub side_output: Vec<Row>,
-    /// How many records it dropped as late.
-    pub late_dropped: u64,
-    /// Network buffers it shipped.
-    pub buffers_sent: u64,
-    /// Keyed-state accesses.
-    pub state_accesses: u64,
-    /// Time in them (measured live, priced on virtual time).
-    pub state_access_ns: u64,
-}
 
 /// Assembles the run of per-record engine `name` from its one sink, its source subtasks'
 /// statistics and its window subtasks' outcomes.

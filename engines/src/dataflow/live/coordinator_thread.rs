@@ -121,7 +121,7 @@ impl CoordinatorThread<'_> {
     /// Carries out every checkpoint completion: manifest, progress, commit.
     pub(super) fn complete_ready(&mut self) {
         while let Some(done) = self.coordinator.complete(self.clock.now()) {
-            if let Err(e) = self.ctl.writer.write_manifest(&done) {
+            if let Err(e) = self.ctl.writer.write_manifest(done.id, &done.manifest) {
                 self.error.get_or_insert(e);
                 self.coordinator.fail();
                 return;

@@ -119,7 +119,7 @@ impl Sim {
             return;
         };
         while let Some(done) = c.coordinator.complete(now) {
-            if let Err(e) = c.writer.write_manifest(&done) {
+            if let Err(e) = c.writer.write_manifest(done.id, &done.manifest) {
                 c.coordinator.fail();
                 self.error = Some(e);
                 return;

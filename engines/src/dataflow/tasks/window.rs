@@ -16,7 +16,6 @@ use crossbeam_channel::Sender;
 
 use crate::dataflow::config::DataflowConfig;
 use crate::dataflow::network::{Link, Message, OutputGate};
-use crate::dataflow::outcome::WindowOutcome;
 use crate::dataflow::tasks::{BarrierAligner, IncrementalSnapshot, SinkOperator, TaskOutcome, TaskSnapshot};
 use crate::dataflow::watermark::WatermarkHolder;
 use crate::operators::window::{EmitPolicy, TimeSemantics, WindowedAggregation};
@@ -341,4 +340,23 @@ impl<L: Link<WindowResult>> WindowTask<L> {
             ResultOutput::Chained(sink) => (Some(*sink), outcome),
         }
     }
+}
+
+/// What a finished window subtask leaves behind.
+#[derive(Debug, Default)]
+pub struct WindowOutcome {
+    /// The subtask's index.
+    pub index: usize,
+    /// Its watermark when it finished.
+    pub watermark: EventTime,
+    /// Its late records.
+    pub side_output: Vec<Row>,
+    /// How many records it dropped as late.
+    pub late_dropped: u64,
+    /// Network buffers it shipped.
+    pub buffers_sent: u64,
+    /// Keyed-state accesses.
+    pub state_accesses: u64,
+    /// Time in them (measured live, priced on virtual time).
+    pub state_access_ns: u64,
 }

@@ -13,6 +13,7 @@
 //!   their output in a log file whose last lines a failure shows.
 //! * [`install`] — `streamlab engines install`.
 //! * [`doctor`] — `streamlab engines doctor`.
+//! * [`job`] — the contract every generated job keeps with the driver: arguments and output rows.
 //! * [`spark`] — a pipeline and micro-batch configuration as a generated PySpark script, and
 //!   what Spark cannot run, refused by key.
 //!
@@ -26,6 +27,7 @@ pub mod doctor;
 pub mod error;
 pub mod install;
 pub mod java;
+pub mod job;
 pub mod process;
 pub mod spark;
 pub mod venv;

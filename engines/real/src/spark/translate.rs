@@ -335,8 +335,8 @@ fn pipeline(out: &mut String, p: &PipelineSpec) -> Result<(), SparkRefusal> {
         );
     } else {
         out.push_str(
-            "    Rows: the projected columns, then origin_arrival_ns (the event's scheduled arrival:\n\
-             \x20   streamlab's latency origin).\n",
+            "    Rows: seq (the event's position in the stream), the projected columns, then\n\
+             \x20   origin_arrival_ns (the event's scheduled arrival: streamlab's latency origin).\n",
         );
     }
     out.push_str("    \"\"\"\n");
@@ -353,7 +353,8 @@ fn pipeline(out: &mut String, p: &PipelineSpec) -> Result<(), SparkRefusal> {
     }
     let Some(a) = &p.aggregate else {
         out.push_str("    return events.select(\n");
-        for &f in &p.project {
+        out.push_str("        F.col(\"seq\"),\n");
+        for &f in p.project.iter().filter(|&&f| f != Field::Seq) {
             let _ = writeln!(out, "        {}.alias(\"{}\"),", column(f, false), f.name());
         }
         out.push_str("        F.col(\"arrival_ns\").alias(\"origin_arrival_ns\"),\n    )\n");

@@ -403,6 +403,7 @@ def arguments():
     parser.add_argument("--progress", required=True, help="file each query progress is appended to")
     parser.add_argument("--checkpoint", required=True, help="the query's checkpoint directory")
     parser.add_argument("--master", default=MASTER, help=f"Spark master (default {MASTER})")
+    parser.add_argument("--jar", default=None, help="streamlab's helper jar (unused by Spark)")
     return parser.parse_args()
 
 

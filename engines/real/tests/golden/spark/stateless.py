@@ -70,13 +70,13 @@ def pipeline(events, campaigns):
     lookup join ad -> campaign (broadcast)
     project seq, event_time, user, campaign
 
-    Rows: the projected columns, then origin_arrival_ns (the event's scheduled arrival:
-    streamlab's latency origin).
+    Rows: seq (the event's position in the stream), the projected columns, then
+    origin_arrival_ns (the event's scheduled arrival: streamlab's latency origin).
     """
     events = events.where(F.col("kind").isin("click"))
     events = events.join(F.broadcast(campaigns), "ad", "inner")
     return events.select(
-        F.col("seq").alias("seq"),
+        F.col("seq"),
         F.col("event_time_ms").alias("event_time"),
         F.col("user").alias("user"),
         F.col("campaign").alias("campaign"),
@@ -387,6 +387,7 @@ def arguments():
     parser.add_argument("--progress", required=True, help="file each query progress is appended to")
     parser.add_argument("--checkpoint", required=True, help="the query's checkpoint directory")
     parser.add_argument("--master", default=MASTER, help=f"Spark master (default {MASTER})")
+    parser.add_argument("--jar", default=None, help="streamlab's helper jar (unused by Spark)")
     return parser.parse_args()
 
 

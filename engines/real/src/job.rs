@@ -1,0 +1,103 @@
+//! The contract between streamlab's driver and every generated job (PySpark script, PyFlink
+//! job): the same command-line arguments, the same campaign-table file and the same output row,
+//! so one driver runs them all and one parser reads what they send back.
+//!
+//! * **Arguments** ([`ScriptArgs`]): where the feeder and receiver listen, the run's token (on
+//!   the command line only, never in a file), the source partitions, the campaign table's file,
+//!   the progress file, the checkpoint directory, and optionally a cluster address and the
+//!   helper jar.
+//! * **Output rows** ([`sink_columns`]): one CSV line per output. Window results: `key,
+//!   window_start_ms, window_end_ms, count, value, is_update`; rows of a stateless pipeline:
+//!   `seq` (the event's position in the stream, so streamlab can match the row to its event and
+//!   to the reference evaluator's row) and the other projected columns. Both end with
+//!   `origin_arrival_ns`, the scheduled arrival latency is measured from (the event's, or a
+//!   window's last contributing event's).
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use streamlab_engines::dimension::CampaignTable;
+use streamlab_engines::pipeline::{Field, PipelineSpec};
+
+/// The columns of each row a generated job sends to the receiver, in order.
+pub fn sink_columns(pipeline: &PipelineSpec) -> Vec<&'static str> {
+    let mut cols = if pipeline.is_stateful() {
+        vec!["key", "window_start_ms", "window_end_ms", "count", "value", "is_update"]
+    } else {
+        let mut cols = vec![Field::Seq.name()];
+        cols.extend(pipeline.project.iter().filter(|&&f| f != Field::Seq).map(|f| f.name()));
+        cols
+    };
+    cols.push("origin_arrival_ns");
+    cols
+}
+
+/// Writes the campaign table as the script reads it: CSV with the header `ad,campaign`, one row
+/// per ad in the table.
+pub fn write_campaign_table(table: &CampaignTable, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "ad,campaign")?;
+    for ad in 0..table.len() as u32 {
+        if let Some(campaign) = table.campaign(ad) {
+            writeln!(out, "{ad},{campaign}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The run-specific arguments of a generated job.
+#[derive(Clone, Debug)]
+pub struct ScriptArgs {
+    /// The feeder's address.
+    pub feeder: SocketAddr,
+    /// The receiver's address.
+    pub receiver: SocketAddr,
+    /// The run's token (passed on the command line, never written into the script).
+    pub token: String,
+    /// Source partitions: one feeder connection each.
+    pub partitions: u32,
+    /// The campaign table's file ([`write_campaign_table`]).
+    pub campaigns: PathBuf,
+    /// The file each query progress is appended to, one JSON line each.
+    pub progress: PathBuf,
+    /// The query's checkpoint directory.
+    pub checkpoint: PathBuf,
+    /// A cluster address instead of the engine's local default: a Spark master URL
+    /// (`spark://host:7077`) or a Flink JobManager's REST address (`host:8081`).
+    pub master: Option<String>,
+    /// The jar of streamlab's Java helper classes, for jobs that need them (Flink's source and
+    /// sink).
+    pub helper_jar: Option<PathBuf>,
+}
+
+impl ScriptArgs {
+    /// The command-line arguments, after the script's path.
+    pub fn to_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![
+            "--feeder".into(),
+            self.feeder.to_string().into(),
+            "--receiver".into(),
+            self.receiver.to_string().into(),
+            "--token".into(),
+            self.token.clone().into(),
+            "--partitions".into(),
+            self.partitions.to_string().into(),
+            "--campaigns".into(),
+            self.campaigns.clone().into(),
+            "--progress".into(),
+            self.progress.clone().into(),
+            "--checkpoint".into(),
+            self.checkpoint.clone().into(),
+        ];
+        if let Some(master) = &self.master {
+            args.push("--master".into());
+            args.push(master.into());
+        }
+        if let Some(jar) = &self.helper_jar {
+            args.push("--jar".into());
+            args.push(jar.into());
+        }
+        args
+    }
+}

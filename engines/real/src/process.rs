@@ -152,7 +152,7 @@ fn program(cmd: &Command) -> String {
     cmd.get_program().to_string_lossy().into_owned()
 }
 
-fn describe_status(status: ExitStatus) -> String {
+pub(crate) fn describe_status(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit code {code}"),

@@ -28,7 +28,7 @@
 mod refusal;
 mod translate;
 
-pub use refusal::{check, RefusedTable, SparkRefusal};
+pub use refusal::{check, check_conf, RefusedTable, SparkRefusal};
 pub use translate::{PySparkScript, SparkJob};
 
 pub use crate::job::{sink_columns, write_campaign_table, ScriptArgs};

@@ -231,6 +231,11 @@ fn parse_span(s: &str) -> Result<Span, String> {
 }
 
 fn main() -> ExitCode {
+    // A real engine runs in a process group of its own, which the terminal's Ctrl-C does not
+    // reach: end every such group before exiting.
+    streamlab_real_engines::groups::end_groups_on_interrupt(|| {
+        eprintln!("interrupted: every engine process streamlab started has been ended");
+    });
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

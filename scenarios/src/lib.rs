@@ -40,6 +40,7 @@ pub mod micro_batch;
 pub mod per_record;
 pub mod profile;
 pub mod reader;
+pub mod real_engine;
 pub mod recovery;
 pub mod results;
 pub mod rss;

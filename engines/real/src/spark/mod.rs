@@ -26,6 +26,7 @@
 //!   read every row the feeder sent, or when the driver ends the process group.
 
 mod refusal;
+pub mod standalone;
 mod translate;
 
 pub use refusal::{check, check_conf, RefusedTable, SparkRefusal};

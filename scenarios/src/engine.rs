@@ -70,6 +70,11 @@ pub struct EngineSpec {
     pub name: String,
     /// The execution model and its configuration.
     pub kind: EngineKind,
+    /// The cost profile this engine is priced with on the simulated clock, instead of the
+    /// scenario's (`profile = "spark-local"`): one simulated run can compare predicted Spark
+    /// with predicted Flink. For a real engine, the profile its simulated prediction uses
+    /// (`streamlab validate --against`).
+    pub profile: Option<String>,
 }
 
 impl EngineSpec {

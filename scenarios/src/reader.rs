@@ -29,6 +29,7 @@ use crate::engine::{EngineKind, EngineSpec};
 use crate::error::{Result, ScenarioError};
 use crate::failures::FailureSpec;
 use crate::keypath::Segment;
+use crate::profile::load_profile;
 use crate::real_engine::{RealEngine, RealSettings};
 use crate::spec::{Scenario, Slo, WorkloadSpec};
 
@@ -304,8 +305,17 @@ impl Reader<'_> {
             let mut config = table.clone();
             config.remove("name");
             config.remove("model");
+            let profile: Option<String> = match config.remove("profile") {
+                Some(item) => {
+                    let spec: String = self.de(&format!("{at}.profile"), &item, None)?;
+                    let base = self.path.parent().unwrap_or(Path::new(""));
+                    load_profile(&spec, base).map_err(|e| self.at(&format!("{at}.profile"), e.to_string()))?;
+                    Some(spec)
+                }
+                None => None,
+            };
             let config = Item::Table(config);
-            let hint = Some("plus `name` and `model`");
+            let hint = Some("plus `name`, `model` and `profile`");
             let kind = match model.as_str() {
                 "micro-batch" => {
                     let c: MicroBatchConfig = self.de(&at, &config, hint)?;
@@ -324,7 +334,7 @@ impl Reader<'_> {
                     let c: MicroBatchConfig = self.de(
                         &at,
                         &config,
-                        Some("plus `name`, `model`, `master`, `conf`, `warmup`, `bind`"),
+                        Some("plus `name`, `model`, `profile`, `master`, `conf`, `warmup`, `bind`"),
                     )?;
                     c.validate(pipeline)
                         .map_err(|e| self.at(&format!("{at}.{}", e.key), e.message))?;
@@ -342,7 +352,7 @@ impl Reader<'_> {
                     ))
                 }
             };
-            engines.push(EngineSpec { name, kind });
+            engines.push(EngineSpec { name, kind, profile });
         }
         Ok(engines)
     }

@@ -114,8 +114,8 @@ pub fn run_engines(
             },
             engine,
         };
-        let prepared = check_failure_workers(scenario, engine, clock)
-            .and_then(|()| executor(&engine.kind).prepare(engine_ctx));
+        let prepared =
+            check_failure_workers(scenario, engine, clock).and_then(|()| executor(&engine.kind).prepare(engine_ctx));
         match prepared.map_err(refuse)? {
             Prepared::Segmented(s) => {
                 on_start(engine);

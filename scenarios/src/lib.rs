@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod against;
 pub mod calibrate;
 pub mod capacity;
 pub mod catalog;
@@ -35,6 +36,7 @@ pub mod error;
 pub mod error_run;
 pub mod executor;
 pub mod failures;
+pub mod fit;
 pub mod keypath;
 pub mod micro_batch;
 pub mod per_record;

@@ -204,6 +204,31 @@ pub fn fit_spark_costs(costs: &mut CostModel, samples: &[(BatchSample, bool)]) -
     said
 }
 
+/// Rounds every cost to 3 significant digits: a fit is not more precise than that, and the
+/// profile reads better.
+fn round_costs(costs: &mut CostModel) {
+    let round = |v: &mut f64| {
+        if *v > 0.0 {
+            let scale = 10f64.powi(2 - v.log10().floor() as i32);
+            *v = (*v * scale).round() / scale;
+        }
+    };
+    for p in [
+        &mut costs.source_read_ns_per_event,
+        &mut costs.chain_ns_per_event,
+        &mut costs.state_ns_per_update,
+        &mut costs.emit_ns_per_result,
+        &mut costs.sink_ns_per_record,
+        &mut costs.shuffle_ns_per_row,
+        &mut costs.batch_job_ns,
+        &mut costs.task_launch_ns,
+        &mut costs.source_poll_ns_per_partition,
+        &mut costs.log_write_ns,
+    ] {
+        round(p);
+    }
+}
+
 /// A fitted profile and what the fit did.
 #[derive(Debug)]
 pub struct Fitted {
@@ -271,6 +296,10 @@ pub fn fit(
             )))
         }
     };
+    for (name, value) in costs.parameters() {
+        debug_assert!(value.is_finite(), "{name}");
+    }
+    round_costs(&mut costs);
     let profile = Profile {
         name: format!("{model}-local"),
         description: format!("the real {model} on this machine, fitted by `{command}` on {date}"),

@@ -18,11 +18,17 @@ use crate::error_run::{Result, RunError};
 use crate::executor::{check_failure_workers, executor, Durability, RunContext};
 use crate::failures;
 use crate::recovery::{recovery, OutputLedger};
+use crate::validate::CanonicalOutput;
+use streamlab_engines::reference;
 use crate::results::{prepare_results_dir, write_results, ResultsDirRequest};
 use crate::sink::SinkFiles;
 use crate::spec::{ClockKind, EngineSpec, Scenario};
 use crate::summary::summarize;
 use crate::workload::Workload;
+
+/// The largest workload a live run checks against the reference evaluator (its events are
+/// generated again for it).
+pub const REFERENCE_CHECK_EVENTS: u64 = 5_000_000;
 
 /// Options of `streamlab run` that override or complement the scenario.
 #[derive(Clone, Debug, Default)]
@@ -132,9 +138,15 @@ pub fn run_scenario(
         clock: &clock,
         durability: &durability,
     };
+    // On the live clock the events are in memory anyway: every native run's outputs are checked
+    // against the reference evaluator too (a real engine checks its own).
+    let mut canonical: Vec<CanonicalOutput> = engines.iter().map(|_| CanonicalOutput::default()).collect();
     let results = run_engines(&ctx, &engines, &mut on_engine, &mut |i, d| {
         if baseline.is_some() {
             ledgers[i].add(&d);
+        }
+        if live {
+            canonical[i].add(&d);
         }
         sinks.write(i, &d)
     })?;
@@ -142,6 +154,22 @@ pub fn run_scenario(
     let runs: Vec<(&EngineSpec, _)> = engines.into_iter().zip(results).collect();
 
     let mut summary = summarize(scenario, seed, duration, workload.expected_events(), &clock, &runs);
+    if live && scenario.failures.is_empty() {
+        let events = workload.expected_events();
+        let reference = (events <= REFERENCE_CHECK_EVENTS)
+            .then(|| reference::evaluate(&scenario.pipeline, &workload.table, &workload.events()));
+        for ((spec, run), (out, canonical)) in runs.iter().zip(summary.runs.iter_mut().zip(&canonical)) {
+            if spec.kind.is_real() {
+                continue;
+            }
+            out.notes.push(match &reference {
+                Some(reference) => canonical.against_reference(reference, run.counts.late_dropped),
+                None => format!(
+                    "outputs not checked against the reference evaluator: {events} events (it runs up to {REFERENCE_CHECK_EVENTS})"
+                ),
+            });
+        }
+    }
     if let Some(baseline) = &baseline {
         for (((spec, run), ledger), (out, base)) in runs.iter().zip(&ledgers).zip(summary.runs.iter_mut().zip(baseline))
         {

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use streamlab_engines::operators::Output;
+use streamlab_engines::reference::ReferenceResult;
 use streamlab_engines::run::{Delivered, EngineRun};
 use streamlab_engines::time::Span;
 use streamlab_reports::summary::LatencySummary;
@@ -86,6 +87,65 @@ impl CanonicalOutput {
 
     fn len(&self) -> usize {
         self.rows.len() + self.windows.len()
+    }
+
+    /// One note comparing these outputs with the reference evaluator's exact result: every
+    /// row or window delivered must be the reference's (final value, no duplicate); what was
+    /// not delivered is what the engine had not closed or read when the run ended. `late_dropped`
+    /// records dropped as late explain windows whose value differs.
+    pub fn against_reference(&self, reference: &ReferenceResult, late_dropped: u64) -> String {
+        if !self.windows.is_empty() || !reference.windows.is_empty() {
+            let different = self
+                .windows
+                .iter()
+                .filter(|(id, (count, value))| {
+                    reference
+                        .windows
+                        .get(id)
+                        .is_none_or(|&(c, v)| c != *count || v.to_bits() != *value)
+                })
+                .count();
+            let open = reference.windows.keys().filter(|id| !self.windows.contains_key(id)).count();
+            let verdict = match (different, late_dropped) {
+                (0, _) => format!(
+                    "outputs agree with the reference evaluator: {} windows with its final values",
+                    self.windows.len()
+                ),
+                (d, 0) => format!(
+                    "OUTPUTS DIFFER from the reference evaluator: {d} of {} windows have another value or are not in it",
+                    self.windows.len()
+                ),
+                (d, late) => format!(
+                    "{d} of {} windows differ from the reference evaluator, which counts every event: the engine \
+                     dropped {late} late records, as its lateness rule says",
+                    self.windows.len()
+                ),
+            };
+            return match open {
+                0 => verdict,
+                n => format!("{verdict} ({n} later windows not closed when the run ended)"),
+            };
+        }
+        let mut rows = self.rows.clone();
+        rows.sort_unstable();
+        let delivered = rows.len();
+        rows.dedup();
+        let duplicates = delivered - rows.len();
+        let expected: std::collections::BTreeSet<u64> = reference.rows.iter().copied().collect();
+        let unexpected = rows.iter().filter(|s| !expected.contains(s)).count();
+        let missing = expected.len() - (rows.len() - unexpected);
+        if duplicates == 0 && unexpected == 0 {
+            match missing {
+                0 => format!("outputs agree with the reference evaluator: {delivered} rows"),
+                n => format!(
+                    "outputs agree with the reference evaluator: {delivered} rows ({n} more not yet delivered when the run ended)"
+                ),
+            }
+        } else {
+            format!(
+                "OUTPUTS DIFFER from the reference evaluator: {unexpected} rows not in it, {duplicates} duplicated"
+            )
+        }
     }
 }
 

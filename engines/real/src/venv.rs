@@ -202,6 +202,20 @@ impl Venv {
         std::fs::write(&path, format!("{}\n", self.engine.requirement())).map_err(RealEngineError::io(&path))
     }
 
+    /// Its `lib/python3.X/site-packages` directory, if it has one.
+    pub fn site_packages(&self) -> Option<PathBuf> {
+        let lib = self.dir.join("lib");
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&lib)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("python"))
+            .map(|e| e.path().join("site-packages"))
+            .filter(|p| p.is_dir())
+            .collect();
+        found.sort();
+        found.pop()
+    }
+
     /// The bytes its files take (0 when it does not exist).
     pub fn disk_bytes(&self) -> u64 {
         disk_bytes(&self.dir)

@@ -116,12 +116,13 @@ fn build_helpers(
     }
     let tools = JavaTools::beside(java)?;
     let lib = flink_lib(flink)?;
+    let log = log.open(progress)?;
     let started = Instant::now();
     progress(&format!(
         "helpers: javac streamlab's Flink helper classes into {}",
         jar.display()
     ));
-    helpers.ensure(&tools, &lib, &log.open(progress)?)?;
+    helpers.ensure(&tools, &lib, &log)?;
     progress(&format!(
         "helpers: {} ready ({:.1} s)",
         jar.display(),

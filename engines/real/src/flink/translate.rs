@@ -173,6 +173,7 @@ fn header(out: &mut String, job: FlinkJob<'_>) {
     out.push_str(
         "import argparse\n\
          import json\n\
+         import os\n\
          import pathlib\n\
          import socket\n\
          import sys\n\

@@ -35,6 +35,7 @@ Run with the Flink venv's python (Java 17+ from JAVA_HOME or PATH):
 
 import argparse
 import json
+import os
 import pathlib
 import socket
 import sys
@@ -152,7 +153,10 @@ def file_url(path):
 def configuration(args):
     """FLINK_CONF plus what depends on the run: the helper jar, the checkpoint directory, the
     cluster (a remote JobManager, or a local MiniCluster whose REST endpoint listens on a free
-    loopback port so its checkpoint statistics can be read). Returns (settings, REST base URL)."""
+    loopback port so its checkpoint statistics can be read). A local cluster keeps its files
+    beside the checkpoint directory, in the run's directory: its JVM's log in flink-log (unless
+    FLINK_LOG_DIR says otherwise) and its temporary files, RocksDB's working state among them, in
+    flink-tmp. Returns (configuration, REST base URL)."""
     conf = dict(FLINK_CONF)
     conf["pipeline.jars"] = file_url(args.jar)
     checkpoint = pathlib.Path(args.checkpoint).resolve()
@@ -165,6 +169,10 @@ def configuration(args):
         conf["rest.address"] = host
         conf["rest.port"] = port
     else:
+        os.environ.setdefault("FLINK_LOG_DIR", str(checkpoint.parent / "flink-log"))
+        tmp = checkpoint.parent / "flink-tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        conf["io.tmp.dirs"] = str(tmp)
         host, port = "127.0.0.1", str(free_port())
         conf["rest.address"] = host
         conf["rest.bind-address"] = host

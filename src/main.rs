@@ -8,10 +8,13 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use streamlab_engines::time::Span;
 use streamlab_reports::layout::{ResultsLayout, SweepLayout};
+use streamlab_scenarios::against::{against_table, parse_models, validate_against};
 use streamlab_scenarios::calibrate::calibrate;
 use streamlab_scenarios::capacity::capacity;
 use streamlab_scenarios::catalog::{catalog, catalog_table};
 use streamlab_scenarios::crash_sweep::{crash_sweep, crash_table};
+use streamlab_scenarios::fit::fit;
+use streamlab_scenarios::profile::load_profile;
 use streamlab_scenarios::runner::{run_scenario, RunOptions};
 use streamlab_scenarios::spec::{ClockKind, Scenario};
 use streamlab_scenarios::sweep::{run_sweep, sweep_table, SweepOptions, SweepParam};
@@ -116,6 +119,11 @@ enum Command {
     Validate {
         /// The scenario file (TOML).
         scenario: PathBuf,
+        /// Check the simulated clock against real engines instead: each `model = "spark"` /
+        /// `"flink"` engine of the scenario on the real engine and its native twin simulated
+        /// with the fitted profile (`spark`, `flink` or `spark,flink`).
+        #[arg(long)]
+        against: Option<String>,
         /// Override the scenario's duration.
         #[arg(long, value_parser = parse_span)]
         duration: Option<Span>,
@@ -151,6 +159,13 @@ enum Command {
     /// Measure this machine's cost profile by timing the real operator code.
     #[command(after_help = EXAMPLES)]
     Calibrate {
+        /// Fit the profile to a real engine (`spark` or `flink`) instead of timing streamlab's
+        /// own code: run the engine's configurations in the scenarios and fit the costs to it.
+        #[arg(long)]
+        against: Option<String>,
+        /// With --against: the scenarios whose real engines the fit runs (default: the built-in
+        /// `fit-<engine>-*.toml` scenarios in `scenarios/`).
+        scenarios: Vec<PathBuf>,
         /// Write the profile here (TOML); without it, print it. Never overwritten without --force.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -231,6 +246,11 @@ fn parse_span(s: &str) -> Result<Span, String> {
 }
 
 fn main() -> ExitCode {
+    // A real engine runs in a process group of its own, which the terminal's Ctrl-C does not
+    // reach: end every such group before exiting.
+    streamlab_real_engines::groups::end_groups_on_interrupt(|| {
+        eprintln!("interrupted: every engine process streamlab started has been ended");
+    });
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -238,6 +258,56 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The fit scenarios of `model` shipped in `scenarios/` (`fit-<model>-*.toml`), from the
+/// working directory (the repository's root).
+fn default_fit_scenarios(model: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let dir = PathBuf::from("scenarios");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| {
+            format!(
+                "reading {} (run from the repository's root, or name the scenarios)",
+                dir.display()
+            )
+        })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy().starts_with(&format!("fit-{model}-")) && n.to_string_lossy().ends_with(".toml")
+            })
+        })
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        anyhow::bail!("no scenarios/fit-{model}-*.toml here; name the scenarios to fit on");
+    }
+    Ok(found)
+}
+
+/// Now, UTC, as RFC 3339 to the second (civil date from the days since the epoch).
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// The error and its causes, `: `-separated, leaving out a cause whose text the message
@@ -370,19 +440,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Validate {
             scenario,
+            against,
             duration,
             seed,
         } => {
             let scenario = Scenario::load(&scenario)?;
             let seed = seed.unwrap_or(scenario.seed);
-            let rows = validate(
-                &scenario,
-                seed,
-                duration.unwrap_or(scenario.duration),
-                |engine, clock| {
-                    eprintln!("running `{}` on the {} clock", engine.name, clock.name());
-                },
-            )?;
+            let duration = duration.unwrap_or(scenario.duration);
+            if let Some(against) = against {
+                let models = parse_models(&against).map_err(anyhow::Error::msg)?;
+                let rows = validate_against(&scenario, seed, duration, &models, |engine, clock| {
+                    eprintln!(
+                        "running `{}` on the {}",
+                        engine.name,
+                        match clock {
+                            ClockKind::Live => format!("real {}", engine.model()),
+                            ClockKind::Simulated => "simulated clock (its native twin)".to_string(),
+                        }
+                    );
+                })?;
+                print!("{}", against_table(&rows));
+                return Ok(());
+            }
+            let rows = validate(&scenario, seed, duration, |engine, clock| {
+                eprintln!("running `{}` on the {} clock", engine.name, clock.name());
+            })?;
             print!("{}", comparison_table(&rows));
             if rows.iter().any(|r| !r.outputs_equal) {
                 anyhow::bail!("the two clocks produced different outputs");
@@ -465,11 +547,52 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Calibrate { out, force } => {
+        Command::Calibrate {
+            against,
+            scenarios,
+            out,
+            force,
+        } => {
             if let Some(out) = &out {
                 if out.exists() && !force {
                     anyhow::bail!("{} already exists; pass --force to replace it", out.display());
                 }
+            }
+            if let Some(model) = against {
+                let [model] = parse_models(&model).map_err(anyhow::Error::msg)?[..] else {
+                    anyhow::bail!("--against takes one engine to fit: `spark` or `flink`");
+                };
+                let paths = if scenarios.is_empty() {
+                    default_fit_scenarios(model)?
+                } else {
+                    scenarios
+                };
+                let scenarios = paths.iter().map(|p| Scenario::load(p)).collect::<Result<Vec<_>, _>>()?;
+                let base = load_profile("local", std::path::Path::new("."))?;
+                let command = std::env::args().collect::<Vec<_>>().join(" ");
+                let fitted = fit(&scenarios, model, &base, &command, &utc_now(), |scenario, engine| {
+                    eprintln!(
+                        "running `{}` of {} on the real {model}",
+                        engine.name,
+                        scenario.path.display()
+                    );
+                })?;
+                for step in &fitted.steps {
+                    eprintln!("fit: {step}");
+                }
+                let text = fitted.profile.to_toml();
+                match out {
+                    Some(out) => {
+                        std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+                        println!(
+                            "wrote {}; use it with `profile = \"{}\"` on an [[engine]]",
+                            out.display(),
+                            out.display()
+                        );
+                    }
+                    None => print!("{text}"),
+                }
+                return Ok(());
             }
             let profile = calibrate(|step| eprintln!("measuring {step}"));
             let text = profile.to_toml();

@@ -95,6 +95,7 @@ pub fn calibrate(mut progress: impl FnMut(&str)) -> Profile {
         name: "calibrated".into(),
         description: "measured on this machine by streamlab calibrate".into(),
         costs,
+        fit: None,
     }
 }
 

@@ -49,6 +49,26 @@ pub fn run_engine(
     Ok(runs.pop().expect("one run per engine"))
 }
 
+/// The clock of an engine that names a cost profile of its own, on the simulated clock; `None`
+/// when it runs on the scenario's clock.
+pub fn engine_clock(
+    scenario: &Scenario,
+    engine: &EngineSpec,
+    clock: &ClockSetup,
+) -> std::result::Result<Option<ClockSetup>, String> {
+    match (clock, &engine.profile) {
+        (ClockSetup::Simulated { cluster, .. }, Some(spec)) => {
+            let base = scenario.path.parent().unwrap_or(std::path::Path::new(""));
+            let profile = crate::profile::load_profile(spec, base).map_err(|e| e.to_string())?;
+            Ok(Some(ClockSetup::Simulated {
+                profile,
+                cluster: *cluster,
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Runs several engine configurations of `scenario` on `workload` until `until`. Live runs go
 /// one after another (so they do not compete for cores); simulated runs of triggered
 /// micro-batch queries and per-record engines advance together, segment by segment, over one
@@ -70,14 +90,32 @@ pub fn run_engines(
     let mut runs: Vec<Option<EngineRun>> = engines.iter().map(|_| None).collect();
     let mut segmented: Vec<(usize, Segmented)> = Vec::new();
     let mut full_log: Option<SourceLog> = None;
+    // An engine with a profile of its own is priced with it on the simulated clock.
+    let own_clocks = engines
+        .iter()
+        .map(|engine| {
+            engine_clock(scenario, engine, clock).map_err(|message| RunError::Engine {
+                path: scenario.path.clone(),
+                engine: engine.name.clone(),
+                message,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     for (i, engine) in engines.iter().enumerate() {
         let refuse = |message: String| RunError::Engine {
             path: scenario.path.clone(),
             engine: engine.name.clone(),
             message,
         };
-        let prepared = check_failure_workers(scenario, engine, clock)
-            .and_then(|()| executor(&engine.kind).prepare(EngineRunContext { run: *ctx, engine }));
+        let engine_ctx = EngineRunContext {
+            run: RunContext {
+                clock: own_clocks[i].as_ref().unwrap_or(clock),
+                ..*ctx
+            },
+            engine,
+        };
+        let prepared =
+            check_failure_workers(scenario, engine, clock).and_then(|()| executor(&engine.kind).prepare(engine_ctx));
         match prepared.map_err(refuse)? {
             Prepared::Segmented(s) => {
                 on_start(engine);

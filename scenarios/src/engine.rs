@@ -8,25 +8,35 @@
 use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::microbatch::MicroBatchConfig;
 
+use crate::real_engine::SparkEngine;
+
 /// An execution model and its configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EngineKind {
     /// Spark Structured Streaming style micro-batching (`model = "micro-batch"`).
     MicroBatch(MicroBatchConfig),
     /// Flink style per-record streaming (`model = "per-record"`).
     PerRecord(DataflowConfig),
+    /// The real Apache Spark (`model = "spark"`), configured with the micro-batch keys.
+    Spark(SparkEngine),
 }
 
 impl EngineKind {
     /// The values `model` may take, in scenario-file spelling.
-    pub const MODELS: [&'static str; 2] = ["micro-batch", "per-record"];
+    pub const MODELS: [&'static str; 3] = ["micro-batch", "per-record", "spark"];
 
-    /// The model's name in scenario files: `"micro-batch"` or `"per-record"`.
+    /// The model's name in scenario files: `"micro-batch"`, `"per-record"`, `"spark"`.
     pub fn model(&self) -> &'static str {
         match self {
             Self::MicroBatch(_) => Self::MODELS[0],
             Self::PerRecord(_) => Self::MODELS[1],
+            Self::Spark(_) => Self::MODELS[2],
         }
+    }
+
+    /// Whether this is a real engine (run by its own JVM), not one of streamlab's models.
+    pub fn is_real(&self) -> bool {
+        matches!(self, Self::Spark(_))
     }
 
     /// The model named `model` (scenario-file spelling) with its default configuration.
@@ -60,6 +70,11 @@ pub struct EngineSpec {
     pub name: String,
     /// The execution model and its configuration.
     pub kind: EngineKind,
+    /// The cost profile this engine is priced with on the simulated clock, instead of the
+    /// scenario's (`profile = "spark-local"`): one simulated run can compare predicted Spark
+    /// with predicted Flink. For a real engine, the profile its simulated prediction uses
+    /// (`streamlab validate --against`).
+    pub profile: Option<String>,
 }
 
 impl EngineSpec {

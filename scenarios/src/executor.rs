@@ -125,6 +125,7 @@ pub fn executor(kind: &EngineKind) -> &dyn EngineExecutor {
     match kind {
         EngineKind::MicroBatch(c) => c,
         EngineKind::PerRecord(c) => c,
+        EngineKind::Spark(e) => e,
     }
 }
 

@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod against;
 pub mod calibrate;
 pub mod capacity;
 pub mod catalog;
@@ -35,11 +36,13 @@ pub mod error;
 pub mod error_run;
 pub mod executor;
 pub mod failures;
+pub mod fit;
 pub mod keypath;
 pub mod micro_batch;
 pub mod per_record;
 pub mod profile;
 pub mod reader;
+pub mod real_engine;
 pub mod recovery;
 pub mod results;
 pub mod rss;

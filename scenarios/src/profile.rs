@@ -111,6 +111,25 @@ pub struct Profile {
     pub description: String,
     /// The prices.
     pub costs: CostModel,
+    /// For a profile fitted to a real engine (`streamlab calibrate --against`): how, when and
+    /// on which configurations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit: Option<FitRecord>,
+}
+
+/// How a profile was fitted to a real engine: the `[fit]` table.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FitRecord {
+    /// The real engine: `spark` or `flink`.
+    pub engine: String,
+    /// The command that produced the profile.
+    pub command: String,
+    /// When (UTC, RFC 3339).
+    pub date: String,
+    /// The signatures ([`crate::against::signature`]) of the configurations the fit ran; the
+    /// others are unseen, and only those test it.
+    pub configurations: Vec<String>,
 }
 
 /// A profile that could not be found, read or accepted. Every variant names the file (or, for
@@ -248,6 +267,17 @@ impl Profile {
         for ((name, value), (_, doc)) in self.costs.parameters().into_iter().zip(PARAMETER_DOCS) {
             let value = toml_float(value);
             out.push_str(&format!("{name} = {value:<12} # {doc}\n"));
+        }
+        if let Some(fit) = &self.fit {
+            out.push_str("\n[fit]\n");
+            out.push_str(&format!("engine = {}\n", toml_string(&fit.engine)));
+            out.push_str(&format!("command = {}\n", toml_string(&fit.command)));
+            out.push_str(&format!("date = {}\n", toml_string(&fit.date)));
+            out.push_str("configurations = [\n");
+            for c in &fit.configurations {
+                out.push_str(&format!("    {},\n", toml_string(c)));
+            }
+            out.push_str("]\n");
         }
         out
     }

@@ -21,6 +21,7 @@ use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::microbatch::MicroBatchConfig;
 use streamlab_engines::pipeline::PipelineSpec;
 use streamlab_engines::time::Span;
+use streamlab_real_engines::spark::RefusedTable;
 use streamlab_workloads::ClickstreamConfig;
 use toml_edit::{DocumentMut, ImDocument, Item, Table, TableLike, Value};
 
@@ -28,6 +29,8 @@ use crate::engine::{EngineKind, EngineSpec};
 use crate::error::{Result, ScenarioError};
 use crate::failures::FailureSpec;
 use crate::keypath::Segment;
+use crate::profile::load_profile;
+use crate::real_engine::{RealEngine, RealSettings};
 use crate::spec::{Scenario, Slo, WorkloadSpec};
 
 /// The keys allowed at the top level of a scenario file.
@@ -302,8 +305,17 @@ impl Reader<'_> {
             let mut config = table.clone();
             config.remove("name");
             config.remove("model");
+            let profile: Option<String> = match config.remove("profile") {
+                Some(item) => {
+                    let spec: String = self.de(&format!("{at}.profile"), &item, None)?;
+                    let base = self.path.parent().unwrap_or(Path::new(""));
+                    load_profile(&spec, base).map_err(|e| self.at(&format!("{at}.profile"), e.to_string()))?;
+                    Some(spec)
+                }
+                None => None,
+            };
             let config = Item::Table(config);
-            let hint = Some("plus `name` and `model`");
+            let hint = Some("plus `name`, `model` and `profile`");
             let kind = match model.as_str() {
                 "micro-batch" => {
                     let c: MicroBatchConfig = self.de(&at, &config, hint)?;
@@ -317,6 +329,22 @@ impl Reader<'_> {
                         .map_err(|e| self.at(&format!("{at}.{}", e.key), e.message))?;
                     EngineKind::PerRecord(c)
                 }
+                "spark" => {
+                    let (settings, config) = self.real_settings(&at, config)?;
+                    let c: MicroBatchConfig = self.de(
+                        &at,
+                        &config,
+                        Some("plus `name`, `model`, `profile`, `master`, `conf`, `warmup`, `bind`"),
+                    )?;
+                    c.validate(pipeline)
+                        .map_err(|e| self.at(&format!("{at}.{}", e.key), e.message))?;
+                    streamlab_real_engines::spark::check(pipeline, &c)
+                        .and_then(|()| streamlab_real_engines::spark::check_conf(&settings.conf))
+                        .map_err(|e| {
+                            self.refused(&at, e.table == RefusedTable::Pipeline, &e.key, &e.reason, "Spark")
+                        })?;
+                    EngineKind::Spark(RealEngine { config: c, settings })
+                }
                 other => {
                     return Err(self.at(
                         &format!("{at}.model"),
@@ -324,9 +352,35 @@ impl Reader<'_> {
                     ))
                 }
             };
-            engines.push(EngineSpec { name, kind });
+            engines.push(EngineSpec { name, kind, profile });
         }
         Ok(engines)
+    }
+
+    /// Splits a real engine's table into its own settings (`master`, `conf`, `warmup`, `bind`)
+    /// and the native model's keys.
+    fn real_settings(&self, at: &str, config: Item) -> Result<(RealSettings, Item)> {
+        let Item::Table(mut table) = config else {
+            unreachable!("an engine table")
+        };
+        let mut own = Table::new();
+        for key in RealSettings::KEYS {
+            if let Some(item) = table.remove(key) {
+                own.insert(key, item);
+            }
+        }
+        let settings: RealSettings = self.de(at, &Item::Table(own), None)?;
+        Ok((settings, Item::Table(table)))
+    }
+
+    /// A key a real engine cannot run as described: `engine[i].key`, or `pipeline.key`.
+    fn refused(&self, at: &str, in_pipeline: bool, key: &str, reason: &str, engine: &str) -> ScenarioError {
+        let path = if in_pipeline {
+            format!("pipeline.{key}")
+        } else {
+            format!("{at}.{key}")
+        };
+        self.at(&path, format!("{engine} cannot run this: {reason}"))
     }
 
     /// Refuses any key of `table` not in `allowed`, naming the allowed ones.

@@ -63,6 +63,11 @@ pub fn summarize(
                 .collect();
             let config = executor(&spec.kind).config_json();
             let mut notes = run.modelled.clone();
+            if let (ClockSetup::Simulated { .. }, Some(profile)) = (clock, &spec.profile) {
+                notes.push(format!(
+                    "priced by its own cost profile `{profile}`, not the scenario's"
+                ));
+            }
             modelled.extend(run.modelled.iter().map(|m| format!("{}: {m}", spec.name)));
             notes.extend(stability_notes(spec, run, events, duration));
             RunSummary {

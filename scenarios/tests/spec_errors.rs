@@ -248,9 +248,9 @@ fn zero_duration_is_refused() {
 }
 
 fn trigger_of(s: &Scenario) -> Trigger {
-    match s.engines[0].kind {
+    match &s.engines[0].kind {
         EngineKind::MicroBatch(c) => c.trigger,
-        EngineKind::PerRecord(_) => panic!("expected a micro-batch engine"),
+        _ => panic!("expected a micro-batch engine"),
     }
 }
 

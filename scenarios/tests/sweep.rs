@@ -52,16 +52,16 @@ fn parse(text: &str) -> Scenario {
 }
 
 fn micro_batch(s: &Scenario, i: usize) -> MicroBatchConfig {
-    match s.engines[i].kind {
-        EngineKind::MicroBatch(c) => c,
-        EngineKind::PerRecord(_) => panic!("engine {i} is per-record"),
+    match &s.engines[i].kind {
+        EngineKind::MicroBatch(c) => *c,
+        _ => panic!("engine {i} is not micro-batch"),
     }
 }
 
 fn per_record(s: &Scenario, i: usize) -> DataflowConfig {
-    match s.engines[i].kind {
-        EngineKind::PerRecord(c) => c,
-        EngineKind::MicroBatch(_) => panic!("engine {i} is micro-batch"),
+    match &s.engines[i].kind {
+        EngineKind::PerRecord(c) => *c,
+        _ => panic!("engine {i} is not per-record"),
     }
 }
 

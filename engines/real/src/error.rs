@@ -14,7 +14,7 @@ use std::path::PathBuf;
 /// The result of this crate's operations.
 pub type Result<T, E = RealEngineError> = std::result::Result<T, E>;
 
-/// What went wrong while installing, checking or (later) running a real engine.
+/// What went wrong while installing, checking or running a real engine.
 #[derive(Debug, thiserror::Error)]
 pub enum RealEngineError {
     /// No cache directory could be chosen: none of its environment variables is set.
@@ -81,6 +81,40 @@ pub enum RealEngineError {
         log: PathBuf,
         /// The last lines of its output.
         tail: String,
+    },
+    /// The feeder or receiver could not start or failed (a port in use, a bad address).
+    #[error("the workload feeder: {0}")]
+    Feeder(String),
+    /// A real engine's job failed to start, to connect, to finish in time, or exited with an
+    /// error; its log is named and its last lines quoted.
+    #[error("{engine}: the job {what}; its log is {}; last lines:\n{tail}", log.display())]
+    EngineFailed {
+        /// The engine: `spark` or `flink`.
+        engine: &'static str,
+        /// What went wrong.
+        what: String,
+        /// The job's log file.
+        log: PathBuf,
+        /// Its last lines.
+        tail: String,
+    },
+    /// A line of a job's progress file is not a JSON object.
+    #[error("{}:{line}: not a progress record: {message}", path.display())]
+    Progress {
+        /// The progress file.
+        path: PathBuf,
+        /// The line (1-based).
+        line: usize,
+        /// What the JSON parser said.
+        message: String,
+    },
+    /// An engine that is not installed was asked to run.
+    #[error("{engine} is not installed ({status}); fix: `streamlab engines install` (see `streamlab engines doctor`)")]
+    NotInstalled {
+        /// The engine.
+        engine: &'static str,
+        /// What the doctor found.
+        status: String,
     },
 }
 

@@ -275,8 +275,7 @@ impl HelperJar {
 
 /// The `pyflink/lib` directory of the Flink venv: the jars the helpers compile against.
 pub fn flink_lib(venv: &Venv) -> Result<PathBuf> {
-    venv.site_packages()
-        .map(|site| site.join("pyflink").join("lib"))
+    Some(venv.site_packages().join("pyflink").join("lib"))
         .filter(|lib| lib.is_dir())
         .ok_or_else(|| RealEngineError::ProgramMissing {
             program: "pyflink",

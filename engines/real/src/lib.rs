@@ -13,6 +13,11 @@
 //!   campaign lookup), embedded in the binary and compiled once into a jar in the cache.
 //! * [`process`] — child processes (python, pip, java) in their own process group, waited for,
 //!   their output in a log file whose last lines a failure shows.
+//! * [`groups`] — the process group of every engine run, ended on every way a run can end.
+//! * [`driver`] — one generated job run: feeder, receiver, the engine's process group, its log
+//!   and progress in the run's directory.
+//! * [`outputs`] — the lines a job sent back, rebuilt into streamlab's outputs, timed and
+//!   checked against the reference evaluator.
 //! * [`install`] — `streamlab engines install`.
 //! * [`doctor`] — `streamlab engines doctor`.
 //! * [`job`] — the contract every generated job keeps with the driver: arguments and output rows.
@@ -28,12 +33,15 @@
 
 pub mod cache;
 pub mod doctor;
+pub mod driver;
 pub mod error;
 pub mod flink;
+pub mod groups;
 pub mod helper_jar;
 pub mod install;
 pub mod java;
 pub mod job;
+pub mod outputs;
 pub mod process;
 pub mod spark;
 pub mod venv;

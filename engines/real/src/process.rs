@@ -7,9 +7,8 @@
 //! * its stdin is closed; its output goes either to a log file ([`run_logged`]) or back to the
 //!   caller ([`capture`]), and a failure quotes the last lines of it.
 //!
-//! A child in its own group does not receive the terminal's Ctrl-C; ending the groups on an
-//! interrupt of streamlab itself is the process-hygiene item of issue 12 and comes with the
-//! drivers.
+//! A child in its own group does not receive the terminal's Ctrl-C; [`run_logged`] registers
+//! its group ([`crate::groups`]) so an interrupt of streamlab ends it too.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -19,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
 use crate::error::{RealEngineError, Result};
+use crate::groups::EngineGroup;
 
 /// How many of a failed step's last output lines an error quotes.
 pub const TAIL_LINES: usize = 20;
@@ -71,16 +71,20 @@ pub fn run_logged(cmd: &mut Command, step: &str, log: &StepLog) -> Result<()> {
     log.append(&format!("\n==> {step}\n$ {}\n", command_line(cmd)))?;
     let out = log.open()?;
     let err = out.try_clone().map_err(RealEngineError::io(log.path()))?;
-    let status = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
         .process_group(0)
-        .status()
+        .spawn()
         .map_err(|source| RealEngineError::Spawn {
             program: program(cmd),
             source,
         })?;
+    // Registered while it runs, so Ctrl-C ends pip's group too.
+    let mut group = EngineGroup::adopt(child);
+    let status = group.leader().wait().map_err(RealEngineError::io(log.path()))?;
+    group.end();
     if status.success() {
         Ok(())
     } else {
@@ -152,7 +156,7 @@ fn program(cmd: &Command) -> String {
     cmd.get_program().to_string_lossy().into_owned()
 }
 
-fn describe_status(status: ExitStatus) -> String {
+pub(crate) fn describe_status(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit code {code}"),

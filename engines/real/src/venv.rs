@@ -173,6 +173,25 @@ impl Venv {
         self.dir.join("bin").join("python")
     }
 
+    /// Its `site-packages` directory (`lib/python3.X/site-packages`; the first `python*` under
+    /// `lib/` when there are several).
+    pub fn site_packages(&self) -> PathBuf {
+        let lib = self.dir.join("lib");
+        let mut pythons: Vec<PathBuf> = std::fs::read_dir(&lib)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("python")))
+            .collect();
+        pythons.sort();
+        pythons
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| lib.join("python3"))
+            .join("site-packages")
+    }
+
     /// Its pin marker.
     pub fn marker(&self) -> PathBuf {
         self.dir.join("streamlab-pin.txt")
@@ -200,20 +219,6 @@ impl Venv {
     pub fn write_marker(&self) -> Result<()> {
         let path = self.marker();
         std::fs::write(&path, format!("{}\n", self.engine.requirement())).map_err(RealEngineError::io(&path))
-    }
-
-    /// Its `lib/python3.X/site-packages` directory, if it has one.
-    pub fn site_packages(&self) -> Option<PathBuf> {
-        let lib = self.dir.join("lib");
-        let mut found: Vec<PathBuf> = std::fs::read_dir(&lib)
-            .ok()?
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with("python"))
-            .map(|e| e.path().join("site-packages"))
-            .filter(|p| p.is_dir())
-            .collect();
-        found.sort();
-        found.pop()
     }
 
     /// The bytes its files take (0 when it does not exist).

@@ -40,7 +40,11 @@ fn scenario(name: &str) -> (PipelineSpec, MicroBatchConfig) {
 }
 
 fn translate(pipeline: &PipelineSpec, engine: &MicroBatchConfig) -> Result<PySparkScript, SparkRefusal> {
-    PySparkScript::translate(SparkJob { pipeline, engine })
+    PySparkScript::translate(SparkJob {
+        pipeline,
+        engine,
+        conf: &Default::default(),
+    })
 }
 
 fn assert_golden(name: &str, script: &PySparkScript) {

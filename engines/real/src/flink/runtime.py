@@ -151,6 +151,7 @@ def arguments():
 
 def main():
     args = arguments()
+    start_lifeline()
     config, rest = configuration(args)
     settings = EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(config).build()
     t_env = TableEnvironment.create(settings)

@@ -26,6 +26,9 @@ use super::sql;
 /// The runtime every script ends with.
 const RUNTIME: &str = include_str!("runtime.py");
 
+/// The lifeline every generated job starts (see `crate::groups`).
+const LIFELINE: &str = include_str!("../lifeline.py");
+
 /// What is translated: a scenario's pipeline and one per-record engine of it.
 #[derive(Clone, Copy, Debug)]
 pub struct FlinkJob<'a> {
@@ -53,6 +56,8 @@ impl PyFlinkScript {
         header(&mut text, job);
         configuration(&mut text, job.engine)?;
         pipeline_section(&mut text, job.pipeline, &pipeline);
+        text.push_str("\n\n");
+        text.push_str(LIFELINE);
         text.push_str("\n\n");
         text.push_str(RUNTIME);
         Ok(Self { text })

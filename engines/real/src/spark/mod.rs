@@ -26,9 +26,10 @@
 //!   read every row the feeder sent, or when the driver ends the process group.
 
 mod refusal;
+pub mod standalone;
 mod translate;
 
-pub use refusal::{check, RefusedTable, SparkRefusal};
+pub use refusal::{check, check_conf, RefusedTable, SparkRefusal};
 pub use translate::{PySparkScript, SparkJob};
 
 pub use crate::job::{sink_columns, write_campaign_table, ScriptArgs};

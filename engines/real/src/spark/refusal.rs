@@ -8,6 +8,8 @@
 //! pipeline's and the micro-batch engine's own errors do) and saying what is allowed instead.
 //! [`check`] runs the engines' own validation first, so a refusal here is always about Spark.
 
+use std::collections::BTreeMap;
+
 use streamlab_engines::microbatch::config::MicroBatchConfigError;
 use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode, Trigger};
 use streamlab_engines::pipeline::{PipelineError, PipelineSpec, WindowSpec};
@@ -127,6 +129,38 @@ pub fn check(pipeline: &PipelineSpec, engine: &MicroBatchConfig) -> Result<(), S
             Some(key) => SparkRefusal::pipeline(key, reason),
             None => SparkRefusal::engine(key, reason),
         })?;
+    }
+    Ok(())
+}
+
+/// Spark settings the translation writes itself, with the engine key that sets each.
+const TRANSLATED_CONF: [(&str, &str); 5] = [
+    ("spark.master", "master"),
+    ("spark.sql.shuffle.partitions", "shuffle_partitions"),
+    ("spark.sql.streaming.pollingDelay", "polling_delay"),
+    ("spark.sql.streaming.stateStore.providerClass", "state_backend"),
+    (
+        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled",
+        "state_backend",
+    ),
+];
+
+/// Refuses a `conf` entry the translation sets from an engine key (two values for one setting
+/// would leave the run's configuration to whichever Spark reads last).
+pub fn check_conf(conf: &BTreeMap<String, String>) -> Result<(), SparkRefusal> {
+    for key in conf.keys() {
+        if let Some((_, engine_key)) = TRANSLATED_CONF.iter().find(|(k, _)| k == key) {
+            return Err(SparkRefusal::engine(
+                &format!("conf.{key}"),
+                format!("streamlab sets `{key}` from the engine key `{engine_key}`; set that key instead"),
+            ));
+        }
+        if !key.starts_with("spark.") {
+            return Err(SparkRefusal::engine(
+                &format!("conf.{key}"),
+                "not a Spark setting; `conf` passes `spark.*` settings to the session as they are",
+            ));
+        }
     }
     Ok(())
 }

@@ -307,6 +307,7 @@ def arguments():
 
 def main():
     args = arguments()
+    start_lifeline()
     builder = SparkSession.builder.appName(APP_NAME).master(args.master)
     for key, value in SPARK_CONF.items():
         builder = builder.config(key, value)

@@ -13,6 +13,7 @@
 //! Invariant: the text depends only on the pipeline and the configuration (no time, no path,
 //! no hash-map order), so golden files can pin it.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use streamlab_engines::event::EventKind;
@@ -20,10 +21,13 @@ use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode, Trigger};
 use streamlab_engines::operators::window::StateBackendKind;
 use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
 
-use super::refusal::{check, interval, RefusedTable, SparkRefusal};
+use super::refusal::{check, check_conf, interval, RefusedTable, SparkRefusal};
 
 /// The runtime every script ends with.
 const RUNTIME: &str = include_str!("runtime.py");
+
+/// The lifeline every generated job starts (see `crate::groups`).
+const LIFELINE: &str = include_str!("../lifeline.py");
 
 /// The Spark class of the RocksDB state store, what streamlab's LSM state backends stand for.
 const ROCKSDB_PROVIDER: &str = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider";
@@ -35,6 +39,9 @@ pub struct SparkJob<'a> {
     pub pipeline: &'a PipelineSpec,
     /// The engine configuration.
     pub engine: &'a MicroBatchConfig,
+    /// Spark settings passed through as they are (the engine table's `conf`), after the
+    /// translated ones; [`check`] refuses a key the translation sets itself.
+    pub conf: &'a BTreeMap<String, String>,
 }
 
 /// A generated PySpark script, ready to be written into a run's directory.
@@ -50,10 +57,13 @@ impl PySparkScript {
     /// Translates `job`, or refuses it (naming the key) if Spark cannot run it as described.
     pub fn translate(job: SparkJob<'_>) -> Result<Self, SparkRefusal> {
         check(job.pipeline, job.engine)?;
+        check_conf(job.conf)?;
         let mut text = String::new();
         header(&mut text, job);
         configuration(&mut text, job)?;
         pipeline(&mut text, job.pipeline)?;
+        text.push_str("\n\n");
+        text.push_str(LIFELINE);
         text.push_str("\n\n");
         text.push_str(RUNTIME);
         Ok(Self { text })
@@ -70,6 +80,21 @@ impl PySparkScript {
 fn py_str(s: &str) -> String {
     debug_assert!(!s.contains(['"', '\\', '\n']));
     format!("\"{s}\"")
+}
+
+/// Any string as a Python string literal (a user's `conf` key or value).
+fn py_literal(s: &str) -> String {
+    let mut lit = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => lit.push_str("\\\""),
+            '\\' => lit.push_str("\\\\"),
+            '\n' => lit.push_str("\\n"),
+            c => lit.push(c),
+        }
+    }
+    lit.push('"');
+    lit
 }
 
 /// One line per step, for the docstring and the pipeline function's docstring.
@@ -235,6 +260,9 @@ fn configuration(out: &mut String, job: SparkJob<'_>) -> Result<(), SparkRefusal
         );
     }
     out.push_str("    \"spark.ui.enabled\": \"false\",\n");
+    for (key, value) in job.conf {
+        let _ = writeln!(out, "    {}: {},  # conf", py_literal(key), py_literal(value));
+    }
     out.push_str("}\n");
     let trigger = match e.trigger {
         Trigger::ProcessingTime { interval } if interval.nanos() == 0 => "{}  # Spark's default trigger".into(),

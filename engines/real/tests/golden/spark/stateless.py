@@ -85,6 +85,40 @@ def pipeline(events, campaigns):
 
 
 # ---------------------------------------------------------------------------------------------
+# The lifeline (engines/real/src/lifeline.py): the same in every generated job.
+# ---------------------------------------------------------------------------------------------
+
+import os as _os
+import signal as _signal
+import stat as _stat
+import sys as _sys
+import threading as _threading
+
+
+def start_lifeline():
+    """Ends this job's whole process group (this Python, the JVM it started and the JVM's
+    children) when streamlab goes away. streamlab runs the job with a pipe as its stdin and
+    holds the other end for the whole run; end of file on it means streamlab has exited, even
+    by SIGKILL, when no code of its own could end the group. Run by hand (stdin a terminal or
+    a file), the job has no lifeline."""
+    try:
+        if not _stat.S_ISFIFO(_os.fstat(0).st_mode):
+            return
+    except OSError:
+        return
+
+    def watch():
+        try:
+            while _sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        _os.killpg(_os.getpgid(0), _signal.SIGKILL)
+
+    _threading.Thread(target=watch, name="streamlab-lifeline", daemon=True).start()
+
+
+# ---------------------------------------------------------------------------------------------
 # The runtime: the same in every generated script (engines/real/src/spark/runtime.py).
 # ---------------------------------------------------------------------------------------------
 
@@ -393,6 +427,7 @@ def arguments():
 
 def main():
     args = arguments()
+    start_lifeline()
     builder = SparkSession.builder.appName(APP_NAME).master(args.master)
     for key, value in SPARK_CONF.items():
         builder = builder.config(key, value)

@@ -1,0 +1,267 @@
+//! A real engine's output lines turned back into streamlab's outputs, timed and checked.
+//!
+//! The receiver stamps each line on receipt; this module reads it by the shared row contract
+//! ([`crate::job::sink_columns`]) and rebuilds the [`Output`] a native engine would have
+//! delivered — a stateless row is matched to its event by `seq`, so the sink file, the report
+//! and the recovery ledger treat it like any other — with its latency measured the same way:
+//! receipt stamp − the scheduled arrival the row carries (`origin_arrival_ns`). Warm-up outputs
+//! are delivered and checked but left out of the latency histograms.
+//!
+//! A real engine's latency is measured whole: streamlab sees when a row left its schedule and
+//! when it came back, not the engine's phases in between, so it is recorded as one total and
+//! no component is reported ([`LatencyRecorder::new`] with none). What the engine itself
+//! measured (Spark's batch durations, Flink's checkpoints) is in its progress records.
+//!
+//! [`ReferenceCheck`] compares what the engine delivered with the reference evaluator's exact
+//! result: the same set of rows, or the same final value of every window.
+
+use std::collections::BTreeMap;
+
+use streamlab_engines::dimension::CampaignTable;
+use streamlab_engines::event::Event;
+use streamlab_engines::latency::Component;
+use streamlab_engines::latency::{Decomposition, LatencyRecorder};
+use streamlab_engines::operators::{Lineage, Output, Row, WindowResult};
+use streamlab_engines::pipeline::PipelineSpec;
+use streamlab_engines::reference::{ReferenceResult, WindowId};
+use streamlab_engines::run::Delivered;
+use streamlab_engines::time::{event_time_as_nanos, EventTime, Nanos};
+
+use crate::driver::StampedLine;
+use crate::job::sink_columns;
+
+/// What the engine delivered, rebuilt and timed.
+#[derive(Debug)]
+pub struct ReadOutputs {
+    /// Every output, in receipt order.
+    pub delivered: Vec<Delivered>,
+    /// Latency of every output stamped after the warm-up.
+    pub latency: LatencyRecorder,
+    /// Outputs stamped during the warm-up (delivered, not in the histograms).
+    pub warmup_outputs: u64,
+}
+
+/// Reads `lines` (the engine's output for `pipeline` over `events`, which are in arrival order
+/// with `seq` their position). An error names the line (1-based, in receipt order) and what is
+/// wrong with it.
+pub fn read_outputs(
+    pipeline: &PipelineSpec,
+    table: &CampaignTable,
+    events: &[Event],
+    lines: &[StampedLine],
+) -> Result<ReadOutputs, String> {
+    let columns = sink_columns(pipeline);
+    let mut latency = LatencyRecorder::new(&[]);
+    let mut delivered = Vec::with_capacity(lines.len());
+    let mut warmup_outputs = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let bad = |what: String| format!("output line {}: {what} (line: {:?})", i + 1, line.text);
+        let cells: Vec<&str> = line.text.split(',').collect();
+        if cells.len() != columns.len() {
+            return Err(bad(format!(
+                "{} fields, expected {} ({})",
+                cells.len(),
+                columns.len(),
+                columns.join(",")
+            )));
+        }
+        let int = |at: usize| {
+            cells[at]
+                .parse::<i64>()
+                .map_err(|_| bad(format!("`{}` is not an integer", columns[at])))
+        };
+        let origin = int(columns.len() - 1)?;
+        let origin = u64::try_from(origin).map_err(|_| bad("negative origin_arrival_ns".into()))?;
+        let output = if pipeline.is_stateful() {
+            let value = cells[4]
+                .parse::<f64>()
+                .map_err(|_| bad("`value` is not a number".into()))?;
+            let is_update = match cells[5] {
+                "true" => true,
+                "false" => false,
+                _ => return Err(bad("`is_update` is not true or false".into())),
+            };
+            Output::Window(WindowResult {
+                key: int(0)?,
+                start: int(1)?,
+                end: int(2)?,
+                count: u64::try_from(int(3)?).map_err(|_| bad("negative count".into()))?,
+                value,
+                origin: Lineage {
+                    arrival: origin,
+                    ..Lineage::default()
+                },
+                fired_at: line.stamp,
+                handoff: line.stamp,
+                recv: line.stamp,
+                is_update,
+            })
+        } else {
+            let seq = int(0)?;
+            let event = usize::try_from(seq)
+                .ok()
+                .and_then(|s| events.get(s))
+                .filter(|e| e.seq as i64 == seq)
+                .or_else(|| events.iter().find(|e| e.seq as i64 == seq))
+                .ok_or_else(|| bad(format!("seq {seq} is not an event of this run")))?;
+            let campaign = if pipeline.lookup_join {
+                table.campaign(event.ad).unwrap_or(0)
+            } else {
+                0
+            };
+            Output::Row(Row {
+                event: *event,
+                campaign,
+                lineage: Lineage {
+                    arrival: origin,
+                    ..Lineage::default()
+                },
+            })
+        };
+        if line.warmup {
+            warmup_outputs += 1;
+        } else {
+            record(&mut latency, line.stamp, origin, &output);
+        }
+        delivered.push(Delivered { at: line.stamp, output });
+    }
+    Ok(ReadOutputs {
+        delivered,
+        latency,
+        warmup_outputs,
+    })
+}
+
+/// Records one output's latency, measured whole (see the module header).
+fn record(latency: &mut LatencyRecorder, stamp: Nanos, origin: Nanos, output: &Output) {
+    let mut d = Decomposition::default();
+    d.add(Component::Processing, stamp.saturating_sub(origin));
+    latency.record(stamp, &d);
+    if let Output::Window(w) = output {
+        if !w.is_update {
+            latency.record_event_time(stamp.saturating_sub(event_time_as_nanos(w.end)));
+        }
+    }
+}
+
+/// How a run's outputs compare with the reference evaluator's exact result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReferenceCheck {
+    /// Rows or windows the reference has that the engine never delivered.
+    pub missing: u64,
+    /// Rows or windows the engine delivered that the reference does not have.
+    pub unexpected: u64,
+    /// Windows whose final value differs from the reference.
+    pub different: u64,
+    /// Rows delivered more than once.
+    pub duplicates: u64,
+    /// Rows or windows in the reference.
+    pub expected: u64,
+    /// Up to five examples of what differs, for the summary.
+    pub examples: Vec<String>,
+}
+
+impl ReferenceCheck {
+    /// Compares `delivered` with `reference`. For windows the last value delivered for each
+    /// window is its final value (an upsert sink's view), and only windows that end by
+    /// `closed_by` (event time, ms) are expected when it is given: the windows an engine that
+    /// never sees its watermark pass the last ones (Spark's append mode at the end of the input)
+    /// promises to emit. A window after it that is delivered anyway is checked like any other.
+    pub fn compare(
+        reference: &ReferenceResult,
+        delivered: &[Delivered],
+        stateful: bool,
+        closed_by: Option<EventTime>,
+    ) -> Self {
+        let mut check = ReferenceCheck {
+            missing: 0,
+            unexpected: 0,
+            different: 0,
+            duplicates: 0,
+            expected: 0,
+            examples: Vec::new(),
+        };
+        let note = |check: &mut ReferenceCheck, text: String| {
+            if check.examples.len() < 5 {
+                check.examples.push(text);
+            }
+        };
+        if stateful {
+            let mut last: BTreeMap<WindowId, (u64, f64)> = BTreeMap::new();
+            for d in delivered {
+                if let Output::Window(w) = &d.output {
+                    last.insert((w.key, w.start, w.end), (w.count, w.value));
+                }
+            }
+            let promised = |id: &WindowId| closed_by.is_none_or(|t| id.2 <= t);
+            check.expected = reference.windows.keys().filter(|id| promised(id)).count() as u64;
+            for (id, &(count, value)) in &reference.windows {
+                match last.get(id) {
+                    None if !promised(id) => {}
+                    None => {
+                        check.missing += 1;
+                        note(&mut check, format!("window {id:?} missing (count {count})"));
+                    }
+                    Some(&(c, v)) if c != count || !same_value(v, value) => {
+                        check.different += 1;
+                        note(&mut check, format!("window {id:?}: {c}/{v}, reference {count}/{value}"));
+                    }
+                    Some(_) => {}
+                }
+            }
+            for id in last.keys().filter(|id| !reference.windows.contains_key(id)) {
+                check.unexpected += 1;
+                note(&mut check, format!("window {id:?} not in the reference"));
+            }
+        } else {
+            let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
+            for d in delivered {
+                if let Output::Row(r) = &d.output {
+                    *counts.entry(r.event.seq).or_default() += 1;
+                }
+            }
+            check.expected = reference.rows.len() as u64;
+            for seq in &reference.rows {
+                if !counts.contains_key(seq) {
+                    check.missing += 1;
+                    note(&mut check, format!("row seq {seq} missing"));
+                }
+            }
+            let expected: std::collections::BTreeSet<u64> = reference.rows.iter().copied().collect();
+            for seq in counts.keys().filter(|s| !expected.contains(s)) {
+                check.unexpected += 1;
+                note(&mut check, format!("row seq {seq} not in the reference"));
+            }
+            check.duplicates = counts.values().map(|&n| n.saturating_sub(1)).sum();
+        }
+        check
+    }
+
+    /// Whether the engine's outputs equal the reference's.
+    pub fn matches(&self) -> bool {
+        self.missing == 0 && self.unexpected == 0 && self.different == 0 && self.duplicates == 0
+    }
+
+    /// One line for the summary's notes.
+    pub fn describe(&self) -> String {
+        if self.matches() {
+            format!("outputs equal the reference evaluator's ({} checked)", self.expected)
+        } else {
+            format!(
+                "OUTPUTS DIFFER from the reference evaluator's: {} missing, {} unexpected, {} with another value, {} duplicated, of {} expected; e.g. {}",
+                self.missing,
+                self.unexpected,
+                self.different,
+                self.duplicates,
+                self.expected,
+                self.examples.join("; ")
+            )
+        }
+    }
+}
+
+/// Aggregate values compare equal up to floating-point rounding (an average summed in another
+/// order).
+fn same_value(a: f64, b: f64) -> bool {
+    a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}

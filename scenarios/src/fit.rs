@@ -1,0 +1,286 @@
+//! `streamlab calibrate --against spark|flink [SCENARIO]`: a cost profile fitted to a real
+//! engine, from what that engine measured of itself and what streamlab measured of it.
+//!
+//! The fit runs every configuration of the given engine in the scenario (by default the
+//! built-in fit scenario of that engine) on the real engine, then sets the profile's
+//! parameters, starting from the `local` profile (this machine, measured by `streamlab
+//! calibrate`), each from a named measurement:
+//!
+//! **Spark** — from its `StreamingQueryProgress` records (`durationMs` per phase, batches after
+//! the warm-up):
+//! * `log_write_ns` ← the median of `walCommit` and `commitOffsets` (each one durable write);
+//! * `batch_job_ns` ← the median of `queryPlanning` (planning and submitting the batch's job);
+//! * `source_poll_ns_per_partition` ← the median of `latestOffset` over the source partitions;
+//! * `task_launch_ns` and the per-record costs ← a least-squares line through every batch's
+//!   `addBatch`: `addBatch = task_launch × waves + per_row × rows per worker`, where waves are the
+//!   batch's task waves (map tasks over workers, plus reduce tasks for a windowed query). The
+//!   per-row cost scales every per-record parameter of `local` by one factor, so their ratios
+//!   (what an operator costs against another) stay this machine's.
+//!
+//! **Flink** — its per-record path has no batch phases to read, so the fit uses streamlab's own
+//! latency measurement: at a buffer timeout of 0 every record is flushed at once, and the
+//! median latency of a stateless pipeline beyond what the native model already prices is the
+//! delay of the engine's record path (source fetch loop, network stack, mailbox wake-ups),
+//! shared over its exchange hops as `local_exchange_latency_ns` — a delay, not CPU.
+//!
+//! The profile records the command, the date and the signature of every configuration it saw,
+//! so `streamlab validate --against` can tell fitted configurations from unseen ones.
+
+use streamlab_engines::cost::CostModel;
+use streamlab_engines::microbatch::MicroBatchConfig;
+
+use crate::against::{run_real, signature};
+use crate::engine::{EngineKind, EngineSpec};
+use crate::error_run::{Result, RunError};
+use crate::profile::{FitRecord, Profile};
+use crate::spec::Scenario;
+use crate::workload::Workload;
+
+/// Batches at the start of a run left out of the fit (JIT, Python worker start, first plans).
+pub const WARMUP_BATCHES: u64 = 3;
+
+/// One Spark batch as the fit reads it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchSample {
+    /// `durationMs` phases, ms.
+    pub latest_offset: f64,
+    /// `walCommit`, ms.
+    pub wal_commit: f64,
+    /// `queryPlanning`, ms.
+    pub query_planning: f64,
+    /// `addBatch`, ms.
+    pub add_batch: f64,
+    /// `commitOffsets`, ms.
+    pub commit_offsets: f64,
+    /// `numInputRows`.
+    pub rows: f64,
+    /// Task waves of the batch under its configuration.
+    pub waves: f64,
+    /// Rows each worker handles.
+    pub rows_per_worker: f64,
+    /// Source partitions polled.
+    pub partitions: f64,
+}
+
+/// The batches of a Spark run worth fitting on: after the warm-up, with data.
+pub fn spark_samples(
+    progress: &[serde_json::Value],
+    cfg: &MicroBatchConfig,
+    partitions: usize,
+    stateful: bool,
+) -> Vec<BatchSample> {
+    let workers = cfg.workers.max(1) as f64;
+    let waves = (partitions as f64 / workers).ceil()
+        + if stateful {
+            (cfg.shuffle_partitions as f64 / workers).ceil()
+        } else {
+            0.0
+        };
+    progress
+        .iter()
+        .filter_map(|p| p.get("record"))
+        .filter(|r| r["batchId"].as_u64().is_some_and(|b| b >= WARMUP_BATCHES))
+        .filter_map(|r| {
+            let d = &r["durationMs"];
+            let ms = |k: &str| d[k].as_f64().unwrap_or(0.0);
+            let rows = r["numInputRows"].as_f64()?;
+            (rows > 0.0).then(|| BatchSample {
+                latest_offset: ms("latestOffset"),
+                wal_commit: ms("walCommit"),
+                query_planning: ms("queryPlanning"),
+                add_batch: ms("addBatch"),
+                commit_offsets: ms("commitOffsets"),
+                rows,
+                waves,
+                rows_per_worker: rows / workers.min(partitions as f64),
+                partitions: partitions as f64,
+            })
+        })
+        .collect()
+}
+
+/// The median of `values` (0 for none).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// Least squares of `y = a·x1 + b·x2` with `a, b ≥ 0` (a negative one is set to 0 and the other
+/// refitted alone).
+pub fn nonnegative_fit(points: &[(f64, f64, f64)]) -> (f64, f64) {
+    let (mut s11, mut s12, mut s22, mut s1y, mut s2y) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for &(x1, x2, y) in points {
+        s11 += x1 * x1;
+        s12 += x1 * x2;
+        s22 += x2 * x2;
+        s1y += x1 * y;
+        s2y += x2 * y;
+    }
+    let alone = |sxx: f64, sxy: f64| if sxx > 0.0 { (sxy / sxx).max(0.0) } else { 0.0 };
+    let det = s11 * s22 - s12 * s12;
+    if det.abs() < 1e-12 {
+        return (alone(s11, s1y), 0.0);
+    }
+    let a = (s1y * s22 - s2y * s12) / det;
+    let b = (s2y * s11 - s1y * s12) / det;
+    match (a >= 0.0, b >= 0.0) {
+        (true, true) => (a, b),
+        (false, _) => (0.0, alone(s22, s2y)),
+        (_, false) => (alone(s11, s1y), 0.0),
+    }
+}
+
+/// The per-record cost of one row of `stateful`-or-not pipeline under `costs`, ns: what the
+/// fitted per-row slope is divided among.
+fn per_row_cost(costs: &CostModel, stateful: bool) -> f64 {
+    costs.source_read_ns_per_event
+        + costs.chain_ns_per_event
+        + if stateful {
+            costs.shuffle_ns_per_row + costs.state_ns_per_update
+        } else {
+            costs.sink_ns_per_record
+        }
+}
+
+/// Sets `costs` from Spark batches (see the module header); returns what was set, one line each.
+pub fn fit_spark_costs(costs: &mut CostModel, samples: &[(BatchSample, bool)]) -> Vec<String> {
+    let ms = 1e6;
+    let mut said = Vec::new();
+    let writes: Vec<f64> = samples
+        .iter()
+        .flat_map(|(s, _)| [s.wal_commit, s.commit_offsets])
+        .collect();
+    costs.log_write_ns = median(writes) * ms;
+    said.push(format!(
+        "log_write_ns = {:.0} (median walCommit/commitOffsets)",
+        costs.log_write_ns
+    ));
+    costs.batch_job_ns = median(samples.iter().map(|(s, _)| s.query_planning).collect()) * ms;
+    said.push(format!(
+        "batch_job_ns = {:.0} (median queryPlanning)",
+        costs.batch_job_ns
+    ));
+    costs.source_poll_ns_per_partition =
+        median(samples.iter().map(|(s, _)| s.latest_offset / s.partitions).collect()) * ms;
+    said.push(format!(
+        "source_poll_ns_per_partition = {:.0} (median latestOffset / partitions)",
+        costs.source_poll_ns_per_partition
+    ));
+    let points: Vec<(f64, f64, f64)> = samples
+        .iter()
+        .map(|(s, _)| (s.waves, s.rows_per_worker, s.add_batch * ms))
+        .collect();
+    let (per_wave, per_row) = nonnegative_fit(&points);
+    costs.task_launch_ns = per_wave;
+    said.push(format!(
+        "task_launch_ns = {per_wave:.0} (addBatch per task wave, least squares)"
+    ));
+    let stateful_share = samples.iter().filter(|(_, st)| *st).count() as f64 / samples.len().max(1) as f64;
+    let base = stateful_share * per_row_cost(costs, true) + (1.0 - stateful_share) * per_row_cost(costs, false);
+    if base > 0.0 && per_row > 0.0 {
+        let k = per_row / base;
+        for p in [
+            &mut costs.source_read_ns_per_event,
+            &mut costs.chain_ns_per_event,
+            &mut costs.state_ns_per_update,
+            &mut costs.emit_ns_per_result,
+            &mut costs.sink_ns_per_record,
+            &mut costs.shuffle_ns_per_row,
+        ] {
+            *p *= k;
+        }
+        said.push(format!(
+            "per-record costs x {k:.1} (addBatch per row per worker {per_row:.0} ns, least squares)"
+        ));
+    }
+    said
+}
+
+/// A fitted profile and what the fit did.
+#[derive(Debug)]
+pub struct Fitted {
+    /// The profile.
+    pub profile: Profile,
+    /// What each parameter was set from, one line each.
+    pub steps: Vec<String>,
+}
+
+/// Fits a profile to the real `model` (`spark` or `flink`) over the real engines of that model
+/// in `scenarios`, starting from `base`. `command` and `date` are recorded in the profile.
+pub fn fit(
+    scenarios: &[Scenario],
+    model: &str,
+    base: &Profile,
+    command: &str,
+    date: &str,
+    mut on_run: impl FnMut(&Scenario, &EngineSpec),
+) -> Result<Fitted> {
+    let mut costs = base.costs;
+    let mut configurations = Vec::new();
+    let mut samples = Vec::new();
+    for scenario in scenarios {
+        let engines: Vec<&EngineSpec> = scenario
+            .engines
+            .iter()
+            .filter(|e| e.kind.is_real() && e.model() == model)
+            .collect();
+        if engines.is_empty() {
+            return Err(RunError::Unsupported {
+                path: scenario.path.clone(),
+                message: format!("no [[engine]] with model = \"{model}\" to fit a profile to"),
+            });
+        }
+        let workload = Workload::build(scenario, scenario.seed, scenario.duration)?;
+        let until = scenario.duration.nanos() + scenario.drain.nanos();
+        let stateful = scenario.pipeline.is_stateful();
+        for engine in engines {
+            on_run(scenario, engine);
+            let (run, _delivered) = run_real(scenario, engine, &workload, until)?;
+            configurations.push(signature(scenario, engine));
+            if let EngineKind::Spark(real) = &engine.kind {
+                samples.extend(
+                    spark_samples(&run.progress, &real.config, workload.partitions, stateful)
+                        .into_iter()
+                        .map(|s| (s, stateful)),
+                );
+            }
+        }
+    }
+    let refuse = |message: String| RunError::Unsupported {
+        path: scenarios.first().map(|s| s.path.clone()).unwrap_or_default(),
+        message,
+    };
+    let steps = match model {
+        "spark" if samples.is_empty() => {
+            return Err(refuse(format!(
+                "Spark ran no batch with data after its first {WARMUP_BATCHES}; lengthen the scenario's duration"
+            )))
+        }
+        "spark" => fit_spark_costs(&mut costs, &samples),
+        other => {
+            return Err(refuse(format!(
+                "fitting a profile to `{other}` is not supported; expected `spark` or `flink`"
+            )))
+        }
+    };
+    let profile = Profile {
+        name: format!("{model}-local"),
+        description: format!("the real {model} on this machine, fitted by `{command}` on {date}"),
+        costs,
+        fit: Some(FitRecord {
+            engine: model.into(),
+            command: command.into(),
+            date: date.into(),
+            configurations,
+        }),
+    };
+    Ok(Fitted { profile, steps })
+}

@@ -1,0 +1,346 @@
+//! The real Apache Spark and Apache Flink behind the [`EngineExecutor`] interface: a scenario's
+//! `model = "spark"` or `model = "flink"` engine, run on the live clock by the generated job
+//! (`streamlab-real-engines`), measured with the native engines' definitions, and handed back
+//! as an [`EngineRun`] so the sink files, `summary.json`, histograms, plots and report treat it
+//! like a native run.
+//!
+//! What a run measures: every output's latency from its event's scheduled arrival (a window's
+//! last contributing event's) to its receipt by streamlab — the engine's start-up excluded, its
+//! warm-up flagged and excluded from the histograms — and the events read per second of the
+//! run. What the engine measured of itself (Spark's `StreamingQueryProgress`, Flink's checkpoint
+//! statistics) goes to `progress.jsonl` under its run, labelled as the engine's own. The
+//! outputs are checked against the reference evaluator; a difference is a note in the summary.
+//!
+//! A real engine runs on the live clock only (its simulated prediction is the native model with
+//! a fitted profile), and has no injected failures (`[[failure]]` strikes native engines).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use streamlab_engines::dataflow::DataflowConfig;
+use streamlab_engines::event::Event;
+use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode};
+use streamlab_engines::pipeline::PipelineSpec;
+use streamlab_engines::reference;
+use streamlab_engines::run::{EngineRun, RunCounts};
+use streamlab_engines::time::{EventTime, Nanos, Span};
+use streamlab_real_engines::driver::{run_job, JobLaunch};
+use streamlab_real_engines::outputs::{read_outputs, ReferenceCheck};
+use streamlab_real_engines::spark::{write_campaign_table, PySparkScript, SparkJob};
+use streamlab_real_engines::{CacheDir, PythonEngine, RealEngineError, VenvStatus};
+use streamlab_reports::layout::slug;
+
+use crate::clock::ClockSetup;
+use crate::executor::{EngineExecutor, EngineRunContext, Prepared, RunContext};
+use crate::failures::FailureSpec;
+
+/// What every real-engine table adds to the native keys: where the engine runs and what is
+/// passed to it as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealSettings {
+    /// A cluster to run on instead of the local default: a Spark master URL
+    /// (`spark://host:7077`; default `local[workers]`) or a Flink JobManager's REST address
+    /// (`host:8081`; default: a MiniCluster in the job's JVM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
+    /// Engine settings passed through as they are (`spark.*` for Spark, Flink configuration
+    /// keys for Flink).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub conf: BTreeMap<String, String>,
+    /// Outputs received before this instant of the run are left out of the latency figures
+    /// (and said so): the engine's first batches or records pay for JIT compilation and
+    /// planning caches.
+    #[serde(default)]
+    pub warmup: Span,
+    /// The address the feeder and receiver listen on when a cluster's machines must reach
+    /// them; loopback otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind: Option<IpAddr>,
+}
+
+impl RealSettings {
+    /// The keys of a real-engine table that are not the native model's.
+    pub const KEYS: [&'static str; 4] = ["master", "conf", "warmup", "bind"];
+}
+
+/// A real engine: the native model's configuration (the keys that mean the same thing) and
+/// the real engine's own settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RealEngine<C> {
+    /// The configuration, in the native model's keys.
+    pub config: C,
+    /// Where and how the real engine runs.
+    pub settings: RealSettings,
+}
+
+/// Apache Spark Structured Streaming (`model = "spark"`).
+pub type SparkEngine = RealEngine<MicroBatchConfig>;
+
+/// Apache Flink (`model = "flink"`).
+pub type FlinkEngine = RealEngine<DataflowConfig>;
+
+/// What differs between the real engines: the generated job and the venv it runs in.
+pub trait RealModel {
+    /// `"spark"` or `"flink"`.
+    const ENGINE: &'static str;
+    /// The venv the job runs in.
+    const VENV: PythonEngine;
+    /// The generated job: its file name and text.
+    fn job(&self, ctx: &EngineRunContext<'_>, settings: &RealSettings) -> Result<(&'static str, String), String>;
+    /// Source partitions the job opens.
+    fn slots(&self) -> usize;
+    /// The last window end (event time, ms) the engine promises to emit over `events` when
+    /// their input ends; `None`: every window (a bounded source's final watermark fires all).
+    fn closed_by(&self, pipeline: &PipelineSpec, events: &[Event]) -> Option<EventTime>;
+    /// The helper jar, when the job needs one.
+    fn helper_jar(&self, _cache: &CacheDir) -> Result<Option<PathBuf>, String> {
+        Ok(None)
+    }
+}
+
+impl RealModel for MicroBatchConfig {
+    const ENGINE: &'static str = "spark";
+    const VENV: PythonEngine = PythonEngine::Spark;
+
+    fn job(&self, ctx: &EngineRunContext<'_>, settings: &RealSettings) -> Result<(&'static str, String), String> {
+        let script = PySparkScript::translate(SparkJob {
+            pipeline: &ctx.run.scenario.pipeline,
+            engine: self,
+            conf: &settings.conf,
+        })
+        .map_err(|e| e.to_string())?;
+        Ok((PySparkScript::FILE_NAME, script.text().to_owned()))
+    }
+
+    fn slots(&self) -> usize {
+        self.workers
+    }
+
+    /// Spark's append mode emits a window once the watermark — the largest event time seen
+    /// minus the delay — has reached its end, and no watermark passes the last windows when the
+    /// input stops; update and complete modes emit every window's latest value.
+    fn closed_by(&self, pipeline: &PipelineSpec, events: &[Event]) -> Option<EventTime> {
+        let max_event_time = events.iter().map(|e| e.event_time).max()?;
+        (pipeline.is_stateful() && self.output_mode == OutputMode::Append)
+            .then(|| max_event_time - self.watermark_delay.whole_ms())
+    }
+}
+
+impl<C: RealModel + Serialize + Sync> RealEngine<C> {
+    fn prepare_job<'a>(&'a self, ctx: EngineRunContext<'a>) -> Result<Prepared<'a>, String> {
+        let RunContext {
+            scenario,
+            workload,
+            until,
+            clock,
+            durability,
+        } = ctx.run;
+        if !matches!(clock, ClockSetup::Live) {
+            return Err(format!(
+                "model = \"{}\" runs the real engine, on the live clock only; for its simulated prediction use the \
+                 native model (`{}`) with a fitted profile (`profile = \"{}-local\"`)",
+                C::ENGINE,
+                if C::ENGINE == "spark" {
+                    "micro-batch"
+                } else {
+                    "per-record"
+                },
+                C::ENGINE
+            ));
+        }
+        if !scenario.failures.is_empty() {
+            return Err(format!(
+                "[[failure]] is injected into the native engines only; run the real {} in a scenario without \
+                 failures",
+                C::ENGINE
+            ));
+        }
+        let (file_name, text) = self.config.job(&ctx, &self.settings)?;
+        let engine = ctx.engine;
+        Ok(Prepared::Whole(Box::new(move |_log| {
+            let cache = CacheDir::from_env().map_err(|e| e.to_string())?;
+            let venv = cache.venv(C::VENV);
+            match venv.status() {
+                VenvStatus::Ready => {}
+                status => {
+                    return Err(RealEngineError::NotInstalled {
+                        engine: C::ENGINE,
+                        status: status.to_string(),
+                    }
+                    .to_string())
+                }
+            }
+            // The run's own directory for the job: kept with the results; a scratch one (removed
+            // afterwards) when the caller keeps no results.
+            let (dir, scratch) = match &durability.sink_dir {
+                Some(results) => (results.join("jobs").join(slug(&engine.name)), None),
+                None => {
+                    let tmp = tempfile_dir(&engine.name)?;
+                    (tmp.clone(), Some(tmp))
+                }
+            };
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let script = dir.join(file_name);
+            std::fs::write(&script, &text).map_err(|e| format!("{}: {e}", script.display()))?;
+            let campaigns = dir.join("campaigns.csv");
+            let mut csv = Vec::new();
+            write_campaign_table(&workload.table, &mut csv).expect("writing to memory");
+            std::fs::write(&campaigns, csv).map_err(|e| format!("{}: {e}", campaigns.display()))?;
+            let events = workload.events();
+            let launch = JobLaunch {
+                engine: C::ENGINE,
+                python: venv.python(),
+                script,
+                dir: dir.clone(),
+                partitions: workload.partitions as u32,
+                campaigns,
+                bind: self.settings.bind.unwrap_or(JobLaunch::LOOPBACK),
+                master: self.settings.master.clone(),
+                helper_jar: self.config.helper_jar(&cache)?,
+                env: vec![
+                    // Spark's Python workers (the feeder source runs in them) must use the venv.
+                    ("PYSPARK_PYTHON".into(), venv.python().display().to_string()),
+                    ("PYSPARK_DRIVER_PYTHON".into(), venv.python().display().to_string()),
+                ],
+                ready_timeout: Duration::from_secs(120),
+                run_timeout: Duration::from_nanos(until) + Duration::from_secs(120),
+                warmup: self.settings.warmup.nanos(),
+            };
+            let outcome = run_job(&launch, &events).map_err(|e| e.to_string())?;
+            let outputs = read_outputs(&scenario.pipeline, &workload.table, &events, &outcome.lines)?;
+            let expected = reference::evaluate(&scenario.pipeline, &workload.table, &events);
+            let check = ReferenceCheck::compare(
+                &expected,
+                &outputs.delivered,
+                scenario.pipeline.is_stateful(),
+                self.config.closed_by(&scenario.pipeline, &events),
+            );
+            let last_arrival = events.last().map_or(0, |e| e.arrival);
+            let mut modelled = vec![
+                format!(
+                    "nothing: the real {} computed every output; latency measured whole (scheduled arrival → \
+                     receipt by streamlab), not decomposed; the engine's own measurements are its progress records",
+                    C::ENGINE
+                ),
+                format!(
+                    "engine start-up ({:.1} s) excluded: the clock started when the job opened its source partitions",
+                    outcome.startup.as_secs_f64()
+                ),
+                format!(
+                    "feeder sending lag: mean {:.3} ms, max {:.3} ms over {} events",
+                    outcome.feeder.lag.mean / 1e6,
+                    outcome.feeder.lag.max as f64 / 1e6,
+                    outcome.feeder.lag.events
+                ),
+                check.describe(),
+            ];
+            if outputs.warmup_outputs > 0 {
+                modelled.push(format!(
+                    "{} outputs received in the {} warm-up are left out of the latency figures",
+                    outputs.warmup_outputs, self.settings.warmup
+                ));
+            }
+            if let Some(scratch) = scratch {
+                let _ = std::fs::remove_dir_all(scratch);
+            }
+            let batches = outcome.progress.len() as u64;
+            let progress = outcome
+                .progress
+                .into_iter()
+                .map(|p| serde_json::json!({ "measured_by": C::ENGINE, "record": p }))
+                .collect();
+            Ok(EngineRun {
+                counts: RunCounts {
+                    events: outcome.feeder.events_sent,
+                    outputs: outputs.delivered.len() as u64,
+                    batches: if C::ENGINE == "spark" { batches } else { 0 },
+                    ..RunCounts::default()
+                },
+                delivered: outputs.delivered,
+                side_output: Vec::new(),
+                latency: outputs.latency,
+                progress,
+                active_span: (events.first().map_or(0, |e| e.arrival), last_arrival),
+                final_watermark: i64::MIN,
+                modelled,
+                failures: Vec::new(),
+                resident: None,
+            })
+        })))
+    }
+}
+
+/// A scratch directory for a job whose results are not kept.
+fn tempfile_dir(engine: &str) -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("streamlab-job-{}-{}", std::process::id(), slug(engine)));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+impl<C: RealModel + Serialize + Sync + EngineExecutor> EngineExecutor for RealEngine<C> {
+    fn prepare<'a>(&'a self, ctx: EngineRunContext<'a>) -> Result<Prepared<'a>, String> {
+        self.prepare_job(ctx)
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        let mut json = self.config.config_json();
+        if let (serde_json::Value::Object(map), serde_json::Value::Object(extra)) = (
+            &mut json,
+            serde_json::to_value(&self.settings).expect("settings serialize"),
+        ) {
+            map.extend(extra);
+        }
+        json
+    }
+
+    fn config_text(&self) -> String {
+        self.config_json().to_string()
+    }
+
+    fn slots(&self) -> usize {
+        RealModel::slots(&self.config)
+    }
+
+    fn failure_workers(&self, _clock: &ClockSetup) -> (usize, &'static str) {
+        (0, "no workers failures can name (a real engine)")
+    }
+
+    fn writes_sink_parts(&self, _live: bool) -> bool {
+        false
+    }
+
+    fn upserts(&self) -> bool {
+        self.config.upserts()
+    }
+
+    fn characteristic_interval_s(&self) -> f64 {
+        self.config.characteristic_interval_s()
+    }
+
+    fn has_cache_wait(&self) -> bool {
+        false
+    }
+
+    fn stability_notes(&self, run: &EngineRun) -> Vec<String> {
+        // The reference check and the measured/excluded notes are in the run's own notes.
+        let _ = run;
+        Vec::new()
+    }
+
+    fn crash_points(
+        &self,
+        _engine: &str,
+        _base: &EngineRun,
+        _until: Nanos,
+        _instants: usize,
+    ) -> Vec<(String, FailureSpec)> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,279 @@
+//! The real engines end to end, through the `streamlab` binary: a short, low-rate scenario on
+//! Apache Spark (local and on a standalone cluster) and Apache Flink, whose outputs must equal
+//! the reference evaluator's, after which no engine process may be left — also when streamlab
+//! is interrupted (Ctrl-C) or killed outright in the middle of a run.
+//!
+//! The engines are an optional install (`streamlab engines install`). Without them every test
+//! here says it is skipped and why, and passes, so `cargo test --workspace` passes on a fresh
+//! machine; CI installs them and sets `STREAMLAB_REQUIRE_REAL_ENGINES=1`, which turns a skip
+//! into a failure. The tests take a lock so that only one engine runs at a time (two JVMs on two
+//! cores would measure each other).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use streamlab_real_engines::spark::standalone::{ClusterShape, StandaloneCluster};
+use streamlab_real_engines::{CacheDir, PythonEngine, VenvStatus};
+
+/// One real engine at a time.
+static ENGINE: Mutex<()> = Mutex::new(());
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_streamlab")
+}
+
+/// Whether `engine` is installed; if not, says the test is skipped (or fails under CI).
+fn installed(engine: PythonEngine, test: &str) -> bool {
+    let status = CacheDir::from_env().map(|c| c.venv(engine).status());
+    match status {
+        Ok(VenvStatus::Ready) => true,
+        other => {
+            let why = match other {
+                Ok(s) => s.to_string(),
+                Err(e) => e.to_string(),
+            };
+            if std::env::var_os("STREAMLAB_REQUIRE_REAL_ENGINES").is_some_and(|v| v == "1") {
+                panic!(
+                    "{test}: {} is not installed ({why}) but STREAMLAB_REQUIRE_REAL_ENGINES=1",
+                    engine.name()
+                );
+            }
+            eprintln!(
+                "{test}: SKIPPED: {} is not installed ({why}); run `streamlab engines install` to run it",
+                engine.name()
+            );
+            false
+        }
+    }
+}
+
+const WORKLOAD: &str = r#"
+seed = 11
+duration = "8s"
+drain = "2s"
+clock = "live"
+
+[workload]
+partitions = 2
+users = 1000
+pages = 100
+campaigns = 10
+ads_per_campaign = 10
+rate = { profile = "constant", events_per_second = 500 }
+disorder = { bound = "100ms", delay = "uniform", late_fraction = 0.0 }
+"#;
+
+const WINDOWED: &str = r#"
+[pipeline]
+filter_kinds = ["click", "view"]
+lookup_join = true
+
+[pipeline.aggregate]
+key_by = "campaign"
+window = { kind = "tumbling", size = "2s" }
+function = "count"
+"#;
+
+const STATELESS: &str = r#"
+[pipeline]
+filter_kinds = ["click"]
+lookup_join = true
+project = ["seq", "event_time", "user", "campaign"]
+"#;
+
+/// A scenario file in `dir` with `pipeline` and `engines`.
+fn scenario(dir: &Path, name: &str, pipeline: &str, engines: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, format!("name = \"{name}\"\n{WORKLOAD}{pipeline}{engines}")).unwrap();
+    path
+}
+
+/// Runs `scenario` into `out` and returns its summary.
+fn run(scenario: &Path, out: &Path) -> serde_json::Value {
+    let output = Command::new(bin())
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "streamlab run failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}
+
+/// The processes whose working directory is under `dir` (every engine process runs in its
+/// job's directory), with their command lines.
+fn processes_under(dir: &Path) -> Vec<String> {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) {
+            if cwd.starts_with(&dir) {
+                let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                found.push(format!("{pid}: {}", cmd.chars().take(160).collect::<String>()));
+            }
+        }
+    }
+    found
+}
+
+/// Asserts no process runs under `dir`, allowing a moment for the kernel to reap.
+fn assert_no_process_left(dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = processes_under(dir);
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "processes left behind:\n{}", left.join("\n"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Asserts every run of `summary` says its outputs equal the reference evaluator's.
+fn assert_equal_to_reference(summary: &serde_json::Value) {
+    for run in summary["runs"].as_array().unwrap() {
+        let notes: Vec<&str> = run["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        assert!(
+            notes.iter().any(|n| n.starts_with("outputs equal the reference")),
+            "{}: {notes:#?}",
+            run["name"]
+        );
+        assert!(
+            run["counts"]["outputs"].as_u64().unwrap() > 0,
+            "{}: no outputs",
+            run["name"]
+        );
+    }
+}
+
+const SPARK: &str = r#"
+[[engine]]
+name = "spark 1s"
+model = "spark"
+trigger = { kind = "processing_time", interval = "1s" }
+watermark_delay = "100ms"
+shuffle_partitions = 2
+workers = 2
+"#;
+
+#[test]
+fn spark_outputs_equal_the_reference_and_no_process_is_left() {
+    if !installed(PythonEngine::Spark, "spark_outputs_equal_the_reference") {
+        return;
+    }
+    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, pipeline) in [("windowed", WINDOWED), ("stateless", STATELESS)] {
+        let out = tmp.path().join(name);
+        let summary = run(&scenario(tmp.path(), name, pipeline, SPARK), &out);
+        assert_equal_to_reference(&summary);
+        assert_eq!(summary["runs"][0]["model"], "spark");
+        assert!(out.join("jobs/spark-1s/streamlab_spark.py").is_file());
+        assert_no_process_left(&out);
+    }
+}
+
+#[test]
+fn spark_on_a_standalone_cluster_with_two_workers() {
+    if !installed(PythonEngine::Spark, "spark_on_a_standalone_cluster") {
+        return;
+    }
+    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let venv = CacheDir::from_env().unwrap().venv(PythonEngine::Spark);
+    let shape = ClusterShape {
+        workers: 2,
+        cores: 1,
+        memory: "1g".into(),
+        timeout: Duration::from_secs(90),
+    };
+    let cluster = StandaloneCluster::start(&venv, &tmp.path().join("cluster"), &shape).unwrap();
+    let engines = SPARK.replace(
+        "workers = 2\n",
+        &format!("workers = 2\nmaster = \"{}\"\n", cluster.master_url()),
+    );
+    let out = tmp.path().join("cluster-run");
+    let summary = run(&scenario(tmp.path(), "cluster", WINDOWED, &engines), &out);
+    assert_equal_to_reference(&summary);
+    assert_eq!(summary["runs"][0]["config"]["master"], cluster.master_url());
+    assert_no_process_left(&out);
+    let cluster_dir = tmp.path().join("cluster");
+    // The workers ran the application's executors (each keeps a work directory per app).
+    for worker in ["worker-0", "worker-1"] {
+        let apps: Vec<_> = std::fs::read_dir(cluster_dir.join(worker))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("app-"))
+            .collect();
+        assert!(!apps.is_empty(), "{worker} ran no executor of the application");
+    }
+    drop(cluster);
+    assert_no_process_left(&cluster_dir);
+}
+
+/// Starts `streamlab run` on a long Spark scenario, waits until the engine is up, then hits
+/// streamlab with `signal`; no engine process may survive.
+fn interrupted_run_leaves_no_process(signal: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let engines = SPARK.to_string();
+    let path = scenario(tmp.path(), "interrupted", WINDOWED, &engines);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("duration = \"8s\"", "duration = \"120s\"");
+    std::fs::write(&path, text).unwrap();
+    let out = tmp.path().join("out");
+    let mut child = Command::new(bin())
+        .args(["run", path.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Up: the job has connected to the feeder and Spark has run a batch.
+    let progress = out.join("jobs/spark-1s/engine-progress.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::metadata(&progress).is_ok_and(|m| m.len() > 0) {
+        assert!(Instant::now() < deadline, "the Spark job never ran a batch");
+        assert!(child.try_wait().unwrap().is_none(), "streamlab ended early");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        !processes_under(&out).is_empty(),
+        "the engine runs in its job directory"
+    );
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait().unwrap();
+    assert_no_process_left(&out);
+}
+
+#[test]
+fn ctrl_c_and_a_killed_streamlab_leave_no_engine_process() {
+    if !installed(
+        PythonEngine::Spark,
+        "ctrl_c_and_a_killed_streamlab_leave_no_engine_process",
+    ) {
+        return;
+    }
+    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    // Ctrl-C: streamlab's handler ends the engine's process group.
+    interrupted_run_leaves_no_process("-INT");
+    // SIGKILL: no streamlab code runs; the job's lifeline sees its stdin close and ends its group.
+    interrupted_run_leaves_no_process("-KILL");
+}

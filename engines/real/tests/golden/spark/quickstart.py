@@ -107,7 +107,6 @@ def pipeline(events, campaigns):
 import os as _os
 import signal as _signal
 import stat as _stat
-import sys as _sys
 import threading as _threading
 
 
@@ -124,10 +123,12 @@ def start_lifeline():
         return
 
     def watch():
+        # The raw descriptor, not sys.stdin: a daemon thread blocked in a buffered read would
+        # abort the interpreter's shutdown when the job ends normally.
         try:
-            while _sys.stdin.buffer.read(4096):
+            while _os.read(0, 4096):
                 pass
-        except (OSError, ValueError):
+        except OSError:
             pass
         _os.killpg(_os.getpgid(0), _signal.SIGKILL)
 

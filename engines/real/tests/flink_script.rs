@@ -10,6 +10,7 @@
 //!   venv's jars (skipped, with a message, without a JDK or without the venv).
 //! * What Flink cannot run is refused, naming the key.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -45,7 +46,11 @@ fn scenario(name: &str) -> (PipelineSpec, DataflowConfig) {
 }
 
 fn translate(pipeline: &PipelineSpec, engine: &DataflowConfig) -> Result<PyFlinkScript, FlinkRefusal> {
-    PyFlinkScript::translate(FlinkJob { pipeline, engine })
+    PyFlinkScript::translate(FlinkJob {
+        pipeline,
+        engine,
+        conf: &Default::default(),
+    })
 }
 
 fn assert_golden(name: &str, script: &PyFlinkScript) {
@@ -310,6 +315,51 @@ fn the_engines_own_validation_comes_first() {
     assert_refused(&r, RefusedTable::Pipeline, "filter_kinds", "omit the key");
     let r = refusal(None, "parallelism = 0");
     assert_refused(&r, RefusedTable::Engine, "parallelism", "between 1 and 1024");
+}
+
+#[test]
+fn conf_is_passed_through_after_the_translated_settings() {
+    let (pipeline, engine) = scenario("quickstart");
+    let conf: BTreeMap<String, String> = [
+        ("taskmanager.numberOfTaskSlots".to_string(), "4".to_string()),
+        ("pipeline.name".to_string(), "a \"quoted\" name".to_string()),
+    ]
+    .into();
+    let script = PyFlinkScript::translate(FlinkJob {
+        pipeline: &pipeline,
+        engine: &engine,
+        conf: &conf,
+    })
+    .unwrap();
+    let text = script.text();
+    assert!(
+        text.contains("    \"taskmanager.numberOfTaskSlots\": \"4\",  # conf\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""pipeline.name": "a \"quoted\" name",  # conf"#),
+        "{text}"
+    );
+}
+
+#[test]
+fn conf_keys_the_script_sets_itself_are_refused_naming_the_engine_key() {
+    let (pipeline, engine) = scenario("quickstart");
+    for (key, says) in [
+        ("parallelism.default", "from the engine key `parallelism`"),
+        ("state.backend.type", "from the engine key `state_backend`"),
+        ("pipeline.jars", "sets `pipeline.jars` itself"),
+        ("rest.port", "sets `rest.port` itself"),
+    ] {
+        let conf: BTreeMap<String, String> = [(key.to_string(), "x".to_string())].into();
+        let r = PyFlinkScript::translate(FlinkJob {
+            pipeline: &pipeline,
+            engine: &engine,
+            conf: &conf,
+        })
+        .expect_err("refused");
+        assert_refused(&r, RefusedTable::Engine, &format!("conf.{key}"), says);
+    }
 }
 
 #[test]

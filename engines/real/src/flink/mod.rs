@@ -5,8 +5,8 @@
 //! it out — filter, lookup join, projection or key-by, window table function (`TUMBLE`, `HOP`,
 //! `SESSION` on the event time, with the engine's watermark) and aggregate, and the engine's
 //! parallelism, buffer timeout, watermark interval, idleness, checkpoints and state backend as
-//! Flink's own configuration keys — or refuses, naming the key, what Flink cannot run as
-//! described ([`FlinkRefusal`]). The script is kept in the run's directory, so a user can read
+//! Flink's own configuration keys, plus the engine table's `conf` passed through as it is — or
+//! refuses, naming the key, what Flink cannot run as described ([`FlinkRefusal`]). The script is kept in the run's directory, so a user can read
 //! it and rerun it.
 //!
 //! **Why SQL and a helper jar.** Through PyFlink, only Flink SQL (or Java operators) keeps the
@@ -37,7 +37,7 @@ mod refusal;
 mod sql;
 mod translate;
 
-pub use refusal::{check, FlinkRefusal, RefusedTable, NOT_TRANSLATED};
+pub use refusal::{check, check_conf, FlinkRefusal, RefusedTable, NOT_TRANSLATED, RUNTIME_CONF, TRANSLATED_CONF};
 pub use translate::{FlinkJob, PyFlinkScript};
 
 pub use crate::job::{sink_columns, write_campaign_table, ScriptArgs};

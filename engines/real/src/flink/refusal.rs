@@ -8,6 +8,8 @@
 //! the real Flink has of its own are not refused but listed in the script as not translated
 //! ([`NOT_TRANSLATED`]).
 
+use std::collections::BTreeMap;
+
 use streamlab_engines::dataflow::config::{DataflowConfig, DataflowConfigError, SinkGuarantee};
 use streamlab_engines::pipeline::{PipelineError, PipelineSpec, WindowSpec};
 use streamlab_engines::time::Span;
@@ -63,6 +65,60 @@ impl From<DataflowConfigError> for FlinkRefusal {
     fn from(e: DataflowConfigError) -> Self {
         Self::engine(&e.key, e.message)
     }
+}
+
+/// The Flink settings the script sets from an engine key, with that key.
+pub const TRANSLATED_CONF: &[(&str, &str)] = &[
+    ("parallelism.default", "parallelism"),
+    ("execution.buffer-timeout.interval", "buffer_timeout"),
+    ("execution.buffer-timeout.enabled", "buffer_timeout"),
+    ("execution.buffer-timeout", "buffer_timeout"),
+    ("pipeline.auto-watermark-interval", "auto_watermark_interval"),
+    ("taskmanager.memory.segment-size", "buffer_size"),
+    ("table.exec.source.idle-timeout", "idle_timeout"),
+    ("execution.checkpointing.interval", "checkpoint_interval"),
+    ("state.backend.type", "state_backend"),
+    ("execution.checkpointing.incremental", "state_backend"),
+    ("state.changelog.enabled", "state_backend"),
+    ("state.changelog.storage", "state_backend"),
+];
+
+/// The Flink settings the script's runtime sets from its arguments (the run's cluster, jar and
+/// directories).
+pub const RUNTIME_CONF: &[&str] = &[
+    "pipeline.jars",
+    "execution.target",
+    "execution.checkpointing.dir",
+    "state.changelog.dstl.dfs.base-path",
+    "io.tmp.dirs",
+    "rest.address",
+    "rest.port",
+    "rest.bind-address",
+    "rest.bind-port",
+    "restart-strategy.type",
+];
+
+/// Refuses a `conf` entry the script sets itself (two values for one setting would leave the
+/// run's configuration to whichever Flink reads last).
+pub fn check_conf(conf: &BTreeMap<String, String>) -> Result<(), FlinkRefusal> {
+    for key in conf.keys() {
+        if let Some((_, engine_key)) = TRANSLATED_CONF.iter().find(|(k, _)| k == key) {
+            return Err(FlinkRefusal::engine(
+                &format!("conf.{key}"),
+                format!("streamlab sets `{key}` from the engine key `{engine_key}`; set that key instead"),
+            ));
+        }
+        if RUNTIME_CONF.contains(&key.as_str()) {
+            return Err(FlinkRefusal::engine(
+                &format!("conf.{key}"),
+                format!(
+                    "the job sets `{key}` itself from the run (its cluster, helper jar, directories, or a \
+                     stream that cannot be replayed); `conf` passes other Flink settings"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Flink's smallest memory segment (`taskmanager.memory.segment-size`).

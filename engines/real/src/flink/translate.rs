@@ -13,6 +13,7 @@
 //! Invariant: the text depends only on the pipeline and the configuration (no time, no path,
 //! no hash-map order), so golden files can pin it.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use streamlab_engines::dataflow::config::DataflowConfig;
@@ -20,7 +21,7 @@ use streamlab_engines::operators::window::StateBackendKind;
 use streamlab_engines::pipeline::{AggFunc, PipelineSpec, WindowSpec};
 use streamlab_engines::time::Span;
 
-use super::refusal::{check, millis, FlinkRefusal, NOT_TRANSLATED};
+use super::refusal::{check, check_conf, millis, FlinkRefusal, NOT_TRANSLATED};
 use super::sql;
 
 /// The runtime every script ends with.
@@ -36,6 +37,9 @@ pub struct FlinkJob<'a> {
     pub pipeline: &'a PipelineSpec,
     /// The engine configuration.
     pub engine: &'a DataflowConfig,
+    /// Flink settings passed through as they are (the engine table's `conf`), after the
+    /// translated ones; [`super::check_conf`] refuses a key the script sets itself.
+    pub conf: &'a BTreeMap<String, String>,
 }
 
 /// A generated PyFlink script, ready to be written into a run's directory.
@@ -51,10 +55,11 @@ impl PyFlinkScript {
     /// Translates `job`, or refuses it (naming the key) if Flink cannot run it as described.
     pub fn translate(job: FlinkJob<'_>) -> Result<Self, FlinkRefusal> {
         check(job.pipeline, job.engine)?;
+        check_conf(job.conf)?;
         let pipeline = sql::translate(job.pipeline)?;
         let mut text = String::new();
         header(&mut text, job);
-        configuration(&mut text, job.engine)?;
+        configuration(&mut text, job.engine, job.conf)?;
         pipeline_section(&mut text, job.pipeline, &pipeline);
         text.push_str("\n\n");
         text.push_str(LIFELINE);
@@ -192,7 +197,7 @@ fn header(out: &mut String, job: FlinkJob<'_>) {
 }
 
 /// The translated engine configuration, as module constants.
-fn configuration(out: &mut String, e: &DataflowConfig) -> Result<(), FlinkRefusal> {
+fn configuration(out: &mut String, e: &DataflowConfig, conf: &BTreeMap<String, String>) -> Result<(), FlinkRefusal> {
     out.push_str("# ---------------------------------------------------------------------------------------------\n");
     out.push_str("# The engine configuration, translated.\n");
     out.push_str("# ---------------------------------------------------------------------------------------------\n\n");
@@ -261,6 +266,9 @@ fn configuration(out: &mut String, e: &DataflowConfig) -> Result<(), FlinkRefusa
         "1000",
         "every checkpoint stays readable for the progress file",
     );
+    for (key, value) in conf {
+        let _ = writeln!(out, "    {}: {},  # conf", py_literal(key), py_literal(value));
+    }
     out.push_str("}\n");
     let bound = millis(e.out_of_orderness).map_err(|r| FlinkRefusal::engine("out_of_orderness", r))?;
     let _ = writeln!(
@@ -274,6 +282,21 @@ fn configuration(out: &mut String, e: &DataflowConfig) -> Result<(), FlinkRefusa
         seconds(bound + 1)
     );
     Ok(())
+}
+
+/// Any string as a Python string literal (a user's `conf` key or value).
+fn py_literal(s: &str) -> String {
+    let mut lit = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => lit.push_str("\\\""),
+            '\\' => lit.push_str("\\\\"),
+            '\n' => lit.push_str("\\n"),
+            c => lit.push(c),
+        }
+    }
+    lit.push('"');
+    lit
 }
 
 /// One `FLINK_CONF` entry, with the streamlab key it comes from.

@@ -27,8 +27,9 @@ import org.apache.flink.table.data.RowData;
  * as it would on a slow Flink source); the task's mailbox thread parses the lines and emits each
  * row through its split's own output, so the pushed-down watermark strategy runs per split.
  *
- * <p>A split ends at the line {@code END} (or end of file); the reader reports END_OF_INPUT
- * once it has no more splits to expect and every one of its splits has ended.
+ * <p>A split ends at the line {@code END}; end of file before it fails the job (the feeder
+ * refuses a handshake by closing the connection without a byte). The reader reports
+ * END_OF_INPUT once it has no more splits to expect and every one of its splits has ended.
  */
 final class FeedReader implements SourceReader<RowData, FeedSplit> {
     private static final int QUEUE_LINES = 4096;
@@ -93,14 +94,22 @@ final class FeedReader implements SourceReader<RowData, FeedSplit> {
             try (BufferedReader in = new BufferedReader(
                     new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8), 1 << 16)) {
                 String line;
-                while ((line = in.readLine()) != null && !line.equals(END)) {
-                    if (!line.isEmpty()) {
+                boolean ended = false;
+                while (!ended && (line = in.readLine()) != null) {
+                    ended = line.equals(END);
+                    if (!ended && !line.isEmpty()) {
                         put(new Line(id, line));
                     }
                 }
+                if (!ended) {
+                    throw new IOException("the feeder closed the connection before END: a refused handshake "
+                            + "(another run's token, a partition the run does not have or already connected, "
+                            + "a schedule already started) or a feeder that stopped");
+                }
             }
         } catch (IOException e) {
-            failure = new IOException("streamlab-feed: partition " + split.partition + " of " + host + ":" + port, e);
+            failure = new IOException(
+                    "streamlab-feed: partition " + split.partition + " of " + host + ":" + port + ": " + e.getMessage(), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return;
@@ -122,7 +131,7 @@ final class FeedReader implements SourceReader<RowData, FeedSplit> {
     @Override
     public InputStatus pollNext(ReaderOutput<RowData> output) throws Exception {
         if (failure != null) {
-            throw new IOException(failure.getMessage(), failure.getCause());
+            throw new IOException(failure.getMessage(), failure);
         }
         Line line = queue.poll();
         if (line == null) {

@@ -15,7 +15,10 @@
 //!   `addBatch`: `addBatch = task_launch × waves + per_row × rows per worker`, where waves are the
 //!   batch's task waves (map tasks over workers, plus reduce tasks for a windowed query). The
 //!   per-row cost scales every per-record parameter of `local` by one factor, so their ratios
-//!   (what an operator costs against another) stay this machine's.
+//!   (what an operator costs against another) stay this machine's;
+//! * then `task_launch_ns` is refined against streamlab's own measurement: the multiplier (0.1
+//!   to 2) whose simulated p50 latencies of the fitted configurations are closest to the
+//!   measured ones (the intercept of a line through noisy batches is the least certain number).
 //!
 //! **Flink** — its per-record path has no batch phases to read, so the fit uses streamlab's own
 //! latency measurement: at a buffer timeout of 0 every record is flushed at once, and the
@@ -29,7 +32,9 @@
 use streamlab_engines::cost::CostModel;
 use streamlab_engines::microbatch::MicroBatchConfig;
 
-use crate::against::{run_real, signature};
+use crate::against::{latency_after, native_twin, run_real, signature, warmup_of};
+use crate::clock::ClockSetup;
+use crate::drive::run_engine;
 use crate::engine::{EngineKind, EngineSpec};
 use crate::error_run::{Result, RunError};
 use crate::profile::{FitRecord, Profile};
@@ -204,6 +209,89 @@ pub fn fit_spark_costs(costs: &mut CostModel, samples: &[(BatchSample, bool)]) -
     said
 }
 
+/// Rounds every cost to 3 significant digits: a fit is not more precise than that, and the
+/// profile reads better.
+fn round_costs(costs: &mut CostModel) {
+    let round = |v: &mut f64| {
+        if *v > 0.0 {
+            let scale = 10f64.powi(2 - v.log10().floor() as i32);
+            *v = (*v * scale).round() / scale;
+        }
+    };
+    for p in [
+        &mut costs.source_read_ns_per_event,
+        &mut costs.chain_ns_per_event,
+        &mut costs.state_ns_per_update,
+        &mut costs.emit_ns_per_result,
+        &mut costs.sink_ns_per_record,
+        &mut costs.shuffle_ns_per_row,
+        &mut costs.batch_job_ns,
+        &mut costs.task_launch_ns,
+        &mut costs.source_poll_ns_per_partition,
+        &mut costs.log_write_ns,
+    ] {
+        round(p);
+    }
+}
+
+/// The multipliers of `task_launch_ns` the latency refinement tries.
+const REFINE_STEPS: std::ops::RangeInclusive<u32> = 2..=40;
+
+/// Scales `task_launch_ns` (the part of a batch's fixed cost the phase fit is least sure of: an
+/// intercept of a line through noisy batches) by the multiplier, from 0.1 to 2 in steps of 0.05,
+/// whose simulated p50s are closest to the measured ones of the fitted configurations (least
+/// squares of the log ratio). The other parameters stay as measured.
+fn refine_task_launch(costs: &mut CostModel, measured: &[(&Scenario, EngineSpec, f64)]) -> Result<String> {
+    let fitted = costs.task_launch_ns;
+    let mut best = (f64::INFINITY, 1.0);
+    for step in REFINE_STEPS {
+        let m = step as f64 * 0.05;
+        let mut trial = *costs;
+        trial.task_launch_ns = fitted * m;
+        let mut error = 0.0;
+        for (scenario, twin, real_p50) in measured {
+            let clock = ClockSetup::Simulated {
+                profile: Profile {
+                    name: "fit".into(),
+                    description: String::new(),
+                    costs: trial,
+                    fit: None,
+                },
+                cluster: scenario.cluster,
+            };
+            let workload = Workload::build(scenario, scenario.seed, scenario.duration)?;
+            let until = scenario.duration.nanos() + scenario.drain.nanos();
+            let mut delivered = Vec::new();
+            run_engine(scenario, twin, &workload, until, &clock, &mut |d| {
+                delivered.extend(d);
+                Ok(())
+            })?;
+            let warmup = measured_warmup(scenario, twin);
+            let sim_p50 = latency_after(&delivered, warmup).p50;
+            if *real_p50 > 0.0 && sim_p50 > 0.0 {
+                error += (sim_p50 / real_p50).ln().powi(2);
+            }
+        }
+        if error < best.0 {
+            best = (error, m);
+        }
+    }
+    costs.task_launch_ns = fitted * best.1;
+    Ok(format!(
+        "task_launch_ns x {:.2} = {:.0} (the multiplier whose simulated p50s are closest to the measured ones)",
+        best.1, costs.task_launch_ns
+    ))
+}
+
+/// The warm-up of the real engine a twin stands for (the twin is named like it).
+fn measured_warmup(scenario: &Scenario, twin: &EngineSpec) -> streamlab_engines::time::Nanos {
+    scenario
+        .engines
+        .iter()
+        .find(|e| e.name == twin.name)
+        .map_or(0, warmup_of)
+}
+
 /// A fitted profile and what the fit did.
 #[derive(Debug)]
 pub struct Fitted {
@@ -226,6 +314,8 @@ pub fn fit(
     let mut costs = base.costs;
     let mut configurations = Vec::new();
     let mut samples = Vec::new();
+    // Each fitted configuration's measured p50, for the latency refinement.
+    let mut measured: Vec<(&Scenario, EngineSpec, f64)> = Vec::new();
     for scenario in scenarios {
         let engines: Vec<&EngineSpec> = scenario
             .engines
@@ -243,8 +333,11 @@ pub fn fit(
         let stateful = scenario.pipeline.is_stateful();
         for engine in engines {
             on_run(scenario, engine);
-            let (run, _delivered) = run_real(scenario, engine, &workload, until)?;
+            let (run, delivered) = run_real(scenario, engine, &workload, until)?;
             configurations.push(signature(scenario, engine));
+            let mut twin = native_twin(engine).expect("a real engine");
+            twin.profile = None;
+            measured.push((scenario, twin, latency_after(&delivered, warmup_of(engine)).p50));
             if let EngineKind::Spark(real) = &engine.kind {
                 samples.extend(
                     spark_samples(&run.progress, &real.config, workload.partitions, stateful)
@@ -264,13 +357,21 @@ pub fn fit(
                 "Spark ran no batch with data after its first {WARMUP_BATCHES}; lengthen the scenario's duration"
             )))
         }
-        "spark" => fit_spark_costs(&mut costs, &samples),
+        "spark" => {
+            let mut steps = fit_spark_costs(&mut costs, &samples);
+            steps.push(refine_task_launch(&mut costs, &measured)?);
+            steps
+        }
         other => {
             return Err(refuse(format!(
                 "fitting a profile to `{other}` is not supported; expected `spark` or `flink`"
             )))
         }
     };
+    for (name, value) in costs.parameters() {
+        debug_assert!(value.is_finite(), "{name}");
+    }
+    round_costs(&mut costs);
     let profile = Profile {
         name: format!("{model}-local"),
         description: format!("the real {model} on this machine, fitted by `{command}` on {date}"),

@@ -34,8 +34,9 @@ use serde::Deserialize;
 use streamlab_engines::cost::CostModel;
 
 /// The built-in profiles, by name: the files in `scenarios/profiles/`, embedded.
-pub const BUILTIN_PROFILES: [(&str, &str); 3] = [
+pub const BUILTIN_PROFILES: [(&str, &str); 4] = [
     ("local", include_str!("../profiles/local.toml")),
+    ("spark-local", include_str!("../profiles/spark-local.toml")),
     ("cluster-10", include_str!("../profiles/cluster-10.toml")),
     ("cluster-100", include_str!("../profiles/cluster-100.toml")),
 ];

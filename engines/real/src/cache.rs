@@ -1,5 +1,5 @@
-//! Where the real engines live: one cache directory holding a venv per engine and the log of
-//! the last install.
+//! Where the real engines live: one cache directory holding a venv per engine, the jar of
+//! streamlab's Java helper classes for Flink, and the log of the last install.
 //!
 //! The directory is chosen once, from the environment, in this order:
 //! 1. `STREAMLAB_ENGINES_DIR`, as given (a relative path is made absolute: venvs are not
@@ -16,6 +16,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{RealEngineError, Result};
+use crate::helper_jar::HelperJar;
 use crate::venv::{PythonEngine, Venv};
 
 /// The environment variable that overrides the cache directory.
@@ -101,6 +102,12 @@ impl CacheDir {
         }
     }
 
+    /// The jar of streamlab's Java helper classes for Flink (`<cache>/java/streamlab-flink-helpers.jar`),
+    /// built by `streamlab engines install`: what the Flink job is given with `--jar`.
+    pub fn flink_helper_jar(&self) -> PathBuf {
+        HelperJar::in_cache(self).jar()
+    }
+
     /// The log of the last `streamlab engines install`: every child's output, step by step.
     pub fn install_log(&self) -> PathBuf {
         self.path.join("install.log")
@@ -168,5 +175,13 @@ mod tests {
         let dir = CacheDir::at("/c");
         assert_eq!(dir.venv(PythonEngine::Spark).dir, PathBuf::from("/c/venv-spark"));
         assert_eq!(dir.venv(PythonEngine::Flink).dir, PathBuf::from("/c/venv-flink"));
+    }
+
+    #[test]
+    fn the_flink_helper_jar_lives_under_java() {
+        assert_eq!(
+            CacheDir::at("/c").flink_helper_jar(),
+            PathBuf::from("/c/java/streamlab-flink-helpers.jar")
+        );
     }
 }

@@ -3,13 +3,15 @@
 //!
 //! It changes nothing: it finds Java and `python3` as the install and the engines would, and
 //! reads each venv's state as [`crate::venv::VenvStatus::assess`] decides it (importing the
-//! module only when the pin marker says it is there). The report is ready only when every piece
+//! module only when the pin marker says it is there), and whether the jar of streamlab's Java
+//! helper classes for Flink is built from this binary's sources. The report is ready only when every piece
 //! is; the binary exits non-zero otherwise.
 
 use std::fmt;
 
 use crate::cache::CacheDir;
 use crate::error::{RealEngineError, Result};
+use crate::helper_jar::{HelperJar, HelperJarStatus};
 use crate::java::JavaInstall;
 use crate::venv::{BasePython, PythonEngine, Venv, VenvStatus};
 
@@ -38,6 +40,10 @@ pub struct DoctorReport {
     pub python: Result<BasePython>,
     /// Each engine's venv.
     pub venvs: Vec<VenvReport>,
+    /// The jar of the Java helper classes the Flink job needs.
+    pub helpers: HelperJar,
+    /// Whether it is built from this binary's sources.
+    pub helpers_status: HelperJarStatus,
 }
 
 impl DoctorReport {
@@ -62,11 +68,15 @@ impl DoctorReport {
                 }
             })
             .collect();
+        let helpers = HelperJar::in_cache(&cache);
+        let helpers_status = helpers.status();
         DoctorReport {
             cache,
             java,
             python,
             venvs,
+            helpers,
+            helpers_status,
         }
     }
 
@@ -80,6 +90,7 @@ impl DoctorReport {
         usize::from(self.java.is_err())
             + usize::from(self.python.is_err())
             + self.venvs.iter().filter(|v| v.status.needs_install()).count()
+            + usize::from(self.helpers_status.needs_build())
     }
 
     /// The bytes all venvs take.
@@ -134,6 +145,24 @@ impl fmt::Display for DoctorReport {
                 )?;
             }
         }
+        let jar = self.helpers.jar();
+        if self.helpers_status.needs_build() {
+            writeln!(
+                f,
+                "{:<7} MISSING  Flink helper jar: {} {}",
+                "helpers",
+                jar.display(),
+                self.helpers_status
+            )?;
+            writeln!(f, "{:<7}          fix: {INSTALL_COMMAND} (needs javac, a JDK 17+)", "")?;
+        } else {
+            writeln!(
+                f,
+                "{:<7} ok       Flink helper jar {} (feeder source, receiver sink, campaign lookup)",
+                "helpers",
+                jar.display()
+            )?;
+        }
         match self.missing() {
             0 => writeln!(
                 f,
@@ -166,11 +195,11 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_cache_dir_reports_both_venvs_missing_with_the_install_command() {
+    fn an_empty_cache_dir_reports_both_venvs_and_the_helper_jar_missing_with_the_install_command() {
         let dir = tempfile::tempdir().unwrap();
         let report = DoctorReport::with_programs(CacheDir::at(dir.path()), java17(), python());
         assert!(!report.is_ready());
-        assert_eq!(report.missing(), 2);
+        assert_eq!(report.missing(), 3);
         let text = report.to_string();
         assert!(
             text.contains("java    ok       Java 17.0.15 at /usr/lib/jvm/java-17/bin/java (from $JAVA_HOME)"),
@@ -178,9 +207,14 @@ mod tests {
         );
         assert!(text.contains("spark   MISSING  pyspark[sql]==4.3.0"), "{text}");
         assert!(text.contains("flink   MISSING  apache-flink==2.3.0"), "{text}");
-        assert_eq!(text.matches("fix: streamlab engines install").count(), 2, "{text}");
+        assert_eq!(text.matches("fix: streamlab engines install").count(), 3, "{text}");
+        assert!(
+            text.contains("helpers MISSING  Flink helper jar: ")
+                && text.contains("streamlab-flink-helpers.jar is not built"),
+            "{text}"
+        );
         assert!(text.contains("from $STREAMLAB_ENGINES_DIR"), "{text}");
-        assert!(text.ends_with("2 missing: run the fix shown beside each\n"), "{text}");
+        assert!(text.ends_with("3 missing: run the fix shown beside each\n"), "{text}");
     }
 
     #[test]
@@ -195,7 +229,7 @@ mod tests {
         }
         .require_supported();
         let report = DoctorReport::with_programs(cache, old_java, python());
-        assert_eq!(report.missing(), 3);
+        assert_eq!(report.missing(), 4);
         let text = report.to_string();
         assert!(text.contains("java    MISSING  Java 11.0.2"), "{text}");
         assert!(text.contains("apt-get install openjdk-17-jdk-headless"), "{text}");

@@ -8,17 +8,20 @@
 //! 3. for each engine, unless its venv is [`VenvStatus::Ready`]: the old venv (another version,
 //!    an unfinished install, one that does not import) is removed with a message saying why,
 //!    `python3 -m venv` creates it, `pip install` puts the pinned package in it, the module is
-//!    imported to check the version, and only then is the pin marker written.
+//!    imported to check the version, and only then is the pin marker written;
+//! 4. with a JDK (Java 17+ with `javac` and `jar`) and the Flink venv ready: streamlab's Java
+//!    helper classes for Flink are compiled into `<cache>/java/streamlab-flink-helpers.jar`,
+//!    unless its stamp says this binary's sources are already built ([`crate::helper_jar`]).
 //!
 //! Every child's output is appended to `install.log` in the cache directory; a failed step
-//! quotes its last lines. There is no `javac` step: no Java helper classes exist yet (see
-//! [`crate::java`] for the hook they would use).
+//! quotes its last lines.
 
 use std::process::Command;
 use std::time::Instant;
 
 use crate::cache::CacheDir;
 use crate::error::{RealEngineError, Result};
+use crate::helper_jar::{flink_lib, HelperJar, JavaTools};
 use crate::java::JavaInstall;
 use crate::process::{run_logged, StepLog, TAIL_LINES};
 use crate::venv::{BasePython, PythonEngine, Venv, VenvStatus};
@@ -46,10 +49,10 @@ pub fn install(cache: &CacheDir, progress: &mut dyn FnMut(&str)) -> Result<()> {
             (venv, status)
         })
         .collect();
-    // The log of the last install that did something survives an install that had nothing to do.
+    let helpers = HelperJar::in_cache(cache);
+    let mut log = InstallLog::new(cache);
     if venvs.iter().any(|(_, status)| status.needs_install()) {
-        let log = StepLog::create(cache.install_log())?;
-        progress(&format!("log:    {}", log.path().display()));
+        let log = log.open(progress)?;
         for (venv, status) in &venvs {
             install_venv(venv, status, &python, &log, progress)?;
         }
@@ -63,9 +66,66 @@ pub fn install(cache: &CacheDir, progress: &mut dyn FnMut(&str)) -> Result<()> {
             ));
         }
     }
-    java?;
+    let java = java?;
+    build_helpers(&helpers, &java, &cache.venv(PythonEngine::Flink), &mut log, progress)?;
     progress(&format!(
         "done in {:.1} s; `streamlab engines doctor` shows what is installed",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// `install.log`, started by the first step that runs a child: the log of the last install
+/// that did something survives an install that had nothing to do.
+struct InstallLog {
+    path: std::path::PathBuf,
+    log: Option<StepLog>,
+}
+
+impl InstallLog {
+    fn new(cache: &CacheDir) -> Self {
+        InstallLog {
+            path: cache.install_log(),
+            log: None,
+        }
+    }
+
+    fn open(&mut self, progress: &mut dyn FnMut(&str)) -> Result<StepLog> {
+        if let Some(log) = &self.log {
+            return Ok(log.clone());
+        }
+        let log = StepLog::create(&self.path)?;
+        progress(&format!("log:    {}", log.path().display()));
+        self.log = Some(log.clone());
+        Ok(log)
+    }
+}
+
+/// Compiles the Java helper classes for Flink, unless this binary's are already built.
+fn build_helpers(
+    helpers: &HelperJar,
+    java: &JavaInstall,
+    flink: &Venv,
+    log: &mut InstallLog,
+    progress: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let jar = helpers.jar();
+    if !helpers.status().needs_build() {
+        progress(&format!("helpers: {} already built; kept", jar.display()));
+        return Ok(());
+    }
+    let tools = JavaTools::beside(java)?;
+    let lib = flink_lib(flink)?;
+    let log = log.open(progress)?;
+    let started = Instant::now();
+    progress(&format!(
+        "helpers: javac streamlab's Flink helper classes into {}",
+        jar.display()
+    ));
+    helpers.ensure(&tools, &lib, &log)?;
+    progress(&format!(
+        "helpers: {} ready ({:.1} s)",
+        jar.display(),
         started.elapsed().as_secs_f64()
     ));
     Ok(())

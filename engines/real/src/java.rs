@@ -9,11 +9,8 @@
 //! `java version "1.8.0_392"`, whose major version is the second number. Lines before it
 //! (`Picked up JAVA_TOOL_OPTIONS: ...`) are skipped.
 //!
-//! Java helper classes compiled with `javac`: there are none yet, so there is no compile step.
-//! When a driver needs one, the hook is small: its sources embedded in the binary
-//! (`include_str!`), written under the cache directory and compiled once by
-//! `$JAVA_HOME/bin/javac -d <cache>/classes`, skipped when a stamp file holds the hash of the
-//! sources already compiled.
+//! Java helper classes (Flink's feeder source, receiver sink and campaign lookup) are compiled
+//! with the `javac` beside this `java`, once: see [`crate::helper_jar`].
 
 use std::ffi::OsString;
 use std::fmt;

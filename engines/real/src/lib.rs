@@ -9,6 +9,8 @@
 //! * [`java`] — finding Java (JAVA_HOME or PATH) and reading its version; the engines need 17+.
 //! * [`venv`] — one pinned Python venv per engine (pyspark and apache-flink conflict, so they
 //!   never share one), and the pin marker that makes installing idempotent.
+//! * [`helper_jar`] — streamlab's Java helper classes for Flink (feeder source, receiver sink,
+//!   campaign lookup), embedded in the binary and compiled once into a jar in the cache.
 //! * [`process`] — child processes (python, pip, java) in their own process group, waited for,
 //!   their output in a log file whose last lines a failure shows.
 //! * [`groups`] — the process group of every engine run, ended on every way a run can end.
@@ -21,6 +23,8 @@
 //! * [`job`] — the contract every generated job keeps with the driver: arguments and output rows.
 //! * [`spark`] — a pipeline and micro-batch configuration as a generated PySpark script, and
 //!   what Spark cannot run, refused by key.
+//! * [`flink`] — a pipeline and per-record configuration as a generated PyFlink / Flink SQL
+//!   job, and what Flink cannot run, refused by key.
 //!
 //! Nothing here is needed by the native engines: `streamlab run` and `cargo test` never touch
 //! the cache directory.
@@ -31,7 +35,9 @@ pub mod cache;
 pub mod doctor;
 pub mod driver;
 pub mod error;
+pub mod flink;
 pub mod groups;
+pub mod helper_jar;
 pub mod install;
 pub mod java;
 pub mod job;
@@ -43,6 +49,7 @@ pub mod venv;
 pub use cache::{CacheDir, CacheOrigin, ENGINES_DIR_VAR};
 pub use doctor::DoctorReport;
 pub use error::{RealEngineError, Result};
+pub use helper_jar::{HelperJar, HelperJarStatus};
 pub use install::install;
 pub use java::{JavaInstall, JavaVersion, MIN_JAVA_MAJOR};
 pub use venv::{PythonEngine, Venv, VenvStatus};

@@ -1,0 +1,210 @@
+//! A streamlab pipeline as Flink SQL over the `events` and `receiver` tables.
+//!
+//! Flink SQL rather than the DataStream API through Python: the whole job then runs in the JVM,
+//! with no Python function per record, and the plan is Flink's own (its window operators, its
+//! watermarks). Each streamlab step is one clause:
+//! * filter — `WHERE kind IN (...)`;
+//! * lookup join — `LATERAL TABLE(campaign_of(ad))`, a table function of the helper jar holding
+//!   the campaign table: one row for a known ad, none otherwise (an inner join). A regular
+//!   streaming join against a campaign table would drop the rowtime attribute (no window could
+//!   follow) and keep both sides in state forever;
+//! * key-by and aggregate value — a view `keyed` with `key`, `v`, `arrival_ns`, `event_ts`;
+//! * windows — the window table functions `TUMBLE`, `HOP`, `SESSION` on the rowtime `event_ts`,
+//!   grouped by key and window: final results, emitted once when the watermark passes a window.
+//!
+//! The event kind, as a key or an aggregated value, is its index (a `CASE`), as streamlab's
+//! engines number it; projected, it is its name.
+
+use std::fmt::Write as _;
+
+use streamlab_engines::event::EventKind;
+use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
+use streamlab_engines::time::Span;
+
+use super::refusal::{millis, FlinkRefusal};
+
+/// The translated pipeline: the receiver's columns, the views, and the `INSERT`.
+pub(super) struct PipelineSql {
+    /// The column list of the `receiver` table (names of [`crate::job::sink_columns`]).
+    pub sink_columns: Vec<String>,
+    /// `CREATE TEMPORARY VIEW` statements, in order.
+    pub views: Vec<String>,
+    /// The `INSERT INTO receiver ...` that is the job.
+    pub insert: String,
+}
+
+/// A column name as Flink SQL needs it: names that are reserved words quoted.
+fn ident(name: &str) -> String {
+    match name {
+        "partition" | "user" | "session" | "key" | "count" | "value" => format!("`{name}`"),
+        _ => name.to_string(),
+    }
+}
+
+/// A field as an expression of the (joined) event row; `numeric` asks for the event kind as its
+/// index (a key or an aggregated value), not its name.
+fn column(f: Field, numeric: bool) -> String {
+    match f {
+        Field::EventTime => "event_time_ms".into(),
+        Field::Partition => "CAST(`partition` AS BIGINT)".into(),
+        Field::Kind if numeric => {
+            let mut case = String::from("CASE kind");
+            for k in EventKind::ALL {
+                let _ = write!(case, " WHEN '{}' THEN {}", k.name(), k.index());
+            }
+            case.push_str(" END");
+            case
+        }
+        other => ident(other.name()),
+    }
+}
+
+/// A projected column's SQL type in the receiver table.
+fn projected_type(f: Field) -> &'static str {
+    match f {
+        Field::Kind => "STRING",
+        _ => "BIGINT",
+    }
+}
+
+/// A SQL interval of `span` (whole milliseconds, checked by the refusal rules): `SECOND` up to
+/// 99 s, `SECOND(3)` up to 999 s, `DAY TO SECOND(3)` beyond.
+fn interval(key: &str, span: Span) -> Result<String, FlinkRefusal> {
+    let ms = millis(span).map_err(|reason| FlinkRefusal::pipeline(key, reason))?;
+    let seconds = if ms % 1000 == 0 {
+        format!("{}", ms / 1000)
+    } else {
+        let frac = format!("{:03}", ms % 1000);
+        format!("{}.{}", ms / 1000, frac.trim_end_matches('0'))
+    };
+    Ok(if ms < 100_000 {
+        format!("INTERVAL '{seconds}' SECOND")
+    } else if ms < 1_000_000 {
+        format!("INTERVAL '{seconds}' SECOND(3)")
+    } else {
+        let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
+        let (h, m, s, milli) = (rest / 3_600_000, rest / 60_000 % 60, rest / 1000 % 60, rest % 1000);
+        format!("INTERVAL '{days} {h:02}:{m:02}:{s:02}.{milli:03}' DAY TO SECOND(3)")
+    })
+}
+
+/// `FROM` and `WHERE` of the filtered, joined events.
+fn source(p: &PipelineSpec) -> String {
+    let mut from = String::from("FROM events");
+    if p.lookup_join {
+        from.push_str(", LATERAL TABLE(campaign_of(ad)) AS c(campaign)");
+    }
+    if let Some(kinds) = &p.filter_kinds {
+        let names: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.name())).collect();
+        let _ = write!(from, "\nWHERE kind IN ({})", names.join(", "));
+    }
+    from
+}
+
+/// The aggregate's value over the view's `v` (or the rows).
+fn aggregate_value(a: &Aggregation) -> (String, &'static str) {
+    match (a.function, a.field) {
+        (AggFunc::Count, _) | (_, None) => ("COUNT(*)".into(), "BIGINT"),
+        (AggFunc::Sum, Some(_)) => ("SUM(v)".into(), "BIGINT"),
+        (AggFunc::Min, Some(_)) => ("MIN(v)".into(), "BIGINT"),
+        (AggFunc::Max, Some(_)) => ("MAX(v)".into(), "BIGINT"),
+        // AVG of a BIGINT is a BIGINT in Flink (integer division): average doubles.
+        (AggFunc::Avg, Some(_)) => ("AVG(CAST(v AS DOUBLE))".into(), "DOUBLE"),
+        (AggFunc::DistinctCount, Some(_)) => ("COUNT(DISTINCT v)".into(), "BIGINT"),
+    }
+}
+
+/// Translates the pipeline.
+pub(super) fn translate(p: &PipelineSpec) -> Result<PipelineSql, FlinkRefusal> {
+    let Some(a) = &p.aggregate else {
+        let mut cols = vec![("seq".to_string(), "seq".to_string(), "BIGINT")];
+        for &f in p.project.iter().filter(|&&f| f != Field::Seq) {
+            cols.push((column(f, false), ident(f.name()), projected_type(f)));
+        }
+        cols.push(("arrival_ns".into(), "origin_arrival_ns".into(), "BIGINT"));
+        let select: Vec<String> = cols
+            .iter()
+            .map(|(expr, name, _)| {
+                if expr == name {
+                    expr.clone()
+                } else {
+                    format!("{expr} AS {name}")
+                }
+            })
+            .collect();
+        return Ok(PipelineSql {
+            sink_columns: cols.iter().map(|(_, name, ty)| format!("{name} {ty}")).collect(),
+            views: vec![],
+            insert: format!("INSERT INTO receiver\nSELECT {}\n{}", select.join(", "), source(p)),
+        });
+    };
+    let value = a.field.filter(|_| a.function != AggFunc::Count);
+    let mut keyed = format!(
+        "CREATE TEMPORARY VIEW keyed AS\nSELECT {} AS `key`",
+        column(a.key_by, true)
+    );
+    if let Some(f) = value {
+        let _ = write!(keyed, ", {} AS v", column(f, true));
+    }
+    let _ = write!(keyed, ", arrival_ns, event_ts\n{}", source(p));
+    let window = match a.window {
+        WindowSpec::Tumbling { size } => format!(
+            "TUMBLE(TABLE keyed, DESCRIPTOR(event_ts), {})",
+            interval("aggregate.window.size", size)?
+        ),
+        WindowSpec::Sliding { size, slide } => format!(
+            "HOP(TABLE keyed, DESCRIPTOR(event_ts), {}, {})",
+            interval("aggregate.window.slide", slide)?,
+            interval("aggregate.window.size", size)?
+        ),
+        WindowSpec::Session { gap } => format!(
+            "SESSION(TABLE keyed PARTITION BY `key`, DESCRIPTOR(event_ts), {})",
+            interval("aggregate.window.gap", gap)?
+        ),
+    };
+    let (value, value_type) = aggregate_value(a);
+    Ok(PipelineSql {
+        sink_columns: vec![
+            "`key` BIGINT".into(),
+            "window_start_ms TIMESTAMP_LTZ(3)".into(),
+            "window_end_ms TIMESTAMP_LTZ(3)".into(),
+            "`count` BIGINT".into(),
+            format!("`value` {value_type}"),
+            "is_update BOOLEAN".into(),
+            "origin_arrival_ns BIGINT".into(),
+        ],
+        views: vec![keyed],
+        insert: format!(
+            "INSERT INTO receiver\n\
+             SELECT `key`, window_start, window_end, COUNT(*), {value}, FALSE, MAX(arrival_ns)\n\
+             FROM TABLE({window})\n\
+             GROUP BY `key`, window_start, window_end"
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_are_written_in_the_smallest_form_flink_accepts() {
+        let i = |ms| interval("k", Span::from_ms(ms)).unwrap();
+        assert_eq!(i(2000), "INTERVAL '2' SECOND");
+        assert_eq!(i(201), "INTERVAL '0.201' SECOND");
+        assert_eq!(i(1500), "INTERVAL '1.5' SECOND");
+        assert_eq!(i(100_000), "INTERVAL '100' SECOND(3)");
+        assert_eq!(i(3_600_000), "INTERVAL '0 01:00:00.000' DAY TO SECOND(3)");
+        assert_eq!(i(90_061_001), "INTERVAL '1 01:01:01.001' DAY TO SECOND(3)");
+    }
+
+    #[test]
+    fn reserved_words_are_quoted() {
+        assert_eq!(column(Field::User, false), "`user`");
+        assert_eq!(column(Field::Page, true), "page");
+        assert_eq!(
+            column(Field::Kind, true),
+            "CASE kind WHEN 'view' THEN 0 WHEN 'click' THEN 1 WHEN 'add_to_cart' THEN 2 WHEN 'purchase' THEN 3 END"
+        );
+    }
+}

@@ -46,6 +46,7 @@ pub fn parse_models(list: &str) -> std::result::Result<Vec<&'static str>, String
 pub fn native_twin(engine: &EngineSpec) -> Option<EngineSpec> {
     let kind = match &engine.kind {
         EngineKind::Spark(real) => EngineKind::MicroBatch(real.config),
+        EngineKind::Flink(real) => EngineKind::PerRecord(real.config),
         _ => return None,
     };
     Some(EngineSpec {
@@ -76,6 +77,7 @@ pub fn signature(scenario: &Scenario, engine: &EngineSpec) -> String {
 pub fn warmup_of(engine: &EngineSpec) -> Nanos {
     match &engine.kind {
         EngineKind::Spark(r) => r.settings.warmup.nanos(),
+        EngineKind::Flink(r) => r.settings.warmup.nanos(),
         _ => 0,
     }
 }

@@ -8,7 +8,7 @@
 use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::microbatch::MicroBatchConfig;
 
-use crate::real_engine::SparkEngine;
+use crate::real_engine::{FlinkEngine, SparkEngine};
 
 /// An execution model and its configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,24 +19,27 @@ pub enum EngineKind {
     PerRecord(DataflowConfig),
     /// The real Apache Spark (`model = "spark"`), configured with the micro-batch keys.
     Spark(SparkEngine),
+    /// The real Apache Flink (`model = "flink"`), configured with the per-record keys.
+    Flink(FlinkEngine),
 }
 
 impl EngineKind {
     /// The values `model` may take, in scenario-file spelling.
-    pub const MODELS: [&'static str; 3] = ["micro-batch", "per-record", "spark"];
+    pub const MODELS: [&'static str; 4] = ["micro-batch", "per-record", "spark", "flink"];
 
-    /// The model's name in scenario files: `"micro-batch"`, `"per-record"`, `"spark"`.
+    /// The model's name in scenario files: `"micro-batch"`, `"per-record"`, `"spark"`, `"flink"`.
     pub fn model(&self) -> &'static str {
         match self {
             Self::MicroBatch(_) => Self::MODELS[0],
             Self::PerRecord(_) => Self::MODELS[1],
             Self::Spark(_) => Self::MODELS[2],
+            Self::Flink(_) => Self::MODELS[3],
         }
     }
 
     /// Whether this is a real engine (run by its own JVM), not one of streamlab's models.
     pub fn is_real(&self) -> bool {
-        matches!(self, Self::Spark(_))
+        matches!(self, Self::Spark(_) | Self::Flink(_))
     }
 
     /// The model named `model` (scenario-file spelling) with its default configuration.

@@ -126,6 +126,7 @@ pub fn executor(kind: &EngineKind) -> &dyn EngineExecutor {
         EngineKind::MicroBatch(c) => c,
         EngineKind::PerRecord(c) => c,
         EngineKind::Spark(e) => e,
+        EngineKind::Flink(e) => e,
     }
 }
 

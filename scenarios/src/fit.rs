@@ -376,12 +376,12 @@ pub fn fit(
         name: format!("{model}-local"),
         description: format!("the real {model} on this machine, fitted by `{command}` on {date}"),
         costs,
-        fit: Some(FitRecord {
+        fit: Some(Box::new(FitRecord {
             engine: model.into(),
             command: command.into(),
             date: date.into(),
             configurations,
-        }),
+        })),
     };
     Ok(Fitted { profile, steps })
 }

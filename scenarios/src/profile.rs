@@ -115,7 +115,7 @@ pub struct Profile {
     /// For a profile fitted to a real engine (`streamlab calibrate --against`): how, when and
     /// on which configurations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fit: Option<FitRecord>,
+    pub fit: Option<Box<FitRecord>>,
 }
 
 /// How a profile was fitted to a real engine: the `[fit]` table.

@@ -345,6 +345,22 @@ impl Reader<'_> {
                         })?;
                     EngineKind::Spark(RealEngine { config: c, settings })
                 }
+                "flink" => {
+                    let (settings, config) = self.real_settings(&at, config)?;
+                    let c: DataflowConfig = self.de(
+                        &at,
+                        &config,
+                        Some("plus `name`, `model`, `profile`, `master`, `conf`, `warmup`, `bind`"),
+                    )?;
+                    c.validate()
+                        .map_err(|e| self.at(&format!("{at}.{}", e.key), e.message))?;
+                    streamlab_real_engines::flink::check(pipeline, &c)
+                        .and_then(|()| streamlab_real_engines::flink::check_conf(&settings.conf))
+                        .map_err(|e| {
+                            self.refused(&at, e.table == RefusedTable::Pipeline, &e.key, &e.reason, "Flink")
+                        })?;
+                    EngineKind::Flink(RealEngine { config: c, settings })
+                }
                 other => {
                     return Err(self.at(
                         &format!("{at}.model"),

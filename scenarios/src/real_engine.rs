@@ -28,6 +28,7 @@ use streamlab_engines::reference;
 use streamlab_engines::run::{EngineRun, RunCounts};
 use streamlab_engines::time::{EventTime, Nanos, Span};
 use streamlab_real_engines::driver::{run_job, JobLaunch};
+use streamlab_real_engines::flink::{FlinkJob, PyFlinkScript};
 use streamlab_real_engines::outputs::{read_outputs, ReferenceCheck};
 use streamlab_real_engines::spark::{write_campaign_table, PySparkScript, SparkJob};
 use streamlab_real_engines::{CacheDir, PythonEngine, RealEngineError, VenvStatus};
@@ -127,6 +128,44 @@ impl RealModel for MicroBatchConfig {
         let max_event_time = events.iter().map(|e| e.event_time).max()?;
         (pipeline.is_stateful() && self.output_mode == OutputMode::Append)
             .then(|| max_event_time - self.watermark_delay.whole_ms())
+    }
+}
+
+impl RealModel for DataflowConfig {
+    const ENGINE: &'static str = "flink";
+    const VENV: PythonEngine = PythonEngine::Flink;
+
+    fn job(&self, ctx: &EngineRunContext<'_>, settings: &RealSettings) -> Result<(&'static str, String), String> {
+        let script = PyFlinkScript::translate(FlinkJob {
+            pipeline: &ctx.run.scenario.pipeline,
+            engine: self,
+            conf: &settings.conf,
+        })
+        .map_err(|e| e.to_string())?;
+        Ok((PyFlinkScript::FILE_NAME, script.text().to_owned()))
+    }
+
+    fn slots(&self) -> usize {
+        self.parallelism
+    }
+
+    /// Flink's sources end with the input, and the final watermark (`Long.MAX_VALUE`) fires
+    /// every window.
+    fn closed_by(&self, _pipeline: &PipelineSpec, _events: &[Event]) -> Option<EventTime> {
+        None
+    }
+
+    fn helper_jar(&self, cache: &CacheDir) -> Result<Option<PathBuf>, String> {
+        let jar = cache.flink_helper_jar();
+        if jar.is_file() {
+            Ok(Some(jar))
+        } else {
+            Err(RealEngineError::NotInstalled {
+                engine: "flink",
+                status: format!("its helper jar {} is missing", jar.display()),
+            }
+            .to_string())
+        }
     }
 }
 

@@ -18,13 +18,13 @@ use crate::error_run::{Result, RunError};
 use crate::executor::{check_failure_workers, executor, Durability, RunContext};
 use crate::failures;
 use crate::recovery::{recovery, OutputLedger};
-use crate::validate::CanonicalOutput;
-use streamlab_engines::reference;
 use crate::results::{prepare_results_dir, write_results, ResultsDirRequest};
 use crate::sink::SinkFiles;
 use crate::spec::{ClockKind, EngineSpec, Scenario};
 use crate::summary::summarize;
+use crate::validate::CanonicalOutput;
 use crate::workload::Workload;
+use streamlab_engines::reference;
 
 /// The largest workload a live run checks against the reference evaluator (its events are
 /// generated again for it).

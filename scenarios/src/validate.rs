@@ -105,7 +105,11 @@ impl CanonicalOutput {
                         .is_none_or(|&(c, v)| c != *count || v.to_bits() != *value)
                 })
                 .count();
-            let open = reference.windows.keys().filter(|id| !self.windows.contains_key(id)).count();
+            let open = reference
+                .windows
+                .keys()
+                .filter(|id| !self.windows.contains_key(id))
+                .count();
             let verdict = match (different, late_dropped) {
                 (0, _) => format!(
                     "outputs agree with the reference evaluator: {} windows with its final values",
@@ -142,9 +146,7 @@ impl CanonicalOutput {
                 ),
             }
         } else {
-            format!(
-                "OUTPUTS DIFFER from the reference evaluator: {unexpected} rows not in it, {duplicates} duplicated"
-            )
+            format!("OUTPUTS DIFFER from the reference evaluator: {unexpected} rows not in it, {duplicates} duplicated")
         }
     }
 }

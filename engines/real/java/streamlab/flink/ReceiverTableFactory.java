@@ -14,7 +14,7 @@ import org.apache.flink.table.types.logical.LogicalType;
 
 /**
  * The {@code 'connector' = 'streamlab-receiver'} table: streamlab's receiver as a Flink SQL
- * sink. Options: {@code receiver} (host:port), {@code token}. Every row is one CSV line, its
+ * sink. Options: {@code receiver} (host:port), {@code token}, and optionally {@code sink.parallelism}. Every row is one CSV line, its
  * columns in the table's order ({@link ReceiverSink}).
  */
 public final class ReceiverTableFactory implements DynamicTableSinkFactory {
@@ -33,7 +33,7 @@ public final class ReceiverTableFactory implements DynamicTableSinkFactory {
 
     @Override
     public Set<ConfigOption<?>> optionalOptions() {
-        return Set.of();
+        return Set.of(FactoryUtil.SINK_PARALLELISM);
     }
 
     @Override
@@ -48,6 +48,10 @@ public final class ReceiverTableFactory implements DynamicTableSinkFactory {
         for (LogicalType t : types) {
             CsvCell.check(t);
         }
-        return new ReceiverTableSink(options.get(RECEIVER), options.get(FeedTableFactory.TOKEN), types);
+        return new ReceiverTableSink(
+                options.get(RECEIVER),
+                options.get(FeedTableFactory.TOKEN),
+                types,
+                options.getOptional(FactoryUtil.SINK_PARALLELISM).orElse(null));
     }
 }

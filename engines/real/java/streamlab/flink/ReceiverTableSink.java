@@ -14,11 +14,14 @@ final class ReceiverTableSink implements DynamicTableSink {
     private final String receiver;
     private final String token;
     private final LogicalType[] types;
+    /** The sink's parallelism ({@code sink.parallelism}); null: the job's. */
+    private final Integer parallelism;
 
-    ReceiverTableSink(String receiver, String token, LogicalType[] types) {
+    ReceiverTableSink(String receiver, String token, LogicalType[] types, Integer parallelism) {
         this.receiver = receiver;
         this.token = token;
         this.types = types;
+        this.parallelism = parallelism;
     }
 
     @Override
@@ -28,12 +31,12 @@ final class ReceiverTableSink implements DynamicTableSink {
 
     @Override
     public SinkRuntimeProvider getSinkRuntimeProvider(Context context) {
-        return SinkV2Provider.of(new ReceiverSink(receiver, token, types));
+        return SinkV2Provider.of(new ReceiverSink(receiver, token, types), parallelism);
     }
 
     @Override
     public DynamicTableSink copy() {
-        return new ReceiverTableSink(receiver, token, types);
+        return new ReceiverTableSink(receiver, token, types, parallelism);
     }
 
     @Override

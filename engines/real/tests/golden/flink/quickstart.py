@@ -176,12 +176,15 @@ def events_table(args):
 
 
 def receiver_table(args):
-    """The sink table: streamlab's receiver, one CSV line per row."""
+    """The sink table: streamlab's receiver, one CSV line per row. One sink subtask, as the
+    per-record engine has one sink: the rows reach it through a network exchange (where the
+    buffer timeout applies), not chained into every source subtask."""
     return f"""CREATE TEMPORARY TABLE receiver ({SINK_COLUMNS}
 ) WITH (
     'connector' = 'streamlab-receiver',
     'receiver' = {sql_str(args.receiver)},
-    'token' = {sql_str(args.token)}
+    'token' = {sql_str(args.token)},
+    'sink.parallelism' = '1'
 )"""
 
 

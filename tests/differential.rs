@@ -372,6 +372,7 @@ fn test_costs() -> CostModel {
         source_poll_interval_ns: 100_000.0,
         log_write_ns: 50_000.0,
         disk_ns_per_byte: 2.0,
+        exchange_latency_ns: 0.0,
     }
 }
 

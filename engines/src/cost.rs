@@ -48,6 +48,14 @@ pub struct CostModel {
     pub log_write_ns: f64,
     /// Durable storage bandwidth, ns per byte written.
     pub disk_ns_per_byte: f64,
+    /// One buffer's trip between two tasks on the same node, beyond what the hand-off costs the
+    /// sender: a real engine's network stack, mailbox and thread wake-ups (Flink's netty and
+    /// input gates). A delay, not CPU: the receiver gets the buffer this much later and no core
+    /// is busy meanwhile. 0 for streamlab's own engines (their channels are what
+    /// `buffer_handoff_ns` measures); fitted to Flink by `streamlab calibrate --against flink`.
+    /// A profile written before it existed reads it as 0.
+    #[serde(default)]
+    pub exchange_latency_ns: f64,
 }
 
 impl CostModel {
@@ -69,12 +77,13 @@ impl CostModel {
         source_poll_interval_ns: 0.0,
         log_write_ns: 0.0,
         disk_ns_per_byte: 0.0,
+        exchange_latency_ns: 0.0,
     };
 }
 
 impl CostModel {
     /// Every parameter with its value, in declaration order (for tables and validation).
-    pub fn parameters(&self) -> [(&'static str, f64); 16] {
+    pub fn parameters(&self) -> [(&'static str, f64); 17] {
         [
             ("source_read_ns_per_event", self.source_read_ns_per_event),
             ("chain_ns_per_event", self.chain_ns_per_event),
@@ -92,6 +101,7 @@ impl CostModel {
             ("source_poll_interval_ns", self.source_poll_interval_ns),
             ("log_write_ns", self.log_write_ns),
             ("disk_ns_per_byte", self.disk_ns_per_byte),
+            ("exchange_latency_ns", self.exchange_latency_ns),
         ]
     }
 

@@ -229,25 +229,25 @@ fn round_costs(costs: &mut CostModel) {
         &mut costs.task_launch_ns,
         &mut costs.source_poll_ns_per_partition,
         &mut costs.log_write_ns,
+        &mut costs.exchange_latency_ns,
     ] {
         round(p);
     }
 }
 
-/// The multipliers of `task_launch_ns` the latency refinement tries.
-const REFINE_STEPS: std::ops::RangeInclusive<u32> = 2..=40;
-
-/// Scales `task_launch_ns` (the part of a batch's fixed cost the phase fit is least sure of: an
-/// intercept of a line through noisy batches) by the multiplier, from 0.1 to 2 in steps of 0.05,
-/// whose simulated p50s are closest to the measured ones of the fitted configurations (least
-/// squares of the log ratio). The other parameters stay as measured.
-fn refine_task_launch(costs: &mut CostModel, measured: &[(&Scenario, EngineSpec, f64)]) -> Result<String> {
-    let fitted = costs.task_launch_ns;
-    let mut best = (f64::INFINITY, 1.0);
-    for step in REFINE_STEPS {
-        let m = step as f64 * 0.05;
+/// The value of one parameter, among `candidates`, whose simulated p50 latencies of the fitted
+/// configurations are closest to the measured ones (least squares of the log ratio); the other
+/// parameters stay as they are. Returns the value chosen.
+fn refine(
+    costs: &mut CostModel,
+    measured: &[(&Scenario, EngineSpec, f64)],
+    candidates: impl Iterator<Item = f64>,
+    set: fn(&mut CostModel, f64),
+) -> Result<f64> {
+    let mut best = (f64::INFINITY, 0.0);
+    for value in candidates {
         let mut trial = *costs;
-        trial.task_launch_ns = fitted * m;
+        set(&mut trial, value);
         let mut error = 0.0;
         for (scenario, twin, real_p50) in measured {
             let clock = ClockSetup::Simulated {
@@ -266,20 +266,41 @@ fn refine_task_launch(costs: &mut CostModel, measured: &[(&Scenario, EngineSpec,
                 delivered.extend(d);
                 Ok(())
             })?;
-            let warmup = measured_warmup(scenario, twin);
-            let sim_p50 = latency_after(&delivered, warmup).p50;
+            let sim_p50 = latency_after(&delivered, measured_warmup(scenario, twin)).p50;
             if *real_p50 > 0.0 && sim_p50 > 0.0 {
                 error += (sim_p50 / real_p50).ln().powi(2);
             }
         }
         if error < best.0 {
-            best = (error, m);
+            best = (error, value);
         }
     }
-    costs.task_launch_ns = fitted * best.1;
+    set(costs, best.1);
+    Ok(best.1)
+}
+
+/// Scales `task_launch_ns` (the part of a batch's fixed cost the phase fit is least sure of: an
+/// intercept of a line through noisy batches) by the multiplier from 0.1 to 2, in steps of 0.05,
+/// that brings the simulated p50s closest to the measured ones.
+fn refine_task_launch(costs: &mut CostModel, measured: &[(&Scenario, EngineSpec, f64)]) -> Result<String> {
+    let fitted = costs.task_launch_ns;
+    let chosen = refine(costs, measured, (2..=40).map(|k| fitted * k as f64 * 0.05), |c, v| {
+        c.task_launch_ns = v
+    })?;
     Ok(format!(
-        "task_launch_ns x {:.2} = {:.0} (the multiplier whose simulated p50s are closest to the measured ones)",
-        best.1, costs.task_launch_ns
+        "task_launch_ns x {:.2} = {chosen:.0} (the multiplier whose simulated p50s are closest to the measured ones)",
+        chosen / fitted
+    ))
+}
+
+/// Sets `exchange_latency_ns`, from 0 to 5 ms in steps of 20 µs, to the delay that brings the
+/// simulated p50s closest to Flink's measured ones.
+fn refine_exchange_latency(costs: &mut CostModel, measured: &[(&Scenario, EngineSpec, f64)]) -> Result<String> {
+    let chosen = refine(costs, measured, (0..=250).map(|k| k as f64 * 20_000.0), |c, v| {
+        c.exchange_latency_ns = v
+    })?;
+    Ok(format!(
+        "exchange_latency_ns = {chosen:.0} (the delay whose simulated p50s are closest to the measured ones)"
     ))
 }
 
@@ -362,6 +383,7 @@ pub fn fit(
             steps.push(refine_task_launch(&mut costs, &measured)?);
             steps
         }
+        "flink" => vec![refine_exchange_latency(&mut costs, &measured)?],
         other => {
             return Err(refuse(format!(
                 "fitting a profile to `{other}` is not supported; expected `spark` or `flink`"

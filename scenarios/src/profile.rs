@@ -34,16 +34,17 @@ use serde::Deserialize;
 use streamlab_engines::cost::CostModel;
 
 /// The built-in profiles, by name: the files in `scenarios/profiles/`, embedded.
-pub const BUILTIN_PROFILES: [(&str, &str); 4] = [
+pub const BUILTIN_PROFILES: [(&str, &str); 5] = [
     ("local", include_str!("../profiles/local.toml")),
     ("spark-local", include_str!("../profiles/spark-local.toml")),
+    ("flink-local", include_str!("../profiles/flink-local.toml")),
     ("cluster-10", include_str!("../profiles/cluster-10.toml")),
     ("cluster-100", include_str!("../profiles/cluster-100.toml")),
 ];
 
 /// What each [`CostModel`] parameter means, with its unit: the comment [`Profile::to_toml`]
 /// writes next to it. In [`CostModel::parameters`] order.
-const PARAMETER_DOCS: [(&str, &str); 16] = [
+const PARAMETER_DOCS: [(&str, &str); 17] = [
     (
         "source_read_ns_per_event",
         "ns per event: reading one event from a source partition",
@@ -99,6 +100,10 @@ const PARAMETER_DOCS: [(&str, &str); 16] = [
         "ns per write: one durable write (offset log, commit log, checkpoint)",
     ),
     ("disk_ns_per_byte", "ns per byte: durable storage bandwidth"),
+    (
+        "exchange_latency_ns",
+        "ns per buffer: delay of a buffer between two tasks on one node (a real engine's network stack)",
+    ),
 ];
 
 /// A named cost model.

@@ -89,7 +89,7 @@ impl Sim {
             let delay = if remote {
                 (sim.cost.network_latency_ns + bytes as f64 * sim.cost.network_ns_per_byte).round() as Nanos
             } else {
-                0
+                sim.cost.exchange_latency_ns.round() as Nanos
             };
             if items > 0 {
                 work.buffers += 1;
@@ -111,7 +111,7 @@ impl Sim {
             let items = data_len(&msg) as usize;
             send(self, to, items, Inbound::Results(msg));
         }
-        // Network latency and bandwidth are delays, not CPU: the sender pays serialization and
+        // Network latency, bandwidth and the exchange latency are delays, not CPU: the sender pays serialization and
         // the hand-off only.
         work
     }

@@ -187,6 +187,33 @@ fn spark_outputs_equal_the_reference_and_no_process_is_left() {
     }
 }
 
+const FLINK: &str = r#"
+[[engine]]
+name = "flink"
+model = "flink"
+parallelism = 2
+buffer_timeout = "10ms"
+auto_watermark_interval = "200ms"
+out_of_orderness = "100ms"
+"#;
+
+#[test]
+fn flink_outputs_equal_the_reference_and_no_process_is_left() {
+    if !installed(PythonEngine::Flink, "flink_outputs_equal_the_reference") {
+        return;
+    }
+    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, pipeline) in [("windowed", WINDOWED), ("stateless", STATELESS)] {
+        let out = tmp.path().join(name);
+        let summary = run(&scenario(tmp.path(), name, pipeline, FLINK), &out);
+        assert_equal_to_reference(&summary);
+        assert_eq!(summary["runs"][0]["model"], "flink");
+        assert!(out.join("jobs/flink/streamlab_flink.py").is_file());
+        assert_no_process_left(&out);
+    }
+}
+
 #[test]
 fn spark_on_a_standalone_cluster_with_two_workers() {
     if !installed(PythonEngine::Spark, "spark_on_a_standalone_cluster") {

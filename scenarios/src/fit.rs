@@ -407,3 +407,62 @@ pub fn fit(
     };
     Ok(Fitted { profile, steps })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_through_exact_points_is_found_and_never_negative() {
+        // addBatch = 100 per wave + 2 per row.
+        let points: Vec<(f64, f64, f64)> = [(1.0, 10.0), (2.0, 50.0), (1.0, 400.0), (2.0, 30.0)]
+            .iter()
+            .map(|&(w, r)| (w, r, 100.0 * w + 2.0 * r))
+            .collect();
+        let (a, b) = nonnegative_fit(&points);
+        assert!((a - 100.0).abs() < 1e-6 && (b - 2.0).abs() < 1e-6, "{a} {b}");
+        // Falling with rows: the slope would be negative, so it is 0 and the waves take it all.
+        let (a, b) = nonnegative_fit(&[(1.0, 10.0, 100.0), (1.0, 100.0, 50.0)]);
+        assert_eq!(b, 0.0);
+        assert!((a - 75.0).abs() < 1e-9, "{a}");
+    }
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![]), 0.0);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn spark_batches_after_the_warm_up_with_data_are_sampled() {
+        let record = |id: u64, rows: u64| {
+            serde_json::json!({"measured_by": "spark", "record": {
+                "batchId": id, "numInputRows": rows,
+                "durationMs": {"latestOffset": 2, "walCommit": 40, "queryPlanning": 30, "addBatch": 300, "commitOffsets": 50}
+            }})
+        };
+        let progress: Vec<_> = [(0, 100), (1, 100), (2, 100), (3, 1000), (4, 0), (5, 2000)]
+            .iter()
+            .map(|&(id, rows)| record(id, rows))
+            .collect();
+        let cfg = MicroBatchConfig {
+            workers: 2,
+            shuffle_partitions: 4,
+            ..MicroBatchConfig::default()
+        };
+        let samples = spark_samples(&progress, &cfg, 2, true);
+        assert_eq!(samples.len(), 2, "batches 3 and 5");
+        assert_eq!(samples[0].rows, 1000.0);
+        assert_eq!(samples[0].waves, 1.0 + 2.0, "one map wave, two reduce waves");
+        assert_eq!(samples[0].rows_per_worker, 500.0);
+        let mut costs = CostModel::FREE;
+        costs.source_read_ns_per_event = 1.0;
+        costs.chain_ns_per_event = 1.0;
+        let steps = fit_spark_costs(&mut costs, &samples.iter().map(|s| (*s, true)).collect::<Vec<_>>());
+        assert_eq!(costs.log_write_ns, 45e6, "median of 40 and 50 ms");
+        assert_eq!(costs.batch_job_ns, 30e6);
+        assert_eq!(costs.source_poll_ns_per_partition, 1e6);
+        assert!(steps.len() >= 4, "{steps:?}");
+    }
+}

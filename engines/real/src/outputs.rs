@@ -265,3 +265,99 @@ impl ReferenceCheck {
 fn same_value(a: f64, b: f64) -> bool {
     a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use streamlab_engines::event::EventKind;
+    use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, WindowSpec};
+    use streamlab_engines::time::Span;
+
+    fn windowed() -> PipelineSpec {
+        PipelineSpec {
+            aggregate: Some(Aggregation {
+                key_by: Field::Campaign,
+                window: WindowSpec::Tumbling {
+                    size: Span::from_ms(1000),
+                },
+                function: AggFunc::Count,
+                field: None,
+            }),
+            ..PipelineSpec::default()
+        }
+    }
+
+    fn line(stamp: Nanos, text: &str) -> StampedLine {
+        StampedLine {
+            stamp,
+            warmup: false,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn window_rows_are_read_timed_and_compared_with_the_reference() {
+        let pipeline = windowed();
+        let table = CampaignTable::default();
+        let lines = [line(5_000_000_000, "7,0,1000,2,2,false,4000000000")];
+        let read = read_outputs(&pipeline, &table, &[], &lines).unwrap();
+        assert_eq!(read.delivered.len(), 1);
+        assert_eq!(read.latency.outputs, 1);
+        assert_eq!(
+            read.latency.total.max(),
+            read.latency.total.highest_equivalent(1_000_000_000)
+        );
+        let mut reference = ReferenceResult::default();
+        reference.windows.insert((7, 0, 1000), (2, 2.0));
+        reference.windows.insert((7, 1000, 2000), (1, 1.0));
+        let all = ReferenceCheck::compare(&reference, &read.delivered, true, None);
+        assert_eq!((all.missing, all.matches()), (1, false));
+        assert!(all.describe().starts_with("OUTPUTS DIFFER"), "{}", all.describe());
+        // The second window ends after the engine's last watermark: not promised.
+        let promised = ReferenceCheck::compare(&reference, &read.delivered, true, Some(1000));
+        assert!(promised.matches(), "{}", promised.describe());
+    }
+
+    #[test]
+    fn a_malformed_line_is_an_error_naming_it() {
+        let pipeline = windowed();
+        let table = CampaignTable::default();
+        let err = read_outputs(&pipeline, &table, &[], &[line(1, "7,0,1000,2")]).unwrap_err();
+        assert!(err.starts_with("output line 1: 4 fields, expected 7"), "{err}");
+        let err = read_outputs(&pipeline, &table, &[], &[line(1, "7,0,1000,2,2,maybe,5")]).unwrap_err();
+        assert!(err.contains("`is_update`"), "{err}");
+    }
+
+    #[test]
+    fn a_stateless_row_is_matched_to_its_event_by_seq_and_duplicates_count() {
+        let pipeline = PipelineSpec {
+            filter_kinds: Some(vec![EventKind::Click]),
+            project: vec![Field::Seq],
+            ..PipelineSpec::default()
+        };
+        let table = CampaignTable::default();
+        let event = Event {
+            seq: 0,
+            event_time: 0,
+            arrival: 10,
+            partition: 0,
+            user: 1,
+            session: 1,
+            page: 1,
+            ad: 1,
+            kind: EventKind::Click,
+            dwell_ms: 0,
+            price_cents: 0,
+        };
+        let lines = [line(20, "0,10"), line(30, "0,10")];
+        let read = read_outputs(&pipeline, &table, &[event], &lines).unwrap();
+        let reference = ReferenceResult {
+            rows: vec![0],
+            ..ReferenceResult::default()
+        };
+        let check = ReferenceCheck::compare(&reference, &read.delivered, false, None);
+        assert_eq!((check.missing, check.unexpected, check.duplicates), (0, 0, 1));
+        let err = read_outputs(&pipeline, &table, &[event], &[line(1, "9,10")]).unwrap_err();
+        assert!(err.contains("seq 9 is not an event of this run"), "{err}");
+    }
+}

@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use streamlab_real_engines::flink::session::SessionCluster;
 use streamlab_real_engines::spark::standalone::{ClusterShape, StandaloneCluster};
 use streamlab_real_engines::{CacheDir, PythonEngine, VenvStatus};
 
@@ -248,6 +249,33 @@ fn spark_on_a_standalone_cluster_with_two_workers() {
             .collect();
         assert!(!apps.is_empty(), "{worker} ran no executor of the application");
     }
+    drop(cluster);
+    assert_no_process_left(&cluster_dir);
+}
+
+#[test]
+fn flink_on_a_session_cluster() {
+    if !installed(PythonEngine::Flink, "flink_on_a_session_cluster") {
+        return;
+    }
+    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let venv = CacheDir::from_env().unwrap().venv(PythonEngine::Flink);
+    let cluster_dir = tmp.path().join("cluster");
+    let cluster = SessionCluster::start(&venv, &cluster_dir, 2, Duration::from_secs(90)).unwrap();
+    let engines = FLINK.replace(
+        "parallelism = 2\n",
+        &format!("parallelism = 2\nmaster = \"{}\"\n", cluster.rest_address()),
+    );
+    let out = tmp.path().join("cluster-run");
+    let summary = run(&scenario(tmp.path(), "session", WINDOWED, &engines), &out);
+    assert_equal_to_reference(&summary);
+    assert_eq!(summary["runs"][0]["config"]["master"], cluster.rest_address().as_str());
+    // The job ran on the session cluster: its JobManager lists it as finished.
+    let port: u16 = cluster.rest_address().rsplit(':').next().unwrap().parse().unwrap();
+    let jobs = streamlab_real_engines::http::get(port, "/jobs/overview").unwrap();
+    assert!(jobs.contains("\"FINISHED\""), "{jobs}");
+    assert_no_process_left(&out);
     drop(cluster);
     assert_no_process_left(&cluster_dir);
 }

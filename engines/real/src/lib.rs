@@ -9,6 +9,7 @@
 //! * [`java`] — finding Java (JAVA_HOME or PATH) and reading its version; the engines need 17+.
 //! * [`venv`] — one pinned Python venv per engine (pyspark and apache-flink conflict, so they
 //!   never share one), and the pin marker that makes installing idempotent.
+//! * [`http`] — the readiness probe of a local engine's status endpoint.
 //! * [`helper_jar`] — streamlab's Java helper classes for Flink (feeder source, receiver sink,
 //!   campaign lookup), embedded in the binary and compiled once into a jar in the cache.
 //! * [`process`] — child processes (python, pip, java) in their own process group, waited for,
@@ -38,6 +39,7 @@ pub mod error;
 pub mod flink;
 pub mod groups;
 pub mod helper_jar;
+pub mod http;
 pub mod install;
 pub mod java;
 pub mod job;

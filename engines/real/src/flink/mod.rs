@@ -34,6 +34,7 @@
 //!   partition has sent `END` and the final watermark has fired every window.
 
 mod refusal;
+pub mod session;
 mod sql;
 mod translate;
 

@@ -8,8 +8,6 @@
 //! [`StandaloneCluster`] ends them all. It is ready when the master's JSON status page lists
 //! every worker as alive.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -45,12 +43,8 @@ pub struct StandaloneCluster {
 }
 
 /// A free TCP port on loopback (bound and released; the cluster binds it right after).
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(RealEngineError::io("127.0.0.1:0"))?;
-    Ok(listener
-        .local_addr()
-        .map_err(RealEngineError::io("127.0.0.1:0"))?
-        .port())
+pub(crate) fn free_port() -> Result<u16> {
+    crate::http::free_port().map_err(RealEngineError::io("127.0.0.1:0"))
 }
 
 impl StandaloneCluster {
@@ -166,11 +160,7 @@ impl StandaloneCluster {
 
     /// Alive workers, from the master's JSON status page; `None` while it does not answer.
     fn alive_workers(&self) -> Option<usize> {
-        let mut conn = TcpStream::connect((Ipv4Addr::LOCALHOST, self.ui_port)).ok()?;
-        conn.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        conn.write_all(b"GET /json/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-        let mut body = String::new();
-        conn.read_to_string(&mut body).ok()?;
+        let body = crate::http::get(self.ui_port, "/json/")?;
         let at = body.find("\"aliveworkers\"")?;
         let digits: String = body[at + "\"aliveworkers\"".len()..]
             .chars()

@@ -18,7 +18,7 @@ pub enum ClockSetup {
     /// Virtual time, work priced by `profile`, on `cluster`.
     Simulated {
         /// The cost profile.
-        profile: Profile,
+        profile: Box<Profile>,
         /// The simulated cluster.
         cluster: Cluster,
     },
@@ -70,7 +70,10 @@ pub fn clock_setup(scenario: &Scenario, clock: ClockKind) -> Result<ClockSetup> 
         ClockKind::Simulated => {
             let base = scenario.path.parent().unwrap_or(Path::new(""));
             let profile = load_profile(&scenario.profile, base)?;
-            Ok(ClockSetup::Simulated { profile, cluster: scenario.cluster })
+            Ok(ClockSetup::Simulated {
+                profile: Box::new(profile),
+                cluster: scenario.cluster,
+            })
         }
     }
 }

@@ -61,7 +61,7 @@ pub fn engine_clock(
             let base = scenario.path.parent().unwrap_or(std::path::Path::new(""));
             let profile = crate::profile::load_profile(spec, base).map_err(|e| e.to_string())?;
             Ok(Some(ClockSetup::Simulated {
-                profile,
+                profile: Box::new(profile),
                 cluster: *cluster,
             }))
         }

@@ -251,12 +251,12 @@ fn refine(
         let mut error = 0.0;
         for (scenario, twin, real_p50) in measured {
             let clock = ClockSetup::Simulated {
-                profile: Profile {
+                profile: Box::new(Profile {
                     name: "fit".into(),
                     description: String::new(),
                     costs: trial,
                     fit: None,
-                },
+                }),
                 cluster: scenario.cluster,
             };
             let workload = Workload::build(scenario, scenario.seed, scenario.duration)?;

@@ -293,7 +293,7 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
             let progress = outcome
                 .progress
                 .into_iter()
-                .map(|p| serde_json::json!({ "measured_by": C::ENGINE, "record": p }))
+                .map(|p| serde_json::json!({ "run": engine.name, "measured_by": C::ENGINE, "record": p }))
                 .collect();
             Ok(EngineRun {
                 counts: RunCounts {

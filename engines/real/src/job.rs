@@ -19,7 +19,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use streamlab_engines::dimension::CampaignTable;
-use streamlab_engines::pipeline::{Field, PipelineSpec};
+use streamlab_engines::pipeline::{AggFunc, Field, PipelineSpec, WindowSpec};
+use streamlab_engines::time::Span;
 
 /// The columns of each row a generated job sends to the receiver, in order.
 pub fn sink_columns(pipeline: &PipelineSpec) -> Vec<&'static str> {
@@ -99,5 +100,63 @@ impl ScriptArgs {
             args.push(jar.into());
         }
         args
+    }
+}
+
+/// The pipeline one line per step, for a generated job's docstrings; `join` says how the engine
+/// does the lookup join.
+pub fn describe_pipeline(p: &PipelineSpec, join: &str) -> Vec<String> {
+    let mut steps = Vec::new();
+    if let Some(kinds) = &p.filter_kinds {
+        let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+        steps.push(format!("filter kind in ({})", names.join(", ")));
+    }
+    if p.lookup_join {
+        steps.push(format!("lookup join ad -> campaign ({join})"));
+    }
+    match &p.aggregate {
+        None => {
+            let cols: Vec<&str> = p.project.iter().map(|f| f.name()).collect();
+            steps.push(format!("project {}", cols.join(", ")));
+        }
+        Some(a) => {
+            steps.push(format!("key by {}", a.key_by.name()));
+            steps.push(match a.window {
+                WindowSpec::Tumbling { size } => format!("tumbling {size} windows"),
+                WindowSpec::Sliding { size, slide } => format!("sliding {size} windows every {slide}"),
+                WindowSpec::Session { gap } => format!("session windows, gap {gap}"),
+            });
+            steps.push(match (a.function, a.field) {
+                (AggFunc::Count, _) | (_, None) => "count".into(),
+                (f, Some(field)) => format!("{}({})", agg_name(f), field.name()),
+            });
+        }
+    }
+    steps
+}
+
+/// An aggregate function's name as the docstrings spell it.
+pub fn agg_name(f: AggFunc) -> &'static str {
+    match f {
+        AggFunc::Count => "count",
+        AggFunc::Sum => "sum",
+        AggFunc::Min => "min",
+        AggFunc::Max => "max",
+        AggFunc::Avg => "avg",
+        AggFunc::DistinctCount => "distinct_count",
+    }
+}
+
+/// The window's durations with their keys (`pipeline.aggregate.window.*`), which a generated
+/// job must be able to write in its engine's units.
+pub fn window_spans(pipeline: &PipelineSpec) -> Vec<(&'static str, Span)> {
+    match pipeline.aggregate.map(|a| a.window) {
+        Some(WindowSpec::Tumbling { size }) => vec![("pipeline.aggregate.window.size", size)],
+        Some(WindowSpec::Sliding { size, slide }) => vec![
+            ("pipeline.aggregate.window.size", size),
+            ("pipeline.aggregate.window.slide", slide),
+        ],
+        Some(WindowSpec::Session { gap }) => vec![("pipeline.aggregate.window.gap", gap)],
+        None => Vec::new(),
     }
 }

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use streamlab_engines::dataflow::config::{DataflowConfig, DataflowConfigError, SinkGuarantee};
-use streamlab_engines::pipeline::{PipelineError, PipelineSpec, WindowSpec};
+use streamlab_engines::pipeline::{PipelineError, PipelineSpec};
 use streamlab_engines::time::Span;
 
 pub use crate::spark::RefusedTable;
@@ -193,15 +193,7 @@ fn spans(pipeline: &PipelineSpec, engine: &DataflowConfig) -> Vec<(&'static str,
     if let Some(t) = engine.checkpoint_interval {
         spans.push(("checkpoint_interval", t));
     }
-    match pipeline.aggregate.map(|a| a.window) {
-        Some(WindowSpec::Tumbling { size }) => spans.push(("pipeline.aggregate.window.size", size)),
-        Some(WindowSpec::Sliding { size, slide }) => {
-            spans.push(("pipeline.aggregate.window.size", size));
-            spans.push(("pipeline.aggregate.window.slide", slide));
-        }
-        Some(WindowSpec::Session { gap }) => spans.push(("pipeline.aggregate.window.gap", gap)),
-        None => {}
-    }
+    spans.extend(crate::job::window_spans(pipeline));
     spans
 }
 

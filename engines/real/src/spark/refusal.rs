@@ -175,15 +175,7 @@ fn spans(pipeline: &PipelineSpec, engine: &MicroBatchConfig) -> Vec<(&'static st
     if let Some(interval) = engine.interval() {
         spans.push(("trigger.interval", interval));
     }
-    match pipeline.aggregate.map(|a| a.window) {
-        Some(WindowSpec::Tumbling { size }) => spans.push(("pipeline.aggregate.window.size", size)),
-        Some(WindowSpec::Sliding { size, slide }) => {
-            spans.push(("pipeline.aggregate.window.size", size));
-            spans.push(("pipeline.aggregate.window.slide", slide));
-        }
-        Some(WindowSpec::Session { gap }) => spans.push(("pipeline.aggregate.window.gap", gap)),
-        None => {}
-    }
+    spans.extend(crate::job::window_spans(pipeline));
     spans
 }
 

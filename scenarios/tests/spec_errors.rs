@@ -174,7 +174,7 @@ fn unknown_key_in_an_engine_table_is_refused() {
         &text,
         11,
         "engine[0].triger",
-        &["unknown field `triger`", "`trigger`", "`name` and `model`"],
+        &["unknown field `triger`", "`trigger`", "`name`, `model` and `profile`"],
     );
 }
 
@@ -357,12 +357,15 @@ fn invalid_pipeline_names_the_pipeline_key() {
 
 #[test]
 fn unknown_model_lists_the_allowed_models() {
-    let text = BASE.replace("model = \"micro-batch\"", "model = \"spark\"");
+    let text = BASE.replace("model = \"micro-batch\"", "model = \"storm\"");
     assert_invalid(
         &text,
         10,
         "engine[0].model",
-        &["unknown model \"spark\"", "\"micro-batch\", \"per-record\""],
+        &[
+            "unknown model \"storm\"",
+            "\"micro-batch\", \"per-record\", \"spark\", \"flink\"",
+        ],
     );
 }
 

@@ -280,6 +280,12 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 ),
                 check.describe(),
             ];
+            if outputs.latency.outputs == 0 && !outputs.delivered.is_empty() {
+                modelled.push(format!(
+                    "no latency measured: every output arrived in the {} warm-up; lengthen the run or shorten `warmup`",
+                    self.settings.warmup
+                ));
+            }
             if outputs.warmup_outputs > 0 {
                 modelled.push(format!(
                     "{} outputs received in the {} warm-up are left out of the latency figures",

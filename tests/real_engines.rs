@@ -3,6 +3,9 @@
 //! the reference evaluator's, after which no engine process may be left — also when streamlab
 //! is interrupted (Ctrl-C) or killed outright in the middle of a run.
 //!
+//! A scenario with a real engine that is not installed is refused before anything runs (tested
+//! without the engines).
+//!
 //! The engines are an optional install (`streamlab engines install`). Without them every test
 //! here says it is skipped and why, and passes, so `cargo test --workspace` passes on a fresh
 //! machine; CI installs them and sets `STREAMLAB_REQUIRE_REAL_ENGINES=1`, which turns a skip
@@ -37,12 +40,12 @@ fn installed(engine: PythonEngine, test: &str) -> bool {
             };
             if std::env::var_os("STREAMLAB_REQUIRE_REAL_ENGINES").is_some_and(|v| v == "1") {
                 panic!(
-                    "{test}: {} is not installed ({why}) but STREAMLAB_REQUIRE_REAL_ENGINES=1",
+                    "{test}: {} is not ready ({why}) but STREAMLAB_REQUIRE_REAL_ENGINES=1",
                     engine.name()
                 );
             }
             eprintln!(
-                "{test}: SKIPPED: {} is not installed ({why}); run `streamlab engines install` to run it",
+                "{test}: SKIPPED: {} is not ready ({why}); run `streamlab engines install` to run it",
                 engine.name()
             );
             false
@@ -331,4 +334,22 @@ fn ctrl_c_and_a_killed_streamlab_leave_no_engine_process() {
     interrupted_run_leaves_no_process("-INT");
     // SIGKILL: no streamlab code runs; the job's lifeline sees its stdin close and ends its group.
     interrupted_run_leaves_no_process("-KILL");
+}
+
+#[test]
+fn a_missing_install_is_refused_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/real-engines.toml");
+    let output = Command::new(bin())
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .env("STREAMLAB_ENGINES_DIR", tmp.path().join("no-engines"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("engine `spark 1s`"), "{stderr}");
+    assert!(stderr.contains("the real spark is not ready"), "{stderr}");
+    assert!(stderr.contains("streamlab engines install"), "{stderr}");
+    assert!(!out.exists(), "nothing ran, nothing was written");
 }

@@ -35,6 +35,7 @@ use streamlab_real_engines::{CacheDir, PythonEngine, RealEngineError, VenvStatus
 use streamlab_reports::layout::slug;
 
 use crate::clock::ClockSetup;
+use crate::engine::{EngineKind, EngineSpec};
 use crate::executor::{EngineExecutor, EngineRunContext, Prepared, RunContext};
 use crate::failures::FailureSpec;
 
@@ -98,7 +99,7 @@ pub trait RealModel {
     /// their input ends; `None`: every window (a bounded source's final watermark fires all).
     fn closed_by(&self, pipeline: &PipelineSpec, events: &[Event]) -> Option<EventTime>;
     /// The helper jar, when the job needs one.
-    fn helper_jar(&self, _cache: &CacheDir) -> Result<Option<PathBuf>, String> {
+    fn helper_jar(_cache: &CacheDir) -> Result<Option<PathBuf>, String> {
         Ok(None)
     }
 }
@@ -155,7 +156,7 @@ impl RealModel for DataflowConfig {
         None
     }
 
-    fn helper_jar(&self, cache: &CacheDir) -> Result<Option<PathBuf>, String> {
+    fn helper_jar(cache: &CacheDir) -> Result<Option<PathBuf>, String> {
         let jar = cache.flink_helper_jar();
         if jar.is_file() {
             Ok(Some(jar))
@@ -170,6 +171,21 @@ impl RealModel for DataflowConfig {
 }
 
 impl<C: RealModel + Serialize + Sync> RealEngine<C> {
+    /// Whether the engine is installed: its venv, and its helper jar if it needs one.
+    fn check_ready(cache: &CacheDir) -> Result<(), String> {
+        match cache.venv(C::VENV).status() {
+            VenvStatus::Ready => {}
+            status => {
+                return Err(RealEngineError::NotInstalled {
+                    engine: C::ENGINE,
+                    status: status.to_string(),
+                }
+                .to_string())
+            }
+        }
+        C::helper_jar(cache).map(|_| ())
+    }
+
     fn prepare_job<'a>(&'a self, ctx: EngineRunContext<'a>) -> Result<Prepared<'a>, String> {
         let RunContext {
             scenario,
@@ -203,16 +219,7 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
         Ok(Prepared::Whole(Box::new(move |_log| {
             let cache = CacheDir::from_env().map_err(|e| e.to_string())?;
             let venv = cache.venv(C::VENV);
-            match venv.status() {
-                VenvStatus::Ready => {}
-                status => {
-                    return Err(RealEngineError::NotInstalled {
-                        engine: C::ENGINE,
-                        status: status.to_string(),
-                    }
-                    .to_string())
-                }
-            }
+            Self::check_ready(&cache)?;
             // The run's own directory for the job: kept with the results; a scratch one (removed
             // afterwards) when the caller keeps no results.
             let (dir, scratch) = match &durability.sink_dir {
@@ -242,7 +249,7 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 campaigns,
                 bind: self.settings.bind.unwrap_or(JobLaunch::LOOPBACK),
                 master: self.settings.master.clone(),
-                helper_jar: self.config.helper_jar(&cache)?,
+                helper_jar: C::helper_jar(&cache)?,
                 env: vec![
                     // Spark's Python workers (the feeder source runs in them) must use the venv.
                     ("PYSPARK_PYTHON".into(), venv.python().display().to_string()),
@@ -320,6 +327,25 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
             })
         })))
     }
+}
+
+/// Refuses a scenario whose real engines are not installed, before anything runs (a missing
+/// install found after the native engines' runs would waste them).
+pub fn check_installed(engines: &[EngineSpec]) -> Result<(), (String, String)> {
+    let real: Vec<&EngineSpec> = engines.iter().filter(|e| e.kind.is_real()).collect();
+    if real.is_empty() {
+        return Ok(());
+    }
+    let cache = CacheDir::from_env().map_err(|e| (real[0].name.clone(), e.to_string()))?;
+    for engine in real {
+        let ready = match &engine.kind {
+            EngineKind::Spark(_) => SparkEngine::check_ready(&cache),
+            EngineKind::Flink(_) => FlinkEngine::check_ready(&cache),
+            _ => Ok(()),
+        };
+        ready.map_err(|message| (engine.name.clone(), message))?;
+    }
+    Ok(())
 }
 
 /// A scratch directory for a job whose results are not kept.

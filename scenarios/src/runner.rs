@@ -67,6 +67,11 @@ pub fn run_scenario(
 ) -> Result<RunOutcome> {
     let clock = clock_setup(scenario, opts.clock.unwrap_or(scenario.clock))?;
     // Refuse before anything runs (the failure-free baseline comes first).
+    crate::real_engine::check_installed(&scenario.engines).map_err(|(engine, message)| RunError::Engine {
+        path: scenario.path.clone(),
+        engine,
+        message,
+    })?;
     for engine in &scenario.engines {
         check_failure_workers(scenario, engine, &clock).map_err(|message| RunError::Engine {
             path: scenario.path.clone(),

@@ -109,7 +109,9 @@ pub enum RealEngineError {
         message: String,
     },
     /// An engine that is not installed was asked to run.
-    #[error("{engine} is not installed ({status}); fix: `streamlab engines install` (see `streamlab engines doctor`)")]
+    #[error(
+        "the real {engine} is not ready: {status}; fix: `streamlab engines install` (see `streamlab engines doctor`)"
+    )]
     NotInstalled {
         /// The engine.
         engine: &'static str,

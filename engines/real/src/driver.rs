@@ -33,7 +33,7 @@ use streamlab_workloads::feeder::{
 use crate::error::{RealEngineError, Result};
 use crate::groups::EngineGroup;
 use crate::job::ScriptArgs;
-use crate::process::{describe_status, last_lines, TAIL_LINES};
+use crate::process::{describe_status, file_tail, TAIL_LINES};
 
 /// A generated job ready to run: which interpreter, which script, where, for how long.
 #[derive(Clone, Debug)]
@@ -244,9 +244,7 @@ pub fn run_job(launch: &JobLaunch, events: &[Event]) -> Result<JobOutcome> {
 
 /// The last lines of the job's log.
 fn tail_of(log: &Path) -> String {
-    std::fs::read(log)
-        .map(|b| last_lines(&String::from_utf8_lossy(&b), TAIL_LINES))
-        .unwrap_or_default()
+    file_tail(log, TAIL_LINES)
 }
 
 /// The progress file's records; a missing file is no records, a line that is not JSON an error.

@@ -58,10 +58,16 @@ impl StepLog {
 
     /// The last `n` lines of the log.
     pub fn tail(&self, n: usize) -> String {
-        std::fs::read(&self.path)
-            .map(|bytes| last_lines(&String::from_utf8_lossy(&bytes), n))
-            .unwrap_or_default()
+        file_tail(&self.path, n)
     }
+}
+
+/// The last `n` lines of the file at `path` (empty when it cannot be read): what an error about
+/// a child quotes from its log.
+pub fn file_tail(path: &Path, n: usize) -> String {
+    std::fs::read(path)
+        .map(|bytes| last_lines(&String::from_utf8_lossy(&bytes), n))
+        .unwrap_or_default()
 }
 
 /// Runs `cmd` as the step `step` in its own process group, its stdout and stderr appended to

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{RealEngineError, Result};
 use crate::groups::EngineGroup;
-use crate::process::{last_lines, TAIL_LINES};
+use crate::process::{file_tail, TAIL_LINES};
 use crate::spark::standalone::free_port;
 use crate::venv::Venv;
 
@@ -85,9 +85,7 @@ impl SessionCluster {
         while !crate::http::get(rest_port, "/taskmanagers").is_some_and(|b| b.contains("\"slotsNumber\"")) {
             if Instant::now() > deadline {
                 let log = dir.join("jobmanager.out");
-                let tail = std::fs::read(&log)
-                    .map(|b| last_lines(&String::from_utf8_lossy(&b), TAIL_LINES))
-                    .unwrap_or_default();
+                let tail = file_tail(&log, TAIL_LINES);
                 return Err(RealEngineError::EngineFailed {
                     engine: "flink",
                     what: format!("session cluster had no TaskManager within {timeout:?}"),

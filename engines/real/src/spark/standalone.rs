@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{RealEngineError, Result};
 use crate::groups::EngineGroup;
-use crate::process::{last_lines, TAIL_LINES};
+use crate::process::{file_tail, TAIL_LINES};
 use crate::venv::Venv;
 
 /// What a standalone cluster is made of.
@@ -144,9 +144,7 @@ impl StandaloneCluster {
             }
             if Instant::now() > deadline {
                 let log = self.dir.join("master.log");
-                let tail = std::fs::read(&log)
-                    .map(|b| last_lines(&String::from_utf8_lossy(&b), TAIL_LINES))
-                    .unwrap_or_default();
+                let tail = file_tail(&log, TAIL_LINES);
                 return Err(RealEngineError::EngineFailed {
                     engine: "spark",
                     what: format!("standalone cluster did not have {workers} alive worker(s) within {timeout:?}"),

@@ -373,6 +373,7 @@ fn test_costs() -> CostModel {
         log_write_ns: 50_000.0,
         disk_ns_per_byte: 2.0,
         exchange_latency_ns: 0.0,
+        exchange_jitter_ns: 0.0,
     }
 }
 

@@ -56,6 +56,13 @@ pub struct CostModel {
     /// A profile written before it existed reads it as 0.
     #[serde(default)]
     pub exchange_latency_ns: f64,
+    /// The mean of an extra, exponentially distributed delay on each such buffer (thread
+    /// scheduling, GC pauses: the tail of a real engine's record path), drawn from a generator
+    /// with a fixed seed, so the same scenario gives the same results. A delay, not CPU. 0 for
+    /// streamlab's own engines; fitted to Flink with `exchange_latency_ns`. A profile written
+    /// before it existed reads it as 0.
+    #[serde(default)]
+    pub exchange_jitter_ns: f64,
 }
 
 impl CostModel {
@@ -78,12 +85,13 @@ impl CostModel {
         log_write_ns: 0.0,
         disk_ns_per_byte: 0.0,
         exchange_latency_ns: 0.0,
+        exchange_jitter_ns: 0.0,
     };
 }
 
 impl CostModel {
     /// Every parameter with its value, in declaration order (for tables and validation).
-    pub fn parameters(&self) -> [(&'static str, f64); 17] {
+    pub fn parameters(&self) -> [(&'static str, f64); 18] {
         [
             ("source_read_ns_per_event", self.source_read_ns_per_event),
             ("chain_ns_per_event", self.chain_ns_per_event),
@@ -102,6 +110,7 @@ impl CostModel {
             ("log_write_ns", self.log_write_ns),
             ("disk_ns_per_byte", self.disk_ns_per_byte),
             ("exchange_latency_ns", self.exchange_latency_ns),
+            ("exchange_jitter_ns", self.exchange_jitter_ns),
         ]
     }
 

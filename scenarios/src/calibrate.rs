@@ -92,6 +92,7 @@ pub fn calibrate(mut progress: impl FnMut(&str)) -> Profile {
         }),
         // streamlab's own channels: their whole cost is the measured hand-off.
         exchange_latency_ns: 0.0,
+        exchange_jitter_ns: 0.0,
     };
     Profile {
         name: "calibrated".into(),

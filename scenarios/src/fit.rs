@@ -21,10 +21,11 @@
 //!   measured ones (the intercept of a line through noisy batches is the least certain number).
 //!
 //! **Flink** — its per-record path has no batch phases to read, so the fit uses streamlab's own
-//! latency measurement: at a buffer timeout of 0 every record is flushed at once, and the
-//! median latency of a stateless pipeline beyond what the native model already prices is the
+//! latency measurement: at a short buffer timeout (the fit runs 1 ms and 50 ms) records are
+//! flushed almost at once, and the latency beyond what the native model already prices is the
 //! delay of the engine's record path (source fetch loop, network stack, mailbox wake-ups),
-//! shared over its exchange hops as `local_exchange_latency_ns` — a delay, not CPU.
+//! shared over its exchange hops as `exchange_latency_ns` — a delay, not CPU — with its jitter
+//! (`exchange_jitter_ns`, the mean of an exponential extra delay) fitted to the p99s.
 //!
 //! The profile records the command, the date and the signature of every configuration it saw,
 //! so `streamlab validate --against` can tell fitted configurations from unseen ones.
@@ -230,26 +231,33 @@ fn round_costs(costs: &mut CostModel) {
         &mut costs.source_poll_ns_per_partition,
         &mut costs.log_write_ns,
         &mut costs.exchange_latency_ns,
+        &mut costs.exchange_jitter_ns,
     ] {
         round(p);
     }
 }
 
-/// The value of one parameter, among `candidates`, whose simulated p50 latencies of the fitted
-/// configurations are closest to the measured ones (least squares of the log ratio); the other
-/// parameters stay as they are. Returns the value chosen.
-fn refine(
+/// A fitted configuration: its scenario, its native twin (no profile of its own) and the real
+/// engine's measured p50 and p99, ms.
+type Measured<'a> = (&'a Scenario, EngineSpec, f64, f64);
+
+/// The candidate, among `candidates` (applied by `set`), whose simulated latencies of the fitted
+/// configurations are closest to the measured ones: least squares of the log ratio of the p50s,
+/// and of the p99s too when `tails` is set. The other parameters stay as they are. Returns the
+/// candidate chosen.
+fn refine<T: Copy>(
     costs: &mut CostModel,
-    measured: &[(&Scenario, EngineSpec, f64)],
-    candidates: impl Iterator<Item = f64>,
-    set: fn(&mut CostModel, f64),
-) -> Result<f64> {
-    let mut best = (f64::INFINITY, 0.0);
+    measured: &[Measured<'_>],
+    candidates: impl Iterator<Item = T>,
+    set: fn(&mut CostModel, T),
+    tails: bool,
+) -> Result<T> {
+    let mut best: Option<(f64, T)> = None;
     for value in candidates {
         let mut trial = *costs;
         set(&mut trial, value);
         let mut error = 0.0;
-        for (scenario, twin, real_p50) in measured {
+        for (scenario, twin, real_p50, real_p99) in measured {
             let clock = ClockSetup::Simulated {
                 profile: Box::new(Profile {
                     name: "fit".into(),
@@ -266,42 +274,64 @@ fn refine(
                 delivered.extend(d);
                 Ok(())
             })?;
-            let sim_p50 = latency_after(&delivered, measured_warmup(scenario, twin)).p50;
-            if *real_p50 > 0.0 && sim_p50 > 0.0 {
-                error += (sim_p50 / real_p50).ln().powi(2);
+            let sim = latency_after(&delivered, measured_warmup(scenario, twin));
+            let mut term = |real: f64, sim: f64| {
+                if real > 0.0 && sim > 0.0 {
+                    error += (sim / real).ln().powi(2);
+                }
+            };
+            term(*real_p50, sim.p50);
+            if tails {
+                term(*real_p99, sim.p99);
             }
         }
-        if error < best.0 {
-            best = (error, value);
+        if best.is_none_or(|(e, _)| error < e) {
+            best = Some((error, value));
         }
     }
-    set(costs, best.1);
-    Ok(best.1)
+    let (_, chosen) = best.expect("at least one candidate");
+    set(costs, chosen);
+    Ok(chosen)
 }
 
 /// Scales `task_launch_ns` (the part of a batch's fixed cost the phase fit is least sure of: an
 /// intercept of a line through noisy batches) by the multiplier from 0.1 to 2, in steps of 0.05,
 /// that brings the simulated p50s closest to the measured ones.
-fn refine_task_launch(costs: &mut CostModel, measured: &[(&Scenario, EngineSpec, f64)]) -> Result<String> {
+fn refine_task_launch(costs: &mut CostModel, measured: &[Measured<'_>]) -> Result<String> {
     let fitted = costs.task_launch_ns;
-    let chosen = refine(costs, measured, (2..=40).map(|k| fitted * k as f64 * 0.05), |c, v| {
-        c.task_launch_ns = v
-    })?;
+    let chosen = refine(
+        costs,
+        measured,
+        (2..=40).map(|k| fitted * k as f64 * 0.05),
+        |c, v| c.task_launch_ns = v,
+        false,
+    )?;
     Ok(format!(
         "task_launch_ns x {:.2} = {chosen:.0} (the multiplier whose simulated p50s are closest to the measured ones)",
         chosen / fitted
     ))
 }
 
-/// Sets `exchange_latency_ns`, from 0 to 5 ms in steps of 20 µs, to the delay that brings the
-/// simulated p50s closest to Flink's measured ones.
-fn refine_exchange_latency(costs: &mut CostModel, measured: &[(&Scenario, EngineSpec, f64)]) -> Result<String> {
-    let chosen = refine(costs, measured, (0..=250).map(|k| k as f64 * 20_000.0), |c, v| {
-        c.exchange_latency_ns = v
-    })?;
-    Ok(format!(
-        "exchange_latency_ns = {chosen:.0} (the delay whose simulated p50s are closest to the measured ones)"
-    ))
+/// Sets `exchange_latency_ns` (0 to 1.5 ms in steps of 50 µs) and `exchange_jitter_ns` (0 to
+/// 1 ms in steps of 100 µs) to the pair whose simulated p50s and p99s are closest to Flink's
+/// measured ones: the constant part of the record path's delay shows in the median, its jitter
+/// in the tail.
+fn refine_exchange_latency(costs: &mut CostModel, measured: &[Measured<'_>]) -> Result<Vec<String>> {
+    let grid = (0..=30u32).flat_map(|c| (0..=10u32).map(move |j| (c as f64 * 50_000.0, j as f64 * 100_000.0)));
+    let (latency, jitter) = refine(
+        costs,
+        measured,
+        grid,
+        |c, (latency, jitter)| {
+            c.exchange_latency_ns = latency;
+            c.exchange_jitter_ns = jitter;
+        },
+        true,
+    )?;
+    Ok(vec![
+        format!("exchange_latency_ns = {latency:.0} (with the jitter, closest to the measured p50s and p99s)"),
+        format!("exchange_jitter_ns = {jitter:.0} (mean of the exponential extra delay)"),
+    ])
 }
 
 /// The warm-up of the real engine a twin stands for (the twin is named like it).
@@ -336,7 +366,7 @@ pub fn fit(
     let mut configurations = Vec::new();
     let mut samples = Vec::new();
     // Each fitted configuration's measured p50, for the latency refinement.
-    let mut measured: Vec<(&Scenario, EngineSpec, f64)> = Vec::new();
+    let mut measured: Vec<Measured<'_>> = Vec::new();
     for scenario in scenarios {
         let engines: Vec<&EngineSpec> = scenario
             .engines
@@ -358,7 +388,8 @@ pub fn fit(
             configurations.push(signature(scenario, engine));
             let mut twin = native_twin(engine).expect("a real engine");
             twin.profile = None;
-            measured.push((scenario, twin, latency_after(&delivered, warmup_of(engine)).p50));
+            let real = latency_after(&delivered, warmup_of(engine));
+            measured.push((scenario, twin, real.p50, real.p99));
             if let EngineKind::Spark(real) = &engine.kind {
                 samples.extend(
                     spark_samples(&run.progress, &real.config, workload.partitions, stateful)
@@ -383,7 +414,7 @@ pub fn fit(
             steps.push(refine_task_launch(&mut costs, &measured)?);
             steps
         }
-        "flink" => vec![refine_exchange_latency(&mut costs, &measured)?],
+        "flink" => refine_exchange_latency(&mut costs, &measured)?,
         other => {
             return Err(refuse(format!(
                 "fitting a profile to `{other}` is not supported; expected `spark` or `flink`"

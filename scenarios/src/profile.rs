@@ -44,7 +44,7 @@ pub const BUILTIN_PROFILES: [(&str, &str); 5] = [
 
 /// What each [`CostModel`] parameter means, with its unit: the comment [`Profile::to_toml`]
 /// writes next to it. In [`CostModel::parameters`] order.
-const PARAMETER_DOCS: [(&str, &str); 17] = [
+const PARAMETER_DOCS: [(&str, &str); 18] = [
     (
         "source_read_ns_per_event",
         "ns per event: reading one event from a source partition",
@@ -103,6 +103,10 @@ const PARAMETER_DOCS: [(&str, &str); 17] = [
     (
         "exchange_latency_ns",
         "ns per buffer: delay of a buffer between two tasks on one node (a real engine's network stack)",
+    ),
+    (
+        "exchange_jitter_ns",
+        "ns per buffer: mean of an exponential extra delay on that trip (seeded: results stay the same)",
     ),
 ];
 

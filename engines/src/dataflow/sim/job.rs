@@ -110,6 +110,7 @@ impl SimulatedDataflow {
             downstream: g.downstream,
             blocked: vec![Vec::new(); n],
             link_last: vec![0; n * n],
+            jitter_draws: 0,
             scheduled: vec![None; n + 2],
             queue: BinaryHeap::new(),
             seq: 0,

@@ -69,6 +69,16 @@ pub(super) enum Inbound {
     Results(Message<WindowResult>),
 }
 
+/// The `n`-th draw of the jitter generator, uniform in [0, 1): SplitMix64 of `n`, a fixed
+/// sequence, so a simulated run stays the same run after run.
+fn unit_draw(n: u64) -> f64 {
+    let mut z = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
 pub(super) fn data_len<T>(m: &Message<T>) -> u64 {
     match m {
         Message::Data { items, .. } => items.len() as u64,
@@ -89,7 +99,13 @@ impl Sim {
             let delay = if remote {
                 (sim.cost.network_latency_ns + bytes as f64 * sim.cost.network_ns_per_byte).round() as Nanos
             } else {
-                sim.cost.exchange_latency_ns.round() as Nanos
+                let jitter = if sim.cost.exchange_jitter_ns > 0.0 {
+                    sim.jitter_draws += 1;
+                    -sim.cost.exchange_jitter_ns * (1.0 - unit_draw(sim.jitter_draws)).ln()
+                } else {
+                    0.0
+                };
+                (sim.cost.exchange_latency_ns + jitter).round() as Nanos
             };
             if items > 0 {
                 work.buffers += 1;

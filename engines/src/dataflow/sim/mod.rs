@@ -84,6 +84,8 @@ struct Sim {
     /// Sources blocked on a full receiver, by receiver.
     blocked: Vec<Vec<usize>>,
     link_last: Vec<Nanos>,
+    /// Buffers given an exchange jitter so far: the jitter generator's position.
+    jitter_draws: u64,
     scheduled: Vec<Option<Nanos>>,
     queue: BinaryHeap<Reverse<(Nanos, u64, usize)>>,
     seq: u64,

@@ -76,6 +76,9 @@ pub struct EngineRun {
     pub final_watermark: i64,
     /// What in this run is modelled rather than measured.
     pub modelled: Vec<String>,
+    /// What a reader must know about this run that is measured, not modelled (a real engine's
+    /// start-up, its sending lag, its outputs against the reference evaluator).
+    pub notes: Vec<String>,
     /// Injected failures and the restarts after them.
     pub failures: Vec<FailureEvent>,
     /// Resident memory of the process, `(start, peak, final)` bytes, when the driver measured
@@ -115,6 +118,11 @@ impl EngineRun {
         for m in later.modelled {
             if !self.modelled.contains(&m) {
                 self.modelled.push(m);
+            }
+        }
+        for n in later.notes {
+            if !self.notes.contains(&n) {
+                self.notes.push(n);
             }
         }
         self.failures.extend(later.failures);

@@ -204,7 +204,7 @@ pub fn validate_against(
             real: latency_after(&real_delivered, warmup),
             simulated: latency_after(&sim_delivered, warmup),
             outputs: real_run
-                .modelled
+                .notes
                 .iter()
                 .find(|n| n.starts_with("outputs equal") || n.starts_with("OUTPUTS DIFFER"))
                 .cloned()

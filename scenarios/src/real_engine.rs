@@ -269,12 +269,12 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 self.config.closed_by(&scenario.pipeline, &events),
             );
             let last_arrival = events.last().map_or(0, |e| e.arrival);
-            let mut modelled = vec![
-                format!(
-                    "nothing: the real {} computed every output; latency measured whole (scheduled arrival → \
-                     receipt by streamlab), not decomposed; the engine's own measurements are its progress records",
-                    C::ENGINE
-                ),
+            let modelled = vec![format!(
+                "nothing: the real {} computed every output; latency measured whole (scheduled arrival → \
+                 receipt by streamlab), not decomposed; the engine's own measurements are its progress records",
+                C::ENGINE
+            )];
+            let mut notes = vec![
                 format!(
                     "engine start-up ({:.1} s) excluded: the clock started when the job opened its source partitions",
                     outcome.startup.as_secs_f64()
@@ -288,13 +288,13 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 check.describe(),
             ];
             if outputs.latency.outputs == 0 && !outputs.delivered.is_empty() {
-                modelled.push(format!(
+                notes.push(format!(
                     "no latency measured: every output arrived in the {} warm-up; lengthen the run or shorten `warmup`",
                     self.settings.warmup
                 ));
             }
             if outputs.warmup_outputs > 0 {
-                modelled.push(format!(
+                notes.push(format!(
                     "{} outputs received in the {} warm-up are left out of the latency figures",
                     outputs.warmup_outputs, self.settings.warmup
                 ));
@@ -322,6 +322,7 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 active_span: (events.first().map_or(0, |e| e.arrival), last_arrival),
                 final_watermark: i64::MIN,
                 modelled,
+                notes,
                 failures: Vec::new(),
                 resident: None,
             })
@@ -400,7 +401,7 @@ impl<C: RealModel + Serialize + Sync + EngineExecutor> EngineExecutor for RealEn
     }
 
     fn stability_notes(&self, run: &EngineRun) -> Vec<String> {
-        // The reference check and the measured/excluded notes are in the run's own notes.
+        // The reference check, start-up, sending lag and warm-up are in the run's own notes.
         let _ = run;
         Vec::new()
     }

@@ -63,6 +63,7 @@ pub fn summarize(
                 .collect();
             let config = executor(&spec.kind).config_json();
             let mut notes = run.modelled.clone();
+            notes.extend(run.notes.iter().cloned());
             if let (ClockSetup::Simulated { .. }, Some(profile)) = (clock, &spec.profile) {
                 notes.push(format!(
                     "priced by its own cost profile `{profile}`, not the scenario's"

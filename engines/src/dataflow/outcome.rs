@@ -51,6 +51,7 @@ pub fn assemble(
         active_span: (0, sources.iter().map(|s| s.last_read_at).max().unwrap_or(0)),
         final_watermark,
         modelled,
+        notes: Vec::new(),
         failures: Vec::new(),
         resident: None,
     }

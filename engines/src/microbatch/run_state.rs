@@ -67,6 +67,7 @@ impl RunState {
             active_span: (0, self.last_data_batch_end),
             final_watermark: engine.next_watermark,
             modelled,
+            notes: Vec::new(),
             failures: self.failures,
             resident: None,
         }

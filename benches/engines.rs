@@ -31,6 +31,7 @@ fn quickstart_pipeline() -> PipelineSpec {
             function: AggFunc::Count,
             field: None,
         }),
+        ..Default::default()
     }
 }
 

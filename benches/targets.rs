@@ -52,6 +52,7 @@ fn ysb_pipeline() -> PipelineSpec {
             function: AggFunc::Count,
             field: None,
         }),
+        ..Default::default()
     }
 }
 
@@ -142,6 +143,7 @@ fn stateless_pipeline() -> PipelineSpec {
         lookup_join: true,
         project: vec![],
         aggregate: None,
+        ..Default::default()
     }
 }
 

@@ -65,6 +65,7 @@ fn pipelines() -> Vec<(&'static str, PipelineSpec)> {
         lookup_join: join,
         project: vec![],
         aggregate: Some(agg),
+        ..Default::default()
     };
     vec![
         (
@@ -147,6 +148,7 @@ fn stateless() -> PipelineSpec {
         lookup_join: true,
         project: vec![Field::Seq, Field::Campaign],
         aggregate: None,
+        ..Default::default()
     }
 }
 

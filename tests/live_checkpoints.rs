@@ -59,6 +59,7 @@ fn pipelines() -> Vec<(&'static str, PipelineSpec)> {
         lookup_join: join,
         project: vec![],
         aggregate: Some(agg),
+        ..Default::default()
     };
     vec![
         (

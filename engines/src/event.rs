@@ -19,11 +19,31 @@ pub enum EventKind {
     AddToCart,
     /// A completed purchase.
     Purchase,
+    /// Nexmark: a new person registered (see [`crate::nexmark`] for its fields).
+    Person,
+    /// Nexmark: a new auction opened.
+    Auction,
+    /// Nexmark: a bid on an auction.
+    Bid,
 }
 
 impl EventKind {
-    /// All kinds, in their canonical order (the order of [`EventKind::index`]).
-    pub const ALL: [EventKind; 4] = [Self::View, Self::Click, Self::AddToCart, Self::Purchase];
+    /// Every kind, in their canonical order (the order of [`EventKind::index`]).
+    pub const ALL: [EventKind; 7] = [
+        Self::View,
+        Self::Click,
+        Self::AddToCart,
+        Self::Purchase,
+        Self::Person,
+        Self::Auction,
+        Self::Bid,
+    ];
+
+    /// The clickstream's kinds (the clickstream generator's mix), in index order.
+    pub const CLICKSTREAM: [EventKind; 4] = [Self::View, Self::Click, Self::AddToCart, Self::Purchase];
+
+    /// The Nexmark benchmark's three event types, in index order.
+    pub const NEXMARK: [EventKind; 3] = [Self::Person, Self::Auction, Self::Bid];
 
     /// The name used in scenario files, traces and sink records.
     pub fn name(self) -> &'static str {
@@ -32,6 +52,9 @@ impl EventKind {
             Self::Click => "click",
             Self::AddToCart => "add_to_cart",
             Self::Purchase => "purchase",
+            Self::Person => "person",
+            Self::Auction => "auction",
+            Self::Bid => "bid",
         }
     }
 
@@ -40,7 +63,7 @@ impl EventKind {
         Self::ALL.into_iter().find(|k| k.name() == s)
     }
 
-    /// A dense index 0..4, used for bit masks.
+    /// A dense index 0..7, used for bit masks.
     pub fn index(self) -> usize {
         self as usize
     }

@@ -25,6 +25,7 @@ pub mod event;
 pub mod fault;
 pub mod latency;
 pub mod microbatch;
+pub mod nexmark;
 pub mod operators;
 pub mod pipeline;
 pub mod recovery;

@@ -455,7 +455,7 @@ fn rows(n: u64) -> Vec<Row> {
 /// A filter every event passes, then the lookup join.
 fn full_chain() -> PipelineSpec {
     PipelineSpec {
-        filter_kinds: Some(EventKind::ALL.to_vec()),
+        filter_kinds: Some(EventKind::CLICKSTREAM.to_vec()),
         lookup_join: true,
         ..PipelineSpec::default()
     }

@@ -108,28 +108,30 @@ impl Default for KindMix {
 }
 
 impl KindMix {
-    /// The weight of `kind`.
+    /// The weight of `kind` (0 for a Nexmark type).
     pub fn weight(&self, kind: EventKind) -> f64 {
         match kind {
             EventKind::View => self.view,
             EventKind::Click => self.click,
             EventKind::AddToCart => self.add_to_cart,
             EventKind::Purchase => self.purchase,
+            // Nexmark's types are the Nexmark generator's, never in a clickstream mix.
+            EventKind::Person | EventKind::Auction | EventKind::Bid => 0.0,
         }
     }
 
     /// The share of `kind` among all events (weight / sum of weights).
     pub fn share(&self, kind: EventKind) -> f64 {
-        self.weight(kind) / EventKind::ALL.iter().map(|k| self.weight(*k)).sum::<f64>()
+        self.weight(kind) / EventKind::CLICKSTREAM.iter().map(|k| self.weight(*k)).sum::<f64>()
     }
 
     /// Checks every weight is finite and `>= 0` and at least one is positive. Keys are
     /// relative to the mix table (`view`, ...).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        for kind in EventKind::ALL {
+        for kind in EventKind::CLICKSTREAM {
             check_at_least(kind.name(), self.weight(kind), 0.0)?;
         }
-        if EventKind::ALL.iter().all(|k| self.weight(*k) == 0.0) {
+        if EventKind::CLICKSTREAM.iter().all(|k| self.weight(*k) == 0.0) {
             return Err(ConfigError::new(
                 "view",
                 "all kind weights are 0; at least one of view, click, add_to_cart, purchase must be > 0",

@@ -158,7 +158,7 @@ struct Model {
 
 impl Model {
     fn new(cfg: &ClickstreamConfig) -> Self {
-        let weights = EventKind::ALL.map(|k| cfg.mix.weight(k).max(0.0));
+        let weights = EventKind::CLICKSTREAM.map(|k| cfg.mix.weight(k).max(0.0));
         let total: f64 = weights.iter().sum();
         let mut kind_thresholds = [0u64; 4];
         let mut acc = 0.0;
@@ -167,7 +167,7 @@ impl Model {
             // 2^64 × cumulative share; saturates to u64::MAX at 1.
             kind_thresholds[i] = (acc / total * 18_446_744_073_709_551_616.0) as u64;
         }
-        let last_kind = EventKind::ALL
+        let last_kind = EventKind::CLICKSTREAM
             .into_iter()
             .rev()
             .find(|k| weights[k.index()] > 0.0)
@@ -213,7 +213,7 @@ impl Model {
     #[inline]
     fn kind<R: RngCore>(&self, rng: &mut R) -> EventKind {
         let u = rng.next_u64();
-        EventKind::ALL
+        EventKind::CLICKSTREAM
             .into_iter()
             .zip(self.kind_thresholds)
             .find(|&(_, t)| u < t)
@@ -361,7 +361,7 @@ impl ClickstreamGenerator {
         let kind = self.model.kind(rng);
         let price_cents = match kind {
             EventKind::AddToCart | EventKind::Purchase => self.model.price(rng),
-            EventKind::View | EventKind::Click => 0,
+            _ => 0,
         };
         let delay = self.delays.sample(rng);
         let seq = self.seq;

@@ -33,7 +33,7 @@ fn events(n: u64, partitions: u32) -> Vec<Event> {
             session: seq / 4,
             page: seq as u32 % 11,
             ad: seq as u32 % 5,
-            kind: EventKind::ALL[seq as usize % 4],
+            kind: EventKind::CLICKSTREAM[seq as usize % 4],
             dwell_ms: seq as u32 * 10,
             price_cents: if seq % 4 >= 2 { 1999 } else { 0 },
         })

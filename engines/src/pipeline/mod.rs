@@ -4,7 +4,13 @@
 //! optional lookup join of the ad against the campaign table, then either a projection into the
 //! sink (a stateless pipeline) or a key-by, a window and an aggregate (a stateful one).
 
+mod stages;
+
 use serde::{Deserialize, Serialize};
+
+pub use stages::{
+    Convert, DedupSpec, JoinInput, JoinKind, JoinSpec, JoinType, Predicate, Side, SignedSpan, ThenSpec, TopNSpec,
+};
 
 use crate::event::{Event, EventKind};
 use crate::time::Span;
@@ -35,11 +41,43 @@ pub enum Field {
     DwellMs,
     /// Price, cents.
     PriceCents,
+    /// Nexmark: a person's or an auction's id.
+    Id,
+    /// Nexmark: a person's name (an id into the generator's name list).
+    Name,
+    /// Nexmark: a person's email (an id).
+    Email,
+    /// Nexmark: a person's credit card (an id).
+    CreditCard,
+    /// Nexmark: a person's city (an id into the generator's city list).
+    City,
+    /// Nexmark: a person's US state (an index into [`crate::nexmark::US_STATES`]).
+    State,
+    /// Nexmark: an auction's item name (an id).
+    ItemName,
+    /// Nexmark: an auction's opening bid.
+    InitialBid,
+    /// Nexmark: an auction's reserve price.
+    Reserve,
+    /// Nexmark: the person selling an auction.
+    Seller,
+    /// Nexmark: an auction's category.
+    Category,
+    /// Nexmark: the auction a bid is for.
+    Auction,
+    /// Nexmark: the person bidding.
+    Bidder,
+    /// Nexmark: a bid's price.
+    Price,
+    /// Nexmark: the channel a bid came through (an index into [`crate::nexmark::CHANNELS`]).
+    Channel,
+    /// Nexmark: a bid's URL (an id).
+    Url,
 }
 
 impl Field {
     /// Every field, for error messages.
-    pub const ALL: [Field; 11] = [
+    pub const ALL: [Field; 27] = [
         Self::Seq,
         Self::EventTime,
         Self::Partition,
@@ -51,6 +89,22 @@ impl Field {
         Self::Kind,
         Self::DwellMs,
         Self::PriceCents,
+        Self::Id,
+        Self::Name,
+        Self::Email,
+        Self::CreditCard,
+        Self::City,
+        Self::State,
+        Self::ItemName,
+        Self::InitialBid,
+        Self::Reserve,
+        Self::Seller,
+        Self::Category,
+        Self::Auction,
+        Self::Bidder,
+        Self::Price,
+        Self::Channel,
+        Self::Url,
     ];
 
     /// The name used in scenario files and sink headers.
@@ -67,6 +121,38 @@ impl Field {
             Self::Kind => "kind",
             Self::DwellMs => "dwell_ms",
             Self::PriceCents => "price_cents",
+            Self::Id => "id",
+            Self::Name => "name",
+            Self::Email => "email",
+            Self::CreditCard => "credit_card",
+            Self::City => "city",
+            Self::State => "state",
+            Self::ItemName => "item_name",
+            Self::InitialBid => "initial_bid",
+            Self::Reserve => "reserve",
+            Self::Seller => "seller",
+            Self::Category => "category",
+            Self::Auction => "auction",
+            Self::Bidder => "bidder",
+            Self::Price => "price",
+            Self::Channel => "channel",
+            Self::Url => "url",
+        }
+    }
+
+    /// The event kinds that carry this field (`None`: every kind, as the stream's own columns
+    /// `seq`, `event_time`, `partition`, `kind`, and the join's `campaign`, are).
+    pub fn kinds(self) -> Option<&'static [EventKind]> {
+        use EventKind::*;
+        match self {
+            Self::Seq | Self::EventTime | Self::Partition | Self::Kind | Self::Campaign => None,
+            Self::User | Self::Session | Self::Page | Self::Ad | Self::DwellMs | Self::PriceCents => {
+                Some(&EventKind::CLICKSTREAM)
+            }
+            Self::Id => Some(&[Person, Auction]),
+            Self::Name | Self::Email | Self::CreditCard | Self::City | Self::State => Some(&[Person]),
+            Self::ItemName | Self::InitialBid | Self::Reserve | Self::Seller | Self::Category => Some(&[Auction]),
+            Self::Auction | Self::Bidder | Self::Price | Self::Channel | Self::Url => Some(&[Bid]),
         }
     }
 }
@@ -143,6 +229,24 @@ pub struct PipelineSpec {
     /// The stateful part; `None` makes a stateless pipeline.
     #[serde(default)]
     pub aggregate: Option<Aggregation>,
+    /// Predicates every record passes (after `filter_kinds`, before the lookup join).
+    #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
+    pub predicates: Vec<Predicate>,
+    /// A field converted in place (after the predicates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convert: Option<Convert>,
+    /// A stream–stream join of two views of the log, instead of the one front.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<JoinSpec>,
+    /// Deduplication within a watermark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup: Option<DedupSpec>,
+    /// Top-N per window over the records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_n: Option<TopNSpec>,
+    /// A second aggregation over the aggregate's window results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<ThenSpec>,
 }
 
 fn default_projection() -> Vec<Field> {
@@ -156,6 +260,12 @@ impl Default for PipelineSpec {
             lookup_join: false,
             project: default_projection(),
             aggregate: None,
+            predicates: Vec::new(),
+            convert: None,
+            join: None,
+            dedup: None,
+            top_n: None,
+            then: None,
         }
     }
 }
@@ -170,10 +280,27 @@ pub struct PipelineError {
     pub message: String,
 }
 
+impl PipelineError {
+    /// An error at `key` (relative to the pipeline table).
+    pub fn at(key: &str, message: String) -> Self {
+        Self {
+            key: key.into(),
+            message,
+        }
+    }
+}
+
 impl PipelineSpec {
-    /// True when the pipeline keeps state (has a windowed aggregation).
+    /// True when the pipeline keeps state (has a keyed stage: an aggregate, a join, a
+    /// deduplication or a top-N).
     pub fn is_stateful(&self) -> bool {
-        self.aggregate.is_some()
+        self.aggregate.is_some() || self.has_graph_stage()
+    }
+
+    /// True when the pipeline has a stage beyond the one-shape front and aggregate: a join, a
+    /// deduplication, a top-N or a second aggregation.
+    pub fn has_graph_stage(&self) -> bool {
+        self.join.is_some() || self.dedup.is_some() || self.top_n.is_some() || self.then.is_some()
     }
 
     /// Checks the pipeline is well formed.
@@ -200,6 +327,7 @@ impl PipelineSpec {
                 "a stateless pipeline must project at least one column".into(),
             );
         }
+        stages::validate(self)?;
         if let Some(a) = &self.aggregate {
             if needs_join(a.key_by) {
                 return err("aggregate.key_by", "`campaign` needs `lookup_join = true`".into());
@@ -257,5 +385,6 @@ pub fn field_value(e: &Event, campaign: u32, f: Field) -> i64 {
         Field::Kind => e.kind.index() as i64,
         Field::DwellMs => e.dwell_ms as i64,
         Field::PriceCents => e.price_cents as i64,
+        nexmark => crate::nexmark::field_value(e, nexmark),
     }
 }

@@ -174,7 +174,7 @@ fn delivered_seqs(run: &EngineRun) -> Vec<u64> {
         .iter()
         .map(|d| match d.output {
             Output::Row(r) => r.event.seq,
-            Output::Window(_) => panic!("stateless pipeline emitted a window"),
+            Output::Window(_) | Output::Record(_) => panic!("stateless pipeline emitted a window or record"),
         })
         .collect();
     seqs.sort_unstable();
@@ -349,7 +349,7 @@ fn micro_batch_on_live_threads_computes_the_same_as_on_the_manual_clock() {
         .filter(|d| d.at == last)
         .filter_map(|d| match d.output {
             Output::Window(w) => Some(((w.key, w.start, w.end), (w.count, w.value))),
-            Output::Row(_) => None,
+            Output::Row(_) | Output::Record(_) => None,
         })
         .collect();
     assert_eq!(table_out, expected.windows, "{name}");
@@ -455,7 +455,7 @@ fn micro_batch_with_a_cost_model_still_equals_reference() {
             .filter(|d| d.at == last)
             .filter_map(|d| match d.output {
                 Output::Window(w) => Some(((w.key, w.start, w.end), (w.count, w.value))),
-                Output::Row(_) => None,
+                Output::Row(_) | Output::Record(_) => None,
             })
             .collect();
         assert_eq!(table_out, expected.windows, "{name}");

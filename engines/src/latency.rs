@@ -34,11 +34,14 @@ pub enum Component {
     /// Per-record with a commit interval (Kafka Streams): an aggregate update held in the
     /// record cache until the next commit forwards it.
     CacheWait,
+    /// An outer join's unmatched row held until no match could come any more (the watermark
+    /// passed its time bound): on Flink's timer, or at Spark's next batch.
+    JoinWait,
 }
 
 impl Component {
     /// Number of components.
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
 
     /// All components, in index order.
     pub const ALL: [Component; Self::COUNT] = [
@@ -51,6 +54,7 @@ impl Component {
         Self::BufferWait,
         Self::SinkVisibility,
         Self::CacheWait,
+        Self::JoinWait,
     ];
 
     /// Name used in `summary.json` and tables.
@@ -65,6 +69,7 @@ impl Component {
             Self::BufferWait => "buffer_wait",
             Self::SinkVisibility => "sink_visibility",
             Self::CacheWait => "cache_wait",
+            Self::JoinWait => "join_wait",
         }
     }
 }

@@ -158,7 +158,7 @@ fn spark_drops_rows_whose_window_the_watermark_already_closed() {
         .iter()
         .map(|d| match d.output {
             Output::Window(w) => (w.start, w.count),
-            Output::Row(_) => panic!(),
+            Output::Row(_) | Output::Record(_) => panic!(),
         })
         .collect();
     assert_eq!(windows, vec![(0, 1)], "the late row does not change the emitted window");
@@ -175,7 +175,7 @@ fn append_update_and_complete_modes_emit_what_spark_emits() {
             .iter()
             .map(|d| match d.output {
                 Output::Window(w) => ((d.at / 1_000_000) as i64, w.start, w.count),
-                Output::Row(_) => panic!(),
+                Output::Row(_) | Output::Record(_) => panic!(),
             })
             .collect::<Vec<_>>()
     };
@@ -256,7 +256,7 @@ fn results(task: WindowTask) -> (Vec<(i64, u64, bool)>, Vec<Row>, u64) {
         .iter()
         .map(|d| match d.output {
             Output::Window(w) => (w.start, w.count, w.is_update),
-            Output::Row(_) => panic!(),
+            Output::Row(_) | Output::Record(_) => panic!(),
         })
         .collect();
     (out, side, late)
@@ -396,7 +396,7 @@ fn continuous_trigger_delivers_each_record_as_it_arrives_and_commits_epochs() {
     assert!(
         run.delivered.iter().all(|d| match d.output {
             Output::Row(r) => d.at == r.lineage.arrival,
-            Output::Window(_) => false,
+            Output::Window(_) | Output::Record(_) => false,
         }),
         "no batching: each record is written when it arrives (work is free on this clock)"
     );
@@ -671,7 +671,7 @@ fn final_table(run: &EngineRun) -> BTreeMap<WindowId, (u64, f64)> {
         .filter(|d| d.at == last)
         .filter_map(|d| match d.output {
             Output::Window(w) => Some(((w.key, w.start, w.end), (w.count, w.value))),
-            Output::Row(_) => None,
+            Output::Row(_) | Output::Record(_) => None,
         })
         .collect()
 }
@@ -788,7 +788,7 @@ fn default_trigger_on_live_threads_computes_what_the_reference_evaluator_compute
         .iter()
         .map(|d| match d.output {
             Output::Row(r) => r.event.seq,
-            Output::Window(_) => panic!(),
+            Output::Window(_) | Output::Record(_) => panic!(),
         })
         .collect();
     seqs.sort_unstable();

@@ -9,7 +9,6 @@
 //! (its signature is in the profile's `[fit]` list) or not: only the unseen ones test the fit.
 
 use hdrhistogram::Histogram;
-use streamlab_engines::operators::Output;
 use streamlab_engines::run::{Delivered, EngineRun};
 use streamlab_engines::time::{Nanos, Span};
 use streamlab_reports::summary::LatencySummary;
@@ -87,10 +86,7 @@ pub fn warmup_of(engine: &EngineSpec) -> Nanos {
 pub fn latency_after(delivered: &[Delivered], warmup: Nanos) -> LatencySummary {
     let mut hist = Histogram::<u64>::new_with_bounds(1, 3 * 3600 * 1_000_000_000, 3).expect("valid bounds");
     for d in delivered.iter().filter(|d| d.at >= warmup) {
-        let origin = match &d.output {
-            Output::Row(r) => r.lineage.arrival,
-            Output::Window(w) => w.origin.arrival,
-        };
+        let origin = d.output.origin().arrival;
         hist.saturating_record(d.at.saturating_sub(origin).max(1));
     }
     LatencySummary::from_histogram(&hist)

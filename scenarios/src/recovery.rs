@@ -18,7 +18,8 @@ use streamlab_reports::summary::Recovery;
 pub const CATCH_UP_TOLERANCE: f64 = 1.2;
 
 /// An output's identity for counting duplicates and losses: a stateless row by its sequence
-/// number; a window result by key, window, count, value and whether it is an update.
+/// number; a window result by key, window, count, value and whether it is an update; a join's
+/// or top-N's result by its records' sequence numbers, window start and shape.
 pub type OutputKey = (i64, i64, i64, u64, u64, bool);
 
 /// The identity of a delivered output.
@@ -26,15 +27,15 @@ pub fn output_key(d: &Delivered) -> OutputKey {
     match d.output {
         Output::Row(r) => (r.event.seq as i64, 0, 0, 0, 0, false),
         Output::Window(w) => (w.key, w.start, w.end, w.count, w.value.to_bits(), w.is_update),
+        Output::Record(r) => {
+            let (shape, left, right, start) = r.identity();
+            (left as i64, right as i64, start, shape as u64, u64::MAX, false)
+        }
     }
 }
 
 fn latency(d: &Delivered) -> Nanos {
-    let origin = match &d.output {
-        Output::Row(r) => r.lineage.arrival,
-        Output::Window(w) => w.origin.arrival,
-    };
-    d.at.saturating_sub(origin)
+    d.at.saturating_sub(d.output.origin().arrival)
 }
 
 /// Everything a run delivered, kept compactly for the comparison.

@@ -12,6 +12,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use streamlab_engines::operators::Output;
+use streamlab_engines::pipeline::OutputShape;
 use streamlab_engines::pipeline::{field_value, Field, PipelineSpec};
 use streamlab_engines::run::Delivered;
 use streamlab_engines::time::as_ms;
@@ -115,11 +116,18 @@ impl SinkCsv {
 
     /// The CSV header of a pipeline's sink records.
     pub fn header(pipeline: &PipelineSpec) -> String {
-        if pipeline.is_stateful() {
-            "delivered_ms,key,window_start_ms,window_end_ms,count,value,is_update,latency_ms".to_string()
-        } else {
-            let cols: Vec<&str> = pipeline.project.iter().map(|f| f.name()).collect();
-            format!("delivered_ms,{},latency_ms", cols.join(","))
+        match pipeline.output_shape() {
+            OutputShape::Windows => {
+                "delivered_ms,key,window_start_ms,window_end_ms,count,value,is_update,latency_ms".to_string()
+            }
+            OutputShape::Records => {
+                "delivered_ms,shape,left_seq,right_seq,left_time_ms,right_time_ms,window_start_ms,window_end_ms,latency_ms"
+                    .to_string()
+            }
+            OutputShape::Rows => {
+                let cols: Vec<&str> = pipeline.project.iter().map(|f| f.name()).collect();
+                format!("delivered_ms,{},latency_ms", cols.join(","))
+            }
         }
     }
 
@@ -158,6 +166,24 @@ impl SinkCsv {
                     r.is_update,
                     as_ms(d.at.saturating_sub(r.origin.arrival))
                 )?,
+                Output::Record(r) => {
+                    let (shape, left, right, _) = r.identity();
+                    let seq = |s: u64| if s == u64::MAX { String::new() } else { s.to_string() };
+                    let time = |present: bool, t: i64| if present { t.to_string() } else { String::new() };
+                    writeln!(
+                        w,
+                        "{:.3},{},{},{},{},{},{},{},{:.3}",
+                        as_ms(d.at),
+                        shape.name(),
+                        seq(left),
+                        seq(right),
+                        time(left != u64::MAX, r.left.event_time),
+                        time(right != u64::MAX, r.right.event_time),
+                        r.start,
+                        r.end,
+                        as_ms(d.at.saturating_sub(r.origin.arrival))
+                    )?
+                }
             }
         }
         Ok(())

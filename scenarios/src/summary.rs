@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use streamlab_engines::latency::Component;
+use streamlab_engines::pipeline::JoinType;
 use streamlab_engines::run::EngineRun;
 use streamlab_engines::time::{Span, NANOS_PER_MS};
 use streamlab_reports::summary::{Counts, LatencySummary, Resources, RunSummary, Summary};
@@ -52,6 +53,11 @@ pub fn summarize(
                 .filter(|&&c| match c {
                     Component::WatermarkWait => scenario.pipeline.is_stateful(),
                     Component::CacheWait => executor(&spec.kind).has_cache_wait(),
+                    Component::JoinWait => scenario
+                        .pipeline
+                        .join
+                        .as_ref()
+                        .is_some_and(|j| j.join_type != JoinType::Inner),
                     _ => true,
                 })
                 .map(|&c: &Component| {

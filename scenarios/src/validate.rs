@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use streamlab_engines::operators::Output;
+use streamlab_engines::operators::{Output, Shape};
 use streamlab_engines::reference::ReferenceResult;
 use streamlab_engines::run::{Delivered, EngineRun};
 use streamlab_engines::time::Span;
@@ -69,6 +69,9 @@ pub struct CanonicalOutput {
     pub rows: Vec<u64>,
     /// Windowed: the last (count, value) of every window.
     pub windows: BTreeMap<(i64, i64, i64), (u64, u64)>,
+    /// Joins and top-N: every record result's identity (shape, left and right sequence
+    /// numbers, window start), as delivered (duplicates kept).
+    pub records: Vec<(Shape, u64, u64, i64)>,
 }
 
 impl CanonicalOutput {
@@ -81,12 +84,13 @@ impl CanonicalOutput {
                     self.windows
                         .insert((w.key, w.start, w.end), (w.count, w.value.to_bits()));
                 }
+                Output::Record(r) => self.records.push(r.identity()),
             }
         }
     }
 
     fn len(&self) -> usize {
-        self.rows.len() + self.windows.len()
+        self.rows.len() + self.windows.len() + self.records.len()
     }
 
     /// One note comparing these outputs with the reference evaluator's exact result: every
@@ -130,6 +134,9 @@ impl CanonicalOutput {
                 n => format!("{verdict} ({n} later windows not closed when the run ended)"),
             };
         }
+        if !self.records.is_empty() || !reference.records.is_empty() {
+            return self.records_against(reference, late_dropped);
+        }
         let mut rows = self.rows.clone();
         rows.sort_unstable();
         let delivered = rows.len();
@@ -147,6 +154,29 @@ impl CanonicalOutput {
             }
         } else {
             format!("OUTPUTS DIFFER from the reference evaluator: {unexpected} rows not in it, {duplicates} duplicated")
+        }
+    }
+
+    fn records_against(&self, reference: &ReferenceResult, late_dropped: u64) -> String {
+        let mut got = self.records.clone();
+        got.sort_unstable();
+        let delivered = got.len();
+        got.dedup();
+        let duplicates = delivered - got.len();
+        let expected: std::collections::BTreeSet<_> = reference.records.iter().copied().collect();
+        let unexpected = got.iter().filter(|r| !expected.contains(r)).count();
+        let missing = expected.len() - (got.len() - unexpected);
+        match (duplicates, unexpected, late_dropped) {
+            (0, 0, _) => match missing {
+                0 => format!("outputs agree with the reference evaluator: {delivered} results"),
+                n => format!(
+                    "outputs agree with the reference evaluator: {delivered} results ({n} more not yet emitted when the run ended)"
+                ),
+            },
+            (0, u, late) if late > 0 => format!(
+                "{u} of {delivered} results differ from the reference evaluator, which counts every event: the engine dropped {late} late records, as its lateness rule says"
+            ),
+            (d, u, _) => format!("OUTPUTS DIFFER from the reference evaluator: {u} results not in it, {d} duplicated"),
         }
     }
 }

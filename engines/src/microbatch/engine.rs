@@ -40,13 +40,14 @@ use crate::source::SourceLog;
 use crate::time::{EventTime, Nanos};
 
 /// The components a micro-batch output's latency is split into.
-pub const COMPONENTS: [Component; 6] = [
+pub const COMPONENTS: [Component; 7] = [
     Component::TriggerWait,
     Component::Queueing,
     Component::Scheduling,
     Component::Processing,
     Component::Commit,
     Component::WatermarkWait,
+    Component::JoinWait,
 ];
 
 /// Why a query could not be restarted from its checkpoint.

@@ -18,7 +18,7 @@ use crate::microbatch::batch::BatchContext;
 use crate::microbatch::config::OutputMode;
 use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::run_state::RunState;
-use crate::operators::{Lineage, Output};
+use crate::operators::{Lineage, Output, Shape};
 use crate::run::Delivered;
 use crate::runtime::Runtime;
 use crate::time::{event_time_as_nanos, Nanos};
@@ -91,11 +91,18 @@ impl MicroBatchEngine {
         let final_results = self.cfg.output_mode == OutputMode::Append;
         let outputs = if already_in_sink { Vec::new() } else { outputs };
         for output in &outputs {
-            let origin = match output {
-                Output::Row(r) => &r.lineage,
-                Output::Window(w) => &w.origin,
+            let (origin, outer) = match output {
+                Output::Row(r) => (&r.lineage, false),
+                Output::Window(w) => (&w.origin, false),
+                Output::Record(r) => (&r.origin, matches!(r.shape, Shape::LeftOnly | Shape::RightOnly)),
             };
-            run.latency.record(t_add, &decompose(origin, &timing));
+            let mut d = decompose(origin, &timing);
+            if outer {
+                // An unmatched row waited in the join's state, not for a window.
+                let held = std::mem::take(&mut d.0[Component::WatermarkWait as usize]);
+                d.add(Component::JoinWait, held);
+            }
+            run.latency.record(t_add, &d);
             if let Output::Window(w) = output {
                 if final_results && !w.is_update {
                     run.latency

@@ -14,6 +14,7 @@
 
 pub mod aggregate;
 pub mod fxhash;
+pub mod graph;
 pub mod stateless;
 pub mod window;
 
@@ -99,11 +100,94 @@ pub struct WindowResult {
     pub is_update: bool,
 }
 
+/// What a record result is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Shape {
+    /// A matched pair of a join: `left` and `right`.
+    Pair,
+    /// A left row that found no match (a left outer join): `left` only.
+    LeftOnly,
+    /// A right row that found no match (a right outer join): `right` only.
+    RightOnly,
+    /// One record ranked in its window (top-N): `left`, with the window.
+    Ranked,
+}
+
+/// A result made of input records rather than aggregated from them: a join's pair or unmatched
+/// row, or a record in its window's top-N. The records are carried whole (they are `Copy` and
+/// fixed-size), so no result allocates.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RecordResult {
+    /// What the result is made of.
+    pub shape: Shape,
+    /// The left record (a join's left side, or the ranked record); zeroed for `RightOnly`.
+    pub left: Event,
+    /// The right record; zeroed unless `Pair` or `RightOnly`.
+    pub right: Event,
+    /// The window (a window join's or a top-N's), else `(0, 0)`.
+    pub start: EventTime,
+    /// Window end (exclusive).
+    pub end: EventTime,
+    /// Lineage of the later-arriving record: the latency origin.
+    pub origin: Lineage,
+    /// When the operator emitted it.
+    pub fired_at: Nanos,
+    /// When it was handed to the next stage.
+    pub handoff: Nanos,
+    /// When the next stage received it.
+    pub recv: Nanos,
+}
+
+impl Shape {
+    /// The name in sink files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Pair => "pair",
+            Shape::LeftOnly => "left_only",
+            Shape::RightOnly => "right_only",
+            Shape::Ranked => "ranked",
+        }
+    }
+}
+
+impl RecordResult {
+    /// The result's identity, for comparing runs: shape, the records' sequence numbers (`u64::MAX`
+    /// for an absent side) and the window start.
+    pub fn identity(&self) -> (Shape, u64, u64, EventTime) {
+        let left = if self.shape == Shape::RightOnly {
+            u64::MAX
+        } else {
+            self.left.seq
+        };
+        let right = if matches!(self.shape, Shape::Pair | Shape::RightOnly) {
+            self.right.seq
+        } else {
+            u64::MAX
+        };
+        (self.shape, left, right, self.start)
+    }
+}
+
 /// What reaches a sink.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Output {
-    /// A record of a stateless pipeline (the sink writes its projected columns).
+    /// A record of a stateless pipeline, or one kept by a deduplication (the sink writes its
+    /// projected columns).
     Row(Row),
-    /// A window result of a stateful pipeline.
+    /// A window result of an aggregation.
     Window(WindowResult),
+    /// A join's or a top-N's result.
+    Record(RecordResult),
+}
+
+impl Output {
+    /// The lineage latency is measured from: the row's own, or the latest-arriving contributor's.
+    #[inline]
+    pub fn origin(&self) -> &Lineage {
+        match self {
+            Output::Row(r) => &r.lineage,
+            Output::Window(w) => &w.origin,
+            Output::Record(r) => &r.origin,
+        }
+    }
 }

@@ -290,7 +290,29 @@ impl PipelineError {
     }
 }
 
+/// What a pipeline's outputs are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputShape {
+    /// Records with the projected columns (a stateless pipeline, a deduplication).
+    Rows,
+    /// Window results (an aggregation, and a second one over it).
+    Windows,
+    /// Records made of input records (a join's pairs and unmatched rows, a top-N's records).
+    Records,
+}
+
 impl PipelineSpec {
+    /// What the pipeline's outputs are.
+    pub fn output_shape(&self) -> OutputShape {
+        if self.join.is_some() || self.top_n.is_some() {
+            OutputShape::Records
+        } else if self.aggregate.is_some() {
+            OutputShape::Windows
+        } else {
+            OutputShape::Rows
+        }
+    }
+
     /// True when the pipeline keeps state (has a keyed stage: an aggregate, a join, a
     /// deduplication or a top-N).
     pub fn is_stateful(&self) -> bool {

@@ -14,18 +14,19 @@ use crate::dataflow::config::SinkGuarantee;
 use crate::dataflow::network::Message;
 use crate::dataflow::tasks::{BarrierAligner, TaskOutcome, TaskSnapshot};
 use crate::latency::{Component, Decomposition, LatencyRecorder};
-use crate::operators::{Output, Row, WindowResult};
+use crate::operators::{Output, Row, Shape, WindowResult};
 use crate::run::Delivered;
 use crate::time::{event_time_as_nanos, EventTime, Nanos};
 
 /// The components a per-record output's latency is split into.
-pub const COMPONENTS: [Component; 6] = [
+pub const COMPONENTS: [Component; 7] = [
     Component::Queueing,
     Component::BufferWait,
     Component::Processing,
     Component::WatermarkWait,
     Component::CacheWait,
     Component::SinkVisibility,
+    Component::JoinWait,
 ];
 
 /// The end of the pipeline: delivers outputs and records their latency.
@@ -173,6 +174,25 @@ impl SinkOperator {
                     self.latency
                         .record_event_time(now.saturating_sub(event_time_as_nanos(r.end)));
                 }
+            }
+            Output::Record(r) => {
+                let o = &r.origin;
+                d.add(Component::Queueing, o.ingest.saturating_sub(o.arrival));
+                d.add(
+                    Component::BufferWait,
+                    o.recv.saturating_sub(o.handoff) + r.recv.saturating_sub(r.handoff),
+                );
+                let held = match r.shape {
+                    Shape::LeftOnly | Shape::RightOnly => Component::JoinWait,
+                    Shape::Pair | Shape::Ranked => Component::WatermarkWait,
+                };
+                d.add(held, r.fired_at.saturating_sub(o.recv));
+                d.add(
+                    Component::Processing,
+                    o.handoff.saturating_sub(o.ingest)
+                        + r.handoff.saturating_sub(r.fired_at)
+                        + received.saturating_sub(r.recv),
+                );
             }
         }
         d.add(Component::SinkVisibility, now.saturating_sub(received));

@@ -7,6 +7,8 @@
 //! drop late data or have not yet closed a window are compared against the part of this table
 //! their semantics promise (see the differential tests).
 
+mod stages;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::dimension::CampaignTable;
@@ -24,6 +26,9 @@ pub struct ReferenceResult {
     pub rows: Vec<u64>,
     /// Stateful pipeline: every window with its (count, value).
     pub windows: BTreeMap<WindowId, (u64, f64)>,
+    /// A join or a top-N: every result's identity — shape, left and right sequence numbers
+    /// (`u64::MAX` for an absent side), window start — sorted.
+    pub records: Vec<(crate::operators::Shape, u64, u64, EventTime)>,
 }
 
 /// Computes the exact result of `pipeline` over `events`.
@@ -33,15 +38,31 @@ pub fn evaluate<'a>(
     events: impl IntoIterator<Item = &'a Event>,
 ) -> ReferenceResult {
     let mut result = ReferenceResult::default();
+    if pipeline.join.is_some() || pipeline.top_n.is_some() {
+        result.records = stages::records(pipeline, table, events);
+        return result;
+    }
     // Values of each window (or, for sessions, each key's (time, value) list).
     let mut groups: BTreeMap<WindowId, Vec<i64>> = BTreeMap::new();
     let mut by_key: BTreeMap<i64, Vec<(EventTime, i64)>> = BTreeMap::new();
+    let mut dedup_kept = BTreeMap::new();
     for e in events {
         if let Some(kinds) = &pipeline.filter_kinds {
             if !kinds.contains(&e.kind) {
                 continue;
             }
         }
+        if !pipeline.predicates.iter().all(|p| stages::passes(p, e)) {
+            continue;
+        }
+        let converted;
+        let e = match &pipeline.convert {
+            None => e,
+            Some(c) => {
+                converted = stages::convert(c, e);
+                &converted
+            }
+        };
         let campaign = if pipeline.lookup_join {
             match table.campaign(e.ad) {
                 Some(c) => c,
@@ -50,6 +71,11 @@ pub fn evaluate<'a>(
         } else {
             0
         };
+        if let Some(d) = &pipeline.dedup {
+            if !stages::first_within(d, e, campaign, &mut dedup_kept) {
+                continue;
+            }
+        }
         let Some(agg) = &pipeline.aggregate else {
             result.rows.push(e.seq);
             continue;
@@ -107,6 +133,9 @@ pub fn evaluate<'a>(
                 .windows
                 .insert(id, (values.len() as u64, aggregate(agg.function, &values)));
         }
+    }
+    if let Some(then) = &pipeline.then {
+        result.windows = stages::then(then, &result.windows);
     }
     result.rows.sort_unstable();
     result

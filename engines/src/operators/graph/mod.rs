@@ -1,0 +1,130 @@
+//! The keyed stages beyond the windowed aggregation: the stream–stream join ([`join`]),
+//! deduplication ([`dedup`]) and top-N per window ([`top_n`]), behind one [`KeyedStage`] that
+//! both engines hold where they would hold a window operator; and the global stage over an
+//! aggregation's window results ([`then`], Nexmark q5's maximum per window).
+//!
+//! Like every operator they take records and watermarks and push into an output vector; which
+//! watermark they are told, and when, is the engine's part (Flink: as it arrives; Spark: the
+//! batch's, the previous batch's maximum minus the delay), and that is where the engines'
+//! emission times differ.
+//!
+//! One rule of time is shared by all of them, [`closed`]: with the engine's watermark
+//! convention, whether no record at or before an event time can still arrive.
+
+pub mod dedup;
+pub mod join;
+pub mod then;
+pub mod top_n;
+
+pub use dedup::Deduplicate;
+pub use join::{JoinRules, StreamJoin};
+pub use then::ThenStage;
+pub use top_n::WindowTopN;
+
+use crate::operators::window::TimeSemantics;
+use crate::operators::{Output, Row};
+use crate::pipeline::PipelineSpec;
+use crate::time::{EventTime, Nanos};
+
+/// Whether the watermark `watermark` has closed event time `t`: no record with a time at or
+/// before `t` is still to come. Spark's watermark `max − delay` closes `t` once `t < watermark`
+/// (`fire_lag` 0: a window `[s, e)` is final when `e <= watermark`); Flink's `max − bound − 1`
+/// once `t <= watermark` (`fire_lag` 1: a window fires when `watermark >= e − 1`). A record
+/// whose time is closed on arrival is late.
+#[inline]
+pub fn closed(watermark: EventTime, t: EventTime, fire_lag: i64) -> bool {
+    watermark != EventTime::MIN && watermark >= t + 1 - fire_lag
+}
+
+/// A keyed stage other than the windowed aggregation, as an engine holds it.
+#[derive(Debug)]
+pub enum KeyedStage {
+    /// A stream–stream join.
+    Join(StreamJoin),
+    /// A deduplication.
+    Dedup(Deduplicate),
+    /// Top-N per window.
+    TopN(WindowTopN),
+}
+
+/// Which engine's rules a keyed stage follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StageRules {
+    /// Spark Structured Streaming (the micro-batch engine).
+    Spark,
+    /// Flink (the per-record engine).
+    Flink,
+}
+
+impl KeyedStage {
+    /// The keyed stage of `pipeline` under `rules`, if it has one (not an aggregate).
+    pub fn for_pipeline(pipeline: &PipelineSpec, rules: StageRules) -> Option<Self> {
+        let semantics = match rules {
+            StageRules::Spark => TimeSemantics::SPARK,
+            StageRules::Flink => TimeSemantics::flink(0),
+        };
+        let lag = semantics.fire_lag;
+        if let Some(j) = &pipeline.join {
+            let rules = JoinRules {
+                window_results_on_close: rules == StageRules::Flink,
+                fire_lag: lag,
+            };
+            return Some(Self::Join(StreamJoin::new(j, rules)));
+        }
+        if let Some(d) = &pipeline.dedup {
+            return Some(Self::Dedup(Deduplicate::new(d, lag)));
+        }
+        pipeline.top_n.map(|t| Self::TopN(WindowTopN::new(t, lag)))
+    }
+
+    /// The partition key of `row` for this stage's exchange (`None`: the row is not an input).
+    #[inline]
+    pub fn key_of(pipeline: &PipelineSpec, row: &Row) -> Option<i64> {
+        if let Some(j) = &pipeline.join {
+            return j.key_of(&row.event).map(|(_, k)| k);
+        }
+        if let Some(d) = &pipeline.dedup {
+            return Some(d.key_of(&row.event, row.campaign));
+        }
+        // Top-N ranks every record of a window in one place: Flink's window Top-N without a
+        // partition key runs as one group.
+        Some(0)
+    }
+
+    /// Takes one row at `now`.
+    #[inline]
+    pub fn on_row(&mut self, row: Row, now: Nanos, out: &mut Vec<Output>) {
+        match self {
+            Self::Join(j) => j.on_row(row, now, out),
+            Self::Dedup(d) => d.on_row(row, now, out),
+            Self::TopN(t) => t.on_row(row),
+        }
+    }
+
+    /// The watermark advanced at `now`.
+    pub fn on_watermark(&mut self, watermark: EventTime, now: Nanos, out: &mut Vec<Output>) {
+        match self {
+            Self::Join(j) => j.on_watermark(watermark, now, out),
+            Self::Dedup(d) => d.on_watermark(watermark),
+            Self::TopN(t) => t.on_watermark(watermark, now, out),
+        }
+    }
+
+    /// Records (or keys) in state.
+    pub fn state_rows(&self) -> usize {
+        match self {
+            Self::Join(j) => j.state_rows(),
+            Self::Dedup(d) => d.state_rows(),
+            Self::TopN(t) => t.state_rows(),
+        }
+    }
+
+    /// Records dropped as late so far.
+    pub fn late_dropped(&self) -> u64 {
+        match self {
+            Self::Join(j) => j.late_dropped,
+            Self::Dedup(d) => d.late_dropped,
+            Self::TopN(t) => t.late_dropped,
+        }
+    }
+}

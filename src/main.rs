@@ -466,8 +466,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("running `{}` on the {} clock", engine.name, clock.name());
             })?;
             print!("{}", comparison_table(&rows));
+            for r in &rows {
+                println!("{} (live): {}", r.name, r.live_reference);
+                println!("{} (simulated): {}", r.name, r.simulated_reference);
+            }
             if rows.iter().any(|r| !r.outputs_equal) {
                 anyhow::bail!("the two clocks produced different outputs");
+            }
+            if rows
+                .iter()
+                .any(|r| r.live_reference.contains("DIFFER") || r.simulated_reference.contains("DIFFER"))
+            {
+                anyhow::bail!("an engine's outputs differ from the reference evaluator");
             }
             Ok(())
         }

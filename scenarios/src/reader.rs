@@ -326,6 +326,7 @@ impl Reader<'_> {
                 "per-record" => {
                     let c: DataflowConfig = self.de(&at, &config, hint)?;
                     c.validate()
+                        .and_then(|()| c.validate_for(pipeline))
                         .map_err(|e| self.at(&format!("{at}.{}", e.key), e.message))?;
                     EngineKind::PerRecord(c)
                 }

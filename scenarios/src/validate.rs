@@ -10,7 +10,9 @@
 use std::collections::BTreeMap;
 
 use streamlab_engines::operators::{Output, Shape};
-use streamlab_engines::reference::ReferenceResult;
+use streamlab_engines::reference::{self, ReferenceResult};
+
+use crate::runner::REFERENCE_CHECK_EVENTS;
 use streamlab_engines::run::{Delivered, EngineRun};
 use streamlab_engines::time::Span;
 use streamlab_reports::summary::LatencySummary;
@@ -39,6 +41,11 @@ pub struct Comparison {
     pub simulated_outputs: usize,
     /// Whether the canonical outputs are identical.
     pub outputs_equal: bool,
+    /// The live run's outputs against the reference evaluator (a note, as `streamlab run`
+    /// writes it).
+    pub live_reference: String,
+    /// The simulated run's outputs against the reference evaluator.
+    pub simulated_reference: String,
 }
 
 impl Comparison {
@@ -192,6 +199,15 @@ pub fn validate(
     let simulated = clock_setup(scenario, ClockKind::Simulated)?;
     let workload = Workload::build(scenario, seed, duration)?;
     let until = duration.nanos() + scenario.drain.nanos();
+    let events = workload.expected_events();
+    let reference = (events <= REFERENCE_CHECK_EVENTS)
+        .then(|| reference::evaluate(&scenario.pipeline, &workload.table, &workload.events()));
+    let check = |run: &EngineRun, canonical: &CanonicalOutput| match &reference {
+        Some(r) => canonical.against_reference(r, run.counts.late_dropped),
+        None => format!(
+            "not checked against the reference evaluator: {events} events (it runs up to {REFERENCE_CHECK_EVENTS})"
+        ),
+    };
     let mut out = Vec::new();
     for engine in &scenario.engines {
         let mut run = |clock, kind| -> Result<(EngineRun, CanonicalOutput)> {
@@ -202,6 +218,7 @@ pub fn validate(
                 Ok(())
             })?;
             canonical.rows.sort_unstable();
+            canonical.records.sort_unstable();
             Ok((run, canonical))
         };
         let (live_run, live_out) = run(&live, ClockKind::Live)?;
@@ -213,6 +230,8 @@ pub fn validate(
             live_outputs: live_out.len(),
             simulated_outputs: sim_out.len(),
             outputs_equal: live_out == sim_out,
+            live_reference: check(&live_run, &live_out),
+            simulated_reference: check(&sim_run, &sim_out),
         });
     }
     Ok(out)

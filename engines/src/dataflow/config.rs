@@ -136,6 +136,33 @@ pub struct DataflowConfigError {
 
 impl DataflowConfig {
     /// Checks value ranges.
+    /// Checks the configuration can run `pipeline`'s stages.
+    pub fn validate_for(&self, pipeline: &crate::pipeline::PipelineSpec) -> Result<(), DataflowConfigError> {
+        if !pipeline.has_graph_stage() {
+            return Ok(());
+        }
+        let err = |key: &str, message: &str| {
+            Err(DataflowConfigError {
+                key: key.into(),
+                message: message.into(),
+            })
+        };
+        if self.commit_interval.is_some() {
+            return err(
+                "commit_interval",
+                "Kafka Streams mode (a record cache flushed on commit) emits aggregate updates, and a join, deduplication, top-N or second aggregation here runs on Flink's event-time rules; remove `commit_interval`",
+            );
+        }
+        if self.allowed_lateness.whole_ms() > 0 {
+            return err(
+                "allowed_lateness",
+                "allowed lateness is a window operator's rule; a join, deduplication, top-N or second aggregation drops records later than the watermark, as Flink's do: remove `allowed_lateness`",
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks the configuration is consistent.
     pub fn validate(&self) -> Result<(), DataflowConfigError> {
         let err = |key: &str, message: &str| {
             Err(DataflowConfigError {

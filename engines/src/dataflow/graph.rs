@@ -11,10 +11,12 @@
 
 use crate::dataflow::config::{DataflowConfig, DataflowConfigError};
 use crate::dataflow::network::{BufferPool, Link, OutputGate};
-use crate::dataflow::tasks::{ResultOutput, RowOutput, SinkOperator, SinkTask, SourceTask, WindowTask};
+use crate::dataflow::tasks::{KeyedPlan, ResultOutput, RowOutput, SinkOperator, SinkTask, SourceTask, WindowTask};
 use crate::dimension::CampaignTable;
+use crate::operators::graph::{ExchangeKey, KeyedStage, StageRules, ThenStage};
 use crate::operators::stateless::StatelessChain;
-use crate::operators::{Row, WindowResult};
+use crate::operators::window::TimeSemantics;
+use crate::operators::{Output, Row};
 use crate::pipeline::PipelineSpec;
 
 /// What a per-record job is: its name, configuration, pipeline and dimension table, and the
@@ -62,7 +64,7 @@ pub trait Links {
     /// A link carrying rows.
     type Rows: Link<Row>;
     /// A link carrying window results.
-    type Results: Link<WindowResult>;
+    type Results: Link<Output>;
     /// A link to subtask `to` for rows.
     fn rows_to(&mut self, to: usize) -> Self::Rows;
     /// A link to subtask `to` for window results.
@@ -79,12 +81,12 @@ pub enum Subtask<R, W> {
     /// The sink behind an exchange from the sources (a stateless pipeline).
     RowSink(Box<SinkTask<Row>>),
     /// The sink behind an exchange from the window subtasks.
-    ResultSink(Box<SinkTask<WindowResult>>),
+    ResultSink(Box<SinkTask<Output>>),
     /// A subtask that finished: a driver's placeholder once it took the subtask out.
     Done,
 }
 
-impl<R: Link<Row>, W: Link<WindowResult>> Subtask<R, W> {
+impl<R: Link<Row>, W: Link<Output>> Subtask<R, W> {
     /// The sink this subtask holds, chained or its own.
     pub fn sink_mut(&mut self) -> Option<&mut SinkOperator> {
         match self {
@@ -103,7 +105,7 @@ pub struct BufferPools {
     /// Buffers of rows (sources to windows or to the sink).
     pub rows: BufferPool<Row>,
     /// Buffers of window results (windows to the sink).
-    pub results: BufferPool<WindowResult>,
+    pub results: BufferPool<Output>,
 }
 
 /// The subtasks of a job, numbered, with who sends to whom.
@@ -119,7 +121,7 @@ pub struct JobGraph<R, W> {
     pub inputs: Vec<usize>,
 }
 
-impl<R: Link<Row>, W: Link<WindowResult>> JobGraph<R, W> {
+impl<R: Link<Row>, W: Link<Output>> JobGraph<R, W> {
     /// Builds `job`'s subtasks, connected by `links`, with `sink` as the job's one sink.
     pub fn build<L: Links<Rows = R, Results = W>>(
         job: &JobContext,
@@ -142,7 +144,7 @@ impl<R: Link<Row>, W: Link<WindowResult>> JobGraph<R, W> {
         };
         let mut sink = Some(sink);
         let mut take_sink = || sink.take().expect("one sink per job");
-        match &job.pipeline.aggregate {
+        match ExchangeKey::for_pipeline(&job.pipeline) {
             None if p == 1 => {
                 let task = source(0, RowOutput::Chained(Box::new(take_sink())));
                 g.push(Subtask::Source(task), vec![], 0);
@@ -156,17 +158,15 @@ impl<R: Link<Row>, W: Link<WindowResult>> JobGraph<R, W> {
                 let task = SinkTask::new(take_sink(), p);
                 g.push(Subtask::RowSink(Box::new(task)), vec![], p);
             }
-            Some(agg) => {
+            Some(key) => {
                 let windows: Vec<usize> = (p..2 * p).collect();
                 for i in 0..p {
                     let channels = windows.iter().map(|&w| links.rows_to(w)).collect();
                     let gate = OutputGate::new(i, channels, capacity, flush_each, pools.rows.clone());
-                    let out = RowOutput::Keyed {
-                        gate,
-                        key_by: agg.key_by,
-                    };
+                    let out = RowOutput::Keyed { gate, key: key.clone() };
                     g.push(Subtask::Source(source(i, out)), windows.clone(), 0);
                 }
+                let pipeline = &job.pipeline;
                 let to = 2 * p;
                 for j in 0..p {
                     let (out, down) = if p == 1 {
@@ -176,11 +176,20 @@ impl<R: Link<Row>, W: Link<WindowResult>> JobGraph<R, W> {
                         let gate = OutputGate::new(j, vec![link], capacity, flush_each, pools.results.clone());
                         (ResultOutput::Gate(gate), vec![to])
                     };
-                    let task = WindowTask::new(j, p, *agg, cfg, out);
+                    let plan = KeyedPlan {
+                        aggregate: pipeline.aggregate,
+                        stage: KeyedStage::for_pipeline(pipeline, StageRules::Flink),
+                        then: pipeline.then.filter(|_| p == 1).map(ThenStage::new),
+                        forward_watermarks: p > 1 && pipeline.then.is_some(),
+                    };
+                    let task = WindowTask::new(j, p, plan, cfg, out);
                     g.push(Subtask::Window(Box::new(task)), down, p);
                 }
                 if p > 1 {
-                    let task = SinkTask::new(take_sink(), p);
+                    let mut task = SinkTask::new(take_sink(), p);
+                    if let Some(then) = pipeline.then {
+                        task = task.with_then(ThenStage::new(then), TimeSemantics::flink(0).fire_lag);
+                    }
                     g.push(Subtask::ResultSink(Box::new(task)), vec![], p);
                 }
             }

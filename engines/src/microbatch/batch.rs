@@ -270,7 +270,8 @@ impl MicroBatchEngine {
         self.crash_check(batch.id, BatchPhase::AddBatch, rt.now())?;
         let mut map_out = self.map_stage(rt, source, batch, run);
         let outputs = if self.pipeline.is_stateful() {
-            self.reduce_stage(rt, batch, &mut map_out, run)?
+            let results = self.reduce_stage(rt, batch, &mut map_out, run)?;
+            self.then_stage(results, rt.now())
         } else {
             gather_rows(&mut map_out)
         };

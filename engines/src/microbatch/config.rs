@@ -269,6 +269,29 @@ impl MicroBatchConfig {
             }
             _ => {}
         }
+        if pipeline.has_graph_stage() && self.output_mode != OutputMode::Append {
+            let what = if pipeline.join.is_some() {
+                "a stream-stream join"
+            } else if pipeline.dedup.is_some() {
+                "dropDuplicatesWithinWatermark"
+            } else if pipeline.top_n.is_some() {
+                "a top-N (a max per window joined back)"
+            } else {
+                "a second aggregation over an aggregation (chained stateful operators)"
+            };
+            return err(
+                "output_mode",
+                &format!("Spark runs {what} in append mode only; set `output_mode = \"append\"`"),
+            );
+        }
+        if let Some(t) = &pipeline.top_n {
+            if t.n != 1 {
+                return err(
+                    "model",
+                    "the micro-batch engine cannot run `pipeline.top_n.n` above 1: Spark refuses a rank over a window (`row_number` or `rank` over a partition: \"Non-time-based windows are not supported on streaming DataFrames/Datasets\"); it runs the top 1 as a `max` per window joined back to the records, so `n` must be 1 on the micro-batch engine",
+                );
+            }
+        }
         if self.output_mode == OutputMode::Complete && !pipeline.is_stateful() {
             return err(
                 "output_mode",

@@ -31,6 +31,7 @@ use crate::microbatch::checkpoint::CheckpointDir;
 use crate::microbatch::log::{BatchLogs, OffsetEntry};
 use crate::microbatch::run_state::RunState;
 pub use crate::microbatch::sink::SinkWriter;
+use crate::operators::graph::{KeyedStage, StageRules, ThenStage};
 use crate::operators::stateless::StatelessChain;
 use crate::operators::window::{EmitPolicy, TimeSemantics, WindowedAggregation};
 use crate::pipeline::PipelineSpec;
@@ -72,6 +73,10 @@ pub struct MicroBatchEngine {
     pub(super) chain: StatelessChain,
     /// One state store partition per shuffle partition (empty for a stateless query).
     pub(super) state: Vec<WindowedAggregation>,
+    /// Or, for a join, a deduplication or a top-N, its operator per shuffle partition.
+    pub(super) stages: Vec<KeyedStage>,
+    /// The second aggregation over the window results, if the query has one.
+    pub(super) then: Option<ThenStage>,
     pub(super) logs: BatchLogs,
     /// Per partition, the end offset of the last committed batch.
     pub(super) committed: Vec<usize>,
@@ -141,6 +146,10 @@ impl MicroBatchEngine {
             pipeline: pipeline.clone(),
             chain: StatelessChain::new(pipeline, table),
             state,
+            stages: (0..cfg.shuffle_partitions)
+                .map_while(|_| KeyedStage::for_pipeline(pipeline, StageRules::Spark))
+                .collect(),
+            then: pipeline.then.map(ThenStage::new),
             logs: BatchLogs::default(),
             committed: vec![0; partitions],
             next_batch_id: 0,

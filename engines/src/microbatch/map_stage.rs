@@ -21,6 +21,7 @@ use crate::microbatch::batch::BatchContext;
 use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::run_state::RunState;
 use crate::operators::fxhash::partition_of;
+use crate::operators::graph::ExchangeKey;
 use crate::operators::stateless::StatelessChain;
 use crate::operators::window::partial::{Partial, PartialAggregator};
 use crate::operators::window::WindowedAggregation;
@@ -56,6 +57,8 @@ struct MapTask<'a> {
     chain: &'a StatelessChain,
     /// The state store partitions (their key and window definition route and pre-aggregate).
     state: &'a [WindowedAggregation],
+    /// The exchange of a join, deduplication or top-N (none: an aggregation's, or stateless).
+    exchange: Option<&'a ExchangeKey>,
     /// The watermark the batch runs with (partial aggregation drops rows it has closed).
     watermark: EventTime,
     /// Shuffle partitions (0 for a stateless query).
@@ -110,7 +113,10 @@ impl MapTask<'_> {
             match &mut partial {
                 Some(p) => p.add(&row),
                 None if stateful => {
-                    let key = self.state[0].key_of(&row);
+                    let key = match self.exchange {
+                        Some(k) => k.of(&row),
+                        None => self.state[0].key_of(&row),
+                    };
                     out.buckets[partition_of(key, shuffle)].push(row);
                 }
                 None => out.rows.push(row),
@@ -144,11 +150,17 @@ impl MicroBatchEngine {
         run: &mut RunState,
     ) -> Vec<MapOutput> {
         let per_task = self.cfg.scheduling.per_task.nanos();
+        let exchange = if self.stages.is_empty() {
+            None
+        } else {
+            ExchangeKey::for_pipeline(&self.pipeline)
+        };
         let task = MapTask {
             chain: &self.chain,
             state: &self.state,
+            exchange: exchange.as_ref(),
             watermark: self.watermark,
-            shuffle: self.state.len(),
+            shuffle: self.state.len().max(self.stages.len()),
             record_cost: self.cfg.modelled_cost_per_record.nanos(),
             batch_start: batch.marks.start,
             nominal: batch.nominal,

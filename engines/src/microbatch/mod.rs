@@ -22,6 +22,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod continuous;
 pub mod engine;
+mod keyed_stage;
 pub mod log;
 mod map_stage;
 pub mod progress;

@@ -186,6 +186,9 @@ impl MicroBatchEngine {
         map_out: &mut [MapOutput],
         run: &mut RunState,
     ) -> Result<Vec<Output>, EngineStop> {
+        if !self.stages.is_empty() {
+            return self.keyed_stage_reduce(rt, batch, map_out, run);
+        }
         let exchange = Exchange::take(map_out);
         // A retried reduce task starts from the state version the batch began with: read
         // back from the checkpoint (as a Spark task on another executor loads the store),

@@ -1,28 +1,41 @@
-//! The stateless front of every pipeline: filter on the event kind, then the stream–table
-//! lookup join of the ad against the campaign table. Chained into the source task in both
+//! The stateless front of every pipeline: filter on the event kind and the `where`
+//! predicates, the `convert` of a field, then the stream–table lookup join of the ad against
+//! the campaign table. For a stream–stream join the front admits the records of either input
+//! (its kinds and predicates); the join itself is the keyed stage behind the exchange. Chained into the source task in both
 //! engines, as Spark's whole-stage codegen and Flink's operator chaining would.
 
 use crate::dimension::CampaignTable;
 use crate::event::Event;
 use crate::operators::{Lineage, Row};
-use crate::pipeline::PipelineSpec;
+use crate::pipeline::{Convert, JoinSpec, PipelineSpec, Predicate};
 
 /// Filter and lookup join, fused.
 #[derive(Clone, Debug)]
 pub struct StatelessChain {
     kind_mask: u8,
+    predicates: Vec<Predicate>,
+    convert: Option<Convert>,
+    inputs: Option<Box<JoinSpec>>,
     join: Option<CampaignTable>,
 }
 
 impl StatelessChain {
     /// The chain for `pipeline`, joining against `table` when the pipeline asks for it.
     pub fn new(pipeline: &PipelineSpec, table: &CampaignTable) -> Self {
-        let kind_mask = match &pipeline.filter_kinds {
-            None => u8::MAX,
-            Some(kinds) => kinds.iter().fold(0u8, |m, k| m | (1 << k.index())),
+        let mask = |kinds: &[crate::event::EventKind]| kinds.iter().fold(0u8, |m, k| m | (1 << k.index()));
+        let kind_mask = match (&pipeline.filter_kinds, &pipeline.join) {
+            (_, Some(j)) => mask(&j.left.kinds) | mask(&j.right.kinds),
+            (None, None) => u8::MAX,
+            (Some(kinds), None) => mask(kinds),
         };
         let join = pipeline.lookup_join.then(|| table.clone());
-        Self { kind_mask, join }
+        Self {
+            kind_mask,
+            predicates: pipeline.predicates.clone(),
+            convert: pipeline.convert,
+            inputs: pipeline.join.clone().map(Box::new),
+            join,
+        }
     }
 
     /// Runs one event through the filter and the join; `None` when it is filtered out or has
@@ -32,12 +45,22 @@ impl StatelessChain {
         if self.kind_mask & (1 << event.kind.index()) == 0 {
             return None;
         }
+        if !self.predicates.iter().all(|p| p.test(event)) {
+            return None;
+        }
+        if let Some(j) = &self.inputs {
+            j.key_of(event)?;
+        }
+        let mut event = *event;
+        if let Some(c) = &self.convert {
+            c.apply(&mut event);
+        }
         let campaign = match &self.join {
             None => 0,
             Some(t) => t.campaign(event.ad)?,
         };
         Some(Row {
-            event: *event,
+            event,
             campaign,
             lineage,
         })

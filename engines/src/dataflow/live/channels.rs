@@ -10,14 +10,14 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::dataflow::graph::Links;
 use crate::dataflow::network::Message;
-use crate::operators::{Row, WindowResult};
+use crate::operators::{Output, Row};
 
 /// The live driver's links: one bounded channel per receiving subtask, made when the graph
 /// first links to it.
 pub(super) struct Channels {
     pub(super) capacity: usize,
     pub(super) rows: BTreeMap<usize, Channel<Row>>,
-    pub(super) results: BTreeMap<usize, Channel<WindowResult>>,
+    pub(super) results: BTreeMap<usize, Channel<Output>>,
 }
 
 /// Both ends of a bounded channel to one subtask.
@@ -25,7 +25,7 @@ pub(super) type Channel<T> = (Sender<Message<T>>, Receiver<Message<T>>);
 
 impl Links for Channels {
     type Rows = Sender<Message<Row>>;
-    type Results = Sender<Message<WindowResult>>;
+    type Results = Sender<Message<Output>>;
 
     fn rows_to(&mut self, to: usize) -> Self::Rows {
         let capacity = self.capacity;

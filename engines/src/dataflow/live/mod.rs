@@ -49,7 +49,7 @@ use crate::dataflow::network::Message;
 use crate::dataflow::outcome::{assemble, WindowOutcome};
 use crate::dataflow::tasks::{CommitHook, SinkOperator, SourceStats};
 use crate::fault::CheckpointPhase;
-use crate::operators::{Row, WindowResult};
+use crate::operators::{Output, Row};
 use crate::run::EngineRun;
 use crate::runtime::{Clock, LiveClock};
 use crate::source::SourceLog;
@@ -232,7 +232,7 @@ pub fn run_live_durable(
     let Channels { rows, results, .. } = channels;
     let mut row_inputs: BTreeMap<usize, Receiver<Message<Row>>> =
         rows.into_iter().map(|(k, (_, rx))| (k, rx)).collect();
-    let mut result_inputs: BTreeMap<usize, Receiver<Message<WindowResult>>> =
+    let mut result_inputs: BTreeMap<usize, Receiver<Message<Output>>> =
         results.into_iter().map(|(k, (_, rx))| (k, rx)).collect();
 
     let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Ack>();

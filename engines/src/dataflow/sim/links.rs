@@ -16,7 +16,7 @@ use crate::cost::Work;
 use crate::dataflow::config::ROW_WIRE_BYTES;
 use crate::dataflow::graph::Links;
 use crate::dataflow::network::{Link, Message};
-use crate::operators::{Row, WindowResult};
+use crate::operators::{Output, Row};
 use crate::time::Nanos;
 
 use super::Sim;
@@ -41,12 +41,12 @@ impl<T> Link<T> for SimLink<T> {
 /// item type, to be delivered on virtual time when the step ends.
 pub(super) struct SimLinks {
     pub(super) rows: Outbox<Row>,
-    pub(super) results: Outbox<WindowResult>,
+    pub(super) results: Outbox<Output>,
 }
 
 impl Links for SimLinks {
     type Rows = SimLink<Row>;
-    type Results = SimLink<WindowResult>;
+    type Results = SimLink<Output>;
 
     fn rows_to(&mut self, to: usize) -> SimLink<Row> {
         SimLink {
@@ -55,7 +55,7 @@ impl Links for SimLinks {
         }
     }
 
-    fn results_to(&mut self, to: usize) -> SimLink<WindowResult> {
+    fn results_to(&mut self, to: usize) -> SimLink<Output> {
         SimLink {
             to,
             outbox: self.results.clone(),
@@ -66,7 +66,7 @@ impl Links for SimLinks {
 /// A queued message and when it becomes available to its receiver.
 pub(super) enum Inbound {
     Rows(Message<Row>),
-    Results(Message<WindowResult>),
+    Results(Message<Output>),
 }
 
 /// The `n`-th draw of the jitter generator, uniform in [0, 1): SplitMix64 of `n`, a fixed

@@ -54,7 +54,7 @@ use crate::cost::{CostModel, Work};
 use crate::dataflow::graph::{self, BufferPools, JobContext};
 use crate::dataflow::outcome::WindowOutcome;
 use crate::dataflow::tasks::{SinkOperator, SourceStats};
-use crate::operators::{Row, WindowResult};
+use crate::operators::{Output, Row};
 use crate::source::SourceLog;
 use crate::time::Nanos;
 
@@ -62,7 +62,7 @@ use checkpoints::Checkpointing;
 use links::{Inbound, SimLinks};
 use steps::SinkKind;
 
-type Subtask = graph::Subtask<SimLink<Row>, SimLink<WindowResult>>;
+type Subtask = graph::Subtask<SimLink<Row>, SimLink<Output>>;
 
 /// The simulated driver's state: the subtasks, the cores they run on, their inboxes and
 /// the event queue.

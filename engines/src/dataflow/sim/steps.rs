@@ -13,7 +13,7 @@ use crate::cost::Work;
 use crate::dataflow::config::ROW_WIRE_BYTES;
 use crate::dataflow::coordinator::Acknowledgement;
 use crate::dataflow::tasks::{SinkTask, SourceTask, Step, TaskOutcome, WindowTask};
-use crate::operators::{Row, WindowResult};
+use crate::operators::{Output, Row};
 use crate::source::SourceLog;
 use crate::time::Nanos;
 
@@ -74,12 +74,7 @@ impl Sim {
         end
     }
 
-    pub(super) fn step_window(
-        &mut self,
-        k: usize,
-        mut task: Box<WindowTask<SimLink<WindowResult>>>,
-        start: Nanos,
-    ) -> Nanos {
+    pub(super) fn step_window(&mut self, k: usize, mut task: Box<WindowTask<SimLink<Output>>>, start: Nanos) -> Nanos {
         let mut now = start;
         while self.inbox[k].front().is_some_and(|(t, _)| *t <= now) {
             let (_, msg) = self.inbox[k].pop_front().expect("front exists");
@@ -213,5 +208,5 @@ impl Sim {
 /// A sink subtask of either item type.
 pub(super) enum SinkKind {
     Rows(Box<SinkTask<Row>>),
-    Results(Box<SinkTask<WindowResult>>),
+    Results(Box<SinkTask<Output>>),
 }

@@ -25,7 +25,7 @@ pub mod window;
 pub use alignment::BarrierAligner;
 pub use sink::{CommitHook, SinkItem, SinkOperator, SinkTask, COMPONENTS};
 pub use source::{RowOutput, SourceStats, SourceTask};
-pub use window::{ResultOutput, WindowOutcome, WindowTask};
+pub use window::{KeyedPlan, ResultOutput, WindowOutcome, WindowTask};
 
 use crate::time::{EventTime, Nanos};
 

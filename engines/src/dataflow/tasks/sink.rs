@@ -13,7 +13,9 @@
 use crate::dataflow::config::SinkGuarantee;
 use crate::dataflow::network::Message;
 use crate::dataflow::tasks::{BarrierAligner, TaskOutcome, TaskSnapshot};
+use crate::dataflow::watermark::WatermarkHolder;
 use crate::latency::{Component, Decomposition, LatencyRecorder};
+use crate::operators::graph::ThenStage;
 use crate::operators::{Output, Row, Shape, WindowResult};
 use crate::run::Delivered;
 use crate::time::{event_time_as_nanos, EventTime, Nanos};
@@ -96,6 +98,17 @@ impl SinkOperator {
     #[inline]
     pub fn deliver_result(&mut self, r: &WindowResult, now: Nanos) {
         self.receive(Output::Window(*r), now);
+    }
+
+    /// Receives a keyed stage's output (a window result or a record result) at `now`.
+    #[inline]
+    pub fn receive_output(&mut self, mut output: Output, now: Nanos) {
+        match &mut output {
+            Output::Row(r) => r.lineage.recv = now,
+            Output::Window(w) => w.recv = now,
+            Output::Record(r) => r.recv = now,
+        }
+        self.receive(output, now);
     }
 
     #[inline]
@@ -206,6 +219,11 @@ impl SinkOperator {
 pub trait SinkItem: Copy {
     /// Hands the item to `sink` at `now`.
     fn deliver_to(self, sink: &mut SinkOperator, now: Nanos);
+
+    /// The item as a keyed stage's output, if it is one (for the second aggregation).
+    fn as_output(self) -> Option<Output> {
+        None
+    }
 }
 
 impl SinkItem for Row {
@@ -216,11 +234,14 @@ impl SinkItem for Row {
     }
 }
 
-impl SinkItem for WindowResult {
+impl SinkItem for Output {
     #[inline]
-    fn deliver_to(mut self, sink: &mut SinkOperator, now: Nanos) {
-        self.recv = now;
-        sink.deliver_result(&self, now);
+    fn deliver_to(self, sink: &mut SinkOperator, now: Nanos) {
+        sink.receive_output(self, now);
+    }
+
+    fn as_output(self) -> Option<Output> {
+        Some(self)
     }
 }
 
@@ -233,6 +254,11 @@ pub struct SinkTask<T> {
     aligner: BarrierAligner<T>,
     inputs: usize,
     ended: usize,
+    /// The second aggregation over the keyed subtasks' window results, run here at
+    /// parallelism 1, with the watermark over its inputs that says when a window's results are
+    /// all in, and the engine's `fire_lag`.
+    then: Option<(ThenStage, WatermarkHolder, i64)>,
+    then_out: Vec<Output>,
 }
 
 impl<T: SinkItem> SinkTask<T> {
@@ -243,7 +269,16 @@ impl<T: SinkItem> SinkTask<T> {
             aligner: BarrierAligner::new(inputs),
             inputs,
             ended: 0,
+            then: None,
+            then_out: Vec::new(),
         }
+    }
+
+    /// Runs the second aggregation `then` in this subtask, closing windows on the watermark
+    /// over its inputs with the engine's `fire_lag`.
+    pub fn with_then(mut self, then: ThenStage, fire_lag: i64) -> Self {
+        self.then = Some((then, WatermarkHolder::new(self.inputs), fire_lag));
+        self
     }
 
     /// Handles one message at `now`.
@@ -258,20 +293,50 @@ impl<T: SinkItem> SinkTask<T> {
         let mut aligned = None;
         match msg {
             Message::Data { items, .. } => {
-                for &item in &items {
-                    item.deliver_to(&mut self.sink, now);
+                match &mut self.then {
+                    Some((then, ..)) => {
+                        for &item in &items {
+                            if let Some(Output::Window(w)) = item.as_output() {
+                                then.on_result(w);
+                            }
+                        }
+                    }
+                    None => {
+                        for &item in &items {
+                            item.deliver_to(&mut self.sink, now);
+                        }
+                    }
                 }
                 outcome.buffers.push(items);
             }
+            Message::Watermark { from, watermark } => {
+                if let Some((then, holder, lag)) = &mut self.then {
+                    if let Some(wm) = holder.update(from, watermark) {
+                        then.release_closed(wm, *lag, now, &mut self.then_out);
+                        for o in self.then_out.drain(..) {
+                            self.sink.receive_output(o, now);
+                        }
+                    }
+                }
+            }
             Message::Barrier { from, id } => aligned = self.aligner.barrier(from, id, now).map(|s| (id, s)),
             Message::End { from } => {
+                if let Some((then, holder, _)) = &mut self.then {
+                    if holder.finish(from) {
+                        // Every input ended: the windows still held are complete.
+                        then.release_all(now, &mut self.then_out);
+                        for o in self.then_out.drain(..) {
+                            self.sink.receive_output(o, now);
+                        }
+                    }
+                }
                 self.ended += 1;
                 aligned = self.aligner.input_finished(from, now);
                 if self.ended == self.inputs {
                     outcome.finished = true;
                 }
             }
-            Message::Watermark { .. } | Message::Idle { .. } => {}
+            Message::Idle { .. } => {}
         }
         if let Some((id, started)) = aligned {
             self.sink.pre_commit(id);

@@ -19,9 +19,9 @@ use crate::dataflow::network::{Link, Message, OutputGate};
 use crate::dataflow::tasks::{SinkOperator, Step};
 use crate::dataflow::watermark::SplitWatermarks;
 use crate::operators::fxhash::partition_of;
+use crate::operators::graph::ExchangeKey;
 use crate::operators::stateless::StatelessChain;
 use crate::operators::{Lineage, Row};
-use crate::pipeline::{field_value, Field};
 use crate::source::SourceLog;
 use crate::time::{EventTime, Nanos};
 
@@ -31,12 +31,12 @@ const READ_CHUNK: usize = 1024;
 /// Where a source subtask's rows go.
 #[derive(Debug)]
 pub enum RowOutput<L = Sender<Message<Row>>> {
-    /// A keyed exchange to the window subtasks, by the key of `key_by`.
+    /// A keyed exchange to the keyed subtasks, by the keyed stage's key.
     Keyed {
         /// The gate.
         gate: OutputGate<Row, L>,
-        /// The key field.
-        key_by: Field,
+        /// How a row is routed.
+        key: ExchangeKey,
     },
     /// An exchange to the (single) sink subtask.
     ToSink(OutputGate<Row, L>),
@@ -48,8 +48,8 @@ impl<L: Link<Row>> RowOutput<L> {
     #[inline]
     fn emit(&mut self, row: Row, now: Nanos) {
         match self {
-            RowOutput::Keyed { gate, key_by } => {
-                let ch = partition_of(field_value(&row.event, row.campaign, *key_by), gate.fan_out());
+            RowOutput::Keyed { gate, key } => {
+                let ch = partition_of(key.of(&row), gate.fan_out());
                 gate.push(ch, row);
             }
             RowOutput::ToSink(gate) => gate.push(0, row),

@@ -18,26 +18,33 @@ use crate::dataflow::config::DataflowConfig;
 use crate::dataflow::network::{Link, Message, OutputGate};
 use crate::dataflow::tasks::{BarrierAligner, IncrementalSnapshot, SinkOperator, TaskOutcome, TaskSnapshot};
 use crate::dataflow::watermark::WatermarkHolder;
+use crate::operators::graph::{KeyedStage, ThenStage};
 use crate::operators::window::{EmitPolicy, TimeSemantics, WindowedAggregation};
-use crate::operators::{Row, WindowResult};
+use crate::operators::{Output, Row, WindowResult};
 use crate::pipeline::Aggregation;
 use crate::time::{EventTime, Nanos};
 
 /// Where a window subtask's results go.
 #[derive(Debug)]
-pub enum ResultOutput<L = Sender<Message<WindowResult>>> {
+pub enum ResultOutput<L = Sender<Message<Output>>> {
     /// An exchange to the sink subtask.
-    Gate(OutputGate<WindowResult, L>),
+    Gate(OutputGate<Output, L>),
     /// The sink, chained into this task.
     Chained(Box<SinkOperator>),
 }
 
 /// A window operator instance behind a keyed exchange.
 #[derive(Debug)]
-pub struct WindowTask<L = Sender<Message<WindowResult>>> {
+pub struct WindowTask<L = Sender<Message<Output>>> {
     /// Subtask index.
     pub index: usize,
-    op: WindowedAggregation,
+    op: KeyedOperator,
+    /// A keyed stage's outputs not yet forwarded.
+    stage_out: Vec<Output>,
+    /// The second aggregation, chained here when the job has parallelism 1.
+    then: Option<ThenStage>,
+    /// Send the watermark on to the sink subtask (which runs the second aggregation).
+    forward_watermarks: bool,
     holder: WatermarkHolder,
     out: ResultOutput<L>,
     scratch: Vec<WindowResult>,
@@ -58,9 +65,29 @@ pub struct WindowTask<L = Sender<Message<WindowResult>>> {
     incremental_root: Option<std::path::PathBuf>,
 }
 
-impl<L: Link<WindowResult>> WindowTask<L> {
-    /// Subtask `index` with `inputs` upstream subtasks.
-    pub fn new(index: usize, inputs: usize, agg: Aggregation, cfg: &DataflowConfig, out: ResultOutput<L>) -> Self {
+/// The operator a keyed subtask runs: the windowed aggregation, or another keyed stage.
+#[derive(Debug)]
+enum KeyedOperator {
+    Window(WindowedAggregation),
+    Stage(KeyedStage),
+}
+
+/// What a keyed subtask runs, and what follows it in the job.
+#[derive(Debug)]
+pub struct KeyedPlan {
+    /// The aggregation, when the pipeline's keyed stage is one.
+    pub aggregate: Option<Aggregation>,
+    /// The keyed stage otherwise.
+    pub stage: Option<KeyedStage>,
+    /// The second aggregation, when it is chained into this subtask (parallelism 1).
+    pub then: Option<ThenStage>,
+    /// Whether the sink subtask behind runs the second aggregation and needs the watermark.
+    pub forward_watermarks: bool,
+}
+
+impl<L: Link<Output>> WindowTask<L> {
+    /// Subtask `index` with `inputs` upstream subtasks, running `plan`.
+    pub fn new(index: usize, inputs: usize, plan: KeyedPlan, cfg: &DataflowConfig, out: ResultOutput<L>) -> Self {
         let semantics = TimeSemantics::flink(cfg.allowed_lateness.whole_ms());
         let commit_interval = cfg.commit_interval.map(|c| c.nanos());
         let policy = if commit_interval.is_some() {
@@ -68,11 +95,21 @@ impl<L: Link<WindowResult>> WindowTask<L> {
         } else {
             EmitPolicy::OnWatermark
         };
+        let op = match (plan.aggregate, plan.stage) {
+            (_, Some(stage)) => KeyedOperator::Stage(stage),
+            (Some(agg), None) => KeyedOperator::Window(
+                WindowedAggregation::new(agg, semantics, policy)
+                    .with_backend(cfg.state_backend)
+                    .unwrap_or_else(|e| panic!("window task {index}: cannot open its state store: {e}")),
+            ),
+            (None, None) => panic!("window task {index}: a keyed subtask needs an aggregate or a keyed stage"),
+        };
         Self {
             index,
-            op: WindowedAggregation::new(agg, semantics, policy)
-                .with_backend(cfg.state_backend)
-                .unwrap_or_else(|e| panic!("window task {index}: cannot open its state store: {e}")),
+            op,
+            stage_out: Vec::new(),
+            then: plan.then,
+            forward_watermarks: plan.forward_watermarks,
             commit_interval,
             next_commit: commit_interval.unwrap_or(0),
             aligner: BarrierAligner::new(inputs),
@@ -126,10 +163,20 @@ impl<L: Link<WindowResult>> WindowTask<L> {
             Message::Data { from, mut items } => {
                 self.holder.mark_active(from);
                 let started = self.measure_state.then(std::time::Instant::now);
-                for row in &mut items {
-                    row.lineage.recv = now;
-                    if !self.op.insert(row, now, &mut self.scratch) {
-                        self.side_output.push(*row);
+                match &mut self.op {
+                    KeyedOperator::Window(op) => {
+                        for row in &mut items {
+                            row.lineage.recv = now;
+                            if !op.insert(row, now, &mut self.scratch) {
+                                self.side_output.push(*row);
+                            }
+                        }
+                    }
+                    KeyedOperator::Stage(stage) => {
+                        for row in &mut items {
+                            row.lineage.recv = now;
+                            stage.on_row(*row, now, &mut self.stage_out);
+                        }
                     }
                 }
                 self.state_accesses += items.len() as u64;
@@ -142,12 +189,12 @@ impl<L: Link<WindowResult>> WindowTask<L> {
             }
             Message::Watermark { from, watermark } => {
                 if let Some(wm) = self.holder.update(from, watermark) {
-                    self.op.advance_watermark(wm, now, &mut self.scratch);
+                    self.advance_watermark(wm, now);
                 }
             }
             Message::Idle { from } => {
                 if let Some(wm) = self.holder.mark_idle(from) {
-                    self.op.advance_watermark(wm, now, &mut self.scratch);
+                    self.advance_watermark(wm, now);
                 }
             }
             Message::Barrier { from, id } => {
@@ -187,18 +234,43 @@ impl<L: Link<WindowResult>> WindowTask<L> {
         self.forward(now);
     }
 
+    fn advance_watermark(&mut self, wm: EventTime, now: Nanos) {
+        match &mut self.op {
+            KeyedOperator::Window(op) => op.advance_watermark(wm, now, &mut self.scratch),
+            KeyedOperator::Stage(stage) => stage.on_watermark(wm, now, &mut self.stage_out),
+        }
+        if self.forward_watermarks {
+            self.forward(now);
+            if let ResultOutput::Gate(g) = &mut self.out {
+                g.broadcast_watermark(wm);
+            }
+        }
+    }
+
+    fn window_op(&mut self) -> Option<&mut WindowedAggregation> {
+        match &mut self.op {
+            KeyedOperator::Window(op) => Some(op),
+            KeyedOperator::Stage(_) => None,
+        }
+    }
+
     /// Restores the state a checkpoint snapshot holds.
     pub fn restore(&mut self, snapshot: &TaskSnapshot) -> Result<(), crate::checkpoint::CheckpointError> {
+        let Some(op) = self.window_op() else {
+            return Err(crate::checkpoint::CheckpointError::Refused {
+                path: std::path::PathBuf::from(format!("subtask-{}", self.index)),
+                message: "a join, deduplication or top-N subtask does not restore from checkpoints yet".into(),
+            });
+        };
         match &snapshot.incremental {
-            Some(inc) => self
-                .op
+            Some(inc) => op
                 .restore_incremental(&inc.root, snapshot.id, snapshot.watermark)
                 .map_err(|e| crate::checkpoint::CheckpointError::Refused {
                     path: inc.root.join(format!("chk-{}", snapshot.id)),
                     message: format!("cannot be restored: {e}"),
                 }),
             None => {
-                self.op.restore(snapshot.windows.iter().cloned(), snapshot.watermark);
+                op.restore(snapshot.windows.iter().cloned(), snapshot.watermark);
                 Ok(())
             }
         }
@@ -208,7 +280,10 @@ impl<L: Link<WindowResult>> WindowTask<L> {
     /// (`<checkpoint dir>/state/subtask-<k>`); no effect on the heap backend, which snapshots
     /// every window.
     pub fn checkpoint_incrementally(&mut self, root: std::path::PathBuf) {
-        if self.op.backend() != crate::operators::window::StateBackendKind::Heap {
+        if self
+            .window_op()
+            .is_some_and(|op| op.backend() != crate::operators::window::StateBackendKind::Heap)
+        {
             self.incremental_root = Some(root);
         }
     }
@@ -217,10 +292,11 @@ impl<L: Link<WindowResult>> WindowTask<L> {
     fn snapshot(&mut self, id: u64, started: Nanos) -> TaskSnapshot {
         let watermark = self.holder.current();
         let began = std::time::Instant::now();
-        let taken = self
-            .incremental_root
-            .as_ref()
-            .and_then(|root| Some((root.clone(), self.op.checkpoint_incremental(id, root)?)));
+        let root = self.incremental_root.clone();
+        let taken = match (root, self.window_op()) {
+            (Some(root), Some(op)) => op.checkpoint_incremental(id, &root).map(|r| (root, r)),
+            _ => None,
+        };
         let sync_ns = began.elapsed().as_nanos() as Nanos;
         let incremental = taken.map(|(root, result)| match result {
             Ok(stats) => IncrementalSnapshot {
@@ -242,24 +318,39 @@ impl<L: Link<WindowResult>> WindowTask<L> {
             id,
             alignment_started: started,
             watermark,
-            windows: match incremental {
-                Some(_) => Vec::new(),
-                None => self.op.snapshot(),
+            windows: match (&incremental, &self.op) {
+                (None, KeyedOperator::Window(op)) => op.snapshot(),
+                _ => Vec::new(),
             },
             incremental,
         }
     }
 
     fn forward(&mut self, now: Nanos) {
-        for mut r in self.scratch.drain(..) {
-            r.handoff = now;
-            match &mut self.out {
-                ResultOutput::Gate(g) => g.push(0, r),
-                ResultOutput::Chained(sink) => {
-                    r.recv = now;
-                    sink.deliver_result(&r, now)
-                }
+        if let Some(then) = &mut self.then {
+            for r in self.scratch.drain(..) {
+                then.on_result(r);
             }
+            // Parallelism 1: a window's results all fired in this one step.
+            then.release_all(now, &mut self.stage_out);
+        }
+        let out = &mut self.out;
+        let mut send = |mut o: Output| {
+            match &mut o {
+                Output::Row(r) => r.lineage.handoff = now,
+                Output::Window(w) => w.handoff = now,
+                Output::Record(r) => r.handoff = now,
+            }
+            match out {
+                ResultOutput::Gate(g) => g.push(0, o),
+                ResultOutput::Chained(sink) => sink.receive_output(o, now),
+            }
+        };
+        for r in self.scratch.drain(..) {
+            send(Output::Window(r));
+        }
+        for o in self.stage_out.drain(..) {
+            send(o);
         }
     }
 
@@ -282,7 +373,9 @@ impl<L: Link<WindowResult>> WindowTask<L> {
     pub fn on_tick(&mut self, now: Nanos) {
         if let Some(interval) = self.commit_interval {
             if now >= self.next_commit {
-                self.op.emit_updates(now, &mut self.scratch);
+                if let KeyedOperator::Window(op) = &mut self.op {
+                    op.emit_updates(now, &mut self.scratch);
+                }
                 self.forward(now);
                 self.next_commit = (now / interval + 1) * interval;
             }
@@ -326,7 +419,10 @@ impl<L: Link<WindowResult>> WindowTask<L> {
         let mut outcome = WindowOutcome {
             index: self.index,
             watermark: self.holder.current(),
-            late_dropped: self.op.take_counters().late_dropped,
+            late_dropped: match &mut self.op {
+                KeyedOperator::Window(op) => op.take_counters().late_dropped,
+                KeyedOperator::Stage(stage) => stage.late_dropped(),
+            },
             side_output: self.side_output,
             buffers_sent: 0,
             state_accesses: self.state_accesses,

@@ -23,7 +23,7 @@ pub use top_n::WindowTopN;
 
 use crate::operators::window::TimeSemantics;
 use crate::operators::{Output, Row};
-use crate::pipeline::PipelineSpec;
+use crate::pipeline::{field_value, DedupSpec, Field, JoinSpec, PipelineSpec};
 use crate::time::{EventTime, Nanos};
 
 /// Whether the watermark `watermark` has closed event time `t`: no record with a time at or
@@ -34,6 +34,48 @@ use crate::time::{EventTime, Nanos};
 #[inline]
 pub fn closed(watermark: EventTime, t: EventTime, fire_lag: i64) -> bool {
     watermark != EventTime::MIN && watermark >= t + 1 - fire_lag
+}
+
+/// How a keyed exchange routes a row to its subtask or shuffle partition: by the key the
+/// pipeline's keyed stage groups on.
+#[derive(Clone, Debug)]
+pub enum ExchangeKey {
+    /// An aggregation's `key_by` field.
+    Field(Field),
+    /// A join: each input's own key field (a row of neither input is not routed).
+    Join(Box<JoinSpec>),
+    /// A deduplication's key fields.
+    Dedup(Box<DedupSpec>),
+    /// One group for everything: top-N ranks all records of a window in one place, as Flink's
+    /// window Top-N without a partition key does.
+    Single,
+}
+
+impl ExchangeKey {
+    /// The exchange of `pipeline`'s keyed stage (`None`: a stateless pipeline).
+    pub fn for_pipeline(pipeline: &PipelineSpec) -> Option<Self> {
+        if let Some(a) = &pipeline.aggregate {
+            return Some(Self::Field(a.key_by));
+        }
+        if let Some(j) = &pipeline.join {
+            return Some(Self::Join(Box::new(j.clone())));
+        }
+        if let Some(d) = &pipeline.dedup {
+            return Some(Self::Dedup(Box::new(d.clone())));
+        }
+        pipeline.top_n.map(|_| Self::Single)
+    }
+
+    /// The key `row` is routed by.
+    #[inline]
+    pub fn of(&self, row: &Row) -> i64 {
+        match self {
+            Self::Field(f) => field_value(&row.event, row.campaign, *f),
+            Self::Join(j) => j.key_of(&row.event).map_or(0, |(_, k)| k),
+            Self::Dedup(d) => d.key_of(&row.event, row.campaign),
+            Self::Single => 0,
+        }
+    }
 }
 
 /// A keyed stage other than the windowed aggregation, as an engine holds it.
@@ -75,20 +117,6 @@ impl KeyedStage {
             return Some(Self::Dedup(Deduplicate::new(d, lag)));
         }
         pipeline.top_n.map(|t| Self::TopN(WindowTopN::new(t, lag)))
-    }
-
-    /// The partition key of `row` for this stage's exchange (`None`: the row is not an input).
-    #[inline]
-    pub fn key_of(pipeline: &PipelineSpec, row: &Row) -> Option<i64> {
-        if let Some(j) = &pipeline.join {
-            return j.key_of(&row.event).map(|(_, k)| k);
-        }
-        if let Some(d) = &pipeline.dedup {
-            return Some(d.key_of(&row.event, row.campaign));
-        }
-        // Top-N ranks every record of a window in one place: Flink's window Top-N without a
-        // partition key runs as one group.
-        Some(0)
     }
 
     /// Takes one row at `now`.

@@ -1,0 +1,149 @@
+//! The reduce stage of a query whose keyed stage is a join, a deduplication or a top-N: one
+//! task per shuffle partition, each running its partition's operator over the rows the
+//! exchange routed to it — first told the batch's watermark, as Spark applies it before the
+//! batch's input (so late input is dropped, expired state evicted and an outer join's
+//! unmatched rows emitted with the watermark of the previous batch: one trigger late).
+//!
+//! And the second aggregation (`then`) over a batch's window results: in append mode a window's
+//! results all leave in the batch whose watermark closed it, so the batch's results are the
+//! window's complete set (Spark allows chained stateful operators in append mode only).
+//!
+//! Invariant: a shuffle partition's rows are processed in map-task order, each map task's in
+//! source order, so a key whose records come from one source partition is seen in arrival order.
+
+use std::sync::Mutex;
+
+use crate::cost::Work;
+use crate::fault::EngineStop;
+use crate::microbatch::batch::BatchContext;
+use crate::microbatch::engine::MicroBatchEngine;
+use crate::microbatch::map_stage::MapOutput;
+use crate::microbatch::progress::StateOperatorProgress;
+use crate::microbatch::run_state::RunState;
+use crate::operators::graph::KeyedStage;
+use crate::operators::{Output, Row};
+use crate::runtime::{Runtime, TaskContext};
+use crate::time::{as_ms, EventTime, Nanos};
+
+/// What one reduce task produced.
+struct StageOutput {
+    work: Work,
+    state_ns: Nanos,
+    outputs: Vec<Output>,
+    late_dropped: u64,
+    rows_total: usize,
+}
+
+/// A shuffle partition's rows through its operator, after the batch's watermark.
+fn reduce(stage: &mut KeyedStage, inputs: &[&[Row]], watermark: EventTime, now: Nanos, measure: bool) -> StageOutput {
+    let mut outputs = Vec::new();
+    let late_before = stage.late_dropped();
+    stage.on_watermark(watermark, now, &mut outputs);
+    let started = measure.then(std::time::Instant::now);
+    let mut inserted = 0u64;
+    for rows in inputs {
+        for row in *rows {
+            stage.on_row(*row, now, &mut outputs);
+        }
+        inserted += rows.len() as u64;
+    }
+    StageOutput {
+        work: Work {
+            state_updates: inserted,
+            results: outputs.len() as u64,
+            ..Default::default()
+        },
+        state_ns: started.map_or(0, |s| s.elapsed().as_nanos() as Nanos),
+        outputs,
+        late_dropped: stage.late_dropped() - late_before,
+        rows_total: stage.state_rows(),
+    }
+}
+
+impl MicroBatchEngine {
+    /// The exchange and the reduce tasks of a batch whose keyed stage is not an aggregation.
+    pub(super) fn keyed_stage_reduce<R: Runtime>(
+        &mut self,
+        rt: &mut R,
+        batch: &mut BatchContext,
+        map_out: &mut [MapOutput],
+        run: &mut RunState,
+    ) -> Result<Vec<Output>, EngineStop> {
+        let buckets: Vec<Vec<Vec<Row>>> = map_out.iter_mut().map(|m| std::mem::take(&mut m.buckets)).collect();
+        let buckets = &buckets;
+        let watermark = self.watermark;
+        let now = batch.marks.query_planning;
+        let tasks: Vec<_> = self
+            .stages
+            .iter_mut()
+            .map(Mutex::new)
+            .enumerate()
+            .map(|(s, stage)| {
+                move |ctx: &TaskContext| {
+                    let inputs: Vec<&[Row]> = buckets.iter().filter_map(|b| b.get(s)).map(Vec::as_slice).collect();
+                    let mut stage = stage.lock().expect("one attempt at a time");
+                    let mut out = reduce(&mut stage, &inputs, watermark, now, ctx.is_live());
+                    out.state_ns = if ctx.is_live() {
+                        ctx.stretch_state(out.state_ns)
+                    } else {
+                        ctx.price(&Work {
+                            state_updates: out.work.state_updates,
+                            ..Default::default()
+                        })
+                    };
+                    ctx.charge(&out.work);
+                    out
+                }
+            })
+            .collect();
+        batch.waves += tasks.len().div_ceil(rt.workers()) as u64;
+        let reduced = rt.run_tasks(tasks, self.cfg.scheduling.per_task.nanos());
+        let mut outputs = Vec::new();
+        let (mut late, mut rows_total, mut state_ns, mut updates) = (0, 0, 0, 0);
+        for r in reduced {
+            late += r.late_dropped;
+            rows_total += r.rows_total;
+            state_ns += r.state_ns;
+            updates += r.work.state_updates;
+            outputs.extend(r.outputs);
+        }
+        run.counts.late_dropped += late;
+        run.counts.state_accesses += updates;
+        run.counts.state_access_ns += state_ns;
+        batch.state_operators.push(StateOperatorProgress {
+            operator_name: self.stage_operator_name().into(),
+            num_rows_total: rows_total as u64,
+            num_rows_updated: updates,
+            num_rows_removed: 0,
+            num_rows_dropped_by_watermark: late,
+            memory_used_bytes: 0,
+            all_updates_time_ms: as_ms(state_ns),
+        });
+        Ok(outputs)
+    }
+
+    /// The name Spark's progress gives the stage's state operator.
+    fn stage_operator_name(&self) -> &'static str {
+        match self.stages.first() {
+            Some(KeyedStage::Join(_)) => "symmetricHashJoin",
+            Some(KeyedStage::Dedup(_)) => "dedupeWithinWatermark",
+            _ => "stateStoreSave",
+        }
+    }
+
+    /// The second aggregation over the batch's window results (append mode: complete per window).
+    pub(super) fn then_stage(&mut self, outputs: Vec<Output>, now: Nanos) -> Vec<Output> {
+        let Some(then) = &mut self.then else {
+            return outputs;
+        };
+        let mut out = Vec::new();
+        for o in outputs {
+            match o {
+                Output::Window(w) => then.on_result(w),
+                other => out.push(other),
+            }
+        }
+        then.release_all(now, &mut out);
+        out
+    }
+}

@@ -8,10 +8,12 @@
 //! - **Event time** — event `m`'s time is its own slot's arrival in ms (rounded down), i.e.
 //!   `m × inter-event delay` of the rate profile (exactly that for a constant rate), from 0 at
 //!   the start of the run. So time follows the rate, as Nexmark's `timestampForEvent` does.
-//! - **Out of order** — as Nexmark's `nextAdjustedEventNumber`: within each group of
-//!   `g = out_of_order_group_size` slots, slot `n` carries event `base + (n × k) mod g` with
-//!   `base = n − n mod g` and `k` = 953 (Nexmark's multiplier; the next odd number coprime to
-//!   `g` if 953 divides `g`), a permutation of the group. An event's time and record travel
+//! - **Out of order** — after Nexmark's `nextAdjustedEventNumber`: within each group of
+//!   `g = out_of_order_group_size` slots, slot `n` carries event `base + (i × k + ⌊g/2⌋) mod g`
+//!   with `base = n − i`, `i = n mod g` and `k` = 953 (Nexmark's multiplier; the next odd number
+//!   coprime to `g` if 953 shares a factor with it), a permutation of the group. Nexmark's
+//!   formula has no offset, which makes it the identity whenever `953 ≡ 1 (mod g)` (g = 2, 4,
+//!   7, 8, 14, 17, ...); the offset reorders every group of two or more. An event's time and record travel
 //!   together, so within a group event times are a permutation of the in-order ones and an
 //!   event's time can lie up to `g − 1` inter-event gaps after its arrival. A last group cut
 //!   short by the end of the schedule is in order. `g = 1` (the default) is in order.
@@ -175,7 +177,7 @@ impl NexmarkGenerator {
         let len = self.group.len() as u64;
         // A full group is permuted; a last, partial one is in order.
         let j = if len == self.group_size {
-            i * self.multiplier % len
+            (i * self.multiplier + len / 2) % len
         } else {
             i
         };

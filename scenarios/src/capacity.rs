@@ -24,7 +24,7 @@ use streamlab_engines::pipeline::{PipelineSpec, WindowSpec};
 use crate::clock::clock_setup;
 use crate::drive::run_engine;
 use crate::executor::executor;
-use crate::spec::{ClockKind, EngineSpec, Scenario, WorkloadSpec};
+use crate::spec::{ClockKind, EngineSpec, Scenario};
 pub use crate::stability::stability;
 use crate::workload::Workload;
 
@@ -109,7 +109,7 @@ pub fn capacity(
     max_rate: f64,
     mut on_probe: impl FnMut(&EngineSpec, &Probe),
 ) -> Result<Vec<Capacity>> {
-    let WorkloadSpec::Clickstream(base) = &scenario.workload else {
+    let Some(base_profile) = scenario.workload.rate() else {
         return Err(RunError::Unsupported {
             path: scenario.path.clone(),
             message: "key `workload.trace`: a capacity search scales the generator's rate; a trace cannot be scaled"
@@ -117,7 +117,7 @@ pub fn capacity(
         });
     };
     let clock = clock_setup(scenario, ClockKind::Simulated)?;
-    let base_rate = base.rate.cumulative(scenario.duration.nanos()) / (scenario.duration.nanos() as f64 / 1e9);
+    let base_rate = base_profile.cumulative(scenario.duration.nanos()) / (scenario.duration.nanos() as f64 / 1e9);
     let mut out = Vec::new();
     for engine in &scenario.engines {
         let mut probes: Vec<Probe> = Vec::new();
@@ -130,9 +130,7 @@ pub fn capacity(
                 .min(scenario_secs);
             let duration = Span((secs * 1e9) as Nanos);
             let mut s = scenario.clone();
-            let mut cfg = base.clone();
-            cfg.rate = scaled(&base.rate, scale);
-            s.workload = WorkloadSpec::Clickstream(cfg);
+            s.workload = scenario.workload.with_rate(scaled(base_profile, scale));
             let workload = Workload::build(&s, seed, duration)?;
             let events = workload.expected_events().saturating_sub(1);
             let until = duration.nanos() + s.drain.nanos();

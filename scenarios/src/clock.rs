@@ -8,7 +8,7 @@ use streamlab_engines::cluster::Cluster;
 
 use crate::error_run::{Result, RunError};
 use crate::profile::{load_profile, Profile};
-use crate::spec::{ClockKind, Scenario, WorkloadSpec};
+use crate::spec::{ClockKind, Scenario};
 
 /// How the engine runs of a scenario are clocked.
 #[derive(Clone, Debug)]
@@ -48,7 +48,7 @@ pub fn clock_setup(scenario: &Scenario, clock: ClockKind) -> Result<ClockSetup> 
             ),
         }),
         ClockKind::Live => Ok(ClockSetup::Live),
-        ClockKind::Simulated if matches!(&scenario.workload, WorkloadSpec::Clickstream(c) if c.backlog) => {
+        ClockKind::Simulated if scenario.workload.backlog() => {
             Err(RunError::Unsupported {
                 path: scenario.path.clone(),
                 message: "key `workload.backlog`: a backlog measures how fast the engines run on this machine; \

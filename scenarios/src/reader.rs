@@ -22,7 +22,7 @@ use streamlab_engines::microbatch::MicroBatchConfig;
 use streamlab_engines::pipeline::PipelineSpec;
 use streamlab_engines::time::Span;
 use streamlab_real_engines::spark::RefusedTable;
-use streamlab_workloads::ClickstreamConfig;
+use streamlab_workloads::{ClickstreamConfig, NexmarkWorkload};
 use toml_edit::{DocumentMut, ImDocument, Item, Table, TableLike, Value};
 
 use crate::engine::{EngineKind, EngineSpec};
@@ -48,6 +48,21 @@ const TOP_LEVEL_KEYS: [&str; 13] = [
     "workload",
     "pipeline",
     "engine",
+];
+
+/// The keys of `[workload.nexmark]` (`NexmarkConfig`), for messages.
+const NEXMARK_KEYS: [&str; 11] = [
+    "person_proportion",
+    "auction_proportion",
+    "bid_proportion",
+    "num_active_people",
+    "num_in_flight_auctions",
+    "hot_auction_ratio",
+    "hot_sellers_ratio",
+    "hot_bidders_ratio",
+    "out_of_order_group_size",
+    "prob_delayed_event",
+    "occasional_delay",
 ];
 
 impl Scenario {
@@ -232,11 +247,53 @@ impl Reader<'_> {
                 path: base.join(relative),
             });
         }
-        let config: ClickstreamConfig = self.de("workload", item, Some("or `trace` alone, to replay a trace file"))?;
-        config
-            .validate()
-            .map_err(|e| self.at(&format!("workload.{}", e.key), e.message))?;
-        Ok(WorkloadSpec::Clickstream(config))
+        let generator: String = match table.get("generator") {
+            Some(g) => self.de("workload.generator", g, None)?,
+            None => "clickstream".to_owned(),
+        };
+        let mut config = Table::new();
+        for (key, value) in table.iter().filter(|(k, _)| *k != "generator") {
+            config.insert(key, value.clone());
+        }
+        let config = Item::Table(config);
+        match generator.as_str() {
+            "clickstream" => {
+                if table.contains_key("nexmark") {
+                    return Err(self.at(
+                        "workload.nexmark",
+                        "the [workload.nexmark] table configures the Nexmark generator; add \
+                         generator = \"nexmark\" to [workload], or remove the table",
+                    ));
+                }
+                let config: ClickstreamConfig = self.de(
+                    "workload",
+                    &config,
+                    Some("plus `generator`; or `trace` alone, to replay a trace file"),
+                )?;
+                config
+                    .validate()
+                    .map_err(|e| self.at(&format!("workload.{}", e.key), e.message))?;
+                Ok(WorkloadSpec::Clickstream(config))
+            }
+            "nexmark" => {
+                let hint = format!(
+                    "plus `generator` (Nexmark's own keys go in [workload.nexmark]: {})",
+                    backticked_list(&NEXMARK_KEYS)
+                );
+                let config: NexmarkWorkload = self.de("workload", &config, Some(&hint))?;
+                config
+                    .validate()
+                    .map_err(|e| self.at(&format!("workload.{}", e.key), e.message))?;
+                Ok(WorkloadSpec::Nexmark(config))
+            }
+            other => Err(self.at(
+                "workload.generator",
+                format!(
+                    "unknown generator \"{other}\"; expected one of {}",
+                    quoted_list(&WorkloadSpec::GENERATORS)
+                ),
+            )),
+        }
     }
 
     fn pipeline(&self) -> Result<PipelineSpec> {

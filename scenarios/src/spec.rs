@@ -34,6 +34,8 @@
 //! rate = { profile = "constant", events_per_second = 20000 }
 //! # ...or a trace file instead:  trace = "traces/day1.csv"
 //! # (relative to the scenario file; then `trace` is the only key allowed in [workload])
+//! # ...or Nexmark: generator = "nexmark" with partitions, rate, backlog and a
+//! # [workload.nexmark] table of NexmarkConfig keys (bid_proportion = 46, ...)
 //!
 //! [pipeline]                          # PipelineSpec
 //! filter_kinds = ["click"]
@@ -62,7 +64,7 @@ use serde::{Deserialize, Serialize};
 use streamlab_engines::cluster::Cluster;
 use streamlab_engines::pipeline::PipelineSpec;
 use streamlab_engines::time::Span;
-use streamlab_workloads::ClickstreamConfig;
+use streamlab_workloads::{ClickstreamConfig, NexmarkWorkload, RateProfile};
 
 pub use crate::engine::{EngineKind, EngineSpec};
 pub use crate::failures::{CrashScope, FailureKindName, FailureSpec};
@@ -91,13 +93,47 @@ impl ClockKind {
 /// Where a scenario's events come from (the `[workload]` table).
 #[derive(Clone, Debug, PartialEq)]
 pub enum WorkloadSpec {
-    /// The seeded clickstream generator.
+    /// The seeded clickstream generator (`generator = "clickstream"`, the default).
     Clickstream(ClickstreamConfig),
+    /// The seeded Nexmark generator (`generator = "nexmark"`).
+    Nexmark(NexmarkWorkload),
     /// A recorded trace file, replayed.
     Trace {
         /// The trace file, resolved against the scenario file's directory.
         path: PathBuf,
     },
+}
+
+impl WorkloadSpec {
+    /// The generators a `[workload]` table may name in `generator`.
+    pub const GENERATORS: [&'static str; 2] = ["clickstream", "nexmark"];
+
+    /// The generator's rate profile (`None` for a trace).
+    pub fn rate(&self) -> Option<&RateProfile> {
+        match self {
+            Self::Clickstream(c) => Some(&c.rate),
+            Self::Nexmark(n) => Some(&n.rate),
+            Self::Trace { .. } => None,
+        }
+    }
+
+    /// The same workload at another rate profile (a trace is returned unchanged).
+    pub fn with_rate(&self, rate: RateProfile) -> Self {
+        match self {
+            Self::Clickstream(c) => Self::Clickstream(ClickstreamConfig { rate, ..c.clone() }),
+            Self::Nexmark(n) => Self::Nexmark(NexmarkWorkload { rate, ..n.clone() }),
+            Self::Trace { .. } => self.clone(),
+        }
+    }
+
+    /// Whether every event is in the source from the start (`workload.backlog`).
+    pub fn backlog(&self) -> bool {
+        match self {
+            Self::Clickstream(c) => c.backlog,
+            Self::Nexmark(n) => n.backlog,
+            Self::Trace { .. } => false,
+        }
+    }
 }
 
 /// A validated scenario: everything needed to run it, and the text it was read from.

@@ -1,14 +1,12 @@
-//! The input every engine run of a scenario reads: generated from the seed or read from a
-//! trace, handed out whole (live runs) or in arrival-ordered pieces (long simulated runs keep
+//! The input every engine run of a scenario reads: generated from the seed (the clickstream or
+//! Nexmark generator) or read from a trace, handed out whole (live runs) or in arrival-ordered pieces (long simulated runs keep
 //! only a window of it in memory).
 
 use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::event::Event;
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Nanos, Span};
-use streamlab_workloads::{ClickstreamConfig, ClickstreamGenerator};
-
-use streamlab_workloads::RateProfile;
+use streamlab_workloads::{ClickstreamConfig, ClickstreamGenerator, NexmarkGenerator, NexmarkWorkload, RateProfile};
 
 use crate::error_run::{Result, RunError};
 use crate::failures;
@@ -30,8 +28,31 @@ pub struct Workload {
 
 #[derive(Debug)]
 enum Source {
-    Generated { cfg: ClickstreamConfig, seed: u64 },
+    Generated { cfg: Generator, seed: u64 },
     Trace(Vec<Event>),
+}
+
+/// A seeded generator's configuration.
+#[derive(Debug)]
+enum Generator {
+    Clickstream(ClickstreamConfig),
+    Nexmark(NexmarkWorkload),
+}
+
+impl Generator {
+    fn rate(&self) -> &RateProfile {
+        match self {
+            Self::Clickstream(c) => &c.rate,
+            Self::Nexmark(n) => &n.rate,
+        }
+    }
+
+    fn backlog(&self) -> bool {
+        match self {
+            Self::Clickstream(c) => c.backlog,
+            Self::Nexmark(n) => n.backlog,
+        }
+    }
 }
 
 impl Workload {
@@ -41,39 +62,51 @@ impl Workload {
         let duration = duration.nanos();
         let outages = failures::source_outages(&scenario.failures);
         let spikes = failures::rate_spikes(&scenario.failures);
-        Ok(match &scenario.workload {
-            WorkloadSpec::Clickstream(cfg) => {
-                let mut cfg = cfg.clone();
-                if let Some(spike) = spikes.first() {
-                    let refuse = |message: &str| RunError::Unsupported {
-                        path: scenario.path.clone(),
-                        message: format!("key `failure` (rate_spike): {message}"),
-                    };
-                    if spikes.len() > 1 {
-                        return Err(refuse("one rate spike per scenario; for more, write the rate profile"));
-                    }
-                    let RateProfile::Constant { events_per_second } = cfg.rate else {
-                        return Err(refuse(
-                            "a spike rides on a constant rate; this workload's rate profile is not constant",
-                        ));
-                    };
-                    cfg.rate = RateProfile::Spike {
-                        base: events_per_second,
-                        peak: events_per_second * spike.factor.unwrap_or(1.0),
-                        at: spike.at.unwrap_or_default(),
-                        duration: spike.duration.unwrap_or_default(),
-                    };
-                }
-                Workload {
-                    table: streamlab_workloads::campaign_table(&cfg, seed),
-                    partitions: cfg.partitions as usize,
-                    duration,
-                    outages,
-                    source: Source::Generated { cfg, seed },
-                }
+        let mut spec = scenario.workload.clone();
+        if let (Some(spike), Some(rate)) = (spikes.first(), scenario.workload.rate()) {
+            let refuse = |message: &str| RunError::Unsupported {
+                path: scenario.path.clone(),
+                message: format!("key `failure` (rate_spike): {message}"),
+            };
+            if spikes.len() > 1 {
+                return Err(refuse("one rate spike per scenario; for more, write the rate profile"));
             }
+            let RateProfile::Constant { events_per_second } = *rate else {
+                return Err(refuse(
+                    "a spike rides on a constant rate; this workload's rate profile is not constant",
+                ));
+            };
+            spec = spec.with_rate(RateProfile::Spike {
+                base: events_per_second,
+                peak: events_per_second * spike.factor.unwrap_or(1.0),
+                at: spike.at.unwrap_or_default(),
+                duration: spike.duration.unwrap_or_default(),
+            });
+        }
+        Ok(match spec {
+            WorkloadSpec::Clickstream(cfg) => Workload {
+                table: streamlab_workloads::campaign_table(&cfg, seed),
+                partitions: cfg.partitions as usize,
+                duration,
+                outages,
+                source: Source::Generated {
+                    cfg: Generator::Clickstream(cfg),
+                    seed,
+                },
+            },
+            WorkloadSpec::Nexmark(cfg) => Workload {
+                // Nexmark has no lookup join: the default campaign table, as for a trace.
+                table: streamlab_workloads::campaign_table(&ClickstreamConfig::default(), seed),
+                partitions: cfg.partitions as usize,
+                duration,
+                outages,
+                source: Source::Generated {
+                    cfg: Generator::Nexmark(cfg),
+                    seed,
+                },
+            },
             WorkloadSpec::Trace { path } => {
-                let events: Vec<Event> = streamlab_workloads::read_trace(path)?
+                let events: Vec<Event> = streamlab_workloads::read_trace(&path)?
                     .into_iter()
                     .filter(|e| e.arrival < duration)
                     .collect();
@@ -106,7 +139,7 @@ impl Workload {
 
     /// Whether every event is in the source from the start (`workload.backlog`).
     pub fn backlog(&self) -> bool {
-        matches!(&self.source, Source::Generated { cfg, .. } if cfg.backlog)
+        matches!(&self.source, Source::Generated { cfg, .. } if cfg.backlog())
     }
 
     /// How many events the workload has: exact for a trace; for the generator, the rate
@@ -115,7 +148,7 @@ impl Workload {
     pub fn expected_events(&self) -> u64 {
         match &self.source {
             Source::Trace(events) => events.len() as u64,
-            Source::Generated { cfg, .. } => cfg.rate.cumulative(self.duration).floor() as u64,
+            Source::Generated { cfg, .. } => cfg.rate().cumulative(self.duration).floor() as u64,
         }
     }
 
@@ -126,9 +159,10 @@ impl Workload {
         let Source::Generated { cfg, .. } = &self.source else {
             return from.saturating_add(max_len);
         };
-        let base = cfg.rate.cumulative(from);
+        let rate = cfg.rate();
+        let base = rate.cumulative(from);
         let mut len = max_len;
-        while len > 1_000_000 && cfg.rate.cumulative(from.saturating_add(len)) - base > max_events {
+        while len > 1_000_000 && rate.cumulative(from.saturating_add(len)) - base > max_events {
             len /= 2;
         }
         from.saturating_add(len)
@@ -144,7 +178,14 @@ impl Workload {
     /// The events from the start, piece by piece.
     pub fn feed(&self) -> Feed<'_> {
         let inner = match &self.source {
-            Source::Generated { cfg, seed } => FeedInner::Generated(Box::new(ClickstreamGenerator::new(cfg, *seed))),
+            Source::Generated {
+                cfg: Generator::Clickstream(cfg),
+                seed,
+            } => FeedInner::Generated(Box::new(ClickstreamGenerator::new(cfg, *seed))),
+            Source::Generated {
+                cfg: Generator::Nexmark(cfg),
+                seed,
+            } => FeedInner::Nexmark(Box::new(NexmarkGenerator::new(cfg, *seed))),
             Source::Trace(events) => FeedInner::Trace(events, 0),
         };
         Feed {
@@ -162,6 +203,7 @@ pub struct Feed<'a> {
 
 enum FeedInner<'a> {
     Generated(Box<ClickstreamGenerator>),
+    Nexmark(Box<NexmarkGenerator>),
     Trace(&'a [Event], usize),
 }
 
@@ -172,6 +214,7 @@ impl Feed<'_> {
         let until = until.min(self.duration);
         match &mut self.inner {
             FeedInner::Generated(g) => g.fill_until(until, out),
+            FeedInner::Nexmark(g) => g.fill_until(until, out),
             FeedInner::Trace(events, pos) => {
                 let end = *pos + events[*pos..].partition_point(|e| e.arrival < until);
                 out.extend_from_slice(&events[*pos..end]);

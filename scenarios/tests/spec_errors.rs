@@ -430,3 +430,74 @@ fn missing_file_names_the_path() {
     assert!(matches!(err, ScenarioError::Io { .. }), "{err}");
     assert!(err.to_string().contains(&path.display().to_string()), "{err}");
 }
+
+/// A Nexmark workload: `generator = "nexmark"`, the source keys, then `[workload.nexmark]`.
+const NEXMARK: &str = r#"name = "q0"
+duration = "5s"
+
+[workload]
+generator = "nexmark"
+partitions = 3
+rate = { profile = "constant", events_per_second = 1000 }
+
+[workload.nexmark]
+hot_auction_ratio = 3
+out_of_order_group_size = 10
+
+[[engine]]
+name = "mb"
+model = "micro-batch"
+trigger = { kind = "processing_time", interval = "1s" }
+"#;
+
+#[test]
+fn nexmark_workload_reads_its_keys_with_nexmark_defaults() {
+    let s = Scenario::parse(Path::new(FILE), NEXMARK).unwrap();
+    let WorkloadSpec::Nexmark(w) = &s.workload else {
+        panic!("expected the Nexmark generator, got {:?}", s.workload)
+    };
+    assert_eq!(w.partitions, 3);
+    assert_eq!(w.nexmark.hot_auction_ratio, 3);
+    assert_eq!(w.nexmark.out_of_order_group_size, 10);
+    assert_eq!(w.nexmark.bid_proportion, 46, "a default");
+    assert_eq!(w.nexmark.num_active_people, 1000, "a default");
+    // An explicit clickstream is the default generator.
+    let explicit = BASE.replace("[workload]\n", "[workload]\ngenerator = \"clickstream\"\n");
+    assert!(matches!(
+        Scenario::parse(Path::new(FILE), &explicit).unwrap().workload,
+        WorkloadSpec::Clickstream(_)
+    ));
+}
+
+#[test]
+fn nexmark_bad_values_and_keys_name_their_key_path() {
+    let zero = NEXMARK.replace("hot_auction_ratio = 3", "bid_proportion = 0");
+    assert_invalid(
+        &zero,
+        10,
+        "workload.nexmark.bid_proportion",
+        &["must be an integer >= 1"],
+    );
+    let unknown = NEXMARK.replace("hot_auction_ratio = 3", "hot_auctions = 3");
+    assert_invalid(
+        &unknown,
+        10,
+        "workload.nexmark.hot_auctions",
+        &["unknown field", "hot_auction_ratio"],
+    );
+    let delay = NEXMARK.replace("hot_auction_ratio = 3", "occasional_delay = \"soon\"");
+    assert_invalid(&delay, 10, "workload.nexmark.occasional_delay", &[]);
+    let clickstream_key = NEXMARK.replace("partitions = 3", "users = 3");
+    assert_invalid(
+        &clickstream_key,
+        6,
+        "workload.users",
+        &["unknown field", "[workload.nexmark]", "bid_proportion"],
+    );
+    let generator = NEXMARK.replace("\"nexmark\"", "\"auctions\"");
+    assert_invalid(&generator, 5, "workload.generator", &["\"clickstream\", \"nexmark\""]);
+    let stray_table = NEXMARK.replace("generator = \"nexmark\"\n", "");
+    assert_invalid(&stray_table, 8, "workload.nexmark", &["generator = \"nexmark\""]);
+    let rate = NEXMARK.replace("events_per_second = 1000", "events_per_second = -1");
+    assert_invalid(&rate, 7, "workload.rate.events_per_second", &[]);
+}

@@ -85,6 +85,18 @@ pub struct KeyedPlan {
     pub forward_watermarks: bool,
 }
 
+impl KeyedPlan {
+    /// A subtask running the windowed aggregation `agg`, and nothing after it.
+    pub fn aggregate(agg: Aggregation) -> Self {
+        Self {
+            aggregate: Some(agg),
+            stage: None,
+            then: None,
+            forward_watermarks: false,
+        }
+    }
+}
+
 impl<L: Link<Output>> WindowTask<L> {
     /// Subtask `index` with `inputs` upstream subtasks, running `plan`.
     pub fn new(index: usize, inputs: usize, plan: KeyedPlan, cfg: &DataflowConfig, out: ResultOutput<L>) -> Self {

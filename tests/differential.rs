@@ -3,14 +3,17 @@
 //! engine's documented semantics (Spark's append mode emits only windows the final watermark
 //! has closed; a bounded Flink source ends with a `MAX` watermark that closes them all).
 
+mod common;
+
 use std::collections::BTreeMap;
 
+use common::{compressed, events, micro_batch, per_record_config, test_costs};
+
 use streamlab_engines::cluster::Cluster;
-use streamlab_engines::cost::CostModel;
 use streamlab_engines::dataflow::{live::run_live, sim::run_simulated, DataflowConfig, JobContext};
 use streamlab_engines::dimension::CampaignTable;
-use streamlab_engines::event::{Event, EventKind};
-use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, OutputMode, Trigger};
+use streamlab_engines::event::EventKind;
+use streamlab_engines::microbatch::{MicroBatchEngine, OutputMode, Trigger};
 use streamlab_engines::operators::Output;
 use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
 use streamlab_engines::reference::{evaluate, WindowId};
@@ -18,33 +21,6 @@ use streamlab_engines::run::EngineRun;
 use streamlab_engines::runtime::{LiveClock, LiveRuntime, SimRuntime};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Span, NANOS_PER_SEC};
-use streamlab_workloads::{campaign_table, generate, ClickstreamConfig, RateProfile};
-
-const BOUND_MS: u64 = 200;
-
-fn workload() -> ClickstreamConfig {
-    let mut cfg = ClickstreamConfig {
-        partitions: 4,
-        users: 2_000,
-        mean_think_time: Span::from_ms(500),
-        rate: RateProfile::Constant {
-            events_per_second: 20_000.0,
-        },
-        ..Default::default()
-    };
-    cfg.disorder.bound = Span::from_ms(BOUND_MS);
-    cfg.disorder.late_fraction = 0.0;
-    cfg
-}
-
-fn events(seed: u64) -> (Vec<Event>, CampaignTable, usize) {
-    let cfg = workload();
-    (
-        generate(&cfg, seed, 3 * NANOS_PER_SEC),
-        campaign_table(&cfg, seed),
-        cfg.partitions as usize,
-    )
-}
 
 fn aggregation(key_by: Field, window: WindowSpec, function: AggFunc, field: Option<Field>) -> Aggregation {
     Aggregation {
@@ -181,45 +157,10 @@ fn delivered_seqs(run: &EngineRun) -> Vec<u64> {
     seqs
 }
 
-fn micro_batch(mode: OutputMode) -> MicroBatchConfig {
-    MicroBatchConfig {
-        trigger: Trigger::ProcessingTime {
-            interval: Span::from_ms(100),
-        },
-        output_mode: mode,
-        watermark_delay: Span::from_ms(BOUND_MS),
-        shuffle_partitions: 3,
-        workers: 2,
-        ..Default::default()
-    }
-}
-
 fn run_micro_batch(pipeline: &PipelineSpec, table: &CampaignTable, log: &SourceLog, mode: OutputMode) -> EngineRun {
     let mut engine = MicroBatchEngine::new("mb", micro_batch(mode), pipeline, table, log.partitions()).unwrap();
     let mut rt = SimRuntime::free(2);
     engine.run(&mut rt, log, log.last_arrival() + NANOS_PER_SEC)
-}
-
-fn per_record_config(parallelism: usize) -> DataflowConfig {
-    DataflowConfig {
-        parallelism,
-        buffer_timeout: Span::from_ms(1),
-        auto_watermark_interval: Span::from_ms(1),
-        out_of_orderness: Span::from_ms(BOUND_MS),
-        ..Default::default()
-    }
-}
-
-/// Live runs replay the arrival schedule 50× faster, so tests take milliseconds; event times,
-/// and with them every windowing and lateness decision, are unchanged.
-fn compressed(events: &[Event], partitions: usize) -> SourceLog {
-    SourceLog::from_events(
-        partitions,
-        events.iter().map(|e| Event {
-            arrival: e.arrival / 50,
-            ..*e
-        }),
-    )
 }
 
 fn run_per_record(pipeline: &PipelineSpec, table: &CampaignTable, log: &SourceLog, parallelism: usize) -> EngineRun {
@@ -353,30 +294,6 @@ fn micro_batch_on_live_threads_computes_the_same_as_on_the_manual_clock() {
         })
         .collect();
     assert_eq!(table_out, expected.windows, "{name}");
-}
-
-/// A plausible single-machine cost model for tests (not calibrated).
-fn test_costs() -> CostModel {
-    CostModel {
-        source_read_ns_per_event: 20.0,
-        chain_ns_per_event: 5.0,
-        state_ns_per_update: 30.0,
-        emit_ns_per_result: 50.0,
-        sink_ns_per_record: 40.0,
-        shuffle_ns_per_row: 15.0,
-        serialize_ns_per_byte: 0.2,
-        buffer_handoff_ns: 2_000.0,
-        network_latency_ns: 50_000.0,
-        network_ns_per_byte: 0.8,
-        batch_job_ns: 1_000_000.0,
-        task_launch_ns: 100_000.0,
-        source_poll_ns_per_partition: 500.0,
-        source_poll_interval_ns: 100_000.0,
-        log_write_ns: 50_000.0,
-        disk_ns_per_byte: 2.0,
-        exchange_latency_ns: 0.0,
-        exchange_jitter_ns: 0.0,
-    }
 }
 
 #[test]

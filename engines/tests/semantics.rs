@@ -240,7 +240,13 @@ fn flink_window_task(allowed_lateness_ms: u64) -> WindowTask {
         ..Default::default()
     };
     let agg = count_per_10s().aggregate.unwrap();
-    WindowTask::new(0, 1, KeyedPlan::aggregate(agg), &cfg, ResultOutput::Chained(Box::default()))
+    WindowTask::new(
+        0,
+        1,
+        KeyedPlan::aggregate(agg),
+        &cfg,
+        ResultOutput::Chained(Box::default()),
+    )
 }
 
 fn data(rows: Vec<Row>) -> Message<Row> {
@@ -423,7 +429,13 @@ fn kafka_streams_commit_interval_forwards_cached_updates_at_each_commit() {
         ..Default::default()
     };
     let agg = count_per_10s().aggregate.unwrap();
-    let mut task = WindowTask::new(0, 1, KeyedPlan::aggregate(agg), &cfg, ResultOutput::Chained(Box::default()));
+    let mut task = WindowTask::new(
+        0,
+        1,
+        KeyedPlan::aggregate(agg),
+        &cfg,
+        ResultOutput::Chained(Box::default()),
+    );
     task.on_message(data(vec![row(0, 1_000), row(1, 2_000)]), ms(10));
     assert_eq!(task.next_deadline(), Some(ms(100)));
     task.on_tick(ms(100));

@@ -100,6 +100,11 @@ impl CanonicalOutput {
         self.rows.len() + self.windows.len() + self.records.len()
     }
 
+    /// How many outputs were folded in (rows, windows and records).
+    pub fn len_all(&self) -> usize {
+        self.len()
+    }
+
     /// One note comparing these outputs with the reference evaluator's exact result: every
     /// row or window delivered must be the reference's (final value, no duplicate); what was
     /// not delivered is what the engine had not closed or read when the run ended. `late_dropped`

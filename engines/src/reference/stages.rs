@@ -56,7 +56,8 @@ pub(super) fn first_within(
 
 /// The second aggregation over the first's windows.
 pub(super) fn then(t: &ThenSpec, first: &BTreeMap<WindowId, (u64, f64)>) -> BTreeMap<WindowId, (u64, f64)> {
-    let mut by_window: BTreeMap<(EventTime, EventTime), Vec<(i64, u64, f64)>> = BTreeMap::new();
+    type Members = Vec<(i64, u64, f64)>;
+    let mut by_window: BTreeMap<(EventTime, EventTime), Members> = BTreeMap::new();
     for (&(key, start, end), &(count, value)) in first {
         by_window.entry((start, end)).or_default().push((key, count, value));
     }
@@ -162,10 +163,16 @@ pub(super) fn records<'a>(
                 windows.entry(s).or_default().push((v, e.seq));
             }
         }
-        for (start, members) in windows {
-            for &(v, seq) in &members {
-                let above = members.iter().filter(|m| m.0 > v).count();
-                if above < t.n as usize {
+        for (start, mut members) in windows {
+            // Largest first: a record's rank is the number of records strictly above it, the
+            // position of the first record with its value.
+            members.sort_unstable_by_key(|m| std::cmp::Reverse(m.0));
+            let mut first_of_value = 0;
+            for (i, &(v, seq)) in members.iter().enumerate() {
+                if i > 0 && members[i - 1].0 != v {
+                    first_of_value = i;
+                }
+                if first_of_value < t.n as usize {
                     out.push((Shape::Ranked, seq, u64::MAX, start));
                 }
             }

@@ -68,7 +68,7 @@ pub struct WindowTask<L = Sender<Message<Output>>> {
 /// The operator a keyed subtask runs: the windowed aggregation, or another keyed stage.
 #[derive(Debug)]
 enum KeyedOperator {
-    Window(WindowedAggregation),
+    Window(Box<WindowedAggregation>),
     Stage(KeyedStage),
 }
 
@@ -109,11 +109,11 @@ impl<L: Link<Output>> WindowTask<L> {
         };
         let op = match (plan.aggregate, plan.stage) {
             (_, Some(stage)) => KeyedOperator::Stage(stage),
-            (Some(agg), None) => KeyedOperator::Window(
+            (Some(agg), None) => KeyedOperator::Window(Box::new(
                 WindowedAggregation::new(agg, semantics, policy)
                     .with_backend(cfg.state_backend)
                     .unwrap_or_else(|e| panic!("window task {index}: cannot open its state store: {e}")),
-            ),
+            )),
             (None, None) => panic!("window task {index}: a keyed subtask needs an aggregate or a keyed stage"),
         };
         Self {

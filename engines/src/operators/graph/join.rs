@@ -60,6 +60,9 @@ pub struct StreamJoin {
     watermark: EventTime,
     /// Window join under `window_results_on_close`: pairs by window end, until it fires.
     held: BTreeMap<EventTime, Vec<RecordResult>>,
+    /// Cleanup timers: by the event time whose closing expires them, the keys of rows to look
+    /// at (Flink's event-time timers; each row registers one).
+    timers: BTreeMap<EventTime, Vec<(Side, i64)>>,
     /// Rows dropped as late.
     pub late_dropped: u64,
 }
@@ -75,6 +78,7 @@ impl StreamJoin {
             rows: 0,
             watermark: EventTime::MIN,
             held: BTreeMap::new(),
+            timers: BTreeMap::new(),
             late_dropped: 0,
         }
     }
@@ -120,6 +124,9 @@ impl StreamJoin {
         }
         mine.entry(key).or_default().push(Stored { row, matched });
         self.rows += 1;
+        if let Some(bound) = expiry(&self.spec, side, t) {
+            self.timers.entry(bound).or_default().push((side, key));
+        }
     }
 
     /// The watermark advanced to `watermark` at `now`: held window pairs whose window fired
@@ -140,32 +147,25 @@ impl StreamJoin {
                 Output::Record(p)
             }));
         }
-        let (lower, upper) = self.spec.bounds();
-        let window = self.spec.window;
-        let kind = self.spec.kind;
-        let expires = |side: Side, t: EventTime| -> Option<EventTime> {
-            match kind {
-                JoinKind::Unbounded => None,
-                JoinKind::Interval => Some(match side {
-                    Side::Left => t + upper,
-                    Side::Right => t - lower,
-                }),
-                JoinKind::Window => Some(last_window_end(window.expect("validated"), t) - 1),
-            }
-        };
         let emit_left = self.spec.join_type == JoinType::LeftOuter;
         let emit_right = self.spec.join_type == JoinType::RightOuter;
-        for (side, state, emit) in [
-            (Side::Left, &mut self.left, emit_left),
-            (Side::Right, &mut self.right, emit_right),
-        ] {
-            if kind == JoinKind::Unbounded {
+        while let Some((&bound, _)) = self.timers.first_key_value() {
+            if !closed(watermark, bound, lag) {
                 break;
             }
-            let rows = &mut self.rows;
-            state.retain(|_, list| {
+            let (_, due) = self.timers.pop_first().expect("non-empty");
+            for (side, key) in due {
+                let (state, emit) = match side {
+                    Side::Left => (&mut self.left, emit_left),
+                    Side::Right => (&mut self.right, emit_right),
+                };
+                let Some(list) = state.get_mut(&key) else {
+                    continue; // expired with an earlier timer of the same key
+                };
+                let spec = &self.spec;
+                let rows = &mut self.rows;
                 list.retain(|s| {
-                    let gone = expires(side, s.row.event.event_time).is_some_and(|b| closed(watermark, b, lag));
+                    let gone = expiry(spec, side, s.row.event.event_time).is_some_and(|b| closed(watermark, b, lag));
                     if gone {
                         *rows -= 1;
                         if emit && !s.matched {
@@ -174,9 +174,25 @@ impl StreamJoin {
                     }
                     !gone
                 });
-                !list.is_empty()
-            });
+                if list.is_empty() {
+                    state.remove(&key);
+                }
+            }
         }
+    }
+}
+
+/// The event time whose closing expires a row of `side` at `t`: after it, no row of the other
+/// side that could match is still to come (`None`: an unbounded join keeps it forever).
+fn expiry(spec: &JoinSpec, side: Side, t: EventTime) -> Option<EventTime> {
+    let (lower, upper) = spec.bounds();
+    match spec.kind {
+        JoinKind::Unbounded => None,
+        JoinKind::Interval => Some(match side {
+            Side::Left => t + upper,
+            Side::Right => t - lower,
+        }),
+        JoinKind::Window => Some(last_window_end(spec.window.expect("validated"), t) - 1),
     }
 }
 

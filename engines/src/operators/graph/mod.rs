@@ -82,7 +82,7 @@ impl ExchangeKey {
 #[derive(Debug)]
 pub enum KeyedStage {
     /// A stream–stream join.
-    Join(StreamJoin),
+    Join(Box<StreamJoin>),
     /// A deduplication.
     Dedup(Deduplicate),
     /// Top-N per window.
@@ -111,7 +111,7 @@ impl KeyedStage {
                 window_results_on_close: rules == StageRules::Flink,
                 fire_lag: lag,
             };
-            return Some(Self::Join(StreamJoin::new(j, rules)));
+            return Some(Self::Join(Box::new(StreamJoin::new(j, rules))));
         }
         if let Some(d) = &pipeline.dedup {
             return Some(Self::Dedup(Deduplicate::new(d, lag)));

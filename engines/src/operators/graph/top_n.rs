@@ -17,6 +17,9 @@ use crate::operators::{Lineage, Output, RecordResult, Row, Shape};
 use crate::pipeline::{field_value, TopNSpec, WindowSpec};
 use crate::time::{EventTime, Nanos};
 
+/// A window's latest-arriving lineage and its candidate records with their ranked values.
+type Candidates = (Lineage, Vec<(i64, Row)>);
+
 /// A top-N-per-window operator instance.
 #[derive(Debug)]
 pub struct WindowTopN {
@@ -24,7 +27,7 @@ pub struct WindowTopN {
     fire_lag: i64,
     /// Per window `(start, end)`: the lineage of its latest-arriving record (the results'
     /// latency origin, as for an aggregate) and its candidates.
-    windows: BTreeMap<(EventTime, EventTime), (Lineage, Vec<(i64, Row)>)>,
+    windows: BTreeMap<(EventTime, EventTime), Candidates>,
     watermark: EventTime,
     /// Records dropped as late.
     pub late_dropped: u64,
@@ -73,7 +76,7 @@ impl WindowTopN {
             }
             list.push((v, row));
             // Drop what `n` records now outrank.
-            list.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            list.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
             let mut i = n;
             while i < list.len() && list[i].0 == list[n - 1].0 {
                 i += 1;

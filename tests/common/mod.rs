@@ -1,0 +1,105 @@
+//! What the differential tests share: the seeded clickstream they run on, the engines'
+//! test configurations, the schedule compression that lets live runs take milliseconds, and a
+//! plausible (uncalibrated) cost model for the simulated clock.
+
+#![allow(dead_code)]
+
+use streamlab_engines::cost::CostModel;
+use streamlab_engines::dataflow::DataflowConfig;
+use streamlab_engines::dimension::CampaignTable;
+use streamlab_engines::event::Event;
+use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode, Trigger};
+use streamlab_engines::source::SourceLog;
+use streamlab_engines::time::{Span, NANOS_PER_SEC};
+use streamlab_workloads::{campaign_table, generate, ClickstreamConfig, RateProfile};
+
+/// The disorder bound of the test workload, and the engines' watermark delay.
+pub const BOUND_MS: u64 = 200;
+
+/// Three seconds of clickstream at 20 000 events/s over four partitions, disordered within
+/// [`BOUND_MS`], nothing late.
+pub fn workload() -> ClickstreamConfig {
+    let mut cfg = ClickstreamConfig {
+        partitions: 4,
+        users: 2_000,
+        mean_think_time: Span::from_ms(500),
+        rate: RateProfile::Constant {
+            events_per_second: 20_000.0,
+        },
+        ..Default::default()
+    };
+    cfg.disorder.bound = Span::from_ms(BOUND_MS);
+    cfg.disorder.late_fraction = 0.0;
+    cfg
+}
+
+/// The events of [`workload`] for `seed`, its campaign table and its partition count.
+pub fn events(seed: u64) -> (Vec<Event>, CampaignTable, usize) {
+    let cfg = workload();
+    (
+        generate(&cfg, seed, 3 * NANOS_PER_SEC),
+        campaign_table(&cfg, seed),
+        cfg.partitions as usize,
+    )
+}
+
+/// The micro-batch engine under test: a 100 ms trigger, three shuffle partitions.
+pub fn micro_batch(mode: OutputMode) -> MicroBatchConfig {
+    MicroBatchConfig {
+        trigger: Trigger::ProcessingTime {
+            interval: Span::from_ms(100),
+        },
+        output_mode: mode,
+        watermark_delay: Span::from_ms(BOUND_MS),
+        shuffle_partitions: 3,
+        workers: 2,
+        ..Default::default()
+    }
+}
+
+/// The per-record engine under test.
+pub fn per_record_config(parallelism: usize) -> DataflowConfig {
+    DataflowConfig {
+        parallelism,
+        buffer_timeout: Span::from_ms(1),
+        auto_watermark_interval: Span::from_ms(1),
+        out_of_orderness: Span::from_ms(BOUND_MS),
+        ..Default::default()
+    }
+}
+
+/// Live runs replay the arrival schedule 50× faster, so tests take milliseconds; event times,
+/// and with them every windowing and lateness decision, are unchanged.
+pub fn compressed(events: &[Event], partitions: usize) -> SourceLog {
+    SourceLog::from_events(
+        partitions,
+        events.iter().map(|e| Event {
+            arrival: e.arrival / 50,
+            ..*e
+        }),
+    )
+}
+
+/// A plausible single-machine cost model for tests (not calibrated).
+pub fn test_costs() -> CostModel {
+    CostModel {
+        source_read_ns_per_event: 20.0,
+        chain_ns_per_event: 5.0,
+        state_ns_per_update: 30.0,
+        emit_ns_per_result: 50.0,
+        sink_ns_per_record: 40.0,
+        shuffle_ns_per_row: 15.0,
+        serialize_ns_per_byte: 0.2,
+        buffer_handoff_ns: 2_000.0,
+        network_latency_ns: 50_000.0,
+        network_ns_per_byte: 0.8,
+        batch_job_ns: 1_000_000.0,
+        task_launch_ns: 100_000.0,
+        source_poll_ns_per_partition: 500.0,
+        source_poll_interval_ns: 100_000.0,
+        log_write_ns: 50_000.0,
+        disk_ns_per_byte: 2.0,
+        exchange_latency_ns: 0.0,
+        exchange_jitter_ns: 0.0,
+    }
+}

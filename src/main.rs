@@ -70,6 +70,11 @@ enum Command {
         /// Continue a killed live run from the checkpoints in its results directory DIR.
         #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "force"])]
         resume: Option<PathBuf>,
+        /// KEY=VALUE: change one key of the scenario for this run, as a dotted path
+        /// (`workload.backlog=true`, `engine[1].parallelism=2`, `engine.buffer_timeout=0` for
+        /// every engine that has it). Repeat for more keys.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Run a scenario at every point of a grid of values of its keys, into one sweep directory.
     #[command(after_help = SWEEP_HELP)]
@@ -334,8 +339,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             clock,
             resume,
+            set,
         } => {
-            let scenario = Scenario::load(&scenario)?;
+            let scenario = load_with(&scenario, &set)?;
             let opts = RunOptions {
                 out: resume.clone().or(out),
                 resume: resume.is_some(),
@@ -620,4 +626,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Reads the scenario at `path` with each `KEY=VALUE` of `set` applied (as `sweep` applies a
+/// point's values), so the run is validated exactly like a file of its own.
+fn load_with(path: &std::path::Path, set: &[String]) -> anyhow::Result<Scenario> {
+    if set.is_empty() {
+        return Ok(Scenario::load(path)?);
+    }
+    let mut text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    for kv in set {
+        let Some((key, value)) = kv.split_once('=') else {
+            anyhow::bail!("--set {kv}: expected KEY=VALUE, e.g. --set workload.backlog=true");
+        };
+        text = streamlab_scenarios::sweep::set_key(path, &text, key.trim(), value.trim())?;
+    }
+    Ok(Scenario::parse(path, &text)?)
 }

@@ -274,3 +274,126 @@ fn every_stage_on_the_per_record_engine_equals_the_reference_on_both_clocks() {
         }
     }
 }
+
+/// The Nexmark queries as shipped (`scenarios/nexmark/qN.toml`), their pipelines read from the
+/// files, over 12 s of Nexmark events at 5 000 events/s: in order, and out of order within the
+/// watermark's 4 s (groups of 40 reordered, 5 % of events 3 s late).
+fn nexmark_cases() -> Vec<(String, PipelineSpec, Vec<Event>, usize)> {
+    use streamlab_scenarios::spec::WorkloadSpec;
+    use streamlab_workloads::nexmark::{generate_nexmark, NexmarkWorkload};
+    let mut cases = Vec::new();
+    for q in ["q0", "q1", "q2", "q3", "q5", "q7", "q8", "q11"] {
+        let path = std::path::PathBuf::from(format!("scenarios/nexmark/{q}.toml"));
+        let scenario = streamlab_scenarios::Scenario::load(&path).unwrap_or_else(|e| panic!("{q}: {e}"));
+        let WorkloadSpec::Nexmark(shipped) = &scenario.workload else {
+            panic!("{q}: not a Nexmark workload");
+        };
+        for (seed, disordered) in [(1, false), (2, true)] {
+            let mut cfg = NexmarkWorkload {
+                backlog: false,
+                rate: streamlab_workloads::RateProfile::Constant {
+                    events_per_second: 5_000.0,
+                },
+                ..shipped.clone()
+            };
+            if disordered {
+                cfg.nexmark.out_of_order_group_size = 40;
+                cfg.nexmark.prob_delayed_event = 0.05;
+                cfg.nexmark.occasional_delay = Span::from_ms(3_000);
+            }
+            let events = generate_nexmark(&cfg, seed, 12 * NANOS_PER_SEC);
+            let name = format!(
+                "nexmark {q}, seed {seed}{}",
+                if disordered { ", disordered" } else { "" }
+            );
+            cases.push((name, scenario.pipeline.clone(), events, cfg.partitions as usize));
+        }
+    }
+    cases
+}
+
+fn nexmark_micro_batch() -> streamlab_engines::microbatch::MicroBatchConfig {
+    streamlab_engines::microbatch::MicroBatchConfig {
+        watermark_delay: Span::from_ms(4_000),
+        ..micro_batch(OutputMode::Append)
+    }
+}
+
+#[test]
+fn nexmark_queries_on_the_micro_batch_engine_equal_the_reference_on_both_clocks() {
+    let table = CampaignTable::default();
+    for (name, pipeline, events, partitions) in nexmark_cases() {
+        let all = with_closing_record(&events);
+        let log = SourceLog::from_events(partitions, all.iter().copied());
+        let mut engine = MicroBatchEngine::new("mb", nexmark_micro_batch(), &pipeline, &table, partitions).unwrap();
+        let run = engine.run(
+            &mut SimRuntime::new(2, test_costs()),
+            &log,
+            log.last_arrival() + 2 * NANOS_PER_SEC,
+        );
+        check(&name, "micro-batch simulated", &run, &pipeline, &table, &all);
+
+        let log = compressed(&all, partitions);
+        let mut cfg = nexmark_micro_batch();
+        cfg.trigger = Trigger::ProcessingTime {
+            interval: Span::from_ms(5),
+        };
+        let mut engine = MicroBatchEngine::new("mb", cfg, &pipeline, &table, partitions).unwrap();
+        let run = engine.run(
+            &mut LiveRuntime::new(2),
+            &log,
+            log.last_arrival() + Span::from_ms(500).nanos(),
+        );
+        check(&name, "micro-batch live", &run, &pipeline, &table, &all);
+    }
+}
+
+#[test]
+fn nexmark_queries_on_the_per_record_engine_equal_the_reference_on_both_clocks() {
+    let table = CampaignTable::default();
+    for (name, pipeline, events, partitions) in nexmark_cases() {
+        for parallelism in [1, 3] {
+            let cfg = streamlab_engines::dataflow::DataflowConfig {
+                out_of_orderness: Span::from_ms(4_000),
+                ..per_record_config(parallelism)
+            };
+            let job = JobContext::new("pr", &cfg, &pipeline, &table, partitions);
+            let log = compressed(&events, partitions);
+            let run = run_live(
+                &job,
+                &log,
+                LiveClock::start(),
+                log.last_arrival() + 30 * NANOS_PER_SEC,
+                true,
+            )
+            .unwrap();
+            check(
+                &name,
+                &format!("per-record live, parallelism {parallelism}"),
+                &run,
+                &pipeline,
+                &table,
+                &events,
+            );
+
+            let log = SourceLog::from_events(partitions, events.iter().copied());
+            let run = run_simulated(
+                &job,
+                &log,
+                &test_costs(),
+                Cluster::default(),
+                3_600 * NANOS_PER_SEC,
+                true,
+            )
+            .unwrap();
+            check(
+                &name,
+                &format!("per-record simulated, parallelism {parallelism}"),
+                &run,
+                &pipeline,
+                &table,
+                &events,
+            );
+        }
+    }
+}

@@ -22,6 +22,50 @@ use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::pipeline::{AggFunc, Field, PipelineSpec, WindowSpec};
 use streamlab_engines::time::Span;
 
+/// What of `pipeline` the generated Spark and Flink jobs cannot run yet: the pipeline key and
+/// why (`None`: they run all of it).
+pub fn untranslated(pipeline: &PipelineSpec) -> Option<(&'static str, String)> {
+    let not_yet = |key: &'static str, what: &str| {
+        Some((
+            key,
+            format!(
+                "the generated job does not translate {what} yet; streamlab's own micro-batch and per-record \
+                 engines run it (`model = \"micro-batch\"` / `\"per-record\"`)"
+            ),
+        ))
+    };
+    if pipeline.join.is_some() {
+        return not_yet("join", "a stream-stream join");
+    }
+    if pipeline.dedup.is_some() {
+        return not_yet("dedup", "a deduplication");
+    }
+    if pipeline.top_n.is_some() {
+        return not_yet("top_n", "a top-N");
+    }
+    if pipeline.then.is_some() {
+        return not_yet("then", "a second aggregation");
+    }
+    if !pipeline.predicates.is_empty() {
+        return not_yet("where", "`where` predicates");
+    }
+    if pipeline.convert.is_some() {
+        return not_yet("convert", "a `convert`");
+    }
+    let nexmark = |kinds: &[streamlab_engines::event::EventKind]| {
+        kinds
+            .iter()
+            .any(|k| streamlab_engines::event::EventKind::NEXMARK.contains(k))
+    };
+    if pipeline.filter_kinds.as_deref().is_some_and(nexmark) {
+        return not_yet(
+            "filter_kinds",
+            "Nexmark's record types (the feeder's rows carry the clickstream's columns)",
+        );
+    }
+    None
+}
+
 /// The columns of each row a generated job sends to the receiver, in order.
 pub fn sink_columns(pipeline: &PipelineSpec) -> Vec<&'static str> {
     let mut cols = if pipeline.is_stateful() {

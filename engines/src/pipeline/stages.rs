@@ -76,6 +76,12 @@ impl Predicate {
             self.at_least.is_some(),
             self.below.is_some(),
         ];
+        if self.modulo.is_some() && self.equals.is_none() {
+            return Err(PipelineError::at(
+                key,
+                "`modulo` goes with `equals` (field % modulo == equals)".into(),
+            ));
+        }
         let n = tests.iter().filter(|t| **t).count();
         let allowed = "one of `equals`, `not_equals`, `in`, `at_least`, `below` (and `modulo` with `equals`)";
         if n != 1 {

@@ -128,6 +128,9 @@ const MIN_SEGMENT_BYTES: usize = 4096;
 /// validation first, then what Flink SQL or the helper jar cannot do.
 pub fn check(pipeline: &PipelineSpec, engine: &DataflowConfig) -> Result<(), FlinkRefusal> {
     pipeline.validate()?;
+    if let Some((key, reason)) = crate::job::untranslated(pipeline) {
+        return Err(FlinkRefusal::pipeline(key, reason));
+    }
     engine.validate()?;
     if engine.allowed_lateness != Span::default() {
         return Err(FlinkRefusal::engine(

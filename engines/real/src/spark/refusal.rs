@@ -70,6 +70,9 @@ impl From<MicroBatchConfigError> for SparkRefusal {
 /// validation first, then what Spark or the feeder's source cannot do.
 pub fn check(pipeline: &PipelineSpec, engine: &MicroBatchConfig) -> Result<(), SparkRefusal> {
     pipeline.validate()?;
+    if let Some((key, reason)) = crate::job::untranslated(pipeline) {
+        return Err(SparkRefusal::pipeline(key, reason));
+    }
     engine.validate(pipeline)?;
     let modelled = |what: &str| {
         format!("{what} is a cost the simulated engine models; the real Spark pays its own. Allowed: omit the key (0)")

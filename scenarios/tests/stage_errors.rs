@@ -1,0 +1,195 @@
+//! The keyed stages in scenario files: what cannot run is refused before anything starts,
+//! naming the file, the line and the key, and saying what is allowed — a join without its time
+//! condition, an outer join without a bound, a field the input does not carry, an output mode
+//! or a top-N Spark refuses, Flink knobs that do not apply, and a real engine asked for what its
+//! generated job does not translate.
+
+use std::path::Path;
+
+use streamlab_scenarios::spec::Scenario;
+use streamlab_scenarios::ScenarioError;
+
+const FILE: &str = "scenarios/x.toml";
+
+const HEAD: &str = r#"name = "t"
+duration = "2s"
+
+[workload]
+partitions = 2
+rate = { profile = "constant", events_per_second = 100 }
+"#;
+
+const MICRO_BATCH: &str = r#"
+[[engine]]
+name = "mb"
+model = "micro-batch"
+trigger = { kind = "processing_time", interval = "1s" }
+"#;
+
+const PER_RECORD: &str = r#"
+[[engine]]
+name = "pr"
+model = "per-record"
+"#;
+
+const JOIN: &str = r#"
+[pipeline.join]
+kind = "interval"
+type = "left_outer"
+left = { kinds = ["view"], key = "session" }
+right = { kinds = ["click"], key = "session" }
+lower = "0s"
+upper = "10s"
+"#;
+
+/// Parses HEAD + `body`, expecting a refusal on `key` whose message holds every one of `words`.
+fn refused(body: &str, key: &str, words: &[&str]) {
+    let text = format!("{HEAD}{body}");
+    let err: ScenarioError = Scenario::parse(Path::new(FILE), &text).expect_err("refused");
+    let message = err.to_string();
+    assert!(message.starts_with(&format!("{FILE}:")), "{message}");
+    assert_eq!(err.key(), Some(key), "{message}");
+    assert!(err.line().is_some(), "{message}");
+    for w in words {
+        assert!(message.contains(w), "`{w}` missing from: {message}");
+    }
+}
+
+#[test]
+fn a_valid_join_reads_on_both_engines() {
+    let text = format!("{HEAD}{JOIN}{MICRO_BATCH}{PER_RECORD}");
+    let s = Scenario::parse(Path::new(FILE), &text).unwrap();
+    let join = s.pipeline.join.expect("join");
+    assert_eq!(join.bounds(), (0, 10_000));
+}
+
+#[test]
+fn an_interval_join_without_its_bounds_is_refused() {
+    let body = JOIN.replace("upper = \"10s\"\n", "");
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.join.lower",
+        &["needs `lower` and `upper`"],
+    );
+    let body = JOIN.replace("lower = \"0s\"", "lower = \"20s\"");
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.join.upper",
+        &["at least `lower`"],
+    );
+}
+
+#[test]
+fn an_outer_join_with_no_time_bound_is_refused_as_spark_refuses_it() {
+    let body = JOIN
+        .replace("kind = \"interval\"", "kind = \"unbounded\"")
+        .replace("lower = \"0s\"\nupper = \"10s\"\n", "");
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.join.type",
+        &["only be `inner`", "Spark refuses"],
+    );
+}
+
+#[test]
+fn a_join_key_the_input_does_not_carry_is_refused() {
+    let body = JOIN.replace(
+        "kinds = [\"click\"], key = \"session\"",
+        "kinds = [\"bid\"], key = \"seller\"",
+    );
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.join.right.key",
+        &["`seller`", "`auction`", "`bid`"],
+    );
+}
+
+#[test]
+fn a_bad_predicate_names_its_entry() {
+    let body = "\n[pipeline]\nfilter_kinds = [\"bid\"]\nwhere = [{ field = \"auction\", modulo = 123 }]\n";
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.where[0]",
+        &["`modulo` goes with `equals`"],
+    );
+    let body = "\n[pipeline]\nwhere = [{ field = \"page\", equals = 1, below = 4 }]\n";
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.where[0]",
+        &["exactly one of", "it has 2"],
+    );
+}
+
+#[test]
+fn two_keyed_stages_are_refused() {
+    let body = format!("{JOIN}\n[pipeline.dedup]\nkey = [\"user\"]\nwithin = \"1s\"\n");
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.dedup",
+        &["one keyed stage", "join and dedup"],
+    );
+}
+
+#[test]
+fn spark_runs_a_join_in_append_mode_only() {
+    let engine = format!("{MICRO_BATCH}output_mode = \"update\"\n");
+    refused(
+        &format!("{JOIN}{engine}"),
+        "engine[0].output_mode",
+        &["append mode only"],
+    );
+}
+
+#[test]
+fn spark_refuses_a_top_n_above_one() {
+    let body = "\n[pipeline.top_n]\nwindow = { kind = \"tumbling\", size = \"1s\" }\nn = 3\nby = \"dwell_ms\"\n";
+    refused(
+        &format!("{body}{MICRO_BATCH}"),
+        "engine[0].model",
+        &["`pipeline.top_n.n`", "Non-time-based windows are not supported"],
+    );
+}
+
+#[test]
+fn flink_knobs_that_do_not_apply_to_a_join_are_refused() {
+    let engine = format!("{PER_RECORD}commit_interval = \"1s\"\n");
+    refused(
+        &format!("{JOIN}{engine}"),
+        "engine[0].commit_interval",
+        &["remove `commit_interval`"],
+    );
+    let engine = format!("{PER_RECORD}allowed_lateness = \"1s\"\n");
+    refused(
+        &format!("{JOIN}{engine}"),
+        "engine[0].allowed_lateness",
+        &["remove `allowed_lateness`"],
+    );
+}
+
+#[test]
+fn a_second_aggregation_needs_a_first_and_a_shared_window() {
+    let body = "\n[pipeline]\nfilter_kinds = [\"click\"]\n\n[pipeline.then]\nfunction = \"max\"\n";
+    refused(&format!("{body}{PER_RECORD}"), "pipeline.then", &["needs a first"]);
+    let body = "\n[pipeline.aggregate]\nkey_by = \"user\"\nwindow = { kind = \"session\", gap = \"1s\" }\nfunction = \"count\"\n\n[pipeline.then]\nfunction = \"max\"\n";
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.then",
+        &["session windows differ per key"],
+    );
+}
+
+#[test]
+fn a_real_engine_refuses_what_its_generated_job_does_not_translate() {
+    for (model, name) in [("spark", "Spark"), ("flink", "Flink")] {
+        let engine = format!("\n[[engine]]\nname = \"real\"\nmodel = \"{model}\"\n");
+        let text = format!("{HEAD}{JOIN}{engine}");
+        let err = Scenario::parse(Path::new(FILE), &text).expect_err("refused");
+        let message = err.to_string();
+        assert!(message.contains("pipeline.join"), "{message}");
+        assert!(
+            message.contains("does not translate a stream-stream join yet"),
+            "{message}"
+        );
+        assert!(message.contains(name) || message.contains("real"), "{message}");
+    }
+}

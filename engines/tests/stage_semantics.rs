@@ -1,0 +1,237 @@
+//! The rules in which Spark and Flink differ on the keyed stages, one scenario each, on
+//! hand-written records: when an outer join emits a row that found no match (Flink on the timer
+//! as the watermark passes its bound; Spark in the batch after the one that moved the
+//! watermark, one trigger late), when a window join emits its pairs, how state is cleaned, and
+//! what happens to a late row.
+
+use streamlab_engines::cost::CostModel;
+use streamlab_engines::dataflow::{sim::run_simulated, DataflowConfig, JobContext};
+use streamlab_engines::dimension::CampaignTable;
+use streamlab_engines::event::{Event, EventKind};
+use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, OutputMode, Trigger};
+use streamlab_engines::operators::graph::{JoinRules, StreamJoin, WindowTopN};
+use streamlab_engines::operators::{Lineage, Output, Row, Shape};
+use streamlab_engines::pipeline::{
+    Field, JoinInput, JoinKind, JoinSpec, JoinType, PipelineSpec, SignedSpan, TopNSpec, WindowSpec,
+};
+use streamlab_engines::runtime::SimRuntime;
+use streamlab_engines::source::SourceLog;
+use streamlab_engines::time::{Span, NANOS_PER_MS, NANOS_PER_SEC};
+
+const FLINK: JoinRules = JoinRules {
+    window_results_on_close: true,
+    fire_lag: 1,
+};
+const SPARK: JoinRules = JoinRules {
+    window_results_on_close: false,
+    fire_lag: 0,
+};
+
+/// An event of `kind` in `session` at event time `t` ms, arriving at `t` ms.
+fn event(seq: u64, kind: EventKind, session: u64, t: i64) -> Event {
+    Event {
+        seq,
+        event_time: t,
+        arrival: t as u64 * NANOS_PER_MS,
+        partition: 0,
+        user: 1,
+        session,
+        page: 1,
+        ad: 1,
+        kind,
+        dwell_ms: 0,
+        price_cents: 0,
+    }
+}
+
+fn row(e: Event) -> Row {
+    Row {
+        event: e,
+        campaign: 0,
+        lineage: Lineage {
+            arrival: e.arrival,
+            ..Default::default()
+        },
+    }
+}
+
+fn join(kind: JoinKind, join_type: JoinType) -> JoinSpec {
+    JoinSpec {
+        kind,
+        join_type,
+        left: JoinInput {
+            kinds: vec![EventKind::View],
+            predicates: vec![],
+            key: Field::Session,
+        },
+        right: JoinInput {
+            kinds: vec![EventKind::Click],
+            predicates: vec![],
+            key: Field::Session,
+        },
+        lower: (kind == JoinKind::Interval).then_some(SignedSpan { ms: 0 }),
+        upper: (kind == JoinKind::Interval).then_some(SignedSpan { ms: 500 }),
+        window: (kind == JoinKind::Window).then_some(WindowSpec::Tumbling {
+            size: Span::from_ms(1_000),
+        }),
+    }
+}
+
+#[test]
+fn an_interval_join_keeps_a_row_until_its_bound_closes_then_emits_it_unmatched() {
+    for (rules, closes_at) in [(FLINK, 1_500), (SPARK, 1_501)] {
+        let mut op = StreamJoin::new(&join(JoinKind::Interval, JoinType::LeftOuter), rules);
+        let mut out = Vec::new();
+        op.on_row(row(event(0, EventKind::View, 7, 1_000)), 0, &mut out);
+        assert_eq!(op.state_rows(), 1);
+        op.on_watermark(closes_at - 1, 1, &mut out);
+        assert!(out.is_empty(), "a click at 1500 could still come: {rules:?}");
+        op.on_watermark(closes_at, 2, &mut out);
+        let [Output::Record(r)] = out.as_slice() else {
+            panic!("one unmatched row: {out:?}")
+        };
+        assert_eq!((r.shape, r.left.seq, r.fired_at), (Shape::LeftOnly, 0, 2));
+        assert_eq!(op.state_rows(), 0, "the row left the state");
+    }
+}
+
+#[test]
+fn a_matched_row_is_not_emitted_again_when_it_expires_and_a_late_row_is_dropped() {
+    let mut op = StreamJoin::new(&join(JoinKind::Interval, JoinType::LeftOuter), FLINK);
+    let mut out = Vec::new();
+    op.on_row(row(event(0, EventKind::View, 7, 1_000)), 0, &mut out);
+    op.on_row(row(event(1, EventKind::Click, 7, 1_200)), 0, &mut out);
+    assert_eq!(out.len(), 1, "the pair, at once");
+    op.on_watermark(10_000, 1, &mut out);
+    assert_eq!(out.len(), 1, "no unmatched row for a matched one");
+    assert_eq!(op.state_rows(), 0);
+    op.on_row(row(event(2, EventKind::View, 8, 9_000)), 2, &mut out);
+    assert_eq!(
+        op.late_dropped, 1,
+        "at or before the watermark: late (Flink's convention)"
+    );
+    assert_eq!(op.state_rows(), 0);
+}
+
+#[test]
+fn flink_emits_a_window_joins_pairs_when_the_window_fires_and_spark_as_they_match() {
+    for (rules, at_once) in [(FLINK, false), (SPARK, true)] {
+        let mut op = StreamJoin::new(&join(JoinKind::Window, JoinType::Inner), rules);
+        let mut out = Vec::new();
+        op.on_row(row(event(0, EventKind::View, 7, 100)), 0, &mut out);
+        op.on_row(row(event(1, EventKind::Click, 7, 900)), 5, &mut out);
+        assert_eq!(out.len() == 1, at_once, "{rules:?}");
+        op.on_watermark(1_000, 9, &mut out);
+        let [Output::Record(r)] = out.as_slice() else {
+            panic!("one pair: {out:?}")
+        };
+        assert_eq!((r.start, r.end), (0, 1_000));
+        assert_eq!(r.fired_at, if at_once { 5 } else { 9 });
+        assert_eq!(op.state_rows(), 0, "both rows left with their window");
+    }
+}
+
+#[test]
+fn top_n_keeps_only_candidates_and_emits_ties_at_the_boundary() {
+    let spec = TopNSpec {
+        window: WindowSpec::Tumbling {
+            size: Span::from_ms(1_000),
+        },
+        n: 2,
+        by: Field::DwellMs,
+    };
+    let mut op = WindowTopN::new(spec, 1);
+    for (seq, dwell) in [(0, 5), (1, 9), (2, 1), (3, 7), (4, 7), (5, 3)] {
+        let mut e = event(seq, EventKind::View, 1, 100 + seq as i64);
+        e.dwell_ms = dwell;
+        op.on_row(row(e));
+    }
+    assert_eq!(op.state_rows(), 3, "9, 7 and 7: the rest is outranked by two");
+    let mut out = Vec::new();
+    op.on_watermark(998, 1, &mut out);
+    assert!(out.is_empty());
+    op.on_watermark(999, 2, &mut out);
+    let mut seqs: Vec<u64> = out
+        .iter()
+        .map(|o| match o {
+            Output::Record(r) => r.left.seq,
+            _ => panic!(),
+        })
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, [1, 3, 4], "rank 1 and the two tied at rank 2");
+}
+
+/// One unmatched view, then clicks of other sessions that move the watermark on.
+fn unmatched_then_traffic() -> SourceLog {
+    let mut events = vec![event(0, EventKind::View, 1, 1_000)];
+    for i in 1..40 {
+        events.push(event(i, EventKind::Click, 100 + i, 1_000 + 100 * i as i64));
+    }
+    SourceLog::from_events(1, events)
+}
+
+fn pipeline() -> PipelineSpec {
+    PipelineSpec {
+        join: Some(join(JoinKind::Interval, JoinType::LeftOuter)),
+        ..Default::default()
+    }
+}
+
+fn unmatched_delivery(delivered: &[streamlab_engines::run::Delivered]) -> u64 {
+    delivered
+        .iter()
+        .find_map(|d| match d.output {
+            Output::Record(r) if r.shape == Shape::LeftOnly => Some(d.at),
+            _ => None,
+        })
+        .expect("the unmatched view is emitted")
+}
+
+#[test]
+fn spark_emits_an_unmatched_row_one_trigger_after_flink() {
+    let log = unmatched_then_traffic();
+    let table = CampaignTable::default();
+    let mb = MicroBatchConfig {
+        trigger: Trigger::ProcessingTime {
+            interval: Span::from_ms(1_000),
+        },
+        output_mode: OutputMode::Append,
+        watermark_delay: Span::from_ms(0),
+        shuffle_partitions: 1,
+        workers: 1,
+        ..Default::default()
+    };
+    let mut engine = MicroBatchEngine::new("mb", mb, &pipeline(), &table, 1).unwrap();
+    let spark = engine.run(&mut SimRuntime::free(1), &log, 10 * NANOS_PER_SEC);
+    let pr = DataflowConfig {
+        parallelism: 1,
+        buffer_timeout: Span::from_ms(0),
+        auto_watermark_interval: Span::from_ms(1),
+        out_of_orderness: Span::from_ms(0),
+        ..Default::default()
+    };
+    let job = JobContext::new("pr", &pr, &pipeline(), &table, 1);
+    let flink = run_simulated(
+        &job,
+        &log,
+        &CostModel::FREE,
+        Default::default(),
+        10 * NANOS_PER_SEC,
+        false,
+    )
+    .unwrap();
+    let (spark_at, flink_at) = (
+        unmatched_delivery(&spark.delivered),
+        unmatched_delivery(&flink.delivered),
+    );
+    // Flink: the click at 1600 ms moves the watermark to 1599 >= 1500 (`max - 0 - 1`), and the
+    // timer fires at once. Spark: the batch at 2 s reads up to 2000 and sets the watermark to
+    // 2000 for the next batch, at 3 s, which emits it.
+    assert_eq!(flink_at / NANOS_PER_MS, 1_600, "Flink, on the timer");
+    assert_eq!(
+        spark_at / NANOS_PER_MS,
+        3_000,
+        "Spark, one trigger later than the batch that moved the watermark"
+    );
+}

@@ -16,12 +16,13 @@ use std::process::Command;
 
 /// The simulated scenarios, with a `--duration` override where the shipped one would take too
 /// long in a debug build (`None`: the scenario's own duration).
-const SIMULATED: [(&str, Option<&str>); 10] = [
+const SIMULATED: [(&str, Option<&str>); 11] = [
     ("cluster-100", Some("2s")),
     ("continuum", None),
     ("degraded", None),
     ("failure-recovery", None),
     ("hidden-batching", None),
+    ("impressions-clicks", Some("20s")),
     ("interval-sweep", None),
     ("key-skew", None),
     ("late-data", None),
@@ -69,6 +70,11 @@ fn digests_of(name: &str, duration: Option<&str>, tmp: &Path) -> Vec<String> {
         run.status.success(),
         "streamlab run {name} failed:\n{}",
         String::from_utf8_lossy(&run.stderr)
+    );
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(
+        !summary.contains("OUTPUTS DIFFER"),
+        "{name}: an engine's outputs differ from the reference evaluator"
     );
     let mut found = BTreeMap::new();
     files(&out, &out, &mut found);

@@ -43,6 +43,9 @@ pub struct RunCounts {
     /// Task attempts that failed and were run again (micro-batch task failures and lost
     /// workers; the query kept running).
     pub task_retries: u64,
+    /// The most rows a join, deduplication or top-N held in state (0 for other pipelines):
+    /// the largest total after a batch (micro-batch), each subtask's peak summed (per-record).
+    pub peak_state_rows: u64,
 }
 
 /// An injected failure and the engine's restart.
@@ -106,6 +109,7 @@ impl EngineRun {
         c.state_accesses += l.state_accesses;
         c.state_access_ns += l.state_access_ns;
         c.task_retries += l.task_retries;
+        c.peak_state_rows = c.peak_state_rows.max(l.peak_state_rows);
         self.resident = match (self.resident, later.resident) {
             (Some((s, p, _)), Some((_, q, f))) => Some((s, p.max(q), f)),
             (a, b) => b.or(a),

@@ -178,6 +178,14 @@ pub struct Counts {
     /// profile in a simulated one.
     #[serde(default)]
     pub state_access_time_ns: u64,
+    /// The most rows a join, deduplication or top-N held in state at once (absent for other
+    /// pipelines).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub peak_state_rows: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Counts {
@@ -285,6 +293,9 @@ pub fn side_by_side_table(summary: &Summary) -> String {
                 .state_access_ns()
                 .map_or_else(|| "-".into(), |ns| format!("{ns:.1}"))
         });
+    }
+    if runs.iter().any(|r| r.counts.peak_state_rows > 0) {
+        row("peak state (rows)", &|r| count(r.counts.peak_state_rows));
     }
     if runs.iter().any(|r| r.recovery.is_some()) {
         let opt_ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), ms);

@@ -97,6 +97,7 @@ pub fn summarize(
                     late_dropped: run.counts.late_dropped,
                     state_accesses: run.counts.state_accesses,
                     state_access_time_ns: run.counts.state_access_ns,
+                    peak_state_rows: run.counts.peak_state_rows,
                 },
                 notes,
                 failures: Vec::new(),

@@ -35,6 +35,7 @@ pub fn assemble(
             + windows.iter().map(|w| w.buffers_sent).sum::<u64>(),
         state_accesses: windows.iter().map(|w| w.state_accesses).sum(),
         state_access_ns: windows.iter().map(|w| w.state_access_ns).sum(),
+        peak_state_rows: windows.iter().map(|w| w.peak_state_rows).sum(),
         ..Default::default()
     };
     EngineRun {

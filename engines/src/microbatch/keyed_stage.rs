@@ -35,6 +35,9 @@ struct StageOutput {
 }
 
 /// A shuffle partition's rows through its operator, after the batch's watermark.
+///
+/// `rows_total` is the state after the batch's input, before the next batch's watermark
+/// cleans it: the partition's state at its largest.
 fn reduce(stage: &mut KeyedStage, inputs: &[&[Row]], watermark: EventTime, now: Nanos, measure: bool) -> StageOutput {
     let mut outputs = Vec::new();
     let late_before = stage.late_dropped();
@@ -108,6 +111,7 @@ impl MicroBatchEngine {
             outputs.extend(r.outputs);
         }
         run.counts.late_dropped += late;
+        run.counts.peak_state_rows = run.counts.peak_state_rows.max(rows_total as u64);
         run.counts.state_accesses += updates;
         run.counts.state_access_ns += state_ns;
         batch.state_operators.push(StateOperatorProgress {

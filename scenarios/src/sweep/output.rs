@@ -117,6 +117,14 @@ pub fn sweep_table(summary: &SweepSummary) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut header: Vec<String> = summary.parameters.clone();
     header.extend(["run", "p50 (ms)", "p99 (ms)", "max (ms)", "events/s", "behind", "late"].map(String::from));
+    // A join's, deduplication's or top-N's state, where a point has one.
+    let state = summary
+        .points
+        .iter()
+        .any(|p| p.summary.runs.iter().any(|r| r.counts.peak_state_rows > 0));
+    if state {
+        header.push("state (rows)".into());
+    }
     rows.push(header);
     for point in &summary.points {
         for run in &point.summary.runs {
@@ -135,6 +143,9 @@ pub fn sweep_table(summary: &SweepSummary) -> String {
                 run.counts.falling_behind.to_string(),
                 run.counts.late_dropped.to_string(),
             ]);
+            if state {
+                row.push(run.counts.peak_state_rows.to_string());
+            }
             rows.push(row);
         }
     }

@@ -61,6 +61,8 @@ pub struct WindowTask<L = Sender<Message<Output>>> {
     /// by the simulator's pricing.
     state_access_ns: Nanos,
     measure_state: bool,
+    /// The most rows the keyed stage held, seen at each watermark.
+    peak_state_rows: u64,
     /// Where incremental checkpoints of the LSM store go (none: full snapshots).
     incremental_root: Option<std::path::PathBuf>,
 }
@@ -134,6 +136,7 @@ impl<L: Link<Output>> WindowTask<L> {
             state_accesses: 0,
             state_access_ns: 0,
             measure_state: false,
+            peak_state_rows: 0,
             incremental_root: None,
         }
     }
@@ -249,7 +252,11 @@ impl<L: Link<Output>> WindowTask<L> {
     fn advance_watermark(&mut self, wm: EventTime, now: Nanos) {
         match &mut self.op {
             KeyedOperator::Window(op) => op.advance_watermark(wm, now, &mut self.scratch),
-            KeyedOperator::Stage(stage) => stage.on_watermark(wm, now, &mut self.stage_out),
+            KeyedOperator::Stage(stage) => {
+                // Before the watermark cleans it: the state at its largest.
+                self.peak_state_rows = self.peak_state_rows.max(stage.state_rows() as u64);
+                stage.on_watermark(wm, now, &mut self.stage_out);
+            }
         }
         if self.forward_watermarks {
             self.forward(now);
@@ -439,6 +446,10 @@ impl<L: Link<Output>> WindowTask<L> {
             buffers_sent: 0,
             state_accesses: self.state_accesses,
             state_access_ns: self.state_access_ns,
+            peak_state_rows: match &self.op {
+                KeyedOperator::Stage(stage) => self.peak_state_rows.max(stage.state_rows() as u64),
+                KeyedOperator::Window(_) => 0,
+            },
         };
         match self.out {
             ResultOutput::Gate(g) => {
@@ -467,4 +478,6 @@ pub struct WindowOutcome {
     pub state_accesses: u64,
     /// Time in them (measured live, priced on virtual time).
     pub state_access_ns: u64,
+    /// The most rows a join, deduplication or top-N held (0 for a window operator).
+    pub peak_state_rows: u64,
 }

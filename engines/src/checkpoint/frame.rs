@@ -42,7 +42,10 @@ pub(crate) fn read_framed(path: &Path) -> Result<Vec<u8>> {
     let sum = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
     let body = bytes.split_off(24);
     if body.len() != len {
-        return Err(damaged(path, &format!("{} bytes of body, header says {len}", body.len())));
+        return Err(damaged(
+            path,
+            &format!("{} bytes of body, header says {len}", body.len()),
+        ));
     }
     if fnv1a(&body) != sum {
         return Err(damaged(path, "checksum mismatch"));

@@ -224,12 +224,9 @@ impl CheckpointDir {
             ));
         }
         let bytes = read_framed(&path)?;
-        stage.restore(&bytes).ok_or_else(|| {
-            damaged(
-                &path,
-                "not the state of this query's join, deduplication or top-N",
-            )
-        })
+        stage
+            .restore(&bytes)
+            .ok_or_else(|| damaged(&path, "not the state of this query's join, deduplication or top-N"))
     }
 
     /// State partition `p`'s directory.

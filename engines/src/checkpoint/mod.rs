@@ -18,4 +18,4 @@ mod frame;
 pub use checksum::{crc32, fnv1a};
 pub use error::CheckpointError;
 pub(crate) use error::{io, refused, Result};
-pub(crate) use frame::{frame, read_delta};
+pub(crate) use frame::{damaged, frame, read_delta, read_framed};

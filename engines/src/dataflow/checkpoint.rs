@@ -3,7 +3,10 @@
 //! ```text
 //! <dir>/chk-<id>/_metadata          {"formatVersion": 1, "id", "sources": [[partition, offset]...],
 //!                                    "subtasks": [{"subtask", "file", "watermark"}...]}
-//! <dir>/chk-<id>/subtask-<k>.state  window subtask k's state, framed with length and checksum
+//! <dir>/chk-<id>/subtask-<k>.state  window subtask k's state, framed with length and checksum;
+//!                                    a keyed stage's (join, deduplication, top-N) encoded state
+//!                                    (`operators/graph/codec.rs`) in the same framing, and so
+//!                                    the sink subtask's (k = 2p) second aggregation's
 //! <dir>/state/subtask-<k>/           with the LSM backend instead: k's incremental checkpoints,
 //!     shared/chk<id>-run<n>.sst      runs, each written by the first checkpoint that had it
 //!     chk-<id>/MANIFEST              the runs checkpoint <id> consists of
@@ -16,29 +19,55 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{frame, read_delta, CheckpointError};
+use crate::checkpoint::{frame, read_delta, read_framed, CheckpointError};
 use crate::dataflow::tasks::{IncrementalSnapshot, TaskSnapshot};
 use crate::operators::window::StateDelta;
 use crate::time::EventTime;
 
-/// A window subtask's checkpoint entry: `(subtask, watermark, incremental)`.
-pub type ListedSubtask = (usize, EventTime, bool);
+/// A keyed or sink subtask's checkpoint entry: `(subtask, watermark, what its state is)`.
+pub type ListedSubtask = (usize, EventTime, ListedState);
+
+/// What a listed subtask's state file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListedState {
+    /// A window operator's windows (a framed [`StateDelta`] of upserts).
+    Windows,
+    /// An incremental checkpoint of the window operator's LSM store.
+    Incremental,
+    /// A keyed stage's or the second aggregation's encoded state.
+    Stage,
+}
+
+impl ListedState {
+    /// What `snapshot` holds.
+    pub fn of(snapshot: &TaskSnapshot) -> Self {
+        match (&snapshot.incremental, &snapshot.stage) {
+            (Some(_), _) => Self::Incremental,
+            (None, Some(_)) => Self::Stage,
+            (None, None) => Self::Windows,
+        }
+    }
+}
 
 /// The checkpoint manifest `chk-<id>/_metadata`: format version, id, source positions
-/// `[partition, offset]`, and per window subtask its state file and watermark. An incremental
-/// subtask's file is its LSM checkpoint manifest, `state/subtask-<k>/chk-<id>/MANIFEST`.
+/// `[partition, offset]`, and per keyed subtask its state file and watermark. An incremental
+/// subtask's file is its LSM checkpoint manifest, `state/subtask-<k>/chk-<id>/MANIFEST`; a keyed
+/// stage's (or the sink subtask's second aggregation's) is marked `"stage": true`.
 pub fn manifest_json(id: u64, sources: &[(usize, usize)], windows: &[ListedSubtask]) -> serde_json::Value {
     serde_json::json!({
         "formatVersion": 1,
         "id": id,
         "sources": sources,
-        "subtasks": windows.iter().map(|&(k, watermark, incremental)| match incremental {
-            true => serde_json::json!({
+        "subtasks": windows.iter().map(|&(k, watermark, state)| match state {
+            ListedState::Incremental => serde_json::json!({
                 "subtask": k, "file": format!("../{}/chk-{id}/MANIFEST", incremental_root(k)),
                 "watermark": watermark, "incremental": true,
             }),
-            false => serde_json::json!({
+            ListedState::Windows => serde_json::json!({
                 "subtask": k, "file": format!("subtask-{k}.state"), "watermark": watermark,
+            }),
+            ListedState::Stage => serde_json::json!({
+                "subtask": k, "file": format!("subtask-{k}.state"), "watermark": watermark, "stage": true,
             }),
         }).collect::<Vec<_>>(),
     })
@@ -53,8 +82,9 @@ pub fn incremental_root(k: usize) -> String {
 /// A restored checkpoint: source positions, and window snapshots by subtask number.
 pub type Restored = (Vec<(usize, usize)>, Vec<(usize, TaskSnapshot)>);
 
-/// Reads checkpoint `id` back from `dir`, refusing it if it does not fit a job of `p` window
-/// subtasks over `partitions` partitions.
+/// Reads checkpoint `id` back from `dir`, refusing it if it does not fit a job of `p` keyed
+/// subtasks (`p..2p`; a stage's state may also be the sink subtask's, `2p`) over `partitions`
+/// partitions.
 pub fn read_checkpoint(dir: &Path, id: u64, p: usize, partitions: usize) -> Result<Restored, CheckpointError> {
     let chk = dir.join(format!("chk-{id}"));
     let meta_path = chk.join("_metadata");
@@ -86,17 +116,28 @@ pub fn read_checkpoint(dir: &Path, id: u64, p: usize, partitions: usize) -> Resu
         let k = entry["subtask"]
             .as_u64()
             .ok_or_else(|| refused("has a subtask without index".into()))? as usize;
-        if !(p..2 * p).contains(&k) {
+        let stage = entry["stage"].as_bool() == Some(true);
+        let last = if stage { 2 * p } else { 2 * p - 1 };
+        if !(p..=last).contains(&k) {
             return Err(refused(format!(
-                "lists subtask {k}, which is no window subtask of this job (parallelism {p})"
+                "lists subtask {k}, which is no keyed subtask of this job (parallelism {p})"
             )));
         }
         let watermark = entry["watermark"]
             .as_i64()
             .ok_or_else(|| refused("has a subtask without watermark".into()))?;
         // An LSM subtask's state is an incremental checkpoint in its own root; the others'
-        // is a full snapshot file.
+        // is a full snapshot file, of windows or of a keyed stage.
+        let file = chk.join(format!("subtask-{k}.state"));
         let snapshot = match entry["incremental"].as_bool() {
+            _ if stage => TaskSnapshot {
+                id,
+                alignment_started: 0,
+                watermark,
+                windows: Vec::new(),
+                incremental: None,
+                stage: Some(read_framed(&file)?),
+            },
             Some(true) => TaskSnapshot {
                 id,
                 alignment_started: 0,
@@ -109,13 +150,15 @@ pub fn read_checkpoint(dir: &Path, id: u64, p: usize, partitions: usize) -> Resu
                     sync_ns: 0,
                     error: None,
                 }),
+                stage: None,
             },
             _ => TaskSnapshot {
                 id,
                 alignment_started: 0,
                 watermark,
-                windows: read_delta(&chk.join(format!("subtask-{k}.state")))?.upserts,
+                windows: read_delta(&file)?.upserts,
                 incremental: None,
+                stage: None,
             },
         };
         windows.push((k, snapshot));
@@ -191,8 +234,10 @@ impl SnapshotWriter {
     /// keeps its state. An incremental checkpoint of an LSM store was taken by the subtask at
     /// alignment (flush and upload of new runs); only its figures are passed on.
     pub fn serialize(&self, k: usize, snapshot: &mut TaskSnapshot) -> SerializedSnapshot {
-        let listed =
-            !snapshot.windows.is_empty() || snapshot.incremental.is_some() || snapshot.watermark != EventTime::MIN;
+        let listed = !snapshot.windows.is_empty()
+            || snapshot.incremental.is_some()
+            || snapshot.stage.is_some()
+            || snapshot.watermark != EventTime::MIN;
         if let Some(inc) = &snapshot.incremental {
             return SerializedSnapshot {
                 bytes: inc.bytes_written,
@@ -200,6 +245,15 @@ impl SnapshotWriter {
                 listed,
                 error: incremental_error(k, inc),
                 framed: None,
+            };
+        }
+        if let Some(stage) = &snapshot.stage {
+            return SerializedSnapshot {
+                bytes: stage.len() as u64,
+                state_bytes: stage.len() as u64,
+                listed,
+                error: None,
+                framed: Some(frame(stage)),
             };
         }
         let delta = StateDelta {

@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::dataflow::checkpoint::{manifest_json, ListedSubtask};
+use crate::dataflow::checkpoint::{manifest_json, ListedState, ListedSubtask};
 use crate::dataflow::tasks::TaskSnapshot;
 use crate::fault::CheckpointPhase;
 use crate::time::{as_ms, Nanos};
@@ -319,7 +319,7 @@ impl CheckpointCoordinator {
         let listed: Vec<ListedSubtask> = p
             .windows
             .iter()
-            .map(|(k, s)| (*k, s.watermark, s.incremental.is_some()))
+            .map(|(k, s)| (*k, s.watermark, ListedState::of(s)))
             .collect();
         let manifest = manifest_json(id, &p.sources, &listed);
         let progress = serde_json::json!({
@@ -374,6 +374,7 @@ mod tests {
                 watermark,
                 windows: Vec::new(),
                 incremental: None,
+                stage: None,
             }),
             ..Default::default()
         })

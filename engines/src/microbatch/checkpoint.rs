@@ -7,7 +7,15 @@
 //! <dir>/sinks/<batchId>       the idempotent sink's record that it holds the batch's output
 //! <dir>/state/0/<p>/<v>.delta the state partition p's changes in version v (= batchId + 1)
 //! <dir>/state/0/<p>/<v>.snapshot  every SNAPSHOT_EVERY versions, the whole partition
+//! <dir>/state/0/<p>/<v>.stage     a join's, deduplication's or top-N's partition at version v
 //! ```
+//!
+//! A keyed stage other than the aggregation writes its whole partition at every version (its
+//! state is bounded by the watermark: rows within the join's time bound, keys within the
+//! deduplication's reach, candidates of open windows), in the framing every state file has and
+//! the encoding of `operators/graph/codec.rs`. The second aggregation (`then`) has no state to
+//! version: Spark runs it in append mode only, where a window's first-stage results all leave
+//! in one batch, so it is empty after every batch.
 //!
 //! With the LSM state backend (Spark's RocksDB state store provider) a partition's versions
 //! are incremental checkpoints of its store instead, as the provider uploads SST files once and
@@ -28,8 +36,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{io, refused, Result};
+use crate::checkpoint::{damaged, io, read_framed, refused, Result};
 use crate::microbatch::log::OffsetEntry;
+use crate::operators::graph::KeyedStage;
 use crate::operators::window::{StateDelta, WindowEntry, WindowedAggregation};
 use crate::time::EventTime;
 
@@ -193,6 +202,31 @@ impl CheckpointDir {
         }
         op.take_delta();
         Ok(())
+    }
+
+    /// Commits keyed-stage partition `p` as version `v`: its whole state. Returns the bytes
+    /// written.
+    pub fn commit_stage(&self, p: usize, v: u64, stage: &KeyedStage) -> Result<usize> {
+        self.write(&format!("state/0/{p}/{v}.stage"), &frame(&stage.encode()))
+    }
+
+    /// Restores keyed-stage partition `p` to version `v` (version 0 is the empty state the
+    /// query starts with, which `stage` must be).
+    pub fn restore_stage(&self, p: usize, v: u64, stage: &mut KeyedStage) -> Result<()> {
+        if v == 0 {
+            return Ok(());
+        }
+        let path = self.state_root(p).join(format!("{v}.stage"));
+        if !path.exists() {
+            return Err(refused(
+                &path,
+                "is missing: the state history of this checkpoint is incomplete",
+            ));
+        }
+        let bytes = read_framed(&path)?;
+        stage
+            .restore(&bytes)
+            .ok_or_else(|| damaged(&path, "not the state of this query's join, deduplication or top-N"))
     }
 
     /// State partition `p`'s directory.

@@ -221,6 +221,10 @@ impl MicroBatchEngine {
                 // The state is as the committed batch left it: advanced to that batch's watermark.
                 dir.restore_state(p, batch + 1, op, *batch_watermark)?;
             }
+            for (p, stage) in engine.stages.iter_mut().enumerate() {
+                // A keyed stage's version holds its own watermark, that same batch's.
+                dir.restore_stage(p, batch + 1, stage)?;
+            }
         }
         engine.replay = recovered.uncommitted;
         engine.sink_batches = recovered.sink_batches.into_iter().collect();

@@ -8,11 +8,18 @@
 //! results all leave in the batch whose watermark closed it, so the batch's results are the
 //! window's complete set (Spark allows chained stateful operators in append mode only).
 //!
-//! Invariant: a shuffle partition's rows are processed in map-task order, each map task's in
-//! source order, so a key whose records come from one source partition is seen in arrival order.
+//! After the stage each partition commits its new state version to the checkpoint (the whole
+//! partition, see `checkpoint.rs`), and a retried task starts from the version the batch began
+//! with — read back from the checkpoint as a Spark task on another executor loads the store, or,
+//! without one, from a copy taken before the stage when attempts can fail.
+//!
+//! Invariants: a shuffle partition's rows are processed in map-task order, each map task's in
+//! source order, so a key whose records come from one source partition is seen in arrival order;
+//! a task attempt is repeatable; state version `b + 1` is the state after batch `b`.
 
 use std::sync::Mutex;
 
+use crate::checkpoint::CheckpointError;
 use crate::cost::Work;
 use crate::fault::EngineStop;
 use crate::microbatch::batch::BatchContext;
@@ -76,15 +83,36 @@ impl MicroBatchEngine {
         let buckets = &buckets;
         let watermark = self.watermark;
         let now = batch.marks.query_planning;
+        let (batch_id, checkpoint) = (batch.id, &self.checkpoint);
+        // The version the batch began with, for a retried attempt: read back from the
+        // checkpoint (version `batch_id`), or a copy where there is none to read.
+        let copies: Vec<Option<Vec<u8>>> = self
+            .stages
+            .iter()
+            .map(|stage| {
+                let from_dir = checkpoint.is_some() && batch_id > 0;
+                (rt.attempts_can_fail() && !from_dir).then(|| stage.encode())
+            })
+            .collect();
+        let copies = &copies;
         let tasks: Vec<_> = self
             .stages
             .iter_mut()
             .map(Mutex::new)
             .enumerate()
             .map(|(s, stage)| {
-                move |ctx: &TaskContext| {
+                move |ctx: &TaskContext| -> Result<StageOutput, CheckpointError> {
                     let inputs: Vec<&[Row]> = buckets.iter().filter_map(|b| b.get(s)).map(Vec::as_slice).collect();
                     let mut stage = stage.lock().expect("one attempt at a time");
+                    if ctx.attempt() > 1 {
+                        match (&copies[s], checkpoint) {
+                            (Some(copy), _) => {
+                                stage.restore(copy).expect("a copy this process encoded");
+                            }
+                            (None, Some(dir)) => dir.restore_stage(s, batch_id, &mut stage)?,
+                            (None, None) => unreachable!("attempts fail only where a copy was kept"),
+                        }
+                    }
                     let mut out = reduce(&mut stage, &inputs, watermark, now, ctx.is_live());
                     out.state_ns = if ctx.is_live() {
                         ctx.stretch_state(out.state_ns)
@@ -95,12 +123,15 @@ impl MicroBatchEngine {
                         })
                     };
                     ctx.charge(&out.work);
-                    out
+                    Ok(out)
                 }
             })
             .collect();
         batch.waves += tasks.len().div_ceil(rt.workers()) as u64;
-        let reduced = rt.run_tasks(tasks, self.cfg.scheduling.per_task.nanos());
+        let reduced = rt
+            .run_tasks(tasks, self.cfg.scheduling.per_task.nanos())
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
         let mut outputs = Vec::new();
         let (mut late, mut rows_total, mut state_ns, mut updates) = (0, 0, 0, 0);
         for r in reduced {
@@ -114,6 +145,7 @@ impl MicroBatchEngine {
         run.counts.peak_state_rows = run.counts.peak_state_rows.max(rows_total as u64);
         run.counts.state_accesses += updates;
         run.counts.state_access_ns += state_ns;
+        self.commit_stages(rt, batch)?;
         batch.state_operators.push(StateOperatorProgress {
             operator_name: self.stage_operator_name().into(),
             num_rows_total: rows_total as u64,
@@ -126,6 +158,23 @@ impl MicroBatchEngine {
         Ok(outputs)
     }
 
+    /// Each keyed-stage partition commits its new version (its whole state).
+    fn commit_stages<R: Runtime>(&mut self, rt: &mut R, batch: &mut BatchContext) -> Result<(), EngineStop> {
+        if let Some(dir) = &self.checkpoint {
+            let mut written = 0;
+            for (p, stage) in self.stages.iter().enumerate() {
+                written += dir.commit_stage(p, batch.id + 1, stage)?;
+            }
+            rt.charge(&Work {
+                log_writes: self.stages.len() as u64,
+                logged_bytes: written as u64,
+                ..Default::default()
+            });
+            batch.checkpoint_bytes += written as u64;
+        }
+        Ok(())
+    }
+
     /// The name Spark's progress gives the stage's state operator.
     fn stage_operator_name(&self) -> &'static str {
         match self.stages.first() {
@@ -135,7 +184,8 @@ impl MicroBatchEngine {
         }
     }
 
-    /// The second aggregation over the batch's window results (append mode: complete per window).
+    /// The second aggregation over the batch's window results (append mode: complete per window,
+    /// so the stage is empty again after every batch and has no state to checkpoint).
     pub(super) fn then_stage(&mut self, outputs: Vec<Output>, now: Nanos) -> Vec<Output> {
         let Some(then) = &mut self.then else {
             return outputs;

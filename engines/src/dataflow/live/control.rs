@@ -130,6 +130,9 @@ impl Control {
         let mut serialized = self.writer.serialize(k, &mut snapshot);
         // The state is in its file now: the coordinator needs only what the manifest lists.
         snapshot.windows = Vec::new();
+        if let Some(stage) = &mut snapshot.stage {
+            *stage = Vec::new(); // still `Some`: the manifest marks the file as a stage's
+        }
         let serialized_at = clock.now();
         let written = self.writer.write(k, id, &serialized);
         let written_at = clock.now();

@@ -226,6 +226,13 @@ pub fn run_live_durable(
                     }
                 }
             }
+            Subtask::ResultSink(task) => {
+                if let Some((_, snapshots)) = &restored {
+                    if let Some((_, snapshot)) = snapshots.iter().find(|(j, _)| *j == k) {
+                        task.restore(snapshot)?;
+                    }
+                }
+            }
             _ => {}
         }
     }

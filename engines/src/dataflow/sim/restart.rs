@@ -2,10 +2,11 @@
 //!
 //! Tearing down loses every subtask's memory and the sink's open transactions; the sink itself
 //! is kept, as the external system it stands for outlives the job. A restart builds the job
-//! graph afresh, restores the sources' positions and the window subtasks' state from the
-//! completed checkpoint (read back from its directory when there is one), commits what that
-//! checkpoint covers (recover-and-commit), aborts the rest, and resumes the event loop with
-//! fresh inboxes and links. When to restart is the supervisor's decision
+//! graph afresh, restores the sources' positions, the keyed subtasks' state (windows or a keyed
+//! stage) and the sink subtask's second aggregation from the completed checkpoint (read back
+//! from its directory when there is one), commits what that checkpoint covers
+//! (recover-and-commit), aborts the rest, and resumes the event loop with fresh inboxes and
+//! links. When to restart is the supervisor's decision
 //! ([`crate::recovery::per_record::SimulatedJob`]), not this file's.
 //!
 //! Invariants: nothing a dead incarnation sent is delivered to the next; a dead incarnation's
@@ -87,8 +88,10 @@ impl Sim {
                 }
             }
             for (k, snapshot) in windows {
-                if let Some(Subtask::Window(task)) = self.subtasks.get_mut(k) {
-                    task.restore(&snapshot)?;
+                match self.subtasks.get_mut(k) {
+                    Some(Subtask::Window(task)) => task.restore(&snapshot)?,
+                    Some(Subtask::ResultSink(task)) => task.restore(&snapshot)?,
+                    _ => {}
                 }
             }
             for (p, o) in sources {

@@ -40,7 +40,9 @@ pub enum Step {
     Done,
 }
 
-/// What a subtask's checkpoint holds: its keyed window state and watermark.
+/// What a subtask's checkpoint holds: its keyed state and watermark — a window operator's
+/// windows (or its incremental checkpoint), or a keyed stage's encoded state (a join,
+/// deduplication or top-N subtask, or the sink subtask running the second aggregation).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskSnapshot {
     /// The checkpoint.
@@ -53,6 +55,8 @@ pub struct TaskSnapshot {
     pub windows: Vec<crate::operators::window::WindowEntry>,
     /// The LSM backend's incremental checkpoint of the state, when the subtask takes them.
     pub incremental: Option<IncrementalSnapshot>,
+    /// A keyed stage's (or the second aggregation's) state, encoded (`operators/graph/codec.rs`).
+    pub stage: Option<Vec<u8>>,
 }
 
 /// A window subtask's state as an incremental checkpoint of its LSM store (Flink's

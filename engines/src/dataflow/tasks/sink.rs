@@ -10,6 +10,7 @@
 //! a transaction is committed only for a checkpoint id at or above its own; delivering a record
 //! allocates nothing but the slot in the open transaction or the delivered list.
 
+use crate::checkpoint::CheckpointError;
 use crate::dataflow::config::SinkGuarantee;
 use crate::dataflow::network::Message;
 use crate::dataflow::tasks::{BarrierAligner, TaskOutcome, TaskSnapshot};
@@ -281,6 +282,27 @@ impl<T: SinkItem> SinkTask<T> {
         self
     }
 
+    /// Restores the second aggregation's pending windows from a checkpoint snapshot. The
+    /// watermark over the inputs starts afresh: the restored keyed subtasks send theirs again.
+    pub fn restore(&mut self, snapshot: &TaskSnapshot) -> Result<(), CheckpointError> {
+        let refused = |message: &str| CheckpointError::Refused {
+            path: std::path::PathBuf::from(format!("chk-{}/sink subtask", snapshot.id)),
+            message: message.to_string(),
+        };
+        match (&mut self.then, snapshot.stage.as_deref()) {
+            (Some((then, ..)), Some(bytes)) => then.restore(bytes).ok_or_else(|| {
+                refused("holds state the second aggregation cannot read: another pipeline's checkpoint, or damaged")
+            }),
+            (None, None) => Ok(()),
+            (None, Some(_)) => Err(refused(
+                "holds a second aggregation's state, but this job's sink runs none: the checkpoint is of another job",
+            )),
+            (Some(_), None) => Err(refused(
+                "holds no second-aggregation state, but this job's sink runs one: the checkpoint is of another job",
+            )),
+        }
+    }
+
     /// Handles one message at `now`.
     pub fn on_message(&mut self, msg: Message<T>, now: Nanos) -> TaskOutcome<T> {
         let mut outcome = TaskOutcome::default();
@@ -346,6 +368,7 @@ impl<T: SinkItem> SinkTask<T> {
                 watermark: EventTime::MIN,
                 windows: Vec::new(),
                 incremental: None,
+                stage: self.then.as_ref().map(|(then, ..)| then.encode()),
             });
             for held in self.aligner.release() {
                 self.handle(held, now, outcome);

@@ -14,6 +14,7 @@
 
 use crossbeam_channel::Sender;
 
+use crate::checkpoint::CheckpointError;
 use crate::dataflow::config::DataflowConfig;
 use crate::dataflow::network::{Link, Message, OutputGate};
 use crate::dataflow::tasks::{BarrierAligner, IncrementalSnapshot, SinkOperator, TaskOutcome, TaskSnapshot};
@@ -273,18 +274,34 @@ impl<L: Link<Output>> WindowTask<L> {
         }
     }
 
-    /// Restores the state a checkpoint snapshot holds.
-    pub fn restore(&mut self, snapshot: &TaskSnapshot) -> Result<(), crate::checkpoint::CheckpointError> {
-        let Some(op) = self.window_op() else {
-            return Err(crate::checkpoint::CheckpointError::Refused {
-                path: std::path::PathBuf::from(format!("subtask-{}", self.index)),
-                message: "a join, deduplication or top-N subtask does not restore from checkpoints yet".into(),
-            });
+    /// Restores the state a checkpoint snapshot holds: a window operator's windows (or its
+    /// incremental checkpoint), or a keyed stage's encoded state.
+    pub fn restore(&mut self, snapshot: &TaskSnapshot) -> Result<(), CheckpointError> {
+        let index = self.index;
+        let refused = |message: String| CheckpointError::Refused {
+            path: std::path::PathBuf::from(format!("chk-{}/subtask-{index}", snapshot.id)),
+            message,
         };
+        let op = match &mut self.op {
+            KeyedOperator::Stage(stage) => {
+                let bytes = snapshot.stage.as_deref().ok_or_else(|| {
+                    refused("holds no keyed-stage state, but this subtask runs a join, deduplication or top-N: the checkpoint is of another job".into())
+                })?;
+                return stage.restore(bytes).ok_or_else(|| {
+                    refused("holds keyed-stage state this subtask's operator cannot read: another pipeline's checkpoint, or damaged".into())
+                });
+            }
+            KeyedOperator::Window(op) => op,
+        };
+        if snapshot.stage.is_some() {
+            return Err(refused(
+                "holds a keyed stage's state, but this subtask runs a windowed aggregation: the checkpoint is of another job".into(),
+            ));
+        }
         match &snapshot.incremental {
             Some(inc) => op
                 .restore_incremental(&inc.root, snapshot.id, snapshot.watermark)
-                .map_err(|e| crate::checkpoint::CheckpointError::Refused {
+                .map_err(|e| CheckpointError::Refused {
                     path: inc.root.join(format!("chk-{}", snapshot.id)),
                     message: format!("cannot be restored: {e}"),
                 }),
@@ -342,6 +359,12 @@ impl<L: Link<Output>> WindowTask<L> {
                 _ => Vec::new(),
             },
             incremental,
+            // The chained second aggregation answers every window in the step its results
+            // fired in (`forward`), so it holds nothing at a barrier: only the stage is kept.
+            stage: match &self.op {
+                KeyedOperator::Stage(stage) => Some(stage.encode()),
+                KeyedOperator::Window(_) => None,
+            },
         }
     }
 

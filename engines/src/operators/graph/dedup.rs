@@ -16,6 +16,7 @@
 
 use crate::operators::fxhash::FxHashMap;
 use crate::operators::graph::closed;
+use crate::operators::graph::codec::{Reader, StageTag, Writer};
 use crate::operators::{Output, Row};
 use crate::pipeline::DedupSpec;
 use crate::time::{EventTime, Nanos};
@@ -91,5 +92,41 @@ impl Deduplicate {
             });
             !list.is_empty()
         });
+    }
+
+    /// Appends the state (see `codec.rs`): the watermark, then per key (in key order) the
+    /// event times of its kept records.
+    pub(super) fn encode(&self, out: &mut Vec<u8>) {
+        let mut w = Writer(out);
+        w.header(StageTag::Dedup, self.watermark);
+        let mut keys: Vec<&i64> = self.kept.keys().collect();
+        keys.sort_unstable();
+        w.len(keys.len());
+        for k in keys {
+            w.i64(*k);
+            let list = &self.kept[k];
+            w.len(list.len());
+            list.iter().for_each(|&t| w.i64(t));
+        }
+    }
+
+    /// Replaces the state with what [`Deduplicate::encode`] wrote; `None` (state unchanged)
+    /// if `bytes` are not a deduplication's state.
+    pub(super) fn decode(&mut self, bytes: &[u8]) -> Option<()> {
+        let mut r = Reader(bytes);
+        let watermark = r.header(StageTag::Dedup)?;
+        let mut kept = FxHashMap::default();
+        let mut rows = 0;
+        for _ in 0..r.len()? {
+            let key = r.i64()?;
+            let list = (0..r.len()?).map(|_| r.i64()).collect::<Option<Vec<_>>>()?;
+            rows += list.len();
+            kept.insert(key, list);
+        }
+        r.done()?;
+        self.kept = kept;
+        self.rows = rows;
+        self.watermark = watermark;
+        Some(())
     }
 }

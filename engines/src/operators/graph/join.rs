@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use crate::event::Event;
 use crate::operators::fxhash::FxHashMap;
 use crate::operators::graph::closed;
+use crate::operators::graph::codec::{Reader, StageTag, Writer};
 use crate::operators::{Output, RecordResult, Row, Shape};
 use crate::pipeline::{JoinKind, JoinSpec, JoinType, Side, WindowSpec};
 use crate::time::{EventTime, Nanos};
@@ -179,6 +180,95 @@ impl StreamJoin {
                 }
             }
         }
+    }
+}
+
+impl StreamJoin {
+    /// Appends the join's state (see `codec.rs`): `watermark`, then each side's keys in key
+    /// order with their rows and matched flags, the held window pairs, and the cleanup timers.
+    pub(super) fn encode(&self, out: &mut Vec<u8>) {
+        let mut w = Writer(out);
+        w.header(StageTag::Join, self.watermark);
+        for side in [&self.left, &self.right] {
+            let mut keys: Vec<&i64> = side.keys().collect();
+            keys.sort_unstable();
+            w.len(keys.len());
+            for k in keys {
+                let list = &side[k];
+                w.i64(*k);
+                w.len(list.len());
+                for s in list {
+                    w.row(&s.row);
+                    w.u8(u8::from(s.matched));
+                }
+            }
+        }
+        w.len(self.held.len());
+        for (end, pairs) in &self.held {
+            w.i64(*end);
+            w.len(pairs.len());
+            pairs.iter().for_each(|p| w.record(p));
+        }
+        w.len(self.timers.len());
+        for (bound, due) in &self.timers {
+            w.i64(*bound);
+            w.len(due.len());
+            for (side, key) in due {
+                w.u8(u8::from(*side == Side::Right));
+                w.i64(*key);
+            }
+        }
+    }
+
+    /// Replaces the state with what [`StreamJoin::encode`] wrote; `None` (state unchanged) if
+    /// `bytes` are not a join's state.
+    pub(super) fn decode(&mut self, bytes: &[u8]) -> Option<()> {
+        let mut r = Reader(bytes);
+        let watermark = r.header(StageTag::Join)?;
+        let mut rows = 0;
+        let mut read_side = |r: &mut Reader| -> Option<SideState> {
+            let mut side = SideState::default();
+            for _ in 0..r.len()? {
+                let key = r.i64()?;
+                let n = r.len()?;
+                let mut list = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let row = r.row()?;
+                    let matched = r.u8()? != 0;
+                    list.push(Stored { row, matched });
+                }
+                rows += n;
+                side.insert(key, list);
+            }
+            Some(side)
+        };
+        let left = read_side(&mut r)?;
+        let right = read_side(&mut r)?;
+        let mut held = BTreeMap::new();
+        for _ in 0..r.len()? {
+            let end = r.i64()?;
+            let pairs = (0..r.len()?).map(|_| r.record()).collect::<Option<Vec<_>>>()?;
+            held.insert(end, pairs);
+        }
+        let mut timers = BTreeMap::new();
+        for _ in 0..r.len()? {
+            let bound = r.i64()?;
+            let n = r.len()?;
+            let mut due = Vec::with_capacity(n);
+            for _ in 0..n {
+                let side = if r.u8()? == 0 { Side::Left } else { Side::Right };
+                due.push((side, r.i64()?));
+            }
+            timers.insert(bound, due);
+        }
+        r.done()?;
+        self.left = left;
+        self.right = right;
+        self.rows = rows;
+        self.held = held;
+        self.timers = timers;
+        self.watermark = watermark;
+        Some(())
     }
 }
 

@@ -11,6 +11,7 @@
 //! One rule of time is shared by all of them, [`closed`]: with the engine's watermark
 //! convention, whether no record at or before an event time can still arrive.
 
+mod codec;
 pub mod dedup;
 pub mod join;
 pub mod then;
@@ -144,6 +145,28 @@ impl KeyedStage {
             Self::Join(j) => j.state_rows(),
             Self::Dedup(d) => d.state_rows(),
             Self::TopN(t) => t.state_rows(),
+        }
+    }
+
+    /// The stage's state as checkpoint bytes (the body of a framed state file, see
+    /// `codec.rs`): what [`KeyedStage::restore`] reads back.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Self::Join(j) => j.encode(&mut out),
+            Self::Dedup(d) => d.encode(&mut out),
+            Self::TopN(t) => t.encode(&mut out),
+        }
+        out
+    }
+
+    /// Replaces the stage's state with what [`KeyedStage::encode`] wrote. `None` (state
+    /// unchanged) when `bytes` are not the state of a stage of this kind, or are damaged.
+    pub fn restore(&mut self, bytes: &[u8]) -> Option<()> {
+        match self {
+            Self::Join(j) => j.decode(bytes),
+            Self::Dedup(d) => d.decode(bytes),
+            Self::TopN(t) => t.decode(bytes),
         }
     }
 

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::operators::graph::closed;
+use crate::operators::graph::codec::{Reader, StageTag, Writer};
 use crate::operators::{Output, WindowResult};
 use crate::pipeline::{AggFunc, ThenSpec};
 use crate::time::{EventTime, Nanos};
@@ -60,6 +61,39 @@ impl ThenStage {
             let (_, results) = self.pending.pop_first().expect("non-empty");
             self.answer(start, end, results, now, out);
         }
+    }
+
+    /// The stage's state (see `codec.rs`): per pending window, in window order, the
+    /// first-stage results held for it in arrival order. The stage holds no watermark of its
+    /// own (its driver does); the header's is `EventTime::MIN`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = Writer(&mut out);
+        w.header(StageTag::Then, EventTime::MIN);
+        w.len(self.pending.len());
+        for ((start, end), results) in &self.pending {
+            w.i64(*start);
+            w.i64(*end);
+            w.len(results.len());
+            results.iter().for_each(|r| w.window(r));
+        }
+        out
+    }
+
+    /// Replaces the state with what [`ThenStage::encode`] wrote; `None` (state unchanged) if
+    /// `bytes` are not a second aggregation's state.
+    pub fn restore(&mut self, bytes: &[u8]) -> Option<()> {
+        let mut r = Reader(bytes);
+        r.header(StageTag::Then)?;
+        let mut pending = BTreeMap::new();
+        for _ in 0..r.len()? {
+            let window = (r.i64()?, r.i64()?);
+            let results = (0..r.len()?).map(|_| r.window()).collect::<Option<Vec<_>>>()?;
+            pending.insert(window, results);
+        }
+        r.done()?;
+        self.pending = pending;
+        Some(())
     }
 
     fn answer(&self, start: EventTime, end: EventTime, results: Vec<WindowResult>, now: Nanos, out: &mut Vec<Output>) {

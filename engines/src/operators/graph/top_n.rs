@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::operators::graph::closed;
+use crate::operators::graph::codec::{Reader, StageTag, Writer};
 use crate::operators::{Lineage, Output, RecordResult, Row, Shape};
 use crate::pipeline::{field_value, TopNSpec, WindowSpec};
 use crate::time::{EventTime, Nanos};
@@ -113,5 +114,45 @@ impl WindowTopN {
                 })
             }));
         }
+    }
+
+    /// Appends the state (see `codec.rs`): the watermark, then per open window (in window
+    /// order) its latest lineage and its candidates in rank order.
+    pub(super) fn encode(&self, out: &mut Vec<u8>) {
+        let mut w = Writer(out);
+        w.header(StageTag::TopN, self.watermark);
+        w.len(self.windows.len());
+        for ((start, end), (latest, list)) in &self.windows {
+            w.i64(*start);
+            w.i64(*end);
+            w.lineage(latest);
+            w.len(list.len());
+            for (v, row) in list {
+                w.i64(*v);
+                w.row(row);
+            }
+        }
+    }
+
+    /// Replaces the state with what [`WindowTopN::encode`] wrote; `None` (state unchanged) if
+    /// `bytes` are not a top-N's state.
+    pub(super) fn decode(&mut self, bytes: &[u8]) -> Option<()> {
+        let mut r = Reader(bytes);
+        let watermark = r.header(StageTag::TopN)?;
+        let mut windows = BTreeMap::new();
+        for _ in 0..r.len()? {
+            let (start, end) = (r.i64()?, r.i64()?);
+            let latest = r.lineage()?;
+            let n = r.len()?;
+            let mut list = Vec::with_capacity(n);
+            for _ in 0..n {
+                list.push((r.i64()?, r.row()?));
+            }
+            windows.insert((start, end), (latest, list));
+        }
+        r.done()?;
+        self.windows = windows;
+        self.watermark = watermark;
+        Some(())
     }
 }

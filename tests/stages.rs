@@ -140,6 +140,8 @@ fn pipelines() -> Vec<(&'static str, PipelineSpec, bool)> {
         (
             "hot pages (max count per window, kept)",
             PipelineSpec {
+                // Not `purchase`: the closing record must not open a window of its own.
+                filter_kinds: Some(vec![EventKind::View, EventKind::Click, EventKind::AddToCart]),
                 aggregate: Some(count_per_page),
                 then: Some(ThenSpec {
                     function: AggFunc::Max,
@@ -152,6 +154,8 @@ fn pipelines() -> Vec<(&'static str, PipelineSpec, bool)> {
         (
             "sum of counts per window",
             PipelineSpec {
+                // Not `purchase`: the closing record must not open a window of its own.
+                filter_kinds: Some(vec![EventKind::View, EventKind::Click, EventKind::AddToCart]),
                 aggregate: Some(count_per_page),
                 then: Some(ThenSpec {
                     function: AggFunc::Sum,

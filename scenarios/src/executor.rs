@@ -114,8 +114,8 @@ pub trait EngineExecutor {
     fn stability_notes(&self, run: &EngineRun) -> Vec<String>;
 
     /// Every point of its work a crash sweep crashes it at, labelled, from a failure-free
-    /// `base` run that lasted until `until`; `instants` crashes at evenly spread instants
-    /// where the kind places crashes in time.
+    /// `base` run, before `until` (the end of the input); `instants` crashes at evenly spread
+    /// instants where the kind places crashes in time.
     fn crash_points(&self, engine: &str, base: &EngineRun, until: Nanos, instants: usize)
         -> Vec<(String, FailureSpec)>;
 }

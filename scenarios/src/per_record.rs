@@ -157,10 +157,12 @@ impl EngineExecutor for DataflowConfig {
         until: Nanos,
         instants: usize,
     ) -> Vec<(String, FailureSpec)> {
+        let until_ms = until as f64 / 1e6;
         let checkpoints = base
             .progress
             .iter()
             .filter(|p| p["type"] == "checkpoint")
+            .filter(|p| p["triggerTimeMs"].as_f64().is_some_and(|t| t < until_ms))
             .filter_map(|p| p["id"].as_u64())
             .max()
             .unwrap_or(0);

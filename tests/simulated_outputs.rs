@@ -16,9 +16,10 @@ use std::process::Command;
 
 /// The simulated scenarios, with a `--duration` override where the shipped one would take too
 /// long in a debug build (`None`: the scenario's own duration).
-const SIMULATED: [(&str, Option<&str>); 11] = [
+const SIMULATED: [(&str, Option<&str>); 12] = [
     ("cluster-100", Some("2s")),
     ("continuum", None),
+    ("dedup", Some("20s")),
     ("degraded", None),
     ("failure-recovery", None),
     ("hidden-batching", None),

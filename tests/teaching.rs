@@ -8,13 +8,15 @@ use std::process::Command;
 use serde_json::Value;
 
 /// The teaching scenarios, with the `--duration` each test runs (long enough for the lesson).
-const TEACHING: [(&str, &str); 6] = [
+const TEACHING: [(&str, &str); 8] = [
     ("interval-sweep", "10s"),
     ("late-data", "12s"),
     ("load-spike", "16s"),
     ("key-skew", "6s"),
     ("continuum", "6s"),
     ("hidden-batching", "8s"),
+    ("impressions-clicks", "20s"),
+    ("dedup", "20s"),
 ];
 
 fn scenario(name: &str) -> PathBuf {
@@ -197,4 +199,49 @@ fn hidden_batching_shows_buffer_timeout_and_commit_interval() {
     let kafka = "kafka streams, commit 100ms";
     assert!(count(&s, kafka, "outputs") > count(&s, "flink, buffer 0", "outputs"));
     assert!(run_of(&s, kafka)["components_ms"]["cache_wait"].as_f64().unwrap() > 0.0);
+}
+
+/// Every native run's note says its outputs agree with the reference evaluator.
+fn agrees_with_reference(summary: &Value, run: &str) -> bool {
+    run_of(summary, run)["notes"].as_array().unwrap().iter().any(|n| {
+        n.as_str()
+            .unwrap()
+            .starts_with("outputs agree with the reference evaluator")
+    })
+}
+
+#[test]
+fn impressions_clicks_emits_unmatched_rows_one_trigger_later_under_micro_batching() {
+    let s = run("impressions-clicks");
+    let (mb, pr, eo) = ("micro-batch 1s", "per-record", "per-record exactly-once");
+    // The unclicked impressions are the tail: held 10 s + the watermark delay in both, then on
+    // Flink's timer or at Spark's next batch.
+    assert!(p99(&s, mb) > p99(&s, pr) + 500.0, "{} vs {}", p99(&s, mb), p99(&s, pr));
+    for run in [mb, pr, eo] {
+        let wait = run_of(&s, run)["components_ms"]["join_wait"].as_f64().unwrap();
+        assert!(wait > 1_000.0, "{run}: join_wait {wait}");
+        assert!(
+            count(&s, run, "peak_state_rows") > 0,
+            "{run}: the join's state is reported"
+        );
+        assert!(agrees_with_reference(&s, run), "{run}");
+    }
+    let visible = run_of(&s, eo)["components_ms"]["sink_visibility"].as_f64().unwrap();
+    assert!(
+        visible > 100.0,
+        "the two-phase-commit sink holds outputs until a checkpoint: {visible}"
+    );
+}
+
+#[test]
+fn dedup_emits_at_once_and_keeps_its_keys_in_state() {
+    let s = run("dedup");
+    let (mb, pr) = ("micro-batch 1s", "per-record");
+    assert!(p99(&s, pr) < 300.0, "per-record: the record path only, {}", p99(&s, pr));
+    assert!(p99(&s, mb) > p99(&s, pr), "micro-batch: plus the trigger");
+    assert_eq!(count(&s, mb, "outputs"), count(&s, pr, "outputs"));
+    for run in [mb, pr] {
+        assert!(count(&s, run, "peak_state_rows") > 0, "{run}");
+        assert!(agrees_with_reference(&s, run), "{run}");
+    }
 }

@@ -3,13 +3,14 @@
 //! driver writes it, and a restart from a checkpoint directory that neither loses nor repeats
 //! an output.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use streamlab_engines::dataflow::config::SinkGuarantee;
 use streamlab_engines::dataflow::live::{run_live, run_live_with_checkpoints, LiveRunError};
 use streamlab_engines::dataflow::{DataflowConfig, JobContext};
-use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::operators::Output;
 use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
@@ -18,28 +19,8 @@ use streamlab_engines::run::{Delivered, EngineRun};
 use streamlab_engines::runtime::LiveClock;
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Span, NANOS_PER_SEC};
-use streamlab_workloads::{campaign_table, generate, ClickstreamConfig, RateProfile};
 
-const BOUND_MS: u64 = 200;
-
-fn events(seed: u64) -> (Vec<Event>, CampaignTable, usize) {
-    let mut cfg = ClickstreamConfig {
-        partitions: 4,
-        users: 2_000,
-        mean_think_time: Span::from_ms(500),
-        rate: RateProfile::Constant {
-            events_per_second: 20_000.0,
-        },
-        ..Default::default()
-    };
-    cfg.disorder.bound = Span::from_ms(BOUND_MS);
-    cfg.disorder.late_fraction = 0.0;
-    (
-        generate(&cfg, seed, 3 * NANOS_PER_SEC),
-        campaign_table(&cfg, seed),
-        cfg.partitions as usize,
-    )
-}
+use common::{events, BOUND_MS};
 
 /// The arrival schedule replayed 5× faster (3 s of input in 0.6 s, several checkpoints at
 /// 100 ms); event times, and with them every windowing decision, are unchanged.

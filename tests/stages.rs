@@ -57,17 +57,30 @@ fn tumbling(ms: i64) -> WindowSpec {
     }
 }
 
+/// A count per page per 1 s window, then `function` over each window's counts.
+fn per_window(function: AggFunc, keep_matching: bool) -> PipelineSpec {
+    PipelineSpec {
+        // Not `purchase`: the closing record must not open a window of its own.
+        filter_kinds: Some(vec![EventKind::View, EventKind::Click, EventKind::AddToCart]),
+        aggregate: Some(Aggregation {
+            key_by: Field::Page,
+            window: tumbling(1_000),
+            function: AggFunc::Count,
+            field: None,
+        }),
+        then: Some(ThenSpec {
+            function,
+            keep_matching,
+        }),
+        ..Default::default()
+    }
+}
+
 /// Every stage under test, with whether the micro-batch engine can run it.
 fn pipelines() -> Vec<(&'static str, PipelineSpec, bool)> {
     let sliding = WindowSpec::Sliding {
         size: Span::from_ms(1_000),
         slide: Span::from_ms(500),
-    };
-    let count_per_page = Aggregation {
-        key_by: Field::Page,
-        window: tumbling(1_000),
-        function: AggFunc::Count,
-        field: None,
     };
     vec![
         (
@@ -139,32 +152,10 @@ fn pipelines() -> Vec<(&'static str, PipelineSpec, bool)> {
         ),
         (
             "hot pages (max count per window, kept)",
-            PipelineSpec {
-                // Not `purchase`: the closing record must not open a window of its own.
-                filter_kinds: Some(vec![EventKind::View, EventKind::Click, EventKind::AddToCart]),
-                aggregate: Some(count_per_page),
-                then: Some(ThenSpec {
-                    function: AggFunc::Max,
-                    keep_matching: true,
-                }),
-                ..Default::default()
-            },
+            per_window(AggFunc::Max, true),
             true,
         ),
-        (
-            "sum of counts per window",
-            PipelineSpec {
-                // Not `purchase`: the closing record must not open a window of its own.
-                filter_kinds: Some(vec![EventKind::View, EventKind::Click, EventKind::AddToCart]),
-                aggregate: Some(count_per_page),
-                then: Some(ThenSpec {
-                    function: AggFunc::Sum,
-                    keep_matching: false,
-                }),
-                ..Default::default()
-            },
-            true,
-        ),
+        ("sum of counts per window", per_window(AggFunc::Sum, false), true),
     ]
 }
 

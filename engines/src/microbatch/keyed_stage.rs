@@ -26,6 +26,7 @@ use crate::microbatch::batch::BatchContext;
 use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::map_stage::MapOutput;
 use crate::microbatch::progress::StateOperatorProgress;
+use crate::microbatch::reduce_stage::commit_versions;
 use crate::microbatch::run_state::RunState;
 use crate::operators::graph::KeyedStage;
 use crate::operators::{Output, Row};
@@ -161,16 +162,8 @@ impl MicroBatchEngine {
     /// Each keyed-stage partition commits its new version (its whole state).
     fn commit_stages<R: Runtime>(&mut self, rt: &mut R, batch: &mut BatchContext) -> Result<(), EngineStop> {
         if let Some(dir) = &self.checkpoint {
-            let mut written = 0;
-            for (p, stage) in self.stages.iter().enumerate() {
-                written += dir.commit_stage(p, batch.id + 1, stage)?;
-            }
-            rt.charge(&Work {
-                log_writes: self.stages.len() as u64,
-                logged_bytes: written as u64,
-                ..Default::default()
-            });
-            batch.checkpoint_bytes += written as u64;
+            let stages = &self.stages;
+            commit_versions(rt, batch, stages.len(), |p, v| dir.commit_stage(p, v, &stages[p]))?;
         }
         Ok(())
     }

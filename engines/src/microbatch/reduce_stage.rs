@@ -265,17 +265,30 @@ impl MicroBatchEngine {
     /// Each state partition commits its new version: a delta, and now and then a snapshot.
     fn commit_state_store<R: Runtime>(&mut self, rt: &mut R, batch: &mut BatchContext) -> Result<(), EngineStop> {
         if let Some(dir) = &self.checkpoint {
-            let mut written = 0;
-            for (p, op) in self.state.iter_mut().enumerate() {
-                written += dir.commit_state(p, batch.id + 1, op)?;
-            }
-            rt.charge(&Work {
-                log_writes: self.state.len() as u64,
-                logged_bytes: written as u64,
-                ..Default::default()
-            });
-            batch.checkpoint_bytes += written as u64;
+            let state = &mut self.state;
+            commit_versions(rt, batch, state.len(), |p, v| dir.commit_state(p, v, &mut state[p]))?;
         }
         Ok(())
     }
+}
+
+/// Commits version `batch.id + 1` of each of `partitions` state partitions through `write`
+/// (partition, version → bytes written), and charges the writes to the batch.
+pub(super) fn commit_versions<R: Runtime>(
+    rt: &mut R,
+    batch: &mut BatchContext,
+    partitions: usize,
+    mut write: impl FnMut(usize, u64) -> Result<usize, CheckpointError>,
+) -> Result<(), EngineStop> {
+    let mut written = 0;
+    for p in 0..partitions {
+        written += write(p, batch.id + 1)?;
+    }
+    rt.charge(&Work {
+        log_writes: partitions as u64,
+        logged_bytes: written as u64,
+        ..Default::default()
+    });
+    batch.checkpoint_bytes += written as u64;
+    Ok(())
 }

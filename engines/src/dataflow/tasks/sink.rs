@@ -166,47 +166,24 @@ impl SinkOperator {
                 );
             }
             Output::Window(r) => {
-                let o = &r.origin;
-                d.add(Component::Queueing, o.ingest.saturating_sub(o.arrival));
-                d.add(
-                    Component::BufferWait,
-                    o.recv.saturating_sub(o.handoff) + r.recv.saturating_sub(r.handoff),
-                );
                 let held = if r.is_update {
                     Component::CacheWait
                 } else {
                     Component::WatermarkWait
                 };
-                d.add(held, r.fired_at.saturating_sub(o.recv));
-                d.add(
-                    Component::Processing,
-                    o.handoff.saturating_sub(o.ingest)
-                        + r.handoff.saturating_sub(r.fired_at)
-                        + received.saturating_sub(r.recv),
-                );
+                let times = (r.fired_at, r.handoff, r.recv);
+                stage_result(&mut d, &r.origin, times, held, received);
                 if !r.is_update {
                     self.latency
                         .record_event_time(now.saturating_sub(event_time_as_nanos(r.end)));
                 }
             }
             Output::Record(r) => {
-                let o = &r.origin;
-                d.add(Component::Queueing, o.ingest.saturating_sub(o.arrival));
-                d.add(
-                    Component::BufferWait,
-                    o.recv.saturating_sub(o.handoff) + r.recv.saturating_sub(r.handoff),
-                );
                 let held = match r.shape {
                     Shape::LeftOnly | Shape::RightOnly => Component::JoinWait,
                     Shape::Pair | Shape::Ranked => Component::WatermarkWait,
                 };
-                d.add(held, r.fired_at.saturating_sub(o.recv));
-                d.add(
-                    Component::Processing,
-                    o.handoff.saturating_sub(o.ingest)
-                        + r.handoff.saturating_sub(r.fired_at)
-                        + received.saturating_sub(r.recv),
-                );
+                stage_result(&mut d, &r.origin, (r.fired_at, r.handoff, r.recv), held, received);
             }
         }
         d.add(Component::SinkVisibility, now.saturating_sub(received));
@@ -214,6 +191,28 @@ impl SinkOperator {
         self.delivered.push(Delivered { at: now, output });
         self.delivered_total += 1;
     }
+}
+
+/// Splits the latency of a keyed stage's result received at `received`: its origin record's trip
+/// to the stage (`o`), the wait in the stage until it fired (`held`: the watermark, the record
+/// cache or a join's bound), and the result's trip on from `(fired_at, handoff, recv)`.
+fn stage_result(
+    d: &mut Decomposition,
+    o: &crate::operators::Lineage,
+    (fired_at, handoff, recv): (Nanos, Nanos, Nanos),
+    held: Component,
+    received: Nanos,
+) {
+    d.add(Component::Queueing, o.ingest.saturating_sub(o.arrival));
+    d.add(
+        Component::BufferWait,
+        o.recv.saturating_sub(o.handoff) + recv.saturating_sub(handoff),
+    );
+    d.add(held, fired_at.saturating_sub(o.recv));
+    d.add(
+        Component::Processing,
+        o.handoff.saturating_sub(o.ingest) + handoff.saturating_sub(fired_at) + received.saturating_sub(recv),
+    );
 }
 
 /// An item a sink subtask can receive.

@@ -99,13 +99,13 @@ fn pipelines() -> Vec<(&'static str, PipelineSpec, bool)> {
             true,
         ),
         (
-            "window join tumbling",
-            join(JoinKind::Window, JoinType::Inner, None, Some(tumbling(1_000))),
+            "window join tumbling, left outer",
+            join(JoinKind::Window, JoinType::LeftOuter, None, Some(tumbling(1_000))),
             true,
         ),
         (
             "window join sliding",
-            join(JoinKind::Window, JoinType::LeftOuter, None, Some(sliding)),
+            join(JoinKind::Window, JoinType::Inner, None, Some(sliding)),
             true,
         ),
         (

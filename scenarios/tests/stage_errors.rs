@@ -193,3 +193,45 @@ fn a_real_engine_refuses_what_its_generated_job_does_not_translate() {
         assert!(message.contains(name) || message.contains("real"), "{message}");
     }
 }
+
+#[test]
+fn a_record_kind_in_both_join_inputs_is_refused() {
+    let body = JOIN.replace(
+        "kinds = [\"click\"], key = \"session\"",
+        "kinds = [\"view\"], key = \"user\"",
+    );
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.join.right.kinds",
+        &["`view` is in both inputs"],
+    );
+}
+
+#[test]
+fn an_outer_join_over_sliding_windows_is_refused() {
+    let body = JOIN.replace("kind = \"interval\"", "kind = \"window\"").replace(
+        "lower = \"0s\"\nupper = \"10s\"\n",
+        "window = { kind = \"sliding\", size = \"10s\", slide = \"5s\" }\n",
+    );
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.join.type",
+        &["takes a tumbling window"],
+    );
+}
+
+#[test]
+fn a_field_the_filtered_kinds_do_not_carry_is_refused() {
+    let body = "\n[pipeline]\nfilter_kinds = [\"bid\"]\nwhere = [{ field = \"category\", equals = 10 }]\n";
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.where[0].field",
+        &["`category`", "`auction`", "`bid`"],
+    );
+    let body = "\n[pipeline.dedup]\nkey = [\"campaign\"]\nwithin = \"1s\"\n";
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.dedup.key[0]",
+        &["needs `lookup_join = true`"],
+    );
+}

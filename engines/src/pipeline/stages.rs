@@ -89,10 +89,6 @@ impl Predicate {
         }
         match self.modulo {
             Some(m) if m < 1 => Err(PipelineError::at(key, "`modulo` must be at least 1".into())),
-            Some(_) if self.equals.is_none() => Err(PipelineError::at(
-                key,
-                "`modulo` goes with `equals` (field % modulo == equals)".into(),
-            )),
             _ if self.field == Field::Campaign => Err(PipelineError::at(
                 key,
                 "`campaign` comes from the lookup join, after the predicates; test `ad` instead".into(),
@@ -287,16 +283,23 @@ impl JoinSpec {
             }
             for (i, p) in input.predicates.iter().enumerate() {
                 p.validate(&format!("join.{name}.where[{i}]"))?;
+                check_field_kinds(p.field, &input.kinds, &format!("join.{name}.where[{i}].field"))?;
             }
             check_field_kinds(input.key, &input.kinds, &format!("join.{name}.key"))?;
+            if input.key == Field::Campaign {
+                return Err(PipelineError::at(
+                    &format!("join.{name}.key"),
+                    "`campaign` comes from the lookup join, which a stream-stream join's inputs do not run; join on `ad`".into(),
+                ));
+            }
         }
-        if self.left.kinds.iter().any(|k| self.right.kinds.contains(k))
-            && self.left.predicates.is_empty()
-            && self.right.predicates.is_empty()
-        {
+        if let Some(k) = self.left.kinds.iter().find(|k| self.right.kinds.contains(k)) {
             return Err(PipelineError::at(
                 "join.right.kinds",
-                "the two inputs read the same kinds with no `where` to tell them apart; a record goes to the left input when it passes both".into(),
+                format!(
+                    "`{}` is in both inputs: each record belongs to one input here, so a self-join of one kind is not supported; give the inputs different kinds",
+                    k.name()
+                ),
             ));
         }
         let timed = |k: &str| format!("needs `{k}` for a {} join", name_of(self.kind));
@@ -326,6 +329,12 @@ impl JoinSpec {
                     ))
                 }
                 None => return Err(PipelineError::at("join.window", timed("window"))),
+                Some(WindowSpec::Sliding { .. }) if self.join_type != JoinType::Inner => {
+                    return Err(PipelineError::at(
+                        "join.type",
+                        "an outer window join takes a tumbling window: with a sliding one an unmatched row is owed once per window it has no match in, which this join does not track; use `inner` or a tumbling window".into(),
+                    ))
+                }
                 Some(w) => check_window(&w, "join.window")?,
             },
             JoinKind::Unbounded => {
@@ -466,8 +475,37 @@ fn names(kinds: &[EventKind]) -> String {
 
 /// Checks the stages of `p` (called from [`super::PipelineSpec::validate`]).
 pub(crate) fn validate(p: &super::PipelineSpec) -> Result<(), PipelineError> {
+    // A field the filtered kinds do not carry would read another field's slot.
+    let carried = |f: Field, key: &str| match &p.filter_kinds {
+        Some(kinds) => check_field_kinds(f, kinds, key),
+        None => Ok(()),
+    };
+    let needs_join = |f: Field, key: &str| match f == Field::Campaign && !p.lookup_join {
+        true => Err(PipelineError::at(key, "`campaign` needs `lookup_join = true`".into())),
+        false => Ok(()),
+    };
     for (i, pred) in p.predicates.iter().enumerate() {
         pred.validate(&format!("where[{i}]"))?;
+        carried(pred.field, &format!("where[{i}].field"))?;
+    }
+    if let Some(c) = &p.convert {
+        carried(c.field, "convert.field")?;
+    }
+    if let Some(d) = &p.dedup {
+        for (i, &f) in d.key.iter().enumerate() {
+            carried(f, &format!("dedup.key[{i}]"))?;
+            needs_join(f, &format!("dedup.key[{i}]"))?;
+        }
+    }
+    if let Some(t) = &p.top_n {
+        carried(t.by, "top_n.by")?;
+        needs_join(t.by, "top_n.by")?;
+    }
+    if let Some(a) = &p.aggregate {
+        carried(a.key_by, "aggregate.key_by")?;
+        if let Some(f) = a.field {
+            carried(f, "aggregate.field")?;
+        }
     }
     if let Some(c) = &p.convert {
         if !Convert::WRITABLE.contains(&c.field) {

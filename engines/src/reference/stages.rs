@@ -93,7 +93,7 @@ pub(super) fn then(t: &ThenSpec, first: &BTreeMap<WindowId, (u64, f64)>) -> BTre
 /// The result records of a join or a top-N over `events`.
 pub(super) fn records<'a>(
     p: &PipelineSpec,
-    _table: &CampaignTable,
+    table: &CampaignTable,
     events: impl IntoIterator<Item = &'a Event>,
 ) -> Vec<(Shape, u64, u64, EventTime)> {
     let events: Vec<&Event> = events.into_iter().collect();
@@ -158,7 +158,15 @@ pub(super) fn records<'a>(
             if !p.predicates.iter().all(|q| passes(q, e)) {
                 continue;
             }
-            let v = field_value(e, 0, t.by);
+            let e = &p.convert.as_ref().map_or(**e, |c| convert(c, e));
+            let campaign = match p.lookup_join {
+                false => 0,
+                true => match table.campaign(e.ad) {
+                    Some(c) => c,
+                    None => continue,
+                },
+            };
+            let v = field_value(e, campaign, t.by);
             for s in window_starts(t.window, e.event_time) {
                 windows.entry(s).or_default().push((v, e.seq));
             }

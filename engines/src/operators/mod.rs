@@ -120,9 +120,11 @@ pub enum Shape {
 pub struct RecordResult {
     /// What the result is made of.
     pub shape: Shape,
-    /// The left record (a join's left side, or the ranked record); zeroed for `RightOnly`.
+    /// The left record (a join's left side, or the ranked record); for `RightOnly`, a copy of
+    /// the right record with `seq = u64::MAX` (read nothing from it).
     pub left: Event,
-    /// The right record; zeroed unless `Pair` or `RightOnly`.
+    /// The right record, for `Pair` and `RightOnly`; otherwise a copy of the left record (with
+    /// `seq = u64::MAX` for `LeftOnly`): read nothing from it.
     pub right: Event,
     /// The window (a window join's or a top-N's), else `(0, 0)`.
     pub start: EventTime,

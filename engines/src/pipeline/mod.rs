@@ -35,7 +35,7 @@ pub enum Field {
     Ad,
     /// Campaign id (needs the lookup join).
     Campaign,
-    /// Event kind (as its index 0..4 when used as a number).
+    /// Event kind (as its index 0..7 when used as a number).
     Kind,
     /// Dwell time, ms.
     DwellMs,

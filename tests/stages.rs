@@ -291,17 +291,14 @@ fn lsm_pipelines() -> Vec<(&'static str, PipelineSpec)> {
 
 #[test]
 fn joins_and_dedup_on_the_lsm_backends_deliver_what_the_heap_delivers_on_both_engines() {
-    let (events, table, partitions) = events(1);
+    let (mut events, table, partitions) = events(1);
+    events.truncate(events.len() / 2); // debug builds: keeps this test near 20 s
     let all = with_closing_record(&events);
     for (name, pipeline) in lsm_pipelines() {
         // Micro-batch, simulated: identical deliveries to the heap's, and the reference's outputs.
         let log = SourceLog::from_events(partitions, all.iter().copied());
         let mut delivered = Vec::new();
-        for backend in [
-            StateBackendKind::Heap,
-            StateBackendKind::Lsm,
-            StateBackendKind::LsmChangelog,
-        ] {
+        for backend in [StateBackendKind::Heap, StateBackendKind::Lsm] {
             let cfg = streamlab_engines::microbatch::MicroBatchConfig {
                 state_backend: backend,
                 ..micro_batch(OutputMode::Append)
@@ -323,19 +320,16 @@ fn joins_and_dedup_on_the_lsm_backends_deliver_what_the_heap_delivers_on_both_en
             delivered.push(run.delivered);
         }
         assert_eq!(delivered[0], delivered[1], "{name}: micro-batch lsm differs from heap");
-        assert_eq!(
-            delivered[0], delivered[2],
-            "{name}: micro-batch lsm_changelog differs from heap"
-        );
 
-        // Per-record, simulated at parallelism 2 (identical to the heap) and live at 1.
+        // Per-record, simulated at parallelism 2 in changelog mode (identical to the heap), and
+        // live at parallelism 1.
         let log = SourceLog::from_events(partitions, events.iter().copied());
         let cluster = Cluster {
             nodes: 2,
             cores_per_node: 1,
         };
         let mut delivered = Vec::new();
-        for backend in [StateBackendKind::Heap, StateBackendKind::Lsm] {
+        for backend in [StateBackendKind::Heap, StateBackendKind::LsmChangelog] {
             let cfg = streamlab_engines::dataflow::DataflowConfig {
                 state_backend: backend,
                 ..per_record_config(2)
@@ -352,9 +346,12 @@ fn joins_and_dedup_on_the_lsm_backends_deliver_what_the_heap_delivers_on_both_en
             );
             delivered.push(run.delivered);
         }
-        assert_eq!(delivered[0], delivered[1], "{name}: per-record lsm differs from heap");
+        assert_eq!(
+            delivered[0], delivered[1],
+            "{name}: per-record lsm_changelog differs from heap"
+        );
         let cfg = streamlab_engines::dataflow::DataflowConfig {
-            state_backend: StateBackendKind::LsmChangelog,
+            state_backend: StateBackendKind::Lsm,
             ..per_record_config(1)
         };
         let job = JobContext::new("pr", &cfg, &pipeline, &table, partitions);
@@ -367,7 +364,7 @@ fn joins_and_dedup_on_the_lsm_backends_deliver_what_the_heap_delivers_on_both_en
             true,
         )
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-        check(name, "per-record live, LsmChangelog", &run, &pipeline, &table, &events);
+        check(name, "per-record live, Lsm", &run, &pipeline, &table, &events);
     }
 }
 

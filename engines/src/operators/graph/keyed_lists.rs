@@ -256,3 +256,53 @@ fn decode_into<T: ListItem>(bytes: &[u8], list: &mut Vec<T>) -> Option<()> {
     }
     r.done()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same updates on the heap and on a store small enough to flush and compact often
+    /// leave the same lists and give the same answers.
+    #[test]
+    fn the_lsm_lists_follow_the_heap_through_flushes_and_compaction() {
+        let options = LsmOptions {
+            memtable_bytes: 256,
+            block_bytes: 64,
+            ..LsmOptions::default()
+        };
+        let dir = crate::operators::window::temp_dir();
+        let mut lsm = KeyedLists::<EventTime>::Lsm(Box::new(LsmLists::open(dir.clone(), options).unwrap()));
+        let mut heap = KeyedLists::<EventTime>::new(StateBackendKind::Heap).unwrap();
+        let mut x: u64 = 7;
+        for step in 0..5_000i64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let key = (x >> 33) as i64 % 50 - 25;
+            let create = x & 1 == 0;
+            // Push a time, or drop the times below a bound (sometimes emptying the list).
+            let f = |list: &mut Vec<EventTime>| {
+                if create {
+                    list.push(step);
+                    (list.len(), true)
+                } else {
+                    let before = list.len();
+                    list.retain(|&t| t > step - 200);
+                    (list.len(), list.len() != before)
+                }
+            };
+            assert_eq!(lsm.update(key, create, f), heap.update(key, create, f), "step {step}");
+            if step % 500 == 0 {
+                lsm.after_watermark();
+                assert_eq!(lsm.sorted(), heap.sorted(), "step {step}");
+            }
+        }
+        let KeyedLists::Lsm(store) = &lsm else { unreachable!() };
+        assert!(store.store.stats().flushes > 0, "the memtable flushed");
+        assert!(store.store.stats().compactions > 0, "runs were merged");
+        assert_eq!(lsm.sorted(), heap.sorted());
+        let lists = heap.sorted();
+        lsm.replace(lists.clone());
+        assert_eq!(lsm.sorted(), lists);
+        drop(lsm);
+        assert!(!dir.exists(), "the scratch directory is removed on drop");
+    }
+}

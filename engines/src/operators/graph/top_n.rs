@@ -7,6 +7,10 @@
 //! strictly above it, so a window keeps about `n` records (more with ties), not all of them.
 //! A record whose windows have all closed on arrival is dropped as late and counted.
 //!
+//! The candidates stay on the heap under every `state_backend` (unlike the join's and the
+//! deduplication's keyed state, see `keyed_lists.rs`): they are about `n` records per open
+//! window in one group, and the watermark visits them in window order.
+//!
 //! Invariant: a window's emitted records are exactly those with fewer than `n` records of the
 //! window ranking strictly above them.
 

@@ -4,9 +4,9 @@
 //!
 //! Why one seam: the stages' rules (matching, expiry, outer rows, duplicates) are the same on
 //! either backend; only how a key's list is found, changed and written back differs. On the
-//! heap it is an `FxHashMap<i64, Vec<T>>` changed in place; on the LSM store an update is get
-//! + decode + modify + encode + put (the RocksDB cost model, as the window operator's LSM
-//! backend in `operators/window/lsm.rs`), and a list left empty is a tombstone.
+//! heap it is an `FxHashMap<i64, Vec<T>>` changed in place; on the LSM store an update is a get,
+//! decode, change, encode and put (the RocksDB cost model, as the window operator's LSM backend
+//! in `operators/window/lsm.rs`), and a list left empty is a tombstone.
 //!
 //! # Layout in the store
 //!

@@ -48,32 +48,58 @@ impl ListItem for EventTime {
     }
 }
 
+/// A value the LSM store holds per key: a key's list, or a top-N window's candidates.
+pub(super) trait StateValue: Default {
+    /// Appends the value's encoding.
+    fn write(&self, w: &mut Writer<'_>);
+    /// Replaces `self` with what [`StateValue::write`] wrote (reusing its allocation).
+    fn read_into(&mut self, r: &mut Reader<'_>) -> Option<()>;
+    /// Nothing left: the key leaves the store.
+    fn is_empty(&self) -> bool;
+    /// Empties the value, keeping its allocation.
+    fn clear(&mut self);
+}
+
+impl<T: ListItem> StateValue for Vec<T> {
+    fn write(&self, w: &mut Writer<'_>) {
+        w.len(self.len());
+        self.iter().for_each(|item| item.write(w));
+    }
+
+    fn read_into(&mut self, r: &mut Reader<'_>) -> Option<()> {
+        Vec::clear(self);
+        for _ in 0..r.len()? {
+            self.push(T::read(r)?);
+        }
+        Some(())
+    }
+
+    fn is_empty(&self) -> bool {
+        <[T]>::is_empty(self)
+    }
+
+    fn clear(&mut self) {
+        Vec::clear(self);
+    }
+}
+
 /// Per key, a list of `T`: on the heap or in an LSM store.
 #[derive(Debug)]
 pub(super) enum KeyedLists<T> {
     /// A hash map on the heap.
     Heap(FxHashMap<i64, Vec<T>>),
     /// The LSM store.
-    Lsm(Box<LsmLists<T>>),
+    Lsm(Box<LsmLists<Vec<T>>>),
 }
 
 impl<T: ListItem> KeyedLists<T> {
     /// Empty lists on `kind`; an LSM store works in a fresh scratch directory under the
     /// system temp directory, removed on drop.
     pub(super) fn new(kind: StateBackendKind) -> Result<Self> {
-        let changelog = match kind {
-            StateBackendKind::Heap => return Ok(Self::Heap(FxHashMap::default())),
-            StateBackendKind::Lsm => false,
-            StateBackendKind::LsmChangelog => true,
-        };
-        let options = LsmOptions {
-            changelog,
-            ..LsmOptions::default()
-        };
-        Ok(Self::Lsm(Box::new(LsmLists::open(
-            crate::operators::window::temp_dir(),
-            options,
-        )?)))
+        Ok(match LsmLists::for_backend(kind)? {
+            None => Self::Heap(FxHashMap::default()),
+            Some(store) => Self::Lsm(Box::new(store)),
+        })
     }
 
     /// Whether the lists are in an LSM store.
@@ -149,30 +175,46 @@ fn check<V>(r: Result<V>) -> V {
     r.unwrap_or_else(|e| panic!("keyed stage state backend (LSM): {e}"))
 }
 
-/// The lists in an [`LsmStore`] (see the module docs for the layout).
+/// Values by key in an [`LsmStore`] (see the module docs for the layout).
 #[derive(Debug)]
-pub(super) struct LsmLists<T> {
+pub(super) struct LsmLists<V> {
     store: LsmStore,
     options: LsmOptions,
     writes_since_compact: u64,
     /// Reused value buffer.
     value: Vec<u8>,
-    /// Reused decoded list.
-    list: Vec<T>,
+    /// Reused decoded value.
+    list: V,
 }
 
-impl<T: ListItem> LsmLists<T> {
+impl<V: StateValue> LsmLists<V> {
+    /// A store for `kind` in a fresh scratch directory under the system temp directory,
+    /// removed on drop; `None` for the heap.
+    pub(super) fn for_backend(kind: StateBackendKind) -> Result<Option<Self>> {
+        let changelog = match kind {
+            StateBackendKind::Heap => return Ok(None),
+            StateBackendKind::Lsm => false,
+            StateBackendKind::LsmChangelog => true,
+        };
+        let options = LsmOptions {
+            changelog,
+            ..LsmOptions::default()
+        };
+        Self::open(crate::operators::window::temp_dir(), options).map(Some)
+    }
+
     fn open(dir: PathBuf, options: LsmOptions) -> Result<Self> {
         Ok(Self {
             store: LsmStore::open(&dir, options.clone())?,
             options,
             writes_since_compact: 0,
             value: Vec::new(),
-            list: Vec::new(),
+            list: V::default(),
         })
     }
 
-    fn update<R>(&mut self, key: i64, create: bool, f: impl FnOnce(&mut Vec<T>) -> (R, bool)) -> Option<R> {
+    /// See [`KeyedLists::update`].
+    pub(super) fn update<R>(&mut self, key: i64, create: bool, f: impl FnOnce(&mut V) -> (R, bool)) -> Option<R> {
         let k = ordered(key);
         let found = check(self.store.get(&k));
         if found.is_none() && !create {
@@ -199,11 +241,12 @@ impl<T: ListItem> LsmLists<T> {
         Some(r)
     }
 
-    fn sorted(&self) -> Vec<(i64, Vec<T>)> {
+    /// Every key's value, in key order.
+    pub(super) fn sorted(&self) -> Vec<(i64, V)> {
         check(self.store.scan())
             .into_iter()
             .map(|(k, v)| {
-                let mut list = Vec::new();
+                let mut list = V::default();
                 decode_into(&v, &mut list)
                     .unwrap_or_else(|| panic!("keyed stage state backend (LSM): undecodable list"));
                 (unordered(&k), list)
@@ -212,7 +255,7 @@ impl<T: ListItem> LsmLists<T> {
     }
 
     /// Reopens the store in its directory (which drops every run) and writes `lists`.
-    fn replace(&mut self, lists: Vec<(i64, Vec<T>)>) {
+    pub(super) fn replace(&mut self, lists: Vec<(i64, V)>) {
         let dir = self.store.dir().to_path_buf();
         self.store = check(LsmStore::open(&dir, self.options.clone()));
         self.writes_since_compact = 0;
@@ -231,29 +274,26 @@ impl<T: ListItem> LsmLists<T> {
         }
     }
 
-    fn compact(&mut self) {
+    /// A bounded compaction step.
+    pub(super) fn compact(&mut self) {
         self.writes_since_compact = 0;
         check(self.store.compact_step(COMPACT_STEP_BYTES));
     }
 }
 
-impl<T> Drop for LsmLists<T> {
+impl<V> Drop for LsmLists<V> {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(self.store.dir());
     }
 }
 
-fn encode<T: ListItem>(list: &[T], out: &mut Vec<u8>) {
-    let mut w = Writer(out);
-    w.len(list.len());
-    list.iter().for_each(|item| item.write(&mut w));
+fn encode<V: StateValue>(value: &V, out: &mut Vec<u8>) {
+    value.write(&mut Writer(out));
 }
 
-fn decode_into<T: ListItem>(bytes: &[u8], list: &mut Vec<T>) -> Option<()> {
+fn decode_into<V: StateValue>(bytes: &[u8], value: &mut V) -> Option<()> {
     let mut r = Reader(bytes);
-    for _ in 0..r.len()? {
-        list.push(T::read(&mut r)?);
-    }
+    value.read_into(&mut r)?;
     r.done()
 }
 

@@ -248,7 +248,7 @@ fn scratch_dirs() -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn a_join_and_a_dedup_on_the_lsm_store_behave_as_on_the_heap_and_checkpoint_the_same_bytes() {
+fn a_join_a_dedup_and_a_top_n_on_the_lsm_store_behave_as_on_the_heap_and_checkpoint_the_same_bytes() {
     use streamlab_engines::operators::graph::{KeyedStage, StageRules};
     use streamlab_engines::operators::window::StateBackendKind;
     use streamlab_engines::pipeline::DedupSpec;
@@ -269,7 +269,18 @@ fn a_join_and_a_dedup_on_the_lsm_store_behave_as_on_the_heap_and_checkpoint_the_
             row(event(i, kind, i % 17, 1_000 + (i as i64 * 37) % 900 + i as i64 * 5))
         })
         .collect();
-    for pipeline in [joined, deduplicated] {
+    let ranked = PipelineSpec {
+        top_n: Some(TopNSpec {
+            window: WindowSpec::Sliding {
+                size: Span::from_ms(400),
+                slide: Span::from_ms(200),
+            },
+            n: 2,
+            by: Field::Session,
+        }),
+        ..Default::default()
+    };
+    for pipeline in [joined, deduplicated, ranked] {
         for rules in [StageRules::Flink, StageRules::Spark] {
             let before = scratch_dirs();
             let stage = |backend| KeyedStage::for_pipeline(&pipeline, rules, backend).unwrap().unwrap();

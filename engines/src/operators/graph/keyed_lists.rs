@@ -1,6 +1,8 @@
 //! Where the join's and the deduplication's keyed state lives: per key, a list of items (a
 //! join side's stored rows, a deduplication's kept event times), on the heap or in an
-//! [`LsmStore`], chosen once when the stage is built from the engine's `state_backend`.
+//! [`LsmStore`], chosen once when the stage is built from the engine's `state_backend`. Top-N
+//! keeps its per-window candidates in the same [`LsmLists`] (one [`StateValue`] per window,
+//! keyed by its start; `top_n.rs`).
 //!
 //! Why one seam: the stages' rules (matching, expiry, outer rows, duplicates) are the same on
 //! either backend; only how a key's list is found, changed and written back differs. On the
@@ -11,10 +13,10 @@
 //! # Layout in the store
 //!
 //! One entry per key: key = the `i64` with its sign bit flipped, big-endian (byte order is key
-//! order, so a scan is in key order); value = a `u64` count and the items, each written with
-//! the checkpoint codec's [`Writer`] (`codec.rs`), so a value is exactly the list part of the
-//! stage's checkpoint body. Entries carry no TTL: every list is deleted by the stage's own
-//! cleanup timers (the timers stay on the heap, as with Flink's RocksDB backend and heap
+//! order, so a scan is in key order); value = a `u64` count and the items (top-N: the window's
+//! latest lineage first), each written with the checkpoint codec's [`Writer`] (`codec.rs`), so
+//! a value is exactly its part of the stage's checkpoint body. Entries carry no TTL: every list is deleted by the stage's own
+//! cleanup timers (top-N: its set of open windows) (the timers stay on the heap, as with Flink's RocksDB backend and heap
 //! timers). Compaction runs in bounded steps every [`COMPACT_EVERY_WRITES`] writes and after
 //! each watermark, with the window operator's budgets.
 //!

@@ -101,9 +101,9 @@ pub enum StageRules {
 }
 
 impl KeyedStage {
-    /// The keyed stage of `pipeline` under `rules`, if it has one (not an aggregate), with a
-    /// join's or deduplication's keyed state on `backend` (top-N's candidates stay on the
-    /// heap). Fails when an LSM store cannot be opened.
+    /// The keyed stage of `pipeline` under `rules`, if it has one (not an aggregate), with its
+    /// keyed state (a join's rows, a deduplication's kept times, top-N's candidates) on
+    /// `backend`. Fails when an LSM store cannot be opened.
     pub fn for_pipeline(
         pipeline: &PipelineSpec,
         rules: StageRules,
@@ -125,7 +125,10 @@ impl KeyedStage {
         if let Some(d) = &pipeline.dedup {
             return Ok(Some(Self::Dedup(Deduplicate::new(d, lag).with_backend(backend)?)));
         }
-        Ok(pipeline.top_n.map(|t| Self::TopN(WindowTopN::new(t, lag))))
+        match pipeline.top_n {
+            Some(t) => Ok(Some(Self::TopN(WindowTopN::new(t, lag).with_backend(backend)?))),
+            None => Ok(None),
+        }
     }
 
     /// Takes one row at `now`.

@@ -117,8 +117,8 @@ fn crash_sweeps_over_every_keyed_stage_find_no_duplicates_and_no_losses_on_both_
 }
 
 #[test]
-fn crash_sweeps_over_a_join_and_a_dedup_on_the_lsm_backend_find_no_duplicates_and_no_losses() {
-    for (name, pipeline, p) in [stages()[0], stages()[1]] {
+fn crash_sweeps_over_a_join_a_dedup_and_a_top_n_on_the_lsm_backend_find_no_duplicates_and_no_losses() {
+    for (name, pipeline, p) in [stages()[0], stages()[1], stages()[2]] {
         // Both engines keep the stage's keyed state in the LSM store; checkpoints are full
         // snapshots of it, restored into a fresh store.
         let text = scenario(pipeline, p).replace(

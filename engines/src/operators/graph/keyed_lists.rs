@@ -15,10 +15,11 @@
 //! One entry per key: key = the `i64` with its sign bit flipped, big-endian (byte order is key
 //! order, so a scan is in key order); value = a `u64` count and the items (top-N: the window's
 //! latest lineage first), each written with the checkpoint codec's [`Writer`] (`codec.rs`), so
-//! a value is exactly its part of the stage's checkpoint body. Entries carry no TTL: every list is deleted by the stage's own
-//! cleanup timers (top-N: its set of open windows) (the timers stay on the heap, as with Flink's RocksDB backend and heap
-//! timers). Compaction runs in bounded steps every [`COMPACT_EVERY_WRITES`] writes and after
-//! each watermark, with the window operator's budgets.
+//! a value is exactly its part of the stage's checkpoint body. Entries carry no TTL: every
+//! entry is deleted by the stage's own cleanup timers (top-N: its set of open windows), which
+//! stay on the heap, as with Flink's RocksDB backend and heap timers. Compaction runs in bounded
+//! steps every [`COMPACT_EVERY_WRITES`] writes and after each watermark, with the window
+//! operator's budgets.
 //!
 //! Invariants: both backends hold the same lists in the same item order for the same input (so
 //! results, counters and checkpoint bytes are identical); no key maps to an empty list; the

@@ -116,6 +116,40 @@ fn crash_sweeps_over_every_keyed_stage_find_no_duplicates_and_no_losses_on_both_
     }
 }
 
+#[test]
+fn crash_sweeps_over_a_join_a_dedup_and_a_top_n_on_the_lsm_backend_find_no_duplicates_and_no_losses() {
+    for (name, pipeline, p) in [stages()[0], stages()[1], stages()[2]] {
+        // Both engines keep the stage's keyed state in the LSM store; checkpoints are full
+        // snapshots of it, restored into a fresh store.
+        let text = scenario(pipeline, p).replace(
+            "shuffle_partitions = 2\n",
+            "shuffle_partitions = 2\nstate_backend = \"lsm\"\n",
+        );
+        let text = text.replace(
+            "sink = \"exactly_once\"\n",
+            "sink = \"exactly_once\"\nstate_backend = \"lsm_changelog\"\n",
+        );
+        assert_eq!(
+            text.matches("state_backend").count(),
+            2,
+            "{name}: both engines on the LSM store"
+        );
+        let scenario = Scenario::parse(Path::new("stage-ft.toml"), &text).unwrap();
+        let outcomes = crash_sweep(&scenario, 5, 5, |_| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for engine in ["mb", "pr"] {
+            let points: Vec<_> = outcomes.iter().filter(|o| o.engine == engine).collect();
+            assert_eq!(points.len(), 5, "{name} on {engine}");
+            for o in &points {
+                assert_eq!((o.duplicates, o.losses), (0, 0), "{name} on {engine} at {}", o.point);
+            }
+            assert!(
+                points.iter().any(|o| o.replayed > 0),
+                "{name} on {engine}: crashes rewind to a checkpoint"
+            );
+        }
+    }
+}
+
 /// Runs `scenario` with its results under `out`.
 fn run_in(scenario: &Scenario, out: &Path) -> streamlab_scenarios::runner::RunOutcome {
     let opts = streamlab_scenarios::runner::RunOptions {

@@ -235,3 +235,91 @@ fn spark_emits_an_unmatched_row_one_trigger_after_flink() {
         "Spark, one trigger later than the batch that moved the watermark"
     );
 }
+
+/// Scratch directories of LSM stores this process holds.
+fn scratch_dirs() -> Vec<std::path::PathBuf> {
+    let prefix = format!("streamlab-window-state-{}-", std::process::id());
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+#[test]
+fn a_join_a_dedup_and_a_top_n_on_the_lsm_store_behave_as_on_the_heap_and_checkpoint_the_same_bytes() {
+    use streamlab_engines::operators::graph::{KeyedStage, StageRules};
+    use streamlab_engines::operators::window::StateBackendKind;
+    use streamlab_engines::pipeline::DedupSpec;
+    let joined = PipelineSpec {
+        join: Some(join(JoinKind::Interval, JoinType::LeftOuter)),
+        ..Default::default()
+    };
+    let deduplicated = PipelineSpec {
+        dedup: Some(DedupSpec {
+            key: vec![Field::Session],
+            within: Span::from_ms(300),
+        }),
+        ..Default::default()
+    };
+    let rows: Vec<Row> = (0..400u64)
+        .map(|i| {
+            let kind = if i % 3 == 0 { EventKind::Click } else { EventKind::View };
+            row(event(i, kind, i % 17, 1_000 + (i as i64 * 37) % 900 + i as i64 * 5))
+        })
+        .collect();
+    let ranked = PipelineSpec {
+        top_n: Some(TopNSpec {
+            window: WindowSpec::Sliding {
+                size: Span::from_ms(400),
+                slide: Span::from_ms(200),
+            },
+            n: 2,
+            by: Field::Session,
+        }),
+        ..Default::default()
+    };
+    for pipeline in [joined, deduplicated, ranked] {
+        for rules in [StageRules::Flink, StageRules::Spark] {
+            let before = scratch_dirs();
+            let stage = |backend| KeyedStage::for_pipeline(&pipeline, rules, backend).unwrap().unwrap();
+            let (mut heap, mut lsm) = (stage(StateBackendKind::Heap), stage(StateBackendKind::Lsm));
+            let created: Vec<_> = scratch_dirs().into_iter().filter(|d| !before.contains(d)).collect();
+            assert!(!created.is_empty(), "{rules:?}: the LSM stage opened a store");
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for (i, r) in rows.iter().enumerate() {
+                heap.on_row(*r, i as u64, &mut a);
+                lsm.on_row(*r, i as u64, &mut b);
+                if i % 25 == 24 {
+                    let wm = r.event.event_time - 200;
+                    heap.on_watermark(wm, i as u64, &mut a);
+                    lsm.on_watermark(wm, i as u64, &mut b);
+                    assert_eq!(heap.encode(), lsm.encode(), "{rules:?}: checkpoint bytes at row {i}");
+                }
+            }
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{rules:?}: outputs");
+            assert!(!a.is_empty(), "{rules:?}: some outputs");
+            assert_eq!(heap.state_rows(), lsm.state_rows());
+            assert_eq!(heap.late_dropped(), lsm.late_dropped());
+            assert!(heap.state_rows() > 0, "{rules:?}: some state left to checkpoint");
+            // A heap checkpoint restores into an LSM stage and the other way round.
+            let (bytes, mut other) = (heap.encode(), stage(StateBackendKind::LsmChangelog));
+            other.restore(&bytes).unwrap();
+            assert_eq!(other.encode(), bytes);
+            assert!(
+                other.restore(&bytes[..bytes.len() - 1]).is_none(),
+                "damaged bytes refused"
+            );
+            assert_eq!(other.encode(), bytes, "a refused restore leaves the state as it was");
+            let mut back = stage(StateBackendKind::Heap);
+            back.restore(&lsm.encode()).unwrap();
+            assert_eq!(back.encode(), bytes);
+            drop((lsm, other));
+            assert!(
+                created.iter().all(|d| !d.exists()),
+                "{rules:?}: scratch directories removed on drop"
+            );
+        }
+    }
+}

@@ -167,6 +167,10 @@ impl<R: Link<Row>, W: Link<Output>> JobGraph<R, W> {
                     g.push(Subtask::Source(source(i, out)), windows.clone(), 0);
                 }
                 let pipeline = &job.pipeline;
+                let stage_error = |e| DataflowConfigError {
+                    key: "state_backend".into(),
+                    message: format!("cannot open a keyed stage's state store: {e}"),
+                };
                 let to = 2 * p;
                 for j in 0..p {
                     let (out, down) = if p == 1 {
@@ -178,7 +182,8 @@ impl<R: Link<Row>, W: Link<Output>> JobGraph<R, W> {
                     };
                     let plan = KeyedPlan {
                         aggregate: pipeline.aggregate,
-                        stage: KeyedStage::for_pipeline(pipeline, StageRules::Flink),
+                        stage: KeyedStage::for_pipeline(pipeline, StageRules::Flink, cfg.state_backend)
+                            .map_err(stage_error)?,
                         then: pipeline.then.filter(|_| p == 1).map(ThenStage::new),
                         forward_watermarks: p > 1 && pipeline.then.is_some(),
                     };

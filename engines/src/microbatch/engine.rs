@@ -140,15 +140,26 @@ impl MicroBatchEngine {
                 })?,
             None => Vec::new(),
         };
+        let mut stages = Vec::new();
+        for _ in 0..cfg.shuffle_partitions {
+            let stage = KeyedStage::for_pipeline(pipeline, StageRules::Spark, cfg.state_backend).map_err(|e| {
+                MicroBatchConfigError {
+                    key: "state_backend".into(),
+                    message: format!("cannot open a keyed stage's state store: {e}"),
+                }
+            })?;
+            match stage {
+                Some(stage) => stages.push(stage),
+                None => break,
+            }
+        }
         Ok(Self {
             name: name.to_string(),
             cfg,
             pipeline: pipeline.clone(),
             chain: StatelessChain::new(pipeline, table),
             state,
-            stages: (0..cfg.shuffle_partitions)
-                .map_while(|_| KeyedStage::for_pipeline(pipeline, StageRules::Spark))
-                .collect(),
+            stages,
             then: pipeline.then.map(ThenStage::new),
             logs: BatchLogs::default(),
             committed: vec![0; partitions],

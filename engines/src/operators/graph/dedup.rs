@@ -13,10 +13,19 @@
 //! engine agrees with the reference when a key's records reach its subtask in that order —
 //! true when the key includes the field the source is partitioned by (the clickstream's
 //! `user`).
+//!
+//! State: per key, the kept times, on the heap or in the LSM store (`keyed_lists.rs`). On the
+//! heap a watermark sweeps every key, as before; in the LSM store (which is not swept) each
+//! kept record registers a cleanup timer on the heap at `time + within − 1`, and a watermark
+//! visits only the keys of due timers. Either way the same records leave at the same
+//! watermark.
 
-use crate::operators::fxhash::FxHashMap;
+use std::collections::BTreeMap;
+
 use crate::operators::graph::closed;
 use crate::operators::graph::codec::{Reader, StageTag, Writer};
+use crate::operators::graph::keyed_lists::KeyedLists;
+use crate::operators::window::StateBackendKind;
 use crate::operators::{Output, Row};
 use crate::pipeline::DedupSpec;
 use crate::time::{EventTime, Nanos};
@@ -27,7 +36,9 @@ pub struct Deduplicate {
     spec: DedupSpec,
     fire_lag: i64,
     /// Per key, the event times of its kept records still in state.
-    kept: FxHashMap<i64, Vec<EventTime>>,
+    kept: KeyedLists<EventTime>,
+    /// LSM store only: by the event time whose closing expires them, keys to look at.
+    timers: BTreeMap<EventTime, Vec<i64>>,
     rows: usize,
     watermark: EventTime,
     /// Records dropped as late.
@@ -42,12 +53,22 @@ impl Deduplicate {
         Self {
             spec: spec.clone(),
             fire_lag,
-            kept: FxHashMap::default(),
+            kept: KeyedLists::Heap(Default::default()),
+            timers: BTreeMap::new(),
             rows: 0,
             watermark: EventTime::MIN,
             late_dropped: 0,
             duplicates: 0,
         }
+    }
+
+    /// The same deduplication with its kept times on `kind`; fails when an LSM store cannot
+    /// be opened.
+    pub fn with_backend(mut self, kind: StateBackendKind) -> crate::state::Result<Self> {
+        let lists = self.kept.sorted();
+        self.kept = KeyedLists::new(kind)?;
+        self.load(lists);
+        Ok(self)
     }
 
     /// Kept records in state.
@@ -64,13 +85,22 @@ impl Deduplicate {
             return;
         }
         let within = self.spec.within.whole_ms();
-        let list = self.kept.entry(self.spec.key_of(&row.event, row.campaign)).or_default();
-        if list.iter().any(|&k| (t - k).abs() < within) {
+        let key = self.spec.key_of(&row.event, row.campaign);
+        let kept = self.kept.update(key, true, |list| {
+            if list.iter().any(|&k| (t - k).abs() < within) {
+                return (false, false);
+            }
+            list.push(t);
+            (true, true)
+        });
+        if kept != Some(true) {
             self.duplicates += 1;
             return;
         }
-        list.push(t);
         self.rows += 1;
+        if self.kept.is_lsm() {
+            self.timers.entry(t + within - 1).or_default().push(key);
+        }
         let _ = now;
         out.push(Output::Row(row));
     }
@@ -84,14 +114,44 @@ impl Deduplicate {
         let within = self.spec.within.whole_ms();
         let lag = self.fire_lag;
         let rows = &mut self.rows;
-        self.kept.retain(|_, list| {
-            list.retain(|&k| {
-                let gone = closed(watermark, k + within - 1, lag);
-                *rows -= gone as usize;
-                !gone
+        let mut sweep = |list: &mut Vec<EventTime>| {
+            let before = list.len();
+            list.retain(|&k| !closed(watermark, k + within - 1, lag));
+            *rows -= before - list.len();
+            ((), list.len() != before)
+        };
+        if let KeyedLists::Heap(map) = &mut self.kept {
+            map.retain(|_, list| {
+                sweep(list);
+                !list.is_empty()
             });
-            !list.is_empty()
-        });
+            return;
+        }
+        while let Some((&bound, _)) = self.timers.first_key_value() {
+            if !closed(watermark, bound, lag) {
+                break;
+            }
+            let (_, keys) = self.timers.pop_first().expect("non-empty");
+            for key in keys {
+                // Absent: emptied by an earlier timer of the key.
+                self.kept.update(key, false, &mut sweep);
+            }
+        }
+        self.kept.after_watermark();
+    }
+
+    /// Replaces the kept times with `lists` (and, in the LSM store, their cleanup timers).
+    fn load(&mut self, lists: Vec<(i64, Vec<EventTime>)>) {
+        self.timers.clear();
+        if self.kept.is_lsm() {
+            let within = self.spec.within.whole_ms();
+            for (key, list) in &lists {
+                for &t in list {
+                    self.timers.entry(t + within - 1).or_default().push(*key);
+                }
+            }
+        }
+        self.kept.replace(lists);
     }
 
     /// Appends the state (see `codec.rs`): the watermark, then per key (in key order) the
@@ -99,12 +159,10 @@ impl Deduplicate {
     pub(super) fn encode(&self, out: &mut Vec<u8>) {
         let mut w = Writer(out);
         w.header(StageTag::Dedup, self.watermark);
-        let mut keys: Vec<&i64> = self.kept.keys().collect();
-        keys.sort_unstable();
-        w.len(keys.len());
-        for k in keys {
+        let lists = self.kept.sorted();
+        w.len(lists.len());
+        for (k, list) in &lists {
             w.i64(*k);
-            let list = &self.kept[k];
             w.len(list.len());
             list.iter().for_each(|&t| w.i64(t));
         }
@@ -115,16 +173,16 @@ impl Deduplicate {
     pub(super) fn decode(&mut self, bytes: &[u8]) -> Option<()> {
         let mut r = Reader(bytes);
         let watermark = r.header(StageTag::Dedup)?;
-        let mut kept = FxHashMap::default();
+        let mut kept = Vec::new();
         let mut rows = 0;
         for _ in 0..r.len()? {
             let key = r.i64()?;
             let list = (0..r.len()?).map(|_| r.i64()).collect::<Option<Vec<_>>>()?;
             rows += list.len();
-            kept.insert(key, list);
+            kept.push((key, list));
         }
         r.done()?;
-        self.kept = kept;
+        self.load(kept);
         self.rows = rows;
         self.watermark = watermark;
         Some(())

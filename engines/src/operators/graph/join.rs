@@ -26,9 +26,10 @@
 use std::collections::BTreeMap;
 
 use crate::event::Event;
-use crate::operators::fxhash::FxHashMap;
 use crate::operators::graph::closed;
 use crate::operators::graph::codec::{Reader, StageTag, Writer};
+use crate::operators::graph::keyed_lists::{KeyedLists, ListItem};
+use crate::operators::window::StateBackendKind;
 use crate::operators::{Output, RecordResult, Row, Shape};
 use crate::pipeline::{JoinKind, JoinSpec, JoinType, Side, WindowSpec};
 use crate::time::{EventTime, Nanos};
@@ -48,7 +49,21 @@ struct Stored {
     matched: bool,
 }
 
-type SideState = FxHashMap<i64, Vec<Stored>>;
+impl ListItem for Stored {
+    fn write(&self, w: &mut Writer<'_>) {
+        w.row(&self.row);
+        w.u8(u8::from(self.matched));
+    }
+
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        let row = r.row()?;
+        let matched = r.u8()? != 0;
+        Some(Stored { row, matched })
+    }
+}
+
+/// One side's rows by key, on the heap or in the LSM store (see `keyed_lists.rs`).
+type SideState = KeyedLists<Stored>;
 
 /// A stream–stream join operator instance (one per keyed subtask or shuffle partition).
 #[derive(Debug)]
@@ -74,14 +89,25 @@ impl StreamJoin {
         Self {
             spec: spec.clone(),
             rules,
-            left: SideState::default(),
-            right: SideState::default(),
+            left: SideState::Heap(Default::default()),
+            right: SideState::Heap(Default::default()),
             rows: 0,
             watermark: EventTime::MIN,
             held: BTreeMap::new(),
             timers: BTreeMap::new(),
             late_dropped: 0,
         }
+    }
+
+    /// The same join with both sides' rows on `kind` (the held window pairs and the timers
+    /// stay on the heap); fails when an LSM store cannot be opened.
+    pub fn with_backend(mut self, kind: StateBackendKind) -> crate::state::Result<Self> {
+        for side in [&mut self.left, &mut self.right] {
+            let mut moved = SideState::new(kind)?;
+            moved.replace(side.sorted());
+            *side = moved;
+        }
+        Ok(self)
     }
 
     /// Rows in state (both sides) and pairs held for their window.
@@ -103,27 +129,33 @@ impl StreamJoin {
             Side::Left => (&mut self.left, &mut self.right),
             Side::Right => (&mut self.right, &mut self.left),
         };
-        let mut matched = false;
-        if let Some(candidates) = other.get_mut(&key) {
-            let mut emit = Emit {
-                spec: &self.spec,
-                rules: self.rules,
-                now,
-                out,
-                held: &mut self.held,
-            };
+        let mut emit = Emit {
+            spec: &self.spec,
+            rules: self.rules,
+            now,
+            out,
+            held: &mut self.held,
+        };
+        let matched = other.update(key, false, |candidates| {
+            let (mut matched, mut changed) = (false, false);
             for c in candidates.iter_mut() {
                 let (l, r) = match side {
                     Side::Left => (&row, &c.row),
                     Side::Right => (&c.row, &row),
                 };
                 if emit.matches(l, r) {
+                    changed |= !c.matched;
                     c.matched = true;
                     matched = true;
                 }
             }
-        }
-        mine.entry(key).or_default().push(Stored { row, matched });
+            (matched, changed)
+        });
+        let matched = matched.unwrap_or(false);
+        mine.update(key, true, |list| {
+            list.push(Stored { row, matched });
+            ((), true)
+        });
         self.rows += 1;
         if let Some(bound) = expiry(&self.spec, side, t) {
             self.timers.entry(bound).or_default().push((side, key));
@@ -160,26 +192,28 @@ impl StreamJoin {
                     Side::Left => (&mut self.left, emit_left),
                     Side::Right => (&mut self.right, emit_right),
                 };
-                let Some(list) = state.get_mut(&key) else {
-                    continue; // expired with an earlier timer of the same key
-                };
                 let spec = &self.spec;
                 let rows = &mut self.rows;
-                list.retain(|s| {
-                    let gone = expiry(spec, side, s.row.event.event_time).is_some_and(|b| closed(watermark, b, lag));
-                    if gone {
-                        *rows -= 1;
-                        if emit && !s.matched {
-                            out.push(Output::Record(unmatched(side, &s.row, now)));
+                // Absent: expired with an earlier timer of the same key.
+                state.update(key, false, |list| {
+                    let before = list.len();
+                    list.retain(|s| {
+                        let gone =
+                            expiry(spec, side, s.row.event.event_time).is_some_and(|b| closed(watermark, b, lag));
+                        if gone {
+                            *rows -= 1;
+                            if emit && !s.matched {
+                                out.push(Output::Record(unmatched(side, &s.row, now)));
+                            }
                         }
-                    }
-                    !gone
+                        !gone
+                    });
+                    ((), list.len() != before)
                 });
-                if list.is_empty() {
-                    state.remove(&key);
-                }
             }
         }
+        self.left.after_watermark();
+        self.right.after_watermark();
     }
 }
 
@@ -190,17 +224,12 @@ impl StreamJoin {
         let mut w = Writer(out);
         w.header(StageTag::Join, self.watermark);
         for side in [&self.left, &self.right] {
-            let mut keys: Vec<&i64> = side.keys().collect();
-            keys.sort_unstable();
-            w.len(keys.len());
-            for k in keys {
-                let list = &side[k];
+            let lists = side.sorted();
+            w.len(lists.len());
+            for (k, list) in &lists {
                 w.i64(*k);
                 w.len(list.len());
-                for s in list {
-                    w.row(&s.row);
-                    w.u8(u8::from(s.matched));
-                }
+                list.iter().for_each(|s| s.write(&mut w));
             }
         }
         w.len(self.held.len());
@@ -226,19 +255,14 @@ impl StreamJoin {
         let mut r = Reader(bytes);
         let watermark = r.header(StageTag::Join)?;
         let mut rows = 0;
-        let mut read_side = |r: &mut Reader| -> Option<SideState> {
-            let mut side = SideState::default();
+        let mut read_side = |r: &mut Reader| -> Option<Vec<(i64, Vec<Stored>)>> {
+            let mut side = Vec::new();
             for _ in 0..r.len()? {
                 let key = r.i64()?;
                 let n = r.len()?;
-                let mut list = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let row = r.row()?;
-                    let matched = r.u8()? != 0;
-                    list.push(Stored { row, matched });
-                }
+                let list = (0..n).map(|_| Stored::read(r)).collect::<Option<Vec<_>>>()?;
                 rows += n;
-                side.insert(key, list);
+                side.push((key, list));
             }
             Some(side)
         };
@@ -262,8 +286,8 @@ impl StreamJoin {
             timers.insert(bound, due);
         }
         r.done()?;
-        self.left = left;
-        self.right = right;
+        self.left.replace(left);
+        self.right.replace(right);
         self.rows = rows;
         self.held = held;
         self.timers = timers;

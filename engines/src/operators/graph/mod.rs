@@ -14,6 +14,7 @@
 mod codec;
 pub mod dedup;
 pub mod join;
+mod keyed_lists;
 pub mod then;
 pub mod top_n;
 
@@ -22,7 +23,7 @@ pub use join::{JoinRules, StreamJoin};
 pub use then::ThenStage;
 pub use top_n::WindowTopN;
 
-use crate::operators::window::TimeSemantics;
+use crate::operators::window::{StateBackendKind, TimeSemantics};
 use crate::operators::{Output, Row};
 use crate::pipeline::{field_value, DedupSpec, Field, JoinSpec, PipelineSpec};
 use crate::time::{EventTime, Nanos};
@@ -100,8 +101,14 @@ pub enum StageRules {
 }
 
 impl KeyedStage {
-    /// The keyed stage of `pipeline` under `rules`, if it has one (not an aggregate).
-    pub fn for_pipeline(pipeline: &PipelineSpec, rules: StageRules) -> Option<Self> {
+    /// The keyed stage of `pipeline` under `rules`, if it has one (not an aggregate), with its
+    /// keyed state (a join's rows, a deduplication's kept times, top-N's candidates) on
+    /// `backend`. Fails when an LSM store cannot be opened.
+    pub fn for_pipeline(
+        pipeline: &PipelineSpec,
+        rules: StageRules,
+        backend: StateBackendKind,
+    ) -> crate::state::Result<Option<Self>> {
         let semantics = match rules {
             StageRules::Spark => TimeSemantics::SPARK,
             StageRules::Flink => TimeSemantics::flink(0),
@@ -112,12 +119,16 @@ impl KeyedStage {
                 window_results_on_close: rules == StageRules::Flink,
                 fire_lag: lag,
             };
-            return Some(Self::Join(Box::new(StreamJoin::new(j, rules))));
+            let join = StreamJoin::new(j, rules).with_backend(backend)?;
+            return Ok(Some(Self::Join(Box::new(join))));
         }
         if let Some(d) = &pipeline.dedup {
-            return Some(Self::Dedup(Deduplicate::new(d, lag)));
+            return Ok(Some(Self::Dedup(Deduplicate::new(d, lag).with_backend(backend)?)));
         }
-        pipeline.top_n.map(|t| Self::TopN(WindowTopN::new(t, lag)))
+        match pipeline.top_n {
+            Some(t) => Ok(Some(Self::TopN(WindowTopN::new(t, lag).with_backend(backend)?))),
+            None => Ok(None),
+        }
     }
 
     /// Takes one row at `now`.

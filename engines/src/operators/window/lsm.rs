@@ -43,7 +43,7 @@ pub const COMPACT_STEP_BYTES: u64 = 256 << 10;
 static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh, unique scratch directory path under the system temp directory.
-pub(super) fn temp_dir() -> PathBuf {
+pub(crate) fn temp_dir() -> PathBuf {
     let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
     std::env::temp_dir().join(format!("streamlab-window-state-{}-{n}", std::process::id()))
 }

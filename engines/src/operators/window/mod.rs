@@ -40,6 +40,7 @@ mod table;
 use std::path::{Path, PathBuf};
 
 pub use codec::{StateDelta, WindowEntry};
+pub(crate) use lsm::temp_dir;
 pub use lsm::{COMPACT_EVERY_WRITES, COMPACT_STEP_BYTES};
 pub use semantics::{EmitPolicy, TimeSemantics};
 pub use store::StateBackendKind;

@@ -14,11 +14,9 @@
 //! true when the key includes the field the source is partitioned by (the clickstream's
 //! `user`).
 //!
-//! State: per key, the kept times, on the heap or in the LSM store (`keyed_lists.rs`). On the
-//! heap a watermark sweeps every key, as before; in the LSM store (which is not swept) each
-//! kept record registers a cleanup timer on the heap at `time + within − 1`, and a watermark
-//! visits only the keys of due timers. Either way the same records leave at the same
-//! watermark.
+//! State: per key, the kept times, on the heap or in the LSM store (`keyed_lists.rs`). Each
+//! kept record registers a cleanup timer (on the heap, by event time) at `time + within − 1`,
+//! and a watermark visits only the keys of due timers, never the whole state.
 
 use std::collections::BTreeMap;
 
@@ -37,7 +35,7 @@ pub struct Deduplicate {
     fire_lag: i64,
     /// Per key, the event times of its kept records still in state.
     kept: KeyedLists<EventTime>,
-    /// LSM store only: by the event time whose closing expires them, keys to look at.
+    /// Cleanup timers: by the event time whose closing expires them, keys to look at.
     timers: BTreeMap<EventTime, Vec<i64>>,
     rows: usize,
     watermark: EventTime,
@@ -98,10 +96,8 @@ impl Deduplicate {
             return;
         }
         self.rows += 1;
-        if self.kept.is_lsm() {
-            self.timers.entry(t + within - 1).or_default().push(key);
-        }
-        let _ = now;
+        self.timers.entry(t + within - 1).or_default().push(key);
+        let _ = now; // the record leaves as it came: its lineage carries the times
         out.push(Output::Row(row));
     }
 
@@ -120,13 +116,6 @@ impl Deduplicate {
             *rows -= before - list.len();
             ((), list.len() != before)
         };
-        if let KeyedLists::Heap(map) = &mut self.kept {
-            map.retain(|_, list| {
-                sweep(list);
-                !list.is_empty()
-            });
-            return;
-        }
         while let Some((&bound, _)) = self.timers.first_key_value() {
             if !closed(watermark, bound, lag) {
                 break;
@@ -140,15 +129,13 @@ impl Deduplicate {
         self.kept.after_watermark();
     }
 
-    /// Replaces the kept times with `lists` (and, in the LSM store, their cleanup timers).
+    /// Replaces the kept times with `lists`, and their cleanup timers.
     fn load(&mut self, lists: Vec<(i64, Vec<EventTime>)>) {
         self.timers.clear();
-        if self.kept.is_lsm() {
-            let within = self.spec.within.whole_ms();
-            for (key, list) in &lists {
-                for &t in list {
-                    self.timers.entry(t + within - 1).or_default().push(*key);
-                }
+        let within = self.spec.within.whole_ms();
+        for (key, list) in &lists {
+            for &t in list {
+                self.timers.entry(t + within - 1).or_default().push(*key);
             }
         }
         self.kept.replace(lists);

@@ -105,11 +105,6 @@ impl<T: ListItem> KeyedLists<T> {
         })
     }
 
-    /// Whether the lists are in an LSM store.
-    pub(super) fn is_lsm(&self) -> bool {
-        matches!(self, Self::Lsm(_))
-    }
-
     /// Applies `f` to `key`'s list (an empty one when absent and `create`; `None` without
     /// calling `f` when absent and not `create`). `f` returns its result and whether it changed
     /// the list; a changed list is written back, or removed when left empty.

@@ -49,7 +49,7 @@ fn column(f: Field, numeric: bool) -> String {
         Field::Partition => "CAST(`partition` AS BIGINT)".into(),
         Field::Kind if numeric => {
             let mut case = String::from("CASE kind");
-            for k in EventKind::ALL {
+            for k in EventKind::CLICKSTREAM {
                 let _ = write!(case, " WHEN '{}' THEN {}", k.name(), k.index());
             }
             case.push_str(" END");

@@ -278,7 +278,7 @@ fn column(f: Field, numeric: bool) -> String {
         Field::EventTime => "F.col(\"event_time_ms\")".into(),
         Field::Kind if numeric => {
             let mut case = String::from("F.expr(\"CASE kind");
-            for k in EventKind::ALL {
+            for k in EventKind::CLICKSTREAM {
                 let _ = write!(case, " WHEN '{}' THEN {}", k.name(), k.index());
             }
             case.push_str(" END\")");

@@ -180,12 +180,16 @@ impl<R: Link<Row>, W: Link<Output>> JobGraph<R, W> {
                         let gate = OutputGate::new(j, vec![link], capacity, flush_each, pools.results.clone());
                         (ResultOutput::Gate(gate), vec![to])
                     };
-                    let plan = KeyedPlan {
-                        aggregate: pipeline.aggregate,
-                        stage: KeyedStage::for_pipeline(pipeline, StageRules::Flink, cfg.state_backend)
-                            .map_err(stage_error)?,
-                        then: pipeline.then.filter(|_| p == 1).map(ThenStage::new),
-                        forward_watermarks: p > 1 && pipeline.then.is_some(),
+                    let stage = KeyedStage::for_pipeline(pipeline, StageRules::Flink, cfg.state_backend)
+                        .map_err(stage_error)?;
+                    let plan = match (stage, pipeline.aggregate) {
+                        (Some(stage), _) => KeyedPlan::Stage(stage),
+                        (None, Some(agg)) => KeyedPlan::Aggregate {
+                            agg,
+                            then: pipeline.then.filter(|_| p == 1).map(ThenStage::new),
+                            forward_watermarks: p > 1 && pipeline.then.is_some(),
+                        },
+                        (None, None) => unreachable!("a keyed exchange has a keyed stage or an aggregate"),
                     };
                     let task = WindowTask::new(j, p, plan, cfg, out);
                     g.push(Subtask::Window(Box::new(task)), down, p);

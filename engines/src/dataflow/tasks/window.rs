@@ -1,12 +1,17 @@
-//! The window subtask: a keyed window operator instance behind a keyed exchange.
+//! The keyed subtask behind a keyed exchange: a window operator instance, or a join,
+//! deduplication or top-N ([`KeyedPlan`]). (It keeps the name `WindowTask` from when windows
+//! were the only keyed operator.)
 //!
-//! A [`WindowTask`] inserts rows into the [`WindowedAggregation`]'s keyed state, tracks its
+//! With a window operator, a [`WindowTask`] inserts rows into the [`WindowedAggregation`]'s keyed state, tracks its
 //! watermark as the minimum over its active inputs ([`WatermarkHolder`]) and fires windows on
 //! it; records later than the allowed lateness go to the side output. In Kafka Streams mode
 //! (`commit_interval`) it emits aggregate updates from its record cache on every commit
 //! instead. Checkpoint barriers are aligned by a [`BarrierAligner`]; on alignment the subtask
 //! snapshots its state (fully, or as an incremental checkpoint of its LSM store) and forwards
-//! the barrier (or pre-commits a chained sink).
+//! the barrier (or pre-commits a chained sink). With a keyed stage it hands each row and each
+//! watermark advance to the stage, forwards what the stage emits, and snapshots the stage's
+//! encoded state. A second aggregation over the windows' results is chained here at
+//! parallelism 1; above it, the subtask sends its watermark on to the sink subtask that runs it.
 //!
 //! Invariants: the snapshot for checkpoint `id` holds exactly what came before barrier `id` on
 //! every input; results are forwarded in the order the operator produced them; the
@@ -77,23 +82,27 @@ enum KeyedOperator {
 
 /// What a keyed subtask runs, and what follows it in the job.
 #[derive(Debug)]
-pub struct KeyedPlan {
-    /// The aggregation, when the pipeline's keyed stage is one.
-    pub aggregate: Option<Aggregation>,
-    /// The keyed stage otherwise.
-    pub stage: Option<KeyedStage>,
-    /// The second aggregation, when it is chained into this subtask (parallelism 1).
-    pub then: Option<ThenStage>,
-    /// Whether the sink subtask behind runs the second aggregation and needs the watermark.
-    pub forward_watermarks: bool,
+pub enum KeyedPlan {
+    /// The windowed aggregation, and the second aggregation over its results if the job has
+    /// one: chained here (`then`, at parallelism 1) or in the sink subtask, which then needs
+    /// this subtask's watermark (`forward_watermarks`).
+    Aggregate {
+        /// The aggregation.
+        agg: Aggregation,
+        /// The second aggregation, chained into this subtask.
+        then: Option<ThenStage>,
+        /// Send the watermark on to the sink subtask.
+        forward_watermarks: bool,
+    },
+    /// A join, a deduplication or a top-N.
+    Stage(KeyedStage),
 }
 
 impl KeyedPlan {
     /// A subtask running the windowed aggregation `agg`, and nothing after it.
     pub fn aggregate(agg: Aggregation) -> Self {
-        Self {
-            aggregate: Some(agg),
-            stage: None,
+        Self::Aggregate {
+            agg,
             then: None,
             forward_watermarks: false,
         }
@@ -110,21 +119,25 @@ impl<L: Link<Output>> WindowTask<L> {
         } else {
             EmitPolicy::OnWatermark
         };
-        let op = match (plan.aggregate, plan.stage) {
-            (_, Some(stage)) => KeyedOperator::Stage(stage),
-            (Some(agg), None) => KeyedOperator::Window(Box::new(
-                WindowedAggregation::new(agg, semantics, policy)
+        let (op, then, forward_watermarks) = match plan {
+            KeyedPlan::Stage(stage) => (KeyedOperator::Stage(stage), None, false),
+            KeyedPlan::Aggregate {
+                agg,
+                then,
+                forward_watermarks,
+            } => {
+                let op = WindowedAggregation::new(agg, semantics, policy)
                     .with_backend(cfg.state_backend)
-                    .unwrap_or_else(|e| panic!("window task {index}: cannot open its state store: {e}")),
-            )),
-            (None, None) => panic!("window task {index}: a keyed subtask needs an aggregate or a keyed stage"),
+                    .unwrap_or_else(|e| panic!("window task {index}: cannot open its state store: {e}"));
+                (KeyedOperator::Window(Box::new(op)), then, forward_watermarks)
+            }
         };
         Self {
             index,
             op,
             stage_out: Vec::new(),
-            then: plan.then,
-            forward_watermarks: plan.forward_watermarks,
+            then,
+            forward_watermarks,
             commit_interval,
             next_commit: commit_interval.unwrap_or(0),
             aligner: BarrierAligner::new(inputs),

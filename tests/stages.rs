@@ -14,7 +14,7 @@ use streamlab_engines::cluster::Cluster;
 use streamlab_engines::dataflow::{live::run_live, sim::run_simulated, JobContext};
 use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::event::{Event, EventKind};
-use streamlab_engines::microbatch::{MicroBatchEngine, OutputMode, Trigger};
+use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, OutputMode, Trigger};
 use streamlab_engines::operators::window::StateBackendKind;
 use streamlab_engines::pipeline::{
     AggFunc, Aggregation, DedupSpec, Field, JoinInput, JoinKind, JoinSpec, JoinType, PipelineSpec, SignedSpan,
@@ -187,6 +187,64 @@ fn with_closing_record(events: &[Event]) -> Vec<Event> {
     all
 }
 
+/// The micro-batch query `cfg` over `all` (events with their closing record) on the simulated
+/// clock, until two seconds after the last arrival.
+fn micro_batch_simulated(
+    cfg: MicroBatchConfig,
+    pipeline: &PipelineSpec,
+    table: &CampaignTable,
+    all: &[Event],
+    partitions: usize,
+) -> EngineRun {
+    let log = SourceLog::from_events(partitions, all.iter().copied());
+    let mut engine = MicroBatchEngine::new("mb", cfg, pipeline, table, partitions).expect("a valid query");
+    engine.run(
+        &mut SimRuntime::new(2, test_costs()),
+        &log,
+        log.last_arrival() + 2 * NANOS_PER_SEC,
+    )
+}
+
+/// The same on live threads: the schedule compressed, a 5 ms trigger.
+fn micro_batch_live(
+    mut cfg: MicroBatchConfig,
+    pipeline: &PipelineSpec,
+    table: &CampaignTable,
+    all: &[Event],
+    partitions: usize,
+) -> EngineRun {
+    cfg.trigger = Trigger::ProcessingTime {
+        interval: Span::from_ms(5),
+    };
+    let log = compressed(all, partitions);
+    let mut engine = MicroBatchEngine::new("mb", cfg, pipeline, table, partitions).expect("a valid query");
+    engine.run(
+        &mut LiveRuntime::new(2),
+        &log,
+        log.last_arrival() + Span::from_ms(500).nanos(),
+    )
+}
+
+/// The per-record `job` over `events` on live threads, the schedule compressed, its bounded
+/// source ending with the final watermark.
+fn per_record_live(job: &JobContext, events: &[Event], partitions: usize) -> EngineRun {
+    let log = compressed(events, partitions);
+    run_live(
+        job,
+        &log,
+        LiveClock::start(),
+        log.last_arrival() + 30 * NANOS_PER_SEC,
+        true,
+    )
+    .expect("the job runs")
+}
+
+/// The same on virtual time, on `cluster`.
+fn per_record_simulated(job: &JobContext, events: &[Event], partitions: usize, cluster: Cluster) -> EngineRun {
+    let log = SourceLog::from_events(partitions, events.iter().copied());
+    run_simulated(job, &log, &test_costs(), cluster, 3_600 * NANOS_PER_SEC, true).expect("the job runs")
+}
+
 #[test]
 fn every_stage_on_the_micro_batch_engine_equals_the_reference_on_both_clocks() {
     for seed in [1, 2] {
@@ -196,43 +254,24 @@ fn every_stage_on_the_micro_batch_engine_equals_the_reference_on_both_clocks() {
             if !spark_runs_it {
                 continue;
             }
-            let reference_input = &all;
-            let log = SourceLog::from_events(partitions, all.iter().copied());
-            let mut engine =
-                MicroBatchEngine::new("mb", micro_batch(OutputMode::Append), &pipeline, &table, partitions)
-                    .unwrap_or_else(|e| panic!("{name}: {e}"));
-            let run = engine.run(
-                &mut SimRuntime::new(2, test_costs()),
-                &log,
-                log.last_arrival() + 2 * NANOS_PER_SEC,
-            );
+            let cfg = micro_batch(OutputMode::Append);
+            let run = micro_batch_simulated(cfg, &pipeline, &table, &all, partitions);
             check(
                 name,
                 &format!("micro-batch simulated, seed {seed}"),
                 &run,
                 &pipeline,
                 &table,
-                reference_input,
+                &all,
             );
-
-            let log = compressed(&all, partitions);
-            let mut cfg = micro_batch(OutputMode::Append);
-            cfg.trigger = Trigger::ProcessingTime {
-                interval: Span::from_ms(5),
-            };
-            let mut engine = MicroBatchEngine::new("mb", cfg, &pipeline, &table, partitions).unwrap();
-            let run = engine.run(
-                &mut LiveRuntime::new(2),
-                &log,
-                log.last_arrival() + Span::from_ms(500).nanos(),
-            );
+            let run = micro_batch_live(cfg, &pipeline, &table, &all, partitions);
             check(
                 name,
                 &format!("micro-batch live, seed {seed}"),
                 &run,
                 &pipeline,
                 &table,
-                reference_input,
+                &all,
             );
         }
     }
@@ -246,24 +285,15 @@ fn every_stage_on_the_per_record_engine_equals_the_reference_on_both_clocks() {
             for parallelism in [1, 2] {
                 let cfg = per_record_config(parallelism);
                 let job = JobContext::new("pr", &cfg, &pipeline, &table, partitions);
-                let log = compressed(&events, partitions);
-                let run = run_live(
-                    &job,
-                    &log,
-                    LiveClock::start(),
-                    log.last_arrival() + 30 * NANOS_PER_SEC,
-                    true,
-                )
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+                let run = per_record_live(&job, &events, partitions);
                 let engine = format!("per-record live, parallelism {parallelism}, seed {seed}");
                 check(name, &engine, &run, &pipeline, &table, &events);
 
-                let log = SourceLog::from_events(partitions, events.iter().copied());
                 let cluster = Cluster {
                     nodes: parallelism,
                     cores_per_node: 1,
                 };
-                let run = run_simulated(&job, &log, &test_costs(), cluster, 3_600 * NANOS_PER_SEC, true).unwrap();
+                let run = per_record_simulated(&job, &events, partitions, cluster);
                 let engine = format!("per-record simulated, parallelism {parallelism}, seed {seed}");
                 check(name, &engine, &run, &pipeline, &table, &events);
             }
@@ -286,22 +316,16 @@ fn joins_dedup_and_top_n_on_the_lsm_backends_deliver_what_the_heap_delivers_on_b
     let all = with_closing_record(&events);
     for (name, pipeline, spark_runs_it) in lsm_pipelines() {
         // Micro-batch, simulated: identical deliveries to the heap's, and the reference's outputs.
-        let log = SourceLog::from_events(partitions, all.iter().copied());
         let mut delivered = Vec::new();
         for backend in [StateBackendKind::Heap, StateBackendKind::Lsm]
             .into_iter()
             .filter(|_| spark_runs_it)
         {
-            let cfg = streamlab_engines::microbatch::MicroBatchConfig {
+            let cfg = MicroBatchConfig {
                 state_backend: backend,
                 ..micro_batch(OutputMode::Append)
             };
-            let mut engine = MicroBatchEngine::new("mb", cfg, &pipeline, &table, partitions).unwrap();
-            let run = engine.run(
-                &mut SimRuntime::new(2, test_costs()),
-                &log,
-                log.last_arrival() + 2 * NANOS_PER_SEC,
-            );
+            let run = micro_batch_simulated(cfg, &pipeline, &table, &all, partitions);
             check(
                 name,
                 &format!("micro-batch simulated, {backend:?}"),
@@ -318,7 +342,6 @@ fn joins_dedup_and_top_n_on_the_lsm_backends_deliver_what_the_heap_delivers_on_b
 
         // Per-record, simulated at parallelism 2 in changelog mode (identical to the heap), and
         // live at parallelism 1.
-        let log = SourceLog::from_events(partitions, events.iter().copied());
         let cluster = Cluster {
             nodes: 2,
             cores_per_node: 1,
@@ -330,7 +353,7 @@ fn joins_dedup_and_top_n_on_the_lsm_backends_deliver_what_the_heap_delivers_on_b
                 ..per_record_config(2)
             };
             let job = JobContext::new("pr", &cfg, &pipeline, &table, partitions);
-            let run = run_simulated(&job, &log, &test_costs(), cluster, 3_600 * NANOS_PER_SEC, true).unwrap();
+            let run = per_record_simulated(&job, &events, partitions, cluster);
             check(
                 name,
                 &format!("per-record simulated, {backend:?}"),
@@ -350,15 +373,7 @@ fn joins_dedup_and_top_n_on_the_lsm_backends_deliver_what_the_heap_delivers_on_b
             ..per_record_config(1)
         };
         let job = JobContext::new("pr", &cfg, &pipeline, &table, partitions);
-        let log = compressed(&events, partitions);
-        let run = run_live(
-            &job,
-            &log,
-            LiveClock::start(),
-            log.last_arrival() + 30 * NANOS_PER_SEC,
-            true,
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let run = per_record_live(&job, &events, partitions);
         check(name, "per-record live, Lsm", &run, &pipeline, &table, &events);
     }
 }
@@ -400,8 +415,8 @@ fn nexmark_cases() -> Vec<(String, PipelineSpec, Vec<Event>, usize)> {
     cases
 }
 
-fn nexmark_micro_batch() -> streamlab_engines::microbatch::MicroBatchConfig {
-    streamlab_engines::microbatch::MicroBatchConfig {
+fn nexmark_micro_batch() -> MicroBatchConfig {
+    MicroBatchConfig {
         watermark_delay: Span::from_ms(4_000),
         ..micro_batch(OutputMode::Append)
     }
@@ -412,26 +427,9 @@ fn nexmark_queries_on_the_micro_batch_engine_equal_the_reference_on_both_clocks(
     let table = CampaignTable::default();
     for (name, pipeline, events, partitions) in nexmark_cases() {
         let all = with_closing_record(&events);
-        let log = SourceLog::from_events(partitions, all.iter().copied());
-        let mut engine = MicroBatchEngine::new("mb", nexmark_micro_batch(), &pipeline, &table, partitions).unwrap();
-        let run = engine.run(
-            &mut SimRuntime::new(2, test_costs()),
-            &log,
-            log.last_arrival() + 2 * NANOS_PER_SEC,
-        );
+        let run = micro_batch_simulated(nexmark_micro_batch(), &pipeline, &table, &all, partitions);
         check(&name, "micro-batch simulated", &run, &pipeline, &table, &all);
-
-        let log = compressed(&all, partitions);
-        let mut cfg = nexmark_micro_batch();
-        cfg.trigger = Trigger::ProcessingTime {
-            interval: Span::from_ms(5),
-        };
-        let mut engine = MicroBatchEngine::new("mb", cfg, &pipeline, &table, partitions).unwrap();
-        let run = engine.run(
-            &mut LiveRuntime::new(2),
-            &log,
-            log.last_arrival() + Span::from_ms(500).nanos(),
-        );
+        let run = micro_batch_live(nexmark_micro_batch(), &pipeline, &table, &all, partitions);
         check(&name, "micro-batch live", &run, &pipeline, &table, &all);
     }
 }
@@ -446,15 +444,7 @@ fn nexmark_queries_on_the_per_record_engine_equal_the_reference_on_both_clocks()
                 ..per_record_config(parallelism)
             };
             let job = JobContext::new("pr", &cfg, &pipeline, &table, partitions);
-            let log = compressed(&events, partitions);
-            let run = run_live(
-                &job,
-                &log,
-                LiveClock::start(),
-                log.last_arrival() + 30 * NANOS_PER_SEC,
-                true,
-            )
-            .unwrap();
+            let run = per_record_live(&job, &events, partitions);
             check(
                 &name,
                 &format!("per-record live, parallelism {parallelism}"),
@@ -464,16 +454,7 @@ fn nexmark_queries_on_the_per_record_engine_equal_the_reference_on_both_clocks()
                 &events,
             );
 
-            let log = SourceLog::from_events(partitions, events.iter().copied());
-            let run = run_simulated(
-                &job,
-                &log,
-                &test_costs(),
-                Cluster::default(),
-                3_600 * NANOS_PER_SEC,
-                true,
-            )
-            .unwrap();
+            let run = per_record_simulated(&job, &events, partitions, Cluster::default());
             check(
                 &name,
                 &format!("per-record simulated, parallelism {parallelism}"),

@@ -4,6 +4,8 @@
 //! watermark, one trigger late), when a window join emits its pairs, how state is cleaned, and
 //! what happens to a late row.
 
+mod common;
+
 use streamlab_engines::cost::CostModel;
 use streamlab_engines::dataflow::{sim::run_simulated, DataflowConfig, JobContext};
 use streamlab_engines::dimension::CampaignTable;
@@ -236,17 +238,6 @@ fn spark_emits_an_unmatched_row_one_trigger_after_flink() {
     );
 }
 
-/// Scratch directories of LSM stores this process holds.
-fn scratch_dirs() -> Vec<std::path::PathBuf> {
-    let prefix = format!("streamlab-window-state-{}-", std::process::id());
-    std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .map(|e| e.path())
-        .collect()
-}
-
 #[test]
 fn a_join_a_dedup_and_a_top_n_on_the_lsm_store_behave_as_on_the_heap_and_checkpoint_the_same_bytes() {
     use streamlab_engines::operators::graph::{KeyedStage, StageRules};
@@ -282,10 +273,13 @@ fn a_join_a_dedup_and_a_top_n_on_the_lsm_store_behave_as_on_the_heap_and_checkpo
     };
     for pipeline in [joined, deduplicated, ranked] {
         for rules in [StageRules::Flink, StageRules::Spark] {
-            let before = scratch_dirs();
+            let before = common::lsm_scratch_dirs();
             let stage = |backend| KeyedStage::for_pipeline(&pipeline, rules, backend).unwrap().unwrap();
             let (mut heap, mut lsm) = (stage(StateBackendKind::Heap), stage(StateBackendKind::Lsm));
-            let created: Vec<_> = scratch_dirs().into_iter().filter(|d| !before.contains(d)).collect();
+            let created: Vec<_> = common::lsm_scratch_dirs()
+                .into_iter()
+                .filter(|d| !before.contains(d))
+                .collect();
             assert!(!created.is_empty(), "{rules:?}: the LSM stage opened a store");
             let (mut a, mut b) = (Vec::new(), Vec::new());
             for (i, r) in rows.iter().enumerate() {

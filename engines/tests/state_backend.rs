@@ -3,6 +3,8 @@
 //! emissions, deltas, snapshots and restores, and must agree on every output, return value,
 //! counter, delta and snapshot.
 
+mod common;
+
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use streamlab_engines::event::{Event, EventKind};
@@ -242,14 +244,17 @@ fn with_backend_lsm_uses_a_private_temp_dir_removed_on_drop() {
         .with_backend(StateBackendKind::Heap)
         .unwrap();
     assert_eq!(heap.backend(), StateBackendKind::Heap);
-    let before: Vec<_> = list_temp_dirs();
+    let before: Vec<_> = common::lsm_scratch_dirs();
     let a = WindowedAggregation::new(spec, TimeSemantics::SPARK, EmitPolicy::OnWatermark)
         .with_backend(StateBackendKind::Lsm)
         .unwrap();
     let b = WindowedAggregation::new(spec, TimeSemantics::SPARK, EmitPolicy::OnWatermark)
         .with_backend(StateBackendKind::Lsm)
         .unwrap();
-    let created: Vec<_> = list_temp_dirs().into_iter().filter(|d| !before.contains(d)).collect();
+    let created: Vec<_> = common::lsm_scratch_dirs()
+        .into_iter()
+        .filter(|d| !before.contains(d))
+        .collect();
     assert_eq!(created.len(), 2, "one directory per operator: {created:?}");
     run_pair(
         11,
@@ -258,18 +263,11 @@ fn with_backend_lsm_uses_a_private_temp_dir_removed_on_drop() {
         300,
     );
     drop(b);
-    let left: Vec<_> = list_temp_dirs().into_iter().filter(|d| created.contains(d)).collect();
+    let left: Vec<_> = common::lsm_scratch_dirs()
+        .into_iter()
+        .filter(|d| created.contains(d))
+        .collect();
     assert!(left.is_empty(), "scratch directories removed on drop: {left:?}");
-}
-
-fn list_temp_dirs() -> Vec<std::path::PathBuf> {
-    let prefix = format!("streamlab-window-state-{}-", std::process::id());
-    std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .map(|e| e.path())
-        .collect()
 }
 
 #[test]

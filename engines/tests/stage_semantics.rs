@@ -73,6 +73,7 @@ fn join(kind: JoinKind, join_type: JoinType) -> JoinSpec {
         },
         lower: (kind == JoinKind::Interval).then_some(SignedSpan { ms: 0 }),
         upper: (kind == JoinKind::Interval).then_some(SignedSpan { ms: 500 }),
+        row_time: None,
         window: (kind == JoinKind::Window).then_some(WindowSpec::Tumbling {
             size: Span::from_ms(1_000),
         }),

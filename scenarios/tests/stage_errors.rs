@@ -126,7 +126,7 @@ fn two_keyed_stages_are_refused() {
     refused(
         &format!("{body}{PER_RECORD}"),
         "pipeline.dedup",
-        &["one keyed stage", "join and dedup"],
+        &["2 keyed stages", "join, dedup", "a chain is a `join` or a `dedup` followed by an `aggregate`"],
     );
 }
 

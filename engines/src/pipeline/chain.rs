@@ -34,7 +34,8 @@ pub(crate) fn validate(p: &PipelineSpec) -> Result<(), PipelineError> {
     .collect();
     let chain = matches!(keyed.as_slice(), ["join" | "dedup", "aggregate"]);
     if keyed.len() > 1 && !chain {
-        let offending = keyed.iter().find(|k| **k != "aggregate" && **k != keyed[0]).unwrap_or(&keyed[1]);
+        // Top-N never chains; otherwise the second stage is the one too many.
+        let offending = keyed.iter().find(|k| **k == "top_n").unwrap_or(&keyed[1]);
         return Err(PipelineError::at(
             offending,
             format!(

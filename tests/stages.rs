@@ -463,7 +463,7 @@ fn nexmark_cases() -> Vec<(String, PipelineSpec, Vec<Event>, usize)> {
     use streamlab_scenarios::spec::WorkloadSpec;
     use streamlab_workloads::nexmark::{generate_nexmark, NexmarkWorkload};
     let mut cases = Vec::new();
-    for q in ["q0", "q1", "q2", "q3", "q5", "q7", "q8", "q11"] {
+    for q in ["q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q11"] {
         let path = std::path::PathBuf::from(format!("scenarios/nexmark/{q}.toml"));
         let scenario = streamlab_scenarios::Scenario::load(&path).unwrap_or_else(|e| panic!("{q}: {e}"));
         let WorkloadSpec::Nexmark(shipped) = &scenario.workload else {

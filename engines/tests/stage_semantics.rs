@@ -392,7 +392,15 @@ fn a_pair_older_than_the_watermark_is_late_for_sparks_chained_aggregation_but_fl
     };
     let flink = |row_time| {
         let job = JobContext::new("pr", &pr, &chain(row_time), &table, 1);
-        run_simulated(&job, &log, &CostModel::FREE, Default::default(), 20 * NANOS_PER_SEC, false).unwrap()
+        run_simulated(
+            &job,
+            &log,
+            &CostModel::FREE,
+            Default::default(),
+            20 * NANOS_PER_SEC,
+            false,
+        )
+        .unwrap()
     };
 
     // The pair carries the view's time (1 s). Spark: the click arrives in the batch at 6 s,
@@ -405,7 +413,11 @@ fn a_pair_older_than_the_watermark_is_late_for_sparks_chained_aggregation_but_fl
     // so the pair is on time and its window fires once the clicks reach 12 s (watermark
     // 11 999, passed on as 1 999).
     let run = flink(Side::Left);
-    assert_eq!(windows(&run.delivered), [(1_000, 1, 12_000)], "Flink keeps it, 10 s later");
+    assert_eq!(
+        windows(&run.delivered),
+        [(1_000, 1, 12_000)],
+        "Flink keeps it, 10 s later"
+    );
     assert_eq!(run.counts.late_dropped, 0);
 
     // With the click's time (the input that cannot be the earlier one) no pair is late: both
@@ -416,5 +428,9 @@ fn a_pair_older_than_the_watermark_is_late_for_sparks_chained_aggregation_but_fl
         .collect();
     assert_eq!(spark_windows, [(6_000, 1)]);
     let flink_windows = windows(&flink(Side::Right).delivered);
-    assert_eq!(flink_windows.len(), 0, "Flink's held-back watermark has not passed 7 s by 15 s");
+    assert_eq!(
+        flink_windows.len(),
+        0,
+        "Flink's held-back watermark has not passed 7 s by 15 s"
+    );
 }

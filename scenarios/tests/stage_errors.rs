@@ -126,7 +126,11 @@ fn two_keyed_stages_are_refused() {
     refused(
         &format!("{body}{PER_RECORD}"),
         "pipeline.dedup",
-        &["2 keyed stages", "join, dedup", "a chain is a `join` or a `dedup` followed by an `aggregate`"],
+        &[
+            "2 keyed stages",
+            "join, dedup",
+            "a chain is a `join` or a `dedup` followed by an `aggregate`",
+        ],
     );
 }
 
@@ -287,7 +291,9 @@ fn a_join_in_a_chain_must_be_an_inner_interval_join_with_a_row_time() {
     );
     let body = CHAIN.replace("row_time = \"right\"", "row_time = \"both\"");
     let text = format!("{HEAD}{body}{PER_RECORD}");
-    let err = Scenario::parse(Path::new(FILE), &text).expect_err("refused").to_string();
+    let err = Scenario::parse(Path::new(FILE), &text)
+        .expect_err("refused")
+        .to_string();
     assert!(err.contains("row_time") || err.contains("`left`"), "{err}");
 }
 
@@ -307,7 +313,11 @@ fn a_top_n_does_not_chain_into_an_aggregation() {
     refused(
         &format!("{body}{PER_RECORD}"),
         "pipeline.top_n",
-        &["2 keyed stages", "top_n, aggregate", "a `join` or a `dedup` followed by an `aggregate`"],
+        &[
+            "2 keyed stages",
+            "top_n, aggregate",
+            "a `join` or a `dedup` followed by an `aggregate`",
+        ],
     );
 }
 

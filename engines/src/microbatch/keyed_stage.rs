@@ -51,6 +51,15 @@ struct StageOutput {
     rows_total: usize,
 }
 
+/// What a keyed stage's reduce tasks hand on.
+pub(super) struct StageResults {
+    /// The stage's outputs, for the sink (none in a chain).
+    pub(super) outputs: Vec<Output>,
+    /// In a chain: the rows for the aggregation, by stage task, then by the aggregation's
+    /// shuffle partition (the second exchange).
+    pub(super) routed: Vec<Vec<Vec<Row>>>,
+}
+
 /// Where a chain's first stage sends its results: the aggregation's exchange over its shuffle
 /// partitions.
 #[derive(Clone, Copy)]
@@ -117,15 +126,14 @@ fn reduce(
 
 impl MicroBatchEngine {
     /// The exchange and the reduce tasks of a batch whose keyed stage is not an aggregation.
-    /// Returns the stage's outputs; in a chain, none, and the rows for the aggregation by
-    /// stage task, then by the aggregation's shuffle partition.
+    /// Returns the stage's outputs; in a chain, none, and the rows for the aggregation.
     pub(super) fn keyed_stage_reduce<R: Runtime>(
         &mut self,
         rt: &mut R,
         batch: &mut BatchContext,
         map_out: &mut [MapOutput],
         run: &mut RunState,
-    ) -> Result<(Vec<Output>, Vec<Vec<Vec<Row>>>), EngineStop> {
+    ) -> Result<StageResults, EngineStop> {
         let buckets: Vec<Vec<Vec<Row>>> = map_out.iter_mut().map(|m| std::mem::take(&mut m.buckets)).collect();
         let buckets = &buckets;
         let watermark = self.watermark;
@@ -211,7 +219,7 @@ impl MicroBatchEngine {
             memory_used_bytes: 0,
             all_updates_time_ms: as_ms(state_ns),
         });
-        Ok((outputs, routed))
+        Ok(StageResults { outputs, routed })
     }
 
     /// Each keyed-stage partition commits its new version (its whole state).

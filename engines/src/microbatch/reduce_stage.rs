@@ -20,6 +20,7 @@ use crate::microbatch::batch::BatchContext;
 use crate::microbatch::checkpoint::CheckpointDir;
 use crate::microbatch::config::OutputMode;
 use crate::microbatch::engine::MicroBatchEngine;
+use crate::microbatch::keyed_stage::StageResults;
 use crate::microbatch::map_stage::MapOutput;
 use crate::microbatch::progress::StateOperatorProgress;
 use crate::microbatch::run_state::RunState;
@@ -195,7 +196,7 @@ impl MicroBatchEngine {
         run: &mut RunState,
     ) -> Result<Vec<Output>, EngineStop> {
         if !self.stages.is_empty() {
-            let (outputs, routed) = self.keyed_stage_reduce(rt, batch, map_out, run)?;
+            let StageResults { outputs, routed } = self.keyed_stage_reduce(rt, batch, map_out, run)?;
             if self.state.is_empty() {
                 return Ok(outputs);
             }

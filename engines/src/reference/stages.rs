@@ -199,7 +199,8 @@ pub(super) fn joined_points<'a>(
     agg: &Aggregation,
     events: impl IntoIterator<Item = &'a Event>,
 ) -> Vec<(i64, i64, EventTime)> {
-    let admits = |input: &JoinInput, e: &Event| input.kinds.contains(&e.kind) && input.predicates.iter().all(|q| passes(q, e));
+    let admits =
+        |input: &JoinInput, e: &Event| input.kinds.contains(&e.kind) && input.predicates.iter().all(|q| passes(q, e));
     let events: Vec<&Event> = events.into_iter().collect();
     let (lo, hi) = j.bounds();
     let mut right_by_key: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();

@@ -61,9 +61,7 @@ impl ChainLink {
         let (joined, delay) = match &pipeline.join {
             Some(j) => {
                 let time = j.row_time.expect("validated: a chained join has a row_time");
-                let other = |f: Option<Field>| {
-                    f.filter(|&f| read_side(f, time, &j.left.kinds, &j.right.kinds) != time)
-                };
+                let other = |f: Option<Field>| f.filter(|&f| read_side(f, time, &j.left.kinds, &j.right.kinds) != time);
                 let (lower, upper) = j.bounds();
                 let delay = match j.kind {
                     JoinKind::Interval => (-lower).max(upper).max(0),

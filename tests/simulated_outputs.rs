@@ -24,7 +24,7 @@ const SIMULATED: [(&str, Option<&str>); 13] = [
     ("failure-recovery", None),
     ("hidden-batching", None),
     ("impressions-clicks", Some("20s")),
-    ("impressions-clicks-per-ad", Some("20s")),
+    ("impressions-clicks-per-ad", Some("30s")),
     ("interval-sweep", None),
     ("key-skew", None),
     ("late-data", None),

@@ -191,22 +191,19 @@ fn unmatched_delivery(delivered: &[streamlab_engines::run::Delivered]) -> u64 {
         .expect("the unmatched view is emitted")
 }
 
-#[test]
-fn spark_emits_an_unmatched_row_one_trigger_after_flink() {
-    let log = unmatched_then_traffic();
-    let table = CampaignTable::default();
+/// A 1 s-trigger Spark query over `shuffle_partitions` and a Flink job at parallelism 1,
+/// neither with a watermark delay or a buffer timeout.
+fn engines_without_delays(shuffle_partitions: usize) -> (MicroBatchConfig, DataflowConfig) {
     let mb = MicroBatchConfig {
         trigger: Trigger::ProcessingTime {
             interval: Span::from_ms(1_000),
         },
         output_mode: OutputMode::Append,
         watermark_delay: Span::from_ms(0),
-        shuffle_partitions: 1,
+        shuffle_partitions,
         workers: 1,
         ..Default::default()
     };
-    let mut engine = MicroBatchEngine::new("mb", mb, &pipeline(), &table, 1).unwrap();
-    let spark = engine.run(&mut SimRuntime::free(1), &log, 10 * NANOS_PER_SEC);
     let pr = DataflowConfig {
         parallelism: 1,
         buffer_timeout: Span::from_ms(0),
@@ -214,6 +211,16 @@ fn spark_emits_an_unmatched_row_one_trigger_after_flink() {
         out_of_orderness: Span::from_ms(0),
         ..Default::default()
     };
+    (mb, pr)
+}
+
+#[test]
+fn spark_emits_an_unmatched_row_one_trigger_after_flink() {
+    let log = unmatched_then_traffic();
+    let table = CampaignTable::default();
+    let (mb, pr) = engines_without_delays(1);
+    let mut engine = MicroBatchEngine::new("mb", mb, &pipeline(), &table, 1).unwrap();
+    let spark = engine.run(&mut SimRuntime::free(1), &log, 10 * NANOS_PER_SEC);
     let job = JobContext::new("pr", &pr, &pipeline(), &table, 1);
     let flink = run_simulated(
         &job,
@@ -367,25 +374,9 @@ fn a_pair_older_than_the_watermark_is_late_for_sparks_chained_aggregation_but_fl
     use streamlab_engines::pipeline::Side;
     let log = matched_late_then_traffic();
     let table = CampaignTable::default();
-    let mb = MicroBatchConfig {
-        trigger: Trigger::ProcessingTime {
-            interval: Span::from_ms(1_000),
-        },
-        output_mode: OutputMode::Append,
-        watermark_delay: Span::from_ms(0),
-        shuffle_partitions: 2,
-        workers: 1,
-        ..Default::default()
-    };
     // One source partition: one source subtask (a second would hold the watermark back forever,
     // having nothing to read), and the second exchange between one join and one aggregation.
-    let pr = DataflowConfig {
-        parallelism: 1,
-        buffer_timeout: Span::from_ms(0),
-        auto_watermark_interval: Span::from_ms(1),
-        out_of_orderness: Span::from_ms(0),
-        ..Default::default()
-    };
+    let (mb, pr) = engines_without_delays(2);
     let spark = |row_time| {
         let mut engine = MicroBatchEngine::new("mb", mb, &chain(row_time), &table, 1).unwrap();
         engine.run(&mut SimRuntime::free(1), &log, 20 * NANOS_PER_SEC)

@@ -7,9 +7,11 @@
 //! Subtasks are numbered: sources `0..p`, window subtasks `p..2p` (stateful), then the sink
 //! subtask when it is not chained. A chain of keyed stages (a join or a deduplication, then an
 //! aggregation keyed its own way) has a second keyed exchange: the first stage's subtasks are
-//! `p..2p`, the aggregation's `2p..3p`, the sink `3p` ([`JobContext::keyed_layers`]). How a message reaches subtask `to` is the driver's business
-//! ([`Links`]): a bounded channel for the live driver, an outbox delivered on virtual time for
-//! the simulated one. The graph is the same either way.
+//! `p..2p`, the aggregation's `2p..3p`, the sink `3p` ([`JobContext::keyed_layers`]).
+//!
+//! How a message reaches subtask `to` is the driver's business ([`Links`]): a bounded channel
+//! for the live driver, an outbox delivered on virtual time for the simulated one. The graph is
+//! the same either way.
 
 use crate::dataflow::config::{DataflowConfig, DataflowConfigError};
 use crate::dataflow::network::{BufferPool, Link, OutputGate};
@@ -60,8 +62,8 @@ impl JobContext {
         self.cfg.parallelism
     }
 
-    /// How many layers of keyed subtasks the job has: 2 for a chain of keyed stages, else 1
-    /// (0 for a stateless job counts as 1: its checkpoints list no keyed subtask).
+    /// How many layers of keyed subtasks the job has, for reading its checkpoints back: 2 for
+    /// a chain of keyed stages, else 1 (a stateless job's checkpoints list no keyed subtask).
     pub fn keyed_layers(&self) -> usize {
         if self.pipeline.is_chain() {
             2

@@ -16,7 +16,7 @@ use std::process::Command;
 
 /// The simulated scenarios, with a `--duration` override where the shipped one would take too
 /// long in a debug build (`None`: the scenario's own duration).
-const SIMULATED: [(&str, Option<&str>); 12] = [
+const SIMULATED: [(&str, Option<&str>); 13] = [
     ("cluster-100", Some("2s")),
     ("continuum", None),
     ("dedup", Some("20s")),
@@ -24,6 +24,7 @@ const SIMULATED: [(&str, Option<&str>); 12] = [
     ("failure-recovery", None),
     ("hidden-batching", None),
     ("impressions-clicks", Some("20s")),
+    ("impressions-clicks-per-ad", Some("30s")),
     ("interval-sweep", None),
     ("key-skew", None),
     ("late-data", None),

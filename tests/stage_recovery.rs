@@ -1,6 +1,7 @@
 //! Exactly-once for the keyed stages beyond the aggregation: after injected crashes, the
-//! committed output of an interval left outer join, a deduplication, a top-N per window and a
-//! second aggregation (Nexmark q5's hot items) equals the failure-free run's — zero duplicates,
+//! committed output of an interval left outer join, a deduplication, a top-N per window, a
+//! second aggregation (Nexmark q5's hot items) and chains of keyed stages (a join or a
+//! deduplication, then an aggregation) equals the failure-free run's — zero duplicates,
 //! zero losses — on both engines and both clocks. Their state goes into the checkpoints (the
 //! per-record engine's snapshots of keyed subtasks and of the sink subtask's second
 //! aggregation, the micro-batch engine's state versions per shuffle partition) and comes back
@@ -85,13 +86,44 @@ function = "max"
 keep_matching = true
 "#;
 
-/// The four stages, with the per-record parallelism each runs at.
-fn stages() -> [(&'static str, &'static str, usize); 4] {
+/// A chain: views joined with their session's clicks, then the pairs counted per page per
+/// window of the click's time, behind a second keyed exchange.
+const JOIN_THEN_COUNT: &str = r#"
+[pipeline.join]
+kind = "interval"
+left = { kinds = ["view"], key = "session" }
+right = { kinds = ["click"], key = "session" }
+lower = "0s"
+upper = "1s"
+row_time = "right"
+[pipeline.aggregate]
+key_by = "page"
+window = { kind = "tumbling", size = "500ms" }
+function = "count"
+"#;
+
+/// A chain: a deduplication, then the kept records counted per page per window.
+const DEDUP_THEN_COUNT: &str = r#"
+[pipeline]
+filter_kinds = ["view", "click"]
+[pipeline.dedup]
+key = ["user", "page"]
+within = "1s"
+[pipeline.aggregate]
+key_by = "page"
+window = { kind = "tumbling", size = "500ms" }
+function = "count"
+"#;
+
+/// The stages and chains, with the per-record parallelism each runs at.
+fn stages() -> [(&'static str, &'static str, usize); 6] {
     [
         ("interval left outer join", JOIN, 2),
         ("dedup", DEDUP, 2),
         ("top-1 per window", TOP_N, 1),
         ("hot pages (count, then max)", HOT_PAGES, 2),
+        ("chain: join, then count per page", JOIN_THEN_COUNT, 2),
+        ("chain: dedup, then count per page", DEDUP_THEN_COUNT, 2),
     ]
 }
 
@@ -117,8 +149,8 @@ fn crash_sweeps_over_every_keyed_stage_find_no_duplicates_and_no_losses_on_both_
 }
 
 #[test]
-fn crash_sweeps_over_a_join_a_dedup_and_a_top_n_on_the_lsm_backend_find_no_duplicates_and_no_losses() {
-    for (name, pipeline, p) in [stages()[0], stages()[1], stages()[2]] {
+fn crash_sweeps_over_a_join_a_dedup_a_top_n_and_a_chain_on_the_lsm_backend_find_no_duplicates_and_no_losses() {
+    for (name, pipeline, p) in [stages()[0], stages()[1], stages()[2], stages()[4]] {
         // Both engines keep the stage's keyed state in the LSM store; checkpoints are full
         // snapshots of it, restored into a fresh store.
         let text = scenario(pipeline, p).replace(
@@ -162,7 +194,7 @@ fn run_in(scenario: &Scenario, out: &Path) -> streamlab_scenarios::runner::RunOu
 #[test]
 fn a_live_crash_of_a_join_and_of_a_second_aggregation_recovers_exactly_once_on_both_engines() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, pipeline, p) in [stages()[0], stages()[3]] {
+    for (name, pipeline, p) in [stages()[0], stages()[3], stages()[4]] {
         let text = scenario(pipeline, p)
             .replace("clock = \"simulated\"", "clock = \"live\"")
             .replace("duration = \"3s\"", "duration = \"2s\"")
@@ -199,5 +231,14 @@ fn a_live_crash_of_a_join_and_of_a_second_aggregation_recovers_exactly_once_on_b
             "{name}: stage versions in {}",
             mb.display()
         );
+        if name.starts_with("chain") {
+            // Both of a chain's stateful operators keep versions: the join's and the
+            // aggregation's state store.
+            let deltas = std::fs::read_dir(&mb).map_or(0, |d| {
+                d.filter(|e| e.as_ref().unwrap().path().to_string_lossy().ends_with(".delta"))
+                    .count()
+            });
+            assert!(deltas > 0, "{name}: no aggregation versions in {}", mb.display());
+        }
     }
 }

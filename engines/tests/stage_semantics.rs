@@ -73,6 +73,7 @@ fn join(kind: JoinKind, join_type: JoinType) -> JoinSpec {
         },
         lower: (kind == JoinKind::Interval).then_some(SignedSpan { ms: 0 }),
         upper: (kind == JoinKind::Interval).then_some(SignedSpan { ms: 500 }),
+        row_time: None,
         window: (kind == JoinKind::Window).then_some(WindowSpec::Tumbling {
             size: Span::from_ms(1_000),
         }),
@@ -190,22 +191,19 @@ fn unmatched_delivery(delivered: &[streamlab_engines::run::Delivered]) -> u64 {
         .expect("the unmatched view is emitted")
 }
 
-#[test]
-fn spark_emits_an_unmatched_row_one_trigger_after_flink() {
-    let log = unmatched_then_traffic();
-    let table = CampaignTable::default();
+/// A 1 s-trigger Spark query over `shuffle_partitions` and a Flink job at parallelism 1,
+/// neither with a watermark delay or a buffer timeout.
+fn engines_without_delays(shuffle_partitions: usize) -> (MicroBatchConfig, DataflowConfig) {
     let mb = MicroBatchConfig {
         trigger: Trigger::ProcessingTime {
             interval: Span::from_ms(1_000),
         },
         output_mode: OutputMode::Append,
         watermark_delay: Span::from_ms(0),
-        shuffle_partitions: 1,
+        shuffle_partitions,
         workers: 1,
         ..Default::default()
     };
-    let mut engine = MicroBatchEngine::new("mb", mb, &pipeline(), &table, 1).unwrap();
-    let spark = engine.run(&mut SimRuntime::free(1), &log, 10 * NANOS_PER_SEC);
     let pr = DataflowConfig {
         parallelism: 1,
         buffer_timeout: Span::from_ms(0),
@@ -213,6 +211,16 @@ fn spark_emits_an_unmatched_row_one_trigger_after_flink() {
         out_of_orderness: Span::from_ms(0),
         ..Default::default()
     };
+    (mb, pr)
+}
+
+#[test]
+fn spark_emits_an_unmatched_row_one_trigger_after_flink() {
+    let log = unmatched_then_traffic();
+    let table = CampaignTable::default();
+    let (mb, pr) = engines_without_delays(1);
+    let mut engine = MicroBatchEngine::new("mb", mb, &pipeline(), &table, 1).unwrap();
+    let spark = engine.run(&mut SimRuntime::free(1), &log, 10 * NANOS_PER_SEC);
     let job = JobContext::new("pr", &pr, &pipeline(), &table, 1);
     let flink = run_simulated(
         &job,
@@ -316,4 +324,104 @@ fn a_join_a_dedup_and_a_top_n_on_the_lsm_store_behave_as_on_the_heap_and_checkpo
             );
         }
     }
+}
+
+/// A view of session 1 at 1 s, its click at 6 s, and clicks of other sessions up to 15 s that
+/// move the watermark on.
+fn matched_late_then_traffic() -> SourceLog {
+    let mut events = vec![event(0, EventKind::View, 1, 1_000)];
+    for i in 1..141 {
+        events.push(event(i, EventKind::Click, 100 + i, 1_000 + 100 * i as i64));
+    }
+    events.push(event(141, EventKind::Click, 1, 6_000));
+    events.sort_by_key(|e| (e.arrival, e.seq));
+    SourceLog::from_events(1, events)
+}
+
+/// The views joined with their clicks within 10 s, the pairs counted per page per second of
+/// the `row_time` input's event time.
+fn chain(row_time: streamlab_engines::pipeline::Side) -> PipelineSpec {
+    let mut j = join(JoinKind::Interval, JoinType::Inner);
+    j.upper = Some(SignedSpan { ms: 10_000 });
+    j.row_time = Some(row_time);
+    PipelineSpec {
+        join: Some(j),
+        aggregate: Some(streamlab_engines::pipeline::Aggregation {
+            key_by: Field::Page,
+            window: WindowSpec::Tumbling {
+                size: Span::from_ms(1_000),
+            },
+            function: streamlab_engines::pipeline::AggFunc::Count,
+            field: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// The window results delivered: (window start, count, delivered at ms).
+fn windows(delivered: &[streamlab_engines::run::Delivered]) -> Vec<(i64, u64, u64)> {
+    delivered
+        .iter()
+        .filter_map(|d| match d.output {
+            Output::Window(w) => Some((w.start, w.count, d.at / NANOS_PER_MS)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_pair_older_than_the_watermark_is_late_for_sparks_chained_aggregation_but_flink_holds_the_watermark_back() {
+    use streamlab_engines::pipeline::Side;
+    let log = matched_late_then_traffic();
+    let table = CampaignTable::default();
+    // One source partition: one source subtask (a second would hold the watermark back forever,
+    // having nothing to read), and the second exchange between one join and one aggregation.
+    let (mb, pr) = engines_without_delays(2);
+    let spark = |row_time| {
+        let mut engine = MicroBatchEngine::new("mb", mb, &chain(row_time), &table, 1).unwrap();
+        engine.run(&mut SimRuntime::free(1), &log, 20 * NANOS_PER_SEC)
+    };
+    let flink = |row_time| {
+        let job = JobContext::new("pr", &pr, &chain(row_time), &table, 1);
+        run_simulated(
+            &job,
+            &log,
+            &CostModel::FREE,
+            Default::default(),
+            20 * NANOS_PER_SEC,
+            false,
+        )
+        .unwrap()
+    };
+
+    // The pair carries the view's time (1 s). Spark: the click arrives in the batch at 6 s,
+    // whose chained aggregation drops input older than the previous batch's watermark (4 s):
+    // the pair is late, counted, and its window never comes.
+    let run = spark(Side::Left);
+    assert_eq!(windows(&run.delivered), [], "Spark drops the pair as late");
+    assert_eq!(run.counts.late_dropped, 1);
+    // Flink SQL: the join holds its output watermark back by its largest output delay (10 s),
+    // so the pair is on time and its window fires once the clicks reach 12 s (watermark
+    // 11 999, passed on as 1 999).
+    let run = flink(Side::Left);
+    assert_eq!(
+        windows(&run.delivered),
+        [(1_000, 1, 12_000)],
+        "Flink keeps it, 10 s later"
+    );
+    assert_eq!(run.counts.late_dropped, 0);
+
+    // With the click's time (the input that cannot be the earlier one) no pair is late: both
+    // engines count it in the window of 6 s.
+    let spark_windows: Vec<(i64, u64)> = windows(&spark(Side::Right).delivered)
+        .into_iter()
+        .map(|(s, c, _)| (s, c))
+        .collect();
+    assert_eq!(spark_windows, [(6_000, 1)]);
+    let flink_windows = windows(&flink(Side::Right).delivered);
+    assert_eq!(
+        flink_windows.len(),
+        0,
+        "Flink's held-back watermark has not passed 7 s by 15 s"
+    );
 }

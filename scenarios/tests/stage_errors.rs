@@ -126,7 +126,11 @@ fn two_keyed_stages_are_refused() {
     refused(
         &format!("{body}{PER_RECORD}"),
         "pipeline.dedup",
-        &["one keyed stage", "join and dedup"],
+        &[
+            "2 keyed stages",
+            "join, dedup",
+            "a chain is a `join` or a `dedup` followed by an `aggregate`",
+        ],
     );
 }
 
@@ -233,5 +237,133 @@ fn a_field_the_filtered_kinds_do_not_carry_is_refused() {
         &format!("{body}{PER_RECORD}"),
         "pipeline.dedup.key[0]",
         &["needs `lookup_join = true`"],
+    );
+}
+
+/// An inner interval join of views and clicks, the pairs counted per page per window.
+const CHAIN: &str = r#"
+[pipeline.join]
+kind = "interval"
+left = { kinds = ["view"], key = "session" }
+right = { kinds = ["click"], key = "session" }
+lower = "0s"
+upper = "10s"
+row_time = "right"
+
+[pipeline.aggregate]
+key_by = "page"
+window = { kind = "tumbling", size = "10s" }
+function = "count"
+"#;
+
+#[test]
+fn a_chain_of_a_join_then_an_aggregation_reads_on_both_engines() {
+    let text = format!("{HEAD}{CHAIN}{MICRO_BATCH}{PER_RECORD}");
+    let s = Scenario::parse(Path::new(FILE), &text).unwrap();
+    assert!(s.pipeline.is_chain());
+    assert_eq!(
+        s.pipeline.join.expect("join").row_time,
+        Some(streamlab_engines::pipeline::Side::Right)
+    );
+}
+
+#[test]
+fn a_join_in_a_chain_must_be_an_inner_interval_join_with_a_row_time() {
+    let body = CHAIN.replace("kind = \"interval\"", "kind = \"interval\"\ntype = \"left_outer\"");
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.join.type",
+        &["must be `inner`", "one global watermark", "as late"],
+    );
+    let body = CHAIN
+        .replace("kind = \"interval\"", "kind = \"unbounded\"")
+        .replace("lower = \"0s\"\nupper = \"10s\"\n", "");
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.join.kind",
+        &["must be an `interval` join", "Flink SQL drops the time attribute"],
+    );
+    let body = CHAIN.replace("row_time = \"right\"\n", "");
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.join.row_time",
+        &["needs `row_time = \"left\"` or `\"right\"`"],
+    );
+    let body = CHAIN.replace("row_time = \"right\"", "row_time = \"both\"");
+    let text = format!("{HEAD}{body}{PER_RECORD}");
+    let err = Scenario::parse(Path::new(FILE), &text)
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("row_time") || err.contains("`left`"), "{err}");
+}
+
+#[test]
+fn a_row_time_without_an_aggregation_is_refused() {
+    let body = JOIN.replace("upper = \"10s\"\n", "upper = \"10s\"\nrow_time = \"left\"\n");
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.join.row_time",
+        &["only a join followed by an `aggregate`"],
+    );
+}
+
+#[test]
+fn a_top_n_does_not_chain_into_an_aggregation() {
+    let body = "\n[pipeline.top_n]\nwindow = { kind = \"tumbling\", size = \"1s\" }\nn = 1\nby = \"dwell_ms\"\n\n[pipeline.aggregate]\nkey_by = \"page\"\nwindow = { kind = \"tumbling\", size = \"1s\" }\nfunction = \"count\"\n";
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.top_n",
+        &[
+            "2 keyed stages",
+            "top_n, aggregate",
+            "a `join` or a `dedup` followed by an `aggregate`",
+        ],
+    );
+}
+
+#[test]
+fn a_chained_aggregation_reads_only_fields_of_the_join_inputs() {
+    let body = CHAIN.replace("key_by = \"page\"", "key_by = \"seller\"");
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.aggregate.key_by",
+        &["`seller`", "`view`, `click`"],
+    );
+    let body = CHAIN.replace("key_by = \"page\"", "key_by = \"campaign\"");
+    refused(
+        &format!("{body}{PER_RECORD}"),
+        "pipeline.aggregate.key_by",
+        &["lookup join", "aggregate by `ad`"],
+    );
+    // Nexmark: an auction's category and a bid's channel share a slot of the joined row.
+    let nexmark = r#"
+[pipeline.join]
+kind = "interval"
+left = { kinds = ["auction"], key = "id" }
+right = { kinds = ["bid"], key = "auction" }
+lower = "0s"
+upper = "10s"
+row_time = "right"
+
+[pipeline.aggregate]
+key_by = "category"
+window = { kind = "tumbling", size = "10s" }
+function = "max"
+field = "channel"
+"#;
+    refused(
+        &format!("{nexmark}{PER_RECORD}"),
+        "pipeline.aggregate.field",
+        &["`channel` and `category`", "share one slot"],
+    );
+}
+
+#[test]
+fn spark_runs_a_chain_in_append_mode_only() {
+    let engine = format!("{MICRO_BATCH}output_mode = \"update\"\n");
+    refused(
+        &format!("{CHAIN}{engine}"),
+        "engine[0].output_mode",
+        &["append mode only"],
     );
 }

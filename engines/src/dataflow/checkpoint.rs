@@ -82,10 +82,16 @@ pub fn incremental_root(k: usize) -> String {
 /// A restored checkpoint: source positions, and window snapshots by subtask number.
 pub type Restored = (Vec<(usize, usize)>, Vec<(usize, TaskSnapshot)>);
 
-/// Reads checkpoint `id` back from `dir`, refusing it if it does not fit a job of `p` keyed
-/// subtasks (`p..2p`; a stage's state may also be the sink subtask's, `2p`) over `partitions`
+/// Reads checkpoint `id` back from `dir`, refusing it if it does not fit a job of parallelism
+/// `p` with `layers` layers of keyed subtasks (`p..(layers + 1)·p`, 2 layers in a chain of keyed
+/// stages; a stage's state may also be the sink subtask's, `(layers + 1)·p`) over `partitions`
 /// partitions.
-pub fn read_checkpoint(dir: &Path, id: u64, p: usize, partitions: usize) -> Result<Restored, CheckpointError> {
+pub fn read_checkpoint(
+    dir: &Path,
+    id: u64,
+    (p, layers): (usize, usize),
+    partitions: usize,
+) -> Result<Restored, CheckpointError> {
     let chk = dir.join(format!("chk-{id}"));
     let meta_path = chk.join("_metadata");
     let refused = |message: String| CheckpointError::Refused {
@@ -117,7 +123,8 @@ pub fn read_checkpoint(dir: &Path, id: u64, p: usize, partitions: usize) -> Resu
             .as_u64()
             .ok_or_else(|| refused("has a subtask without index".into()))? as usize;
         let stage = entry["stage"].as_bool() == Some(true);
-        let last = if stage { 2 * p } else { 2 * p - 1 };
+        let end = (layers + 1) * p;
+        let last = if stage { end } else { end - 1 };
         if !(p..=last).contains(&k) {
             return Err(refused(format!(
                 "lists subtask {k}, which is no keyed subtask of this job (parallelism {p})"
@@ -294,9 +301,10 @@ impl SnapshotWriter {
         }
     }
 
-    /// Reads checkpoint `id` back, for a job of `p` window subtasks over `partitions`
-    /// partitions (see [`read_checkpoint`]). `None` without a directory.
-    pub fn read(&self, id: u64, p: usize, partitions: usize) -> Option<Result<Restored, CheckpointError>> {
-        self.dir.as_ref().map(|dir| read_checkpoint(dir, id, p, partitions))
+    /// Reads checkpoint `id` back, for a job of parallelism `p` with `layers` layers of keyed
+    /// subtasks over `partitions` partitions (see [`read_checkpoint`]). `None` without a
+    /// directory.
+    pub fn read(&self, id: u64, shape: (usize, usize), partitions: usize) -> Option<Result<Restored, CheckpointError>> {
+        self.dir.as_ref().map(|dir| read_checkpoint(dir, id, shape, partitions))
     }
 }

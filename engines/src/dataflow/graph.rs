@@ -5,15 +5,19 @@
 //! when the operator before it has parallelism 1 and reached through an exchange otherwise.
 //!
 //! Subtasks are numbered: sources `0..p`, window subtasks `p..2p` (stateful), then the sink
-//! subtask when it is not chained. How a message reaches subtask `to` is the driver's business
-//! ([`Links`]): a bounded channel for the live driver, an outbox delivered on virtual time for
-//! the simulated one. The graph is the same either way.
+//! subtask when it is not chained. A chain of keyed stages (a join or a deduplication, then an
+//! aggregation keyed its own way) has a second keyed exchange: the first stage's subtasks are
+//! `p..2p`, the aggregation's `2p..3p`, the sink `3p` ([`JobContext::keyed_layers`]).
+//!
+//! How a message reaches subtask `to` is the driver's business ([`Links`]): a bounded channel
+//! for the live driver, an outbox delivered on virtual time for the simulated one. The graph is
+//! the same either way.
 
 use crate::dataflow::config::{DataflowConfig, DataflowConfigError};
 use crate::dataflow::network::{BufferPool, Link, OutputGate};
 use crate::dataflow::tasks::{KeyedPlan, ResultOutput, RowOutput, SinkOperator, SinkTask, SourceTask, WindowTask};
 use crate::dimension::CampaignTable;
-use crate::operators::graph::{ExchangeKey, KeyedStage, StageRules, ThenStage};
+use crate::operators::graph::{ChainLink, ExchangeKey, KeyedStage, StageRules, ThenStage};
 use crate::operators::stateless::StatelessChain;
 use crate::operators::window::TimeSemantics;
 use crate::operators::{Output, Row};
@@ -57,6 +61,16 @@ impl JobContext {
     pub fn parallelism(&self) -> usize {
         self.cfg.parallelism
     }
+
+    /// How many layers of keyed subtasks the job has, for reading its checkpoints back: 2 for
+    /// a chain of keyed stages, else 1 (a stateless job's checkpoints list no keyed subtask).
+    pub fn keyed_layers(&self) -> usize {
+        if self.pipeline.is_chain() {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 /// How a driver connects subtasks: the sending end of a link to subtask `to`.
@@ -76,8 +90,9 @@ pub trait Links {
 pub enum Subtask<R, W> {
     /// A source subtask with its chained stateless operators.
     Source(Box<SourceTask<R>>),
-    /// A window subtask behind the keyed exchange.
-    Window(Box<WindowTask<W>>),
+    /// A keyed subtask behind a keyed exchange (a window operator, a join, a deduplication or a
+    /// top-N; in a chain, the first stage or the aggregation behind the second exchange).
+    Window(Box<WindowTask<W, R>>),
     /// The sink behind an exchange from the sources (a stateless pipeline).
     RowSink(Box<SinkTask<Row>>),
     /// The sink behind an exchange from the window subtasks.
@@ -159,6 +174,7 @@ impl<R: Link<Row>, W: Link<Output>> JobGraph<R, W> {
                 g.push(Subtask::RowSink(Box::new(task)), vec![], p);
             }
             Some(key) => {
+                let link = ChainLink::for_pipeline(&job.pipeline);
                 let windows: Vec<usize> = (p..2 * p).collect();
                 for i in 0..p {
                     let channels = windows.iter().map(|&w| links.rows_to(w)).collect();
@@ -171,7 +187,28 @@ impl<R: Link<Row>, W: Link<Output>> JobGraph<R, W> {
                     key: "state_backend".into(),
                     message: format!("cannot open a keyed stage's state store: {e}"),
                 };
-                let to = 2 * p;
+                // A chain: the first stage's subtasks `p..2p` send through the second keyed
+                // exchange to the aggregation's, `2p..3p`.
+                let mut base = p;
+                if let Some(link) = &link {
+                    base = 2 * p;
+                    let aggs: Vec<usize> = (base..base + p).collect();
+                    for j in 0..p {
+                        let channels = aggs.iter().map(|&a| links.rows_to(a)).collect();
+                        let gate = OutputGate::new(j, channels, capacity, flush_each, pools.rows.clone());
+                        let out = ResultOutput::Chain {
+                            gate,
+                            link: link.clone(),
+                            key: link.exchange(),
+                        };
+                        let stage = KeyedStage::for_pipeline(pipeline, StageRules::Flink, cfg.state_backend)
+                            .map_err(stage_error)?
+                            .expect("a chain begins with a join or a deduplication");
+                        let task = WindowTask::new(j, p, KeyedPlan::Stage(stage), cfg, out);
+                        g.push(Subtask::Window(Box::new(task)), aggs.clone(), p);
+                    }
+                }
+                let to = base + p;
                 for j in 0..p {
                     let (out, down) = if p == 1 {
                         (ResultOutput::Chained(Box::new(take_sink())), vec![])
@@ -180,8 +217,11 @@ impl<R: Link<Row>, W: Link<Output>> JobGraph<R, W> {
                         let gate = OutputGate::new(j, vec![link], capacity, flush_each, pools.results.clone());
                         (ResultOutput::Gate(gate), vec![to])
                     };
-                    let stage = KeyedStage::for_pipeline(pipeline, StageRules::Flink, cfg.state_backend)
-                        .map_err(stage_error)?;
+                    let stage = match link {
+                        Some(_) => None,
+                        None => KeyedStage::for_pipeline(pipeline, StageRules::Flink, cfg.state_backend)
+                            .map_err(stage_error)?,
+                    };
                     let plan = match (stage, pipeline.aggregate) {
                         (Some(stage), _) => KeyedPlan::Stage(stage),
                         (None, Some(agg)) => KeyedPlan::Aggregate {

@@ -157,6 +157,7 @@ impl MicroBatchEngine {
         }
         let id = self.next_batch_id;
         self.next_batch_id += 1;
+        self.previous_watermark = self.watermark;
         self.watermark = replay.as_ref().map_or(self.next_watermark, |e| e.watermark);
         Ok(Some(BatchContext {
             id,

@@ -83,6 +83,9 @@ pub struct MicroBatchEngine {
     pub(super) next_batch_id: u64,
     /// The watermark the current batch runs with.
     pub(super) watermark: EventTime,
+    /// The watermark the batch before it ran with: a chained aggregation drops input older
+    /// than it (Spark's `eventTimeWatermarkForLateEvents`, see `operators/graph/chain.rs`).
+    pub(super) previous_watermark: EventTime,
     /// The watermark computed at the end of the last batch, applied from the next one.
     pub(super) next_watermark: EventTime,
     /// When the last batch started (for `inputRowsPerSecond`).
@@ -165,6 +168,7 @@ impl MicroBatchEngine {
             committed: vec![0; partitions],
             next_batch_id: 0,
             watermark: 0,
+            previous_watermark: 0,
             next_watermark: 0,
             last_trigger_start: None,
             next_trigger: None,

@@ -4,6 +4,11 @@
 //! batch's input (so late input is dropped, expired state evicted and an outer join's
 //! unmatched rows emitted with the watermark of the previous batch: one trigger late).
 //!
+//! In a chain (a join or a deduplication, then an aggregation keyed its own way) each task
+//! also writes its results, as the aggregation's rows, to the second exchange: routed by the
+//! aggregation's key to its shuffle partitions, for the reduce stage after it
+//! (`reduce_stage.rs`) in the same batch.
+//!
 //! And the second aggregation (`then`) over a batch's window results: in append mode a window's
 //! results all leave in the batch whose watermark closed it, so the batch's results are the
 //! window's complete set (Spark allows chained stateful operators in append mode only).
@@ -28,7 +33,8 @@ use crate::microbatch::map_stage::MapOutput;
 use crate::microbatch::progress::StateOperatorProgress;
 use crate::microbatch::reduce_stage::commit_versions;
 use crate::microbatch::run_state::RunState;
-use crate::operators::graph::KeyedStage;
+use crate::operators::fxhash::partition_of;
+use crate::operators::graph::{ChainLink, ExchangeKey, KeyedStage};
 use crate::operators::{Output, Row};
 use crate::runtime::{Runtime, TaskContext};
 use crate::time::{as_ms, EventTime, Nanos};
@@ -38,15 +44,57 @@ struct StageOutput {
     work: Work,
     state_ns: Nanos,
     outputs: Vec<Output>,
+    /// In a chain: the rows for the aggregation, by its shuffle partition (the task's shuffle
+    /// write for the next stage), instead of `outputs`.
+    routed: Vec<Vec<Row>>,
     late_dropped: u64,
     rows_total: usize,
+}
+
+/// What a keyed stage's reduce tasks hand on.
+pub(super) struct StageResults {
+    /// The stage's outputs, for the sink (none in a chain).
+    pub(super) outputs: Vec<Output>,
+    /// In a chain: the rows for the aggregation, by stage task, then by the aggregation's
+    /// shuffle partition (the second exchange).
+    pub(super) routed: Vec<Vec<Vec<Row>>>,
+}
+
+/// Where a chain's first stage sends its results: the aggregation's exchange over its shuffle
+/// partitions.
+#[derive(Clone, Copy)]
+struct NextStage<'a> {
+    link: &'a ChainLink,
+    key: &'a ExchangeKey,
+    partitions: usize,
+}
+
+impl NextStage<'_> {
+    /// Routes `outputs` to the aggregation's shuffle partitions (Spark's shuffle write of the
+    /// stage before the second exchange).
+    fn route(&self, outputs: &mut Vec<Output>) -> Vec<Vec<Row>> {
+        let mut routed = vec![Vec::new(); self.partitions];
+        for o in outputs.drain(..) {
+            if let Some(row) = self.link.row_of(&o) {
+                routed[partition_of(self.key.of(&row), self.partitions)].push(row);
+            }
+        }
+        routed
+    }
 }
 
 /// A shuffle partition's rows through its operator, after the batch's watermark.
 ///
 /// `rows_total` is the state after the batch's input, before the next batch's watermark
 /// cleans it: the partition's state at its largest.
-fn reduce(stage: &mut KeyedStage, inputs: &[&[Row]], watermark: EventTime, now: Nanos, measure: bool) -> StageOutput {
+fn reduce(
+    stage: &mut KeyedStage,
+    inputs: &[&[Row]],
+    watermark: EventTime,
+    now: Nanos,
+    measure: bool,
+    next: Option<NextStage<'_>>,
+) -> StageOutput {
     let mut outputs = Vec::new();
     let late_before = stage.late_dropped();
     stage.on_watermark(watermark, now, &mut outputs);
@@ -58,14 +106,19 @@ fn reduce(stage: &mut KeyedStage, inputs: &[&[Row]], watermark: EventTime, now: 
         }
         inserted += rows.len() as u64;
     }
+    let state_ns = started.map_or(0, |s| s.elapsed().as_nanos() as Nanos);
+    let results = outputs.len() as u64;
+    let routed = next.map_or_else(Vec::new, |n| n.route(&mut outputs));
     StageOutput {
         work: Work {
             state_updates: inserted,
-            results: outputs.len() as u64,
+            results,
+            shuffle_rows: routed.iter().map(|r| r.len() as u64).sum(),
             ..Default::default()
         },
-        state_ns: started.map_or(0, |s| s.elapsed().as_nanos() as Nanos),
+        state_ns,
         outputs,
+        routed,
         late_dropped: stage.late_dropped() - late_before,
         rows_total: stage.state_rows(),
     }
@@ -73,13 +126,14 @@ fn reduce(stage: &mut KeyedStage, inputs: &[&[Row]], watermark: EventTime, now: 
 
 impl MicroBatchEngine {
     /// The exchange and the reduce tasks of a batch whose keyed stage is not an aggregation.
+    /// Returns the stage's outputs; in a chain, none, and the rows for the aggregation.
     pub(super) fn keyed_stage_reduce<R: Runtime>(
         &mut self,
         rt: &mut R,
         batch: &mut BatchContext,
         map_out: &mut [MapOutput],
         run: &mut RunState,
-    ) -> Result<Vec<Output>, EngineStop> {
+    ) -> Result<StageResults, EngineStop> {
         let buckets: Vec<Vec<Vec<Row>>> = map_out.iter_mut().map(|m| std::mem::take(&mut m.buckets)).collect();
         let buckets = &buckets;
         let watermark = self.watermark;
@@ -96,6 +150,13 @@ impl MicroBatchEngine {
             })
             .collect();
         let copies = &copies;
+        let link = ChainLink::for_pipeline(&self.pipeline);
+        let key = link.as_ref().map(ChainLink::exchange);
+        let next = link.as_ref().zip(key.as_ref()).map(|(link, key)| NextStage {
+            link,
+            key,
+            partitions: self.state.len(),
+        });
         let tasks: Vec<_> = self
             .stages
             .iter_mut()
@@ -114,7 +175,7 @@ impl MicroBatchEngine {
                             (None, None) => unreachable!("attempts fail only where a copy was kept"),
                         }
                     }
-                    let mut out = reduce(&mut stage, &inputs, watermark, now, ctx.is_live());
+                    let mut out = reduce(&mut stage, &inputs, watermark, now, ctx.is_live(), next);
                     out.state_ns = if ctx.is_live() {
                         ctx.stretch_state(out.state_ns)
                     } else {
@@ -134,6 +195,7 @@ impl MicroBatchEngine {
             .into_iter()
             .collect::<Result<Vec<_>, _>>()?;
         let mut outputs = Vec::new();
+        let mut routed = Vec::new();
         let (mut late, mut rows_total, mut state_ns, mut updates) = (0, 0, 0, 0);
         for r in reduced {
             late += r.late_dropped;
@@ -141,6 +203,7 @@ impl MicroBatchEngine {
             state_ns += r.state_ns;
             updates += r.work.state_updates;
             outputs.extend(r.outputs);
+            routed.push(r.routed);
         }
         run.counts.late_dropped += late;
         run.counts.peak_state_rows = run.counts.peak_state_rows.max(rows_total as u64);
@@ -156,7 +219,7 @@ impl MicroBatchEngine {
             memory_used_bytes: 0,
             all_updates_time_ms: as_ms(state_ns),
         });
-        Ok(outputs)
+        Ok(StageResults { outputs, routed })
     }
 
     /// Each keyed-stage partition commits its new version (its whole state).

@@ -157,7 +157,8 @@ impl MicroBatchEngine {
         };
         let task = MapTask {
             chain: &self.chain,
-            state: &self.state,
+            // A chain's map tasks route by its first stage's key: no partial aggregation.
+            state: if self.stages.is_empty() { &self.state } else { &[] },
             exchange: exchange.as_ref(),
             watermark: self.watermark,
             shuffle: self.state.len().max(self.stages.len()),

@@ -20,6 +20,7 @@ use crate::microbatch::batch::BatchContext;
 use crate::microbatch::checkpoint::CheckpointDir;
 use crate::microbatch::config::OutputMode;
 use crate::microbatch::engine::MicroBatchEngine;
+use crate::microbatch::keyed_stage::StageResults;
 use crate::microbatch::map_stage::MapOutput;
 use crate::microbatch::progress::StateOperatorProgress;
 use crate::microbatch::run_state::RunState;
@@ -80,8 +81,11 @@ struct ReduceStage<'a> {
     before: &'a [StateBefore],
     checkpoint: &'a Option<CheckpointDir>,
     batch_id: u64,
-    /// The watermark the batch runs with.
+    /// The watermark the batch runs with (closed windows are emitted and evicted with it).
     watermark: EventTime,
+    /// The watermark input is found late by: the batch's own, or in a chain the previous
+    /// batch's (Spark's `eventTimeWatermarkForLateEvents` with several stateful operators).
+    late_watermark: EventTime,
     mode: OutputMode,
     /// The processing time the state sees (the end of `queryPlanning`).
     now: Nanos,
@@ -139,8 +143,9 @@ impl ReduceStage<'_> {
         let mut results = Vec::new();
         let mut inserted = 0u64;
         // Rows of windows the watermark has already closed are dropped as late by `insert`, so
-        // apply the batch's watermark first (Spark filters late input and evicts with the same one).
-        op.advance_watermark(self.watermark, now, &mut results);
+        // apply the watermark for late input first (Spark filters late input and evicts with
+        // the same one; in a chain, with the previous batch's and then this batch's).
+        op.advance_watermark(self.late_watermark, now, &mut results);
         let started = measure.then(std::time::Instant::now);
         for rows in inputs {
             for row in rows {
@@ -155,6 +160,9 @@ impl ReduceStage<'_> {
             inserted += list.len() as u64;
         }
         let state_ns = started.map_or(0, |s| s.elapsed().as_nanos() as Nanos);
+        if self.watermark > self.late_watermark {
+            op.advance_watermark(self.watermark, now, &mut results);
+        }
         match self.mode {
             OutputMode::Append => {}
             OutputMode::Update => op.emit_updates(now, &mut results),
@@ -178,7 +186,8 @@ impl ReduceStage<'_> {
 
 impl MicroBatchEngine {
     /// The exchange and the reduce tasks of a stateful batch, then the state store's commit.
-    /// Returns the windows the output mode emits, in shuffle-partition order.
+    /// Returns the windows the output mode emits, in shuffle-partition order. In a chain, the
+    /// keyed stage's reduce stage first, then the aggregation's behind the second exchange.
     pub(super) fn reduce_stage<R: Runtime>(
         &mut self,
         rt: &mut R,
@@ -187,9 +196,31 @@ impl MicroBatchEngine {
         run: &mut RunState,
     ) -> Result<Vec<Output>, EngineStop> {
         if !self.stages.is_empty() {
-            return self.keyed_stage_reduce(rt, batch, map_out, run);
+            let StageResults { outputs, routed } = self.keyed_stage_reduce(rt, batch, map_out, run)?;
+            if self.state.is_empty() {
+                return Ok(outputs);
+            }
+            let exchange = Exchange {
+                buckets: routed,
+                partials: Vec::new(),
+                late_rows: 0,
+            };
+            return self.aggregate_reduce(rt, batch, exchange, self.previous_watermark, run);
         }
         let exchange = Exchange::take(map_out);
+        let watermark = self.watermark;
+        self.aggregate_reduce(rt, batch, exchange, watermark, run)
+    }
+
+    /// The aggregation's reduce tasks over `exchange`, input found late by `late_watermark`.
+    fn aggregate_reduce<R: Runtime>(
+        &mut self,
+        rt: &mut R,
+        batch: &mut BatchContext,
+        exchange: Exchange,
+        late_watermark: EventTime,
+        run: &mut RunState,
+    ) -> Result<Vec<Output>, EngineStop> {
         // A retried reduce task starts from the state version the batch began with: read
         // back from the checkpoint (as a Spark task on another executor loads the store),
         // or, without one, from a copy taken before the stage when attempts can fail.
@@ -210,6 +241,7 @@ impl MicroBatchEngine {
             checkpoint: &self.checkpoint,
             batch_id: batch.id,
             watermark: self.watermark,
+            late_watermark: late_watermark.min(self.watermark),
             mode: self.cfg.output_mode,
             now: batch.marks.query_planning,
         };

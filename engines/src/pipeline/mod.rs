@@ -4,10 +4,12 @@
 //! optional lookup join of the ad against the campaign table, then either a projection into the
 //! sink (a stateless pipeline) or a key-by, a window and an aggregate (a stateful one).
 
+mod chain;
 mod stages;
 
 use serde::{Deserialize, Serialize};
 
+pub use chain::{read_side, write_field};
 pub use stages::{
     Convert, DedupSpec, JoinInput, JoinKind, JoinSpec, JoinType, Predicate, Side, SignedSpan, ThenSpec, TopNSpec,
 };
@@ -295,7 +297,8 @@ impl PipelineError {
 pub enum OutputShape {
     /// Records with the projected columns (a stateless pipeline, a deduplication).
     Rows,
-    /// Window results (an aggregation, and a second one over it).
+    /// Window results (an aggregation, a second one over it, or one chained behind a join or
+    /// a deduplication).
     Windows,
     /// Records made of input records (a join's pairs and unmatched rows, a top-N's records).
     Records,
@@ -304,10 +307,10 @@ pub enum OutputShape {
 impl PipelineSpec {
     /// What the pipeline's outputs are.
     pub fn output_shape(&self) -> OutputShape {
-        if self.join.is_some() || self.top_n.is_some() {
-            OutputShape::Records
-        } else if self.aggregate.is_some() {
+        if self.aggregate.is_some() {
             OutputShape::Windows
+        } else if self.join.is_some() || self.top_n.is_some() {
+            OutputShape::Records
         } else {
             OutputShape::Rows
         }
@@ -317,6 +320,12 @@ impl PipelineSpec {
     /// deduplication or a top-N).
     pub fn is_stateful(&self) -> bool {
         self.aggregate.is_some() || self.has_graph_stage()
+    }
+
+    /// True when the pipeline chains two keyed stages: a join or a deduplication, then an
+    /// aggregation behind a second keyed exchange (see `pipeline/chain.rs`).
+    pub fn is_chain(&self) -> bool {
+        self.aggregate.is_some() && (self.join.is_some() || self.dedup.is_some())
     }
 
     /// True when the pipeline has a stage beyond the one-shape front and aggregate: a join, a

@@ -4,9 +4,10 @@
 //!
 //! A pipeline is a small operator graph: one or two *views* of the source log (a view is a set
 //! of event kinds with predicates, like Nexmark's `person`, `auction` and `bid` views over its
-//! one event table), at most one *keyed stage* behind the exchange (an aggregate, a join of the
-//! two views, a deduplication or a top-N), and at most one *global stage* over the keyed
-//! stage's window results (Nexmark q5's maximum per window). Each engine plans it its own way
+//! one event table), a *keyed stage* behind the exchange (an aggregate, a join of the two views,
+//! a deduplication or a top-N) — or a chain of two, a join or a deduplication then an aggregate
+//! behind a second exchange (`chain.rs`) — and at most one *global stage* over the
+//! aggregation's window results (Nexmark q5's maximum per window). Each engine plans it its own way
 //! (see `ARCHITECTURE.md`); the reference evaluator computes its exact result.
 
 use serde::{Deserialize, Serialize};
@@ -204,6 +205,11 @@ pub struct JoinSpec {
     /// Window join: the window both sides must share (tumbling or sliding).
     #[serde(default)]
     pub window: Option<WindowSpec>,
+    /// In a chain (the join followed by an aggregation): which input's event time a joined
+    /// row carries to the aggregation's windows — Spark's chosen event-time column, Flink
+    /// SQL's time attribute of the chosen side (see `operators/graph/chain.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_time: Option<Side>,
 }
 
 /// A duration that may be negative ("-5s"), for an interval join's lower bound.
@@ -365,7 +371,8 @@ fn name_of(kind: JoinKind) -> &'static str {
 }
 
 /// Which input of a join a record belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Side {
     /// The left input.
     Left,
@@ -526,24 +533,7 @@ pub(crate) fn validate(p: &super::PipelineSpec) -> Result<(), PipelineError> {
             return Err(PipelineError::at("convert.divide", "must be at least 1".into()));
         }
     }
-    let keyed: Vec<&str> = [
-        (p.aggregate.is_some(), "aggregate"),
-        (p.join.is_some(), "join"),
-        (p.dedup.is_some(), "dedup"),
-        (p.top_n.is_some(), "top_n"),
-    ]
-    .into_iter()
-    .filter_map(|(on, name)| on.then_some(name))
-    .collect();
-    if keyed.len() > 1 {
-        return Err(PipelineError::at(
-            keyed[1],
-            format!(
-                "a pipeline has one keyed stage behind its exchange, and this one has {}: chain a second aggregation with `then`",
-                keyed.join(" and ")
-            ),
-        ));
-    }
+    super::chain::validate(p)?;
     if let Some(j) = &p.join {
         if p.filter_kinds.is_some() || !p.predicates.is_empty() || p.lookup_join || p.convert.is_some() {
             return Err(PipelineError::at(

@@ -311,9 +311,10 @@ pub fn latest_checkpoint(dir: &Path, parts: Option<&Path>) -> Option<u64> {
 }
 
 /// Sum of the source positions checkpoint `id` holds (how far its sources had read), for a
-/// job of parallelism `p` over `partitions` partitions; 0 if it cannot be read.
+/// job of parallelism `p` over `partitions` partitions; 0 if it cannot be read. (Only the
+/// sources are read: any layout of keyed subtasks, up to a chain's two layers, is accepted.)
 pub fn checkpoint_position(dir: &Path, id: u64, p: usize, partitions: usize) -> usize {
-    read_checkpoint(dir, id, p, partitions).map_or(0, |(sources, _)| sources.iter().map(|(_, o)| o).sum())
+    read_checkpoint(dir, id, (p, 2), partitions).map_or(0, |(sources, _)| sources.iter().map(|(_, o)| o).sum())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::dimension::CampaignTable;
 use crate::event::Event;
-use crate::pipeline::{field_value, AggFunc, PipelineSpec, WindowSpec};
+use crate::pipeline::{field_value, AggFunc, Aggregation, PipelineSpec, WindowSpec};
 use crate::time::EventTime;
 
 /// A window's identity: key, start, end.
@@ -38,13 +38,21 @@ pub fn evaluate<'a>(
     events: impl IntoIterator<Item = &'a Event>,
 ) -> ReferenceResult {
     let mut result = ReferenceResult::default();
+    if let (Some(join), Some(agg)) = (&pipeline.join, &pipeline.aggregate) {
+        // A chain: the join's pairs, each a (key, value, time) point of the aggregation.
+        let points = stages::joined_points(join, agg, events);
+        result.windows = windows_of(agg, points);
+        if let Some(then) = &pipeline.then {
+            result.windows = stages::then(then, &result.windows);
+        }
+        return result;
+    }
     if pipeline.join.is_some() || pipeline.top_n.is_some() {
         result.records = stages::records(pipeline, table, events);
         return result;
     }
-    // Values of each window (or, for sessions, each key's (time, value) list).
-    let mut groups: BTreeMap<WindowId, Vec<i64>> = BTreeMap::new();
-    let mut by_key: BTreeMap<i64, Vec<(EventTime, i64)>> = BTreeMap::new();
+    // The aggregation's (key, value, time) points.
+    let mut points: Vec<(i64, i64, EventTime)> = Vec::new();
     let mut dedup_kept = BTreeMap::new();
     for e in events {
         if let Some(kinds) = &pipeline.filter_kinds {
@@ -82,7 +90,24 @@ pub fn evaluate<'a>(
         };
         let key = field_value(e, campaign, agg.key_by);
         let value = agg.field.map_or(0, |f| field_value(e, campaign, f));
-        let t = e.event_time;
+        points.push((key, value, e.event_time));
+    }
+    if let Some(agg) = &pipeline.aggregate {
+        result.windows = windows_of(agg, points);
+    }
+    if let Some(then) = &pipeline.then {
+        result.windows = stages::then(then, &result.windows);
+    }
+    result.rows.sort_unstable();
+    result
+}
+
+/// Every window of `agg` over its `(key, value, time)` points, with its (count, value).
+fn windows_of(agg: &Aggregation, points: Vec<(i64, i64, EventTime)>) -> BTreeMap<WindowId, (u64, f64)> {
+    // Values of each window (or, for sessions, each key's (time, value) list).
+    let mut groups: BTreeMap<WindowId, Vec<i64>> = BTreeMap::new();
+    let mut by_key: BTreeMap<i64, Vec<(EventTime, i64)>> = BTreeMap::new();
+    for (key, value, t) in points {
         match agg.window {
             WindowSpec::Tumbling { size } => {
                 let size = size.whole_ms();
@@ -102,43 +127,35 @@ pub fn evaluate<'a>(
             WindowSpec::Session { .. } => by_key.entry(key).or_default().push((t, value)),
         }
     }
-    if let Some(agg) = &pipeline.aggregate {
-        if let WindowSpec::Session { gap } = agg.window {
-            let gap = gap.whole_ms();
-            for (key, mut points) in by_key {
-                points.sort_unstable();
-                let mut current: Option<(EventTime, EventTime, Vec<i64>)> = None;
-                for (t, v) in points {
-                    match &mut current {
-                        // Half-open [t, t + gap): a record at exactly `end` starts a new session.
-                        Some((_, end, values)) if t < *end => {
-                            *end = (*end).max(t + gap);
-                            values.push(v);
+    if let WindowSpec::Session { gap } = agg.window {
+        let gap = gap.whole_ms();
+        for (key, mut points) in by_key {
+            points.sort_unstable();
+            let mut current: Option<(EventTime, EventTime, Vec<i64>)> = None;
+            for (t, v) in points {
+                match &mut current {
+                    // Half-open [t, t + gap): a record at exactly `end` starts a new session.
+                    Some((_, end, values)) if t < *end => {
+                        *end = (*end).max(t + gap);
+                        values.push(v);
+                    }
+                    _ => {
+                        if let Some((s, e, values)) = current.take() {
+                            groups.insert((key, s, e), values);
                         }
-                        _ => {
-                            if let Some((s, e, values)) = current.take() {
-                                groups.insert((key, s, e), values);
-                            }
-                            current = Some((t, t + gap, vec![v]));
-                        }
+                        current = Some((t, t + gap, vec![v]));
                     }
                 }
-                if let Some((s, e, values)) = current {
-                    groups.insert((key, s, e), values);
-                }
+            }
+            if let Some((s, e, values)) = current {
+                groups.insert((key, s, e), values);
             }
         }
-        for (id, values) in groups {
-            result
-                .windows
-                .insert(id, (values.len() as u64, aggregate(agg.function, &values)));
-        }
     }
-    if let Some(then) = &pipeline.then {
-        result.windows = stages::then(then, &result.windows);
-    }
-    result.rows.sort_unstable();
-    result
+    groups
+        .into_iter()
+        .map(|(id, values)| (id, (values.len() as u64, aggregate(agg.function, &values))))
+        .collect()
 }
 
 fn aggregate(func: AggFunc, values: &[i64]) -> f64 {

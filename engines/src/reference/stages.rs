@@ -1,5 +1,6 @@
 //! The reference evaluator's part for the stages beyond the one-shape pipeline: predicates and
-//! conversion, deduplication, the second aggregation, and the joins and top-N, each computed
+//! conversion, deduplication, the second aggregation, the joins and top-N, and the points a
+//! join hands to an aggregation chained behind it, each computed
 //! from its definition over the whole input at once — every pair tested, every window ranked —
 //! with no state, no watermark and no code shared with the operators.
 
@@ -9,8 +10,8 @@ use crate::dimension::CampaignTable;
 use crate::event::Event;
 use crate::operators::Shape;
 use crate::pipeline::{
-    field_value, AggFunc, Convert, DedupSpec, JoinInput, JoinKind, JoinType, PipelineSpec, Predicate, ThenSpec,
-    WindowSpec,
+    field_value, AggFunc, Aggregation, Convert, DedupSpec, Field, JoinInput, JoinKind, JoinSpec, JoinType,
+    PipelineSpec, Predicate, Side, ThenSpec, WindowSpec,
 };
 use crate::reference::WindowId;
 use crate::time::EventTime;
@@ -188,6 +189,45 @@ pub(super) fn records<'a>(
     }
     out.sort_unstable();
     out
+}
+
+/// A chain's aggregation points: for every pair of an inner interval join `j`, the
+/// `(key, value, time)` the aggregation `agg` reads — the time of the `row_time` input's record,
+/// each field from the record whose kind carries it (the `row_time` one when both do).
+pub(super) fn joined_points<'a>(
+    j: &JoinSpec,
+    agg: &Aggregation,
+    events: impl IntoIterator<Item = &'a Event>,
+) -> Vec<(i64, i64, EventTime)> {
+    let admits =
+        |input: &JoinInput, e: &Event| input.kinds.contains(&e.kind) && input.predicates.iter().all(|q| passes(q, e));
+    let events: Vec<&Event> = events.into_iter().collect();
+    let (lo, hi) = j.bounds();
+    let mut right_by_key: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
+    for r in events.iter().filter(|e| !admits(&j.left, e) && admits(&j.right, e)) {
+        right_by_key.entry(field_value(r, 0, j.right.key)).or_default().push(r);
+    }
+    let mut points = Vec::new();
+    for l in events.iter().filter(|e| admits(&j.left, e)) {
+        for r in right_by_key.get(&field_value(l, 0, j.left.key)).into_iter().flatten() {
+            if !(l.event_time + lo <= r.event_time && r.event_time <= l.event_time + hi) {
+                continue;
+            }
+            let (timed, other) = match j.row_time {
+                Some(Side::Left) => (*l, *r),
+                _ => (*r, *l),
+            };
+            let read = |f: Field| {
+                let from = match f.kinds() {
+                    Some(carried) if !carried.contains(&timed.kind) && carried.contains(&other.kind) => other,
+                    _ => timed,
+                };
+                field_value(from, 0, f)
+            };
+            points.push((read(agg.key_by), agg.field.map_or(0, read), timed.event_time));
+        }
+    }
+    points
 }
 
 /// The starts of the windows holding `t`.

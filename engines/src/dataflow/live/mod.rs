@@ -185,7 +185,7 @@ pub fn run_live_durable(
             }
             .into())
         }
-        (Some(id), Some(dir)) => Some(read_checkpoint(dir, id, p, source.partitions())?),
+        (Some(id), Some(dir)) => Some(read_checkpoint(dir, id, (p, job.keyed_layers()), source.partitions())?),
     };
     let ctl = Control {
         interval: cfg.checkpoint_interval.map(|i| i.nanos()),

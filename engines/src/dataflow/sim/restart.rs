@@ -128,7 +128,11 @@ impl Sim {
     /// Reads checkpoint `id` back: from its directory when the job keeps one, else from memory.
     pub(super) fn restore(&self, id: u64) -> Result<Restored, CheckpointError> {
         let c = self.checkpointing.as_ref().expect("a completed checkpoint");
-        match c.writer.read(id, self.job.parallelism(), self.job.partitions) {
+        match c.writer.read(
+            id,
+            (self.job.parallelism(), self.job.keyed_layers()),
+            self.job.partitions,
+        ) {
             Some(read) => read,
             None => {
                 let done = c.coordinator.completed().expect("completed checkpoint");

@@ -74,7 +74,12 @@ impl Sim {
         end
     }
 
-    pub(super) fn step_window(&mut self, k: usize, mut task: Box<WindowTask<SimLink<Output>>>, start: Nanos) -> Nanos {
+    pub(super) fn step_window(
+        &mut self,
+        k: usize,
+        mut task: Box<WindowTask<SimLink<Output>, SimLink<Row>>>,
+        start: Nanos,
+    ) -> Nanos {
         let mut now = start;
         while self.inbox[k].front().is_some_and(|(t, _)| *t <= now) {
             let (_, msg) = self.inbox[k].pop_front().expect("front exists");

@@ -12,6 +12,9 @@
 //! watermark advance to the stage, forwards what the stage emits, and snapshots the stage's
 //! encoded state. A second aggregation over the windows' results is chained here at
 //! parallelism 1; above it, the subtask sends its watermark on to the sink subtask that runs it.
+//! In a chain of keyed stages the join's or deduplication's subtask sends its results, as rows,
+//! through the second keyed exchange to the aggregation's subtasks ([`ResultOutput::Chain`]),
+//! with its watermark (held back by a join's output delay, as Flink SQL does) and barriers.
 //!
 //! Invariants: the snapshot for checkpoint `id` holds exactly what came before barrier `id` on
 //! every input; results are forwarded in the order the operator produced them; the
@@ -24,7 +27,8 @@ use crate::dataflow::config::DataflowConfig;
 use crate::dataflow::network::{Link, Message, OutputGate};
 use crate::dataflow::tasks::{BarrierAligner, IncrementalSnapshot, SinkOperator, TaskOutcome, TaskSnapshot};
 use crate::dataflow::watermark::WatermarkHolder;
-use crate::operators::graph::{KeyedStage, ThenStage};
+use crate::operators::fxhash::partition_of;
+use crate::operators::graph::{ChainLink, ExchangeKey, KeyedStage, ThenStage};
 use crate::operators::window::{EmitPolicy, TimeSemantics, WindowedAggregation};
 use crate::operators::{Output, Row, WindowResult};
 use crate::pipeline::Aggregation;
@@ -32,16 +36,26 @@ use crate::time::{EventTime, Nanos};
 
 /// Where a window subtask's results go.
 #[derive(Debug)]
-pub enum ResultOutput<L = Sender<Message<Output>>> {
+pub enum ResultOutput<L = Sender<Message<Output>>, R = Sender<Message<Row>>> {
     /// An exchange to the sink subtask.
     Gate(OutputGate<Output, L>),
     /// The sink, chained into this task.
     Chained(Box<SinkOperator>),
+    /// The second keyed exchange of a chain: the stage's results, as the aggregation's rows,
+    /// to the aggregation's subtasks by its key; the watermark passed on as `link` says.
+    Chain {
+        /// The gate to the aggregation's subtasks.
+        gate: OutputGate<Row, R>,
+        /// How results become rows, and the watermark passed on.
+        link: ChainLink,
+        /// The aggregation's key.
+        key: ExchangeKey,
+    },
 }
 
 /// A window operator instance behind a keyed exchange.
 #[derive(Debug)]
-pub struct WindowTask<L = Sender<Message<Output>>> {
+pub struct WindowTask<L = Sender<Message<Output>>, R = Sender<Message<Row>>> {
     /// Subtask index.
     pub index: usize,
     op: KeyedOperator,
@@ -52,7 +66,7 @@ pub struct WindowTask<L = Sender<Message<Output>>> {
     /// Send the watermark on to the sink subtask (which runs the second aggregation).
     forward_watermarks: bool,
     holder: WatermarkHolder,
-    out: ResultOutput<L>,
+    out: ResultOutput<L, R>,
     scratch: Vec<WindowResult>,
     buffer_timeout: Nanos,
     next_flush: Nanos,
@@ -109,9 +123,9 @@ impl KeyedPlan {
     }
 }
 
-impl<L: Link<Output>> WindowTask<L> {
+impl<L: Link<Output>, R: Link<Row>> WindowTask<L, R> {
     /// Subtask `index` with `inputs` upstream subtasks, running `plan`.
-    pub fn new(index: usize, inputs: usize, plan: KeyedPlan, cfg: &DataflowConfig, out: ResultOutput<L>) -> Self {
+    pub fn new(index: usize, inputs: usize, plan: KeyedPlan, cfg: &DataflowConfig, out: ResultOutput<L, R>) -> Self {
         let semantics = TimeSemantics::flink(cfg.allowed_lateness.whole_ms());
         let commit_interval = cfg.commit_interval.map(|c| c.nanos());
         let policy = if commit_interval.is_some() {
@@ -119,8 +133,10 @@ impl<L: Link<Output>> WindowTask<L> {
         } else {
             EmitPolicy::OnWatermark
         };
+        // A chain's first stage always passes its watermark on to the aggregation.
+        let chained = matches!(out, ResultOutput::Chain { .. });
         let (op, then, forward_watermarks) = match plan {
-            KeyedPlan::Stage(stage) => (KeyedOperator::Stage(stage), None, false),
+            KeyedPlan::Stage(stage) => (KeyedOperator::Stage(stage), None, chained),
             KeyedPlan::Aggregate {
                 agg,
                 then,
@@ -232,6 +248,7 @@ impl<L: Link<Output>> WindowTask<L> {
                     outcome.checkpoint = Some(self.snapshot(id, started));
                     match &mut self.out {
                         ResultOutput::Gate(g) => g.broadcast_barrier(id),
+                        ResultOutput::Chain { gate, .. } => gate.broadcast_barrier(id),
                         ResultOutput::Chained(sink) => sink.pre_commit(id),
                     }
                     for held in self.aligner.release() {
@@ -244,16 +261,20 @@ impl<L: Link<Output>> WindowTask<L> {
                 let all = self.holder.finish(from);
                 if let Some((id, started)) = self.aligner.input_finished(from, now) {
                     outcome.checkpoint = Some(self.snapshot(id, started));
-                    if let ResultOutput::Gate(g) = &mut self.out {
-                        g.broadcast_barrier(id);
+                    match &mut self.out {
+                        ResultOutput::Gate(g) => g.broadcast_barrier(id),
+                        ResultOutput::Chain { gate, .. } => gate.broadcast_barrier(id),
+                        ResultOutput::Chained(_) => {}
                     }
                     for held in self.aligner.release() {
                         self.handle(held, now, outcome);
                     }
                 }
                 if all {
-                    if let ResultOutput::Gate(g) = &mut self.out {
-                        g.finish();
+                    match &mut self.out {
+                        ResultOutput::Gate(g) => g.finish(),
+                        ResultOutput::Chain { gate, .. } => gate.finish(),
+                        ResultOutput::Chained(_) => {}
                     }
                     outcome.finished = true;
                     return;
@@ -274,8 +295,11 @@ impl<L: Link<Output>> WindowTask<L> {
         }
         if self.forward_watermarks {
             self.forward(now);
-            if let ResultOutput::Gate(g) = &mut self.out {
-                g.broadcast_watermark(wm);
+            match &mut self.out {
+                ResultOutput::Gate(g) => g.broadcast_watermark(wm),
+                // Flink SQL's interval join holds its output watermark back (`chain.rs`).
+                ResultOutput::Chain { gate, link, .. } => gate.broadcast_watermark(link.forwarded(wm)),
+                ResultOutput::Chained(_) => {}
             }
         }
     }
@@ -399,6 +423,13 @@ impl<L: Link<Output>> WindowTask<L> {
             match out {
                 ResultOutput::Gate(g) => g.push(0, o),
                 ResultOutput::Chained(sink) => sink.receive_output(o, now),
+                ResultOutput::Chain { gate, link, key } => {
+                    if let Some(mut row) = link.row_of(&o) {
+                        row.lineage.handoff = now;
+                        let ch = partition_of(key.of(&row), gate.fan_out());
+                        gate.push(ch, row);
+                    }
+                }
             }
         };
         for r in self.scratch.drain(..) {
@@ -412,10 +443,12 @@ impl<L: Link<Output>> WindowTask<L> {
     /// When the task next needs [`WindowTask::on_tick`]: the output flusher, if it has
     /// anything to flush, or the next commit (Kafka Streams mode).
     pub fn next_deadline(&self) -> Option<Nanos> {
-        let flush = match &self.out {
-            ResultOutput::Gate(g) if self.buffer_timeout > 0 && g.has_pending() => Some(self.next_flush),
-            _ => None,
+        let pending = match &self.out {
+            ResultOutput::Gate(g) => g.has_pending(),
+            ResultOutput::Chain { gate, .. } => gate.has_pending(),
+            ResultOutput::Chained(_) => false,
         };
+        let flush = (self.buffer_timeout > 0 && pending).then_some(self.next_flush);
         let commit = self.commit_interval.map(|_| self.next_commit);
         match (flush, commit) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -441,8 +474,10 @@ impl<L: Link<Output>> WindowTask<L> {
     /// The output flusher's tick, if one fell due by `now`: ships what is buffered.
     fn run_flusher(&mut self, now: Nanos) {
         if self.buffer_timeout > 0 && now >= self.next_flush {
-            if let ResultOutput::Gate(g) = &mut self.out {
-                g.flush_all();
+            match &mut self.out {
+                ResultOutput::Gate(g) => g.flush_all(),
+                ResultOutput::Chain { gate, .. } => gate.flush_all(),
+                ResultOutput::Chained(_) => {}
             }
             self.next_flush = (now / self.buffer_timeout + 1) * self.buffer_timeout;
         }
@@ -452,7 +487,7 @@ impl<L: Link<Output>> WindowTask<L> {
     pub fn chained_deliveries(&self) -> usize {
         match &self.out {
             ResultOutput::Chained(sink) => sink.delivered.len(),
-            ResultOutput::Gate(_) => 0,
+            ResultOutput::Gate(_) | ResultOutput::Chain { .. } => 0,
         }
     }
 
@@ -460,7 +495,7 @@ impl<L: Link<Output>> WindowTask<L> {
     pub fn chained_sink_mut(&mut self) -> Option<&mut SinkOperator> {
         match &mut self.out {
             ResultOutput::Chained(sink) => Some(&mut **sink),
-            ResultOutput::Gate(_) => None,
+            ResultOutput::Gate(_) | ResultOutput::Chain { .. } => None,
         }
     }
 
@@ -490,6 +525,10 @@ impl<L: Link<Output>> WindowTask<L> {
         match self.out {
             ResultOutput::Gate(g) => {
                 outcome.buffers_sent = g.buffers_sent;
+                (None, outcome)
+            }
+            ResultOutput::Chain { gate, .. } => {
+                outcome.buffers_sent = gate.buffers_sent;
                 (None, outcome)
             }
             ResultOutput::Chained(sink) => (Some(*sink), outcome),

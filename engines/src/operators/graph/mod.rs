@@ -1,7 +1,8 @@
 //! The keyed stages beyond the windowed aggregation: the stream–stream join ([`join`]),
 //! deduplication ([`dedup`]) and top-N per window ([`top_n`]), behind one [`KeyedStage`] that
 //! both engines hold where they would hold a window operator; and the global stage over an
-//! aggregation's window results ([`then`], Nexmark q5's maximum per window).
+//! aggregation's window results ([`then`], Nexmark q5's maximum per window); and the hand-off
+//! from a join or a deduplication to an aggregation chained behind it ([`chain`]).
 //!
 //! Like every operator they take records and watermarks and push into an output vector; which
 //! watermark they are told, and when, is the engine's part (Flink: as it arrives; Spark: the
@@ -11,6 +12,7 @@
 //! One rule of time is shared by all of them, [`closed`]: with the engine's watermark
 //! convention, whether no record at or before an event time can still arrive.
 
+pub mod chain;
 mod codec;
 pub mod dedup;
 pub mod join;
@@ -18,6 +20,7 @@ mod keyed_lists;
 pub mod then;
 pub mod top_n;
 
+pub use chain::ChainLink;
 pub use dedup::Deduplicate;
 pub use join::{JoinRules, StreamJoin};
 pub use then::ThenStage;
@@ -54,16 +57,17 @@ pub enum ExchangeKey {
 }
 
 impl ExchangeKey {
-    /// The exchange of `pipeline`'s keyed stage (`None`: a stateless pipeline).
+    /// The exchange of `pipeline`'s (first) keyed stage (`None`: a stateless pipeline). In a
+    /// chain the join's or deduplication's; the aggregation's is [`ChainLink::exchange`].
     pub fn for_pipeline(pipeline: &PipelineSpec) -> Option<Self> {
-        if let Some(a) = &pipeline.aggregate {
-            return Some(Self::Field(a.key_by));
-        }
         if let Some(j) = &pipeline.join {
             return Some(Self::Join(Box::new(j.clone())));
         }
         if let Some(d) = &pipeline.dedup {
             return Some(Self::Dedup(Box::new(d.clone())));
+        }
+        if let Some(a) = &pipeline.aggregate {
+            return Some(Self::Field(a.key_by));
         }
         pipeline.top_n.map(|_| Self::Single)
     }

@@ -28,7 +28,7 @@ use crate::fault::{BatchPhase, EngineStop};
 use crate::microbatch::config::OutputMode;
 use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::log::OffsetEntry;
-use crate::microbatch::map_stage::{gather_rows, EventTimes};
+use crate::microbatch::map_stage::{batch_rows, EventTimes};
 use crate::microbatch::progress::{BatchProgress, DurationMs, EventTimeStats, StateOperatorProgress};
 use crate::microbatch::run_state::RunState;
 use crate::runtime::Runtime;
@@ -269,13 +269,15 @@ impl MicroBatchEngine {
     ) -> Result<(), EngineStop> {
         self.crash_check(batch.id, BatchPhase::AddBatch, rt.now())?;
         let mut map_out = self.map_stage(rt, source, batch, run);
-        let outputs = if self.pipeline.is_stateful() {
+        if self.pipeline.is_stateful() {
             let results = self.reduce_stage(rt, batch, &mut map_out, run)?;
-            self.then_stage(results, rt.now())
+            let outputs = self.then_stage(results, rt.now());
+            self.deliver(rt, batch, (outputs.iter().copied(), outputs.len()), run)?;
         } else {
-            gather_rows(&mut map_out)
-        };
-        self.deliver(rt, batch, outputs, run)?;
+            // A stateless query's output is its map tasks' rows, in partition order, delivered
+            // from where the tasks left them (never gathered into a copy).
+            self.deliver(rt, batch, batch_rows(&map_out), run)?;
+        }
 
         // The watermark for the next batch, from this batch's event times.
         let event_times = EventTimes::of(&map_out);

@@ -35,7 +35,7 @@ use crate::operators::graph::{KeyedStage, StageRules, ThenStage};
 use crate::operators::stateless::StatelessChain;
 use crate::operators::window::{EmitPolicy, TimeSemantics, WindowedAggregation};
 use crate::pipeline::PipelineSpec;
-use crate::run::{Delivered, EngineRun};
+use crate::run::{Delivered, EngineRun, OutputStream};
 use crate::runtime::Runtime;
 use crate::source::SourceLog;
 use crate::time::{EventTime, Nanos};
@@ -190,6 +190,12 @@ impl MicroBatchEngine {
     /// Writes each batch's output with `writer` (before the sink marker) — a durable sink.
     pub fn set_sink_writer(&mut self, writer: Option<SinkWriter>) {
         self.sink_writer = writer;
+    }
+
+    /// Hands every delivered output to `stream` instead of keeping it (a recovered query takes
+    /// the stream over with the rest of the run).
+    pub fn set_output_stream(&mut self, stream: Option<OutputStream>) {
+        self.run.stream = stream;
     }
 
     /// Takes the durable sink writer (to hand it to a recovered query).

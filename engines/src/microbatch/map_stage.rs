@@ -207,14 +207,10 @@ impl MicroBatchEngine {
     }
 }
 
-/// A stateless query's output: every map task's rows, in partition order.
-pub(super) fn gather_rows(map_out: &mut [MapOutput]) -> Vec<Output> {
-    // Reserved before they are gathered: the rows are never copied by growth.
-    let mut outputs: Vec<Output> = Vec::with_capacity(map_out.iter().map(|m| m.rows.len()).sum());
-    for m in map_out {
-        outputs.extend(m.rows.drain(..).map(Output::Row));
-    }
-    outputs
+/// A stateless query's output: every map task's rows, in partition order, and how many.
+pub(super) fn batch_rows(map_out: &[MapOutput]) -> (impl Iterator<Item = Output> + Clone + '_, usize) {
+    let rows = map_out.iter().flat_map(|m| m.rows.iter()).map(|&r| Output::Row(r));
+    (rows, map_out.iter().map(|m| m.rows.len()).sum())
 }
 
 /// The event times a batch's map tasks saw, and the records they read again.

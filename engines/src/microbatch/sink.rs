@@ -19,7 +19,7 @@ use crate::microbatch::config::OutputMode;
 use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::run_state::RunState;
 use crate::operators::{Lineage, Output, Shape};
-use crate::run::Delivered;
+use crate::run::{Delivered, OutputStream};
 use crate::runtime::Runtime;
 use crate::time::{event_time_as_nanos, Nanos};
 
@@ -61,13 +61,15 @@ fn decompose(origin: &Lineage, batch: &BatchTiming) -> Decomposition {
 }
 
 impl MicroBatchEngine {
-    /// Hands the batch's `outputs` to the sink (unless it already holds the batch) and
-    /// records them as delivered, with their latency, when the sink has committed them.
-    pub(super) fn deliver<R: Runtime>(
+    /// Hands the batch's `outputs` (`count` of them; iterated once for a durable sink's write
+    /// and once for delivery) to the sink (unless it already holds the batch) and records them
+    /// as delivered, with their latency, when the sink has committed them. With an
+    /// [`OutputStream`](crate::run::OutputStream) they go on in chunks and none is kept.
+    pub(super) fn deliver<R: Runtime, I: Iterator<Item = Output> + Clone>(
         &mut self,
         rt: &mut R,
         batch: &mut BatchContext,
-        outputs: Vec<Output>,
+        (outputs, count): (I, usize),
         run: &mut RunState,
     ) -> Result<(), EngineStop> {
         let t_tasks = rt.now();
@@ -75,7 +77,7 @@ impl MicroBatchEngine {
         self.crash_check(batch.id, BatchPhase::SinkCommit, t_tasks)?;
         let already_in_sink = self.sink_batches.contains(&batch.id);
         if !already_in_sink {
-            self.write_to_sink(rt, batch.id, &outputs)?;
+            self.write_to_sink(rt, batch.id, (outputs.clone(), count))?;
         }
         let t_add = rt.now();
         batch.marks.add_batch = t_add;
@@ -89,9 +91,16 @@ impl MicroBatchEngine {
             end: t_add,
         };
         let final_results = self.cfg.output_mode == OutputMode::Append;
-        let outputs = if already_in_sink { Vec::new() } else { outputs };
-        for output in &outputs {
-            let (origin, outer) = match output {
+        let count = if already_in_sink { 0 } else { count };
+        let mut chunk = match &run.stream {
+            Some(_) => Vec::with_capacity(count.min(OutputStream::CHUNK)),
+            None => Vec::new(),
+        };
+        if run.stream.is_none() {
+            run.delivered.reserve(count);
+        }
+        for output in outputs.take(count) {
+            let (origin, outer) = match &output {
                 Output::Row(r) => (&r.lineage, false),
                 Output::Window(w) => (&w.origin, false),
                 Output::Record(r) => (&r.origin, matches!(r.shape, Shape::LeftOnly | Shape::RightOnly)),
@@ -103,24 +112,41 @@ impl MicroBatchEngine {
                 d.add(Component::JoinWait, held);
             }
             run.latency.record(t_add, &d);
-            if let Output::Window(w) = output {
+            if let Output::Window(w) = &output {
                 if final_results && !w.is_update {
                     run.latency
                         .record_event_time(t_add.saturating_sub(event_time_as_nanos(w.end)));
                 }
             }
+            let delivered = Delivered { at: t_add, output };
+            match &run.stream {
+                None => run.delivered.push(delivered),
+                Some(stream) => {
+                    chunk.push(delivered);
+                    if chunk.len() == OutputStream::CHUNK {
+                        stream.send(&chunk);
+                        chunk.clear();
+                    }
+                }
+            }
         }
-        batch.num_output_rows = outputs.len() as u64;
+        if let Some(stream) = &run.stream {
+            stream.send(&chunk);
+        }
+        batch.num_output_rows = count as u64;
         run.counts.outputs += batch.num_output_rows;
-        run.delivered
-            .extend(outputs.into_iter().map(|output| Delivered { at: t_add, output }));
         Ok(())
     }
 
     /// Writes batch `batch_id` to the sink: the durable writer first, then the sink marker.
-    fn write_to_sink<R: Runtime>(&mut self, rt: &mut R, batch_id: u64, outputs: &[Output]) -> Result<(), EngineStop> {
+    fn write_to_sink<R: Runtime>(
+        &mut self,
+        rt: &mut R,
+        batch_id: u64,
+        (outputs, count): (impl Iterator<Item = Output>, usize),
+    ) -> Result<(), EngineStop> {
         rt.charge(&Work {
-            sink_records: outputs.len() as u64,
+            sink_records: count as u64,
             ..Default::default()
         });
         if let Some(writer) = &mut self.sink_writer {
@@ -128,8 +154,8 @@ impl MicroBatchEngine {
             // marker that says it holds it: a crash in between makes the replay write it again.
             let visible_at = rt.now();
             let batch: Vec<Delivered> = outputs
-                .iter()
-                .map(|&output| Delivered { at: visible_at, output })
+                .take(count)
+                .map(|output| Delivered { at: visible_at, output })
                 .collect();
             (writer.0)(batch_id, &batch).map_err(|source| CheckpointError::Io {
                 path: std::path::PathBuf::from(format!("sink batch {batch_id}")),
@@ -137,7 +163,7 @@ impl MicroBatchEngine {
             })?;
         }
         if let Some(dir) = &self.checkpoint {
-            let bytes = dir.write_sink_marker(batch_id, outputs.len())?;
+            let bytes = dir.write_sink_marker(batch_id, count)?;
             rt.charge(&Work {
                 log_writes: 1,
                 logged_bytes: bytes as u64,

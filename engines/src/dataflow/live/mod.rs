@@ -50,7 +50,7 @@ use crate::dataflow::outcome::{assemble, WindowOutcome};
 use crate::dataflow::tasks::{CommitHook, SinkOperator, SourceStats};
 use crate::fault::CheckpointPhase;
 use crate::operators::{Output, Row};
-use crate::run::EngineRun;
+use crate::run::{EngineRun, OutputStream};
 use crate::runtime::{Clock, LiveClock};
 use crate::source::SourceLog;
 use crate::time::Nanos;
@@ -138,6 +138,7 @@ pub fn run_live_with_checkpoints(
         checkpoint_dir,
         restore_from,
         on_commit: None,
+        stream: None,
     };
     run_live_durable(job, source, clock, plan, &LiveFaults::default()).map(|i| i.run)
 }
@@ -154,6 +155,8 @@ pub struct IncarnationPlan {
     pub restore_from: Option<u64>,
     /// Told of every transaction the sink commits (a durable sink: outputs survive the process).
     pub on_commit: Option<CommitHook>,
+    /// Where the sink's delivered outputs go instead of the run's `delivered`.
+    pub stream: Option<OutputStream>,
 }
 
 /// [`run_live_with_checkpoints`] as one incarnation of a job under `faults`, which may be
@@ -172,6 +175,7 @@ pub fn run_live_durable(
         checkpoint_dir,
         restore_from,
         on_commit,
+        stream,
     } = plan;
     let cfg = &job.cfg;
     cfg.validate()?;
@@ -199,6 +203,7 @@ pub fn run_live_durable(
     };
     let mut sink = SinkOperator::new(cfg.sink);
     sink.on_commit = on_commit;
+    sink.stream = stream;
     let pools = BufferPools::default();
     let mut channels = Channels {
         capacity: cfg.buffers_per_channel * p,
@@ -341,6 +346,7 @@ pub fn run_live_durable(
         // Recover-and-commit: the restarted sink commits what the completed checkpoint covers.
         sink.commit(id, at + faults.restart_delay);
     }
+    sink.flush();
     let mut run = assemble(&job.name, sink, sources, windows, Vec::new());
     run.progress.append(&mut coordinator.progress);
     Ok(Incarnation {

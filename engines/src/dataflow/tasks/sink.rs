@@ -8,7 +8,8 @@
 //!
 //! Invariants: an output becomes visible exactly once per incarnation, in the order received;
 //! a transaction is committed only for a checkpoint id at or above its own; delivering a record
-//! allocates nothing but the slot in the open transaction or the delivered list.
+//! allocates nothing but the slot in the open transaction or the delivered list (with a
+//! stream, that list is handed on every [`OutputStream::CHUNK`] outputs and reused).
 
 use crate::checkpoint::CheckpointError;
 use crate::dataflow::config::SinkGuarantee;
@@ -18,7 +19,7 @@ use crate::dataflow::watermark::WatermarkHolder;
 use crate::latency::{Component, Decomposition, LatencyRecorder};
 use crate::operators::graph::ThenStage;
 use crate::operators::{Output, Row, Shape, WindowResult};
-use crate::run::Delivered;
+use crate::run::{Delivered, OutputStream};
 use crate::time::{event_time_as_nanos, EventTime, Nanos};
 
 /// The components a per-record output's latency is split into.
@@ -55,6 +56,8 @@ pub struct SinkOperator {
     precommitted: Vec<(u64, Vec<(Output, Nanos)>)>,
     /// Told of every committed transaction (a durable sink writes it out).
     pub on_commit: Option<CommitHook>,
+    /// Where delivered outputs go, in chunks, instead of staying in `delivered`.
+    pub stream: Option<OutputStream>,
 }
 
 /// Receives `(checkpoint id, outputs made visible)` when a sink commits a transaction.
@@ -76,6 +79,7 @@ impl Default for SinkOperator {
             open: Vec::new(),
             precommitted: Vec::new(),
             on_commit: None,
+            stream: None,
         }
     }
 }
@@ -118,7 +122,25 @@ impl SinkOperator {
             self.open.push((output, now));
         } else {
             self.make_visible(output, now, now);
+            self.hand_on(OutputStream::CHUNK);
         }
+    }
+
+    /// With a stream, hands what was delivered on once at least `at_least` outputs wait.
+    #[inline]
+    fn hand_on(&mut self, at_least: usize) {
+        if let Some(stream) = &self.stream {
+            if self.delivered.len() >= at_least.max(1) {
+                stream.send(&self.delivered);
+                self.delivered.clear();
+            }
+        }
+    }
+
+    /// Hands everything delivered on to the stream, if there is one (the end of an
+    /// incarnation).
+    pub fn flush(&mut self) {
+        self.hand_on(1);
     }
 
     /// The checkpoint barrier `id` reached the sink: pre-commit the open transaction.
@@ -144,6 +166,7 @@ impl SinkOperator {
                     panic!("the durable sink could not write transaction {txn_id}: {e}");
                 }
             }
+            self.hand_on(OutputStream::CHUNK);
         }
     }
 

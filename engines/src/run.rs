@@ -34,7 +34,7 @@ pub type StreamReceiver = dyn FnMut(&[Delivered]) + Send;
 
 impl OutputStream {
     /// Outputs handed over at once, at most.
-    pub const CHUNK: usize = 4096;
+    pub const CHUNK: usize = 1024;
 
     /// A stream into `receiver`.
     pub fn new(receiver: impl FnMut(&[Delivered]) + Send + 'static) -> Self {

@@ -28,7 +28,8 @@ use crate::fault::{BatchPhase, EngineStop};
 use crate::microbatch::config::OutputMode;
 use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::log::OffsetEntry;
-use crate::microbatch::map_stage::{batch_rows, EventTimes};
+use crate::microbatch::map_stage::EventTimes;
+use crate::microbatch::sink::BatchOutputs;
 use crate::microbatch::progress::{BatchProgress, DurationMs, EventTimeStats, StateOperatorProgress};
 use crate::microbatch::run_state::RunState;
 use crate::runtime::Runtime;
@@ -272,11 +273,12 @@ impl MicroBatchEngine {
         if self.pipeline.is_stateful() {
             let results = self.reduce_stage(rt, batch, &mut map_out, run)?;
             let outputs = self.then_stage(results, rt.now());
-            self.deliver(rt, batch, (outputs.iter().copied(), outputs.len()), run)?;
+            self.deliver(rt, batch, BatchOutputs::Results(&outputs), run)?;
         } else {
             // A stateless query's output is its map tasks' rows, in partition order, delivered
             // from where the tasks left them (never gathered into a copy).
-            self.deliver(rt, batch, batch_rows(&map_out), run)?;
+            self.deliver(rt, batch, BatchOutputs::Rows(&map_out), run)?;
+            self.row_buffers.keep(&mut map_out);
         }
 
         // The watermark for the next batch, from this batch's event times.

@@ -29,6 +29,7 @@ use crate::fault::{BatchPhase, CrashPoint, EngineStop};
 use crate::microbatch::batch::ReadLimit;
 use crate::microbatch::checkpoint::CheckpointDir;
 use crate::microbatch::log::{BatchLogs, OffsetEntry};
+use crate::microbatch::map_stage::RowBuffers;
 use crate::microbatch::run_state::RunState;
 pub use crate::microbatch::sink::SinkWriter;
 use crate::operators::graph::{KeyedStage, StageRules, ThenStage};
@@ -103,6 +104,8 @@ pub struct MicroBatchEngine {
     pub(super) read_up_to: Vec<usize>,
     /// A durable sink that writes each batch's output, if the run has one.
     pub(super) sink_writer: Option<SinkWriter>,
+    /// A stateless query's row buffers, reused from batch to batch.
+    pub(super) row_buffers: RowBuffers,
 }
 
 impl MicroBatchEngine {
@@ -175,6 +178,7 @@ impl MicroBatchEngine {
             crash: None,
             read_up_to: vec![0; partitions],
             sink_writer: None,
+            row_buffers: RowBuffers::default(),
         })
     }
 

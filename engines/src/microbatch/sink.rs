@@ -17,11 +17,94 @@ use crate::latency::{Component, Decomposition};
 use crate::microbatch::batch::BatchContext;
 use crate::microbatch::config::OutputMode;
 use crate::microbatch::engine::MicroBatchEngine;
+use crate::microbatch::map_stage::MapOutput;
 use crate::microbatch::run_state::RunState;
 use crate::operators::{Lineage, Output, Shape};
 use crate::run::{Delivered, OutputStream};
 use crate::runtime::Runtime;
 use crate::time::{event_time_as_nanos, Nanos};
+
+/// What a batch hands to its sink: a stateless query's rows where its map tasks left them (never
+/// gathered into a copy), or a stateful query's results.
+pub(super) enum BatchOutputs<'a> {
+    /// The map tasks' rows, in partition order.
+    Rows(&'a [MapOutput]),
+    /// Window results, join or top-N results.
+    Results(&'a [Output]),
+}
+
+impl BatchOutputs<'_> {
+    /// How many outputs.
+    fn len(&self) -> usize {
+        match self {
+            Self::Rows(map_out) => map_out.iter().map(|m| m.rows.len()).sum(),
+            Self::Results(results) => results.len(),
+        }
+    }
+
+    /// Calls `f` with each output, in order.
+    fn for_each(&self, mut f: impl FnMut(Output)) {
+        match self {
+            Self::Rows(map_out) => map_out.iter().flat_map(|m| m.rows.iter()).for_each(|&r| f(Output::Row(r))),
+            Self::Results(results) => results.iter().for_each(|&o| f(o)),
+        }
+    }
+}
+
+/// Where a batch's delivered outputs go: the run's `delivered`, or its stream in chunks written
+/// slot by slot in place (an output is written once, not built and then copied).
+struct Handoff<'r> {
+    latency: &'r mut crate::latency::LatencyRecorder,
+    delivered: &'r mut Vec<Delivered>,
+    stream: Option<&'r OutputStream>,
+    at: Nanos,
+    /// A stream's chunk, and how much of it is filled.
+    chunk: Vec<Delivered>,
+    filled: usize,
+}
+
+impl<'r> Handoff<'r> {
+    fn new(run: &'r mut RunState, at: Nanos, count: usize) -> Self {
+        if run.stream.is_none() {
+            run.delivered.reserve(count);
+        }
+        Self {
+            latency: &mut run.latency,
+            delivered: &mut run.delivered,
+            stream: run.stream.as_ref(),
+            at,
+            chunk: Vec::new(),
+            filled: 0,
+        }
+    }
+
+    /// Delivers `output()`.
+    #[inline]
+    fn put(&mut self, output: impl FnOnce() -> Output) {
+        let Some(stream) = self.stream else {
+            self.delivered.push(Delivered { at: self.at, output: output() });
+            return;
+        };
+        if self.filled < self.chunk.len() {
+            let slot = &mut self.chunk[self.filled];
+            slot.output = output();
+        } else {
+            self.chunk.push(Delivered { at: self.at, output: output() });
+        }
+        self.filled += 1;
+        if self.filled == OutputStream::CHUNK {
+            stream.send(&self.chunk);
+            self.filled = 0;
+        }
+    }
+
+    /// Hands the last, partly filled chunk on.
+    fn finish(self) {
+        if let Some(stream) = self.stream {
+            stream.send(&self.chunk[..self.filled]);
+        }
+    }
+}
 
 /// Writes a batch's output durably. Called before the sink marker.
 pub struct SinkWriter(pub Box<crate::run::OutputHook>);
@@ -61,15 +144,14 @@ fn decompose(origin: &Lineage, batch: &BatchTiming) -> Decomposition {
 }
 
 impl MicroBatchEngine {
-    /// Hands the batch's `outputs` (`count` of them; iterated once for a durable sink's write
-    /// and once for delivery) to the sink (unless it already holds the batch) and records them
-    /// as delivered, with their latency, when the sink has committed them. With an
-    /// [`OutputStream`](crate::run::OutputStream) they go on in chunks and none is kept.
-    pub(super) fn deliver<R: Runtime, I: Iterator<Item = Output> + Clone>(
+    /// Hands the batch's `outputs` to the sink (unless it already holds the batch) and records
+    /// them as delivered, with their latency, when the sink has committed them. With an
+    /// [`OutputStream`] they go on in chunks and none is kept.
+    pub(super) fn deliver<R: Runtime>(
         &mut self,
         rt: &mut R,
         batch: &mut BatchContext,
-        (outputs, count): (I, usize),
+        outputs: BatchOutputs<'_>,
         run: &mut RunState,
     ) -> Result<(), EngineStop> {
         let t_tasks = rt.now();
@@ -77,7 +159,7 @@ impl MicroBatchEngine {
         self.crash_check(batch.id, BatchPhase::SinkCommit, t_tasks)?;
         let already_in_sink = self.sink_batches.contains(&batch.id);
         if !already_in_sink {
-            self.write_to_sink(rt, batch.id, (outputs.clone(), count))?;
+            self.write_to_sink(rt, batch.id, &outputs)?;
         }
         let t_add = rt.now();
         batch.marks.add_batch = t_add;
@@ -90,61 +172,54 @@ impl MicroBatchEngine {
             commit: t_add - t_tasks,
             end: t_add,
         };
-        let final_results = self.cfg.output_mode == OutputMode::Append;
-        let count = if already_in_sink { 0 } else { count };
-        let mut chunk = match &run.stream {
-            Some(_) => Vec::with_capacity(count.min(OutputStream::CHUNK)),
-            None => Vec::new(),
-        };
-        if run.stream.is_none() {
-            run.delivered.reserve(count);
-        }
-        for output in outputs.take(count) {
-            let (origin, outer) = match &output {
-                Output::Row(r) => (&r.lineage, false),
-                Output::Window(w) => (&w.origin, false),
-                Output::Record(r) => (&r.origin, matches!(r.shape, Shape::LeftOnly | Shape::RightOnly)),
-            };
-            let mut d = decompose(origin, &timing);
-            if outer {
-                // An unmatched row waited in the join's state, not for a window.
-                let held = std::mem::take(&mut d.0[Component::WatermarkWait as usize]);
-                d.add(Component::JoinWait, held);
-            }
-            run.latency.record(t_add, &d);
-            if let Output::Window(w) = &output {
-                if final_results && !w.is_update {
-                    run.latency
-                        .record_event_time(t_add.saturating_sub(event_time_as_nanos(w.end)));
+        let count = if already_in_sink { 0 } else { outputs.len() };
+        let mut handed = Handoff::new(run, t_add, count);
+        if count > 0 {
+            match outputs {
+                BatchOutputs::Rows(map_out) => {
+                    for row in map_out.iter().flat_map(|m| m.rows.iter()) {
+                        handed.latency.record(t_add, &decompose(&row.lineage, &timing));
+                        handed.put(|| Output::Row(*row));
+                    }
                 }
-            }
-            let delivered = Delivered { at: t_add, output };
-            match &run.stream {
-                None => run.delivered.push(delivered),
-                Some(stream) => {
-                    chunk.push(delivered);
-                    if chunk.len() == OutputStream::CHUNK {
-                        stream.send(&chunk);
-                        chunk.clear();
+                BatchOutputs::Results(results) => {
+                    let final_results = self.cfg.output_mode == OutputMode::Append;
+                    for output in results {
+                        let (origin, outer) = match output {
+                            Output::Row(r) => (&r.lineage, false),
+                            Output::Window(w) => (&w.origin, false),
+                            Output::Record(r) => {
+                                (&r.origin, matches!(r.shape, Shape::LeftOnly | Shape::RightOnly))
+                            }
+                        };
+                        let mut d = decompose(origin, &timing);
+                        if outer {
+                            // An unmatched row waited in the join's state, not for a window.
+                            let held = std::mem::take(&mut d.0[Component::WatermarkWait as usize]);
+                            d.add(Component::JoinWait, held);
+                        }
+                        handed.latency.record(t_add, &d);
+                        if let Output::Window(w) = output {
+                            if final_results && !w.is_update {
+                                handed
+                                    .latency
+                                    .record_event_time(t_add.saturating_sub(event_time_as_nanos(w.end)));
+                            }
+                        }
+                        handed.put(|| *output);
                     }
                 }
             }
         }
-        if let Some(stream) = &run.stream {
-            stream.send(&chunk);
-        }
+        handed.finish();
         batch.num_output_rows = count as u64;
         run.counts.outputs += batch.num_output_rows;
         Ok(())
     }
 
     /// Writes batch `batch_id` to the sink: the durable writer first, then the sink marker.
-    fn write_to_sink<R: Runtime>(
-        &mut self,
-        rt: &mut R,
-        batch_id: u64,
-        (outputs, count): (impl Iterator<Item = Output>, usize),
-    ) -> Result<(), EngineStop> {
+    fn write_to_sink<R: Runtime>(&mut self, rt: &mut R, batch_id: u64, outputs: &BatchOutputs<'_>) -> Result<(), EngineStop> {
+        let count = outputs.len();
         rt.charge(&Work {
             sink_records: count as u64,
             ..Default::default()
@@ -153,10 +228,8 @@ impl MicroBatchEngine {
             // A durable sink writes the batch (atomically, keyed by batch id) before the
             // marker that says it holds it: a crash in between makes the replay write it again.
             let visible_at = rt.now();
-            let batch: Vec<Delivered> = outputs
-                .take(count)
-                .map(|output| Delivered { at: visible_at, output })
-                .collect();
+            let mut batch: Vec<Delivered> = Vec::with_capacity(count);
+            outputs.for_each(|output| batch.push(Delivered { at: visible_at, output }));
             (writer.0)(batch_id, &batch).map_err(|source| CheckpointError::Io {
                 path: std::path::PathBuf::from(format!("sink batch {batch_id}")),
                 source,

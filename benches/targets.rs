@@ -142,9 +142,11 @@ fn stateless(c: &mut Criterion) {
         workers,
         ..Default::default()
     };
+    // Flink chains a sink of the sources' parallelism into them: each slot delivers its own.
     let pr = |parallelism: usize| DataflowConfig {
         parallelism,
         pin_slots: true,
+        chain_sink: true,
         ..Default::default()
     };
     let mut group = c.benchmark_group("stateless");

@@ -28,7 +28,7 @@ use crate::fault::{BatchPhase, EngineStop};
 use crate::microbatch::config::OutputMode;
 use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::log::OffsetEntry;
-use crate::microbatch::map_stage::EventTimes;
+use crate::microbatch::map_stage::{EventTimes, StatelessRows};
 use crate::microbatch::sink::BatchOutputs;
 use crate::microbatch::progress::{BatchProgress, DurationMs, EventTimeStats, StateOperatorProgress};
 use crate::microbatch::run_state::RunState;
@@ -277,8 +277,20 @@ impl MicroBatchEngine {
         } else {
             // A stateless query's output is its map tasks' rows, in partition order, delivered
             // from where the tasks left them (never gathered into a copy).
-            self.deliver(rt, batch, BatchOutputs::Rows(&map_out), run)?;
-            self.row_buffers.keep(&mut map_out);
+            // The sink needs the engine mutably; the chain materializes the rows meanwhile (a
+            // clone per batch: the filter's predicates and the dimension table).
+            let chain = self.chain.clone();
+            let rows = StatelessRows {
+                map_out: &map_out,
+                events: (batch.ranges.iter().enumerate())
+                    .map(|(p, &(from, to))| source.read(p, from, to))
+                    .collect(),
+                chain: &chain,
+                batch_start: batch.marks.start,
+                nominal: batch.nominal,
+            };
+            self.deliver(rt, batch, BatchOutputs::Rows(rows), run)?;
+            self.selection_buffers.keep(&mut map_out);
         }
 
         // The watermark for the next batch, from this batch's event times.

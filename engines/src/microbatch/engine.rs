@@ -29,7 +29,7 @@ use crate::fault::{BatchPhase, CrashPoint, EngineStop};
 use crate::microbatch::batch::ReadLimit;
 use crate::microbatch::checkpoint::CheckpointDir;
 use crate::microbatch::log::{BatchLogs, OffsetEntry};
-use crate::microbatch::map_stage::RowBuffers;
+use crate::microbatch::map_stage::SelectionBuffers;
 use crate::microbatch::run_state::RunState;
 pub use crate::microbatch::sink::SinkWriter;
 use crate::operators::graph::{KeyedStage, StageRules, ThenStage};
@@ -104,8 +104,8 @@ pub struct MicroBatchEngine {
     pub(super) read_up_to: Vec<usize>,
     /// A durable sink that writes each batch's output, if the run has one.
     pub(super) sink_writer: Option<SinkWriter>,
-    /// A stateless query's row buffers, reused from batch to batch.
-    pub(super) row_buffers: RowBuffers,
+    /// A stateless query's selection buffers, reused from batch to batch.
+    pub(super) selection_buffers: SelectionBuffers,
 }
 
 impl MicroBatchEngine {
@@ -178,7 +178,7 @@ impl MicroBatchEngine {
             crash: None,
             read_up_to: vec![0; partitions],
             sink_writer: None,
-            row_buffers: RowBuffers::default(),
+            selection_buffers: SelectionBuffers::default(),
         })
     }
 

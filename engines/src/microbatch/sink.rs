@@ -13,22 +13,22 @@
 use crate::checkpoint::CheckpointError;
 use crate::cost::Work;
 use crate::fault::{BatchPhase, EngineStop};
-use crate::latency::{Component, Decomposition};
+use crate::latency::{Component, Decomposition, LatencyRecorder};
 use crate::microbatch::batch::BatchContext;
 use crate::microbatch::config::OutputMode;
-use crate::microbatch::engine::MicroBatchEngine;
-use crate::microbatch::map_stage::MapOutput;
+use crate::microbatch::engine::{MicroBatchEngine, COMPONENTS};
+use crate::microbatch::map_stage::StatelessRows;
 use crate::microbatch::run_state::RunState;
 use crate::operators::{Lineage, Output, Shape};
 use crate::run::{Delivered, OutputStream};
 use crate::runtime::Runtime;
 use crate::time::{event_time_as_nanos, Nanos};
 
-/// What a batch hands to its sink: a stateless query's rows where its map tasks left them (never
-/// gathered into a copy), or a stateful query's results.
+/// What a batch hands to its sink: a stateless query's rows, materialized from its map tasks'
+/// selections as they are delivered (never gathered into a copy), or a stateful query's results.
 pub(super) enum BatchOutputs<'a> {
     /// The map tasks' rows, in partition order.
-    Rows(&'a [MapOutput]),
+    Rows(StatelessRows<'a>),
     /// Window results, join or top-N results.
     Results(&'a [Output]),
 }
@@ -37,7 +37,7 @@ impl BatchOutputs<'_> {
     /// How many outputs.
     fn len(&self) -> usize {
         match self {
-            Self::Rows(map_out) => map_out.iter().map(|m| m.rows.len()).sum(),
+            Self::Rows(rows) => rows.len(),
             Self::Results(results) => results.len(),
         }
     }
@@ -45,7 +45,7 @@ impl BatchOutputs<'_> {
     /// Calls `f` with each output, in order.
     fn for_each(&self, mut f: impl FnMut(Output)) {
         match self {
-            Self::Rows(map_out) => map_out.iter().flat_map(|m| m.rows.iter()).for_each(|&r| f(Output::Row(r))),
+            Self::Rows(rows) => rows.for_each(|r| f(Output::Row(r))),
             Self::Results(results) => results.iter().for_each(|&o| f(o)),
         }
     }
@@ -63,21 +63,7 @@ struct Handoff<'r> {
     filled: usize,
 }
 
-impl<'r> Handoff<'r> {
-    fn new(run: &'r mut RunState, at: Nanos, count: usize) -> Self {
-        if run.stream.is_none() {
-            run.delivered.reserve(count);
-        }
-        Self {
-            latency: &mut run.latency,
-            delivered: &mut run.delivered,
-            stream: run.stream.as_ref(),
-            at,
-            chunk: Vec::new(),
-            filled: 0,
-        }
-    }
-
+impl Handoff<'_> {
     /// Delivers `output()`.
     #[inline]
     fn put(&mut self, output: impl FnOnce() -> Output) {
@@ -126,6 +112,7 @@ struct BatchTiming {
 
 /// Splits the latency of an output delivered by a batch into its components. The origin's
 /// `ingest` is the start of the batch that read the record, `handoff` its nominal trigger time.
+#[inline(always)]
 fn decompose(origin: &Lineage, batch: &BatchTiming) -> Decomposition {
     let a = origin.arrival;
     let nominal = origin.handoff;
@@ -173,15 +160,50 @@ impl MicroBatchEngine {
             end: t_add,
         };
         let count = if already_in_sink { 0 } else { outputs.len() };
-        let mut handed = Handoff::new(run, t_add, count);
+        if run.stream.is_none() {
+            run.delivered.reserve(count);
+        }
+        let mut handed = Handoff {
+            latency: &mut run.latency,
+            delivered: &mut run.delivered,
+            stream: run.stream.as_ref(),
+            at: t_add,
+            chunk: Vec::new(),
+            filled: 0,
+        };
         if count > 0 {
             match outputs {
-                BatchOutputs::Rows(map_out) => {
-                    for row in map_out.iter().flat_map(|m| m.rows.iter()) {
-                        handed.latency.record(t_add, &decompose(&row.lineage, &timing));
-                        handed.put(|| Output::Row(*row));
+                BatchOutputs::Rows(rows) if handed.stream.is_some() && rt.workers() > 1 => {
+                    // Streamed, the batch's rows are timed and handed on by every worker at
+                    // once, each with a recorder of its own (merged here): order within a
+                    // batch carries nothing, every row of it became visible at `t_add`.
+                    let parts = rows.split(rt.workers());
+                    let stream = handed.stream;
+                    let recorders = rt.run_untimed(parts.len(), |i| {
+                        let mut latency = LatencyRecorder::new(&COMPONENTS);
+                        let mut part = Handoff {
+                            latency: &mut latency,
+                            delivered: &mut Vec::new(),
+                            stream,
+                            at: t_add,
+                            chunk: Vec::new(),
+                            filled: 0,
+                        };
+                        parts[i].for_each(|row| {
+                            part.latency.record(t_add, &decompose(&row.lineage, &timing));
+                            part.put(|| Output::Row(row));
+                        });
+                        part.finish();
+                        latency
+                    });
+                    for r in &recorders {
+                        handed.latency.merge(r);
                     }
                 }
+                BatchOutputs::Rows(rows) => rows.for_each(|row| {
+                    handed.latency.record(t_add, &decompose(&row.lineage, &timing));
+                    handed.put(|| Output::Row(row));
+                }),
                 BatchOutputs::Results(results) => {
                     let final_results = self.cfg.output_mode == OutputMode::Append;
                     for output in results {

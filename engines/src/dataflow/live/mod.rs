@@ -332,8 +332,10 @@ pub fn run_live_durable(
     if let Some(e) = coordinator.error.take() {
         return Err(e.into());
     }
-    let mut sink = sinks.pop().expect("exactly one sink");
-    debug_assert!(sinks.is_empty());
+    // One sink, or (`chain_sink`) one per source subtask, merged in subtask order.
+    let mut sinks = sinks.into_iter();
+    let mut sink = sinks.next().expect("a job has a sink");
+    sinks.for_each(|other| sink.absorb(other));
     let now = clock.now();
     // A checkpoint may have completed after the subtask holding the sink ended.
     sink.commit(ctl.commit_to.load(Ordering::Acquire), now);

@@ -93,6 +93,27 @@ impl SinkOperator {
         }
     }
 
+    /// A sink like this one — its guarantee and its stream — with nothing delivered (another
+    /// subtask's chained sink; a durable sink's writer is not shared).
+    pub fn fresh(&self) -> Self {
+        Self {
+            exactly_once: self.exactly_once,
+            stream: self.stream.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Takes in what another subtask's sink delivered (the job's chained sinks, merged when it
+    /// ends): its latency, its outputs after this one's, its count. Neither may hold an open
+    /// transaction (chained sinks are at-least-once).
+    pub fn absorb(&mut self, mut other: SinkOperator) {
+        debug_assert!(other.open.is_empty() && other.precommitted.is_empty());
+        other.flush();
+        self.latency.merge(&other.latency);
+        self.delivered.append(&mut other.delivered);
+        self.delivered_total += other.delivered_total;
+    }
+
     /// Receives a row of a stateless pipeline at `now`; `row.lineage.recv` is when this task got it.
     #[inline]
     pub fn deliver_row(&mut self, row: &Row, now: Nanos) {

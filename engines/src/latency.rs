@@ -170,8 +170,10 @@ impl LatencyRecorder {
         }
     }
 
-    /// Records one output delivered at `delivered`.
-    #[inline]
+    /// Records one output delivered at `delivered`. Inlined always: the caller's decomposition
+    /// then stays in registers (read back from memory right after it was written, it stalled
+    /// on store forwarding: a tenth of a stateless batch's time in the profile).
+    #[inline(always)]
     pub fn record(&mut self, delivered: Nanos, d: &Decomposition) {
         if !RECORDING.load(Ordering::Relaxed) {
             return;

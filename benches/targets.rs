@@ -35,13 +35,13 @@ use std::sync::{Arc, Mutex};
 
 use streamlab_engines::dataflow::live::{run_live, run_live_durable, IncarnationPlan, LiveFaults};
 use streamlab_engines::dataflow::{DataflowConfig, JobContext};
-use streamlab_engines::operators::Output;
-use streamlab_engines::reference;
-use streamlab_engines::run::{Delivered, OutputStream};
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::microbatch::checkpoint::CheckpointDir;
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, Trigger};
+use streamlab_engines::operators::Output;
 use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
+use streamlab_engines::reference;
+use streamlab_engines::run::{Delivered, OutputStream};
 use streamlab_engines::runtime::{LiveClock, LiveRuntime};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Span, NANOS_PER_SEC};

@@ -1,7 +1,10 @@
 //! Driving the engine runs of a scenario, on either clock.
 //!
 //! Live runs hold the whole workload in memory and run on real threads, one after another (so
-//! they do not compete for the two cores). Simulated runs of triggered micro-batch queries and
+//! they do not compete for the two cores). Their outputs are not kept: the engine runs on a
+//! thread of its own and its sink hands what it delivers through an [`OutputStream`], a few
+//! chunks in flight, to the caller's `on_output` on this thread (or, with `sink = "discard"`,
+//! drops them), so a run's memory does not grow with the outputs it delivers. Simulated runs of triggered micro-batch queries and
 //! of the per-record engine advance in segments of [`SEGMENT`] virtual time: the next segment's
 //! events are appended to the source log, every engine runs up to the segment's end, what it
 //! delivered is handed to the caller, and the events every reader is past are released. An

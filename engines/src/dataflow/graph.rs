@@ -165,7 +165,11 @@ impl<R: Link<Row>, W: Link<Output>> JobGraph<R, W> {
                 let mut sinks: Vec<SinkOperator> = (1..p).map(|_| first.fresh()).collect();
                 sinks.insert(0, first);
                 for (i, sink) in sinks.into_iter().enumerate() {
-                    g.push(Subtask::Source(source(i, RowOutput::Chained(Box::new(sink)))), vec![], 0);
+                    g.push(
+                        Subtask::Source(source(i, RowOutput::Chained(Box::new(sink)))),
+                        vec![],
+                        0,
+                    );
                 }
             }
             None => {

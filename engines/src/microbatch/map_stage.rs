@@ -321,7 +321,11 @@ pub(super) struct SelectionBuffers(std::sync::Mutex<Vec<Vec<Selected>>>);
 impl SelectionBuffers {
     /// An empty buffer: a kept one if there is one.
     fn take(&self) -> Vec<Selected> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop().unwrap_or_default()
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
     }
 
     /// Keeps the map tasks' selection buffers, emptied, for the next batch.

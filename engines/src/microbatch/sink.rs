@@ -68,14 +68,20 @@ impl Handoff<'_> {
     #[inline]
     fn put(&mut self, output: impl FnOnce() -> Output) {
         let Some(stream) = self.stream else {
-            self.delivered.push(Delivered { at: self.at, output: output() });
+            self.delivered.push(Delivered {
+                at: self.at,
+                output: output(),
+            });
             return;
         };
         if self.filled < self.chunk.len() {
             let slot = &mut self.chunk[self.filled];
             slot.output = output();
         } else {
-            self.chunk.push(Delivered { at: self.at, output: output() });
+            self.chunk.push(Delivered {
+                at: self.at,
+                output: output(),
+            });
         }
         self.filled += 1;
         if self.filled == OutputStream::CHUNK {
@@ -210,9 +216,7 @@ impl MicroBatchEngine {
                         let (origin, outer) = match output {
                             Output::Row(r) => (&r.lineage, false),
                             Output::Window(w) => (&w.origin, false),
-                            Output::Record(r) => {
-                                (&r.origin, matches!(r.shape, Shape::LeftOnly | Shape::RightOnly))
-                            }
+                            Output::Record(r) => (&r.origin, matches!(r.shape, Shape::LeftOnly | Shape::RightOnly)),
                         };
                         let mut d = decompose(origin, &timing);
                         if outer {
@@ -240,7 +244,12 @@ impl MicroBatchEngine {
     }
 
     /// Writes batch `batch_id` to the sink: the durable writer first, then the sink marker.
-    fn write_to_sink<R: Runtime>(&mut self, rt: &mut R, batch_id: u64, outputs: &BatchOutputs<'_>) -> Result<(), EngineStop> {
+    fn write_to_sink<R: Runtime>(
+        &mut self,
+        rt: &mut R,
+        batch_id: u64,
+        outputs: &BatchOutputs<'_>,
+    ) -> Result<(), EngineStop> {
         let count = outputs.len();
         rt.charge(&Work {
             sink_records: count as u64,

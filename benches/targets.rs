@@ -30,7 +30,8 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput};
 use std::sync::{Arc, Mutex};
 
 use streamlab_engines::dataflow::live::{run_live, run_live_durable, IncarnationPlan, LiveFaults};
@@ -83,6 +84,27 @@ fn on_cores<T: Send>(cores: usize, f: impl FnOnce() -> T + Send) -> T {
         }),
         None => f(),
     }
+}
+
+/// The two measurements of a throughput target: one core, and parallelism 2 on two.
+const CORES: [(&str, usize); 2] = [("one_core", 1), ("parallelism_2", 2)];
+
+/// A per-record job at `parallelism` with each task slot's threads on one core: with
+/// parallelism 2, one slot per core.
+fn pinned(parallelism: usize) -> DataflowConfig {
+    DataflowConfig {
+        parallelism,
+        pin_slots: true,
+        ..Default::default()
+    }
+}
+
+/// A group of throughput benches over `events` events, ten samples each.
+fn target_group<'a>(c: &'a mut Criterion, name: &str, events: usize) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(events as u64));
+    group.sample_size(10);
+    group
 }
 
 /// What a digesting sink saw: outputs, and the sum and sum of squares of their sequence
@@ -144,15 +166,11 @@ fn stateless(c: &mut Criterion) {
     };
     // Flink chains a sink of the sources' parallelism into them: each slot delivers its own.
     let pr = |parallelism: usize| DataflowConfig {
-        parallelism,
-        pin_slots: true,
         chain_sink: true,
-        ..Default::default()
+        ..pinned(parallelism)
     };
-    let mut group = c.benchmark_group("stateless");
-    group.throughput(Throughput::Elements(log.len() as u64));
-    group.sample_size(10);
-    for (name, cores) in [("one_core", 1), ("parallelism_2", 2)] {
+    let mut group = target_group(c, "stateless", log.len());
+    for (name, cores) in CORES {
         group.bench_function(format!("micro_batch_{name}"), |b| {
             b.iter_batched(
                 || {
@@ -223,18 +241,13 @@ fn ysb(c: &mut Criterion) {
         watermark_delay: bound,
         ..Default::default()
     };
-    // Each task slot's threads on one core: with parallelism 2, one slot per core.
     let pr = |parallelism: usize| DataflowConfig {
-        parallelism,
         out_of_orderness: bound,
-        pin_slots: true,
-        ..Default::default()
+        ..pinned(parallelism)
     };
 
-    let mut group = c.benchmark_group("ysb");
-    group.throughput(Throughput::Elements(log.len() as u64));
-    group.sample_size(10);
-    for (name, cores) in [("one_core", 1), ("parallelism_2", 2)] {
+    let mut group = target_group(c, "ysb", log.len());
+    for (name, cores) in CORES {
         group.bench_function(format!("micro_batch_{name}"), |b| {
             b.iter_batched(
                 || MicroBatchEngine::new("mb", mb(cores), &pipeline, &table, partitions).unwrap(),

@@ -85,6 +85,20 @@ fn assert_streamed(run: &EngineRun, seen: &Mutex<Vec<u64>>) {
     assert_eq!(run.latency.outputs, expected.len() as u64, "a latency for every output");
 }
 
+/// The sequence numbers of the rows a run kept, ascending.
+fn kept_seqs(run: &EngineRun) -> Vec<u64> {
+    let mut seqs: Vec<u64> = run
+        .delivered
+        .iter()
+        .map(|d| match &d.output {
+            Output::Row(r) => r.event.seq,
+            other => panic!("a stateless pipeline delivered {other:?}"),
+        })
+        .collect();
+    seqs.sort_unstable();
+    seqs
+}
+
 fn log() -> SourceLog {
     SourceLog::from_events(4, events())
 }
@@ -120,16 +134,7 @@ fn a_streamed_micro_batch_query_delivers_what_an_unstreamed_one_keeps() {
     let kept = MicroBatchEngine::new("mb", cfg, &stateless(), &table(), 4)
         .unwrap()
         .run(&mut LiveRuntime::new(1), &log(), 60 * NANOS_PER_SEC);
-    let mut seqs: Vec<u64> = kept
-        .delivered
-        .iter()
-        .map(|d| match &d.output {
-            Output::Row(r) => r.event.seq,
-            other => panic!("{other:?}"),
-        })
-        .collect();
-    seqs.sort_unstable();
-    assert_eq!(seqs, evaluate(&stateless(), &table(), &events()).rows);
+    assert_eq!(kept_seqs(&kept), evaluate(&stateless(), &table(), &events()).rows);
 }
 
 #[test]
@@ -166,15 +171,7 @@ fn chained_sinks_on_virtual_time_deliver_the_reference_rows_merged() {
     };
     let job = JobContext::new("pr", &cfg, &stateless(), &table(), 4);
     let run = run_simulated(&job, &log(), &CostModel::FREE, Cluster::default(), ms(60_000), true).unwrap();
-    let mut seqs: Vec<u64> = run
-        .delivered
-        .iter()
-        .map(|d| match &d.output {
-            Output::Row(r) => r.event.seq,
-            other => panic!("{other:?}"),
-        })
-        .collect();
-    seqs.sort_unstable();
+    let seqs = kept_seqs(&run);
     assert_eq!(seqs, evaluate(&stateless(), &table(), &events()).rows);
     assert_eq!(run.latency.outputs, seqs.len() as u64);
 }

@@ -7,6 +7,12 @@
 //!   per-record engine's source and window threads share it) and with parallelism 2 on both
 //!   cores. Throughput is in events per second.
 //!
+//! * `stateless` — target 1: the stateless pipeline (filter views → campaign lookup → project)
+//!   over the same in-memory backlog, every output delivered to a discarding sink (Spark's
+//!   `noop`, Flink's `DiscardingSink`: made visible, latency recorded, handed on in chunks
+//!   through an [`OutputStream`] whose receiver digests them) — equal sink work for both
+//!   engines. The digest (count, sum and sum of squares of the sequence numbers) is asserted
+//!   equal to the reference evaluator's. One core and parallelism 2, as `ysb`.
 //! * `micro_batch_fixed_cost` — a live micro-batch query with its offset and commit logs (and
 //!   sink markers) written to a real checkpoint directory, one record per batch
 //!   (Trigger.AvailableNow with `maxOffsetsPerTrigger` 1): the reported time is per batch.
@@ -24,12 +30,19 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use streamlab_engines::dataflow::{live::run_live, DataflowConfig, JobContext};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput};
+use std::sync::{Arc, Mutex};
+
+use streamlab_engines::dataflow::live::{run_live, run_live_durable, IncarnationPlan, LiveFaults};
+use streamlab_engines::dataflow::{DataflowConfig, JobContext};
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::microbatch::checkpoint::CheckpointDir;
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, Trigger};
+use streamlab_engines::operators::Output;
 use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
+use streamlab_engines::reference;
+use streamlab_engines::run::{Delivered, OutputStream};
 use streamlab_engines::runtime::{LiveClock, LiveRuntime};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Span, NANOS_PER_SEC};
@@ -73,6 +86,136 @@ fn on_cores<T: Send>(cores: usize, f: impl FnOnce() -> T + Send) -> T {
     }
 }
 
+/// The two measurements of a throughput target: one core, and parallelism 2 on two.
+const CORES: [(&str, usize); 2] = [("one_core", 1), ("parallelism_2", 2)];
+
+/// A per-record job at `parallelism` with each task slot's threads on one core: with
+/// parallelism 2, one slot per core.
+fn pinned(parallelism: usize) -> DataflowConfig {
+    DataflowConfig {
+        parallelism,
+        pin_slots: true,
+        ..Default::default()
+    }
+}
+
+/// A group of throughput benches over `events` events, ten samples each.
+fn target_group<'a>(c: &'a mut Criterion, name: &str, events: usize) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(events as u64));
+    group.sample_size(10);
+    group
+}
+
+/// What a digesting sink saw: outputs, and the sum and sum of squares of their sequence
+/// numbers (wrapping) — equal to the reference's only if the same rows were delivered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct RowDigest {
+    count: u64,
+    sum: u64,
+    squares: u64,
+}
+
+impl RowDigest {
+    fn add(&mut self, seq: u64) {
+        self.count += 1;
+        self.sum = self.sum.wrapping_add(seq);
+        self.squares = self.squares.wrapping_add(seq.wrapping_mul(seq));
+    }
+}
+
+/// A discarding sink that digests what it is handed, and the digest it fills.
+fn digesting_sink() -> (OutputStream, Arc<Mutex<RowDigest>>) {
+    let digest = Arc::new(Mutex::new(RowDigest::default()));
+    let into = digest.clone();
+    let stream = OutputStream::new(move |chunk: &[Delivered]| {
+        let mut d = into.lock().unwrap();
+        for o in chunk {
+            if let Output::Row(r) = &o.output {
+                d.add(r.event.seq);
+            }
+        }
+    });
+    (stream, digest)
+}
+
+fn stateless(c: &mut Criterion) {
+    let cfg = ClickstreamConfig {
+        rate: RateProfile::Constant {
+            events_per_second: 100_000.0,
+        },
+        ..Default::default()
+    };
+    let events = generate(&cfg, 7, YSB_EVENTS as u64 * NANOS_PER_SEC / 100_000);
+    let table = campaign_table(&cfg, 7);
+    let partitions = cfg.partitions as usize;
+    let mut pipeline = stateless_pipeline();
+    pipeline.project = vec![Field::Seq, Field::EventTime, Field::User, Field::Campaign];
+    let mut expected = RowDigest::default();
+    for &seq in &reference::evaluate(&pipeline, &table, &events).rows {
+        expected.add(seq);
+    }
+    let log = SourceLog::from_events(partitions, events.iter().map(|e| Event { arrival: 0, ..*e }));
+    drop(events);
+    let mb = |workers: usize| MicroBatchConfig {
+        trigger: Trigger::AvailableNow {
+            max_records_per_batch: Some(1_000_000),
+        },
+        workers,
+        ..Default::default()
+    };
+    // Flink chains a sink of the sources' parallelism into them: each slot delivers its own.
+    let pr = |parallelism: usize| DataflowConfig {
+        chain_sink: true,
+        ..pinned(parallelism)
+    };
+    let mut group = target_group(c, "stateless", log.len());
+    for (name, cores) in CORES {
+        group.bench_function(format!("micro_batch_{name}"), |b| {
+            b.iter_batched(
+                || {
+                    let (stream, digest) = digesting_sink();
+                    let mut engine = MicroBatchEngine::new("mb", mb(cores), &pipeline, &table, partitions).unwrap();
+                    engine.set_output_stream(Some(stream));
+                    (engine, digest)
+                },
+                |(mut engine, digest)| {
+                    on_cores(cores, || {
+                        let run = engine.run(&mut LiveRuntime::new(cores), &log, 600 * NANOS_PER_SEC);
+                        assert_eq!(*digest.lock().unwrap(), expected);
+                        assert_eq!(run.latency.outputs, expected.count, "a latency for every output");
+                        run
+                    })
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        group.bench_function(format!("per_record_{name}"), |b| {
+            b.iter(|| {
+                on_cores(cores, || {
+                    let (stream, digest) = digesting_sink();
+                    let job = JobContext::new("pr", &pr(cores), &pipeline, &table, log.partitions());
+                    let plan = IncarnationPlan {
+                        until: 600 * NANOS_PER_SEC,
+                        bounded: true,
+                        checkpoint_dir: None,
+                        restore_from: None,
+                        on_commit: None,
+                        stream: Some(stream),
+                    };
+                    let run = run_live_durable(&job, &log, LiveClock::start(), plan, &LiveFaults::default())
+                        .unwrap()
+                        .run;
+                    assert_eq!(*digest.lock().unwrap(), expected);
+                    assert_eq!(run.latency.outputs, expected.count, "a latency for every output");
+                    run
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
 fn ysb(c: &mut Criterion) {
     let cfg = ClickstreamConfig {
         rate: RateProfile::Constant {
@@ -98,18 +241,13 @@ fn ysb(c: &mut Criterion) {
         watermark_delay: bound,
         ..Default::default()
     };
-    // Each task slot's threads on one core: with parallelism 2, one slot per core.
     let pr = |parallelism: usize| DataflowConfig {
-        parallelism,
         out_of_orderness: bound,
-        pin_slots: true,
-        ..Default::default()
+        ..pinned(parallelism)
     };
 
-    let mut group = c.benchmark_group("ysb");
-    group.throughput(Throughput::Elements(log.len() as u64));
-    group.sample_size(10);
-    for (name, cores) in [("one_core", 1), ("parallelism_2", 2)] {
+    let mut group = target_group(c, "ysb", log.len());
+    for (name, cores) in CORES {
         group.bench_function(format!("micro_batch_{name}"), |b| {
             b.iter_batched(
                 || MicroBatchEngine::new("mb", mb(cores), &pipeline, &table, partitions).unwrap(),
@@ -291,6 +429,7 @@ fn measurement_overhead(c: &mut Criterion) {
 
 criterion_group!(
     benches,
+    stateless,
     ysb,
     micro_batch_fixed_cost,
     per_record_latency,

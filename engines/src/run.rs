@@ -19,6 +19,50 @@ pub struct Delivered {
 /// engines are one of these.
 pub type OutputHook = dyn FnMut(u64, &[Delivered]) -> std::io::Result<()> + Send;
 
+/// Where a sink's outputs go as it makes them visible, once their latency is recorded: a run
+/// with a stream keeps none of its outputs (its [`EngineRun::delivered`] stays empty), so its
+/// memory does not grow with its length. Outputs arrive in delivery order, in chunks of at most
+/// [`OutputStream::CHUNK`] (a micro-batch hands a batch's outputs in such chunks).
+///
+/// Cloned, it is the same stream: a restarted incarnation of an engine delivers into the stream
+/// of the one it replaces. The receiver is called under a lock, once per chunk (never per output).
+#[derive(Clone)]
+pub struct OutputStream(std::sync::Arc<std::sync::Mutex<Box<StreamReceiver>>>);
+
+/// What an [`OutputStream`] hands each chunk of delivered outputs to.
+pub type StreamReceiver = dyn FnMut(&[Delivered]) + Send;
+
+impl OutputStream {
+    /// Outputs handed over at once, at most.
+    pub const CHUNK: usize = 1024;
+
+    /// A stream into `receiver`.
+    pub fn new(receiver: impl FnMut(&[Delivered]) + Send + 'static) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(Box::new(receiver))))
+    }
+
+    /// Spark's `noop` sink, Flink's `DiscardingSink`: the outputs are delivered (visible, their
+    /// latency recorded, counted) and dropped.
+    pub fn discard() -> Self {
+        Self::new(|_| {})
+    }
+
+    /// Hands `outputs` on.
+    pub fn send(&self, outputs: &[Delivered]) {
+        if outputs.is_empty() {
+            return;
+        }
+        let mut receiver = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (receiver)(outputs);
+    }
+}
+
+impl std::fmt::Debug for OutputStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutputStream")
+    }
+}
+
 /// Counters of an engine run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunCounts {

@@ -81,6 +81,7 @@ pub fn crash_sweep(
                     inject_failures: inject,
                     resume: false,
                     sink_dir: None,
+                    discard: false,
                 };
                 let ctx = RunContext {
                     scenario: s,

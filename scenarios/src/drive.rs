@@ -1,7 +1,10 @@
 //! Driving the engine runs of a scenario, on either clock.
 //!
 //! Live runs hold the whole workload in memory and run on real threads, one after another (so
-//! they do not compete for the two cores). Simulated runs of triggered micro-batch queries and
+//! they do not compete for the two cores). Their outputs are not kept: the engine runs on a
+//! thread of its own and its sink hands what it delivers through an [`OutputStream`], a few
+//! chunks in flight, to the caller's `on_output` on this thread (or, with `sink = "discard"`,
+//! drops them), so a run's memory does not grow with the outputs it delivers. Simulated runs of triggered micro-batch queries and
 //! of the per-record engine advance in segments of [`SEGMENT`] virtual time: the next segment's
 //! events are appended to the source log, every engine runs up to the segment's end, what it
 //! delivered is handed to the caller, and the events every reader is past are released. An
@@ -9,14 +12,16 @@
 //! results are the same as in one piece. The engines themselves are built by their
 //! [`crate::executor`].
 
-use streamlab_engines::run::{Delivered, EngineRun};
+use streamlab_engines::run::{Delivered, EngineRun, OutputStream};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Nanos, NANOS_PER_SEC};
 
 use crate::clock::ClockSetup;
 use crate::engine::EngineSpec;
 use crate::error_run::{Result, RunError};
-use crate::executor::{check_failure_workers, executor, Durability, EngineRunContext, Prepared, RunContext, Segmented};
+use crate::executor::{
+    check_failure_workers, executor, Durability, EngineRunContext, Prepared, RunContext, Segmented, WholeRun,
+};
 use crate::spec::Scenario;
 use crate::workload::Workload;
 
@@ -67,6 +72,37 @@ pub fn engine_clock(
         }
         _ => Ok(None),
     }
+}
+
+/// Outputs in flight between a live engine's sink and the caller, in chunks of
+/// [`OutputStream::CHUNK`]: a caller slower than the sink holds the engine back (its sink blocks),
+/// as a slow sink would.
+const CHUNKS_IN_FLIGHT: usize = 16;
+
+/// Runs a live engine over `log` on a thread of its own while this one hands what its sink
+/// delivers to `on_output`, chunk by chunk: nothing it delivers is kept after it is handed on.
+fn stream_whole(
+    run_whole: WholeRun<'_>,
+    log: &SourceLog,
+    on_output: &mut dyn FnMut(Vec<Delivered>) -> Result<()>,
+) -> Result<std::result::Result<EngineRun, String>> {
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<Delivered>>(CHUNKS_IN_FLIGHT);
+    let stream = OutputStream::new(move |d| {
+        // The receiver only goes away once the engine has finished.
+        let _ = tx.send(d.to_vec());
+    });
+    std::thread::scope(|s| {
+        let engine = s.spawn(move || run_whole(log, Some(stream)));
+        let mut failed = None;
+        // Drained to the end even after an error, so the engine's sink never blocks for good.
+        for chunk in rx.iter() {
+            if failed.is_none() {
+                failed = on_output(chunk).err();
+            }
+        }
+        let run = engine.join().expect("the engine's thread panicked");
+        failed.map_or(Ok(run), Err)
+    })
 }
 
 /// Runs several engine configurations of `scenario` on `workload` until `until`. Live runs go
@@ -126,7 +162,12 @@ pub fn run_engines(
                 let log = full_log.get_or_insert_with(|| workload.full_log());
                 crate::rss::reset_peak();
                 let start = crate::rss::resident();
-                let mut run = run_whole(log).map_err(refuse)?;
+                let mut run = match clock {
+                    ClockSetup::Live if ctx.durability.discard => run_whole(log, Some(OutputStream::discard())),
+                    ClockSetup::Live => stream_whole(run_whole, log, &mut |d| on_output(i, d))?,
+                    ClockSetup::Simulated { .. } => run_whole(log, None),
+                }
+                .map_err(refuse)?;
                 if let (ClockSetup::Live, Some((_, at_start)), Some((peak, at_end))) =
                     (clock, start, crate::rss::resident())
                 {

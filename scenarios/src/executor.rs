@@ -12,7 +12,7 @@
 use streamlab_engines::cost::Slowdown;
 use streamlab_engines::fault::CrashPoint;
 use streamlab_engines::recovery::Supervisor;
-use streamlab_engines::run::{Delivered, EngineRun};
+use streamlab_engines::run::{Delivered, EngineRun, OutputStream};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::Nanos;
 
@@ -34,6 +34,9 @@ pub struct Durability {
     /// Micro-batch queries write each batch's output durably under here (see
     /// [`crate::sink::batch_file_writer`]).
     pub sink_dir: Option<std::path::PathBuf>,
+    /// The sinks discard their outputs (scenario `sink = "discard"`): a live run hands none
+    /// back, only its counts and latency.
+    pub discard: bool,
 }
 
 /// What every engine run of one scenario run shares: the scenario, its workload, how long the
@@ -159,8 +162,11 @@ pub fn fingerprint(scenario: &Scenario, engine: &EngineSpec) -> String {
     format!("{}/{}/{h:016x}", scenario.name, engine.name)
 }
 
-/// A run over the whole log, in one go; an error is the engine's message.
-pub type WholeRun<'a> = Box<dyn FnOnce(&SourceLog) -> std::result::Result<EngineRun, String> + 'a>;
+/// A run over the whole log, in one go, handing what its sink delivers to the stream when it is
+/// given one (then its `delivered` stays empty); an error is the engine's message. It is `Send`:
+/// a live run streams from its own thread while the caller takes the outputs.
+pub type WholeRun<'a> =
+    Box<dyn FnOnce(&SourceLog, Option<OutputStream>) -> std::result::Result<EngineRun, String> + Send + 'a>;
 
 /// An engine ready to run.
 pub enum Prepared<'a> {

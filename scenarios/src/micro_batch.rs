@@ -72,7 +72,8 @@ impl EngineExecutor for MicroBatchConfig {
         match clock {
             ClockSetup::Live => {
                 let slowdowns = slowdowns.clone();
-                Ok(Prepared::Whole(Box::new(move |log| {
+                Ok(Prepared::Whole(Box::new(move |log, stream| {
+                    query.engine().set_output_stream(stream);
                     let clock = live_clock(checkpoint_path.as_deref(), resume).map_err(|e| e.to_string())?;
                     let rt = LiveRuntime::with_clock(clock, cfg.workers)
                         .with_slowdowns(slowdowns)
@@ -99,7 +100,8 @@ impl EngineExecutor for MicroBatchConfig {
                 if matches!(cfg.trigger, Trigger::ProcessingTime { .. }) {
                     Ok(Prepared::Segmented(Segmented(query)))
                 } else {
-                    Ok(Prepared::Whole(Box::new(move |log| {
+                    Ok(Prepared::Whole(Box::new(move |log, stream| {
+                        query.query().engine().set_output_stream(stream);
                         query.advance(log, until).map_err(|e| e.to_string())?;
                         Ok(query.finish())
                     })))

@@ -70,14 +70,15 @@ impl EngineExecutor for DataflowConfig {
                     }),
                     _ => None,
                 };
-                Ok(Prepared::Whole(Box::new(move |log| {
+                Ok(Prepared::Whole(Box::new(move |log, stream| {
                     let job = JobContext::new(&engine.name, cfg, pipeline, table, log.partitions());
                     let mut job = Box::new(
                         LiveJob::new(job, until)
                             .with_checkpoint_dir(checkpoint_dir, resume)
                             .with_faults(times, faults)
                             .bounded(backlog)
-                            .with_durable_sink(sink),
+                            .with_durable_sink(sink)
+                            .with_output_stream(stream),
                     );
                     job.advance(log, until).map_err(|e| e.to_string())?;
                     Ok(job.finish())

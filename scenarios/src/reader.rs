@@ -31,10 +31,10 @@ use crate::failures::FailureSpec;
 use crate::keypath::Segment;
 use crate::profile::load_profile;
 use crate::real_engine::{RealEngine, RealSettings};
-use crate::spec::{Scenario, Slo, WorkloadSpec};
+use crate::spec::{Scenario, SinkKind, Slo, WorkloadSpec};
 
 /// The keys allowed at the top level of a scenario file.
-const TOP_LEVEL_KEYS: [&str; 13] = [
+const TOP_LEVEL_KEYS: [&str; 14] = [
     "slo",
     "failure",
     "name",
@@ -43,6 +43,7 @@ const TOP_LEVEL_KEYS: [&str; 13] = [
     "duration",
     "drain",
     "clock",
+    "sink",
     "profile",
     "cluster",
     "workload",
@@ -154,6 +155,7 @@ impl Reader<'_> {
         }
         let drain = self.top("drain")?.unwrap_or(Scenario::DEFAULT_DRAIN);
         let clock = self.top("clock")?.unwrap_or_default();
+        let sink: SinkKind = self.top("sink")?.unwrap_or_default();
         let profile: String = self
             .top("profile")?
             .unwrap_or_else(|| Scenario::DEFAULT_PROFILE.to_string());
@@ -189,6 +191,12 @@ impl Reader<'_> {
                 ))
             }
         };
+        if sink == SinkKind::Discard && !failures.is_empty() {
+            return Err(self.at(
+                "sink",
+                "\"discard\" keeps no output to count an injected failure's duplicates and losses in; use \"file\" (the default) with [[failure]]",
+            ));
+        }
         for (i, f) in failures.iter().enumerate() {
             f.validate(&engines)
                 .map_err(|(key, message)| self.at(&format!("failure[{i}].{key}"), message))?;
@@ -202,6 +210,7 @@ impl Reader<'_> {
             duration,
             drain,
             clock,
+            sink,
             profile,
             cluster,
             slo,

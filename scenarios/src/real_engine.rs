@@ -216,7 +216,7 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
         }
         let (file_name, text) = self.config.job(&ctx, &self.settings)?;
         let engine = ctx.engine;
-        Ok(Prepared::Whole(Box::new(move |_log| {
+        Ok(Prepared::Whole(Box::new(move |_log, _stream| {
             let cache = CacheDir::from_env().map_err(|e| e.to_string())?;
             let venv = cache.venv(C::VENV);
             Self::check_ready(&cache)?;

@@ -20,7 +20,7 @@ use crate::failures;
 use crate::recovery::{recovery, OutputLedger};
 use crate::results::{prepare_results_dir, write_results, ResultsDirRequest};
 use crate::sink::SinkFiles;
-use crate::spec::{ClockKind, EngineSpec, Scenario};
+use crate::spec::{ClockKind, EngineSpec, Scenario, SinkKind};
 use crate::summary::summarize;
 use crate::validate::CanonicalOutput;
 use crate::workload::Workload;
@@ -111,6 +111,7 @@ pub fn run_scenario(
             inject_failures: false,
             resume: false,
             sink_dir: None,
+            discard: false,
         };
         let ctx = RunContext {
             scenario,
@@ -130,11 +131,14 @@ pub fn run_scenario(
     let live = matches!(clock, ClockSetup::Live);
     let mut sinks = SinkFiles::create(&layout, &engines, &scenario.pipeline, live)?;
     let mut ledgers: Vec<OutputLedger> = engines.iter().map(|_| OutputLedger::default()).collect();
+    let discard = scenario.sink == SinkKind::Discard;
     let durability = Durability {
         checkpoint_root: Some(opts.checkpoint_root.clone().unwrap_or_else(|| layout.checkpoints())),
         inject_failures: true,
         resume: opts.resume,
-        sink_dir: Some(dir.clone()),
+        // A discarding sink writes no batch files either.
+        sink_dir: (!discard).then(|| dir.clone()),
+        discard,
     };
     let ctx = RunContext {
         scenario,
@@ -145,7 +149,7 @@ pub fn run_scenario(
     };
     // Every native run's outputs are checked against the reference evaluator, on either clock,
     // when the workload is small enough to evaluate (a real engine checks its own).
-    let checked = scenario.failures.is_empty() && workload.expected_events() <= REFERENCE_CHECK_EVENTS;
+    let checked = scenario.failures.is_empty() && workload.expected_events() <= REFERENCE_CHECK_EVENTS && !discard;
     let mut canonical: Vec<CanonicalOutput> = engines.iter().map(|_| CanonicalOutput::default()).collect();
     let results = run_engines(&ctx, &engines, &mut on_engine, &mut |i, d| {
         if baseline.is_some() {
@@ -153,6 +157,9 @@ pub fn run_scenario(
         }
         if checked {
             canonical[i].add(&d);
+        }
+        if discard {
+            return Ok(());
         }
         sinks.write(i, &d)
     })?;
@@ -162,13 +169,14 @@ pub fn run_scenario(
     let mut summary = summarize(scenario, seed, duration, workload.expected_events(), &clock, &runs);
     if scenario.failures.is_empty() {
         let events = workload.expected_events();
-        let reference = (events <= REFERENCE_CHECK_EVENTS)
+        let reference = (events <= REFERENCE_CHECK_EVENTS && !discard)
             .then(|| reference::evaluate(&scenario.pipeline, &workload.table, &workload.events()));
         for ((spec, run), (out, canonical)) in runs.iter().zip(summary.runs.iter_mut().zip(&canonical)) {
             if spec.kind.is_real() {
                 continue;
             }
             out.notes.push(match &reference {
+                _ if discard => "outputs not checked against the reference evaluator: the sink discards them (sink = \"discard\")".into(),
                 Some(reference) => canonical.against_reference(reference, run.counts.late_dropped),
                 None => format!(
                     "outputs not checked against the reference evaluator: {events} events (it runs up to {REFERENCE_CHECK_EVENTS})"

@@ -15,6 +15,7 @@
 //! duration = "10s"                    # how long the workload runs (events arrive during it); > 0
 //! drain = "3s"                        # how long engines keep running after the last arrival; default "2s"
 //! clock = "live"                      # "live" (default) | "simulated"
+//! sink = "file"                       # "file" (default): sink-<run>.csv | "discard": delivered, timed, dropped
 //! profile = "local"                   # simulated clock: cost profile, built-in name or file
 //!
 //! [cluster]                           # simulated clock: the cluster (live: this machine)
@@ -68,6 +69,18 @@ use streamlab_workloads::{ClickstreamConfig, NexmarkWorkload, RateProfile};
 
 pub use crate::engine::{EngineKind, EngineSpec};
 pub use crate::failures::{CrashScope, FailureKindName, FailureSpec};
+
+/// What the engines' sinks do with an output once it is delivered and its latency recorded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// Written to `sink-<run>.csv` (micro-batch: one durable file per batch, joined at the end).
+    #[default]
+    File,
+    /// Dropped, as Spark's `noop` sink and Flink's `DiscardingSink` do in throughput benchmarks:
+    /// every output is still made visible, counted and timed; nothing is formatted or kept.
+    Discard,
+}
 
 /// Which clock a scenario runs on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -153,6 +166,8 @@ pub struct Scenario {
     pub drain: Span,
     /// Which clock to run on.
     pub clock: ClockKind,
+    /// What the sinks do with delivered outputs.
+    pub sink: SinkKind,
     /// The cost profile the simulated clock prices work with: a built-in name or a path
     /// relative to the scenario file.
     pub profile: String,

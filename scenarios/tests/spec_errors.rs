@@ -7,7 +7,7 @@ use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode, Trigger};
 use streamlab_engines::pipeline::{AggFunc, Field, WindowSpec};
 use streamlab_engines::time::Span;
-use streamlab_scenarios::spec::{ClockKind, EngineKind, Scenario, WorkloadSpec};
+use streamlab_scenarios::spec::{ClockKind, EngineKind, Scenario, SinkKind, WorkloadSpec};
 use streamlab_scenarios::ScenarioError;
 use streamlab_workloads::RateProfile;
 
@@ -500,4 +500,15 @@ fn nexmark_bad_values_and_keys_name_their_key_path() {
     assert_invalid(&stray_table, 8, "workload.nexmark", &["generator = \"nexmark\""]);
     let rate = NEXMARK.replace("events_per_second = 1000", "events_per_second = -1");
     assert_invalid(&rate, 7, "workload.rate.events_per_second", &[]);
+}
+
+#[test]
+fn a_discarding_sink_is_read_and_refused_beside_injected_failures() {
+    let s = Scenario::parse(Path::new(FILE), &format!("sink = \"discard\"\n{BASE}")).unwrap();
+    assert_eq!(s.sink, SinkKind::Discard);
+    assert_eq!(Scenario::parse(Path::new(FILE), BASE).unwrap().sink, SinkKind::File);
+    let text = format!("sink = \"discard\"\n{BASE}\n[[failure]]\nkind = \"crash\"\nat = \"2s\"\n");
+    assert_invalid(&text, 1, "sink", &["\"discard\" keeps no output", "[[failure]]"]);
+    let (_, message) = error_of(&format!("sink = \"nowhere\"\n{BASE}"));
+    assert!(message.contains("`sink`") && message.contains("discard"), "{message}");
 }

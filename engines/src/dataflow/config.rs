@@ -99,6 +99,12 @@ pub struct DataflowConfig {
     /// cpuset does. Off (the default), the OS schedules the subtask threads where it likes.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub pin_slots: bool,
+    /// A stateless pipeline's sink at the job's parallelism, chained into each source subtask
+    /// (Flink chains a sink whose parallelism equals its input's: no exchange, no sink thread).
+    /// Off (the default), the sink has parallelism 1 and, above parallelism 1, sits behind an
+    /// exchange. At-least-once sinks only (each chained sink would hold its own transaction).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub chain_sink: bool,
 }
 
 impl Default for DataflowConfig {
@@ -120,6 +126,7 @@ impl Default for DataflowConfig {
             },
             state_backend: StateBackendKind::Heap,
             pin_slots: false,
+            chain_sink: false,
         }
     }
 }
@@ -201,6 +208,12 @@ impl DataflowConfig {
             return err(
                 "sink",
                 "an exactly-once sink commits on checkpoints: set `checkpoint_interval`, or use `at_least_once`",
+            );
+        }
+        if self.chain_sink && self.sink == SinkGuarantee::ExactlyOnce {
+            return err(
+                "chain_sink",
+                "a chained sink runs once per source subtask, and this engine's two-phase commit has one sink: use `sink = \"at_least_once\"`, or drop `chain_sink`",
             );
         }
         if let RestartStrategy::ExponentialDelay {

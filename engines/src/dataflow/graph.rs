@@ -2,7 +2,9 @@
 //!
 //! Topology, as Flink would chain it: the filter and join are chained into each source
 //! subtask; a key-by is always a network exchange; the sink has parallelism 1, so it is chained
-//! when the operator before it has parallelism 1 and reached through an exchange otherwise.
+//! when the operator before it has parallelism 1 and reached through an exchange otherwise —
+//! unless a stateless job sets `chain_sink`: then each source subtask holds a sink of its own
+//! (the job's sinks are merged when it ends, [`SinkOperator::absorb`]).
 //!
 //! Subtasks are numbered: sources `0..p`, window subtasks `p..2p` (stateful), then the sink
 //! subtask when it is not chained. A chain of keyed stages (a join or a deduplication, then an
@@ -159,10 +161,31 @@ impl<R: Link<Row>, W: Link<Output>> JobGraph<R, W> {
         };
         let mut sink = Some(sink);
         let mut take_sink = || sink.take().expect("one sink per job");
-        match ExchangeKey::for_pipeline(&job.pipeline) {
+        let exchange = ExchangeKey::for_pipeline(&job.pipeline);
+        if cfg.chain_sink && exchange.is_some() {
+            return Err(DataflowConfigError {
+                key: "chain_sink".into(),
+                message: "only a stateless pipeline's sink chains into the sources; a keyed stage's results reach the sink through an exchange".into(),
+            });
+        }
+        match exchange {
             None if p == 1 => {
                 let task = source(0, RowOutput::Chained(Box::new(take_sink())));
                 g.push(Subtask::Source(task), vec![], 0);
+            }
+            None if cfg.chain_sink => {
+                // The job's sink (with what earlier incarnations delivered) in the first source
+                // subtask, a fresh one like it in each other.
+                let first = take_sink();
+                let mut sinks: Vec<SinkOperator> = (1..p).map(|_| first.fresh()).collect();
+                sinks.insert(0, first);
+                for (i, sink) in sinks.into_iter().enumerate() {
+                    g.push(
+                        Subtask::Source(source(i, RowOutput::Chained(Box::new(sink)))),
+                        vec![],
+                        0,
+                    );
+                }
             }
             None => {
                 let to = p;

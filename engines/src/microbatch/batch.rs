@@ -28,9 +28,10 @@ use crate::fault::{BatchPhase, EngineStop};
 use crate::microbatch::config::OutputMode;
 use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::log::OffsetEntry;
-use crate::microbatch::map_stage::{gather_rows, EventTimes};
+use crate::microbatch::map_stage::{EventTimes, StatelessRows};
 use crate::microbatch::progress::{BatchProgress, DurationMs, EventTimeStats, StateOperatorProgress};
 use crate::microbatch::run_state::RunState;
+use crate::microbatch::sink::BatchOutputs;
 use crate::runtime::Runtime;
 use crate::source::SourceLog;
 use crate::time::{as_ms, Nanos};
@@ -270,13 +271,28 @@ impl MicroBatchEngine {
     ) -> Result<(), EngineStop> {
         self.crash_check(batch.id, BatchPhase::AddBatch, rt.now())?;
         let mut map_out = self.map_stage(rt, source, batch, run);
-        let outputs = if self.pipeline.is_stateful() {
+        if self.pipeline.is_stateful() {
             let results = self.reduce_stage(rt, batch, &mut map_out, run)?;
-            self.then_stage(results, rt.now())
+            let outputs = self.then_stage(results, rt.now());
+            self.deliver(rt, batch, BatchOutputs::Results(&outputs), run)?;
         } else {
-            gather_rows(&mut map_out)
-        };
-        self.deliver(rt, batch, outputs, run)?;
+            // A stateless query's output is its map tasks' rows, in partition order, delivered
+            // from where the tasks left them (never gathered into a copy).
+            // The sink needs the engine mutably; the chain materializes the rows meanwhile (a
+            // clone per batch: the filter's predicates and the dimension table).
+            let chain = self.chain.clone();
+            let rows = StatelessRows {
+                map_out: &map_out,
+                events: (batch.ranges.iter().enumerate())
+                    .map(|(p, &(from, to))| source.read(p, from, to))
+                    .collect(),
+                chain: &chain,
+                batch_start: batch.marks.start,
+                nominal: batch.nominal,
+            };
+            self.deliver(rt, batch, BatchOutputs::Rows(rows), run)?;
+            self.selection_buffers.keep(&mut map_out);
+        }
 
         // The watermark for the next batch, from this batch's event times.
         let event_times = EventTimes::of(&map_out);

@@ -224,6 +224,15 @@ impl MicroBatchEngine {
         }
         delivered.sort_unstable_by_key(|(at, p, i, _)| (*at, *p, *i));
         run.counts.outputs += delivered.len() as u64;
-        run.delivered.extend(delivered.into_iter().map(|(_, _, _, d)| d));
+        let delivered = delivered.into_iter().map(|(_, _, _, d)| d);
+        match &run.stream {
+            None => run.delivered.extend(delivered),
+            Some(stream) => {
+                let delivered: Vec<Delivered> = delivered.collect();
+                for chunk in delivered.chunks(crate::run::OutputStream::CHUNK) {
+                    stream.send(chunk);
+                }
+            }
+        }
     }
 }

@@ -29,13 +29,14 @@ use crate::fault::{BatchPhase, CrashPoint, EngineStop};
 use crate::microbatch::batch::ReadLimit;
 use crate::microbatch::checkpoint::CheckpointDir;
 use crate::microbatch::log::{BatchLogs, OffsetEntry};
+use crate::microbatch::map_stage::SelectionBuffers;
 use crate::microbatch::run_state::RunState;
 pub use crate::microbatch::sink::SinkWriter;
 use crate::operators::graph::{KeyedStage, StageRules, ThenStage};
 use crate::operators::stateless::StatelessChain;
 use crate::operators::window::{EmitPolicy, TimeSemantics, WindowedAggregation};
 use crate::pipeline::PipelineSpec;
-use crate::run::{Delivered, EngineRun};
+use crate::run::{Delivered, EngineRun, OutputStream};
 use crate::runtime::Runtime;
 use crate::source::SourceLog;
 use crate::time::{EventTime, Nanos};
@@ -106,6 +107,8 @@ pub struct MicroBatchEngine {
     pub(super) read_up_to: Vec<usize>,
     /// A durable sink that writes each batch's output, if the run has one.
     pub(super) sink_writer: Option<SinkWriter>,
+    /// A stateless query's selection buffers, reused from batch to batch.
+    pub(super) selection_buffers: SelectionBuffers,
 }
 
 impl MicroBatchEngine {
@@ -179,6 +182,7 @@ impl MicroBatchEngine {
             crash: None,
             read_up_to: vec![0; partitions],
             sink_writer: None,
+            selection_buffers: SelectionBuffers::default(),
         })
     }
 
@@ -194,6 +198,12 @@ impl MicroBatchEngine {
     /// Writes each batch's output with `writer` (before the sink marker) — a durable sink.
     pub fn set_sink_writer(&mut self, writer: Option<SinkWriter>) {
         self.sink_writer = writer;
+    }
+
+    /// Hands every delivered output to `stream` instead of keeping it (a recovered query takes
+    /// the stream over with the rest of the run).
+    pub fn set_output_stream(&mut self, stream: Option<OutputStream>) {
+        self.run.stream = stream;
     }
 
     /// Takes the durable sink writer (to hand it to a recovered query).

@@ -25,7 +25,7 @@ use crate::operators::graph::ExchangeKey;
 use crate::operators::stateless::StatelessChain;
 use crate::operators::window::partial::{Partial, PartialAggregator};
 use crate::operators::window::WindowedAggregation;
-use crate::operators::{Lineage, Output, Row};
+use crate::operators::{Lineage, Row};
 use crate::runtime::{Runtime, TaskContext};
 use crate::source::SourceLog;
 use crate::time::{EventTime, Nanos};
@@ -35,8 +35,9 @@ use crate::time::{EventTime, Nanos};
 pub(super) struct MapOutput {
     /// The work the task did (charged to its task clock).
     pub(super) work: Work,
-    /// Rows of a stateless pipeline.
-    pub(super) rows: Vec<Row>,
+    /// A stateless pipeline's rows, as a selection of the task's events (materialized when
+    /// the sink delivers them, [`StatelessRows`]).
+    pub(super) selected: Vec<Selected>,
     /// Rows of a stateful pipeline, by shuffle partition (session windows).
     pub(super) buckets: Vec<Vec<Row>>,
     /// Partial aggregates of a stateful pipeline, by shuffle partition (other windows).
@@ -69,6 +70,8 @@ struct MapTask<'a> {
     batch_start: Nanos,
     /// The batch's trigger instant: every record's handoff time.
     nominal: Nanos,
+    /// Emptied selection buffers of earlier batches, taken by a stateless task.
+    buffers: &'a SelectionBuffers,
 }
 
 impl MapTask<'_> {
@@ -88,9 +91,8 @@ impl MapTask<'_> {
         };
         let stateful = shuffle > 0;
         if !stateful {
-            // At most one row per event: reserved once (untouched capacity costs no memory), so
-            // the rows are never copied by growth.
-            out.rows.reserve(events.len());
+            self.select(events, &mut out);
+            return out;
         }
         for e in events {
             let (min, max) = (
@@ -119,23 +121,57 @@ impl MapTask<'_> {
                     };
                     out.buckets[partition_of(key, shuffle)].push(row);
                 }
-                None => out.rows.push(row),
+                None => unreachable!("a stateless task selects its rows"),
             }
         }
         if let Some(p) = partial {
             (out.partials, out.late_rows) = p.finish(shuffle);
         }
-        let n = events.len() as u64;
+        out.work = self.work(events.len(), &out);
+        out
+    }
+
+    /// A stateless task: which of its events reach the sink, and the event-time statistics —
+    /// 8 bytes per selected event rather than a 104-byte row (the rows are materialized once,
+    /// where the sink delivers them; writing them here and reading them back there was the
+    /// map stage's largest cost in the profile).
+    fn select(&self, events: &[Event], out: &mut MapOutput) {
+        // At most one per event: reserved once, in an earlier batch's buffer whose pages are
+        // already mapped (a fresh one page-faults once per 4 KiB it fills).
+        out.selected = self.buffers.take();
+        out.selected.reserve(events.len());
+        let (mut min, mut max, mut sum) = (EventTime::MAX, EventTime::MIN, 0i128);
+        for (offset, e) in events.iter().enumerate() {
+            min = min.min(e.event_time);
+            max = max.max(e.event_time);
+            sum += e.event_time as i128;
+            if let Some(campaign) = self.chain.select(e) {
+                out.selected.push(Selected {
+                    offset: offset as u32,
+                    campaign,
+                });
+            }
+        }
+        if !events.is_empty() {
+            (out.min_et, out.max_et) = (Some(min), Some(max));
+        }
+        out.sum_et = sum;
+        out.count = events.len() as u64;
+        out.work = self.work(events.len(), out);
+    }
+
+    /// What a task that read `n` events did.
+    fn work(&self, n: usize, out: &MapOutput) -> Work {
+        let n = n as u64;
         let routed: u64 = out.buckets.iter().map(|b| b.len() as u64).sum::<u64>()
             + out.partials.iter().map(|b| b.len() as u64).sum::<u64>();
-        out.work = Work {
+        Work {
             events_read: n,
             events_chained: n,
             shuffle_rows: routed,
             modelled: n * self.record_cost,
             ..Default::default()
-        };
-        out
+        }
     }
 }
 
@@ -165,6 +201,7 @@ impl MicroBatchEngine {
             record_cost: self.cfg.modelled_cost_per_record.nanos(),
             batch_start: batch.marks.start,
             nominal: batch.nominal,
+            buffers: &self.selection_buffers,
         };
         let ranges = &batch.ranges;
         // Map task for source partition `p`; `rerun`: its output was lost and it runs again.
@@ -208,15 +245,105 @@ impl MicroBatchEngine {
     }
 }
 
-/// A stateless query's output: every map task's rows, in partition order.
-pub(super) fn gather_rows(map_out: &mut [MapOutput]) -> Vec<Output> {
-    // Reserved before they are gathered: the rows are never copied by growth.
-    let mut outputs: Vec<Output> = Vec::with_capacity(map_out.iter().map(|m| m.rows.len()).sum());
-    for m in map_out {
-        outputs.extend(m.rows.drain(..).map(Output::Row));
-    }
-    outputs
+/// One event of a stateless task's partition that reaches the sink: where it is in the task's
+/// offset range, and the campaign it joined.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Selected {
+    offset: u32,
+    campaign: u32,
 }
+
+/// A stateless batch's rows, materialized as the sink delivers them: each map task's selection
+/// over its partition's events, in partition order, with the lineage every row of the batch
+/// shares but its arrival.
+pub(super) struct StatelessRows<'a> {
+    /// The map tasks' outputs.
+    pub(super) map_out: &'a [MapOutput],
+    /// Each task's events (its partition's offset range).
+    pub(super) events: Vec<&'a [Event]>,
+    /// The chain that selected them (it applies `convert` again).
+    pub(super) chain: &'a StatelessChain,
+    /// When the batch started: every row's ingest time.
+    pub(super) batch_start: Nanos,
+    /// The batch's trigger instant: every row's handoff time.
+    pub(super) nominal: Nanos,
+}
+
+impl StatelessRows<'_> {
+    /// How many rows.
+    pub(super) fn len(&self) -> usize {
+        self.map_out.iter().map(|m| m.selected.len()).sum()
+    }
+
+    /// The rows split into at most `n` parts of whole map tasks, in order.
+    pub(super) fn split(&self, n: usize) -> Vec<StatelessRows<'_>> {
+        let tasks = self.map_out.len();
+        let per_part = tasks.div_ceil(n.max(1)).max(1);
+        (0..tasks)
+            .step_by(per_part)
+            .map(|from| {
+                let to = (from + per_part).min(tasks);
+                StatelessRows {
+                    map_out: &self.map_out[from..to],
+                    events: self.events[from..to].to_vec(),
+                    chain: self.chain,
+                    batch_start: self.batch_start,
+                    nominal: self.nominal,
+                }
+            })
+            .collect()
+    }
+
+    /// Calls `f` with each row, in order.
+    #[inline]
+    pub(super) fn for_each(&self, mut f: impl FnMut(Row)) {
+        for (m, events) in self.map_out.iter().zip(&self.events) {
+            for s in &m.selected {
+                let e = &events[s.offset as usize];
+                let lineage = Lineage {
+                    arrival: e.arrival,
+                    ingest: self.batch_start,
+                    handoff: self.nominal,
+                    recv: self.batch_start,
+                };
+                f(self.chain.row(e, s.campaign, lineage));
+            }
+        }
+    }
+}
+
+/// The emptied selection buffers of a stateless query's map tasks, kept for the next batch: a
+/// batch of millions of rows would otherwise fill freshly mapped memory, a page fault per 4 KiB.
+/// At most [`MAX_KEPT`] buffers are kept, so what is held is bounded by the largest batch,
+/// never by the run's length.
+#[derive(Debug, Default)]
+pub(super) struct SelectionBuffers(std::sync::Mutex<Vec<Vec<Selected>>>);
+
+impl SelectionBuffers {
+    /// An empty buffer: a kept one if there is one.
+    fn take(&self) -> Vec<Selected> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Keeps the map tasks' selection buffers, emptied, for the next batch.
+    pub(super) fn keep(&self, map_out: &mut [MapOutput]) {
+        let mut kept = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for m in map_out {
+            let mut selected = std::mem::take(&mut m.selected);
+            if selected.capacity() > 0 && kept.len() < MAX_KEPT {
+                selected.clear();
+                kept.push(selected);
+            }
+        }
+    }
+}
+
+/// Buffers kept at most (source partitions rarely exceed this).
+const MAX_KEPT: usize = 64;
 
 /// The event times a batch's map tasks saw, and the records they read again.
 #[derive(Clone, Copy, Debug, Default)]

@@ -9,7 +9,7 @@
 use crate::latency::{Component, LatencyRecorder};
 use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::progress::BatchProgress;
-use crate::run::{Delivered, EngineRun, RunCounts};
+use crate::run::{Delivered, EngineRun, OutputStream, RunCounts};
 use crate::time::Nanos;
 
 /// Accumulates a run's outputs while batches run.
@@ -17,8 +17,10 @@ use crate::time::Nanos;
 pub(super) struct RunState {
     /// The crashes the query recovered from.
     pub(super) failures: Vec<crate::run::FailureEvent>,
-    /// Outputs in the order the sink made them visible.
+    /// Outputs in the order the sink made them visible (none kept with a stream).
     pub(super) delivered: Vec<Delivered>,
+    /// Where outputs go as they are delivered, instead of `delivered`.
+    pub(super) stream: Option<OutputStream>,
     /// Continuous processing's committed epochs (progress records of their own).
     pub(super) epochs: Vec<serde_json::Value>,
     /// The latency of every delivered output, by component.
@@ -36,6 +38,7 @@ impl RunState {
         Self {
             failures: Vec::new(),
             delivered: Vec::new(),
+            stream: None,
             epochs: Vec::new(),
             latency: LatencyRecorder::new(components),
             progress: Vec::new(),

@@ -42,6 +42,15 @@ impl StatelessChain {
     /// no match in the dimension table.
     #[inline]
     pub fn apply(&self, event: &Event, lineage: Lineage) -> Option<Row> {
+        self.select(event).map(|campaign| self.row(event, campaign, lineage))
+    }
+
+    /// Whether `event` passes the filter and finds its match: `Some(campaign)` (0 without a
+    /// join) if it does. With [`StatelessChain::row`] this is [`StatelessChain::apply`] in two
+    /// steps: a selection, then the row materialized from it (a vectorized engine's selection
+    /// vector, resolved at the sink).
+    #[inline]
+    pub fn select(&self, event: &Event) -> Option<u32> {
         if self.kind_mask & (1 << event.kind.index()) == 0 {
             return None;
         }
@@ -51,18 +60,30 @@ impl StatelessChain {
         if let Some(j) = &self.inputs {
             j.key_of(event)?;
         }
+        match &self.join {
+            None => Some(0),
+            Some(t) => match &self.convert {
+                None => t.campaign(event.ad),
+                Some(c) => {
+                    let mut converted = *event;
+                    c.apply(&mut converted);
+                    t.campaign(converted.ad)
+                }
+            },
+        }
+    }
+
+    /// The row of a selected `event` (see [`StatelessChain::select`]) that joined `campaign`.
+    #[inline]
+    pub fn row(&self, event: &Event, campaign: u32, lineage: Lineage) -> Row {
         let mut event = *event;
         if let Some(c) = &self.convert {
             c.apply(&mut event);
         }
-        let campaign = match &self.join {
-            None => 0,
-            Some(t) => t.campaign(event.ad)?,
-        };
-        Some(Row {
+        Row {
             event,
             campaign,
             lineage,
-        })
+        }
     }
 }

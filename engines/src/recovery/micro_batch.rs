@@ -135,6 +135,11 @@ impl<R: Runtime> SupervisedQuery<R> {
     pub fn new(query: RecoveringQuery, rt: R) -> Self {
         Self { query, rt }
     }
+
+    /// The supervised query.
+    pub fn query(&mut self) -> &mut RecoveringQuery {
+        &mut self.query
+    }
 }
 
 impl<R: Runtime> Supervisor for SupervisedQuery<R> {

@@ -21,7 +21,7 @@ use crate::dataflow::sim::{SimulatedDataflow, SimulatedStop};
 use crate::dataflow::tasks::CommitHook;
 use crate::recovery::restart::{replayed, Restarts};
 use crate::recovery::{RecoveryError, Supervisor};
-use crate::run::{Delivered, EngineRun, OutputHook};
+use crate::run::{Delivered, EngineRun, OutputHook, OutputStream};
 use crate::runtime::{Clock, LiveClock};
 use crate::source::SourceLog;
 use crate::time::Nanos;
@@ -109,6 +109,8 @@ pub struct LiveJob {
     writer: Option<Arc<Mutex<Box<OutputHook>>>>,
     /// Where the durable sink's transaction files are.
     parts: Option<PathBuf>,
+    /// Where every incarnation's sink hands its delivered outputs, if anywhere.
+    stream: Option<OutputStream>,
     run: Option<EngineRun>,
 }
 
@@ -125,6 +127,7 @@ impl LiveJob {
             bounded: false,
             writer: None,
             parts: None,
+            stream: None,
             run: None,
         }
     }
@@ -157,6 +160,12 @@ impl LiveJob {
             self.writer = Some(Arc::new(Mutex::new(sink.writer)));
             self.parts = Some(sink.parts);
         }
+        self
+    }
+
+    /// Hands every delivered output to `stream` instead of keeping it in the run.
+    pub fn with_output_stream(mut self, stream: Option<OutputStream>) -> Self {
+        self.stream = stream;
         self
     }
 
@@ -202,6 +211,7 @@ impl LiveJob {
                 checkpoint_dir: self.checkpoint_dir.clone(),
                 restore_from: restore,
                 on_commit,
+                stream: self.stream.clone(),
             };
             let incarnation = run_live_durable(&self.job, log, clock, plan, &self.faults).map_err(|e| match e {
                 LiveRunError::Config(e) => RecoveryError::Config(e),

@@ -156,6 +156,25 @@ impl Runtime for LiveRuntime {
         self.workers
     }
 
+    fn run_untimed<T, F>(&self, parts: usize, part: F) -> Vec<T>
+    where
+        T: Send,
+        F: Fn(usize) -> T + Sync,
+    {
+        if parts <= 1 || self.workers <= 1 {
+            return (0..parts).map(part).collect();
+        }
+        // Part 0 on this thread, the others on threads of their own (as many as the parts; a
+        // caller splits its work into at most `workers` parts).
+        let part = &part;
+        std::thread::scope(|s| {
+            let others: Vec<_> = (1..parts).map(|i| s.spawn(move || part(i))).collect();
+            let mut results = vec![part(0)];
+            results.extend(others.into_iter().map(|h| h.join().expect("an untimed part panicked")));
+            results
+        })
+    }
+
     fn charge(&mut self, work: &Work) {
         if work.modelled > 0 {
             self.clock.wait_until(self.clock.now() + work.modelled);

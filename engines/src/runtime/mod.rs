@@ -60,6 +60,18 @@ pub trait Runtime {
         T: Send,
         F: Fn(&TaskContext) -> T + Sync;
 
+    /// Runs `part(0..parts)` — work that is not the query's own but the measurement's (timing
+    /// delivered outputs, handing them on) — spread over the workers, and returns the results
+    /// in part order. Nothing is charged, no failure is injected, no placement recorded. One
+    /// after another by default (the simulated runtime: its time does not pass for this).
+    fn run_untimed<T, F>(&self, parts: usize, part: F) -> Vec<T>
+    where
+        T: Send,
+        F: Fn(usize) -> T + Sync,
+    {
+        (0..parts).map(part).collect()
+    }
+
     /// Task attempts that failed and were run again so far.
     fn task_retries(&self) -> u64 {
         0

@@ -50,7 +50,7 @@ use crate::dataflow::outcome::{assemble, WindowOutcome};
 use crate::dataflow::tasks::{CommitHook, SinkOperator, SourceStats};
 use crate::fault::CheckpointPhase;
 use crate::operators::{Output, Row};
-use crate::run::EngineRun;
+use crate::run::{EngineRun, OutputStream};
 use crate::runtime::{Clock, LiveClock};
 use crate::source::SourceLog;
 use crate::time::Nanos;
@@ -138,6 +138,7 @@ pub fn run_live_with_checkpoints(
         checkpoint_dir,
         restore_from,
         on_commit: None,
+        stream: None,
     };
     run_live_durable(job, source, clock, plan, &LiveFaults::default()).map(|i| i.run)
 }
@@ -154,6 +155,8 @@ pub struct IncarnationPlan {
     pub restore_from: Option<u64>,
     /// Told of every transaction the sink commits (a durable sink: outputs survive the process).
     pub on_commit: Option<CommitHook>,
+    /// Where the sink's delivered outputs go instead of the run's `delivered`.
+    pub stream: Option<OutputStream>,
 }
 
 /// [`run_live_with_checkpoints`] as one incarnation of a job under `faults`, which may be
@@ -172,6 +175,7 @@ pub fn run_live_durable(
         checkpoint_dir,
         restore_from,
         on_commit,
+        stream,
     } = plan;
     let cfg = &job.cfg;
     cfg.validate()?;
@@ -199,6 +203,7 @@ pub fn run_live_durable(
     };
     let mut sink = SinkOperator::new(cfg.sink);
     sink.on_commit = on_commit;
+    sink.stream = stream;
     let pools = BufferPools::default();
     let mut channels = Channels {
         capacity: cfg.buffers_per_channel * p,
@@ -327,8 +332,10 @@ pub fn run_live_durable(
     if let Some(e) = coordinator.error.take() {
         return Err(e.into());
     }
-    let mut sink = sinks.pop().expect("exactly one sink");
-    debug_assert!(sinks.is_empty());
+    // One sink, or (`chain_sink`) one per source subtask, merged in subtask order.
+    let mut sinks = sinks.into_iter();
+    let mut sink = sinks.next().expect("a job has a sink");
+    sinks.for_each(|other| sink.absorb(other));
     let now = clock.now();
     // A checkpoint may have completed after the subtask holding the sink ended.
     sink.commit(ctl.commit_to.load(Ordering::Acquire), now);
@@ -341,6 +348,7 @@ pub fn run_live_durable(
         // Recover-and-commit: the restarted sink commits what the completed checkpoint covers.
         sink.commit(id, at + faults.restart_delay);
     }
+    sink.flush();
     let mut run = assemble(&job.name, sink, sources, windows, Vec::new());
     run.progress.append(&mut coordinator.progress);
     Ok(Incarnation {

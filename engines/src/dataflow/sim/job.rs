@@ -302,8 +302,10 @@ impl SimulatedDataflow {
                 Subtask::Done => {}
             }
         }
-        let sink = self.sim.sinks.pop().expect("exactly one sink");
-        debug_assert!(self.sim.sinks.is_empty(), "one sink per run");
+        // One sink, or (`chain_sink`) one per source subtask, merged in subtask order.
+        let mut sinks = std::mem::take(&mut self.sim.sinks).into_iter();
+        let mut sink = sinks.next().expect("a job has a sink");
+        sinks.for_each(|other| sink.absorb(other));
         let mut sources = std::mem::take(&mut self.sim.sources);
         sources.sort_by_key(|s| s.index);
         let mut windows = std::mem::take(&mut self.sim.windows);

@@ -29,16 +29,22 @@ impl Sim {
     pub(super) fn tear_down(&mut self) -> Vec<usize> {
         let mut read = vec![0usize; self.job.partitions];
         let mut history: Option<SinkOperator> = None;
+        // With `chain_sink` every source subtask holds a sink: merged, in subtask order.
+        let keep = |history: &mut Option<SinkOperator>, sink: Option<SinkOperator>| match (history.as_mut(), sink) {
+            (Some(h), Some(s)) => h.absorb(s),
+            (None, s) => *history = s,
+            (Some(_), None) => {}
+        };
         for s in std::mem::take(&mut self.subtasks) {
             match s {
                 Subtask::Source(task) => {
                     let (sink, stats) = task.finish(false);
-                    history = history.or(sink);
+                    keep(&mut history, sink);
                     self.sources.push(stats);
                 }
                 Subtask::Window(task) => {
                     let (sink, mut outcome) = task.finish();
-                    history = history.or(sink);
+                    keep(&mut history, sink);
                     outcome.watermark = EventTime::MAX; // a dead incarnation holds nothing back
                     self.windows.push(outcome);
                 }

@@ -8,7 +8,8 @@
 //!
 //! Invariants: an output becomes visible exactly once per incarnation, in the order received;
 //! a transaction is committed only for a checkpoint id at or above its own; delivering a record
-//! allocates nothing but the slot in the open transaction or the delivered list.
+//! allocates nothing but the slot in the open transaction or the delivered list (with a
+//! stream, that list is handed on every [`OutputStream::CHUNK`] outputs and reused).
 
 use crate::checkpoint::CheckpointError;
 use crate::dataflow::config::SinkGuarantee;
@@ -18,7 +19,7 @@ use crate::dataflow::watermark::WatermarkHolder;
 use crate::latency::{Component, Decomposition, LatencyRecorder};
 use crate::operators::graph::ThenStage;
 use crate::operators::{Output, Row, Shape, WindowResult};
-use crate::run::Delivered;
+use crate::run::{Delivered, OutputStream};
 use crate::time::{event_time_as_nanos, EventTime, Nanos};
 
 /// The components a per-record output's latency is split into.
@@ -55,6 +56,8 @@ pub struct SinkOperator {
     precommitted: Vec<(u64, Vec<(Output, Nanos)>)>,
     /// Told of every committed transaction (a durable sink writes it out).
     pub on_commit: Option<CommitHook>,
+    /// Where delivered outputs go, in chunks, instead of staying in `delivered`.
+    pub stream: Option<OutputStream>,
 }
 
 /// Receives `(checkpoint id, outputs made visible)` when a sink commits a transaction.
@@ -76,6 +79,7 @@ impl Default for SinkOperator {
             open: Vec::new(),
             precommitted: Vec::new(),
             on_commit: None,
+            stream: None,
         }
     }
 }
@@ -89,10 +93,43 @@ impl SinkOperator {
         }
     }
 
+    /// A sink like this one — its guarantee and its stream — with nothing delivered (another
+    /// subtask's chained sink; a durable sink's writer is not shared).
+    pub fn fresh(&self) -> Self {
+        Self {
+            exactly_once: self.exactly_once,
+            stream: self.stream.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Takes in what another subtask's sink delivered (the job's chained sinks, merged when it
+    /// ends): its latency, its outputs after this one's, its count. Neither may hold an open
+    /// transaction (chained sinks are at-least-once).
+    pub fn absorb(&mut self, mut other: SinkOperator) {
+        debug_assert!(other.open.is_empty() && other.precommitted.is_empty());
+        other.flush();
+        self.latency.merge(&other.latency);
+        self.delivered.append(&mut other.delivered);
+        self.delivered_total += other.delivered_total;
+    }
+
     /// Receives a row of a stateless pipeline at `now`; `row.lineage.recv` is when this task got it.
     #[inline]
     pub fn deliver_row(&mut self, row: &Row, now: Nanos) {
-        self.receive(Output::Row(*row), now);
+        if self.exactly_once {
+            self.open.push((Output::Row(*row), now));
+            return;
+        }
+        // At-least-once, the hot path of a stateless job: visible on receipt, the row written
+        // once, straight into the delivered list (the same latency as `make_visible`'s).
+        self.latency.record(now, &row_latency(&row.lineage, now));
+        self.delivered.push(Delivered {
+            at: now,
+            output: Output::Row(*row),
+        });
+        self.delivered_total += 1;
+        self.hand_on(OutputStream::CHUNK);
     }
 
     /// Receives a window result at `now`; `r.recv` is when this task got it.
@@ -118,7 +155,25 @@ impl SinkOperator {
             self.open.push((output, now));
         } else {
             self.make_visible(output, now, now);
+            self.hand_on(OutputStream::CHUNK);
         }
+    }
+
+    /// With a stream, hands what was delivered on once at least `at_least` outputs wait.
+    #[inline]
+    fn hand_on(&mut self, at_least: usize) {
+        if let Some(stream) = &self.stream {
+            if self.delivered.len() >= at_least.max(1) {
+                stream.send(&self.delivered);
+                self.delivered.clear();
+            }
+        }
+    }
+
+    /// Hands everything delivered on to the stream, if there is one (the end of an
+    /// incarnation).
+    pub fn flush(&mut self) {
+        self.hand_on(1);
     }
 
     /// The checkpoint barrier `id` reached the sink: pre-commit the open transaction.
@@ -144,6 +199,7 @@ impl SinkOperator {
                     panic!("the durable sink could not write transaction {txn_id}: {e}");
                 }
             }
+            self.hand_on(OutputStream::CHUNK);
         }
     }
 
@@ -156,15 +212,7 @@ impl SinkOperator {
     fn make_visible(&mut self, output: Output, received: Nanos, now: Nanos) {
         let mut d = Decomposition::default();
         match &output {
-            Output::Row(row) => {
-                let l = &row.lineage;
-                d.add(Component::Queueing, l.ingest.saturating_sub(l.arrival));
-                d.add(Component::BufferWait, l.recv.saturating_sub(l.handoff));
-                d.add(
-                    Component::Processing,
-                    l.handoff.saturating_sub(l.ingest) + received.saturating_sub(l.recv),
-                );
-            }
+            Output::Row(row) => d = row_latency(&row.lineage, received),
             Output::Window(r) => {
                 let held = if r.is_update {
                     Component::CacheWait
@@ -191,6 +239,19 @@ impl SinkOperator {
         self.delivered.push(Delivered { at: now, output });
         self.delivered_total += 1;
     }
+}
+
+/// Splits the latency of a row received at `received` (its visibility wait is added after).
+#[inline]
+fn row_latency(l: &crate::operators::Lineage, received: Nanos) -> Decomposition {
+    let mut d = Decomposition::default();
+    d.add(Component::Queueing, l.ingest.saturating_sub(l.arrival));
+    d.add(Component::BufferWait, l.recv.saturating_sub(l.handoff));
+    d.add(
+        Component::Processing,
+        l.handoff.saturating_sub(l.ingest) + received.saturating_sub(l.recv),
+    );
+    d
 }
 
 /// Splits the latency of a keyed stage's result received at `received`: its origin record's trip

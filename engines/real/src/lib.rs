@@ -25,6 +25,8 @@
 //! * [`kafka`] — Apache Kafka between the workload and an engine: the pinned broker (fetched
 //!   by `streamlab engines install`, started per run on loopback), and streamlab's pure-Rust
 //!   client that produces the workload open-loop and reads the results back.
+//! * [`kafka_streams`] — Apache Kafka Streams as a real engine: a pipeline as a generated Java
+//!   application, compiled against the pinned Kafka and run between the producer and consumer.
 //! * [`spark`] — a pipeline and micro-batch configuration as a generated PySpark script, and
 //!   what Spark cannot run, refused by key.
 //! * [`flink`] — a pipeline and per-record configuration as a generated PyFlink / Flink SQL
@@ -47,6 +49,7 @@ pub mod install;
 pub mod java;
 pub mod job;
 pub mod kafka;
+pub mod kafka_streams;
 pub mod outputs;
 pub mod process;
 pub mod spark;

@@ -9,34 +9,26 @@
 //!   controller listener), so parallel runs and a user's own Kafka on 9092 do not collide;
 //! * it runs in a process group of its own ([`EngineGroup`]), ended by id when [`Broker`] is
 //!   dropped — SIGTERM (a clean shutdown), then SIGKILL after the grace period;
-//! * it has a lifeline, as the generated Python jobs do (`lifeline.py`): the group's leader is
-//!   a small `sh` that holds streamlab's pipe as its stdin and kills its whole group when that
-//!   pipe reaches end of file (streamlab died, even by SIGKILL) or when the JVM exits (so the
-//!   leader's exit is the broker's);
+//! * it has a lifeline ([`crate::kafka::lifeline`]): streamlab's death, even by SIGKILL, ends
+//!   its group, and the group's leader exits when the JVM does;
 //! * [`Broker::start`] returns only when the broker answers a metadata request; its start-up
 //!   (format, JVM, KRaft election) happens before any run clock starts and is never part of a
 //!   latency.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::error::{RealEngineError, Result};
 use crate::groups::EngineGroup;
 use crate::kafka::client::KafkaLink;
+use crate::kafka::lifeline::spawn_with_lifeline;
 use crate::process::{describe_status, file_tail, run_logged, StepLog, TAIL_LINES};
 
 /// The cluster id every run's broker is formatted with (base64url of `streamlab-kafka1`): each
 /// run has its own data directory, so one fixed id is enough.
 const CLUSTER_ID: &str = "c3RyZWFtbGFiLWthZmthMQ";
-
-/// The leader of the broker's group: starts the JVM, and kills the group when the JVM exits or
-/// when streamlab's pipe (stdin, kept as fd 3) closes. A non-interactive shell gives background
-/// jobs `/dev/null` as stdin, so the pipe is passed explicitly.
-const LIFELINE_SH: &str =
-    "exec 3<&0\n\"$@\" </dev/null &\njvm=$!\n( cat <&3 >/dev/null; kill -KILL 0 ) &\nwait \"$jvm\"\nkill -KILL 0\n";
 
 /// How to start one broker.
 #[derive(Clone, Debug)]
@@ -98,30 +90,10 @@ impl Broker {
         )?;
         let mut cmd = jvm("kafka.Kafka");
         cmd.arg(&properties);
-        let out = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&log_path)
-            .map_err(io(&log_path))?;
-        let err = out.try_clone().map_err(io(&log_path))?;
-        let mut leader = Command::new("sh");
-        leader
-            .arg("-c")
-            .arg(LIFELINE_SH)
-            .arg("streamlab-kafka-broker")
-            .arg(cmd.get_program())
-            .args(cmd.get_args())
-            .current_dir(&options.dir)
-            .stdin(Stdio::piped())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0);
         let started = Instant::now();
-        let child = leader.spawn().map_err(|source| RealEngineError::Spawn {
-            program: "sh (the Kafka broker's lifeline)".into(),
-            source,
-        })?;
+        let group = spawn_with_lifeline(&cmd, &log_path, "kafka-broker")?;
         let mut broker = Broker {
-            group: EngineGroup::adopt(child),
+            group,
             bootstrap: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             log: log_path,
             startup: Duration::ZERO,

@@ -6,6 +6,8 @@
 //!   `streamlab engines install`.
 //! * [`broker`] — a single-node KRaft broker formatted and started in a run's directory, on
 //!   loopback, in its own process group, ended with the run.
+//! * [`lifeline`] — a JVM in its own process group whose leader ends the group when streamlab
+//!   dies or the JVM exits.
 //! * [`client`] — connecting and creating topics (`rskafka`: why this client is in its header).
 //! * [`producer`] — the workload's events produced open-loop to the input topic on their
 //!   scheduled arrivals: record timestamp = event time, key = the partition key (the user), one
@@ -26,6 +28,7 @@ pub mod client;
 pub mod cluster;
 pub mod consumer;
 pub mod dist;
+pub mod lifeline;
 pub mod producer;
 
 pub use broker::{Broker, BrokerOptions};

@@ -76,17 +76,17 @@ impl ScheduleProducer {
                 let runtime = runtime()?;
                 runtime.block_on(async move {
                     let opened = open_partitions(&bootstrap, &topic, partitions).await;
-                    let clients = match opened {
+                    let (clients, zero) = match opened {
                         Ok(clients) => {
+                            let zero = Instant::from_std(clock.start());
                             let _ = ready_tx.send(Ok(()));
-                            clients
+                            (clients, zero)
                         }
                         Err(e) => {
                             let _ = ready_tx.send(Err(RealEngineError::Kafka(e.to_string())));
                             return Err(e);
                         }
                     };
-                    let zero = Instant::from_std(clock.start());
                     let tasks: Vec<_> = clients
                         .into_iter()
                         .zip(by_partition)

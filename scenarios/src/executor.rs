@@ -127,6 +127,7 @@ pub fn executor(kind: &EngineKind) -> &dyn EngineExecutor {
         EngineKind::PerRecord(c) => c,
         EngineKind::Spark(e) => e,
         EngineKind::Flink(e) => e,
+        EngineKind::KafkaStreams(e) => e,
     }
 }
 

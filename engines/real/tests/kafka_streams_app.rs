@@ -77,13 +77,7 @@ fn run(test: &str, pipeline_toml: &str, config: KafkaStreamsConfig) {
         bootstrap_servers: None,
         ready_timeout: Duration::from_secs(90),
         run_timeout: Duration::from_secs(60),
-        quiet: config
-            .commit_interval()
-            .nanos()
-            .try_into()
-            .map(Duration::from_nanos)
-            .unwrap()
-            + Duration::from_secs(2),
+        quiet: Duration::from_nanos(config.commit_interval().nanos()) + Duration::from_secs(2),
         warmup: 0,
     };
     let outcome = run_kafka_streams(&launch, &events).unwrap_or_else(|e| {

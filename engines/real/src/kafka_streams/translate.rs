@@ -100,7 +100,7 @@ pub fn translate(pipeline: &PipelineSpec, config: &KafkaStreamsConfig) -> Result
     }
     let mut kind_cases = String::new();
     for k in EventKind::CLICKSTREAM {
-        let _ = write!(kind_cases, "            case \"{}\": return {};\n", k.name(), k.index());
+        let _ = writeln!(kind_cases, "            case \"{}\": return {};", k.name(), k.index());
     }
     let merge = match pipeline.aggregate.map(|a| a.function) {
         Some(AggFunc::Min) => "Math.min(a1, b1)",

@@ -11,23 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use streamlab_real_engines::kafka::KafkaDist;
-use streamlab_real_engines::CacheDir;
-
-fn installed(test: &str) -> bool {
-    let why = match CacheDir::from_env().map(|c| KafkaDist::in_cache(&c)) {
-        Ok(d) => match d.require() {
-            Ok(_) => return true,
-            Err(e) => e.to_string(),
-        },
-        Err(e) => e.to_string(),
-    };
-    if std::env::var_os("STREAMLAB_REQUIRE_REAL_ENGINES").is_some_and(|v| v == "1") {
-        panic!("{test}: Kafka is not installed ({why}) but STREAMLAB_REQUIRE_REAL_ENGINES=1");
-    }
-    eprintln!("{test}: SKIPPED: Kafka is not installed ({why}); run `streamlab engines install` to run it");
-    false
-}
+use streamlab_real_engines::kafka::dist::installed_for_test;
 
 /// The processes whose command line names `dir` (the broker's and the application's JVMs and
 /// their lifelines all name their directory under the results).
@@ -49,7 +33,7 @@ fn processes_naming(dir: &Path) -> Vec<String> {
 
 #[test]
 fn kafka_streams_on_a_broker_of_our_own_equals_the_reference_and_leaves_nothing_behind() {
-    if !installed("kafka") {
+    if installed_for_test("kafka").is_none() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

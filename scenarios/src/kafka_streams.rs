@@ -172,14 +172,8 @@ impl EngineExecutor for KafkaStreamsEngine {
     }
 
     fn config_json(&self) -> serde_json::Value {
-        let mut json = serde_json::to_value(self.config).expect("config serializes");
-        if let (serde_json::Value::Object(map), serde_json::Value::Object(extra)) = (
-            &mut json,
-            serde_json::to_value(&self.settings).expect("settings serialize"),
-        ) {
-            map.extend(extra);
-        }
-        json
+        self.settings
+            .merged_into(serde_json::to_value(self.config).expect("config serializes"))
     }
 
     fn config_text(&self) -> String {

@@ -67,6 +67,17 @@ pub struct RealSettings {
 impl RealSettings {
     /// The keys of a real-engine table that are not the native model's.
     pub const KEYS: [&'static str; 4] = ["master", "conf", "warmup", "bind"];
+
+    /// An engine's configuration as JSON (`config`, an object) with these settings added: what
+    /// `summary.json` shows of a real engine.
+    pub fn merged_into(&self, mut config: serde_json::Value) -> serde_json::Value {
+        if let (serde_json::Value::Object(map), serde_json::Value::Object(extra)) =
+            (&mut config, serde_json::to_value(self).expect("settings serialize"))
+        {
+            map.extend(extra);
+        }
+        config
+    }
 }
 
 /// A real engine: the native model's configuration (the keys that mean the same thing) and
@@ -369,14 +380,7 @@ impl<C: RealModel + Serialize + Sync + EngineExecutor> EngineExecutor for RealEn
     }
 
     fn config_json(&self) -> serde_json::Value {
-        let mut json = self.config.config_json();
-        if let (serde_json::Value::Object(map), serde_json::Value::Object(extra)) = (
-            &mut json,
-            serde_json::to_value(&self.settings).expect("settings serialize"),
-        ) {
-            map.extend(extra);
-        }
-        json
+        self.settings.merged_into(self.config.config_json())
     }
 
     fn config_text(&self) -> String {

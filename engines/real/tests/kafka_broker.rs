@@ -10,26 +10,10 @@ use std::time::{Duration, Instant};
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_real_engines::groups::group_alive;
 use streamlab_real_engines::kafka::consumer::OutputConsumer;
+use streamlab_real_engines::kafka::dist::installed_for_test;
 use streamlab_real_engines::kafka::producer::{ScheduleProducer, END_OF_STREAM};
-use streamlab_real_engines::kafka::{KafkaCluster, KafkaDist, RunTopics};
-use streamlab_real_engines::CacheDir;
+use streamlab_real_engines::kafka::{KafkaCluster, RunTopics};
 use streamlab_workloads::feeder::RunClock;
-
-fn installed(test: &str) -> Option<KafkaDist> {
-    let dist = CacheDir::from_env().map(|c| KafkaDist::in_cache(&c));
-    let why = match &dist {
-        Ok(d) => match d.require() {
-            Ok(_) => return Some(d.clone()),
-            Err(e) => e.to_string(),
-        },
-        Err(e) => e.to_string(),
-    };
-    if std::env::var_os("STREAMLAB_REQUIRE_REAL_ENGINES").is_some_and(|v| v == "1") {
-        panic!("{test}: Kafka is not installed ({why}) but STREAMLAB_REQUIRE_REAL_ENGINES=1");
-    }
-    eprintln!("{test}: SKIPPED: Kafka is not installed ({why}); run `streamlab engines install` to run it");
-    None
-}
 
 fn events(n: u64, partitions: u32) -> Vec<Event> {
     (0..n)
@@ -51,7 +35,7 @@ fn events(n: u64, partitions: u32) -> Vec<Event> {
 
 #[test]
 fn a_broker_of_our_own_carries_the_workload_on_schedule_and_leaves_nothing_behind() {
-    let Some(dist) = installed("kafka_broker") else {
+    let Some(dist) = installed_for_test("kafka_broker") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

@@ -12,26 +12,10 @@ use streamlab_engines::pipeline::PipelineSpec;
 use streamlab_engines::reference;
 use streamlab_engines::time::Span;
 use streamlab_real_engines::job::write_campaign_table;
-use streamlab_real_engines::kafka::KafkaDist;
+use streamlab_real_engines::kafka::dist::installed_for_test;
 use streamlab_real_engines::kafka_streams::{run_kafka_streams, translate, KafkaStreamsConfig, KafkaStreamsLaunch};
 use streamlab_real_engines::outputs::{read_outputs, ReferenceCheck};
-use streamlab_real_engines::CacheDir;
 use streamlab_workloads::{campaign_table, generate, ClickstreamConfig};
-
-fn installed(test: &str) -> bool {
-    let why = match CacheDir::from_env().map(|c| KafkaDist::in_cache(&c)) {
-        Ok(d) => match d.require() {
-            Ok(_) => return true,
-            Err(e) => e.to_string(),
-        },
-        Err(e) => e.to_string(),
-    };
-    if std::env::var_os("STREAMLAB_REQUIRE_REAL_ENGINES").is_some_and(|v| v == "1") {
-        panic!("{test}: Kafka is not installed ({why}) but STREAMLAB_REQUIRE_REAL_ENGINES=1");
-    }
-    eprintln!("{test}: SKIPPED: Kafka is not installed ({why}); run `streamlab engines install` to run it");
-    false
-}
 
 fn workload() -> (ClickstreamConfig, Vec<Event>) {
     let cfg: ClickstreamConfig = toml::from_str(
@@ -50,7 +34,7 @@ fn workload() -> (ClickstreamConfig, Vec<Event>) {
 }
 
 fn run(test: &str, pipeline_toml: &str, config: KafkaStreamsConfig) {
-    if !installed(test) {
+    if installed_for_test(test).is_none() {
         return;
     }
     let pipeline: PipelineSpec = toml::from_str(pipeline_toml).unwrap();

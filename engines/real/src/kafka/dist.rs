@@ -167,6 +167,25 @@ impl KafkaDist {
     }
 }
 
+/// The pinned Kafka of this environment's cache when it is installed; otherwise `None`, after
+/// saying on stderr that `test` is skipped and why — or, under
+/// `STREAMLAB_REQUIRE_REAL_ENGINES=1` (CI), a panic. The one skip rule of every test that needs
+/// a broker, so `cargo test` passes on a machine without the install.
+pub fn installed_for_test(test: &str) -> Option<KafkaDist> {
+    let why = match CacheDir::from_env().map(|c| KafkaDist::in_cache(&c)) {
+        Ok(dist) => match dist.require() {
+            Ok(_) => return Some(dist),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    };
+    if std::env::var_os("STREAMLAB_REQUIRE_REAL_ENGINES").is_some_and(|v| v == "1") {
+        panic!("{test}: Kafka is not installed ({why}) but STREAMLAB_REQUIRE_REAL_ENGINES=1");
+    }
+    eprintln!("{test}: SKIPPED: Kafka is not installed ({why}); run `streamlab engines install` to run it");
+    None
+}
+
 /// The hash of [`pom`], as 16 hex digits: what the stamp holds.
 pub fn pom_hash() -> String {
     format!("{:016x}", fnv1a(pom().as_bytes()))

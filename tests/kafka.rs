@@ -1,7 +1,8 @@
 //! Kafka end to end, through the `streamlab` binary: `scenarios/kafka.toml` (shortened) runs the
 //! native engines and Kafka Streams under at-least-once and exactly-once v2, each Kafka Streams
 //! run on a broker streamlab starts for it; every Kafka Streams run's outputs must equal the
-//! reference evaluator's, and no broker, Kafka Streams JVM or lifeline may be left afterwards.
+//! reference evaluator's, and no broker, Kafka Streams JVM or lifeline may be left afterwards —
+//! also when streamlab is killed outright (SIGKILL) in the middle of a Kafka Streams run.
 //!
 //! Needs the pinned Kafka (`streamlab engines install`). Without it the test says it is
 //! skipped and why, and passes, so `cargo test --workspace` passes on a fresh machine; CI sets
@@ -15,6 +16,10 @@ use streamlab_real_engines::kafka::dist::installed_for_test;
 
 /// The processes whose command line names `dir` (the broker's and the application's JVMs and
 /// their lifelines all name their directory under the results).
+/// One Kafka run at a time (two brokers and two applications on two cores would measure each
+/// other).
+static KAFKA: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn processes_naming(dir: &Path) -> Vec<String> {
     let needle = dir.to_string_lossy().into_owned();
     let me = std::process::id();
@@ -36,6 +41,7 @@ fn kafka_streams_on_a_broker_of_our_own_equals_the_reference_and_leaves_nothing_
     if installed_for_test("kafka").is_none() {
         return;
     }
+    let _one = KAFKA.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let out: PathBuf = tmp.path().join("results");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kafka.toml");
@@ -87,6 +93,56 @@ fn kafka_streams_on_a_broker_of_our_own_equals_the_reference_and_leaves_nothing_
         .join("jobs/kafka-streams-eos/src/StreamlabKafkaStreams.java")
         .is_file());
     let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = processes_naming(&out);
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "processes left behind:\n{}", left.join("\n"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_killed_streamlab_leaves_no_broker_and_no_kafka_streams_jvm() {
+    if installed_for_test("kafka (killed mid-run)").is_none() {
+        return;
+    }
+    let _one = KAFKA.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let out: PathBuf = tmp.path().join("results");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kafka.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streamlab"))
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--duration",
+            "4s",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kafka Streams is RUNNING on its broker: both JVMs are up.
+    let ready = out.join("jobs/kafka-streams-alos/ready");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "Kafka Streams never became RUNNING");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "streamlab ended before Kafka Streams ran"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !processes_naming(&out).is_empty(),
+        "the broker and the application run under the results"
+    );
+    child.kill().unwrap(); // SIGKILL: no code of streamlab's runs; the lifelines must end the groups
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = processes_naming(&out);
         if left.is_empty() {

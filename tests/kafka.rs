@@ -36,6 +36,34 @@ fn processes_naming(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that within `grace` no process names `out` any more.
+fn assert_nothing_left(out: &Path, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    loop {
+        let left = processes_naming(out);
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "processes left behind:\n{}", left.join("\n"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `streamlab run scenarios/kafka.toml --duration 4s --out <out>`, not yet waited for.
+fn run_kafka_scenario(out: &Path) -> Command {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kafka.toml");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamlab"));
+    cmd.args([
+        "run",
+        scenario.to_str().unwrap(),
+        "--duration",
+        "4s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    cmd
+}
+
 #[test]
 fn kafka_streams_on_a_broker_of_our_own_equals_the_reference_and_leaves_nothing_behind() {
     if installed_for_test("kafka").is_none() {
@@ -44,18 +72,7 @@ fn kafka_streams_on_a_broker_of_our_own_equals_the_reference_and_leaves_nothing_
     let _one = KAFKA.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let out: PathBuf = tmp.path().join("results");
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kafka.toml");
-    let output = Command::new(env!("CARGO_BIN_EXE_streamlab"))
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--duration",
-            "4s",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let output = run_kafka_scenario(&out).output().unwrap();
     assert!(
         output.status.success(),
         "streamlab run failed:\n{}\n{}",
@@ -92,15 +109,7 @@ fn kafka_streams_on_a_broker_of_our_own_equals_the_reference_and_leaves_nothing_
     assert!(out
         .join("jobs/kafka-streams-eos/src/StreamlabKafkaStreams.java")
         .is_file());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = processes_naming(&out);
-        if left.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "processes left behind:\n{}", left.join("\n"));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    assert_nothing_left(&out, Duration::from_secs(5));
 }
 
 #[test]
@@ -111,16 +120,7 @@ fn a_killed_streamlab_leaves_no_broker_and_no_kafka_streams_jvm() {
     let _one = KAFKA.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let out: PathBuf = tmp.path().join("results");
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kafka.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_streamlab"))
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--duration",
-            "4s",
-            "--out",
-            out.to_str().unwrap(),
-        ])
+    let mut child = run_kafka_scenario(&out)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -142,13 +142,5 @@ fn a_killed_streamlab_leaves_no_broker_and_no_kafka_streams_jvm() {
     );
     child.kill().unwrap(); // SIGKILL: no code of streamlab's runs; the lifelines must end the groups
     child.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = processes_naming(&out);
-        if left.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "processes left behind:\n{}", left.join("\n"));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    assert_nothing_left(&out, Duration::from_secs(10));
 }

@@ -77,6 +77,7 @@ pub fn warmup_of(engine: &EngineSpec) -> Nanos {
     match &engine.kind {
         EngineKind::Spark(r) => r.settings.warmup.nanos(),
         EngineKind::Flink(r) => r.settings.warmup.nanos(),
+        EngineKind::KafkaStreams(r) => r.settings.warmup.nanos(),
         _ => 0,
     }
 }

@@ -8,6 +8,7 @@
 use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::microbatch::MicroBatchConfig;
 
+use crate::kafka_streams::KafkaStreamsEngine;
 use crate::real_engine::{FlinkEngine, SparkEngine};
 
 /// An execution model and its configuration.
@@ -21,11 +22,14 @@ pub enum EngineKind {
     Spark(SparkEngine),
     /// The real Apache Flink (`model = "flink"`), configured with the per-record keys.
     Flink(FlinkEngine),
+    /// The real Apache Kafka Streams (`model = "kafka-streams"`), with its own keys; reads the
+    /// workload from Kafka (`[workload] transport = "kafka"`).
+    KafkaStreams(KafkaStreamsEngine),
 }
 
 impl EngineKind {
     /// The values `model` may take, in scenario-file spelling.
-    pub const MODELS: [&'static str; 4] = ["micro-batch", "per-record", "spark", "flink"];
+    pub const MODELS: [&'static str; 5] = ["micro-batch", "per-record", "spark", "flink", "kafka-streams"];
 
     /// The model's name in scenario files: `"micro-batch"`, `"per-record"`, `"spark"`, `"flink"`.
     pub fn model(&self) -> &'static str {
@@ -34,12 +38,13 @@ impl EngineKind {
             Self::PerRecord(_) => Self::MODELS[1],
             Self::Spark(_) => Self::MODELS[2],
             Self::Flink(_) => Self::MODELS[3],
+            Self::KafkaStreams(_) => Self::MODELS[4],
         }
     }
 
     /// Whether this is a real engine (run by its own JVM), not one of streamlab's models.
     pub fn is_real(&self) -> bool {
-        matches!(self, Self::Spark(_) | Self::Flink(_))
+        matches!(self, Self::Spark(_) | Self::Flink(_) | Self::KafkaStreams(_))
     }
 
     /// The model named `model` (scenario-file spelling) with its default configuration.

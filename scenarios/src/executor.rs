@@ -130,6 +130,7 @@ pub fn executor(kind: &EngineKind) -> &dyn EngineExecutor {
         EngineKind::PerRecord(c) => c,
         EngineKind::Spark(e) => e,
         EngineKind::Flink(e) => e,
+        EngineKind::KafkaStreams(e) => e,
     }
 }
 

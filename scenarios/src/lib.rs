@@ -7,10 +7,11 @@
 //!
 //! A run is a straight pipeline, each step a module that only looks back:
 //!
-//! * [`spec`] (with [`engine`], [`failures`] and [`keypath`]) — the file format; [`reader`]
+//! * [`spec`] (with [`engine`], [`failures`], [`transport`] and [`keypath`]) — the file format; [`reader`]
 //!   reads it, with located errors ([`error`]).
 //! * [`workload`] and [`clock`] — the plan: the events, and the clock the engines run on.
-//! * [`executor`] — one interface per engine kind ([`micro_batch`], [`per_record`]), each
+//! * [`executor`] — one interface per engine kind ([`micro_batch`], [`per_record`]; the real
+//!   engines in [`real_engine`] and [`kafka_streams`]), each
 //!   running its engine under a supervisor of `streamlab_engines::recovery`; [`drive`] runs the
 //!   engines, whole or segment by segment.
 //! * [`sink`] — the sink files, written as the engines deliver.
@@ -37,6 +38,7 @@ pub mod error_run;
 pub mod executor;
 pub mod failures;
 pub mod fit;
+pub mod kafka_streams;
 pub mod keypath;
 pub mod micro_batch;
 pub mod per_record;
@@ -52,6 +54,7 @@ pub mod spec;
 pub mod stability;
 pub mod summary;
 pub mod sweep;
+pub mod transport;
 pub mod validate;
 pub mod workload;
 

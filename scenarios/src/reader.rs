@@ -21,6 +21,7 @@ use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::microbatch::MicroBatchConfig;
 use streamlab_engines::pipeline::PipelineSpec;
 use streamlab_engines::time::Span;
+use streamlab_real_engines::kafka_streams::KafkaStreamsConfig;
 use streamlab_real_engines::spark::RefusedTable;
 use streamlab_workloads::{ClickstreamConfig, NexmarkWorkload};
 use toml_edit::{DocumentMut, ImDocument, Item, Table, TableLike, Value};
@@ -32,6 +33,7 @@ use crate::keypath::Segment;
 use crate::profile::load_profile;
 use crate::real_engine::{RealEngine, RealSettings};
 use crate::spec::{Scenario, SinkKind, Slo, WorkloadSpec};
+use crate::transport::Transport;
 
 /// The keys allowed at the top level of a scenario file.
 const TOP_LEVEL_KEYS: [&str; 14] = [
@@ -175,8 +177,10 @@ impl Reader<'_> {
             .validate()
             .map_err(|(key, message)| self.at(&format!("cluster.{key}"), message))?;
         let workload = self.workload()?;
+        let transport = self.transport()?;
         let pipeline = self.pipeline()?;
         let engines = self.engines(&pipeline)?;
+        self.check_transport(&transport, &engines)?;
         let failures: Vec<FailureSpec> = match self.root.get("failure") {
             None => Vec::new(),
             Some(Item::ArrayOfTables(tables)) => tables
@@ -216,6 +220,7 @@ impl Reader<'_> {
             slo,
             failures,
             workload,
+            transport,
             pipeline,
             engines,
             source_text: self.text.to_owned(),
@@ -238,7 +243,10 @@ impl Reader<'_> {
             ));
         };
         if let Some(trace) = table.get("trace") {
-            if let Some((other, _)) = table.iter().find(|(k, _)| *k != "trace") {
+            if let Some((other, _)) = table
+                .iter()
+                .find(|(k, _)| *k != "trace" && !crate::transport::KEYS.contains(k))
+            {
                 return Err(self.at(
                     &format!("workload.{other}"),
                     format!(
@@ -261,7 +269,10 @@ impl Reader<'_> {
             None => "clickstream".to_owned(),
         };
         let mut config = Table::new();
-        for (key, value) in table.iter().filter(|(k, _)| *k != "generator") {
+        for (key, value) in table
+            .iter()
+            .filter(|(k, _)| *k != "generator" && !crate::transport::KEYS.contains(k))
+        {
             config.insert(key, value.clone());
         }
         let config = Item::Table(config);
@@ -303,6 +314,47 @@ impl Reader<'_> {
                 ),
             )),
         }
+    }
+
+    /// `[workload] transport` and `bootstrap_servers`.
+    fn transport(&self) -> Result<Transport> {
+        let table = self.root.get("workload").and_then(Item::as_table_like);
+        let get = |key: &str| -> Result<Option<String>> {
+            table
+                .and_then(|t| t.get(key))
+                .map(|item| self.de(&format!("workload.{key}"), item, None))
+                .transpose()
+        };
+        Transport::read(get("transport")?.as_deref(), get("bootstrap_servers")?)
+            .map_err(|(key, message)| self.at(&format!("workload.{key}"), message))
+    }
+
+    /// Kafka Streams reads only Kafka; the real Spark and Flink only the feeder (for now).
+    fn check_transport(&self, transport: &Transport, engines: &[EngineSpec]) -> Result<()> {
+        for (i, engine) in engines.iter().enumerate() {
+            match (&engine.kind, transport.is_kafka()) {
+                (EngineKind::KafkaStreams(_), false) => {
+                    return Err(self.at(
+                        &format!("engine[{i}].model"),
+                        "Kafka Streams reads a Kafka topic: add `transport = \"kafka\"` to [workload] (a broker of \
+                         streamlab's own is started for the run, or set `bootstrap_servers`)",
+                    ))
+                }
+                (EngineKind::Spark(_) | EngineKind::Flink(_), true) => {
+                    return Err(self.at(
+                        "workload.transport",
+                        format!(
+                            "engine `{}` (model = \"{}\") reads the loopback feeder: the real Spark's and Flink's Kafka \
+                             sources are not wired yet; use transport = \"socket\" for it, or run it in another scenario",
+                            engine.name,
+                            engine.model()
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     fn pipeline(&self) -> Result<PipelineSpec> {
@@ -427,6 +479,25 @@ impl Reader<'_> {
                             self.refused(&at, e.table == RefusedTable::Pipeline, &e.key, &e.reason, "Flink")
                         })?;
                     EngineKind::Flink(RealEngine { config: c, settings })
+                }
+                "kafka-streams" => {
+                    let (settings, config) = self.real_settings(&at, config)?;
+                    for (key, set) in [("master", settings.master.is_some()), ("bind", settings.bind.is_some())] {
+                        if set {
+                            return Err(self.at(
+                                &format!("{at}.{key}"),
+                                "Kafka Streams runs as one local application; its cluster is the Kafka cluster \
+                                 ([workload] bootstrap_servers)",
+                            ));
+                        }
+                    }
+                    let c: KafkaStreamsConfig =
+                        self.de(&at, &config, Some("plus `name`, `model`, `profile`, `conf`, `warmup`"))?;
+                    c.validate()
+                        .map_err(|e| self.at(&format!("{at}.{}", e.key), e.message))?;
+                    streamlab_real_engines::kafka_streams::translate(pipeline, &c)
+                        .map_err(|e| self.refused(&at, true, &e.key, &e.reason, "Kafka Streams"))?;
+                    EngineKind::KafkaStreams(RealEngine { config: c, settings })
                 }
                 other => {
                     return Err(self.at(

@@ -36,7 +36,7 @@ use streamlab_reports::layout::slug;
 
 use crate::clock::ClockSetup;
 use crate::engine::{EngineKind, EngineSpec};
-use crate::executor::{EngineExecutor, EngineRunContext, Prepared, RunContext};
+use crate::executor::{Durability, EngineExecutor, EngineRunContext, Prepared, RunContext};
 use crate::failures::FailureSpec;
 
 /// What every real-engine table adds to the native keys: where the engine runs and what is
@@ -67,6 +67,17 @@ pub struct RealSettings {
 impl RealSettings {
     /// The keys of a real-engine table that are not the native model's.
     pub const KEYS: [&'static str; 4] = ["master", "conf", "warmup", "bind"];
+
+    /// An engine's configuration as JSON (`config`, an object) with these settings added: what
+    /// `summary.json` shows of a real engine.
+    pub fn merged_into(&self, mut config: serde_json::Value) -> serde_json::Value {
+        if let (serde_json::Value::Object(map), serde_json::Value::Object(extra)) =
+            (&mut config, serde_json::to_value(self).expect("settings serialize"))
+        {
+            map.extend(extra);
+        }
+        config
+    }
 }
 
 /// A real engine: the native model's configuration (the keys that mean the same thing) and
@@ -220,19 +231,7 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
             let cache = CacheDir::from_env().map_err(|e| e.to_string())?;
             let venv = cache.venv(C::VENV);
             Self::check_ready(&cache)?;
-            // The run's own directory for the job: kept with the results; a scratch one (removed
-            // afterwards) when the caller keeps no results.
-            let (dir, scratch) = match &durability.sink_dir {
-                Some(results) => (results.join("jobs").join(slug(&engine.name)), None),
-                None => {
-                    let tmp = tempfile_dir(&engine.name)?;
-                    (tmp.clone(), Some(tmp))
-                }
-            };
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            }
-            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let (dir, scratch) = job_dir(durability, &engine.name)?;
             let script = dir.join(file_name);
             std::fs::write(&script, &text).map_err(|e| format!("{}: {e}", script.display()))?;
             let campaigns = dir.join("campaigns.csv");
@@ -342,11 +341,30 @@ pub fn check_installed(engines: &[EngineSpec]) -> Result<(), (String, String)> {
         let ready = match &engine.kind {
             EngineKind::Spark(_) => SparkEngine::check_ready(&cache),
             EngineKind::Flink(_) => FlinkEngine::check_ready(&cache),
+            EngineKind::KafkaStreams(_) => crate::kafka_streams::check_ready(&cache),
             _ => Ok(()),
         };
         ready.map_err(|message| (engine.name.clone(), message))?;
     }
     Ok(())
+}
+
+/// The run's own directory for a real engine's job, emptied: kept with the results
+/// (`jobs/<engine>`), or a scratch one — also returned second, to be removed afterwards — when
+/// the caller keeps no results.
+pub(crate) fn job_dir(durability: &Durability, engine: &str) -> Result<(PathBuf, Option<PathBuf>), String> {
+    let (dir, scratch) = match &durability.sink_dir {
+        Some(results) => (results.join("jobs").join(slug(engine)), None),
+        None => {
+            let tmp = tempfile_dir(engine)?;
+            (tmp.clone(), Some(tmp))
+        }
+    };
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok((dir, scratch))
 }
 
 /// A scratch directory for a job whose results are not kept.
@@ -362,14 +380,7 @@ impl<C: RealModel + Serialize + Sync + EngineExecutor> EngineExecutor for RealEn
     }
 
     fn config_json(&self) -> serde_json::Value {
-        let mut json = self.config.config_json();
-        if let (serde_json::Value::Object(map), serde_json::Value::Object(extra)) = (
-            &mut json,
-            serde_json::to_value(&self.settings).expect("settings serialize"),
-        ) {
-            map.extend(extra);
-        }
-        json
+        self.settings.merged_into(self.config.config_json())
     }
 
     fn config_text(&self) -> String {

@@ -179,6 +179,9 @@ pub struct Scenario {
     pub failures: Vec<FailureSpec>,
     /// Where the events come from.
     pub workload: WorkloadSpec,
+    /// How the workload reaches a real engine (`[workload] transport`): the loopback feeder
+    /// or Kafka topics.
+    pub transport: crate::transport::Transport,
     /// What every engine computes.
     pub pipeline: PipelineSpec,
     /// The engine runs, in file order; at least one, names unique.

@@ -4,7 +4,8 @@
 //! It changes nothing: it finds Java and `python3` as the install and the engines would, and
 //! reads each venv's state as [`crate::venv::VenvStatus::assess`] decides it (importing the
 //! module only when the pin marker says it is there), and whether the jar of streamlab's Java
-//! helper classes for Flink is built from this binary's sources. The report is ready only when every piece
+//! helper classes for Flink is built from this binary's sources, and whether the pinned Apache
+//! Kafka's jars are fetched. The report is ready only when every piece
 //! is; the binary exits non-zero otherwise.
 
 use std::fmt;
@@ -13,6 +14,8 @@ use crate::cache::CacheDir;
 use crate::error::{RealEngineError, Result};
 use crate::helper_jar::{HelperJar, HelperJarStatus};
 use crate::java::JavaInstall;
+use crate::kafka::dist::MAVEN_FIX;
+use crate::kafka::{KafkaDist, KafkaDistStatus, KAFKA_VERSION};
 use crate::venv::{BasePython, PythonEngine, Venv, VenvStatus};
 
 /// The command that installs or repairs the venvs.
@@ -44,6 +47,10 @@ pub struct DoctorReport {
     pub helpers: HelperJar,
     /// Whether it is built from this binary's sources.
     pub helpers_status: HelperJarStatus,
+    /// The pinned Apache Kafka (broker and Kafka Streams).
+    pub kafka: KafkaDist,
+    /// Whether its jars are there.
+    pub kafka_status: KafkaDistStatus,
 }
 
 impl DoctorReport {
@@ -70,6 +77,8 @@ impl DoctorReport {
             .collect();
         let helpers = HelperJar::in_cache(&cache);
         let helpers_status = helpers.status();
+        let kafka = KafkaDist::in_cache(&cache);
+        let kafka_status = kafka.status();
         DoctorReport {
             cache,
             java,
@@ -77,6 +86,8 @@ impl DoctorReport {
             venvs,
             helpers,
             helpers_status,
+            kafka,
+            kafka_status,
         }
     }
 
@@ -91,6 +102,7 @@ impl DoctorReport {
             + usize::from(self.python.is_err())
             + self.venvs.iter().filter(|v| v.status.needs_install()).count()
             + usize::from(self.helpers_status.needs_build())
+            + usize::from(self.kafka_status != KafkaDistStatus::Ready)
     }
 
     /// The bytes all venvs take.
@@ -163,6 +175,23 @@ impl fmt::Display for DoctorReport {
                 jar.display()
             )?;
         }
+        if self.kafka_status == KafkaDistStatus::Ready {
+            writeln!(
+                f,
+                "{:<7} ok       Apache Kafka {KAFKA_VERSION} (broker, Kafka Streams) in {}",
+                "kafka",
+                self.kafka.libs().display()
+            )?;
+        } else {
+            writeln!(
+                f,
+                "{:<7} MISSING  Apache Kafka {KAFKA_VERSION}: {} {}",
+                "kafka",
+                self.kafka.libs().display(),
+                self.kafka_status
+            )?;
+            writeln!(f, "{:<7}          fix: {INSTALL_COMMAND} (needs mvn: {MAVEN_FIX})", "")?;
+        }
         match self.missing() {
             0 => writeln!(
                 f,
@@ -195,11 +224,11 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_cache_dir_reports_both_venvs_and_the_helper_jar_missing_with_the_install_command() {
+    fn an_empty_cache_dir_reports_both_venvs_the_helper_jar_and_kafka_missing_with_the_install_command() {
         let dir = tempfile::tempdir().unwrap();
         let report = DoctorReport::with_programs(CacheDir::at(dir.path()), java17(), python());
         assert!(!report.is_ready());
-        assert_eq!(report.missing(), 3);
+        assert_eq!(report.missing(), 4);
         let text = report.to_string();
         assert!(
             text.contains("java    ok       Java 17.0.15 at /usr/lib/jvm/java-17/bin/java (from $JAVA_HOME)"),
@@ -207,14 +236,15 @@ mod tests {
         );
         assert!(text.contains("spark   MISSING  pyspark[sql]==4.3.0"), "{text}");
         assert!(text.contains("flink   MISSING  apache-flink==2.3.0"), "{text}");
-        assert_eq!(text.matches("fix: streamlab engines install").count(), 3, "{text}");
+        assert_eq!(text.matches("fix: streamlab engines install").count(), 4, "{text}");
+        assert!(text.contains("kafka   MISSING  Apache Kafka 4.1.1"), "{text}");
         assert!(
             text.contains("helpers MISSING  Flink helper jar: ")
                 && text.contains("streamlab-flink-helpers.jar is not built"),
             "{text}"
         );
         assert!(text.contains("from $STREAMLAB_ENGINES_DIR"), "{text}");
-        assert!(text.ends_with("3 missing: run the fix shown beside each\n"), "{text}");
+        assert!(text.ends_with("4 missing: run the fix shown beside each\n"), "{text}");
     }
 
     #[test]
@@ -229,7 +259,7 @@ mod tests {
         }
         .require_supported();
         let report = DoctorReport::with_programs(cache, old_java, python());
-        assert_eq!(report.missing(), 4);
+        assert_eq!(report.missing(), 5);
         let text = report.to_string();
         assert!(text.contains("java    MISSING  Java 11.0.2"), "{text}");
         assert!(text.contains("apt-get install openjdk-17-jdk-headless"), "{text}");

@@ -98,6 +98,10 @@ pub enum RealEngineError {
         /// Its last lines.
         tail: String,
     },
+    /// The Kafka broker or streamlab's Kafka client failed: it did not start or answer, a topic
+    /// could not be created, a produce or fetch failed.
+    #[error("kafka: {0}")]
+    Kafka(String),
     /// A line of a job's progress file is not a JSON object.
     #[error("{}:{line}: not a progress record: {message}", path.display())]
     Progress {

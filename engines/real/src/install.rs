@@ -12,6 +12,9 @@
 //! 4. with a JDK (Java 17+ with `javac` and `jar`) and the Flink venv ready: streamlab's Java
 //!    helper classes for Flink are compiled into `<cache>/java/streamlab-flink-helpers.jar`,
 //!    unless its stamp says this binary's sources are already built ([`crate::helper_jar`]).
+//! 5. the pinned Apache Kafka (broker and Kafka Streams, [`crate::kafka::dist`]) is fetched
+//!    from Maven Central with `mvn` into `<cache>/kafka-<version>/libs`, unless its stamp says
+//!    it is already there.
 //!
 //! Every child's output is appended to `install.log` in the cache directory; a failed step
 //! quotes its last lines.
@@ -23,6 +26,8 @@ use crate::cache::CacheDir;
 use crate::error::{RealEngineError, Result};
 use crate::helper_jar::{flink_lib, HelperJar, JavaTools};
 use crate::java::JavaInstall;
+use crate::kafka::dist::find_mvn;
+use crate::kafka::{KafkaDist, KafkaDistStatus, KAFKA_VERSION};
 use crate::process::{run_logged, StepLog, TAIL_LINES};
 use crate::venv::{BasePython, PythonEngine, Venv, VenvStatus};
 
@@ -68,6 +73,7 @@ pub fn install(cache: &CacheDir, progress: &mut dyn FnMut(&str)) -> Result<()> {
     }
     let java = java?;
     build_helpers(&helpers, &java, &cache.venv(PythonEngine::Flink), &mut log, progress)?;
+    install_kafka(cache, &mut log, progress)?;
     progress(&format!(
         "done in {:.1} s; `streamlab engines doctor` shows what is installed",
         started.elapsed().as_secs_f64()
@@ -126,6 +132,33 @@ fn build_helpers(
     progress(&format!(
         "helpers: {} ready ({:.1} s)",
         jar.display(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// Fetches the pinned Apache Kafka (broker and Kafka Streams jars) with Maven, unless it is
+/// already there.
+fn install_kafka(cache: &CacheDir, log: &mut InstallLog, progress: &mut dyn FnMut(&str)) -> Result<()> {
+    let dist = KafkaDist::in_cache(cache);
+    if dist.status() == KafkaDistStatus::Ready {
+        progress(&format!(
+            "kafka:  Apache Kafka {KAFKA_VERSION} already in {}; kept",
+            dist.libs().display()
+        ));
+        return Ok(());
+    }
+    let mvn = find_mvn()?;
+    let log = log.open(progress)?;
+    let started = Instant::now();
+    progress(&format!(
+        "kafka:  mvn dependency:copy-dependencies org.apache.kafka:kafka_2.13:{KAFKA_VERSION} (+ kafka-streams) into {}",
+        dist.libs().display()
+    ));
+    dist.ensure(&mvn, &log)?;
+    progress(&format!(
+        "kafka:  Apache Kafka {KAFKA_VERSION} ready in {} ({:.1} s)",
+        dist.libs().display(),
         started.elapsed().as_secs_f64()
     ));
     Ok(())

@@ -22,6 +22,11 @@
 //! * [`install`] — `streamlab engines install`.
 //! * [`doctor`] — `streamlab engines doctor`.
 //! * [`job`] — the contract every generated job keeps with the driver: arguments and output rows.
+//! * [`kafka`] — Apache Kafka between the workload and an engine: the pinned broker (fetched
+//!   by `streamlab engines install`, started per run on loopback), and streamlab's pure-Rust
+//!   client that produces the workload open-loop and reads the results back.
+//! * [`kafka_streams`] — Apache Kafka Streams as a real engine: a pipeline as a generated Java
+//!   application, compiled against the pinned Kafka and run between the producer and consumer.
 //! * [`spark`] — a pipeline and micro-batch configuration as a generated PySpark script, and
 //!   what Spark cannot run, refused by key.
 //! * [`flink`] — a pipeline and per-record configuration as a generated PyFlink / Flink SQL
@@ -43,6 +48,8 @@ pub mod http;
 pub mod install;
 pub mod java;
 pub mod job;
+pub mod kafka;
+pub mod kafka_streams;
 pub mod outputs;
 pub mod process;
 pub mod spark;

@@ -1,0 +1,37 @@
+//! Apache Kafka between the workload and an engine: the pinned broker streamlab installs and
+//! owns for a run, and streamlab's own pure-Rust client that writes the workload into it and
+//! reads the results out of it.
+//!
+//! * [`dist`] — the pinned Apache Kafka's jars, fetched from Maven Central by
+//!   `streamlab engines install`.
+//! * [`broker`] — a single-node KRaft broker formatted and started in a run's directory, on
+//!   loopback, in its own process group, ended with the run.
+//! * [`lifeline`] — a JVM in its own process group whose leader ends the group when streamlab
+//!   dies or the JVM exits.
+//! * [`client`] — connecting and creating topics (`rskafka`: why this client is in its header).
+//! * [`producer`] — the workload's events produced open-loop to the input topic on their
+//!   scheduled arrivals: record timestamp = event time, key = the partition key (the user), one
+//!   Kafka partition per source partition.
+//! * [`consumer`] — the output topic read back, each record stamped on receipt with the run
+//!   clock the producer's schedule runs on.
+//! * [`cluster`] — the cluster a run uses: the broker streamlab starts, or the user's
+//!   `bootstrap_servers`; and the run's topics on it.
+//!
+//! Latency keeps its definition (scheduled arrival → result received by streamlab): the
+//! producer's schedule and the consumer's stamps read one [`RunClock`]. The broker's start-up
+//! and topic creation happen before the clock starts.
+//!
+//! [`RunClock`]: streamlab_workloads::feeder::RunClock
+
+pub mod broker;
+pub mod client;
+pub mod cluster;
+pub mod consumer;
+pub mod dist;
+pub mod lifeline;
+pub mod producer;
+
+pub use broker::{Broker, BrokerOptions};
+pub use client::KafkaLink;
+pub use cluster::{KafkaCluster, RunTopics};
+pub use dist::{KafkaDist, KafkaDistStatus, KAFKA_VERSION};

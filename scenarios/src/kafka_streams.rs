@@ -1,0 +1,220 @@
+//! Apache Kafka Streams behind the [`EngineExecutor`] interface: a scenario's
+//! `model = "kafka-streams"` engine, run on the live clock by the generated application
+//! (`streamlab_real_engines::kafka_streams`) on Kafka topics, measured with the native engines'
+//! definitions and handed back as an [`EngineRun`], as the real Spark and Flink are
+//! ([`crate::real_engine`]).
+//!
+//! What a run measures: every result's latency from its event's scheduled arrival (a window's
+//! last contributing event's) to its receipt by streamlab's consumer of the output topic — the
+//! broker's and the application's start-up excluded, the warm-up flagged — so the broker's
+//! share (produce → log append → fetch, twice: into the input topic and out of the output
+//! topic) is inside the measured latency, not yet a component of its own. The outputs are
+//! checked against the reference evaluator; with `suppress`, the windows the last records'
+//! stream time cannot close are not expected (see `kafka_streams::config::closed_by`).
+
+use std::time::Duration;
+
+use streamlab_engines::reference;
+use streamlab_engines::run::{EngineRun, RunCounts};
+use streamlab_engines::time::Nanos;
+use streamlab_real_engines::kafka::KafkaDist;
+use streamlab_real_engines::kafka_streams::config::closed_by;
+use streamlab_real_engines::kafka_streams::{run_kafka_streams, translate, KafkaStreamsConfig, KafkaStreamsLaunch};
+use streamlab_real_engines::outputs::{read_outputs, ReferenceCheck};
+use streamlab_real_engines::spark::write_campaign_table;
+use streamlab_real_engines::CacheDir;
+use streamlab_reports::layout::slug;
+
+use crate::clock::ClockSetup;
+use crate::executor::{EngineExecutor, EngineRunContext, Prepared, RunContext};
+use crate::failures::FailureSpec;
+use crate::real_engine::{job_dir, RealEngine};
+use crate::transport::Transport;
+
+/// Apache Kafka Streams (`model = "kafka-streams"`).
+pub type KafkaStreamsEngine = RealEngine<KafkaStreamsConfig>;
+
+/// Whether the pinned Kafka is installed.
+pub fn check_ready(cache: &CacheDir) -> Result<(), String> {
+    KafkaDist::in_cache(cache)
+        .require()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+impl KafkaStreamsEngine {
+    fn prepare_app<'a>(&'a self, ctx: EngineRunContext<'a>) -> Result<Prepared<'a>, String> {
+        let RunContext {
+            scenario,
+            workload,
+            until,
+            clock,
+            durability,
+        } = ctx.run;
+        if !matches!(clock, ClockSetup::Live) {
+            return Err(
+                "model = \"kafka-streams\" runs the real Kafka Streams, on the live clock only; its simulated \
+                 counterpart is the native per-record model with `commit_interval` (Kafka Streams mode)"
+                    .into(),
+            );
+        }
+        if !scenario.failures.is_empty() {
+            return Err(
+                "[[failure]] is injected into the native engines only; run Kafka Streams in a scenario without failures"
+                    .into(),
+            );
+        }
+        let Transport::Kafka { bootstrap_servers } = &scenario.transport else {
+            return Err("Kafka Streams reads a Kafka topic: set `transport = \"kafka\"` in [workload]".into());
+        };
+        let source = translate(&scenario.pipeline, &self.config).map_err(|e| e.to_string())?;
+        let engine = ctx.engine;
+        Ok(Prepared::Whole(Box::new(move |_log, _stream| {
+            let cache = CacheDir::from_env().map_err(|e| e.to_string())?;
+            check_ready(&cache)?;
+            let (dir, scratch) = job_dir(durability, &engine.name)?;
+            let campaigns = dir.join("campaigns.csv");
+            let mut csv = Vec::new();
+            write_campaign_table(&workload.table, &mut csv).expect("writing to memory");
+            std::fs::write(&campaigns, csv).map_err(|e| format!("{}: {e}", campaigns.display()))?;
+            let events = workload.events();
+            let mut properties: Vec<(String, String)> = self
+                .config
+                .properties()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            properties.extend(self.settings.conf.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let quiet = Duration::from_nanos(self.config.commit_interval().nanos()) + Duration::from_secs(2);
+            let launch = KafkaStreamsLaunch {
+                dir: dir.clone(),
+                name: slug(&engine.name),
+                source,
+                properties,
+                campaigns,
+                partitions: workload.partitions as u32,
+                bootstrap_servers: bootstrap_servers.clone(),
+                ready_timeout: Duration::from_secs(120),
+                run_timeout: Duration::from_nanos(until) + Duration::from_secs(120) + quiet,
+                quiet,
+                warmup: self.settings.warmup.nanos(),
+            };
+            let outcome = run_kafka_streams(&launch, &events).map_err(|e| e.to_string())?;
+            let outputs = read_outputs(&scenario.pipeline, &workload.table, &events, &outcome.lines)?;
+            let expected = reference::evaluate(&scenario.pipeline, &workload.table, &events);
+            let max_event_time = events.iter().map(|e| e.event_time).max().unwrap_or(0);
+            let check = ReferenceCheck::compare(
+                &expected,
+                &outputs.delivered,
+                scenario.pipeline.is_stateful(),
+                closed_by(&self.config, &scenario.pipeline, max_event_time),
+            );
+            let mut notes = vec![
+                outcome.cluster.clone(),
+                format!(
+                    "Kafka Streams start-up ({:.1} s, to RUNNING) excluded: the clock started when every task was assigned",
+                    outcome.startup.as_secs_f64()
+                ),
+                format!(
+                    "producer sending lag (acknowledged − scheduled): mean {:.3} ms, max {:.3} ms over {} events",
+                    outcome.producer.lag.mean / 1e6,
+                    outcome.producer.lag.max as f64 / 1e6,
+                    outcome.producer.lag.events
+                ),
+                format!(
+                    "processing.guarantee = {}, commit.interval.ms = {}, statestore.cache.max.bytes = {}",
+                    self.config.processing_guarantee.value(),
+                    self.config.commit_interval().whole_ms(),
+                    self.config.cache_max_bytes
+                ),
+                check.describe(),
+            ];
+            if outputs.warmup_outputs > 0 {
+                notes.push(format!(
+                    "{} outputs received in the {} warm-up are left out of the latency figures",
+                    outputs.warmup_outputs, self.settings.warmup
+                ));
+            }
+            if let Some(scratch) = scratch {
+                let _ = std::fs::remove_dir_all(scratch);
+            }
+            Ok(EngineRun {
+                counts: RunCounts {
+                    events: outcome.producer.events_sent,
+                    outputs: outputs.delivered.len() as u64,
+                    ..RunCounts::default()
+                },
+                delivered: outputs.delivered,
+                side_output: Vec::new(),
+                latency: outputs.latency,
+                progress: Vec::new(),
+                active_span: (
+                    events.first().map_or(0, |e| e.arrival),
+                    events.last().map_or(0, |e| e.arrival),
+                ),
+                final_watermark: i64::MIN,
+                modelled: vec![
+                    "nothing: the real Kafka Streams computed every output; latency measured whole (scheduled \
+                     arrival → receipt from the output topic, the broker's two hops included), not decomposed"
+                        .into(),
+                ],
+                notes,
+                failures: Vec::new(),
+                resident: None,
+            })
+        })))
+    }
+}
+
+impl EngineExecutor for KafkaStreamsEngine {
+    fn prepare<'a>(&'a self, ctx: EngineRunContext<'a>) -> Result<Prepared<'a>, String> {
+        self.prepare_app(ctx)
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        self.settings
+            .merged_into(serde_json::to_value(self.config).expect("config serializes"))
+    }
+
+    fn config_text(&self) -> String {
+        self.config_json().to_string()
+    }
+
+    fn slots(&self) -> usize {
+        self.config.threads
+    }
+
+    fn failure_workers(&self, _clock: &ClockSetup) -> (usize, &'static str) {
+        (0, "no workers failures can name (a real engine)")
+    }
+
+    fn writes_sink_parts(&self, _live: bool) -> bool {
+        false
+    }
+
+    fn upserts(&self) -> bool {
+        self.config.upserts()
+    }
+
+    fn characteristic_interval_s(&self) -> f64 {
+        self.config.commit_interval().as_ms() / 1000.0
+    }
+
+    fn has_cache_wait(&self) -> bool {
+        false
+    }
+
+    fn stability_notes(&self, _run: &EngineRun) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn crash_points(
+        &self,
+        _engine: &str,
+        _base: &EngineRun,
+        _until: Nanos,
+        _instants: usize,
+    ) -> Vec<(String, FailureSpec)> {
+        Vec::new()
+    }
+}

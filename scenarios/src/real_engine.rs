@@ -262,12 +262,13 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
             let outcome = run_job(&launch, &events).map_err(|e| e.to_string())?;
             let outputs = read_outputs(&scenario.pipeline, &workload.table, &events, &outcome.lines)?;
             let expected = reference::evaluate(&scenario.pipeline, &workload.table, &events);
-            let check = ReferenceCheck::compare(
+            let mut check = ReferenceCheck::compare(
                 &expected,
                 &outputs.delivered,
                 scenario.pipeline.is_stateful(),
                 self.config.closed_by(&scenario.pipeline, &events),
             );
+            check.count_differing_rows(&outputs.differing_rows);
             let last_arrival = events.last().map_or(0, |e| e.arrival);
             let modelled = vec![format!(
                 "nothing: the real {} computed every output; latency measured whole (scheduled arrival → \

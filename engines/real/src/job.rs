@@ -6,6 +6,9 @@
 //!   the command line only, never in a file), the source partitions, the campaign table's file,
 //!   the progress file, the checkpoint directory, and optionally a cluster address and the
 //!   helper jar.
+//! * **Source rows**: the feeder's trace rows, in the clickstream's columns; a Nexmark person,
+//!   auction or bid rides in the same columns, one field per slot ([`feeder_column`]), so a job
+//!   reads either workload with one source table.
 //! * **Output rows** ([`sink_columns`]): one CSV line per output. Window results: `key,
 //!   window_start_ms, window_end_ms, count, value, is_update`; rows of a stateless pipeline:
 //!   `seq` (the event's position in the stream, so streamlab can match the row to its event and
@@ -19,11 +22,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use streamlab_engines::dimension::CampaignTable;
-use streamlab_engines::pipeline::{AggFunc, Field, PipelineSpec, WindowSpec};
+use streamlab_engines::nexmark;
+use streamlab_engines::pipeline::{AggFunc, Convert, Field, PipelineSpec, Predicate, WindowSpec};
 use streamlab_engines::time::Span;
 
 /// What of `pipeline` the generated Spark and Flink jobs cannot run yet: the pipeline key and
-/// why (`None`: they run all of it).
+/// why (`None`: they run all of it). Both jobs run the one-shape front (`filter_kinds`,
+/// `where`, `convert`, the lookup join) and a projection or one windowed aggregate, over the
+/// clickstream's and Nexmark's records alike (a Nexmark field is read from the slot column that
+/// carries it, [`feeder_column`]); the stages of a pipeline graph are not translated yet.
 pub fn untranslated(pipeline: &PipelineSpec) -> Option<(&'static str, String)> {
     let not_yet = |key: &'static str, what: &str| {
         Some((
@@ -46,25 +53,46 @@ pub fn untranslated(pipeline: &PipelineSpec) -> Option<(&'static str, String)> {
     if pipeline.then.is_some() {
         return not_yet("then", "a second aggregation");
     }
-    if !pipeline.predicates.is_empty() {
-        return not_yet("where", "`where` predicates");
-    }
-    if pipeline.convert.is_some() {
-        return not_yet("convert", "a `convert`");
-    }
-    let nexmark = |kinds: &[streamlab_engines::event::EventKind]| {
-        kinds
-            .iter()
-            .any(|k| streamlab_engines::event::EventKind::NEXMARK.contains(k))
-    };
-    if pipeline.filter_kinds.as_deref().is_some_and(nexmark) {
-        return not_yet(
-            "filter_kinds",
-            "Nexmark's record types (the feeder's rows carry the clickstream's columns)",
-        );
-    }
     None
 }
+
+/// The column of the feeder's row (the job's source table) that carries `f`: its own for the
+/// stream's and the clickstream's fields, the slot column for a Nexmark field
+/// ([`streamlab_engines::nexmark`]'s layout: a bid's `price` is the row's `price_cents`), and
+/// `campaign` for the lookup join's column.
+pub fn feeder_column(f: Field) -> &'static str {
+    match f {
+        Field::EventTime => "event_time_ms",
+        other => nexmark::slot(other).unwrap_or(other).name(),
+    }
+}
+
+/// `where` entry `p` in words, for the jobs' docstrings (`auction % 123 == 0`).
+pub fn describe_predicate(p: &Predicate) -> String {
+    let f = p.field.name();
+    match (p.modulo, p.equals, p.not_equals, &p.one_of, p.at_least, p.below) {
+        (Some(m), Some(x), ..) => format!("{f} % {m} == {x}"),
+        (None, Some(x), ..) => format!("{f} == {x}"),
+        (_, _, Some(x), ..) => format!("{f} != {x}"),
+        (_, _, _, Some(xs), ..) => {
+            let xs: Vec<String> = xs.iter().map(i64::to_string).collect();
+            format!("{f} in ({})", xs.join(", "))
+        }
+        (_, _, _, _, Some(x), _) => format!("{f} >= {x}"),
+        (_, _, _, _, _, Some(x)) => format!("{f} < {x}"),
+        _ => "true".into(),
+    }
+}
+
+/// Whether a conversion's result may leave its field's 32-bit slot (a negative multiplier, or
+/// one above the divisor), where the reference wraps it as the slot does: the jobs then write
+/// the wrap (`mod 2^32`) too, and leave it out otherwise.
+pub fn convert_may_wrap(c: &Convert) -> bool {
+    c.multiply < 0 || c.multiply > c.divide
+}
+
+/// The size of a 32-bit slot, which a wrapping conversion is taken modulo.
+pub const SLOT_MODULUS: i64 = 1 << 32;
 
 /// The columns of each row a generated job sends to the receiver, in order.
 pub fn sink_columns(pipeline: &PipelineSpec) -> Vec<&'static str> {
@@ -154,6 +182,17 @@ pub fn describe_pipeline(p: &PipelineSpec, join: &str) -> Vec<String> {
     if let Some(kinds) = &p.filter_kinds {
         let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
         steps.push(format!("filter kind in ({})", names.join(", ")));
+    }
+    for pred in &p.predicates {
+        steps.push(format!("where {}", describe_predicate(pred)));
+    }
+    if let Some(c) = &p.convert {
+        let f = c.field.name();
+        steps.push(if c.divide == 1 {
+            format!("convert {f} = {f} * {}", c.multiply)
+        } else {
+            format!("convert {f} = {f} * {} / {} (toward zero)", c.multiply, c.divide)
+        });
     }
     if p.lookup_join {
         steps.push(format!("lookup join ad -> campaign ({join})"));

@@ -22,7 +22,7 @@ use streamlab_engines::event::Event;
 use streamlab_engines::latency::Component;
 use streamlab_engines::latency::{Decomposition, LatencyRecorder};
 use streamlab_engines::operators::{Lineage, Output, Row, WindowResult};
-use streamlab_engines::pipeline::PipelineSpec;
+use streamlab_engines::pipeline::{field_value, Field, PipelineSpec};
 use streamlab_engines::reference::{ReferenceResult, WindowId};
 use streamlab_engines::run::Delivered;
 use streamlab_engines::time::{event_time_as_nanos, EventTime, Nanos};
@@ -39,6 +39,9 @@ pub struct ReadOutputs {
     pub latency: LatencyRecorder,
     /// Outputs stamped during the warm-up (delivered, not in the histograms).
     pub warmup_outputs: u64,
+    /// Rows whose projected columns differ from their event's (after the pipeline's `convert`),
+    /// one description each: the engine read a wrong column or converted wrongly.
+    pub differing_rows: Vec<String>,
 }
 
 /// Reads `lines` (the engine's output for `pipeline` over `events`, which are in arrival order
@@ -54,6 +57,7 @@ pub fn read_outputs(
     let mut latency = LatencyRecorder::new(&[]);
     let mut delivered = Vec::with_capacity(lines.len());
     let mut warmup_outputs = 0;
+    let mut differing_rows = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let bad = |what: String| format!("output line {}: {what} (line: {:?})", i + 1, line.text);
         let cells: Vec<&str> = line.text.split(',').collect();
@@ -104,13 +108,20 @@ pub fn read_outputs(
                 .filter(|e| e.seq as i64 == seq)
                 .or_else(|| events.iter().find(|e| e.seq as i64 == seq))
                 .ok_or_else(|| bad(format!("seq {seq} is not an event of this run")))?;
+            let mut event = *event;
+            if let Some(c) = &pipeline.convert {
+                c.apply(&mut event);
+            }
             let campaign = if pipeline.lookup_join {
                 table.campaign(event.ad).unwrap_or(0)
             } else {
                 0
             };
+            if let Some(differs) = differing_columns(pipeline, &event, campaign, &cells) {
+                differing_rows.push(format!("row seq {seq}: {differs}"));
+            }
             Output::Row(Row {
-                event: *event,
+                event,
                 campaign,
                 lineage: Lineage {
                     arrival: origin,
@@ -129,7 +140,32 @@ pub fn read_outputs(
         delivered,
         latency,
         warmup_outputs,
+        differing_rows,
     })
+}
+
+/// The projected cells of a stateless row (`seq` first, `origin_arrival_ns` last) that differ
+/// from `event`'s values, described (`None`: every one equals). The event kind is compared by
+/// name, the others as integers.
+fn differing_columns(pipeline: &PipelineSpec, event: &Event, campaign: u32, cells: &[&str]) -> Option<String> {
+    let projected = pipeline.project.iter().filter(|&&f| f != Field::Seq);
+    let differs: Vec<String> = projected
+        .zip(&cells[1..cells.len() - 1])
+        .filter_map(|(&f, &cell)| {
+            let equal = match f {
+                Field::Kind => cell == event.kind.name(),
+                _ => cell.parse::<i64>() == Ok(field_value(event, campaign, f)),
+            };
+            (!equal).then(|| {
+                let expected = match f {
+                    Field::Kind => event.kind.name().to_string(),
+                    _ => field_value(event, campaign, f).to_string(),
+                };
+                format!("`{}` is {cell}, its event's is {expected}", f.name())
+            })
+        })
+        .collect();
+    (!differs.is_empty()).then(|| differs.join(", "))
 }
 
 /// Records one output's latency, measured whole (see the module header).
@@ -237,6 +273,17 @@ impl ReferenceCheck {
         check
     }
 
+    /// Counts the rows whose columns differ from their events' ([`ReadOutputs::differing_rows`])
+    /// as rows with another value.
+    pub fn count_differing_rows(&mut self, differing_rows: &[String]) {
+        self.different += differing_rows.len() as u64;
+        for row in differing_rows {
+            if self.examples.len() < 5 {
+                self.examples.push(row.clone());
+            }
+        }
+    }
+
     /// Whether the engine's outputs equal the reference's.
     pub fn matches(&self) -> bool {
         self.missing == 0 && self.unexpected == 0 && self.different == 0 && self.duplicates == 0
@@ -270,7 +317,7 @@ fn same_value(a: f64, b: f64) -> bool {
 mod tests {
     use super::*;
     use streamlab_engines::event::EventKind;
-    use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, WindowSpec};
+    use streamlab_engines::pipeline::{AggFunc, Aggregation, Convert, WindowSpec};
     use streamlab_engines::time::Span;
 
     fn windowed() -> PipelineSpec {
@@ -359,5 +406,51 @@ mod tests {
         assert_eq!((check.missing, check.unexpected, check.duplicates), (0, 0, 1));
         let err = read_outputs(&pipeline, &table, &[event], &[line(1, "9,10")]).unwrap_err();
         assert!(err.contains("seq 9 is not an event of this run"), "{err}");
+    }
+
+    #[test]
+    fn a_converted_nexmark_row_is_checked_column_by_column() {
+        // Nexmark q1: every bid, its price converted; `auction` and `price` ride in the
+        // `session` and `price_cents` slots.
+        let pipeline = PipelineSpec {
+            filter_kinds: Some(vec![EventKind::Bid]),
+            convert: Some(Convert {
+                field: Field::Price,
+                multiply: 908,
+                divide: 1000,
+            }),
+            project: vec![Field::Seq, Field::Auction, Field::Price, Field::Kind],
+            ..PipelineSpec::default()
+        };
+        let bid = streamlab_engines::nexmark::Record::Bid {
+            auction: 1007,
+            bidder: 3,
+            price: 1999,
+            channel: 0,
+            url: 5,
+        }
+        .into_event(0, 0, 10, 0);
+        let table = CampaignTable::default();
+        let right = read_outputs(&pipeline, &table, &[bid], &[line(20, "0,1007,1815,bid,10")]).unwrap();
+        assert!(right.differing_rows.is_empty(), "{:?}", right.differing_rows);
+        let Output::Row(row) = right.delivered[0].output else {
+            panic!("a row")
+        };
+        assert_eq!(
+            row.event.price_cents, 1815,
+            "the delivered row carries the converted price"
+        );
+        let wrong = read_outputs(&pipeline, &table, &[bid], &[line(20, "0,1007,1999,bid,10")]).unwrap();
+        assert_eq!(
+            wrong.differing_rows,
+            vec!["row seq 0: `price` is 1999, its event's is 1815".to_string()]
+        );
+        let reference = ReferenceResult {
+            rows: vec![0],
+            ..ReferenceResult::default()
+        };
+        let mut check = ReferenceCheck::compare(&reference, &wrong.delivered, false, None);
+        check.count_differing_rows(&wrong.differing_rows);
+        assert_eq!((check.different, check.matches()), (1, false));
     }
 }

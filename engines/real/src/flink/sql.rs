@@ -18,10 +18,12 @@
 use std::fmt::Write as _;
 
 use streamlab_engines::event::EventKind;
-use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
+use streamlab_engines::nexmark;
+use streamlab_engines::pipeline::{AggFunc, Aggregation, Convert, Field, PipelineSpec, Predicate, WindowSpec};
 use streamlab_engines::time::Span;
 
 use super::refusal::{millis, FlinkRefusal};
+use crate::job::{convert_may_wrap, feeder_column, SLOT_MODULUS};
 
 /// The translated pipeline: the receiver's columns, the views, and the `INSERT`.
 pub(super) struct PipelineSql {
@@ -33,29 +35,81 @@ pub(super) struct PipelineSql {
     pub insert: String,
 }
 
-/// A column name as Flink SQL needs it: names that are reserved words quoted.
+/// A column name as Flink SQL needs it: names that are reserved words, and the Nexmark fields'
+/// names (several are: `STATE`, `NAME`, `URL` ...), quoted.
 fn ident(name: &str) -> String {
+    let nexmark = Field::ALL
+        .iter()
+        .any(|&f| f.name() == name && nexmark::slot(f).is_some());
     match name {
         "partition" | "user" | "session" | "key" | "count" | "value" => format!("`{name}`"),
+        _ if nexmark => format!("`{name}`"),
         _ => name.to_string(),
     }
 }
 
-/// A field as an expression of the (joined) event row; `numeric` asks for the event kind as its
-/// index (a key or an aggregated value), not its name.
-fn column(f: Field, numeric: bool) -> String {
+/// A field as an expression of the (joined) event row as the feeder sent it: its column
+/// ([`feeder_column`]: a Nexmark field's slot); `numeric` asks for the event kind as its index
+/// (a key, an aggregated or a tested value), not its name.
+fn raw_column(f: Field, numeric: bool) -> String {
     match f {
-        Field::EventTime => "event_time_ms".into(),
         Field::Partition => "CAST(`partition` AS BIGINT)".into(),
         Field::Kind if numeric => {
             let mut case = String::from("CASE kind");
-            for k in EventKind::CLICKSTREAM {
+            for k in EventKind::ALL {
                 let _ = write!(case, " WHEN '{}' THEN {}", k.name(), k.index());
             }
             case.push_str(" END");
             case
         }
-        other => ident(other.name()),
+        other => ident(feeder_column(other)),
+    }
+}
+
+/// A field as an expression of the converted row (after `convert`, which rewrites one slot
+/// column: every field that slot carries reads the converted value, as in the reference).
+fn column(p: &PipelineSpec, f: Field, numeric: bool) -> String {
+    match &p.convert {
+        Some(c) if f != Field::Kind && feeder_column(f) == feeder_column(c.field) => converted(c),
+        _ => raw_column(f, numeric),
+    }
+}
+
+/// A `convert` as an expression: integer arithmetic rounding toward zero (the `CAST` to
+/// `BIGINT` truncates whatever type Flink gives the quotient), wrapped to the 32-bit slot only
+/// where it may leave it ([`convert_may_wrap`]; `MOD` keeps the dividend's sign, hence the
+/// second one).
+fn converted(c: &Convert) -> String {
+    let value = format!(
+        "CAST({} * {} / {} AS BIGINT)",
+        raw_column(c.field, true),
+        c.multiply,
+        c.divide
+    );
+    if convert_may_wrap(c) {
+        format!("MOD(MOD({value}, {SLOT_MODULUS}) + {SLOT_MODULUS}, {SLOT_MODULUS})")
+    } else {
+        value
+    }
+}
+
+/// A `where` entry as a condition on the row before `convert`. `modulo` is Euclidean, as the
+/// reference's `rem_euclid`: `MOD` keeps the dividend's sign, so a field that may be negative
+/// (the event time) is shifted into range first.
+fn condition(p: &Predicate) -> String {
+    let c = raw_column(p.field, true);
+    match (p.modulo, p.equals, p.not_equals, &p.one_of, p.at_least, p.below) {
+        (Some(m), Some(x), ..) if p.field == Field::EventTime => format!("MOD(MOD({c}, {m}) + {m}, {m}) = {x}"),
+        (Some(m), Some(x), ..) => format!("MOD({c}, {m}) = {x}"),
+        (None, Some(x), ..) => format!("{c} = {x}"),
+        (_, _, Some(x), ..) => format!("{c} <> {x}"),
+        (_, _, _, Some(xs), ..) => {
+            let xs: Vec<String> = xs.iter().map(i64::to_string).collect();
+            format!("{c} IN ({})", xs.join(", "))
+        }
+        (_, _, _, _, Some(x), _) => format!("{c} >= {x}"),
+        (_, _, _, _, _, Some(x)) => format!("{c} < {x}"),
+        _ => "TRUE".into(),
     }
 }
 
@@ -88,15 +142,20 @@ fn interval(key: &str, span: Span) -> Result<String, FlinkRefusal> {
     })
 }
 
-/// `FROM` and `WHERE` of the filtered, joined events.
+/// `FROM` and `WHERE` of the filtered, joined events: the kinds, then the `where` entries.
 fn source(p: &PipelineSpec) -> String {
     let mut from = String::from("FROM events");
     if p.lookup_join {
         from.push_str(", LATERAL TABLE(campaign_of(ad)) AS c(campaign)");
     }
+    let mut conditions = Vec::new();
     if let Some(kinds) = &p.filter_kinds {
         let names: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.name())).collect();
-        let _ = write!(from, "\nWHERE kind IN ({})", names.join(", "));
+        conditions.push(format!("kind IN ({})", names.join(", ")));
+    }
+    conditions.extend(p.predicates.iter().map(condition));
+    if !conditions.is_empty() {
+        let _ = write!(from, "\nWHERE {}", conditions.join(" AND "));
     }
     from
 }
@@ -119,7 +178,7 @@ pub(super) fn translate(p: &PipelineSpec) -> Result<PipelineSql, FlinkRefusal> {
     let Some(a) = &p.aggregate else {
         let mut cols = vec![("seq".to_string(), "seq".to_string(), "BIGINT")];
         for &f in p.project.iter().filter(|&&f| f != Field::Seq) {
-            cols.push((column(f, false), ident(f.name()), projected_type(f)));
+            cols.push((column(p, f, false), ident(f.name()), projected_type(f)));
         }
         cols.push(("arrival_ns".into(), "origin_arrival_ns".into(), "BIGINT"));
         let select: Vec<String> = cols
@@ -141,10 +200,10 @@ pub(super) fn translate(p: &PipelineSpec) -> Result<PipelineSql, FlinkRefusal> {
     let value = a.field.filter(|_| a.function != AggFunc::Count);
     let mut keyed = format!(
         "CREATE TEMPORARY VIEW keyed AS\nSELECT {} AS `key`",
-        column(a.key_by, true)
+        column(p, a.key_by, true)
     );
     if let Some(f) = value {
-        let _ = write!(keyed, ", {} AS v", column(f, true));
+        let _ = write!(keyed, ", {} AS v", column(p, f, true));
     }
     let _ = write!(keyed, ", arrival_ns, event_ts\n{}", source(p));
     let window = match a.window {
@@ -200,11 +259,13 @@ mod tests {
 
     #[test]
     fn reserved_words_are_quoted() {
-        assert_eq!(column(Field::User, false), "`user`");
-        assert_eq!(column(Field::Page, true), "page");
+        assert_eq!(raw_column(Field::User, false), "`user`");
+        assert_eq!(raw_column(Field::Page, true), "page");
+        assert_eq!(ident("state"), "`state`");
         assert_eq!(
-            column(Field::Kind, true),
-            "CASE kind WHEN 'view' THEN 0 WHEN 'click' THEN 1 WHEN 'add_to_cart' THEN 2 WHEN 'purchase' THEN 3 END"
+            raw_column(Field::Kind, true),
+            "CASE kind WHEN 'view' THEN 0 WHEN 'click' THEN 1 WHEN 'add_to_cart' THEN 2 WHEN 'purchase' THEN 3 \
+             WHEN 'person' THEN 4 WHEN 'auction' THEN 5 WHEN 'bid' THEN 6 END"
         );
     }
 }

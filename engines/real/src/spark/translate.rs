@@ -19,10 +19,10 @@ use std::fmt::Write as _;
 use streamlab_engines::event::EventKind;
 use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode, Trigger};
 use streamlab_engines::operators::window::StateBackendKind;
-use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
+use streamlab_engines::pipeline::{AggFunc, Aggregation, Convert, Field, PipelineSpec, Predicate, WindowSpec};
 
 use super::refusal::{check, check_conf, interval, RefusedTable, SparkRefusal};
-use crate::job::describe_pipeline;
+use crate::job::{convert_may_wrap, describe_pipeline, feeder_column, SLOT_MODULUS};
 
 /// The runtime every script ends with.
 const RUNTIME: &str = include_str!("runtime.py");
@@ -271,20 +271,50 @@ fn conf_duration(interval: &str) -> String {
     interval.replace(" milliseconds", "ms").replace(" microseconds", "us")
 }
 
-/// A field as a column expression of the (joined) event stream; `numeric` asks for the event
-/// kind as its index (a key or an aggregated value), not its name.
+/// A field as a column expression of the (joined) event stream: its column of the feeder's
+/// row ([`feeder_column`]: a Nexmark field's slot); `numeric` asks for the event kind as its
+/// index (a key, an aggregated or a tested value), not its name.
 fn column(f: Field, numeric: bool) -> String {
     match f {
-        Field::EventTime => "F.col(\"event_time_ms\")".into(),
         Field::Kind if numeric => {
             let mut case = String::from("F.expr(\"CASE kind");
-            for k in EventKind::CLICKSTREAM {
+            for k in EventKind::ALL {
                 let _ = write!(case, " WHEN '{}' THEN {}", k.name(), k.index());
             }
             case.push_str(" END\")");
             case
         }
-        other => format!("F.col(\"{}\")", other.name()),
+        other => format!("F.col(\"{}\")", feeder_column(other)),
+    }
+}
+
+/// A `where` entry as a column condition. `modulo` is Euclidean (`pmod`), as the reference's
+/// `rem_euclid`.
+fn condition(p: &Predicate) -> String {
+    let c = column(p.field, true);
+    match (p.modulo, p.equals, p.not_equals, &p.one_of, p.at_least, p.below) {
+        (Some(m), Some(x), ..) => format!("F.pmod({c}, F.lit({m})) == {x}"),
+        (None, Some(x), ..) => format!("{c} == {x}"),
+        (_, _, Some(x), ..) => format!("{c} != {x}"),
+        (_, _, _, Some(xs), ..) => {
+            let xs: Vec<String> = xs.iter().map(i64::to_string).collect();
+            format!("{c}.isin({})", xs.join(", "))
+        }
+        (_, _, _, _, Some(x), _) => format!("{c} >= {x}"),
+        (_, _, _, _, _, Some(x)) => format!("{c} < {x}"),
+        _ => "F.lit(True)".into(),
+    }
+}
+
+/// A `convert` as the new value of its slot column: integer arithmetic rounding toward zero
+/// (`div`), wrapped to the 32-bit slot only where it may leave it ([`convert_may_wrap`]).
+fn converted(c: &Convert) -> String {
+    let col = feeder_column(c.field);
+    let value = format!("{col} * {} div {}", c.multiply, c.divide);
+    if convert_may_wrap(c) {
+        format!("F.expr(\"pmod({value}, {SLOT_MODULUS})\")")
+    } else {
+        format!("F.expr(\"{value}\")")
     }
 }
 
@@ -333,6 +363,18 @@ fn pipeline(out: &mut String, p: &PipelineSpec) -> Result<(), SparkRefusal> {
             out,
             "    events = events.where(F.col(\"kind\").isin({}))",
             names.join(", ")
+        );
+    }
+    for pred in &p.predicates {
+        let _ = writeln!(out, "    events = events.where({})", condition(pred));
+    }
+    if let Some(c) = &p.convert {
+        let _ = writeln!(
+            out,
+            "    events = events.withColumn(\"{}\", {})  # {}",
+            feeder_column(c.field),
+            converted(c),
+            c.field.name()
         );
     }
     if p.lookup_join {

@@ -23,13 +23,12 @@ use serde::{Deserialize, Serialize};
 use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::event::Event;
 use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode};
-use streamlab_engines::pipeline::PipelineSpec;
-use streamlab_engines::reference;
+use streamlab_engines::pipeline::{PipelineSpec, WindowSpec};
 use streamlab_engines::run::{EngineRun, RunCounts};
 use streamlab_engines::time::{EventTime, Nanos, Span};
 use streamlab_real_engines::driver::{run_job, JobLaunch};
 use streamlab_real_engines::flink::{FlinkJob, PyFlinkScript};
-use streamlab_real_engines::outputs::{read_outputs, ReferenceCheck};
+use streamlab_real_engines::outputs::{read_outputs, real_engine_reference, ReferenceCheck};
 use streamlab_real_engines::spark::{write_campaign_table, PySparkScript, SparkJob};
 use streamlab_real_engines::{CacheDir, PythonEngine, RealEngineError, VenvStatus};
 use streamlab_reports::layout::slug;
@@ -261,7 +260,7 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
             };
             let outcome = run_job(&launch, &events).map_err(|e| e.to_string())?;
             let outputs = read_outputs(&scenario.pipeline, &workload.table, &events, &outcome.lines)?;
-            let expected = reference::evaluate(&scenario.pipeline, &workload.table, &events);
+            let expected = real_engine_reference(&scenario.pipeline, &workload.table, &events);
             let mut check = ReferenceCheck::compare(
                 &expected,
                 &outputs.delivered,
@@ -288,6 +287,16 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 ),
                 check.describe(),
             ];
+            if matches!(
+                scenario.pipeline.aggregate.map(|a| a.window),
+                Some(WindowSpec::Session { .. })
+            ) {
+                notes.push(format!(
+                    "sessions checked as the real {} merges them: a record at exactly a session's end joins it \
+                     (streamlab's engines start a new session there)",
+                    C::ENGINE
+                ));
+            }
             if outputs.latency.outputs == 0 && !outputs.delivered.is_empty() {
                 notes.push(format!(
                     "no latency measured: every output arrived in the {} warm-up; lengthen the run or shorten `warmup`",

@@ -22,9 +22,10 @@ use streamlab_engines::event::Event;
 use streamlab_engines::latency::Component;
 use streamlab_engines::latency::{Decomposition, LatencyRecorder};
 use streamlab_engines::operators::{Lineage, Output, Row, WindowResult};
-use streamlab_engines::pipeline::{field_value, Field, PipelineSpec};
-use streamlab_engines::reference::{ReferenceResult, WindowId};
+use streamlab_engines::pipeline::{field_value, Field, PipelineSpec, WindowSpec};
+use streamlab_engines::reference::{self, ReferenceResult, WindowId};
 use streamlab_engines::run::Delivered;
+use streamlab_engines::time::Span;
 use streamlab_engines::time::{event_time_as_nanos, EventTime, Nanos};
 
 use crate::driver::StampedLine;
@@ -180,6 +181,36 @@ fn record(latency: &mut LatencyRecorder, stamp: Nanos, origin: Nanos, output: &O
     }
 }
 
+/// The reference evaluator's result as the real Spark and Flink define it, which differs from
+/// streamlab's modelled rule in one place: a session window. streamlab's session is half-open,
+/// `[first, last + gap)`, so a record at exactly its end starts a new session; Spark's
+/// `session_window` and Flink's session windows merge two sessions whose windows touch (Flink's
+/// `TimeWindow.intersects`: `start <= other.end && end >= other.start`), so that record joins
+/// the session. The result is the reference's with the gap one millisecond longer (a record
+/// then joins while it is at most `gap` after the last) and every window end moved back by that
+/// millisecond (the end is still `last + gap`); every other pipeline's is the reference's own.
+pub fn real_engine_reference(pipeline: &PipelineSpec, table: &CampaignTable, events: &[Event]) -> ReferenceResult {
+    let Some(mut aggregate) = pipeline.aggregate else {
+        return reference::evaluate(pipeline, table, events);
+    };
+    let WindowSpec::Session { gap } = aggregate.window else {
+        return reference::evaluate(pipeline, table, events);
+    };
+    aggregate.window = WindowSpec::Session {
+        gap: Span::from_ms(gap.whole_ms() as u64 + 1),
+    };
+    let touching = PipelineSpec {
+        aggregate: Some(aggregate),
+        ..pipeline.clone()
+    };
+    let mut result = reference::evaluate(&touching, table, events);
+    result.windows = std::mem::take(&mut result.windows)
+        .into_iter()
+        .map(|((key, start, end), value)| ((key, start, end - 1), value))
+        .collect();
+    result
+}
+
 /// How a run's outputs compare with the reference evaluator's exact result.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReferenceCheck {
@@ -317,8 +348,7 @@ fn same_value(a: f64, b: f64) -> bool {
 mod tests {
     use super::*;
     use streamlab_engines::event::EventKind;
-    use streamlab_engines::pipeline::{AggFunc, Aggregation, Convert, WindowSpec};
-    use streamlab_engines::time::Span;
+    use streamlab_engines::pipeline::{AggFunc, Aggregation, Convert};
 
     fn windowed() -> PipelineSpec {
         PipelineSpec {
@@ -452,5 +482,47 @@ mod tests {
         let mut check = ReferenceCheck::compare(&reference, &wrong.delivered, false, None);
         check.count_differing_rows(&wrong.differing_rows);
         assert_eq!((check.different, check.matches()), (1, false));
+    }
+
+    #[test]
+    fn a_record_at_exactly_a_sessions_end_joins_it_on_the_real_engines() {
+        let pipeline = PipelineSpec {
+            aggregate: Some(Aggregation {
+                key_by: Field::User,
+                window: WindowSpec::Session {
+                    gap: Span::from_ms(1000),
+                },
+                function: AggFunc::Count,
+                field: None,
+            }),
+            ..PipelineSpec::default()
+        };
+        let at = |seq: u64, t: i64| Event {
+            seq,
+            event_time: t,
+            arrival: seq,
+            partition: 0,
+            user: 1,
+            session: 0,
+            page: 0,
+            ad: 0,
+            kind: EventKind::View,
+            dwell_ms: 0,
+            price_cents: 0,
+        };
+        let events = [at(0, 0), at(1, 1000), at(2, 2001)];
+        let table = CampaignTable::default();
+        // streamlab: [0, 1000) ends where the second record starts a new session.
+        let modelled = reference::evaluate(&pipeline, &table, &events);
+        assert_eq!(
+            modelled.windows.keys().copied().collect::<Vec<_>>(),
+            vec![(1, 0, 1000), (1, 1000, 2000), (1, 2001, 3001)]
+        );
+        // Spark and Flink: the touching sessions merge; one a millisecond later does not.
+        let real = real_engine_reference(&pipeline, &table, &events);
+        assert_eq!(
+            real.windows.into_iter().collect::<Vec<_>>(),
+            vec![((1, 0, 2000), (2, 2.0)), ((1, 2001, 3001), (1, 1.0))]
+        );
     }
 }

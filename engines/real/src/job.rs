@@ -14,23 +14,30 @@
 //!   `seq` (the event's position in the stream, so streamlab can match the row to its event and
 //!   to the reference evaluator's row) and the other projected columns. Both end with
 //!   `origin_arrival_ns`, the scheduled arrival latency is measured from (the event's, or a
-//!   window's last contributing event's).
+//!   window's last contributing event's). A join's results: `shape` (`pair`, `left_only`,
+//!   `right_only`), `left_seq` and `right_seq` (`-1` for an absent side), `window_start_ms` (a
+//!   window join's pair; 0 otherwise), then `origin_arrival_ns` (the later-arriving record's).
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::nexmark;
-use streamlab_engines::pipeline::{AggFunc, Convert, Field, PipelineSpec, Predicate, WindowSpec};
+use streamlab_engines::pipeline::{
+    AggFunc, Convert, Field, JoinInput, JoinKind, JoinSpec, JoinType, OutputShape, PipelineSpec, Predicate, WindowSpec,
+};
 use streamlab_engines::time::Span;
 
 /// What of `pipeline` the generated Spark and Flink jobs cannot run yet: the pipeline key and
 /// why (`None`: they run all of it). Both jobs run the one-shape front (`filter_kinds`,
 /// `where`, `convert`, the lookup join) and a projection or one windowed aggregate, over the
 /// clickstream's and Nexmark's records alike (a Nexmark field is read from the slot column that
-/// carries it, [`feeder_column`]); the stages of a pipeline graph are not translated yet.
+/// carries it, [`feeder_column`]), and a stream-stream join of two views (Spark refuses what
+/// Spark itself cannot run of it); deduplication, top-N and a second aggregation are not
+/// translated yet.
 pub fn untranslated(pipeline: &PipelineSpec) -> Option<(&'static str, String)> {
     let not_yet = |key: &'static str, what: &str| {
         Some((
@@ -41,9 +48,6 @@ pub fn untranslated(pipeline: &PipelineSpec) -> Option<(&'static str, String)> {
             ),
         ))
     };
-    if pipeline.join.is_some() {
-        return not_yet("join", "a stream-stream join");
-    }
     if pipeline.dedup.is_some() {
         return not_yet("dedup", "a deduplication");
     }
@@ -96,12 +100,14 @@ pub const SLOT_MODULUS: i64 = 1 << 32;
 
 /// The columns of each row a generated job sends to the receiver, in order.
 pub fn sink_columns(pipeline: &PipelineSpec) -> Vec<&'static str> {
-    let mut cols = if pipeline.is_stateful() {
-        vec!["key", "window_start_ms", "window_end_ms", "count", "value", "is_update"]
-    } else {
-        let mut cols = vec![Field::Seq.name()];
-        cols.extend(pipeline.project.iter().filter(|&&f| f != Field::Seq).map(|f| f.name()));
-        cols
+    let mut cols = match pipeline.output_shape() {
+        OutputShape::Windows => vec!["key", "window_start_ms", "window_end_ms", "count", "value", "is_update"],
+        OutputShape::Records => vec!["shape", "left_seq", "right_seq", "window_start_ms"],
+        OutputShape::Rows => {
+            let mut cols = vec![Field::Seq.name()];
+            cols.extend(pipeline.project.iter().filter(|&&f| f != Field::Seq).map(|f| f.name()));
+            cols
+        }
     };
     cols.push("origin_arrival_ns");
     cols
@@ -197,6 +203,10 @@ pub fn describe_pipeline(p: &PipelineSpec, join: &str) -> Vec<String> {
     if p.lookup_join {
         steps.push(format!("lookup join ad -> campaign ({join})"));
     }
+    if let Some(j) = &p.join {
+        steps.extend(describe_join(j));
+        return steps;
+    }
     match &p.aggregate {
         None => {
             let cols: Vec<&str> = p.project.iter().map(|f| f.name()).collect();
@@ -216,6 +226,62 @@ pub fn describe_pipeline(p: &PipelineSpec, join: &str) -> Vec<String> {
         }
     }
     steps
+}
+
+/// A stream-stream join, one line per input and one for the join.
+fn describe_join(j: &JoinSpec) -> Vec<String> {
+    let input = |side: &str, i: &JoinInput| {
+        let kinds: Vec<&str> = i.kinds.iter().map(|k| k.name()).collect();
+        let mut line = format!("{side}: kind in ({}), key {}", kinds.join(", "), i.key.name());
+        for p in &i.predicates {
+            let _ = write!(line, ", where {}", describe_predicate(p));
+        }
+        line
+    };
+    let join_type = match j.join_type {
+        JoinType::Inner => "inner",
+        JoinType::LeftOuter => "left outer",
+        JoinType::RightOuter => "right outer",
+    };
+    let condition = match j.kind {
+        JoinKind::Interval => {
+            let (lo, hi) = j.bounds();
+            format!("left.time + {lo} ms <= right.time <= left.time + {hi} ms")
+        }
+        JoinKind::Window => match j.window {
+            Some(WindowSpec::Sliding { size, slide }) => format!("both in one sliding {size} window every {slide}"),
+            Some(WindowSpec::Tumbling { size }) => format!("both in one tumbling {size} window"),
+            _ => "both in one window".into(),
+        },
+        JoinKind::Unbounded => "no time bound (state kept for ever)".into(),
+    };
+    vec![
+        input("left", &j.left),
+        input("right", &j.right),
+        format!("{join_type} join on left.key = right.key, {condition}"),
+    ]
+}
+
+/// The join's durations with their keys, which a generated job must be able to write.
+fn join_spans(pipeline: &PipelineSpec) -> Vec<(&'static str, Span)> {
+    let Some(j) = &pipeline.join else {
+        return Vec::new();
+    };
+    let mut spans = Vec::new();
+    for (key, bound) in [("pipeline.join.lower", j.lower), ("pipeline.join.upper", j.upper)] {
+        if let Some(b) = bound {
+            spans.push((key, Span::from_ms(b.ms.unsigned_abs())));
+        }
+    }
+    match j.window {
+        Some(WindowSpec::Tumbling { size }) => spans.push(("pipeline.join.window.size", size)),
+        Some(WindowSpec::Sliding { size, slide }) => {
+            spans.push(("pipeline.join.window.size", size));
+            spans.push(("pipeline.join.window.slide", slide));
+        }
+        _ => {}
+    }
+    spans
 }
 
 /// An aggregate function's name as the docstrings spell it.
@@ -240,6 +306,6 @@ pub fn window_spans(pipeline: &PipelineSpec) -> Vec<(&'static str, Span)> {
             ("pipeline.aggregate.window.slide", slide),
         ],
         Some(WindowSpec::Session { gap }) => vec![("pipeline.aggregate.window.gap", gap)],
-        None => Vec::new(),
+        None => join_spans(pipeline),
     }
 }

@@ -21,8 +21,8 @@ use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::event::Event;
 use streamlab_engines::latency::Component;
 use streamlab_engines::latency::{Decomposition, LatencyRecorder};
-use streamlab_engines::operators::{Lineage, Output, Row, WindowResult};
-use streamlab_engines::pipeline::{field_value, Field, PipelineSpec, WindowSpec};
+use streamlab_engines::operators::{Lineage, Output, RecordResult, Row, Shape, WindowResult};
+use streamlab_engines::pipeline::{field_value, Field, JoinKind, JoinSpec, OutputShape, PipelineSpec, WindowSpec};
 use streamlab_engines::reference::{self, ReferenceResult, WindowId};
 use streamlab_engines::run::Delivered;
 use streamlab_engines::time::Span;
@@ -77,7 +77,54 @@ pub fn read_outputs(
         };
         let origin = int(columns.len() - 1)?;
         let origin = u64::try_from(origin).map_err(|_| bad("negative origin_arrival_ns".into()))?;
-        let output = if pipeline.is_stateful() {
+        let output = if pipeline.output_shape() == OutputShape::Records {
+            let shape = match cells[0] {
+                "pair" => Shape::Pair,
+                "left_only" => Shape::LeftOnly,
+                "right_only" => Shape::RightOnly,
+                other => {
+                    return Err(bad(format!(
+                        "`shape` is {other:?}; allowed: pair, left_only, right_only"
+                    )))
+                }
+            };
+            let side = |at: usize| -> Result<Option<Event>, String> {
+                match int(at)? {
+                    -1 => Ok(None),
+                    seq => event_of(events, seq)
+                        .copied()
+                        .map(Some)
+                        .ok_or_else(|| bad(format!("`{}` {seq} is not an event of this run", columns[at]))),
+                }
+            };
+            let (left, right) = match (shape, side(1)?, side(2)?) {
+                (Shape::Pair, Some(l), Some(r)) => (l, r),
+                (Shape::LeftOnly, Some(l), None) => (l, Event { seq: u64::MAX, ..l }),
+                (Shape::RightOnly, None, Some(r)) => (Event { seq: u64::MAX, ..r }, r),
+                _ => return Err(bad(format!("a `{}` row with these sides", cells[0]))),
+            };
+            let start = int(3)?;
+            let end = match pipeline.join.as_ref().and_then(|j| j.window) {
+                Some(WindowSpec::Tumbling { size } | WindowSpec::Sliding { size, .. }) if shape == Shape::Pair => {
+                    start + size.whole_ms()
+                }
+                _ => start,
+            };
+            Output::Record(RecordResult {
+                shape,
+                left,
+                right,
+                start,
+                end,
+                origin: Lineage {
+                    arrival: origin,
+                    ..Lineage::default()
+                },
+                fired_at: line.stamp,
+                handoff: line.stamp,
+                recv: line.stamp,
+            })
+        } else if pipeline.is_stateful() {
             let value = cells[4]
                 .parse::<f64>()
                 .map_err(|_| bad("`value` is not a number".into()))?;
@@ -103,13 +150,8 @@ pub fn read_outputs(
             })
         } else {
             let seq = int(0)?;
-            let event = usize::try_from(seq)
-                .ok()
-                .and_then(|s| events.get(s))
-                .filter(|e| e.seq as i64 == seq)
-                .or_else(|| events.iter().find(|e| e.seq as i64 == seq))
-                .ok_or_else(|| bad(format!("seq {seq} is not an event of this run")))?;
-            let mut event = *event;
+            let mut event =
+                *event_of(events, seq).ok_or_else(|| bad(format!("seq {seq} is not an event of this run")))?;
             if let Some(c) = &pipeline.convert {
                 c.apply(&mut event);
             }
@@ -143,6 +185,15 @@ pub fn read_outputs(
         warmup_outputs,
         differing_rows,
     })
+}
+
+/// The event whose `seq` is `seq` (the events are in `seq` order, so it is usually at `seq`).
+fn event_of(events: &[Event], seq: i64) -> Option<&Event> {
+    usize::try_from(seq)
+        .ok()
+        .and_then(|s| events.get(s))
+        .filter(|e| e.seq as i64 == seq)
+        .or_else(|| events.iter().find(|e| e.seq as i64 == seq))
 }
 
 /// The projected cells of a stateless row (`seq` first, `origin_arrival_ns` last) that differ
@@ -304,6 +355,56 @@ impl ReferenceCheck {
         check
     }
 
+    /// Compares the join results or ranked records `delivered` with the reference's
+    /// (`reference.records`): the same multiset of identities (shape, left and right `seq`,
+    /// window start). A reference record for which `promised` is false (an outer row the engine
+    /// emits only once its watermark passes, which the end of the input may never bring) is not
+    /// expected, and checked like any other if delivered anyway.
+    pub fn compare_records(
+        reference: &ReferenceResult,
+        delivered: &[Delivered],
+        promised: impl Fn(&RecordId) -> bool,
+    ) -> Self {
+        let mut check = ReferenceCheck {
+            missing: 0,
+            unexpected: 0,
+            different: 0,
+            duplicates: 0,
+            expected: 0,
+            examples: Vec::new(),
+        };
+        let mut counts: BTreeMap<RecordId, u64> = BTreeMap::new();
+        for d in delivered {
+            if let Output::Record(r) = &d.output {
+                *counts.entry(r.identity()).or_default() += 1;
+            }
+        }
+        let expected: std::collections::BTreeSet<RecordId> = reference.records.iter().copied().collect();
+        for id in &expected {
+            match counts.get(id) {
+                Some(_) => check.expected += 1,
+                None if promised(id) => {
+                    check.expected += 1;
+                    check.missing += 1;
+                    check.note(format!("{} {} missing", id.0.name(), describe_record(id)));
+                }
+                None => {}
+            }
+        }
+        for id in counts.keys().filter(|id| !expected.contains(id)) {
+            check.unexpected += 1;
+            check.note(format!("{} {} not in the reference", id.0.name(), describe_record(id)));
+        }
+        check.duplicates = counts.values().map(|&n| n.saturating_sub(1)).sum();
+        check
+    }
+
+    fn note(&mut self, text: String) {
+        if self.examples.len() < 5 {
+            self.examples.push(text);
+        }
+    }
+
     /// Counts the rows whose columns differ from their events' ([`ReadOutputs::differing_rows`])
     /// as rows with another value.
     pub fn count_differing_rows(&mut self, differing_rows: &[String]) {
@@ -336,6 +437,40 @@ impl ReferenceCheck {
             )
         }
     }
+}
+
+/// Whether an engine whose last watermark is `closed_by` (event time, ms; `None`: its input's
+/// end fires everything) promises reference record `id` of join `join`: every pair, and an
+/// outer join's unmatched row once no match can come any more — the watermark past the left
+/// row's time plus the upper bound (the right row's minus the lower one), or past its window's
+/// end. Strictly past: a row exactly at the bound is left to the engine (checked if delivered).
+pub fn record_promised(join: Option<&JoinSpec>, events: &[Event], closed_by: Option<EventTime>, id: &RecordId) -> bool {
+    let (Some(j), Some(watermark)) = (join, closed_by) else {
+        return true;
+    };
+    let time = |seq: u64| event_of(events, seq as i64).map_or(EventTime::MAX, |e| e.event_time);
+    let (lo, hi) = j.bounds();
+    let settled = |t: EventTime, bound: i64| match (j.kind, j.window) {
+        (JoinKind::Window, Some(WindowSpec::Tumbling { size } | WindowSpec::Sliding { size, .. })) => {
+            let size = size.whole_ms();
+            t.div_euclid(size) * size + size
+        }
+        _ => t.saturating_add(bound),
+    };
+    match id.0 {
+        Shape::Pair | Shape::Ranked => true,
+        Shape::LeftOnly => settled(time(id.1), hi) < watermark,
+        Shape::RightOnly => settled(time(id.2), -lo) < watermark,
+    }
+}
+
+/// A record result's identity: shape, left and right `seq` (`u64::MAX` for an absent side),
+/// window start.
+pub type RecordId = (Shape, u64, u64, EventTime);
+
+fn describe_record(id: &RecordId) -> String {
+    let seq = |s: u64| if s == u64::MAX { "-".to_string() } else { s.to_string() };
+    format!("(left {}, right {}, window {})", seq(id.1), seq(id.2), id.3)
 }
 
 /// Aggregate values compare equal up to floating-point rounding (an average summed in another

@@ -159,6 +159,35 @@ parallelism = 1"#,
         .collect()
 }
 
+const INTERVAL_LEFT_OUTER: &str = r#"[join]
+kind = "interval"
+type = "left_outer"
+lower = "-500ms"
+upper = "1s"
+left = { kinds = ["auction"], key = "id" }
+right = { kinds = ["bid"], key = "auction", where = [{ field = "price", at_least = 100 }] }"#;
+
+#[test]
+fn an_interval_join_is_flinks_time_interval_join_on_both_rowtimes() {
+    let pipeline: PipelineSpec = toml::from_str(INTERVAL_LEFT_OUTER).unwrap();
+    let (_, engine) = scenario("quickstart");
+    let text = translate(&pipeline, &engine).unwrap().text().to_owned();
+    for line in [
+        "SELECT seq, `session` AS k, arrival_ns, event_ts\nFROM events\nWHERE kind IN ('bid') AND price_cents >= 100",
+        "LEFT JOIN right_input AS r\nON l.k = r.k AND r.event_ts BETWEEN l.event_ts - INTERVAL '0.5' SECOND AND l.event_ts + INTERVAL '1' SECOND",
+        "CASE WHEN r.seq IS NULL THEN 'left_only' ELSE 'pair' END, l.seq, COALESCE(r.seq, -1)",
+        "window_start_ms BIGINT",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}
+
+#[test]
+fn nexmark_q8_window_join_script_matches_the_golden_file() {
+    let (pipeline, engine) = scenario("nexmark/q8");
+    assert_golden("nexmark-q8", &translate(&pipeline, &engine).unwrap());
+}
+
 #[test]
 fn nexmark_q1_script_matches_the_golden_file() {
     let (pipeline, engine) = scenario("nexmark/q1");
@@ -203,10 +232,10 @@ project = ["seq", "price"]"#,
 }
 
 #[test]
-fn graph_stages_are_refused_by_key_until_translated() {
+fn dedup_top_n_and_then_are_refused_by_key_until_translated() {
     let (_, engine) = scenario("quickstart");
     for (key, stage) in [
-        ("join", "[join]\nkind = \"unbounded\"\nleft = { kinds = [\"auction\"], key = \"seller\" }\nright = { kinds = [\"person\"], key = \"id\" }"),
+        ("then", "[aggregate]\nkey_by = \"user\"\nwindow = { kind = \"tumbling\", size = \"10s\" }\nfunction = \"count\"\n[then]\nfunction = \"max\""),
         ("dedup", "[dedup]\nkey = [\"user\"]\nwithin = \"1s\""),
         ("top_n", "[top_n]\nwindow = { kind = \"tumbling\", size = \"10s\" }\nn = 1\nby = \"price_cents\""),
     ] {
@@ -219,7 +248,15 @@ fn graph_stages_are_refused_by_key_until_translated() {
 #[test]
 fn generated_scripts_compile_with_python3() {
     let mut scripts = vec![];
-    for name in ["quickstart", "stateless", "nexmark/q1", "nexmark/q2", "nexmark/q11"] {
+    for name in [
+        "quickstart",
+        "stateless",
+        "nexmark/q1",
+        "nexmark/q2",
+        "nexmark/q3",
+        "nexmark/q8",
+        "nexmark/q11",
+    ] {
         let (pipeline, engine) = scenario(name);
         scripts.push((name.replace('/', "-"), translate(&pipeline, &engine).unwrap()));
     }

@@ -33,6 +33,7 @@
 //! * **End**: the sources are bounded; the job, and the script, end by themselves once every
 //!   partition has sent `END` and the final watermark has fired every window.
 
+mod join;
 mod refusal;
 pub mod session;
 mod sql;

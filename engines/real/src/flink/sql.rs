@@ -37,7 +37,7 @@ pub(super) struct PipelineSql {
 
 /// A column name as Flink SQL needs it: names that are reserved words, and the Nexmark fields'
 /// names (several are: `STATE`, `NAME`, `URL` ...), quoted.
-fn ident(name: &str) -> String {
+pub(super) fn ident(name: &str) -> String {
     let nexmark = Field::ALL
         .iter()
         .any(|&f| f.name() == name && nexmark::slot(f).is_some());
@@ -51,7 +51,7 @@ fn ident(name: &str) -> String {
 /// A field as an expression of the (joined) event row as the feeder sent it: its column
 /// ([`feeder_column`]: a Nexmark field's slot); `numeric` asks for the event kind as its index
 /// (a key, an aggregated or a tested value), not its name.
-fn raw_column(f: Field, numeric: bool) -> String {
+pub(super) fn raw_column(f: Field, numeric: bool) -> String {
     match f {
         Field::Partition => "CAST(`partition` AS BIGINT)".into(),
         Field::Kind if numeric => {
@@ -96,7 +96,7 @@ fn converted(c: &Convert) -> String {
 /// A `where` entry as a condition on the row before `convert`. `modulo` is Euclidean, as the
 /// reference's `rem_euclid`: `MOD` keeps the dividend's sign, so a field that may be negative
 /// (the event time) is shifted into range first.
-fn condition(p: &Predicate) -> String {
+pub(super) fn condition(p: &Predicate) -> String {
     let c = raw_column(p.field, true);
     match (p.modulo, p.equals, p.not_equals, &p.one_of, p.at_least, p.below) {
         (Some(m), Some(x), ..) if p.field == Field::EventTime => format!("MOD(MOD({c}, {m}) + {m}, {m}) = {x}"),
@@ -123,7 +123,7 @@ fn projected_type(f: Field) -> &'static str {
 
 /// A SQL interval of `span` (whole milliseconds, checked by the refusal rules): `SECOND` up to
 /// 99 s, `SECOND(3)` up to 999 s, `DAY TO SECOND(3)` beyond.
-fn interval(key: &str, span: Span) -> Result<String, FlinkRefusal> {
+pub(super) fn interval(key: &str, span: Span) -> Result<String, FlinkRefusal> {
     let ms = millis(span).map_err(|reason| FlinkRefusal::pipeline(key, reason))?;
     let seconds = if ms % 1000 == 0 {
         format!("{}", ms / 1000)
@@ -175,6 +175,9 @@ fn aggregate_value(a: &Aggregation) -> (String, &'static str) {
 
 /// Translates the pipeline.
 pub(super) fn translate(p: &PipelineSpec) -> Result<PipelineSql, FlinkRefusal> {
+    if let Some(j) = &p.join {
+        return super::join::translate(j);
+    }
     let Some(a) = &p.aggregate else {
         let mut cols = vec![("seq".to_string(), "seq".to_string(), "BIGINT")];
         for &f in p.project.iter().filter(|&&f| f != Field::Seq) {

@@ -25,6 +25,7 @@
 //! * **End**: `once` and `available_now` queries end by themselves; others stop once a batch has
 //!   read every row the feeder sent, or when the driver ends the process group.
 
+mod join;
 mod refusal;
 pub mod standalone;
 mod translate;

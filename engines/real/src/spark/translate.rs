@@ -19,7 +19,9 @@ use std::fmt::Write as _;
 use streamlab_engines::event::EventKind;
 use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode, Trigger};
 use streamlab_engines::operators::window::StateBackendKind;
-use streamlab_engines::pipeline::{AggFunc, Aggregation, Convert, Field, PipelineSpec, Predicate, WindowSpec};
+use streamlab_engines::pipeline::{
+    AggFunc, Aggregation, Convert, Field, OutputShape, PipelineSpec, Predicate, WindowSpec,
+};
 
 use super::refusal::{check, check_conf, interval, RefusedTable, SparkRefusal};
 use crate::job::{convert_may_wrap, describe_pipeline, feeder_column, SLOT_MODULUS};
@@ -78,7 +80,7 @@ impl PySparkScript {
 
 /// Python's `repr` of a string with no quote or backslash in it (every string we write is a
 /// name or an interval we made).
-fn py_str(s: &str) -> String {
+pub(super) fn py_str(s: &str) -> String {
     debug_assert!(!s.contains(['"', '\\', '\n']));
     format!("\"{s}\"")
 }
@@ -240,11 +242,13 @@ fn configuration(out: &mut String, job: SparkJob<'_>) -> Result<(), SparkRefusal
         "WATERMARK_DELAY = {}",
         py_str(&engine_interval("watermark_delay", e.watermark_delay)?)
     );
+    let py_bool = |b: bool| if b { "True" } else { "False" };
     let _ = writeln!(
         out,
         "WINDOWED = {}",
-        if job.pipeline.is_stateful() { "True" } else { "False" }
+        py_bool(job.pipeline.output_shape() == OutputShape::Windows)
     );
+    let _ = writeln!(out, "STATEFUL = {}", py_bool(job.pipeline.is_stateful()));
     let mut options = String::new();
     if let Trigger::Once | Trigger::AvailableNow { .. } = e.trigger {
         options.push_str("    \"wait_for_end\": \"true\",  # the query starts after the last event has arrived\n");
@@ -274,7 +278,7 @@ fn conf_duration(interval: &str) -> String {
 /// A field as a column expression of the (joined) event stream: its column of the feeder's
 /// row ([`feeder_column`]: a Nexmark field's slot); `numeric` asks for the event kind as its
 /// index (a key, an aggregated or a tested value), not its name.
-fn column(f: Field, numeric: bool) -> String {
+pub(super) fn column(f: Field, numeric: bool) -> String {
     match f {
         Field::Kind if numeric => {
             let mut case = String::from("F.expr(\"CASE kind");
@@ -290,7 +294,7 @@ fn column(f: Field, numeric: bool) -> String {
 
 /// A `where` entry as a column condition. `modulo` is Euclidean (`pmod`), as the reference's
 /// `rem_euclid`.
-fn condition(p: &Predicate) -> String {
+pub(super) fn condition(p: &Predicate) -> String {
     let c = column(p.field, true);
     match (p.modulo, p.equals, p.not_equals, &p.one_of, p.at_least, p.below) {
         (Some(m), Some(x), ..) => format!("F.pmod({c}, F.lit({m})) == {x}"),
@@ -345,7 +349,12 @@ fn pipeline(out: &mut String, p: &PipelineSpec) -> Result<(), SparkRefusal> {
         let _ = writeln!(out, "    {step}");
     }
     out.push('\n');
-    if p.is_stateful() {
+    if p.join.is_some() {
+        out.push_str(
+            "    Rows: shape (pair, left_only, right_only), left_seq, right_seq (-1: absent), window_start_ms\n\
+             \x20   (a window join's pair, else 0), origin_arrival_ns (the later-arriving record's arrival).\n",
+        );
+    } else if p.is_stateful() {
         out.push_str(
             "    Rows: key, window_start_ms, window_end_ms, count, value, origin_arrival_ns (the latest\n\
              \x20   arrival of a contributing event: streamlab's latency origin for a window).\n",
@@ -357,6 +366,9 @@ fn pipeline(out: &mut String, p: &PipelineSpec) -> Result<(), SparkRefusal> {
         );
     }
     out.push_str("    \"\"\"\n");
+    if let Some(j) = &p.join {
+        return super::join::translate(out, j);
+    }
     if let Some(kinds) = &p.filter_kinds {
         let names: Vec<String> = kinds.iter().map(|k| py_str(k.name())).collect();
         let _ = writeln!(

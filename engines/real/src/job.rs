@@ -16,7 +16,8 @@
 //!   `origin_arrival_ns`, the scheduled arrival latency is measured from (the event's, or a
 //!   window's last contributing event's). A join's results: `shape` (`pair`, `left_only`,
 //!   `right_only`), `left_seq` and `right_seq` (`-1` for an absent side), `window_start_ms` (a
-//!   window join's pair; 0 otherwise), then `origin_arrival_ns` (the later-arriving record's).
+//!   window join's pair; 0 otherwise), then `origin_arrival_ns` (the later-arriving record's). A
+//!   top-N's records: `ranked`, the record's `seq`, `-1`, the window's start, its arrival.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -35,9 +36,9 @@ use streamlab_engines::time::Span;
 /// why (`None`: they run all of it). Both jobs run the one-shape front (`filter_kinds`,
 /// `where`, `convert`, the lookup join) and a projection or one windowed aggregate, over the
 /// clickstream's and Nexmark's records alike (a Nexmark field is read from the slot column that
-/// carries it, [`feeder_column`]), and a stream-stream join of two views (Spark refuses what
-/// Spark itself cannot run of it); deduplication, top-N and a second aggregation are not
-/// translated yet.
+/// carries it, [`feeder_column`]), a stream-stream join of two views, and a top-N per window
+/// (each engine refuses what it cannot run of these: Spark a top-N); deduplication and a second
+/// aggregation are not translated yet.
 pub fn untranslated(pipeline: &PipelineSpec) -> Option<(&'static str, String)> {
     let not_yet = |key: &'static str, what: &str| {
         Some((
@@ -50,9 +51,6 @@ pub fn untranslated(pipeline: &PipelineSpec) -> Option<(&'static str, String)> {
     };
     if pipeline.dedup.is_some() {
         return not_yet("dedup", "a deduplication");
-    }
-    if pipeline.top_n.is_some() {
-        return not_yet("top_n", "a top-N");
     }
     if pipeline.then.is_some() {
         return not_yet("then", "a second aggregation");
@@ -207,6 +205,14 @@ pub fn describe_pipeline(p: &PipelineSpec, join: &str) -> Vec<String> {
         steps.extend(describe_join(j));
         return steps;
     }
+    if let Some(t) = &p.top_n {
+        let window = match t.window {
+            WindowSpec::Sliding { size, slide } => format!("sliding {size} windows every {slide}"),
+            WindowSpec::Tumbling { size } | WindowSpec::Session { gap: size } => format!("tumbling {size} windows"),
+        };
+        steps.push(format!("top {} by {} (largest first) per {window}", t.n, t.by.name()));
+        return steps;
+    }
     match &p.aggregate {
         None => {
             let cols: Vec<&str> = p.project.iter().map(|f| f.name()).collect();
@@ -306,6 +312,13 @@ pub fn window_spans(pipeline: &PipelineSpec) -> Vec<(&'static str, Span)> {
             ("pipeline.aggregate.window.slide", slide),
         ],
         Some(WindowSpec::Session { gap }) => vec![("pipeline.aggregate.window.gap", gap)],
-        None => join_spans(pipeline),
+        None => match pipeline.top_n.map(|t| t.window) {
+            Some(WindowSpec::Tumbling { size }) => vec![("pipeline.top_n.window.size", size)],
+            Some(WindowSpec::Sliding { size, slide }) => vec![
+                ("pipeline.top_n.window.size", size),
+                ("pipeline.top_n.window.slide", slide),
+            ],
+            _ => join_spans(pipeline),
+        },
     }
 }

@@ -82,9 +82,10 @@ pub fn read_outputs(
                 "pair" => Shape::Pair,
                 "left_only" => Shape::LeftOnly,
                 "right_only" => Shape::RightOnly,
+                "ranked" => Shape::Ranked,
                 other => {
                     return Err(bad(format!(
-                        "`shape` is {other:?}; allowed: pair, left_only, right_only"
+                        "`shape` is {other:?}; allowed: pair, left_only, right_only, ranked"
                     )))
                 }
             };
@@ -101,13 +102,17 @@ pub fn read_outputs(
                 (Shape::Pair, Some(l), Some(r)) => (l, r),
                 (Shape::LeftOnly, Some(l), None) => (l, Event { seq: u64::MAX, ..l }),
                 (Shape::RightOnly, None, Some(r)) => (Event { seq: u64::MAX, ..r }, r),
+                (Shape::Ranked, Some(l), None) => (l, Event { seq: u64::MAX, ..l }),
                 _ => return Err(bad(format!("a `{}` row with these sides", cells[0]))),
             };
             let start = int(3)?;
-            let end = match pipeline.join.as_ref().and_then(|j| j.window) {
-                Some(WindowSpec::Tumbling { size } | WindowSpec::Sliding { size, .. }) if shape == Shape::Pair => {
-                    start + size.whole_ms()
-                }
+            let window = match shape {
+                Shape::Ranked => pipeline.top_n.map(|t| t.window),
+                Shape::Pair => pipeline.join.as_ref().and_then(|j| j.window),
+                _ => None,
+            };
+            let end = match window {
+                Some(WindowSpec::Tumbling { size } | WindowSpec::Sliding { size, .. }) => start + size.whole_ms(),
                 _ => start,
             };
             Output::Record(RecordResult {
@@ -240,7 +245,46 @@ fn record(latency: &mut LatencyRecorder, stamp: Nanos, origin: Nanos, output: &O
 /// the session. The result is the reference's with the gap one millisecond longer (a record
 /// then joins while it is at most `gap` after the last) and every window end moved back by that
 /// millisecond (the end is still `last + gap`); every other pipeline's is the reference's own.
+///
+/// A top-N too: Flink's window Top-N numbers rows (`ROW_NUMBER`, the only function it takes)
+/// and keeps exactly `n` a window, where streamlab's rule keeps every record tied at the
+/// boundary; the generated job breaks ties by `seq`, so the reference's records of each window
+/// are cut to the first `n` by value (largest first), then `seq`.
 pub fn real_engine_reference(pipeline: &PipelineSpec, table: &CampaignTable, events: &[Event]) -> ReferenceResult {
+    if let Some(t) = &pipeline.top_n {
+        let mut result = reference::evaluate(pipeline, table, events);
+        let value = |seq: u64| {
+            let mut e = *event_of(events, seq as i64).expect("a reference record is an event");
+            if let Some(c) = &pipeline.convert {
+                c.apply(&mut e);
+            }
+            let campaign = if pipeline.lookup_join {
+                table.campaign(e.ad).unwrap_or(0)
+            } else {
+                0
+            };
+            field_value(&e, campaign, t.by)
+        };
+        let mut by_window: BTreeMap<EventTime, Vec<(std::cmp::Reverse<i64>, u64)>> = BTreeMap::new();
+        for id in &result.records {
+            by_window
+                .entry(id.3)
+                .or_default()
+                .push((std::cmp::Reverse(value(id.1)), id.1));
+        }
+        result.records = by_window
+            .into_iter()
+            .flat_map(|(start, mut ranked)| {
+                ranked.sort_unstable();
+                ranked
+                    .into_iter()
+                    .take(t.n as usize)
+                    .map(move |(_, seq)| (Shape::Ranked, seq, u64::MAX, start))
+            })
+            .collect();
+        result.records.sort_unstable();
+        return result;
+    }
     let Some(mut aggregate) = pipeline.aggregate else {
         return reference::evaluate(pipeline, table, events);
     };

@@ -136,6 +136,19 @@ fn an_interval_join_is_a_time_range_condition_with_watermarks_on_both_sides() {
 }
 
 #[test]
+fn a_top_n_is_refused_as_spark_refuses_a_rank_over_a_window() {
+    let (q7, engine) = scenario("nexmark/q7");
+    let r = translate(&q7, &engine).unwrap_err();
+    assert_refused(
+        &r,
+        RefusedTable::Pipeline,
+        "top_n",
+        "Non-time-based windows are not supported",
+    );
+    assert!(r.to_string().contains("the real Flink runs it"), "{r}");
+}
+
+#[test]
 fn nexmark_q8_window_join_script_matches_the_golden_file() {
     let (pipeline, engine) = scenario("nexmark/q8");
     assert_golden("nexmark-q8", &translate(&pipeline, &engine).unwrap());
@@ -185,11 +198,10 @@ project = ["seq", "price"]"#,
 }
 
 #[test]
-fn dedup_top_n_and_then_are_refused_by_key_until_translated() {
+fn dedup_and_then_are_refused_by_key_until_translated() {
     for (key, stage) in [
         ("then", "[aggregate]\nkey_by = \"user\"\nwindow = { kind = \"tumbling\", size = \"10s\" }\nfunction = \"count\"\n[then]\nfunction = \"max\""),
         ("dedup", "[dedup]\nkey = [\"user\"]\nwithin = \"1s\""),
-        ("top_n", "[top_n]\nwindow = { kind = \"tumbling\", size = \"10s\" }\nn = 1\nby = \"price_cents\""),
     ] {
         let pipeline: PipelineSpec = toml::from_str(stage).unwrap();
         let r = translate(&pipeline, &MicroBatchConfig::default()).unwrap_err();

@@ -37,6 +37,7 @@ mod join;
 mod refusal;
 pub mod session;
 mod sql;
+mod top_n;
 mod translate;
 
 pub use refusal::{check, check_conf, FlinkRefusal, RefusedTable, NOT_TRANSLATED, RUNTIME_CONF, TRANSLATED_CONF};

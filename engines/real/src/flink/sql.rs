@@ -68,7 +68,7 @@ pub(super) fn raw_column(f: Field, numeric: bool) -> String {
 
 /// A field as an expression of the converted row (after `convert`, which rewrites one slot
 /// column: every field that slot carries reads the converted value, as in the reference).
-fn column(p: &PipelineSpec, f: Field, numeric: bool) -> String {
+pub(super) fn column(p: &PipelineSpec, f: Field, numeric: bool) -> String {
     match &p.convert {
         Some(c) if f != Field::Kind && feeder_column(f) == feeder_column(c.field) => converted(c),
         _ => raw_column(f, numeric),
@@ -143,7 +143,7 @@ pub(super) fn interval(key: &str, span: Span) -> Result<String, FlinkRefusal> {
 }
 
 /// `FROM` and `WHERE` of the filtered, joined events: the kinds, then the `where` entries.
-fn source(p: &PipelineSpec) -> String {
+pub(super) fn source(p: &PipelineSpec) -> String {
     let mut from = String::from("FROM events");
     if p.lookup_join {
         from.push_str(", LATERAL TABLE(campaign_of(ad)) AS c(campaign)");
@@ -177,6 +177,9 @@ fn aggregate_value(a: &Aggregation) -> (String, &'static str) {
 pub(super) fn translate(p: &PipelineSpec) -> Result<PipelineSql, FlinkRefusal> {
     if let Some(j) = &p.join {
         return super::join::translate(j);
+    }
+    if let Some(t) = &p.top_n {
+        return super::top_n::translate(p, t);
     }
     let Some(a) = &p.aggregate else {
         let mut cols = vec![("seq".to_string(), "seq".to_string(), "BIGINT")];

@@ -74,6 +74,15 @@ pub fn check(pipeline: &PipelineSpec, engine: &MicroBatchConfig) -> Result<(), S
         return Err(SparkRefusal::pipeline(key, reason));
     }
     engine.validate(pipeline)?;
+    if pipeline.top_n.is_some() {
+        return Err(SparkRefusal::pipeline(
+            "top_n",
+            "Spark refuses a rank over a window of a stream (\"Non-time-based windows are not supported on \
+             streaming DataFrames\"), and a maximum per window joined back to its records is a stream-stream join \
+             after an aggregation, which one Spark query cannot run in append mode. streamlab's micro-batch engine \
+             models it (`model = \"micro-batch\"`); the real Flink runs it as its window Top-N",
+        ));
+    }
     let modelled = |what: &str| {
         format!("{what} is a cost the simulated engine models; the real Spark pays its own. Allowed: omit the key (0)")
     };

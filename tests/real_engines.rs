@@ -1,8 +1,8 @@
 //! The real engines end to end, through the `streamlab` binary: short, low-rate scenarios on
 //! Apache Spark (local and on a standalone cluster) and Apache Flink — a windowed and a
-//! stateless clickstream pipeline, and Nexmark's q1 and q2 in one (`where`, `convert`, the
-//! Nexmark record in the feeder's slot columns) — whose outputs must equal the reference
-//! evaluator's, after which no engine process may be left — also when streamlab
+//! stateless clickstream pipeline, Nexmark's q1 and q2 in one (`where`, `convert`, the
+//! Nexmark record in the feeder's slot columns) and a left outer interval join of Nexmark's
+//! auctions and bids — whose outputs must equal the reference evaluator's, after which no engine process may be left — also when streamlab
 //! is interrupted (Ctrl-C) or killed outright in the middle of a run.
 //!
 //! A scenario with a real engine that is not installed is refused before anything runs (tested
@@ -112,6 +112,19 @@ convert = { field = "price", multiply = 908, divide = 1000 }
 project = ["seq", "event_time", "auction", "bidder", "price", "channel", "url", "kind"]
 "#;
 
+/// A left outer interval join of auctions and their bids (a where on the bids): pairs as they
+/// match, each auction without a bid once no bid can come any more (Flink: on its timer;
+/// Spark: once its watermark passes the bound, the last ones never at the end of the input).
+const NEXMARK_INTERVAL_JOIN: &str = r#"
+[pipeline.join]
+kind = "interval"
+type = "left_outer"
+lower = "-500ms"
+upper = "1s"
+left = { kinds = ["auction"], key = "id" }
+right = { kinds = ["bid"], key = "auction", where = [{ field = "price", at_least = 100 }] }
+"#;
+
 /// A scenario file in `dir` with `pipeline` and `engines` (the Nexmark workload for a pipeline
 /// named `nexmark*`, the clickstream's otherwise).
 fn scenario(dir: &Path, name: &str, pipeline: &str, engines: &str) -> PathBuf {
@@ -216,6 +229,7 @@ fn spark_outputs_equal_the_reference_and_no_process_is_left() {
         ("windowed", WINDOWED),
         ("stateless", STATELESS),
         ("nexmark", NEXMARK_Q1_Q2),
+        ("nexmark-join", NEXMARK_INTERVAL_JOIN),
     ] {
         let out = tmp.path().join(name);
         let summary = run(&scenario(tmp.path(), name, pipeline, SPARK), &out);
@@ -247,6 +261,7 @@ fn flink_outputs_equal_the_reference_and_no_process_is_left() {
         ("windowed", WINDOWED),
         ("stateless", STATELESS),
         ("nexmark", NEXMARK_Q1_Q2),
+        ("nexmark-join", NEXMARK_INTERVAL_JOIN),
     ] {
         let out = tmp.path().join(name);
         let summary = run(&scenario(tmp.path(), name, pipeline, FLINK), &out);

@@ -69,20 +69,59 @@ pub fn feeder_column(f: Field) -> &'static str {
     }
 }
 
+/// What a `where` entry tests, read once for every job's syntax (the entry has exactly one
+/// test, validated).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PredicateTest<'a> {
+    /// `field % modulo == equals`, the remainder Euclidean (as the reference's `rem_euclid`).
+    Modulo {
+        /// The divisor (at least 1).
+        modulo: i64,
+        /// The remainder tested.
+        equals: i64,
+    },
+    /// `field == x`.
+    Equals(i64),
+    /// `field != x`.
+    NotEquals(i64),
+    /// `field` is one of these.
+    OneOf(&'a [i64]),
+    /// `field >= x`.
+    AtLeast(i64),
+    /// `field < x`.
+    Below(i64),
+}
+
+impl<'a> PredicateTest<'a> {
+    /// The test of `p` (validated: exactly one; `modulo` with `equals`).
+    pub fn of(p: &'a Predicate) -> Self {
+        match (p.modulo, p.equals, p.not_equals, &p.one_of, p.at_least, p.below) {
+            (Some(modulo), Some(equals), ..) => Self::Modulo { modulo, equals },
+            (None, Some(x), ..) => Self::Equals(x),
+            (_, _, Some(x), ..) => Self::NotEquals(x),
+            (_, _, _, Some(xs), ..) => Self::OneOf(xs),
+            (_, _, _, _, Some(x), _) => Self::AtLeast(x),
+            (_, _, _, _, _, Some(x)) => Self::Below(x),
+            _ => unreachable!("a `where` entry has exactly one test (validated)"),
+        }
+    }
+}
+
+/// A list of numbers as the jobs write it (`1, 2, 3`).
+pub fn number_list(xs: &[i64]) -> String {
+    xs.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+}
+
 /// `where` entry `p` in words, for the jobs' docstrings (`auction % 123 == 0`).
 pub fn describe_predicate(p: &Predicate) -> String {
     let f = p.field.name();
-    match (p.modulo, p.equals, p.not_equals, &p.one_of, p.at_least, p.below) {
-        (Some(m), Some(x), ..) => format!("{f} % {m} == {x}"),
-        (None, Some(x), ..) => format!("{f} == {x}"),
-        (_, _, Some(x), ..) => format!("{f} != {x}"),
-        (_, _, _, Some(xs), ..) => {
-            let xs: Vec<String> = xs.iter().map(i64::to_string).collect();
-            format!("{f} in ({})", xs.join(", "))
-        }
-        (_, _, _, _, Some(x), _) => format!("{f} >= {x}"),
-        (_, _, _, _, _, Some(x)) => format!("{f} < {x}"),
-        _ => "true".into(),
+    match PredicateTest::of(p) {
+        PredicateTest::Modulo { modulo, equals } => format!("{f} % {modulo} == {equals}"),
+        PredicateTest::Equals(x) => format!("{f} == {x}"),
+        PredicateTest::NotEquals(x) => format!("{f} != {x}"),
+        PredicateTest::OneOf(xs) => format!("{f} in ({})", number_list(xs)),
+        PredicateTest::AtLeast(x) => format!("{f} >= {x}"),
+        PredicateTest::Below(x) => format!("{f} < {x}"),
     }
 }
 

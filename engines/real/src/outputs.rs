@@ -307,7 +307,7 @@ pub fn real_engine_reference(pipeline: &PipelineSpec, table: &CampaignTable, eve
 }
 
 /// How a run's outputs compare with the reference evaluator's exact result.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ReferenceCheck {
     /// Rows or windows the reference has that the engine never delivered.
     pub missing: u64,
@@ -335,14 +335,7 @@ impl ReferenceCheck {
         stateful: bool,
         closed_by: Option<EventTime>,
     ) -> Self {
-        let mut check = ReferenceCheck {
-            missing: 0,
-            unexpected: 0,
-            different: 0,
-            duplicates: 0,
-            expected: 0,
-            examples: Vec::new(),
-        };
+        let mut check = ReferenceCheck::default();
         let note = |check: &mut ReferenceCheck, text: String| {
             if check.examples.len() < 5 {
                 check.examples.push(text);
@@ -409,14 +402,7 @@ impl ReferenceCheck {
         delivered: &[Delivered],
         promised: impl Fn(&RecordId) -> bool,
     ) -> Self {
-        let mut check = ReferenceCheck {
-            missing: 0,
-            unexpected: 0,
-            different: 0,
-            duplicates: 0,
-            expected: 0,
-            examples: Vec::new(),
-        };
+        let mut check = ReferenceCheck::default();
         let mut counts: BTreeMap<RecordId, u64> = BTreeMap::new();
         for d in delivered {
             if let Output::Record(r) = &d.output {

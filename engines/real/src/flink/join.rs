@@ -20,11 +20,11 @@
 
 use std::fmt::Write as _;
 
-use streamlab_engines::pipeline::{JoinInput, JoinKind, JoinSpec, JoinType, WindowSpec};
+use streamlab_engines::pipeline::{JoinInput, JoinKind, JoinSpec, JoinType};
 use streamlab_engines::time::Span;
 
 use super::refusal::FlinkRefusal;
-use super::sql::{condition, interval, raw_column, PipelineSql};
+use super::sql::{condition, interval, raw_column, window_tvf, PipelineSql};
 
 /// The view of one join input: `seq`, the key as `k`, `arrival_ns` and (for a timed join) the
 /// rowtime `event_ts`.
@@ -52,23 +52,6 @@ fn shifted(ms: i64, key: &str) -> Result<String, FlinkRefusal> {
     })
 }
 
-/// The window table function over `input` for a window join.
-fn window_table(input: &str, w: WindowSpec) -> Result<String, FlinkRefusal> {
-    let call = match w {
-        WindowSpec::Tumbling { size } => format!(
-            "TUMBLE(TABLE {input}, DESCRIPTOR(event_ts), {})",
-            interval("join.window.size", size)?
-        ),
-        WindowSpec::Sliding { size, slide } => format!(
-            "HOP(TABLE {input}, DESCRIPTOR(event_ts), {}, {})",
-            interval("join.window.slide", slide)?,
-            interval("join.window.size", size)?
-        ),
-        WindowSpec::Session { .. } => unreachable!("a window join's window is validated tumbling or sliding"),
-    };
-    Ok(format!("(SELECT * FROM TABLE({call}))"))
-}
-
 /// Translates the join `j`.
 pub(super) fn translate(j: &JoinSpec) -> Result<PipelineSql, FlinkRefusal> {
     let timed = j.kind != JoinKind::Unbounded;
@@ -92,8 +75,11 @@ pub(super) fn translate(j: &JoinSpec) -> Result<PipelineSql, FlinkRefusal> {
         JoinKind::Window => {
             let w = j.window.expect("a window join has a window (validated)");
             (
-                window_table("left_input", w)?,
-                window_table("right_input", w)?,
+                format!("(SELECT * FROM TABLE({}))", window_tvf("left_input", w, "join.window")?),
+                format!(
+                    "(SELECT * FROM TABLE({}))",
+                    window_tvf("right_input", w, "join.window")?
+                ),
                 "l.k = r.k AND l.window_start = r.window_start AND l.window_end = r.window_end".to_string(),
             )
         }

@@ -23,7 +23,7 @@ use streamlab_engines::pipeline::{AggFunc, Aggregation, Convert, Field, Pipeline
 use streamlab_engines::time::Span;
 
 use super::refusal::{millis, FlinkRefusal};
-use crate::job::{convert_may_wrap, feeder_column, SLOT_MODULUS};
+use crate::job::{convert_may_wrap, feeder_column, number_list, PredicateTest, SLOT_MODULUS};
 
 /// The translated pipeline: the receiver's columns, the views, and the `INSERT`.
 pub(super) struct PipelineSql {
@@ -98,18 +98,16 @@ fn converted(c: &Convert) -> String {
 /// (the event time) is shifted into range first.
 pub(super) fn condition(p: &Predicate) -> String {
     let c = raw_column(p.field, true);
-    match (p.modulo, p.equals, p.not_equals, &p.one_of, p.at_least, p.below) {
-        (Some(m), Some(x), ..) if p.field == Field::EventTime => format!("MOD(MOD({c}, {m}) + {m}, {m}) = {x}"),
-        (Some(m), Some(x), ..) => format!("MOD({c}, {m}) = {x}"),
-        (None, Some(x), ..) => format!("{c} = {x}"),
-        (_, _, Some(x), ..) => format!("{c} <> {x}"),
-        (_, _, _, Some(xs), ..) => {
-            let xs: Vec<String> = xs.iter().map(i64::to_string).collect();
-            format!("{c} IN ({})", xs.join(", "))
+    match PredicateTest::of(p) {
+        PredicateTest::Modulo { modulo: m, equals } if p.field == Field::EventTime => {
+            format!("MOD(MOD({c}, {m}) + {m}, {m}) = {equals}")
         }
-        (_, _, _, _, Some(x), _) => format!("{c} >= {x}"),
-        (_, _, _, _, _, Some(x)) => format!("{c} < {x}"),
-        _ => "TRUE".into(),
+        PredicateTest::Modulo { modulo, equals } => format!("MOD({c}, {modulo}) = {equals}"),
+        PredicateTest::Equals(x) => format!("{c} = {x}"),
+        PredicateTest::NotEquals(x) => format!("{c} <> {x}"),
+        PredicateTest::OneOf(xs) => format!("{c} IN ({})", number_list(xs)),
+        PredicateTest::AtLeast(x) => format!("{c} >= {x}"),
+        PredicateTest::Below(x) => format!("{c} < {x}"),
     }
 }
 
@@ -173,6 +171,26 @@ fn aggregate_value(a: &Aggregation) -> (String, &'static str) {
     }
 }
 
+/// The window table function over `table` on its rowtime `event_ts` (`key`: the window's
+/// pipeline key, named by a refusal); a session window per `` `key` ``.
+pub(super) fn window_tvf(table: &str, w: WindowSpec, key: &str) -> Result<String, FlinkRefusal> {
+    Ok(match w {
+        WindowSpec::Tumbling { size } => format!(
+            "TUMBLE(TABLE {table}, DESCRIPTOR(event_ts), {})",
+            interval(&format!("{key}.size"), size)?
+        ),
+        WindowSpec::Sliding { size, slide } => format!(
+            "HOP(TABLE {table}, DESCRIPTOR(event_ts), {}, {})",
+            interval(&format!("{key}.slide"), slide)?,
+            interval(&format!("{key}.size"), size)?
+        ),
+        WindowSpec::Session { gap } => format!(
+            "SESSION(TABLE {table} PARTITION BY `key`, DESCRIPTOR(event_ts), {})",
+            interval(&format!("{key}.gap"), gap)?
+        ),
+    })
+}
+
 /// Translates the pipeline.
 pub(super) fn translate(p: &PipelineSpec) -> Result<PipelineSql, FlinkRefusal> {
     if let Some(j) = &p.join {
@@ -212,21 +230,7 @@ pub(super) fn translate(p: &PipelineSpec) -> Result<PipelineSql, FlinkRefusal> {
         let _ = write!(keyed, ", {} AS v", column(p, f, true));
     }
     let _ = write!(keyed, ", arrival_ns, event_ts\n{}", source(p));
-    let window = match a.window {
-        WindowSpec::Tumbling { size } => format!(
-            "TUMBLE(TABLE keyed, DESCRIPTOR(event_ts), {})",
-            interval("aggregate.window.size", size)?
-        ),
-        WindowSpec::Sliding { size, slide } => format!(
-            "HOP(TABLE keyed, DESCRIPTOR(event_ts), {}, {})",
-            interval("aggregate.window.slide", slide)?,
-            interval("aggregate.window.size", size)?
-        ),
-        WindowSpec::Session { gap } => format!(
-            "SESSION(TABLE keyed PARTITION BY `key`, DESCRIPTOR(event_ts), {})",
-            interval("aggregate.window.gap", gap)?
-        ),
-    };
+    let window = window_tvf("keyed", a.window, "aggregate.window")?;
     let (value, value_type) = aggregate_value(a);
     Ok(PipelineSql {
         sink_columns: vec![

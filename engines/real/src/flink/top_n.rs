@@ -8,10 +8,10 @@
 //! ties are broken by `seq` (the earlier record first), and the run is checked against the
 //! reference with the same tie-break ([`crate::outputs::real_engine_reference`]).
 
-use streamlab_engines::pipeline::{PipelineSpec, TopNSpec, WindowSpec};
+use streamlab_engines::pipeline::{PipelineSpec, TopNSpec};
 
 use super::refusal::FlinkRefusal;
-use super::sql::{column, interval, source, PipelineSql};
+use super::sql::{column, source, window_tvf, PipelineSql};
 
 /// Translates the top-N `t` of pipeline `p` (its front: kinds, `where`, `convert`, lookup join).
 pub(super) fn translate(p: &PipelineSpec, t: &TopNSpec) -> Result<PipelineSql, FlinkRefusal> {
@@ -20,18 +20,7 @@ pub(super) fn translate(p: &PipelineSpec, t: &TopNSpec) -> Result<PipelineSql, F
         column(p, t.by, true),
         source(p)
     );
-    let window = match t.window {
-        WindowSpec::Tumbling { size } => format!(
-            "TUMBLE(TABLE ranked_input, DESCRIPTOR(event_ts), {})",
-            interval("top_n.window.size", size)?
-        ),
-        WindowSpec::Sliding { size, slide } => format!(
-            "HOP(TABLE ranked_input, DESCRIPTOR(event_ts), {}, {})",
-            interval("top_n.window.slide", slide)?,
-            interval("top_n.window.size", size)?
-        ),
-        WindowSpec::Session { .. } => unreachable!("a top-N window is validated tumbling or sliding"),
-    };
+    let window = window_tvf("ranked_input", t.window, "top_n.window")?;
     Ok(PipelineSql {
         sink_columns: vec![
             "shape STRING".into(),

@@ -19,19 +19,11 @@
 
 use std::fmt::Write as _;
 
-use streamlab_engines::pipeline::{JoinInput, JoinKind, JoinSpec, JoinType, WindowSpec};
+use streamlab_engines::pipeline::{JoinInput, JoinKind, JoinSpec, JoinType};
 use streamlab_engines::time::Span;
 
-use super::refusal::{interval, RefusedTable, SparkRefusal};
-use super::translate::{column, condition, py_str};
-
-fn pipeline_interval(key: &str, span: Span) -> Result<String, SparkRefusal> {
-    interval(span).map_err(|reason| SparkRefusal {
-        table: RefusedTable::Pipeline,
-        key: key.into(),
-        reason,
-    })
-}
+use super::refusal::SparkRefusal;
+use super::translate::{column, condition, pipeline_interval, py_str, window_column};
 
 /// The lines building one input (`l` or `r`): its rows, its key, arrival and (timed) event
 /// time and watermark.
@@ -60,18 +52,7 @@ fn input(out: &mut String, side: &str, input: &JoinInput, j: &JoinSpec) -> Resul
     match (j.kind, j.window) {
         (JoinKind::Unbounded, _) => {}
         (JoinKind::Window, Some(w)) => {
-            let window = match w {
-                WindowSpec::Tumbling { size } => format!(
-                    "F.window(\"{side}_ts\", {})",
-                    py_str(&pipeline_interval("join.window.size", size)?)
-                ),
-                WindowSpec::Sliding { size, slide } => format!(
-                    "F.window(\"{side}_ts\", {}, {})",
-                    py_str(&pipeline_interval("join.window.size", size)?),
-                    py_str(&pipeline_interval("join.window.slide", slide)?)
-                ),
-                WindowSpec::Session { .. } => unreachable!("a window join's window is validated tumbling or sliding"),
-            };
+            let window = window_column(&format!("{side}_ts"), w, "join.window")?;
             let _ = writeln!(out, "    {name} = {name}.withWatermark(\"{side}_ts\", WATERMARK_DELAY)");
             let _ = writeln!(out, "    {name} = {name}.withColumn(\"{side}_w\", {window})");
         }

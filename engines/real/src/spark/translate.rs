@@ -23,8 +23,10 @@ use streamlab_engines::pipeline::{
     AggFunc, Aggregation, Convert, Field, OutputShape, PipelineSpec, Predicate, WindowSpec,
 };
 
+use streamlab_engines::time::Span;
+
 use super::refusal::{check, check_conf, interval, RefusedTable, SparkRefusal};
-use crate::job::{convert_may_wrap, describe_pipeline, feeder_column, SLOT_MODULUS};
+use crate::job::{convert_may_wrap, describe_pipeline, feeder_column, number_list, PredicateTest, SLOT_MODULUS};
 
 /// The runtime every script ends with.
 const RUNTIME: &str = include_str!("runtime.py");
@@ -296,17 +298,13 @@ pub(super) fn column(f: Field, numeric: bool) -> String {
 /// `rem_euclid`.
 pub(super) fn condition(p: &Predicate) -> String {
     let c = column(p.field, true);
-    match (p.modulo, p.equals, p.not_equals, &p.one_of, p.at_least, p.below) {
-        (Some(m), Some(x), ..) => format!("F.pmod({c}, F.lit({m})) == {x}"),
-        (None, Some(x), ..) => format!("{c} == {x}"),
-        (_, _, Some(x), ..) => format!("{c} != {x}"),
-        (_, _, _, Some(xs), ..) => {
-            let xs: Vec<String> = xs.iter().map(i64::to_string).collect();
-            format!("{c}.isin({})", xs.join(", "))
-        }
-        (_, _, _, _, Some(x), _) => format!("{c} >= {x}"),
-        (_, _, _, _, _, Some(x)) => format!("{c} < {x}"),
-        _ => "F.lit(True)".into(),
+    match PredicateTest::of(p) {
+        PredicateTest::Modulo { modulo, equals } => format!("F.pmod({c}, F.lit({modulo})) == {equals}"),
+        PredicateTest::Equals(x) => format!("{c} == {x}"),
+        PredicateTest::NotEquals(x) => format!("{c} != {x}"),
+        PredicateTest::OneOf(xs) => format!("{c}.isin({})", number_list(xs)),
+        PredicateTest::AtLeast(x) => format!("{c} >= {x}"),
+        PredicateTest::Below(x) => format!("{c} < {x}"),
     }
 }
 
@@ -334,6 +332,35 @@ fn aggregate_value(a: &Aggregation) -> String {
         // Spark refuses distinct aggregates on streams; the size of the set is the exact count.
         (AggFunc::DistinctCount, Some(c)) => format!("F.size(F.collect_set({c}))"),
     }
+}
+
+/// A duration of the pipeline as a Spark interval, refused by `key` when Spark cannot write it.
+pub(super) fn pipeline_interval(key: &str, span: Span) -> Result<String, SparkRefusal> {
+    interval(span).map_err(|reason| SparkRefusal {
+        table: RefusedTable::Pipeline,
+        key: key.into(),
+        reason,
+    })
+}
+
+/// The window column of `w` over the timestamp column `ts` (`key`: the window's pipeline key,
+/// named by a refusal).
+pub(super) fn window_column(ts: &str, w: WindowSpec, key: &str) -> Result<String, SparkRefusal> {
+    Ok(match w {
+        WindowSpec::Tumbling { size } => format!(
+            "F.window(\"{ts}\", {})",
+            py_str(&pipeline_interval(&format!("{key}.size"), size)?)
+        ),
+        WindowSpec::Sliding { size, slide } => format!(
+            "F.window(\"{ts}\", {}, {})",
+            py_str(&pipeline_interval(&format!("{key}.size"), size)?),
+            py_str(&pipeline_interval(&format!("{key}.slide"), slide)?)
+        ),
+        WindowSpec::Session { gap } => format!(
+            "F.session_window(\"{ts}\", {})",
+            py_str(&pipeline_interval(&format!("{key}.gap"), gap)?)
+        ),
+    })
 }
 
 /// The translated pipeline: one `pipeline(events, campaigns)` function.
@@ -401,28 +428,7 @@ fn pipeline(out: &mut String, p: &PipelineSpec) -> Result<(), SparkRefusal> {
         out.push_str("        F.col(\"arrival_ns\").alias(\"origin_arrival_ns\"),\n    )\n");
         return Ok(());
     };
-    let pipeline_interval = |key: &str, span| {
-        interval(span).map_err(|reason| SparkRefusal {
-            table: RefusedTable::Pipeline,
-            key: key.into(),
-            reason,
-        })
-    };
-    let window = match a.window {
-        WindowSpec::Tumbling { size } => format!(
-            "F.window(\"event_ts\", {})",
-            py_str(&pipeline_interval("aggregate.window.size", size)?)
-        ),
-        WindowSpec::Sliding { size, slide } => format!(
-            "F.window(\"event_ts\", {}, {})",
-            py_str(&pipeline_interval("aggregate.window.size", size)?),
-            py_str(&pipeline_interval("aggregate.window.slide", slide)?)
-        ),
-        WindowSpec::Session { gap } => format!(
-            "F.session_window(\"event_ts\", {})",
-            py_str(&pipeline_interval("aggregate.window.gap", gap)?)
-        ),
-    };
+    let window = window_column("event_ts", a.window, "aggregate.window")?;
     out.push_str("    events = events.withColumn(\"event_ts\", F.timestamp_millis(\"event_time_ms\"))\n");
     out.push_str("    events = events.withWatermark(\"event_ts\", WATERMARK_DELAY)\n");
     out.push_str("    windows = events.groupBy(\n");

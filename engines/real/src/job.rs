@@ -36,9 +36,9 @@ use streamlab_engines::time::Span;
 /// why (`None`: they run all of it). Both jobs run the one-shape front (`filter_kinds`,
 /// `where`, `convert`, the lookup join) and a projection or one windowed aggregate, over the
 /// clickstream's and Nexmark's records alike (a Nexmark field is read from the slot column that
-/// carries it, [`feeder_column`]), a stream-stream join of two views, and a top-N per window
-/// (each engine refuses what it cannot run of these: Spark a top-N); deduplication and a second
-/// aggregation are not translated yet.
+/// carries it, [`feeder_column`]), a stream-stream join of two views, a top-N per window and a
+/// second aggregation (each engine refuses what it cannot run of these: Spark a top-N and, not
+/// yet translated, a second aggregation); deduplication is not translated yet.
 pub fn untranslated(pipeline: &PipelineSpec) -> Option<(&'static str, String)> {
     let not_yet = |key: &'static str, what: &str| {
         Some((
@@ -51,9 +51,6 @@ pub fn untranslated(pipeline: &PipelineSpec) -> Option<(&'static str, String)> {
     };
     if pipeline.dedup.is_some() {
         return not_yet("dedup", "a deduplication");
-    }
-    if pipeline.then.is_some() {
-        return not_yet("then", "a second aggregation");
     }
     None
 }
@@ -268,6 +265,13 @@ pub fn describe_pipeline(p: &PipelineSpec, join: &str) -> Vec<String> {
                 (AggFunc::Count, _) | (_, None) => "count".into(),
                 (f, Some(field)) => format!("{}({})", agg_name(f), field.name()),
             });
+            if let Some(t) = &p.then {
+                steps.push(if t.keep_matching {
+                    format!("then per window: the results that attain the {}", agg_name(t.function))
+                } else {
+                    format!("then per window: {} of the results", agg_name(t.function))
+                });
+            }
         }
     }
     steps

@@ -199,13 +199,13 @@ project = ["seq", "price"]"#,
 
 #[test]
 fn dedup_and_then_are_refused_by_key_until_translated() {
-    for (key, stage) in [
-        ("then", "[aggregate]\nkey_by = \"user\"\nwindow = { kind = \"tumbling\", size = \"10s\" }\nfunction = \"count\"\n[then]\nfunction = \"max\""),
-        ("dedup", "[dedup]\nkey = [\"user\"]\nwithin = \"1s\""),
+    for (key, stage, says) in [
+        ("then", "[aggregate]\nkey_by = \"user\"\nwindow = { kind = \"tumbling\", size = \"10s\" }\nfunction = \"count\"\n[then]\nfunction = \"max\"", "the real Flink runs it"),
+        ("dedup", "[dedup]\nkey = [\"user\"]\nwithin = \"1s\"", "streamlab's own micro-batch and per-record"),
     ] {
         let pipeline: PipelineSpec = toml::from_str(stage).unwrap();
         let r = translate(&pipeline, &MicroBatchConfig::default()).unwrap_err();
-        assert_refused(&r, RefusedTable::Pipeline, key, "streamlab's own micro-batch and per-record");
+        assert_refused(&r, RefusedTable::Pipeline, key, says);
     }
 }
 

@@ -37,6 +37,7 @@ mod join;
 mod refusal;
 pub mod session;
 mod sql;
+mod then;
 mod top_n;
 mod translate;
 

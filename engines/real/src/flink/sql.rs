@@ -191,6 +191,19 @@ pub(super) fn window_tvf(table: &str, w: WindowSpec, key: &str) -> Result<String
     })
 }
 
+/// The receiver's columns for window results, the value of type `value_type`.
+fn window_sink_columns(value_type: &str) -> Vec<String> {
+    vec![
+        "`key` BIGINT".into(),
+        "window_start_ms TIMESTAMP_LTZ(3)".into(),
+        "window_end_ms TIMESTAMP_LTZ(3)".into(),
+        "`count` BIGINT".into(),
+        format!("`value` {value_type}"),
+        "is_update BOOLEAN".into(),
+        "origin_arrival_ns BIGINT".into(),
+    ]
+}
+
 /// Translates the pipeline.
 pub(super) fn translate(p: &PipelineSpec) -> Result<PipelineSql, FlinkRefusal> {
     if let Some(j) = &p.join {
@@ -232,16 +245,16 @@ pub(super) fn translate(p: &PipelineSpec) -> Result<PipelineSql, FlinkRefusal> {
     let _ = write!(keyed, ", arrival_ns, event_ts\n{}", source(p));
     let window = window_tvf("keyed", a.window, "aggregate.window")?;
     let (value, value_type) = aggregate_value(a);
+    if let Some(t) = &p.then {
+        let (views, insert) = super::then::translate(a, t, &window, &value)?;
+        return Ok(PipelineSql {
+            sink_columns: window_sink_columns("DOUBLE"),
+            views: [vec![keyed], views].concat(),
+            insert,
+        });
+    }
     Ok(PipelineSql {
-        sink_columns: vec![
-            "`key` BIGINT".into(),
-            "window_start_ms TIMESTAMP_LTZ(3)".into(),
-            "window_end_ms TIMESTAMP_LTZ(3)".into(),
-            "`count` BIGINT".into(),
-            format!("`value` {value_type}"),
-            "is_update BOOLEAN".into(),
-            "origin_arrival_ns BIGINT".into(),
-        ],
+        sink_columns: window_sink_columns(value_type),
         views: vec![keyed],
         insert: format!(
             "INSERT INTO receiver\n\

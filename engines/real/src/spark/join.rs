@@ -23,21 +23,13 @@ use streamlab_engines::pipeline::{JoinInput, JoinKind, JoinSpec, JoinType};
 use streamlab_engines::time::Span;
 
 use super::refusal::SparkRefusal;
-use super::translate::{column, condition, pipeline_interval, py_str, window_column};
+use super::translate::{column, pipeline_interval, py_str, selection, window_column};
 
 /// The lines building one input (`l` or `r`): its rows, its key, arrival and (timed) event
 /// time and watermark.
 fn input(out: &mut String, side: &str, input: &JoinInput, j: &JoinSpec) -> Result<(), SparkRefusal> {
     let name = if side == "l" { "left" } else { "right" };
-    let kinds: Vec<String> = input.kinds.iter().map(|k| py_str(k.name())).collect();
-    let _ = writeln!(
-        out,
-        "    {name} = events.where(F.col(\"kind\").isin({}))",
-        kinds.join(", ")
-    );
-    for p in &input.predicates {
-        let _ = writeln!(out, "    {name} = {name}.where({})", condition(p));
-    }
+    selection(out, name, "events", Some(&input.kinds), &input.predicates);
     let _ = writeln!(out, "    {name} = {name}.select(");
     let _ = writeln!(out, "        F.col(\"seq\").alias(\"{side}_seq\"),");
     let _ = writeln!(out, "        {}.alias(\"{side}_key\"),", column(input.key, true));

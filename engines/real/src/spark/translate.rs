@@ -334,6 +334,31 @@ fn aggregate_value(a: &Aggregation) -> String {
     }
 }
 
+/// The lines that make `name` the rows of `from` of `kinds` (all: `None`) passing every
+/// `where` entry of `predicates`, one `where` call each.
+pub(super) fn selection(
+    out: &mut String,
+    name: &str,
+    from: &str,
+    kinds: Option<&[EventKind]>,
+    predicates: &[Predicate],
+) {
+    let mut from = from;
+    if let Some(kinds) = kinds {
+        let names: Vec<String> = kinds.iter().map(|k| py_str(k.name())).collect();
+        let _ = writeln!(
+            out,
+            "    {name} = {from}.where(F.col(\"kind\").isin({}))",
+            names.join(", ")
+        );
+        from = name;
+    }
+    for pred in predicates {
+        let _ = writeln!(out, "    {name} = {from}.where({})", condition(pred));
+        from = name;
+    }
+}
+
 /// A duration of the pipeline as a Spark interval, refused by `key` when Spark cannot write it.
 pub(super) fn pipeline_interval(key: &str, span: Span) -> Result<String, SparkRefusal> {
     interval(span).map_err(|reason| SparkRefusal {
@@ -396,17 +421,7 @@ fn pipeline(out: &mut String, p: &PipelineSpec) -> Result<(), SparkRefusal> {
     if let Some(j) = &p.join {
         return super::join::translate(out, j);
     }
-    if let Some(kinds) = &p.filter_kinds {
-        let names: Vec<String> = kinds.iter().map(|k| py_str(k.name())).collect();
-        let _ = writeln!(
-            out,
-            "    events = events.where(F.col(\"kind\").isin({}))",
-            names.join(", ")
-        );
-    }
-    for pred in &p.predicates {
-        let _ = writeln!(out, "    events = events.where({})", condition(pred));
-    }
+    selection(out, "events", "events", p.filter_kinds.as_deref(), &p.predicates);
     if let Some(c) = &p.convert {
         let _ = writeln!(
             out,

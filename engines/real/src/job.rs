@@ -52,6 +52,19 @@ pub fn untranslated(pipeline: &PipelineSpec) -> Option<(&'static str, String)> {
     if pipeline.dedup.is_some() {
         return not_yet("dedup", "a deduplication");
     }
+    // A chain of keyed stages (a join or a top-N feeding an aggregation): each job translates
+    // one keyed stage (and `then` over an aggregation).
+    let keyed: Vec<&'static str> = [
+        (pipeline.join.is_some(), "join"),
+        (pipeline.top_n.is_some(), "top_n"),
+        (pipeline.aggregate.is_some(), "aggregate"),
+    ]
+    .into_iter()
+    .filter_map(|(on, key)| on.then_some(key))
+    .collect();
+    if keyed.len() > 1 {
+        return not_yet(keyed[1], &format!("a chain of keyed stages ({})", keyed.join(" then ")));
+    }
     None
 }
 

@@ -378,3 +378,45 @@ pub fn window_spans(pipeline: &PipelineSpec) -> Vec<(&'static str, Span)> {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_of_keyed_stages_and_a_dedup_are_not_translated_and_say_so() {
+        let chain: PipelineSpec = toml::from_str(
+            r#"[join]
+kind = "unbounded"
+left = { kinds = ["auction"], key = "seller" }
+right = { kinds = ["person"], key = "id" }
+[aggregate]
+key_by = "seller"
+window = { kind = "tumbling", size = "10s" }
+function = "count""#,
+        )
+        .unwrap();
+        let (key, reason) = untranslated(&chain).expect("refused");
+        assert_eq!(key, "aggregate");
+        assert!(
+            reason.contains("a chain of keyed stages (join then aggregate)"),
+            "{reason}"
+        );
+        let dedup: PipelineSpec = toml::from_str("[dedup]\nkey = [\"user\"]\nwithin = \"1s\"").unwrap();
+        assert_eq!(untranslated(&dedup).map(|(k, _)| k), Some("dedup"));
+        let join: PipelineSpec = toml::from_str(
+            "[join]\nkind = \"unbounded\"\nleft = { kinds = [\"auction\"], key = \"seller\" }\nright = { kinds = [\"person\"], key = \"id\" }",
+        )
+        .unwrap();
+        assert_eq!(untranslated(&join), None, "one keyed stage is translated");
+    }
+
+    #[test]
+    fn a_nexmark_field_is_read_from_the_column_of_its_slot() {
+        assert_eq!(feeder_column(Field::Auction), "session");
+        assert_eq!(feeder_column(Field::Price), "price_cents");
+        assert_eq!(feeder_column(Field::Channel), "ad");
+        assert_eq!(feeder_column(Field::EventTime), "event_time_ms");
+        assert_eq!(feeder_column(Field::User), "user");
+    }
+}

@@ -1,6 +1,8 @@
-//! The real engines end to end, through the `streamlab` binary: a short, low-rate scenario on
-//! Apache Spark (local and on a standalone cluster) and Apache Flink, whose outputs must equal
-//! the reference evaluator's, after which no engine process may be left — also when streamlab
+//! The real engines end to end, through the `streamlab` binary: short, low-rate scenarios on
+//! Apache Spark (local and on a standalone cluster) and Apache Flink — a windowed and a
+//! stateless clickstream pipeline, Nexmark's q1 and q2 in one (`where`, `convert`, the
+//! Nexmark record in the feeder's slot columns) and a left outer interval join of Nexmark's
+//! auctions and bids — whose outputs must equal the reference evaluator's, after which no engine process may be left — also when streamlab
 //! is interrupted (Ctrl-C) or killed outright in the middle of a run.
 //!
 //! A scenario with a real engine that is not installed is refused before anything runs (tested
@@ -87,10 +89,52 @@ lookup_join = true
 project = ["seq", "event_time", "user", "campaign"]
 "#;
 
-/// A scenario file in `dir` with `pipeline` and `engines`.
+/// Nexmark's records at a low rate: bids, auctions and people in the feeder's slot columns.
+const NEXMARK_WORKLOAD: &str = r#"
+seed = 11
+duration = "8s"
+drain = "2s"
+clock = "live"
+
+[workload]
+generator = "nexmark"
+partitions = 2
+rate = { profile = "constant", events_per_second = 500 }
+"#;
+
+/// Nexmark q1 and q2 in one: the bids on a third of the auctions, their price converted, with
+/// a column from every slot the bid uses (each row is checked column by column).
+const NEXMARK_Q1_Q2: &str = r#"
+[pipeline]
+filter_kinds = ["bid"]
+where = [{ field = "auction", modulo = 3, equals = 0 }]
+convert = { field = "price", multiply = 908, divide = 1000 }
+project = ["seq", "event_time", "auction", "bidder", "price", "channel", "url", "kind"]
+"#;
+
+/// A left outer interval join of auctions and their bids (a where on the bids): pairs as they
+/// match, each auction without a bid once no bid can come any more (Flink: on its timer;
+/// Spark: once its watermark passes the bound, the last ones never at the end of the input).
+const NEXMARK_INTERVAL_JOIN: &str = r#"
+[pipeline.join]
+kind = "interval"
+type = "left_outer"
+lower = "-500ms"
+upper = "1s"
+left = { kinds = ["auction"], key = "id" }
+right = { kinds = ["bid"], key = "auction", where = [{ field = "price", at_least = 100 }] }
+"#;
+
+/// A scenario file in `dir` with `pipeline` and `engines` (the Nexmark workload for a pipeline
+/// named `nexmark*`, the clickstream's otherwise).
 fn scenario(dir: &Path, name: &str, pipeline: &str, engines: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, format!("name = \"{name}\"\n{WORKLOAD}{pipeline}{engines}")).unwrap();
+    let workload = if name.starts_with("nexmark") {
+        NEXMARK_WORKLOAD
+    } else {
+        WORKLOAD
+    };
+    std::fs::write(&path, format!("name = \"{name}\"\n{workload}{pipeline}{engines}")).unwrap();
     path
 }
 
@@ -181,7 +225,12 @@ fn spark_outputs_equal_the_reference_and_no_process_is_left() {
     }
     let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
-    for (name, pipeline) in [("windowed", WINDOWED), ("stateless", STATELESS)] {
+    for (name, pipeline) in [
+        ("windowed", WINDOWED),
+        ("stateless", STATELESS),
+        ("nexmark", NEXMARK_Q1_Q2),
+        ("nexmark-join", NEXMARK_INTERVAL_JOIN),
+    ] {
         let out = tmp.path().join(name);
         let summary = run(&scenario(tmp.path(), name, pipeline, SPARK), &out);
         assert_equal_to_reference(&summary);
@@ -208,7 +257,12 @@ fn flink_outputs_equal_the_reference_and_no_process_is_left() {
     }
     let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
-    for (name, pipeline) in [("windowed", WINDOWED), ("stateless", STATELESS)] {
+    for (name, pipeline) in [
+        ("windowed", WINDOWED),
+        ("stateless", STATELESS),
+        ("nexmark", NEXMARK_Q1_Q2),
+        ("nexmark-join", NEXMARK_INTERVAL_JOIN),
+    ] {
         let out = tmp.path().join(name);
         let summary = run(&scenario(tmp.path(), name, pipeline, FLINK), &out);
         assert_equal_to_reference(&summary);

@@ -23,13 +23,12 @@ use serde::{Deserialize, Serialize};
 use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::event::Event;
 use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode};
-use streamlab_engines::pipeline::PipelineSpec;
-use streamlab_engines::reference;
+use streamlab_engines::pipeline::{OutputShape, PipelineSpec, WindowSpec};
 use streamlab_engines::run::{EngineRun, RunCounts};
 use streamlab_engines::time::{EventTime, Nanos, Span};
 use streamlab_real_engines::driver::{run_job, JobLaunch};
 use streamlab_real_engines::flink::{FlinkJob, PyFlinkScript};
-use streamlab_real_engines::outputs::{read_outputs, ReferenceCheck};
+use streamlab_real_engines::outputs::{read_outputs, real_engine_reference, record_promised, ReferenceCheck};
 use streamlab_real_engines::spark::{write_campaign_table, PySparkScript, SparkJob};
 use streamlab_real_engines::{CacheDir, PythonEngine, RealEngineError, VenvStatus};
 use streamlab_reports::layout::slug;
@@ -136,8 +135,14 @@ impl RealModel for MicroBatchConfig {
     /// Spark's append mode emits a window once the watermark — the largest event time seen
     /// minus the delay — has reached its end, and no watermark passes the last windows when the
     /// input stops; update and complete modes emit every window's latest value.
+    /// A join's watermark is the minimum over its two inputs' (Spark's default
+    /// `spark.sql.streaming.multipleWatermarkPolicy`).
     fn closed_by(&self, pipeline: &PipelineSpec, events: &[Event]) -> Option<EventTime> {
-        let max_event_time = events.iter().map(|e| e.event_time).max()?;
+        let latest = |admits: &dyn Fn(&Event) -> bool| events.iter().filter(|e| admits(e)).map(|e| e.event_time).max();
+        let max_event_time = match &pipeline.join {
+            Some(j) => latest(&|e| j.left.admits(e))?.min(latest(&|e| j.right.admits(e))?),
+            None => latest(&|_| true)?,
+        };
         (pipeline.is_stateful() && self.output_mode == OutputMode::Append)
             .then(|| max_event_time - self.watermark_delay.whole_ms())
     }
@@ -260,13 +265,21 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
             };
             let outcome = run_job(&launch, &events).map_err(|e| e.to_string())?;
             let outputs = read_outputs(&scenario.pipeline, &workload.table, &events, &outcome.lines)?;
-            let expected = reference::evaluate(&scenario.pipeline, &workload.table, &events);
-            let check = ReferenceCheck::compare(
-                &expected,
-                &outputs.delivered,
-                scenario.pipeline.is_stateful(),
-                self.config.closed_by(&scenario.pipeline, &events),
-            );
+            let expected = real_engine_reference(&scenario.pipeline, &workload.table, &events);
+            let closed_by = self.config.closed_by(&scenario.pipeline, &events);
+            let mut check = if scenario.pipeline.output_shape() == OutputShape::Records {
+                ReferenceCheck::compare_records(&expected, &outputs.delivered, |id| {
+                    record_promised(scenario.pipeline.join.as_ref(), &events, closed_by, id)
+                })
+            } else {
+                ReferenceCheck::compare(
+                    &expected,
+                    &outputs.delivered,
+                    scenario.pipeline.is_stateful(),
+                    closed_by,
+                )
+            };
+            check.count_differing_rows(&outputs.differing_rows);
             let last_arrival = events.last().map_or(0, |e| e.arrival);
             let modelled = vec![format!(
                 "nothing: the real {} computed every output; latency measured whole (scheduled arrival → \
@@ -286,6 +299,16 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 ),
                 check.describe(),
             ];
+            if matches!(
+                scenario.pipeline.aggregate.map(|a| a.window),
+                Some(WindowSpec::Session { .. })
+            ) {
+                notes.push(format!(
+                    "sessions checked as the real {} merges them: a record at exactly a session's end joins it \
+                     (streamlab's engines start a new session there)",
+                    C::ENGINE
+                ));
+            }
             if outputs.latency.outputs == 0 && !outputs.delivered.is_empty() {
                 notes.push(format!(
                     "no latency measured: every output arrived in the {} warm-up; lengthen the run or shorten `warmup`",

@@ -13,7 +13,12 @@
 //! measured (Spark's batch durations, Flink's checkpoints) is in its progress records.
 //!
 //! [`ReferenceCheck`] compares what the engine delivered with the reference evaluator's exact
-//! result: the same set of rows, or the same final value of every window.
+//! result: the same set of rows (each column by column against its event), the same final
+//! value of every window, or the same multiset of join and top-N records (by identity: shape,
+//! the records' `seq`, window start). Where a real engine's rule differs from streamlab's
+//! modelled one, the reference is taken as that engine defines it ([`real_engine_reference`]:
+//! touching sessions merged, Flink's `ROW_NUMBER` top-N) and only what the engine promises by
+//! the end of its input is expected ([`record_promised`]: Spark's last outer rows).
 
 use std::collections::BTreeMap;
 
@@ -21,10 +26,11 @@ use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::event::Event;
 use streamlab_engines::latency::Component;
 use streamlab_engines::latency::{Decomposition, LatencyRecorder};
-use streamlab_engines::operators::{Lineage, Output, Row, WindowResult};
-use streamlab_engines::pipeline::PipelineSpec;
-use streamlab_engines::reference::{ReferenceResult, WindowId};
+use streamlab_engines::operators::{Lineage, Output, RecordResult, Row, Shape, WindowResult};
+use streamlab_engines::pipeline::{field_value, Field, JoinKind, JoinSpec, OutputShape, PipelineSpec, WindowSpec};
+use streamlab_engines::reference::{self, ReferenceResult, WindowId};
 use streamlab_engines::run::Delivered;
+use streamlab_engines::time::Span;
 use streamlab_engines::time::{event_time_as_nanos, EventTime, Nanos};
 
 use crate::driver::StampedLine;
@@ -39,6 +45,9 @@ pub struct ReadOutputs {
     pub latency: LatencyRecorder,
     /// Outputs stamped during the warm-up (delivered, not in the histograms).
     pub warmup_outputs: u64,
+    /// Rows whose projected columns differ from their event's (after the pipeline's `convert`),
+    /// one description each: the engine read a wrong column or converted wrongly.
+    pub differing_rows: Vec<String>,
 }
 
 /// Reads `lines` (the engine's output for `pipeline` over `events`, which are in arrival order
@@ -54,6 +63,7 @@ pub fn read_outputs(
     let mut latency = LatencyRecorder::new(&[]);
     let mut delivered = Vec::with_capacity(lines.len());
     let mut warmup_outputs = 0;
+    let mut differing_rows = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let bad = |what: String| format!("output line {}: {what} (line: {:?})", i + 1, line.text);
         let cells: Vec<&str> = line.text.split(',').collect();
@@ -72,7 +82,59 @@ pub fn read_outputs(
         };
         let origin = int(columns.len() - 1)?;
         let origin = u64::try_from(origin).map_err(|_| bad("negative origin_arrival_ns".into()))?;
-        let output = if pipeline.is_stateful() {
+        let output = if pipeline.output_shape() == OutputShape::Records {
+            let shape = match cells[0] {
+                "pair" => Shape::Pair,
+                "left_only" => Shape::LeftOnly,
+                "right_only" => Shape::RightOnly,
+                "ranked" => Shape::Ranked,
+                other => {
+                    return Err(bad(format!(
+                        "`shape` is {other:?}; allowed: pair, left_only, right_only, ranked"
+                    )))
+                }
+            };
+            let side = |at: usize| -> Result<Option<Event>, String> {
+                match int(at)? {
+                    -1 => Ok(None),
+                    seq => event_of(events, seq)
+                        .copied()
+                        .map(Some)
+                        .ok_or_else(|| bad(format!("`{}` {seq} is not an event of this run", columns[at]))),
+                }
+            };
+            let (left, right) = match (shape, side(1)?, side(2)?) {
+                (Shape::Pair, Some(l), Some(r)) => (l, r),
+                (Shape::LeftOnly, Some(l), None) => (l, Event { seq: u64::MAX, ..l }),
+                (Shape::RightOnly, None, Some(r)) => (Event { seq: u64::MAX, ..r }, r),
+                (Shape::Ranked, Some(l), None) => (l, Event { seq: u64::MAX, ..l }),
+                _ => return Err(bad(format!("a `{}` row with these sides", cells[0]))),
+            };
+            let start = int(3)?;
+            let window = match shape {
+                Shape::Ranked => pipeline.top_n.map(|t| t.window),
+                Shape::Pair => pipeline.join.as_ref().and_then(|j| j.window),
+                _ => None,
+            };
+            let end = match window {
+                Some(WindowSpec::Tumbling { size } | WindowSpec::Sliding { size, .. }) => start + size.whole_ms(),
+                _ => start,
+            };
+            Output::Record(RecordResult {
+                shape,
+                left,
+                right,
+                start,
+                end,
+                origin: Lineage {
+                    arrival: origin,
+                    ..Lineage::default()
+                },
+                fired_at: line.stamp,
+                handoff: line.stamp,
+                recv: line.stamp,
+            })
+        } else if pipeline.is_stateful() {
             let value = cells[4]
                 .parse::<f64>()
                 .map_err(|_| bad("`value` is not a number".into()))?;
@@ -98,19 +160,21 @@ pub fn read_outputs(
             })
         } else {
             let seq = int(0)?;
-            let event = usize::try_from(seq)
-                .ok()
-                .and_then(|s| events.get(s))
-                .filter(|e| e.seq as i64 == seq)
-                .or_else(|| events.iter().find(|e| e.seq as i64 == seq))
-                .ok_or_else(|| bad(format!("seq {seq} is not an event of this run")))?;
+            let mut event =
+                *event_of(events, seq).ok_or_else(|| bad(format!("seq {seq} is not an event of this run")))?;
+            if let Some(c) = &pipeline.convert {
+                c.apply(&mut event);
+            }
             let campaign = if pipeline.lookup_join {
                 table.campaign(event.ad).unwrap_or(0)
             } else {
                 0
             };
+            if let Some(differs) = differing_columns(pipeline, &event, campaign, &cells) {
+                differing_rows.push(format!("row seq {seq}: {differs}"));
+            }
             Output::Row(Row {
-                event: *event,
+                event,
                 campaign,
                 lineage: Lineage {
                     arrival: origin,
@@ -129,7 +193,41 @@ pub fn read_outputs(
         delivered,
         latency,
         warmup_outputs,
+        differing_rows,
     })
+}
+
+/// The event whose `seq` is `seq` (the events are in `seq` order, so it is usually at `seq`).
+fn event_of(events: &[Event], seq: i64) -> Option<&Event> {
+    usize::try_from(seq)
+        .ok()
+        .and_then(|s| events.get(s))
+        .filter(|e| e.seq as i64 == seq)
+        .or_else(|| events.iter().find(|e| e.seq as i64 == seq))
+}
+
+/// The projected cells of a stateless row (`seq` first, `origin_arrival_ns` last) that differ
+/// from `event`'s values, described (`None`: every one equals). The event kind is compared by
+/// name, the others as integers.
+fn differing_columns(pipeline: &PipelineSpec, event: &Event, campaign: u32, cells: &[&str]) -> Option<String> {
+    let projected = pipeline.project.iter().filter(|&&f| f != Field::Seq);
+    let differs: Vec<String> = projected
+        .zip(&cells[1..cells.len() - 1])
+        .filter_map(|(&f, &cell)| {
+            let equal = match f {
+                Field::Kind => cell == event.kind.name(),
+                _ => cell.parse::<i64>() == Ok(field_value(event, campaign, f)),
+            };
+            (!equal).then(|| {
+                let expected = match f {
+                    Field::Kind => event.kind.name().to_string(),
+                    _ => field_value(event, campaign, f).to_string(),
+                };
+                format!("`{}` is {cell}, its event's is {expected}", f.name())
+            })
+        })
+        .collect();
+    (!differs.is_empty()).then(|| differs.join(", "))
 }
 
 /// Records one output's latency, measured whole (see the module header).
@@ -144,8 +242,77 @@ fn record(latency: &mut LatencyRecorder, stamp: Nanos, origin: Nanos, output: &O
     }
 }
 
+/// The reference evaluator's result as the real Spark and Flink define it, which differs from
+/// streamlab's modelled rule in one place: a session window. streamlab's session is half-open,
+/// `[first, last + gap)`, so a record at exactly its end starts a new session; Spark's
+/// `session_window` and Flink's session windows merge two sessions whose windows touch (Flink's
+/// `TimeWindow.intersects`: `start <= other.end && end >= other.start`), so that record joins
+/// the session. The result is the reference's with the gap one millisecond longer (a record
+/// then joins while it is at most `gap` after the last) and every window end moved back by that
+/// millisecond (the end is still `last + gap`); every other pipeline's is the reference's own.
+///
+/// A top-N too: Flink's window Top-N numbers rows (`ROW_NUMBER`, the only function it takes)
+/// and keeps exactly `n` a window, where streamlab's rule keeps every record tied at the
+/// boundary; the generated job breaks ties by `seq`, so the reference's records of each window
+/// are cut to the first `n` by value (largest first), then `seq`.
+pub fn real_engine_reference(pipeline: &PipelineSpec, table: &CampaignTable, events: &[Event]) -> ReferenceResult {
+    if let Some(t) = &pipeline.top_n {
+        let mut result = reference::evaluate(pipeline, table, events);
+        let value = |seq: u64| {
+            let mut e = *event_of(events, seq as i64).expect("a reference record is an event");
+            if let Some(c) = &pipeline.convert {
+                c.apply(&mut e);
+            }
+            let campaign = if pipeline.lookup_join {
+                table.campaign(e.ad).unwrap_or(0)
+            } else {
+                0
+            };
+            field_value(&e, campaign, t.by)
+        };
+        let mut by_window: BTreeMap<EventTime, Vec<(std::cmp::Reverse<i64>, u64)>> = BTreeMap::new();
+        for id in &result.records {
+            by_window
+                .entry(id.3)
+                .or_default()
+                .push((std::cmp::Reverse(value(id.1)), id.1));
+        }
+        result.records = by_window
+            .into_iter()
+            .flat_map(|(start, mut ranked)| {
+                ranked.sort_unstable();
+                ranked
+                    .into_iter()
+                    .take(t.n as usize)
+                    .map(move |(_, seq)| (Shape::Ranked, seq, u64::MAX, start))
+            })
+            .collect();
+        result.records.sort_unstable();
+        return result;
+    }
+    let Some(mut aggregate) = pipeline.aggregate else {
+        return reference::evaluate(pipeline, table, events);
+    };
+    let WindowSpec::Session { gap } = aggregate.window else {
+        return reference::evaluate(pipeline, table, events);
+    };
+    aggregate.window = WindowSpec::Session {
+        gap: Span::from_ms(gap.whole_ms() as u64 + 1),
+    };
+    let touching = PipelineSpec {
+        aggregate: Some(aggregate),
+        ..pipeline.clone()
+    };
+    let mut result = reference::evaluate(&touching, table, events);
+    result.windows = std::mem::take(&mut result.windows)
+        .into_iter()
+        .map(|((key, start, end), value)| ((key, start, end - 1), value))
+        .collect();
+    result
+}
+
 /// How a run's outputs compare with the reference evaluator's exact result.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ReferenceCheck {
     /// Rows or windows the reference has that the engine never delivered.
     pub missing: u64,
@@ -173,14 +340,7 @@ impl ReferenceCheck {
         stateful: bool,
         closed_by: Option<EventTime>,
     ) -> Self {
-        let mut check = ReferenceCheck {
-            missing: 0,
-            unexpected: 0,
-            different: 0,
-            duplicates: 0,
-            expected: 0,
-            examples: Vec::new(),
-        };
+        let mut check = ReferenceCheck::default();
         let note = |check: &mut ReferenceCheck, text: String| {
             if check.examples.len() < 5 {
                 check.examples.push(text);
@@ -237,6 +397,60 @@ impl ReferenceCheck {
         check
     }
 
+    /// Compares the join results or ranked records `delivered` with the reference's
+    /// (`reference.records`): the same multiset of identities (shape, left and right `seq`,
+    /// window start). A reference record for which `promised` is false (an outer row the engine
+    /// emits only once its watermark passes, which the end of the input may never bring) is not
+    /// expected, and checked like any other if delivered anyway.
+    pub fn compare_records(
+        reference: &ReferenceResult,
+        delivered: &[Delivered],
+        promised: impl Fn(&RecordId) -> bool,
+    ) -> Self {
+        let mut check = ReferenceCheck::default();
+        let mut counts: BTreeMap<RecordId, u64> = BTreeMap::new();
+        for d in delivered {
+            if let Output::Record(r) = &d.output {
+                *counts.entry(r.identity()).or_default() += 1;
+            }
+        }
+        let expected: std::collections::BTreeSet<RecordId> = reference.records.iter().copied().collect();
+        for id in &expected {
+            match counts.get(id) {
+                Some(_) => check.expected += 1,
+                None if promised(id) => {
+                    check.expected += 1;
+                    check.missing += 1;
+                    check.note(format!("{} {} missing", id.0.name(), describe_record(id)));
+                }
+                None => {}
+            }
+        }
+        for id in counts.keys().filter(|id| !expected.contains(id)) {
+            check.unexpected += 1;
+            check.note(format!("{} {} not in the reference", id.0.name(), describe_record(id)));
+        }
+        check.duplicates = counts.values().map(|&n| n.saturating_sub(1)).sum();
+        check
+    }
+
+    fn note(&mut self, text: String) {
+        if self.examples.len() < 5 {
+            self.examples.push(text);
+        }
+    }
+
+    /// Counts the rows whose columns differ from their events' ([`ReadOutputs::differing_rows`])
+    /// as rows with another value.
+    pub fn count_differing_rows(&mut self, differing_rows: &[String]) {
+        self.different += differing_rows.len() as u64;
+        for row in differing_rows {
+            if self.examples.len() < 5 {
+                self.examples.push(row.clone());
+            }
+        }
+    }
+
     /// Whether the engine's outputs equal the reference's.
     pub fn matches(&self) -> bool {
         self.missing == 0 && self.unexpected == 0 && self.different == 0 && self.duplicates == 0
@@ -260,6 +474,40 @@ impl ReferenceCheck {
     }
 }
 
+/// Whether an engine whose last watermark is `closed_by` (event time, ms; `None`: its input's
+/// end fires everything) promises reference record `id` of join `join`: every pair, and an
+/// outer join's unmatched row once no match can come any more — the watermark past the left
+/// row's time plus the upper bound (the right row's minus the lower one), or past its window's
+/// end. Strictly past: a row exactly at the bound is left to the engine (checked if delivered).
+pub fn record_promised(join: Option<&JoinSpec>, events: &[Event], closed_by: Option<EventTime>, id: &RecordId) -> bool {
+    let (Some(j), Some(watermark)) = (join, closed_by) else {
+        return true;
+    };
+    let time = |seq: u64| event_of(events, seq as i64).map_or(EventTime::MAX, |e| e.event_time);
+    let (lo, hi) = j.bounds();
+    let settled = |t: EventTime, bound: i64| match (j.kind, j.window) {
+        (JoinKind::Window, Some(WindowSpec::Tumbling { size } | WindowSpec::Sliding { size, .. })) => {
+            let size = size.whole_ms();
+            t.div_euclid(size) * size + size
+        }
+        _ => t.saturating_add(bound),
+    };
+    match id.0 {
+        Shape::Pair | Shape::Ranked => true,
+        Shape::LeftOnly => settled(time(id.1), hi) < watermark,
+        Shape::RightOnly => settled(time(id.2), -lo) < watermark,
+    }
+}
+
+/// A record result's identity: shape, left and right `seq` (`u64::MAX` for an absent side),
+/// window start.
+pub type RecordId = (Shape, u64, u64, EventTime);
+
+fn describe_record(id: &RecordId) -> String {
+    let seq = |s: u64| if s == u64::MAX { "-".to_string() } else { s.to_string() };
+    format!("(left {}, right {}, window {})", seq(id.1), seq(id.2), id.3)
+}
+
 /// Aggregate values compare equal up to floating-point rounding (an average summed in another
 /// order).
 fn same_value(a: f64, b: f64) -> bool {
@@ -270,8 +518,7 @@ fn same_value(a: f64, b: f64) -> bool {
 mod tests {
     use super::*;
     use streamlab_engines::event::EventKind;
-    use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, WindowSpec};
-    use streamlab_engines::time::Span;
+    use streamlab_engines::pipeline::{AggFunc, Aggregation, Convert};
 
     fn windowed() -> PipelineSpec {
         PipelineSpec {
@@ -359,5 +606,144 @@ mod tests {
         assert_eq!((check.missing, check.unexpected, check.duplicates), (0, 0, 1));
         let err = read_outputs(&pipeline, &table, &[event], &[line(1, "9,10")]).unwrap_err();
         assert!(err.contains("seq 9 is not an event of this run"), "{err}");
+    }
+
+    #[test]
+    fn a_converted_nexmark_row_is_checked_column_by_column() {
+        // Nexmark q1: every bid, its price converted; `auction` and `price` ride in the
+        // `session` and `price_cents` slots.
+        let pipeline = PipelineSpec {
+            filter_kinds: Some(vec![EventKind::Bid]),
+            convert: Some(Convert {
+                field: Field::Price,
+                multiply: 908,
+                divide: 1000,
+            }),
+            project: vec![Field::Seq, Field::Auction, Field::Price, Field::Kind],
+            ..PipelineSpec::default()
+        };
+        let bid = streamlab_engines::nexmark::Record::Bid {
+            auction: 1007,
+            bidder: 3,
+            price: 1999,
+            channel: 0,
+            url: 5,
+        }
+        .into_event(0, 0, 10, 0);
+        let table = CampaignTable::default();
+        let right = read_outputs(&pipeline, &table, &[bid], &[line(20, "0,1007,1815,bid,10")]).unwrap();
+        assert!(right.differing_rows.is_empty(), "{:?}", right.differing_rows);
+        let Output::Row(row) = right.delivered[0].output else {
+            panic!("a row")
+        };
+        assert_eq!(
+            row.event.price_cents, 1815,
+            "the delivered row carries the converted price"
+        );
+        let wrong = read_outputs(&pipeline, &table, &[bid], &[line(20, "0,1007,1999,bid,10")]).unwrap();
+        assert_eq!(
+            wrong.differing_rows,
+            vec!["row seq 0: `price` is 1999, its event's is 1815".to_string()]
+        );
+        let reference = ReferenceResult {
+            rows: vec![0],
+            ..ReferenceResult::default()
+        };
+        let mut check = ReferenceCheck::compare(&reference, &wrong.delivered, false, None);
+        check.count_differing_rows(&wrong.differing_rows);
+        assert_eq!((check.different, check.matches()), (1, false));
+    }
+
+    #[test]
+    fn a_record_at_exactly_a_sessions_end_joins_it_on_the_real_engines() {
+        let pipeline = PipelineSpec {
+            aggregate: Some(Aggregation {
+                key_by: Field::User,
+                window: WindowSpec::Session {
+                    gap: Span::from_ms(1000),
+                },
+                function: AggFunc::Count,
+                field: None,
+            }),
+            ..PipelineSpec::default()
+        };
+        let at = |seq: u64, t: i64| Event {
+            seq,
+            event_time: t,
+            arrival: seq,
+            partition: 0,
+            user: 1,
+            session: 0,
+            page: 0,
+            ad: 0,
+            kind: EventKind::View,
+            dwell_ms: 0,
+            price_cents: 0,
+        };
+        let events = [at(0, 0), at(1, 1000), at(2, 2001)];
+        let table = CampaignTable::default();
+        // streamlab: [0, 1000) ends where the second record starts a new session.
+        let modelled = reference::evaluate(&pipeline, &table, &events);
+        assert_eq!(
+            modelled.windows.keys().copied().collect::<Vec<_>>(),
+            vec![(1, 0, 1000), (1, 1000, 2000), (1, 2001, 3001)]
+        );
+        // Spark and Flink: the touching sessions merge; one a millisecond later does not.
+        let real = real_engine_reference(&pipeline, &table, &events);
+        assert_eq!(
+            real.windows.into_iter().collect::<Vec<_>>(),
+            vec![((1, 0, 2000), (2, 2.0)), ((1, 2001, 3001), (1, 1.0))]
+        );
+    }
+
+    #[test]
+    fn join_rows_are_records_and_sparks_last_outer_rows_are_not_promised() {
+        let pipeline: PipelineSpec = toml::from_str(
+            r#"[join]
+kind = "interval"
+type = "left_outer"
+lower = 0
+upper = 1000
+left = { kinds = ["auction"], key = "id" }
+right = { kinds = ["bid"], key = "auction" }"#,
+        )
+        .unwrap();
+        let auction = |seq: u64, t: i64| {
+            streamlab_engines::nexmark::Record::Auction {
+                id: seq,
+                item_name: 0,
+                initial_bid: 0,
+                reserve: 0,
+                seller: 0,
+                category: 0,
+            }
+            .into_event(seq, t, seq, 0)
+        };
+        let bid = streamlab_engines::nexmark::Record::Bid {
+            auction: 0,
+            bidder: 0,
+            price: 1,
+            channel: 0,
+            url: 0,
+        }
+        .into_event(2, 500, 2, 0);
+        let events = [auction(0, 0), auction(1, 9000), bid];
+        let table = CampaignTable::default();
+        let lines = [line(10, "pair,0,2,0,2"), line(20, "left_only,1,-1,0,1")];
+        let read = read_outputs(&pipeline, &table, &events, &lines).unwrap();
+        let reference = reference::evaluate(&pipeline, &table, &events);
+        let all = ReferenceCheck::compare_records(&reference, &read.delivered, |_| true);
+        assert!(all.matches(), "{}", all.describe());
+        // Spark's watermark ended at 9 000 ms: auction 1's row (settled at 10 000) is not owed.
+        let join = pipeline.join.as_ref();
+        let promised = |id: &RecordId| record_promised(join, &events, Some(9000), id);
+        let without = ReferenceCheck::compare_records(&reference, &read.delivered[..1], promised);
+        assert!(without.matches(), "{}", without.describe());
+        let owed = ReferenceCheck::compare_records(&reference, &read.delivered[..1], |_| true);
+        assert_eq!((owed.missing, owed.matches()), (1, false));
+        let err = read_outputs(&pipeline, &table, &events, &[line(1, "both,0,2,0,2")]).unwrap_err();
+        assert!(err.contains("allowed: pair, left_only, right_only, ranked"), "{err}");
+        let err = read_outputs(&pipeline, &table, &events, &[line(1, "pair,0,-1,0,2")]).unwrap_err();
+        assert!(err.contains("a `pair` row with these sides"), "{err}");
     }
 }

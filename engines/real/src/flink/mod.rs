@@ -2,8 +2,10 @@
 //! PyFlink script running Flink SQL, and the contract between that script and the driver.
 //!
 //! streamlab does not rewrite a pipeline by hand for Flink: [`PyFlinkScript::translate`] writes
-//! it out — filter, lookup join, projection or key-by, window table function (`TUMBLE`, `HOP`,
-//! `SESSION` on the event time, with the engine's watermark) and aggregate, and the engine's
+//! it out — filter, `where`, `convert`, lookup join, projection or key-by, window table function
+//! (`TUMBLE`, `HOP`, `SESSION` on the event time, with the engine's watermark) and aggregate (and
+//! a second one cascaded over it, `then.rs`), or a stream-stream join (`join.rs`) or a window
+//! Top-N (`top_n.rs`), and the engine's
 //! parallelism, buffer timeout, watermark interval, idleness, checkpoints and state backend as
 //! Flink's own configuration keys, plus the engine table's `conf` passed through as it is — or
 //! refuses, naming the key, what Flink cannot run as described ([`FlinkRefusal`]). The script is kept in the run's directory, so a user can read
@@ -33,9 +35,12 @@
 //! * **End**: the sources are bounded; the job, and the script, end by themselves once every
 //!   partition has sent `END` and the final watermark has fired every window.
 
+mod join;
 mod refusal;
 pub mod session;
 mod sql;
+mod then;
+mod top_n;
 mod translate;
 
 pub use refusal::{check, check_conf, FlinkRefusal, RefusedTable, NOT_TRANSLATED, RUNTIME_CONF, TRANSLATED_CONF};

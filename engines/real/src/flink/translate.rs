@@ -282,7 +282,17 @@ fn pipeline_section(out: &mut String, p: &PipelineSpec, sql: &sql::PipelineSql) 
         let _ = writeln!(out, "#   {step}");
     }
     out.push_str("#\n");
-    if p.is_stateful() {
+    if p.join.is_some() {
+        out.push_str(
+            "# Rows: shape (pair, left_only, right_only), left_seq, right_seq (-1: absent), window_start_ms\n\
+             # (a window join's pair, else 0), origin_arrival_ns (the later-arriving record's arrival).\n",
+        );
+    } else if p.top_n.is_some() {
+        out.push_str(
+            "# Rows: shape (ranked), left_seq (the ranked record), right_seq (-1), window_start_ms, then\n\
+             # origin_arrival_ns (the record's scheduled arrival).\n",
+        );
+    } else if p.is_stateful() {
         out.push_str(
             "# Rows: key, window_start_ms, window_end_ms, count, value, is_update (false: final results),\n\
              # origin_arrival_ns (the latest arrival of a contributing event: streamlab's latency origin).\n",

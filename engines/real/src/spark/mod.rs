@@ -2,10 +2,12 @@
 //! script, and the contract between that script and the driver that runs it.
 //!
 //! streamlab does not rewrite a pipeline by hand for Spark: [`PySparkScript::translate`] writes
-//! it out — filter, lookup join (a broadcast join against the campaign table), projection or
-//! key-by, window (`window` / `session_window` on the event time, with `withWatermark`) and
-//! aggregate, the trigger, output mode, `local[N]` and shuffle partitions — or refuses, naming
-//! the key, what Spark cannot run as described ([`SparkRefusal`]). The script is kept in the
+//! it out — filter, `where`, `convert`, lookup join (a broadcast join against the campaign
+//! table), projection or key-by, window (`window` / `session_window` on the event time, with
+//! `withWatermark`) and aggregate, or a stream-stream join (`join.rs`: a time-range condition
+//! with watermarks on both sides, a window column, or no bound), the trigger, output mode,
+//! `local[N]` and shuffle partitions — or refuses, naming the key, what Spark cannot run as
+//! described ([`SparkRefusal`]: a top-N; a second aggregation and a deduplication, not yet). The script is kept in the
 //! run's directory, so a user can read it and rerun it.
 //!
 //! The contract with the driver is the one every generated job keeps ([`crate::job`]):
@@ -25,6 +27,7 @@
 //! * **End**: `once` and `available_now` queries end by themselves; others stop once a batch has
 //!   read every row the feeder sent, or when the driver ends the process group.
 
+mod join;
 mod refusal;
 pub mod standalone;
 mod translate;

@@ -74,6 +74,24 @@ pub fn check(pipeline: &PipelineSpec, engine: &MicroBatchConfig) -> Result<(), S
         return Err(SparkRefusal::pipeline(key, reason));
     }
     engine.validate(pipeline)?;
+    if pipeline.top_n.is_some() {
+        return Err(SparkRefusal::pipeline(
+            "top_n",
+            "Spark refuses a rank over a window of a stream (\"Non-time-based windows are not supported on \
+             streaming DataFrames\"), and a maximum per window joined back to its records is a stream-stream join \
+             after an aggregation, which one Spark query cannot run in append mode. streamlab's micro-batch engine \
+             models it (`model = \"micro-batch\"`); the real Flink runs it as its window Top-N",
+        ));
+    }
+    if pipeline.then.is_some() {
+        return Err(SparkRefusal::pipeline(
+            "then",
+            "the generated Spark job does not translate a second aggregation yet (Spark 4 would chain a second \
+             window aggregation on the first's `window_time` in append mode, and q5's results that attain the \
+             maximum are a join after an aggregation); streamlab's micro-batch engine models it \
+             (`model = \"micro-batch\"`); the real Flink runs it",
+        ));
+    }
     let modelled = |what: &str| {
         format!("{what} is a cost the simulated engine models; the real Spark pays its own. Allowed: omit the key (0)")
     };

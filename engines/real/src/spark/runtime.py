@@ -338,15 +338,15 @@ def main():
         writer = writer.trigger(**TRIGGER)
     query = writer.start()
     # Ends by itself under once / available_now; otherwise once a batch has read every row the
-    # feeder sent (its end offset says "ended") and, for windows, the no-data batch after it has
-    # fired what the final watermark closes (or END_GRACE_S passed without one); or when the
-    # driver ends the process group.
+    # feeder sent (its end offset says "ended") and, for state (windows, a join's outer rows),
+    # the no-data batch after it has fired what the final watermark closes (or END_GRACE_S passed
+    # without one); or when the driver ends the process group.
     ended_at = None
     while query.isActive:
         query.awaitTermination(0.1)
         if progress.ended.is_set():
             ended_at = ended_at or time.monotonic()
-            if not WINDOWED or progress.batches_after_end > 0:
+            if not STATEFUL or progress.batches_after_end > 0:
                 break
             if time.monotonic() - ended_at > END_GRACE_S:
                 break

@@ -19,10 +19,14 @@ use std::fmt::Write as _;
 use streamlab_engines::event::EventKind;
 use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode, Trigger};
 use streamlab_engines::operators::window::StateBackendKind;
-use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
+use streamlab_engines::pipeline::{
+    AggFunc, Aggregation, Convert, Field, OutputShape, PipelineSpec, Predicate, WindowSpec,
+};
+
+use streamlab_engines::time::Span;
 
 use super::refusal::{check, check_conf, interval, RefusedTable, SparkRefusal};
-use crate::job::describe_pipeline;
+use crate::job::{convert_may_wrap, describe_pipeline, feeder_column, number_list, PredicateTest, SLOT_MODULUS};
 
 /// The runtime every script ends with.
 const RUNTIME: &str = include_str!("runtime.py");
@@ -78,7 +82,7 @@ impl PySparkScript {
 
 /// Python's `repr` of a string with no quote or backslash in it (every string we write is a
 /// name or an interval we made).
-fn py_str(s: &str) -> String {
+pub(super) fn py_str(s: &str) -> String {
     debug_assert!(!s.contains(['"', '\\', '\n']));
     format!("\"{s}\"")
 }
@@ -240,11 +244,13 @@ fn configuration(out: &mut String, job: SparkJob<'_>) -> Result<(), SparkRefusal
         "WATERMARK_DELAY = {}",
         py_str(&engine_interval("watermark_delay", e.watermark_delay)?)
     );
+    let py_bool = |b: bool| if b { "True" } else { "False" };
     let _ = writeln!(
         out,
         "WINDOWED = {}",
-        if job.pipeline.is_stateful() { "True" } else { "False" }
+        py_bool(job.pipeline.output_shape() == OutputShape::Windows)
     );
+    let _ = writeln!(out, "STATEFUL = {}", py_bool(job.pipeline.is_stateful()));
     let mut options = String::new();
     if let Trigger::Once | Trigger::AvailableNow { .. } = e.trigger {
         options.push_str("    \"wait_for_end\": \"true\",  # the query starts after the last event has arrived\n");
@@ -271,20 +277,46 @@ fn conf_duration(interval: &str) -> String {
     interval.replace(" milliseconds", "ms").replace(" microseconds", "us")
 }
 
-/// A field as a column expression of the (joined) event stream; `numeric` asks for the event
-/// kind as its index (a key or an aggregated value), not its name.
-fn column(f: Field, numeric: bool) -> String {
+/// A field as a column expression of the (joined) event stream: its column of the feeder's
+/// row ([`feeder_column`]: a Nexmark field's slot); `numeric` asks for the event kind as its
+/// index (a key, an aggregated or a tested value), not its name.
+pub(super) fn column(f: Field, numeric: bool) -> String {
     match f {
-        Field::EventTime => "F.col(\"event_time_ms\")".into(),
         Field::Kind if numeric => {
             let mut case = String::from("F.expr(\"CASE kind");
-            for k in EventKind::CLICKSTREAM {
+            for k in EventKind::ALL {
                 let _ = write!(case, " WHEN '{}' THEN {}", k.name(), k.index());
             }
             case.push_str(" END\")");
             case
         }
-        other => format!("F.col(\"{}\")", other.name()),
+        other => format!("F.col(\"{}\")", feeder_column(other)),
+    }
+}
+
+/// A `where` entry as a column condition. `modulo` is Euclidean (`pmod`), as the reference's
+/// `rem_euclid`.
+pub(super) fn condition(p: &Predicate) -> String {
+    let c = column(p.field, true);
+    match PredicateTest::of(p) {
+        PredicateTest::Modulo { modulo, equals } => format!("F.pmod({c}, F.lit({modulo})) == {equals}"),
+        PredicateTest::Equals(x) => format!("{c} == {x}"),
+        PredicateTest::NotEquals(x) => format!("{c} != {x}"),
+        PredicateTest::OneOf(xs) => format!("{c}.isin({})", number_list(xs)),
+        PredicateTest::AtLeast(x) => format!("{c} >= {x}"),
+        PredicateTest::Below(x) => format!("{c} < {x}"),
+    }
+}
+
+/// A `convert` as the new value of its slot column: integer arithmetic rounding toward zero
+/// (`div`), wrapped to the 32-bit slot only where it may leave it ([`convert_may_wrap`]).
+fn converted(c: &Convert) -> String {
+    let col = feeder_column(c.field);
+    let value = format!("{col} * {} div {}", c.multiply, c.divide);
+    if convert_may_wrap(c) {
+        format!("F.expr(\"pmod({value}, {SLOT_MODULUS})\")")
+    } else {
+        format!("F.expr(\"{value}\")")
     }
 }
 
@@ -302,6 +334,60 @@ fn aggregate_value(a: &Aggregation) -> String {
     }
 }
 
+/// The lines that make `name` the rows of `from` of `kinds` (all: `None`) passing every
+/// `where` entry of `predicates`, one `where` call each.
+pub(super) fn selection(
+    out: &mut String,
+    name: &str,
+    from: &str,
+    kinds: Option<&[EventKind]>,
+    predicates: &[Predicate],
+) {
+    let mut from = from;
+    if let Some(kinds) = kinds {
+        let names: Vec<String> = kinds.iter().map(|k| py_str(k.name())).collect();
+        let _ = writeln!(
+            out,
+            "    {name} = {from}.where(F.col(\"kind\").isin({}))",
+            names.join(", ")
+        );
+        from = name;
+    }
+    for pred in predicates {
+        let _ = writeln!(out, "    {name} = {from}.where({})", condition(pred));
+        from = name;
+    }
+}
+
+/// A duration of the pipeline as a Spark interval, refused by `key` when Spark cannot write it.
+pub(super) fn pipeline_interval(key: &str, span: Span) -> Result<String, SparkRefusal> {
+    interval(span).map_err(|reason| SparkRefusal {
+        table: RefusedTable::Pipeline,
+        key: key.into(),
+        reason,
+    })
+}
+
+/// The window column of `w` over the timestamp column `ts` (`key`: the window's pipeline key,
+/// named by a refusal).
+pub(super) fn window_column(ts: &str, w: WindowSpec, key: &str) -> Result<String, SparkRefusal> {
+    Ok(match w {
+        WindowSpec::Tumbling { size } => format!(
+            "F.window(\"{ts}\", {})",
+            py_str(&pipeline_interval(&format!("{key}.size"), size)?)
+        ),
+        WindowSpec::Sliding { size, slide } => format!(
+            "F.window(\"{ts}\", {}, {})",
+            py_str(&pipeline_interval(&format!("{key}.size"), size)?),
+            py_str(&pipeline_interval(&format!("{key}.slide"), slide)?)
+        ),
+        WindowSpec::Session { gap } => format!(
+            "F.session_window(\"{ts}\", {})",
+            py_str(&pipeline_interval(&format!("{key}.gap"), gap)?)
+        ),
+    })
+}
+
 /// The translated pipeline: one `pipeline(events, campaigns)` function.
 fn pipeline(out: &mut String, p: &PipelineSpec) -> Result<(), SparkRefusal> {
     out.push_str("# ---------------------------------------------------------------------------------------------\n");
@@ -315,7 +401,12 @@ fn pipeline(out: &mut String, p: &PipelineSpec) -> Result<(), SparkRefusal> {
         let _ = writeln!(out, "    {step}");
     }
     out.push('\n');
-    if p.is_stateful() {
+    if p.join.is_some() {
+        out.push_str(
+            "    Rows: shape (pair, left_only, right_only), left_seq, right_seq (-1: absent), window_start_ms\n\
+             \x20   (a window join's pair, else 0), origin_arrival_ns (the later-arriving record's arrival).\n",
+        );
+    } else if p.is_stateful() {
         out.push_str(
             "    Rows: key, window_start_ms, window_end_ms, count, value, origin_arrival_ns (the latest\n\
              \x20   arrival of a contributing event: streamlab's latency origin for a window).\n",
@@ -327,12 +418,17 @@ fn pipeline(out: &mut String, p: &PipelineSpec) -> Result<(), SparkRefusal> {
         );
     }
     out.push_str("    \"\"\"\n");
-    if let Some(kinds) = &p.filter_kinds {
-        let names: Vec<String> = kinds.iter().map(|k| py_str(k.name())).collect();
+    if let Some(j) = &p.join {
+        return super::join::translate(out, j);
+    }
+    selection(out, "events", "events", p.filter_kinds.as_deref(), &p.predicates);
+    if let Some(c) = &p.convert {
         let _ = writeln!(
             out,
-            "    events = events.where(F.col(\"kind\").isin({}))",
-            names.join(", ")
+            "    events = events.withColumn(\"{}\", {})  # {}",
+            feeder_column(c.field),
+            converted(c),
+            c.field.name()
         );
     }
     if p.lookup_join {
@@ -347,28 +443,7 @@ fn pipeline(out: &mut String, p: &PipelineSpec) -> Result<(), SparkRefusal> {
         out.push_str("        F.col(\"arrival_ns\").alias(\"origin_arrival_ns\"),\n    )\n");
         return Ok(());
     };
-    let pipeline_interval = |key: &str, span| {
-        interval(span).map_err(|reason| SparkRefusal {
-            table: RefusedTable::Pipeline,
-            key: key.into(),
-            reason,
-        })
-    };
-    let window = match a.window {
-        WindowSpec::Tumbling { size } => format!(
-            "F.window(\"event_ts\", {})",
-            py_str(&pipeline_interval("aggregate.window.size", size)?)
-        ),
-        WindowSpec::Sliding { size, slide } => format!(
-            "F.window(\"event_ts\", {}, {})",
-            py_str(&pipeline_interval("aggregate.window.size", size)?),
-            py_str(&pipeline_interval("aggregate.window.slide", slide)?)
-        ),
-        WindowSpec::Session { gap } => format!(
-            "F.session_window(\"event_ts\", {})",
-            py_str(&pipeline_interval("aggregate.window.gap", gap)?)
-        ),
-    };
+    let window = window_column("event_ts", a.window, "aggregate.window")?;
     out.push_str("    events = events.withColumn(\"event_ts\", F.timestamp_millis(\"event_time_ms\"))\n");
     out.push_str("    events = events.withWatermark(\"event_ts\", WATERMARK_DELAY)\n");
     out.push_str("    windows = events.groupBy(\n");

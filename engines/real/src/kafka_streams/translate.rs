@@ -85,9 +85,39 @@ fn projected(f: Field) -> Result<String, KafkaStreamsRefusal> {
     }
 }
 
+/// What the generated topology does not build yet, beyond what no generated job translates
+/// (`untranslated`): the stages and Nexmark records the Spark and Flink jobs run but this
+/// application does not. Refused by key, before a broker starts.
+fn not_in_topology(pipeline: &PipelineSpec) -> Option<(&'static str, String)> {
+    let nexmark = |kinds: &[EventKind]| kinds.iter().any(|k| EventKind::NEXMARK.contains(k));
+    let key = if pipeline.join.is_some() {
+        "join"
+    } else if pipeline.top_n.is_some() {
+        "top_n"
+    } else if pipeline.then.is_some() {
+        "then"
+    } else if !pipeline.predicates.is_empty() {
+        "where"
+    } else if pipeline.convert.is_some() {
+        "convert"
+    } else if pipeline.filter_kinds.as_deref().is_some_and(nexmark) {
+        "filter_kinds"
+    } else {
+        return None;
+    };
+    Some((
+        key,
+        format!(
+            "the generated Kafka Streams application does not translate `{key}` yet (filter, lookup join, \
+             project and one windowed aggregate only); streamlab's own micro-batch and per-record engines \
+             run it (`model = \"micro-batch\"` / `\"per-record\"`)"
+        ),
+    ))
+}
+
 /// The generated application's Java source for `pipeline`.
 pub fn translate(pipeline: &PipelineSpec, config: &KafkaStreamsConfig) -> Result<String, KafkaStreamsRefusal> {
-    if let Some((key, reason)) = untranslated(pipeline) {
+    if let Some((key, reason)) = untranslated(pipeline).or_else(|| not_in_topology(pipeline)) {
         return Err(refuse(key, reason.replace("Spark and Flink", "Kafka Streams")));
     }
     let mut keep = vec!["true".to_string()];
@@ -372,5 +402,28 @@ mod tests {
             ..windowed()
         };
         assert!(translate(&p, &KafkaStreamsConfig::default()).is_ok());
+    }
+
+    #[test]
+    fn stages_the_spark_and_flink_jobs_run_are_refused_here_by_key() {
+        let p = PipelineSpec {
+            convert: Some(streamlab_engines::pipeline::Convert {
+                field: Field::Price,
+                multiply: 908,
+                divide: 1000,
+            }),
+            ..windowed()
+        };
+        let err = translate(&p, &KafkaStreamsConfig::default()).unwrap_err();
+        assert_eq!(err.key, "convert");
+        assert!(err.to_string().contains("Kafka Streams"), "{err}");
+        let p = PipelineSpec {
+            filter_kinds: Some(vec![EventKind::Bid]),
+            ..windowed()
+        };
+        assert_eq!(
+            translate(&p, &KafkaStreamsConfig::default()).unwrap_err().key,
+            "filter_kinds"
+        );
     }
 }

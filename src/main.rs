@@ -32,7 +32,7 @@ Examples:
   streamlab calibrate --out my-machine.toml             (measure this machine's cost profile)
   streamlab crash-sweep scenarios/failure-recovery.toml (exactly-once, checked at hundreds of crash points)
   streamlab generate scenarios/quickstart.toml --out clicks.csv
-  streamlab sweep scenarios/interval-sweep.toml --param engine[0].trigger.interval=100ms,250ms,500ms,1s,2s,5s
+  streamlab sweep scenarios/interval-sweep.toml        (the trigger intervals its [sweep] table declares)
   streamlab sweep scenarios/hidden-batching.toml --param engine.buffer_timeout=0,10ms,100ms --out results/bt
   streamlab report results/interval-sweep-sweep-20250101-120000   (report.html and report.md)
   streamlab list                                        (the teaching scenarios and what each shows)";
@@ -83,8 +83,9 @@ enum Command {
         scenario: PathBuf,
         /// KEY=V1,V2,...: a key as a dotted path (`engine[0].trigger.interval`,
         /// `workload.rate.events_per_second`, `engine.buffer_timeout` for every engine that has
-        /// it) and its values. Repeat for a grid.
-        #[arg(long = "param", required = true, value_name = "KEY=V1,V2,...")]
+        /// it) and its values. Repeat for a grid. Adds to the scenario's own `[sweep]` table, or
+        /// replaces the values it gives the same key; optional when the scenario has one.
+        #[arg(long = "param", value_name = "KEY=V1,V2,...")]
         params: Vec<String>,
         /// Sweep directory (default: results/<scenario>-sweep-<UTC time>). Never overwritten without --force.
         #[arg(long)]
@@ -105,8 +106,9 @@ enum Command {
     /// Write report.html and report.md (results table, plots, decision record) for results or sweep directories.
     #[command(after_help = EXAMPLES)]
     Report {
-        /// Results directories of `streamlab run`, or a sweep directory of `streamlab sweep`.
-        #[arg(required = true, value_name = "RESULTS_DIR")]
+        /// Results directories of `streamlab run`, or a sweep directory of `streamlab sweep`
+        /// (default: the newest one under results/).
+        #[arg(value_name = "RESULTS_DIR")]
         dirs: Vec<PathBuf>,
         /// Where to write the report (default: the directory itself, when there is one).
         #[arg(long)]
@@ -240,9 +242,13 @@ A key is a dotted path as in scenario error messages: `duration`, `workload.part
 (every engine whose model has the key). Each point is the scenario with the values set, read
 and validated like a file of its own. Several --param make a grid (every combination).
 
+A scenario may declare its sweep in a [sweep] table (`\"engine[0].trigger.interval\" = [\"100ms\", \"1s\"]`);
+then `streamlab sweep FILE` runs it as it stands, and --param adds a key or replaces one's values.
+
 Writes <out>/sweep.json, <out>/sweep.csv and a results directory per point.
 
 Examples:
+  streamlab sweep scenarios/interval-sweep.toml        (the values its [sweep] table declares)
   streamlab sweep scenarios/interval-sweep.toml --param engine[0].trigger.interval=100ms,250ms,500ms,1s,2s,5s
   streamlab sweep scenarios/key-skew.toml --param workload.page_zipf_exponent=0.5,1.1,1.5 --param engine[1].parallelism=1,2";
 
@@ -406,9 +412,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 SweepLayout::SWEEP,
                 SweepLayout::SWEEP_CSV
             );
+            println!("next:    streamlab report {dir}");
             Ok(())
         }
         Command::Report { dirs, out } => {
+            let dirs = if dirs.is_empty() {
+                let root = std::path::Path::new(streamlab_reports::layout::DEFAULT_ROOT);
+                let newest = streamlab_reports::layout::newest_results(root).with_context(|| {
+                    format!(
+                        "no results directory under {}/ (run `streamlab run` or `streamlab sweep` first, or name one)",
+                        root.display()
+                    )
+                })?;
+                eprintln!("reporting {} (the newest under {}/)", newest.display(), root.display());
+                vec![newest]
+            } else {
+                dirs
+            };
             let out = match (out, dirs.as_slice()) {
                 (Some(out), _) => out,
                 (None, [dir]) => dir.clone(),

@@ -295,6 +295,7 @@ mod tests {
             throughput_eps: throughput,
             resources: Default::default(),
             counts: Counts::default(),
+            stability: None,
             notes: vec![],
             failures: Vec::new(),
             recovery: None,

@@ -213,6 +213,15 @@ pub(crate) fn ms(x: f64) -> String {
     }
 }
 
+/// A latency of `run` in ms, or `-` when the run has no outputs (nothing was measured).
+pub(crate) fn latency_cell(run: &RunSummary, x: f64) -> String {
+    if run.has_latency() {
+        ms(x)
+    } else {
+        "-".into()
+    }
+}
+
 fn scenario_section(points: &[Point], slo: &Option<Slo>, sweep: Option<&decide::SweepAxis>) -> Vec<Block> {
     let first = &points[0].dir;
     let mut blocks = vec![Block::Heading(2, "The scenario".into())];
@@ -294,25 +303,28 @@ fn results_section(configs: &[Config<'_>]) -> Vec<Block> {
         "outputs",
         "batches",
         "falling behind",
+        "keeping up",
         "late dropped",
     ];
     let rows = configs
         .iter()
         .map(|c| {
             let (l, n) = (&c.run.latency_ms, &c.run.counts);
+            let lat = |x: f64| latency_cell(c.run, x);
             vec![
                 c.name.clone(),
                 c.run.model.clone(),
-                ms(l.p50),
-                ms(l.p95),
-                ms(l.p99),
-                ms(l.max),
-                ms(l.mean),
+                lat(l.p50),
+                lat(l.p95),
+                lat(l.p99),
+                lat(l.max),
+                lat(l.mean),
                 format!("{:.0}", c.run.throughput_eps),
                 n.events.to_string(),
                 n.outputs.to_string(),
                 n.batches.to_string(),
                 n.falling_behind.to_string(),
+                words::keeping_up(c.run).to_string(),
                 n.late_dropped.to_string(),
             ]
         })
@@ -351,7 +363,7 @@ fn results_section(configs: &[Config<'_>]) -> Vec<Block> {
                 row.extend(
                     components
                         .iter()
-                        .map(|k| c.run.components_ms.get(k).map_or_else(|| "-".to_string(), |&v| ms(v))),
+                        .map(|k| c.run.components_ms.get(k).map_or_else(|| "-".to_string(), |&v| latency_cell(c.run, v))),
                 );
                 row
             })

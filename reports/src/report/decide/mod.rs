@@ -26,7 +26,7 @@ mod sweep;
 pub(crate) use axis::SweepAxis;
 
 use super::doc::Block;
-use super::{ms, words, Config, Point};
+use super::{latency_cell, words, Config, Point};
 use crate::decision::{percent, Slo, Verdict};
 
 /// The decision: which configuration, and the words around it.
@@ -116,6 +116,7 @@ pub(crate) fn decision_record(
                     "p50 (ms)",
                     "throughput (events/s)",
                     "falling behind",
+                    "keeping up",
                 ]
                 .iter()
                 .map(|s| s.to_string())
@@ -125,10 +126,11 @@ pub(crate) fn decision_record(
                     .map(|c| {
                         vec![
                             c.name.clone(),
-                            ms(c.run.latency_ms.p99),
-                            ms(c.run.latency_ms.p50),
+                            latency_cell(c.run, c.run.latency_ms.p99),
+                            latency_cell(c.run, c.run.latency_ms.p50),
                             format!("{:.0}", c.run.throughput_eps),
                             c.run.counts.falling_behind.to_string(),
+                            words::keeping_up(c.run).to_string(),
                         ]
                     })
                     .collect(),

@@ -133,8 +133,9 @@ impl Bound {
     /// failure). A failure that never recovered is an infinite recovery time.
     pub fn measure(&self, run: &RunSummary) -> Option<f64> {
         match self {
-            Bound::P99(_) => Some(run.latency_ms.p99),
-            Bound::P50(_) => Some(run.latency_ms.p50),
+            // Over zero outputs there is no latency to hold against the bound.
+            Bound::P99(_) => run.has_latency().then_some(run.latency_ms.p99),
+            Bound::P50(_) => run.has_latency().then_some(run.latency_ms.p50),
             Bound::MinThroughput(_) => Some(run.throughput_eps),
             Bound::Recovery(_) => recovery_ms(run),
         }
@@ -249,10 +250,15 @@ impl Verdict {
         Self { checks }
     }
 
-    /// Whether every measured bound is met (and at least one was measured).
+    /// Whether every measured bound is met (and at least one was measured); a latency bound
+    /// that could not be measured (no outputs) is not met.
     pub fn meets(&self) -> bool {
         let measured: Vec<bool> = self.checks.iter().filter_map(Check::meets).collect();
-        !measured.is_empty() && measured.iter().all(|&m| m)
+        let latency_unmeasured = self
+            .checks
+            .iter()
+            .any(|c| c.value.is_none() && matches!(c.bound, Bound::P99(_) | Bound::P50(_)));
+        !latency_unmeasured && !measured.is_empty() && measured.iter().all(|&m| m)
     }
 
     /// The smallest margin over the measured bounds: the headroom when the SLO is met, minus

@@ -135,6 +135,16 @@ impl RunSummary {
     pub fn has_latency(&self) -> bool {
         self.counts.outputs > 0 && self.latency_ms.count > 0
     }
+
+    /// The p99 latency for ranking runs by latency: infinite for a run with no outputs, so it
+    /// never ranks as the fastest.
+    pub fn p99_for_ranking(&self) -> f64 {
+        if self.has_latency() {
+            self.latency_ms.p99
+        } else {
+            f64::INFINITY
+        }
+    }
 }
 
 /// An injected failure on the run's timeline.

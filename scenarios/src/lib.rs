@@ -53,6 +53,7 @@ pub mod stability;
 pub mod summary;
 pub mod sweep;
 pub mod validate;
+pub(crate) mod watermark_hold;
 pub mod workload;
 
 pub use error::ScenarioError;

@@ -129,6 +129,15 @@ impl WorkloadSpec {
         }
     }
 
+    /// The source's partition count (`None` for a trace, whose partitions are in the file).
+    pub fn partitions(&self) -> Option<usize> {
+        match self {
+            Self::Clickstream(c) => Some(c.partitions as usize),
+            Self::Nexmark(n) => Some(n.partitions as usize),
+            Self::Trace { .. } => None,
+        }
+    }
+
     /// Whether every event is in the source from the start (`workload.backlog`).
     pub fn backlog(&self) -> bool {
         match self {

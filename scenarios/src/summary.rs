@@ -78,6 +78,7 @@ pub fn summarize(
             modelled.extend(run.modelled.iter().map(|m| format!("{}: {m}", spec.name)));
             let (stability, stability_notes) = stability_notes(spec, run, events, duration);
             notes.extend(stability_notes);
+            notes.extend(stalled_notes(spec, run, scenario.workload.partitions()));
             RunSummary {
                 name: spec.name.clone(),
                 model: spec.model().to_string(),
@@ -136,6 +137,21 @@ pub fn summarize(
         modelled,
         runs,
     }
+}
+
+/// Why a run produced no output or stalled: what its kind can tell (a per-record source subtask
+/// holding the watermark), else, for a run without output, what usually causes it.
+fn stalled_notes(spec: &EngineSpec, run: &EngineRun, partitions: Option<usize>) -> Vec<String> {
+    let mut notes = executor(&spec.kind).stalled_notes(run, partitions);
+    if notes.is_empty() && run.counts.outputs == 0 {
+        notes.push(
+            "no output: nothing was delivered, so no latency is reported (`-`). A window is emitted only once the \
+             watermark passes its end: a run shorter than a window plus the watermark delay, or a filter that keeps \
+             nothing, produces none"
+                .into(),
+        );
+    }
+    notes
 }
 
 /// What a reader must know about whether a run kept up: what its kind says (for a micro-batch

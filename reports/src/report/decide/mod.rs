@@ -108,7 +108,7 @@ pub(crate) fn decision_record(
         }
         _ => {
             let mut order: Vec<&Config<'_>> = configs.iter().collect();
-            order.sort_by(|a, b| a.run.latency_ms.p99.total_cmp(&b.run.latency_ms.p99));
+            order.sort_by(|a, b| a.run.p99_for_ranking().total_cmp(&b.run.p99_for_ranking()));
             blocks.push(Block::Table {
                 header: [
                     "configuration",

@@ -141,8 +141,8 @@ pub(super) fn decide_with_slo(slo: &Slo, configs: &[Config<'_>], verdicts: &[Ver
 
 pub(super) fn decide_without_slo(configs: &[Config<'_>]) -> Decision {
     let mut order: Vec<usize> = (0..configs.len()).collect();
-    order.sort_by(|&a, &b| configs[a].run.latency_ms.p99.total_cmp(&configs[b].run.latency_ms.p99));
-    let chosen = order.first().copied();
+    order.sort_by(|&a, &b| configs[a].run.p99_for_ranking().total_cmp(&configs[b].run.p99_for_ranking()));
+    let chosen = order.first().copied().filter(|&i| configs[i].run.has_latency());
     let recommendation = match chosen {
         Some(i) => format!(
             "No SLO was stated (the scenario has no `[slo]` table), so this recommends the lowest p99 latency: **{}** ({}), p99 {}. State an `[slo]` (for example `p99 = \"2s\"`) to get a recommendation for your bound.",
@@ -150,13 +150,17 @@ pub(super) fn decide_without_slo(configs: &[Config<'_>]) -> Decision {
             configs[i].run.model,
             human_duration(configs[i].run.latency_ms.p99)
         ),
-        None => "No configuration ran, so none can be recommended.".into(),
+        None if configs.is_empty() => "No configuration ran, so none can be recommended.".into(),
+        None => "No configuration delivered any output, so none can be recommended: see each run's notes for why.".into(),
     };
     let reasons = order
         .iter()
         .enumerate()
         .map(|(rank, &i)| {
             let c = &configs[i];
+            if !c.run.has_latency() {
+                return format!("{}: no output, so no latency (see its notes).", c.name);
+            }
             format!(
                 "{} {}: p99 {}, p50 {}, {:.0} events/s{}.",
                 if rank == 0 { "Lowest p99:" } else { "Then" },

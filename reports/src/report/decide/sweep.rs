@@ -34,7 +34,7 @@ pub(super) fn decide_sweep(
             let at: Vec<usize> = (0..configs.len()).filter(|&i| value_of(i) == *value).collect();
             if let Some(&best) = at
                 .iter()
-                .min_by(|&&a, &&b| configs[a].run.latency_ms.p99.total_cmp(&configs[b].run.latency_ms.p99))
+                .min_by(|&&a, &&b| configs[a].run.p99_for_ranking().total_cmp(&configs[b].run.p99_for_ranking()))
             {
                 let name = series
                     .iter()

@@ -408,7 +408,14 @@ fn a_source_subtask_without_a_partition_is_named_when_no_window_closes() {
     let out = tmp.path().join("held");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.toml");
     let run = Command::new(env!("CARGO_BIN_EXE_streamlab"))
-        .args(["run", scenario.to_str().unwrap(), "--clock", "simulated", "--duration", "4s"])
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--clock",
+            "simulated",
+            "--duration",
+            "4s",
+        ])
         .args(["--set", "workload.partitions=1", "--set", "engine[1].parallelism=2"])
         .args(["--out", out.to_str().unwrap()])
         .output()
@@ -422,7 +429,12 @@ fn a_source_subtask_without_a_partition_is_named_when_no_window_closes() {
     let per_record = &summary["runs"][1];
     assert_eq!(per_record["counts"]["outputs"], 0);
     assert_eq!(per_record["stability"], "no-output");
-    let notes: Vec<&str> = per_record["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    let notes: Vec<&str> = per_record["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
     let note = notes
         .iter()
         .find(|n| n.starts_with("no window result: source subtask 1 of 2 never emitted a watermark"))

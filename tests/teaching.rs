@@ -199,9 +199,16 @@ fn interval_sweep_runs_as_its_comment_says() {
     // ...yet it keeps up with the input: batches back to back, backlog and latency bounded.
     let at_100ms = run_of(&points[0]["summary"], "micro-batch");
     assert_eq!(at_100ms["stability"], "behind-trigger");
-    let notes: Vec<&str> = at_100ms["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    let notes: Vec<&str> = at_100ms["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
     assert!(
-        notes.iter().any(|n| n.starts_with("falling behind the trigger but keeping up with the input")),
+        notes
+            .iter()
+            .any(|n| n.starts_with("falling behind the trigger but keeping up with the input")),
         "{notes:?}"
     );
     assert!(notes.iter().all(|n| !n.contains("cannot keep up")), "{notes:?}");

@@ -294,13 +294,17 @@ mod tests {
             latency_ms: LatencySummary {
                 p99,
                 p50: p99 / 2.0,
+                count: 100,
                 ..LatencySummary::default()
             },
             event_time_latency_ms: None,
             components_ms: Default::default(),
             throughput_eps: throughput,
             resources: Default::default(),
-            counts: Counts::default(),
+            counts: Counts {
+                outputs: 100,
+                ..Counts::default()
+            },
             stability: None,
             notes: vec![],
             failures: Vec::new(),
@@ -339,6 +343,17 @@ mod tests {
         assert!(!bad.meets());
         assert!((bad.worst_margin() + 0.15).abs() < 1e-12);
         assert_eq!(bad.violations(), ["p99 2.3 s > 2 s (15% over)"]);
+    }
+
+    #[test]
+    fn a_run_without_outputs_never_meets_a_latency_bound() {
+        let s = slo("[slo]\np99 = \"2s\"\nmin_throughput_eps = 1000").unwrap();
+        let mut empty = run(0.0, 2000.0);
+        empty.counts.outputs = 0;
+        empty.latency_ms.count = 0;
+        let v = Verdict::of(&s, &empty);
+        assert_eq!(v.checks[0].value, None, "no p99 over zero outputs");
+        assert!(!v.meets());
     }
 
     #[test]

@@ -152,7 +152,9 @@ impl EngineExecutor for DataflowConfig {
     /// others, holds the watermark downstream (the minimum over the source subtasks) unless
     /// `idle_timeout` lets it be skipped: no window closes after that point.
     fn stalled_notes(&self, run: &EngineRun, partitions: Option<usize>) -> Vec<String> {
-        crate::watermark_hold::explain(self, run, partitions).into_iter().collect()
+        crate::watermark_hold::explain(self, run, partitions)
+            .into_iter()
+            .collect()
     }
 
     /// Every phase of every checkpoint the failure-free run completed, then `instants`

@@ -29,11 +29,8 @@ pub(crate) fn explain(cfg: &DataflowConfig, run: &EngineRun, partitions: Option<
     // The time (ms) and value of each source subtask's last watermark.
     let mut last: Vec<Option<(f64, i64)>> = vec![None; n];
     for p in run.progress.iter().filter(|p| p["type"] == "watermark") {
-        let (Some(i), Some(t), Some(wm)) = (
-            p["subtask"].as_u64(),
-            p["timeMs"].as_f64(),
-            p["watermark"].as_i64(),
-        ) else {
+        let (Some(i), Some(t), Some(wm)) = (p["subtask"].as_u64(), p["timeMs"].as_f64(), p["watermark"].as_i64())
+        else {
             continue;
         };
         if let Some(slot) = last.get_mut(i as usize) {
@@ -144,7 +141,10 @@ mod tests {
     fn a_subtask_without_a_partition_is_named_with_the_remedies() {
         let r = run(vec![wm(0, 200.0, 0), wm(0, 400.0, 200)], 0);
         let note = explain(&cfg(2), &r, Some(1)).unwrap();
-        assert!(note.starts_with("no window result: source subtask 1 of 2 never emitted a watermark"), "{note}");
+        assert!(
+            note.starts_with("no window result: source subtask 1 of 2 never emitted a watermark"),
+            "{note}"
+        );
         for remedy in ["`idle_timeout`", "at most the partition count (1)", "marks itself idle"] {
             assert!(note.contains(remedy), "{remedy}: {note}");
         }
@@ -162,8 +162,14 @@ mod tests {
 
     #[test]
     fn a_subtask_that_stops_emitting_stalls_the_watermark() {
-        let r = run(vec![wm(0, 1_000.0, 800), wm(1, 1_000.0, 800), wm(1, 20_000.0, 19_800)], 5);
+        let r = run(
+            vec![wm(0, 1_000.0, 800), wm(1, 1_000.0, 800), wm(1, 20_000.0, 19_800)],
+            5,
+        );
         let note = explain(&cfg(2), &r, Some(2)).unwrap();
-        assert!(note.starts_with("the watermark stalled: source subtask 0 of 2"), "{note}");
+        assert!(
+            note.starts_with("the watermark stalled: source subtask 0 of 2"),
+            "{note}"
+        );
     }
 }

@@ -136,7 +136,13 @@ pub fn sweep_table(summary: &SweepSummary) -> String {
                 .collect();
             let l = &run.latency_ms;
             // No outputs, no latency: `-`, never a 0.0 that reads as measured.
-            let lat = |x: f64| if run.has_latency() { format!("{x:.1}") } else { "-".into() };
+            let lat = |x: f64| {
+                if run.has_latency() {
+                    format!("{x:.1}")
+                } else {
+                    "-".into()
+                }
+            };
             row.extend([
                 run.name.clone(),
                 lat(l.p50),

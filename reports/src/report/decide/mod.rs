@@ -39,13 +39,49 @@ pub(super) struct Decision {
     pub(super) chosen: Option<usize>,
 }
 
-/// The decision record's blocks.
+/// The decision record, and the parts of it the report's first screen leads with.
+pub(crate) struct Record {
+    /// The whole record's blocks, in order.
+    pub(crate) blocks: Vec<Block>,
+    /// The question the record answers (its context sentence).
+    pub(crate) question: String,
+    /// The recommendation, with its reason.
+    pub(crate) recommendation: String,
+    /// The table that shows the recommendation against the SLO in the fewest rows: per value
+    /// of a swept key, or per configuration.
+    pub(crate) summary_table: Option<Block>,
+}
+
+/// Without an SLO, the runs by p99 in the fewest columns, for the report's first screen.
+fn p99_by_configuration(configs: &[Config<'_>]) -> Block {
+    let mut order: Vec<&Config<'_>> = configs.iter().collect();
+    order.sort_by(|a, b| a.run.p99_for_ranking().total_cmp(&b.run.p99_for_ranking()));
+    Block::Table {
+        header: ["configuration", "p99 (ms)", "p50 (ms)", "keeping up"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        rows: order
+            .iter()
+            .map(|c| {
+                vec![
+                    c.name.clone(),
+                    latency_cell(c.run, c.run.latency_ms.p99),
+                    latency_cell(c.run, c.run.latency_ms.p50),
+                    words::keeping_up(c.run).to_string(),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The decision record.
 pub(crate) fn decision_record(
     points: &[Point],
     configs: &[Config<'_>],
     slo: Option<&Slo>,
     sweep: Option<&SweepAxis>,
-) -> Vec<Block> {
+) -> Record {
     let first = &points[0].dir;
     let mut blocks = vec![
         Block::Heading(2, "Decision record".into()),
@@ -54,14 +90,15 @@ pub(crate) fn decision_record(
     let rate = words::rate_in_words(&first.scenario)
         .map(|r| format!(" at {r}"))
         .unwrap_or_default();
-    blocks.push(Block::Paragraph(format!(
+    let question = format!(
         "Which execution model and settings to run scenario **{}**{rate} with. {}",
         first.summary.scenario,
         match slo {
             Some(s) => format!("The requirement is the scenario's SLO: {}.", s.describe()),
             None => "The scenario states no SLO.".into(),
         }
-    )));
+    );
+    blocks.push(Block::Paragraph(question.clone()));
 
     blocks.push(Block::Heading(3, "Options".into()));
     let mut options: Vec<String> = first.summary.runs.iter().map(words::engine_line).collect();
@@ -143,6 +180,12 @@ pub(crate) fn decision_record(
         (None, Some(slo), Some(v)) => recommendation::decide_with_slo(slo, configs, v),
         _ => recommendation::decide_without_slo(configs),
     };
+    let summary_table = match (sweep, slo) {
+        (Some(axis), _) => Some(sweep::p99_by_value(axis, points, configs, verdicts.as_deref())),
+        (None, Some(_)) => blocks.iter().rev().find(|b| matches!(b, Block::Table { .. })).cloned(),
+        (None, None) => Some(p99_by_configuration(configs)),
+    };
+    let recommendation = decision.recommendation.clone();
     blocks.push(Block::Heading(3, "Recommendation".into()));
     blocks.push(Block::Paragraph(decision.recommendation));
     blocks.push(Block::Heading(3, "Reasons".into()));
@@ -163,5 +206,10 @@ pub(crate) fn decision_record(
             &points[configs[i].point],
         )));
     }
-    blocks
+    Record {
+        blocks,
+        question,
+        recommendation,
+        summary_table,
+    }
 }

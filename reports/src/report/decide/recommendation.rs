@@ -141,7 +141,12 @@ pub(super) fn decide_with_slo(slo: &Slo, configs: &[Config<'_>], verdicts: &[Ver
 
 pub(super) fn decide_without_slo(configs: &[Config<'_>]) -> Decision {
     let mut order: Vec<usize> = (0..configs.len()).collect();
-    order.sort_by(|&a, &b| configs[a].run.p99_for_ranking().total_cmp(&configs[b].run.p99_for_ranking()));
+    order.sort_by(|&a, &b| {
+        configs[a]
+            .run
+            .p99_for_ranking()
+            .total_cmp(&configs[b].run.p99_for_ranking())
+    });
     let chosen = order.first().copied().filter(|&i| configs[i].run.has_latency());
     let recommendation = match chosen {
         Some(i) => format!(

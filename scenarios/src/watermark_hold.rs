@@ -49,8 +49,11 @@ pub(crate) fn explain(cfg: &DataflowConfig, run: &EngineRun, partitions: Option<
     if never.is_empty() && stopped.is_empty() {
         return None;
     }
-    // Only worth telling when it cost results: no output, or a watermark stuck behind.
-    if run.counts.outputs > 0 && never.is_empty() && stopped.is_empty() {
+    // Only worth telling when it cost results: no output, or the run's final watermark (the
+    // minimum its windows saw) stuck well behind what the leading subtask reached.
+    let leading = last.iter().flatten().map(|&(_, wm)| wm).max().unwrap_or(i64::MIN);
+    let held = (run.final_watermark as f64) < leading as f64 - STALL_MS;
+    if run.counts.outputs > 0 && !held {
         return None;
     }
     let mut why = Vec::new();

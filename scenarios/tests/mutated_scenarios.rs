@@ -10,7 +10,7 @@ use streamlab_scenarios::ScenarioError;
 fn shipped() -> Vec<PathBuf> {
     // The shipped scenarios live beside this crate's own Cargo.toml.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .flatten()
         .map(|e| e.path())

@@ -252,6 +252,75 @@ Examples:
   streamlab sweep scenarios/interval-sweep.toml --param engine[0].trigger.interval=100ms,250ms,500ms,1s,2s,5s
   streamlab sweep scenarios/key-skew.toml --param workload.page_zipf_exponent=0.5,1.1,1.5 --param engine[1].parallelism=1,2";
 
+/// Progress of `streamlab run` on stderr: on a terminal, a bar per engine run — elapsed wall
+/// time against the run's duration plus drain on the live clock, a spinner with the elapsed
+/// time on the simulated clock (its virtual time runs much faster); elsewhere one line per run.
+struct RunProgress {
+    /// The expected wall time of one live engine run, ms (`None`: simulated).
+    wall_ms: Option<u64>,
+    terminal: bool,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl RunProgress {
+    fn new(wall_ms: Option<u64>) -> Self {
+        use std::io::IsTerminal;
+        Self {
+            wall_ms,
+            terminal: std::io::stderr().is_terminal(),
+            bar: None,
+        }
+    }
+
+    /// An engine run starts: the previous bar is finished (its line kept), a new one shown.
+    fn engine(&mut self, line: &str) {
+        if !self.terminal {
+            eprintln!("{line}");
+            return;
+        }
+        self.finish();
+        let bar = match self.wall_ms {
+            Some(ms) => {
+                let bar = indicatif::ProgressBar::new(ms);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{msg}  [{bar:30}] {elapsed} of ~{len_s}")
+                        .expect("a valid progress template")
+                        .with_key("len_s", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = write!(w, "{}s", s.len().unwrap_or(0) / 1000);
+                        })
+                        .progress_chars("=> "),
+                );
+                let ticking = bar.clone();
+                let start = std::time::Instant::now();
+                std::thread::spawn(move || {
+                    while !ticking.is_finished() {
+                        ticking.set_position((start.elapsed().as_millis() as u64).min(ms));
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                    }
+                });
+                bar
+            }
+            None => {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} {msg}  {elapsed} (simulated)")
+                        .expect("a valid progress template"),
+                );
+                bar
+            }
+        };
+        bar.set_message(line.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        self.bar = Some(bar);
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish();
+        }
+    }
+}
+
 fn parse_span(s: &str) -> Result<Span, String> {
     Span::parse(s)
 }
@@ -358,11 +427,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let total = scenario.engines.len();
+            let live = opts.clock.unwrap_or(scenario.clock) == ClockKind::Live;
+            let wall = (duration.unwrap_or(scenario.duration).nanos() + scenario.drain.nanos()) / 1_000_000;
+            let mut progress = RunProgress::new(live.then_some(wall));
             let mut i = 0;
             let outcome = run_scenario(&scenario, &opts, |engine| {
                 i += 1;
-                eprintln!("[{i}/{total}] running `{}` ({})", engine.name, engine.model());
-            })?;
+                progress.engine(&format!("[{i}/{total}] running `{}` ({})", engine.name, engine.model()));
+            });
+            progress.finish();
+            let outcome = outcome?;
             println!("{}", streamlab_reports::summary::side_by_side_table(&outcome.summary));
             for run in &outcome.summary.runs {
                 for note in &run.notes {

@@ -268,10 +268,7 @@ fn the_seed_example_reproduces_its_figures_and_reports_falling_behind() {
         notes.iter().any(|n| n.contains("processing time > trigger interval")),
         "{notes:?}"
     );
-    assert!(
-        notes.iter().any(|n| n.starts_with("cannot keep up: the backlog grows")),
-        "{notes:?}"
-    );
+    assert!(notes.iter().any(|n| n.starts_with("cannot keep up: ")), "{notes:?}");
     assert_eq!(behind["stability"], "cannot-keep-up");
     assert_eq!(keeps_up["stability"], "keeps-up");
     assert!(stdout.contains("CANNOT KEEP UP"), "{stdout}");

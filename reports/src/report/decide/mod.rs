@@ -52,24 +52,34 @@ pub(crate) struct Record {
     pub(crate) summary_table: Option<Block>,
 }
 
-/// Without an SLO, the runs by p99 in the fewest columns, for the report's first screen.
-fn p99_by_configuration(configs: &[Config<'_>]) -> Block {
+/// Without an SLO, the runs by p99: with throughput and falling-behind counts in the record,
+/// in the fewest columns (`full` false) for the report's first screen.
+fn p99_by_configuration(configs: &[Config<'_>], full: bool) -> Block {
     let mut order: Vec<&Config<'_>> = configs.iter().collect();
     order.sort_by(|a, b| a.run.p99_for_ranking().total_cmp(&b.run.p99_for_ranking()));
+    let mut header = vec!["configuration", "p99 (ms)", "p50 (ms)"];
+    if full {
+        header.extend(["throughput (events/s)", "falling behind"]);
+    }
+    header.push("keeping up");
     Block::Table {
-        header: ["configuration", "p99 (ms)", "p50 (ms)", "keeping up"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        header: header.iter().map(|s| s.to_string()).collect(),
         rows: order
             .iter()
             .map(|c| {
-                vec![
+                let mut row = vec![
                     c.name.clone(),
                     latency_cell(c.run, c.run.latency_ms.p99),
                     latency_cell(c.run, c.run.latency_ms.p50),
-                    words::keeping_up(c.run).to_string(),
-                ]
+                ];
+                if full {
+                    row.extend([
+                        format!("{:.0}", c.run.throughput_eps),
+                        c.run.counts.falling_behind.to_string(),
+                    ]);
+                }
+                row.push(words::keeping_up(c.run).to_string());
+                row
             })
             .collect(),
     }
@@ -143,36 +153,7 @@ pub(crate) fn decision_record(
                 blocks.push(Block::Paragraph(note));
             }
         }
-        _ => {
-            let mut order: Vec<&Config<'_>> = configs.iter().collect();
-            order.sort_by(|a, b| a.run.p99_for_ranking().total_cmp(&b.run.p99_for_ranking()));
-            blocks.push(Block::Table {
-                header: [
-                    "configuration",
-                    "p99 (ms)",
-                    "p50 (ms)",
-                    "throughput (events/s)",
-                    "falling behind",
-                    "keeping up",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-                rows: order
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            c.name.clone(),
-                            latency_cell(c.run, c.run.latency_ms.p99),
-                            latency_cell(c.run, c.run.latency_ms.p50),
-                            format!("{:.0}", c.run.throughput_eps),
-                            c.run.counts.falling_behind.to_string(),
-                            words::keeping_up(c.run).to_string(),
-                        ]
-                    })
-                    .collect(),
-            });
-        }
+        _ => blocks.push(p99_by_configuration(configs, true)),
     }
 
     let decision = match (sweep, slo, &verdicts) {
@@ -183,7 +164,7 @@ pub(crate) fn decision_record(
     let summary_table = match (sweep, slo) {
         (Some(axis), _) => Some(sweep::p99_by_value(axis, points, configs, verdicts.as_deref())),
         (None, Some(_)) => blocks.iter().rev().find(|b| matches!(b, Block::Table { .. })).cloned(),
-        (None, None) => Some(p99_by_configuration(configs)),
+        (None, None) => Some(p99_by_configuration(configs, false)),
     };
     let recommendation = decision.recommendation.clone();
     blocks.push(Block::Heading(3, "Recommendation".into()));

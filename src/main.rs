@@ -32,7 +32,7 @@ Examples:
   streamlab calibrate --out my-machine.toml             (measure this machine's cost profile)
   streamlab crash-sweep scenarios/failure-recovery.toml (exactly-once, checked at hundreds of crash points)
   streamlab generate scenarios/quickstart.toml --out clicks.csv
-  streamlab sweep scenarios/interval-sweep.toml --param engine[0].trigger.interval=100ms,250ms,500ms,1s,2s,5s
+  streamlab sweep scenarios/interval-sweep.toml        (the trigger intervals its [sweep] table declares)
   streamlab sweep scenarios/hidden-batching.toml --param engine.buffer_timeout=0,10ms,100ms --out results/bt
   streamlab report results/interval-sweep-sweep-20250101-120000   (report.html and report.md)
   streamlab list                                        (the teaching scenarios and what each shows)";
@@ -83,8 +83,9 @@ enum Command {
         scenario: PathBuf,
         /// KEY=V1,V2,...: a key as a dotted path (`engine[0].trigger.interval`,
         /// `workload.rate.events_per_second`, `engine.buffer_timeout` for every engine that has
-        /// it) and its values. Repeat for a grid.
-        #[arg(long = "param", required = true, value_name = "KEY=V1,V2,...")]
+        /// it) and its values. Repeat for a grid. Adds to the scenario's own `[sweep]` table, or
+        /// replaces the values it gives the same key; optional when the scenario has one.
+        #[arg(long = "param", value_name = "KEY=V1,V2,...")]
         params: Vec<String>,
         /// Sweep directory (default: results/<scenario>-sweep-<UTC time>). Never overwritten without --force.
         #[arg(long)]
@@ -105,8 +106,9 @@ enum Command {
     /// Write report.html and report.md (results table, plots, decision record) for results or sweep directories.
     #[command(after_help = EXAMPLES)]
     Report {
-        /// Results directories of `streamlab run`, or a sweep directory of `streamlab sweep`.
-        #[arg(required = true, value_name = "RESULTS_DIR")]
+        /// Results directories of `streamlab run`, or a sweep directory of `streamlab sweep`
+        /// (default: the newest one under results/).
+        #[arg(value_name = "RESULTS_DIR")]
         dirs: Vec<PathBuf>,
         /// Where to write the report (default: the directory itself, when there is one).
         #[arg(long)]
@@ -240,11 +242,84 @@ A key is a dotted path as in scenario error messages: `duration`, `workload.part
 (every engine whose model has the key). Each point is the scenario with the values set, read
 and validated like a file of its own. Several --param make a grid (every combination).
 
+A scenario may declare its sweep in a [sweep] table (`\"engine[0].trigger.interval\" = [\"100ms\", \"1s\"]`);
+then `streamlab sweep FILE` runs it as it stands, and --param adds a key or replaces one's values.
+
 Writes <out>/sweep.json, <out>/sweep.csv and a results directory per point.
 
 Examples:
+  streamlab sweep scenarios/interval-sweep.toml        (the values its [sweep] table declares)
   streamlab sweep scenarios/interval-sweep.toml --param engine[0].trigger.interval=100ms,250ms,500ms,1s,2s,5s
   streamlab sweep scenarios/key-skew.toml --param workload.page_zipf_exponent=0.5,1.1,1.5 --param engine[1].parallelism=1,2";
+
+/// Progress of `streamlab run` on stderr: on a terminal, a bar per engine run — elapsed wall
+/// time against the run's duration plus drain on the live clock, a spinner with the elapsed
+/// time on the simulated clock (its virtual time runs much faster); elsewhere one line per run.
+struct RunProgress {
+    /// The expected wall time of one live engine run, ms (`None`: simulated).
+    wall_ms: Option<u64>,
+    terminal: bool,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl RunProgress {
+    fn new(wall_ms: Option<u64>) -> Self {
+        use std::io::IsTerminal;
+        Self {
+            wall_ms,
+            terminal: std::io::stderr().is_terminal(),
+            bar: None,
+        }
+    }
+
+    /// An engine run starts: the previous bar is finished (its line kept), a new one shown.
+    fn engine(&mut self, line: &str) {
+        if !self.terminal {
+            eprintln!("{line}");
+            return;
+        }
+        self.finish();
+        let bar = match self.wall_ms {
+            Some(ms) => {
+                let bar = indicatif::ProgressBar::new(ms);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{msg}  [{bar:30}] {elapsed} of ~{len_s}")
+                        .expect("a valid progress template")
+                        .with_key("len_s", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = write!(w, "{}s", s.len().unwrap_or(0) / 1000);
+                        })
+                        .progress_chars("=> "),
+                );
+                let ticking = bar.clone();
+                let start = std::time::Instant::now();
+                std::thread::spawn(move || {
+                    while !ticking.is_finished() {
+                        ticking.set_position((start.elapsed().as_millis() as u64).min(ms));
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                    }
+                });
+                bar
+            }
+            None => {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} {msg}  {elapsed} (simulated)")
+                        .expect("a valid progress template"),
+                );
+                bar
+            }
+        };
+        bar.set_message(line.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        self.bar = Some(bar);
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish();
+        }
+    }
+}
 
 fn parse_span(s: &str) -> Result<Span, String> {
     Span::parse(s)
@@ -352,11 +427,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let total = scenario.engines.len();
+            let live = opts.clock.unwrap_or(scenario.clock) == ClockKind::Live;
+            let wall = (duration.unwrap_or(scenario.duration).nanos() + scenario.drain.nanos()) / 1_000_000;
+            let mut progress = RunProgress::new(live.then_some(wall));
             let mut i = 0;
             let outcome = run_scenario(&scenario, &opts, |engine| {
                 i += 1;
-                eprintln!("[{i}/{total}] running `{}` ({})", engine.name, engine.model());
-            })?;
+                progress.engine(&format!("[{i}/{total}] running `{}` ({})", engine.name, engine.model()));
+            });
+            progress.finish();
+            let outcome = outcome?;
             println!("{}", streamlab_reports::summary::side_by_side_table(&outcome.summary));
             for run in &outcome.summary.runs {
                 for note in &run.notes {
@@ -406,9 +486,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 SweepLayout::SWEEP,
                 SweepLayout::SWEEP_CSV
             );
+            println!("next:    streamlab report {dir}");
             Ok(())
         }
         Command::Report { dirs, out } => {
+            let dirs = if dirs.is_empty() {
+                let root = std::path::Path::new(streamlab_reports::layout::DEFAULT_ROOT);
+                let newest = streamlab_reports::layout::newest_results(root).with_context(|| {
+                    format!(
+                        "no results directory under {}/ (run `streamlab run` or `streamlab sweep` first, or name one)",
+                        root.display()
+                    )
+                })?;
+                eprintln!("reporting {} (the newest under {}/)", newest.display(), root.display());
+                vec![newest]
+            } else {
+                dirs
+            };
             let out = match (out, dirs.as_slice()) {
                 (Some(out), _) => out,
                 (None, [dir]) => dir.clone(),

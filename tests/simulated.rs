@@ -268,8 +268,10 @@ fn the_seed_example_reproduces_its_figures_and_reports_falling_behind() {
         notes.iter().any(|n| n.contains("processing time > trigger interval")),
         "{notes:?}"
     );
-    assert!(notes.iter().any(|n| n.contains("backlog growth")), "{notes:?}");
-    assert!(stdout.contains("cannot keep up"), "{stdout}");
+    assert!(notes.iter().any(|n| n.starts_with("cannot keep up: ")), "{notes:?}");
+    assert_eq!(behind["stability"], "cannot-keep-up");
+    assert_eq!(keeps_up["stability"], "keeps-up");
+    assert!(stdout.contains("CANNOT KEEP UP"), "{stdout}");
 }
 
 #[test]
@@ -391,5 +393,50 @@ model = "per-record"
     let live = run(&STATEFUL.replace("clock = \"simulated\"", "clock = \"live\""), "live");
     for c in &live {
         assert!(c.state_accesses > 0 && c.state_access_time_ns > 0, "{c:?}");
+    }
+}
+
+/// The quickstart's pipeline with one partition and per-record parallelism 2: source subtask 1
+/// reads no partition and holds the watermark, so no window closes. The run says which subtask
+/// and the remedies, and its table shows no latency over zero outputs.
+#[test]
+fn a_source_subtask_without_a_partition_is_named_when_no_window_closes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("held");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.toml");
+    let run = Command::new(env!("CARGO_BIN_EXE_streamlab"))
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--clock",
+            "simulated",
+            "--duration",
+            "4s",
+        ])
+        .args(["--set", "workload.partitions=1", "--set", "engine[1].parallelism=2"])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let p50 = stdout.lines().find(|l| l.starts_with("p50 latency")).unwrap();
+    assert!(p50.trim_end().ends_with(" -"), "no p50 over zero outputs: {p50}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let per_record = &summary["runs"][1];
+    assert_eq!(per_record["counts"]["outputs"], 0);
+    assert_eq!(per_record["stability"], "no-output");
+    let notes: Vec<&str> = per_record["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    let note = notes
+        .iter()
+        .find(|n| n.starts_with("no window result: source subtask 1 of 2 never emitted a watermark"))
+        .unwrap_or_else(|| panic!("{notes:?}"));
+    for remedy in ["`idle_timeout`", "at most the partition count (1)", "marks itself idle"] {
+        assert!(note.contains(remedy), "{remedy}: {note}");
     }
 }

@@ -647,7 +647,7 @@ fn default_trigger_stability_note_says_batches_run_back_to_back() {
     assert_eq!(
         timed.stability_note(120.0).unwrap(),
         "batch processing time: mean 120 ms against a 100ms trigger interval \
-         (processing time > trigger interval: the query cannot keep up)"
+         (processing time > trigger interval: each batch starts as soon as the previous one ends)"
     );
     assert_eq!(Trigger::Once.stability_note(120.0), None);
 }

@@ -133,8 +133,9 @@ impl Bound {
     /// failure). A failure that never recovered is an infinite recovery time.
     pub fn measure(&self, run: &RunSummary) -> Option<f64> {
         match self {
-            Bound::P99(_) => Some(run.latency_ms.p99),
-            Bound::P50(_) => Some(run.latency_ms.p50),
+            // Over zero outputs there is no latency to hold against the bound.
+            Bound::P99(_) => run.has_latency().then_some(run.latency_ms.p99),
+            Bound::P50(_) => run.has_latency().then_some(run.latency_ms.p50),
             Bound::MinThroughput(_) => Some(run.throughput_eps),
             Bound::Recovery(_) => recovery_ms(run),
         }
@@ -249,10 +250,15 @@ impl Verdict {
         Self { checks }
     }
 
-    /// Whether every measured bound is met (and at least one was measured).
+    /// Whether every measured bound is met (and at least one was measured); a latency bound
+    /// that could not be measured (no outputs) is not met.
     pub fn meets(&self) -> bool {
         let measured: Vec<bool> = self.checks.iter().filter_map(Check::meets).collect();
-        !measured.is_empty() && measured.iter().all(|&m| m)
+        let latency_unmeasured = self
+            .checks
+            .iter()
+            .any(|c| c.value.is_none() && matches!(c.bound, Bound::P99(_) | Bound::P50(_)));
+        !latency_unmeasured && !measured.is_empty() && measured.iter().all(|&m| m)
     }
 
     /// The smallest margin over the measured bounds: the headroom when the SLO is met, minus
@@ -288,13 +294,18 @@ mod tests {
             latency_ms: LatencySummary {
                 p99,
                 p50: p99 / 2.0,
+                count: 100,
                 ..LatencySummary::default()
             },
             event_time_latency_ms: None,
             components_ms: Default::default(),
             throughput_eps: throughput,
             resources: Default::default(),
-            counts: Counts::default(),
+            counts: Counts {
+                outputs: 100,
+                ..Counts::default()
+            },
+            stability: None,
             notes: vec![],
             failures: Vec::new(),
             recovery: None,
@@ -332,6 +343,17 @@ mod tests {
         assert!(!bad.meets());
         assert!((bad.worst_margin() + 0.15).abs() < 1e-12);
         assert_eq!(bad.violations(), ["p99 2.3 s > 2 s (15% over)"]);
+    }
+
+    #[test]
+    fn a_run_without_outputs_never_meets_a_latency_bound() {
+        let s = slo("[slo]\np99 = \"2s\"\nmin_throughput_eps = 1000").unwrap();
+        let mut empty = run(0.0, 2000.0);
+        empty.counts.outputs = 0;
+        empty.latency_ms.count = 0;
+        let v = Verdict::of(&s, &empty);
+        assert_eq!(v.checks[0].value, None, "no p99 over zero outputs");
+        assert!(!v.meets());
     }
 
     #[test]

@@ -194,6 +194,29 @@ impl SweepLayout {
     }
 }
 
+/// Where `streamlab run` and `streamlab sweep` put a results directory when not told: `results/`
+/// under the working directory.
+pub const DEFAULT_ROOT: &str = "results";
+
+/// The newest results or sweep directory directly under `root` (the one whose `summary.json` or
+/// `sweep.json` was written last), for `streamlab report` without arguments; `None` when `root`
+/// holds none.
+pub fn newest_results(root: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(root)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter_map(|dir| {
+            let marker = [SweepLayout::new(&dir).sweep(), ResultsLayout::new(&dir).summary()]
+                .into_iter()
+                .find(|f| f.is_file())?;
+            let written = std::fs::metadata(marker).and_then(|m| m.modified()).ok()?;
+            Some((written, dir))
+        })
+        .max()
+        .map(|(_, dir)| dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,7 +74,11 @@ pub struct RunSummary {
     pub resources: Resources,
     /// Counters of what happened during the run.
     pub counts: Counts,
-    /// Free-text remarks for people (for example a failed stability condition).
+    /// Whether the run kept up with its input, judged from its measured backlog and latency
+    /// trend (absent in files written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stability: Option<Stability>,
+    /// Free-text remarks for people (for example why a run did not keep up).
     #[serde(default)]
     pub notes: Vec<String>,
     /// Injected failures, in order (absent when there were none).
@@ -84,6 +88,63 @@ pub struct RunSummary {
     /// nothing failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Recovery>,
+}
+
+/// Whether a run kept up with its input: judged from what was measured — unread events at the
+/// end, the input each batch read, the latency trend — not from the trigger rule alone. A
+/// micro-batch query whose batches take longer than its trigger interval runs them back to
+/// back; that is [`Stability::BehindTrigger`] while the backlog and latency stay bounded, and
+/// [`Stability::CannotKeepUp`] only once they grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stability {
+    /// Latency and backlog bounded; batches (if any) start on their trigger.
+    KeepsUp,
+    /// Batches overran the trigger interval and ran back to back, but the backlog and latency
+    /// stayed bounded: the interval is below the per-batch cost (Spark's "Current batch is
+    /// falling behind"), and the query keeps up with the input.
+    BehindTrigger,
+    /// The backlog or latency grew: the input arrives faster than the engine processes it.
+    CannotKeepUp,
+    /// No output at all, so no latency to judge (see the run's notes for why).
+    NoOutput,
+}
+
+impl Stability {
+    /// A short cell for tables: `keeps up`, `behind trigger, keeps up`, `CANNOT KEEP UP`,
+    /// `no output`.
+    pub fn cell(self) -> &'static str {
+        match self {
+            Self::KeepsUp => "keeps up",
+            Self::BehindTrigger => "behind trigger, keeps up",
+            Self::CannotKeepUp => "CANNOT KEEP UP",
+            Self::NoOutput => "no output",
+        }
+    }
+
+    /// Whether the run kept up with its input (latency bounded): true for
+    /// [`Stability::KeepsUp`] and [`Stability::BehindTrigger`].
+    pub fn keeps_up(self) -> bool {
+        matches!(self, Self::KeepsUp | Self::BehindTrigger)
+    }
+}
+
+impl RunSummary {
+    /// Whether the run delivered outputs, so its latency figures were measured (over zero
+    /// outputs they are zeros that mean nothing, and tables show `-`).
+    pub fn has_latency(&self) -> bool {
+        self.counts.outputs > 0 && self.latency_ms.count > 0
+    }
+
+    /// The p99 latency for ranking runs by latency: infinite for a run with no outputs, so it
+    /// never ranks as the fastest.
+    pub fn p99_for_ranking(&self) -> f64 {
+        if self.has_latency() {
+            self.latency_ms.p99
+        } else {
+            f64::INFINITY
+        }
+    }
 }
 
 /// An injected failure on the run's timeline.
@@ -259,17 +320,19 @@ pub fn side_by_side_table(summary: &Summary) -> String {
         rows.push((label.to_string(), runs.iter().map(cell).collect()));
     };
     row("model", &|r| r.model.clone());
-    row("mean latency (ms)", &|r| ms(r.latency_ms.mean));
-    row("p50 latency (ms)", &|r| ms(r.latency_ms.p50));
-    row("p95 latency (ms)", &|r| ms(r.latency_ms.p95));
-    row("p99 latency (ms)", &|r| ms(r.latency_ms.p99));
-    row("max latency (ms)", &|r| ms(r.latency_ms.max));
+    // Over zero outputs there is no latency: `-`, never a 0.000 that reads as measured.
+    let latency = |r: &RunSummary, x: f64| if r.has_latency() { ms(x) } else { "-".to_string() };
+    row("mean latency (ms)", &|r| latency(r, r.latency_ms.mean));
+    row("p50 latency (ms)", &|r| latency(r, r.latency_ms.p50));
+    row("p95 latency (ms)", &|r| latency(r, r.latency_ms.p95));
+    row("p99 latency (ms)", &|r| latency(r, r.latency_ms.p99));
+    row("max latency (ms)", &|r| latency(r, r.latency_ms.max));
     let components: BTreeSet<&String> = runs.iter().flat_map(|r| r.components_ms.keys()).collect();
     for component in components {
         row(&format!("{component} (ms)"), &|r| {
             r.components_ms
                 .get(component)
-                .map_or_else(|| "-".to_string(), |&x| ms(x))
+                .map_or_else(|| "-".to_string(), |&x| latency(r, x))
         });
     }
     row("throughput (events/s)", &|r| format!("{:.0}", r.throughput_eps));
@@ -286,6 +349,9 @@ pub fn side_by_side_table(summary: &Summary) -> String {
     row("outputs", &|r| count(r.counts.outputs));
     row("batches", &|r| count(r.counts.batches));
     row("falling behind", &|r| count(r.counts.falling_behind));
+    if runs.iter().any(|r| r.stability.is_some()) {
+        row("keeping up", &|r| r.stability.map_or("-", Stability::cell).to_string());
+    }
     row("late dropped", &|r| count(r.counts.late_dropped));
     if runs.iter().any(|r| r.counts.state_accesses > 0) {
         row("state access (ns)", &|r| {
@@ -381,6 +447,7 @@ mod tests {
                 late_dropped: 7,
                 ..Default::default()
             },
+            stability: None,
             notes: vec![],
             failures: Vec::new(),
             recovery: None,

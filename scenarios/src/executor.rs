@@ -116,6 +116,14 @@ pub trait EngineExecutor {
     /// What a reader must know about whether its run kept up, beyond what every kind shares.
     fn stability_notes(&self, run: &EngineRun) -> Vec<String>;
 
+    /// Why a run produced no output, or why its watermark stopped advancing, in the user's
+    /// terms and with the remedies, when the kind can tell from the run (`partitions`: the
+    /// source's partition count, if known). Empty when there is nothing to explain or the kind
+    /// cannot say; the summary then adds a general note for a run without output.
+    fn stalled_notes(&self, _run: &EngineRun, _partitions: Option<usize>) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Every point of its work a crash sweep crashes it at, labelled, from a failure-free
     /// `base` run, before `until` (the end of the input); `instants` crashes at evenly spread
     /// instants where the kind places crashes in time.

@@ -56,6 +56,7 @@ pub mod summary;
 pub mod sweep;
 pub mod transport;
 pub mod validate;
+pub(crate) mod watermark_hold;
 pub mod workload;
 
 pub use error::ScenarioError;

@@ -149,6 +149,15 @@ impl EngineExecutor for DataflowConfig {
         Vec::new()
     }
 
+    /// A source subtask that never emitted a watermark, or stopped emitting one long before the
+    /// others, holds the watermark downstream (the minimum over the source subtasks) unless
+    /// `idle_timeout` lets it be skipped: no window closes after that point.
+    fn stalled_notes(&self, run: &EngineRun, partitions: Option<usize>) -> Vec<String> {
+        crate::watermark_hold::explain(self, run, partitions)
+            .into_iter()
+            .collect()
+    }
+
     /// Every phase of every checkpoint the failure-free run completed, then `instants`
     /// evenly spread instants.
     fn crash_points(

@@ -33,11 +33,13 @@ use crate::keypath::Segment;
 use crate::profile::load_profile;
 use crate::real_engine::{RealEngine, RealSettings};
 use crate::spec::{Scenario, SinkKind, Slo, WorkloadSpec};
+use crate::sweep::SweepParam;
 use crate::transport::Transport;
 
 /// The keys allowed at the top level of a scenario file.
-const TOP_LEVEL_KEYS: [&str; 14] = [
+const TOP_LEVEL_KEYS: [&str; 15] = [
     "slo",
+    "sweep",
     "failure",
     "name",
     "description",
@@ -131,9 +133,8 @@ impl Reader<'_> {
         self.check_keys("", self.root, &TOP_LEVEL_KEYS)?;
 
         let name: String = self.top("name")?.ok_or_else(|| {
-            self.invalid(
-                None,
-                Some("name"),
+            self.missing(
+                "name",
                 "missing; every scenario needs a name, e.g. name = \"quickstart\"",
             )
         })?;
@@ -146,9 +147,8 @@ impl Reader<'_> {
         }
         let seed = self.top("seed")?.unwrap_or(Scenario::DEFAULT_SEED);
         let duration: Span = self.top("duration")?.ok_or_else(|| {
-            self.invalid(
-                None,
-                Some("duration"),
+            self.missing(
+                "duration",
                 "missing; say how long events arrive, e.g. duration = \"10s\"",
             )
         })?;
@@ -166,6 +166,10 @@ impl Reader<'_> {
                 "profile",
                 "must name a built-in profile (e.g. \"local\") or a profile file",
             ));
+        }
+        if self.root.contains_key("profile") {
+            let base = self.path.parent().unwrap_or(Path::new(""));
+            load_profile(&profile, base).map_err(|e| self.at("profile", e.to_string()))?;
         }
         let cluster: Cluster = self.top("cluster")?.unwrap_or_default();
         let slo: Option<Slo> = self.top("slo")?;
@@ -206,6 +210,8 @@ impl Reader<'_> {
                 .map_err(|(key, message)| self.at(&format!("failure[{i}].{key}"), message))?;
         }
 
+        let sweep = self.sweep()?;
+
         Ok(Scenario {
             path: self.path.to_path_buf(),
             name,
@@ -223,6 +229,7 @@ impl Reader<'_> {
             transport,
             pipeline,
             engines,
+            sweep,
             source_text: self.text.to_owned(),
         })
     }
@@ -372,9 +379,8 @@ impl Reader<'_> {
         let allowed_models = quoted_list(&EngineKind::MODELS);
         let tables = match self.root.get("engine") {
             None => {
-                return Err(self.invalid(
-                    None,
-                    Some("engine"),
+                return Err(self.missing(
+                    "engine",
                     format!(
                         "missing; a scenario needs at least one [[engine]] table with `name` and \
                          `model` ({allowed_models})"
@@ -511,6 +517,76 @@ impl Reader<'_> {
         Ok(engines)
     }
 
+    /// The `[sweep]` table: each key a dotted key path (quoted, as `"engine[0].trigger.interval"`)
+    /// and its values as an array, in file order. A key must name something a sweep can set
+    /// (checked by setting its first value, as `streamlab sweep` will).
+    fn sweep(&self) -> Result<Vec<SweepParam>> {
+        let Some(item) = self.root.get("sweep") else {
+            return Ok(Vec::new());
+        };
+        let Some(table) = item.as_table_like() else {
+            return Err(self.at(
+                "sweep",
+                "must be a table: `[sweep]` with one `\"key.path\" = [values]` per swept key",
+            ));
+        };
+        let mut params = Vec::new();
+        for (key, value) in table.iter() {
+            let line = table
+                .key(key)
+                .and_then(|k| k.span())
+                .or_else(|| value.span())
+                .map(|s| self.line_at(s.start));
+            let shown = format!("sweep.\"{key}\"");
+            let err =
+                |message: String| self.invalid(line.or_else(|| self.line_of_path("sweep")), Some(&shown), message);
+            let values = match value.as_array() {
+                Some(values) if !values.is_empty() => values
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => Ok(s.value().clone()),
+                        Value::Integer(i) => Ok(i.value().to_string()),
+                        Value::Float(f) => Ok(f.value().to_string()),
+                        Value::Boolean(b) => Ok(b.value().to_string()),
+                        other => Err(err(format!(
+                            "a swept value must be a string, number or boolean, not {}",
+                            other.type_name()
+                        ))),
+                    })
+                    .collect::<Result<Vec<String>>>()?,
+                _ => {
+                    return Err(err(
+                        "expected a non-empty array of the values to sweep, e.g. \"engine[0].trigger.interval\" = [\"100ms\", \"1s\"]"
+                            .into(),
+                    ))
+                }
+            };
+            let param = SweepParam::from_parts(key, values).map_err(|e| err(e.to_string()))?;
+            for value in &param.values {
+                self.check_swept_value(&param.key, value).map_err(err)?;
+            }
+            params.push(param);
+        }
+        Ok(params)
+    }
+
+    /// Whether the scenario is valid with `key` set to `value`, as a sweep point will be: the
+    /// text edited and read without its `[sweep]` table (so reading does not recurse).
+    fn check_swept_value(&self, key: &str, value: &str) -> std::result::Result<(), String> {
+        let edited = crate::sweep::set_key(self.path, self.text, key, value).map_err(|e| e.to_string())?;
+        let mut doc: DocumentMut = edited
+            .parse()
+            .map_err(|e: toml_edit::TomlError| one_line(e.message()))?;
+        doc.remove("sweep");
+        match Scenario::parse(self.path, &doc.to_string()) {
+            Ok(_) => Ok(()),
+            Err(ScenarioError::Invalid {
+                key: Some(at), message, ..
+            }) => Err(format!("`{value}` makes `{at}` invalid: {message}")),
+            Err(e) => Err(format!("`{value}`: {e}")),
+        }
+    }
+
     /// Splits a real engine's table into its own settings (`master`, `conf`, `warmup`, `bind`)
     /// and the native model's keys.
     fn real_settings(&self, at: &str, config: Item) -> Result<(RealSettings, Item)> {
@@ -583,6 +659,13 @@ impl Reader<'_> {
             }
             self.invalid(line, Some(&path), message)
         })
+    }
+
+    /// A required top-level key that is missing: the error points at the file's last line, where
+    /// it would go (a truncated file ends there).
+    fn missing(&self, key: &str, message: impl Into<String>) -> ScenarioError {
+        let last = self.text.trim_end().lines().count().max(1);
+        self.invalid(Some(last), Some(key), message)
     }
 
     fn invalid(&self, line: Option<usize>, key: Option<&str>, message: impl Into<String>) -> ScenarioError {

@@ -36,7 +36,11 @@ pub struct ResultsDirRequest<'a> {
 pub fn prepare_results_dir(scenario: &Scenario, opts: ResultsDirRequest<'_>) -> Result<PathBuf> {
     let dir = match opts.out {
         Some(d) => d.to_path_buf(),
-        None => PathBuf::from("results").join(format!("{}-{}", slug(&scenario.name), utc_stamp())),
+        None => PathBuf::from(streamlab_reports::layout::DEFAULT_ROOT).join(format!(
+            "{}-{}",
+            slug(&scenario.name),
+            utc_stamp()
+        )),
     };
     let io = |e| RunError::Io {
         path: dir.clone(),

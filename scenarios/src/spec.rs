@@ -46,6 +46,9 @@
 //! window = { kind = "tumbling", size = "10s" }
 //! function = "count"
 //!
+//! [sweep]                             # optional: what `streamlab sweep FILE` varies (a grid)
+//! "engine[0].trigger.interval" = ["100ms", "1s", "5s"]   # dotted key path = values
+//!
 //! [[engine]]                          # one or more engine runs, side by side
 //! name = "micro-batch 1s"             # required, unique
 //! model = "micro-batch"               # "micro-batch" | "per-record"
@@ -139,6 +142,15 @@ impl WorkloadSpec {
         }
     }
 
+    /// The source's partition count (`None` for a trace, whose partitions are in the file).
+    pub fn partitions(&self) -> Option<usize> {
+        match self {
+            Self::Clickstream(c) => Some(c.partitions as usize),
+            Self::Nexmark(n) => Some(n.partitions as usize),
+            Self::Trace { .. } => None,
+        }
+    }
+
     /// Whether every event is in the source from the start (`workload.backlog`).
     pub fn backlog(&self) -> bool {
         match self {
@@ -186,6 +198,9 @@ pub struct Scenario {
     pub pipeline: PipelineSpec,
     /// The engine runs, in file order; at least one, names unique.
     pub engines: Vec<EngineSpec>,
+    /// The `[sweep]` table: what `streamlab sweep` varies when no `--param` replaces it, in
+    /// file order (empty when the scenario declares no sweep).
+    pub sweep: Vec<crate::sweep::SweepParam>,
     /// The file's text, kept for reproducibility (copied into results).
     pub source_text: String,
 }

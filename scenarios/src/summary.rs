@@ -9,7 +9,7 @@ use streamlab_engines::latency::Component;
 use streamlab_engines::pipeline::JoinType;
 use streamlab_engines::run::EngineRun;
 use streamlab_engines::time::{Span, NANOS_PER_MS};
-use streamlab_reports::summary::{Counts, LatencySummary, Resources, RunSummary, Summary};
+use streamlab_reports::summary::{Counts, LatencySummary, Resources, RunSummary, Stability, Summary};
 
 use crate::clock::ClockSetup;
 use crate::engine::EngineSpec;
@@ -76,7 +76,9 @@ pub fn summarize(
                 ));
             }
             modelled.extend(run.modelled.iter().map(|m| format!("{}: {m}", spec.name)));
-            notes.extend(stability_notes(spec, run, events, duration));
+            let (stability, stability_notes) = stability_notes(spec, run, events, duration);
+            notes.extend(stability_notes);
+            notes.extend(stalled_notes(spec, run, scenario.workload.partitions()));
             RunSummary {
                 name: spec.name.clone(),
                 model: spec.model().to_string(),
@@ -99,6 +101,7 @@ pub fn summarize(
                     state_access_time_ns: run.counts.state_access_ns,
                     peak_state_rows: run.counts.peak_state_rows,
                 },
+                stability: Some(stability),
                 notes,
                 failures: Vec::new(),
                 recovery: None,
@@ -136,19 +139,28 @@ pub fn summarize(
     }
 }
 
-/// What a reader must know about whether a run kept up: what its kind says (for a micro-batch
-/// query falling-behind batches, Spark's stability condition and backlog growth), unread
-/// events and a latency that keeps growing.
-fn stability_notes(spec: &EngineSpec, run: &EngineRun, events: u64, duration: Span) -> Vec<String> {
-    let mut notes = executor(&spec.kind).stability_notes(run);
-    if events > run.counts.events + 1 {
-        notes.push(format!(
-            "{} events were still unread when the run ended",
-            events - run.counts.events
-        ));
-    }
-    if let Err(why) = crate::stability::stability(run, run.counts.events, duration.nanos()) {
-        notes.push(format!("latency does not stay bounded: {why}"));
+/// Why a run produced no output or stalled: what its kind can tell (a per-record source subtask
+/// holding the watermark), else, for a run without output, what usually causes it.
+fn stalled_notes(spec: &EngineSpec, run: &EngineRun, partitions: Option<usize>) -> Vec<String> {
+    let mut notes = executor(&spec.kind).stalled_notes(run, partitions);
+    if notes.is_empty() && run.counts.outputs == 0 {
+        notes.push(
+            "no output: nothing was delivered, so no latency is reported (`-`). A window is emitted only once the \
+             watermark passes its end: a run shorter than a window plus the watermark delay, or a filter that keeps \
+             nothing, produces none"
+                .into(),
+        );
     }
     notes
+}
+
+/// What a reader must know about whether a run kept up: what its kind says (for a micro-batch
+/// query falling-behind batches and Spark's stability condition), then the judgement from the
+/// measured backlog and latency trend ([`crate::stability::judge`]) with the note that
+/// explains it.
+fn stability_notes(spec: &EngineSpec, run: &EngineRun, events: u64, duration: Span) -> (Stability, Vec<String>) {
+    let mut notes = executor(&spec.kind).stability_notes(run);
+    let (stability, why) = crate::stability::judge(run, events, duration.nanos());
+    notes.extend(why);
+    (stability, notes)
 }

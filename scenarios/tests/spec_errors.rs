@@ -377,11 +377,77 @@ fn missing_model_is_refused() {
 
 #[test]
 fn missing_name_is_refused() {
-    let (err, message) = error_of(&BASE.replace("name = \"t\"\n", ""));
-    assert_eq!(err.key(), Some("name"), "{message}");
-    assert!(
-        message.starts_with(&format!("{FILE}: key `name`: missing")),
-        "{message}"
+    // A missing key points at the end of the file, where it would go (a truncated file ends there).
+    let text = BASE.replace("name = \"t\"\n", "");
+    assert_invalid(
+        &text,
+        text.trim_end().lines().count(),
+        "name",
+        &["missing", "name = \"quickstart\""],
+    );
+}
+
+#[test]
+fn an_unknown_profile_names_the_file_line_and_key() {
+    let text = BASE.replace("duration", "profile = \"lcoal\"\nduration");
+    assert_invalid(&text, 2, "profile", &["`lcoal` is not a built-in profile", "local"]);
+    let text = format!("{BASE}profile = \"nowhere.toml\"\n");
+    assert_invalid(&text, 12, "engine[0].profile", &["nowhere.toml"]);
+}
+
+#[test]
+fn a_sweep_table_is_read_in_file_order() {
+    let text = BASE.replace(
+        "[[engine]]",
+        "[sweep]\n\"engine[0].trigger.interval\" = [\"100ms\", \"1s\"]\n\"workload.partitions\" = [1, 2]\n\n[[engine]]",
+    );
+    let s = Scenario::parse(Path::new(FILE), &text).unwrap();
+    let swept: Vec<(&str, Vec<&str>)> = s
+        .sweep
+        .iter()
+        .map(|p| (p.key.as_str(), p.values.iter().map(String::as_str).collect()))
+        .collect();
+    assert_eq!(
+        swept,
+        [
+            ("engine[0].trigger.interval", vec!["100ms", "1s"]),
+            ("workload.partitions", vec!["1", "2"])
+        ]
+    );
+}
+
+#[test]
+fn a_sweep_table_names_its_bad_key_and_line() {
+    let with = |row: &str| BASE.replace("[[engine]]", &format!("[sweep]\n{row}\n\n[[engine]]"));
+    assert_invalid(
+        &with("\"engine[0].trigger.interval\" = []"),
+        9,
+        "sweep.\"engine[0].trigger.interval\"",
+        &["non-empty array"],
+    );
+    assert_invalid(
+        &with("\"engine[0].trigger.interval\" = \"1s\""),
+        9,
+        "sweep.\"engine[0].trigger.interval\"",
+        &["array"],
+    );
+    assert_invalid(
+        &with("\"engine[0].trigger.intervl\" = [\"1s\"]"),
+        9,
+        "sweep.\"engine[0].trigger.intervl\"",
+        &["intervl"],
+    );
+    assert_invalid(
+        &with("\"engine[x]\" = [\"1s\"]"),
+        9,
+        "sweep.\"engine[x]\"",
+        &["engine[x]"],
+    );
+    assert_invalid(
+        &BASE.replace("duration", "sweep = 3\nduration"),
+        2,
+        "sweep",
+        &["[sweep]"],
     );
 }
 

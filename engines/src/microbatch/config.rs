@@ -100,8 +100,10 @@ impl Trigger {
     }
 
     /// Spark's stability condition for this trigger, as a sentence for a run's notes, given the
-    /// mean processing time of its data batches in ms: a processing-time trigger is stable while
-    /// a batch takes no longer than its interval; the default trigger has no interval, its
+    /// mean processing time of its data batches in ms: whether a batch takes longer than the
+    /// interval (then the next starts as soon as it ends). Whether the query keeps up with its
+    /// input is judged from the measured backlog and latency, not here (a query whose batches
+    /// overrun a short interval can still keep up); the default trigger has no interval, its
     /// batches run back to back and their processing time *is* the time between batches. `None`
     /// for triggers that do not repeat on processing time.
     pub fn stability_note(&self, mean_batch_ms: f64) -> Option<String> {
@@ -115,9 +117,9 @@ impl Trigger {
             ));
         }
         let verdict = if mean_batch_ms > interval.as_ms() {
-            "processing time > trigger interval: the query cannot keep up"
+            "processing time > trigger interval: each batch starts as soon as the previous one ends"
         } else {
-            "processing time <= trigger interval: stable"
+            "processing time <= trigger interval: every batch starts on its trigger"
         };
         Some(format!(
             "batch processing time: mean {mean_batch_ms:.0} ms against a {interval} trigger interval ({verdict})"

@@ -14,6 +14,8 @@ pub enum Block {
     Heading(u8, String),
     /// A paragraph of text (with inline marks).
     Paragraph(String),
+    /// A paragraph set off as the answer (a tinted box in HTML, a quote in Markdown).
+    Callout(String),
     /// A bulleted list.
     List(Vec<String>),
     /// A table: header cells and rows; numeric-looking cells are right-aligned in HTML.
@@ -36,13 +38,25 @@ pub enum Block {
         /// How to read it.
         caption: String,
     },
+    /// Blocks side by side on a wide screen (HTML), one after another in Markdown and on a
+    /// narrow screen: how the report's first screen fits a plot beside its table.
+    Row(Vec<Block>),
 }
 
 /// Renders `blocks` as GitHub-flavoured Markdown.
 pub fn markdown(blocks: &[Block]) -> String {
     let mut out = String::new();
+    markdown_into(&mut out, blocks);
+    out.trim_end().to_string() + "\n"
+}
+
+fn markdown_into(out: &mut String, blocks: &[Block]) {
     for block in blocks {
         match block {
+            Block::Row(inner) => markdown_into(out, inner),
+            Block::Callout(text) => {
+                let _ = writeln!(out, "> {text}\n");
+            }
             Block::Heading(level, text) => {
                 let _ = writeln!(out, "{} {text}\n", "#".repeat(usize::from(*level)));
             }
@@ -81,7 +95,6 @@ pub fn markdown(blocks: &[Block]) -> String {
             }
         }
     }
-    out.trim_end().to_string() + "\n"
 }
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1b1b1b;\
@@ -91,7 +104,10 @@ table{border-collapse:collapse;margin:1rem 0;font-size:.92rem}th,td{border:1px s
 th{background:#f2f5f8;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 code{background:#f3f3f3;padding:0 .2rem;border-radius:3px}figure{margin:1.5rem 0}\
 figure svg{width:100%;height:auto;border:1px solid #e3e3e3}figcaption{font-size:.92rem;color:#444}\
-.table-wrap{overflow-x:auto}";
+.table-wrap{overflow-x:auto}.row{display:grid;grid-template-columns:minmax(0,1.4fr) minmax(0,1fr);\
+gap:1.2rem;align-items:start}.row figure,.row table{margin-top:.4rem}\
+.answer{background:#f5f9fc;border-left:4px solid #0072b2;padding:.6rem 1rem;margin:.6rem 0}\
+@media (max-width:820px){.row{grid-template-columns:1fr}}";
 
 /// Renders `blocks` as one self-contained HTML document titled `title`.
 pub fn html(title: &str, blocks: &[Block]) -> String {
@@ -103,8 +119,26 @@ pub fn html(title: &str, blocks: &[Block]) -> String {
          <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
         escape(title)
     );
+    html_into(&mut out, blocks);
+    out.push_str("</main>\n</body>\n</html>\n");
+    out
+}
+
+fn html_into(out: &mut String, blocks: &[Block]) {
     for block in blocks {
         match block {
+            Block::Callout(text) => {
+                let _ = writeln!(out, "<p class=\"answer\">{}</p>", inline(text));
+            }
+            Block::Row(inner) => {
+                out.push_str("<div class=\"row\">\n");
+                for b in inner {
+                    out.push_str("<div>\n");
+                    html_into(out, std::slice::from_ref(b));
+                    out.push_str("</div>\n");
+                }
+                out.push_str("</div>\n");
+            }
             Block::Heading(level, text) => {
                 let _ = writeln!(out, "<h{level}>{}</h{level}>", inline(text));
             }
@@ -149,8 +183,6 @@ pub fn html(title: &str, blocks: &[Block]) -> String {
             }
         }
     }
-    out.push_str("</main>\n</body>\n</html>\n");
-    out
 }
 
 /// Whether column `i` holds numbers (and `-` for absent values), with at least one number.

@@ -8,6 +8,7 @@
 //! `report-*.svg` and `report-*.png` (the prefix keeps the run's own plots untouched when the
 //! report goes into the results directory itself); the HTML inlines the SVGs.
 
+mod answer;
 mod decide;
 pub mod doc;
 mod words;
@@ -103,26 +104,24 @@ pub fn write_report(dirs: &[PathBuf], out_dir: &Path) -> Result<ReportPaths> {
     let slo = Slo::from_scenario(&first.scenario, &ResultsLayout::new(&first.path).scenario())?;
     let sweep_axis = if sweep { decide::SweepAxis::of(&points) } else { None };
 
+    let record = decide::decision_record(&points, &configs, slo.as_ref(), sweep_axis.as_ref());
     let mut blocks = Vec::new();
     let title = format!("streamlab report: {}", first.summary.scenario);
     blocks.push(Block::Heading(1, title.clone()));
-    blocks.extend(scenario_section(&points, &slo, sweep_axis.as_ref()));
-    blocks.extend(results_section(&configs));
     let mut figures = Vec::new();
-    blocks.extend(plots_section(
+    let trade_off = trade_off_figure(
         out_dir,
         &points,
         &configs,
         sweep_axis.as_ref(),
         slo.as_ref(),
         &mut figures,
-    )?);
-    blocks.extend(decide::decision_record(
-        &points,
-        &configs,
-        slo.as_ref(),
-        sweep_axis.as_ref(),
-    ));
+    )?;
+    blocks.extend(answer::answer_section(&record, &configs, trade_off.block));
+    blocks.extend(scenario_section(&points, &slo, sweep_axis.as_ref()));
+    blocks.extend(results_section(&configs));
+    blocks.extend(plots_section(out_dir, &points, &configs, trade_off.kind, &mut figures)?);
+    blocks.extend(record.blocks);
 
     let markdown = out_dir.join("report.md");
     let html = out_dir.join("report.html");
@@ -213,6 +212,15 @@ pub(crate) fn ms(x: f64) -> String {
     }
 }
 
+/// A latency of `run` in ms, or `-` when the run has no outputs (nothing was measured).
+pub(crate) fn latency_cell(run: &RunSummary, x: f64) -> String {
+    if run.has_latency() {
+        ms(x)
+    } else {
+        "-".into()
+    }
+}
+
 fn scenario_section(points: &[Point], slo: &Option<Slo>, sweep: Option<&decide::SweepAxis>) -> Vec<Block> {
     let first = &points[0].dir;
     let mut blocks = vec![Block::Heading(2, "The scenario".into())];
@@ -294,25 +302,28 @@ fn results_section(configs: &[Config<'_>]) -> Vec<Block> {
         "outputs",
         "batches",
         "falling behind",
+        "keeping up",
         "late dropped",
     ];
     let rows = configs
         .iter()
         .map(|c| {
             let (l, n) = (&c.run.latency_ms, &c.run.counts);
+            let lat = |x: f64| latency_cell(c.run, x);
             vec![
                 c.name.clone(),
                 c.run.model.clone(),
-                ms(l.p50),
-                ms(l.p95),
-                ms(l.p99),
-                ms(l.max),
-                ms(l.mean),
+                lat(l.p50),
+                lat(l.p95),
+                lat(l.p99),
+                lat(l.max),
+                lat(l.mean),
                 format!("{:.0}", c.run.throughput_eps),
                 n.events.to_string(),
                 n.outputs.to_string(),
                 n.batches.to_string(),
                 n.falling_behind.to_string(),
+                words::keeping_up(c.run).to_string(),
                 n.late_dropped.to_string(),
             ]
         })
@@ -348,11 +359,12 @@ fn results_section(configs: &[Config<'_>]) -> Vec<Block> {
             .iter()
             .map(|c| {
                 let mut row = vec![c.name.clone()];
-                row.extend(
-                    components
-                        .iter()
-                        .map(|k| c.run.components_ms.get(k).map_or_else(|| "-".to_string(), |&v| ms(v))),
-                );
+                row.extend(components.iter().map(|k| {
+                    c.run
+                        .components_ms
+                        .get(k)
+                        .map_or_else(|| "-".to_string(), |&v| latency_cell(c.run, v))
+                }));
                 row
             })
             .collect();
@@ -440,15 +452,29 @@ fn figure(
     Ok(block)
 }
 
-fn plots_section(
+/// Which figure leads the report: latency against a numeric swept key, or the CDF.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TradeOff {
+    AgainstParameter,
+    Cdf,
+}
+
+/// The figure that shows the trade-off, drawn for the report's first screen.
+struct TradeOffFigure {
+    block: Block,
+    kind: TradeOff,
+}
+
+/// Latency against the swept key when the sweep's values are numeric, else the latency CDF
+/// of every configuration.
+fn trade_off_figure(
     out_dir: &Path,
     points: &[Point],
     configs: &[Config<'_>],
     sweep: Option<&decide::SweepAxis>,
     slo: Option<&Slo>,
     files: &mut Vec<FigureFiles>,
-) -> Result<Vec<Block>> {
-    let mut blocks = vec![Block::Heading(2, "Plots".into())];
+) -> Result<TradeOffFigure> {
     if let Some(axis) = sweep.filter(|a| a.numeric) {
         let lines = axis.lines(points, configs);
         let x_title = axis.axis_title();
@@ -460,7 +486,7 @@ fn plots_section(
                 _ => None,
             })
             .collect();
-        blocks.push(figure(
+        let block = figure(
             out_dir,
             "latency-vs-parameter",
             &format!("Latency and throughput against {}", axis.key),
@@ -478,9 +504,48 @@ fn plots_section(
                     &bounds,
                 )
             },
-        )?);
+        )?;
+        return Ok(TradeOffFigure {
+            block,
+            kind: TradeOff::AgainstParameter,
+        });
     }
+    Ok(TradeOffFigure {
+        block: cdf_figure(out_dir, points, configs, files)?,
+        kind: TradeOff::Cdf,
+    })
+}
 
+fn cdf_figure(out_dir: &Path, points: &[Point], configs: &[Config<'_>], files: &mut Vec<FigureFiles>) -> Result<Block> {
+    let cdfs: Vec<(String, Vec<(f64, f64)>)> = configs
+        .iter()
+        .filter_map(|c| {
+            points[c.point]
+                .dir
+                .cdf
+                .get(&c.run.name)
+                .map(|pts| (c.name.clone(), pts.clone()))
+        })
+        .collect();
+    figure(
+        out_dir,
+        "latency-cdf",
+        "Latency distribution",
+        "Share of outputs (y) delivered within a latency (x, log scale): a curve further left is faster; its top end is the tail (p99 at 99 %).".into(),
+        files,
+        |path| plot::latency_cdf_points(path, "Latency distribution of all configurations", &cdfs),
+    )
+}
+
+/// The plots after the first screen: every one but the trade-off figure already shown there.
+fn plots_section(
+    out_dir: &Path,
+    points: &[Point],
+    configs: &[Config<'_>],
+    shown: TradeOff,
+    files: &mut Vec<FigureFiles>,
+) -> Result<Vec<Block>> {
+    let mut blocks = vec![Block::Heading(2, "Plots".into())];
     let bars: Vec<plot::DecompositionBar> = configs
         .iter()
         .map(|c| plot::DecompositionBar {
@@ -496,25 +561,9 @@ fn plots_section(
         files,
         |path| plot::latency_decomposition(path, "Mean latency by component", &bars),
     )?);
-
-    let cdfs: Vec<(String, Vec<(f64, f64)>)> = configs
-        .iter()
-        .filter_map(|c| {
-            points[c.point]
-                .dir
-                .cdf
-                .get(&c.run.name)
-                .map(|pts| (c.name.clone(), pts.clone()))
-        })
-        .collect();
-    blocks.push(figure(
-        out_dir,
-        "latency-cdf",
-        "Latency distribution",
-        "Share of outputs (y) delivered within a latency (x, log scale): a curve further left is faster; its top end is the tail (p99 at 99 %).".into(),
-        files,
-        |path| plot::latency_cdf_points(path, "Latency distribution of all configurations", &cdfs),
-    )?);
+    if shown != TradeOff::Cdf {
+        blocks.push(cdf_figure(out_dir, points, configs, files)?);
+    }
 
     for point in points {
         let suffix = if point.label.is_empty() {

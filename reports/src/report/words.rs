@@ -7,7 +7,7 @@
 use serde_json::Value;
 use toml::Table;
 
-use crate::summary::{RunSummary, Summary};
+use crate::summary::{RunSummary, Stability, Summary};
 
 fn text(value: Option<&toml::Value>) -> Option<String> {
     value.map(|v| match v {
@@ -191,4 +191,21 @@ pub fn scenario_paragraphs(scenario: &Table, summary: &Summary) -> Vec<String> {
     out.extend(pipeline(scenario));
     out.push(clock(scenario, summary));
     out
+}
+
+/// Whether a run kept up, as a table cell: its recorded [`Stability`], or for files written
+/// before it was recorded, `-`.
+pub(crate) fn keeping_up(run: &RunSummary) -> &'static str {
+    run.stability.map_or("-", Stability::cell)
+}
+
+/// How far a run kept up, for ordering candidates: 2 kept up and never fell behind, 1 kept up
+/// with batches behind their trigger (or judged only by that count, in older files), 0 could
+/// not keep up or had no output.
+pub(crate) fn keeping_up_rank(run: &RunSummary) -> u8 {
+    match run.stability {
+        Some(Stability::CannotKeepUp | Stability::NoOutput) => 0,
+        _ if run.counts.falling_behind > 0 => 1,
+        _ => 2,
+    }
 }

@@ -136,13 +136,27 @@ impl FromStr for SweepParam {
         let (key, values) = s
             .split_once('=')
             .ok_or_else(|| err("expected KEY=V1,V2,..., e.g. engine[0].trigger.interval=100ms,1s"))?;
+        Self::from_parts(key, values.split(',').map(|v| v.trim().to_string()).collect()).map_err(|e| match e {
+            SweepError::Param { message, .. } => err(&message),
+            other => other,
+        })
+    }
+}
+
+impl SweepParam {
+    /// A key and its values, checked as `--param` checks them: the key a valid dotted path,
+    /// no value empty. Used for `--param` and for a scenario's `[sweep]` table.
+    pub fn from_parts(key: &str, values: Vec<String>) -> Result<Self> {
+        let err = |message: &str| SweepError::Param {
+            param: format!("{key}={}", values.join(",")),
+            message: message.to_string(),
+        };
         let key = key.trim();
         if key.is_empty() {
             return Err(err("the key is empty; expected KEY=V1,V2,..."));
         }
         KeyPath::parse(key).map_err(|m| err(&m))?;
-        let values: Vec<String> = values.split(',').map(|v| v.trim().to_string()).collect();
-        if values.iter().any(String::is_empty) {
+        if values.is_empty() || values.iter().any(|v| v.trim().is_empty()) {
             return Err(err(
                 "a value is empty; expected KEY=V1,V2,... with values separated by commas",
             ));
@@ -152,6 +166,31 @@ impl FromStr for SweepParam {
             values,
         })
     }
+}
+
+/// What a sweep varies: the scenario's `[sweep]` table, with each `--param` replacing the
+/// values of the same key or adding a key after them.
+///
+/// # Examples
+/// ```
+/// use streamlab_scenarios::sweep::{merge_params, SweepParam};
+///
+/// let declared: Vec<SweepParam> = vec!["duration=1s,2s".parse().unwrap(), "seed=1,2".parse().unwrap()];
+/// let given: Vec<SweepParam> = vec!["seed=7".parse().unwrap(), "drain=1s,3s".parse().unwrap()];
+/// let merged = merge_params(&declared, &given);
+/// let keys: Vec<&str> = merged.iter().map(|p| p.key.as_str()).collect();
+/// assert_eq!(keys, ["duration", "seed", "drain"]);
+/// assert_eq!(merged[1].values, ["7"]);
+/// ```
+pub fn merge_params(declared: &[SweepParam], given: &[SweepParam]) -> Vec<SweepParam> {
+    let mut merged = declared.to_vec();
+    for p in given {
+        match merged.iter_mut().find(|q| q.key == p.key) {
+            Some(q) => q.values = p.values.clone(),
+            None => merged.push(p.clone()),
+        }
+    }
+    merged
 }
 
 /// One point of a sweep: the values of its keys and its validated scenario.
@@ -186,7 +225,9 @@ pub fn plan(path: &Path, text: &str, params: &[SweepParam]) -> Result<Vec<SweepP
     if params.is_empty() {
         return Err(SweepError::Param {
             param: String::new(),
-            message: "a sweep needs at least one --param KEY=V1,V2,...".into(),
+            message: "nothing to sweep: the scenario has no [sweep] table; give --param KEY=V1,V2,... \
+                      or declare the values in the scenario, e.g. [sweep] \"engine[0].trigger.interval\" = [\"100ms\", \"1s\"]"
+                .into(),
         });
     }
     for (i, p) in params.iter().enumerate() {
@@ -288,15 +329,16 @@ pub struct SweepOutcome {
     pub summary: SweepSummary,
 }
 
-/// Runs `scenario_path` at every point of the grid `params` spans, each into its own results
-/// directory under the sweep directory, and writes `sweep.json` and `sweep.csv`. Every point is
-/// validated before the first one runs.
+/// Runs `scenario_path` at every point of the grid its `[sweep]` table and `params` span
+/// ([`merge_params`]), each into its own results directory under the sweep directory, and
+/// writes `sweep.json` and `sweep.csv`. Every point is validated before the first one runs.
 pub fn run_sweep(scenario_path: &Path, params: &[SweepParam], opts: &SweepOptions) -> Result<SweepOutcome> {
     let text = fs::read_to_string(scenario_path).map_err(|source| ScenarioError::Io {
         path: scenario_path.to_path_buf(),
         source,
     })?;
     let base = Scenario::parse(scenario_path, &text)?;
+    let params = &merge_params(&base.sweep, params)[..];
     for p in params {
         let overridden = match p.key.as_str() {
             "duration" => opts.duration.is_some().then_some("--duration"),
@@ -312,10 +354,13 @@ pub fn run_sweep(scenario_path: &Path, params: &[SweepParam], opts: &SweepOption
         }
     }
     let points = plan(scenario_path, &text, params)?;
-    let dir = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("results").join(format!("{}-sweep-{}", slug(&base.name), utc_stamp())));
+    let dir = opts.out.clone().unwrap_or_else(|| {
+        PathBuf::from(streamlab_reports::layout::DEFAULT_ROOT).join(format!(
+            "{}-sweep-{}",
+            slug(&base.name),
+            utc_stamp()
+        ))
+    });
     prepare_sweep_dir(&dir, opts.force)?;
 
     let mut summary = SweepSummary {

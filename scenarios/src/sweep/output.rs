@@ -125,6 +125,7 @@ pub fn sweep_table(summary: &SweepSummary) -> String {
     if state {
         header.push("state (rows)".into());
     }
+    header.push("keeping up".into());
     rows.push(header);
     for point in &summary.points {
         for run in &point.summary.runs {
@@ -134,11 +135,19 @@ pub fn sweep_table(summary: &SweepSummary) -> String {
                 .map(|k| point.values.get(k).cloned().unwrap_or_default())
                 .collect();
             let l = &run.latency_ms;
+            // No outputs, no latency: `-`, never a 0.0 that reads as measured.
+            let lat = |x: f64| {
+                if run.has_latency() {
+                    format!("{x:.1}")
+                } else {
+                    "-".into()
+                }
+            };
             row.extend([
                 run.name.clone(),
-                format!("{:.1}", l.p50),
-                format!("{:.1}", l.p99),
-                format!("{:.1}", l.max),
+                lat(l.p50),
+                lat(l.p99),
+                lat(l.max),
                 format!("{:.0}", run.throughput_eps),
                 run.counts.falling_behind.to_string(),
                 run.counts.late_dropped.to_string(),
@@ -146,6 +155,7 @@ pub fn sweep_table(summary: &SweepSummary) -> String {
             if state {
                 row.push(run.counts.peak_state_rows.to_string());
             }
+            row.push(run.stability.map_or("-", |s| s.cell()).to_string());
             rows.push(row);
         }
     }
@@ -154,13 +164,14 @@ pub fn sweep_table(summary: &SweepSummary) -> String {
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let numeric_from = summary.parameters.len() + 1;
+    let text_from = columns - 1;
     let mut out = String::new();
     for row in &rows {
         let cells: Vec<String> = row
             .iter()
             .enumerate()
             .map(|(c, cell)| {
-                if c >= numeric_from {
+                if c >= numeric_from && c < text_from {
                     format!("{cell:>w$}", w = widths[c])
                 } else {
                     format!("{cell:<w$}", w = widths[c])

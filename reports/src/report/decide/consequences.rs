@@ -7,6 +7,7 @@
 
 use super::super::{ordered_components, Config, Point};
 use crate::decision::{human_duration, percent};
+use crate::summary::Stability;
 
 /// What a latency component is and which knob moves it.
 fn component_meaning(component: &str) -> &'static str {
@@ -63,6 +64,21 @@ pub(super) fn consequences(c: &Config<'_>, point: &Point) -> Vec<String> {
                     "Its {batches} batches ran back to back; with no interval there is nothing to fall behind."
                 ));
             }
+        } else if c.run.stability == Some(Stability::BehindTrigger) {
+            out.push(format!(
+                "It fell behind its trigger in {} of {batches} batches but kept up with its input: each batch started as soon as the previous one ended, and its backlog and latency stayed bounded. Its trigger interval is below the per-batch cost, so latency floors at that cost; a shorter interval would not lower it.",
+                c.run.counts.falling_behind
+            ));
+        } else if c.run.stability == Some(Stability::CannotKeepUp) {
+            out.push(format!(
+                "It could not keep up with its input ({} of {batches} batches took longer than the trigger interval, and its backlog grew): latency grows with the length of the run, and a longer run would show higher percentiles.",
+                c.run.counts.falling_behind
+            ));
+        } else if c.run.counts.falling_behind > 0 && c.run.stability == Some(Stability::KeepsUp) {
+            out.push(format!(
+                "It kept up, though {} of its {batches} batches took longer than the trigger interval (a passing burst: its backlog and latency did not grow).",
+                c.run.counts.falling_behind
+            ));
         } else if c.run.counts.falling_behind > 0 {
             out.push(format!(
                 "It fell behind in {} of {batches} batches: processing took longer than the trigger interval, so latency grows with the length of the run and a longer run would show higher percentiles.",

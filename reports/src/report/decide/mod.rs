@@ -26,7 +26,7 @@ mod sweep;
 pub(crate) use axis::SweepAxis;
 
 use super::doc::Block;
-use super::{ms, words, Config, Point};
+use super::{latency_cell, words, Config, Point};
 use crate::decision::{percent, Slo, Verdict};
 
 /// The decision: which configuration, and the words around it.
@@ -39,13 +39,59 @@ pub(super) struct Decision {
     pub(super) chosen: Option<usize>,
 }
 
-/// The decision record's blocks.
+/// The decision record, and the parts of it the report's first screen leads with.
+pub(crate) struct Record {
+    /// The whole record's blocks, in order.
+    pub(crate) blocks: Vec<Block>,
+    /// The question the record answers (its context sentence).
+    pub(crate) question: String,
+    /// The recommendation, with its reason.
+    pub(crate) recommendation: String,
+    /// The table that shows the recommendation against the SLO in the fewest rows: per value
+    /// of a swept key, or per configuration.
+    pub(crate) summary_table: Option<Block>,
+}
+
+/// Without an SLO, the runs by p99: with throughput and falling-behind counts in the record,
+/// in the fewest columns (`full` false) for the report's first screen.
+fn p99_by_configuration(configs: &[Config<'_>], full: bool) -> Block {
+    let mut order: Vec<&Config<'_>> = configs.iter().collect();
+    order.sort_by(|a, b| a.run.p99_for_ranking().total_cmp(&b.run.p99_for_ranking()));
+    let mut header = vec!["configuration", "p99 (ms)", "p50 (ms)"];
+    if full {
+        header.extend(["throughput (events/s)", "falling behind"]);
+    }
+    header.push("keeping up");
+    Block::Table {
+        header: header.iter().map(|s| s.to_string()).collect(),
+        rows: order
+            .iter()
+            .map(|c| {
+                let mut row = vec![
+                    c.name.clone(),
+                    latency_cell(c.run, c.run.latency_ms.p99),
+                    latency_cell(c.run, c.run.latency_ms.p50),
+                ];
+                if full {
+                    row.extend([
+                        format!("{:.0}", c.run.throughput_eps),
+                        c.run.counts.falling_behind.to_string(),
+                    ]);
+                }
+                row.push(words::keeping_up(c.run).to_string());
+                row
+            })
+            .collect(),
+    }
+}
+
+/// The decision record.
 pub(crate) fn decision_record(
     points: &[Point],
     configs: &[Config<'_>],
     slo: Option<&Slo>,
     sweep: Option<&SweepAxis>,
-) -> Vec<Block> {
+) -> Record {
     let first = &points[0].dir;
     let mut blocks = vec![
         Block::Heading(2, "Decision record".into()),
@@ -54,14 +100,15 @@ pub(crate) fn decision_record(
     let rate = words::rate_in_words(&first.scenario)
         .map(|r| format!(" at {r}"))
         .unwrap_or_default();
-    blocks.push(Block::Paragraph(format!(
+    let question = format!(
         "Which execution model and settings to run scenario **{}**{rate} with. {}",
         first.summary.scenario,
         match slo {
             Some(s) => format!("The requirement is the scenario's SLO: {}.", s.describe()),
             None => "The scenario states no SLO.".into(),
         }
-    )));
+    );
+    blocks.push(Block::Paragraph(question.clone()));
 
     blocks.push(Block::Heading(3, "Options".into()));
     let mut options: Vec<String> = first.summary.runs.iter().map(words::engine_line).collect();
@@ -106,34 +153,7 @@ pub(crate) fn decision_record(
                 blocks.push(Block::Paragraph(note));
             }
         }
-        _ => {
-            let mut order: Vec<&Config<'_>> = configs.iter().collect();
-            order.sort_by(|a, b| a.run.latency_ms.p99.total_cmp(&b.run.latency_ms.p99));
-            blocks.push(Block::Table {
-                header: [
-                    "configuration",
-                    "p99 (ms)",
-                    "p50 (ms)",
-                    "throughput (events/s)",
-                    "falling behind",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-                rows: order
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            c.name.clone(),
-                            ms(c.run.latency_ms.p99),
-                            ms(c.run.latency_ms.p50),
-                            format!("{:.0}", c.run.throughput_eps),
-                            c.run.counts.falling_behind.to_string(),
-                        ]
-                    })
-                    .collect(),
-            });
-        }
+        _ => blocks.push(p99_by_configuration(configs, true)),
     }
 
     let decision = match (sweep, slo, &verdicts) {
@@ -141,6 +161,12 @@ pub(crate) fn decision_record(
         (None, Some(slo), Some(v)) => recommendation::decide_with_slo(slo, configs, v),
         _ => recommendation::decide_without_slo(configs),
     };
+    let summary_table = match (sweep, slo) {
+        (Some(axis), _) => Some(sweep::p99_by_value(axis, points, configs, verdicts.as_deref())),
+        (None, Some(_)) => blocks.iter().rev().find(|b| matches!(b, Block::Table { .. })).cloned(),
+        (None, None) => Some(p99_by_configuration(configs, false)),
+    };
+    let recommendation = decision.recommendation.clone();
     blocks.push(Block::Heading(3, "Recommendation".into()));
     blocks.push(Block::Paragraph(decision.recommendation));
     blocks.push(Block::Heading(3, "Reasons".into()));
@@ -161,5 +187,10 @@ pub(crate) fn decision_record(
             &points[configs[i].point],
         )));
     }
-    blocks
+    Record {
+        blocks,
+        question,
+        recommendation,
+        summary_table,
+    }
 }

@@ -8,12 +8,28 @@
 use super::super::Config;
 use super::Decision;
 use crate::decision::{human_duration, percent, Slo, Verdict};
+use crate::report::words::keeping_up_rank;
+use crate::summary::Stability;
 
-/// Orders candidates for the recommendation: stable first, then headroom, then throughput.
+/// `, fell behind ...` for a run whose batches overran their trigger or that could not keep
+/// up; empty otherwise.
+fn behind_in_words(c: &Config<'_>) -> String {
+    let behind = c.run.counts.falling_behind;
+    match c.run.stability {
+        Some(Stability::CannotKeepUp) => ", could not keep up with its input".into(),
+        Some(Stability::BehindTrigger) => {
+            format!(", fell behind its trigger in {behind} batches but kept up with its input")
+        }
+        _ if behind > 0 => format!(", fell behind in {behind} batches"),
+        _ => String::new(),
+    }
+}
+
+/// Orders candidates for the recommendation: those that kept up first (never behind their
+/// trigger, then behind it but keeping up with the input), then headroom, then throughput.
 pub(super) fn better(a: &Config<'_>, va: &Verdict, b: &Config<'_>, vb: &Verdict) -> std::cmp::Ordering {
-    let stable = |c: &Config<'_>| c.run.counts.falling_behind == 0;
-    stable(a)
-        .cmp(&stable(b))
+    keeping_up_rank(a.run)
+        .cmp(&keeping_up_rank(b.run))
         .then(va.worst_margin().total_cmp(&vb.worst_margin()))
         .then(a.run.throughput_eps.total_cmp(&b.run.throughput_eps))
 }
@@ -125,8 +141,13 @@ pub(super) fn decide_with_slo(slo: &Slo, configs: &[Config<'_>], verdicts: &[Ver
 
 pub(super) fn decide_without_slo(configs: &[Config<'_>]) -> Decision {
     let mut order: Vec<usize> = (0..configs.len()).collect();
-    order.sort_by(|&a, &b| configs[a].run.latency_ms.p99.total_cmp(&configs[b].run.latency_ms.p99));
-    let chosen = order.first().copied();
+    order.sort_by(|&a, &b| {
+        configs[a]
+            .run
+            .p99_for_ranking()
+            .total_cmp(&configs[b].run.p99_for_ranking())
+    });
+    let chosen = order.first().copied().filter(|&i| configs[i].run.has_latency());
     let recommendation = match chosen {
         Some(i) => format!(
             "No SLO was stated (the scenario has no `[slo]` table), so this recommends the lowest p99 latency: **{}** ({}), p99 {}. State an `[slo]` (for example `p99 = \"2s\"`) to get a recommendation for your bound.",
@@ -134,13 +155,17 @@ pub(super) fn decide_without_slo(configs: &[Config<'_>]) -> Decision {
             configs[i].run.model,
             human_duration(configs[i].run.latency_ms.p99)
         ),
-        None => "No configuration ran, so none can be recommended.".into(),
+        None if configs.is_empty() => "No configuration ran, so none can be recommended.".into(),
+        None => "No configuration delivered any output, so none can be recommended: see each run's notes for why.".into(),
     };
     let reasons = order
         .iter()
         .enumerate()
         .map(|(rank, &i)| {
             let c = &configs[i];
+            if !c.run.has_latency() {
+                return format!("{}: no output, so no latency (see its notes).", c.name);
+            }
             format!(
                 "{} {}: p99 {}, p50 {}, {:.0} events/s{}.",
                 if rank == 0 { "Lowest p99:" } else { "Then" },
@@ -148,11 +173,7 @@ pub(super) fn decide_without_slo(configs: &[Config<'_>]) -> Decision {
                 human_duration(c.run.latency_ms.p99),
                 human_duration(c.run.latency_ms.p50),
                 c.run.throughput_eps,
-                if c.run.counts.falling_behind > 0 {
-                    format!(", fell behind in {} batches", c.run.counts.falling_behind)
-                } else {
-                    String::new()
-                }
+                behind_in_words(c)
             )
         })
         .collect();

@@ -32,10 +32,12 @@ pub(super) fn decide_sweep(
         let mut rows = Vec::new();
         for value in &axis.values {
             let at: Vec<usize> = (0..configs.len()).filter(|&i| value_of(i) == *value).collect();
-            if let Some(&best) = at
-                .iter()
-                .min_by(|&&a, &&b| configs[a].run.latency_ms.p99.total_cmp(&configs[b].run.latency_ms.p99))
-            {
+            if let Some(&best) = at.iter().min_by(|&&a, &&b| {
+                configs[a]
+                    .run
+                    .p99_for_ranking()
+                    .total_cmp(&configs[b].run.p99_for_ranking())
+            }) {
                 let name = series
                     .iter()
                     .find(|(_, m)| m.contains(&best))
@@ -204,7 +206,7 @@ pub(super) fn decide_sweep(
                 .max_by(|&a, &b| verdicts[a].worst_margin().total_cmp(&verdicts[b].worst_margin()));
             Decision {
                 recommendation: format!(
-                    "Run **{name}**: it meets the SLO at {count} of {} tested values of `{key}`, more than any other configuration. Pick the value of `{key}` from the table above for your operating point.",
+                    "Run **{name}**: it meets the SLO at {count} of {} tested values of `{key}`, more than any other configuration. Pick the value of `{key}` for your operating point from the table of values.",
                     axis.values.len()
                 ),
                 reasons,
@@ -228,4 +230,42 @@ pub(super) fn decide_sweep(
             }
         }
     }
+}
+
+/// The sweep in the fewest cells, for the report's first screen: one row per value of the swept
+/// key, one column per configuration, each cell its p99 (`✓`/`✗` against the SLO when there is
+/// one; `no output` where nothing was delivered).
+pub(super) fn p99_by_value(
+    axis: &SweepAxis,
+    points: &[Point],
+    configs: &[Config<'_>],
+    verdicts: Option<&[Verdict]>,
+) -> Block {
+    let series = axis.series(points, configs);
+    let short_key = axis.key.rsplit('.').next().unwrap_or(&axis.key).to_string();
+    let mut header = vec![format!("`{short_key}`")];
+    header.extend(series.iter().map(|(name, _)| format!("{name} p99")));
+    let rows = axis
+        .values
+        .iter()
+        .map(|value| {
+            let mut row = vec![value.clone()];
+            row.extend(series.iter().map(|(_, members)| {
+                let at = members
+                    .iter()
+                    .copied()
+                    .find(|&i| axis.value_at(&points[configs[i].point]) == Some(value));
+                match at {
+                    None => "-".to_string(),
+                    Some(i) if !configs[i].run.has_latency() => "no output".to_string(),
+                    Some(i) => {
+                        let mark = verdicts.map_or("", |v| if v[i].meets() { " ✓" } else { " ✗" });
+                        format!("{}{mark}", human_duration(configs[i].run.latency_ms.p99))
+                    }
+                }
+            }));
+            row
+        })
+        .collect();
+    Block::Table { header, rows }
 }

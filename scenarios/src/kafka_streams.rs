@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use streamlab_engines::reference;
-use streamlab_engines::run::{EngineRun, RunCounts};
+use streamlab_engines::run::{EngineRun, FailureEvent, RunCounts};
 use streamlab_engines::time::Nanos;
 use streamlab_real_engines::kafka::KafkaDist;
 use streamlab_real_engines::kafka_streams::config::closed_by;
@@ -27,9 +27,10 @@ use streamlab_reports::layout::slug;
 
 use crate::clock::ClockSetup;
 use crate::executor::{EngineExecutor, EngineRunContext, Prepared, RunContext};
-use crate::failures::FailureSpec;
+use crate::failures::{CrashScope, FailureKindName, FailureSpec};
 use crate::real_engine::{job_dir, RealEngine};
 use crate::transport::Transport;
+use streamlab_engines::fault::CrashPoint;
 
 /// Apache Kafka Streams (`model = "kafka-streams"`).
 pub type KafkaStreamsEngine = RealEngine<KafkaStreamsConfig>;
@@ -40,6 +41,32 @@ pub fn check_ready(cache: &CacheDir) -> Result<(), String> {
         .require()
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// The instant a `[[failure]]` crash kills this engine's application (run clock), if one
+/// strikes it; every failure that strikes it must be a job crash placed with `at` — what a real
+/// application can be given (no batches, no checkpoint numbers of ours, no workers).
+fn kafka_streams_crash(ctx: &EngineRunContext<'_>) -> Result<Option<Nanos>, String> {
+    let mut at = None;
+    for f in ctx.run.scenario.failures.iter().filter(|f| f.strikes(&ctx.engine.name)) {
+        let placed = f.kind == FailureKindName::Crash
+            && f.scope.is_none_or(|s| s == CrashScope::Job)
+            && matches!(f.crash_point(ctx.engine), Some(CrashPoint::At(_)));
+        if !placed {
+            return Err(format!(
+                "engine `{}` (Kafka Streams) takes a `[[failure]]` of kind = \"crash\" placed with `at` only (its process group is killed then and restarted from its committed offsets); name another `engine` for this failure",
+                ctx.engine.name
+            ));
+        }
+        if at.is_some() {
+            return Err(format!(
+                "engine `{}` (Kafka Streams) takes one crash per run",
+                ctx.engine.name
+            ));
+        }
+        at = f.at.map(|a| a.nanos());
+    }
+    Ok(at.filter(|_| ctx.run.durability.inject_failures))
 }
 
 impl KafkaStreamsEngine {
@@ -58,12 +85,7 @@ impl KafkaStreamsEngine {
                     .into(),
             );
         }
-        if !scenario.failures.is_empty() {
-            return Err(
-                "[[failure]] is injected into the native engines only; run Kafka Streams in a scenario without failures"
-                    .into(),
-            );
-        }
+        let crash_at = kafka_streams_crash(&ctx)?;
         let Transport::Kafka { bootstrap_servers } = &scenario.transport else {
             return Err("Kafka Streams reads a Kafka topic: set `transport = \"kafka\"` in [workload]".into());
         };
@@ -98,6 +120,7 @@ impl KafkaStreamsEngine {
                 run_timeout: Duration::from_nanos(until) + Duration::from_secs(120) + quiet,
                 quiet,
                 warmup: self.settings.warmup.nanos(),
+                crash_at,
             };
             let outcome = run_kafka_streams(&launch, &events).map_err(|e| e.to_string())?;
             let outputs = read_outputs(&scenario.pipeline, &workload.table, &events, &outcome.lines)?;
@@ -129,6 +152,20 @@ impl KafkaStreamsEngine {
                 ),
                 check.describe(),
             ];
+            if let Some(c) = outcome.crash {
+                notes.push(format!(
+                    "crashed at {:.1} s (process group killed), RUNNING again at {:.1} s from the committed offsets; {} input records after them read again (at most)",
+                    c.at as f64 / 1e9,
+                    c.restarted_at as f64 / 1e9,
+                    c.replayed
+                ));
+            }
+            if outcome.aborted > 0 {
+                notes.push(format!(
+                    "{} output records of aborted transactions dropped by streamlab's read_committed consumer",
+                    outcome.aborted
+                ));
+            }
             if outputs.warmup_outputs > 0 {
                 notes.push(format!(
                     "{} outputs received in the {} warm-up are left out of the latency figures",
@@ -142,6 +179,7 @@ impl KafkaStreamsEngine {
                 counts: RunCounts {
                     events: outcome.producer.events_sent,
                     outputs: outputs.delivered.len() as u64,
+                    replayed: outcome.crash.map_or(0, |c| c.replayed),
                     ..RunCounts::default()
                 },
                 delivered: outputs.delivered,
@@ -159,7 +197,15 @@ impl KafkaStreamsEngine {
                         .into(),
                 ],
                 notes,
-                failures: Vec::new(),
+                failures: outcome
+                    .crash
+                    .map(|c| FailureEvent {
+                        at: c.at,
+                        restarted_at: c.restarted_at,
+                        replayed: c.replayed,
+                    })
+                    .into_iter()
+                    .collect(),
                 resident: None,
             })
         })))

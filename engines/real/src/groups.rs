@@ -110,6 +110,19 @@ impl EngineGroup {
     }
 }
 
+impl EngineGroup {
+    /// Kills the group at once (SIGKILL, no clean shutdown: a crash, as a failure test wants
+    /// it) and waits for the leader.
+    pub fn kill(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGKILL);
+        let _ = child.wait();
+        ALIVE.lock().expect("group registry").retain(|&g| g != self.pgid);
+    }
+}
+
 impl Drop for EngineGroup {
     fn drop(&mut self) {
         self.end();

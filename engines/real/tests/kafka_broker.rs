@@ -62,7 +62,13 @@ fn a_broker_of_our_own_carries_the_workload_on_schedule_and_leaves_nothing_behin
     while consumer.received() < 42 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let lines = consumer.stop().unwrap();
+    let consumed = consumer.stop().unwrap();
+    assert_eq!(
+        (consumed.aborted, consumed.pending),
+        (0, 0),
+        "the producer is not transactional"
+    );
+    let lines = consumed.lines;
     assert_eq!(lines.len(), 42, "40 events and one end marker per partition");
     assert_eq!(lines.iter().filter(|l| l.text == END_OF_STREAM).count(), 2);
     let first = lines.iter().find(|l| l.text.starts_with("0,")).unwrap();

@@ -123,6 +123,28 @@ impl KafkaLink {
         Ok(())
     }
 
+    /// Each partition's end offset (the next offset to be written) of `topic`.
+    pub fn end_offsets(&self, topic: &str, partitions: u32) -> Result<Vec<i64>> {
+        self.runtime.block_on(async {
+            let mut ends = Vec::with_capacity(partitions as usize);
+            for p in 0..partitions as i32 {
+                let what = |e: String| RealEngineError::Kafka(format!("topic {topic} partition {p}: end offset: {e}"));
+                let client = self
+                    .client
+                    .partition_client(topic, p, rskafka::client::partition::UnknownTopicHandling::Error)
+                    .await
+                    .map_err(|e| what(e.to_string()))?;
+                ends.push(
+                    client
+                        .get_offset(rskafka::client::partition::OffsetAt::Latest)
+                        .await
+                        .map_err(|e| what(e.to_string()))?,
+                );
+            }
+            Ok(ends)
+        })
+    }
+
     /// The cluster this link is connected to.
     pub fn bootstrap(&self) -> &str {
         &self.bootstrap

@@ -1,121 +1,202 @@
 //! The output topic read back: every record stamped with the run clock on receipt, as the
-//! loopback receiver stamps a line.
+//! loopback receiver stamps a line, and counted only once its transaction commits.
 //!
-//! One fetch loop per partition, from the partition's first offset, each a long poll (the
-//! broker answers as soon as a record is there, or after [`MAX_WAIT_MS`]), so a record is
-//! stamped within one fetch round trip of being readable. Fetches are `read_committed`
-//! (rskafka's only mode): an exactly-once engine's records count once their transaction
-//! commits, which is when a downstream reader would see them. rskafka skips no aborted
-//! transaction (it reads no aborted-transaction list); a run without failures aborts none, and
-//! the reference check would show an aborted result delivered. Its transaction markers are
-//! stepped over (see `fetch_partition`). The value is the engine's output
-//! line (the row contract of [`crate::job::sink_columns`]).
+//! One fetch loop on a thread of its own, one Fetch request for every partition of the topic,
+//! each a long poll (the broker answers as soon as a record is there, or after
+//! [`MAX_WAIT_MS`]), so a record is stamped within one fetch round trip of being readable.
+//! Fetches are `read_committed`, and the filtering that isolation level leaves to the client is
+//! done here ([`crate::kafka::read_committed`]): an exactly-once engine's records count when
+//! their transaction's COMMIT marker is read — when a downstream `read_committed` reader would
+//! see them — and an aborted transaction's records (a killed engine's open transaction) are
+//! dropped and counted. The fetch is streamlab's own few bytes of protocol
+//! ([`crate::kafka::wire`]: rskafka hides the batch fields this needs and fails on markers).
+//! The value is the engine's output line (the row contract of [`crate::job::sink_columns`]).
+//!
+//! The fetch goes to the first `bootstrap` server: the leader of every partition on the broker
+//! streamlab owns. On a user's multi-broker cluster a partition led elsewhere is an error that
+//! says so (NOT_LEADER_OR_FOLLOWER).
 //!
 //! Invariant: [`OutputConsumer::stop`] returns only when the thread has ended; the lines come
 //! back in receipt order, and stamps are non-decreasing (one clock, one thread).
 
+use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 use streamlab_workloads::feeder::RunClock;
-use tokio::sync::Mutex;
 
 use crate::driver::StampedLine;
 use crate::error::{RealEngineError, Result};
-use crate::kafka::client::{connect_async, runtime};
+use crate::kafka::read_committed::CommittedPartition;
+use crate::kafka::wire::{FetchPartition, FetchRequest};
 
 /// The longest a fetch waits for a record before it returns empty and is asked again.
 pub const MAX_WAIT_MS: i32 = 100;
+
+/// The most bytes one fetch takes from one partition.
+const PARTITION_MAX_BYTES: i32 = 1 << 20;
+
+/// How long a partition may answer "unknown" or "no leader yet" before it is an error.
+const LEADER_WAIT: Duration = Duration::from_secs(15);
+
+/// Everything the consumer read.
+#[derive(Debug, Default)]
+pub struct Consumed {
+    /// Every committed (or non-transactional) record's value, stamped, in receipt order.
+    pub lines: Vec<StampedLine>,
+    /// Records dropped because their transaction aborted.
+    pub aborted: u64,
+    /// Records of transactions still open when the consumer stopped (never committed).
+    pub pending: u64,
+}
 
 /// Reads an output topic on a thread of its own until stopped.
 #[derive(Debug)]
 pub struct OutputConsumer {
     stop: Arc<AtomicBool>,
     received: Arc<AtomicU64>,
-    thread: Option<JoinHandle<Result<Vec<StampedLine>>>>,
+    open: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<Consumed>>>,
+}
+
+/// The fetch loop's connection and state.
+struct Reader {
+    stream: TcpStream,
+    topic: String,
+    partitions: Vec<CommittedPartition>,
+    requests: Vec<FetchPartition>,
+    correlation: i32,
+    /// At the last fetch, some partition's last stable offset was below its high watermark:
+    /// a transaction was open, and what follows it is not readable yet.
+    open: bool,
+}
+
+impl Reader {
+    fn connect(bootstrap: &str, topic: &str, partitions: u32) -> Result<Reader> {
+        let first = bootstrap.split(',').next().unwrap_or_default().trim();
+        let kafka = |what: String| RealEngineError::Kafka(format!("{first}: {what}"));
+        let addr = first
+            .to_socket_addrs()
+            .map_err(|e| kafka(format!("not an address: {e}")))?
+            .next()
+            .ok_or_else(|| kafka("no address".into()))?;
+        let stream =
+            TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| kafka(format!("connect: {e}")))?;
+        stream.set_nodelay(true).map_err(|e| kafka(e.to_string()))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| kafka(e.to_string()))?;
+        Ok(Reader {
+            stream,
+            topic: topic.to_string(),
+            partitions: (0..partitions).map(|_| CommittedPartition::default()).collect(),
+            requests: Vec::with_capacity(partitions as usize),
+            correlation: 0,
+            open: false,
+        })
+    }
+
+    /// One fetch of every partition; committed values go to `release`. Returns whether every
+    /// partition answered without error (a retriable error — unknown topic, no leader yet — is
+    /// `Ok(false)`).
+    fn fetch(&mut self, release: &mut dyn FnMut(Vec<u8>)) -> Result<bool> {
+        self.correlation = self.correlation.wrapping_add(1);
+        self.requests.clear();
+        self.requests
+            .extend(self.partitions.iter().enumerate().map(|(i, p)| FetchPartition {
+                partition: i as i32,
+                offset: p.next,
+            }));
+        let response = FetchRequest {
+            correlation: self.correlation,
+            topic: &self.topic,
+            partitions: &self.requests,
+            max_wait_ms: MAX_WAIT_MS,
+            partition_max_bytes: PARTITION_MAX_BYTES,
+        }
+        .exchange(&mut self.stream)
+        .map_err(|e| RealEngineError::Kafka(format!("topic {}: {e}", self.topic)))?;
+        let mut whole = true;
+        self.open = false;
+        for data in response.partitions {
+            self.open |= data.last_stable_offset >= 0 && data.last_stable_offset < data.high_watermark;
+            let Some(p) = self.partitions.get_mut(data.partition as usize) else {
+                continue;
+            };
+            match data.error {
+                0 => p.accept(data.batches, release),
+                // UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER
+                // (a new topic's leader is being elected), FENCED/UNKNOWN_LEADER_EPOCH.
+                3 | 5 | 6 | 74 | 75 => whole = false,
+                code => {
+                    return Err(RealEngineError::Kafka(format!(
+                        "fetching topic {} partition {} at offset {}: Kafka error code {code}",
+                        self.topic, data.partition, p.next
+                    )))
+                }
+            }
+        }
+        Ok(whole)
+    }
 }
 
 impl OutputConsumer {
-    /// Opens every partition of `topic` on `bootstrap` and starts reading them; returns once
-    /// every partition is open.
+    /// Connects to `bootstrap` and starts reading every partition of `topic`; returns once
+    /// every partition has answered a fetch.
     pub fn start(bootstrap: &str, topic: &str, partitions: u32, clock: RunClock) -> Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let received = Arc::new(AtomicU64::new(0));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<()>>();
-        let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
-        let (stop_flag, count) = (Arc::clone(&stop), Arc::clone(&received));
+        let mut reader = Reader::connect(bootstrap, topic, partitions)?;
+        let began = Instant::now();
+        let mut early = Vec::new();
+        while !reader.fetch(&mut |v| early.push(v))? {
+            if began.elapsed() > LEADER_WAIT {
+                return Err(RealEngineError::Kafka(format!(
+                    "topic {topic} on {bootstrap}: a partition had no leader within {LEADER_WAIT:?} (on a multi-broker cluster: its leader is not the first bootstrap server)"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let open = Arc::new(AtomicBool::new(reader.open));
+        let (stop_flag, count, open_flag) = (Arc::clone(&stop), Arc::clone(&received), Arc::clone(&open));
         let thread = std::thread::Builder::new()
             .name("streamlab-kafka-consumer".into())
             .spawn(move || {
-                let runtime = runtime()?;
-                runtime.block_on(async move {
-                    let client = match connect_async(&bootstrap, Duration::from_secs(10)).await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(RealEngineError::Kafka(e.to_string())));
-                            return Err(e);
-                        }
-                    };
-                    let mut clients = Vec::new();
-                    for p in 0..partitions as i32 {
-                        match client
-                            .partition_client(topic.as_str(), p, UnknownTopicHandling::Retry)
-                            .await
-                        {
-                            Ok(c) => clients.push(c),
-                            Err(e) => {
-                                let e = RealEngineError::Kafka(format!("topic {topic} partition {p}: {e}"));
-                                let _ = ready_tx.send(Err(RealEngineError::Kafka(e.to_string())));
-                                return Err(e);
-                            }
-                        }
+                let mut lines = Vec::new();
+                let mut batch = early;
+                loop {
+                    // One stamp per fetch: everything it released became readable together.
+                    if !batch.is_empty() {
+                        let stamp = clock.now();
+                        let warmup = clock.in_warmup(stamp);
+                        lines.extend(batch.drain(..).map(|v| StampedLine {
+                            stamp,
+                            warmup,
+                            text: String::from_utf8_lossy(&v).into_owned(),
+                        }));
+                        count.store(lines.len() as u64, Ordering::Relaxed);
                     }
-                    let _ = ready_tx.send(Ok(()));
-                    let lines = Arc::new(Mutex::new(Vec::new()));
-                    let local = tokio::task::LocalSet::new();
-                    local
-                        .run_until(async {
-                            let tasks: Vec<_> = clients
-                                .into_iter()
-                                .map(|c| {
-                                    tokio::task::spawn_local(fetch_partition(
-                                        c,
-                                        clock.clone(),
-                                        Arc::clone(&lines),
-                                        Arc::clone(&stop_flag),
-                                        Arc::clone(&count),
-                                    ))
-                                })
-                                .collect();
-                            for t in tasks {
-                                t.await.expect("a fetch task panicked")?;
-                            }
-                            Ok::<(), RealEngineError>(())
-                        })
-                        .await?;
-                    let lines = std::mem::take(&mut *lines.lock().await);
-                    Ok(lines)
+                    if stop_flag.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    reader.fetch(&mut |v| batch.push(v))?;
+                    open_flag.store(reader.open, Ordering::Relaxed);
+                }
+                Ok(Consumed {
+                    lines,
+                    aborted: reader.partitions.iter().map(|p| p.aborted).sum(),
+                    pending: reader.partitions.iter().map(CommittedPartition::pending).sum(),
                 })
             })
             .map_err(|e| RealEngineError::Kafka(format!("could not start the consumer thread: {e}")))?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(OutputConsumer {
-                stop,
-                received,
-                thread: Some(thread),
-            }),
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                Err(e)
-            }
-            Err(_) => {
-                let _ = thread.join();
-                Err(RealEngineError::Kafka("the consumer ended before it started".into()))
-            }
-        }
+        Ok(OutputConsumer {
+            stop,
+            received,
+            open,
+            thread: Some(thread),
+        })
     }
 
     /// Records received so far.
@@ -123,8 +204,15 @@ impl OutputConsumer {
         self.received.load(Ordering::Relaxed)
     }
 
-    /// Stops reading (within one fetch wait) and returns every line received, in receipt order.
-    pub fn stop(mut self) -> Result<Vec<StampedLine>> {
+    /// Whether, at the last fetch, a transaction was open on the output topic (its last stable
+    /// offset below its high watermark): results may still come that a `read_committed` reader
+    /// cannot see yet — a killed producer's transaction holds them back until it is aborted.
+    pub fn transaction_open(&self) -> bool {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Stops reading (within one fetch wait) and returns everything received, in receipt order.
+    pub fn stop(mut self) -> Result<Consumed> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread
             .take()
@@ -141,59 +229,4 @@ impl Drop for OutputConsumer {
             let _ = thread.join();
         }
     }
-}
-
-async fn fetch_partition(
-    client: PartitionClient,
-    clock: RunClock,
-    lines: Arc<Mutex<Vec<StampedLine>>>,
-    stop: Arc<AtomicBool>,
-    count: Arc<AtomicU64>,
-) -> Result<()> {
-    let what = format!("topic {} partition {}", client.topic(), client.partition());
-    let mut offset = client
-        .get_offset(OffsetAt::Earliest)
-        .await
-        .map_err(|e| RealEngineError::Kafka(format!("{what}: earliest offset: {e}")))?;
-    // rskafka 0.6 cannot parse a transaction marker (it reads the control record's key from
-    // the record's framing: "Unknown control batch record version"), and one marker fails the
-    // whole fetch. A failed fetch is retried for one batch only (the broker always returns at
-    // least one whole batch, so a 1-byte limit returns exactly one); if that one is the marker,
-    // its single offset is skipped.
-    let mut single_batch = false;
-    while !stop.load(Ordering::Relaxed) {
-        let max_bytes = if single_batch { 2 } else { 1_048_576 };
-        let records = match client.fetch_records(offset, 1..max_bytes, MAX_WAIT_MS).await {
-            Ok((records, _high)) => {
-                single_batch = false;
-                records
-            }
-            Err(e) if e.to_string().contains("control batch") => {
-                if single_batch {
-                    offset += 1;
-                }
-                single_batch = !single_batch;
-                continue;
-            }
-            Err(e) => return Err(RealEngineError::Kafka(format!("fetching {what} at {offset}: {e}"))),
-        };
-        if records.is_empty() {
-            continue;
-        }
-        let stamp = clock.now();
-        let warmup = clock.in_warmup(stamp);
-        let mut out = lines.lock().await;
-        for r in records {
-            offset = offset.max(r.offset + 1);
-            if let Some(value) = r.record.value {
-                out.push(StampedLine {
-                    stamp,
-                    warmup,
-                    text: String::from_utf8_lossy(&value).into_owned(),
-                });
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-    Ok(())
 }

@@ -13,7 +13,9 @@
 //!   scheduled arrivals: record timestamp = event time, key = the partition key (the user), one
 //!   Kafka partition per source partition.
 //! * [`consumer`] — the output topic read back, each record stamped on receipt with the run
-//!   clock the producer's schedule runs on.
+//!   clock the producer's schedule runs on, under `read_committed` done right
+//!   ([`read_committed`]: an aborted transaction's records are dropped) over streamlab's own
+//!   Fetch ([`wire`]).
 //! * [`cluster`] — the cluster a run uses: the broker streamlab starts, or the user's
 //!   `bootstrap_servers`; and the run's topics on it.
 //!
@@ -30,6 +32,8 @@ pub mod consumer;
 pub mod dist;
 pub mod lifeline;
 pub mod producer;
+pub mod read_committed;
+pub mod wire;
 
 pub use broker::{Broker, BrokerOptions};
 pub use client::KafkaLink;

@@ -12,5 +12,5 @@ pub mod run;
 pub mod translate;
 
 pub use config::{KafkaStreamsConfig, ProcessingGuarantee};
-pub use run::{run_kafka_streams, KafkaStreamsLaunch, KafkaStreamsOutcome};
+pub use run::{run_kafka_streams, CrashReport, KafkaStreamsLaunch, KafkaStreamsOutcome};
 pub use translate::{translate, KafkaStreamsRefusal};

@@ -9,9 +9,23 @@
 //!    reports `RUNNING` (every task assigned) and the producer has every partition open;
 //! 3. the producer replays the schedule open-loop; the consumer stamps every result on receipt;
 //! 4. a Kafka Streams application never ends by itself, so the run ends when the producer has
-//!    finished and no result has arrived for the quiet period (the commit interval plus two
-//!    seconds: a cached aggregate is forwarded at the latest at the next commit), or at the run
-//!    deadline; then the consumer stops, the application's group and the broker's are ended.
+//!    finished, no result has arrived for the quiet period (the commit interval plus two
+//!    seconds: a cached aggregate is forwarded at the latest at the next commit) and no
+//!    transaction is open on the output topic (a `read_committed` reader would still wait), or
+//!    at the run deadline; then the consumer stops, the application's group and the broker's
+//!    are ended.
+//!
+//! A `[[failure]]` crash (`crash_at`) kills the application's process group with SIGKILL at
+//! that instant of the run clock — no close, no last commit — while the producer goes on, and
+//! starts it again on the same `application.id` and state directory (rejoining as the same
+//! static member). It resumes from the input offsets its group committed; under
+//! `exactly_once_v2` the killed instance's open transaction is aborted (fenced by the new
+//! producer when the transactional id is the same, which Kafka Streams keeps in the state
+//! directory of a stateful application, or at `transaction.timeout.ms` otherwise) and
+//! streamlab's `read_committed` consumer drops its records. Downtime, catch-up and duplicates
+//! are measured by the scenario layer from the stamped results; what was read again is the
+//! input's end offsets at the kill minus the committed offsets the restarted application
+//! found (written by the generated application before it starts).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -24,12 +38,13 @@ use streamlab_workloads::feeder::RunClock;
 use crate::cache::CacheDir;
 use crate::driver::StampedLine;
 use crate::error::{RealEngineError, Result};
+use crate::groups::EngineGroup;
 use crate::helper_jar::JavaTools;
 use crate::java::JavaInstall;
 use crate::kafka::consumer::OutputConsumer;
 use crate::kafka::lifeline::spawn_with_lifeline;
 use crate::kafka::producer::{ProducerReport, ScheduleProducer};
-use crate::kafka::{KafkaCluster, KafkaDist, RunTopics};
+use crate::kafka::{KafkaCluster, KafkaDist, KafkaLink, RunTopics};
 use crate::kafka_streams::translate::CLASS_NAME;
 use crate::process::{describe_status, file_tail, run_logged, StepLog, TAIL_LINES};
 
@@ -59,6 +74,22 @@ pub struct KafkaStreamsLaunch {
     pub quiet: Duration,
     /// Results stamped before this instant of the run clock are flagged as warm-up.
     pub warmup: Nanos,
+    /// Kill the application's process group at this instant of the run clock and restart it
+    /// from its committed offsets (a `[[failure]]` crash); `None`: an uninterrupted run.
+    pub crash_at: Option<Nanos>,
+}
+
+/// A crash the run injected and the restart that followed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrashReport {
+    /// When the process group was killed, run clock.
+    pub at: Nanos,
+    /// When the restarted application was `RUNNING` again, run clock.
+    pub restarted_at: Nanos,
+    /// Input records after the offsets the killed instance had committed, up to the input's
+    /// end at the kill: what the restart reads again (an upper bound: the killed instance may
+    /// not yet have fetched the newest of them).
+    pub replayed: u64,
 }
 
 /// What a finished run left behind.
@@ -74,6 +105,11 @@ pub struct KafkaStreamsOutcome {
     pub run_time: Duration,
     /// Which cluster carried the run, for the notes.
     pub cluster: String,
+    /// The injected crash, if any.
+    pub crash: Option<CrashReport>,
+    /// Output records dropped because their transaction aborted (a killed instance's open
+    /// transaction under `exactly_once_v2`).
+    pub aborted: u64,
 }
 
 impl KafkaStreamsLaunch {
@@ -108,6 +144,12 @@ pub fn run_kafka_streams(launch: &KafkaStreamsLaunch, events: &[Event]) -> Resul
         text.push_str(&format!("{k}={v}\n"));
     }
     text.push_str(&format!("state.dir={}\n", launch.dir.join("state").display()));
+    if launch.crash_at.is_some() {
+        // The restarted instance rejoins as the same static member, as a restarted pod with a
+        // stable `group.instance.id` does: it takes its partitions back at once. Without it
+        // the killed member holds them until `session.timeout.ms` (45 s) has passed.
+        text.push_str(&format!("group.instance.id={app_id}-instance\n"));
+    }
     for (k, v) in &launch.properties {
         text.push_str(&format!("{k}={v}\n"));
     }
@@ -115,83 +157,186 @@ pub fn run_kafka_streams(launch: &KafkaStreamsLaunch, events: &[Event]) -> Resul
 
     let clock = RunClock::new(launch.warmup);
     let consumer = OutputConsumer::start(&bootstrap, &topics.output, launch.partitions, clock.clone())?;
-    let ready = launch.dir.join("ready");
-    let log = launch.log();
-    let mut app = Command::new(&java.path);
-    app.arg("-Xms128m")
-        .arg("-Xmx512m")
-        .arg(format!("-Djava.io.tmpdir={}", launch.dir.join("tmp").display()))
-        .arg("-cp")
-        .arg(format!("{}:{}", classes.display(), dist.classpath().display()))
-        .arg(CLASS_NAME)
-        .arg(&properties)
-        .arg(&topics.input)
-        .arg(&topics.output)
-        .arg(&launch.campaigns)
-        .arg(&ready)
-        .current_dir(&launch.dir);
     let tmp = launch.dir.join("tmp");
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let started = Instant::now();
-    let mut group = spawn_with_lifeline(&app, &log, "kafka-streams")?;
-    let failed = |what: String| RealEngineError::EngineFailed {
-        engine: "kafka-streams",
-        what,
-        log: log.clone(),
-        tail: file_tail(&log, TAIL_LINES),
+    let app = AppCommand {
+        launch,
+        java: &java.path,
+        classpath: format!("{}:{}", classes.display(), dist.classpath().display()),
+        properties: &properties,
+        topics: &topics,
     };
-
-    while !ready.exists() {
-        if let Some(status) = group.leader().try_wait().map_err(io(&log))? {
-            return Err(failed(format!(
-                "exited before it was RUNNING ({})",
-                describe_status(status)
-            )));
-        }
-        if started.elapsed() > launch.ready_timeout {
-            group.end();
-            return Err(failed(format!("was not RUNNING within {:?}", launch.ready_timeout)));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let log = launch.log();
+    let started = Instant::now();
+    let mut group = app.start(&log)?;
+    app.wait_running(&mut group, &log, started)?;
     let producer = ScheduleProducer::start(&bootstrap, &topics.input, events, launch.partitions, clock.clone())?;
     let zero = clock.zero().expect("the producer started the clock");
     let startup = zero.saturating_duration_since(started);
 
+    let mut crash = None;
     let (mut last_count, mut last_change) = (consumer.received(), Instant::now());
     loop {
         if let Some(status) = group.leader().try_wait().map_err(io(&log))? {
-            return Err(failed(format!("exited during the run ({})", describe_status(status))));
+            return Err(app.failed(&log, format!("exited during the run ({})", describe_status(status))));
         }
         if zero.elapsed() > launch.run_timeout {
             group.end();
-            return Err(failed(format!(
-                "was still delivering {:?} after the schedule started; ended with its process group",
-                launch.run_timeout
-            )));
+            return Err(app.failed(
+                &log,
+                format!(
+                    "was still delivering {:?} after the schedule started; ended with its process group",
+                    launch.run_timeout
+                ),
+            ));
+        }
+        if let Some(at) = launch.crash_at.filter(|&at| crash.is_none() && clock.now() >= at) {
+            crash = Some(app.crash_and_restart(&mut group, &clock, &bootstrap, at)?);
+            last_change = Instant::now();
         }
         let count = consumer.received();
         if count != last_count {
             (last_count, last_change) = (count, Instant::now());
         }
-        if producer.is_finished() && last_change.elapsed() >= launch.quiet {
+        if producer.is_finished() && last_change.elapsed() >= launch.quiet && !consumer.transaction_open() {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     let run_time = zero.elapsed().saturating_sub(launch.quiet);
     let producer = producer.wait()?;
-    let lines = consumer.stop()?;
+    let consumed = consumer.stop()?;
     group.end();
     let cluster_note = cluster.describe();
     drop(cluster);
     Ok(KafkaStreamsOutcome {
-        lines,
+        lines: consumed.lines,
         producer,
         startup,
         run_time,
         cluster: cluster_note,
+        crash,
+        aborted: consumed.aborted,
     })
+}
+
+/// How the application is started (and started again after a crash).
+struct AppCommand<'a> {
+    launch: &'a KafkaStreamsLaunch,
+    java: &'a std::path::Path,
+    classpath: String,
+    properties: &'a std::path::Path,
+    topics: &'a RunTopics,
+}
+
+impl AppCommand<'_> {
+    fn ready(&self) -> PathBuf {
+        self.launch.dir.join("ready")
+    }
+
+    fn committed(&self) -> PathBuf {
+        self.launch.dir.join("committed-offsets")
+    }
+
+    fn failed(&self, log: &std::path::Path, what: String) -> RealEngineError {
+        RealEngineError::EngineFailed {
+            engine: "kafka-streams",
+            what,
+            log: log.to_path_buf(),
+            tail: file_tail(log, TAIL_LINES),
+        }
+    }
+
+    /// Starts the application in its own process group, its output appended to `log`.
+    fn start(&self, log: &std::path::Path) -> Result<EngineGroup> {
+        let ready = self.ready();
+        let _ = std::fs::remove_file(&ready);
+        let mut app = Command::new(self.java);
+        app.arg("-Xms128m")
+            .arg("-Xmx512m")
+            .arg(format!("-Djava.io.tmpdir={}", self.launch.dir.join("tmp").display()))
+            .arg("-cp")
+            .arg(&self.classpath)
+            .arg(CLASS_NAME)
+            .arg(self.properties)
+            .arg(&self.topics.input)
+            .arg(&self.topics.output)
+            .arg(&self.launch.campaigns)
+            .arg(&ready)
+            .arg(self.committed())
+            .current_dir(&self.launch.dir);
+        spawn_with_lifeline(&app, log, "kafka-streams")
+    }
+
+    /// Waits until the application reports `RUNNING`.
+    fn wait_running(&self, group: &mut EngineGroup, log: &std::path::Path, started: Instant) -> Result<()> {
+        while !self.ready().exists() {
+            if let Some(status) = group.leader().try_wait().map_err(RealEngineError::io(log))? {
+                return Err(self.failed(
+                    log,
+                    format!("exited before it was RUNNING ({})", describe_status(status)),
+                ));
+            }
+            if started.elapsed() > self.launch.ready_timeout {
+                group.end();
+                return Err(self.failed(log, format!("was not RUNNING within {:?}", self.launch.ready_timeout)));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Kills the group (SIGKILL: no close, no last commit), reads the input's end offsets,
+    /// starts the application again on the same `application.id` and state directory and
+    /// waits until it is `RUNNING`: Kafka Streams resumes from the committed offsets (and under
+    /// `exactly_once_v2` the new producer fences the old one, whose open transaction aborts).
+    fn crash_and_restart(
+        &self,
+        group: &mut EngineGroup,
+        clock: &RunClock,
+        bootstrap: &str,
+        planned: Nanos,
+    ) -> Result<CrashReport> {
+        group.kill();
+        let at = clock.now().max(planned);
+        let ends = KafkaLink::connect(bootstrap, Duration::from_secs(10))?
+            .end_offsets(&self.topics.input, self.topics.partitions)?;
+        let log = self.launch.log();
+        let started = Instant::now();
+        *group = self.start(&log)?;
+        self.wait_running(group, &log, started)?;
+        let restarted_at = clock.now();
+        let committed = read_committed_offsets(&self.committed())?;
+        let replayed = ends
+            .iter()
+            .enumerate()
+            .map(|(p, &end)| (end - committed.get(&(p as i32)).copied().unwrap_or(0)).max(0) as u64)
+            .sum();
+        Ok(CrashReport {
+            at,
+            restarted_at,
+            replayed,
+        })
+    }
+}
+
+/// The application's `partition,offset` lines: the input offsets its group had committed.
+fn read_committed_offsets(path: &std::path::Path) -> Result<std::collections::BTreeMap<i32, i64>> {
+    let text = std::fs::read_to_string(path).map_err(RealEngineError::io(path))?;
+    let mut offsets = std::collections::BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let parsed = line
+            .split_once(',')
+            .and_then(|(p, o)| Some((p.trim().parse().ok()?, o.trim().parse().ok()?)));
+        let Some((p, o)) = parsed else {
+            return Err(RealEngineError::Kafka(format!(
+                "{}: \"{line}\" is not `partition,offset`",
+                path.display()
+            )));
+        };
+        offsets.insert(p, o);
+    }
+    Ok(offsets)
 }
 
 /// Writes the source and compiles it; returns the classes directory.

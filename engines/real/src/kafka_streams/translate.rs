@@ -185,7 +185,7 @@ public final class {CLASS_NAME} {{
         return (ca + cb) + "," + acc + "," + Math.max(Long.parseLong(a[2]), Long.parseLong(b[2]));
     }}
 
-    /** args: streams.properties, input topic, output topic, campaigns.csv, ready file */
+    /** args: streams.properties, input topic, output topic, campaigns.csv, ready file, committed-offsets file */
     public static void main(String[] args) throws Exception {{
         Properties props = new Properties();
         try (Reader r = Files.newBufferedReader(Paths.get(args[0]))) {{
@@ -222,6 +222,20 @@ public final class {CLASS_NAME} {{
             return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
         }});
         Runtime.getRuntime().addShutdownHook(new Thread(() -> streams.close(Duration.ofSeconds(2))));
+        // What a restart resumes from: the input offsets the group has committed (none on a
+        // first start), written before anything is read again.
+        Properties adminProps = new Properties();
+        adminProps.put("bootstrap.servers", props.getProperty("bootstrap.servers"));
+        StringBuilder committed = new StringBuilder();
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(adminProps)) {{
+            for (var e : admin.listConsumerGroupOffsets(props.getProperty("application.id"))
+                    .partitionsToOffsetAndMetadata().get().entrySet()) {{
+                if (e.getKey().topic().equals(input) && e.getValue() != null) {{
+                    committed.append(e.getKey().partition()).append(',').append(e.getValue().offset()).append('\n');
+                }}
+            }}
+        }}
+        Files.writeString(Paths.get(args[5]), committed.toString());
         streams.start();
     }}
 }}

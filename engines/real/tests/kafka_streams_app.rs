@@ -84,6 +84,10 @@ fn run_crashed(
         )
     });
     assert_eq!(outcome.producer.events_sent, events.len() as u64);
+    assert!(
+        !outcome.output_hop_ns.is_empty() && outcome.output_hop_ns.iter().all(|&h| h < 30_000_000_000),
+        "the output topic keeps log-append times: every result's broker hop is measured"
+    );
     let outputs = read_outputs(&pipeline, &table, &events, &outcome.lines).unwrap();
     assert!(!outputs.delivered.is_empty());
     let expected = reference::evaluate(&pipeline, &table, &events);

@@ -58,7 +58,51 @@ pub(crate) async fn connect_async(bootstrap: &str, timeout: Duration) -> Result<
     }
 }
 
+/// A plain TCP connection to the first server of `bootstrap`, for the requests streamlab speaks
+/// itself ([`crate::kafka::wire`]): on the broker of streamlab's own it leads every partition.
+pub(crate) fn connect_first(bootstrap: &str) -> Result<std::net::TcpStream> {
+    use std::net::ToSocketAddrs;
+    let first = bootstrap.split(',').next().unwrap_or_default().trim();
+    let kafka = |what: String| RealEngineError::Kafka(format!("{first}: {what}"));
+    let addr = first
+        .to_socket_addrs()
+        .map_err(|e| kafka(format!("not an address: {e}")))?
+        .next()
+        .ok_or_else(|| kafka("no address".into()))?;
+    let stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+        .map_err(|e| kafka(format!("connect: {e}")))?;
+    stream.set_nodelay(true).map_err(|e| kafka(e.to_string()))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| kafka(e.to_string()))?;
+    Ok(stream)
+}
+
 impl KafkaLink {
+    /// Creates `topic` (`partitions`, replication 1) with its broker-side timestamp the time
+    /// each record is appended to the log (`message.timestamp.type = LogAppendTime`): what the
+    /// output topic needs for the broker's output hop to be measured. A topic that exists is
+    /// kept (then [`KafkaLink::create_topic`] checks its partitions and waits for leaders).
+    pub fn create_topic_with_append_time(&self, topic: &str, partitions: u32) -> Result<()> {
+        let mut stream = connect_first(&self.bootstrap)?;
+        let (error, message) = crate::kafka::wire::CreateTopic {
+            correlation: 1,
+            topic,
+            partitions: partitions as i32,
+            configs: &[("message.timestamp.type", "LogAppendTime")],
+        }
+        .exchange(&mut stream)
+        .map_err(|e| RealEngineError::Kafka(format!("creating topic {topic} on {}: {e}", self.bootstrap)))?;
+        match error {
+            0 | crate::kafka::wire::TOPIC_ALREADY_EXISTS => self.create_topic(topic, partitions),
+            code => Err(RealEngineError::Kafka(format!(
+                "creating topic {topic} on {}: Kafka error code {code}{}",
+                self.bootstrap,
+                message.map(|m| format!(" ({m})")).unwrap_or_default()
+            ))),
+        }
+    }
+
     /// Connects to `bootstrap` (`host:port[,host:port...]`) within `timeout`.
     pub fn connect(bootstrap: &str, timeout: Duration) -> Result<KafkaLink> {
         let runtime = runtime()?;

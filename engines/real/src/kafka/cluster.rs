@@ -80,11 +80,12 @@ impl KafkaCluster {
         }
     }
 
-    /// Creates the run's topics.
+    /// Creates the run's topics: the input keeps the producer's timestamps (the event times
+    /// the engines read), the output the broker's log-append times (the output hop).
     pub fn create_topics(&self, topics: &RunTopics) -> Result<()> {
         let link = KafkaLink::connect(&self.bootstrap(), Duration::from_secs(10))?;
         link.create_topic(&topics.input, topics.partitions)?;
-        link.create_topic(&topics.output, topics.partitions)
+        link.create_topic_with_append_time(&topics.output, topics.partitions)
     }
 
     /// The broker's start-up (format, JVM, first answer); zero for a user's cluster.

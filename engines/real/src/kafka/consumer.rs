@@ -19,7 +19,7 @@
 //! Invariant: [`OutputConsumer::stop`] returns only when the thread has ended; the lines come
 //! back in receipt order, and stamps are non-decreasing (one clock, one thread).
 
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -29,6 +29,7 @@ use streamlab_workloads::feeder::RunClock;
 
 use crate::driver::StampedLine;
 use crate::error::{RealEngineError, Result};
+use crate::kafka::client::connect_first;
 use crate::kafka::read_committed::CommittedPartition;
 use crate::kafka::wire::{FetchPartition, FetchRequest};
 
@@ -50,6 +51,17 @@ pub struct Consumed {
     pub aborted: u64,
     /// Records of transactions still open when the consumer stopped (never committed).
     pub pending: u64,
+    /// For every result outside the warm-up whose topic keeps log-append times: the broker's
+    /// output hop, from the record's append to the log to its receipt here, ns (wall clock,
+    /// one host; the broker's timestamp has millisecond resolution).
+    pub output_hop_ns: Vec<u64>,
+}
+
+/// Now on the wall clock, ns since the Unix epoch: the broker's log-append times are on it.
+fn unix_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Reads an output topic on a thread of its own until stopped.
@@ -75,19 +87,7 @@ struct Reader {
 
 impl Reader {
     fn connect(bootstrap: &str, topic: &str, partitions: u32) -> Result<Reader> {
-        let first = bootstrap.split(',').next().unwrap_or_default().trim();
-        let kafka = |what: String| RealEngineError::Kafka(format!("{first}: {what}"));
-        let addr = first
-            .to_socket_addrs()
-            .map_err(|e| kafka(format!("not an address: {e}")))?
-            .next()
-            .ok_or_else(|| kafka("no address".into()))?;
-        let stream =
-            TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| kafka(format!("connect: {e}")))?;
-        stream.set_nodelay(true).map_err(|e| kafka(e.to_string()))?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .map_err(|e| kafka(e.to_string()))?;
+        let stream = connect_first(bootstrap)?;
         Ok(Reader {
             stream,
             topic: topic.to_string(),
@@ -101,7 +101,7 @@ impl Reader {
     /// One fetch of every partition; committed values go to `release`. Returns whether every
     /// partition answered without error (a retriable error — unknown topic, no leader yet — is
     /// `Ok(false)`).
-    fn fetch(&mut self, release: &mut dyn FnMut(Vec<u8>)) -> Result<bool> {
+    fn fetch(&mut self, release: &mut dyn FnMut(Vec<u8>, Option<i64>)) -> Result<bool> {
         self.correlation = self.correlation.wrapping_add(1);
         self.requests.clear();
         self.requests
@@ -151,7 +151,7 @@ impl OutputConsumer {
         let mut reader = Reader::connect(bootstrap, topic, partitions)?;
         let began = Instant::now();
         let mut early = Vec::new();
-        while !reader.fetch(&mut |v| early.push(v))? {
+        while !reader.fetch(&mut |v, appended| early.push((v, appended)))? {
             if began.elapsed() > LEADER_WAIT {
                 return Err(RealEngineError::Kafka(format!(
                     "topic {topic} on {bootstrap}: a partition had no leader within {LEADER_WAIT:?} (on a multi-broker cluster: its leader is not the first bootstrap server)"
@@ -165,27 +165,35 @@ impl OutputConsumer {
             .name("streamlab-kafka-consumer".into())
             .spawn(move || {
                 let mut lines = Vec::new();
+                let mut output_hop_ns = Vec::new();
                 let mut batch = early;
                 loop {
                     // One stamp per fetch: everything it released became readable together.
                     if !batch.is_empty() {
                         let stamp = clock.now();
                         let warmup = clock.in_warmup(stamp);
-                        lines.extend(batch.drain(..).map(|v| StampedLine {
-                            stamp,
-                            warmup,
-                            text: String::from_utf8_lossy(&v).into_owned(),
-                        }));
+                        let wall_ns = unix_ns();
+                        for (v, appended) in batch.drain(..) {
+                            if let Some(ms) = appended.filter(|_| !warmup) {
+                                output_hop_ns.push(wall_ns.saturating_sub(ms.max(0) as u64 * 1_000_000));
+                            }
+                            lines.push(StampedLine {
+                                stamp,
+                                warmup,
+                                text: String::from_utf8_lossy(&v).into_owned(),
+                            });
+                        }
                         count.store(lines.len() as u64, Ordering::Relaxed);
                     }
                     if stop_flag.load(Ordering::Relaxed) {
                         break;
                     }
-                    reader.fetch(&mut |v| batch.push(v))?;
+                    reader.fetch(&mut |v, appended| batch.push((v, appended)))?;
                     open_flag.store(reader.open, Ordering::Relaxed);
                 }
                 Ok(Consumed {
                     lines,
+                    output_hop_ns,
                     aborted: reader.partitions.iter().map(|p| p.aborted).sum(),
                     pending: reader.partitions.iter().map(CommittedPartition::pending).sum(),
                 })

@@ -25,8 +25,8 @@ use crate::kafka::wire::{Marker, RecordBatch};
 pub struct CommittedPartition {
     /// The next offset to fetch.
     pub next: i64,
-    /// Records of open transactions, by producer id.
-    open: HashMap<i64, Vec<Vec<u8>>>,
+    /// Records of open transactions (value, log-append time), by producer id.
+    open: HashMap<i64, Vec<(Vec<u8>, Option<i64>)>>,
     /// Records dropped because their transaction aborted.
     pub aborted: u64,
     /// Transactions committed.
@@ -35,8 +35,8 @@ pub struct CommittedPartition {
 
 impl CommittedPartition {
     /// Takes the batches of one fetch (in offset order) and hands every value that is now
-    /// committed to `release`.
-    pub fn accept(&mut self, batches: Vec<RecordBatch>, release: &mut dyn FnMut(Vec<u8>)) {
+    /// committed to `release`, with its log-append time (ms) when the topic keeps one.
+    pub fn accept(&mut self, batches: Vec<RecordBatch>, release: &mut dyn FnMut(Vec<u8>, Option<i64>)) {
         for batch in batches {
             if batch.last_offset < self.next {
                 continue;
@@ -44,8 +44,8 @@ impl CommittedPartition {
             match batch.marker {
                 Some(Marker::Commit) => {
                     self.commits += 1;
-                    for value in self.open.remove(&batch.producer_id).unwrap_or_default() {
-                        release(value);
+                    for (value, appended) in self.open.remove(&batch.producer_id).unwrap_or_default() {
+                        release(value, appended);
                     }
                 }
                 Some(Marker::Abort) => {
@@ -54,10 +54,11 @@ impl CommittedPartition {
                 None => {
                     for r in batch.records.into_iter().filter(|r| r.offset >= self.next) {
                         let Some(value) = r.value else { continue };
+                        let appended = r.log_append_time.then_some(r.timestamp_ms);
                         if batch.transactional {
-                            self.open.entry(batch.producer_id).or_default().push(value);
+                            self.open.entry(batch.producer_id).or_default().push((value, appended));
                         } else {
-                            release(value);
+                            release(value, appended);
                         }
                     }
                 }
@@ -80,7 +81,7 @@ mod tests {
 
     fn read(p: &mut CommittedPartition, bytes: &[u8]) -> Vec<String> {
         let mut out = Vec::new();
-        p.accept(decode_batches(bytes).unwrap(), &mut |v| {
+        p.accept(decode_batches(bytes).unwrap(), &mut |v, _| {
             out.push(String::from_utf8(v).unwrap())
         });
         out

@@ -81,30 +81,101 @@ impl FetchRequest<'_> {
 
     /// Sends the request on `stream` and reads its response.
     pub fn exchange<S: Read + Write>(&self, stream: &mut S) -> WireResult<FetchResponse> {
-        stream
-            .write_all(&self.encode())
-            .map_err(|e| format!("sending a fetch: {e}"))?;
-        let mut size = [0u8; 4];
-        stream
-            .read_exact(&mut size)
-            .map_err(|e| format!("reading a fetch response: {e}"))?;
-        let size = i32::from_be_bytes(size);
-        if !(4..=256 << 20).contains(&size) {
-            return Err(format!("a fetch response of {size} bytes"));
-        }
-        let mut body = vec![0u8; size as usize];
-        stream
-            .read_exact(&mut body)
-            .map_err(|e| format!("reading a fetch response: {e}"))?;
-        let response = FetchResponse::decode(&body)?;
-        if response.correlation != self.correlation {
-            return Err(format!(
-                "a fetch response for request {} to request {}",
-                response.correlation, self.correlation
-            ));
-        }
-        Ok(response)
+        FetchResponse::decode(&exchange(stream, &self.encode(), self.correlation)?)
     }
+}
+
+/// CreateTopics' API key.
+const CREATE_TOPICS: i16 = 19;
+/// The CreateTopics version spoken (the oldest Kafka 4 serves; KIP-896 removed v0 and v1).
+const CREATE_TOPICS_VERSION: i16 = 2;
+/// CreateTopics' error for a topic that is there already.
+pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+
+/// A CreateTopics request for one topic with topic-level configs (rskafka's creates none).
+#[derive(Clone, Debug)]
+pub struct CreateTopic<'a> {
+    /// Correlation id, echoed by the broker.
+    pub correlation: i32,
+    /// The topic.
+    pub topic: &'a str,
+    /// Its partitions (replication factor 1).
+    pub partitions: i32,
+    /// Its configs, `(name, value)`.
+    pub configs: &'a [(&'a str, &'a str)],
+}
+
+impl CreateTopic<'_> {
+    /// The request, size-prefixed, as it goes on the wire.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = vec![0; 4];
+        b.extend_from_slice(&CREATE_TOPICS.to_be_bytes());
+        b.extend_from_slice(&CREATE_TOPICS_VERSION.to_be_bytes());
+        b.extend_from_slice(&self.correlation.to_be_bytes());
+        put_string(&mut b, "streamlab");
+        b.extend_from_slice(&1i32.to_be_bytes());
+        put_string(&mut b, self.topic);
+        b.extend_from_slice(&self.partitions.to_be_bytes());
+        b.extend_from_slice(&1i16.to_be_bytes()); // replication factor
+        b.extend_from_slice(&0i32.to_be_bytes()); // no manual assignment
+        b.extend_from_slice(&(self.configs.len() as i32).to_be_bytes());
+        for (k, v) in self.configs {
+            put_string(&mut b, k);
+            put_string(&mut b, v);
+        }
+        b.extend_from_slice(&10_000i32.to_be_bytes()); // timeout ms
+        b.push(0); // validate only: no
+        let size = (b.len() - 4) as i32;
+        b[..4].copy_from_slice(&size.to_be_bytes());
+        b
+    }
+
+    /// Sends the request on `stream`; returns the topic's error code (0: created) and message.
+    pub fn exchange<S: Read + Write>(&self, stream: &mut S) -> WireResult<(i16, Option<String>)> {
+        let body = exchange(stream, &self.encode(), self.correlation)?;
+        let mut c = Cursor {
+            bytes: &body[4..],
+            what: "create-topics response",
+        };
+        let _throttle_ms = c.i32()?;
+        for _ in 0..c.count()? {
+            let name = c.string()?;
+            let error = c.i16()?;
+            let n = c.i16()?;
+            let message = (n >= 0)
+                .then(|| c.take(n as usize).map(|m| String::from_utf8_lossy(m).into_owned()))
+                .transpose()?;
+            if name == self.topic.as_bytes() {
+                return Ok((error, message));
+            }
+        }
+        Err(format!("the create-topics response does not name {}", self.topic))
+    }
+}
+
+/// Sends a size-prefixed request and reads the response body (correlation id first), checking
+/// it answers `correlation`.
+fn exchange<S: Read + Write>(stream: &mut S, request: &[u8], correlation: i32) -> WireResult<Vec<u8>> {
+    stream
+        .write_all(request)
+        .map_err(|e| format!("sending a request: {e}"))?;
+    let mut size = [0u8; 4];
+    stream
+        .read_exact(&mut size)
+        .map_err(|e| format!("reading a response: {e}"))?;
+    let size = i32::from_be_bytes(size);
+    if !(4..=256 << 20).contains(&size) {
+        return Err(format!("a response of {size} bytes"));
+    }
+    let mut body = vec![0u8; size as usize];
+    stream
+        .read_exact(&mut body)
+        .map_err(|e| format!("reading a response: {e}"))?;
+    let answered = i32::from_be_bytes(body[..4].try_into().expect("4 bytes"));
+    if answered != correlation {
+        return Err(format!("a response to request {answered} for request {correlation}"));
+    }
+    Ok(body)
 }
 
 /// A transaction the broker reports aborted in the fetched range.
@@ -158,6 +229,9 @@ pub struct Record {
     pub offset: i64,
     /// Timestamp, ms (the producer's, or the log-append time on a `LogAppendTime` topic).
     pub timestamp_ms: i64,
+    /// `timestamp_ms` is the broker's log-append time (the topic's
+    /// `message.timestamp.type = LogAppendTime`).
+    pub log_append_time: bool,
     /// The value (`None`: a tombstone).
     pub value: Option<Vec<u8>>,
 }
@@ -370,6 +444,7 @@ fn decode_batch(bytes: &[u8]) -> WireResult<RecordBatch> {
                 } else {
                     base_timestamp + timestamp_delta
                 },
+                log_append_time,
                 value: value.map(<[u8]>::to_vec),
             });
         }
@@ -518,6 +593,53 @@ pub(crate) mod tests {
         for cut in 0..40 {
             let b = batch(0, -1, false, Ok(&["abc"]));
             let _ = FetchResponse::decode(&b[..cut]);
+        }
+    }
+
+    #[test]
+    fn create_topics_carries_the_configs_and_reads_the_topic_error() {
+        let request = CreateTopic {
+            correlation: 4,
+            topic: "out",
+            partitions: 2,
+            configs: &[("message.timestamp.type", "LogAppendTime")],
+        };
+        let bytes = request.encode();
+        assert_eq!(&bytes[4..8], &[0, 19, 0, 2]);
+        assert!(bytes.windows(13).any(|w| w == b"LogAppendTime"));
+        let mut answer = Vec::new();
+        let mut body = 4i32.to_be_bytes().to_vec();
+        body.extend_from_slice(&0i32.to_be_bytes());
+        body.extend_from_slice(&1i32.to_be_bytes());
+        put_string(&mut body, "out");
+        body.extend_from_slice(&TOPIC_ALREADY_EXISTS.to_be_bytes());
+        put_string(&mut body, "exists");
+        answer.extend_from_slice(&(body.len() as i32).to_be_bytes());
+        answer.extend(body);
+        let mut stream = std::io::Cursor::new(answer);
+        let mut duplex = Duplex(&mut stream, Vec::new());
+        assert_eq!(
+            request.exchange(&mut duplex),
+            Ok((TOPIC_ALREADY_EXISTS, Some("exists".into())))
+        );
+        assert_eq!(duplex.1, bytes, "the request went out as encoded");
+    }
+
+    /// Reads from a buffer, keeps what is written.
+    struct Duplex<'a>(&'a mut std::io::Cursor<Vec<u8>>, Vec<u8>);
+
+    impl Read for Duplex<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+
+    impl Write for Duplex<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.1.write(buf)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
     }
 

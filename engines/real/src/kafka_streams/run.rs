@@ -110,6 +110,9 @@ pub struct KafkaStreamsOutcome {
     /// Output records dropped because their transaction aborted (a killed instance's open
     /// transaction under `exactly_once_v2`).
     pub aborted: u64,
+    /// The broker's output hop of every result outside the warm-up, ns (see
+    /// [`crate::kafka::consumer::Consumed::output_hop_ns`]).
+    pub output_hop_ns: Vec<u64>,
 }
 
 impl KafkaStreamsLaunch {
@@ -217,6 +220,7 @@ pub fn run_kafka_streams(launch: &KafkaStreamsLaunch, events: &[Event]) -> Resul
         cluster: cluster_note,
         crash,
         aborted: consumed.aborted,
+        output_hop_ns: consumed.output_hop_ns,
     })
 }
 

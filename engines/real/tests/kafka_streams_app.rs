@@ -98,18 +98,21 @@ fn run_crashed(
     Some(outcome)
 }
 
+/// Clicks and views counted per campaign in 1 s tumbling windows.
+const WINDOWED_COUNT: &str = r#"
+filter_kinds = ["click", "view"]
+lookup_join = true
+[aggregate]
+key_by = "campaign"
+window = { kind = "tumbling", size = "1s" }
+function = "count"
+"#;
+
 #[test]
 fn a_windowed_count_per_campaign_equals_the_reference() {
     run(
         "ks-windowed",
-        r#"
-        filter_kinds = ["click", "view"]
-        lookup_join = true
-        [aggregate]
-        key_by = "campaign"
-        window = { kind = "tumbling", size = "1s" }
-        function = "count"
-        "#,
+        WINDOWED_COUNT,
         // The workload's events are up to 200 ms out of order (the default disorder bound): the
         // grace period must cover it, or Kafka Streams drops them as late, as it should.
         KafkaStreamsConfig {
@@ -146,14 +149,7 @@ fn a_stateless_pipeline_delivers_every_row_once() {
 fn a_killed_exactly_once_application_restarts_without_duplicates_or_losses() {
     let Some(outcome) = run_crashed(
         "ks-crash-eos",
-        r#"
-        filter_kinds = ["click", "view"]
-        lookup_join = true
-        [aggregate]
-        key_by = "campaign"
-        window = { kind = "tumbling", size = "1s" }
-        function = "count"
-        "#,
+        WINDOWED_COUNT,
         KafkaStreamsConfig {
             processing_guarantee: streamlab_real_engines::kafka_streams::config::ProcessingGuarantee::ExactlyOnceV2,
             grace: Span::from_ms(400),

@@ -94,7 +94,8 @@ impl KafkaLink {
         .exchange(&mut stream)
         .map_err(|e| RealEngineError::Kafka(format!("creating topic {topic} on {}: {e}", self.bootstrap)))?;
         match error {
-            0 | crate::kafka::wire::TOPIC_ALREADY_EXISTS => self.create_topic(topic, partitions),
+            0 => self.wait_for_leaders(topic, partitions),
+            crate::kafka::wire::TOPIC_ALREADY_EXISTS => self.create_topic(topic, partitions),
             code => Err(RealEngineError::Kafka(format!(
                 "creating topic {topic} on {}: Kafka error code {code}{}",
                 self.bootstrap,
@@ -150,7 +151,11 @@ impl KafkaLink {
         self.runtime
             .block_on(controller.create_topic(topic, partitions as i32, 1, 10_000))
             .map_err(|e| RealEngineError::Kafka(format!("creating topic {topic} on {bootstrap}: {e}")))?;
-        // Each partition answers once it has a leader.
+        self.wait_for_leaders(topic, partitions)
+    }
+
+    /// Waits until every partition of `topic` has a leader (a new topic's are being elected).
+    fn wait_for_leaders(&self, topic: &str, partitions: u32) -> Result<()> {
         for p in 0..partitions as i32 {
             self.runtime
                 .block_on(async {

@@ -20,13 +20,17 @@ use std::collections::HashMap;
 
 use crate::kafka::wire::{Marker, RecordBatch};
 
+/// A record held until its transaction ends: its value and its log-append time (ms), if the
+/// topic keeps one.
+type HeldRecord = (Vec<u8>, Option<i64>);
+
 /// One partition's reading position and the open transactions' records.
 #[derive(Debug, Default)]
 pub struct CommittedPartition {
     /// The next offset to fetch.
     pub next: i64,
-    /// Records of open transactions (value, log-append time), by producer id.
-    open: HashMap<i64, Vec<(Vec<u8>, Option<i64>)>>,
+    /// Records of open transactions, by producer id.
+    open: HashMap<i64, Vec<HeldRecord>>,
     /// Records dropped because their transaction aborted.
     pub aborted: u64,
     /// Transactions committed.

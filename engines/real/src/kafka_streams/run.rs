@@ -178,6 +178,7 @@ pub fn run_kafka_streams(launch: &KafkaStreamsLaunch, events: &[Event]) -> Resul
     let startup = zero.saturating_duration_since(started);
 
     let mut crash = None;
+    let mut count_at_restart: Option<u64> = None;
     let (mut last_count, mut last_change) = (consumer.received(), Instant::now());
     loop {
         if let Some(status) = group.leader().try_wait().map_err(io(&log))? {
@@ -195,13 +196,17 @@ pub fn run_kafka_streams(launch: &KafkaStreamsLaunch, events: &[Event]) -> Resul
         }
         if let Some(at) = launch.crash_at.filter(|&at| crash.is_none() && clock.now() >= at) {
             crash = Some(app.crash_and_restart(&mut group, &clock, &bootstrap, at)?);
-            last_change = Instant::now();
+            (count_at_restart, last_change) = (Some(consumer.received()), Instant::now());
         }
         let count = consumer.received();
         if count != last_count {
             (last_count, last_change) = (count, Instant::now());
         }
-        if producer.is_finished() && last_change.elapsed() >= launch.quiet && !consumer.transaction_open() {
+        // After a restart, quiet only counts once results flow again: the restarted application
+        // may wait for the killed one's open transaction (on its repartition topic) to abort —
+        // up to `transaction.timeout.ms` when its transactional id is new.
+        let resumed = count_at_restart.is_none_or(|c| count > c);
+        if producer.is_finished() && resumed && last_change.elapsed() >= launch.quiet && !consumer.transaction_open() {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));

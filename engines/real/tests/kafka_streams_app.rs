@@ -94,7 +94,21 @@ fn run_crashed(
     let last = events.iter().map(|e| e.event_time).max().unwrap();
     let closed_by = streamlab_real_engines::kafka_streams::config::closed_by(&config, &pipeline, last);
     let check = ReferenceCheck::compare(&expected, &outputs.delivered, pipeline.is_stateful(), closed_by);
-    assert!(check.matches(), "{}", check.describe());
+    if !check.matches() {
+        let log = std::fs::read_to_string(dir.join("engine.log")).unwrap_or_default();
+        let telling: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("streamlab:") || l.contains("ERROR") || l.contains("WARN"))
+            .collect();
+        panic!(
+            "{}\naborted {}, crash {:?}, {} lines\nengine log (state changes, warnings):\n{}",
+            check.describe(),
+            outcome.aborted,
+            outcome.crash,
+            outcome.lines.len(),
+            telling[telling.len().saturating_sub(40)..].join("\n")
+        );
+    }
     Some(outcome)
 }
 

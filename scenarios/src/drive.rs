@@ -9,8 +9,9 @@
 //! events are appended to the source log, every engine runs up to the segment's end, what it
 //! delivered is handed to the caller, and the events every reader is past are released. An
 //! hour of a high-rate clickstream therefore needs only a few seconds of it in memory, and the
-//! results are the same as in one piece. The engines themselves are built by their
-//! [`crate::executor`].
+//! results are the same as in one piece. The next segment is generated on a thread of its own
+//! while the engines run this one ([`crate::segments`]). The engines themselves are built by
+//! their [`crate::executor`].
 
 use streamlab_engines::run::{Delivered, EngineRun, OutputStream};
 use streamlab_engines::source::SourceLog;

@@ -8,32 +8,17 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use streamlab_engines::dataflow::{live::run_live, DataflowConfig, JobContext};
-use streamlab_engines::event::{Event, EventKind};
+use streamlab_engines::event::Event;
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, Trigger};
-use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
 use streamlab_engines::runtime::{LiveClock, SimRuntime};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Span, NANOS_PER_SEC};
 use streamlab_workloads::{campaign_table, generate, ClickstreamConfig, RateProfile};
 
-const EVENTS: usize = 200_000;
+mod pipelines;
+use pipelines::quickstart_pipeline;
 
-fn quickstart_pipeline() -> PipelineSpec {
-    PipelineSpec {
-        filter_kinds: Some(vec![EventKind::Click]),
-        lookup_join: true,
-        project: vec![],
-        aggregate: Some(Aggregation {
-            key_by: Field::Campaign,
-            window: WindowSpec::Tumbling {
-                size: Span::from_ms(2000),
-            },
-            function: AggFunc::Count,
-            field: None,
-        }),
-        ..Default::default()
-    }
-}
+const EVENTS: usize = 200_000;
 
 fn engines(c: &mut Criterion) {
     let cfg = ClickstreamConfig {

@@ -56,6 +56,9 @@ use streamlab_engines::time::{Span, NANOS_PER_SEC};
 use streamlab_scenarios::profile::load_profile;
 use streamlab_workloads::{campaign_table, generate, ClickstreamConfig, RateProfile};
 
+mod pipelines;
+use pipelines::quickstart_pipeline;
+
 /// Events per YSB iteration: about 40 s of event time at 100,000 events/s.
 const YSB_EVENTS: usize = 4_000_000;
 
@@ -433,24 +436,6 @@ fn measurement_overhead(c: &mut Criterion) {
     }
     streamlab_engines::latency::set_recording(true);
     group.finish();
-}
-
-/// The quickstart pipeline: filter clicks → campaign lookup → 2 s tumbling count per campaign.
-fn quickstart_pipeline() -> PipelineSpec {
-    PipelineSpec {
-        filter_kinds: Some(vec![EventKind::Click]),
-        lookup_join: true,
-        project: vec![],
-        aggregate: Some(Aggregation {
-            key_by: Field::Campaign,
-            window: WindowSpec::Tumbling {
-                size: Span::from_ms(2000),
-            },
-            function: AggFunc::Count,
-            field: None,
-        }),
-        ..Default::default()
-    }
 }
 
 /// Target 4: simulated events per wall-clock second, both engines, on the quickstart pipeline.

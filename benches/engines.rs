@@ -2,38 +2,23 @@
 //! (filter clicks → campaign lookup → 2 s tumbling count per campaign), over 200,000
 //! in-memory events that have all arrived, so the figure is processing speed, not the rate.
 //!
+//! The simulator's speed (target 4) is measured in `benches/targets.rs` (`-- simulator`).
+//!
 //! Run with `cargo bench --bench engines`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use streamlab_engines::cluster::Cluster;
-use streamlab_engines::dataflow::{live::run_live, sim::run_simulated, DataflowConfig, JobContext};
-use streamlab_engines::event::{Event, EventKind};
+use streamlab_engines::dataflow::{live::run_live, DataflowConfig, JobContext};
+use streamlab_engines::event::Event;
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, Trigger};
-use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
 use streamlab_engines::runtime::{LiveClock, SimRuntime};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Span, NANOS_PER_SEC};
-use streamlab_scenarios::profile::load_profile;
 use streamlab_workloads::{campaign_table, generate, ClickstreamConfig, RateProfile};
 
-const EVENTS: usize = 200_000;
+mod pipelines;
+use pipelines::quickstart_pipeline;
 
-fn quickstart_pipeline() -> PipelineSpec {
-    PipelineSpec {
-        filter_kinds: Some(vec![EventKind::Click]),
-        lookup_join: true,
-        project: vec![],
-        aggregate: Some(Aggregation {
-            key_by: Field::Campaign,
-            window: WindowSpec::Tumbling {
-                size: Span::from_ms(2000),
-            },
-            function: AggFunc::Count,
-            field: None,
-        }),
-        ..Default::default()
-    }
-}
+const EVENTS: usize = 200_000;
 
 fn engines(c: &mut Criterion) {
     let cfg = ClickstreamConfig {
@@ -86,62 +71,5 @@ fn engines(c: &mut Criterion) {
     group.finish();
 }
 
-/// The simulator: both engines on virtual time, priced by the `local` cost profile, over ten
-/// simulated seconds of the quickstart pipeline at 100,000 events/s (generated beforehand, so
-/// this is the engines' and the simulator's own speed; the generator has its own bench).
-fn simulator(c: &mut Criterion) {
-    let cfg = ClickstreamConfig {
-        rate: RateProfile::Constant {
-            events_per_second: 100_000.0,
-        },
-        ..Default::default()
-    };
-    let events = generate(&cfg, 42, 10 * NANOS_PER_SEC);
-    let table = campaign_table(&cfg, 42);
-    let partitions = cfg.partitions as usize;
-    let log = SourceLog::from_events(partitions, events);
-    let pipeline = quickstart_pipeline();
-    let costs = load_profile("local", std::path::Path::new("."))
-        .expect("built-in profile")
-        .costs;
-    let until = 12 * NANOS_PER_SEC;
-
-    let mut group = c.benchmark_group("simulator");
-    group.throughput(Throughput::Elements(log.len() as u64));
-    group.sample_size(10);
-    group.bench_function("micro_batch_quickstart_virtual_time", |b| {
-        let mb = MicroBatchConfig {
-            trigger: Trigger::ProcessingTime {
-                interval: Span::from_ms(1000),
-            },
-            watermark_delay: Span::from_ms(200),
-            ..Default::default()
-        };
-        b.iter_batched(
-            || MicroBatchEngine::new("mb", mb, &pipeline, &table, partitions).unwrap(),
-            |mut engine| engine.run(&mut SimRuntime::new(2, costs), &log, until),
-            BatchSize::PerIteration,
-        )
-    });
-    group.bench_function("per_record_quickstart_virtual_time", |b| {
-        let pr = DataflowConfig {
-            out_of_orderness: Span::from_ms(200),
-            ..Default::default()
-        };
-        b.iter(|| {
-            run_simulated(
-                &JobContext::new("pr", &pr, &pipeline, &table, log.partitions()),
-                &log,
-                &costs,
-                Cluster::default(),
-                until,
-                false,
-            )
-            .unwrap()
-        })
-    });
-    group.finish();
-}
-
-criterion_group!(benches, engines, simulator);
+criterion_group!(benches, engines);
 criterion_main!(benches);

@@ -22,8 +22,13 @@
 //! * `measurement_overhead` — the same stateless runs with latency recording on and off
 //!   ([`streamlab_engines::latency::set_recording`]); their ratio is what recording costs.
 //!
-//! The simulator's target is `cargo bench --bench engines -- simulator`; heap state per key is
-//! `cargo bench --bench state_bytes` (its own binary, so the resident memory it reports is a
+//! * `simulator` — target 4: both engines on virtual time, priced by the `local` cost profile,
+//!   over ten simulated seconds of the quickstart pipeline (filter clicks → campaign lookup →
+//!   2 s tumbling count per campaign) at 100,000 events/s, generated beforehand (the generator
+//!   has its own bench): simulated events per wall-clock second. The outputs are the golden
+//!   ones (`tests/simulated_outputs.rs` pins the same engine code).
+//!
+//! Heap state per key is `cargo bench --bench state_bytes` (its own binary, so the resident memory it reports is a
 //! fresh process's).
 //!
 //! Run with `cargo bench --bench targets`.
@@ -34,7 +39,9 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput};
 use std::sync::{Arc, Mutex};
 
+use streamlab_engines::cluster::Cluster;
 use streamlab_engines::dataflow::live::{run_live, run_live_durable, IncarnationPlan, LiveFaults};
+use streamlab_engines::dataflow::sim::run_simulated;
 use streamlab_engines::dataflow::{DataflowConfig, JobContext};
 use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::microbatch::checkpoint::CheckpointDir;
@@ -43,10 +50,14 @@ use streamlab_engines::operators::Output;
 use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
 use streamlab_engines::reference;
 use streamlab_engines::run::{Delivered, OutputStream};
-use streamlab_engines::runtime::{LiveClock, LiveRuntime};
+use streamlab_engines::runtime::{LiveClock, LiveRuntime, SimRuntime};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Span, NANOS_PER_SEC};
+use streamlab_scenarios::profile::load_profile;
 use streamlab_workloads::{campaign_table, generate, ClickstreamConfig, RateProfile};
+
+mod pipelines;
+use pipelines::quickstart_pipeline;
 
 /// Events per YSB iteration: about 40 s of event time at 100,000 events/s.
 const YSB_EVENTS: usize = 4_000_000;
@@ -427,8 +438,61 @@ fn measurement_overhead(c: &mut Criterion) {
     group.finish();
 }
 
+/// Target 4: simulated events per wall-clock second, both engines, on the quickstart pipeline.
+fn simulator(c: &mut Criterion) {
+    let cfg = ClickstreamConfig {
+        rate: RateProfile::Constant {
+            events_per_second: 100_000.0,
+        },
+        ..Default::default()
+    };
+    let events = generate(&cfg, 42, 10 * NANOS_PER_SEC);
+    let table = campaign_table(&cfg, 42);
+    let partitions = cfg.partitions as usize;
+    let log = SourceLog::from_events(partitions, events);
+    let pipeline = quickstart_pipeline();
+    let costs = load_profile("local", std::path::Path::new("."))
+        .expect("built-in profile")
+        .costs;
+    let until = 12 * NANOS_PER_SEC;
+    let mb = MicroBatchConfig {
+        trigger: Trigger::ProcessingTime {
+            interval: Span::from_ms(1000),
+        },
+        watermark_delay: Span::from_ms(200),
+        ..Default::default()
+    };
+    let pr = DataflowConfig {
+        out_of_orderness: Span::from_ms(200),
+        ..Default::default()
+    };
+    let run_mb = || {
+        MicroBatchEngine::new("mb", mb, &pipeline, &table, partitions)
+            .unwrap()
+            .run(&mut SimRuntime::new(2, costs), &log, until)
+    };
+    let run_pr = || {
+        run_simulated(
+            &JobContext::new("pr", &pr, &pipeline, &table, log.partitions()),
+            &log,
+            &costs,
+            Cluster::default(),
+            until,
+            false,
+        )
+        .unwrap()
+    };
+    // Both deliver windows (each one's exact results are pinned by the goldens).
+    assert!(run_mb().counts.outputs > 0 && run_pr().counts.outputs > 0);
+    let mut group = target_group(c, "simulator", log.len());
+    group.bench_function("micro_batch_quickstart_virtual_time", |b| b.iter(run_mb));
+    group.bench_function("per_record_quickstart_virtual_time", |b| b.iter(run_pr));
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    simulator,
     stateless,
     ysb,
     micro_batch_fixed_cost,

@@ -9,8 +9,9 @@
 //! events are appended to the source log, every engine runs up to the segment's end, what it
 //! delivered is handed to the caller, and the events every reader is past are released. An
 //! hour of a high-rate clickstream therefore needs only a few seconds of it in memory, and the
-//! results are the same as in one piece. The engines themselves are built by their
-//! [`crate::executor`].
+//! results are the same as in one piece. The next segment is generated on a thread of its own
+//! while the engines run this one ([`crate::segments`]). The engines themselves are built by
+//! their [`crate::executor`].
 
 use streamlab_engines::run::{Delivered, EngineRun, OutputStream};
 use streamlab_engines::source::SourceLog;
@@ -183,29 +184,29 @@ pub fn run_engines(
         let partitions = workload.partitions;
         let mut log = SourceLog::from_events(partitions, []);
         log.set_outages(workload.outages.clone());
-        let mut feed = workload.feed();
-        let mut buf = Vec::new();
-        let mut t = 0;
-        while t < until {
-            let to = workload.segment_end(t, SEGMENT, SEGMENT_EVENTS).min(until);
-            buf.clear();
-            feed.fill_until(to, &mut buf);
-            log.append(buf.drain(..));
-            let mut consumed = vec![usize::MAX; partitions];
-            for (i, engine) in &mut segmented {
-                let (delivered, read) = engine.advance(&log, to).map_err(|message| RunError::Engine {
-                    path: scenario.path.clone(),
-                    engine: engines[*i].name.clone(),
-                    message,
-                })?;
-                on_output(*i, delivered)?;
-                for (c, r) in consumed.iter_mut().zip(read) {
-                    *c = (*c).min(r);
+        // The next segment is generated on a thread of its own while the engines run this one.
+        crate::segments::generated_ahead(workload, until, SEGMENT, SEGMENT_EVENTS, |segments, recycle| {
+            for segment in segments.iter() {
+                let to = segment.to;
+                let mut buf = segment.events;
+                log.append(buf.drain(..));
+                recycle.give_back(buf);
+                let mut consumed = vec![usize::MAX; partitions];
+                for (i, engine) in &mut segmented {
+                    let (delivered, read) = engine.advance(&log, to).map_err(|message| RunError::Engine {
+                        path: scenario.path.clone(),
+                        engine: engines[*i].name.clone(),
+                        message,
+                    })?;
+                    on_output(*i, delivered)?;
+                    for (c, r) in consumed.iter_mut().zip(read) {
+                        *c = (*c).min(r);
+                    }
                 }
+                log.release_before(&consumed);
             }
-            log.release_before(&consumed);
-            t = to;
-        }
+            Ok::<(), RunError>(())
+        })?;
         for (i, engine) in segmented {
             let mut run = engine.finish();
             on_output(i, std::mem::take(&mut run.delivered))?;

@@ -49,6 +49,7 @@ pub mod recovery;
 pub mod results;
 pub mod rss;
 pub mod runner;
+pub mod segments;
 pub mod sink;
 pub mod spec;
 pub mod stability;

@@ -9,7 +9,7 @@
 //! Invariant: [`SimulatedDataflow::consumed_offsets`] never exceeds what a restart could rewind
 //! to, so releasing the source log below it loses nothing a replay needs.
 
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -80,6 +80,8 @@ impl SimulatedDataflow {
         let mut links = SimLinks {
             rows: Rc::default(),
             results: Rc::default(),
+            spare_rows: Vec::new(),
+            spare_results: Vec::new(),
         };
         let pools = BufferPools::default();
         let g = JobGraph::build(job, &mut links, &pools, SinkOperator::new(cfg.sink))?;
@@ -112,7 +114,7 @@ impl SimulatedDataflow {
             link_last: vec![0; n * n],
             jitter_draws: 0,
             scheduled: vec![None; n + 2],
-            queue: BinaryHeap::new(),
+            queue: Default::default(),
             seq: 0,
             links,
             pools,

@@ -42,6 +42,10 @@ impl<T> Link<T> for SimLink<T> {
 pub(super) struct SimLinks {
     pub(super) rows: Outbox<Row>,
     pub(super) results: Outbox<Output>,
+    /// Emptied outboxes swapped in while a step's messages are delivered, so delivering
+    /// allocates nothing.
+    pub(super) spare_rows: Vec<(usize, Message<Row>)>,
+    pub(super) spare_results: Vec<(usize, Message<Output>)>,
 }
 
 impl Links for SimLinks {
@@ -90,8 +94,13 @@ impl Sim {
     /// Delivers what subtask `from` sent, leaving at `at`; returns the work of sending it.
     pub(super) fn deliver(&mut self, from: usize, at: Nanos) -> Work {
         let mut work = Work::default();
-        let rows: Vec<_> = self.links.rows.borrow_mut().drain(..).collect();
-        let results: Vec<_> = self.links.results.borrow_mut().drain(..).collect();
+        if self.links.rows.borrow().is_empty() && self.links.results.borrow().is_empty() {
+            return work;
+        }
+        let mut rows = std::mem::take(&mut self.links.spare_rows);
+        std::mem::swap(&mut rows, &mut *self.links.rows.borrow_mut());
+        let mut results = std::mem::take(&mut self.links.spare_results);
+        std::mem::swap(&mut results, &mut *self.links.results.borrow_mut());
         let n = self.subtasks.len();
         let mut send = |sim: &mut Self, to: usize, items: usize, msg: Inbound| {
             let bytes = (items * ROW_WIRE_BYTES) as u64;
@@ -105,7 +114,13 @@ impl Sim {
                 } else {
                     0.0
                 };
-                (sim.cost.exchange_latency_ns + jitter).round() as Nanos
+                let delay = sim.cost.exchange_latency_ns + jitter;
+                // Streamlab's own engines: no delay, and no libm `round` per message.
+                if delay == 0.0 {
+                    0
+                } else {
+                    delay.round() as Nanos
+                }
             };
             if items > 0 {
                 work.buffers += 1;
@@ -119,14 +134,16 @@ impl Sim {
             q.insert(pos, (arrival, msg));
             sim.schedule(to, arrival);
         };
-        for (to, msg) in rows {
+        for (to, msg) in rows.drain(..) {
             let items = data_len(&msg) as usize;
             send(self, to, items, Inbound::Rows(msg));
         }
-        for (to, msg) in results {
+        for (to, msg) in results.drain(..) {
             let items = data_len(&msg) as usize;
             send(self, to, items, Inbound::Results(msg));
         }
+        self.links.spare_rows = rows;
+        self.links.spare_results = results;
         // Network latency, bandwidth and the exchange latency are delays, not CPU: the sender pays serialization and
         // the hand-off only.
         work

@@ -41,12 +41,12 @@ mod job;
 mod links;
 mod restart;
 mod steps;
+mod wakeups;
 
 pub use job::{run_simulated, SimulatedDataflow, SimulatedStop};
 pub use links::SimLink;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::checkpoint::CheckpointError;
 use crate::cluster::Cluster;
@@ -87,7 +87,7 @@ struct Sim {
     /// Buffers given an exchange jitter so far: the jitter generator's position.
     jitter_draws: u64,
     scheduled: Vec<Option<Nanos>>,
-    queue: BinaryHeap<Reverse<(Nanos, u64, usize)>>,
+    queue: wakeups::WakeUps,
     seq: u64,
     links: SimLinks,
     pools: BufferPools,
@@ -121,7 +121,9 @@ impl Sim {
         self.subtasks.len() + 1
     }
 
-    /// The price of `work` done in the current step, slowdowns in force included.
+    /// The price of `work` done in the current step, slowdowns in force included. Inlined, so
+    /// each step's price is computed from the counts it set (see [`CostModel::price`]).
+    #[inline(always)]
     fn priced(&self, work: &Work) -> Nanos {
         if self.slowdowns.is_empty() {
             return self.cost.price(work);
@@ -137,12 +139,12 @@ impl Sim {
         }
         self.scheduled[k] = Some(t);
         self.seq += 1;
-        self.queue.push(Reverse((t, self.seq, k)));
+        self.queue.push((t, self.seq, k));
     }
 
     /// Processes every event before `to`.
     fn run(&mut self, source: &SourceLog, to: Nanos) {
-        while let Some(&Reverse((t, _, k))) = self.queue.peek() {
+        while let Some((t, _, k)) = self.queue.peek() {
             if t >= to || self.error.is_some() {
                 break;
             }

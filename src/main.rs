@@ -21,6 +21,11 @@ use streamlab_scenarios::sweep::{run_sweep, sweep_table, SweepOptions, SweepPara
 use streamlab_scenarios::validate::{comparison_table, validate};
 use streamlab_scenarios::workload::Workload;
 
+mod interrupt;
+mod progress;
+
+use progress::{EngineRuns, Progress};
+
 const EXAMPLES: &str = "\
 Examples:
   streamlab run scenarios/quickstart.toml
@@ -252,73 +257,9 @@ Examples:
   streamlab sweep scenarios/interval-sweep.toml --param engine[0].trigger.interval=100ms,250ms,500ms,1s,2s,5s
   streamlab sweep scenarios/key-skew.toml --param workload.page_zipf_exponent=0.5,1.1,1.5 --param engine[1].parallelism=1,2";
 
-/// Progress of `streamlab run` on stderr: on a terminal, a bar per engine run — elapsed wall
-/// time against the run's duration plus drain on the live clock, a spinner with the elapsed
-/// time on the simulated clock (its virtual time runs much faster); elsewhere one line per run.
-struct RunProgress {
-    /// The expected wall time of one live engine run, ms (`None`: simulated).
-    wall_ms: Option<u64>,
-    terminal: bool,
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl RunProgress {
-    fn new(wall_ms: Option<u64>) -> Self {
-        use std::io::IsTerminal;
-        Self {
-            wall_ms,
-            terminal: std::io::stderr().is_terminal(),
-            bar: None,
-        }
-    }
-
-    /// An engine run starts: the previous bar is finished (its line kept), a new one shown.
-    fn engine(&mut self, line: &str) {
-        if !self.terminal {
-            eprintln!("{line}");
-            return;
-        }
-        self.finish();
-        let bar = match self.wall_ms {
-            Some(ms) => {
-                let bar = indicatif::ProgressBar::new(ms);
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template("{msg}  [{bar:30}] {elapsed} of ~{len_s}")
-                        .expect("a valid progress template")
-                        .with_key("len_s", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                            let _ = write!(w, "{}s", s.len().unwrap_or(0) / 1000);
-                        })
-                        .progress_chars("=> "),
-                );
-                let ticking = bar.clone();
-                let start = std::time::Instant::now();
-                std::thread::spawn(move || {
-                    while !ticking.is_finished() {
-                        ticking.set_position((start.elapsed().as_millis() as u64).min(ms));
-                        std::thread::sleep(std::time::Duration::from_millis(200));
-                    }
-                });
-                bar
-            }
-            None => {
-                let bar = indicatif::ProgressBar::new_spinner();
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template("{spinner} {msg}  {elapsed} (simulated)")
-                        .expect("a valid progress template"),
-                );
-                bar
-            }
-        };
-        bar.set_message(line.to_string());
-        bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        self.bar = Some(bar);
-    }
-
-    fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish();
-        }
-    }
+/// Whether a run of `scenario` with `--clock` `clock` is on the live clock.
+fn live_clock(scenario: &Scenario, clock: Option<ClockArg>) -> bool {
+    clock.map_or(scenario.clock, Into::into) == ClockKind::Live
 }
 
 fn parse_span(s: &str) -> Result<Span, String> {
@@ -327,11 +268,11 @@ fn parse_span(s: &str) -> Result<Span, String> {
 
 fn main() -> ExitCode {
     // A real engine runs in a process group of its own, which the terminal's Ctrl-C does not
-    // reach: end every such group before exiting.
-    streamlab_real_engines::groups::end_groups_on_interrupt(|| {
-        eprintln!("interrupted: every engine process streamlab started has been ended");
-    });
+    // reach: end every such group first. `streamlab run` then stops cleanly (see `interrupt`).
+    streamlab_real_engines::groups::end_groups_on_interrupt(interrupt::on_interrupt);
     match run(Cli::parse()) {
+        // Interrupted, stopped cleanly: the results so far are written.
+        Ok(()) if interrupt::asked() => ExitCode::from(130),
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", describe(&e));
@@ -364,30 +305,6 @@ fn default_fit_scenarios(model: &str) -> anyhow::Result<Vec<PathBuf>> {
         anyhow::bail!("no scenarios/fit-{model}-*.toml here; name the scenarios to fit on");
     }
     Ok(found)
-}
-
-/// Now, UTC, as RFC 3339 to the second (civil date from the days since the epoch).
-fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// The error and its causes, `: `-separated, leaving out a cause whose text the message
@@ -427,16 +344,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let total = scenario.engines.len();
-            let live = opts.clock.unwrap_or(scenario.clock) == ClockKind::Live;
-            let wall = (duration.unwrap_or(scenario.duration).nanos() + scenario.drain.nanos()) / 1_000_000;
-            let mut progress = RunProgress::new(live.then_some(wall));
+            let progress = Progress::new(EngineRuns::Kept);
             let mut i = 0;
+            interrupt::stop_cleanly();
             let outcome = run_scenario(&scenario, &opts, |engine| {
                 i += 1;
-                progress.engine(&format!("[{i}/{total}] running `{}` ({})", engine.name, engine.model()));
+                progress.println(&format!("[{i}/{total}] running `{}` ({})", engine.name, engine.model()));
             });
             progress.finish();
             let outcome = outcome?;
+            for (engine, why) in &outcome.left_out {
+                println!("left out: `{engine}` (if_installed): {why}");
+            }
             println!("{}", streamlab_reports::summary::side_by_side_table(&outcome.summary));
             for run in &outcome.summary.runs {
                 for note in &run.notes {
@@ -451,6 +370,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ResultsLayout::LATENCY_CDF_PLOT,
                 ResultsLayout::LATENCY_OVER_TIME_PLOT
             );
+            if let Some(stop) = &outcome.summary.interrupted {
+                interrupt::explain(stop, &outcome.dir, &scenario.path, live_clock(&scenario, clock));
+            }
             Ok(())
         }
         Command::Sweep {
@@ -547,24 +469,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let scenario = Scenario::load(&scenario)?;
             let seed = seed.unwrap_or(scenario.seed);
             let duration = duration.unwrap_or(scenario.duration);
+            let mut progress = Progress::new(EngineRuns::Kept);
             if let Some(against) = against {
                 let models = parse_models(&against).map_err(anyhow::Error::msg)?;
                 let rows = validate_against(&scenario, seed, duration, &models, |engine, clock| {
-                    eprintln!(
-                        "running `{}` on the {}",
-                        engine.name,
-                        match clock {
-                            ClockKind::Live => format!("real {}", engine.model()),
-                            ClockKind::Simulated => "simulated clock (its native twin)".to_string(),
-                        }
-                    );
-                })?;
-                print!("{}", against_table(&rows));
+                    let on = match clock {
+                        ClockKind::Live => format!("real {}", engine.model()),
+                        ClockKind::Simulated => "simulated clock (its native twin)".to_string(),
+                    };
+                    progress.step(&format!("running `{}` on the {on}", engine.name), None);
+                });
+                progress.finish();
+                print!("{}", against_table(&rows?));
                 return Ok(());
             }
+            let steps = 2 * scenario.engines.len() as u64;
             let rows = validate(&scenario, seed, duration, |engine, clock| {
-                eprintln!("running `{}` on the {} clock", engine.name, clock.name());
-            })?;
+                progress.step(
+                    &format!("running `{}` on the {} clock", engine.name, clock.name()),
+                    Some(steps),
+                );
+            });
+            progress.finish();
+            let rows = rows?;
             print!("{}", comparison_table(&rows));
             for r in &rows {
                 println!("{} (live): {}", r.name, r.live_reference);
@@ -591,8 +518,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let scenario = Scenario::load(&scenario)?;
             let seed = seed.unwrap_or(scenario.seed);
+            let mut progress = Progress::new(EngineRuns::Cleared);
             let results = capacity(&scenario, seed, max_rate, |engine, p| {
-                eprintln!(
+                let line = format!(
                     "  {}: {:>14.0} events/s  {}  p99 {:.1} ms{}",
                     engine.name,
                     p.rate,
@@ -600,7 +528,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     p.latency.p99,
                     p.reason.as_deref().map(|r| format!("  ({r})")).unwrap_or_default()
                 );
-            })?;
+                progress.println(&line);
+                progress.step(&format!("probing `{}` at {:.0} events/s", engine.name, p.rate), None);
+            });
+            progress.finish();
+            let results = results?;
             println!(
                 "{:<28} {:>20} {:>12} {:>12}",
                 "engine", "sustainable events/s", "p50 (ms)", "p99 (ms)"
@@ -629,14 +561,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let scenario = Scenario::load(&scenario)?;
             let seed = seed.unwrap_or(scenario.seed);
+            let mut progress = Progress::new(EngineRuns::Cleared);
             let outcomes = crash_sweep(&scenario, seed, points, |o| {
+                let line = format!(
+                    "  {}: {}: {} duplicates, {} losses",
+                    o.engine, o.point, o.duplicates, o.losses
+                );
                 if o.duplicates > 0 || o.losses > 0 {
-                    eprintln!(
-                        "  {}: {}: {} duplicates, {} losses",
-                        o.engine, o.point, o.duplicates, o.losses
-                    );
+                    progress.println(&line);
                 }
-            })?;
+                progress.step(&line, None);
+            });
+            progress.finish();
+            let outcomes = outcomes?;
             print!("{}", crash_table(&outcomes));
             println!("(simulated crashes; duplicates and losses counted against a failure-free run)");
             Ok(())
@@ -680,13 +617,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let scenarios = paths.iter().map(|p| Scenario::load(p)).collect::<Result<Vec<_>, _>>()?;
                 let base = load_profile("local", std::path::Path::new("."))?;
                 let command = std::env::args().collect::<Vec<_>>().join(" ");
-                let fitted = fit(&scenarios, model, &base, &command, &utc_now(), |scenario, engine| {
-                    eprintln!(
+                let mut progress = Progress::new(EngineRuns::Kept);
+                let now = streamlab_scenarios::results::utc_now();
+                let fitted = fit(&scenarios, model, &base, &command, &now, |scenario, engine| {
+                    let line = format!(
                         "running `{}` of {} on the real {model}",
                         engine.name,
                         scenario.path.display()
                     );
-                })?;
+                    progress.step(&line, None);
+                });
+                progress.finish();
+                let fitted = fitted?;
                 for step in &fitted.steps {
                     eprintln!("fit: {step}");
                 }
@@ -704,7 +646,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 return Ok(());
             }
-            let profile = calibrate(|step| eprintln!("measuring {step}"));
+            let mut progress = Progress::new(EngineRuns::Cleared);
+            let profile = calibrate(|step| progress.step(&format!("measuring {step}"), None));
+            progress.finish();
             let text = profile.to_toml();
             match out {
                 Some(out) => {

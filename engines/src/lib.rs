@@ -28,6 +28,7 @@ pub mod microbatch;
 pub mod nexmark;
 pub mod operators;
 pub mod pipeline;
+pub mod pulse;
 pub mod recovery;
 pub mod reference;
 pub mod run;

@@ -26,8 +26,13 @@ pub type OutputHook = dyn FnMut(u64, &[Delivered]) -> std::io::Result<()> + Send
 ///
 /// Cloned, it is the same stream: a restarted incarnation of an engine delivers into the stream
 /// of the one it replaces. The receiver is called under a lock, once per chunk (never per output).
+/// A stream may carry the run's [`RunPulse`](crate::pulse::RunPulse), which the live drivers
+/// publish their progress to and read a stop request from.
 #[derive(Clone)]
-pub struct OutputStream(std::sync::Arc<std::sync::Mutex<Box<StreamReceiver>>>);
+pub struct OutputStream(
+    std::sync::Arc<std::sync::Mutex<Box<StreamReceiver>>>,
+    Option<std::sync::Arc<crate::pulse::RunPulse>>,
+);
 
 /// What an [`OutputStream`] hands each chunk of delivered outputs to.
 pub type StreamReceiver = dyn FnMut(&[Delivered]) + Send;
@@ -38,7 +43,18 @@ impl OutputStream {
 
     /// A stream into `receiver`.
     pub fn new(receiver: impl FnMut(&[Delivered]) + Send + 'static) -> Self {
-        Self(std::sync::Arc::new(std::sync::Mutex::new(Box::new(receiver))))
+        Self(std::sync::Arc::new(std::sync::Mutex::new(Box::new(receiver))), None)
+    }
+
+    /// The same stream, carrying the run's `pulse`.
+    pub fn with_pulse(mut self, pulse: std::sync::Arc<crate::pulse::RunPulse>) -> Self {
+        self.1 = Some(pulse);
+        self
+    }
+
+    /// The run's pulse, if the stream carries one.
+    pub fn pulse(&self) -> Option<&std::sync::Arc<crate::pulse::RunPulse>> {
+        self.1.as_ref()
     }
 
     /// Spark's `noop` sink, Flink's `DiscardingSink`: the outputs are delivered (visible, their

@@ -42,6 +42,22 @@ pub struct Summary {
     pub modelled: Vec<String>,
     /// One entry per engine configuration that ran, in the order they ran.
     pub runs: Vec<RunSummary>,
+    /// Set when the run was interrupted (Ctrl-C): the runs above hold what was made until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interrupted>,
+}
+
+/// When and where a run was interrupted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interrupted {
+    /// When, UTC (RFC 3339).
+    pub at_utc: String,
+    /// The engine run under way then (the last of `runs`), if one was.
+    pub engine: Option<String>,
+    /// How far that run's clock had got when it stopped, seconds.
+    pub at_s: Option<f64>,
+    /// The engine runs that never started.
+    pub not_run: Vec<String>,
 }
 
 /// The results of one engine configuration over the scenario.
@@ -176,6 +192,10 @@ pub struct Resources {
     /// Resident memory at the end of the run, bytes (live clock, Linux).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_rss_bytes: Option<u64>,
+    /// `throughput_eps_per_core` over the fastest real engine's (Spark, Flink, Kafka Streams)
+    /// of the same run, when the run has a real engine that read anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_core_vs_fastest_real: Option<f64>,
 }
 
 /// The cost of a run's failures, measured against a failure-free run.
@@ -339,6 +359,13 @@ pub fn side_by_side_table(summary: &Summary) -> String {
     row("per core (events/s)", &|r| {
         format!("{:.0}", r.resources.throughput_eps_per_core)
     });
+    if runs.iter().any(|r| r.resources.per_core_vs_fastest_real.is_some()) {
+        row("per core / fastest real", &|r| {
+            r.resources
+                .per_core_vs_fastest_real
+                .map_or_else(|| "-".to_string(), |x| format!("{x:.2}x"))
+        });
+    }
     if runs.iter().any(|r| r.resources.peak_rss_bytes.is_some()) {
         let mib = |b: Option<u64>| b.map_or_else(|| "-".to_string(), |b| format!("{:.1}", b as f64 / 1048576.0));
         row("start RSS (MiB)", &|r| mib(r.resources.start_rss_bytes));
@@ -471,6 +498,7 @@ mod tests {
                 ),
                 run("flink", "per-record", &[("buffer_wait", 0.25), ("processing", 0.125)]),
             ],
+            interrupted: None,
         }
     }
 

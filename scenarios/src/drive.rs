@@ -13,6 +13,7 @@
 //! while the engines run this one ([`crate::segments`]). The engines themselves are built by
 //! their [`crate::executor`].
 
+use streamlab_engines::pulse::RunPulse;
 use streamlab_engines::run::{Delivered, EngineRun, OutputStream};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Nanos, NANOS_PER_SEC};
@@ -24,6 +25,7 @@ use crate::executor::{
     check_failure_workers, executor, Durability, EngineRunContext, Prepared, RunContext, Segmented, WholeRun,
 };
 use crate::spec::Scenario;
+use crate::watch::{LatencyWindow, WatchedRun};
 use crate::workload::Workload;
 
 /// Virtual time a simulated run advances at once, at most.
@@ -80,27 +82,81 @@ pub fn engine_clock(
 /// as a slow sink would.
 const CHUNKS_IN_FLIGHT: usize = 16;
 
+/// A live discarding sink's stream: its outputs counted, their latency sampled, into the run's
+/// pulse, and dropped.
+fn discarding(watched: &WatchedRun) -> OutputStream {
+    let pulse = watched.pulse.clone();
+    // Every 64th output's latency: a discarding sink is where throughput is measured.
+    let mut figures = ChunkFigures::new(64);
+    OutputStream::new(move |d| figures.add(&pulse, d)).with_pulse(watched.pulse.clone())
+}
+
+/// What the driver publishes to a run's pulse from the outputs it is handed: their count, their
+/// latest instant and, about four times a second, their p99.
+struct ChunkFigures {
+    window: LatencyWindow,
+    published: std::time::Instant,
+}
+
+impl ChunkFigures {
+    fn new(stride: usize) -> Self {
+        Self {
+            window: LatencyWindow::new(stride),
+            published: std::time::Instant::now(),
+        }
+    }
+
+    fn add(&mut self, pulse: &RunPulse, chunk: &[Delivered]) {
+        pulse.add_outputs(chunk.len() as u64);
+        if let Some(last) = chunk.last() {
+            pulse.clock_at(last.at);
+        }
+        self.window.add(chunk);
+        if self.published.elapsed() >= std::time::Duration::from_millis(250) {
+            self.flush(pulse);
+        }
+    }
+
+    fn flush(&mut self, pulse: &RunPulse) {
+        self.window.publish(pulse);
+        self.published = std::time::Instant::now();
+    }
+}
+
+/// A finished run's figures, for a run whose engine published none while it ran (a simulated
+/// run in one go).
+fn publish_finished(pulse: &RunPulse, run: &EngineRun) {
+    pulse.clock_at(run.active_span.1);
+    pulse.events_total(run.counts.events);
+    pulse.falling_behind_total(run.counts.falling_behind);
+}
+
 /// Runs a live engine over `log` on a thread of its own while this one hands what its sink
 /// delivers to `on_output`, chunk by chunk: nothing it delivers is kept after it is handed on.
 fn stream_whole(
     run_whole: WholeRun<'_>,
     log: &SourceLog,
+    watched: &WatchedRun,
     on_output: &mut dyn FnMut(Vec<Delivered>) -> Result<()>,
 ) -> Result<std::result::Result<EngineRun, String>> {
     let (tx, rx) = crossbeam_channel::bounded::<Vec<Delivered>>(CHUNKS_IN_FLIGHT);
     let stream = OutputStream::new(move |d| {
         // The receiver only goes away once the engine has finished.
         let _ = tx.send(d.to_vec());
-    });
+    })
+    .with_pulse(watched.pulse.clone());
+    let mut figures = ChunkFigures::new(1);
     std::thread::scope(|s| {
         let engine = s.spawn(move || run_whole(log, Some(stream)));
         let mut failed = None;
         // Drained to the end even after an error, so the engine's sink never blocks for good.
         for chunk in rx.iter() {
+            figures.add(&watched.pulse, &chunk);
             if failed.is_none() {
                 failed = on_output(chunk).err();
             }
         }
+        figures.flush(&watched.pulse);
         let run = engine.join().expect("the engine's thread panicked");
         failed.map_or(Ok(run), Err)
     })
@@ -117,6 +173,21 @@ pub fn run_engines(
     on_start: &mut dyn FnMut(&EngineSpec),
     on_output: &mut dyn FnMut(usize, Vec<Delivered>) -> Result<()>,
 ) -> Result<Vec<EngineRun>> {
+    Ok(run_engines_until_stopped(ctx, engines, on_start, on_output)?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// [`run_engines`], which a stop request ([`crate::watch::request_stop`]) ends early: the run
+/// under way ends at its next batch, source step or segment with what it made, and the engines
+/// not started by then are skipped (`None`).
+pub fn run_engines_until_stopped(
+    ctx: &RunContext<'_>,
+    engines: &[&EngineSpec],
+    on_start: &mut dyn FnMut(&EngineSpec),
+    on_output: &mut dyn FnMut(usize, Vec<Delivered>) -> Result<()>,
+) -> Result<Vec<Option<EngineRun>>> {
     let RunContext {
         scenario,
         workload,
@@ -125,7 +196,9 @@ pub fn run_engines(
         ..
     } = *ctx;
     let mut runs: Vec<Option<EngineRun>> = engines.iter().map(|_| None).collect();
-    let mut segmented: Vec<(usize, Segmented)> = Vec::new();
+    let mut segmented: Vec<(usize, Segmented, WatchedRun)> = Vec::new();
+    let simulated = matches!(clock, ClockSetup::Simulated { .. });
+    let watch = |engine: &EngineSpec| crate::watch::begin(&engine.name, engine.model(), until, simulated);
     let mut full_log: Option<SourceLog> = None;
     // An engine with a profile of its own is priced with it on the simulated clock.
     let own_clocks = engines
@@ -139,6 +212,9 @@ pub fn run_engines(
         })
         .collect::<Result<Vec<_>>>()?;
     for (i, engine) in engines.iter().enumerate() {
+        if crate::watch::stop_requested() {
+            break;
+        }
         let refuse = |message: String| RunError::Engine {
             path: scenario.path.clone(),
             engine: engine.name.clone(),
@@ -156,19 +232,28 @@ pub fn run_engines(
         match prepared.map_err(refuse)? {
             Prepared::Segmented(s) => {
                 on_start(engine);
-                segmented.push((i, s));
+                segmented.push((i, s, watch(engine)));
             }
             Prepared::Whole(run_whole) => {
                 on_start(engine);
+                let watched = watch(engine);
                 let log = full_log.get_or_insert_with(|| workload.full_log());
                 crate::rss::reset_peak();
                 let start = crate::rss::resident();
-                let mut run = match clock {
-                    ClockSetup::Live if ctx.durability.discard => run_whole(log, Some(OutputStream::discard())),
-                    ClockSetup::Live => stream_whole(run_whole, log, &mut |d| on_output(i, d))?,
+                let run = match clock {
+                    ClockSetup::Live if ctx.durability.discard => run_whole(log, Some(discarding(&watched))),
+                    ClockSetup::Live => stream_whole(run_whole, log, &watched, &mut |d| on_output(i, d))?,
                     ClockSetup::Simulated { .. } => run_whole(log, None),
+                };
+                if let Ok(run) = &run {
+                    publish_finished(&watched.pulse, run);
                 }
-                .map_err(refuse)?;
+                watched.end();
+                let mut run = match run {
+                    // A real engine whose processes a Ctrl-C ended: the run stops here.
+                    Err(_) if crate::watch::stop_requested() => break,
+                    run => run.map_err(refuse)?,
+                };
                 if let (ClockSetup::Live, Some((_, at_start)), Some((peak, at_end))) =
                     (clock, start, crate::rss::resident())
                 {
@@ -184,34 +269,53 @@ pub fn run_engines(
         let partitions = workload.partitions;
         let mut log = SourceLog::from_events(partitions, []);
         log.set_outages(workload.outages.clone());
+        let mut windows: Vec<LatencyWindow> = segmented.iter().map(|_| LatencyWindow::new(1)).collect();
         // The next segment is generated on a thread of its own while the engines run this one.
-        crate::segments::generated_ahead(workload, until, SEGMENT, SEGMENT_EVENTS, |segments, recycle| {
+        let reached = crate::segments::generated_ahead(workload, until, SEGMENT, SEGMENT_EVENTS, |segments, recycle| {
+            let mut t = 0;
             for segment in segments.iter() {
+                if crate::watch::stop_requested() {
+                    break;
+                }
                 let to = segment.to;
                 let mut buf = segment.events;
                 log.append(buf.drain(..));
                 recycle.give_back(buf);
                 let mut consumed = vec![usize::MAX; partitions];
-                for (i, engine) in &mut segmented {
+                for ((i, engine, watched), window) in segmented.iter_mut().zip(&mut windows) {
                     let (delivered, read) = engine.advance(&log, to).map_err(|message| RunError::Engine {
                         path: scenario.path.clone(),
                         engine: engines[*i].name.clone(),
                         message,
                     })?;
+                    let pulse = &watched.pulse;
+                    pulse.clock_at(to);
+                    pulse.events_total(read.iter().map(|&r| r as u64).sum());
+                    pulse.add_outputs(delivered.len() as u64);
+                    window.add(&delivered);
+                    window.publish(pulse);
                     on_output(*i, delivered)?;
                     for (c, r) in consumed.iter_mut().zip(read) {
                         *c = (*c).min(r);
                     }
                 }
                 log.release_before(&consumed);
+                t = to;
             }
-            Ok::<(), RunError>(())
+            Ok::<Nanos, RunError>(t)
         })?;
-        for (i, engine) in segmented {
+        if reached < until {
+            for (_, _, watched) in &segmented {
+                watched.pulse.stopped(reached);
+            }
+        }
+        for (i, engine, watched) in segmented {
             let mut run = engine.finish();
+            publish_finished(&watched.pulse, &run);
+            watched.end();
             on_output(i, std::mem::take(&mut run.delivered))?;
             runs[i] = Some(run);
         }
     }
-    Ok(runs.into_iter().map(|r| r.expect("every engine ran")).collect())
+    Ok(runs)
 }

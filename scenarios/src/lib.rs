@@ -17,7 +17,8 @@
 //! * [`sink`] — the sink files, written as the engines deliver.
 //! * [`summary`], [`recovery`], [`stability`] and [`results`] — `summary.json` and the rest of
 //!   the results directory (its layout is `streamlab_reports::layout`'s).
-//! * [`runner`] — the pipeline, end to end (`streamlab run`).
+//! * [`runner`] — the pipeline, end to end (`streamlab run`); [`watch`] — the engine runs under
+//!   way and their figures, for a progress display, and the Ctrl-C stop request.
 //!
 //! Around it: [`sweep`] (one scenario over a grid of values of its keys), [`capacity`],
 //! [`crash_sweep`], [`validate`], [`calibrate`] and [`catalog`] (the scenarios of a directory,
@@ -38,6 +39,7 @@ pub mod error_run;
 pub mod executor;
 pub mod failures;
 pub mod fit;
+pub mod interrupt;
 pub mod kafka_streams;
 pub mod keypath;
 pub mod micro_batch;
@@ -57,6 +59,7 @@ pub mod summary;
 pub mod sweep;
 pub mod transport;
 pub mod validate;
+pub mod watch;
 pub(crate) mod watermark_hold;
 pub mod workload;
 

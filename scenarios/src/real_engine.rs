@@ -61,11 +61,15 @@ pub struct RealSettings {
     /// them; loopback otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bind: Option<IpAddr>,
+    /// Run this engine only when the real engines are installed: without them it is left out
+    /// (said so, with the command that installs them) and the other engines run alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub if_installed: bool,
 }
 
 impl RealSettings {
     /// The keys of a real-engine table that are not the native model's.
-    pub const KEYS: [&'static str; 4] = ["master", "conf", "warmup", "bind"];
+    pub const KEYS: [&'static str; 5] = ["master", "conf", "warmup", "bind", "if_installed"];
 
     /// An engine's configuration as JSON (`config`, an object) with these settings added: what
     /// `summary.json` shows of a real engine.
@@ -280,7 +284,10 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 )
             };
             check.count_differing_rows(&outputs.differing_rows);
-            let last_arrival = events.last().map_or(0, |e| e.arrival);
+            // The last event was read when the feeder wrote it: at its arrival, or later when
+            // the engine held the feeder back (a backlog, all arrived at 0, is read as fast as
+            // the engine takes it).
+            let last_arrival = events.last().map_or(0, |e| e.arrival).max(outcome.feeder.lag.max);
             let modelled = vec![format!(
                 "nothing: the real {} computed every output; latency measured whole (scheduled arrival → \
                  receipt by streamlab), not decomposed; the engine's own measurements are its progress records",
@@ -350,6 +357,21 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
             })
         })))
     }
+}
+
+/// The engines marked `if_installed` whose real engine is not installed, each with what is
+/// missing and the command that installs it: the run leaves them out.
+pub fn left_out(engines: &[EngineSpec]) -> Vec<(String, String)> {
+    let optional = |e: &&EngineSpec| match &e.kind {
+        EngineKind::Spark(s) => s.settings.if_installed,
+        EngineKind::Flink(f) => f.settings.if_installed,
+        _ => false,
+    };
+    engines
+        .iter()
+        .filter(optional)
+        .filter_map(|e| check_installed(std::slice::from_ref(e)).err())
+        .collect()
 }
 
 /// Refuses a scenario whose real engines are not installed, before anything runs (a missing

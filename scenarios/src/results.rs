@@ -80,6 +80,18 @@ pub fn prepare_results_dir(scenario: &Scenario, opts: ResultsDirRequest<'_>) -> 
 
 /// The current UTC time as `YYYYMMDD-hhmmss`, for default results directory names.
 pub fn utc_stamp() -> String {
+    let (y, m, d, hh, mm, ss) = utc_civil();
+    format!("{y:04}{m:02}{d:02}-{hh:02}{mm:02}{ss:02}")
+}
+
+/// The current UTC time as RFC 3339 to the second (`2026-12-07T04:05:06Z`).
+pub fn utc_now() -> String {
+    let (y, m, d, hh, mm, ss) = utc_civil();
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+}
+
+/// Now, UTC: year, month, day, hour, minute, second.
+fn utc_civil() -> (i64, i64, i64, u64, u64, u64) {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -94,12 +106,7 @@ pub fn utc_stamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Writes every result file but the sinks' records (written while the engines run).

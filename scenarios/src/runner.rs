@@ -13,7 +13,7 @@ use streamlab_reports::layout::ResultsLayout;
 use streamlab_reports::summary::Summary;
 
 use crate::clock::{clock_setup, ClockSetup};
-use crate::drive::run_engines;
+use crate::drive::{run_engines, run_engines_until_stopped};
 use crate::error_run::{Result, RunError};
 use crate::executor::{check_failure_workers, executor, Durability, RunContext};
 use crate::failures;
@@ -56,6 +56,9 @@ pub struct RunOutcome {
     pub dir: PathBuf,
     /// What `summary.json` holds.
     pub summary: Summary,
+    /// The engines left out (marked `if_installed`, their real engine not installed), each with
+    /// what is missing and how to install it.
+    pub left_out: Vec<(String, String)>,
 }
 
 /// Runs every engine configuration of `scenario` and writes the results directory.
@@ -66,6 +69,17 @@ pub fn run_scenario(
     mut on_engine: impl FnMut(&EngineSpec),
 ) -> Result<RunOutcome> {
     let clock = clock_setup(scenario, opts.clock.unwrap_or(scenario.clock))?;
+    // Engines marked `if_installed` whose real engine is missing are left out, and said so.
+    let left_out = crate::real_engine::left_out(&scenario.engines);
+    let kept;
+    let scenario = if left_out.is_empty() {
+        scenario
+    } else {
+        let mut s = scenario.clone();
+        s.engines.retain(|e| left_out.iter().all(|(name, _)| *name != e.name));
+        kept = s;
+        &kept
+    };
     // Refuse before anything runs (the failure-free baseline comes first).
     crate::real_engine::check_installed(&scenario.engines).map_err(|(engine, message)| RunError::Engine {
         path: scenario.path.clone(),
@@ -151,7 +165,7 @@ pub fn run_scenario(
     // when the workload is small enough to evaluate (a real engine checks its own).
     let checked = scenario.failures.is_empty() && workload.expected_events() <= REFERENCE_CHECK_EVENTS && !discard;
     let mut canonical: Vec<CanonicalOutput> = engines.iter().map(|_| CanonicalOutput::default()).collect();
-    let results = run_engines(&ctx, &engines, &mut on_engine, &mut |i, d| {
+    let results = run_engines_until_stopped(&ctx, &engines, &mut on_engine, &mut |i, d| {
         if baseline.is_some() {
             ledgers[i].add(&d);
         }
@@ -164,10 +178,29 @@ pub fn run_scenario(
         sinks.write(i, &d)
     })?;
     sinks.finish(&scenario.pipeline)?;
-    let runs: Vec<(&EngineSpec, _)> = engines.into_iter().zip(results).collect();
+    let interrupted = crate::watch::stop_requested().then(|| crate::interrupt::interrupted(&engines, &results));
+    let runs: Vec<(&EngineSpec, _)> = engines
+        .into_iter()
+        .zip(results)
+        .filter_map(|(spec, run)| Some((spec, run?)))
+        .collect();
 
-    let mut summary = summarize(scenario, seed, duration, workload.expected_events(), &clock, &runs);
-    if scenario.failures.is_empty() {
+    let stopped = crate::watch::stopped_runs();
+    let mut summary = summarize(
+        scenario,
+        seed,
+        duration,
+        workload.expected_events(),
+        &clock,
+        &runs,
+        &stopped,
+    );
+    if let Some((interrupted, note)) = interrupted {
+        if let Some(last) = summary.runs.last_mut() {
+            last.notes.push(note);
+        }
+        summary.interrupted = Some(interrupted);
+    } else if scenario.failures.is_empty() {
         let events = workload.expected_events();
         let reference = (events <= REFERENCE_CHECK_EVENTS && !discard)
             .then(|| reference::evaluate(&scenario.pipeline, &workload.table, &workload.events()));
@@ -184,7 +217,7 @@ pub fn run_scenario(
             });
         }
     }
-    if let Some(baseline) = &baseline {
+    if let (Some(baseline), None) = (&baseline, &summary.interrupted) {
         for (((spec, run), ledger), (out, base)) in runs.iter().zip(&ledgers).zip(summary.runs.iter_mut().zip(baseline))
         {
             let events = failures::struck(&scenario.failures, spec, run);
@@ -197,5 +230,5 @@ pub fn run_scenario(
         }
     }
     write_results(&dir, scenario, &summary, &runs)?;
-    Ok(RunOutcome { dir, summary })
+    Ok(RunOutcome { dir, summary, left_out })
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use streamlab_engines::latency::Component;
 use streamlab_engines::pipeline::JoinType;
 use streamlab_engines::run::EngineRun;
-use streamlab_engines::time::{Span, NANOS_PER_MS};
+use streamlab_engines::time::{Nanos, Span, NANOS_PER_MS};
 use streamlab_reports::summary::{Counts, LatencySummary, Resources, RunSummary, Stability, Summary};
 
 use crate::clock::ClockSetup;
@@ -30,10 +30,23 @@ fn resources(spec: &EngineSpec, run: &EngineRun, clock: &ClockSetup) -> Resource
         start_rss_bytes: run.resident.map(|(start, _, _)| start),
         peak_rss_bytes: run.resident.map(|(_, peak, _)| peak),
         final_rss_bytes: run.resident.map(|(_, _, last)| last),
+        per_core_vs_fastest_real: None,
     }
 }
 
-/// The `summary.json` of a run.
+/// Each run's throughput per core over the fastest real engine's of the same run (`real`: which
+/// runs are real engines); all `None` when no real engine read anything.
+pub fn per_core_vs_fastest_real(per_core: &[(f64, bool)]) -> Vec<Option<f64>> {
+    let fastest = per_core
+        .iter()
+        .filter(|(eps, real)| *real && *eps > 0.0)
+        .map(|(eps, _)| *eps)
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    per_core.iter().map(|(eps, _)| fastest.map(|f| eps / f)).collect()
+}
+
+/// The `summary.json` of a run; `stopped`: the engine runs a Ctrl-C ended early, and where
+/// their clocks were then.
 pub fn summarize(
     scenario: &Scenario,
     seed: u64,
@@ -41,9 +54,11 @@ pub fn summarize(
     events: u64,
     clock: &ClockSetup,
     runs: &[(&EngineSpec, EngineRun)],
+    stopped: &[(String, Nanos)],
 ) -> Summary {
     let mut modelled = Vec::new();
-    let runs = runs
+    let specs = runs;
+    let runs: Vec<RunSummary> = specs
         .iter()
         .map(|(spec, run)| {
             let components_ms: BTreeMap<String, f64> = run
@@ -76,6 +91,11 @@ pub fn summarize(
                 ));
             }
             modelled.extend(run.modelled.iter().map(|m| format!("{}: {m}", spec.name)));
+            // A run stopped early (Ctrl-C) is judged on what it read up to then.
+            let (events, duration) = match stopped.iter().find(|(name, _)| *name == spec.name) {
+                Some(&(_, at)) => (run.counts.events, Span(at)),
+                None => (events, duration),
+            };
             let (stability, stability_notes) = stability_notes(spec, run, events, duration);
             notes.extend(stability_notes);
             notes.extend(stalled_notes(spec, run, scenario.workload.partitions()));
@@ -108,6 +128,15 @@ pub fn summarize(
             }
         })
         .collect();
+    let mut runs = runs;
+    let per_core: Vec<(f64, bool)> = runs
+        .iter()
+        .zip(specs)
+        .map(|(r, (spec, _))| (r.resources.throughput_eps_per_core, spec.kind.is_real()))
+        .collect();
+    for (r, ratio) in runs.iter_mut().zip(per_core_vs_fastest_real(&per_core)) {
+        r.resources.per_core_vs_fastest_real = ratio;
+    }
     let measured = match clock {
         ClockSetup::Live => vec![
             "latency of every output, from its scheduled arrival to delivery, on the wall clock".into(),
@@ -136,6 +165,7 @@ pub fn summarize(
         measured,
         modelled,
         runs,
+        interrupted: None,
     }
 }
 
@@ -163,4 +193,26 @@ fn stability_notes(spec: &EngineSpec, run: &EngineRun, events: u64, duration: Sp
     let (stability, why) = crate::stability::judge(run, events, duration.nanos());
     notes.extend(why);
     (stability, notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::per_core_vs_fastest_real;
+
+    #[test]
+    fn every_run_is_set_against_the_fastest_real_engine_per_core() {
+        // Native micro-batch, native per-record, Spark, Flink.
+        let runs = [(90e6, false), (45e6, false), (2e6, true), (4e6, true)];
+        let ratios: Vec<f64> = per_core_vs_fastest_real(&runs)
+            .into_iter()
+            .map(Option::unwrap)
+            .collect();
+        assert_eq!(ratios, [22.5, 11.25, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn without_a_real_engine_that_read_anything_there_is_no_ratio() {
+        assert_eq!(per_core_vs_fastest_real(&[(90e6, false), (45e6, false)]), [None, None]);
+        assert_eq!(per_core_vs_fastest_real(&[(90e6, false), (0.0, true)]), [None, None]);
+    }
 }

@@ -138,15 +138,16 @@ pub fn end_all() {
 }
 
 /// Installs, once per process, the Ctrl-C / SIGTERM handler that ends every engine group and
-/// then exits with status 130, after `on_interrupt` has said what was kept. Later calls do
-/// nothing.
-pub fn end_groups_on_interrupt(on_interrupt: fn()) {
+/// then calls `on_interrupt`, which says what was kept and whether to exit now (with status
+/// 130) or let the command wind down by itself (it stops cleanly). Later calls do nothing.
+pub fn end_groups_on_interrupt(on_interrupt: fn() -> bool) {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         let _ = ctrlc::set_handler(move || {
             end_all();
-            on_interrupt();
-            std::process::exit(130);
+            if on_interrupt() {
+                std::process::exit(130);
+            }
         });
     });
 }

@@ -351,6 +351,9 @@ impl MicroBatchEngine {
                 next_trigger = trigger_start / interval * interval + interval;
             }
             self.next_trigger = Some(next_trigger);
+            if run.beat(rt.now()) {
+                return Ok(());
+            }
             if let Some(CrashPoint::At(t)) = self.crash {
                 if t < next_trigger.min(until) {
                     rt.wait_until(t);
@@ -387,7 +390,7 @@ impl MicroBatchEngine {
                 max_records,
             };
             let ran = self.run_batch(rt, source, nominal, Some(limit), run)?;
-            if !ran || once || rt.now() >= until {
+            if !ran || once || rt.now() >= until || run.beat(rt.now()) {
                 return Ok(());
             }
         }

@@ -47,6 +47,22 @@ impl RunState {
         }
     }
 
+    /// Publishes the run's figures after a batch to the stream's pulse, if it carries one, and
+    /// says whether the run was asked to stop (then it stops here, noted at `now`).
+    pub(super) fn beat(&self, now: Nanos) -> bool {
+        let Some(pulse) = self.stream.as_ref().and_then(OutputStream::pulse) else {
+            return false;
+        };
+        pulse.clock_at(now);
+        pulse.events_total(self.counts.events);
+        pulse.falling_behind_total(self.counts.falling_behind);
+        let stop = pulse.stop_requested();
+        if stop {
+            pulse.stopped(now);
+        }
+        stop
+    }
+
     /// The run's report, with the engine's final watermark and modelled costs.
     pub(super) fn finish(self, engine: &MicroBatchEngine) -> EngineRun {
         let mut modelled = Vec::new();

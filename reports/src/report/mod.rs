@@ -332,6 +332,40 @@ fn results_section(configs: &[Config<'_>]) -> Vec<Block> {
         header: header.iter().map(|s| s.to_string()).collect(),
         rows,
     });
+    if configs
+        .iter()
+        .any(|c| c.run.resources.per_core_vs_fastest_real.is_some())
+    {
+        blocks.push(Block::Paragraph(
+            "Throughput per core beside the real engines of the same run: each configuration's events/s per core over the faster real engine's (Spark, Flink) per core."
+                .into(),
+        ));
+        let rows = configs
+            .iter()
+            .map(|c| {
+                let r = &c.run.resources;
+                vec![
+                    c.name.clone(),
+                    r.cores.to_string(),
+                    format!("{:.0}", r.throughput_eps_per_core),
+                    r.per_core_vs_fastest_real
+                        .map_or_else(|| "-".to_string(), |x| format!("{x:.2}x")),
+                ]
+            })
+            .collect();
+        blocks.push(Block::Table {
+            header: [
+                "configuration",
+                "cores",
+                "per core (events/s)",
+                "per core / fastest real",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            rows,
+        });
+    }
 
     let components: Vec<String> = {
         let present: BTreeSet<&String> = configs.iter().flat_map(|c| c.run.components_ms.keys()).collect();

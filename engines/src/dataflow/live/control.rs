@@ -68,6 +68,9 @@ pub(super) struct Control {
     pub(super) slowdowns: Vec<Slowdown>,
     /// Slots: subtask `k` runs in slot `k % slots`.
     pub(super) slots: usize,
+    /// The run's pulse (from its output stream): sources publish events read, the coordinator
+    /// completed checkpoints, and a stop request ends the sources as `until` would.
+    pub(super) pulse: Option<std::sync::Arc<crate::pulse::RunPulse>>,
 }
 
 impl Control {

@@ -127,6 +127,9 @@ impl CoordinatorThread<'_> {
                 return;
             }
             self.progress.push(done.progress);
+            if let Some(pulse) = &self.ctl.pulse {
+                pulse.checkpoint_completed();
+            }
             if done.crash {
                 // Complete, but the sink was not told: the restarted sink commits it.
                 self.crash(done.id, CheckpointPhase::Notify);

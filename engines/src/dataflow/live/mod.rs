@@ -200,6 +200,7 @@ pub fn run_live_durable(
         stop: AtomicU64::new(Nanos::MAX),
         slowdowns: faults.slowdowns.clone(),
         slots: p,
+        pulse: stream.as_ref().and_then(OutputStream::pulse).cloned(),
     };
     let mut sink = SinkOperator::new(cfg.sink);
     sink.on_commit = on_commit;

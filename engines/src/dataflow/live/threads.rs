@@ -84,6 +84,8 @@ pub(super) fn source_loop(
     let SubtaskContext { k, clock, ctl, acks } = cx;
     let holds_sink = task.chained_sink_mut().is_some();
     let (mut injected, mut committed) = (ctl.base, ctl.base);
+    // Events read already published to the run's pulse.
+    let mut reported = 0;
     loop {
         if ctl.enabled() {
             // A checkpoint barrier goes out before this step's records.
@@ -103,7 +105,18 @@ pub(super) fn source_loop(
             }
         }
         let now = clock.now();
-        let step = task.step(source, now, ctl.until(until), bounded);
+        let mut end = ctl.until(until);
+        if let Some(pulse) = &ctl.pulse {
+            // Per step (a chunk of records per partition), never per record.
+            pulse.clock_at(now);
+            pulse.add_events(task.events_read - reported);
+            reported = task.events_read;
+            if pulse.stop_requested() {
+                pulse.stopped(now);
+                end = end.min(now);
+            }
+        }
+        let step = task.step(source, now, end, bounded);
         ctl.slow_down(&clock, k, now, 0);
         match step {
             Step::Continue => {}

@@ -58,7 +58,13 @@ pub struct SinkOperator {
     pub on_commit: Option<CommitHook>,
     /// Where delivered outputs go, in chunks, instead of staying in `delivered`.
     pub stream: Option<OutputStream>,
+    /// With a stream, when what waits is handed on even if short of a chunk (so a slow trickle
+    /// of outputs reaches the sink files and the progress display within [`HAND_ON_EVERY`]).
+    hand_by: Nanos,
 }
+
+/// A stream gets what a sink delivered at least this often (when it delivers anything).
+pub const HAND_ON_EVERY: Nanos = 250_000_000;
 
 /// Receives `(checkpoint id, outputs made visible)` when a sink commits a transaction.
 pub struct CommitHook(pub Box<crate::run::OutputHook>);
@@ -80,6 +86,7 @@ impl Default for SinkOperator {
             precommitted: Vec::new(),
             on_commit: None,
             stream: None,
+            hand_by: 0,
         }
     }
 }
@@ -129,7 +136,7 @@ impl SinkOperator {
             output: Output::Row(*row),
         });
         self.delivered_total += 1;
-        self.hand_on(OutputStream::CHUNK);
+        self.hand_on(OutputStream::CHUNK, now);
     }
 
     /// Receives a window result at `now`; `r.recv` is when this task got it.
@@ -155,17 +162,20 @@ impl SinkOperator {
             self.open.push((output, now));
         } else {
             self.make_visible(output, now, now);
-            self.hand_on(OutputStream::CHUNK);
+            self.hand_on(OutputStream::CHUNK, now);
         }
     }
 
-    /// With a stream, hands what was delivered on once at least `at_least` outputs wait.
+    /// With a stream, hands what was delivered on once at least `at_least` outputs wait, or
+    /// any do and it is `now` past `hand_by`.
     #[inline]
-    fn hand_on(&mut self, at_least: usize) {
+    fn hand_on(&mut self, at_least: usize, now: Nanos) {
         if let Some(stream) = &self.stream {
-            if self.delivered.len() >= at_least.max(1) {
+            let waiting = self.delivered.len();
+            if waiting >= at_least.max(1) || (waiting > 0 && now >= self.hand_by) {
                 stream.send(&self.delivered);
                 self.delivered.clear();
+                self.hand_by = now.saturating_add(HAND_ON_EVERY);
             }
         }
     }
@@ -173,7 +183,7 @@ impl SinkOperator {
     /// Hands everything delivered on to the stream, if there is one (the end of an
     /// incarnation).
     pub fn flush(&mut self) {
-        self.hand_on(1);
+        self.hand_on(1, Nanos::MAX);
     }
 
     /// The checkpoint barrier `id` reached the sink: pre-commit the open transaction.
@@ -199,7 +209,7 @@ impl SinkOperator {
                     panic!("the durable sink could not write transaction {txn_id}: {e}");
                 }
             }
-            self.hand_on(OutputStream::CHUNK);
+            self.hand_on(OutputStream::CHUNK, now);
         }
     }
 

@@ -40,6 +40,7 @@ pub mod failures;
 pub mod fit;
 pub mod kafka_streams;
 pub mod keypath;
+pub mod live_feed;
 pub mod micro_batch;
 pub mod per_record;
 pub mod profile;

@@ -98,7 +98,8 @@ impl Window {
 pub struct SourceFootprint {
     /// Events held now: the retained windows and the backlog.
     pub held_events: u64,
-    /// The backlog now: events scheduled (generated) but not yet read.
+    /// Events now from each partition's frontier (the start of its latest read) on: the
+    /// backlog (scheduled, not yet read) and the range being read.
     pub backlog_events: u64,
     /// The most events held at once.
     pub peak_held_events: u64,

@@ -99,7 +99,8 @@ pub fn footprint_note(f: &SourceFootprint, peak_rss: Option<u64>) -> String {
     };
     let mut note = format!(
         "live source: {} events generated as the schedule reached them (not held whole); at most {} events \
-         held ({:.1} MiB{}), of them a backlog (scheduled, not yet read) of at most {} events ({:.1} MiB{})",
+         held ({:.1} MiB{}), of them at most {} events from the engine's latest read on (the backlog: \
+         scheduled, not yet read, and the range being read; {:.1} MiB{})",
         f.generated,
         f.peak_held_events,
         mib(f.peak_held_events),

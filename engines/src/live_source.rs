@@ -369,7 +369,7 @@ impl LiveSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::EventKind;
+    use crate::source::tests::event;
 
     /// Four events per millisecond, round robin over two partitions.
     struct Ticks {
@@ -381,19 +381,7 @@ mod tests {
         fn fill_until(&mut self, until: Nanos, out: &mut Vec<Event>) {
             while self.next < self.end && self.next * 250_000 < until {
                 let seq = self.next;
-                out.push(Event {
-                    seq,
-                    event_time: 0,
-                    arrival: seq * 250_000,
-                    partition: (seq % 2) as u32,
-                    user: 0,
-                    session: 0,
-                    page: 0,
-                    ad: 0,
-                    kind: EventKind::View,
-                    dwell_ms: 0,
-                    price_cents: 0,
-                });
+                out.push(event(seq, (seq % 2) as u32, seq * 250_000));
                 self.next += 1;
             }
         }

@@ -276,11 +276,12 @@ impl SourceLog {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::event::EventKind;
 
-    fn event(seq: u64, partition: u32, arrival: Nanos) -> Event {
+    /// A view with only the fields a source looks at.
+    pub(crate) fn event(seq: u64, partition: u32, arrival: Nanos) -> Event {
         Event {
             seq,
             event_time: 0,

@@ -36,6 +36,13 @@
 //! next round (counted in the backlog). A reader never waits for the producer either, except to
 //! regenerate a released range — so a reader must not hold a guard on a partition while it
 //! reads a released range of the same partition (no engine does: ranges are read in turn).
+//!
+//! **Readers see every event that has arrived.** Asked what is available at `now`, a reader
+//! waits until the producer has published everything arriving by `now` (it runs 50 ms ahead,
+//! so it waits only when starved, or when the reader's clock jumped: a run resumed from its
+//! checkpoint directory continues its schedule where the wall clock stands, and the producer
+//! catches up to the clock the reader hands it). A micro-batch query resumed late holds what
+//! the producer generates up to its first read (its planning does not move the frontier).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -44,7 +51,7 @@ use parking_lot::{MappedRwLockReadGuard, RwLock, RwLockReadGuard, RwLockWriteGua
 use crate::event::Event;
 use crate::time::Nanos;
 
-/// Events kept behind each partition's frontier for rewinds (about 14 MB per partition).
+/// Events kept behind each partition's frontier for rewinds (16 MiB per partition).
 pub const RETAINED: usize = 1 << 18;
 
 /// A seeded generator, advanced by arrival time: what the producer and a regeneration run.
@@ -127,6 +134,8 @@ pub struct LiveSource {
     pending: parking_lot::Mutex<Vec<Vec<Event>>>,
     /// Every event arriving before this instant has been generated.
     produced_until: AtomicU64,
+    /// See [`LiveSource::reader_now`].
+    reader_now: AtomicU64,
     /// The generator has produced its last event.
     finished: AtomicBool,
     /// When the schedule ends: no event arrives at or after it.
@@ -158,6 +167,7 @@ impl LiveSource {
             frontier: (0..partitions).map(|_| AtomicUsize::new(0)).collect(),
             pending: parking_lot::Mutex::new(vec![Vec::new(); partitions]),
             produced_until: AtomicU64::new(0),
+            reader_now: AtomicU64::new(0),
             finished: AtomicBool::new(false),
             schedule_end,
             factory,
@@ -278,7 +288,20 @@ impl LiveSource {
 
     /// The offset one past the last event of `partition` arrived by `horizon`, searching
     /// forward from `from` (galloping).
-    pub fn available_from(&self, partition: usize, from: usize, horizon: Nanos) -> usize {
+    /// Waits, when the producer is behind, until every event arriving by `horizon` is published
+    /// (and `reader` says where the reader stands, when it reads on from there); then the
+    /// offset one past the last event of `partition` arrived by `horizon`, searching forward
+    /// from `from` (galloping). Never less than `from`.
+    ///
+    /// The producer keeps [`crate::live_source`]'s horizon ahead of the clock, so a reader waits
+    /// only when it is starved or the reader's clock jumped (a run resumed from its checkpoint
+    /// directory continues its schedule where the wall clock stands): the reader's clock is
+    /// handed to the producer, which catches up to it.
+    pub fn available_from(&self, partition: usize, from: usize, horizon: Nanos, reader: bool) -> usize {
+        self.catch_up(horizon);
+        if reader {
+            self.frontier[partition].store(from, Ordering::Relaxed);
+        }
         let w = self.windows[partition].read_recursive();
         let events = &w.events;
         let start = from.saturating_sub(w.base).min(events.len()).max(w.start);
@@ -288,17 +311,38 @@ impl LiveSource {
             hi = (hi + step).min(events.len());
             step *= 2;
         }
-        w.base + lo + events[lo..hi].partition_point(|e| e.arrival <= horizon)
+        (w.base + lo + events[lo..hi].partition_point(|e| e.arrival <= horizon)).max(from)
+    }
+
+    /// Waits until every event arriving by `horizon` is published (or the schedule is).
+    fn catch_up(&self, horizon: Nanos) {
+        if self.produced_until() > horizon || self.finished() {
+            return;
+        }
+        self.reader_now.fetch_max(horizon, Ordering::Relaxed);
+        while self.produced_until() <= horizon && !self.finished() {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    }
+
+    /// The latest instant a reader asked about while the producer was behind it: the producer
+    /// generates up to it at least.
+    pub fn reader_now(&self) -> Nanos {
+        self.reader_now.load(Ordering::Relaxed)
     }
 
     /// When the event at `offset` of `partition` arrives: `None` past the last event; for an
-    /// event not generated yet, the producer's horizon (none arrives before it).
+    /// event not generated yet, the producer's horizon (none arrives before it); 0 for a
+    /// released one.
     pub fn arrival_at(&self, partition: usize, offset: usize) -> Option<Nanos> {
         let w = self.windows[partition].read_recursive();
-        match offset.checked_sub(w.base).and_then(|i| w.events.get(i)) {
-            Some(e) if offset >= w.first() => Some(e.arrival),
-            Some(_) => None,
-            None if offset < w.base || self.finished() => None,
+        if offset < w.first() {
+            // Released: it arrived long ago (a read regenerates it).
+            return Some(0);
+        }
+        match w.events.get(offset - w.base) {
+            Some(e) => Some(e.arrival),
+            None if self.finished() => None,
             None => Some(self.produced_until().max(1)),
         }
     }
@@ -313,7 +357,10 @@ impl LiveSource {
         self.frontier[partition].store(from, Ordering::Relaxed);
         let lock = &self.windows[partition];
         let w = lock.read_recursive();
-        let w = if from < w.first() && from < to {
+        if from >= to {
+            return RwLockReadGuard::map(w, |_| &[]);
+        }
+        let w = if from < w.first() {
             drop(w);
             let mut w = lock.write();
             self.regenerate(partition, from, &mut w);
@@ -355,7 +402,7 @@ impl LiveSource {
                 offset += 1;
             }
             assert!(
-                until < Nanos::MAX / 2,
+                until <= self.schedule_end.saturating_add(STEP),
                 "partition {partition}: the generator ended before offset {first}"
             );
         }
@@ -407,7 +454,7 @@ mod tests {
         let mut feed = s.feed();
         produce(&s, feed.as_mut(), 1_000_000);
         assert_eq!(s.published(0), 2, "events 0 and 2 arrived before 1 ms");
-        assert_eq!(s.available_from(0, 0, 500_000), 2);
+        assert_eq!(s.available_from(0, 0, 500_000, true), 2);
         assert_eq!(s.arrival_at(0, 1), Some(500_000));
         assert_eq!(
             s.arrival_at(0, 2),

@@ -164,8 +164,11 @@ impl SourceLog {
     /// The offset one past the last event of `partition` that has arrived by `now`.
     #[inline]
     pub fn available(&self, partition: usize, now: Nanos) -> usize {
-        if self.live.is_some() {
-            return self.available_from(partition, 0, now);
+        if let Some(live) = &self.live {
+            return match self.horizon(now) {
+                Some(now) => live.available_from(partition, 0, now, false),
+                None => 0,
+            };
         }
         let Some(now) = self.horizon(now) else {
             return self.base[partition];
@@ -180,7 +183,7 @@ impl SourceLog {
     pub fn available_from(&self, partition: usize, from: usize, now: Nanos) -> usize {
         if let Some(live) = &self.live {
             return match self.horizon(now) {
-                Some(now) => live.available_from(partition, from, now),
+                Some(now) => live.available_from(partition, from, now, true),
                 None => from,
             };
         }

@@ -23,8 +23,11 @@ use streamlab_engines::time::Nanos;
 
 use crate::workload::Workload;
 
-/// How far ahead of its clock the producer generates (at 5 M events/s, 250 k events, 14 MB).
+/// How far ahead of its clock the producer generates (at 5 M events/s, 250 k events, 16 MB).
 pub const HORIZON: Nanos = 50_000_000;
+
+/// The most schedule the producer generates at once.
+const STEP: Nanos = 20_000_000;
 
 /// How often the producer wakes.
 pub const TICK: Duration = Duration::from_millis(1);
@@ -58,11 +61,21 @@ impl LiveFeed {
         let mut feed = self.source.feed();
         let mut buf = Vec::new();
         // The first horizon is there before the engine starts.
-        let produce = |feed: &mut dyn streamlab_engines::live_source::EventFeed, buf: &mut Vec<_>| {
-            let until = (epoch.elapsed().as_nanos() as Nanos + HORIZON).min(self.duration);
-            feed.fill_until(until, buf);
-            self.source.publish(buf, until, until >= self.duration);
-            self.source.release();
+        // Up to the horizon ahead of its clock or of a reader's that is ahead of it (a resumed
+        // run), in steps of at most STEP so that a jump does not hold its events all at once.
+        let mut until: Nanos = 0;
+        let mut produce = |feed: &mut dyn streamlab_engines::live_source::EventFeed, buf: &mut Vec<_>| {
+            let now = (epoch.elapsed().as_nanos() as Nanos).max(self.source.reader_now());
+            let target = (now + HORIZON).min(self.duration);
+            loop {
+                until = target.min(until + STEP).max(until);
+                feed.fill_until(until, buf);
+                self.source.publish(buf, until, until >= self.duration);
+                self.source.release();
+                if until >= target {
+                    break;
+                }
+            }
         };
         produce(feed.as_mut(), &mut buf);
         let out = std::thread::scope(|s| {

@@ -358,7 +358,7 @@ impl LiveSource {
         let lock = &self.windows[partition];
         let w = lock.read_recursive();
         if from >= to {
-            return RwLockReadGuard::map(w, |_| &[]);
+            return RwLockReadGuard::map(w, |w| &w.events[..0]);
         }
         let w = if from < w.first() {
             drop(w);

@@ -24,6 +24,7 @@ pub mod dimension;
 pub mod event;
 pub mod fault;
 pub mod latency;
+pub mod live_source;
 pub mod microbatch;
 pub mod nexmark;
 pub mod operators;

@@ -4,9 +4,42 @@
 //! instant on, whether or not the engine keeps up. Engines ask "what is available at `now`"
 //! and read offset ranges; nobody pushes. So a backlog shows up as latency, never as a
 //! slower producer (no coordinated omission).
+//!
+//! A log holds its events in memory ([`SourceLog::from_events`], [`SourceLog::append`]: the
+//! simulated runs, a backlog at rest, tests) or is generated as the schedule reaches it
+//! ([`SourceLog::live`], see [`crate::live_source`]: long live runs). Readers cannot tell them
+//! apart: both answer the same five questions — [`SourceLog::available_from`] (and
+//! [`SourceLog::available`]), [`SourceLog::read`], [`SourceLog::arrival_at`],
+//! [`SourceLog::end_offset`] and [`SourceLog::last_arrival`]. Another source (a Kafka consumer)
+//! fits behind the same five.
+
+use std::sync::Arc;
 
 use crate::event::Event;
+use crate::live_source::LiveSource;
 use crate::time::Nanos;
+
+/// Events `from..to` of a partition, as [`SourceLog::read`] hands them out: a slice of a log
+/// in memory, or of a live source under its partition's read guard (held while the reader
+/// works on them; dropped, the producer may publish to that partition again).
+pub enum Events<'a> {
+    /// A slice of a log held in memory.
+    Held(&'a [Event]),
+    /// A slice of a live source's window.
+    Live(parking_lot::MappedRwLockReadGuard<'a, [Event]>),
+}
+
+impl std::ops::Deref for Events<'_> {
+    type Target = [Event];
+
+    #[inline]
+    fn deref(&self) -> &[Event] {
+        match self {
+            Self::Held(events) => events,
+            Self::Live(guard) => guard,
+        }
+    }
+}
 
 /// Events split into partitions, each ordered by arrival time.
 ///
@@ -22,6 +55,8 @@ pub struct SourceLog {
     /// Periods `[from, to)` the source system is down: events that arrive meanwhile become
     /// readable when it is back.
     outages: Vec<(Nanos, Nanos)>,
+    /// Generated as the schedule reaches it (then `partitions` is empty).
+    live: Option<Arc<LiveSource>>,
 }
 
 impl SourceLog {
@@ -36,16 +71,34 @@ impl SourceLog {
             partitions: vec![Vec::new(); partitions.max(1)],
             base: vec![0; partitions.max(1)],
             outages: Vec::new(),
+            live: None,
         };
         log.append(events);
         log
     }
 
+    /// A log over `source`, generated as the schedule reaches it (a producer publishes into
+    /// it while engines read).
+    pub fn live(source: Arc<LiveSource>) -> Self {
+        Self {
+            partitions: Vec::new(),
+            base: Vec::new(),
+            outages: Vec::new(),
+            live: Some(source),
+        }
+    }
+
+    /// The live source behind this log, if it is generated as the schedule reaches it.
+    pub fn live_source(&self) -> Option<&Arc<LiveSource>> {
+        self.live.as_ref()
+    }
+
     /// Appends events (in arrival order within each partition, and after what is there).
     ///
     /// # Panics
-    /// As [`SourceLog::from_events`].
+    /// As [`SourceLog::from_events`]; on a live log (its producer appends).
     pub fn append(&mut self, events: impl IntoIterator<Item = Event>) {
+        assert!(self.live.is_none(), "a live log is appended to by its producer");
         for e in events {
             let p = &mut self.partitions[e.partition as usize];
             assert!(
@@ -83,16 +136,23 @@ impl SourceLog {
 
     /// Events currently held (not yet released).
     pub fn retained(&self) -> usize {
+        if let Some(live) = &self.live {
+            return live.held();
+        }
         self.partitions.iter().map(Vec::len).sum()
     }
 
     /// Number of partitions.
     pub fn partitions(&self) -> usize {
-        self.partitions.len()
+        self.live.as_ref().map_or(self.partitions.len(), |l| l.partitions())
     }
 
-    /// Total number of events ever in the log (released ones included).
+    /// Total number of events ever in the log (released ones included; of a live log, those
+    /// generated so far).
     pub fn len(&self) -> usize {
+        if let Some(live) = &self.live {
+            return (0..live.partitions()).map(|p| live.published(p)).sum();
+        }
         self.partitions.iter().zip(&self.base).map(|(p, b)| p.len() + b).sum()
     }
 
@@ -104,6 +164,12 @@ impl SourceLog {
     /// The offset one past the last event of `partition` that has arrived by `now`.
     #[inline]
     pub fn available(&self, partition: usize, now: Nanos) -> usize {
+        if let Some(live) = &self.live {
+            return match self.horizon(now) {
+                Some(now) => live.available_from(partition, 0, now, false),
+                None => 0,
+            };
+        }
         let Some(now) = self.horizon(now) else {
             return self.base[partition];
         };
@@ -115,6 +181,12 @@ impl SourceLog {
     /// whole retained partition.
     #[inline]
     pub fn available_from(&self, partition: usize, from: usize, now: Nanos) -> usize {
+        if let Some(live) = &self.live {
+            return match self.horizon(now) {
+                Some(now) => live.available_from(partition, from, now, true),
+                None => from,
+            };
+        }
         let base = self.base[partition];
         let Some(now) = self.horizon(now) else {
             return from.max(base);
@@ -132,32 +204,52 @@ impl SourceLog {
         base + lo + events[lo..hi].partition_point(|e| e.arrival <= now)
     }
 
-    /// The events of `partition` in the offset range `from..to`.
+    /// The events of `partition` in the offset range `from..to`. A live log regenerates a
+    /// released range from the seed (a rewind after a failure).
     ///
     /// # Panics
-    /// If `from` is below a released offset: a reader asked for data it had said it was past.
+    /// If `from` is below a released offset of a log in memory: a reader asked for data it had
+    /// said it was past.
     #[inline]
-    pub fn read(&self, partition: usize, from: usize, to: usize) -> &[Event] {
+    pub fn read(&self, partition: usize, from: usize, to: usize) -> Events<'_> {
+        if let Some(live) = &self.live {
+            return Events::Live(live.read(partition, from, to));
+        }
         let base = self.base[partition];
         assert!(
             from >= base,
             "partition {partition}: offset {from} was released (retained from {base})"
         );
-        &self.partitions[partition][from - base..to - base]
+        Events::Held(&self.partitions[partition][from - base..to - base])
     }
 
-    /// The number of events in `partition`.
+    /// The number of events in `partition`: of a live log still generating, `usize::MAX`
+    /// (its end is not known yet).
     pub fn end_offset(&self, partition: usize) -> usize {
+        if let Some(live) = &self.live {
+            return if live.finished() {
+                live.published(partition)
+            } else {
+                usize::MAX
+            };
+        }
         self.base[partition] + self.partitions[partition].len()
     }
 
     /// When the event at `offset` in `partition` becomes readable, if there is one: its arrival,
     /// or, during an outage that covers the arrival, the instant the source is back.
     #[inline]
+    /// Of a live log, for an event not generated yet: the producer's horizon (no event arrives
+    /// before it; ask again then).
     pub fn arrival_at(&self, partition: usize, offset: usize) -> Option<Nanos> {
-        let arrival = self.partitions[partition]
-            .get(offset.checked_sub(self.base[partition])?)?
-            .arrival;
+        let arrival = match &self.live {
+            Some(live) => live.arrival_at(partition, offset)?,
+            None => {
+                self.partitions[partition]
+                    .get(offset.checked_sub(self.base[partition])?)?
+                    .arrival
+            }
+        };
         Some(
             self.outages
                 .iter()
@@ -166,8 +258,12 @@ impl SourceLog {
         )
     }
 
-    /// The arrival time of the last event held in the log.
+    /// The arrival time of the last event held in the log; of a live log still generating,
+    /// the end of its schedule.
     pub fn last_arrival(&self) -> Nanos {
+        if let Some(live) = &self.live {
+            return live.last_arrival();
+        }
         self.partitions
             .iter()
             .filter_map(|p| p.last())
@@ -176,18 +272,19 @@ impl SourceLog {
             .unwrap_or(0)
     }
 
-    /// All retained events of all partitions (partition by partition).
+    /// All retained events of all partitions (partition by partition); none of a live log.
     pub fn iter(&self) -> impl Iterator<Item = &Event> {
         self.partitions.iter().flatten()
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::event::EventKind;
 
-    fn event(seq: u64, partition: u32, arrival: Nanos) -> Event {
+    /// A view with only the fields a source looks at.
+    pub(crate) fn event(seq: u64, partition: u32, arrival: Nanos) -> Event {
         Event {
             seq,
             event_time: 0,

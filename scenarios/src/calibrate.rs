@@ -112,7 +112,7 @@ pub fn source_read_ns_per_event(iterations: u64) -> f64 {
             for p in 0..log.partitions() {
                 let end = log.end_offset(p);
                 for from in (0..end).step_by(500) {
-                    for e in black_box(log.read(p, from, (from + 500).min(end))) {
+                    for e in black_box(log.read(p, from, (from + 500).min(end))).iter() {
                         acc ^= e.seq ^ u64::from(e.user) ^ e.event_time as u64;
                     }
                 }

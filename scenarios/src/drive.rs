@@ -1,7 +1,9 @@
 //! Driving the engine runs of a scenario, on either clock.
 //!
-//! Live runs hold the whole workload in memory and run on real threads, one after another (so
-//! they do not compete for the two cores). Their outputs are not kept: the engine runs on a
+//! Live runs run on real threads, one after another (so they do not compete for the two
+//! cores). A generated workload's events are produced as the wall clock reaches their schedule
+//! ([`crate::live_feed`]: memory flat in the run's length); a backlog or a trace is held whole
+//! (data at rest when the run starts). Their outputs are not kept: the engine runs on a
 //! thread of its own and its sink hands what it delivers through an [`OutputStream`], a few
 //! chunks in flight, to the caller's `on_output` on this thread (or, with `sink = "discard"`,
 //! drops them), so a run's memory does not grow with the outputs it delivers. Simulated runs of triggered micro-batch queries and
@@ -24,6 +26,7 @@ use crate::error_run::{Result, RunError};
 use crate::executor::{
     check_failure_workers, executor, Durability, EngineRunContext, Prepared, RunContext, Segmented, WholeRun,
 };
+use crate::live_feed::{footprint_note, LiveFeed};
 use crate::spec::Scenario;
 use crate::watch::{LatencyWindow, WatchedRun};
 use crate::workload::Workload;
@@ -237,14 +240,30 @@ pub fn run_engines_until_stopped(
             Prepared::Whole(run_whole) => {
                 on_start(engine);
                 let watched = watch(engine);
-                let log = full_log.get_or_insert_with(|| workload.full_log());
+                let live_feed = match clock {
+                    ClockSetup::Live => LiveFeed::of(workload),
+                    ClockSetup::Simulated { .. } => None,
+                };
+                if live_feed.is_none() {
+                    full_log.get_or_insert_with(|| workload.full_log());
+                }
                 crate::rss::reset_peak();
                 let start = crate::rss::resident();
-                let run = match clock {
-                    ClockSetup::Live if ctx.durability.discard => run_whole(log, Some(discarding(&watched))),
-                    ClockSetup::Live => stream_whole(run_whole, log, &watched, &mut |d| on_output(i, d))?,
-                    ClockSetup::Simulated { .. } => run_whole(log, None),
+                let discard = ctx.durability.discard;
+                let whole = |log: &SourceLog| match clock {
+                    ClockSetup::Live if discard => Ok(run_whole(log, Some(discarding(&watched)))),
+                    ClockSetup::Live => stream_whole(run_whole, log, &watched, &mut |d| on_output(i, d)),
+                    ClockSetup::Simulated { .. } => Ok(run_whole(log, None)),
                 };
+                let (run, footprint) = match (live_feed, &full_log) {
+                    (Some(feed), _) => {
+                        let (run, footprint) = feed.run(whole);
+                        (run, Some(footprint))
+                    }
+                    (None, Some(log)) => (whole(log), None),
+                    (None, None) => unreachable!("the whole log is built above"),
+                };
+                let run = run?;
                 if let Ok(run) = &run {
                     publish_finished(&watched.pulse, run);
                 }
@@ -258,6 +277,10 @@ pub fn run_engines_until_stopped(
                     (clock, start, crate::rss::resident())
                 {
                     run.resident = Some((at_start, peak, at_end));
+                }
+                if let Some(f) = footprint {
+                    run.notes
+                        .push(footprint_note(&f, run.resident.map(|(_, peak, _)| peak)));
                 }
                 on_output(i, std::mem::take(&mut run.delivered))?;
                 runs[i] = Some(run);

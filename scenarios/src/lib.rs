@@ -42,6 +42,7 @@ pub mod fit;
 pub mod interrupt;
 pub mod kafka_streams;
 pub mod keypath;
+pub mod live_feed;
 pub mod micro_batch;
 pub mod per_record;
 pub mod profile;

@@ -4,6 +4,7 @@
 
 use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::event::Event;
+use streamlab_engines::live_source::{EventFeed, FeedFactory};
 use streamlab_engines::source::SourceLog;
 use streamlab_engines::time::{Nanos, Span};
 use streamlab_workloads::{ClickstreamConfig, ClickstreamGenerator, NexmarkGenerator, NexmarkWorkload, RateProfile};
@@ -33,7 +34,7 @@ enum Source {
 }
 
 /// A seeded generator's configuration.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Generator {
     Clickstream(ClickstreamConfig),
     Nexmark(NexmarkWorkload),
@@ -175,6 +176,26 @@ impl Workload {
         log
     }
 
+    /// Makes generators of this workload from its start, independent of `self` (a live
+    /// source's producer and its regenerations own them): `None` for a trace (read whole) and
+    /// for a backlog (all of it is in the source at the start, as a topic's data at rest).
+    pub fn feed_factory(&self) -> Option<Box<FeedFactory>> {
+        let Source::Generated { cfg, seed } = &self.source else {
+            return None;
+        };
+        if cfg.backlog() {
+            return None;
+        }
+        let (cfg, seed, duration) = (cfg.clone(), *seed, self.duration);
+        Some(Box::new(move || -> Box<dyn EventFeed> {
+            let inner = match &cfg {
+                Generator::Clickstream(c) => FeedInner::Generated(Box::new(ClickstreamGenerator::new(c, seed))),
+                Generator::Nexmark(n) => FeedInner::Nexmark(Box::new(NexmarkGenerator::new(n, seed))),
+            };
+            Box::new(Feed { inner, duration })
+        }))
+    }
+
     /// The events from the start, piece by piece.
     pub fn feed(&self) -> Feed<'_> {
         let inner = match &self.source {
@@ -221,5 +242,11 @@ impl Feed<'_> {
                 *pos = end;
             }
         }
+    }
+}
+
+impl EventFeed for Feed<'static> {
+    fn fill_until(&mut self, until: Nanos, out: &mut Vec<Event>) {
+        Feed::fill_until(self, until, out);
     }
 }

@@ -281,11 +281,13 @@ impl MicroBatchEngine {
             // The sink needs the engine mutably; the chain materializes the rows meanwhile (a
             // clone per batch: the filter's predicates and the dimension table).
             let chain = self.chain.clone();
+            // Held while the sink delivers (a live source's read guards).
+            let read: Vec<_> = (batch.ranges.iter().enumerate())
+                .map(|(p, &(from, to))| source.read(p, from, to))
+                .collect();
             let rows = StatelessRows {
                 map_out: &map_out,
-                events: (batch.ranges.iter().enumerate())
-                    .map(|(p, &(from, to))| source.read(p, from, to))
-                    .collect(),
+                events: read.iter().map(|events| &**events).collect(),
                 chain: &chain,
                 batch_start: batch.marks.start,
                 nominal: batch.nominal,

@@ -96,7 +96,7 @@ pub fn partition_task(
         if to > offset {
             let events = source.read(partition, offset, to);
             let mut rows = 0u64;
-            for e in events {
+            for e in events.iter() {
                 let lineage = Lineage {
                     arrival: e.arrival,
                     ingest: now,

@@ -209,7 +209,7 @@ impl MicroBatchEngine {
             let (from, to) = ranges[p];
             let events = source.read(p, from, to);
             move |ctx: &TaskContext| {
-                let mut out = task.run(events);
+                let mut out = task.run(&events);
                 if rerun || ctx.attempt() > 1 {
                     // A retried task reads its partition's offset range again.
                     out.reread = events.len() as u64;

@@ -141,7 +141,7 @@ impl<L: Link<Row>> SourceTask<L> {
             let from = self.offsets[i];
             let available = source.available_from(p, from, now);
             let to = available.min(from + READ_CHUNK);
-            for e in source.read(p, from, to) {
+            for e in source.read(p, from, to).iter() {
                 self.watermarks.on_event(i, e.event_time);
                 let lineage = Lineage {
                     arrival: e.arrival,

@@ -230,7 +230,7 @@ mod tests {
     fn check(pipeline: PipelineSpec, watermark: EventTime) {
         let table = CampaignTable::new((0..1_000).map(|ad| ad / 10).collect());
         let chain = StatelessChain::new(&pipeline, &table);
-        let agg = pipeline.aggregate.clone().unwrap();
+        let agg = pipeline.aggregate.unwrap();
         let op = WindowedAggregation::new(agg, TimeSemantics::SPARK, EmitPolicy::OnWatermark);
         let events = events(5 * CHUNK + 17);
         let lineage = Lineage {

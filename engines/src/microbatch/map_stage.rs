@@ -20,6 +20,7 @@ use crate::event::Event;
 use crate::microbatch::batch::BatchContext;
 use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::run_state::RunState;
+use crate::operators::columnar::ColumnarScan;
 use crate::operators::fxhash::partition_of;
 use crate::operators::graph::ExchangeKey;
 use crate::operators::stateless::StatelessChain;
@@ -94,6 +95,16 @@ impl MapTask<'_> {
             self.select(events, &mut out);
             return out;
         }
+        if self.exchange.is_none() {
+            if let Some(scan) = self
+                .state
+                .first()
+                .and_then(|op| ColumnarScan::new(self.chain, op, self.watermark))
+            {
+                self.scan(scan, events, &mut out);
+                return out;
+            }
+        }
         for e in events {
             let (min, max) = (
                 out.min_et.map_or(e.event_time, |m| m.min(e.event_time)),
@@ -129,6 +140,23 @@ impl MapTask<'_> {
         }
         out.work = self.work(events.len(), &out);
         out
+    }
+
+    /// A windowed aggregation's task, a column at a time (`operators/columnar`): the same
+    /// partials, late rows and statistics as the row loop of [`MapTask::run`], without a row
+    /// built or a hash probed per event.
+    fn scan(&self, mut scan: ColumnarScan<'_>, events: &[Event], out: &mut MapOutput) {
+        scan.scan(events);
+        let lineage = Lineage {
+            arrival: 0,
+            ingest: self.batch_start,
+            handoff: self.nominal,
+            recv: self.batch_start,
+        };
+        let s = scan.finish(self.shuffle, lineage);
+        (out.partials, out.late_rows) = (s.partials, s.late_rows);
+        (out.min_et, out.max_et, out.sum_et, out.count) = (s.min_et, s.max_et, s.sum_et, s.count);
+        out.work = self.work(events.len(), out);
     }
 
     /// A stateless task: which of its events reach the sink, and the event-time statistics —

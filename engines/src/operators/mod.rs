@@ -10,9 +10,12 @@
 //! * [`window`] — window assignment and the keyed, windowed aggregation with its state on the
 //!   heap or an LSM store (behind one seam), event-time timers and lateness rules, and its
 //!   map-side half ([`window::partial`], partial aggregation before a micro-batch exchange);
+//! * [`columnar`] — a micro-batch map task's filter, join and partial aggregation run a
+//!   column at a time over chunks of the batch (selection vectors, no row built);
 //! * [`fxhash`] — the fast, deterministic hasher used for keyed state and exchanges.
 
 pub mod aggregate;
+pub mod columnar;
 pub mod fxhash;
 pub mod graph;
 pub mod stateless;

@@ -73,6 +73,18 @@ impl StatelessChain {
         }
     }
 
+    /// The chain's parts as a columnar map task evaluates them, a column at a time
+    /// ([`crate::operators::columnar`]): the kinds admitted, the predicates and the table
+    /// joined. `None` when the chain converts a field or admits a stream–stream join's inputs:
+    /// those run a row at a time ([`StatelessChain::select`]).
+    pub fn columns(&self) -> Option<ChainColumns<'_>> {
+        (self.convert.is_none() && self.inputs.is_none()).then_some(ChainColumns {
+            kind_mask: self.kind_mask,
+            predicates: &self.predicates,
+            join: self.join.as_ref(),
+        })
+    }
+
     /// The row of a selected `event` (see [`StatelessChain::select`]) that joined `campaign`.
     #[inline]
     pub fn row(&self, event: &Event, campaign: u32, lineage: Lineage) -> Row {
@@ -86,4 +98,16 @@ impl StatelessChain {
             lineage,
         }
     }
+}
+
+/// A chain without `convert` or a stream–stream join's inputs, in the parts a columnar scan
+/// evaluates one after the other: [`StatelessChain::select`] split into its passes.
+#[derive(Clone, Copy, Debug)]
+pub struct ChainColumns<'a> {
+    /// Bit `k` set: events of kind index `k` pass the filter.
+    pub kind_mask: u8,
+    /// The `where` predicates, all of which an event must pass.
+    pub predicates: &'a [Predicate],
+    /// The campaign table of the lookup join (`None`: no join, campaign 0).
+    pub join: Option<&'a CampaignTable>,
 }

@@ -264,6 +264,16 @@ impl WindowedAggregation {
         field_value(&row.event, row.campaign, self.spec.key_by)
     }
 
+    /// The field rows are grouped by (a columnar map task reads it as a column).
+    pub fn key_field(&self) -> Field {
+        self.spec.key_by
+    }
+
+    /// The aggregated field (`None` for `count`).
+    pub fn value_field(&self) -> Option<Field> {
+        self.spec.field
+    }
+
     /// The operator's current watermark.
     pub fn watermark(&self) -> EventTime {
         self.cx.watermark

@@ -95,12 +95,19 @@ impl<'a> PartialAggregator<'a> {
 
     /// The partials by shuffle partition (of `shuffle`), each list ordered by (key, start), and
     /// how many rows were dropped as late.
-    pub fn finish(mut self, shuffle: usize) -> (Vec<Vec<Partial>>, u64) {
-        self.partials.sort_unstable_by_key(|p| (p.key, p.start));
-        let mut buckets = vec![Vec::new(); shuffle];
-        for p in self.partials {
-            buckets[partition_of(p.key, shuffle)].push(p);
-        }
-        (buckets, self.late_rows)
+    pub fn finish(self, shuffle: usize) -> (Vec<Vec<Partial>>, u64) {
+        (by_shuffle_partition(self.partials, shuffle), self.late_rows)
     }
+}
+
+/// A map task's partials by shuffle partition (of `shuffle`), each list ordered by (key,
+/// start): the one order both the row-at-a-time and the columnar aggregators hand on, so the
+/// exchange carries the same partials in the same order whichever made them.
+pub fn by_shuffle_partition(mut partials: Vec<Partial>, shuffle: usize) -> Vec<Vec<Partial>> {
+    partials.sort_unstable_by_key(|p| (p.key, p.start));
+    let mut buckets = vec![Vec::new(); shuffle];
+    for p in partials {
+        buckets[partition_of(p.key, shuffle)].push(p);
+    }
+    buckets
 }

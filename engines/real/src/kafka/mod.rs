@@ -14,6 +14,8 @@
 //!   Kafka partition per source partition.
 //! * [`consumer`] — the output topic read back, each record stamped on receipt with the run
 //!   clock the producer's schedule runs on.
+//! * [`spark_connector`] — Spark's Kafka source and sink (`spark-sql-kafka-0-10_2.13`), fetched
+//!   beside the pinned Kafka's jars.
 //! * [`cluster`] — the cluster a run uses: the broker streamlab starts, or the user's
 //!   `bootstrap_servers`; and the run's topics on it.
 //!
@@ -30,6 +32,7 @@ pub mod consumer;
 pub mod dist;
 pub mod lifeline;
 pub mod producer;
+pub mod spark_connector;
 
 pub use broker::{Broker, BrokerOptions};
 pub use client::KafkaLink;

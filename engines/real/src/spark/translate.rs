@@ -116,6 +116,9 @@ fn describe_trigger(t: Trigger) -> String {
             max_records_per_batch: Some(n),
         } => format!("available now, at most {n} records a batch"),
         Trigger::Continuous { checkpoint_interval } => format!("continuous, epochs every {checkpoint_interval}"),
+        Trigger::RealTime { checkpoint_interval } => {
+            format!("Real-Time Mode, a checkpoint every {checkpoint_interval}")
+        }
     }
 }
 
@@ -236,6 +239,10 @@ fn configuration(out: &mut String, job: SparkJob<'_>) -> Result<(), SparkRefusal
         Trigger::Once => "{\"once\": True}".into(),
         Trigger::AvailableNow { .. } => "{\"availableNow\": True}".into(),
         Trigger::Continuous { .. } => unreachable!("refused by check"),
+        Trigger::RealTime { checkpoint_interval } => format!(
+            "{{\"realTime\": {}}}  # Real-Time Mode: Kafka source and sink only",
+            py_str(&engine_interval("trigger.checkpoint_interval", checkpoint_interval)?)
+        ),
     };
     let _ = writeln!(out, "TRIGGER = {trigger}");
     let _ = writeln!(out, "OUTPUT_MODE = {}", py_str(output_mode(e.output_mode)));

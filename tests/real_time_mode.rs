@@ -150,7 +150,12 @@ fn real_time_mode_sits_between_micro_batches_and_per_record_on_virtual_time() {
     let (events, table, partitions) = events(9);
     let log = SourceLog::from_events(partitions, events.iter().copied());
     let pipeline = tumbling_count();
-    let p50 = |cfg: MicroBatchConfig| run_sim(cfg, &pipeline, &table, &log).latency.total.value_at_quantile(0.5);
+    let p50 = |cfg: MicroBatchConfig| {
+        run_sim(cfg, &pipeline, &table, &log)
+            .latency
+            .total
+            .value_at_quantile(0.5)
+    };
     let mut batches = micro_batch(OutputMode::Update);
     batches.trigger = Trigger::ProcessingTime {
         interval: Span::from_ms(1000),
@@ -161,7 +166,10 @@ fn real_time_mode_sits_between_micro_batches_and_per_record_on_virtual_time() {
         rtm * 20 < one_second,
         "Real-Time Mode p50 {rtm} ns should be far below a 1 s trigger's {one_second} ns"
     );
-    assert!(rtm < 5_000_000, "Real-Time Mode p50 {rtm} ns is about one record's processing");
+    assert!(
+        rtm < 5_000_000,
+        "Real-Time Mode p50 {rtm} ns is about one record's processing"
+    );
 }
 
 #[test]

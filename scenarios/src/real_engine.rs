@@ -29,7 +29,9 @@ use streamlab_engines::time::{EventTime, Nanos, Span};
 use streamlab_real_engines::driver::{run_job, JobLaunch};
 use streamlab_real_engines::flink::{FlinkJob, PyFlinkScript};
 use streamlab_real_engines::outputs::{read_outputs, real_engine_reference, record_promised, ReferenceCheck};
-use streamlab_real_engines::spark::{run_spark_on_kafka, write_campaign_table, PySparkScript, SparkJob, SparkKafkaLaunch};
+use streamlab_real_engines::spark::{
+    run_spark_on_kafka, write_campaign_table, PySparkScript, SparkJob, SparkKafkaLaunch,
+};
 use streamlab_real_engines::{CacheDir, PythonEngine, RealEngineError, VenvStatus};
 use streamlab_reports::layout::slug;
 
@@ -270,9 +272,17 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
         let (file_name, text) = match kafka {
             Some(_) => {
                 let text = self.config.kafka_job(&ctx, &self.settings).ok_or_else(|| {
-                    format!("the real {} does not read Kafka yet; use transport = \"socket\"", C::ENGINE)
+                    format!(
+                        "the real {} does not read Kafka yet; use transport = \"socket\"",
+                        C::ENGINE
+                    )
                 })??;
-                (self.config.job(&ctx, &self.settings).map_or("streamlab_job.py", |(f, _)| f), text)
+                (
+                    self.config
+                        .job(&ctx, &self.settings)
+                        .map_or("streamlab_job.py", |(f, _)| f),
+                    text,
+                )
             }
             None => self.config.job(&ctx, &self.settings)?,
         };
@@ -343,12 +353,10 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                  receipt by streamlab), not decomposed; the engine's own measurements are its progress records",
                 C::ENGINE
             )];
-            let mut notes = vec![
-                format!(
-                    "engine start-up ({:.1} s) excluded: the clock started when the job opened its source partitions",
-                    outcome.startup.as_secs_f64()
-                ),
-            ];
+            let mut notes = vec![format!(
+                "engine start-up ({:.1} s) excluded: the clock started when the job opened its source partitions",
+                outcome.startup.as_secs_f64()
+            )];
             notes.extend(outcome.notes);
             notes.push(check.describe());
             if matches!(

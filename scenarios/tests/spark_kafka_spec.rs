@@ -55,7 +55,12 @@ fn refused(err: ScenarioError, key: &str, words: &[&str]) {
 
 #[test]
 fn spark_reads_kafka_in_micro_batches_and_in_real_time_mode() {
-    let s = scenario(KAFKA, TUMBLING, "trigger = { kind = \"processing_time\", interval = \"1s\" }").unwrap();
+    let s = scenario(
+        KAFKA,
+        TUMBLING,
+        "trigger = { kind = \"processing_time\", interval = \"1s\" }",
+    )
+    .unwrap();
     assert!(s.transport.is_kafka());
     let s = scenario(KAFKA, TUMBLING, &format!("{RTM}\nkill_at = \"6s\"")).unwrap();
     let EngineKind::Spark(spark) = &s.engines[0].kind else {

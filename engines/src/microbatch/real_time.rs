@@ -60,7 +60,8 @@ pub(super) fn validate(
     if checkpoint_interval.nanos() == 0 {
         return refuse(
             "trigger.checkpoint_interval",
-            "must be greater than 0, e.g. \"5s\" (how long each Real-Time Mode batch runs before its checkpoint)".into(),
+            "must be greater than 0, e.g. \"5s\" (how long each Real-Time Mode batch runs before its checkpoint)"
+                .into(),
         );
     }
     if cfg.output_mode != OutputMode::Update {
@@ -103,7 +104,12 @@ pub(super) fn validate(
 /// The tasks a Real-Time batch runs at once: every source partition's and, for an
 /// aggregation, every shuffle partition's.
 pub(super) fn concurrent_tasks(cfg: &MicroBatchConfig, pipeline: &PipelineSpec, partitions: usize) -> usize {
-    partitions + if pipeline.is_stateful() { cfg.shuffle_partitions } else { 0 }
+    partitions
+        + if pipeline.is_stateful() {
+            cfg.shuffle_partitions
+        } else {
+            0
+        }
 }
 
 /// One Real-Time batch's tallies, for its progress record.

@@ -77,7 +77,8 @@ impl SparkKafkaJars {
     /// Whether the jars are there, fetched for this binary's pom.
     pub fn is_ready(&self) -> bool {
         self.libs().is_dir()
-            && std::fs::read_to_string(self.stamp()).is_ok_and(|s| s.trim() == format!("{:016x}", fnv1a(pom().as_bytes())))
+            && std::fs::read_to_string(self.stamp())
+                .is_ok_and(|s| s.trim() == format!("{:016x}", fnv1a(pom().as_bytes())))
     }
 
     /// The jars as `spark.jars` takes them (comma-separated paths), or an error saying how to

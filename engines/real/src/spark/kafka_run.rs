@@ -126,7 +126,14 @@ fn command(launch: &SparkKafkaLaunch, jars: &str, bootstrap: &str, topics: &RunT
     }
     cmd.arg(&job.python)
         .arg(&job.script)
-        .args(["--bootstrap", bootstrap, "--input-topic", &topics.input, "--output-topic", &topics.output])
+        .args([
+            "--bootstrap",
+            bootstrap,
+            "--input-topic",
+            &topics.input,
+            "--output-topic",
+            &topics.output,
+        ])
         .arg("--campaigns")
         .arg(&job.campaigns)
         .arg("--progress")
@@ -217,7 +224,10 @@ pub fn run_spark_on_kafka(launch: &SparkKafkaLaunch, events: &[Event]) -> Result
             group.end();
             return Err(failed(
                 launch,
-                format!("was still delivering {:?} after the schedule started; ended with its process group", launch.job.run_timeout),
+                format!(
+                    "was still delivering {:?} after the schedule started; ended with its process group",
+                    launch.job.run_timeout
+                ),
             ));
         }
         if let (Some(at), None) = (launch.kill_at, restart) {
@@ -237,7 +247,10 @@ pub fn run_spark_on_kafka(launch: &SparkKafkaLaunch, events: &[Event]) -> Result
             }
         }
         let count = consumer.received();
-        if let Some(r) = restart.as_mut().filter(|r| r.first_result_at.is_none() && count > received_at_kill) {
+        if let Some(r) = restart
+            .as_mut()
+            .filter(|r| r.first_result_at.is_none() && count > received_at_kill)
+        {
             r.first_result_at = Some(clock.now());
         }
         if count != last_count {

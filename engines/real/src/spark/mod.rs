@@ -39,8 +39,8 @@ mod refusal;
 pub mod standalone;
 mod translate;
 
-pub use refusal::{check, check_conf, RefusedTable, SparkRefusal};
 pub use kafka_run::{run_spark_on_kafka, SparkKafkaLaunch, SparkKafkaOutcome, SparkRestart};
+pub use refusal::{check, check_conf, RefusedTable, SparkRefusal};
 pub use translate::{PySparkScript, SparkJob};
 
 pub use crate::job::{sink_columns, write_campaign_table, ScriptArgs};

@@ -9,10 +9,13 @@
 //! install`); without them it says it is skipped and why, and passes. Cost: about 70 s (two
 //! Spark start-ups and a restart, each about 10 s, on a 2-core machine).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::processes_naming;
 use streamlab_real_engines::kafka::dist::installed_for_test;
 use streamlab_real_engines::kafka::spark_connector::SparkKafkaJars;
 use streamlab_real_engines::{CacheDir, PythonEngine, VenvStatus};
@@ -80,22 +83,6 @@ fn spark_on_kafka_installed() -> bool {
     }
     eprintln!("spark on kafka: SKIPPED: {why}; run `streamlab engines install` to run it");
     false
-}
-
-fn processes_naming(dir: &Path) -> Vec<String> {
-    let needle = dir.to_string_lossy().into_owned();
-    let me = std::process::id();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|entry| {
-            let pid: u32 = entry.file_name().to_string_lossy().parse().ok()?;
-            let cmd = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            (pid != me && cmd.contains(&needle) && !cmd.contains("streamlab run"))
-                .then(|| format!("{pid}: {}", cmd.chars().take(160).collect::<String>()))
-        })
-        .collect()
 }
 
 #[test]

@@ -103,3 +103,22 @@ pub fn test_costs() -> CostModel {
         exchange_jitter_ns: 0.0,
     }
 }
+
+/// The processes whose command line names `dir`, other than this test and `streamlab run`
+/// itself (a real engine's JVMs, Python drivers, brokers and lifelines all name their
+/// directory under the results): what a run must not leave behind.
+pub fn processes_naming(dir: &std::path::Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_string_lossy().parse().ok()?;
+            let cmd = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (pid != me && cmd.contains(&needle) && !cmd.contains("streamlab run"))
+                .then(|| format!("{pid}: {}", cmd.chars().take(160).collect::<String>()))
+        })
+        .collect()
+}

@@ -15,14 +15,13 @@
 //! to `libs` when complete, and the stamp (the pom's hash) is written last.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use streamlab_engines::checkpoint::fnv1a;
 
 use crate::cache::CacheDir;
 use crate::error::{RealEngineError, Result};
-use crate::kafka::dist::KafkaDist;
-use crate::process::{run_logged, StepLog};
+use crate::kafka::dist::{copy_dependencies, KafkaDist};
+use crate::process::StepLog;
 
 /// The connector's version: the newest `spark-sql-kafka-0-10_2.13` on Maven Central.
 pub const SPARK_KAFKA_VERSION: &str = "4.2.0";
@@ -118,24 +117,14 @@ impl SparkKafkaJars {
         let _ = std::fs::remove_file(self.stamp());
         let pom_file = self.dir.join("pom.xml");
         std::fs::write(&pom_file, pom()).map_err(io(&pom_file))?;
-        let (partial, libs) = (self.dir.join("libs.partial"), self.libs());
-        for dir in [&partial, &libs] {
-            if dir.exists() {
-                std::fs::remove_dir_all(dir).map_err(io(dir))?;
-            }
-        }
-        run_logged(
-            Command::new(mvn)
-                .args(["-B", "-q", "-f"])
-                .arg(&pom_file)
-                .arg("dependency:copy-dependencies")
-                .arg("-DincludeScope=runtime")
-                .arg(format!("-DincludeArtifactIds={INCLUDED}"))
-                .arg(format!("-DoutputDirectory={}", partial.display())),
+        copy_dependencies(
+            mvn,
+            &pom_file,
+            &self.libs(),
+            &[format!("-DincludeArtifactIds={INCLUDED}")],
             &format!("spark: mvn dependency:copy-dependencies (spark-sql-kafka-0-10_2.13 {SPARK_KAFKA_VERSION})"),
             log,
         )?;
-        std::fs::rename(&partial, &libs).map_err(io(&libs))?;
         let stamp = self.stamp();
         std::fs::write(&stamp, format!("{:016x}\n", fnv1a(pom().as_bytes()))).map_err(io(&stamp))?;
         Ok(true)

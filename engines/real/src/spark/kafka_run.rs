@@ -238,6 +238,7 @@ pub fn run_spark_on_kafka(launch: &SparkKafkaLaunch, events: &[Event]) -> Result
                 received_at_kill = consumer.received();
                 let rerun_batch = uncommitted_batch(&launch.job.checkpoint());
                 group = start(launch, &cmd, &ready)?;
+                last_change = Instant::now();
                 restart = Some(SparkRestart {
                     killed_at,
                     restarted_at: clock.now(),

@@ -210,6 +210,10 @@ def main_kafka():
         )
     if TRIGGER:
         writer = writer.trigger(**TRIGGER)
+    # Spark's Kafka source 4.2.0 asserts an active session (SparkSession.getActiveSession) on the
+    # query's thread, which Spark 4.3.0 sets only for its classic session class; the thread
+    # inherits the active session of the thread that starts the query, so set it here.
+    spark._jvm.org.apache.spark.sql.SparkSession.setActiveSession(spark._jsparkSession)
     query = writer.start()
     # A query on Kafka never sees the end of its input: streamlab ends the process group once
     # its producer has finished and no result has come for a quiet period.

@@ -251,6 +251,18 @@ fn configuration(out: &mut String, job: SparkJob<'_>) -> Result<(), SparkRefusal
             );
         }
     }
+    if matches!(e.trigger, Trigger::RealTime { .. }) && job.pipeline.is_stateful() {
+        // STREAMING_REAL_TIME_MODE.CHECKPOINT_FORMAT_V1_NOT_SUPPORTED: a re-executed batch could
+        // reuse a failed batch's state file names; v2 is RocksDB's store's.
+        out.push_str("    \"spark.sql.streaming.stateStore.checkpointFormatVersion\": \"2\",  # Real-Time Mode\n");
+        if e.state_backend == StateBackendKind::Heap {
+            let _ = writeln!(
+                out,
+                "    \"spark.sql.streaming.stateStore.providerClass\": {},  # Real-Time Mode (checkpoint format v2)",
+                py_str(ROCKSDB_PROVIDER)
+            );
+        }
+    }
     if e.state_backend == StateBackendKind::LsmChangelog {
         out.push_str(
             "    \"spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled\": \"true\",  # state_backend\n",

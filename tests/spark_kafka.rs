@@ -6,7 +6,7 @@
 //! recovery figures, and no broker, JVM or lifeline may be left.
 //!
 //! Needs the pinned Kafka, Spark's Kafka connector and the Spark venv (`streamlab engines
-//! install`); without them it says it is skipped and why, and passes. Cost: about 70 s (two
+//! install`); without them it says it is skipped and why, and passes. Cost: about 65 s (two
 //! Spark start-ups and a restart, each about 10 s, on a 2-core machine).
 
 mod common;
@@ -22,7 +22,7 @@ use streamlab_real_engines::{CacheDir, PythonEngine, VenvStatus};
 
 const SCENARIO: &str = r#"name = "spark-kafka-test"
 seed = 7
-duration = "10s"
+duration = "6s"
 drain = "1s"
 clock = "live"
 
@@ -52,7 +52,7 @@ output_mode = "update"
 watermark_delay = "100ms"
 shuffle_partitions = 1
 workers = 2
-kill_at = "5s"
+kill_at = "3s"
 
 [[engine]]
 name = "spark real-time"

@@ -79,6 +79,9 @@ pub fn kafka_streams_twin(ks: &KafkaStreamsConfig) -> DataflowConfig {
         parallelism: ks.threads,
         out_of_orderness: ks.grace,
         auto_watermark_interval: Span::from_ms(10),
+        // A suppressed window's final result leaves with the next commit: the output flusher at
+        // the commit interval.
+        buffer_timeout: ks.commit_interval(),
         commit_interval: (!ks.suppress).then(|| ks.commit_interval()),
         ..DataflowConfig::default()
     }

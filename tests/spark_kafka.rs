@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::processes_naming;
+use common::{assert_equal_to_reference, processes_naming, run_notes};
 use streamlab_real_engines::kafka::dist::installed_for_test;
 use streamlab_real_engines::kafka::spark_connector::SparkKafkaJars;
 use streamlab_real_engines::{CacheDir, PythonEngine, VenvStatus};
@@ -108,27 +108,10 @@ fn spark_on_kafka_killed_and_restarted_and_in_real_time_mode_equals_the_referenc
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let runs = summary["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
-    for run in runs {
-        let notes: Vec<&str> = run["notes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n.as_str().unwrap())
-            .collect();
-        assert!(
-            notes.iter().any(|n| n.starts_with("outputs equal the reference")),
-            "{}: {notes:#?}",
-            run["name"]
-        );
-        assert!(
-            run["counts"]["outputs"].as_u64().unwrap() > 0,
-            "{}: no outputs",
-            run["name"]
-        );
-        if run["name"] == "spark killed" {
-            assert!(notes.iter().any(|n| n.starts_with("killed (SIGKILL")), "{notes:#?}");
-        }
-    }
+    assert_equal_to_reference(&summary);
+    let killed = runs.iter().find(|r| r["name"] == "spark killed").unwrap();
+    let notes = run_notes(killed);
+    assert!(notes.iter().any(|n| n.starts_with("killed (SIGKILL")), "{notes:#?}");
     let deadline = Instant::now() + Duration::from_secs(5);
     while !processes_naming(&out).is_empty() {
         assert!(

@@ -122,3 +122,31 @@ pub fn processes_naming(dir: &std::path::Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// A run's notes in `summary.json`.
+pub fn run_notes(run: &serde_json::Value) -> Vec<&str> {
+    run["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect()
+}
+
+/// Asserts every run of `summary` says its outputs equal the reference evaluator's and
+/// delivered some.
+pub fn assert_equal_to_reference(summary: &serde_json::Value) {
+    for run in summary["runs"].as_array().unwrap() {
+        let notes = run_notes(run);
+        assert!(
+            notes.iter().any(|n| n.starts_with("outputs equal the reference")),
+            "{}: {notes:#?}",
+            run["name"]
+        );
+        assert!(
+            run["counts"]["outputs"].as_u64().unwrap() > 0,
+            "{}: no outputs",
+            run["name"]
+        );
+    }
+}

@@ -44,6 +44,10 @@ use crate::kafka::{KafkaCluster, KafkaDist, RunTopics};
 use crate::process::{describe_status, file_tail, TAIL_LINES};
 use crate::CacheDir;
 
+/// How long a restarted query may take to deliver its first result before its quiet period
+/// counts as for a query that never stopped.
+const RESTART_GRACE: Duration = Duration::from_secs(30);
+
 /// A generated script ready to run on Kafka.
 #[derive(Clone, Debug)]
 pub struct SparkKafkaLaunch {
@@ -257,7 +261,13 @@ pub fn run_spark_on_kafka(launch: &SparkKafkaLaunch, events: &[Event]) -> Result
         if count != last_count {
             (last_count, last_change) = (count, Instant::now());
         }
-        if producer.is_finished() && last_change.elapsed() >= launch.quiet {
+        // A restarted query first plans and re-runs its uncommitted batch (seconds on a cold JVM):
+        // its quiet period starts with its first result, or after RESTART_GRACE without one.
+        let restarted_quiet = match restart {
+            Some(r) if r.first_result_at.is_none() => launch.quiet + RESTART_GRACE,
+            _ => launch.quiet,
+        };
+        if producer.is_finished() && last_change.elapsed() >= restarted_quiet {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));

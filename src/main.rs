@@ -171,7 +171,7 @@ enum Command {
     /// Measure this machine's cost profile by timing the real operator code.
     #[command(after_help = EXAMPLES)]
     Calibrate {
-        /// Fit the profile to a real engine (`spark` or `flink`) instead of timing streamlab's
+        /// Fit the profile to a real engine (`spark`, `flink` or `kafka-streams`) instead of timing streamlab's
         /// own code: run the engine's configurations in the scenarios and fit the costs to it.
         #[arg(long)]
         against: Option<String>,
@@ -607,7 +607,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if let Some(model) = against {
                 let [model] = parse_models(&model).map_err(anyhow::Error::msg)?[..] else {
-                    anyhow::bail!("--against takes one engine to fit: `spark` or `flink`");
+                    anyhow::bail!("--against takes one engine to fit: `spark`, `flink` or `kafka-streams`");
                 };
                 let paths = if scenarios.is_empty() {
                     default_fit_scenarios(model)?

@@ -8,33 +8,18 @@
 //! skipped and why, and passes, so `cargo test --workspace` passes on a fresh machine; CI sets
 //! `STREAMLAB_REQUIRE_REAL_ENGINES=1`, which turns the skip into a failure.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::processes_naming;
 use streamlab_real_engines::kafka::dist::installed_for_test;
 
-/// The processes whose command line names `dir` (the broker's and the application's JVMs and
-/// their lifelines all name their directory under the results).
 /// One Kafka run at a time (two brokers and two applications on two cores would measure each
 /// other).
 static KAFKA: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn processes_naming(dir: &Path) -> Vec<String> {
-    let needle = dir.to_string_lossy().into_owned();
-    let me = std::process::id();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|entry| {
-            let pid: u32 = entry.file_name().to_string_lossy().parse().ok()?;
-            let cmd = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            (pid != me && cmd.contains(&needle) && !cmd.contains("streamlab run"))
-                .then(|| format!("{pid}: {}", cmd.chars().take(160).collect::<String>()))
-        })
-        .collect()
-}
 
 /// Asserts that within `grace` no process names `out` any more.
 fn assert_nothing_left(out: &Path, grace: Duration) {

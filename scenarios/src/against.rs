@@ -1,16 +1,20 @@
-//! The simulated clock against the real engines: `streamlab validate --against spark,flink`.
+//! The simulated clock against the real engines: `streamlab validate --against
+//! spark,flink,kafka-streams`.
 //!
 //! Each real engine of the scenario (`model = "spark"` or `"flink"`) runs twice: on the real
 //! engine (live clock), and as its native twin — the native model with the very same keys
-//! (`micro-batch` for Spark, `per-record` for Flink) — on the simulated clock, priced by the
+//! (`micro-batch` for Spark, `per-record` for Flink, the per-record engine with Kafka Streams'
+//! knobs for Kafka Streams: [`kafka_streams_twin`]) — on the simulated clock, priced by the
 //! engine's `profile` or, by default, the profile fitted to that engine (`spark-local`,
-//! `flink-local`). p50 and p99 are compared over the outputs delivered after the engine's
+//! `flink-local`, `kafka-streams-local`). p50 and p99 are compared over the outputs delivered after the engine's
 //! warm-up, on both sides alike, and every row says whether the fit saw that configuration
 //! (its signature is in the profile's `[fit]` list) or not: only the unseen ones test the fit.
 
 use hdrhistogram::Histogram;
+use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::run::{Delivered, EngineRun};
 use streamlab_engines::time::{Nanos, Span};
+use streamlab_real_engines::kafka_streams::KafkaStreamsConfig;
 use streamlab_reports::summary::LatencySummary;
 
 use crate::clock::{clock_setup, ClockSetup};
@@ -33,8 +37,9 @@ pub fn parse_models(list: &str) -> std::result::Result<Vec<&'static str>, String
         .map(|m| match m {
             "spark" => Ok("spark"),
             "flink" => Ok("flink"),
+            "kafka-streams" => Ok("kafka-streams"),
             other => Err(format!(
-                "unknown real engine `{other}`; expected `spark`, `flink` or both, comma-separated"
+                "unknown real engine `{other}`; expected `spark`, `flink`, `kafka-streams` or several, comma-separated"
             )),
         })
         .collect()
@@ -46,6 +51,7 @@ pub fn native_twin(engine: &EngineSpec) -> Option<EngineSpec> {
     let kind = match &engine.kind {
         EngineKind::Spark(real) => EngineKind::MicroBatch(real.config),
         EngineKind::Flink(real) => EngineKind::PerRecord(real.config),
+        EngineKind::KafkaStreams(real) => EngineKind::PerRecord(kafka_streams_twin(&real.config)),
         _ => return None,
     };
     Some(EngineSpec {
@@ -58,6 +64,27 @@ pub fn native_twin(engine: &EngineSpec) -> Option<EngineSpec> {
         ),
         kind,
     })
+}
+
+/// Kafka Streams' native twin: the per-record engine with its knobs. One source subtask per
+/// stream thread; stream time as a watermark `grace` behind the largest event time (a window is
+/// final once stream time passes its end plus the grace period), advanced every 10 ms. With
+/// `suppress` a window's one final result comes when that watermark passes it (the per-record
+/// engine's firing); without, the record cache forwards each window's latest value at every
+/// commit (`commit_interval`, the per-record engine's Kafka Streams mode). The broker's two hops
+/// and the commit that makes a result visible are not modelled apart: the fitted profile's
+/// exchange latency and jitter stand for them.
+pub fn kafka_streams_twin(ks: &KafkaStreamsConfig) -> DataflowConfig {
+    DataflowConfig {
+        parallelism: ks.threads,
+        out_of_orderness: ks.grace,
+        auto_watermark_interval: Span::from_ms(10),
+        // A suppressed window's final result leaves with the next commit: the output flusher at
+        // the commit interval.
+        buffer_timeout: ks.commit_interval(),
+        commit_interval: (!ks.suppress).then(|| ks.commit_interval()),
+        ..DataflowConfig::default()
+    }
 }
 
 /// What identifies a configuration for the fit: the pipeline's shape and the native keys

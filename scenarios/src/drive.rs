@@ -294,39 +294,40 @@ pub fn run_engines_until_stopped(
         log.set_outages(workload.outages.clone());
         let mut windows: Vec<LatencyWindow> = segmented.iter().map(|_| LatencyWindow::new(1)).collect();
         // The next segment is generated on a thread of its own while the engines run this one.
-        let reached = crate::segments::generated_ahead(workload, until, SEGMENT, SEGMENT_EVENTS, |segments, recycle| {
-            let mut t = 0;
-            for segment in segments.iter() {
-                if crate::watch::stop_requested() {
-                    break;
-                }
-                let to = segment.to;
-                let mut buf = segment.events;
-                log.append(buf.drain(..));
-                recycle.give_back(buf);
-                let mut consumed = vec![usize::MAX; partitions];
-                for ((i, engine, watched), window) in segmented.iter_mut().zip(&mut windows) {
-                    let (delivered, read) = engine.advance(&log, to).map_err(|message| RunError::Engine {
-                        path: scenario.path.clone(),
-                        engine: engines[*i].name.clone(),
-                        message,
-                    })?;
-                    let pulse = &watched.pulse;
-                    pulse.clock_at(to);
-                    pulse.events_total(read.iter().map(|&r| r as u64).sum());
-                    pulse.add_outputs(delivered.len() as u64);
-                    window.add(&delivered);
-                    window.publish(pulse);
-                    on_output(*i, delivered)?;
-                    for (c, r) in consumed.iter_mut().zip(read) {
-                        *c = (*c).min(r);
+        let reached =
+            crate::segments::generated_ahead(workload, until, SEGMENT, SEGMENT_EVENTS, |segments, recycle| {
+                let mut t = 0;
+                for segment in segments.iter() {
+                    if crate::watch::stop_requested() {
+                        break;
                     }
+                    let to = segment.to;
+                    let mut buf = segment.events;
+                    log.append(buf.drain(..));
+                    recycle.give_back(buf);
+                    let mut consumed = vec![usize::MAX; partitions];
+                    for ((i, engine, watched), window) in segmented.iter_mut().zip(&mut windows) {
+                        let (delivered, read) = engine.advance(&log, to).map_err(|message| RunError::Engine {
+                            path: scenario.path.clone(),
+                            engine: engines[*i].name.clone(),
+                            message,
+                        })?;
+                        let pulse = &watched.pulse;
+                        pulse.clock_at(to);
+                        pulse.events_total(read.iter().map(|&r| r as u64).sum());
+                        pulse.add_outputs(delivered.len() as u64);
+                        window.add(&delivered);
+                        window.publish(pulse);
+                        on_output(*i, delivered)?;
+                        for (c, r) in consumed.iter_mut().zip(read) {
+                            *c = (*c).min(r);
+                        }
+                    }
+                    log.release_before(&consumed);
+                    t = to;
                 }
-                log.release_before(&consumed);
-                t = to;
-            }
-            Ok::<Nanos, RunError>(t)
-        })?;
+                Ok::<Nanos, RunError>(t)
+            })?;
         if reached < until {
             for (_, _, watched) in &segmented {
                 watched.pulse.stopped(reached);

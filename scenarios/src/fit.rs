@@ -1,4 +1,4 @@
-//! `streamlab calibrate --against spark|flink [SCENARIO]`: a cost profile fitted to a real
+//! `streamlab calibrate --against spark|flink|kafka-streams [SCENARIO]`: a cost profile fitted to a real
 //! engine, from what that engine measured of itself and what streamlab measured of it.
 //!
 //! The fit runs every configuration of the given engine in the scenario (by default the
@@ -26,6 +26,11 @@
 //! delay of the engine's record path (source fetch loop, network stack, mailbox wake-ups),
 //! shared over its exchange hops as `exchange_latency_ns` — a delay, not CPU — with its jitter
 //! (`exchange_jitter_ns`, the mean of an exponential extra delay) fitted to the p99s.
+//!
+//! **Kafka Streams** — as Flink, from streamlab's latency, on its native twin (the per-record
+//! engine with its knobs, `against::kafka_streams_twin`): the same two delay parameters, on a
+//! grid a hundred times wider (0–150 ms, 0–60 ms), since they stand for the broker's two hops
+//! and, under exactly-once, the commit that makes a result visible.
 //!
 //! The profile records the command, the date and the signature of every configuration it saw,
 //! so `streamlab validate --against` can tell fitted configurations from unseen ones.
@@ -318,6 +323,25 @@ fn refine_task_launch(costs: &mut CostModel, measured: &[Measured<'_>]) -> Resul
 /// in the tail.
 fn refine_exchange_latency(costs: &mut CostModel, measured: &[Measured<'_>]) -> Result<Vec<String>> {
     let grid = (0..=30u32).flat_map(|c| (0..=10u32).map(move |j| (c as f64 * 50_000.0, j as f64 * 100_000.0)));
+    refine_delay(costs, measured, grid)
+}
+
+/// Kafka Streams' record path is the per-record twin's plus what the model does not take apart:
+/// two broker hops (produce → log append → fetch) and, under exactly-once, the commit that makes
+/// a result visible; so the same pair is fitted on a grid a hundred times wider:
+/// `exchange_latency_ns` 0 to 150 ms in steps of 5 ms, `exchange_jitter_ns` 0 to 60 ms in steps
+/// of 10 ms.
+fn refine_kafka_streams_delay(costs: &mut CostModel, measured: &[Measured<'_>]) -> Result<Vec<String>> {
+    let grid = (0..=30u32).flat_map(|c| (0..=6u32).map(move |j| (c as f64 * 5e6, j as f64 * 1e7)));
+    refine_delay(costs, measured, grid)
+}
+
+/// The (exchange latency, jitter) pair of `grid` closest to the measured p50s and p99s.
+fn refine_delay(
+    costs: &mut CostModel,
+    measured: &[Measured<'_>],
+    grid: impl Iterator<Item = (f64, f64)>,
+) -> Result<Vec<String>> {
     let (latency, jitter) = refine(
         costs,
         measured,
@@ -415,9 +439,10 @@ pub fn fit(
             steps
         }
         "flink" => refine_exchange_latency(&mut costs, &measured)?,
+        "kafka-streams" => refine_kafka_streams_delay(&mut costs, &measured)?,
         other => {
             return Err(refuse(format!(
-                "fitting a profile to `{other}` is not supported; expected `spark` or `flink`"
+                "fitting a profile to `{other}` is not supported; expected `spark`, `flink` or `kafka-streams`"
             )))
         }
     };

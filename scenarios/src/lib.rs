@@ -48,6 +48,7 @@ pub mod per_record;
 pub mod profile;
 pub mod reader;
 pub mod real_engine;
+mod real_measured;
 pub mod recovery;
 pub mod results;
 pub mod rss;

@@ -37,6 +37,13 @@ impl EngineExecutor for MicroBatchConfig {
         let table = &workload.table;
         let partitions = workload.partitions;
         let crashes: Vec<CrashPoint> = ctx.crashes();
+        if matches!(cfg.trigger, Trigger::RealTime { .. }) && !scenario.failures.is_empty() {
+            return Err(
+                "[[failure]] with `trigger = { kind = \"real_time\" }`: a crash inside a Real-Time Mode batch is not \
+                 modelled yet; use a `processing_time` trigger to inject failures"
+                    .into(),
+            );
+        }
         let slowdowns: Vec<Slowdown> = ctx.slowdowns();
         let checkpoint = match (&durability.checkpoint_root, crashes.is_empty()) {
             (Some(root), _) => Some(
@@ -137,7 +144,9 @@ impl EngineExecutor for MicroBatchConfig {
     fn characteristic_interval_s(&self) -> f64 {
         match self.trigger {
             Trigger::ProcessingTime { interval } => interval.as_ms() / 1e3,
-            Trigger::Continuous { checkpoint_interval } => checkpoint_interval.as_ms() / 1e3,
+            Trigger::Continuous { checkpoint_interval } | Trigger::RealTime { checkpoint_interval } => {
+                checkpoint_interval.as_ms() / 1e3
+            }
             Trigger::Once | Trigger::AvailableNow { .. } => 0.0,
         }
     }

@@ -34,10 +34,14 @@ use serde::Deserialize;
 use streamlab_engines::cost::CostModel;
 
 /// The built-in profiles, by name: the files in `scenarios/profiles/`, embedded.
-pub const BUILTIN_PROFILES: [(&str, &str); 5] = [
+pub const BUILTIN_PROFILES: [(&str, &str); 6] = [
     ("local", include_str!("../profiles/local.toml")),
     ("spark-local", include_str!("../profiles/spark-local.toml")),
     ("flink-local", include_str!("../profiles/flink-local.toml")),
+    (
+        "kafka-streams-local",
+        include_str!("../profiles/kafka-streams-local.toml"),
+    ),
     ("cluster-10", include_str!("../profiles/cluster-10.toml")),
     ("cluster-100", include_str!("../profiles/cluster-100.toml")),
 ];

@@ -336,9 +336,23 @@ impl Reader<'_> {
             .map_err(|(key, message)| self.at(&format!("workload.{key}"), message))
     }
 
-    /// Kafka Streams reads only Kafka; the real Spark and Flink only the feeder (for now).
+    /// Kafka Streams reads only Kafka, and so does Spark's Real-Time Mode; the real Flink only the
+    /// feeder (for now).
     fn check_transport(&self, transport: &Transport, engines: &[EngineSpec]) -> Result<()> {
         for (i, engine) in engines.iter().enumerate() {
+            let kill_at = match &engine.kind {
+                EngineKind::Spark(e) => e.settings.kill_at.is_some() && !transport.is_kafka(),
+                EngineKind::Flink(e) => e.settings.kill_at.is_some(),
+                EngineKind::KafkaStreams(e) => e.settings.kill_at.is_some(),
+                _ => false,
+            };
+            if kill_at {
+                return Err(self.at(
+                    &format!("engine[{i}].kill_at"),
+                    "a kill and restart from the checkpoint is run for the real Spark on Kafka only (its output topic \
+                     shows it exactly once); set `transport = \"kafka\"` with `model = \"spark\"`, or remove the key",
+                ));
+            }
             match (&engine.kind, transport.is_kafka()) {
                 (EngineKind::KafkaStreams(_), false) => {
                     return Err(self.at(
@@ -347,12 +361,21 @@ impl Reader<'_> {
                          streamlab's own is started for the run, or set `bootstrap_servers`)",
                     ))
                 }
-                (EngineKind::Spark(_) | EngineKind::Flink(_), true) => {
+                (EngineKind::Spark(spark), false)
+                    if matches!(spark.config.trigger, streamlab_engines::microbatch::Trigger::RealTime { .. }) =>
+                {
+                    return Err(self.at(
+                        &format!("engine[{i}].trigger"),
+                        "Spark's Real-Time Mode reads Kafka only (STREAMING_REAL_TIME_MODE.INPUT_STREAM_NOT_SUPPORTED for \
+                         the feeder's Python data source): add `transport = \"kafka\"` to [workload]",
+                    ))
+                }
+                (EngineKind::Flink(_), true) => {
                     return Err(self.at(
                         "workload.transport",
                         format!(
-                            "engine `{}` (model = \"{}\") reads the loopback feeder: the real Spark's and Flink's Kafka \
-                             sources are not wired yet; use transport = \"socket\" for it, or run it in another scenario",
+                            "engine `{}` (model = \"{}\") reads the loopback feeder: the real Flink's Kafka source is \
+                             not wired yet; use transport = \"socket\" for it, or run it in another scenario",
                             engine.name,
                             engine.model()
                         ),

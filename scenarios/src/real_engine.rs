@@ -22,14 +22,16 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::event::Event;
-use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode};
+use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode, Trigger};
 use streamlab_engines::pipeline::{OutputShape, PipelineSpec, WindowSpec};
 use streamlab_engines::run::{EngineRun, RunCounts};
 use streamlab_engines::time::{EventTime, Nanos, Span};
 use streamlab_real_engines::driver::{run_job, JobLaunch};
 use streamlab_real_engines::flink::{FlinkJob, PyFlinkScript};
 use streamlab_real_engines::outputs::{read_outputs, real_engine_reference, record_promised, ReferenceCheck};
-use streamlab_real_engines::spark::{write_campaign_table, PySparkScript, SparkJob};
+use streamlab_real_engines::spark::{
+    run_spark_on_kafka, write_campaign_table, PySparkScript, SparkJob, SparkKafkaLaunch,
+};
 use streamlab_real_engines::{CacheDir, PythonEngine, RealEngineError, VenvStatus};
 use streamlab_reports::layout::slug;
 
@@ -37,6 +39,8 @@ use crate::clock::ClockSetup;
 use crate::engine::{EngineKind, EngineSpec};
 use crate::executor::{Durability, EngineExecutor, EngineRunContext, Prepared, RunContext};
 use crate::failures::FailureSpec;
+use crate::real_measured::Measured;
+use crate::transport::Transport;
 
 /// What every real-engine table adds to the native keys: where the engine runs and what is
 /// passed to it as it is.
@@ -65,11 +69,15 @@ pub struct RealSettings {
     /// (said so, with the command that installs them) and the other engines run alone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub if_installed: bool,
+    /// Spark on Kafka: kill the job's process group (SIGKILL) at this instant of the run and
+    /// restart it from its checkpoint, to see its output exactly once and its recovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_at: Option<Span>,
 }
 
 impl RealSettings {
     /// The keys of a real-engine table that are not the native model's.
-    pub const KEYS: [&'static str; 5] = ["master", "conf", "warmup", "bind", "if_installed"];
+    pub const KEYS: [&'static str; 6] = ["master", "conf", "warmup", "bind", "if_installed", "kill_at"];
 
     /// An engine's configuration as JSON (`config`, an object) with these settings added: what
     /// `summary.json` shows of a real engine.
@@ -107,6 +115,15 @@ pub trait RealModel {
     const VENV: PythonEngine;
     /// The generated job: its file name and text.
     fn job(&self, ctx: &EngineRunContext<'_>, settings: &RealSettings) -> Result<(&'static str, String), String>;
+    /// The generated job for `transport = "kafka"`; `None`: the engine does not read Kafka yet.
+    fn kafka_job(&self, _ctx: &EngineRunContext<'_>, _settings: &RealSettings) -> Option<Result<String, String>> {
+        None
+    }
+    /// On Kafka, how long without a result after the producer finished ends the run: the
+    /// longest the engine may hold a result back, plus three seconds.
+    fn quiet(&self) -> Duration {
+        Duration::from_secs(3)
+    }
     /// Source partitions the job opens.
     fn slots(&self) -> usize;
     /// The last window end (event time, ms) the engine promises to emit over `events` when
@@ -132,8 +149,26 @@ impl RealModel for MicroBatchConfig {
         Ok((PySparkScript::FILE_NAME, script.text().to_owned()))
     }
 
+    fn kafka_job(&self, ctx: &EngineRunContext<'_>, settings: &RealSettings) -> Option<Result<String, String>> {
+        let script = PySparkScript::translate_for_kafka(SparkJob {
+            pipeline: &ctx.run.scenario.pipeline,
+            engine: self,
+            conf: &settings.conf,
+        });
+        Some(script.map(|s| s.text().to_owned()).map_err(|e| e.to_string()))
+    }
+
     fn slots(&self) -> usize {
         self.workers
+    }
+
+    fn quiet(&self) -> Duration {
+        let held = match self.trigger {
+            Trigger::ProcessingTime { interval } => interval.nanos(),
+            Trigger::RealTime { checkpoint_interval } => checkpoint_interval.nanos(),
+            _ => 0,
+        };
+        Duration::from_nanos(held) + Duration::from_secs(3)
     }
 
     /// Spark's append mode emits a window once the watermark — the largest event time seen
@@ -234,7 +269,27 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 C::ENGINE
             ));
         }
-        let (file_name, text) = self.config.job(&ctx, &self.settings)?;
+        let kafka = match &scenario.transport {
+            Transport::Kafka { bootstrap_servers } => Some(bootstrap_servers.clone()),
+            Transport::Socket => None,
+        };
+        let (file_name, text) = match kafka {
+            Some(_) => {
+                let text = self.config.kafka_job(&ctx, &self.settings).ok_or_else(|| {
+                    format!(
+                        "the real {} does not read Kafka yet; use transport = \"socket\"",
+                        C::ENGINE
+                    )
+                })??;
+                (
+                    self.config
+                        .job(&ctx, &self.settings)
+                        .map_or("streamlab_job.py", |(f, _)| f),
+                    text,
+                )
+            }
+            None => self.config.job(&ctx, &self.settings)?,
+        };
         let engine = ctx.engine;
         Ok(Prepared::Whole(Box::new(move |_log, _stream| {
             let cache = CacheDir::from_env().map_err(|e| e.to_string())?;
@@ -267,7 +322,19 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 run_timeout: Duration::from_nanos(until) + Duration::from_secs(120),
                 warmup: self.settings.warmup.nanos(),
             };
-            let outcome = run_job(&launch, &events).map_err(|e| e.to_string())?;
+            let outcome = match &kafka {
+                None => Measured::of_feeder(run_job(&launch, &events).map_err(|e| e.to_string())?),
+                Some(bootstrap_servers) => {
+                    let kafka_launch = SparkKafkaLaunch {
+                        job: launch,
+                        name: slug(&engine.name),
+                        bootstrap_servers: bootstrap_servers.clone(),
+                        quiet: self.config.quiet(),
+                        kill_at: self.settings.kill_at.map(|k| k.nanos()),
+                    };
+                    Measured::of_kafka(run_spark_on_kafka(&kafka_launch, &events).map_err(|e| e.to_string())?)
+                }
+            };
             let outputs = read_outputs(&scenario.pipeline, &workload.table, &events, &outcome.lines)?;
             let expected = real_engine_reference(&scenario.pipeline, &workload.table, &events);
             let closed_by = self.config.closed_by(&scenario.pipeline, &events);
@@ -287,25 +354,18 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
             // The last event was read when the feeder wrote it: at its arrival, or later when
             // the engine held the feeder back (a backlog, all arrived at 0, is read as fast as
             // the engine takes it).
-            let last_arrival = events.last().map_or(0, |e| e.arrival).max(outcome.feeder.lag.max);
+            let last_arrival = events.last().map_or(0, |e| e.arrival).max(outcome.max_send_lag);
             let modelled = vec![format!(
                 "nothing: the real {} computed every output; latency measured whole (scheduled arrival → \
                  receipt by streamlab), not decomposed; the engine's own measurements are its progress records",
                 C::ENGINE
             )];
-            let mut notes = vec![
-                format!(
-                    "engine start-up ({:.1} s) excluded: the clock started when the job opened its source partitions",
-                    outcome.startup.as_secs_f64()
-                ),
-                format!(
-                    "feeder sending lag: mean {:.3} ms, max {:.3} ms over {} events",
-                    outcome.feeder.lag.mean / 1e6,
-                    outcome.feeder.lag.max as f64 / 1e6,
-                    outcome.feeder.lag.events
-                ),
-                check.describe(),
-            ];
+            let mut notes = vec![format!(
+                "engine start-up ({:.1} s) excluded: the clock started when the job opened its source partitions",
+                outcome.startup.as_secs_f64()
+            )];
+            notes.extend(outcome.notes);
+            notes.push(check.describe());
             if matches!(
                 scenario.pipeline.aggregate.map(|a| a.window),
                 Some(WindowSpec::Session { .. })
@@ -339,7 +399,7 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 .collect();
             Ok(EngineRun {
                 counts: RunCounts {
-                    events: outcome.feeder.events_sent,
+                    events: outcome.events_sent,
                     outputs: outputs.delivered.len() as u64,
                     batches: if C::ENGINE == "spark" { batches } else { 0 },
                     ..RunCounts::default()
@@ -352,7 +412,7 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 final_watermark: i64::MIN,
                 modelled,
                 notes,
-                failures: Vec::new(),
+                failures: outcome.failures,
                 resident: None,
             })
         })))

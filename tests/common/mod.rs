@@ -103,3 +103,50 @@ pub fn test_costs() -> CostModel {
         exchange_jitter_ns: 0.0,
     }
 }
+
+/// The processes whose command line names `dir`, other than this test and `streamlab run`
+/// itself (a real engine's JVMs, Python drivers, brokers and lifelines all name their
+/// directory under the results): what a run must not leave behind.
+pub fn processes_naming(dir: &std::path::Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_string_lossy().parse().ok()?;
+            let cmd = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (pid != me && cmd.contains(&needle) && !cmd.contains("streamlab run"))
+                .then(|| format!("{pid}: {}", cmd.chars().take(160).collect::<String>()))
+        })
+        .collect()
+}
+
+/// A run's notes in `summary.json`.
+pub fn run_notes(run: &serde_json::Value) -> Vec<&str> {
+    run["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect()
+}
+
+/// Asserts every run of `summary` says its outputs equal the reference evaluator's and
+/// delivered some.
+pub fn assert_equal_to_reference(summary: &serde_json::Value) {
+    for run in summary["runs"].as_array().unwrap() {
+        let notes = run_notes(run);
+        assert!(
+            notes.iter().any(|n| n.starts_with("outputs equal the reference")),
+            "{}: {notes:#?}",
+            run["name"]
+        );
+        assert!(
+            run["counts"]["outputs"].as_u64().unwrap() > 0,
+            "{}: no outputs",
+            run["name"]
+        );
+    }
+}

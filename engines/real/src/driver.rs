@@ -248,7 +248,7 @@ fn tail_of(log: &Path) -> String {
 }
 
 /// The progress file's records; a missing file is no records, a line that is not JSON an error.
-fn read_progress(path: &Path) -> Result<Vec<serde_json::Value>> {
+pub(crate) fn read_progress(path: &Path) -> Result<Vec<serde_json::Value>> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

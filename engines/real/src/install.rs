@@ -27,6 +27,7 @@ use crate::error::{RealEngineError, Result};
 use crate::helper_jar::{flink_lib, HelperJar, JavaTools};
 use crate::java::JavaInstall;
 use crate::kafka::dist::find_mvn;
+use crate::kafka::spark_connector::{SparkKafkaJars, SPARK_KAFKA_VERSION};
 use crate::kafka::{KafkaDist, KafkaDistStatus, KAFKA_VERSION};
 use crate::process::{run_logged, StepLog, TAIL_LINES};
 use crate::venv::{BasePython, PythonEngine, Venv, VenvStatus};
@@ -74,6 +75,7 @@ pub fn install(cache: &CacheDir, progress: &mut dyn FnMut(&str)) -> Result<()> {
     let java = java?;
     build_helpers(&helpers, &java, &cache.venv(PythonEngine::Flink), &mut log, progress)?;
     install_kafka(cache, &mut log, progress)?;
+    install_spark_kafka(cache, &mut log, progress)?;
     progress(&format!(
         "done in {:.1} s; `streamlab engines doctor` shows what is installed",
         started.elapsed().as_secs_f64()
@@ -159,6 +161,28 @@ fn install_kafka(cache: &CacheDir, log: &mut InstallLog, progress: &mut dyn FnMu
     progress(&format!(
         "kafka:  Apache Kafka {KAFKA_VERSION} ready in {} ({:.1} s)",
         dist.libs().display(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// Fetches Spark's Kafka connector with Maven, unless it is already there.
+fn install_spark_kafka(cache: &CacheDir, log: &mut InstallLog, progress: &mut dyn FnMut(&str)) -> Result<()> {
+    let jars = SparkKafkaJars::in_cache(cache);
+    if jars.is_ready() {
+        progress(&format!(
+            "spark:  Kafka connector {SPARK_KAFKA_VERSION} already in {}; kept",
+            jars.libs().display()
+        ));
+        return Ok(());
+    }
+    let mvn = find_mvn()?;
+    let log = log.open(progress)?;
+    let started = Instant::now();
+    jars.ensure(&mvn, &log)?;
+    progress(&format!(
+        "spark:  Kafka connector spark-sql-kafka-0-10_2.13 {SPARK_KAFKA_VERSION} ready in {} ({:.1} s)",
+        jars.libs().display(),
         started.elapsed().as_secs_f64()
     ));
     Ok(())

@@ -15,8 +15,8 @@ use crate::time::Span;
 
 /// When batches start (Spark's `Trigger`).
 ///
-/// Read from a scenario with `kind` = `processing_time`, `default`, `once`, `available_now` or
-/// `continuous`; `default` is Spark's default trigger, `ProcessingTime` with a zero interval.
+/// Read from a scenario with `kind` = `processing_time`, `default`, `once`, `available_now`,
+/// `continuous` or `real_time`; `default` is Spark's default trigger, `ProcessingTime` with a zero interval.
 ///
 /// # Examples
 /// ```
@@ -53,6 +53,15 @@ pub enum Trigger {
         /// Epoch (checkpoint) interval.
         checkpoint_interval: Span,
     },
+    /// Spark's Real-Time Mode (`trigger(realTime=...)`): each batch is a long-running job of
+    /// `checkpoint_interval` whose tasks (one per source partition, one per shuffle partition,
+    /// all at once, the shuffle pipelined between them) process every record as it arrives;
+    /// offsets, state and the commit log are checkpointed once per batch. Update output mode
+    /// only; see `microbatch::real_time`.
+    RealTime {
+        /// How long each batch runs before its checkpoint.
+        checkpoint_interval: Span,
+    },
 }
 
 /// A trigger as a scenario writes it: [`Trigger`]'s kinds plus `default`, Spark's name for the
@@ -73,6 +82,9 @@ enum TriggerSpec {
     Continuous {
         checkpoint_interval: Span,
     },
+    RealTime {
+        checkpoint_interval: Span,
+    },
 }
 
 impl From<TriggerSpec> for Trigger {
@@ -83,6 +95,7 @@ impl From<TriggerSpec> for Trigger {
             TriggerSpec::Once => Trigger::Once,
             TriggerSpec::AvailableNow { max_records_per_batch } => Trigger::AvailableNow { max_records_per_batch },
             TriggerSpec::Continuous { checkpoint_interval } => Trigger::Continuous { checkpoint_interval },
+            TriggerSpec::RealTime { checkpoint_interval } => Trigger::RealTime { checkpoint_interval },
         }
     }
 }
@@ -269,6 +282,7 @@ impl MicroBatchConfig {
             Trigger::AvailableNow { max_records_per_batch: Some(0) } => {
                 return err("trigger.max_records_per_batch", "must be at least 1")
             }
+            Trigger::RealTime { checkpoint_interval } => crate::microbatch::real_time::validate(self, checkpoint_interval, pipeline)?,
             _ => {}
         }
         if pipeline.has_graph_stage() && self.output_mode != OutputMode::Append {

@@ -136,6 +136,17 @@ impl MicroBatchEngine {
                 ),
             });
         }
+        let real_time_tasks = super::real_time::concurrent_tasks(&cfg, pipeline, partitions);
+        if matches!(cfg.trigger, Trigger::RealTime { .. }) && cfg.workers < real_time_tasks {
+            return Err(MicroBatchConfigError {
+                key: "workers".into(),
+                message: format!(
+                    "Real-Time Mode runs every task of every stage at once (one per source partition, one per shuffle \
+                     partition of an aggregation) and needs a core for each: {real_time_tasks} tasks but {} workers",
+                    cfg.workers
+                ),
+            });
+        }
         let state = match &pipeline.aggregate {
             Some(agg) => (0..cfg.shuffle_partitions)
                 .map(|_| WindowedAggregation::new(*agg, TimeSemantics::SPARK, policy).with_backend(cfg.state_backend))
@@ -303,6 +314,11 @@ impl MicroBatchEngine {
                 self.next_trigger = Some(start_at.unwrap_or(0));
                 rt.wait_until(start_at.unwrap_or(0));
                 self.run_continuous(rt, source, until, checkpoint_interval.nanos(), run);
+            }
+            Trigger::RealTime { checkpoint_interval } => {
+                self.next_trigger = Some(start_at.unwrap_or(0));
+                rt.wait_until(start_at.unwrap_or(0));
+                self.run_real_time(rt, source, until, checkpoint_interval.nanos(), run)?;
             }
         }
         Ok(())

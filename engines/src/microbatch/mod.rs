@@ -14,6 +14,8 @@
 //! * `reduce_stage` — the exchange, the reduce tasks and the `StateStore` commit;
 //! * `sink` — the idempotent sink and the latency of what it delivers;
 //! * [`continuous`] — continuous processing (long-running tasks, epochs);
+//! * `real_time` — Spark's Real-Time Mode (long-running batches, pipelined shuffle, a
+//!   checkpoint per interval);
 //! * [`log`] — the offset and commit logs; [`checkpoint`] — the durable checkpoint;
 //! * [`progress`] — `StreamingQueryProgress`-shaped reporting.
 
@@ -26,6 +28,7 @@ mod keyed_stage;
 pub mod log;
 mod map_stage;
 pub mod progress;
+mod real_time;
 mod reduce_stage;
 mod run_state;
 mod sink;

@@ -168,7 +168,9 @@ fn free_port() -> Result<u16> {
 
 /// The broker's configuration: one node that is broker and controller, loopback listeners, its
 /// log under `data`, and the internal topics sized for one node (replication 1, few partitions:
-/// the default 50 offsets partitions make the first consumer group wait seconds).
+/// the default 50 offsets partitions make the first consumer group wait seconds). Retention is
+/// off: a record's timestamp is its event time, milliseconds from the run's start (1970 to the
+/// broker), so time-based retention would delete a segment at the first check, under a reader.
 pub fn server_properties(data: &Path, port: u16, controller_port: u16) -> String {
     format!(
         "process.roles=broker,controller\n\
@@ -189,7 +191,8 @@ pub fn server_properties(data: &Path, port: u16, controller_port: u16) -> String
          share.coordinator.state.topic.replication.factor=1\n\
          share.coordinator.state.topic.min.isr=1\n\
          group.initial.rebalance.delay.ms=0\n\
-         auto.create.topics.enable=false\n",
+         auto.create.topics.enable=false\n\
+         log.retention.ms=-1\n",
         data.display()
     )
 }

@@ -144,27 +144,49 @@ impl KafkaDist {
         }
         let pom_file = self.dir.join("pom.xml");
         std::fs::write(&pom_file, pom()).map_err(io(&pom_file))?;
-        let partial = self.dir.join("libs.partial");
-        let libs = self.libs();
-        for dir in [&partial, &libs] {
-            if dir.exists() {
-                std::fs::remove_dir_all(dir).map_err(io(dir))?;
-            }
-        }
-        run_logged(
-            Command::new(mvn)
-                .args(["-B", "-q", "-f"])
-                .arg(&pom_file)
-                .arg("dependency:copy-dependencies")
-                .arg("-DincludeScope=runtime")
-                .arg(format!("-DoutputDirectory={}", partial.display())),
+        copy_dependencies(
+            mvn,
+            &pom_file,
+            &self.libs(),
+            &[],
             &format!("kafka: mvn dependency:copy-dependencies (Apache Kafka {KAFKA_VERSION})"),
             log,
         )?;
-        std::fs::rename(&partial, &libs).map_err(io(&libs))?;
         std::fs::write(&stamp, format!("{}\n", pom_hash())).map_err(io(&stamp))?;
         Ok(true)
     }
+}
+
+/// `mvn dependency:copy-dependencies` of `pom_file`'s runtime closure (with `extra` arguments)
+/// into `libs.partial` beside `libs`, renamed to `libs` once complete (either is replaced); `what`
+/// names the step in `log` and in an error.
+pub(crate) fn copy_dependencies(
+    mvn: &Path,
+    pom_file: &Path,
+    libs: &Path,
+    extra: &[String],
+    what: &str,
+    log: &StepLog,
+) -> Result<()> {
+    let io = RealEngineError::io;
+    let partial = libs.with_extension("partial");
+    for dir in [&partial, libs] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(io(dir))?;
+        }
+    }
+    run_logged(
+        Command::new(mvn)
+            .args(["-B", "-q", "-f"])
+            .arg(pom_file)
+            .arg("dependency:copy-dependencies")
+            .arg("-DincludeScope=runtime")
+            .args(extra)
+            .arg(format!("-DoutputDirectory={}", partial.display())),
+        what,
+        log,
+    )?;
+    std::fs::rename(&partial, libs).map_err(io(libs))
 }
 
 /// The pinned Kafka of this environment's cache when it is installed; otherwise `None`, after

@@ -16,6 +16,8 @@
 //!   clock the producer's schedule runs on, under `read_committed` done right
 //!   ([`read_committed`]: an aborted transaction's records are dropped) over streamlab's own
 //!   Fetch ([`wire`]).
+//! * [`spark_connector`] — Spark's Kafka source and sink (`spark-sql-kafka-0-10_2.13`), fetched
+//!   beside the pinned Kafka's jars.
 //! * [`cluster`] — the cluster a run uses: the broker streamlab starts, or the user's
 //!   `bootstrap_servers`; and the run's topics on it.
 //!
@@ -33,6 +35,7 @@ pub mod dist;
 pub mod lifeline;
 pub mod producer;
 pub mod read_committed;
+pub mod spark_connector;
 pub mod wire;
 
 pub use broker::{Broker, BrokerOptions};

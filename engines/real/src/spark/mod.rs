@@ -26,12 +26,20 @@
 //!   line, Spark's own measurements for `progress.jsonl`.
 //! * **End**: `once` and `available_now` queries end by themselves; others stop once a batch has
 //!   read every row the feeder sent, or when the driver ends the process group.
+//!
+//! On `transport = "kafka"` ([`PySparkScript::translate_for_kafka`], [`kafka_run`]) the script
+//! reads the input topic with Spark's Kafka source and writes the output topic instead: in
+//! micro-batches through `foreachBatch`, one Kafka transaction per batch keyed by its batch id
+//! (idempotent across a restart); in Real-Time Mode through Spark's Kafka sink, which Real-Time
+//! Mode requires.
 
 mod join;
+pub mod kafka_run;
 mod refusal;
 pub mod standalone;
 mod translate;
 
+pub use kafka_run::{run_spark_on_kafka, SparkKafkaLaunch, SparkKafkaOutcome, SparkRestart};
 pub use refusal::{check, check_conf, RefusedTable, SparkRefusal};
 pub use translate::{PySparkScript, SparkJob};
 

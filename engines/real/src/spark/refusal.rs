@@ -37,7 +37,7 @@ pub struct SparkRefusal {
 }
 
 impl SparkRefusal {
-    fn engine(key: &str, reason: impl Into<String>) -> Self {
+    pub(super) fn engine(key: &str, reason: impl Into<String>) -> Self {
         Self {
             table: RefusedTable::Engine,
             key: key.into(),

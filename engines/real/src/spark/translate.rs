@@ -31,6 +31,12 @@ use crate::job::{convert_may_wrap, describe_pipeline, feeder_column, number_list
 /// The runtime every script ends with.
 const RUNTIME: &str = include_str!("runtime.py");
 
+/// What a script for `transport = "kafka"` runs instead of the feeder's `main`.
+const KAFKA_RUNTIME: &str = include_str!("kafka_runtime.py");
+
+/// The feeder runtime's last lines, which a Kafka script replaces with [`KAFKA_RUNTIME`]'s.
+const FEEDER_MAIN: &str = "\n\nif __name__ == \"__main__\":\n    main()\n";
+
 /// The lifeline every generated job starts (see `crate::groups`).
 const LIFELINE: &str = include_str!("../lifeline.py");
 
@@ -59,8 +65,33 @@ impl PySparkScript {
     /// The script's file name in a run's directory.
     pub const FILE_NAME: &'static str = "streamlab_spark.py";
 
-    /// Translates `job`, or refuses it (naming the key) if Spark cannot run it as described.
+    /// Translates `job` for the loopback feeder, or refuses it (naming the key) if Spark cannot
+    /// run it as described.
     pub fn translate(job: SparkJob<'_>) -> Result<Self, SparkRefusal> {
+        if let Trigger::RealTime { .. } = job.engine.trigger {
+            return Err(SparkRefusal::engine(
+                "trigger",
+                "Spark's Real-Time Mode reads Kafka only (STREAMING_REAL_TIME_MODE.INPUT_STREAM_NOT_SUPPORTED: the \
+                 feeder's Python data source \"is not supported in Real-time Mode\"); set `transport = \"kafka\"` in \
+                 [workload], or use a `processing_time` trigger",
+            ));
+        }
+        Self::translate_any(job)
+    }
+
+    /// Translates `job` for `transport = "kafka"`: Spark's Kafka source reads the input topic and
+    /// the results go to the output topic (see `kafka_runtime.py`); Real-Time Mode is allowed.
+    pub fn translate_for_kafka(job: SparkJob<'_>) -> Result<Self, SparkRefusal> {
+        let mut script = Self::translate_any(job)?;
+        let len = script.text.len();
+        debug_assert!(script.text.ends_with(FEEDER_MAIN));
+        script.text.truncate(len - FEEDER_MAIN.len());
+        script.text.push('\n');
+        script.text.push_str(KAFKA_RUNTIME);
+        Ok(script)
+    }
+
+    fn translate_any(job: SparkJob<'_>) -> Result<Self, SparkRefusal> {
         check(job.pipeline, job.engine)?;
         check_conf(job.conf)?;
         let mut text = String::new();
@@ -116,6 +147,9 @@ fn describe_trigger(t: Trigger) -> String {
             max_records_per_batch: Some(n),
         } => format!("available now, at most {n} records a batch"),
         Trigger::Continuous { checkpoint_interval } => format!("continuous, epochs every {checkpoint_interval}"),
+        Trigger::RealTime { checkpoint_interval } => {
+            format!("Real-Time Mode, a checkpoint every {checkpoint_interval}")
+        }
     }
 }
 
@@ -217,6 +251,18 @@ fn configuration(out: &mut String, job: SparkJob<'_>) -> Result<(), SparkRefusal
             );
         }
     }
+    if matches!(e.trigger, Trigger::RealTime { .. }) && job.pipeline.is_stateful() {
+        // STREAMING_REAL_TIME_MODE.CHECKPOINT_FORMAT_V1_NOT_SUPPORTED: a re-executed batch could
+        // reuse a failed batch's state file names; v2 is RocksDB's store's.
+        out.push_str("    \"spark.sql.streaming.stateStore.checkpointFormatVersion\": \"2\",  # Real-Time Mode\n");
+        if e.state_backend == StateBackendKind::Heap {
+            let _ = writeln!(
+                out,
+                "    \"spark.sql.streaming.stateStore.providerClass\": {},  # Real-Time Mode (checkpoint format v2)",
+                py_str(ROCKSDB_PROVIDER)
+            );
+        }
+    }
     if e.state_backend == StateBackendKind::LsmChangelog {
         out.push_str(
             "    \"spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled\": \"true\",  # state_backend\n",
@@ -236,6 +282,10 @@ fn configuration(out: &mut String, job: SparkJob<'_>) -> Result<(), SparkRefusal
         Trigger::Once => "{\"once\": True}".into(),
         Trigger::AvailableNow { .. } => "{\"availableNow\": True}".into(),
         Trigger::Continuous { .. } => unreachable!("refused by check"),
+        Trigger::RealTime { checkpoint_interval } => format!(
+            "{{\"realTime\": {}}}  # Real-Time Mode: Kafka source and sink only",
+            py_str(&engine_interval("trigger.checkpoint_interval", checkpoint_interval)?)
+        ),
     };
     let _ = writeln!(out, "TRIGGER = {trigger}");
     let _ = writeln!(out, "OUTPUT_MODE = {}", py_str(output_mode(e.output_mode)));

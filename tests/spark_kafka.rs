@@ -1,0 +1,124 @@
+//! The real Spark on Kafka, through the `streamlab` binary, on a broker streamlab starts: a
+//! micro-batch query (1 s trigger) whose process group is killed mid-run and restarted from its
+//! checkpoint, and a Real-Time Mode query. Both must leave in the output topic exactly the
+//! reference evaluator's results (no duplicate, no loss: the killed run's batches are written
+//! once, keyed by batch id, in Kafka transactions), the restart must be reported with its
+//! recovery figures, and no broker, JVM or lifeline may be left.
+//!
+//! Needs the pinned Kafka, Spark's Kafka connector and the Spark venv (`streamlab engines
+//! install`); without them it says it is skipped and why, and passes. Cost: about 65 s (two
+//! Spark start-ups and a restart, each about 10 s, on a 2-core machine).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{assert_equal_to_reference, processes_naming, run_notes};
+use streamlab_real_engines::kafka::dist::installed_for_test;
+use streamlab_real_engines::kafka::spark_connector::SparkKafkaJars;
+use streamlab_real_engines::{CacheDir, PythonEngine, VenvStatus};
+
+const SCENARIO: &str = r#"name = "spark-kafka-test"
+seed = 7
+duration = "6s"
+drain = "1s"
+clock = "live"
+
+[workload]
+transport = "kafka"
+partitions = 2
+users = 500
+campaigns = 10
+ads_per_campaign = 5
+rate = { profile = "constant", events_per_second = 100 }
+disorder = { bound = "100ms", delay = "uniform", late_fraction = 0.0 }
+
+[pipeline]
+filter_kinds = ["click", "view"]
+lookup_join = true
+
+[pipeline.aggregate]
+key_by = "campaign"
+window = { kind = "tumbling", size = "1s" }
+function = "count"
+
+[[engine]]
+name = "spark killed"
+model = "spark"
+trigger = { kind = "processing_time", interval = "1s" }
+output_mode = "update"
+watermark_delay = "100ms"
+shuffle_partitions = 1
+workers = 2
+kill_at = "3s"
+
+[[engine]]
+name = "spark real-time"
+model = "spark"
+trigger = { kind = "real_time", checkpoint_interval = "5s" }
+output_mode = "update"
+watermark_delay = "100ms"
+shuffle_partitions = 1
+workers = 3
+"#;
+
+/// Whether Spark on Kafka can run here; otherwise says why the test is skipped.
+fn spark_on_kafka_installed() -> bool {
+    if installed_for_test("spark on kafka").is_none() {
+        return false;
+    }
+    let cache = CacheDir::from_env().unwrap();
+    let why = match (
+        cache.venv(PythonEngine::Spark).status(),
+        SparkKafkaJars::in_cache(&cache).spark_jars(),
+    ) {
+        (VenvStatus::Ready, Ok(_)) => return true,
+        (VenvStatus::Ready, Err(e)) => e.to_string(),
+        (status, _) => format!("the Spark venv is {status}"),
+    };
+    if std::env::var_os("STREAMLAB_REQUIRE_REAL_ENGINES").is_some_and(|v| v == "1") {
+        panic!("spark on kafka: {why} but STREAMLAB_REQUIRE_REAL_ENGINES=1");
+    }
+    eprintln!("spark on kafka: SKIPPED: {why}; run `streamlab engines install` to run it");
+    false
+}
+
+#[test]
+fn spark_on_kafka_killed_and_restarted_and_in_real_time_mode_equals_the_reference() {
+    if !spark_on_kafka_installed() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("spark-kafka.toml");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let out: PathBuf = tmp.path().join("results");
+    let output = Command::new(env!("CARGO_BIN_EXE_streamlab"))
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "streamlab run failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let runs = summary["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_equal_to_reference(&summary);
+    let killed = runs.iter().find(|r| r["name"] == "spark killed").unwrap();
+    let notes = run_notes(killed);
+    assert!(notes.iter().any(|n| n.starts_with("killed (SIGKILL")), "{notes:#?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_naming(&out).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left behind:\n{}",
+            processes_naming(&out).join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -136,31 +136,66 @@ impl KafkaDist {
         if self.status() == KafkaDistStatus::Ready {
             return Ok(false);
         }
+        PomFetch {
+            dir: &self.dir,
+            pom: &pom(),
+            libs: &self.libs(),
+            stamp: &self.stamp(),
+            extra: &[],
+            what: &format!("kafka: mvn dependency:copy-dependencies (Apache Kafka {KAFKA_VERSION})"),
+        }
+        .fetch(mvn, log)?;
+        Ok(true)
+    }
+}
+
+/// One set of jars fetched from a generated pom: the one way `engines install` fetches from
+/// Maven (the pinned Kafka, Spark's Kafka connector). The stamp (the pom's hash) is removed
+/// first and written last, so a fetch that stops half-way is never taken for a complete one.
+pub(crate) struct PomFetch<'a> {
+    /// Where the pom is written (created if missing).
+    pub dir: &'a Path,
+    /// The pom's text.
+    pub pom: &'a str,
+    /// The directory of jars.
+    pub libs: &'a Path,
+    /// The stamp file.
+    pub stamp: &'a Path,
+    /// Extra arguments to `mvn dependency:copy-dependencies`.
+    pub extra: &'a [String],
+    /// The step's name in the log and in an error.
+    pub what: &'a str,
+}
+
+impl PomFetch<'_> {
+    /// The stamp's text for `pom`.
+    pub fn stamp_of(pom: &str) -> String {
+        format!("{:016x}", fnv1a(pom.as_bytes()))
+    }
+
+    /// Whether `libs` is there and the stamp names this pom.
+    pub fn is_done(&self) -> bool {
+        self.libs.is_dir() && std::fs::read_to_string(self.stamp).is_ok_and(|s| s.trim() == Self::stamp_of(self.pom))
+    }
+
+    /// Writes the pom, copies its dependencies into `libs`, then writes the stamp.
+    pub fn fetch(&self, mvn: &Path, log: &StepLog) -> Result<()> {
         let io = RealEngineError::io;
-        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-        let stamp = self.stamp();
-        if stamp.exists() {
-            std::fs::remove_file(&stamp).map_err(io(&stamp))?;
+        std::fs::create_dir_all(self.dir).map_err(io(self.dir))?;
+        if self.stamp.exists() {
+            std::fs::remove_file(self.stamp).map_err(io(self.stamp))?;
         }
         let pom_file = self.dir.join("pom.xml");
-        std::fs::write(&pom_file, pom()).map_err(io(&pom_file))?;
-        copy_dependencies(
-            mvn,
-            &pom_file,
-            &self.libs(),
-            &[],
-            &format!("kafka: mvn dependency:copy-dependencies (Apache Kafka {KAFKA_VERSION})"),
-            log,
-        )?;
-        std::fs::write(&stamp, format!("{}\n", pom_hash())).map_err(io(&stamp))?;
-        Ok(true)
+        std::fs::write(&pom_file, self.pom).map_err(io(&pom_file))?;
+        copy_dependencies(mvn, &pom_file, self.libs, self.extra, self.what, log)?;
+        std::fs::write(self.stamp, format!("{}\n", Self::stamp_of(self.pom))).map_err(io(self.stamp))
     }
 }
 
 /// `mvn dependency:copy-dependencies` of `pom_file`'s runtime closure (with `extra` arguments)
 /// into `libs.partial` beside `libs`, renamed to `libs` once complete (either is replaced); `what`
 /// names the step in `log` and in an error.
-pub(crate) fn copy_dependencies(
+fn copy_dependencies(
     mvn: &Path,
     pom_file: &Path,
     libs: &Path,
@@ -210,7 +245,7 @@ pub fn installed_for_test(test: &str) -> Option<KafkaDist> {
 
 /// The hash of [`pom`], as 16 hex digits: what the stamp holds.
 pub fn pom_hash() -> String {
-    format!("{:016x}", fnv1a(pom().as_bytes()))
+    PomFetch::stamp_of(&pom())
 }
 
 /// `mvn` on `PATH`, or an error saying how to install it.

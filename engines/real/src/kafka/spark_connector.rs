@@ -16,11 +16,10 @@
 
 use std::path::{Path, PathBuf};
 
-use streamlab_engines::checkpoint::fnv1a;
 
 use crate::cache::CacheDir;
 use crate::error::{RealEngineError, Result};
-use crate::kafka::dist::{copy_dependencies, KafkaDist};
+use crate::kafka::dist::{KafkaDist, PomFetch};
 use crate::process::StepLog;
 
 /// The connector's version: the newest `spark-sql-kafka-0-10_2.13` on Maven Central.
@@ -69,15 +68,24 @@ impl SparkKafkaJars {
         self.dir.join("libs")
     }
 
-    fn stamp(&self) -> PathBuf {
-        self.dir.join("spark-kafka.stamp")
+    /// How the jars are fetched (and whether they were), with `pom`, `libs` and `stamp` to hand.
+    fn with_fetch<R>(&self, f: impl FnOnce(&PomFetch<'_>) -> R) -> R {
+        let (pom, libs, stamp) = (pom(), self.libs(), self.dir.join("spark-kafka.stamp"));
+        let extra = [format!("-DincludeArtifactIds={INCLUDED}")];
+        let what = format!("spark: mvn dependency:copy-dependencies (spark-sql-kafka-0-10_2.13 {SPARK_KAFKA_VERSION})");
+        f(&PomFetch {
+            dir: &self.dir,
+            pom: &pom,
+            libs: &libs,
+            stamp: &stamp,
+            extra: &extra,
+            what: &what,
+        })
     }
 
     /// Whether the jars are there, fetched for this binary's pom.
     pub fn is_ready(&self) -> bool {
-        self.libs().is_dir()
-            && std::fs::read_to_string(self.stamp())
-                .is_ok_and(|s| s.trim() == format!("{:016x}", fnv1a(pom().as_bytes())))
+        self.with_fetch(|f| f.is_done())
     }
 
     /// The jars as `spark.jars` takes them (comma-separated paths), or an error saying how to
@@ -112,21 +120,7 @@ impl SparkKafkaJars {
         if self.is_ready() {
             return Ok(false);
         }
-        let io = RealEngineError::io;
-        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-        let _ = std::fs::remove_file(self.stamp());
-        let pom_file = self.dir.join("pom.xml");
-        std::fs::write(&pom_file, pom()).map_err(io(&pom_file))?;
-        copy_dependencies(
-            mvn,
-            &pom_file,
-            &self.libs(),
-            &[format!("-DincludeArtifactIds={INCLUDED}")],
-            &format!("spark: mvn dependency:copy-dependencies (spark-sql-kafka-0-10_2.13 {SPARK_KAFKA_VERSION})"),
-            log,
-        )?;
-        let stamp = self.stamp();
-        std::fs::write(&stamp, format!("{:016x}\n", fnv1a(pom().as_bytes()))).map_err(io(&stamp))?;
+        self.with_fetch(|f| f.fetch(mvn, log))?;
         Ok(true)
     }
 }

@@ -16,7 +16,6 @@
 
 use std::path::{Path, PathBuf};
 
-
 use crate::cache::CacheDir;
 use crate::error::{RealEngineError, Result};
 use crate::kafka::dist::{KafkaDist, PomFetch};

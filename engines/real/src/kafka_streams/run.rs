@@ -10,7 +10,8 @@
 //! 3. the producer replays the schedule open-loop; the consumer stamps every result on receipt;
 //! 4. a Kafka Streams application never ends by itself, so the run ends when the producer has
 //!    finished, no result has arrived for the quiet period (the commit interval plus two
-//!    seconds: a cached aggregate is forwarded at the latest at the next commit) and no
+//!    seconds: a cached aggregate is forwarded at the latest at the next commit; ten seconds more
+//!    after a crash, see [`RESTART_QUIET`]) and no
 //!    transaction is open on the output topic (a `read_committed` reader would still wait), or
 //!    at the run deadline; then the consumer stops, the application's group and the broker's
 //!    are ended.
@@ -47,6 +48,11 @@ use crate::kafka::producer::{ProducerReport, ScheduleProducer};
 use crate::kafka::{KafkaCluster, KafkaDist, KafkaLink, RunTopics};
 use crate::kafka_streams::translate::CLASS_NAME;
 use crate::process::{describe_status, file_tail, run_logged, StepLog, TAIL_LINES};
+
+/// Added to the quiet period once the application was killed and restarted: Kafka Streams'
+/// `transaction.timeout.ms` under exactly-once (10 s), the longest the restarted application
+/// may wait for the killed one's open transaction before it delivers the rest.
+const RESTART_QUIET: Duration = Duration::from_secs(10);
 
 /// A generated application ready to run.
 #[derive(Clone, Debug)]
@@ -180,7 +186,7 @@ pub fn run_kafka_streams(launch: &KafkaStreamsLaunch, events: &[Event]) -> Resul
     let mut crash = None;
     let mut count_at_restart: Option<u64> = None;
     let (mut last_count, mut last_change) = (consumer.received(), Instant::now());
-    loop {
+    let quiet_used = loop {
         if let Some(status) = group.leader().try_wait().map_err(io(&log))? {
             return Err(app.failed(&log, format!("exited during the run ({})", describe_status(status))));
         }
@@ -202,16 +208,19 @@ pub fn run_kafka_streams(launch: &KafkaStreamsLaunch, events: &[Event]) -> Resul
         if count != last_count {
             (last_count, last_change) = (count, Instant::now());
         }
-        // After a restart, quiet only counts once results flow again: the restarted application
-        // may wait for the killed one's open transaction (on its repartition topic) to abort —
-        // up to `transaction.timeout.ms` when its transactional id is new.
+        // After a restart, quiet only counts once results flow again, and lasts longer: the
+        // restarted application may deliver one task's results and then wait for the killed
+        // one's open transaction (on its repartition topic) to abort before the rest — up to
+        // `transaction.timeout.ms` (Kafka Streams' default under exactly-once: 10 s) when its
+        // transactional id is new. A run that ended in that gap would miss the final results.
         let resumed = count_at_restart.is_none_or(|c| count > c);
-        if producer.is_finished() && resumed && last_change.elapsed() >= launch.quiet && !consumer.transaction_open() {
-            break;
+        let quiet = launch.quiet + if crash.is_some() { RESTART_QUIET } else { Duration::ZERO };
+        if producer.is_finished() && resumed && last_change.elapsed() >= quiet && !consumer.transaction_open() {
+            break quiet;
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-    let run_time = zero.elapsed().saturating_sub(launch.quiet);
+    };
+    let run_time = zero.elapsed().saturating_sub(quiet_used);
     let producer = producer.wait()?;
     let consumed = consumer.stop()?;
     group.end();

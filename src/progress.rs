@@ -210,20 +210,26 @@ pub fn figures(run: &WatchedRun, r: PulseReading, start: Instant) -> String {
         secs(run.until),
         if run.simulated { "virtual" } else { "wall" }
     );
-    let real = !matches!(run.model.as_str(), "micro-batch" | "per-record");
-    if !real {
-        line.push_str(&format!(" · {} events read", count(r.events)));
+    // A real engine's events are those streamlab's feeder or producer sent it, its outputs those
+    // received back; only the engine knows what it has read and processed.
+    match run.model.as_str() {
+        "micro-batch" | "per-record" => line.push_str(&format!(
+            " · {} events read · {} outputs",
+            count(r.events),
+            count(r.outputs)
+        )),
+        _ => line.push_str(&format!(
+            " · {} events sent · {} outputs received",
+            count(r.events),
+            count(r.outputs)
+        )),
     }
-    line.push_str(&format!(" · {} outputs", count(r.outputs)));
     if let Some(p99) = r.p99 {
         line.push_str(&format!(" · p99 ≈{}", millis(p99)));
     }
     match run.model.as_str() {
-        // A simulated micro-batch query counts its falling-behind batches at its end.
-        "micro-batch" if !run.simulated || run.ended() => {
-            line.push_str(&format!(" · {} batches falling behind", r.falling_behind))
-        }
-        "per-record" if !run.simulated => line.push_str(&format!(" · {} checkpoints", r.checkpoints)),
+        "micro-batch" => line.push_str(&format!(" · {} batches falling behind", r.falling_behind)),
+        "per-record" => line.push_str(&format!(" · {} checkpoints", r.checkpoints)),
         _ => {}
     }
     if run.pulse.stopped_at().is_some() {

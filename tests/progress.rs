@@ -138,3 +138,44 @@ fn ctrl_c_stops_a_live_run_cleanly_keeping_its_results_and_says_how_to_resume() 
     let resume = format!("streamlab run {s} --resume {}", out.display());
     assert!(stderr.contains(&resume), "{stderr}");
 }
+
+#[test]
+fn off_a_terminal_a_simulated_run_reports_falling_behind_and_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Every batch overruns its 100 ms trigger (120 ms of modelled scheduling); the per-record
+    // job checkpoints every 500 ms.
+    let text = scenario("6s", "checkpoint_interval = \"500ms\"")
+        .replace("clock = \"live\"", "clock = \"simulated\"\nprofile = \"local\"")
+        .replace(
+            "interval = \"200ms\" }",
+            "interval = \"100ms\" }\nscheduling = { per_batch = \"100ms\", per_task = \"10ms\" }",
+        );
+    let s = write(tmp.path(), &text);
+    let out = tmp.path().join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_streamlab"))
+        .args(["run", &s, "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    let figure = |line: &str, what: &str| -> u64 {
+        let before = line.split(&format!(" {what}")).next().unwrap();
+        before
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap_or_else(|_| panic!("{what} in {line}"))
+    };
+    assert!(lines[1].starts_with("  `mb`: 6.5 s of 6.5 s (virtual) · "), "{stderr}");
+    assert!(figure(lines[1], "batches falling behind") > 0, "{stderr}");
+    assert!(lines[3].starts_with("  `pr`: 6.5 s of 6.5 s (virtual) · "), "{stderr}");
+    assert!(lines[3].contains(" events read · "), "{stderr}");
+    assert!(figure(lines[3], "checkpoints") > 0, "{stderr}");
+    // The figures are the run's own.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let behind = summary["runs"][0]["counts"]["falling_behind"].as_u64().unwrap();
+    assert_eq!(figure(lines[1], "batches falling behind"), behind, "{stderr}");
+}

@@ -1,9 +1,15 @@
 //! The real engines end to end, through the `streamlab` binary: short, low-rate scenarios on
-//! Apache Spark (local and on a standalone cluster) and Apache Flink — a windowed and a
-//! stateless clickstream pipeline, Nexmark's q1 and q2 in one (`where`, `convert`, the
-//! Nexmark record in the feeder's slot columns) and a left outer interval join of Nexmark's
-//! auctions and bids — whose outputs must equal the reference evaluator's, after which no engine process may be left — also when streamlab
-//! is interrupted (Ctrl-C) or killed outright in the middle of a run.
+//! Apache Spark and Apache Flink — a stateless clickstream pipeline, Nexmark's q1 and q2 in one
+//! (`where`, `convert`, the Nexmark record in the feeder's slot columns) and a left outer
+//! interval join of Nexmark's auctions and bids, each one scenario with both engines (local), and
+//! the windowed clickstream pipeline on a Spark standalone cluster and a Flink session cluster —
+//! whose outputs must equal the reference evaluator's, after which no engine process may be
+//! left; also when streamlab is interrupted (Ctrl-C: the outputs received so far are kept in the
+//! results, marked interrupted) or killed outright in the middle of a run.
+//!
+//! Costs about three minutes with the engines installed (every run is a JVM start and a 5 s
+//! schedule; the JVM start dominates, so each run checks two things: its outputs and that no
+//! process is left).
 //!
 //! A scenario with a real engine that is not installed is refused before anything runs (tested
 //! without the engines).
@@ -60,8 +66,8 @@ fn installed(engine: PythonEngine, test: &str) -> bool {
 
 const WORKLOAD: &str = r#"
 seed = 11
-duration = "8s"
-drain = "2s"
+duration = "5s"
+drain = "1s"
 clock = "live"
 
 [workload]
@@ -95,8 +101,8 @@ project = ["seq", "event_time", "user", "campaign"]
 /// Nexmark's records at a low rate: bids, auctions and people in the feeder's slot columns.
 const NEXMARK_WORKLOAD: &str = r#"
 seed = 11
-duration = "8s"
-drain = "2s"
+duration = "5s"
+drain = "1s"
 clock = "live"
 
 [workload]
@@ -199,28 +205,6 @@ shuffle_partitions = 2
 workers = 2
 "#;
 
-#[test]
-fn spark_outputs_equal_the_reference_and_no_process_is_left() {
-    if !installed(PythonEngine::Spark, "spark_outputs_equal_the_reference") {
-        return;
-    }
-    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
-    let tmp = tempfile::tempdir().unwrap();
-    for (name, pipeline) in [
-        ("windowed", WINDOWED),
-        ("stateless", STATELESS),
-        ("nexmark", NEXMARK_Q1_Q2),
-        ("nexmark-join", NEXMARK_INTERVAL_JOIN),
-    ] {
-        let out = tmp.path().join(name);
-        let summary = run(&scenario(tmp.path(), name, pipeline, SPARK), &out);
-        assert_equal_to_reference(&summary);
-        assert_eq!(summary["runs"][0]["model"], "spark");
-        assert!(out.join("jobs/spark-1s/streamlab_spark.py").is_file());
-        assert_no_process_left(&out);
-    }
-}
-
 const FLINK: &str = r#"
 [[engine]]
 name = "flink"
@@ -231,23 +215,27 @@ auto_watermark_interval = "200ms"
 out_of_orderness = "100ms"
 "#;
 
+/// Spark (local) and Flink (MiniCluster) on every pipeline but the windowed one (which both
+/// run on a cluster below), one scenario per pipeline with both engines.
 #[test]
-fn flink_outputs_equal_the_reference_and_no_process_is_left() {
-    if !installed(PythonEngine::Flink, "flink_outputs_equal_the_reference") {
+fn spark_and_flink_outputs_equal_the_reference_and_no_process_is_left() {
+    let test = "spark_and_flink_outputs_equal_the_reference";
+    if !installed(PythonEngine::Spark, test) || !installed(PythonEngine::Flink, test) {
         return;
     }
     let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     for (name, pipeline) in [
-        ("windowed", WINDOWED),
         ("stateless", STATELESS),
         ("nexmark", NEXMARK_Q1_Q2),
         ("nexmark-join", NEXMARK_INTERVAL_JOIN),
     ] {
         let out = tmp.path().join(name);
-        let summary = run(&scenario(tmp.path(), name, pipeline, FLINK), &out);
+        let summary = run(&scenario(tmp.path(), name, pipeline, &format!("{SPARK}{FLINK}")), &out);
         assert_equal_to_reference(&summary);
-        assert_eq!(summary["runs"][0]["model"], "flink");
+        assert_eq!(summary["runs"][0]["model"], "spark", "{name}");
+        assert_eq!(summary["runs"][1]["model"], "flink", "{name}");
+        assert!(out.join("jobs/spark-1s/streamlab_spark.py").is_file());
         assert!(out.join("jobs/flink/streamlab_flink.py").is_file());
         assert_no_process_left(&out);
     }
@@ -318,57 +306,98 @@ fn flink_on_a_session_cluster() {
     assert_no_process_left(&cluster_dir);
 }
 
-/// Starts `streamlab run` on a long Spark scenario, waits until the engine is up, then hits
-/// streamlab with `signal`; no engine process may survive.
-fn interrupted_run_leaves_no_process(signal: &str) {
-    let tmp = tempfile::tempdir().unwrap();
-    let engines = SPARK.to_string();
-    let path = scenario(tmp.path(), "interrupted", WINDOWED, &engines);
+/// Starts `streamlab run` on a long Spark scenario of the stateless pipeline and waits until
+/// `up` says the engine is up.
+fn start_long_spark_run(tmp: &Path, up: &dyn Fn(&Path) -> bool) -> (std::process::Child, PathBuf) {
+    let path = scenario(tmp, "interrupted", STATELESS, SPARK);
     let text = std::fs::read_to_string(&path)
         .unwrap()
-        .replace("duration = \"8s\"", "duration = \"120s\"");
+        .replace("duration = \"5s\"", "duration = \"120s\"");
     std::fs::write(&path, text).unwrap();
-    let out = tmp.path().join("out");
+    let out = tmp.join("out");
     let mut child = Command::new(bin())
         .args(["run", path.to_str().unwrap(), "--out", out.to_str().unwrap()])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Up: the job has connected to the feeder and Spark has run a batch.
-    let progress = out.join("jobs/spark-1s/engine-progress.jsonl");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !std::fs::metadata(&progress).is_ok_and(|m| m.len() > 0) {
-        assert!(Instant::now() < deadline, "the Spark job never ran a batch");
+    while !up(&out) {
+        assert!(Instant::now() < deadline, "the Spark job never came up");
         assert!(child.try_wait().unwrap().is_none(), "streamlab ended early");
-        std::thread::sleep(Duration::from_millis(250));
+        std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
         !processes_under(&out).is_empty(),
         "the engine runs in its job directory"
     );
+    (child, out)
+}
+
+fn signal(child: &std::process::Child, signal: &str) {
     let status = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    child.wait().unwrap();
-    assert_no_process_left(&out);
 }
 
 #[test]
-fn ctrl_c_and_a_killed_streamlab_leave_no_engine_process() {
-    if !installed(
-        PythonEngine::Spark,
-        "ctrl_c_and_a_killed_streamlab_leave_no_engine_process",
-    ) {
+fn ctrl_c_keeps_a_real_engines_outputs_and_leaves_no_engine_process() {
+    if !installed(PythonEngine::Spark, "ctrl_c_keeps_a_real_engines_outputs") {
         return;
     }
     let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
-    // Ctrl-C: streamlab's handler ends the engine's process group.
-    interrupted_run_leaves_no_process("-INT");
+    let tmp = tempfile::tempdir().unwrap();
+    // Up: Spark has run three batches, so results have come back.
+    let batches = |out: &Path| {
+        std::fs::read_to_string(out.join("jobs/spark-1s/engine-progress.jsonl")).is_ok_and(|t| t.lines().count() >= 3)
+    };
+    let (mut child, out) = start_long_spark_run(tmp.path(), &batches);
+    signal(&child, "-INT");
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert_no_process_left(&out);
+    // What came back before the stop is in the results, marked interrupted.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["interrupted"]["engine"], "spark 1s", "{summary}");
+    let run = &summary["runs"][0];
+    let outputs = run["counts"]["outputs"].as_u64().unwrap();
+    assert!(outputs > 0, "{run}");
+    assert!(run["counts"]["events"].as_u64().unwrap() > 0, "{run}");
+    assert!(run["notes"].to_string().contains("interrupted (Ctrl-C)"), "{run}");
+    let sink = std::fs::read_to_string(out.join("sink-spark-1s.csv")).unwrap();
+    assert_eq!(sink.lines().count() as u64, outputs + 1, "a header and every output");
+    assert!(stderr.contains("interrupted at "), "{stderr}");
+    // Off a terminal, the run's line gives what streamlab knows of a real engine.
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("  `spark 1s`: "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        line.contains(" events sent · ") && line.contains(&format!(" {outputs} outputs received")),
+        "{line}"
+    );
+    assert!(line.ends_with(" · interrupted"), "{line}");
+}
+
+#[test]
+fn a_killed_streamlab_leaves_no_engine_process() {
+    if !installed(PythonEngine::Spark, "a_killed_streamlab_leaves_no_engine_process") {
+        return;
+    }
+    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    // Up: Spark's JVM has started (it can outlive its Python driver).
+    let jvm = |out: &Path| processes_under(out).iter().any(|p| p.contains("java"));
+    let (mut child, out) = start_long_spark_run(tmp.path(), &jvm);
     // SIGKILL: no streamlab code runs; the job's lifeline sees its stdin close and ends its group.
-    interrupted_run_leaves_no_process("-KILL");
+    signal(&child, "-KILL");
+    child.wait().unwrap();
+    assert_no_process_left(&out);
 }
 
 #[test]

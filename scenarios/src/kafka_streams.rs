@@ -123,7 +123,7 @@ impl KafkaStreamsEngine {
         };
         let source = translate(&scenario.pipeline, &self.config).map_err(|e| e.to_string())?;
         let engine = ctx.engine;
-        Ok(Prepared::Whole(Box::new(move |_log, _stream| {
+        Ok(Prepared::Whole(Box::new(move |_log, stream| {
             let cache = CacheDir::from_env().map_err(|e| e.to_string())?;
             check_ready(&cache)?;
             let (dir, scratch) = job_dir(durability, &engine.name)?;
@@ -153,37 +153,50 @@ impl KafkaStreamsEngine {
                 quiet,
                 warmup: self.settings.warmup.nanos(),
                 crash_at,
+                watch: streamlab_real_engines::watch::RunWatch::new(
+                    stream
+                        .as_ref()
+                        .and_then(streamlab_engines::run::OutputStream::pulse)
+                        .cloned(),
+                ),
             };
             let outcome = run_kafka_streams(&launch, &events).map_err(|e| e.to_string())?;
             let outputs = read_outputs(&scenario.pipeline, &workload.table, &events, &outcome.lines)?;
-            let expected = reference::evaluate(&scenario.pipeline, &workload.table, &events);
-            let max_event_time = events.iter().map(|e| e.event_time).max().unwrap_or(0);
-            let check = ReferenceCheck::compare(
-                &expected,
-                &outputs.delivered,
-                scenario.pipeline.is_stateful(),
-                closed_by(&self.config, &scenario.pipeline, max_event_time),
-            );
+            // A run stopped early (Ctrl-C) is not checked: the runner says so in its notes.
+            let checked = outcome.interrupted.is_none().then(|| {
+                let expected = reference::evaluate(&scenario.pipeline, &workload.table, &events);
+                let max_event_time = events.iter().map(|e| e.event_time).max().unwrap_or(0);
+                ReferenceCheck::compare(
+                    &expected,
+                    &outputs.delivered,
+                    scenario.pipeline.is_stateful(),
+                    closed_by(&self.config, &scenario.pipeline, max_event_time),
+                )
+                .describe()
+            });
             let mut notes = vec![
                 outcome.cluster.clone(),
                 format!(
                     "Kafka Streams start-up ({:.1} s, to RUNNING) excluded: the clock started when every task was assigned",
                     outcome.startup.as_secs_f64()
                 ),
-                format!(
-                    "producer sending lag (acknowledged − scheduled): mean {:.3} ms, max {:.3} ms over {} events",
-                    outcome.producer.lag.mean / 1e6,
-                    outcome.producer.lag.max as f64 / 1e6,
-                    outcome.producer.lag.events
-                ),
+                match outcome.interrupted {
+                    Some(_) => "producer sending lag not measured: the run was stopped early".to_string(),
+                    None => format!(
+                        "producer sending lag (acknowledged − scheduled): mean {:.3} ms, max {:.3} ms over {} events",
+                        outcome.producer.lag.mean / 1e6,
+                        outcome.producer.lag.max as f64 / 1e6,
+                        outcome.producer.lag.events
+                    ),
+                },
                 format!(
                     "processing.guarantee = {}, commit.interval.ms = {}, statestore.cache.max.bytes = {}",
                     self.config.processing_guarantee.value(),
                     self.config.commit_interval().whole_ms(),
                     self.config.cache_max_bytes
                 ),
-                check.describe(),
             ];
+            notes.extend(checked);
             notes.push(broker_share(&outcome.output_hop_ns, &outcome.producer));
             if let Some(c) = outcome.crash {
                 notes.push(format!(
@@ -221,7 +234,9 @@ impl KafkaStreamsEngine {
                 progress: Vec::new(),
                 active_span: (
                     events.first().map_or(0, |e| e.arrival),
-                    events.last().map_or(0, |e| e.arrival),
+                    outcome
+                        .interrupted
+                        .unwrap_or_else(|| events.last().map_or(0, |e| e.arrival)),
                 ),
                 final_watermark: i64::MIN,
                 modelled: vec![

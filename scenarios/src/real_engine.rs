@@ -24,7 +24,7 @@ use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::event::Event;
 use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode, Trigger};
 use streamlab_engines::pipeline::{OutputShape, PipelineSpec, WindowSpec};
-use streamlab_engines::run::{EngineRun, RunCounts};
+use streamlab_engines::run::{EngineRun, OutputStream, RunCounts};
 use streamlab_engines::time::{EventTime, Nanos, Span};
 use streamlab_real_engines::driver::{run_job, JobLaunch};
 use streamlab_real_engines::flink::{FlinkJob, PyFlinkScript};
@@ -32,6 +32,7 @@ use streamlab_real_engines::outputs::{read_outputs, real_engine_reference, recor
 use streamlab_real_engines::spark::{
     run_spark_on_kafka, write_campaign_table, PySparkScript, SparkJob, SparkKafkaLaunch,
 };
+use streamlab_real_engines::watch::RunWatch;
 use streamlab_real_engines::{CacheDir, PythonEngine, RealEngineError, VenvStatus};
 use streamlab_reports::layout::slug;
 
@@ -291,7 +292,8 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
             None => self.config.job(&ctx, &self.settings)?,
         };
         let engine = ctx.engine;
-        Ok(Prepared::Whole(Box::new(move |_log, _stream| {
+        Ok(Prepared::Whole(Box::new(move |_log, stream| {
+            let watch = RunWatch::new(stream.as_ref().and_then(OutputStream::pulse).cloned());
             let cache = CacheDir::from_env().map_err(|e| e.to_string())?;
             let venv = cache.venv(C::VENV);
             Self::check_ready(&cache)?;
@@ -321,6 +323,7 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 ready_timeout: Duration::from_secs(120),
                 run_timeout: Duration::from_nanos(until) + Duration::from_secs(120),
                 warmup: self.settings.warmup.nanos(),
+                watch,
             };
             let outcome = match &kafka {
                 None => Measured::of_feeder(run_job(&launch, &events).map_err(|e| e.to_string())?),
@@ -336,25 +339,32 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 }
             };
             let outputs = read_outputs(&scenario.pipeline, &workload.table, &events, &outcome.lines)?;
-            let expected = real_engine_reference(&scenario.pipeline, &workload.table, &events);
-            let closed_by = self.config.closed_by(&scenario.pipeline, &events);
-            let mut check = if scenario.pipeline.output_shape() == OutputShape::Records {
-                ReferenceCheck::compare_records(&expected, &outputs.delivered, |id| {
-                    record_promised(scenario.pipeline.join.as_ref(), &events, closed_by, id)
-                })
-            } else {
-                ReferenceCheck::compare(
-                    &expected,
-                    &outputs.delivered,
-                    scenario.pipeline.is_stateful(),
-                    closed_by,
-                )
-            };
-            check.count_differing_rows(&outputs.differing_rows);
+            // A run stopped early (Ctrl-C) is not checked: the runner says so in its notes.
+            let checked = outcome.interrupted.is_none().then(|| {
+                let expected = real_engine_reference(&scenario.pipeline, &workload.table, &events);
+                let closed_by = self.config.closed_by(&scenario.pipeline, &events);
+                let mut check = if scenario.pipeline.output_shape() == OutputShape::Records {
+                    ReferenceCheck::compare_records(&expected, &outputs.delivered, |id| {
+                        record_promised(scenario.pipeline.join.as_ref(), &events, closed_by, id)
+                    })
+                } else {
+                    ReferenceCheck::compare(
+                        &expected,
+                        &outputs.delivered,
+                        scenario.pipeline.is_stateful(),
+                        closed_by,
+                    )
+                };
+                check.count_differing_rows(&outputs.differing_rows);
+                check.describe()
+            });
             // The last event was read when the feeder wrote it: at its arrival, or later when
             // the engine held the feeder back (a backlog, all arrived at 0, is read as fast as
             // the engine takes it).
-            let last_arrival = events.last().map_or(0, |e| e.arrival).max(outcome.max_send_lag);
+            let last_arrival = match outcome.interrupted {
+                Some(at) => at,
+                None => events.last().map_or(0, |e| e.arrival).max(outcome.max_send_lag),
+            };
             let modelled = vec![format!(
                 "nothing: the real {} computed every output; latency measured whole (scheduled arrival → \
                  receipt by streamlab), not decomposed; the engine's own measurements are its progress records",
@@ -365,7 +375,7 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 outcome.startup.as_secs_f64()
             )];
             notes.extend(outcome.notes);
-            notes.push(check.describe());
+            notes.extend(checked);
             if matches!(
                 scenario.pipeline.aggregate.map(|a| a.window),
                 Some(WindowSpec::Session { .. })

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use streamlab_engines::run::FailureEvent;
+use streamlab_engines::time::Nanos;
 use streamlab_real_engines::driver::{JobOutcome, StampedLine};
 use streamlab_real_engines::spark::SparkKafkaOutcome;
 
@@ -31,19 +32,26 @@ pub(crate) struct Measured {
     pub notes: Vec<String>,
     /// A kill and restart, if there was one.
     pub failures: Vec<FailureEvent>,
+    /// When the run was stopped early (Ctrl-C), on the run clock.
+    pub interrupted: Option<Nanos>,
 }
 
 impl Measured {
     /// A run between the feeder and the receiver.
     pub(crate) fn of_feeder(outcome: JobOutcome) -> Self {
         let lag = &outcome.feeder.lag;
-        Measured {
-            notes: vec![format!(
+        let lag_note = match outcome.interrupted {
+            Some(_) => "feeder sending lag not measured: the run was stopped early".to_string(),
+            None => format!(
                 "feeder sending lag: mean {:.3} ms, max {:.3} ms over {} events",
                 lag.mean / 1e6,
                 lag.max as f64 / 1e6,
                 lag.events
-            )],
+            ),
+        };
+        Measured {
+            notes: vec![lag_note],
+            interrupted: outcome.interrupted,
             lines: outcome.lines,
             events_sent: outcome.feeder.events_sent,
             max_send_lag: lag.max,
@@ -58,12 +66,15 @@ impl Measured {
         let lag = &outcome.producer.lag;
         let mut notes = vec![
             outcome.cluster.clone(),
-            format!(
-                "producer sending lag (acknowledged − scheduled): mean {:.3} ms, max {:.3} ms over {} events",
-                lag.mean / 1e6,
-                lag.max as f64 / 1e6,
-                lag.events
-            ),
+            match outcome.interrupted {
+                Some(_) => "producer sending lag not measured: the run was stopped early".to_string(),
+                None => format!(
+                    "producer sending lag (acknowledged − scheduled): mean {:.3} ms, max {:.3} ms over {} events",
+                    lag.mean / 1e6,
+                    lag.max as f64 / 1e6,
+                    lag.events
+                ),
+            },
         ];
         let mut failures = Vec::new();
         if let Some(r) = outcome.restart {
@@ -92,6 +103,7 @@ impl Measured {
             startup: outcome.startup,
             notes,
             failures,
+            interrupted: outcome.interrupted,
         }
     }
 }

@@ -110,6 +110,9 @@ pub struct SparkKafkaOutcome {
     pub cluster: String,
     /// The crash and restart, if one was asked for.
     pub restart: Option<SparkRestart>,
+    /// When the run was stopped early (Ctrl-C), on the run clock; `lines` holds what was
+    /// received up to then.
+    pub interrupted: Option<Nanos>,
 }
 
 /// The script's command line on Kafka, wrapped in `env` (the lifeline's `sh` passes no
@@ -218,6 +221,23 @@ pub fn run_spark_on_kafka(launch: &SparkKafkaLaunch, events: &[Event]) -> Result
     let mut received_at_kill = 0;
     let (mut last_count, mut last_change) = (consumer.received(), Instant::now());
     loop {
+        if launch.job.watch.stop_requested() {
+            // Stopped (Ctrl-C): the job goes with its group; what came back so far is kept.
+            let at = clock.now();
+            group.end();
+            launch.job.watch.stopped(at);
+            let producer = producer.stop_with_report();
+            let (consumed, _) = consumer.stop_keeping()?;
+            return Ok(SparkKafkaOutcome {
+                lines: consumed.lines,
+                producer,
+                progress: read_progress(&launch.job.progress()).unwrap_or_default(),
+                startup,
+                cluster: cluster.describe(),
+                restart,
+                interrupted: Some(at),
+            });
+        }
         if let Some(status) = group.leader().try_wait().map_err(io(&log))? {
             return Err(failed(
                 launch,
@@ -252,6 +272,7 @@ pub fn run_spark_on_kafka(launch: &SparkKafkaLaunch, events: &[Event]) -> Result
             }
         }
         let count = consumer.received();
+        launch.job.watch.publish(&clock, producer.sent(), count);
         if let Some(r) = restart
             .as_mut()
             .filter(|r| r.first_result_at.is_none() && count > received_at_kill)
@@ -284,5 +305,6 @@ pub fn run_spark_on_kafka(launch: &SparkKafkaLaunch, events: &[Event]) -> Result
         startup,
         cluster: cluster_note,
         restart,
+        interrupted: None,
     })
 }

@@ -158,7 +158,13 @@ fn off_a_terminal_a_simulated_run_reports_falling_behind_and_checkpoints() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
+    // Simulated runs advance together: both start, then both end.
     let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines[..2],
+        ["[1/2] running `mb` (micro-batch)", "[2/2] running `pr` (per-record)"],
+        "{stderr}"
+    );
     let figure = |line: &str, what: &str| -> u64 {
         let before = line.split(&format!(" {what}")).next().unwrap();
         before
@@ -168,8 +174,8 @@ fn off_a_terminal_a_simulated_run_reports_falling_behind_and_checkpoints() {
             .parse()
             .unwrap_or_else(|_| panic!("{what} in {line}"))
     };
-    assert!(lines[1].starts_with("  `mb`: 6.5 s of 6.5 s (virtual) · "), "{stderr}");
-    assert!(figure(lines[1], "batches falling behind") > 0, "{stderr}");
+    assert!(lines[2].starts_with("  `mb`: 6.5 s of 6.5 s (virtual) · "), "{stderr}");
+    assert!(figure(lines[2], "batches falling behind") > 0, "{stderr}");
     assert!(lines[3].starts_with("  `pr`: 6.5 s of 6.5 s (virtual) · "), "{stderr}");
     assert!(lines[3].contains(" events read · "), "{stderr}");
     assert!(figure(lines[3], "checkpoints") > 0, "{stderr}");
@@ -177,5 +183,5 @@ fn off_a_terminal_a_simulated_run_reports_falling_behind_and_checkpoints() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let behind = summary["runs"][0]["counts"]["falling_behind"].as_u64().unwrap();
-    assert_eq!(figure(lines[1], "batches falling behind"), behind, "{stderr}");
+    assert_eq!(figure(lines[2], "batches falling behind"), behind, "{stderr}");
 }

@@ -7,7 +7,7 @@
 //! left; also when streamlab is interrupted (Ctrl-C: the outputs received so far are kept in the
 //! results, marked interrupted) or killed outright in the middle of a run.
 //!
-//! Costs about three minutes with the engines installed (every run is a JVM start and a 5 s
+//! Costs about two minutes with the engines installed (every run is a JVM start and a 5 s
 //! schedule; the JVM start dominates, so each run checks two things: its outputs and that no
 //! process is left).
 //!
@@ -17,23 +17,53 @@
 //! The engines are an optional install (`streamlab engines install`). Without them every test
 //! here says it is skipped and why, and passes, so `cargo test --workspace` passes on a fresh
 //! machine; CI installs them and sets `STREAMLAB_REQUIRE_REAL_ENGINES=1`, which turns a skip
-//! into a failure. The tests take a lock so that only one engine runs at a time (two JVMs on two
-//! cores would measure each other).
+//! into a failure. Nothing here is a measurement (outputs are checked, not their latency), so two
+//! tests run their engines at once — the JVMs' start-ups overlap the other's idle schedule — and
+//! no more than two, whatever the test threads (`TwoAtATime`).
 
 mod common;
 
 use common::assert_equal_to_reference;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use streamlab_real_engines::flink::session::SessionCluster;
 use streamlab_real_engines::spark::standalone::{ClusterShape, StandaloneCluster};
 use streamlab_real_engines::{CacheDir, PythonEngine, VenvStatus};
 
-/// One real engine at a time.
-static ENGINE: Mutex<()> = Mutex::new(());
+/// Two tests with real engines at a time: each holds a permit while its engines run.
+struct TwoAtATime {
+    running: Mutex<usize>,
+    freed: Condvar,
+}
+
+static ENGINES: TwoAtATime = TwoAtATime {
+    running: Mutex::new(0),
+    freed: Condvar::new(),
+};
+
+/// A permit of [`ENGINES`], given back when dropped.
+struct Permit;
+
+impl TwoAtATime {
+    fn permit(&'static self) -> Permit {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        while *running >= 2 {
+            running = self.freed.wait(running).unwrap_or_else(|p| p.into_inner());
+        }
+        *running += 1;
+        Permit
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        *ENGINES.running.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        ENGINES.freed.notify_one();
+    }
+}
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_streamlab")
@@ -215,30 +245,39 @@ auto_watermark_interval = "200ms"
 out_of_orderness = "100ms"
 "#;
 
-/// Spark (local) and Flink (MiniCluster) on every pipeline but the windowed one (which both
-/// run on a cluster below), one scenario per pipeline with both engines.
-#[test]
-fn spark_and_flink_outputs_equal_the_reference_and_no_process_is_left() {
-    let test = "spark_and_flink_outputs_equal_the_reference";
-    if !installed(PythonEngine::Spark, test) || !installed(PythonEngine::Flink, test) {
+/// Spark (local) and Flink (MiniCluster) on `pipeline`, one scenario with both engines: their
+/// outputs equal the reference, and no process is left. (The windowed pipeline runs on a cluster
+/// of each below.)
+fn spark_and_flink_on(name: &str, pipeline: &str) {
+    let test = format!("spark_and_flink_on_{name}");
+    if !installed(PythonEngine::Spark, &test) || !installed(PythonEngine::Flink, &test) {
         return;
     }
-    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    let _permit = ENGINES.permit();
     let tmp = tempfile::tempdir().unwrap();
-    for (name, pipeline) in [
-        ("stateless", STATELESS),
-        ("nexmark", NEXMARK_Q1_Q2),
-        ("nexmark-join", NEXMARK_INTERVAL_JOIN),
-    ] {
-        let out = tmp.path().join(name);
-        let summary = run(&scenario(tmp.path(), name, pipeline, &format!("{SPARK}{FLINK}")), &out);
-        assert_equal_to_reference(&summary);
-        assert_eq!(summary["runs"][0]["model"], "spark", "{name}");
-        assert_eq!(summary["runs"][1]["model"], "flink", "{name}");
-        assert!(out.join("jobs/spark-1s/streamlab_spark.py").is_file());
-        assert!(out.join("jobs/flink/streamlab_flink.py").is_file());
-        assert_no_process_left(&out);
-    }
+    let out = tmp.path().join(name);
+    let summary = run(&scenario(tmp.path(), name, pipeline, &format!("{SPARK}{FLINK}")), &out);
+    assert_equal_to_reference(&summary);
+    assert_eq!(summary["runs"][0]["model"], "spark", "{name}");
+    assert_eq!(summary["runs"][1]["model"], "flink", "{name}");
+    assert!(out.join("jobs/spark-1s/streamlab_spark.py").is_file());
+    assert!(out.join("jobs/flink/streamlab_flink.py").is_file());
+    assert_no_process_left(&out);
+}
+
+#[test]
+fn spark_and_flink_on_a_stateless_pipeline_equal_the_reference_and_leave_no_process() {
+    spark_and_flink_on("stateless", STATELESS);
+}
+
+#[test]
+fn spark_and_flink_on_nexmark_q1_q2_equal_the_reference_and_leave_no_process() {
+    spark_and_flink_on("nexmark", NEXMARK_Q1_Q2);
+}
+
+#[test]
+fn spark_and_flink_on_an_interval_join_equal_the_reference_and_leave_no_process() {
+    spark_and_flink_on("nexmark-join", NEXMARK_INTERVAL_JOIN);
 }
 
 #[test]
@@ -246,7 +285,7 @@ fn spark_on_a_standalone_cluster_with_two_workers() {
     if !installed(PythonEngine::Spark, "spark_on_a_standalone_cluster") {
         return;
     }
-    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    let _permit = ENGINES.permit();
     let tmp = tempfile::tempdir().unwrap();
     let venv = CacheDir::from_env().unwrap().venv(PythonEngine::Spark);
     let shape = ClusterShape {
@@ -284,7 +323,7 @@ fn flink_on_a_session_cluster() {
     if !installed(PythonEngine::Flink, "flink_on_a_session_cluster") {
         return;
     }
-    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    let _permit = ENGINES.permit();
     let tmp = tempfile::tempdir().unwrap();
     let venv = CacheDir::from_env().unwrap().venv(PythonEngine::Flink);
     let cluster_dir = tmp.path().join("cluster");
@@ -347,7 +386,7 @@ fn ctrl_c_keeps_a_real_engines_outputs_and_leaves_no_engine_process() {
     if !installed(PythonEngine::Spark, "ctrl_c_keeps_a_real_engines_outputs") {
         return;
     }
-    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    let _permit = ENGINES.permit();
     let tmp = tempfile::tempdir().unwrap();
     // Up: Spark has run three batches, so results have come back.
     let batches = |out: &Path| {
@@ -389,10 +428,15 @@ fn a_killed_streamlab_leaves_no_engine_process() {
     if !installed(PythonEngine::Spark, "a_killed_streamlab_leaves_no_engine_process") {
         return;
     }
-    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    let _permit = ENGINES.permit();
     let tmp = tempfile::tempdir().unwrap();
     // Up: Spark's JVM has started (it can outlive its Python driver).
-    let jvm = |out: &Path| processes_under(out).iter().any(|p| p.contains("java"));
+    let jvm = |out: &Path| {
+        processes_under(out).iter().any(|p| {
+            let program = p.split(": ").nth(1).and_then(|cmd| cmd.split(' ').next()).unwrap_or("");
+            program.ends_with("/java") || program == "java"
+        })
+    };
     let (mut child, out) = start_long_spark_run(tmp.path(), &jvm);
     // SIGKILL: no streamlab code runs; the job's lifeline sees its stdin close and ends its group.
     signal(&child, "-KILL");

@@ -479,6 +479,9 @@ pub(crate) fn job_dir(durability: &Durability, engine: &str) -> Result<(PathBuf,
         std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Absolute: the job runs in this directory and is handed paths inside it (`--out` may be
+    // relative).
+    let dir = dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok((dir, scratch))
 }
 

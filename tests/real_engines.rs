@@ -195,6 +195,14 @@ fn run(scenario: &Path, out: &Path) -> serde_json::Value {
 /// The processes whose working directory is under `dir` (every engine process runs in its
 /// job's directory), with their command lines.
 fn processes_under(dir: &Path) -> Vec<String> {
+    commands_under(dir)
+        .into_iter()
+        .map(|(pid, cmd)| format!("{pid}: {}", cmd.chars().take(160).collect::<String>()))
+        .collect()
+}
+
+/// The processes whose working directory is under `dir`, with their whole command lines.
+fn commands_under(dir: &Path) -> Vec<(u32, String)> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -205,7 +213,7 @@ fn processes_under(dir: &Path) -> Vec<String> {
             if cwd.starts_with(&dir) {
                 let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
                 let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-                found.push(format!("{pid}: {}", cmd.chars().take(160).collect::<String>()));
+                found.push((pid, cmd));
             }
         }
     }
@@ -430,11 +438,12 @@ fn a_killed_streamlab_leaves_no_engine_process() {
     }
     let _permit = ENGINES.permit();
     let tmp = tempfile::tempdir().unwrap();
-    // Up: Spark's JVM has started (it can outlive its Python driver).
+    // Up: Spark's driver JVM has started (it can outlive its Python driver): SparkSubmit's, not
+    // the launcher's that builds its command line.
     let jvm = |out: &Path| {
-        processes_under(out).iter().any(|p| {
-            let program = p.split(": ").nth(1).and_then(|cmd| cmd.split(' ').next()).unwrap_or("");
-            program.ends_with("/java") || program == "java"
+        commands_under(out).iter().any(|(_, cmd)| {
+            let java = cmd.split(' ').next().is_some_and(|p| p.ends_with("java"));
+            java && cmd.contains("deploy.SparkSubmit") && !cmd.contains("launcher.Main")
         })
     };
     let (mut child, out) = start_long_spark_run(tmp.path(), &jvm);

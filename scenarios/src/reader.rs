@@ -336,8 +336,8 @@ impl Reader<'_> {
             .map_err(|(key, message)| self.at(&format!("workload.{key}"), message))
     }
 
-    /// Kafka Streams reads only Kafka, and so does Spark's Real-Time Mode; the real Flink only the
-    /// feeder (for now).
+    /// Kafka Streams reads only Kafka, and so does Spark's Real-Time Mode; the real Flink on Kafka
+    /// needs checkpoints (its exactly-once sink commits on them); `kill_at` is Spark-on-Kafka's.
     fn check_transport(&self, transport: &Transport, engines: &[EngineSpec]) -> Result<()> {
         for (i, engine) in engines.iter().enumerate() {
             let kill_at = match &engine.kind {
@@ -349,8 +349,10 @@ impl Reader<'_> {
             if kill_at {
                 return Err(self.at(
                     &format!("engine[{i}].kill_at"),
-                    "a kill and restart from the checkpoint is run for the real Spark on Kafka only (its output topic \
-                     shows it exactly once); set `transport = \"kafka\"` with `model = \"spark\"`, or remove the key",
+                    "a kill and restart by `kill_at` is run for the real Spark on Kafka only (its output topic shows it \
+                     exactly once); the real Flink and Kafka Streams on Kafka take a `[[failure]]` of kind = \"crash\" \
+                     placed with `at` (and `engine` = its name) instead; for Spark set `transport = \"kafka\"`, or \
+                     remove the key",
                 ));
             }
             match (&engine.kind, transport.is_kafka()) {
@@ -370,15 +372,11 @@ impl Reader<'_> {
                          the feeder's Python data source): add `transport = \"kafka\"` to [workload]",
                     ))
                 }
-                (EngineKind::Flink(_), true) => {
+                (EngineKind::Flink(flink), true) if flink.config.checkpoint_interval.is_none() => {
                     return Err(self.at(
-                        "workload.transport",
-                        format!(
-                            "engine `{}` (model = \"{}\") reads the loopback feeder: the real Flink's Kafka source is \
-                             not wired yet; use transport = \"socket\" for it, or run it in another scenario",
-                            engine.name,
-                            engine.model()
-                        ),
+                        &format!("engine[{i}].checkpoint_interval"),
+                        "the real Flink on Kafka writes through its exactly-once Kafka sink, which makes results \
+                         visible when a checkpoint completes: set checkpoint_interval (e.g. \"1s\")",
                     ))
                 }
                 _ => {}

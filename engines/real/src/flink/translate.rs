@@ -28,6 +28,12 @@ use crate::job::describe_pipeline;
 /// The runtime every script ends with.
 const RUNTIME: &str = include_str!("runtime.py");
 
+/// The Kafka runtime a job for `transport = "kafka"` ends with instead of `main`.
+const KAFKA_RUNTIME: &str = include_str!("kafka_runtime.py");
+
+/// How `runtime.py` ends: the feeder's `main`, replaced on Kafka.
+const FEEDER_MAIN: &str = "\n\nif __name__ == \"__main__\":\n    main()\n";
+
 /// The lifeline every generated job starts (see `crate::groups`).
 const LIFELINE: &str = include_str!("../lifeline.py");
 
@@ -67,6 +73,26 @@ impl PyFlinkScript {
         text.push_str("\n\n");
         text.push_str(RUNTIME);
         Ok(Self { text })
+    }
+
+    /// Translates `job` for `transport = "kafka"`: the same configuration and pipeline, the
+    /// `events` and `receiver` tables on Flink's Kafka source and exactly-once Kafka sink
+    /// (`kafka_runtime.py`). The sink commits on checkpoints, so a job without them is refused
+    /// (`checkpoint_interval`).
+    pub fn translate_for_kafka(job: FlinkJob<'_>) -> Result<Self, FlinkRefusal> {
+        if job.engine.checkpoint_interval.is_none() {
+            return Err(FlinkRefusal::engine(
+                "checkpoint_interval",
+                "Flink's exactly-once Kafka sink makes results visible when a checkpoint completes, so a job on \
+                 Kafka needs checkpoints: set checkpoint_interval (e.g. \"1s\")",
+            ));
+        }
+        let mut script = Self::translate(job)?;
+        debug_assert!(script.text.ends_with(FEEDER_MAIN));
+        script.text.truncate(script.text.len() - FEEDER_MAIN.len());
+        script.text.push('\n');
+        script.text.push_str(KAFKA_RUNTIME);
+        Ok(script)
     }
 
     /// The script's text.

@@ -60,9 +60,7 @@ impl Measured {
 
     /// Spark's run on Kafka topics; after a kill, what it read again is the batch it re-ran.
     pub(crate) fn of_spark_kafka(outcome: SparkKafkaOutcome) -> Self {
-        let replayed = outcome
-            .rerun_batch
-            .map_or(0, |b| replayed_rows(&outcome.progress, b));
+        let replayed = outcome.rerun_batch.map_or(0, |b| replayed_rows(&outcome.progress, b));
         let restart = outcome.run.restart.is_some().then(|| Restored {
             from: "its checkpoint".into(),
             replayed,

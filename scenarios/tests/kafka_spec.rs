@@ -112,7 +112,10 @@ fn the_real_flink_on_kafka_needs_checkpoints_and_takes_a_failure_not_kill_at() {
         &["exactly-once Kafka sink", "checkpoint_interval"],
     );
     let checkpointed = format!("{flink}checkpoint_interval = \"1s\"\n");
-    assert!(scenario("transport = \"kafka\"", &checkpointed).unwrap().transport.is_kafka());
+    assert!(scenario("transport = \"kafka\"", &checkpointed)
+        .unwrap()
+        .transport
+        .is_kafka());
     refused(
         scenario("transport = \"kafka\"", &format!("{checkpointed}kill_at = \"2s\"\n")).unwrap_err(),
         "engine[0].kill_at",

@@ -30,7 +30,9 @@ use streamlab_engines::event::Event;
 use crate::driver::read_progress;
 use crate::error::{RealEngineError, Result};
 use crate::kafka::flink_connector::FlinkKafkaJars;
-use crate::kafka::job_run::{read_committed_offsets, replayed_after, KafkaJobEnv, KafkaJobOutcome, KafkaJobRun, KafkaLaunch};
+use crate::kafka::job_run::{
+    read_committed_offsets, replayed_after, KafkaJobEnv, KafkaJobOutcome, KafkaJobRun, KafkaLaunch,
+};
 use crate::CacheDir;
 
 /// How long a restored job may take to deliver its first result before its quiet period counts
@@ -133,10 +135,14 @@ struct Jars {
 pub fn run_flink_on_kafka(launch: &KafkaLaunch, events: &[Event]) -> Result<FlinkKafkaOutcome> {
     let cache = CacheDir::from_env()?;
     let jars = Jars {
-        helper: launch.job.helper_jar.clone().ok_or_else(|| RealEngineError::NotInstalled {
-            engine: "flink",
-            status: "no helper jar given for its job".into(),
-        })?,
+        helper: launch
+            .job
+            .helper_jar
+            .clone()
+            .ok_or_else(|| RealEngineError::NotInstalled {
+                engine: "flink",
+                status: "no helper jar given for its job".into(),
+            })?,
         connector: FlinkKafkaJars::in_cache(&cache).jars()?,
     };
     let mut restored_id = None;

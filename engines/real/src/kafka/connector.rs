@@ -75,7 +75,11 @@ impl ConnectorJars {
     /// How the jars are fetched (and whether they were), with `pom`, `libs` and `stamp` to hand.
     fn with_fetch<R>(&self, f: impl FnOnce(&PomFetch<'_>) -> R) -> R {
         let spec = self.spec;
-        let (pom, libs, stamp) = (spec.pom(), self.libs(), self.dir.join(format!("{}-kafka.stamp", spec.engine)));
+        let (pom, libs, stamp) = (
+            spec.pom(),
+            self.libs(),
+            self.dir.join(format!("{}-kafka.stamp", spec.engine)),
+        );
         let extra = [format!("-DincludeArtifactIds={}", spec.included)];
         let what = format!(
             "{}: mvn dependency:copy-dependencies ({} {})",

@@ -89,7 +89,8 @@ pub struct KafkaJobEnv<'a> {
 pub struct JobRestart {
     /// When the job's group was killed.
     pub killed_at: Nanos,
-    /// When the restarted job was running again (its ready file).
+    /// When the restarted job was running again: its ready file, or its first result if that
+    /// came first.
     pub restarted_at: Nanos,
     /// When the first result after the restart arrived.
     pub first_result_at: Option<Nanos>,
@@ -238,6 +239,13 @@ impl KafkaJobRun<'_> {
         let producer = producer.wait()?;
         let consumed = consumer.stop()?;
         group.end();
+        // The restarted job may deliver before its ready file is seen (Flink commits the
+        // transaction its checkpoint pre-committed as soon as it is restored): the first result
+        // after the kill is the consumer's stamp, and the job was running again by then.
+        if let Some(r) = restart.as_mut() {
+            r.first_result_at = consumed.lines.get(received_at_kill as usize).map(|l| l.stamp);
+            r.restarted_at = r.restarted_at.min(r.first_result_at.unwrap_or(Nanos::MAX));
+        }
         let cluster_note = cluster.describe();
         drop(cluster);
         Ok(KafkaJobOutcome {

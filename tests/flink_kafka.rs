@@ -59,6 +59,7 @@ model = "flink"
 parallelism = 2
 buffer_timeout = "10ms"
 out_of_orderness = "100ms"
+sink = "exactly_once"
 checkpoint_interval = "500ms"
 "#;
 

@@ -336,8 +336,8 @@ impl Reader<'_> {
             .map_err(|(key, message)| self.at(&format!("workload.{key}"), message))
     }
 
-    /// Kafka Streams reads only Kafka, and so does Spark's Real-Time Mode; the real Flink on Kafka
-    /// needs checkpoints (its exactly-once sink commits on them); `kill_at` is Spark-on-Kafka's.
+    /// Kafka Streams reads only Kafka, and so does Spark's Real-Time Mode; `kill_at` is
+    /// Spark-on-Kafka's (the real Flink on Kafka takes a `[[failure]]`).
     fn check_transport(&self, transport: &Transport, engines: &[EngineSpec]) -> Result<()> {
         for (i, engine) in engines.iter().enumerate() {
             let kill_at = match &engine.kind {
@@ -363,6 +363,10 @@ impl Reader<'_> {
                          streamlab's own is started for the run, or set `bootstrap_servers`)",
                     ))
                 }
+                (EngineKind::Flink(flink), false) => {
+                    streamlab_real_engines::flink::check_socket_sink(&flink.config)
+                        .map_err(|e| self.refused(&format!("engine[{i}]"), false, &e.key, &e.reason, "Flink"))?;
+                }
                 (EngineKind::Spark(spark), false)
                     if matches!(spark.config.trigger, streamlab_engines::microbatch::Trigger::RealTime { .. }) =>
                 {
@@ -370,13 +374,6 @@ impl Reader<'_> {
                         &format!("engine[{i}].trigger"),
                         "Spark's Real-Time Mode reads Kafka only (STREAMING_REAL_TIME_MODE.INPUT_STREAM_NOT_SUPPORTED for \
                          the feeder's Python data source): add `transport = \"kafka\"` to [workload]",
-                    ))
-                }
-                (EngineKind::Flink(flink), true) if flink.config.checkpoint_interval.is_none() => {
-                    return Err(self.at(
-                        &format!("engine[{i}].checkpoint_interval"),
-                        "the real Flink on Kafka writes through its exactly-once Kafka sink, which makes results \
-                         visible when a checkpoint completes: set checkpoint_interval (e.g. \"1s\")",
                     ))
                 }
                 _ => {}

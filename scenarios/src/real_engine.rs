@@ -495,8 +495,8 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
 /// Why a real engine in a scenario with `[[failure]]` is refused where it takes none.
 fn failures_refused(engine: &str) -> String {
     format!(
-        "[[failure]] is injected into the native engines, Kafka Streams and the real Flink on Kafka only; run the \
-         real {engine} in a scenario without failures (Spark on Kafka: `kill_at` in its engine table)"
+        "[[failure]] is injected into the native engines only (and into Kafka Streams and the real Flink on Kafka); \
+         run the real {engine} in a scenario without failures (Spark on Kafka: `kill_at` in its engine table)"
     )
 }
 

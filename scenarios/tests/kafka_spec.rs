@@ -104,14 +104,16 @@ fn kafka_streams_without_kafka_is_refused_at_its_model() {
 }
 
 #[test]
-fn the_real_flink_on_kafka_needs_checkpoints_and_takes_a_failure_not_kill_at() {
+fn the_real_flink_on_kafka_exactly_once_needs_checkpoints_and_takes_a_failure_not_kill_at() {
     let flink = "\n[[engine]]\nname = \"f\"\nmodel = \"flink\"\n";
+    assert!(scenario("transport = \"kafka\"", flink).unwrap().transport.is_kafka());
+    let exactly_once = format!("{flink}sink = \"exactly_once\"\n");
     refused(
-        scenario("transport = \"kafka\"", flink).unwrap_err(),
-        "engine[0].checkpoint_interval",
-        &["exactly-once Kafka sink", "checkpoint_interval"],
+        scenario("transport = \"kafka\"", &exactly_once).unwrap_err(),
+        "engine[0].sink",
+        &["checkpoint_interval"],
     );
-    let checkpointed = format!("{flink}checkpoint_interval = \"1s\"\n");
+    let checkpointed = format!("{exactly_once}checkpoint_interval = \"1s\"\n");
     assert!(scenario("transport = \"kafka\"", &checkpointed)
         .unwrap()
         .transport

@@ -47,9 +47,10 @@ def kafka_events_table(args):
 
 def kafka_results_table(args):
     """The sink table: Flink's Kafka sink on the output topic, one record per row whose value is
-    the receiver's CSV line (the helper jar's `streamlab-line` format), exactly once: each
-    checkpoint's rows in Kafka transactions (ids prefixed per run: the output topic's name),
-    committed when the checkpoint completes. One sink subtask, as on the feeder."""
+    the receiver's CSV line (the helper jar's `streamlab-line` format), with SINK_GUARANTEE:
+    exactly-once puts each checkpoint's rows in Kafka transactions (ids prefixed per run: the
+    output topic's name), committed when the checkpoint completes; at-least-once sends every row
+    at once. One sink subtask, as on the feeder."""
     return f"""CREATE TEMPORARY TABLE receiver ({SINK_COLUMNS}
 ) WITH (
     'connector' = 'kafka',
@@ -57,7 +58,7 @@ def kafka_results_table(args):
     'properties.bootstrap.servers' = {sql_str(args.bootstrap)},
     'properties.transaction.timeout.ms' = '{TRANSACTION_TIMEOUT_MS}',
     'format' = 'streamlab-line',
-    'sink.delivery-guarantee' = 'exactly-once',
+    'sink.delivery-guarantee' = '{SINK_GUARANTEE}',
     'sink.transactional-id-prefix' = {sql_str("streamlab-" + args.output_topic)},
     'sink.parallelism' = '1'
 )"""

@@ -51,7 +51,9 @@ mod top_n;
 mod translate;
 
 pub use kafka_run::{run_flink_on_kafka, FlinkKafkaOutcome, RestoredCheckpoint};
-pub use refusal::{check, check_conf, FlinkRefusal, RefusedTable, NOT_TRANSLATED, RUNTIME_CONF, TRANSLATED_CONF};
+pub use refusal::{
+    check, check_conf, check_socket_sink, FlinkRefusal, RefusedTable, NOT_TRANSLATED, RUNTIME_CONF, TRANSLATED_CONF,
+};
 pub use translate::{FlinkJob, PyFlinkScript};
 
 pub use crate::job::{sink_columns, write_campaign_table, ScriptArgs};

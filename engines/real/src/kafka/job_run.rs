@@ -299,7 +299,11 @@ mod tests {
         let file = tmp.path().join("committed");
         std::fs::write(&file, "0,40\n1,75\n").unwrap();
         let committed = read_committed_offsets(&file).unwrap();
-        assert_eq!(replayed_after(&[50, 75, 10], &committed), 10 + 0 + 10);
+        assert_eq!(
+            replayed_after(&[50, 75, 10], &committed),
+            20,
+            "10 past offset 40, none past 75, 10 uncommitted"
+        );
         std::fs::write(&file, "0;40\n").unwrap();
         let err = read_committed_offsets(&file).unwrap_err().to_string();
         assert!(err.contains("is not `partition,offset`"), "{err}");

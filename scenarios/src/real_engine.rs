@@ -114,6 +114,8 @@ pub trait RealModel {
     const ENGINE: &'static str;
     /// The venv the job runs in.
     const VENV: PythonEngine;
+    /// The generated job's file name in the run's directory.
+    const SCRIPT: &'static str;
     /// The generated job: its file name and text.
     fn job(&self, ctx: &EngineRunContext<'_>, settings: &RealSettings) -> Result<(&'static str, String), String>;
     /// The generated job for `transport = "kafka"`; `None`: the engine does not read Kafka yet.
@@ -156,6 +158,7 @@ pub trait RealModel {
 impl RealModel for MicroBatchConfig {
     const ENGINE: &'static str = "spark";
     const VENV: PythonEngine = PythonEngine::Spark;
+    const SCRIPT: &'static str = PySparkScript::FILE_NAME;
 
     fn job(&self, ctx: &EngineRunContext<'_>, settings: &RealSettings) -> Result<(&'static str, String), String> {
         let script = PySparkScript::translate(SparkJob {
@@ -214,6 +217,7 @@ impl RealModel for MicroBatchConfig {
 impl RealModel for DataflowConfig {
     const ENGINE: &'static str = "flink";
     const VENV: PythonEngine = PythonEngine::Flink;
+    const SCRIPT: &'static str = PyFlinkScript::FILE_NAME;
 
     fn job(&self, ctx: &EngineRunContext<'_>, settings: &RealSettings) -> Result<(&'static str, String), String> {
         let script = PyFlinkScript::translate(FlinkJob {
@@ -351,12 +355,7 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                         C::ENGINE
                     )
                 })??;
-                (
-                    self.config
-                        .job(&ctx, &self.settings)
-                        .map_or("streamlab_job.py", |(f, _)| f),
-                    text,
-                )
+                (C::SCRIPT, text)
             }
             None => self.config.job(&ctx, &self.settings)?,
         };

@@ -74,36 +74,11 @@ pub fn newest_checkpoint(dir: &Path) -> Option<(u64, PathBuf)> {
         .max_by_key(|(n, _)| *n)
 }
 
-/// The job's command line on Kafka, wrapped in `env` (the lifeline's `sh` passes no environment
-/// of its own).
+/// The job's command line on Kafka: the helper jar, the connector, and after a kill the
+/// checkpoint to restore and the file of committed offsets.
 fn command(launch: &KafkaLaunch, jars: &Jars, env: &KafkaJobEnv<'_>, restore: Option<&Path>) -> Command {
-    let job = &launch.job;
-    let tmp = job.dir.join("tmp");
-    let mut cmd = Command::new("env");
-    cmd.arg(format!("TMPDIR={}", tmp.display())).arg("PYTHONUNBUFFERED=1");
-    for (k, v) in &job.env {
-        cmd.arg(format!("{k}={v}"));
-    }
-    cmd.arg(&job.python)
-        .arg(&job.script)
-        .args([
-            "--bootstrap",
-            env.bootstrap,
-            "--input-topic",
-            &env.topics.input,
-            "--output-topic",
-            &env.topics.output,
-        ])
-        .arg("--campaigns")
-        .arg(&job.campaigns)
-        .arg("--progress")
-        .arg(job.progress())
-        .arg("--checkpoint")
-        .arg(job.checkpoint())
-        .arg("--ready")
-        .arg(env.ready)
-        .arg("--jar")
-        .arg(&jars.helper);
+    let mut cmd = env.command(&launch.job, &[]);
+    cmd.arg("--jar").arg(&jars.helper);
     for jar in &jars.connector {
         cmd.arg("--connector").arg(jar);
     }
@@ -113,10 +88,6 @@ fn command(launch: &KafkaLaunch, jars: &Jars, env: &KafkaJobEnv<'_>, restore: Op
     if env.restart {
         cmd.arg("--committed").arg(committed_file(launch));
     }
-    if let Some(master) = &job.master {
-        cmd.args(["--master", master]);
-    }
-    cmd.current_dir(&job.dir);
     cmd
 }
 

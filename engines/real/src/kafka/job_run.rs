@@ -84,6 +84,40 @@ pub struct KafkaJobEnv<'a> {
     pub restart: bool,
 }
 
+impl KafkaJobEnv<'_> {
+    /// The command line every Python job on Kafka starts with, wrapped in `env` (the lifeline's
+    /// `sh` passes no environment of its own): `TMPDIR` in the run's directory, `extra_env` and
+    /// the job's own environment, then the script with the topics, the campaign table, progress
+    /// file, checkpoint directory, ready file and master. The engine appends its own arguments.
+    pub(crate) fn command(&self, job: &JobLaunch, extra_env: &[String]) -> Command {
+        let mut cmd = Command::new("env");
+        cmd.arg(format!("TMPDIR={}", job.dir.join("tmp").display()))
+            .arg("PYTHONUNBUFFERED=1")
+            .args(extra_env);
+        for (k, v) in &job.env {
+            cmd.arg(format!("{k}={v}"));
+        }
+        cmd.arg(&job.python)
+            .arg(&job.script)
+            .args(["--bootstrap", self.bootstrap])
+            .args(["--input-topic", &self.topics.input])
+            .args(["--output-topic", &self.topics.output])
+            .arg("--campaigns")
+            .arg(&job.campaigns)
+            .arg("--progress")
+            .arg(job.progress())
+            .arg("--checkpoint")
+            .arg(job.checkpoint())
+            .arg("--ready")
+            .arg(self.ready)
+            .current_dir(&job.dir);
+        if let Some(master) = &job.master {
+            cmd.args(["--master", master]);
+        }
+        cmd
+    }
+}
+
 /// A kill and restart, on the run clock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobRestart {

@@ -58,45 +58,19 @@ pub struct SparkKafkaOutcome {
     pub rerun_batch: Option<u64>,
 }
 
-/// The script's command line on Kafka, wrapped in `env` (the lifeline's `sh` passes no
-/// environment of its own).
+/// The script's command line on Kafka: Spark's Kafka connector on its class path.
 fn command(launch: &KafkaLaunch, jars: &str, env: &KafkaJobEnv<'_>) -> Command {
     let job = &launch.job;
-    let tmp = job.dir.join("tmp");
-    let mut cmd = Command::new("env");
-    cmd.arg(format!("TMPDIR={}", tmp.display()))
-        .arg(format!("SPARK_LOCAL_DIRS={}", tmp.display()))
-        .arg("PYTHONUNBUFFERED=1")
-        .arg(format!(
-            "PYSPARK_SUBMIT_ARGS=--jars {jars} --driver-class-path {} pyspark-shell",
-            jars.replace(',', ":")
-        ));
-    for (k, v) in &job.env {
-        cmd.arg(format!("{k}={v}"));
-    }
-    cmd.arg(&job.python)
-        .arg(&job.script)
-        .args([
-            "--bootstrap",
-            env.bootstrap,
-            "--input-topic",
-            &env.topics.input,
-            "--output-topic",
-            &env.topics.output,
-        ])
-        .arg("--campaigns")
-        .arg(&job.campaigns)
-        .arg("--progress")
-        .arg(job.progress())
-        .arg("--checkpoint")
-        .arg(job.checkpoint())
-        .arg("--ready")
-        .arg(env.ready)
-        .current_dir(&job.dir);
-    if let Some(master) = &job.master {
-        cmd.args(["--master", master]);
-    }
-    cmd
+    env.command(
+        job,
+        &[
+            format!("SPARK_LOCAL_DIRS={}", job.dir.join("tmp").display()),
+            format!(
+                "PYSPARK_SUBMIT_ARGS=--jars {jars} --driver-class-path {} pyspark-shell",
+                jars.replace(',', ":")
+            ),
+        ],
+    )
 }
 
 /// Runs `launch` over `events` (in arrival order) on Kafka.

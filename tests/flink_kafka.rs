@@ -20,11 +20,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-use common::{assert_equal_to_reference, processes_naming, run_notes};
+use common::{assert_equal_to_reference, run_leaving_nothing, run_notes, skipped};
 use streamlab_real_engines::kafka::dist::installed_for_test;
 use streamlab_real_engines::kafka::flink_connector::FlinkKafkaJars;
 use streamlab_real_engines::{CacheDir, PythonEngine, VenvStatus};
@@ -78,38 +74,7 @@ fn flink_on_kafka_installed(test: &str) -> bool {
         (VenvStatus::Ready, Err(e)) => e.to_string(),
         (status, _) => format!("the Flink venv is {status}"),
     };
-    if std::env::var_os("STREAMLAB_REQUIRE_REAL_ENGINES").is_some_and(|v| v == "1") {
-        panic!("{test}: {why} but STREAMLAB_REQUIRE_REAL_ENGINES=1");
-    }
-    eprintln!("{test}: SKIPPED: {why}; run `streamlab engines install` to run it");
-    false
-}
-
-/// `streamlab run` of `scenario` into `<tmp>/results`; returns the summary.
-fn run(tmp: &Path, scenario: &str) -> serde_json::Value {
-    let file = tmp.join("flink-kafka.toml");
-    std::fs::write(&file, scenario).unwrap();
-    let out = tmp.join("results");
-    let output = Command::new(env!("CARGO_BIN_EXE_streamlab"))
-        .args(["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "streamlab run failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !processes_naming(&out).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "left behind:\n{}",
-            processes_naming(&out).join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+    skipped(test, &why)
 }
 
 #[test]
@@ -118,7 +83,7 @@ fn flink_on_kafka_killed_and_restored_from_its_checkpoint_loses_and_repeats_noth
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let summary = run(
+    let summary = run_leaving_nothing(
         tmp.path(),
         &format!("{SCENARIO}\n[[failure]]\nkind = \"crash\"\nat = \"2s\"\nengine = \"flink\"\n"),
     );

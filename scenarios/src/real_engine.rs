@@ -433,8 +433,13 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 C::ENGINE
             )];
             let mut notes = vec![format!(
-                "engine start-up ({:.1} s) excluded: the clock started when the job opened its source partitions",
-                outcome.startup.as_secs_f64()
+                "engine start-up ({:.1} s) excluded: the clock started when {}",
+                outcome.startup.as_secs_f64(),
+                if kafka.is_some() {
+                    "the job was running (its ready file)"
+                } else {
+                    "the job opened its source partitions"
+                }
             )];
             notes.extend(outcome.notes);
             notes.push(check.describe());
@@ -474,6 +479,7 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                     events: outcome.events_sent,
                     outputs: outputs.delivered.len() as u64,
                     batches: if C::ENGINE == "spark" { batches } else { 0 },
+                    replayed: outcome.failures.iter().map(|f| f.replayed).sum(),
                     ..RunCounts::default()
                 },
                 delivered: outputs.delivered,

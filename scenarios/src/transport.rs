@@ -9,10 +9,11 @@
 //!   (`streamlab engines install` fetches it), unless `bootstrap_servers` names a cluster.
 //!
 //! What reads the topic in this version: Kafka Streams (`model = "kafka-streams"`, which needs
-//! `transport = "kafka"`). The native engines read the generator's in-memory log on either
-//! transport (their source already models a Kafka-like partitioned, replayable log); the real
-//! Spark and Flink read the feeder only (their Kafka sources are not wired yet), so a scenario
-//! with them and `transport = "kafka"` is refused.
+//! `transport = "kafka"`), the real Spark (its Kafka source; 1 s micro-batches written in one
+//! transaction per batch, or Real-Time Mode) and the real Flink (its Kafka source, and its
+//! exactly-once Kafka sink, which needs `checkpoint_interval`). The native engines read the
+//! generator's in-memory log (their source already models a Kafka-like partitioned, replayable
+//! log).
 
 use serde::{Deserialize, Serialize};
 

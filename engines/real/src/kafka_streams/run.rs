@@ -43,6 +43,7 @@ use crate::groups::EngineGroup;
 use crate::helper_jar::JavaTools;
 use crate::java::JavaInstall;
 use crate::kafka::consumer::OutputConsumer;
+use crate::kafka::job_run::{read_committed_offsets, replayed_after};
 use crate::kafka::lifeline::spawn_with_lifeline;
 use crate::kafka::producer::{ProducerReport, ScheduleProducer};
 use crate::kafka::{KafkaCluster, KafkaDist, KafkaLink, RunTopics};
@@ -351,37 +352,13 @@ impl AppCommand<'_> {
         *group = self.start(&log)?;
         self.wait_running(group, &log, started)?;
         let restarted_at = clock.now();
-        let committed = read_committed_offsets(&self.committed())?;
-        let replayed = ends
-            .iter()
-            .enumerate()
-            .map(|(p, &end)| (end - committed.get(&(p as i32)).copied().unwrap_or(0)).max(0) as u64)
-            .sum();
+        let replayed = replayed_after(&ends, &read_committed_offsets(&self.committed())?);
         Ok(CrashReport {
             at,
             restarted_at,
             replayed,
         })
     }
-}
-
-/// The application's `partition,offset` lines: the input offsets its group had committed.
-fn read_committed_offsets(path: &std::path::Path) -> Result<std::collections::BTreeMap<i32, i64>> {
-    let text = std::fs::read_to_string(path).map_err(RealEngineError::io(path))?;
-    let mut offsets = std::collections::BTreeMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let parsed = line
-            .split_once(',')
-            .and_then(|(p, o)| Some((p.trim().parse().ok()?, o.trim().parse().ok()?)));
-        let Some((p, o)) = parsed else {
-            return Err(RealEngineError::Kafka(format!(
-                "{}: \"{line}\" is not `partition,offset`",
-                path.display()
-            )));
-        };
-        offsets.insert(p, o);
-    }
-    Ok(offsets)
 }
 
 /// Writes the source and compiles it; returns the classes directory.

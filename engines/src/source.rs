@@ -12,6 +12,13 @@
 //! [`SourceLog::available`]), [`SourceLog::read`], [`SourceLog::arrival_at`],
 //! [`SourceLog::end_offset`] and [`SourceLog::last_arrival`]. Another source (a Kafka consumer)
 //! fits behind the same five.
+//!
+//! A log in memory keeps each partition's arrival times a second time, in a column of their
+//! own (`arrivals[p][i] == partitions[p][i].arrival`, always). Why: a simulated source
+//! subtask that keeps up asks "what is available at `now`" every poll and finds a handful of
+//! new events; searching the 64-byte events for it touched a new cache line per probe, each a
+//! miss (the log is far larger than the cache), and that search was a fifth of the per-record
+//! simulator's time. The column holds eight arrivals per cache line and streams.
 
 use std::sync::Arc;
 
@@ -50,6 +57,8 @@ impl std::ops::Deref for Events<'_> {
 #[derive(Clone, Debug, Default)]
 pub struct SourceLog {
     partitions: Vec<Vec<Event>>,
+    /// The arrival of each retained event, as a column (see the module docs).
+    arrivals: Vec<Vec<Nanos>>,
     /// Offset of the first retained event of each partition.
     base: Vec<usize>,
     /// Periods `[from, to)` the source system is down: events that arrive meanwhile become
@@ -69,6 +78,7 @@ impl SourceLog {
     pub fn from_events(partitions: usize, events: impl IntoIterator<Item = Event>) -> Self {
         let mut log = Self {
             partitions: vec![Vec::new(); partitions.max(1)],
+            arrivals: vec![Vec::new(); partitions.max(1)],
             base: vec![0; partitions.max(1)],
             outages: Vec::new(),
             live: None,
@@ -82,6 +92,7 @@ impl SourceLog {
     pub fn live(source: Arc<LiveSource>) -> Self {
         Self {
             partitions: Vec::new(),
+            arrivals: Vec::new(),
             base: Vec::new(),
             outages: Vec::new(),
             live: Some(source),
@@ -100,22 +111,30 @@ impl SourceLog {
     pub fn append(&mut self, events: impl IntoIterator<Item = Event>) {
         assert!(self.live.is_none(), "a live log is appended to by its producer");
         for e in events {
-            let p = &mut self.partitions[e.partition as usize];
+            let p = e.partition as usize;
+            let arrivals = &mut self.arrivals[p];
             assert!(
-                p.last().is_none_or(|l| l.arrival <= e.arrival),
-                "events of partition {} are not in arrival order",
-                e.partition
+                arrivals.last().is_none_or(|&l| l <= e.arrival),
+                "events of partition {p} are not in arrival order"
             );
-            p.push(e);
+            arrivals.push(e.arrival);
+            self.partitions[p].push(e);
         }
     }
 
     /// Drops, in each partition `p`, the events before offset `offsets[p]` (every reader is
     /// past them). Offsets of the remaining events do not change.
     pub fn release_before(&mut self, offsets: &[usize]) {
-        for ((events, base), &o) in self.partitions.iter_mut().zip(self.base.iter_mut()).zip(offsets) {
+        for (((events, arrivals), base), &o) in self
+            .partitions
+            .iter_mut()
+            .zip(self.arrivals.iter_mut())
+            .zip(self.base.iter_mut())
+            .zip(offsets)
+        {
             let n = o.saturating_sub(*base).min(events.len());
             events.drain(..n);
+            arrivals.drain(..n);
             *base += n;
         }
     }
@@ -173,7 +192,7 @@ impl SourceLog {
         let Some(now) = self.horizon(now) else {
             return self.base[partition];
         };
-        self.base[partition] + self.partitions[partition].partition_point(|e| e.arrival <= now)
+        self.base[partition] + self.arrivals[partition].partition_point(|&a| a <= now)
     }
 
     /// Like [`SourceLog::available`], for a reader at offset `from`: searches forward from
@@ -191,17 +210,17 @@ impl SourceLog {
         let Some(now) = self.horizon(now) else {
             return from.max(base);
         };
-        let events = &self.partitions[partition];
-        let start = from.saturating_sub(base).min(events.len());
+        let arrivals = &self.arrivals[partition];
+        let start = from.saturating_sub(base).min(arrivals.len());
         let mut step = 1;
         let mut lo = start;
         let mut hi = start;
-        while hi < events.len() && events[hi].arrival <= now {
+        while hi < arrivals.len() && arrivals[hi] <= now {
             lo = hi + 1;
-            hi = (hi + step).min(events.len());
+            hi = (hi + step).min(arrivals.len());
             step *= 2;
         }
-        base + lo + events[lo..hi].partition_point(|e| e.arrival <= now)
+        base + lo + arrivals[lo..hi].partition_point(|&a| a <= now)
     }
 
     /// The events of `partition` in the offset range `from..to`. A live log regenerates a
@@ -244,11 +263,7 @@ impl SourceLog {
     pub fn arrival_at(&self, partition: usize, offset: usize) -> Option<Nanos> {
         let arrival = match &self.live {
             Some(live) => live.arrival_at(partition, offset)?,
-            None => {
-                self.partitions[partition]
-                    .get(offset.checked_sub(self.base[partition])?)?
-                    .arrival
-            }
+            None => *self.arrivals[partition].get(offset.checked_sub(self.base[partition])?)?,
         };
         Some(
             self.outages
@@ -264,10 +279,9 @@ impl SourceLog {
         if let Some(live) = &self.live {
             return live.last_arrival();
         }
-        self.partitions
+        self.arrivals
             .iter()
-            .filter_map(|p| p.last())
-            .map(|e| e.arrival)
+            .filter_map(|p| p.last().copied())
             .max()
             .unwrap_or(0)
     }

@@ -210,14 +210,15 @@ impl Model {
         }
     }
 
+    /// The first kind whose cumulative threshold is above the draw (the last kind with a
+    /// positive weight if none is). The thresholds never decrease, so that kind's index is the
+    /// number of thresholds at or below the draw: counted without a branch, where the search
+    /// it replaces mispredicted on about a third of the events.
     #[inline]
     fn kind<R: RngCore>(&self, rng: &mut R) -> EventKind {
         let u = rng.next_u64();
-        EventKind::CLICKSTREAM
-            .into_iter()
-            .zip(self.kind_thresholds)
-            .find(|&(_, t)| u < t)
-            .map_or(self.last_kind, |(k, _)| k)
+        let below: usize = self.kind_thresholds.iter().map(|&t| usize::from(t <= u)).sum();
+        EventKind::CLICKSTREAM.get(below).copied().unwrap_or(self.last_kind)
     }
 
     /// A log-normal price in cents, at least 1.

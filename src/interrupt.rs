@@ -60,8 +60,9 @@ pub fn explain(stop: &Interrupted, dir: &Path, scenario: &Path, live: bool) {
     );
     if live {
         eprintln!(
-            "resume:  streamlab run {scenario} --resume {dir}   (every engine continues from the checkpoints in \
-             {dir}/checkpoints to the end of the scenario's duration; the time it was stopped shows as backlog)"
+            "resume:  streamlab run {scenario} --resume {dir}   (streamlab's own engines continue from the checkpoints \
+             in {dir}/checkpoints to the end of the scenario's duration, the time they were stopped showing as backlog; \
+             a real engine (Spark, Flink, Kafka Streams) runs again from the start of its schedule)"
         );
         eprintln!("or:      streamlab run {scenario} --duration <shorter>   (a new run, afresh)");
     } else {

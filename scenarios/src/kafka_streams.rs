@@ -83,7 +83,7 @@ fn kafka_streams_crash(ctx: &EngineRunContext<'_>) -> Result<Option<Nanos>, Stri
 /// host, millisecond resolution) and the input hop measured per event by the producer
 /// (scheduled → acknowledged: the produce request and the leader's append). What lies between —
 /// the engine's fetch of the input, its processing, its caching and commit — is the rest.
-fn broker_share(output_hop_ns: &[u64], producer: &ProducerReport) -> String {
+pub(crate) fn broker_share(output_hop_ns: &[u64], producer: &ProducerReport) -> String {
     let mut hops = output_hop_ns.to_vec();
     hops.sort_unstable();
     let at = |q: f64| {

@@ -40,6 +40,7 @@ pub mod executor;
 pub mod failures;
 pub mod fit;
 pub mod interrupt;
+mod kafka_native;
 pub mod kafka_streams;
 pub mod keypath;
 pub mod live_feed;

@@ -8,11 +8,14 @@
 //!   stamps each on receipt. The broker is streamlab's own, started for the run
 //!   (`streamlab engines install` fetches it), unless `bootstrap_servers` names a cluster.
 //!
-//! What reads the topic in this version: Kafka Streams (`model = "kafka-streams"`, which needs
-//! `transport = "kafka"`). The native engines read the generator's in-memory log on either
-//! transport (their source already models a Kafka-like partitioned, replayable log); the real
-//! Spark and Flink read the feeder only (their Kafka sources are not wired yet), so a scenario
-//! with them and `transport = "kafka"` is refused.
+//! What reads the topic: every engine on the live clock. The native micro-batch and per-record
+//! engines through streamlab's own consumer, which publishes what the broker delivered into the
+//! live source they read, and their sink producing to the output topic
+//! (`crate::kafka_native`); Kafka Streams (`model = "kafka-streams"`, which needs
+//! `transport = "kafka"`) and the real Spark through their own Kafka clients; the real Flink as
+//! `reader.rs`'s `check_transport` says. On the simulated clock the native engines read the
+//! generator's log, whose offsets and open-loop arrivals model a partitioned Kafka topic; no
+//! broker is started.
 
 use serde::{Deserialize, Serialize};
 

@@ -201,7 +201,13 @@ impl LatencyRecorder {
             }
         }
         self.outputs += 1;
-        let b = (delivered / TIMELINE_BUCKET) as usize;
+        self.add_to_timeline(delivered, total);
+    }
+
+    /// Adds an output of latency `total` delivered at `at` to its timeline bucket.
+    #[inline(always)]
+    fn add_to_timeline(&mut self, at: Nanos, total: Nanos) {
+        let b = (at / TIMELINE_BUCKET) as usize;
         if self.timeline.len() <= b {
             self.timeline.resize(b + 1, TimelineBucket::default());
         }
@@ -280,14 +286,7 @@ impl LatencyRecorder {
         self.total.saturating_record(total.max(1));
         self.component_sums[hop as usize] += hop_ns as u128;
         self.outputs += 1;
-        let b = (received / TIMELINE_BUCKET) as usize;
-        if self.timeline.len() <= b {
-            self.timeline.resize(b + 1, TimelineBucket::default());
-        }
-        let bucket = &mut self.timeline[b];
-        bucket.count += 1;
-        bucket.sum += total as u128;
-        bucket.max = bucket.max.max(total);
+        self.add_to_timeline(received, total);
         if let Some(end) = window_end {
             self.record_event_time(received.saturating_sub(end));
         }

@@ -608,6 +608,30 @@ mod tests {
         assert!(err.contains("seq 9 is not an event of this run"), "{err}");
     }
 
+    /// Nexmark q1: every bid, its price converted (`auction` and `price` ride in the `session`
+    /// and `price_cents` slots); and one bid, arrived at 10 ns.
+    fn nexmark_q1() -> (PipelineSpec, Event) {
+        let pipeline = PipelineSpec {
+            filter_kinds: Some(vec![EventKind::Bid]),
+            convert: Some(Convert {
+                field: Field::Price,
+                multiply: 908,
+                divide: 1000,
+            }),
+            project: vec![Field::Seq, Field::Auction, Field::Price, Field::Kind],
+            ..PipelineSpec::default()
+        };
+        let bid = streamlab_engines::nexmark::Record::Bid {
+            auction: 1007,
+            bidder: 3,
+            price: 1999,
+            channel: 0,
+            url: 5,
+        }
+        .into_event(0, 0, 10, 0);
+        (pipeline, bid)
+    }
+
     #[test]
     fn a_native_output_written_as_its_row_reads_back_as_the_same_output() {
         let table = CampaignTable::default();
@@ -638,24 +662,7 @@ mod tests {
             (7, 0, 1000, 3, 0.1 + 0.2, true, 4_000_000_000),
             "{text}"
         );
-        // A converted Nexmark bid, projected.
-        let pipeline = PipelineSpec {
-            convert: Some(Convert {
-                field: Field::Price,
-                multiply: 908,
-                divide: 1000,
-            }),
-            project: vec![Field::Seq, Field::Auction, Field::Price, Field::Kind],
-            ..PipelineSpec::default()
-        };
-        let bid = streamlab_engines::nexmark::Record::Bid {
-            auction: 1007,
-            bidder: 3,
-            price: 1999,
-            channel: 0,
-            url: 5,
-        }
-        .into_event(0, 0, 10, 0);
+        let (pipeline, bid) = nexmark_q1();
         let mut converted = bid;
         pipeline.convert.unwrap().apply(&mut converted);
         let row = Row {
@@ -674,26 +681,7 @@ mod tests {
 
     #[test]
     fn a_converted_nexmark_row_is_checked_column_by_column() {
-        // Nexmark q1: every bid, its price converted; `auction` and `price` ride in the
-        // `session` and `price_cents` slots.
-        let pipeline = PipelineSpec {
-            filter_kinds: Some(vec![EventKind::Bid]),
-            convert: Some(Convert {
-                field: Field::Price,
-                multiply: 908,
-                divide: 1000,
-            }),
-            project: vec![Field::Seq, Field::Auction, Field::Price, Field::Kind],
-            ..PipelineSpec::default()
-        };
-        let bid = streamlab_engines::nexmark::Record::Bid {
-            auction: 1007,
-            bidder: 3,
-            price: 1999,
-            channel: 0,
-            url: 5,
-        }
-        .into_event(0, 0, 10, 0);
+        let (pipeline, bid) = nexmark_q1();
         let table = CampaignTable::default();
         let right = read_outputs(&pipeline, &table, &[bid], &[line(20, "0,1007,1815,bid,10")]).unwrap();
         assert!(right.differing_rows.is_empty(), "{:?}", right.differing_rows);

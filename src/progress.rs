@@ -189,10 +189,16 @@ fn draw(run: &WatchedRun, bar: &ProgressBar, start: Instant) {
     bar.set_message(figures(run, reading, start));
 }
 
-/// The run's clock: the pulse's, and on the live clock at least the wall time since it began
-/// (before its first batch or step has published anything).
+/// Whether `run` is one of streamlab's own engines (not a real Spark, Flink or Kafka Streams).
+fn native(run: &WatchedRun) -> bool {
+    matches!(run.model.as_str(), "micro-batch" | "per-record")
+}
+
+/// The run's clock: the pulse's, and for a native engine on the live clock at least the wall
+/// time since it began (before its first batch or step has published anything). A real
+/// engine's clock starts with its schedule, once the engine has started.
 fn clock(run: &WatchedRun, reading: &PulseReading, start: Instant) -> u64 {
-    if run.simulated {
+    if run.simulated || !native(run) {
         reading.clock
     } else {
         reading.clock.max(start.elapsed().as_nanos() as u64)
@@ -204,26 +210,37 @@ fn clock(run: &WatchedRun, reading: &PulseReading, start: Instant) -> u64 {
 /// p99 35 ms · 0 falling behind`.
 pub fn figures(run: &WatchedRun, r: PulseReading, start: Instant) -> String {
     let secs = |ns: u64| ns as f64 / 1e9;
-    let mut line = format!(
-        "{:.1} s of {:.1} s ({})",
-        secs(clock(run, &r, start)),
-        secs(run.until),
-        if run.simulated { "virtual" } else { "wall" }
-    );
-    let real = !matches!(run.model.as_str(), "micro-batch" | "per-record");
-    if !real {
-        line.push_str(&format!(" · {} events read", count(r.events)));
+    let mut line = if native(run) || r.clock > 0 || r.events > 0 {
+        format!(
+            "{:.1} s of {:.1} s ({})",
+            secs(clock(run, &r, start)),
+            secs(run.until),
+            if run.simulated { "virtual" } else { "wall" }
+        )
+    } else {
+        // Its JVM, session and planning: not part of the run's clock.
+        format!("starting the engine ({:.0} s)", start.elapsed().as_secs_f64())
+    };
+    // A real engine's events are those streamlab's feeder or producer sent it, its outputs those
+    // received back; only the engine knows what it has read and processed.
+    match run.model.as_str() {
+        _ if native(run) => line.push_str(&format!(
+            " · {} events read · {} outputs",
+            count(r.events),
+            count(r.outputs)
+        )),
+        _ => line.push_str(&format!(
+            " · {} events sent · {} outputs received",
+            count(r.events),
+            count(r.outputs)
+        )),
     }
-    line.push_str(&format!(" · {} outputs", count(r.outputs)));
     if let Some(p99) = r.p99 {
         line.push_str(&format!(" · p99 ≈{}", millis(p99)));
     }
     match run.model.as_str() {
-        // A simulated micro-batch query counts its falling-behind batches at its end.
-        "micro-batch" if !run.simulated || run.ended() => {
-            line.push_str(&format!(" · {} batches falling behind", r.falling_behind))
-        }
-        "per-record" if !run.simulated => line.push_str(&format!(" · {} checkpoints", r.checkpoints)),
+        "micro-batch" => line.push_str(&format!(" · {} batches falling behind", r.falling_behind)),
+        "per-record" => line.push_str(&format!(" · {} checkpoints", r.checkpoints)),
         _ => {}
     }
     if run.pulse.stopped_at().is_some() {

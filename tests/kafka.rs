@@ -1,11 +1,12 @@
 //! Kafka end to end, through the `streamlab` binary: `scenarios/kafka.toml` (shortened) runs the
-//! native engines and Kafka Streams under at-least-once and exactly-once v2, each run on a
-//! broker streamlab starts for it; every run's outputs — the native engines' too, read from the
-//! input topic and written to the output topic — must equal the reference evaluator's, and no
-//! broker, Kafka Streams JVM or lifeline may be left afterwards — also when streamlab is killed
-//! outright (SIGKILL) in the middle of a Kafka Streams run. A native per-record job with an
-//! exactly-once sink, crashed mid-run on Kafka, reads its rewound range from the topic again and
-//! ends with the failure-free run's outputs (about 20 s: two runs on a broker each).
+//! native engines, Kafka Streams under at-least-once and exactly-once v2 and the real Flink (when
+//! installed: about 25 s more), each on a broker streamlab starts for it; every run's outputs —
+//! the native engines' too, read from the input topic and written to the output topic — must
+//! equal the reference evaluator's, and no broker, Kafka Streams JVM or lifeline may be left
+//! afterwards — also when streamlab is killed outright (SIGKILL) in the middle of a Kafka Streams
+//! run. A native per-record job with an exactly-once sink, crashed mid-run on Kafka, reads its
+//! rewound range from the topic again and ends with the failure-free run's outputs (about 20 s:
+//! two runs on a broker each).
 //!
 //! Needs the pinned Kafka (`streamlab engines install`). Without it the test says it is
 //! skipped and why, and passes, so `cargo test --workspace` passes on a fresh machine; CI sets
@@ -99,6 +100,20 @@ fn kafka_streams_on_a_broker_of_our_own_equals_the_reference_and_leaves_nothing_
         );
     }
     assert_eq!(kafka_streams, 2, "at-least-once and exactly-once v2");
+    // The real Flink on Kafka (`if_installed`): its outputs through its exactly-once Kafka sink.
+    for run in summary["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["model"] == "flink")
+    {
+        let notes = common::run_notes(run);
+        assert!(
+            notes.iter().any(|n| n.starts_with("outputs equal the reference")),
+            "{}: {notes:#?}",
+            run["name"]
+        );
+    }
     assert!(out
         .join("jobs/kafka-streams-eos/src/StreamlabKafkaStreams.java")
         .is_file());

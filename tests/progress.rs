@@ -2,7 +2,8 @@
 //! as each engine run starts and one with its figures as it ends (no bar); a SIGINT in the
 //! middle of a live run stops it cleanly — the results directory holds the sink files and a
 //! `summary.json` that says when it was interrupted, which run it stopped and which never ran —
-//! and the message says how to resume. Costs about 10 s (short live runs of the debug binary).
+//! and the message says how to resume. A simulated run's lines give its batches falling behind
+//! and checkpoints. Costs about 10 s (short live runs of the debug binary).
 
 use std::io::Read;
 use std::path::Path;
@@ -48,17 +49,22 @@ fn write(dir: &Path, text: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// Runs `scenario` into `out` with stderr piped; returns stderr after checking it succeeded.
+fn run_piped(scenario: &str, out: &Path) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_streamlab"))
+        .args(["run", scenario, "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{stderr}");
+    stderr
+}
+
 #[test]
 fn off_a_terminal_each_engine_run_gets_a_line_as_it_starts_and_one_with_its_figures() {
     let tmp = tempfile::tempdir().unwrap();
-    let s = write(tmp.path(), &scenario("1s", ""));
     let out = tmp.path().join("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_streamlab"))
-        .args(["run", &s, "--out", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{stderr}");
+    let stderr = run_piped(&write(tmp.path(), &scenario("1s", "")), &out);
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines[0], "[1/2] running `mb` (micro-batch)", "{stderr}");
     assert!(lines[1].starts_with("  `mb`: 1.5 s of 1.5 s (wall) · "), "{stderr}");
@@ -137,4 +143,45 @@ fn ctrl_c_stops_a_live_run_cleanly_keeping_its_results_and_says_how_to_resume() 
     assert!(stderr.contains("interrupted at "), "{stderr}");
     let resume = format!("streamlab run {s} --resume {}", out.display());
     assert!(stderr.contains(&resume), "{stderr}");
+}
+
+#[test]
+fn off_a_terminal_a_simulated_run_reports_falling_behind_and_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Every batch overruns its 100 ms trigger (120 ms of modelled scheduling); the per-record
+    // job checkpoints every 500 ms.
+    let text = scenario("6s", "checkpoint_interval = \"500ms\"")
+        .replace("clock = \"live\"", "clock = \"simulated\"\nprofile = \"local\"")
+        .replace(
+            "interval = \"200ms\" }",
+            "interval = \"100ms\" }\nscheduling = { per_batch = \"100ms\", per_task = \"10ms\" }",
+        );
+    let out = tmp.path().join("out");
+    let stderr = run_piped(&write(tmp.path(), &text), &out);
+    // Simulated runs advance together: both start, then both end.
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines[..2],
+        ["[1/2] running `mb` (micro-batch)", "[2/2] running `pr` (per-record)"],
+        "{stderr}"
+    );
+    let figure = |line: &str, what: &str| -> u64 {
+        let before = line.split(&format!(" {what}")).next().unwrap();
+        before
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap_or_else(|_| panic!("{what} in {line}"))
+    };
+    assert!(lines[2].starts_with("  `mb`: 6.5 s of 6.5 s (virtual) · "), "{stderr}");
+    assert!(figure(lines[2], "batches falling behind") > 0, "{stderr}");
+    assert!(lines[3].starts_with("  `pr`: 6.5 s of 6.5 s (virtual) · "), "{stderr}");
+    assert!(lines[3].contains(" events read · "), "{stderr}");
+    assert!(figure(lines[3], "checkpoints") > 0, "{stderr}");
+    // The figures are the run's own.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let behind = summary["runs"][0]["counts"]["falling_behind"].as_u64().unwrap();
+    assert_eq!(figure(lines[2], "batches falling behind"), behind, "{stderr}");
 }

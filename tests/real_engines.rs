@@ -1,9 +1,15 @@
 //! The real engines end to end, through the `streamlab` binary: short, low-rate scenarios on
-//! Apache Spark (local and on a standalone cluster) and Apache Flink — a windowed and a
-//! stateless clickstream pipeline, Nexmark's q1 and q2 in one (`where`, `convert`, the
-//! Nexmark record in the feeder's slot columns) and a left outer interval join of Nexmark's
-//! auctions and bids — whose outputs must equal the reference evaluator's, after which no engine process may be left — also when streamlab
-//! is interrupted (Ctrl-C) or killed outright in the middle of a run.
+//! Apache Spark and Apache Flink — a stateless clickstream pipeline, Nexmark's q1 and q2 in one
+//! (`where`, `convert`, the Nexmark record in the feeder's slot columns) and a left outer
+//! interval join of Nexmark's auctions and bids, each one scenario with both engines (local), and
+//! the windowed clickstream pipeline on a Spark standalone cluster and a Flink session cluster —
+//! whose outputs must equal the reference evaluator's, after which no engine process may be
+//! left; also when streamlab is interrupted (Ctrl-C: the outputs received so far are kept in the
+//! results, marked interrupted) or killed outright in the middle of a run.
+//!
+//! Costs about two minutes with the engines installed (every run is a JVM start and a 5 s
+//! schedule; the JVM start dominates, so each run checks two things: its outputs and that no
+//! process is left).
 //!
 //! A scenario with a real engine that is not installed is refused before anything runs (tested
 //! without the engines).
@@ -11,23 +17,53 @@
 //! The engines are an optional install (`streamlab engines install`). Without them every test
 //! here says it is skipped and why, and passes, so `cargo test --workspace` passes on a fresh
 //! machine; CI installs them and sets `STREAMLAB_REQUIRE_REAL_ENGINES=1`, which turns a skip
-//! into a failure. The tests take a lock so that only one engine runs at a time (two JVMs on two
-//! cores would measure each other).
+//! into a failure. Nothing here is a measurement (outputs are checked, not their latency), so two
+//! tests run their engines at once — the JVMs' start-ups overlap the other's idle schedule — and
+//! no more than two, whatever the test threads (`TwoAtATime`).
 
 mod common;
 
 use common::assert_equal_to_reference;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use streamlab_real_engines::flink::session::SessionCluster;
 use streamlab_real_engines::spark::standalone::{ClusterShape, StandaloneCluster};
 use streamlab_real_engines::{CacheDir, PythonEngine, VenvStatus};
 
-/// One real engine at a time.
-static ENGINE: Mutex<()> = Mutex::new(());
+/// Two tests with real engines at a time: each holds a permit while its engines run.
+struct TwoAtATime {
+    running: Mutex<usize>,
+    freed: Condvar,
+}
+
+static ENGINES: TwoAtATime = TwoAtATime {
+    running: Mutex::new(0),
+    freed: Condvar::new(),
+};
+
+/// A permit of [`ENGINES`], given back when dropped.
+struct Permit;
+
+impl TwoAtATime {
+    fn permit(&'static self) -> Permit {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        while *running >= 2 {
+            running = self.freed.wait(running).unwrap_or_else(|p| p.into_inner());
+        }
+        *running += 1;
+        Permit
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        *ENGINES.running.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        ENGINES.freed.notify_one();
+    }
+}
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_streamlab")
@@ -60,8 +96,8 @@ fn installed(engine: PythonEngine, test: &str) -> bool {
 
 const WORKLOAD: &str = r#"
 seed = 11
-duration = "8s"
-drain = "2s"
+duration = "5s"
+drain = "1s"
 clock = "live"
 
 [workload]
@@ -95,8 +131,8 @@ project = ["seq", "event_time", "user", "campaign"]
 /// Nexmark's records at a low rate: bids, auctions and people in the feeder's slot columns.
 const NEXMARK_WORKLOAD: &str = r#"
 seed = 11
-duration = "8s"
-drain = "2s"
+duration = "5s"
+drain = "1s"
 clock = "live"
 
 [workload]
@@ -159,6 +195,14 @@ fn run(scenario: &Path, out: &Path) -> serde_json::Value {
 /// The processes whose working directory is under `dir` (every engine process runs in its
 /// job's directory), with their command lines.
 fn processes_under(dir: &Path) -> Vec<String> {
+    commands_under(dir)
+        .into_iter()
+        .map(|(pid, cmd)| format!("{pid}: {}", cmd.chars().take(160).collect::<String>()))
+        .collect()
+}
+
+/// The processes whose working directory is under `dir`, with their whole command lines.
+fn commands_under(dir: &Path) -> Vec<(u32, String)> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -169,7 +213,7 @@ fn processes_under(dir: &Path) -> Vec<String> {
             if cwd.starts_with(&dir) {
                 let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
                 let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-                found.push(format!("{pid}: {}", cmd.chars().take(160).collect::<String>()));
+                found.push((pid, cmd));
             }
         }
     }
@@ -199,28 +243,6 @@ shuffle_partitions = 2
 workers = 2
 "#;
 
-#[test]
-fn spark_outputs_equal_the_reference_and_no_process_is_left() {
-    if !installed(PythonEngine::Spark, "spark_outputs_equal_the_reference") {
-        return;
-    }
-    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
-    let tmp = tempfile::tempdir().unwrap();
-    for (name, pipeline) in [
-        ("windowed", WINDOWED),
-        ("stateless", STATELESS),
-        ("nexmark", NEXMARK_Q1_Q2),
-        ("nexmark-join", NEXMARK_INTERVAL_JOIN),
-    ] {
-        let out = tmp.path().join(name);
-        let summary = run(&scenario(tmp.path(), name, pipeline, SPARK), &out);
-        assert_equal_to_reference(&summary);
-        assert_eq!(summary["runs"][0]["model"], "spark");
-        assert!(out.join("jobs/spark-1s/streamlab_spark.py").is_file());
-        assert_no_process_left(&out);
-    }
-}
-
 const FLINK: &str = r#"
 [[engine]]
 name = "flink"
@@ -231,26 +253,39 @@ auto_watermark_interval = "200ms"
 out_of_orderness = "100ms"
 "#;
 
-#[test]
-fn flink_outputs_equal_the_reference_and_no_process_is_left() {
-    if !installed(PythonEngine::Flink, "flink_outputs_equal_the_reference") {
+/// Spark (local) and Flink (MiniCluster) on `pipeline`, one scenario with both engines: their
+/// outputs equal the reference, and no process is left. (The windowed pipeline runs on a cluster
+/// of each below.)
+fn spark_and_flink_on(name: &str, pipeline: &str) {
+    let test = format!("spark_and_flink_on_{name}");
+    if !installed(PythonEngine::Spark, &test) || !installed(PythonEngine::Flink, &test) {
         return;
     }
-    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    let _permit = ENGINES.permit();
     let tmp = tempfile::tempdir().unwrap();
-    for (name, pipeline) in [
-        ("windowed", WINDOWED),
-        ("stateless", STATELESS),
-        ("nexmark", NEXMARK_Q1_Q2),
-        ("nexmark-join", NEXMARK_INTERVAL_JOIN),
-    ] {
-        let out = tmp.path().join(name);
-        let summary = run(&scenario(tmp.path(), name, pipeline, FLINK), &out);
-        assert_equal_to_reference(&summary);
-        assert_eq!(summary["runs"][0]["model"], "flink");
-        assert!(out.join("jobs/flink/streamlab_flink.py").is_file());
-        assert_no_process_left(&out);
-    }
+    let out = tmp.path().join(name);
+    let summary = run(&scenario(tmp.path(), name, pipeline, &format!("{SPARK}{FLINK}")), &out);
+    assert_equal_to_reference(&summary);
+    assert_eq!(summary["runs"][0]["model"], "spark", "{name}");
+    assert_eq!(summary["runs"][1]["model"], "flink", "{name}");
+    assert!(out.join("jobs/spark-1s/streamlab_spark.py").is_file());
+    assert!(out.join("jobs/flink/streamlab_flink.py").is_file());
+    assert_no_process_left(&out);
+}
+
+#[test]
+fn spark_and_flink_on_a_stateless_pipeline_equal_the_reference_and_leave_no_process() {
+    spark_and_flink_on("stateless", STATELESS);
+}
+
+#[test]
+fn spark_and_flink_on_nexmark_q1_q2_equal_the_reference_and_leave_no_process() {
+    spark_and_flink_on("nexmark", NEXMARK_Q1_Q2);
+}
+
+#[test]
+fn spark_and_flink_on_an_interval_join_equal_the_reference_and_leave_no_process() {
+    spark_and_flink_on("nexmark-join", NEXMARK_INTERVAL_JOIN);
 }
 
 #[test]
@@ -258,7 +293,7 @@ fn spark_on_a_standalone_cluster_with_two_workers() {
     if !installed(PythonEngine::Spark, "spark_on_a_standalone_cluster") {
         return;
     }
-    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    let _permit = ENGINES.permit();
     let tmp = tempfile::tempdir().unwrap();
     let venv = CacheDir::from_env().unwrap().venv(PythonEngine::Spark);
     let shape = ClusterShape {
@@ -296,7 +331,7 @@ fn flink_on_a_session_cluster() {
     if !installed(PythonEngine::Flink, "flink_on_a_session_cluster") {
         return;
     }
-    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    let _permit = ENGINES.permit();
     let tmp = tempfile::tempdir().unwrap();
     let venv = CacheDir::from_env().unwrap().venv(PythonEngine::Flink);
     let cluster_dir = tmp.path().join("cluster");
@@ -318,57 +353,104 @@ fn flink_on_a_session_cluster() {
     assert_no_process_left(&cluster_dir);
 }
 
-/// Starts `streamlab run` on a long Spark scenario, waits until the engine is up, then hits
-/// streamlab with `signal`; no engine process may survive.
-fn interrupted_run_leaves_no_process(signal: &str) {
-    let tmp = tempfile::tempdir().unwrap();
-    let engines = SPARK.to_string();
-    let path = scenario(tmp.path(), "interrupted", WINDOWED, &engines);
+/// Starts `streamlab run` on a long Spark scenario of the stateless pipeline and waits until
+/// `up` says the engine is up.
+fn start_long_spark_run(tmp: &Path, up: &dyn Fn(&Path) -> bool) -> (std::process::Child, PathBuf) {
+    let path = scenario(tmp, "interrupted", STATELESS, SPARK);
     let text = std::fs::read_to_string(&path)
         .unwrap()
-        .replace("duration = \"8s\"", "duration = \"120s\"");
+        .replace("duration = \"5s\"", "duration = \"120s\"");
     std::fs::write(&path, text).unwrap();
-    let out = tmp.path().join("out");
+    let out = tmp.join("out");
     let mut child = Command::new(bin())
         .args(["run", path.to_str().unwrap(), "--out", out.to_str().unwrap()])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Up: the job has connected to the feeder and Spark has run a batch.
-    let progress = out.join("jobs/spark-1s/engine-progress.jsonl");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !std::fs::metadata(&progress).is_ok_and(|m| m.len() > 0) {
-        assert!(Instant::now() < deadline, "the Spark job never ran a batch");
+    while !up(&out) {
+        assert!(Instant::now() < deadline, "the Spark job never came up");
         assert!(child.try_wait().unwrap().is_none(), "streamlab ended early");
-        std::thread::sleep(Duration::from_millis(250));
+        std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
         !processes_under(&out).is_empty(),
         "the engine runs in its job directory"
     );
+    (child, out)
+}
+
+fn signal(child: &std::process::Child, signal: &str) {
     let status = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    child.wait().unwrap();
-    assert_no_process_left(&out);
 }
 
 #[test]
-fn ctrl_c_and_a_killed_streamlab_leave_no_engine_process() {
-    if !installed(
-        PythonEngine::Spark,
-        "ctrl_c_and_a_killed_streamlab_leave_no_engine_process",
-    ) {
+fn ctrl_c_keeps_a_real_engines_outputs_and_leaves_no_engine_process() {
+    if !installed(PythonEngine::Spark, "ctrl_c_keeps_a_real_engines_outputs") {
         return;
     }
-    let _one = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
-    // Ctrl-C: streamlab's handler ends the engine's process group.
-    interrupted_run_leaves_no_process("-INT");
+    let _permit = ENGINES.permit();
+    let tmp = tempfile::tempdir().unwrap();
+    // Up: Spark has run three batches, so results have come back.
+    let batches = |out: &Path| {
+        std::fs::read_to_string(out.join("jobs/spark-1s/engine-progress.jsonl")).is_ok_and(|t| t.lines().count() >= 3)
+    };
+    let (mut child, out) = start_long_spark_run(tmp.path(), &batches);
+    signal(&child, "-INT");
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert_no_process_left(&out);
+    // What came back before the stop is in the results, marked interrupted.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["interrupted"]["engine"], "spark 1s", "{summary}");
+    let run = &summary["runs"][0];
+    let outputs = run["counts"]["outputs"].as_u64().unwrap();
+    assert!(outputs > 0, "{run}");
+    assert!(run["counts"]["events"].as_u64().unwrap() > 0, "{run}");
+    assert!(run["notes"].to_string().contains("interrupted (Ctrl-C)"), "{run}");
+    let sink = std::fs::read_to_string(out.join("sink-spark-1s.csv")).unwrap();
+    assert_eq!(sink.lines().count() as u64, outputs + 1, "a header and every output");
+    assert!(stderr.contains("interrupted at "), "{stderr}");
+    // Off a terminal, the run's line gives what streamlab knows of a real engine.
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("  `spark 1s`: "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        line.contains(" events sent · ") && line.contains(&format!(" {outputs} outputs received")),
+        "{line}"
+    );
+    assert!(line.ends_with(" · interrupted"), "{line}");
+}
+
+#[test]
+fn a_killed_streamlab_leaves_no_engine_process() {
+    if !installed(PythonEngine::Spark, "a_killed_streamlab_leaves_no_engine_process") {
+        return;
+    }
+    let _permit = ENGINES.permit();
+    let tmp = tempfile::tempdir().unwrap();
+    // Up: Spark's driver JVM has started (it can outlive its Python driver): SparkSubmit's, not
+    // the launcher's that builds its command line.
+    let jvm = |out: &Path| {
+        commands_under(out).iter().any(|(_, cmd)| {
+            let java = cmd.split(' ').next().is_some_and(|p| p.ends_with("java"));
+            java && cmd.contains("deploy.SparkSubmit") && !cmd.contains("launcher.Main")
+        })
+    };
+    let (mut child, out) = start_long_spark_run(tmp.path(), &jvm);
     // SIGKILL: no streamlab code runs; the job's lifeline sees its stdin close and ends its group.
-    interrupted_run_leaves_no_process("-KILL");
+    signal(&child, "-KILL");
+    child.wait().unwrap();
+    assert_no_process_left(&out);
 }
 
 #[test]

@@ -11,11 +11,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-use common::{assert_equal_to_reference, processes_naming, run_notes};
+use common::{assert_equal_to_reference, run_leaving_nothing, run_notes, skipped};
 use streamlab_real_engines::kafka::dist::installed_for_test;
 use streamlab_real_engines::kafka::spark_connector::SparkKafkaJars;
 use streamlab_real_engines::{CacheDir, PythonEngine, VenvStatus};
@@ -78,11 +74,7 @@ fn spark_on_kafka_installed() -> bool {
         (VenvStatus::Ready, Err(e)) => e.to_string(),
         (status, _) => format!("the Spark venv is {status}"),
     };
-    if std::env::var_os("STREAMLAB_REQUIRE_REAL_ENGINES").is_some_and(|v| v == "1") {
-        panic!("spark on kafka: {why} but STREAMLAB_REQUIRE_REAL_ENGINES=1");
-    }
-    eprintln!("spark on kafka: SKIPPED: {why}; run `streamlab engines install` to run it");
-    false
+    skipped("spark on kafka", &why)
 }
 
 #[test]
@@ -91,34 +83,11 @@ fn spark_on_kafka_killed_and_restarted_and_in_real_time_mode_equals_the_referenc
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let scenario = tmp.path().join("spark-kafka.toml");
-    std::fs::write(&scenario, SCENARIO).unwrap();
-    let out: PathBuf = tmp.path().join("results");
-    let output = Command::new(env!("CARGO_BIN_EXE_streamlab"))
-        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "streamlab run failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary = run_leaving_nothing(tmp.path(), SCENARIO);
     let runs = summary["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
     assert_equal_to_reference(&summary);
     let killed = runs.iter().find(|r| r["name"] == "spark killed").unwrap();
     let notes = run_notes(killed);
     assert!(notes.iter().any(|n| n.starts_with("killed (SIGKILL")), "{notes:#?}");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !processes_naming(&out).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "left behind:\n{}",
-            processes_naming(&out).join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }

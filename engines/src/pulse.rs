@@ -103,6 +103,18 @@ impl RunPulse {
         self.checkpoints.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The run has completed `total` checkpoints in all (a driver that keeps its own count).
+    #[inline]
+    pub fn checkpoints_total(&self, total: u64) {
+        self.checkpoints.fetch_max(total, Ordering::Relaxed);
+    }
+
+    /// The run has delivered `total` outputs in all (a driver that keeps its own count).
+    #[inline]
+    pub fn outputs_total(&self, total: u64) {
+        self.outputs.fetch_max(total, Ordering::Relaxed);
+    }
+
     /// Asks the run to stop early (Ctrl-C): it ends as at its `until`, keeping what it made.
     pub fn request_stop(&self) {
         self.stop.store(true, Ordering::Release);

@@ -132,6 +132,7 @@ impl ChunkFigures {
 fn publish_finished(pulse: &RunPulse, run: &EngineRun) {
     pulse.clock_at(run.active_span.1);
     pulse.events_total(run.counts.events);
+    pulse.outputs_total(run.counts.outputs);
     pulse.falling_behind_total(run.counts.falling_behind);
 }
 
@@ -362,6 +363,7 @@ pub fn run_engines_until_stopped(
                         let pulse = &watched.pulse;
                         pulse.clock_at(to);
                         pulse.events_total(read.iter().map(|&r| r as u64).sum());
+                        engine.publish(pulse);
                         pulse.add_outputs(delivered.len() as u64);
                         window.add(&delivered);
                         window.publish(pulse);

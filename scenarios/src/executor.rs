@@ -200,4 +200,9 @@ impl Segmented {
     pub fn finish(self) -> EngineRun {
         self.0.finish()
     }
+
+    /// Publishes what the engine counts itself (batches falling behind, checkpoints) to `pulse`.
+    pub fn publish(&self, pulse: &streamlab_engines::pulse::RunPulse) {
+        self.0.publish(pulse);
+    }
 }

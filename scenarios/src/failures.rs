@@ -412,6 +412,37 @@ pub fn per_record_crashes(
     Ok((times, in_checkpoints))
 }
 
+/// The instant a `[[failure]]` crash kills the real engine `engine`'s job (run clock), if one
+/// strikes it: every failure that strikes it must be a job crash placed with `at` — what a real
+/// engine's process group can be given (no batches, no checkpoint numbers of ours, no workers) —
+/// and one at most. `None` also when failures are not injected (the failure-free baseline runs
+/// it uninterrupted). `who` names the engine in an error, `from` what it restarts from.
+pub fn real_job_crash(
+    failures: &[FailureSpec],
+    engine: &EngineSpec,
+    inject: bool,
+    who: &str,
+    from: &str,
+) -> Result<Option<Nanos>, String> {
+    let mut at = None;
+    for f in failures.iter().filter(|f| f.strikes(&engine.name)) {
+        let placed = f.kind == FailureKindName::Crash
+            && f.scope.is_none_or(|s| s == CrashScope::Job)
+            && matches!(f.crash_point(engine), Some(CrashPoint::At(_)));
+        if !placed {
+            return Err(format!(
+                "engine `{}` ({who}) takes a `[[failure]]` of kind = \"crash\" placed with `at` only (its process group is killed then and restarted from {from}); name another `engine` for this failure",
+                engine.name
+            ));
+        }
+        if at.is_some() {
+            return Err(format!("engine `{}` ({who}) takes one crash per run", engine.name));
+        }
+        at = f.at.map(|a| a.nanos());
+    }
+    Ok(at.filter(|_| inject))
+}
+
 /// The failures that struck engine run `spec`, by kind, in time order: the crashes as the
 /// engine met them, and the other failures as declared.
 pub fn struck(failures: &[FailureSpec], spec: &EngineSpec, run: &EngineRun) -> Vec<(String, FailureEvent)> {

@@ -22,7 +22,7 @@
 //! fetched by the engine's consumer) is not a component of its own: the engine sees an event only
 //! once it is fetched, so that wait is inside its first component (trigger wait, queueing); it is
 //! measured per event and reported in a note beside the output hop's log-append figures
-//! ([`crate::kafka_streams::broker_share`], as for Kafka Streams). The engine's clock starts just
+//! ([`crate::real_measured::broker_share`], as for Kafka Streams). The engine's clock starts just
 //! after the run clock's zero (it is built after the producer starts); the note gives the gap,
 //! which the broker component holds rather than the engine's.
 //!
@@ -245,7 +245,7 @@ fn notes(f: &Figures<'_>) -> Vec<String> {
             hops.len(),
             ms(f.engine_start as f64)
         ),
-        crate::kafka_streams::broker_share(f.append_hops, f.producer),
+        crate::real_measured::broker_share(f.append_hops, f.producer),
     ];
     let held = f.footprint.peak_held_events;
     notes.push(format!(

@@ -9,7 +9,7 @@
 //! broker's and the application's start-up excluded, the warm-up flagged — so the broker's
 //! share (produce → log append → fetch, twice: into the input topic and out of the output
 //! topic) is inside the measured latency. It is also reported beside it, in a note
-//! ([`broker_share`]): the output hop per result from the output topic's `LogAppendTime`
+//! ([`crate::real_measured::broker_share`]): the output hop per result from the output topic's `LogAppendTime`
 //! (append → fetched by streamlab; measured, 1 ms resolution, one host's wall clock) and the
 //! input hop per event from the producer (scheduled → acknowledged, the leader's append
 //! included; measured). The engine's own fetch of the input is not seen from outside and stays
@@ -25,7 +25,6 @@ use std::time::Duration;
 use streamlab_engines::reference;
 use streamlab_engines::run::{EngineRun, FailureEvent, RunCounts};
 use streamlab_engines::time::Nanos;
-use streamlab_real_engines::kafka::producer::ProducerReport;
 use streamlab_real_engines::kafka::KafkaDist;
 use streamlab_real_engines::kafka_streams::config::closed_by;
 use streamlab_real_engines::kafka_streams::{run_kafka_streams, translate, KafkaStreamsConfig, KafkaStreamsLaunch};
@@ -36,10 +35,10 @@ use streamlab_reports::layout::slug;
 
 use crate::clock::ClockSetup;
 use crate::executor::{EngineExecutor, EngineRunContext, Prepared, RunContext};
-use crate::failures::{CrashScope, FailureKindName, FailureSpec};
+use crate::failures::{real_job_crash, FailureSpec};
 use crate::real_engine::{job_dir, RealEngine};
+use crate::real_measured::broker_share;
 use crate::transport::Transport;
-use streamlab_engines::fault::CrashPoint;
 
 /// Apache Kafka Streams (`model = "kafka-streams"`).
 pub type KafkaStreamsEngine = RealEngine<KafkaStreamsConfig>;
@@ -53,51 +52,14 @@ pub fn check_ready(cache: &CacheDir) -> Result<(), String> {
 }
 
 /// The instant a `[[failure]]` crash kills this engine's application (run clock), if one
-/// strikes it; every failure that strikes it must be a job crash placed with `at` — what a real
-/// application can be given (no batches, no checkpoint numbers of ours, no workers).
+/// strikes it ([`real_job_crash`]).
 fn kafka_streams_crash(ctx: &EngineRunContext<'_>) -> Result<Option<Nanos>, String> {
-    let mut at = None;
-    for f in ctx.run.scenario.failures.iter().filter(|f| f.strikes(&ctx.engine.name)) {
-        let placed = f.kind == FailureKindName::Crash
-            && f.scope.is_none_or(|s| s == CrashScope::Job)
-            && matches!(f.crash_point(ctx.engine), Some(CrashPoint::At(_)));
-        if !placed {
-            return Err(format!(
-                "engine `{}` (Kafka Streams) takes a `[[failure]]` of kind = \"crash\" placed with `at` only (its process group is killed then and restarted from its committed offsets); name another `engine` for this failure",
-                ctx.engine.name
-            ));
-        }
-        if at.is_some() {
-            return Err(format!(
-                "engine `{}` (Kafka Streams) takes one crash per run",
-                ctx.engine.name
-            ));
-        }
-        at = f.at.map(|a| a.nanos());
-    }
-    Ok(at.filter(|_| ctx.run.durability.inject_failures))
-}
-
-/// The broker's share of a result's latency, in words: the output hop measured per result
-/// (log append → fetched by streamlab, from the output topic's `LogAppendTime`, wall clock on one
-/// host, millisecond resolution) and the input hop measured per event by the producer
-/// (scheduled → acknowledged: the produce request and the leader's append). What lies between —
-/// the engine's fetch of the input, its processing, its caching and commit — is the rest.
-pub(crate) fn broker_share(output_hop_ns: &[u64], producer: &ProducerReport) -> String {
-    let mut hops = output_hop_ns.to_vec();
-    hops.sort_unstable();
-    let at = |q: f64| {
-        hops.get(((hops.len() as f64 - 1.0) * q).round() as usize)
-            .map_or(0.0, |&n| n as f64 / 1e6)
-    };
-    let mean = hops.iter().sum::<u64>() as f64 / hops.len().max(1) as f64 / 1e6;
-    format!(
-        "broker's share: output hop (log append → fetched by streamlab) p50 {:.1} ms, p99 {:.1} ms, mean {:.1} ms over {} results (measured: LogAppendTime, 1 ms resolution); input hop (scheduled → produce acknowledged) mean {:.3} ms (measured by the producer); the rest is the engine's",
-        at(0.5),
-        at(0.99),
-        mean,
-        hops.len(),
-        producer.lag.mean / 1e6
+    real_job_crash(
+        &ctx.run.scenario.failures,
+        ctx.engine,
+        ctx.run.durability.inject_failures,
+        "Kafka Streams",
+        "its committed offsets",
     )
 }
 
@@ -123,7 +85,7 @@ impl KafkaStreamsEngine {
         };
         let source = translate(&scenario.pipeline, &self.config).map_err(|e| e.to_string())?;
         let engine = ctx.engine;
-        Ok(Prepared::Whole(Box::new(move |_log, _stream| {
+        Ok(Prepared::Whole(Box::new(move |_log, stream| {
             let cache = CacheDir::from_env().map_err(|e| e.to_string())?;
             check_ready(&cache)?;
             let (dir, scratch) = job_dir(durability, &engine.name)?;
@@ -153,37 +115,50 @@ impl KafkaStreamsEngine {
                 quiet,
                 warmup: self.settings.warmup.nanos(),
                 crash_at,
+                watch: streamlab_real_engines::watch::RunWatch::new(
+                    stream
+                        .as_ref()
+                        .and_then(streamlab_engines::run::OutputStream::pulse)
+                        .cloned(),
+                ),
             };
             let outcome = run_kafka_streams(&launch, &events).map_err(|e| e.to_string())?;
             let outputs = read_outputs(&scenario.pipeline, &workload.table, &events, &outcome.lines)?;
-            let expected = reference::evaluate(&scenario.pipeline, &workload.table, &events);
-            let max_event_time = events.iter().map(|e| e.event_time).max().unwrap_or(0);
-            let check = ReferenceCheck::compare(
-                &expected,
-                &outputs.delivered,
-                scenario.pipeline.is_stateful(),
-                closed_by(&self.config, &scenario.pipeline, max_event_time),
-            );
+            // A run stopped early (Ctrl-C) is not checked: the runner says so in its notes.
+            let checked = outcome.interrupted.is_none().then(|| {
+                let expected = reference::evaluate(&scenario.pipeline, &workload.table, &events);
+                let max_event_time = events.iter().map(|e| e.event_time).max().unwrap_or(0);
+                ReferenceCheck::compare(
+                    &expected,
+                    &outputs.delivered,
+                    scenario.pipeline.is_stateful(),
+                    closed_by(&self.config, &scenario.pipeline, max_event_time),
+                )
+                .describe()
+            });
             let mut notes = vec![
                 outcome.cluster.clone(),
                 format!(
                     "Kafka Streams start-up ({:.1} s, to RUNNING) excluded: the clock started when every task was assigned",
                     outcome.startup.as_secs_f64()
                 ),
-                format!(
-                    "producer sending lag (acknowledged − scheduled): mean {:.3} ms, max {:.3} ms over {} events",
-                    outcome.producer.lag.mean / 1e6,
-                    outcome.producer.lag.max as f64 / 1e6,
-                    outcome.producer.lag.events
-                ),
+                match outcome.interrupted {
+                    Some(_) => "producer sending lag not measured: the run was stopped early".to_string(),
+                    None => format!(
+                        "producer sending lag (acknowledged − scheduled): mean {:.3} ms, max {:.3} ms over {} events",
+                        outcome.producer.lag.mean / 1e6,
+                        outcome.producer.lag.max as f64 / 1e6,
+                        outcome.producer.lag.events
+                    ),
+                },
                 format!(
                     "processing.guarantee = {}, commit.interval.ms = {}, statestore.cache.max.bytes = {}",
                     self.config.processing_guarantee.value(),
                     self.config.commit_interval().whole_ms(),
                     self.config.cache_max_bytes
                 ),
-                check.describe(),
             ];
+            notes.extend(checked);
             notes.push(broker_share(&outcome.output_hop_ns, &outcome.producer));
             if let Some(c) = outcome.crash {
                 notes.push(format!(
@@ -221,7 +196,9 @@ impl KafkaStreamsEngine {
                 progress: Vec::new(),
                 active_span: (
                     events.first().map_or(0, |e| e.arrival),
-                    events.last().map_or(0, |e| e.arrival),
+                    outcome
+                        .interrupted
+                        .unwrap_or_else(|| events.last().map_or(0, |e| e.arrival)),
                 ),
                 final_watermark: i64::MIN,
                 modelled: vec![

@@ -336,8 +336,8 @@ impl Reader<'_> {
             .map_err(|(key, message)| self.at(&format!("workload.{key}"), message))
     }
 
-    /// Kafka Streams reads only Kafka, and so does Spark's Real-Time Mode; the real Flink only the
-    /// feeder (for now).
+    /// Kafka Streams reads only Kafka, and so does Spark's Real-Time Mode; `kill_at` is
+    /// Spark-on-Kafka's (the real Flink on Kafka takes a `[[failure]]`).
     fn check_transport(&self, transport: &Transport, engines: &[EngineSpec]) -> Result<()> {
         for (i, engine) in engines.iter().enumerate() {
             let kill_at = match &engine.kind {
@@ -349,8 +349,10 @@ impl Reader<'_> {
             if kill_at {
                 return Err(self.at(
                     &format!("engine[{i}].kill_at"),
-                    "a kill and restart from the checkpoint is run for the real Spark on Kafka only (its output topic \
-                     shows it exactly once); set `transport = \"kafka\"` with `model = \"spark\"`, or remove the key",
+                    "a kill and restart by `kill_at` is run for the real Spark on Kafka only (its output topic shows it \
+                     exactly once); the real Flink and Kafka Streams on Kafka take a `[[failure]]` of kind = \"crash\" \
+                     placed with `at` (and `engine` = its name) instead; for Spark set `transport = \"kafka\"`, or \
+                     remove the key",
                 ));
             }
             match (&engine.kind, transport.is_kafka()) {
@@ -361,6 +363,10 @@ impl Reader<'_> {
                          streamlab's own is started for the run, or set `bootstrap_servers`)",
                     ))
                 }
+                (EngineKind::Flink(flink), false) => {
+                    streamlab_real_engines::flink::check_socket_sink(&flink.config)
+                        .map_err(|e| self.refused(&format!("engine[{i}]"), false, &e.key, &e.reason, "Flink"))?;
+                }
                 (EngineKind::Spark(spark), false)
                     if matches!(spark.config.trigger, streamlab_engines::microbatch::Trigger::RealTime { .. }) =>
                 {
@@ -368,17 +374,6 @@ impl Reader<'_> {
                         &format!("engine[{i}].trigger"),
                         "Spark's Real-Time Mode reads Kafka only (STREAMING_REAL_TIME_MODE.INPUT_STREAM_NOT_SUPPORTED for \
                          the feeder's Python data source): add `transport = \"kafka\"` to [workload]",
-                    ))
-                }
-                (EngineKind::Flink(_), true) => {
-                    return Err(self.at(
-                        "workload.transport",
-                        format!(
-                            "engine `{}` (model = \"{}\") reads the loopback feeder: the real Flink's Kafka source is \
-                             not wired yet; use transport = \"socket\" for it, or run it in another scenario",
-                            engine.name,
-                            engine.model()
-                        ),
                     ))
                 }
                 _ => {}

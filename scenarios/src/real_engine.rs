@@ -12,7 +12,9 @@
 //! outputs are checked against the reference evaluator; a difference is a note in the summary.
 //!
 //! A real engine runs on the live clock only (its simulated prediction is the native model with
-//! a fitted profile), and has no injected failures (`[[failure]]` strikes native engines).
+//! a fitted profile). On Kafka it can be killed mid-run and restarted from its own checkpoint:
+//! Spark by its table's `kill_at`, Flink by a `[[failure]]` crash placed with `at`; otherwise
+//! `[[failure]]` strikes the native engines only.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -24,21 +26,21 @@ use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::event::Event;
 use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode, Trigger};
 use streamlab_engines::pipeline::{OutputShape, PipelineSpec, WindowSpec};
-use streamlab_engines::run::{EngineRun, RunCounts};
+use streamlab_engines::run::{EngineRun, OutputStream, RunCounts};
 use streamlab_engines::time::{EventTime, Nanos, Span};
 use streamlab_real_engines::driver::{run_job, JobLaunch};
-use streamlab_real_engines::flink::{FlinkJob, PyFlinkScript};
+use streamlab_real_engines::flink::{run_flink_on_kafka, FlinkJob, PyFlinkScript};
+use streamlab_real_engines::kafka::KafkaLaunch;
 use streamlab_real_engines::outputs::{read_outputs, real_engine_reference, record_promised, ReferenceCheck};
-use streamlab_real_engines::spark::{
-    run_spark_on_kafka, write_campaign_table, PySparkScript, SparkJob, SparkKafkaLaunch,
-};
+use streamlab_real_engines::spark::{run_spark_on_kafka, write_campaign_table, PySparkScript, SparkJob};
+use streamlab_real_engines::watch::RunWatch;
 use streamlab_real_engines::{CacheDir, PythonEngine, RealEngineError, VenvStatus};
 use streamlab_reports::layout::slug;
 
 use crate::clock::ClockSetup;
 use crate::engine::{EngineKind, EngineSpec};
 use crate::executor::{Durability, EngineExecutor, EngineRunContext, Prepared, RunContext};
-use crate::failures::FailureSpec;
+use crate::failures::{real_job_crash, FailureSpec};
 use crate::real_measured::Measured;
 use crate::transport::Transport;
 
@@ -113,11 +115,24 @@ pub trait RealModel {
     const ENGINE: &'static str;
     /// The venv the job runs in.
     const VENV: PythonEngine;
+    /// The generated job's file name in the run's directory.
+    const SCRIPT: &'static str;
     /// The generated job: its file name and text.
     fn job(&self, ctx: &EngineRunContext<'_>, settings: &RealSettings) -> Result<(&'static str, String), String>;
     /// The generated job for `transport = "kafka"`; `None`: the engine does not read Kafka yet.
     fn kafka_job(&self, _ctx: &EngineRunContext<'_>, _settings: &RealSettings) -> Option<Result<String, String>> {
         None
+    }
+    /// Runs the job on Kafka topics (`kafka_job`'s script).
+    fn run_on_kafka(&self, launch: &KafkaLaunch, events: &[Event]) -> Result<Measured, String>;
+    /// On Kafka, the instant of the run clock the job's process group is killed and restarted
+    /// from its checkpoint, if it is. Spark's is its engine table's `kill_at`, and `[[failure]]`
+    /// strikes the native engines only.
+    fn kill_at(&self, ctx: &EngineRunContext<'_>, settings: &RealSettings) -> Result<Option<Nanos>, String> {
+        if !ctx.run.scenario.failures.is_empty() {
+            return Err(failures_refused(Self::ENGINE));
+        }
+        Ok(settings.kill_at.map(|k| k.nanos()))
     }
     /// On Kafka, how long without a result after the producer finished ends the run: the
     /// longest the engine may hold a result back, plus three seconds.
@@ -126,6 +141,12 @@ pub trait RealModel {
     }
     /// Source partitions the job opens.
     fn slots(&self) -> usize;
+    /// On Kafka, the last window end (event time, ms) the engine promises to emit over
+    /// `events`: the same as on the feeder unless the engine's source ends its input there and
+    /// not on Kafka.
+    fn closed_by_on_kafka(&self, pipeline: &PipelineSpec, events: &[Event]) -> Option<EventTime> {
+        self.closed_by(pipeline, events)
+    }
     /// The last window end (event time, ms) the engine promises to emit over `events` when
     /// their input ends; `None`: every window (a bounded source's final watermark fires all).
     fn closed_by(&self, pipeline: &PipelineSpec, events: &[Event]) -> Option<EventTime>;
@@ -138,6 +159,7 @@ pub trait RealModel {
 impl RealModel for MicroBatchConfig {
     const ENGINE: &'static str = "spark";
     const VENV: PythonEngine = PythonEngine::Spark;
+    const SCRIPT: &'static str = PySparkScript::FILE_NAME;
 
     fn job(&self, ctx: &EngineRunContext<'_>, settings: &RealSettings) -> Result<(&'static str, String), String> {
         let script = PySparkScript::translate(SparkJob {
@@ -156,6 +178,12 @@ impl RealModel for MicroBatchConfig {
             conf: &settings.conf,
         });
         Some(script.map(|s| s.text().to_owned()).map_err(|e| e.to_string()))
+    }
+
+    fn run_on_kafka(&self, launch: &KafkaLaunch, events: &[Event]) -> Result<Measured, String> {
+        run_spark_on_kafka(launch, events)
+            .map(Measured::of_spark_kafka)
+            .map_err(|e| e.to_string())
     }
 
     fn slots(&self) -> usize {
@@ -190,6 +218,7 @@ impl RealModel for MicroBatchConfig {
 impl RealModel for DataflowConfig {
     const ENGINE: &'static str = "flink";
     const VENV: PythonEngine = PythonEngine::Flink;
+    const SCRIPT: &'static str = PyFlinkScript::FILE_NAME;
 
     fn job(&self, ctx: &EngineRunContext<'_>, settings: &RealSettings) -> Result<(&'static str, String), String> {
         let script = PyFlinkScript::translate(FlinkJob {
@@ -201,6 +230,42 @@ impl RealModel for DataflowConfig {
         Ok((PyFlinkScript::FILE_NAME, script.text().to_owned()))
     }
 
+    fn kafka_job(&self, ctx: &EngineRunContext<'_>, settings: &RealSettings) -> Option<Result<String, String>> {
+        let script = PyFlinkScript::translate_for_kafka(FlinkJob {
+            pipeline: &ctx.run.scenario.pipeline,
+            engine: self,
+            conf: &settings.conf,
+        });
+        Some(script.map(|s| s.text().to_owned()).map_err(|e| e.to_string()))
+    }
+
+    fn run_on_kafka(&self, launch: &KafkaLaunch, events: &[Event]) -> Result<Measured, String> {
+        run_flink_on_kafka(launch, events)
+            .map(Measured::of_flink_kafka)
+            .map_err(|e| e.to_string())
+    }
+
+    /// A `[[failure]]` crash placed with `at` (`kill_at` is Spark's key, refused for Flink).
+    fn kill_at(&self, ctx: &EngineRunContext<'_>, _settings: &RealSettings) -> Result<Option<Nanos>, String> {
+        real_job_crash(
+            &ctx.run.scenario.failures,
+            ctx.engine,
+            ctx.run.durability.inject_failures,
+            "Flink on Kafka",
+            "its newest retained checkpoint",
+        )
+    }
+
+    /// The exactly-once sink makes a result visible when the next checkpoint completes, after
+    /// the watermark interval and the buffer timeout: the longest a result is held back, plus
+    /// three seconds.
+    fn quiet(&self) -> Duration {
+        let held = self.checkpoint_interval.map_or(0, |c| c.nanos())
+            + self.auto_watermark_interval.nanos()
+            + self.buffer_timeout.nanos();
+        Duration::from_nanos(held) + Duration::from_secs(3)
+    }
+
     fn slots(&self) -> usize {
         self.parallelism
     }
@@ -209,6 +274,18 @@ impl RealModel for DataflowConfig {
     /// every window.
     fn closed_by(&self, _pipeline: &PipelineSpec, _events: &[Event]) -> Option<EventTime> {
         None
+    }
+
+    /// Flink's Kafka source never ends: the watermark it reaches is, per Kafka partition, the
+    /// largest event time read minus the out-of-orderness and 1 ms, and the job's the minimum
+    /// over partitions; a window fires once the watermark reaches its end minus 1 ms.
+    fn closed_by_on_kafka(&self, _pipeline: &PipelineSpec, events: &[Event]) -> Option<EventTime> {
+        let mut latest: BTreeMap<u32, EventTime> = BTreeMap::new();
+        for e in events {
+            let t = latest.entry(e.partition).or_insert(EventTime::MIN);
+            *t = (*t).max(e.event_time);
+        }
+        Some(latest.values().min().copied().unwrap_or(EventTime::MIN) - self.out_of_orderness.whole_ms())
     }
 
     fn helper_jar(cache: &CacheDir) -> Result<Option<PathBuf>, String> {
@@ -262,16 +339,14 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 C::ENGINE
             ));
         }
-        if !scenario.failures.is_empty() {
-            return Err(format!(
-                "[[failure]] is injected into the native engines only; run the real {} in a scenario without \
-                 failures",
-                C::ENGINE
-            ));
-        }
         let kafka = match &scenario.transport {
             Transport::Kafka { bootstrap_servers } => Some(bootstrap_servers.clone()),
             Transport::Socket => None,
+        };
+        let kill_at = match &kafka {
+            Some(_) => self.config.kill_at(&ctx, &self.settings)?,
+            None if !scenario.failures.is_empty() => return Err(failures_refused(C::ENGINE)),
+            None => None,
         };
         let (file_name, text) = match kafka {
             Some(_) => {
@@ -281,17 +356,13 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                         C::ENGINE
                     )
                 })??;
-                (
-                    self.config
-                        .job(&ctx, &self.settings)
-                        .map_or("streamlab_job.py", |(f, _)| f),
-                    text,
-                )
+                (C::SCRIPT, text)
             }
             None => self.config.job(&ctx, &self.settings)?,
         };
         let engine = ctx.engine;
-        Ok(Prepared::Whole(Box::new(move |_log, _stream| {
+        Ok(Prepared::Whole(Box::new(move |_log, stream| {
+            let watch = RunWatch::new(stream.as_ref().and_then(OutputStream::pulse).cloned());
             let cache = CacheDir::from_env().map_err(|e| e.to_string())?;
             let venv = cache.venv(C::VENV);
             Self::check_ready(&cache)?;
@@ -321,51 +392,67 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                 ready_timeout: Duration::from_secs(120),
                 run_timeout: Duration::from_nanos(until) + Duration::from_secs(120),
                 warmup: self.settings.warmup.nanos(),
+                watch,
             };
             let outcome = match &kafka {
                 None => Measured::of_feeder(run_job(&launch, &events).map_err(|e| e.to_string())?),
-                Some(bootstrap_servers) => {
-                    let kafka_launch = SparkKafkaLaunch {
+                Some(bootstrap_servers) => self.config.run_on_kafka(
+                    &KafkaLaunch {
                         job: launch,
                         name: slug(&engine.name),
                         bootstrap_servers: bootstrap_servers.clone(),
                         quiet: self.config.quiet(),
-                        kill_at: self.settings.kill_at.map(|k| k.nanos()),
-                    };
-                    Measured::of_kafka(run_spark_on_kafka(&kafka_launch, &events).map_err(|e| e.to_string())?)
-                }
+                        kill_at,
+                    },
+                    &events,
+                )?,
             };
             let outputs = read_outputs(&scenario.pipeline, &workload.table, &events, &outcome.lines)?;
-            let expected = real_engine_reference(&scenario.pipeline, &workload.table, &events);
-            let closed_by = self.config.closed_by(&scenario.pipeline, &events);
-            let mut check = if scenario.pipeline.output_shape() == OutputShape::Records {
-                ReferenceCheck::compare_records(&expected, &outputs.delivered, |id| {
-                    record_promised(scenario.pipeline.join.as_ref(), &events, closed_by, id)
-                })
-            } else {
-                ReferenceCheck::compare(
-                    &expected,
-                    &outputs.delivered,
-                    scenario.pipeline.is_stateful(),
-                    closed_by,
-                )
-            };
-            check.count_differing_rows(&outputs.differing_rows);
+            // A run stopped early (Ctrl-C) is not checked: the runner says so in its notes.
+            let checked = outcome.interrupted.is_none().then(|| {
+                let expected = real_engine_reference(&scenario.pipeline, &workload.table, &events);
+                let closed_by = match &kafka {
+                    Some(_) => self.config.closed_by_on_kafka(&scenario.pipeline, &events),
+                    None => self.config.closed_by(&scenario.pipeline, &events),
+                };
+                let mut check = if scenario.pipeline.output_shape() == OutputShape::Records {
+                    ReferenceCheck::compare_records(&expected, &outputs.delivered, |id| {
+                        record_promised(scenario.pipeline.join.as_ref(), &events, closed_by, id)
+                    })
+                } else {
+                    ReferenceCheck::compare(
+                        &expected,
+                        &outputs.delivered,
+                        scenario.pipeline.is_stateful(),
+                        closed_by,
+                    )
+                };
+                check.count_differing_rows(&outputs.differing_rows);
+                check.describe()
+            });
             // The last event was read when the feeder wrote it: at its arrival, or later when
             // the engine held the feeder back (a backlog, all arrived at 0, is read as fast as
             // the engine takes it).
-            let last_arrival = events.last().map_or(0, |e| e.arrival).max(outcome.max_send_lag);
+            let last_arrival = match outcome.interrupted {
+                Some(at) => at,
+                None => events.last().map_or(0, |e| e.arrival).max(outcome.max_send_lag),
+            };
             let modelled = vec![format!(
                 "nothing: the real {} computed every output; latency measured whole (scheduled arrival → \
                  receipt by streamlab), not decomposed; the engine's own measurements are its progress records",
                 C::ENGINE
             )];
             let mut notes = vec![format!(
-                "engine start-up ({:.1} s) excluded: the clock started when the job opened its source partitions",
-                outcome.startup.as_secs_f64()
+                "engine start-up ({:.1} s) excluded: the clock started when {}",
+                outcome.startup.as_secs_f64(),
+                if kafka.is_some() {
+                    "the job was running (its ready file)"
+                } else {
+                    "the job opened its source partitions"
+                }
             )];
             notes.extend(outcome.notes);
-            notes.push(check.describe());
+            notes.extend(checked);
             if matches!(
                 scenario.pipeline.aggregate.map(|a| a.window),
                 Some(WindowSpec::Session { .. })
@@ -402,6 +489,7 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
                     events: outcome.events_sent,
                     outputs: outputs.delivered.len() as u64,
                     batches: if C::ENGINE == "spark" { batches } else { 0 },
+                    replayed: outcome.failures.iter().map(|f| f.replayed).sum(),
                     ..RunCounts::default()
                 },
                 delivered: outputs.delivered,
@@ -417,6 +505,14 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
             })
         })))
     }
+}
+
+/// Why a real engine in a scenario with `[[failure]]` is refused where it takes none.
+fn failures_refused(engine: &str) -> String {
+    format!(
+        "[[failure]] is injected into the native engines only (and into Kafka Streams and the real Flink on Kafka); \
+         run the real {engine} in a scenario without failures (Spark on Kafka: `kill_at` in its engine table)"
+    )
 }
 
 /// The engines marked `if_installed` whose real engine is not installed, each with what is
@@ -469,6 +565,9 @@ pub(crate) fn job_dir(durability: &Durability, engine: &str) -> Result<(PathBuf,
         std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Absolute: the job runs in this directory and is handed paths inside it (`--out` may be
+    // relative).
+    let dir = dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok((dir, scratch))
 }
 

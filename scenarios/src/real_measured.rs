@@ -2,20 +2,26 @@
 //! loopback feeder and receiver, or Kafka topics. [`crate::real_engine`] turns it into an
 //! `EngineRun` the same way for both.
 //!
-//! On Kafka a run may also have been killed and restarted from its checkpoint; the restart
+//! On Kafka the broker's share of the latency is said beside it ([`broker_share`], as for Kafka
+//! Streams), and a run may also have been killed and restarted from its checkpoint; the restart
 //! becomes a [`FailureEvent`] (so `recovery.rs` reports downtime and catch-up as for the native
-//! engines) and `replayed` counts the rows Spark's restarted query read again: those of the
-//! batch it re-ran, the one the killed query had logged but not committed.
+//! engines) and `replayed` counts what the restarted job read again: for Spark the rows of the
+//! batch it re-ran (the one the killed query had logged but not committed), for Flink the input
+//! records past the offsets committed with the checkpoint it was restored from.
 
 use std::time::Duration;
 
 use streamlab_engines::run::FailureEvent;
+use streamlab_engines::time::Nanos;
 use streamlab_real_engines::driver::{JobOutcome, StampedLine};
+use streamlab_real_engines::flink::FlinkKafkaOutcome;
+use streamlab_real_engines::kafka::producer::ProducerReport;
+use streamlab_real_engines::kafka::KafkaJobOutcome;
 use streamlab_real_engines::spark::SparkKafkaOutcome;
 
 /// A real engine's run, from either transport.
 #[derive(Debug)]
-pub(crate) struct Measured {
+pub struct Measured {
     /// Every result, stamped.
     pub lines: Vec<StampedLine>,
     /// Events the feeder or the producer sent.
@@ -31,19 +37,26 @@ pub(crate) struct Measured {
     pub notes: Vec<String>,
     /// A kill and restart, if there was one.
     pub failures: Vec<FailureEvent>,
+    /// When the run was stopped early (Ctrl-C), on the run clock.
+    pub interrupted: Option<Nanos>,
 }
 
 impl Measured {
     /// A run between the feeder and the receiver.
     pub(crate) fn of_feeder(outcome: JobOutcome) -> Self {
         let lag = &outcome.feeder.lag;
-        Measured {
-            notes: vec![format!(
+        let lag_note = match outcome.interrupted {
+            Some(_) => "feeder sending lag not measured: the run was stopped early".to_string(),
+            None => format!(
                 "feeder sending lag: mean {:.3} ms, max {:.3} ms over {} events",
                 lag.mean / 1e6,
                 lag.max as f64 / 1e6,
                 lag.events
-            )],
+            ),
+        };
+        Measured {
+            notes: vec![lag_note],
+            interrupted: outcome.interrupted,
             lines: outcome.lines,
             events_sent: outcome.feeder.events_sent,
             max_send_lag: lag.max,
@@ -53,47 +66,117 @@ impl Measured {
         }
     }
 
-    /// A run on Kafka topics.
-    pub(crate) fn of_kafka(outcome: SparkKafkaOutcome) -> Self {
-        let lag = &outcome.producer.lag;
+    /// Spark's run on Kafka topics; after a kill, what it read again is the batch it re-ran.
+    pub(crate) fn of_spark_kafka(outcome: SparkKafkaOutcome) -> Self {
+        let replayed = outcome.rerun_batch.map_or(0, |b| replayed_rows(&outcome.progress, b));
+        let restart = outcome.run.restart.is_some().then(|| Restored {
+            from: "its checkpoint".into(),
+            replayed,
+            what: "input rows read again (the batch it re-ran)",
+        });
+        Self::of_kafka(outcome.run, outcome.progress, restart)
+    }
+
+    /// Flink's run on Kafka topics; after a kill, what it read again is the input past the
+    /// offsets committed with the checkpoint it was restored from.
+    pub(crate) fn of_flink_kafka(outcome: FlinkKafkaOutcome) -> Self {
+        let restart = outcome.restored.map(|r| Restored {
+            from: match r.id {
+                Some(n) => format!("its retained checkpoint chk-{n}"),
+                None => "scratch (no checkpoint had completed)".into(),
+            },
+            replayed: r.replayed,
+            what: "input records read again (past the offsets committed with that checkpoint, up to the input's end at the kill)",
+        });
+        Self::of_kafka(outcome.run, outcome.progress, restart)
+    }
+
+    /// A run on Kafka topics, with the broker's share of its latency and its restart.
+    fn of_kafka(run: KafkaJobOutcome, progress: Vec<serde_json::Value>, restored: Option<Restored>) -> Self {
+        let lag = &run.producer.lag;
         let mut notes = vec![
-            outcome.cluster.clone(),
-            format!(
-                "producer sending lag (acknowledged − scheduled): mean {:.3} ms, max {:.3} ms over {} events",
-                lag.mean / 1e6,
-                lag.max as f64 / 1e6,
-                lag.events
-            ),
+            run.cluster.clone(),
+            match run.interrupted {
+                Some(_) => "producer sending lag not measured: the run was stopped early".to_string(),
+                None => format!(
+                    "producer sending lag (acknowledged − scheduled): mean {:.3} ms, max {:.3} ms over {} events",
+                    lag.mean / 1e6,
+                    lag.max as f64 / 1e6,
+                    lag.events
+                ),
+            },
+            broker_share(&run.output_hop_ns, &run.producer),
         ];
         let mut failures = Vec::new();
-        if let Some(r) = outcome.restart {
-            let replayed = r.rerun_batch.map_or(0, |b| replayed_rows(&outcome.progress, b));
+        if let (Some(r), Some(how)) = (&run.restart, restored) {
             notes.push(format!(
-                "killed (SIGKILL to its process group) at {:.1} s; restarted from its checkpoint, its query running \
-                 again at {:.1} s (downtime {:.1} s), first result after the restart at {}; {replayed} input rows \
-                 read again (the batches it re-ran)",
+                "killed (SIGKILL to its process group) at {:.1} s; restarted from {}, running again at {:.1} s \
+                 (downtime {:.1} s), first result after the restart at {}; {} {}",
                 r.killed_at as f64 / 1e9,
+                how.from,
                 r.restarted_at as f64 / 1e9,
                 (r.restarted_at - r.killed_at) as f64 / 1e9,
                 r.first_result_at
                     .map_or("none".to_string(), |t| format!("{:.1} s", t as f64 / 1e9)),
+                how.replayed,
+                how.what,
             ));
             failures.push(FailureEvent {
                 at: r.killed_at,
                 restarted_at: r.restarted_at,
-                replayed,
+                replayed: how.replayed,
             });
         }
+        if run.aborted > 0 {
+            notes.push(format!(
+                "{} output records of aborted transactions dropped by streamlab's read_committed consumer",
+                run.aborted
+            ));
+        }
         Measured {
-            lines: outcome.lines,
-            events_sent: outcome.producer.events_sent,
+            lines: run.lines,
+            events_sent: run.producer.events_sent,
             max_send_lag: lag.max,
-            progress: outcome.progress,
-            startup: outcome.startup,
+            progress,
+            startup: run.startup,
             notes,
             failures,
+            interrupted: run.interrupted,
         }
     }
+}
+
+/// How a killed job came back, in words and figures.
+struct Restored {
+    /// What it was restarted from.
+    from: String,
+    /// Input records or rows it read again.
+    replayed: u64,
+    /// What `replayed` counts.
+    what: &'static str,
+}
+
+/// The broker's share of a result's latency, in words: the output hop measured per result
+/// (log append → fetched by streamlab, from the output topic's `LogAppendTime`, wall clock on one
+/// host, millisecond resolution) and the input hop measured per event by the producer
+/// (scheduled → acknowledged: the produce request and the leader's append). What lies between —
+/// the engine's fetch of the input, its processing, its caching and commit — is the rest.
+pub(crate) fn broker_share(output_hop_ns: &[u64], producer: &ProducerReport) -> String {
+    let mut hops = output_hop_ns.to_vec();
+    hops.sort_unstable();
+    let at = |q: f64| {
+        hops.get(((hops.len() as f64 - 1.0) * q).round() as usize)
+            .map_or(0.0, |&n| n as f64 / 1e6)
+    };
+    let mean = hops.iter().sum::<u64>() as f64 / hops.len().max(1) as f64 / 1e6;
+    format!(
+        "broker's share: output hop (log append → fetched by streamlab) p50 {:.1} ms, p99 {:.1} ms, mean {:.1} ms over {} results (measured: LogAppendTime, 1 ms resolution); input hop (scheduled → produce acknowledged) mean {:.3} ms (measured by the producer); the rest is the engine's",
+        at(0.5),
+        at(0.99),
+        mean,
+        hops.len(),
+        producer.lag.mean / 1e6
+    )
 }
 
 /// Rows a restarted query read again: the input rows of `batch`, the one the killed query had

@@ -12,10 +12,11 @@
 //! engines through streamlab's own consumer, which publishes what the broker delivered into the
 //! live source they read, and their sink producing to the output topic
 //! (`crate::kafka_native`); Kafka Streams (`model = "kafka-streams"`, which needs
-//! `transport = "kafka"`) and the real Spark through their own Kafka clients; the real Flink as
-//! `reader.rs`'s `check_transport` says. On the simulated clock the native engines read the
-//! generator's log, whose offsets and open-loop arrivals model a partitioned Kafka topic; no
-//! broker is started.
+//! `transport = "kafka"`), the real Spark (its Kafka source; 1 s micro-batches written in one
+//! transaction per batch, or Real-Time Mode) and the real Flink (its Kafka source, and its
+//! exactly-once Kafka sink, which needs `checkpoint_interval`) through their own Kafka clients.
+//! On the simulated clock the native engines read the generator's log, whose offsets and
+//! open-loop arrivals model a partitioned Kafka topic; no broker is started.
 
 use serde::{Deserialize, Serialize};
 

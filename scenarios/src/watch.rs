@@ -139,8 +139,12 @@ pub fn request_stop() {
     }
 }
 
-/// Whether a stop was requested in this process.
+/// Whether a stop was requested in this process. The interrupt handler ends the real engines'
+/// process groups before it asks for the stop: a handler that has begun counts as a request.
 pub fn stop_requested() -> bool {
+    if !STOP.load(Ordering::Acquire) && streamlab_real_engines::groups::interrupted() {
+        request_stop();
+    }
     STOP.load(Ordering::Acquire)
 }
 

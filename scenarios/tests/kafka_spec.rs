@@ -104,12 +104,24 @@ fn kafka_streams_without_kafka_is_refused_at_its_model() {
 }
 
 #[test]
-fn the_real_spark_and_flink_on_kafka_are_refused_at_the_transport() {
+fn the_real_flink_on_kafka_exactly_once_needs_checkpoints_and_takes_a_failure_not_kill_at() {
     let flink = "\n[[engine]]\nname = \"f\"\nmodel = \"flink\"\n";
+    assert!(scenario("transport = \"kafka\"", flink).unwrap().transport.is_kafka());
+    let exactly_once = format!("{flink}sink = \"exactly_once\"\n");
     refused(
-        scenario("transport = \"kafka\"", flink).unwrap_err(),
-        "workload.transport",
-        &["`f`", "not wired yet"],
+        scenario("transport = \"kafka\"", &exactly_once).unwrap_err(),
+        "engine[0].sink",
+        &["checkpoint_interval"],
+    );
+    let checkpointed = format!("{exactly_once}checkpoint_interval = \"1s\"\n");
+    assert!(scenario("transport = \"kafka\"", &checkpointed)
+        .unwrap()
+        .transport
+        .is_kafka());
+    refused(
+        scenario("transport = \"kafka\"", &format!("{checkpointed}kill_at = \"2s\"\n")).unwrap_err(),
+        "engine[0].kill_at",
+        &["Spark on Kafka only", "[[failure]]"],
     );
 }
 

@@ -150,3 +150,43 @@ pub fn assert_equal_to_reference(summary: &serde_json::Value) {
         );
     }
 }
+
+/// Says on stderr that `test` is skipped and why (`why`: what is not installed), and returns
+/// false — or, under `STREAMLAB_REQUIRE_REAL_ENGINES=1` (CI), panics: the skip rule of the tests
+/// that need a real engine.
+pub fn skipped(test: &str, why: &str) -> bool {
+    if std::env::var_os("STREAMLAB_REQUIRE_REAL_ENGINES").is_some_and(|v| v == "1") {
+        panic!("{test}: {why} but STREAMLAB_REQUIRE_REAL_ENGINES=1");
+    }
+    eprintln!("{test}: SKIPPED: {why}; run `streamlab engines install` to run it");
+    false
+}
+
+/// `streamlab run` of the scenario `text` (written to `<tmp>/scenario.toml`) into
+/// `<tmp>/results`; asserts it succeeded and that within 5 s no process names the results
+/// directory any more, and returns the summary.
+pub fn run_leaving_nothing(tmp: &std::path::Path, text: &str) -> serde_json::Value {
+    let file = tmp.join("scenario.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = tmp.join("results");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_streamlab"))
+        .args(["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "streamlab run failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !processes_naming(&out).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind:\n{}",
+            processes_naming(&out).join("\n")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}

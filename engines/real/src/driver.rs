@@ -34,6 +34,7 @@ use crate::error::{RealEngineError, Result};
 use crate::groups::EngineGroup;
 use crate::job::ScriptArgs;
 use crate::process::{describe_status, file_tail, TAIL_LINES};
+use crate::watch::RunWatch;
 
 /// A generated job ready to run: which interpreter, which script, where, for how long.
 #[derive(Clone, Debug)]
@@ -66,6 +67,8 @@ pub struct JobLaunch {
     pub run_timeout: Duration,
     /// Outputs stamped before this instant of the run clock are flagged as warm-up.
     pub warmup: Nanos,
+    /// Who watches the run (events sent, outputs received) and may ask it to stop.
+    pub watch: RunWatch,
 }
 
 impl JobLaunch {
@@ -114,6 +117,9 @@ pub struct JobOutcome {
     pub startup: Duration,
     /// From the run clock's zero to the job's exit, wall clock.
     pub run_time: Duration,
+    /// When the run was stopped early (Ctrl-C), on the run clock: the job was ended with its
+    /// group there, and `lines` holds what was received up to then.
+    pub interrupted: Option<Nanos>,
 }
 
 /// Runs `launch` over `events` (in arrival order) and returns what it delivered.
@@ -184,10 +190,31 @@ pub fn run_job(launch: &JobLaunch, events: &[Event]) -> Result<JobOutcome> {
     // Wait for the readiness handshake, then for the job to end.
     let clock = feeder.clock();
     let mut startup = None;
+    let received = || lines.lock().expect("receiver lines").len() as u64;
     let status: ExitStatus = loop {
-        if let Some(status) = group.leader().try_wait().map_err(io(&launch.script))? {
+        let exited = group.leader().try_wait().map_err(io(&launch.script))?;
+        if launch.watch.stop_requested() {
+            // Stopped (Ctrl-C): the job goes with its group; what came back so far is kept.
+            let at = clock.now();
+            group.end();
+            launch.watch.stopped(at);
+            let feeder = feeder.stop_with_report();
+            let receiver = receiver.stop();
+            return Ok(JobOutcome {
+                lines: std::mem::take(&mut *lines.lock().expect("receiver lines")),
+                feeder,
+                receiver,
+                // A job ended mid-write may leave a partial last line.
+                progress: read_progress(&launch.progress()).unwrap_or_default(),
+                startup: startup.unwrap_or_default(),
+                run_time: clock.zero().map(|z| z.elapsed()).unwrap_or_default(),
+                interrupted: Some(at),
+            });
+        }
+        if let Some(status) = exited {
             break status;
         }
+        launch.watch.publish(&clock, feeder.sent(), received());
         match (clock.zero(), startup) {
             (Some(zero), None) => startup = Some(zero.saturating_duration_since(started)),
             (None, _) if started.elapsed() > launch.ready_timeout + Duration::from_secs(1) => {
@@ -239,6 +266,7 @@ pub fn run_job(launch: &JobLaunch, events: &[Event]) -> Result<JobOutcome> {
         progress,
         startup: startup.unwrap_or_default(),
         run_time,
+        interrupted: None,
     })
 }
 

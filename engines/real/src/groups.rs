@@ -20,6 +20,7 @@
 //!   end of file (see `lifeline.py`).
 
 use std::process::Child;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,15 @@ pub const TERM_GRACE: Duration = Duration::from_secs(3);
 
 /// The process groups alive now (their ids).
 static ALIVE: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Set by the interrupt handler before it ends the groups.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the interrupt handler has begun ending every group (Ctrl-C, SIGTERM): a driver whose
+/// job dies now was stopped, not failed, and keeps what it received.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Acquire)
+}
 
 /// Whether any process of group `pgid` is still alive (a signal 0 probe).
 pub fn group_alive(pgid: i32) -> bool {
@@ -144,6 +154,7 @@ pub fn end_groups_on_interrupt(on_interrupt: fn() -> bool) {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         let _ = ctrlc::set_handler(move || {
+            INTERRUPTED.store(true, Ordering::Release);
             end_all();
             if on_interrupt() {
                 std::process::exit(130);

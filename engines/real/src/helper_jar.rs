@@ -65,6 +65,10 @@ pub const HELPER_SOURCES: &[(&str, &str)] = &[
         include_str!("../java/streamlab/flink/FeedTableSource.java"),
     ),
     (
+        "streamlab/flink/LineFormatFactory.java",
+        include_str!("../java/streamlab/flink/LineFormatFactory.java"),
+    ),
+    (
         "streamlab/flink/ReceiverSink.java",
         include_str!("../java/streamlab/flink/ReceiverSink.java"),
     ),

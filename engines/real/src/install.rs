@@ -14,7 +14,8 @@
 //!    unless its stamp says this binary's sources are already built ([`crate::helper_jar`]).
 //! 5. the pinned Apache Kafka (broker and Kafka Streams, [`crate::kafka::dist`]) is fetched
 //!    from Maven Central with `mvn` into `<cache>/kafka-<version>/libs`, unless its stamp says
-//!    it is already there.
+//!    it is already there; then Spark's and Flink's Kafka connectors beside it
+//!    ([`crate::kafka::spark_connector`], [`crate::kafka::flink_connector`]).
 //!
 //! Every child's output is appended to `install.log` in the cache directory; a failed step
 //! quotes its last lines.
@@ -26,8 +27,10 @@ use crate::cache::CacheDir;
 use crate::error::{RealEngineError, Result};
 use crate::helper_jar::{flink_lib, HelperJar, JavaTools};
 use crate::java::JavaInstall;
+use crate::kafka::connector::{ConnectorJars, ConnectorSpec};
 use crate::kafka::dist::find_mvn;
-use crate::kafka::spark_connector::{SparkKafkaJars, SPARK_KAFKA_VERSION};
+use crate::kafka::flink_connector::FLINK_KAFKA;
+use crate::kafka::spark_connector::SPARK_KAFKA;
 use crate::kafka::{KafkaDist, KafkaDistStatus, KAFKA_VERSION};
 use crate::process::{run_logged, StepLog, TAIL_LINES};
 use crate::venv::{BasePython, PythonEngine, Venv, VenvStatus};
@@ -75,7 +78,8 @@ pub fn install(cache: &CacheDir, progress: &mut dyn FnMut(&str)) -> Result<()> {
     let java = java?;
     build_helpers(&helpers, &java, &cache.venv(PythonEngine::Flink), &mut log, progress)?;
     install_kafka(cache, &mut log, progress)?;
-    install_spark_kafka(cache, &mut log, progress)?;
+    install_connector(cache, &SPARK_KAFKA, &mut log, progress)?;
+    install_connector(cache, &FLINK_KAFKA, &mut log, progress)?;
     progress(&format!(
         "done in {:.1} s; `streamlab engines doctor` shows what is installed",
         started.elapsed().as_secs_f64()
@@ -166,12 +170,19 @@ fn install_kafka(cache: &CacheDir, log: &mut InstallLog, progress: &mut dyn FnMu
     Ok(())
 }
 
-/// Fetches Spark's Kafka connector with Maven, unless it is already there.
-fn install_spark_kafka(cache: &CacheDir, log: &mut InstallLog, progress: &mut dyn FnMut(&str)) -> Result<()> {
-    let jars = SparkKafkaJars::in_cache(cache);
+/// Fetches an engine's Kafka connector (Spark's, Flink's) with Maven, unless it is already there.
+fn install_connector(
+    cache: &CacheDir,
+    spec: &'static ConnectorSpec,
+    log: &mut InstallLog,
+    progress: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let jars = ConnectorJars::in_cache(cache, spec);
+    let engine = spec.engine;
     if jars.is_ready() {
         progress(&format!(
-            "spark:  Kafka connector {SPARK_KAFKA_VERSION} already in {}; kept",
+            "{engine}:  Kafka connector {} already in {}; kept",
+            spec.version,
             jars.libs().display()
         ));
         return Ok(());
@@ -181,7 +192,9 @@ fn install_spark_kafka(cache: &CacheDir, log: &mut InstallLog, progress: &mut dy
     let started = Instant::now();
     jars.ensure(&mvn, &log)?;
     progress(&format!(
-        "spark:  Kafka connector spark-sql-kafka-0-10_2.13 {SPARK_KAFKA_VERSION} ready in {} ({:.1} s)",
+        "{engine}:  Kafka connector {} {} ready in {} ({:.1} s)",
+        spec.artifact,
+        spec.version,
         jars.libs().display(),
         started.elapsed().as_secs_f64()
     ));

@@ -54,6 +54,7 @@ pub mod outputs;
 pub mod process;
 pub mod spark;
 pub mod venv;
+pub mod watch;
 
 pub use cache::{CacheDir, CacheOrigin, ENGINES_DIR_VAR};
 pub use doctor::DoctorReport;

@@ -403,6 +403,44 @@ checkpoint_interval = "1s""#,
     assert_refused(&r, RefusedTable::Engine, "sink", "Allowed: `at_least_once`");
 }
 
+/// A quickstart script for Kafka with `engine_toml`.
+fn kafka_script(engine_toml: &str) -> Result<PyFlinkScript, FlinkRefusal> {
+    let pipeline = scenario("quickstart").0;
+    let engine: DataflowConfig = toml::from_str(engine_toml).unwrap();
+    PyFlinkScript::translate_for_kafka(FlinkJob {
+        pipeline: &pipeline,
+        engine: &engine,
+        conf: &BTreeMap::new(),
+    })
+}
+
+#[test]
+fn on_kafka_the_sink_key_is_the_kafka_sinks_delivery_guarantee_and_exactly_once_needs_checkpoints() {
+    let exactly_once = kafka_script("sink = \"exactly_once\"\ncheckpoint_interval = \"1s\"").unwrap();
+    let text = exactly_once.text();
+    assert!(text.contains("SINK_GUARANTEE = \"exactly-once\""), "{text}");
+    assert!(
+        text.contains("'sink.delivery-guarantee' = '{SINK_GUARANTEE}'"),
+        "{text}"
+    );
+    assert!(text.contains("'connector' = 'kafka'"), "{text}");
+    assert!(text.contains("METADATA FROM 'timestamp'"), "{text}");
+    assert!(
+        text.trim_end().ends_with("main_kafka()"),
+        "the feeder's main is replaced"
+    );
+    py_compile("kafka_exactly_once", &exactly_once);
+    let at_least_once = kafka_script("checkpoint_interval = \"1s\"").unwrap();
+    assert!(at_least_once.text().contains("SINK_GUARANTEE = \"at-least-once\""));
+    let r = kafka_script("sink = \"exactly_once\"").expect_err("refused");
+    assert_refused(
+        &r,
+        RefusedTable::Engine,
+        "checkpoint_interval",
+        "exactly-once Kafka sink",
+    );
+}
+
 #[test]
 fn pinned_slots_are_refused() {
     let r = refusal(None, "pin_slots = true");
@@ -527,6 +565,7 @@ fn the_helper_classes_compile_against_the_installed_flink() {
         "META-INF/services/org.apache.flink.table.factories.Factory",
         "streamlab/flink/FeedTableFactory.class",
         "streamlab/flink/ReceiverTableFactory.class",
+        "streamlab/flink/LineFormatFactory.class",
         "streamlab/flink/CampaignLookup.class",
     ] {
         assert!(listing.contains(entry), "the jar lacks {entry}:\n{listing}");

@@ -76,6 +76,7 @@ fn run_crashed(
         quiet: Duration::from_nanos(config.commit_interval().nanos()) + Duration::from_secs(2),
         warmup: 0,
         crash_at: crash_at.map(Span::nanos),
+        watch: Default::default(),
     };
     let outcome = run_kafka_streams(&launch, &events).unwrap_or_else(|e| {
         panic!(

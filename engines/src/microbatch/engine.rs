@@ -422,6 +422,11 @@ impl MicroBatchEngine {
         &self.committed
     }
 
+    /// Batches that took longer than the trigger interval so far (every incarnation's).
+    pub fn falling_behind(&self) -> u64 {
+        self.run.counts.falling_behind
+    }
+
     /// Continues the run of `crashed` (its outputs, latency, progress and counts so far) in this
     /// recovered query, noting the failure: it crashed at `at` and this query runs from `now`.
     pub fn take_over(&mut self, crashed: &mut MicroBatchEngine, at: Nanos, now: Nanos) {

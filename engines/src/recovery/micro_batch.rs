@@ -8,6 +8,7 @@ use crate::fault::{CrashPoint, EngineStop};
 use crate::microbatch::checkpoint::CheckpointDir;
 use crate::microbatch::{MicroBatchConfig, MicroBatchEngine};
 use crate::pipeline::PipelineSpec;
+use crate::pulse::RunPulse;
 use crate::recovery::{RecoveryError, Supervisor};
 use crate::run::{Delivered, EngineRun};
 use crate::runtime::Runtime;
@@ -160,5 +161,9 @@ impl<R: Runtime> Supervisor for SupervisedQuery<R> {
         let mut run = self.query.engine().finish();
         run.counts.task_retries += self.rt.task_retries();
         run
+    }
+
+    fn publish(&self, pulse: &RunPulse) {
+        pulse.falling_behind_total(self.query.engine.falling_behind());
     }
 }

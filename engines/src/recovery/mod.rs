@@ -19,6 +19,7 @@ pub mod restart;
 
 use crate::checkpoint::CheckpointError;
 use crate::dataflow::config::DataflowConfigError;
+use crate::pulse::RunPulse;
 use crate::run::{Delivered, EngineRun};
 use crate::source::SourceLog;
 use crate::time::Nanos;
@@ -56,4 +57,11 @@ pub trait Supervisor {
 
     /// Ends the run and reports it, every incarnation's part included.
     fn finish(self: Box<Self>) -> EngineRun;
+
+    /// Publishes to `pulse` what only the engine counts while it runs — micro-batches falling
+    /// behind, checkpoints completed — between steps, for a progress display. It only reads:
+    /// a run publishes or not, its results are the same.
+    fn publish(&self, pulse: &RunPulse) {
+        let _ = pulse;
+    }
 }

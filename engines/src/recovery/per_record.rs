@@ -82,6 +82,10 @@ impl Supervisor for SimulatedJob {
         self.restarts.report(&mut run);
         run
     }
+
+    fn publish(&self, pulse: &crate::pulse::RunPulse) {
+        pulse.checkpoints_total(self.engine.checkpoints_completed());
+    }
 }
 
 /// A sink whose committed transactions are written durably: the writer, and the directory of

@@ -7,6 +7,7 @@
 //! it returns, and each event's lag is taken when the write holding it completed. The row
 //! buffer is reused, so the loop allocates nothing per event.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -75,6 +76,7 @@ pub(crate) async fn feed_partition(
     partition: u32,
     events: &[Event],
     zero: Instant,
+    sent: &AtomicU64,
 ) -> Result<PartitionFed, FeederError> {
     let _ = stream.set_nodelay(true);
     let total = events.len() as u64;
@@ -104,6 +106,7 @@ pub(crate) async fn feed_partition(
                 source,
             })?;
         let written = Instant::now();
+        sent.fetch_add((next - batch) as u64, Ordering::Relaxed);
         for e in &events[batch..next] {
             let late = written.saturating_duration_since(due(e)).as_nanos();
             lag.saturating_record(late.min(u128::from(u64::MAX)) as u64);

@@ -7,7 +7,7 @@
 //! that zero; connections after the start are refused, never fed.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,6 +80,8 @@ pub struct FeederReport {
 struct FeederShared {
     connected: AtomicU32,
     refusals: RefusalLog,
+    /// Events written so far, per partition (a display's figure, and a stopped run's report).
+    sent: Vec<AtomicU64>,
 }
 
 /// A running feeder: serves a workload to an external engine on its own thread. Dropping it (or
@@ -134,6 +136,7 @@ impl Feeder {
         let shared = Arc::new(FeederShared {
             connected: AtomicU32::new(0),
             refusals: RefusalLog::new("feeder"),
+            sent: (0..options.partitions).map(|_| AtomicU64::new(0)).collect(),
         });
         let run = Run {
             plan: Arc::new(plan),
@@ -178,6 +181,29 @@ impl Feeder {
     /// Connections refused so far.
     pub fn refused(&self) -> u64 {
         self.shared.refusals.count()
+    }
+
+    /// Events written so far, in all.
+    pub fn sent(&self) -> u64 {
+        self.shared.sent.iter().map(|s| s.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Ends the feeder now, as [`Feeder::stop`], and reports what it had written: a run stopped
+    /// early (Ctrl-C). Its sending lag is not measured (`lag.events` is 0).
+    pub fn stop_with_report(self) -> FeederReport {
+        let shared = Arc::clone(&self.shared);
+        let local_addr = self.local_addr;
+        self.stop();
+        let sent_per_partition: Vec<u64> = shared.sent.iter().map(|s| s.load(Ordering::Relaxed)).collect();
+        FeederReport {
+            local_addr,
+            events_sent: sent_per_partition.iter().sum(),
+            sent_per_partition,
+            warmup_events: 0,
+            lag: SendingLag::default(),
+            refused: shared.refusals.count(),
+            refusals: shared.refusals.kept(),
+        }
     }
 
     /// Whether the feeder has finished (every schedule ended, or it failed).
@@ -239,8 +265,9 @@ impl Run {
         let mut schedules = JoinSet::new();
         for (p, stream) in streams.into_iter().enumerate() {
             let plan = Arc::clone(&self.plan);
+            let shared = Arc::clone(&self.shared);
             schedules.spawn(async move {
-                feed_partition(stream, p as u32, &plan.by_partition[p], zero)
+                feed_partition(stream, p as u32, &plan.by_partition[p], zero, &shared.sent[p])
                     .await
                     .map(|fed| (p, fed))
             });

@@ -34,8 +34,15 @@
 //!   each (the local cluster's REST endpoint listens on a free loopback port for that).
 //! * **End**: the sources are bounded; the job, and the script, end by themselves once every
 //!   partition has sent `END` and the final watermark has fired every window.
+//!
+//! On `transport = "kafka"` ([`PyFlinkScript::translate_for_kafka`], [`kafka_run`]) the same
+//! pipeline reads the input topic through Flink's Kafka source (the record timestamp as the
+//! rowtime, per-partition watermarks) and writes the output topic through Flink's Kafka sink,
+//! exactly once (two-phase commit on checkpoints, so checkpoints are required); the job never
+//! ends by itself, and a kill is followed by a restore from its newest retained checkpoint.
 
 mod join;
+pub mod kafka_run;
 mod refusal;
 pub mod session;
 mod sql;
@@ -43,7 +50,10 @@ mod then;
 mod top_n;
 mod translate;
 
-pub use refusal::{check, check_conf, FlinkRefusal, RefusedTable, NOT_TRANSLATED, RUNTIME_CONF, TRANSLATED_CONF};
+pub use kafka_run::{run_flink_on_kafka, FlinkKafkaOutcome, RestoredCheckpoint};
+pub use refusal::{
+    check, check_conf, check_socket_sink, FlinkRefusal, RefusedTable, NOT_TRANSLATED, RUNTIME_CONF, TRANSLATED_CONF,
+};
 pub use translate::{FlinkJob, PyFlinkScript};
 
 pub use crate::job::{sink_columns, write_campaign_table, ScriptArgs};

@@ -124,8 +124,23 @@ pub fn check_conf(conf: &BTreeMap<String, String>) -> Result<(), FlinkRefusal> {
 /// Flink's smallest memory segment (`taskmanager.memory.segment-size`).
 const MIN_SEGMENT_BYTES: usize = 4096;
 
+/// Refuses an exactly-once sink on the feeder's transport: the receiver has no transactions
+/// (on Kafka, `sink` is the Kafka sink's delivery guarantee, and both are run).
+pub fn check_socket_sink(engine: &DataflowConfig) -> Result<(), FlinkRefusal> {
+    if engine.sink == SinkGuarantee::ExactlyOnce {
+        return Err(FlinkRefusal::engine(
+            "sink",
+            "the receiver has no transactions for a two-phase-commit sink to commit on checkpoints; the \
+             job's socket sink is at-least-once (on `transport = \"kafka\"` it is Flink's exactly-once Kafka \
+             sink). Allowed: `at_least_once`",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that `pipeline` under `engine` can be run by the generated job: the engines' own
-/// validation first, then what Flink SQL or the helper jar cannot do.
+/// validation first, then what Flink SQL or the helper jar cannot do (the sink, which depends
+/// on the transport, is [`check_socket_sink`]'s).
 pub fn check(pipeline: &PipelineSpec, engine: &DataflowConfig) -> Result<(), FlinkRefusal> {
     pipeline.validate()?;
     if let Some((key, reason)) = crate::job::untranslated(pipeline) {
@@ -146,13 +161,6 @@ pub fn check(pipeline: &PipelineSpec, engine: &DataflowConfig) -> Result<(), Fli
             "Kafka Streams-style emission (window values forwarded at every commit) has no Flink SQL \
              equivalent: a window table function emits once, when the watermark passes the window's end. \
              Allowed: omit the key (Flink's event-time trigger)",
-        ));
-    }
-    if engine.sink == SinkGuarantee::ExactlyOnce {
-        return Err(FlinkRefusal::engine(
-            "sink",
-            "the receiver has no transactions for a two-phase-commit sink to commit on checkpoints; the \
-             job's socket sink is at-least-once. Allowed: `at_least_once`",
         ));
     }
     if engine.pin_slots {

@@ -16,17 +16,23 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use streamlab_engines::dataflow::config::DataflowConfig;
+use streamlab_engines::dataflow::config::{DataflowConfig, SinkGuarantee};
 use streamlab_engines::operators::window::StateBackendKind;
 use streamlab_engines::pipeline::PipelineSpec;
 use streamlab_engines::time::Span;
 
-use super::refusal::{check, check_conf, millis, FlinkRefusal, NOT_TRANSLATED};
+use super::refusal::{check, check_conf, check_socket_sink, millis, FlinkRefusal, NOT_TRANSLATED};
 use super::sql;
 use crate::job::describe_pipeline;
 
 /// The runtime every script ends with.
 const RUNTIME: &str = include_str!("runtime.py");
+
+/// The Kafka runtime a job for `transport = "kafka"` ends with instead of `main`.
+const KAFKA_RUNTIME: &str = include_str!("kafka_runtime.py");
+
+/// How `runtime.py` ends: the feeder's `main`, replaced on Kafka.
+const FEEDER_MAIN: &str = "\n\nif __name__ == \"__main__\":\n    main()\n";
 
 /// The lifeline every generated job starts (see `crate::groups`).
 const LIFELINE: &str = include_str!("../lifeline.py");
@@ -55,6 +61,12 @@ impl PyFlinkScript {
 
     /// Translates `job`, or refuses it (naming the key) if Flink cannot run it as described.
     pub fn translate(job: FlinkJob<'_>) -> Result<Self, FlinkRefusal> {
+        check_socket_sink(job.engine)?;
+        Self::translate_any(job)
+    }
+
+    /// The script for either transport, ending with the feeder's `main`.
+    fn translate_any(job: FlinkJob<'_>) -> Result<Self, FlinkRefusal> {
         check(job.pipeline, job.engine)?;
         check_conf(job.conf)?;
         let pipeline = sql::translate(job.pipeline)?;
@@ -67,6 +79,34 @@ impl PyFlinkScript {
         text.push_str("\n\n");
         text.push_str(RUNTIME);
         Ok(Self { text })
+    }
+
+    /// Translates `job` for `transport = "kafka"`: the same configuration and pipeline, the
+    /// `events` and `receiver` tables on Flink's Kafka source and Kafka sink
+    /// (`kafka_runtime.py`). The engine's `sink` is the Kafka sink's delivery guarantee:
+    /// `exactly_once` is Flink's two-phase commit (results visible when the checkpoint that
+    /// covers them completes), so it needs checkpoints (`checkpoint_interval`, refused without);
+    /// `at_least_once` writes every result at once, and repeats some after a restart.
+    pub fn translate_for_kafka(job: FlinkJob<'_>) -> Result<Self, FlinkRefusal> {
+        let exactly_once = job.engine.sink == SinkGuarantee::ExactlyOnce;
+        if exactly_once && job.engine.checkpoint_interval.is_none() {
+            return Err(FlinkRefusal::engine(
+                "checkpoint_interval",
+                "Flink's exactly-once Kafka sink makes results visible when a checkpoint completes, so \
+                 `sink = \"exactly_once\"` on Kafka needs checkpoints: set checkpoint_interval (e.g. \"1s\")",
+            ));
+        }
+        let mut script = Self::translate_any(job)?;
+        debug_assert!(script.text.ends_with(FEEDER_MAIN));
+        script.text.truncate(script.text.len() - FEEDER_MAIN.len());
+        let guarantee = if exactly_once { "exactly-once" } else { "at-least-once" };
+        let _ = write!(
+            script.text,
+            "\n# sink = {}: the Kafka sink's delivery guarantee\nSINK_GUARANTEE = \"{guarantee}\"\n",
+            if exactly_once { "exactly_once" } else { "at_least_once" }
+        );
+        script.text.push_str(KAFKA_RUNTIME);
+        Ok(script)
     }
 
     /// The script's text.

@@ -70,7 +70,8 @@ pub struct OutputConsumer {
     stop: Arc<AtomicBool>,
     received: Arc<AtomicU64>,
     open: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<Consumed>>>,
+    /// What was read, and why reading ended early if it did (the broker went away).
+    thread: Option<JoinHandle<(Consumed, Option<RealEngineError>)>>,
 }
 
 /// The fetch loop's connection and state: every partition of one topic read from its start,
@@ -186,6 +187,7 @@ impl OutputConsumer {
                 let mut lines = Vec::new();
                 let mut output_hop_ns = Vec::new();
                 let mut batch = early;
+                let mut failed = None;
                 loop {
                     // One stamp per fetch: everything it released became readable together.
                     if !batch.is_empty() {
@@ -207,15 +209,19 @@ impl OutputConsumer {
                     if stop_flag.load(Ordering::Relaxed) {
                         break;
                     }
-                    reader.fetch(&mut |_, v, appended| batch.push((v, appended)))?;
+                    if let Err(e) = reader.fetch(&mut |_, v, appended| batch.push((v, appended))) {
+                        failed = Some(e);
+                        break;
+                    }
                     open_flag.store(reader.open, Ordering::Relaxed);
                 }
-                Ok(Consumed {
+                let consumed = Consumed {
                     lines,
                     output_hop_ns,
                     aborted: reader.partitions.iter().map(|p| p.aborted).sum(),
                     pending: reader.partitions.iter().map(CommittedPartition::pending).sum(),
-                })
+                };
+                (consumed, failed)
             })
             .map_err(|e| RealEngineError::Kafka(format!("could not start the consumer thread: {e}")))?;
         Ok(OutputConsumer {
@@ -239,13 +245,22 @@ impl OutputConsumer {
     }
 
     /// Stops reading (within one fetch wait) and returns everything received, in receipt order.
-    pub fn stop(mut self) -> Result<Consumed> {
+    pub fn stop(self) -> Result<Consumed> {
+        match self.stop_keeping()? {
+            (_, Some(e)) => Err(e),
+            (consumed, None) => Ok(consumed),
+        }
+    }
+
+    /// Stops reading and returns everything received even when reading had failed (a run
+    /// stopped by Ctrl-C, whose broker is already gone), with the failure.
+    pub fn stop_keeping(mut self) -> Result<(Consumed, Option<RealEngineError>)> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread
             .take()
             .expect("a running consumer")
             .join()
-            .map_err(|_| RealEngineError::Kafka("the consumer thread panicked".into()))?
+            .map_err(|_| RealEngineError::Kafka("the consumer thread panicked".into()))
     }
 }
 

@@ -21,6 +21,10 @@
 //! * [`sink`] — a native engine's sink producing its outputs to the output topic.
 //! * [`spark_connector`] — Spark's Kafka source and sink (`spark-sql-kafka-0-10_2.13`), fetched
 //!   beside the pinned Kafka's jars.
+//! * [`flink_connector`] — Flink's Kafka source and sink (`flink-sql-connector-kafka`), fetched
+//!   the same way ([`connector`]: one engine's connector from a generated pom).
+//! * [`job_run`] — a real engine's generated Python job (Spark's, Flink's) on the topics: the
+//!   broker, producer and consumer around it, a kill and restart, the quiet period that ends it.
 //! * [`cluster`] — the cluster a run uses: the broker streamlab starts, or the user's
 //!   `bootstrap_servers`; and the run's topics on it.
 //!
@@ -33,9 +37,12 @@
 pub mod broker;
 pub mod client;
 pub mod cluster;
+pub mod connector;
 pub mod consumer;
 pub mod dist;
+pub mod flink_connector;
 pub mod input;
+pub mod job_run;
 pub mod lifeline;
 pub mod producer;
 pub mod read_committed;
@@ -47,3 +54,4 @@ pub use broker::{Broker, BrokerOptions};
 pub use client::KafkaLink;
 pub use cluster::{KafkaCluster, RunTopics};
 pub use dist::{KafkaDist, KafkaDistStatus, KAFKA_VERSION};
+pub use job_run::{JobRestart, KafkaJobOutcome, KafkaLaunch};

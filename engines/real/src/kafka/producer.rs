@@ -15,6 +15,8 @@
 //! record's key and value as owned vectors, so this loop allocates per record; it is the
 //! workload's side, not an engine's hot path, and the lag shows what it costs.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -49,6 +51,10 @@ pub struct ProducerReport {
 #[derive(Debug)]
 pub struct ScheduleProducer {
     thread: Option<JoinHandle<Result<ProducerReport>>>,
+    /// Events acknowledged so far (a progress display's figure).
+    sent: Arc<AtomicU64>,
+    /// Set to end the schedule early (Ctrl-C).
+    stop: Arc<AtomicBool>,
 }
 
 impl ScheduleProducer {
@@ -70,6 +76,9 @@ impl ScheduleProducer {
         }
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<()>>();
         let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+        let sent = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (acked, stopping) = (Arc::clone(&sent), Arc::clone(&stop));
         let thread = std::thread::Builder::new()
             .name("streamlab-kafka-producer".into())
             .spawn(move || {
@@ -90,7 +99,10 @@ impl ScheduleProducer {
                     let tasks: Vec<_> = clients
                         .into_iter()
                         .zip(by_partition)
-                        .map(|(client, events)| produce_partition(client, events, zero))
+                        .map(|(client, events)| {
+                            let shared = (Arc::clone(&acked), Arc::clone(&stopping));
+                            produce_partition(client, events, zero, shared)
+                        })
                         .collect();
                     let mut report = ProducerReport::default();
                     let mut lag = Histogram::<u64>::new_with_max(3_600_000_000_000, 3).expect("constant bounds");
@@ -105,7 +117,11 @@ impl ScheduleProducer {
             })
             .map_err(|e| RealEngineError::Kafka(format!("could not start the producer thread: {e}")))?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(ScheduleProducer { thread: Some(thread) }),
+            Ok(Ok(())) => Ok(ScheduleProducer {
+                thread: Some(thread),
+                sent,
+                stop,
+            }),
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
@@ -116,6 +132,31 @@ impl ScheduleProducer {
                 .and_then(|r| r.map(|_| ()))
                 .err()
                 .unwrap_or_else(|| RealEngineError::Kafka("the producer ended before it started".into()))),
+        }
+    }
+
+    /// Events the broker has acknowledged so far.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Ends the schedule early (Ctrl-C) and reports what the broker had acknowledged; the sending
+    /// lag is not measured (`lag.events` is 0). A producer still waiting on a broker that is gone
+    /// is left to end on its own after two seconds (its thread holds nothing of the run).
+    pub fn stop_with_report(mut self) -> ProducerReport {
+        self.stop.store(true, Ordering::Relaxed);
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while !self.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.is_finished() {
+            let _ = self.thread.take().map(JoinHandle::join);
+        } else {
+            drop(self.thread.take());
+        }
+        ProducerReport {
+            events_sent: self.sent(),
+            lag: SendingLag::default(),
         }
     }
 
@@ -201,6 +242,7 @@ async fn produce_partition(
     client: PartitionClient,
     events: Vec<Event>,
     zero: Instant,
+    (sent, stop): (Arc<AtomicU64>, Arc<AtomicBool>),
 ) -> Result<(u64, Histogram<u64>)> {
     let mut lag = Histogram::<u64>::new_with_max(3_600_000_000_000, 3).expect("constant bounds");
     let due = |e: &Event| zero + Duration::from_nanos(e.arrival);
@@ -210,6 +252,9 @@ async fn produce_partition(
     };
     let mut next = 0;
     while next < events.len() {
+        if stop.load(Ordering::Relaxed) {
+            return Ok((next as u64, lag));
+        }
         let first_due = due(&events[next]);
         if first_due > Instant::now() {
             tokio::time::sleep_until(first_due).await;
@@ -226,6 +271,7 @@ async fn produce_partition(
             .await
             .map_err(fail)?;
         let acked = Instant::now();
+        sent.fetch_add((next - batch) as u64, Ordering::Relaxed);
         for e in &events[batch..next] {
             let late = acked.saturating_duration_since(due(e)).as_nanos();
             lag.saturating_record(late.min(u128::from(u64::MAX)) as u64);

@@ -43,11 +43,13 @@ use crate::groups::EngineGroup;
 use crate::helper_jar::JavaTools;
 use crate::java::JavaInstall;
 use crate::kafka::consumer::OutputConsumer;
+use crate::kafka::job_run::{read_committed_offsets, replayed_after};
 use crate::kafka::lifeline::spawn_with_lifeline;
 use crate::kafka::producer::{ProducerReport, ScheduleProducer};
 use crate::kafka::{KafkaCluster, KafkaDist, KafkaLink, RunTopics};
 use crate::kafka_streams::translate::CLASS_NAME;
 use crate::process::{describe_status, file_tail, run_logged, StepLog, TAIL_LINES};
+use crate::watch::RunWatch;
 
 /// Added to the quiet period once the application was killed and restarted: Kafka Streams'
 /// `transaction.timeout.ms` under exactly-once (10 s), the longest the restarted application
@@ -83,6 +85,8 @@ pub struct KafkaStreamsLaunch {
     /// Kill the application's process group at this instant of the run clock and restart it
     /// from its committed offsets (a `[[failure]]` crash); `None`: an uninterrupted run.
     pub crash_at: Option<Nanos>,
+    /// Who watches the run (events produced, results received).
+    pub watch: RunWatch,
 }
 
 /// A crash the run injected and the restart that followed.
@@ -119,6 +123,9 @@ pub struct KafkaStreamsOutcome {
     /// The broker's output hop of every result outside the warm-up, ns (see
     /// [`crate::kafka::consumer::Consumed::output_hop_ns`]).
     pub output_hop_ns: Vec<u64>,
+    /// When the run was stopped early (Ctrl-C), on the run clock; `lines` holds what was
+    /// received up to then.
+    pub interrupted: Option<Nanos>,
 }
 
 impl KafkaStreamsLaunch {
@@ -187,6 +194,25 @@ pub fn run_kafka_streams(launch: &KafkaStreamsLaunch, events: &[Event]) -> Resul
     let mut count_at_restart: Option<u64> = None;
     let (mut last_count, mut last_change) = (consumer.received(), Instant::now());
     let quiet_used = loop {
+        if launch.watch.stop_requested() {
+            // Stopped (Ctrl-C): the application goes with its group; what came back is kept.
+            let at = clock.now();
+            group.end();
+            launch.watch.stopped(at);
+            let producer = producer.stop_with_report();
+            let (consumed, _) = consumer.stop_keeping()?;
+            return Ok(KafkaStreamsOutcome {
+                lines: consumed.lines,
+                producer,
+                startup,
+                run_time: zero.elapsed(),
+                cluster: cluster.describe(),
+                crash,
+                aborted: consumed.aborted,
+                output_hop_ns: consumed.output_hop_ns,
+                interrupted: Some(at),
+            });
+        }
         if let Some(status) = group.leader().try_wait().map_err(io(&log))? {
             return Err(app.failed(&log, format!("exited during the run ({})", describe_status(status))));
         }
@@ -205,6 +231,7 @@ pub fn run_kafka_streams(launch: &KafkaStreamsLaunch, events: &[Event]) -> Resul
             (count_at_restart, last_change) = (Some(consumer.received()), Instant::now());
         }
         let count = consumer.received();
+        launch.watch.publish(&clock, producer.sent(), count);
         if count != last_count {
             (last_count, last_change) = (count, Instant::now());
         }
@@ -235,6 +262,7 @@ pub fn run_kafka_streams(launch: &KafkaStreamsLaunch, events: &[Event]) -> Resul
         crash,
         aborted: consumed.aborted,
         output_hop_ns: consumed.output_hop_ns,
+        interrupted: None,
     })
 }
 
@@ -324,37 +352,13 @@ impl AppCommand<'_> {
         *group = self.start(&log)?;
         self.wait_running(group, &log, started)?;
         let restarted_at = clock.now();
-        let committed = read_committed_offsets(&self.committed())?;
-        let replayed = ends
-            .iter()
-            .enumerate()
-            .map(|(p, &end)| (end - committed.get(&(p as i32)).copied().unwrap_or(0)).max(0) as u64)
-            .sum();
+        let replayed = replayed_after(&ends, &read_committed_offsets(&self.committed())?);
         Ok(CrashReport {
             at,
             restarted_at,
             replayed,
         })
     }
-}
-
-/// The application's `partition,offset` lines: the input offsets its group had committed.
-fn read_committed_offsets(path: &std::path::Path) -> Result<std::collections::BTreeMap<i32, i64>> {
-    let text = std::fs::read_to_string(path).map_err(RealEngineError::io(path))?;
-    let mut offsets = std::collections::BTreeMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let parsed = line
-            .split_once(',')
-            .and_then(|(p, o)| Some((p.trim().parse().ok()?, o.trim().parse().ok()?)));
-        let Some((p, o)) = parsed else {
-            return Err(RealEngineError::Kafka(format!(
-                "{}: \"{line}\" is not `partition,offset`",
-                path.display()
-            )));
-        };
-        offsets.insert(p, o);
-    }
-    Ok(offsets)
 }
 
 /// Writes the source and compiles it; returns the classes directory.

@@ -39,7 +39,7 @@ mod refusal;
 pub mod standalone;
 mod translate;
 
-pub use kafka_run::{run_spark_on_kafka, SparkKafkaLaunch, SparkKafkaOutcome, SparkRestart};
+pub use kafka_run::{run_spark_on_kafka, SparkKafkaOutcome};
 pub use refusal::{check, check_conf, RefusedTable, SparkRefusal};
 pub use translate::{PySparkScript, SparkJob};
 

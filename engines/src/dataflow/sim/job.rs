@@ -147,6 +147,11 @@ impl SimulatedDataflow {
         &self.sim.job
     }
 
+    /// Checkpoints completed so far (every incarnation's).
+    pub fn checkpoints_completed(&self) -> u64 {
+        self.sim.checkpoint_progress.len() as u64
+    }
+
     /// Writes completed checkpoints under `dir` (`chk-<id>/_metadata` and one state file per
     /// subtask) and restores from there after a crash.
     pub fn with_checkpoint_dir(mut self, dir: PathBuf) -> Self {

@@ -33,6 +33,16 @@ final class CsvCell {
         }
     }
 
+    /** Appends a whole row: its cells in order, separated by commas, no newline. */
+    static void appendRow(StringBuilder out, RowData row, LogicalType[] types) {
+        for (int i = 0; i < types.length; i++) {
+            if (i > 0) {
+                out.append(',');
+            }
+            append(out, row, i, types[i]);
+        }
+    }
+
     static void append(StringBuilder out, RowData row, int i, LogicalType t) {
         if (row.isNullAt(i)) {
             return;

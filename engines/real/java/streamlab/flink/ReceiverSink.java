@@ -51,12 +51,7 @@ final class ReceiverSink implements Sink<RowData> {
         @Override
         public void write(RowData row, Context context) throws IOException {
             line.setLength(0);
-            for (int i = 0; i < types.length; i++) {
-                if (i > 0) {
-                    line.append(',');
-                }
-                CsvCell.append(line, row, i, types[i]);
-            }
+            CsvCell.appendRow(line, row, types);
             line.append('\n');
             out.write(line.toString().getBytes(StandardCharsets.UTF_8));
             out.flush();

@@ -1,9 +1,12 @@
 //! Kafka end to end, through the `streamlab` binary: `scenarios/kafka.toml` (shortened) runs the
 //! native engines, Kafka Streams under at-least-once and exactly-once v2 and the real Flink (when
-//! installed: about 25 s more), each on a broker streamlab starts for it; every Kafka Streams and
-//! Flink run's outputs must equal the reference evaluator's, and no broker, Kafka Streams JVM or
-//! lifeline may be left afterwards — also when streamlab is killed outright (SIGKILL) in the
-//! middle of a Kafka Streams run.
+//! installed: about 25 s more), each on a broker streamlab starts for it; every run's outputs —
+//! the native engines' too, read from the input topic and written to the output topic — must
+//! equal the reference evaluator's, and no broker, Kafka Streams JVM or lifeline may be left
+//! afterwards — also when streamlab is killed outright (SIGKILL) in the middle of a Kafka Streams
+//! run. A native per-record job with an exactly-once sink, crashed mid-run on Kafka, reads its
+//! rewound range from the topic again and ends with the failure-free run's outputs (about 20 s:
+//! two runs on a broker each).
 //!
 //! Needs the pinned Kafka (`streamlab engines install`). Without it the test says it is
 //! skipped and why, and passes, so `cargo test --workspace` passes on a fresh machine; CI sets
@@ -37,7 +40,11 @@ fn assert_nothing_left(out: &Path, grace: Duration) {
 
 /// `streamlab run scenarios/kafka.toml --duration 4s --out <out>`, not yet waited for.
 fn run_kafka_scenario(out: &Path) -> Command {
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kafka.toml");
+    run_scenario(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kafka.toml"), out)
+}
+
+/// `streamlab run <scenario> --duration 4s --out <out>`, not yet waited for.
+fn run_scenario(scenario: &Path, out: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamlab"));
     cmd.args([
         "run",
@@ -67,6 +74,7 @@ fn kafka_streams_on_a_broker_of_our_own_equals_the_reference_and_leaves_nothing_
     );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_natives_read_the_topic(&summary, 3);
     let mut kafka_streams = 0;
     for run in summary["runs"].as_array().unwrap() {
         if run["model"] != "kafka-streams" {
@@ -112,6 +120,134 @@ fn kafka_streams_on_a_broker_of_our_own_equals_the_reference_and_leaves_nothing_
     assert_nothing_left(&out, Duration::from_secs(5));
 }
 
+/// The notes of `run` in a summary.
+fn notes_of(run: &serde_json::Value) -> Vec<&str> {
+    run["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect()
+}
+
+/// Asserts that the summary's `expected` native runs read the input topic through streamlab's
+/// consumer, wrote their outputs to the output topic (a `broker` latency component) and that
+/// what came back equals the reference evaluator's.
+fn assert_natives_read_the_topic(summary: &serde_json::Value, expected: usize) {
+    let natives: Vec<&serde_json::Value> = summary["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["model"] == "micro-batch" || r["model"] == "per-record")
+        .collect();
+    assert_eq!(natives.len(), expected);
+    for run in natives {
+        let notes = notes_of(run);
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("read from the input topic by streamlab's consumer")),
+            "{}: {notes:#?}",
+            run["name"]
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("outputs agree with the reference evaluator")),
+            "{}: {notes:#?}",
+            run["name"]
+        );
+        assert!(
+            run["counts"]["outputs"].as_u64().unwrap() > 0,
+            "{}: no outputs",
+            run["name"]
+        );
+        assert!(
+            run["components_ms"]["broker"].as_f64().unwrap() > 0.0,
+            "{}: the output's broker hop is a component",
+            run["name"]
+        );
+    }
+}
+
+/// A per-record job with an exactly-once sink, crashed at 1.5 s: what the restarted job reads
+/// again comes from the input topic.
+const NATIVE_CRASH: &str = r#"
+name = "kafka-native-crash"
+seed = 42
+duration = "4s"
+drain = "1500ms"
+clock = "live"
+
+[workload]
+transport = "kafka"
+partitions = 2
+rate = { profile = "constant", events_per_second = 300 }
+disorder = { bound = "100ms", delay = "uniform", late_fraction = 0.0 }
+
+[pipeline]
+filter_kinds = ["click", "view"]
+lookup_join = true
+
+[pipeline.aggregate]
+key_by = "campaign"
+window = { kind = "tumbling", size = "500ms" }
+function = "count"
+
+[[failure]]
+kind = "crash"
+at = "1500ms"
+
+[[engine]]
+name = "per-record exactly-once"
+model = "per-record"
+parallelism = 2
+out_of_orderness = "100ms"
+checkpoint_interval = "500ms"
+sink = "exactly_once"
+"#;
+
+#[test]
+fn a_native_job_crashed_on_kafka_reads_the_topic_again_and_ends_with_the_failure_free_output() {
+    if installed_for_test("kafka (a native engine crashed)").is_none() {
+        return;
+    }
+    let _one = KAFKA.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("kafka-native-crash.toml");
+    std::fs::write(&scenario, NATIVE_CRASH).unwrap();
+    let out: PathBuf = tmp.path().join("results");
+    let output = run_scenario(&scenario, &out).output().unwrap();
+    assert!(
+        output.status.success(),
+        "streamlab run failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let run = &summary["runs"][0];
+    let recovery = &run["recovery"];
+    assert_eq!(run["failures"].as_array().map(Vec::len), Some(1), "{run:#}");
+    assert_eq!(
+        (recovery["duplicates"].as_u64(), recovery["losses"].as_u64()),
+        (Some(0), Some(0)),
+        "the committed output equals the failure-free run's: {recovery:#}"
+    );
+    assert!(recovery["replayed"].as_u64().unwrap() > 0, "{recovery:#}");
+    let notes = notes_of(run);
+    let refetched = notes
+        .iter()
+        .find_map(|n| {
+            n.rsplit("; ")
+                .next()?
+                .strip_suffix(" events fetched from the topic again for rewinds")
+        })
+        .unwrap_or_else(|| panic!("{notes:#?}"));
+    assert!(refetched.parse::<u64>().unwrap() > 0, "{notes:#?}");
+    assert_nothing_left(&out, Duration::from_secs(5));
+}
+
 #[test]
 fn a_killed_streamlab_leaves_no_broker_and_no_kafka_streams_jvm() {
     if installed_for_test("kafka (killed mid-run)").is_none() {
@@ -120,7 +256,20 @@ fn a_killed_streamlab_leaves_no_broker_and_no_kafka_streams_jvm() {
     let _one = KAFKA.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let out: PathBuf = tmp.path().join("results");
-    let mut child = run_kafka_scenario(&out)
+    // Only the Kafka Streams application the test kills (the native runs before it would only
+    // add their brokers' time).
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kafka.toml")).unwrap();
+    let alos = text
+        .find("[[engine]]\nname = \"kafka-streams alos\"")
+        .expect("the alos engine");
+    let end = text[alos + 1..].find("[[engine]]").map_or(text.len(), |e| alos + 1 + e);
+    let scenario = tmp.path().join("kafka.toml");
+    std::fs::write(
+        &scenario,
+        format!("{}{}", &text[..text.find("[[engine]]").unwrap()], &text[alos..end]),
+    )
+    .unwrap();
+    let mut child = run_scenario(&scenario, &out)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

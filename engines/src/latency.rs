@@ -37,11 +37,15 @@ pub enum Component {
     /// An outer join's unmatched row held until no match could come any more (the watermark
     /// passed its time bound): on Flink's timer, or at Spark's next batch.
     JoinWait,
+    /// A native engine on Kafka: the output's hop through the broker, from its sink handing it
+    /// to the producer to streamlab's consumer fetching it from the output topic (produce →
+    /// log append → fetch), measured per output.
+    Broker,
 }
 
 impl Component {
     /// Number of components.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
 
     /// All components, in index order.
     pub const ALL: [Component; Self::COUNT] = [
@@ -55,6 +59,7 @@ impl Component {
         Self::SinkVisibility,
         Self::CacheWait,
         Self::JoinWait,
+        Self::Broker,
     ];
 
     /// Name used in `summary.json` and tables.
@@ -70,6 +75,7 @@ impl Component {
             Self::SinkVisibility => "sink_visibility",
             Self::CacheWait => "cache_wait",
             Self::JoinWait => "join_wait",
+            Self::Broker => "broker",
         }
     }
 }
@@ -195,7 +201,13 @@ impl LatencyRecorder {
             }
         }
         self.outputs += 1;
-        let b = (delivered / TIMELINE_BUCKET) as usize;
+        self.add_to_timeline(delivered, total);
+    }
+
+    /// Adds an output of latency `total` delivered at `at` to its timeline bucket.
+    #[inline(always)]
+    fn add_to_timeline(&mut self, at: Nanos, total: Nanos) {
+        let b = (at / TIMELINE_BUCKET) as usize;
         if self.timeline.len() <= b {
             self.timeline.resize(b + 1, TimelineBucket::default());
         }
@@ -242,11 +254,76 @@ impl LatencyRecorder {
         }
     }
 
+    /// A recorder for this run's outputs as received downstream instead of as delivered by its
+    /// sink (a native engine writing to a Kafka topic that streamlab reads): it keeps the sums of
+    /// the components this one recorded (each output's share up to its delivery) and reports
+    /// `hop` too; [`LatencyRecorder::record_receipt`] then adds every output's total, measured
+    /// to its receipt, and its hop. Recorded once per output this recorder recorded, the
+    /// components still add up to the mean total.
+    pub fn toward_receipt(&self, hop: Component) -> LatencyRecorder {
+        let mut reported = self.reported.clone();
+        if !reported.contains(&hop) {
+            reported.push(hop);
+        }
+        let mut out = LatencyRecorder::new(&reported);
+        for c in Component::ALL {
+            out.component_sums[c as usize] = self.component_sum(c);
+        }
+        out
+    }
+
+    /// Records one output received at `received`, `total` after its origin and `hop_ns` after its
+    /// sink delivered it (its share of component `hop`); `window_end`: a final window result's
+    /// end, whose event-time latency is taken at receipt.
+    pub fn record_receipt(
+        &mut self,
+        received: Nanos,
+        total: Nanos,
+        hop: Component,
+        hop_ns: Nanos,
+        window_end: Option<Nanos>,
+    ) {
+        self.total.saturating_record(total.max(1));
+        self.component_sums[hop as usize] += hop_ns as u128;
+        self.outputs += 1;
+        self.add_to_timeline(received, total);
+        if let Some(end) = window_end {
+            self.record_event_time(received.saturating_sub(end));
+        }
+    }
+
     /// Mean of component `c` over all outputs, in ns.
     pub fn component_mean(&self, c: Component) -> f64 {
         match self.outputs {
             0 => 0.0,
             n => self.component_sum(c) as f64 / n as f64,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_received_downstream_keep_their_components_and_add_the_hop() {
+        let mut engine = LatencyRecorder::new(&[Component::TriggerWait, Component::Processing]);
+        let mut d = Decomposition::default();
+        d.add(Component::TriggerWait, 300);
+        d.add(Component::Processing, 100);
+        engine.record(1_000, &d);
+        engine.record(2_000, &d);
+        let mut received = engine.toward_receipt(Component::Broker);
+        received.record_receipt(1_050, 450, Component::Broker, 50, None);
+        received.record_receipt(2_150, 550, Component::Broker, 150, Some(2_000));
+        assert_eq!(received.outputs, 2);
+        assert_eq!(received.component_mean(Component::Broker), 100.0);
+        assert_eq!(received.component_mean(Component::TriggerWait), 300.0);
+        let components: f64 = Component::ALL.iter().map(|&c| received.component_mean(c)).sum();
+        assert_eq!(components, 500.0, "the components add up to the mean total");
+        assert_eq!(received.total.mean(), 500.0);
+        assert!(received.reported.contains(&Component::Broker));
+        assert_eq!(received.event_time.len(), 1);
+        assert_eq!(received.timeline.len(), 1);
     }
 }

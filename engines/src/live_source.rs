@@ -30,6 +30,11 @@
 //! over a retained window back to the oldest checkpoint because that window is unbounded in
 //! the run's rate and checkpoint interval (ten seconds at 5 M events/s is 3 GB).
 //!
+//! **Published by a consumer.** On `transport = "kafka"` the publisher is streamlab's consumer
+//! of the input topic (`engines/real/src/kafka/input.rs`), not the generator: a reader sees an
+//! event once the broker has delivered it, and the source retains nothing behind a frontier
+//! ([`LiveSource::retaining`]), so a rewind is read again from the topic by the factory.
+//!
 //! **Locks.** Each partition's window is behind its own `RwLock`. Readers hold a read guard
 //! only while they work on a range they read ([`crate::source::Events`]); the producer never
 //! blocks on them: it publishes with `try_write` and keeps what it could not publish for its
@@ -141,6 +146,9 @@ pub struct LiveSource {
     /// When the schedule ends: no event arrives at or after it.
     schedule_end: Nanos,
     factory: Box<FeedFactory>,
+    /// Events kept behind each partition's frontier ([`RETAINED`] unless
+    /// [`LiveSource::retaining`] says otherwise).
+    retained: usize,
     peak_held: AtomicU64,
     peak_backlog: AtomicU64,
     generated: AtomicU64,
@@ -171,11 +179,20 @@ impl LiveSource {
             finished: AtomicBool::new(false),
             schedule_end,
             factory,
+            retained: RETAINED,
             peak_held: AtomicU64::new(0),
             peak_backlog: AtomicU64::new(0),
             generated: AtomicU64::new(0),
             regenerated: AtomicU64::new(0),
         }
+    }
+
+    /// The same source keeping `events` events behind each partition's frontier instead of
+    /// [`RETAINED`]: a source whose factory reads the events again from where they came from (a
+    /// Kafka topic) keeps none, so that every rewind reads them from there.
+    pub fn retaining(mut self, events: usize) -> Self {
+        self.retained = events;
+        self
     }
 
     /// A generator at the start of the schedule, for the producer.
@@ -228,12 +245,13 @@ impl LiveSource {
         self.produced_until.load(Ordering::Acquire)
     }
 
-    /// Releases, in each partition, what is more than [`RETAINED`] events behind its frontier
-    /// (partitions a reader holds now are released next time).
+    /// Releases, in each partition, what is more than [`RETAINED`] events (or what
+    /// [`LiveSource::retaining`] set) behind its frontier (partitions a reader holds now are
+    /// released next time).
     pub fn release(&self) {
         for (w, f) in self.windows.iter().zip(&self.frontier) {
             if let Some(mut w) = w.try_write() {
-                let keep_from = f.load(Ordering::Relaxed).saturating_sub(RETAINED);
+                let keep_from = f.load(Ordering::Relaxed).saturating_sub(self.retained);
                 w.release_before(keep_from);
             }
         }
@@ -498,6 +516,22 @@ mod tests {
         assert_eq!(again, first_read);
         assert_eq!(s.footprint().regenerated, (end - RETAINED - 1 - 10) as u64);
         assert_eq!(s.read(1, end - 1, end)[0].seq, 2 * (end as u64 - 1) + 1);
+    }
+
+    #[test]
+    fn a_source_retaining_nothing_reads_every_rewind_again_from_its_factory() {
+        let s = source(1_000).retaining(0);
+        let mut feed = s.feed();
+        produce(&s, feed.as_mut(), 10_000_000);
+        let first: Vec<Event> = s.read(0, 0, 5).to_vec();
+        drop(s.read(0, 10, 12));
+        s.release();
+        assert_eq!(
+            s.footprint().held_events,
+            s.published(0) as u64 - 10 + s.published(1) as u64
+        );
+        assert_eq!(s.read(0, 0, 5).to_vec(), first);
+        assert_eq!(s.footprint().regenerated, 10, "offsets 0..10 read again");
     }
 
     #[test]

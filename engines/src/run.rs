@@ -28,10 +28,15 @@ pub type OutputHook = dyn FnMut(u64, &[Delivered]) -> std::io::Result<()> + Send
 /// of the one it replaces. The receiver is called under a lock, once per chunk (never per output).
 /// A stream may carry the run's [`RunPulse`](crate::pulse::RunPulse), which the live drivers
 /// publish their progress to and read a stop request from.
+///
+/// A stream whose receiver is itself a sink (a Kafka producer) is [`OutputStream::at_once`]:
+/// an output is handed on as soon as it is visible, never held to fill a chunk, so the time
+/// it waits downstream is the sink's, not the workbench's.
 #[derive(Clone)]
 pub struct OutputStream(
     std::sync::Arc<std::sync::Mutex<Box<StreamReceiver>>>,
     Option<std::sync::Arc<crate::pulse::RunPulse>>,
+    bool,
 );
 
 /// What an [`OutputStream`] hands each chunk of delivered outputs to.
@@ -43,7 +48,23 @@ impl OutputStream {
 
     /// A stream into `receiver`.
     pub fn new(receiver: impl FnMut(&[Delivered]) + Send + 'static) -> Self {
-        Self(std::sync::Arc::new(std::sync::Mutex::new(Box::new(receiver))), None)
+        Self(
+            std::sync::Arc::new(std::sync::Mutex::new(Box::new(receiver))),
+            None,
+            false,
+        )
+    }
+
+    /// The same stream, handed every output as soon as it is visible (see the type's docs).
+    pub fn at_once(mut self) -> Self {
+        self.2 = true;
+        self
+    }
+
+    /// Whether outputs are handed on as soon as they are visible.
+    #[inline]
+    pub fn is_at_once(&self) -> bool {
+        self.2
     }
 
     /// The same stream, carrying the run's `pulse`.

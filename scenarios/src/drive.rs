@@ -28,6 +28,7 @@ use crate::executor::{
 };
 use crate::live_feed::{footprint_note, LiveFeed};
 use crate::spec::Scenario;
+use crate::transport::Transport;
 use crate::watch::{LatencyWindow, WatchedRun};
 use crate::workload::Workload;
 
@@ -96,20 +97,20 @@ fn discarding(watched: &WatchedRun) -> OutputStream {
 
 /// What the driver publishes to a run's pulse from the outputs it is handed: their count, their
 /// latest instant and, about four times a second, their p99.
-struct ChunkFigures {
+pub(crate) struct ChunkFigures {
     window: LatencyWindow,
     published: std::time::Instant,
 }
 
 impl ChunkFigures {
-    fn new(stride: usize) -> Self {
+    pub(crate) fn new(stride: usize) -> Self {
         Self {
             window: LatencyWindow::new(stride),
             published: std::time::Instant::now(),
         }
     }
 
-    fn add(&mut self, pulse: &RunPulse, chunk: &[Delivered]) {
+    pub(crate) fn add(&mut self, pulse: &RunPulse, chunk: &[Delivered]) {
         pulse.add_outputs(chunk.len() as u64);
         if let Some(last) = chunk.last() {
             pulse.clock_at(last.at);
@@ -164,6 +165,41 @@ fn stream_whole(
         let run = engine.join().expect("the engine's thread panicked");
         failed.map_or(Ok(run), Err)
     })
+}
+
+/// A native engine on the live clock with `transport = "kafka"`: it reads the input topic and
+/// writes to an output topic ([`crate::kafka_native`]); the job directory is made here (an error
+/// is the run's). `None`: it reads the generator's log (the simulated clock, the loopback
+/// transport, or a real engine, which reads Kafka its own way).
+fn kafka_input<'a>(
+    ctx: &RunContext<'a>,
+    engine: &'a EngineSpec,
+) -> Option<std::result::Result<crate::kafka_native::NativeOnKafka<'a>, String>> {
+    let Transport::Kafka { bootstrap_servers } = &ctx.scenario.transport else {
+        return None;
+    };
+    if engine.kind.is_real() || !matches!(ctx.clock, ClockSetup::Live) {
+        return None;
+    }
+    if ctx.durability.resume {
+        return Some(Err(
+            "a run on `transport = \"kafka\"` cannot be resumed: its broker and topics were the run's own; run it afresh"
+                .into(),
+        ));
+    }
+    Some(
+        crate::real_engine::job_dir(ctx.durability, &engine.name).map(|(dir, scratch)| {
+            crate::kafka_native::NativeOnKafka {
+                workload: ctx.workload,
+                pipeline: &ctx.scenario.pipeline,
+                bootstrap_servers: bootstrap_servers.as_deref(),
+                name: &engine.name,
+                dir,
+                scratch,
+                discard: ctx.durability.discard,
+            }
+        }),
+    )
 }
 
 /// Runs several engine configurations of `scenario` on `workload` until `until`. Live runs go
@@ -241,30 +277,41 @@ pub fn run_engines_until_stopped(
             Prepared::Whole(run_whole) => {
                 on_start(engine);
                 let watched = watch(engine);
-                let live_feed = match clock {
-                    ClockSetup::Live => LiveFeed::of(workload),
-                    ClockSetup::Simulated { .. } => None,
-                };
-                if live_feed.is_none() {
-                    full_log.get_or_insert_with(|| workload.full_log());
-                }
-                crate::rss::reset_peak();
-                let start = crate::rss::resident();
-                let discard = ctx.durability.discard;
-                let whole = |log: &SourceLog| match clock {
-                    ClockSetup::Live if discard => Ok(run_whole(log, Some(discarding(&watched)))),
-                    ClockSetup::Live => stream_whole(run_whole, log, &watched, &mut |d| on_output(i, d)),
-                    ClockSetup::Simulated { .. } => Ok(run_whole(log, None)),
-                };
-                let (run, footprint) = match (live_feed, &full_log) {
-                    (Some(feed), _) => {
-                        let (run, footprint) = feed.run(whole);
-                        (run, Some(footprint))
+                let (run, footprint) = match kafka_input(ctx, engine) {
+                    Some(on_kafka) => {
+                        crate::rss::reset_peak();
+                        let start = crate::rss::resident();
+                        let run = on_kafka.and_then(|k| k.run(run_whole, &watched.pulse));
+                        (Ok((run, start)), None)
                     }
-                    (None, Some(log)) => (whole(log), None),
-                    (None, None) => unreachable!("the whole log is built above"),
+                    None => {
+                        let live_feed = match clock {
+                            ClockSetup::Live => LiveFeed::of(workload),
+                            ClockSetup::Simulated { .. } => None,
+                        };
+                        if live_feed.is_none() {
+                            full_log.get_or_insert_with(|| workload.full_log());
+                        }
+                        crate::rss::reset_peak();
+                        let start = crate::rss::resident();
+                        let discard = ctx.durability.discard;
+                        let whole = |log: &SourceLog| match clock {
+                            ClockSetup::Live if discard => Ok(run_whole(log, Some(discarding(&watched)))),
+                            ClockSetup::Live => stream_whole(run_whole, log, &watched, &mut |d| on_output(i, d)),
+                            ClockSetup::Simulated { .. } => Ok(run_whole(log, None)),
+                        };
+                        let (run, footprint) = match (live_feed, &full_log) {
+                            (Some(feed), _) => {
+                                let (run, footprint) = feed.run(whole);
+                                (run, Some(footprint))
+                            }
+                            (None, Some(log)) => (whole(log), None),
+                            (None, None) => unreachable!("the whole log is built above"),
+                        };
+                        (run.map(|run| (run, start)), footprint)
+                    }
                 };
-                let run = run?;
+                let (run, start) = run?;
                 if let Ok(run) = &run {
                     publish_finished(&watched.pulse, run);
                 }

@@ -13,7 +13,8 @@
 //! * [`executor`] — one interface per engine kind ([`micro_batch`], [`per_record`]; the real
 //!   engines in [`real_engine`] and [`kafka_streams`]), each
 //!   running its engine under a supervisor of `streamlab_engines::recovery`; [`drive`] runs the
-//!   engines, whole or segment by segment.
+//!   engines, whole or segment by segment (a native engine on Kafka between the topics of
+//!   `kafka_native`).
 //! * [`sink`] — the sink files, written as the engines deliver.
 //! * [`summary`], [`recovery`], [`stability`] and [`results`] — `summary.json` and the rest of
 //!   the results directory (its layout is `streamlab_reports::layout`'s).
@@ -40,6 +41,7 @@ pub mod executor;
 pub mod failures;
 pub mod fit;
 pub mod interrupt;
+mod kafka_native;
 pub mod kafka_streams;
 pub mod keypath;
 pub mod live_feed;

@@ -8,12 +8,15 @@
 //!   stamps each on receipt. The broker is streamlab's own, started for the run
 //!   (`streamlab engines install` fetches it), unless `bootstrap_servers` names a cluster.
 //!
-//! What reads the topic in this version: Kafka Streams (`model = "kafka-streams"`, which needs
+//! What reads the topic: every engine on the live clock. The native micro-batch and per-record
+//! engines through streamlab's own consumer, which publishes what the broker delivered into the
+//! live source they read, and their sink producing to the output topic
+//! (`crate::kafka_native`); Kafka Streams (`model = "kafka-streams"`, which needs
 //! `transport = "kafka"`), the real Spark (its Kafka source; 1 s micro-batches written in one
 //! transaction per batch, or Real-Time Mode) and the real Flink (its Kafka source, and its
-//! exactly-once Kafka sink, which needs `checkpoint_interval`). The native engines read the
-//! generator's in-memory log (their source already models a Kafka-like partitioned, replayable
-//! log).
+//! exactly-once Kafka sink, which needs `checkpoint_interval`) through their own Kafka clients.
+//! On the simulated clock the native engines read the generator's log, whose offsets and
+//! open-loop arrivals model a partitioned Kafka topic; no broker is started.
 
 use serde::{Deserialize, Serialize};
 

@@ -27,8 +27,10 @@ use std::path::PathBuf;
 
 use streamlab_engines::dimension::CampaignTable;
 use streamlab_engines::nexmark;
+use streamlab_engines::operators::Output;
 use streamlab_engines::pipeline::{
-    AggFunc, Convert, Field, JoinInput, JoinKind, JoinSpec, JoinType, OutputShape, PipelineSpec, Predicate, WindowSpec,
+    field_value, AggFunc, Convert, Field, JoinInput, JoinKind, JoinSpec, JoinType, OutputShape, PipelineSpec,
+    Predicate, WindowSpec,
 };
 use streamlab_engines::time::Span;
 
@@ -158,6 +160,46 @@ pub fn sink_columns(pipeline: &PipelineSpec) -> Vec<&'static str> {
     };
     cols.push("origin_arrival_ns");
     cols
+}
+
+/// Writes `output` as its output row ([`sink_columns`], no newline) into `line` (cleared
+/// first): what a native engine's sink produces to a Kafka output topic, so that one parser
+/// ([`crate::outputs::read_outputs`]) reads every engine's results. A row's projected columns
+/// are its (converted) event's; a window's value is written exactly (`f64`'s shortest
+/// round-trip form).
+pub fn write_output_row(pipeline: &PipelineSpec, output: &Output, line: &mut String) {
+    line.clear();
+    let seq = |s: u64| if s == u64::MAX { -1 } else { s as i64 };
+    // Writing to a String cannot fail.
+    let _ = match output {
+        Output::Window(w) => write!(
+            line,
+            "{},{},{},{},{},{},{}",
+            w.key, w.start, w.end, w.count, w.value, w.is_update, w.origin.arrival
+        ),
+        Output::Record(r) => {
+            let (shape, left, right, _) = r.identity();
+            write!(
+                line,
+                "{},{},{},{},{}",
+                shape.name(),
+                seq(left),
+                seq(right),
+                r.start,
+                r.origin.arrival
+            )
+        }
+        Output::Row(r) => {
+            let _ = write!(line, "{}", r.event.seq);
+            for &f in pipeline.project.iter().filter(|&&f| f != Field::Seq) {
+                let _ = match f {
+                    Field::Kind => write!(line, ",{}", r.event.kind.name()),
+                    _ => write!(line, ",{}", field_value(&r.event, r.campaign, f)),
+                };
+            }
+            write!(line, ",{}", r.lineage.arrival)
+        }
+    };
 }
 
 /// Writes the campaign table as the script reads it: CSV with the header `ad,campaign`, one row

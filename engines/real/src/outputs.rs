@@ -608,10 +608,9 @@ mod tests {
         assert!(err.contains("seq 9 is not an event of this run"), "{err}");
     }
 
-    #[test]
-    fn a_converted_nexmark_row_is_checked_column_by_column() {
-        // Nexmark q1: every bid, its price converted; `auction` and `price` ride in the
-        // `session` and `price_cents` slots.
+    /// Nexmark q1: every bid, its price converted (`auction` and `price` ride in the `session`
+    /// and `price_cents` slots); and one bid, arrived at 10 ns.
+    fn nexmark_q1() -> (PipelineSpec, Event) {
         let pipeline = PipelineSpec {
             filter_kinds: Some(vec![EventKind::Bid]),
             convert: Some(Convert {
@@ -630,6 +629,59 @@ mod tests {
             url: 5,
         }
         .into_event(0, 0, 10, 0);
+        (pipeline, bid)
+    }
+
+    #[test]
+    fn a_native_output_written_as_its_row_reads_back_as_the_same_output() {
+        let table = CampaignTable::default();
+        let pipeline = windowed();
+        let window = WindowResult {
+            key: 7,
+            start: 0,
+            end: 1000,
+            count: 3,
+            value: 0.1 + 0.2,
+            origin: Lineage {
+                arrival: 4_000_000_000,
+                ..Lineage::default()
+            },
+            fired_at: 1,
+            handoff: 1,
+            recv: 1,
+            is_update: true,
+        };
+        let mut text = String::new();
+        crate::job::write_output_row(&pipeline, &Output::Window(window), &mut text);
+        let read = read_outputs(&pipeline, &table, &[], &[line(5_000_000_000, &text)]).unwrap();
+        let Output::Window(w) = read.delivered[0].output else {
+            panic!("a window")
+        };
+        assert_eq!(
+            (w.key, w.start, w.end, w.count, w.value, w.is_update, w.origin.arrival),
+            (7, 0, 1000, 3, 0.1 + 0.2, true, 4_000_000_000),
+            "{text}"
+        );
+        let (pipeline, bid) = nexmark_q1();
+        let mut converted = bid;
+        pipeline.convert.unwrap().apply(&mut converted);
+        let row = Row {
+            event: converted,
+            campaign: 0,
+            lineage: Lineage {
+                arrival: 10,
+                ..Lineage::default()
+            },
+        };
+        crate::job::write_output_row(&pipeline, &Output::Row(row), &mut text);
+        assert_eq!(text, "0,1007,1815,bid,10");
+        let read = read_outputs(&pipeline, &table, &[bid], &[line(20, &text)]).unwrap();
+        assert!(read.differing_rows.is_empty(), "{:?}", read.differing_rows);
+    }
+
+    #[test]
+    fn a_converted_nexmark_row_is_checked_column_by_column() {
+        let (pipeline, bid) = nexmark_q1();
         let table = CampaignTable::default();
         let right = read_outputs(&pipeline, &table, &[bid], &[line(20, "0,1007,1815,bid,10")]).unwrap();
         assert!(right.differing_rows.is_empty(), "{:?}", right.differing_rows);

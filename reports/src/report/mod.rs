@@ -256,7 +256,7 @@ fn scenario_section(points: &[Point], slo: &Option<Slo>, sweep: Option<&decide::
 }
 
 /// Latency components in the order they happen to a record, per model; others follow by name.
-const COMPONENT_ORDER: [&str; 9] = [
+const COMPONENT_ORDER: [&str; 10] = [
     "trigger_wait",
     "queueing",
     "scheduling",
@@ -266,6 +266,7 @@ const COMPONENT_ORDER: [&str; 9] = [
     "commit",
     "watermark_wait",
     "sink_visibility",
+    "broker",
 ];
 
 pub(crate) fn ordered_components(run: &RunSummary) -> Vec<(String, f64)> {

@@ -137,6 +137,26 @@ pub fn write_csv_row(out: &mut impl std::io::Write, event: &Event) -> std::io::R
     csv_file::write_row(out, event)
 }
 
+/// Reads one CSV trace row written by [`write_csv_row`] (its newline left off): what a record of
+/// a Kafka input topic holds. `source` and `line` name the row in an error (a topic and the
+/// record's offset); a row with another number of fields is a [`TraceError::BadLine`]. Nothing is
+/// allocated.
+pub fn read_csv_row(row: &str, source: &Path, line: u64) -> Result<Event, TraceError> {
+    let mut fields = [""; 11];
+    let mut cells = row.trim_end_matches(['\r', '\n']).split(',');
+    for f in fields.iter_mut() {
+        *f = cells.next().unwrap_or_default().trim();
+    }
+    if cells.next().is_some() || fields[10].is_empty() {
+        return Err(TraceError::BadLine {
+            path: source.to_path_buf(),
+            line,
+            message: format!("`{row}` is not {} fields ({})", COLUMNS.len(), COLUMNS.join(",")),
+        });
+    }
+    row::parse_event(source, line, &fields)
+}
+
 /// Reads a trace written by [`write_trace`] (or by hand), validating every row.
 pub fn read_trace(path: &Path) -> Result<Vec<Event>, TraceError> {
     let format = format_of(path)?;
@@ -145,5 +165,41 @@ pub fn read_trace(path: &Path) -> Result<Vec<Event>, TraceError> {
     match format {
         Format::Csv => csv_file::read(path, input),
         Format::Jsonl => jsonl_file::read(path, input),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use streamlab_engines::event::EventKind;
+
+    #[test]
+    fn a_csv_row_reads_back_the_event_it_was_written_from_and_a_short_row_is_refused() {
+        let event = Event {
+            seq: 7,
+            event_time: 1_500,
+            arrival: 2_000_000,
+            partition: 1,
+            user: 42,
+            session: 9,
+            page: 3,
+            ad: 11,
+            kind: EventKind::Click,
+            dwell_ms: 250,
+            price_cents: 0,
+        };
+        let mut row = Vec::new();
+        write_csv_row(&mut row, &event).unwrap();
+        let row = String::from_utf8(row).unwrap();
+        let topic = Path::new("topic events");
+        assert_eq!(read_csv_row(&row, topic, 0).unwrap(), event);
+        let short = read_csv_row("7,1500,2000000", topic, 3).unwrap_err().to_string();
+        assert!(short.contains("line 3") && short.contains("11 fields"), "{short}");
+        let long = read_csv_row(&format!("{},1", row.trim_end()), topic, 4).unwrap_err();
+        assert!(matches!(long, TraceError::BadLine { line: 4, .. }));
+        let kind = read_csv_row(&row.replace("click", "tap"), topic, 5)
+            .unwrap_err()
+            .to_string();
+        assert!(kind.contains("`kind`"), "{kind}");
     }
 }

@@ -57,6 +57,12 @@ impl Broker {
     /// Formats and starts a broker in `options.dir` and waits until it answers.
     pub fn start(options: &BrokerOptions) -> Result<Broker> {
         let io = RealEngineError::io;
+        // The JVM runs inside the directory: the paths it is given must not be relative to ours
+        // (`--out results` would name `results/.../results/...`).
+        let options = &BrokerOptions {
+            dir: std::path::absolute(&options.dir).map_err(io(&options.dir))?,
+            ..options.clone()
+        };
         if options.dir.exists() {
             std::fs::remove_dir_all(&options.dir).map_err(io(&options.dir))?;
         }

@@ -74,35 +74,60 @@ pub struct OutputConsumer {
     thread: Option<JoinHandle<(Consumed, Option<RealEngineError>)>>,
 }
 
-/// The fetch loop's connection and state.
-struct Reader {
+/// The fetch loop's connection and state: every partition of one topic read from its start,
+/// `read_committed`. The output consumer's, and the native engines' input consumer's
+/// ([`crate::kafka::input`]).
+pub(crate) struct Reader {
     stream: TcpStream,
     topic: String,
-    partitions: Vec<CommittedPartition>,
+    pub(crate) partitions: Vec<CommittedPartition>,
     requests: Vec<FetchPartition>,
     correlation: i32,
+    /// The longest a fetch waits for a record.
+    max_wait_ms: i32,
     /// At the last fetch, some partition's last stable offset was below its high watermark:
     /// a transaction was open, and what follows it is not readable yet.
-    open: bool,
+    pub(crate) open: bool,
 }
 
 impl Reader {
-    fn connect(bootstrap: &str, topic: &str, partitions: u32) -> Result<Reader> {
+    /// Connects to `bootstrap` and fetches until every partition of `topic` has answered (a new
+    /// topic's leaders may still be elected), handing what that first fetch released to
+    /// `release`; each fetch waits at most `max_wait_ms` for a record.
+    pub(crate) fn open(
+        bootstrap: &str,
+        topic: &str,
+        partitions: u32,
+        max_wait_ms: i32,
+        release: &mut dyn FnMut(usize, Vec<u8>, Option<i64>),
+    ) -> Result<Reader> {
         let stream = connect_first(bootstrap)?;
-        Ok(Reader {
+        let mut reader = Reader {
             stream,
             topic: topic.to_string(),
             partitions: (0..partitions).map(|_| CommittedPartition::default()).collect(),
             requests: Vec::with_capacity(partitions as usize),
             correlation: 0,
+            max_wait_ms,
             open: false,
-        })
+        };
+        let began = Instant::now();
+        while !reader.fetch(release)? {
+            if began.elapsed() > LEADER_WAIT {
+                return Err(RealEngineError::Kafka(format!(
+                    "topic {topic} on {bootstrap}: a partition had no leader within {LEADER_WAIT:?} (on a multi-broker cluster: its leader is not the first bootstrap server)"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(reader)
     }
 
-    /// One fetch of every partition; committed values go to `release`. Returns whether every
+    /// One fetch of every partition; committed values go to `release`, with their partition.
+    /// Returns whether every
     /// partition answered without error (a retriable error — unknown topic, no leader yet — is
     /// `Ok(false)`).
-    fn fetch(&mut self, release: &mut dyn FnMut(Vec<u8>, Option<i64>)) -> Result<bool> {
+    pub(crate) fn fetch(&mut self, release: &mut dyn FnMut(usize, Vec<u8>, Option<i64>)) -> Result<bool> {
         self.correlation = self.correlation.wrapping_add(1);
         self.requests.clear();
         self.requests
@@ -114,7 +139,7 @@ impl Reader {
             correlation: self.correlation,
             topic: &self.topic,
             partitions: &self.requests,
-            max_wait_ms: MAX_WAIT_MS,
+            max_wait_ms: self.max_wait_ms,
             partition_max_bytes: PARTITION_MAX_BYTES,
         }
         .exchange(&mut self.stream)
@@ -123,11 +148,12 @@ impl Reader {
         self.open = false;
         for data in response.partitions {
             self.open |= data.last_stable_offset >= 0 && data.last_stable_offset < data.high_watermark;
-            let Some(p) = self.partitions.get_mut(data.partition as usize) else {
+            let index = data.partition as usize;
+            let Some(p) = self.partitions.get_mut(index) else {
                 continue;
             };
             match data.error {
-                0 => p.accept(data.batches, release),
+                0 => p.accept(data.batches, &mut |v, appended| release(index, v, appended)),
                 // UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER
                 // (a new topic's leader is being elected), FENCED/UNKNOWN_LEADER_EPOCH.
                 3 | 5 | 6 | 74 | 75 => whole = false,
@@ -149,17 +175,10 @@ impl OutputConsumer {
     pub fn start(bootstrap: &str, topic: &str, partitions: u32, clock: RunClock) -> Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let received = Arc::new(AtomicU64::new(0));
-        let mut reader = Reader::connect(bootstrap, topic, partitions)?;
-        let began = Instant::now();
         let mut early = Vec::new();
-        while !reader.fetch(&mut |v, appended| early.push((v, appended)))? {
-            if began.elapsed() > LEADER_WAIT {
-                return Err(RealEngineError::Kafka(format!(
-                    "topic {topic} on {bootstrap}: a partition had no leader within {LEADER_WAIT:?} (on a multi-broker cluster: its leader is not the first bootstrap server)"
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let mut reader = Reader::open(bootstrap, topic, partitions, MAX_WAIT_MS, &mut |_, v, appended| {
+            early.push((v, appended))
+        })?;
         let open = Arc::new(AtomicBool::new(reader.open));
         let (stop_flag, count, open_flag) = (Arc::clone(&stop), Arc::clone(&received), Arc::clone(&open));
         let thread = std::thread::Builder::new()
@@ -190,7 +209,7 @@ impl OutputConsumer {
                     if stop_flag.load(Ordering::Relaxed) {
                         break;
                     }
-                    if let Err(e) = reader.fetch(&mut |v, appended| batch.push((v, appended))) {
+                    if let Err(e) = reader.fetch(&mut |_, v, appended| batch.push((v, appended))) {
                         failed = Some(e);
                         break;
                     }

@@ -16,6 +16,9 @@
 //!   clock the producer's schedule runs on, under `read_committed` done right
 //!   ([`read_committed`]: an aborted transaction's records are dropped) over streamlab's own
 //!   Fetch ([`wire`]).
+//! * [`input`] — the input topic fetched by streamlab's consumer into the live source a native
+//!   engine reads; a rewind fetches it again.
+//! * [`sink`] — a native engine's sink producing its outputs to the output topic.
 //! * [`spark_connector`] — Spark's Kafka source and sink (`spark-sql-kafka-0-10_2.13`), fetched
 //!   beside the pinned Kafka's jars.
 //! * [`flink_connector`] — Flink's Kafka source and sink (`flink-sql-connector-kafka`), fetched
@@ -38,10 +41,12 @@ pub mod connector;
 pub mod consumer;
 pub mod dist;
 pub mod flink_connector;
+pub mod input;
 pub mod job_run;
 pub mod lifeline;
 pub mod producer;
 pub mod read_committed;
+pub mod sink;
 pub mod spark_connector;
 pub mod wire;
 

@@ -166,13 +166,14 @@ impl SinkOperator {
         }
     }
 
-    /// With a stream, hands what was delivered on once at least `at_least` outputs wait, or
-    /// any do and it is `now` past `hand_by`.
+    /// With a stream, hands what was delivered on once at least `at_least` outputs wait (one,
+    /// for a stream handed outputs at once), or any do and it is `now` past `hand_by`.
     #[inline]
     fn hand_on(&mut self, at_least: usize, now: Nanos) {
         if let Some(stream) = &self.stream {
             let waiting = self.delivered.len();
-            if waiting >= at_least.max(1) || (waiting > 0 && now >= self.hand_by) {
+            let at_least = if stream.is_at_once() { 1 } else { at_least.max(1) };
+            if waiting >= at_least || (waiting > 0 && now >= self.hand_by) {
                 stream.send(&self.delivered);
                 self.delivered.clear();
                 self.hand_by = now.saturating_add(HAND_ON_EVERY);

@@ -21,6 +21,7 @@ fn component_meaning(component: &str) -> &'static str {
         "commit" => "writing the commit log",
         "sink_visibility" => "waiting for the sink to make results visible; with a two-phase-commit (exactly-once) sink that is the next completed checkpoint, so the checkpoint interval bounds it",
         "cache_wait" => "the record cache, forwarded at each `commit_interval`",
+        "broker" => "the output's hop through Kafka (produce, log append, fetch by the reader); the broker's own latency, not a knob of the engine's",
         _ => "a part of this model's latency",
     }
 }

@@ -18,11 +18,11 @@ use crate::dataflow::config::DataflowConfig;
 use crate::dataflow::network::{Link, Message, OutputGate};
 use crate::dataflow::tasks::{SinkOperator, Step};
 use crate::dataflow::watermark::SplitWatermarks;
+use crate::event::Event;
 use crate::operators::columnar::{ChunkChain, CHUNK};
 use crate::operators::fxhash::partition_of;
 use crate::operators::graph::ExchangeKey;
 use crate::operators::stateless::StatelessChain;
-use crate::event::Event;
 use crate::operators::{Lineage, Row};
 use crate::source::SourceLog;
 use crate::time::{EventTime, Nanos};
@@ -176,7 +176,11 @@ impl<L: Link<Row>> SourceTask<L> {
             // With the chain run a pass at a time, the next chunk is read with this one, so
             // the first pass touches its events early.
             let columns = self.chain.columns();
-            let read_to = if columns.is_some() { available.min(to + READ_CHUNK) } else { to };
+            let read_to = if columns.is_some() {
+                available.min(to + READ_CHUNK)
+            } else {
+                to
+            };
             let events = source.read(p, from, read_to);
             let (chunk, ahead) = events.split_at(to - from);
             // The generator keeps only the largest event time: one note per chunk is the same.

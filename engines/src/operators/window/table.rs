@@ -16,10 +16,6 @@
 //!
 //! Windows are only ever added to a table (a window leaves the state with its whole table), so
 //! the columns are dense and a slot number stays valid for the table's life.
-//!
-//! Small non-negative keys (below [`DIRECT_KEYS`]: a campaign, an ad, a page) are found by
-//! direct index, an array of slot numbers by key, as vectorized engines aggregate a small
-//! integer domain; other keys through the hash index. A key is in exactly one of the two.
 
 use hashbrown::HashTable;
 
@@ -35,10 +31,6 @@ const FIRED: u8 = 1;
 const DIRTY: u8 = 2;
 /// The window's lineage did not pack; it is in the overflow map.
 const WIDE: u8 = 4;
-
-/// Keys in `0..DIRECT_KEYS` are found by direct index (at most 16 KiB per table, grown to the
-/// largest such key seen), the others by hash.
-pub(super) const DIRECT_KEYS: i64 = 1 << 12;
 
 /// A lineage in 24 bytes: its four instants, 48 bits each, in three words.
 #[derive(Clone, Copy, Debug, Default)]
@@ -92,10 +84,8 @@ pub(super) struct WindowTable {
     /// Lineages that did not pack, by slot (flagged `WIDE`).
     wide: FxHashMap<u32, Lineage>,
     flags: Vec<u8>,
-    /// Slot numbers, hashed by their key (keys outside `0..DIRECT_KEYS`).
+    /// Slot numbers, hashed by their key.
     index: HashTable<u32>,
-    /// Slot number + 1 by key, for keys in `0..DIRECT_KEYS` (0: no window).
-    direct: Vec<u32>,
 }
 
 #[inline]
@@ -121,7 +111,6 @@ impl WindowTable {
             wide: FxHashMap::default(),
             flags: Vec::new(),
             index: HashTable::new(),
-            direct: Vec::new(),
         }
     }
 
@@ -140,9 +129,6 @@ impl WindowTable {
     /// The slot of `key`'s window, if it has one.
     #[inline]
     pub fn find(&self, key: i64) -> Option<u32> {
-        if (0..DIRECT_KEYS).contains(&key) {
-            return self.direct.get(key as usize).and_then(|&s| s.checked_sub(1));
-        }
         let keys = &self.keys;
         self.index.find(hash(key), |&s| keys[s as usize] == key).copied()
     }
@@ -155,16 +141,8 @@ impl WindowTable {
             return (slot, false);
         }
         let slot = u32::try_from(self.keys.len()).expect("fewer than 2^32 keys per window start");
-        if (0..DIRECT_KEYS).contains(&key) {
-            let k = key as usize;
-            if self.direct.len() <= k {
-                self.direct.resize(k + 1, 0);
-            }
-            self.direct[k] = slot + 1;
-        } else {
-            let keys = &self.keys;
-            self.index.insert_unique(hash(key), slot, |&s| hash(keys[s as usize]));
-        }
+        let keys = &self.keys;
+        self.index.insert_unique(hash(key), slot, |&s| hash(keys[s as usize]));
         self.keys.push(key);
         self.counts.push(0);
         if self.has_value() {
@@ -328,7 +306,6 @@ impl WindowTable {
             + self.wide.capacity() * (4 + std::mem::size_of::<Lineage>() + 1)
             + self.flags.capacity()
             + self.index.allocation_size()
-            + self.direct.capacity() * 4
             + self.distinct.iter().flatten().map(|d| d.capacity() * 16).sum::<usize>()
     }
 }
@@ -336,22 +313,6 @@ impl WindowTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn small_and_large_keys_are_found_by_direct_and_hash_index_alike() {
-        let mut t = WindowTable::new(0, 10_000, AggFunc::Count, false);
-        let keys = [5, -1, DIRECT_KEYS - 1, DIRECT_KEYS, 0, i64::MAX, i64::MIN, 3];
-        for (i, &k) in keys.iter().enumerate() {
-            assert_eq!(t.slot(k), (i as u32, true));
-        }
-        for (i, &k) in keys.iter().enumerate() {
-            assert_eq!(t.find(k), Some(i as u32));
-            assert_eq!(t.slot(k), (i as u32, false));
-        }
-        for k in [1, 4, -2, DIRECT_KEYS + 1, DIRECT_KEYS * 2] {
-            assert_eq!(t.find(k), None);
-        }
-    }
 
     #[test]
     fn slots_are_dense_stable_and_found_by_key() {

@@ -2,7 +2,9 @@
 //!
 //! A [`SourceTask`] owns the source partitions `p` with `p % parallelism == index`, reads what
 //! has arrived by `now` (at most `READ_CHUNK` records per partition per step), runs the
-//! chained filter and join, and writes rows into its [`RowOutput`]: a keyed exchange, an
+//! chained filter and join over that chunk a pass at a time (`operators/columnar/chain.rs`; a
+//! chain with `convert` or a stream–stream join's inputs a record at a time), and builds each
+//! selected row straight into its [`RowOutput`]: a keyed exchange, an
 //! exchange to the sink, or the sink chained into the same task. It generates
 //! bounded-out-of-orderness watermarks every `auto_watermark_interval`, declares itself idle
 //! after `idle_timeout` without data, runs the output flusher every `buffer_timeout`, and

@@ -140,6 +140,25 @@ impl<T, L: Link<T>> OutputGate<T, L> {
         }
     }
 
+    /// Appends the record `make` builds to channel `ch`'s buffer, as [`OutputGate::push`] does.
+    /// The record is built once the buffer has room, straight into it: a record built first
+    /// and then pushed sits in a temporary that the push copies back out with wider loads than
+    /// the stores that wrote it, and each of those loads waits for the stores to retire (a
+    /// store-forwarding stall: half of a source subtask's time, in the profile).
+    #[inline]
+    pub fn push_with(&mut self, ch: usize, make: impl FnMut() -> T) {
+        let buf = &mut self.pending[ch];
+        if buf.capacity() == 0 {
+            *buf = self.pool.take(self.capacity);
+        }
+        // `resize_with` reserves first, then writes what the closure returns into the reserved
+        // slot (and, unlike a one-element iterator, has no `None` to test for).
+        buf.resize_with(buf.len() + 1, make);
+        if self.flush_every_record || buf.len() >= self.capacity {
+            self.flush(ch);
+        }
+    }
+
     /// True when some buffer holds records not yet shipped.
     pub fn has_pending(&self) -> bool {
         self.pending.iter().any(|b| !b.is_empty())

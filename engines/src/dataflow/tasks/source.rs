@@ -2,7 +2,9 @@
 //!
 //! A [`SourceTask`] owns the source partitions `p` with `p % parallelism == index`, reads what
 //! has arrived by `now` (at most `READ_CHUNK` records per partition per step), runs the
-//! chained filter and join, and writes rows into its [`RowOutput`]: a keyed exchange, an
+//! chained filter and join over that chunk a pass at a time (`operators/columnar/chain.rs`; a
+//! chain with `convert` or a stream–stream join's inputs a record at a time), and builds each
+//! selected row straight into its [`RowOutput`]: a keyed exchange, an
 //! exchange to the sink, or the sink chained into the same task. It generates
 //! bounded-out-of-orderness watermarks every `auto_watermark_interval`, declares itself idle
 //! after `idle_timeout` without data, runs the output flusher every `buffer_timeout`, and
@@ -18,6 +20,8 @@ use crate::dataflow::config::DataflowConfig;
 use crate::dataflow::network::{Link, Message, OutputGate};
 use crate::dataflow::tasks::{SinkOperator, Step};
 use crate::dataflow::watermark::SplitWatermarks;
+use crate::event::Event;
+use crate::operators::columnar::{ChunkChain, CHUNK};
 use crate::operators::fxhash::partition_of;
 use crate::operators::graph::ExchangeKey;
 use crate::operators::stateless::StatelessChain;
@@ -25,8 +29,9 @@ use crate::operators::{Lineage, Row};
 use crate::source::SourceLog;
 use crate::time::{EventTime, Nanos};
 
-/// Most records a source subtask reads from one partition before looking at its timers again.
-const READ_CHUNK: usize = 1024;
+/// Most records a source subtask reads from one partition before looking at its timers again:
+/// one chunk of the chain's passes.
+const READ_CHUNK: usize = CHUNK;
 
 /// Where a source subtask's rows go.
 #[derive(Debug)]
@@ -49,11 +54,36 @@ impl<L: Link<Row>> RowOutput<L> {
     fn emit(&mut self, row: Row, now: Nanos) {
         match self {
             RowOutput::Keyed { gate, key } => {
-                let ch = partition_of(key.of(&row), gate.fan_out());
+                let ch = match gate.fan_out() {
+                    1 => 0,
+                    n => partition_of(key.of(&row), n),
+                };
                 gate.push(ch, row);
             }
             RowOutput::ToSink(gate) => gate.push(0, row),
             RowOutput::Chained(sink) => sink.deliver_row(&row, now),
+        }
+    }
+
+    /// Emits the row `event` joined to `campaign` makes, built straight into its network
+    /// buffer ([`OutputGate::push_with`]).
+    #[inline]
+    fn emit_joined(&mut self, event: &Event, campaign: u32, lineage: Lineage, now: Nanos) {
+        let make = || Row {
+            event: *event,
+            campaign,
+            lineage,
+        };
+        match self {
+            RowOutput::Keyed { gate, key } => {
+                let ch = match gate.fan_out() {
+                    1 => 0,
+                    n => partition_of(key.of_parts(event, campaign), n),
+                };
+                gate.push_with(ch, make);
+            }
+            RowOutput::ToSink(gate) => gate.push_with(0, make),
+            RowOutput::Chained(sink) => sink.deliver_row(&make(), now),
         }
     }
 
@@ -73,6 +103,9 @@ pub struct SourceTask<L = Sender<Message<Row>>> {
     partitions: Vec<usize>,
     offsets: Vec<usize>,
     chain: StatelessChain,
+    /// The chain's selection over the chunk being read (a chain without `convert` or a
+    /// stream–stream join's inputs runs a pass at a time: [`StatelessChain::columns`]).
+    selected: ChunkChain,
     watermarks: SplitWatermarks,
     out: RowOutput<L>,
     watermark_interval: Nanos,
@@ -108,6 +141,7 @@ impl<L: Link<Row>> SourceTask<L> {
             partitions,
             offsets,
             chain,
+            selected: ChunkChain::default(),
             watermarks,
             out,
             watermark_interval: cfg.auto_watermark_interval.nanos(),
@@ -141,16 +175,48 @@ impl<L: Link<Row>> SourceTask<L> {
             let from = self.offsets[i];
             let available = source.available_from(p, from, now);
             let to = available.min(from + READ_CHUNK);
-            for e in source.read(p, from, to).iter() {
-                self.watermarks.on_event(i, e.event_time);
-                let lineage = Lineage {
-                    arrival: e.arrival,
-                    ingest: now,
-                    handoff: now,
-                    recv: now,
-                };
-                if let Some(row) = self.chain.apply(e, lineage) {
-                    self.out.emit(row, now);
+            // With the chain run a pass at a time, the next chunk is read with this one, so
+            // the first pass touches its events early.
+            let columns = self.chain.columns();
+            let read_to = if columns.is_some() {
+                available.min(to + READ_CHUNK)
+            } else {
+                to
+            };
+            let events = source.read(p, from, read_to);
+            let (chunk, ahead) = events.split_at(to - from);
+            // The generator keeps only the largest event time: one note per chunk is the same.
+            if let Some(t) = chunk.iter().map(|e| e.event_time).max() {
+                self.watermarks.on_event(i, t);
+            }
+            let lineage = Lineage {
+                arrival: 0,
+                ingest: now,
+                handoff: now,
+                recv: now,
+            };
+            match columns {
+                Some(columns) => {
+                    self.selected.select(&columns, chunk, ahead);
+                    for (&r, &campaign) in self.selected.rows().iter().zip(self.selected.campaigns()) {
+                        let event = &chunk[r as usize];
+                        let lineage = Lineage {
+                            arrival: event.arrival,
+                            ..lineage
+                        };
+                        self.out.emit_joined(event, campaign, lineage, now);
+                    }
+                }
+                None => {
+                    for e in chunk {
+                        let lineage = Lineage {
+                            arrival: e.arrival,
+                            ..lineage
+                        };
+                        if let Some(row) = self.chain.apply(e, lineage) {
+                            self.out.emit(row, now);
+                        }
+                    }
                 }
             }
             self.events_read += (to - from) as u64;
@@ -250,6 +316,7 @@ impl<L: Link<Row>> SourceTask<L> {
     /// Flink does at the end of bounded input), then every channel gets end-of-stream.
     /// Returns the chained sink, if any.
     pub fn finish(mut self, bounded: bool) -> (Option<SinkOperator>, SourceStats) {
+        std::hint::black_box(self.selected.touched());
         let stats = SourceStats {
             index: self.index,
             positions: self.positions().collect(),

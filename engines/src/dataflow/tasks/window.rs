@@ -212,10 +212,8 @@ impl<L: Link<Output>, R: Link<Row>> WindowTask<L, R> {
                     KeyedOperator::Window(op) => {
                         for row in &mut items {
                             row.lineage.recv = now;
-                            if !op.insert(row, now, &mut self.scratch) {
-                                self.side_output.push(*row);
-                            }
                         }
+                        op.insert_all(&items, now, &mut self.scratch, &mut self.side_output);
                     }
                     KeyedOperator::Stage(stage) => {
                         for row in &mut items {

@@ -21,6 +21,8 @@
 //!
 //! * [`selection`] — the selection vector: the kind filter and the `where` predicates;
 //! * [`probe`] — the lookup join probed over the ad column of the selected rows;
+//! * [`chain`] — the two above as one chunk's stateless chain, which the per-record engine's
+//!   source subtask runs too (it writes a row per selected position into its network buffer);
 //! * [`partial`] — partial aggregation into the batch's table, a chunk at a time: one window
 //!   assignment per run of rows in the same window (not a division per row), the key found
 //!   by direct index for small non-negative keys (as vectorized engines aggregate a small
@@ -35,11 +37,13 @@
 //! arrays reused from chunk to chunk, the tables grow per new key and window); chains with a
 //! `convert` or a stream–stream join's inputs, and session windows, stay row at a time.
 
+pub mod chain;
 pub mod partial;
 pub mod probe;
 pub mod scan;
 pub mod selection;
 
+pub use chain::ChunkChain;
 pub use scan::{ColumnarScan, ScanOutput};
 
 /// Rows per chunk: a chunk's events (64 bytes each) stay in the L2 cache between the passes,

@@ -13,9 +13,8 @@
 //! keys, every aggregate function).
 
 use crate::event::Event;
+use crate::operators::columnar::chain::ChunkChain;
 use crate::operators::columnar::partial::ColumnarPartials;
-use crate::operators::columnar::probe::probe;
-use crate::operators::columnar::selection::Selection;
 use crate::operators::columnar::CHUNK;
 use crate::operators::stateless::{ChainColumns, StatelessChain};
 use crate::operators::window::partial::Partial;
@@ -31,13 +30,10 @@ pub struct ColumnarScan<'a> {
     key_field: Field,
     value_field: Option<Field>,
     partials: ColumnarPartials<'a>,
-    selection: Selection,
-    campaigns: Box<[u32; CHUNK]>,
+    selected: ChunkChain,
     keys: Box<[i64; CHUNK]>,
     values: Box<[i64; CHUNK]>,
     times: EventTimes,
-    /// What reading the next chunk early returned (kept so the reads are not optimized away).
-    touched: u8,
 }
 
 /// The event-time statistics of every event scanned (selected or not).
@@ -76,8 +72,7 @@ impl<'a> ColumnarScan<'a> {
             key_field: op.key_field(),
             value_field: op.value_field(),
             partials: ColumnarPartials::new(op, watermark)?,
-            selection: Selection::default(),
-            campaigns: Box::new([0; CHUNK]),
+            selected: ChunkChain::default(),
             keys: Box::new([0; CHUNK]),
             values: Box::new([0; CHUNK]),
             times: EventTimes {
@@ -86,7 +81,6 @@ impl<'a> ColumnarScan<'a> {
                 sum: 0,
                 count: 0,
             },
-            touched: 0,
         })
     }
 
@@ -104,13 +98,8 @@ impl<'a> ColumnarScan<'a> {
     #[inline]
     fn chunk(&mut self, events: &[Event], ahead: &[Event]) {
         self.times.add(events);
-        self.touched ^= self.selection.of_kinds(events, self.chain.kind_mask, ahead);
-        for p in self.chain.predicates {
-            self.selection.retain(events, p);
-        }
-        probe(events, &mut self.selection, self.chain.join, &mut self.campaigns);
-        let (rows, n) = (self.selection.rows(), self.selection.len());
-        let campaigns = &self.campaigns[..n];
+        self.selected.select(&self.chain, events, ahead);
+        let (rows, campaigns, n) = (self.selected.rows(), self.selected.campaigns(), self.selected.len());
         column(events, rows, campaigns, self.key_field, &mut self.keys[..n]);
         let values = self.value_field.map(|f| {
             column(events, rows, campaigns, f, &mut self.values[..n]);
@@ -124,7 +113,7 @@ impl<'a> ColumnarScan<'a> {
     pub fn finish(self, shuffle: usize, lineage: Lineage) -> ScanOutput {
         let (partials, late_rows) = self.partials.finish(shuffle, lineage);
         let t = self.times;
-        std::hint::black_box(self.touched);
+        std::hint::black_box(self.selected.touched());
         ScanOutput {
             partials,
             late_rows,

@@ -26,6 +26,7 @@ pub use join::{JoinRules, StreamJoin};
 pub use then::ThenStage;
 pub use top_n::WindowTopN;
 
+use crate::event::Event;
 use crate::operators::window::{StateBackendKind, TimeSemantics};
 use crate::operators::{Output, Row};
 use crate::pipeline::{field_value, DedupSpec, Field, JoinSpec, PipelineSpec};
@@ -75,10 +76,16 @@ impl ExchangeKey {
     /// The key `row` is routed by.
     #[inline]
     pub fn of(&self, row: &Row) -> i64 {
+        self.of_parts(&row.event, row.campaign)
+    }
+
+    /// The key of the row that `event` joined to `campaign` makes (before it is made).
+    #[inline]
+    pub fn of_parts(&self, event: &Event, campaign: u32) -> i64 {
         match self {
-            Self::Field(f) => field_value(&row.event, row.campaign, *f),
-            Self::Join(j) => j.key_of(&row.event).map_or(0, |(_, k)| k),
-            Self::Dedup(d) => d.key_of(&row.event, row.campaign),
+            Self::Field(f) => field_value(event, campaign, *f),
+            Self::Join(j) => j.key_of(event).map_or(0, |(_, k)| k),
+            Self::Dedup(d) => d.key_of(event, campaign),
             Self::Single => 0,
         }
     }

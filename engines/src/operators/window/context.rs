@@ -21,7 +21,7 @@ use super::store::{Fate, WindowStore};
 use super::StateCounters;
 use crate::operators::fxhash::FxHashSet;
 use crate::operators::window::partial::Partial;
-use crate::operators::{Collector, Lineage, WindowResult};
+use crate::operators::{Collector, Lineage, Row, WindowResult};
 use crate::pipeline::AggFunc;
 use crate::time::{EventTime, Nanos};
 
@@ -59,6 +59,20 @@ pub(super) struct WindowUpdate<'a> {
     /// What it adds.
     pub(super) change: Contribution<'a>,
     /// Processing time, stamped on a firing on arrival.
+    pub(super) now: Nanos,
+}
+
+/// A run of rows, in order, that all fall in one tumbling window `[start, end)` that is neither
+/// late nor fired: what [`WindowStore::add_rows`](super::store::WindowStore::add_rows) adds.
+#[derive(Clone, Copy)]
+pub(super) struct RowRun<'a> {
+    /// Window start.
+    pub(super) start: EventTime,
+    /// Window end.
+    pub(super) end: EventTime,
+    /// The rows.
+    pub(super) rows: &'a [Row],
+    /// Processing time.
     pub(super) now: Nanos,
 }
 

@@ -14,13 +14,13 @@ use std::collections::VecDeque;
 use std::path::Path;
 
 use super::codec::{WindowEntry, WindowState};
-use super::context::{Contribution, SessionRecord, WindowContext, WindowUpdate};
+use super::context::{Contribution, RowRun, SessionRecord, WindowContext, WindowUpdate};
 use super::lsm::{temp_dir, LsmWindows};
 use super::semantics::{result, EmitPolicy, Rules};
 use super::session::HeapSessions;
 use super::store::{Fate, StateBackendKind, WindowStore};
 use super::table::WindowTable;
-use crate::operators::{Collector, WindowResult};
+use crate::operators::{Collector, Row, WindowResult};
 use crate::pipeline::AggFunc;
 use crate::state::{CheckpointStats, LsmOptions, StateStats};
 use crate::time::{EventTime, Nanos};
@@ -163,6 +163,26 @@ impl WindowStore for HeapWindows {
             let mut w = self.tables[at].load(slot);
             cx.fire_on_arrival(u.key, u.start, &mut w, u.now, out);
             self.tables[at].store(slot, w);
+        }
+    }
+
+    /// The run's table found once; then a slot lookup and an in-place add per row.
+    #[inline]
+    fn add_rows(
+        &mut self,
+        cx: &mut WindowContext,
+        run: RowRun<'_>,
+        fields: impl Fn(&Row) -> (i64, i64),
+        _out: &mut impl Collector<WindowResult>,
+    ) {
+        let at = self.table_at(run.start, run.end, cx.rules.func, false);
+        let table = &mut self.tables[at];
+        for row in run.rows {
+            let (key, value) = fields(row);
+            let (slot, _) = table.slot(key);
+            let was_dirty = table.is_dirty(slot);
+            table.add(slot, value, row.lineage);
+            cx.note_update(key, run.start, was_dirty);
         }
     }
 

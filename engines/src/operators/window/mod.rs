@@ -50,7 +50,7 @@ use crate::operators::{Collector, Row, WindowResult};
 use crate::pipeline::{field_value, AggFunc, Aggregation, Field, WindowSpec};
 use crate::state::{CheckpointStats, LsmOptions, StateStats};
 use crate::time::{EventTime, Nanos};
-use context::{Contribution, SessionRecord, WindowContext, WindowUpdate};
+use context::{Contribution, RowRun, SessionRecord, WindowContext, WindowUpdate};
 use heap::HeapWindows;
 use lsm::LsmWindowStore;
 use semantics::Rules;
@@ -335,6 +335,76 @@ impl WindowedAggregation {
             self.cx.counters.late_dropped += 1;
         }
         accepted
+    }
+
+    /// Adds a network buffer's rows to their windows, in order: what [`Self::insert`] does for
+    /// each, with every row dropped as late pushed to `late`. Tumbling windows are assigned once
+    /// per run of rows in the same window (not a division per row), and a run that is neither
+    /// late nor fired goes to the state in one call, which finds the run's table once
+    /// ([`WindowStore::add_rows`]). Sliding and session windows go a row at a time.
+    pub fn insert_all(
+        &mut self,
+        rows: &[Row],
+        now: Nanos,
+        out: &mut impl Collector<WindowResult>,
+        late: &mut Vec<Row>,
+    ) {
+        let WindowSpec::Tumbling { size } = self.spec.window else {
+            for row in rows {
+                if !self.insert(row, now, out) {
+                    late.push(*row);
+                }
+            }
+            return;
+        };
+        let size = size.whole_ms();
+        let mut rest = rows;
+        while let Some(first) = rest.first() {
+            let start = first.event.event_time.div_euclid(size) * size;
+            let end = start + size;
+            let n = rest
+                .iter()
+                .position(|r| !(start..end).contains(&r.event.event_time))
+                .unwrap_or(rest.len());
+            let (run, tail) = rest.split_at(n);
+            self.insert_run(
+                RowRun {
+                    start,
+                    end,
+                    rows: run,
+                    now,
+                },
+                out,
+                late,
+            );
+            rest = tail;
+        }
+    }
+
+    /// [`Self::insert_all`] for a run of rows in one tumbling window.
+    #[inline]
+    fn insert_run(&mut self, run: RowRun<'_>, out: &mut impl Collector<WindowResult>, late: &mut Vec<Row>) {
+        let (key_by, field) = (self.spec.key_by, self.spec.field);
+        let fields = |row: &Row| {
+            let key = field_value(&row.event, row.campaign, key_by);
+            (key, field.map_or(0, |f| field_value(&row.event, row.campaign, f)))
+        };
+        if self.cx.late_under(run.end, self.cx.watermark) {
+            self.cx.counters.late_dropped += run.rows.len() as u64;
+            late.extend_from_slice(run.rows);
+        } else if self.cx.fired(run.end) {
+            // Each row fires its window on arrival.
+            for row in run.rows {
+                let (key, value) = fields(row);
+                let change = Contribution::Row {
+                    value,
+                    lineage: row.lineage,
+                };
+                self.update_window(key, run.start, run.end, run.now, out, change);
+            }
+        } else {
+            self.state.add_rows(&mut self.cx, run, fields, out);
+        }
     }
 
     /// Folds a map-side partial aggregate into its window (the final aggregation after the

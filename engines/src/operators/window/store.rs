@@ -17,11 +17,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{WindowEntry, WindowState};
-use super::context::{SessionRecord, WindowContext, WindowUpdate};
+use super::context::{Contribution, RowRun, SessionRecord, WindowContext, WindowUpdate};
 use super::heap::HeapWindows;
 use super::lsm::LsmWindowStore;
 use super::semantics::Rules;
-use crate::operators::{Collector, WindowResult};
+use crate::operators::{Collector, Row, WindowResult};
 use crate::state::{CheckpointStats, StateStats};
 use crate::time::{EventTime, Nanos};
 
@@ -58,6 +58,34 @@ pub(super) trait WindowStore {
     /// Adds `u.change` to tumbling or sliding window `(u.key, u.start)`, creating it if needed,
     /// and fires it on arrival if `u.fired` (the window is known not to be late).
     fn update_window(&mut self, cx: &mut WindowContext, u: WindowUpdate<'_>, out: &mut impl Collector<WindowResult>);
+
+    /// Adds each row of `run` to its key's window, in order: what [`WindowStore::update_window`]
+    /// with each row (not fired) does. `fields` gives a row's key and aggregated value. A
+    /// backend that can find the run's windows faster than one by one overrides it.
+    #[inline]
+    fn add_rows(
+        &mut self,
+        cx: &mut WindowContext,
+        run: RowRun<'_>,
+        fields: impl Fn(&Row) -> (i64, i64),
+        out: &mut impl Collector<WindowResult>,
+    ) {
+        for row in run.rows {
+            let (key, value) = fields(row);
+            let update = WindowUpdate {
+                key,
+                start: run.start,
+                end: run.end,
+                fired: false,
+                change: Contribution::Row {
+                    value,
+                    lineage: row.lineage,
+                },
+                now: run.now,
+            };
+            self.update_window(cx, update, out);
+        }
+    }
 
     /// Adds a record to its key's sessions, merging those it overlaps (not late).
     fn add_to_session(&mut self, cx: &mut WindowContext, r: SessionRecord, out: &mut impl Collector<WindowResult>);
@@ -141,6 +169,17 @@ impl WindowStore for Backend {
     #[inline]
     fn update_window(&mut self, cx: &mut WindowContext, u: WindowUpdate<'_>, out: &mut impl Collector<WindowResult>) {
         forward!(self, s => s.update_window(cx, u, out))
+    }
+
+    #[inline]
+    fn add_rows(
+        &mut self,
+        cx: &mut WindowContext,
+        run: RowRun<'_>,
+        fields: impl Fn(&Row) -> (i64, i64),
+        out: &mut impl Collector<WindowResult>,
+    ) {
+        forward!(self, s => s.add_rows(cx, run, fields, out))
     }
 
     #[inline]

@@ -42,8 +42,13 @@ fn assert_nothing_left(out: &Path, grace: Duration) {
 /// (their runs on Kafka are `tests/spark_kafka.rs`'s, about a minute more), not yet waited for.
 fn run_kafka_scenario(out: &Path) -> Command {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kafka.toml")).unwrap();
-    let spark = text.find("# The real Spark on Kafka").expect("kafka.toml's Spark engines, last");
-    assert!(!text[..spark].contains("model = \"spark\""), "the Spark engines come last in kafka.toml");
+    let spark = text
+        .find("# The real Spark on Kafka")
+        .expect("kafka.toml's Spark engines, last");
+    assert!(
+        !text[..spark].contains("model = \"spark\""),
+        "the Spark engines come last in kafka.toml"
+    );
     let scenario = out.parent().unwrap().join("kafka-without-spark.toml");
     std::fs::write(&scenario, &text[..spark]).unwrap();
     run_scenario(&scenario, out)

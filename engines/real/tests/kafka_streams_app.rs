@@ -3,7 +3,10 @@
 //! open-loop producer, its results read back and checked against the reference evaluator.
 //!
 //! Cost: about 15 s per application run on two cores (javac, a broker, the JVM's start), the
-//! crash test about 25 s (a second start after the kill).
+//! crash test about 25 s (a second start after the kill); the tests run one at a time (three
+//! brokers and applications at once on two cores starved the crash test, whose restarted
+//! application then once delivered windows without the events around the kill: seen once in CI,
+//! not reproduced alone, not explained yet).
 //!
 //! Needs the pinned Kafka and a JDK (`streamlab engines install`). Without them each test says
 //! it is skipped and why, and passes; `STREAMLAB_REQUIRE_REAL_ENGINES=1` (CI) fails instead.
@@ -21,6 +24,9 @@ use streamlab_real_engines::kafka_streams::{
 };
 use streamlab_real_engines::outputs::{read_outputs, ReferenceCheck};
 use streamlab_workloads::{campaign_table, generate, ClickstreamConfig};
+
+/// One application and broker at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn workload() -> (ClickstreamConfig, Vec<Event>) {
     let cfg: ClickstreamConfig = toml::from_str(
@@ -125,6 +131,7 @@ function = "count"
 
 #[test]
 fn a_windowed_count_per_campaign_equals_the_reference() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     run(
         "ks-windowed",
         WINDOWED_COUNT,
@@ -140,6 +147,7 @@ fn a_windowed_count_per_campaign_equals_the_reference() {
 
 #[test]
 fn a_stateless_pipeline_delivers_every_row_once() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     run(
         "ks-stateless",
         r#"
@@ -162,6 +170,7 @@ fn a_stateless_pipeline_delivers_every_row_once() {
 /// if it had one, is dropped by streamlab's consumer.
 #[test]
 fn a_killed_exactly_once_application_restarts_without_duplicates_or_losses() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let Some(outcome) = run_crashed(
         "ks-crash-eos",
         WINDOWED_COUNT,

@@ -18,25 +18,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::processes_naming;
+use common::{assert_nothing_left, processes_naming, run_notes};
 use streamlab_real_engines::kafka::dist::installed_for_test;
 
 /// One Kafka run at a time (two brokers and two applications on two cores would measure each
 /// other).
 static KAFKA: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Asserts that within `grace` no process names `out` any more.
-fn assert_nothing_left(out: &Path, grace: Duration) {
-    let deadline = Instant::now() + grace;
-    loop {
-        let left = processes_naming(out);
-        if left.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "processes left behind:\n{}", left.join("\n"));
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// `streamlab run scenarios/kafka.toml --duration 4s --out <out>` without its real Spark engines
 /// (their runs on Kafka are `tests/spark_kafka.rs`'s, about a minute more), not yet waited for.
@@ -92,12 +79,7 @@ fn kafka_streams_on_a_broker_of_our_own_equals_the_reference_and_leaves_nothing_
             continue;
         }
         kafka_streams += 1;
-        let notes: Vec<&str> = run["notes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n.as_str().unwrap())
-            .collect();
+        let notes = run_notes(run);
         assert!(
             notes.iter().any(|n| n.starts_with("outputs equal the reference")),
             "{}: {notes:#?}",
@@ -118,7 +100,7 @@ fn kafka_streams_on_a_broker_of_our_own_equals_the_reference_and_leaves_nothing_
         .iter()
         .filter(|r| r["model"] == "flink")
     {
-        let notes = common::run_notes(run);
+        let notes = run_notes(run);
         assert!(
             notes.iter().any(|n| n.starts_with("outputs equal the reference")),
             "{}: {notes:#?}",
@@ -129,16 +111,6 @@ fn kafka_streams_on_a_broker_of_our_own_equals_the_reference_and_leaves_nothing_
         .join("jobs/kafka-streams-eos/src/StreamlabKafkaStreams.java")
         .is_file());
     assert_nothing_left(&out, Duration::from_secs(5));
-}
-
-/// The notes of `run` in a summary.
-fn notes_of(run: &serde_json::Value) -> Vec<&str> {
-    run["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap())
-        .collect()
 }
 
 /// Asserts that the summary's `expected` native runs read the input topic through streamlab's
@@ -153,7 +125,7 @@ fn assert_natives_read_the_topic(summary: &serde_json::Value, expected: usize) {
         .collect();
     assert_eq!(natives.len(), expected);
     for run in natives {
-        let notes = notes_of(run);
+        let notes = run_notes(run);
         assert!(
             notes
                 .iter()
@@ -246,7 +218,7 @@ fn a_native_job_crashed_on_kafka_reads_the_topic_again_and_ends_with_the_failure
         "the committed output equals the failure-free run's: {recovery:#}"
     );
     assert!(recovery["replayed"].as_u64().unwrap() > 0, "{recovery:#}");
-    let notes = notes_of(run);
+    let notes = run_notes(run);
     let refetched = notes
         .iter()
         .find_map(|n| {

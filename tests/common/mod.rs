@@ -162,6 +162,24 @@ pub fn skipped(test: &str, why: &str) -> bool {
     false
 }
 
+/// Asserts that within `grace` no process names `out` any more (every engine, broker and
+/// lifeline a run started has ended).
+pub fn assert_nothing_left(out: &std::path::Path, grace: std::time::Duration) {
+    let deadline = std::time::Instant::now() + grace;
+    loop {
+        let left = processes_naming(out);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "processes left behind:\n{}",
+            left.join("\n")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// `streamlab run` of the scenario `text` (written to `<tmp>/scenario.toml`) into
 /// `<tmp>/results`; asserts it succeeded and that within 5 s no process names the results
 /// directory any more, and returns the summary.
@@ -179,14 +197,6 @@ pub fn run_leaving_nothing(tmp: &std::path::Path, text: &str) -> serde_json::Val
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !processes_naming(&out).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "left behind:\n{}",
-            processes_naming(&out).join("\n")
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    assert_nothing_left(&out, std::time::Duration::from_secs(5));
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }

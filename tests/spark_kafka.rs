@@ -1,13 +1,18 @@
 //! The real Spark on Kafka, through the `streamlab` binary, on a broker streamlab starts: a
-//! micro-batch query (1 s trigger) whose process group is killed mid-run and restarted from its
-//! checkpoint, and a Real-Time Mode query. Both must leave in the output topic exactly the
-//! reference evaluator's results (no duplicate, no loss: the killed run's batches are written
-//! once, keyed by batch id, in Kafka transactions), the restart must be reported with its
-//! recovery figures, and no broker, JVM or lifeline may be left.
+//! micro-batch query (1 s trigger, append mode) whose process group a `[[failure]]` crash kills
+//! mid-run, restarted from its checkpoint, and a Real-Time Mode query. Both must leave in the
+//! output topic exactly the reference evaluator's results; the killed query, against its
+//! failure-free run (which the runner makes first), no duplicate and no loss — append mode
+//! emits each window once, so a batch written twice would show as a duplicate (the killed
+//! run's batches are written once, keyed by batch id, in Kafka transactions); the restart must
+//! be reported with its recovery figures (downtime, the re-run batch's input records), and no
+//! broker, JVM or lifeline may be left. The Real-Time Mode query is struck by no failure and
+//! runs once.
 //!
 //! Needs the pinned Kafka, Spark's Kafka connector and the Spark venv (`streamlab engines
-//! install`); without them it says it is skipped and why, and passes. Cost: about 65 s (two
-//! Spark start-ups and a restart, each about 10 s, on a 2-core machine).
+//! install`); without them it says it is skipped and why, and passes. Cost: about 80 s on a
+//! 2-core machine (three Spark start-ups and a restart, each about 10 s, and three 6 s runs
+//! with their quiet periods).
 
 mod common;
 
@@ -44,11 +49,10 @@ function = "count"
 name = "spark killed"
 model = "spark"
 trigger = { kind = "processing_time", interval = "1s" }
-output_mode = "update"
+output_mode = "append"
 watermark_delay = "100ms"
 shuffle_partitions = 1
 workers = 2
-kill_at = "3s"
 
 [[engine]]
 name = "spark real-time"
@@ -58,6 +62,11 @@ output_mode = "update"
 watermark_delay = "100ms"
 shuffle_partitions = 1
 workers = 3
+
+[[failure]]
+kind = "crash"
+at = "3s"
+engine = "spark killed"
 "#;
 
 /// Whether Spark on Kafka can run here; otherwise says why the test is skipped.
@@ -90,4 +99,16 @@ fn spark_on_kafka_killed_and_restarted_and_in_real_time_mode_equals_the_referenc
     let killed = runs.iter().find(|r| r["name"] == "spark killed").unwrap();
     let notes = run_notes(killed);
     assert!(notes.iter().any(|n| n.starts_with("killed (SIGKILL")), "{notes:#?}");
+    let recovery = &killed["recovery"];
+    assert_eq!(recovery["duplicates"], 0, "{recovery}");
+    assert_eq!(recovery["losses"], 0, "{recovery}");
+    assert!(recovery["downtime_ms"].as_f64().is_some_and(|d| d > 0.0), "{recovery}");
+    assert_eq!(killed["failures"].as_array().map(Vec::len), Some(1), "{killed}");
+    let real_time = runs.iter().find(|r| r["name"] == "spark real-time").unwrap();
+    assert!(
+        run_notes(real_time)
+            .iter()
+            .any(|n| n == "no failure struck this engine run"),
+        "{real_time}"
+    );
 }

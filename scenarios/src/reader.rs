@@ -336,23 +336,26 @@ impl Reader<'_> {
             .map_err(|(key, message)| self.at(&format!("workload.{key}"), message))
     }
 
-    /// Kafka Streams reads only Kafka, and so does Spark's Real-Time Mode; `kill_at` is
-    /// Spark-on-Kafka's (the real Flink on Kafka takes a `[[failure]]`).
+    /// Kafka Streams reads only Kafka, and so does Spark's Real-Time Mode. `kill_at` (Spark's
+    /// key for a kill once) is refused with the one spelling of a real engine's crash.
     fn check_transport(&self, transport: &Transport, engines: &[EngineSpec]) -> Result<()> {
         for (i, engine) in engines.iter().enumerate() {
             let kill_at = match &engine.kind {
-                EngineKind::Spark(e) => e.settings.kill_at.is_some() && !transport.is_kafka(),
-                EngineKind::Flink(e) => e.settings.kill_at.is_some(),
-                EngineKind::KafkaStreams(e) => e.settings.kill_at.is_some(),
-                _ => false,
+                EngineKind::Spark(e) => e.settings.kill_at,
+                EngineKind::Flink(e) => e.settings.kill_at,
+                EngineKind::KafkaStreams(e) => e.settings.kill_at,
+                _ => None,
             };
-            if kill_at {
+            if let Some(at) = kill_at {
                 return Err(self.at(
                     &format!("engine[{i}].kill_at"),
-                    "a kill and restart by `kill_at` is run for the real Spark on Kafka only (its output topic shows it \
-                     exactly once); the real Flink and Kafka Streams on Kafka take a `[[failure]]` of kind = \"crash\" \
-                     placed with `at` (and `engine` = its name) instead; for Spark set `transport = \"kafka\"`, or \
-                     remove the key",
+                    format!(
+                        "`kill_at` is no longer a key: a crash of a real engine (Spark, Flink or Kafka Streams, on \
+                         `transport = \"kafka\"`) is a `[[failure]]` of kind = \"crash\" placed with `at`, as for \
+                         every engine: remove the key and add a `[[failure]]` table with kind = \"crash\", at = \"{at}\", \
+                         engine = \"{}\"",
+                        engine.name
+                    ),
                 ));
             }
             match (&engine.kind, transport.is_kafka()) {

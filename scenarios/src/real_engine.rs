@@ -12,9 +12,9 @@
 //! outputs are checked against the reference evaluator; a difference is a note in the summary.
 //!
 //! A real engine runs on the live clock only (its simulated prediction is the native model with
-//! a fitted profile). On Kafka it can be killed mid-run and restarted from its own checkpoint:
-//! Spark by its table's `kill_at`, Flink by a `[[failure]]` crash placed with `at`; otherwise
-//! `[[failure]]` strikes the native engines only.
+//! a fitted profile). On Kafka it can be killed mid-run and restarted from its own checkpoint by
+//! a `[[failure]]` crash placed with `at`, Spark and Flink alike (as Kafka Streams); on the
+//! feeder `[[failure]]` strikes the native engines only.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -71,8 +71,8 @@ pub struct RealSettings {
     /// (said so, with the command that installs them) and the other engines run alone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub if_installed: bool,
-    /// Spark on Kafka: kill the job's process group (SIGKILL) at this instant of the run and
-    /// restart it from its checkpoint, to see its output exactly once and its recovery.
+    /// No longer taken: read only to be refused by name with the spelling that replaced it (a
+    /// `[[failure]]` of kind = "crash" placed with `at`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_at: Option<Span>,
 }
@@ -126,14 +126,9 @@ pub trait RealModel {
     /// Runs the job on Kafka topics (`kafka_job`'s script).
     fn run_on_kafka(&self, launch: &KafkaLaunch, events: &[Event]) -> Result<Measured, String>;
     /// On Kafka, the instant of the run clock the job's process group is killed and restarted
-    /// from its checkpoint, if it is. Spark's is its engine table's `kill_at`, and `[[failure]]`
-    /// strikes the native engines only.
-    fn kill_at(&self, ctx: &EngineRunContext<'_>, settings: &RealSettings) -> Result<Option<Nanos>, String> {
-        if !ctx.run.scenario.failures.is_empty() {
-            return Err(failures_refused(Self::ENGINE));
-        }
-        Ok(settings.kill_at.map(|k| k.nanos()))
-    }
+    /// from its checkpoint, if it is: a `[[failure]]` crash placed with `at`
+    /// ([`real_job_crash`]); `None` also on the failure-free baseline run.
+    fn crash_at(&self, ctx: &EngineRunContext<'_>) -> Result<Option<Nanos>, String>;
     /// On Kafka, how long without a result after the producer finished ends the run: the
     /// longest the engine may hold a result back, plus three seconds.
     fn quiet(&self) -> Duration {
@@ -184,6 +179,16 @@ impl RealModel for MicroBatchConfig {
         run_spark_on_kafka(launch, events)
             .map(Measured::of_spark_kafka)
             .map_err(|e| e.to_string())
+    }
+
+    fn crash_at(&self, ctx: &EngineRunContext<'_>) -> Result<Option<Nanos>, String> {
+        real_job_crash(
+            &ctx.run.scenario.failures,
+            ctx.engine,
+            ctx.run.durability.inject_failures,
+            "Spark on Kafka",
+            "its checkpoint",
+        )
     }
 
     fn slots(&self) -> usize {
@@ -245,8 +250,7 @@ impl RealModel for DataflowConfig {
             .map_err(|e| e.to_string())
     }
 
-    /// A `[[failure]]` crash placed with `at` (`kill_at` is Spark's key, refused for Flink).
-    fn kill_at(&self, ctx: &EngineRunContext<'_>, _settings: &RealSettings) -> Result<Option<Nanos>, String> {
+    fn crash_at(&self, ctx: &EngineRunContext<'_>) -> Result<Option<Nanos>, String> {
         real_job_crash(
             &ctx.run.scenario.failures,
             ctx.engine,
@@ -344,8 +348,10 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
             Transport::Socket => None,
         };
         let kill_at = match &kafka {
-            Some(_) => self.config.kill_at(&ctx, &self.settings)?,
-            None if !scenario.failures.is_empty() => return Err(failures_refused(C::ENGINE)),
+            Some(_) => self.config.crash_at(&ctx)?,
+            None if scenario.failures.iter().any(|f| f.strikes(&ctx.engine.name)) => {
+                return Err(failures_refused(C::ENGINE))
+            }
             None => None,
         };
         let (file_name, text) = match kafka {
@@ -510,8 +516,9 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
 /// Why a real engine in a scenario with `[[failure]]` is refused where it takes none.
 fn failures_refused(engine: &str) -> String {
     format!(
-        "[[failure]] is injected into the native engines only (and into Kafka Streams and the real Flink on Kafka); \
-         run the real {engine} in a scenario without failures (Spark on Kafka: `kill_at` in its engine table)"
+        "[[failure]] strikes the native engines, and on Kafka Kafka Streams and the real Spark and Flink (a crash \
+         placed with `at`: the job's process group killed and restarted); run the real {engine} with \
+         `transport = \"kafka\"` in [workload], or name another `engine` in the failure"
     )
 }
 

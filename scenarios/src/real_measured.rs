@@ -5,9 +5,10 @@
 //! On Kafka the broker's share of the latency is said beside it ([`broker_share`], as for Kafka
 //! Streams), and a run may also have been killed and restarted from its checkpoint; the restart
 //! becomes a [`FailureEvent`] (so `recovery.rs` reports downtime and catch-up as for the native
-//! engines) and `replayed` counts what the restarted job read again: for Spark the rows of the
-//! batch it re-ran (the one the killed query had logged but not committed), for Flink the input
-//! records past the offsets committed with the checkpoint it was restored from.
+//! engines) and `replayed` counts what the restarted job read again: for Spark the input records
+//! of the batch it re-ran (the one the killed query had logged but not committed: its offset
+//! range in the offset log), for Flink the input records past the offsets committed with the
+//! checkpoint it was restored from.
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use streamlab_real_engines::driver::{JobOutcome, StampedLine};
 use streamlab_real_engines::flink::FlinkKafkaOutcome;
 use streamlab_real_engines::kafka::producer::ProducerReport;
 use streamlab_real_engines::kafka::KafkaJobOutcome;
+use streamlab_real_engines::spark::kafka_run::RerunBatch;
 use streamlab_real_engines::spark::SparkKafkaOutcome;
 
 /// A real engine's run, from either transport.
@@ -68,11 +70,22 @@ impl Measured {
 
     /// Spark's run on Kafka topics; after a kill, what it read again is the batch it re-ran.
     pub(crate) fn of_spark_kafka(outcome: SparkKafkaOutcome) -> Self {
-        let replayed = outcome.rerun_batch.map_or(0, |b| replayed_rows(&outcome.progress, b));
-        let restart = outcome.run.restart.is_some().then(|| Restored {
-            from: "its checkpoint".into(),
-            replayed,
-            what: "input rows read again (the batch it re-ran)",
+        let restart = outcome.run.restart.is_some().then(|| match outcome.rerun_batch {
+            Some(RerunBatch { id, records: Some(n) }) => Restored {
+                from: "its checkpoint".into(),
+                replayed: n,
+                what: format!("input records read again (batch {id}, in its offset log but not its commit log, re-run with the same offsets)"),
+            },
+            Some(RerunBatch { id, records: None }) => Restored {
+                from: "its checkpoint".into(),
+                replayed: 0,
+                what: format!("input records read again: not measured (batch {id} re-run, its offset log not readable)"),
+            },
+            None => Restored {
+                from: "its checkpoint".into(),
+                replayed: 0,
+                what: "input records read again (killed between batches: its newest logged batch was committed)".into(),
+            },
         });
         Self::of_kafka(outcome.run, outcome.progress, restart)
     }
@@ -86,7 +99,7 @@ impl Measured {
                 None => "scratch (no checkpoint had completed)".into(),
             },
             replayed: r.replayed,
-            what: "input records read again (past the offsets committed with that checkpoint, up to the input's end at the kill)",
+            what: "input records read again (past the offsets committed with that checkpoint, up to the input's end at the kill)".into(),
         });
         Self::of_kafka(outcome.run, outcome.progress, restart)
     }
@@ -153,7 +166,7 @@ struct Restored {
     /// Input records or rows it read again.
     replayed: u64,
     /// What `replayed` counts.
-    what: &'static str,
+    what: String,
 }
 
 /// The broker's share of a result's latency, in words: the output hop measured per result
@@ -177,31 +190,4 @@ pub(crate) fn broker_share(output_hop_ns: &[u64], producer: &ProducerReport) -> 
         hops.len(),
         producer.lag.mean / 1e6
     )
-}
-
-/// Rows a restarted query read again: the input rows of `batch`, the one the killed query had
-/// logged but not committed, as the restarted query (its progress records carry a new `runId`)
-/// ran it.
-fn replayed_rows(progress: &[serde_json::Value], batch: u64) -> u64 {
-    let Some(first_run) = progress.first().and_then(|p| p["runId"].as_str()) else {
-        return 0;
-    };
-    progress
-        .iter()
-        .filter(|p| p["runId"].as_str() != Some(first_run) && p["batchId"].as_u64() == Some(batch))
-        .filter_map(|p| p["numInputRows"].as_u64())
-        .sum()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_replayed_rows_are_the_rerun_batchs_as_the_restarted_run_read_it() {
-        let p = |run: &str, batch: u64, rows: u64| serde_json::json!({"runId": run, "batchId": batch, "numInputRows": rows});
-        let progress = [p("a", 0, 5), p("b", 1, 7), p("b", 2, 9)];
-        assert_eq!(replayed_rows(&progress, 1), 7);
-        assert_eq!(replayed_rows(&progress[..1], 1), 0);
-    }
 }

@@ -121,7 +121,7 @@ fn the_real_flink_on_kafka_exactly_once_needs_checkpoints_and_takes_a_failure_no
     refused(
         scenario("transport = \"kafka\"", &format!("{checkpointed}kill_at = \"2s\"\n")).unwrap_err(),
         "engine[0].kill_at",
-        &["Spark on Kafka only", "[[failure]]"],
+        &["no longer a key", "[[failure]]", "engine = \"f\""],
     );
 }
 

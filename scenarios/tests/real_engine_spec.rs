@@ -221,5 +221,22 @@ model = "spark"
     )
     .expect_err("refused")
     .to_string();
-    assert!(err.contains("native engines only"), "{err}");
+    assert!(err.contains("strikes the native engines"), "{err}");
+    assert!(err.contains("transport = \"kafka\""), "{err}");
+}
+
+#[test]
+fn spark_on_kafka_takes_a_job_crash_placed_with_at_only_refused_before_anything_starts() {
+    let text = format!(
+        "{}\n[[engine]]\nname = \"spark\"\nmodel = \"spark\"\n\n[[failure]]\nkind = \"crash\"\nat = \"1s\"\nscope = \"driver\"\n",
+        BASE.replace("[workload]\n", "[workload]\ntransport = \"kafka\"\n")
+    );
+    let s = Scenario::parse(Path::new(FILE), &text).unwrap();
+    let workload = Workload::build(&s, 1, s.duration).unwrap();
+    let live = clock_setup(&s, ClockKind::Live).unwrap();
+    let err = run_engine(&s, &s.engines[0], &workload, s.duration.nanos(), &live, &mut |_| Ok(()))
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("engine `spark` (Spark on Kafka)"), "{err}");
+    assert!(err.contains("placed with `at` only"), "{err}");
 }

@@ -62,7 +62,7 @@ fn spark_reads_kafka_in_micro_batches_and_in_real_time_mode() {
     )
     .unwrap();
     assert!(s.transport.is_kafka());
-    let s = scenario(KAFKA, TUMBLING, &format!("{RTM}\nkill_at = \"6s\"")).unwrap();
+    let s = scenario(KAFKA, TUMBLING, RTM).unwrap();
     let EngineKind::Spark(spark) = &s.engines[0].kind else {
         panic!("{:?}", s.engines[0].kind)
     };
@@ -72,7 +72,9 @@ fn spark_reads_kafka_in_micro_batches_and_in_real_time_mode() {
             checkpoint_interval: Span::from_ms(5000)
         }
     );
-    assert_eq!(spark.settings.kill_at, Some(Span::from_ms(6000)));
+    let crash = "\n[[failure]]\nkind = \"crash\"\nat = \"3s\"\nengine = \"s\"";
+    let s = scenario(KAFKA, TUMBLING, &format!("{RTM}{crash}")).unwrap();
+    assert_eq!(s.failures.len(), 1);
 }
 
 #[test]
@@ -104,10 +106,16 @@ fn real_time_mode_refuses_append_mode_and_session_windows_as_spark_does() {
 }
 
 #[test]
-fn a_kill_is_refused_off_kafka() {
-    refused(
-        scenario("", TUMBLING, "kill_at = \"3s\"").unwrap_err(),
-        "engine[0].kill_at",
-        &["Spark on Kafka only"],
-    );
+fn kill_at_is_refused_with_the_failure_that_replaced_it() {
+    for transport in ["", KAFKA] {
+        refused(
+            scenario(transport, TUMBLING, "kill_at = \"3s\"").unwrap_err(),
+            "engine[0].kill_at",
+            &[
+                "no longer a key",
+                "[[failure]]",
+                "kind = \"crash\", at = \"3s\", engine = \"s\"",
+            ],
+        );
+    }
 }

@@ -35,10 +35,10 @@ use crate::kafka::job_run::{
 };
 use crate::CacheDir;
 
-/// How long a restored job may take to deliver its first result before its quiet period counts
-/// as for a job that never stopped: a new MiniCluster, the restore, and a checkpoint interval
-/// before its sink's first commit.
-const RESTART_GRACE: Duration = Duration::from_secs(30);
+/// How long more a job, started or restored, may take to deliver its first result before its
+/// quiet period counts as for a job that delivers: a new MiniCluster, the restore, and a
+/// checkpoint interval before its sink's first commit.
+const FIRST_RESULT_GRACE: Duration = Duration::from_secs(30);
 
 /// The checkpoint a killed job was restored from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,7 +119,7 @@ pub fn run_flink_on_kafka(launch: &KafkaLaunch, events: &[Event]) -> Result<Flin
     let mut restored_id = None;
     let run = KafkaJobRun {
         launch,
-        restart_grace: RESTART_GRACE,
+        first_result_grace: FIRST_RESULT_GRACE,
     }
     .run(events, &mut |env| {
         let restore = if env.restart {

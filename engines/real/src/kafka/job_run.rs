@@ -14,17 +14,19 @@
 //!    planning are excluded;
 //! 3. the producer replays the schedule open-loop; the consumer stamps every result;
 //! 4. a job on Kafka never sees the end of its input, so the run ends when the producer has
-//!    finished, no result has come for the quiet period and no transaction is open on the
-//!    output topic (a `read_committed` reader would still wait for it), or at the deadline;
-//!    the group and the broker are ended.
+//!    finished, no result has come for the quiet period — counted from the later of the last
+//!    result and the producer's end, longer while the job has delivered nothing yet
+//!    ([`crate::kafka::quiet`]) — and no transaction is open on the output topic (a
+//!    `read_committed` reader would still wait for it), or at the deadline; the group and the
+//!    broker are ended.
 //!
-//! A crash (`kill_at`): at that instant of the run clock the job's whole process group gets
+//! A crash (a `[[failure]]` of kind `crash` placed with `at`): at that instant of the run clock the job's whole process group gets
 //! SIGKILL, the input topic's end offsets are read (what had been produced by then), and the
 //! job is started again at once with the same checkpoint directory and output topic. The
 //! restart's figures: when it was killed, when the new job was running again, and when its
 //! first result came. A restarted job first restores and re-runs what its checkpoint lacks
 //! (seconds on a cold JVM): its quiet period starts with its first result, or after
-//! `restart_grace` without one.
+//! `first_result_grace` without one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,6 +43,7 @@ use crate::groups::EngineGroup;
 use crate::kafka::consumer::OutputConsumer;
 use crate::kafka::lifeline::spawn_with_lifeline;
 use crate::kafka::producer::{ProducerReport, ScheduleProducer};
+use crate::kafka::quiet::QuietEnd;
 use crate::kafka::{KafkaCluster, KafkaDist, KafkaLink, RunTopics};
 use crate::process::{describe_status, file_tail, TAIL_LINES};
 use crate::CacheDir;
@@ -66,9 +69,9 @@ pub struct KafkaLaunch {
 pub(crate) struct KafkaJobRun<'a> {
     /// The job.
     pub launch: &'a KafkaLaunch,
-    /// How long a restarted job may take to deliver its first result before its quiet period
-    /// counts as for a job that never stopped.
-    pub restart_grace: Duration,
+    /// How long more a job, started or restarted, may take to deliver its first result (its
+    /// first batch plans on a new JVM; restarted, it restores and re-runs first).
+    pub first_result_grace: Duration,
 }
 
 /// What a job's command line is built from.
@@ -225,7 +228,12 @@ impl KafkaJobRun<'_> {
         let log = job.log();
         let mut restart: Option<JobRestart> = None;
         let mut received_at_kill = 0;
-        let (mut last_count, mut last_change) = (consumer.received(), Instant::now());
+        let mut end = QuietEnd::new(
+            launch.quiet,
+            self.first_result_grace,
+            consumer.received(),
+            Instant::now(),
+        );
         loop {
             if job.watch.stop_requested() {
                 // Stopped (Ctrl-C): the job goes with its group; what came back so far is kept.
@@ -263,7 +271,7 @@ impl KafkaJobRun<'_> {
                     let input_ends = KafkaLink::connect(&bootstrap, Duration::from_secs(10))?
                         .end_offsets(&topics.input, topics.partitions)?;
                     group = self.start(&command(&env(true))?, &ready)?;
-                    last_change = Instant::now();
+                    end.restarted(received_at_kill, launch.quiet, Instant::now());
                     restart = Some(JobRestart {
                         killed_at,
                         restarted_at: clock.now(),
@@ -280,14 +288,7 @@ impl KafkaJobRun<'_> {
             {
                 r.first_result_at = Some(clock.now());
             }
-            if count != last_count {
-                (last_count, last_change) = (count, Instant::now());
-            }
-            let quiet = match &restart {
-                Some(r) if r.first_result_at.is_none() => launch.quiet + self.restart_grace,
-                _ => launch.quiet,
-            };
-            if producer.is_finished() && last_change.elapsed() >= quiet && !consumer.transaction_open() {
+            if end.observe(count, producer.is_finished(), Instant::now()) && !consumer.transaction_open() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -25,6 +25,7 @@
 //!   the same way ([`connector`]: one engine's connector from a generated pom).
 //! * [`job_run`] — a real engine's generated Python job (Spark's, Flink's) on the topics: the
 //!   broker, producer and consumer around it, a kill and restart, the quiet period that ends it.
+//! * [`quiet`] — when a run on Kafka is over: the quiet period after the producer's end.
 //! * [`cluster`] — the cluster a run uses: the broker streamlab starts, or the user's
 //!   `bootstrap_servers`; and the run's topics on it.
 //!
@@ -45,6 +46,7 @@ pub mod input;
 pub mod job_run;
 pub mod lifeline;
 pub mod producer;
+pub(crate) mod quiet;
 pub mod read_committed;
 pub mod sink;
 pub mod spark_connector;

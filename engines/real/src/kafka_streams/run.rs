@@ -11,7 +11,8 @@
 //! 4. a Kafka Streams application never ends by itself, so the run ends when the producer has
 //!    finished, no result has arrived for the quiet period (the commit interval plus two
 //!    seconds: a cached aggregate is forwarded at the latest at the next commit; ten seconds more
-//!    after a crash, see [`RESTART_QUIET`]) and no
+//!    after a crash, see [`RESTART_QUIET`]; counted from the later of the last result and the
+//!    producer's end, [`crate::kafka::quiet`]) and no
 //!    transaction is open on the output topic (a `read_committed` reader would still wait), or
 //!    at the run deadline; then the consumer stops, the application's group and the broker's
 //!    are ended.
@@ -46,6 +47,7 @@ use crate::kafka::consumer::OutputConsumer;
 use crate::kafka::job_run::{read_committed_offsets, replayed_after};
 use crate::kafka::lifeline::spawn_with_lifeline;
 use crate::kafka::producer::{ProducerReport, ScheduleProducer};
+use crate::kafka::quiet::QuietEnd;
 use crate::kafka::{KafkaCluster, KafkaDist, KafkaLink, RunTopics};
 use crate::kafka_streams::translate::CLASS_NAME;
 use crate::process::{describe_status, file_tail, run_logged, StepLog, TAIL_LINES};
@@ -55,6 +57,10 @@ use crate::watch::RunWatch;
 /// `transaction.timeout.ms` under exactly-once (10 s), the longest the restarted application
 /// may wait for the killed one's open transaction before it delivers the rest.
 const RESTART_QUIET: Duration = Duration::from_secs(10);
+
+/// How long more the application, started or restarted, may take to deliver its first result
+/// before its quiet period counts as for one that delivers.
+const FIRST_RESULT_GRACE: Duration = Duration::from_secs(30);
 
 /// A generated application ready to run.
 #[derive(Clone, Debug)]
@@ -191,8 +197,7 @@ pub fn run_kafka_streams(launch: &KafkaStreamsLaunch, events: &[Event]) -> Resul
     let startup = zero.saturating_duration_since(started);
 
     let mut crash = None;
-    let mut count_at_restart: Option<u64> = None;
-    let (mut last_count, mut last_change) = (consumer.received(), Instant::now());
+    let mut end = QuietEnd::new(launch.quiet, FIRST_RESULT_GRACE, consumer.received(), Instant::now());
     let quiet_used = loop {
         if launch.watch.stop_requested() {
             // Stopped (Ctrl-C): the application goes with its group; what came back is kept.
@@ -228,22 +233,17 @@ pub fn run_kafka_streams(launch: &KafkaStreamsLaunch, events: &[Event]) -> Resul
         }
         if let Some(at) = launch.crash_at.filter(|&at| crash.is_none() && clock.now() >= at) {
             crash = Some(app.crash_and_restart(&mut group, &clock, &bootstrap, at)?);
-            (count_at_restart, last_change) = (Some(consumer.received()), Instant::now());
+            // After a restart, quiet lasts longer: the restarted application may deliver one
+            // task's results and then wait for the killed one's open transaction (on its
+            // repartition topic) to abort before the rest — up to `transaction.timeout.ms`
+            // (Kafka Streams' default under exactly-once: 10 s) when its transactional id is
+            // new. A run that ended in that gap would miss the final results.
+            end.restarted(consumer.received(), launch.quiet + RESTART_QUIET, Instant::now());
         }
         let count = consumer.received();
         launch.watch.publish(&clock, producer.sent(), count);
-        if count != last_count {
-            (last_count, last_change) = (count, Instant::now());
-        }
-        // After a restart, quiet only counts once results flow again, and lasts longer: the
-        // restarted application may deliver one task's results and then wait for the killed
-        // one's open transaction (on its repartition topic) to abort before the rest — up to
-        // `transaction.timeout.ms` (Kafka Streams' default under exactly-once: 10 s) when its
-        // transactional id is new. A run that ended in that gap would miss the final results.
-        let resumed = count_at_restart.is_none_or(|c| count > c);
-        let quiet = launch.quiet + if crash.is_some() { RESTART_QUIET } else { Duration::ZERO };
-        if producer.is_finished() && resumed && last_change.elapsed() >= quiet && !consumer.transaction_open() {
-            break quiet;
+        if end.observe(count, producer.is_finished(), Instant::now()) && !consumer.transaction_open() {
+            break end.period();
         }
         std::thread::sleep(Duration::from_millis(50));
     };

@@ -131,7 +131,7 @@ pub fn crash_sweep(
                 downtime_ms: failed
                     .failures
                     .first()
-                    .and_then(|f| recovery_cost(&ledger.timeline, f).downtime_ms),
+                    .and_then(|f| recovery_cost(&ledger.timeline, f, None).downtime_ms),
             };
             on_point(&outcome);
             out.push(outcome);

@@ -2,7 +2,10 @@
 //!
 //! * **downtime** — from the crash to the first output after the restart;
 //! * **catch-up** — from the crash until latency is back within [`CATCH_UP_TOLERANCE`] of the
-//!   pre-failure p99 for good (every later output within it);
+//!   pre-failure p99 for good (every later output within it); a crash before the run's first
+//!   output (a real engine's first results take seconds on a cold JVM) is measured against the
+//!   failure-free run's p99 instead. `None` when latency never came back before the run ended
+//!   (a restart that is still working off its backlog when the input stops);
 //! * **replayed** — events read a second time because they came after the last checkpoint;
 //! * **duplicates** and **losses** — outputs delivered more often, or less often, than in the
 //!   failure-free run (multiset difference). Exactly-once shows zero of both.
@@ -99,17 +102,23 @@ pub struct RecoveryCost {
     pub catch_up_ms: Option<f64>,
 }
 
-/// Downtime and catch-up of `failure` from the run's output `timeline`.
-pub fn recovery_cost(timeline: &[(Nanos, Nanos)], failure: &FailureEvent) -> RecoveryCost {
-    let mut before: Vec<Nanos> = timeline
+/// The p99 of `latencies` (sorted here), `None` when there are none.
+fn p99_of(mut latencies: Vec<Nanos>) -> Option<Nanos> {
+    latencies.sort_unstable();
+    latencies
+        .get(((latencies.len() as f64 * 0.99) as usize).min(latencies.len().saturating_sub(1)))
+        .copied()
+}
+
+/// Downtime and catch-up of `failure` from the run's output `timeline`; catch-up is measured
+/// against `fallback_p99` (the failure-free run's) when no output came before the failure.
+pub fn recovery_cost(timeline: &[(Nanos, Nanos)], failure: &FailureEvent, fallback_p99: Option<Nanos>) -> RecoveryCost {
+    let before: Vec<Nanos> = timeline
         .iter()
         .filter(|(at, _)| *at < failure.at)
         .map(|(_, l)| *l)
         .collect();
-    before.sort_unstable();
-    let p99 = before
-        .get(((before.len() as f64 * 0.99) as usize).min(before.len().saturating_sub(1)))
-        .copied();
+    let p99 = p99_of(before).or(fallback_p99);
     let after: Vec<&(Nanos, Nanos)> = timeline.iter().filter(|(at, _)| *at >= failure.restarted_at).collect();
     let ms = |t: Nanos| (t.saturating_sub(failure.at)) as f64 / 1e6;
     let downtime_ms = after.first().map(|(at, _)| ms(*at));
@@ -143,7 +152,11 @@ pub fn recovery(
     } else {
         ledger.compare(baseline)
     };
-    let costs: Vec<_> = events.iter().map(|(_, f)| recovery_cost(&ledger.timeline, f)).collect();
+    let fallback_p99 = p99_of(baseline.timeline.iter().map(|(_, l)| *l).collect());
+    let costs: Vec<_> = events
+        .iter()
+        .map(|(_, f)| recovery_cost(&ledger.timeline, f, fallback_p99))
+        .collect();
     let worst = |f: fn(&RecoveryCost) -> Option<f64>| {
         if costs.iter().any(|c| f(c).is_none()) {
             None
@@ -158,5 +171,32 @@ pub fn recovery(
         duplicates,
         losses,
         task_retries: run.counts.task_retries,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Nanos = 1_000_000;
+
+    #[test]
+    fn a_crash_before_the_first_output_catches_up_against_the_failure_free_p99() {
+        let crash = FailureEvent {
+            at: 1_000 * MS,
+            restarted_at: 3_000 * MS,
+            replayed: 0,
+        };
+        // After the restart: a backlog at 2 s of latency, then live results at 100 ms.
+        let timeline = [(4_000 * MS, 2_000 * MS), (5_000 * MS, 100 * MS), (6_000 * MS, 100 * MS)];
+        let without = recovery_cost(&timeline, &crash, None);
+        assert_eq!(without.downtime_ms, Some(3_000.0));
+        assert_eq!(without.catch_up_ms, None, "no pre-failure output and no fallback");
+        let with = recovery_cost(&timeline, &crash, Some(120 * MS));
+        assert_eq!(
+            with.catch_up_ms,
+            Some(4_000.0),
+            "back within 1.2 × 120 ms + 1 ms from the 5 s output"
+        );
     }
 }

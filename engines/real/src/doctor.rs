@@ -4,9 +4,10 @@
 //! It changes nothing: it finds Java and `python3` as the install and the engines would, and
 //! reads each venv's state as [`crate::venv::VenvStatus::assess`] decides it (importing the
 //! module only when the pin marker says it is there), and whether the jar of streamlab's Java
-//! helper classes for Flink is built from this binary's sources, and whether the pinned Apache
-//! Kafka's jars are fetched. The report is ready only when every piece
-//! is; the binary exits non-zero otherwise.
+//! helper classes for Flink is built from this binary's sources, whether the pinned Apache
+//! Kafka's jars are fetched, and whether Spark's and Flink's Kafka connectors are (each with its
+//! artifact, version and directory). The report is ready only when every piece is; the binary
+//! exits non-zero otherwise.
 
 use std::fmt;
 
@@ -14,7 +15,10 @@ use crate::cache::CacheDir;
 use crate::error::{RealEngineError, Result};
 use crate::helper_jar::{HelperJar, HelperJarStatus};
 use crate::java::JavaInstall;
+use crate::kafka::connector::ConnectorJars;
 use crate::kafka::dist::MAVEN_FIX;
+use crate::kafka::flink_connector::FLINK_KAFKA;
+use crate::kafka::spark_connector::SPARK_KAFKA;
 use crate::kafka::{KafkaDist, KafkaDistStatus, KAFKA_VERSION};
 use crate::venv::{BasePython, PythonEngine, Venv, VenvStatus};
 
@@ -51,6 +55,8 @@ pub struct DoctorReport {
     pub kafka: KafkaDist,
     /// Whether its jars are there.
     pub kafka_status: KafkaDistStatus,
+    /// Spark's and Flink's Kafka connectors, each with whether it is fetched.
+    pub connectors: Vec<(ConnectorJars, bool)>,
 }
 
 impl DoctorReport {
@@ -79,6 +85,14 @@ impl DoctorReport {
         let helpers_status = helpers.status();
         let kafka = KafkaDist::in_cache(&cache);
         let kafka_status = kafka.status();
+        let connectors = [&SPARK_KAFKA, &FLINK_KAFKA]
+            .into_iter()
+            .map(|spec| {
+                let jars = ConnectorJars::in_cache(&cache, spec);
+                let ready = jars.is_ready();
+                (jars, ready)
+            })
+            .collect();
         DoctorReport {
             cache,
             java,
@@ -88,6 +102,7 @@ impl DoctorReport {
             helpers_status,
             kafka,
             kafka_status,
+            connectors,
         }
     }
 
@@ -103,6 +118,7 @@ impl DoctorReport {
             + self.venvs.iter().filter(|v| v.status.needs_install()).count()
             + usize::from(self.helpers_status.needs_build())
             + usize::from(self.kafka_status != KafkaDistStatus::Ready)
+            + self.connectors.iter().filter(|(_, ready)| !ready).count()
     }
 
     /// The bytes all venvs take.
@@ -192,6 +208,30 @@ impl fmt::Display for DoctorReport {
             )?;
             writeln!(f, "{:<7}          fix: {INSTALL_COMMAND} (needs mvn: {MAVEN_FIX})", "")?;
         }
+        for (jars, ready) in &self.connectors {
+            let spec = jars.spec();
+            let engine = if spec.engine == "spark" { "Spark" } else { "Flink" };
+            if *ready {
+                writeln!(
+                    f,
+                    "{:<7} ok       {engine}'s Kafka connector {} {} in {}",
+                    "kafka",
+                    spec.artifact,
+                    spec.version,
+                    jars.libs().display()
+                )?;
+            } else {
+                writeln!(
+                    f,
+                    "{:<7} MISSING  {engine}'s Kafka connector {} {}: {} is not fetched",
+                    "kafka",
+                    spec.artifact,
+                    spec.version,
+                    jars.libs().display()
+                )?;
+                writeln!(f, "{:<7}          fix: {INSTALL_COMMAND} (needs mvn: {MAVEN_FIX})", "")?;
+            }
+        }
         match self.missing() {
             0 => writeln!(
                 f,
@@ -228,7 +268,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let report = DoctorReport::with_programs(CacheDir::at(dir.path()), java17(), python());
         assert!(!report.is_ready());
-        assert_eq!(report.missing(), 4);
+        assert_eq!(report.missing(), 6);
         let text = report.to_string();
         assert!(
             text.contains("java    ok       Java 17.0.15 at /usr/lib/jvm/java-17/bin/java (from $JAVA_HOME)"),
@@ -236,15 +276,24 @@ mod tests {
         );
         assert!(text.contains("spark   MISSING  pyspark[sql]==4.3.0"), "{text}");
         assert!(text.contains("flink   MISSING  apache-flink==2.3.0"), "{text}");
-        assert_eq!(text.matches("fix: streamlab engines install").count(), 4, "{text}");
+        assert_eq!(text.matches("fix: streamlab engines install").count(), 6, "{text}");
         assert!(text.contains("kafka   MISSING  Apache Kafka 4.1.1"), "{text}");
+        assert!(
+            text.contains("kafka   MISSING  Spark's Kafka connector spark-sql-kafka-0-10_2.13 4.2.0: ")
+                && text.contains("spark-sql-kafka-4.2.0/libs is not fetched"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kafka   MISSING  Flink's Kafka connector flink-sql-connector-kafka 5.0.0-2.2: "),
+            "{text}"
+        );
         assert!(
             text.contains("helpers MISSING  Flink helper jar: ")
                 && text.contains("streamlab-flink-helpers.jar is not built"),
             "{text}"
         );
         assert!(text.contains("from $STREAMLAB_ENGINES_DIR"), "{text}");
-        assert!(text.ends_with("4 missing: run the fix shown beside each\n"), "{text}");
+        assert!(text.ends_with("6 missing: run the fix shown beside each\n"), "{text}");
     }
 
     #[test]
@@ -259,7 +308,7 @@ mod tests {
         }
         .require_supported();
         let report = DoctorReport::with_programs(cache, old_java, python());
-        assert_eq!(report.missing(), 5);
+        assert_eq!(report.missing(), 7);
         let text = report.to_string();
         assert!(text.contains("java    MISSING  Java 11.0.2"), "{text}");
         assert!(text.contains("apt-get install openjdk-17-jdk-headless"), "{text}");

@@ -72,6 +72,11 @@ impl ConnectorJars {
         self.dir.join("libs")
     }
 
+    /// The connector this is the place of.
+    pub fn spec(&self) -> &'static ConnectorSpec {
+        self.spec
+    }
+
     /// How the jars are fetched (and whether they were), with `pom`, `libs` and `stamp` to hand.
     fn with_fetch<R>(&self, f: impl FnOnce(&PomFetch<'_>) -> R) -> R {
         let spec = self.spec;

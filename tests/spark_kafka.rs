@@ -107,9 +107,7 @@ fn spark_on_kafka_killed_and_restarted_and_in_real_time_mode_equals_the_referenc
     assert_eq!(killed["failures"].as_array().map(Vec::len), Some(1), "{killed}");
     let real_time = runs.iter().find(|r| r["name"] == "spark real-time").unwrap();
     assert!(
-        run_notes(real_time)
-            .iter()
-            .any(|n| *n == "no failure struck this engine run"),
+        run_notes(real_time).contains(&"no failure struck this engine run"),
         "{real_time}"
     );
 }

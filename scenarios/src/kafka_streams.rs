@@ -174,6 +174,20 @@ impl KafkaStreamsEngine {
                     outcome.aborted
                 ));
             }
+            if outcome.late_dropped > 0 {
+                notes.push(format!(
+                    "{} input records dropped as late by Kafka Streams (stream time past their window's end + grace {}; \
+                     \"Skipping record for expired window\" in engine.log){}",
+                    outcome.late_dropped,
+                    self.config.grace,
+                    if outcome.crash.is_some() {
+                        ": after a crash the backlog is read again a task's chunk at a time, and stream time can run \
+                         ahead of another partition's records by more than the grace"
+                    } else {
+                        ""
+                    }
+                ));
+            }
             if outputs.warmup_outputs > 0 {
                 notes.push(format!(
                     "{} outputs received in the {} warm-up are left out of the latency figures",
@@ -188,6 +202,7 @@ impl KafkaStreamsEngine {
                     events: outcome.producer.events_sent,
                     outputs: outputs.delivered.len() as u64,
                     replayed: outcome.crash.map_or(0, |c| c.replayed),
+                    late_dropped: outcome.late_dropped,
                     ..RunCounts::default()
                 },
                 delivered: outputs.delivered,

@@ -203,8 +203,9 @@ pub fn server_properties(data: &Path, port: u16, controller_port: u16) -> String
     )
 }
 
-/// The broker's logging: warnings and errors to its stdout (`broker.log`).
-const LOG4J2: &str = "rootLogger.level=WARN\nrootLogger.appenderRef.stdout.ref=STDOUT\n\
+/// The broker's logging, and a Kafka Streams application's: warnings and errors to its stdout
+/// (`broker.log`, `engine.log`).
+pub(crate) const LOG4J2: &str = "rootLogger.level=WARN\nrootLogger.appenderRef.stdout.ref=STDOUT\n\
 appender.stdout.type=Console\nappender.stdout.name=STDOUT\nappender.stdout.layout.type=PatternLayout\n\
 appender.stdout.layout.pattern=[%d] %p %m (%c)%n\n";
 

@@ -132,6 +132,20 @@ pub struct KafkaStreamsOutcome {
     /// When the run was stopped early (Ctrl-C), on the run clock; `lines` holds what was
     /// received up to then.
     pub interrupted: Option<Nanos>,
+    /// Input records Kafka Streams dropped as late: stream time had passed their window's end
+    /// plus the grace period (its WARN "Skipping record for expired window", counted in
+    /// `engine.log`). After a crash the backlog is read again one task's chunk at a time, so
+    /// stream time can jump ahead of another partition's records: a grace shorter than that
+    /// skew drops them, and the windows miss them.
+    pub late_dropped: u64,
+}
+
+/// What Kafka Streams logs (at WARN) for each record it drops because its window has closed.
+pub const EXPIRED_WINDOW: &str = "Skipping record for expired window";
+
+/// The records `log` says Kafka Streams dropped as late ([`EXPIRED_WINDOW`]).
+pub fn late_dropped_in(log: &std::path::Path) -> u64 {
+    std::fs::read_to_string(log).map_or(0, |text| text.matches(EXPIRED_WINDOW).count() as u64)
 }
 
 impl KafkaStreamsLaunch {
@@ -216,6 +230,7 @@ pub fn run_kafka_streams(launch: &KafkaStreamsLaunch, events: &[Event]) -> Resul
                 aborted: consumed.aborted,
                 output_hop_ns: consumed.output_hop_ns,
                 interrupted: Some(at),
+                late_dropped: late_dropped_in(&log),
             });
         }
         if let Some(status) = group.leader().try_wait().map_err(io(&log))? {
@@ -263,6 +278,7 @@ pub fn run_kafka_streams(launch: &KafkaStreamsLaunch, events: &[Event]) -> Resul
         aborted: consumed.aborted,
         output_hop_ns: consumed.output_hop_ns,
         interrupted: None,
+        late_dropped: late_dropped_in(&log),
     })
 }
 
@@ -297,9 +313,12 @@ impl AppCommand<'_> {
     fn start(&self, log: &std::path::Path) -> Result<EngineGroup> {
         let ready = self.ready();
         let _ = std::fs::remove_file(&ready);
+        let log4j = self.launch.dir.join("log4j2.properties");
+        std::fs::write(&log4j, crate::kafka::broker::LOG4J2).map_err(RealEngineError::io(&log4j))?;
         let mut app = Command::new(self.java);
         app.arg("-Xms128m")
             .arg("-Xmx512m")
+            .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
             .arg(format!("-Djava.io.tmpdir={}", self.launch.dir.join("tmp").display()))
             .arg("-cp")
             .arg(&self.classpath)

@@ -20,6 +20,7 @@ use streamlab_engines::time::{as_ms, Nanos, Span};
 use streamlab_reports::summary::FailureMark;
 
 use crate::engine::EngineSpec;
+use crate::executor::EngineRunContext;
 
 /// An injected failure (`[[failure]]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -412,18 +413,18 @@ pub fn per_record_crashes(
     Ok((times, in_checkpoints))
 }
 
-/// The instant a `[[failure]]` crash kills the real engine `engine`'s job (run clock), if one
-/// strikes it: every failure that strikes it must be a job crash placed with `at` — what a real
-/// engine's process group can be given (no batches, no checkpoint numbers of ours, no workers) —
-/// and one at most. `None` also when failures are not injected (the failure-free baseline runs
-/// it uninterrupted). `who` names the engine in an error, `from` what it restarts from.
-pub fn real_job_crash(
-    failures: &[FailureSpec],
-    engine: &EngineSpec,
-    inject: bool,
-    who: &str,
-    from: &str,
-) -> Result<Option<Nanos>, String> {
+/// The instant a `[[failure]]` crash kills the real engine's job (`ctx.engine`, run clock), if
+/// one strikes it: every failure that strikes it must be a job crash placed with `at` — what a
+/// real engine's process group can be given (no batches, no checkpoint numbers of ours, no
+/// workers) — and one at most. `None` also when failures are not injected (the failure-free
+/// baseline runs it uninterrupted). `who` names the engine in an error, `from` what it restarts
+/// from.
+pub fn real_job_crash(ctx: &EngineRunContext<'_>, who: &str, from: &str) -> Result<Option<Nanos>, String> {
+    let (failures, engine, inject) = (
+        &ctx.run.scenario.failures,
+        ctx.engine,
+        ctx.run.durability.inject_failures,
+    );
     let mut at = None;
     for f in failures.iter().filter(|f| f.strikes(&engine.name)) {
         let placed = f.kind == FailureKindName::Crash

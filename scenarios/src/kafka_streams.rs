@@ -54,13 +54,7 @@ pub fn check_ready(cache: &CacheDir) -> Result<(), String> {
 /// The instant a `[[failure]]` crash kills this engine's application (run clock), if one
 /// strikes it ([`real_job_crash`]).
 fn kafka_streams_crash(ctx: &EngineRunContext<'_>) -> Result<Option<Nanos>, String> {
-    real_job_crash(
-        &ctx.run.scenario.failures,
-        ctx.engine,
-        ctx.run.durability.inject_failures,
-        "Kafka Streams",
-        "its committed offsets",
-    )
+    real_job_crash(ctx, "Kafka Streams", "its committed offsets")
 }
 
 impl KafkaStreamsEngine {

@@ -182,13 +182,7 @@ impl RealModel for MicroBatchConfig {
     }
 
     fn crash_at(&self, ctx: &EngineRunContext<'_>) -> Result<Option<Nanos>, String> {
-        real_job_crash(
-            &ctx.run.scenario.failures,
-            ctx.engine,
-            ctx.run.durability.inject_failures,
-            "Spark on Kafka",
-            "its checkpoint",
-        )
+        real_job_crash(ctx, "Spark on Kafka", "its checkpoint")
     }
 
     fn slots(&self) -> usize {
@@ -251,13 +245,7 @@ impl RealModel for DataflowConfig {
     }
 
     fn crash_at(&self, ctx: &EngineRunContext<'_>) -> Result<Option<Nanos>, String> {
-        real_job_crash(
-            &ctx.run.scenario.failures,
-            ctx.engine,
-            ctx.run.durability.inject_failures,
-            "Flink on Kafka",
-            "its newest retained checkpoint",
-        )
+        real_job_crash(ctx, "Flink on Kafka", "its newest retained checkpoint")
     }
 
     /// The exactly-once sink makes a result visible when the next checkpoint completes, after

@@ -10,7 +10,7 @@
 //! runs once.
 //!
 //! Needs the pinned Kafka, Spark's Kafka connector and the Spark venv (`streamlab engines
-//! install`); without them it says it is skipped and why, and passes. Cost: about 85 s on a
+//! install`); without them it says it is skipped and why, and passes. Cost: about 95 s on a
 //! 2-core machine (three Spark start-ups and a restart, each about 8 s, and three 5 s runs
 //! with their quiet periods): the killed query's failure-free run is the price of counting
 //! its duplicates and losses as for every engine.

@@ -197,12 +197,14 @@ impl SourceLog {
 
     /// Like [`SourceLog::available`], for a reader at offset `from`: searches forward from
     /// there (galloping), so a reader that keeps up pays for the few new events, not for the
-    /// whole retained partition.
+    /// whole retained partition. Looks no further than `limit` (the answer is at most `limit`
+    /// when `limit > from`): a reader that takes a chunk at a time over a backlog does not
+    /// gallop through the whole partition (about 45 cache misses per chunk) for every chunk.
     #[inline]
-    pub fn available_from(&self, partition: usize, from: usize, now: Nanos) -> usize {
+    pub fn available_from(&self, partition: usize, from: usize, now: Nanos, limit: usize) -> usize {
         if let Some(live) = &self.live {
             return match self.horizon(now) {
-                Some(now) => live.available_from(partition, from, now, true),
+                Some(now) => live.available_from(partition, from, now, true).min(limit.max(from)),
                 None => from,
             };
         }
@@ -211,6 +213,7 @@ impl SourceLog {
             return from.max(base);
         };
         let arrivals = &self.arrivals[partition];
+        let arrivals = &arrivals[..arrivals.len().min(limit.saturating_sub(base))];
         let start = from.saturating_sub(base).min(arrivals.len());
         let mut step = 1;
         let mut lo = start;

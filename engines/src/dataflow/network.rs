@@ -159,6 +159,33 @@ impl<T, L: Link<T>> OutputGate<T, L> {
         }
     }
 
+    /// Appends the `n` records `make(k)` builds (`k` in `0..n`, in order) to channel `ch`, as
+    /// `n` calls of [`OutputGate::push_with`] would (the same buffers shipped at the same
+    /// records), each buffer's share written by one `extend` that reserves once and writes
+    /// each record straight into place.
+    #[inline]
+    pub fn extend_with(&mut self, ch: usize, n: usize, mut make: impl FnMut(usize) -> T) {
+        if self.flush_every_record {
+            for k in 0..n {
+                self.push_with(ch, || make(k));
+            }
+            return;
+        }
+        let mut k = 0;
+        while k < n {
+            let buf = &mut self.pending[ch];
+            if buf.capacity() == 0 {
+                *buf = self.pool.take(self.capacity);
+            }
+            let m = self.capacity.saturating_sub(buf.len()).clamp(1, n - k);
+            buf.extend((k..k + m).map(&mut make));
+            k += m;
+            if buf.len() >= self.capacity {
+                self.flush(ch);
+            }
+        }
+    }
+
     /// True when some buffer holds records not yet shipped.
     pub fn has_pending(&self) -> bool {
         self.pending.iter().any(|b| !b.is_empty())

@@ -34,6 +34,7 @@ mod lsm;
 pub mod partial;
 mod semantics;
 mod session;
+mod run_keys;
 mod store;
 mod table;
 

@@ -32,9 +32,9 @@ mod context;
 mod heap;
 mod lsm;
 pub mod partial;
+mod run_keys;
 mod semantics;
 mod session;
-mod run_keys;
 mod store;
 mod table;
 

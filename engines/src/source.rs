@@ -324,8 +324,13 @@ pub(crate) mod tests {
         for from in 0..5 {
             for now in [0, 5, 40, 45, 80, 1000] {
                 assert_eq!(
-                    log.available_from(0, from, now).max(from),
+                    log.available_from(0, from, now, usize::MAX).max(from),
                     log.available(0, now).max(from)
+                );
+                // Looking no further than a limit past `from` caps the answer there.
+                assert_eq!(
+                    log.available_from(0, from, now, from + 2).max(from),
+                    log.available(0, now).max(from).min(from + 2)
                 );
             }
         }
@@ -347,7 +352,7 @@ pub(crate) mod tests {
         log.set_outages(vec![(35, 75)]);
         assert_eq!(log.available(0, 30), 4);
         assert_eq!(log.available(0, 50), 4, "40 and 50 arrived during the outage");
-        assert_eq!(log.available_from(0, 2, 70), 4);
+        assert_eq!(log.available_from(0, 2, 70, usize::MAX), 4);
         assert_eq!(log.available(0, 75), 8, "back: the backlog is readable at once");
         assert_eq!(log.arrival_at(0, 4), Some(75));
         assert_eq!(log.arrival_at(0, 8), Some(80));

@@ -243,3 +243,50 @@ impl<T, L: Link<T>> OutputGate<T, L> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// A link that keeps what it was handed: (buffer contents) per data message.
+    #[derive(Default)]
+    struct Kept(RefCell<Vec<Vec<u32>>>);
+
+    impl Link<u32> for &Kept {
+        fn send(&self, msg: Message<u32>) {
+            if let Message::Data { items, .. } = msg {
+                self.0.borrow_mut().push(items);
+            }
+        }
+    }
+
+    fn shipped(flush_every_record: bool, fill: impl Fn(&mut OutputGate<u32, &Kept>)) -> Vec<Vec<u32>> {
+        let kept = Kept::default();
+        let mut gate = OutputGate::new(0, vec![&kept], 3, flush_every_record, BufferPool::new());
+        fill(&mut gate);
+        gate.flush_all();
+        kept.0.into_inner()
+    }
+
+    #[test]
+    fn extend_with_ships_the_buffers_push_with_ships() {
+        for every in [false, true] {
+            let one_by_one = shipped(every, |g| {
+                g.push_with(0, || 100);
+                for k in 0..7 {
+                    g.push_with(0, || k);
+                }
+            });
+            let extended = shipped(every, |g| {
+                g.push_with(0, || 100);
+                g.extend_with(0, 7, |k| k as u32);
+            });
+            assert_eq!(extended, one_by_one);
+        }
+        assert_eq!(
+            shipped(false, |g| g.extend_with(0, 7, |k| k as u32)),
+            vec![vec![0, 1, 2], vec![3, 4, 5], vec![6]]
+        );
+    }
+}

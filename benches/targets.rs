@@ -103,11 +103,13 @@ fn on_cores<T: Send>(cores: usize, f: impl FnOnce() -> T + Send) -> T {
 const CORES: [(&str, usize); 2] = [("one_core", 1), ("parallelism_2", 2)];
 
 /// A per-record job at `parallelism` with each task slot's threads on one core: with
-/// parallelism 2, one slot per core.
+/// parallelism 2, one slot per core; eight network buffers per channel, as
+/// `scenarios/throughput.toml` has them.
 fn pinned(parallelism: usize) -> DataflowConfig {
     DataflowConfig {
         parallelism,
         pin_slots: true,
+        buffers_per_channel: 8,
         ..Default::default()
     }
 }

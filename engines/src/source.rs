@@ -197,12 +197,14 @@ impl SourceLog {
 
     /// Like [`SourceLog::available`], for a reader at offset `from`: searches forward from
     /// there (galloping), so a reader that keeps up pays for the few new events, not for the
-    /// whole retained partition.
+    /// whole retained partition. Looks no further than `limit` (the answer is at most `limit`
+    /// when `limit > from`): a reader that takes a chunk at a time over a backlog does not
+    /// gallop through the whole partition (about 45 cache misses per chunk) for every chunk.
     #[inline]
-    pub fn available_from(&self, partition: usize, from: usize, now: Nanos) -> usize {
+    pub fn available_from(&self, partition: usize, from: usize, now: Nanos, limit: usize) -> usize {
         if let Some(live) = &self.live {
             return match self.horizon(now) {
-                Some(now) => live.available_from(partition, from, now, true),
+                Some(now) => live.available_from(partition, from, now, true).min(limit.max(from)),
                 None => from,
             };
         }
@@ -211,6 +213,7 @@ impl SourceLog {
             return from.max(base);
         };
         let arrivals = &self.arrivals[partition];
+        let arrivals = &arrivals[..arrivals.len().min(limit.saturating_sub(base))];
         let start = from.saturating_sub(base).min(arrivals.len());
         let mut step = 1;
         let mut lo = start;
@@ -321,8 +324,13 @@ pub(crate) mod tests {
         for from in 0..5 {
             for now in [0, 5, 40, 45, 80, 1000] {
                 assert_eq!(
-                    log.available_from(0, from, now).max(from),
+                    log.available_from(0, from, now, usize::MAX).max(from),
                     log.available(0, now).max(from)
+                );
+                // Looking no further than a limit past `from` caps the answer there.
+                assert_eq!(
+                    log.available_from(0, from, now, from + 2).max(from),
+                    log.available(0, now).max(from).min(from + 2)
                 );
             }
         }
@@ -344,7 +352,7 @@ pub(crate) mod tests {
         log.set_outages(vec![(35, 75)]);
         assert_eq!(log.available(0, 30), 4);
         assert_eq!(log.available(0, 50), 4, "40 and 50 arrived during the outage");
-        assert_eq!(log.available_from(0, 2, 70), 4);
+        assert_eq!(log.available_from(0, 2, 70, usize::MAX), 4);
         assert_eq!(log.available(0, 75), 8, "back: the backlog is readable at once");
         assert_eq!(log.arrival_at(0, 4), Some(75));
         assert_eq!(log.arrival_at(0, 8), Some(80));

@@ -159,6 +159,33 @@ impl<T, L: Link<T>> OutputGate<T, L> {
         }
     }
 
+    /// Appends the `n` records `make(k)` builds (`k` in `0..n`, in order) to channel `ch`, as
+    /// `n` calls of [`OutputGate::push_with`] would (the same buffers shipped at the same
+    /// records), each buffer's share written by one `extend` that reserves once and writes
+    /// each record straight into place.
+    #[inline]
+    pub fn extend_with(&mut self, ch: usize, n: usize, mut make: impl FnMut(usize) -> T) {
+        if self.flush_every_record {
+            for k in 0..n {
+                self.push_with(ch, || make(k));
+            }
+            return;
+        }
+        let mut k = 0;
+        while k < n {
+            let buf = &mut self.pending[ch];
+            if buf.capacity() == 0 {
+                *buf = self.pool.take(self.capacity);
+            }
+            let m = self.capacity.saturating_sub(buf.len()).clamp(1, n - k);
+            buf.extend((k..k + m).map(&mut make));
+            k += m;
+            if buf.len() >= self.capacity {
+                self.flush(ch);
+            }
+        }
+    }
+
     /// True when some buffer holds records not yet shipped.
     pub fn has_pending(&self) -> bool {
         self.pending.iter().any(|b| !b.is_empty())
@@ -214,5 +241,52 @@ impl<T, L: Link<T>> OutputGate<T, L> {
         for c in &self.channels {
             c.send(Message::End { from: self.from });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// A link that keeps what it was handed: (buffer contents) per data message.
+    #[derive(Default)]
+    struct Kept(RefCell<Vec<Vec<u32>>>);
+
+    impl Link<u32> for &Kept {
+        fn send(&self, msg: Message<u32>) {
+            if let Message::Data { items, .. } = msg {
+                self.0.borrow_mut().push(items);
+            }
+        }
+    }
+
+    fn shipped(flush_every_record: bool, fill: impl Fn(&mut OutputGate<u32, &Kept>)) -> Vec<Vec<u32>> {
+        let kept = Kept::default();
+        let mut gate = OutputGate::new(0, vec![&kept], 3, flush_every_record, BufferPool::new());
+        fill(&mut gate);
+        gate.flush_all();
+        kept.0.into_inner()
+    }
+
+    #[test]
+    fn extend_with_ships_the_buffers_push_with_ships() {
+        for every in [false, true] {
+            let one_by_one = shipped(every, |g| {
+                g.push_with(0, || 100);
+                for k in 0..7 {
+                    g.push_with(0, || k);
+                }
+            });
+            let extended = shipped(every, |g| {
+                g.push_with(0, || 100);
+                g.extend_with(0, 7, |k| k as u32);
+            });
+            assert_eq!(extended, one_by_one);
+        }
+        assert_eq!(
+            shipped(false, |g| g.extend_with(0, 7, |k| k as u32)),
+            vec![vec![0, 1, 2], vec![3, 4, 5], vec![6]]
+        );
     }
 }

@@ -87,6 +87,40 @@ impl<L: Link<Row>> RowOutput<L> {
         }
     }
 
+    /// Emits the rows of `chunk`'s events `selected` picked, joined to their campaigns, in
+    /// order: to a single channel, a buffer's share at a time ([`OutputGate::extend_with`]);
+    /// otherwise row by row.
+    #[inline]
+    fn emit_selected(&mut self, chunk: &[Event], selected: &ChunkChain, lineage: Lineage, now: Nanos) {
+        let (rows, campaigns) = (selected.rows(), selected.campaigns());
+        let make = |k: usize| {
+            let event = &chunk[rows[k] as usize];
+            Row {
+                event: *event,
+                campaign: campaigns[k],
+                lineage: Lineage {
+                    arrival: event.arrival,
+                    ..lineage
+                },
+            }
+        };
+        match self {
+            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) if gate.fan_out() == 1 => {
+                gate.extend_with(0, rows.len(), make);
+            }
+            _ => {
+                for (&r, &campaign) in rows.iter().zip(campaigns) {
+                    let event = &chunk[r as usize];
+                    let lineage = Lineage {
+                        arrival: event.arrival,
+                        ..lineage
+                    };
+                    self.emit_joined(event, campaign, lineage, now);
+                }
+            }
+        }
+    }
+
     fn gate(&mut self) -> Option<&mut OutputGate<Row, L>> {
         match self {
             RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => Some(gate),
@@ -173,7 +207,8 @@ impl<L: Link<Row>> SourceTask<L> {
         for i in 0..self.partitions.len() {
             let p = self.partitions[i];
             let from = self.offsets[i];
-            let available = source.available_from(p, from, now);
+            // Two chunks are the most one step reads (this one and the one read ahead).
+            let available = source.available_from(p, from, now, from + 2 * READ_CHUNK + 1);
             let to = available.min(from + READ_CHUNK);
             // With the chain run a pass at a time, the next chunk is read with this one, so
             // the first pass touches its events early.
@@ -198,14 +233,7 @@ impl<L: Link<Row>> SourceTask<L> {
             match columns {
                 Some(columns) => {
                     self.selected.select(&columns, chunk, ahead);
-                    for (&r, &campaign) in self.selected.rows().iter().zip(self.selected.campaigns()) {
-                        let event = &chunk[r as usize];
-                        let lineage = Lineage {
-                            arrival: event.arrival,
-                            ..lineage
-                        };
-                        self.out.emit_joined(event, campaign, lineage, now);
-                    }
+                    self.out.emit_selected(chunk, &self.selected, lineage, now);
                 }
                 None => {
                     for e in chunk {

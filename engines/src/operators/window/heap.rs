@@ -16,6 +16,7 @@ use std::path::Path;
 use super::codec::{WindowEntry, WindowState};
 use super::context::{Contribution, RowRun, SessionRecord, WindowContext, WindowUpdate};
 use super::lsm::{temp_dir, LsmWindows};
+use super::run_keys::{Lookup, RunKeys};
 use super::semantics::{result, EmitPolicy, Rules};
 use super::session::HeapSessions;
 use super::store::{Fate, StateBackendKind, WindowStore};
@@ -36,6 +37,8 @@ pub(super) struct HeapWindows {
     order: Vec<u32>,
     /// Tables' fire and cleanup points the watermark passed: (point, is cleanup, start) (reused).
     due: Vec<(EventTime, bool, EventTime)>,
+    /// The small keys of the run being added (scratch for `add_rows`, not state).
+    run_keys: RunKeys,
 }
 
 impl HeapWindows {
@@ -166,7 +169,11 @@ impl WindowStore for HeapWindows {
         }
     }
 
-    /// The run's table found once; then a slot lookup and an in-place add per row.
+    /// The run's table found once; then per row an in-place add, the slot of a small key
+    /// found through the run's entries (the index probed once per key and run), a large key's
+    /// by probing; a small key's lineage is written once, from the run's latest row
+    /// (`run_keys.rs`). The bookkeeping (`note_update`) happens at a key's first row in the
+    /// run, so the changed set and dirty list see the keys in the same order as row by row.
     #[inline]
     fn add_rows(
         &mut self,
@@ -177,12 +184,37 @@ impl WindowStore for HeapWindows {
     ) {
         let at = self.table_at(run.start, run.end, cx.rules.func, false);
         let table = &mut self.tables[at];
-        for row in run.rows {
+        let keys = &mut self.run_keys;
+        keys.begin();
+        let mut seen = 0;
+        for (at, row) in run.rows.iter().enumerate() {
             let (key, value) = fields(row);
-            let (slot, _) = table.slot(key);
-            let was_dirty = table.is_dirty(slot);
-            table.add(slot, value, row.lineage);
-            cx.note_update(key, run.start, was_dirty);
+            let arrival = row.lineage.arrival;
+            match keys.lookup(key) {
+                Lookup::Seen(e) => {
+                    table.add_value(e.slot, value);
+                    e.offer(at as u32, arrival);
+                    seen += 1;
+                }
+                Lookup::First(i) => {
+                    let (slot, _) = table.slot(key);
+                    let was_dirty = table.is_dirty(slot);
+                    table.add_value(slot, value);
+                    keys.first(i, slot, at as u32, arrival);
+                    cx.note_update(key, run.start, was_dirty);
+                }
+                Lookup::Large => {
+                    let (slot, _) = table.slot(key);
+                    let was_dirty = table.is_dirty(slot);
+                    table.add(slot, value, row.lineage);
+                    cx.note_update(key, run.start, was_dirty);
+                }
+            }
+        }
+        // A key's later rows in the run change neither the changed set nor the dirty list.
+        cx.counters.rows_updated += seen;
+        for e in keys.met() {
+            table.offer_lineage(e.slot, run.rows[e.latest as usize].lineage);
         }
     }
 

@@ -32,6 +32,7 @@ mod context;
 mod heap;
 mod lsm;
 pub mod partial;
+mod run_keys;
 mod semantics;
 mod session;
 mod store;

@@ -266,14 +266,28 @@ impl WindowTable {
     /// load and store), marking it changed.
     #[inline]
     pub fn add(&mut self, slot: u32, value: i64, lineage: Lineage) {
+        self.add_value(slot, value);
+        self.offer_lineage(slot, lineage);
+    }
+
+    /// Adds one row's value to window `slot` in place, marking it changed; its lineage is
+    /// offered separately ([`WindowTable::offer_lineage`]). Always inlined: it is a window
+    /// run's per-row work (`add_rows`), and as a call it was a fifth of the window thread's.
+    #[inline(always)]
+    pub fn add_value(&mut self, slot: u32, value: i64) {
         let i = slot as usize;
         let mut unused = 0;
         let running = self.values.get_mut(i).unwrap_or(&mut unused);
         add_to_parts(self.func, &mut self.counts[i], running, self.distinct.get_mut(i), value);
+        self.flags[i] |= DIRTY;
+    }
+
+    /// Keeps `lineage` as window `slot`'s latest if it arrived no earlier than the one kept.
+    #[inline]
+    pub fn offer_lineage(&mut self, slot: u32, lineage: Lineage) {
         if lineage.arrival >= self.latest_arrival(slot) {
             self.set_lineage(slot, lineage);
         }
-        self.flags[i] |= DIRTY;
     }
 
     /// Whether window `slot` has fired.

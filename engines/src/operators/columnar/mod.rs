@@ -38,12 +38,14 @@
 //! `convert` or a stream–stream join's inputs, and session windows, stay row at a time.
 
 pub mod chain;
+pub mod columns;
 pub mod partial;
 pub mod probe;
 pub mod scan;
 pub mod selection;
 
 pub use chain::ChunkChain;
+pub use columns::{ChunkColumns, EventColumns, HeldColumns};
 pub use scan::{ColumnarScan, ScanOutput};
 
 /// Rows per chunk: a chunk's events (64 bytes each) stay in the L2 cache between the passes,

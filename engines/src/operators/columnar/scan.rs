@@ -14,6 +14,7 @@
 
 use crate::event::Event;
 use crate::operators::columnar::chain::ChunkChain;
+use crate::operators::columnar::columns::{ChunkColumns, EventColumns};
 use crate::operators::columnar::partial::ColumnarPartials;
 use crate::operators::columnar::CHUNK;
 use crate::operators::stateless::{ChainColumns, StatelessChain};
@@ -26,6 +27,15 @@ use crate::time::EventTime;
 /// One map task's scan of its events.
 #[derive(Debug)]
 pub struct ColumnarScan<'a> {
+    passes: Passes<'a>,
+    /// The scanned fields of the chunk, copied out of its events when the log holds no
+    /// columns ([`ColumnarScan::scan`]).
+    copied: ChunkColumns,
+}
+
+/// The passes over a chunk, and what they fold into.
+#[derive(Debug)]
+struct Passes<'a> {
     chain: ChainColumns<'a>,
     key_field: Field,
     value_field: Option<Field>,
@@ -68,52 +78,58 @@ impl<'a> ColumnarScan<'a> {
     /// ([`StatelessChain::columns`], session windows).
     pub fn new(chain: &'a StatelessChain, op: &'a WindowedAggregation, watermark: EventTime) -> Option<Self> {
         Some(Self {
-            chain: chain.columns()?,
-            key_field: op.key_field(),
-            value_field: op.value_field(),
-            partials: ColumnarPartials::new(op, watermark)?,
-            selected: ChunkChain::default(),
-            keys: Box::new([0; CHUNK]),
-            values: Box::new([0; CHUNK]),
-            times: EventTimes {
-                min: EventTime::MAX,
-                max: EventTime::MIN,
-                sum: 0,
-                count: 0,
+            passes: Passes {
+                chain: chain.columns()?,
+                key_field: op.key_field(),
+                value_field: op.value_field(),
+                partials: ColumnarPartials::new(op, watermark)?,
+                selected: ChunkChain::default(),
+                keys: Box::new([0; CHUNK]),
+                values: Box::new([0; CHUNK]),
+                times: EventTimes {
+                    min: EventTime::MAX,
+                    max: EventTime::MIN,
+                    sum: 0,
+                    count: 0,
+                },
             },
+            copied: ChunkColumns::default(),
         })
     }
 
-    /// Scans `events` (the next events of the task's partition, in offset order).
+    /// Scans `events` (the next events of the task's partition, in offset order), copying each
+    /// chunk's scanned fields out of its events.
     pub fn scan(&mut self, events: &[Event]) {
         let mut chunks = events.chunks(CHUNK).peekable();
         while let Some(chunk) = chunks.next() {
+            // The next chunk is read early, so its cache lines are on their way while this
+            // chunk's passes run.
             let ahead = chunks.peek().copied().unwrap_or_default();
-            self.chunk(chunk, ahead);
+            let cols = self.copied.fill(chunk, ahead);
+            self.passes.chunk(chunk, &cols);
         }
     }
 
-    /// The passes over one chunk; `ahead` is the next one, read early so its cache lines are
-    /// on their way while this chunk is worked on.
-    #[inline]
-    fn chunk(&mut self, events: &[Event], ahead: &[Event]) {
-        self.times.add(events);
-        self.selected.select(&self.chain, events, ahead);
-        let (rows, campaigns, n) = (self.selected.rows(), self.selected.campaigns(), self.selected.len());
-        column(events, rows, campaigns, self.key_field, &mut self.keys[..n]);
-        let values = self.value_field.map(|f| {
-            column(events, rows, campaigns, f, &mut self.values[..n]);
-            &self.values[..n]
-        });
-        self.partials.add_chunk(events, rows, &self.keys[..n], values);
+    /// Scans `events` whose scanned fields are the columns `cols` (held by the source log,
+    /// entry for entry): the events themselves are read only by a pass that needs another
+    /// field.
+    pub fn scan_columns(&mut self, events: &[Event], cols: &EventColumns<'_>) {
+        assert_eq!(events.len(), cols.len(), "columns stand beside their events");
+        let mut from = 0;
+        while from < events.len() {
+            let to = (from + CHUNK).min(events.len());
+            self.passes.chunk(&events[from..to], &cols.range(from, to));
+            from = to;
+        }
     }
 
     /// The scan's partials by shuffle partition (of `shuffle`), each with `lineage` at its
     /// latest arrival, its late rows and event-time statistics.
     pub fn finish(self, shuffle: usize, lineage: Lineage) -> ScanOutput {
-        let (partials, late_rows) = self.partials.finish(shuffle, lineage);
-        let t = self.times;
-        std::hint::black_box(self.selected.touched());
+        let passes = self.passes;
+        let (partials, late_rows) = passes.partials.finish(shuffle, lineage);
+        let t = passes.times;
+        std::hint::black_box(self.copied.touched());
         ScanOutput {
             partials,
             late_rows,
@@ -125,19 +141,42 @@ impl<'a> ColumnarScan<'a> {
     }
 }
 
-impl EventTimes {
-    /// Folds in the event times of `events` (one pass over the column).
+impl Passes<'_> {
+    /// The passes over one chunk: `events` (at most [`CHUNK`]) and their scanned fields `cols`.
     #[inline]
-    fn add(&mut self, events: &[Event]) {
-        let (mut min, mut max, mut sum) = (self.min, self.max, 0i128);
-        for e in events {
-            min = min.min(e.event_time);
-            max = max.max(e.event_time);
-            sum += e.event_time as i128;
+    fn chunk(&mut self, events: &[Event], cols: &EventColumns<'_>) {
+        self.times.add(cols.event_times);
+        self.selected.select_columns(&self.chain, events, cols);
+        let (rows, campaigns, n) = (self.selected.rows(), self.selected.campaigns(), self.selected.len());
+        column(events, rows, campaigns, self.key_field, &mut self.keys[..n]);
+        let values = self.value_field.map(|f| {
+            column(events, rows, campaigns, f, &mut self.values[..n]);
+            &self.values[..n]
+        });
+        self.partials.add_chunk(cols, rows, &self.keys[..n], values);
+    }
+}
+
+impl EventTimes {
+    /// Folds in the event times of a chunk (one pass over the column). The sum is added in 64
+    /// bits when that is exact (at most [`CHUNK`] times, each of magnitude below 2^52: the sum
+    /// stays below 2^62), else in 128.
+    #[inline]
+    fn add(&mut self, times: &[EventTime]) {
+        let (mut min, mut max) = (EventTime::MAX, EventTime::MIN);
+        for &t in times {
+            min = min.min(t);
+            max = max.max(t);
         }
-        (self.min, self.max) = (min, max);
+        const BOUND: EventTime = 1 << 52;
+        let sum = if times.len() <= CHUNK && min > -BOUND && max < BOUND {
+            times.iter().fold(0i64, |s, &t| s + t) as i128
+        } else {
+            times.iter().map(|&t| t as i128).sum()
+        };
+        (self.min, self.max) = (self.min.min(min), self.max.max(max));
         self.sum += sum;
-        self.count += events.len() as u64;
+        self.count += times.len() as u64;
     }
 }
 
@@ -164,6 +203,7 @@ mod tests {
     use super::*;
     use crate::dimension::CampaignTable;
     use crate::event::EventKind;
+    use crate::operators::columnar::HeldColumns;
     use crate::operators::window::partial::PartialAggregator;
     use crate::operators::window::{EmitPolicy, TimeSemantics};
     use crate::pipeline::{AggFunc, Aggregation, PipelineSpec, Predicate, WindowSpec};
@@ -228,12 +268,25 @@ mod tests {
             handoff: 12,
             recv: 11,
         };
+        let (partials, late) = row_path(&chain, &op, watermark, &events, lineage);
+        // Copied out of the events a chunk at a time, then from columns held beside them.
         let mut scan = ColumnarScan::new(&chain, &op, watermark).unwrap();
         // Two calls, as a task over two slices would make.
         scan.scan(&events[..1_500]);
         scan.scan(&events[1_500..]);
-        let out = scan.finish(3, lineage);
-        let (partials, late) = row_path(&chain, &op, watermark, &events, lineage);
+        let copied = scan.finish(3, lineage);
+        let held = HeldColumns::of(&events);
+        let arrivals: Vec<_> = events.iter().map(|e| e.arrival).collect();
+        let mut scan = ColumnarScan::new(&chain, &op, watermark).unwrap();
+        scan.scan_columns(&events[..1_500], &held.range(0, 1_500, &arrivals));
+        scan.scan_columns(&events[1_500..], &held.range(1_500, events.len(), &arrivals));
+        let from_columns = scan.finish(3, lineage);
+        for out in [copied, from_columns] {
+            check_output(&out, &partials, late, &events);
+        }
+    }
+
+    fn check_output(out: &ScanOutput, partials: &[Vec<Partial>], late: u64, events: &[Event]) {
         assert_eq!(out.partials, partials);
         assert_eq!(out.late_rows, late);
         assert!(partials.iter().map(Vec::len).sum::<usize>() > 0);
@@ -291,6 +344,21 @@ mod tests {
             check(pipeline(key, sliding, function, field), 1_010_000);
             check(pipeline(key, TUMBLING, function, field), EventTime::MIN);
         }
+    }
+
+    #[test]
+    fn event_time_sums_are_exact_past_64_bits() {
+        let mut t = EventTimes {
+            min: EventTime::MAX,
+            max: EventTime::MIN,
+            sum: 0,
+            count: 0,
+        };
+        let big = [EventTime::MAX, EventTime::MAX - 1, 3];
+        t.add(&big);
+        t.add(&[-5, 7]);
+        let want: i128 = big.iter().chain(&[-5, 7]).map(|&x| x as i128).sum();
+        assert_eq!((t.sum, t.min, t.max, t.count), (want, -5, EventTime::MAX, 5));
     }
 
     #[test]

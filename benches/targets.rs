@@ -168,7 +168,9 @@ fn stateless(c: &mut Criterion) {
     for &seq in &reference::evaluate(&pipeline, &table, &events).rows {
         expected.add(seq);
     }
-    let log = SourceLog::from_events(partitions, events.iter().map(|e| Event { arrival: 0, ..*e }));
+    let mut log = SourceLog::from_events(partitions, events.iter().map(|e| Event { arrival: 0, ..*e }));
+    // As `streamlab run` holds a backlog (`Workload::full_log`): the scanned fields as columns.
+    log.hold_scan_columns();
     drop(events);
     let mb = |workers: usize| MicroBatchConfig {
         trigger: Trigger::AvailableNow {

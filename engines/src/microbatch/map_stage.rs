@@ -20,7 +20,7 @@ use crate::event::Event;
 use crate::microbatch::batch::BatchContext;
 use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::run_state::RunState;
-use crate::operators::columnar::{ColumnarScan, EventColumns};
+use crate::operators::columnar::{ColumnarScan, ColumnarSelect, EventColumns};
 use crate::operators::fxhash::partition_of;
 use crate::operators::graph::ExchangeKey;
 use crate::operators::stateless::StatelessChain;
@@ -93,7 +93,10 @@ impl MapTask<'_> {
         };
         let stateful = shuffle > 0;
         if !stateful {
-            self.select(events, &mut out);
+            match (columns, ColumnarSelect::new(self.chain)) {
+                (Some(columns), Some(select)) => self.select_columns(select, events, columns, &mut out),
+                _ => self.select(events, &mut out),
+            }
             return out;
         }
         if self.exchange.is_none() {
@@ -195,6 +198,30 @@ impl MapTask<'_> {
         }
         out.sum_et = sum;
         out.count = events.len() as u64;
+        out.work = self.work(events.len(), out);
+    }
+
+    /// [`MapTask::select`] a column at a time, over the scanned fields the source log holds
+    /// (`operators/columnar/selected.rs`): the same selection and statistics, reading 13 bytes
+    /// per event rather than 64.
+    fn select_columns(
+        &self,
+        mut select: ColumnarSelect<'_>,
+        events: &[Event],
+        columns: &EventColumns<'_>,
+        out: &mut MapOutput,
+    ) {
+        out.selected = self.buffers.take();
+        out.selected.reserve(events.len());
+        select.select(events, columns, |offset, campaign| {
+            out.selected.push(Selected { offset, campaign });
+        });
+        let t = select.times();
+        if t.count > 0 {
+            (out.min_et, out.max_et) = (Some(t.min), Some(t.max));
+        }
+        out.sum_et = t.sum;
+        out.count = t.count;
         out.work = self.work(events.len(), out);
     }
 

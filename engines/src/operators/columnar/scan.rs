@@ -48,11 +48,26 @@ struct Passes<'a> {
 
 /// The event-time statistics of every event scanned (selected or not).
 #[derive(Clone, Copy, Debug)]
-struct EventTimes {
-    min: EventTime,
-    max: EventTime,
-    sum: i128,
-    count: u64,
+pub struct EventTimes {
+    /// The earliest event time (`EventTime::MAX` before any).
+    pub min: EventTime,
+    /// The latest event time (`EventTime::MIN` before any).
+    pub max: EventTime,
+    /// The sum of the event times.
+    pub sum: i128,
+    /// Events folded in.
+    pub count: u64,
+}
+
+impl Default for EventTimes {
+    fn default() -> Self {
+        Self {
+            min: EventTime::MAX,
+            max: EventTime::MIN,
+            sum: 0,
+            count: 0,
+        }
+    }
 }
 
 /// What a scan produced.
@@ -86,12 +101,7 @@ impl<'a> ColumnarScan<'a> {
                 selected: ChunkChain::default(),
                 keys: Box::new([0; CHUNK]),
                 values: Box::new([0; CHUNK]),
-                times: EventTimes {
-                    min: EventTime::MAX,
-                    max: EventTime::MIN,
-                    sum: 0,
-                    count: 0,
-                },
+                times: EventTimes::default(),
             },
             copied: ChunkColumns::default(),
         })
@@ -162,7 +172,7 @@ impl EventTimes {
     /// bits when that is exact (at most [`CHUNK`] times, each of magnitude below 2^52: the sum
     /// stays below 2^62), else in 128.
     #[inline]
-    fn add(&mut self, times: &[EventTime]) {
+    pub fn add(&mut self, times: &[EventTime]) {
         let (mut min, mut max) = (EventTime::MAX, EventTime::MIN);
         for &t in times {
             min = min.min(t);
@@ -348,12 +358,7 @@ mod tests {
 
     #[test]
     fn event_time_sums_are_exact_past_64_bits() {
-        let mut t = EventTimes {
-            min: EventTime::MAX,
-            max: EventTime::MIN,
-            sum: 0,
-            count: 0,
-        };
+        let mut t = EventTimes::default();
         let big = [EventTime::MAX, EventTime::MAX - 1, 3];
         t.add(&big);
         t.add(&[-5, 7]);

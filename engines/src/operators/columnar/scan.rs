@@ -180,7 +180,7 @@ impl EventTimes {
         }
         const BOUND: EventTime = 1 << 52;
         let sum = if times.len() <= CHUNK && min > -BOUND && max < BOUND {
-            times.iter().fold(0i64, |s, &t| s + t) as i128
+            times.iter().sum::<i64>() as i128
         } else {
             times.iter().map(|&t| t as i128).sum()
         };

@@ -208,7 +208,7 @@ fn column(events: &[Event], rows: &[u32], campaigns: &[u32], f: Field, out: &mut
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! Column at a time against row at a time, over a few thousand seeded events (fast).
     use super::*;
     use crate::dimension::CampaignTable;
@@ -219,7 +219,8 @@ mod tests {
     use crate::pipeline::{AggFunc, Aggregation, PipelineSpec, Predicate, WindowSpec};
     use crate::time::Span;
 
-    fn events(n: usize) -> Vec<Event> {
+    /// `n` seeded clickstream events of every kind, mostly increasing in event time.
+    pub(crate) fn events(n: usize) -> Vec<Event> {
         // A small LCG: deterministic, no dependency.
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
@@ -366,20 +367,25 @@ mod tests {
         assert_eq!((t.sum, t.min, t.max, t.count), (want, -5, EventTime::MAX, 5));
     }
 
+    /// The predicate `page >= n`.
+    pub(crate) fn page_at_least(n: i64) -> Predicate {
+        Predicate {
+            field: Field::Page,
+            equals: None,
+            not_equals: None,
+            one_of: None,
+            at_least: Some(n),
+            below: None,
+            modulo: None,
+        }
+    }
+
     #[test]
     fn predicates_and_no_join_equal_the_row_path() {
         let mut p = pipeline(Field::Ad, TUMBLING, AggFunc::Count, None);
         p.lookup_join = false;
         p.filter_kinds = None;
-        p.predicates = vec![Predicate {
-            field: Field::Page,
-            equals: None,
-            not_equals: None,
-            one_of: None,
-            at_least: Some(10),
-            below: None,
-            modulo: None,
-        }];
+        p.predicates = vec![page_at_least(10)];
         check(p, EventTime::MIN);
     }
 }

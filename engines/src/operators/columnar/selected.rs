@@ -66,46 +66,24 @@ mod tests {
     use super::*;
     use crate::dimension::CampaignTable;
     use crate::event::EventKind;
+    use crate::operators::columnar::scan::tests::{events, page_at_least};
     use crate::operators::columnar::HeldColumns;
-    use crate::pipeline::{Field, PipelineSpec, Predicate};
+    use crate::pipeline::PipelineSpec;
 
     #[test]
     fn selects_what_the_row_at_a_time_chain_selects() {
-        let events: Vec<Event> = (0..3 * CHUNK as u64 + 5)
-            .map(|i| Event {
-                seq: i,
-                event_time: (i as i64 * 37) % 1_000 - 300,
-                arrival: i,
-                partition: 0,
-                user: (i * 7 % 13) as u32,
-                session: i,
-                page: (i % 50) as u32,
-                ad: (i * 11 % 1_100) as u32,
-                kind: EventKind::CLICKSTREAM[(i * 5 % 4) as usize],
-                dwell_ms: 0,
-                price_cents: 0,
-            })
-            .collect();
+        let events = events(3 * CHUNK + 5);
         let held = HeldColumns::of(&events);
         let arrivals: Vec<_> = events.iter().map(|e| e.arrival).collect();
         let cols = held.range(0, events.len(), &arrivals);
         let table = CampaignTable::new((0..1_000).map(|ad| ad / 10).collect());
-        let page_at_least_10 = Predicate {
-            field: Field::Page,
-            equals: None,
-            not_equals: None,
-            one_of: None,
-            at_least: Some(10),
-            below: None,
-            modulo: None,
-        };
         for (kinds, join, predicates) in [
             (Some(vec![EventKind::View]), true, vec![]),
             (None, false, vec![]),
             (
                 Some(vec![EventKind::View, EventKind::Purchase]),
                 true,
-                vec![page_at_least_10],
+                vec![page_at_least(10)],
             ),
         ] {
             let pipeline = PipelineSpec {

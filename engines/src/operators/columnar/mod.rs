@@ -31,8 +31,8 @@
 //!   statistics the next watermark is computed from;
 //! * [`selected`] — a stateless query's map task over the columns: which events reach the
 //!   sink;
-//! * [`columns`] — the scanned fields (kind, ad, event time, arrival) as columns: held by the
-//!   source log beside its events, or copied out of a chunk of them.
+//! * [`columns`] — the scanned fields (kind, ad, event time, arrival) as columns, held by the
+//!   source log beside its events (a log without them is scanned from its events in place).
 //!
 //! Invariants: the columnar path computes exactly what the row path does — the same selected
 //! rows, the same partials (key, window, aggregate, the lineage of the latest-arriving row) in
@@ -50,7 +50,7 @@ pub mod selected;
 pub mod selection;
 
 pub use chain::ChunkChain;
-pub use columns::{ChunkColumns, EventColumns, HeldColumns};
+pub use columns::{EventColumns, HeldColumns};
 pub use scan::{ColumnarScan, EventTimes, ScanOutput};
 pub use selected::ColumnarSelect;
 

@@ -14,7 +14,7 @@
 
 use crate::event::Event;
 use crate::operators::columnar::chain::ChunkChain;
-use crate::operators::columnar::columns::{ChunkColumns, EventColumns};
+use crate::operators::columnar::columns::EventColumns;
 use crate::operators::columnar::partial::ColumnarPartials;
 use crate::operators::columnar::CHUNK;
 use crate::operators::stateless::{ChainColumns, StatelessChain};
@@ -28,9 +28,6 @@ use crate::time::EventTime;
 #[derive(Debug)]
 pub struct ColumnarScan<'a> {
     passes: Passes<'a>,
-    /// The scanned fields of the chunk, copied out of its events when the log holds no
-    /// columns ([`ColumnarScan::scan`]).
-    copied: ChunkColumns,
 }
 
 /// The passes over a chunk, and what they fold into.
@@ -103,20 +100,18 @@ impl<'a> ColumnarScan<'a> {
                 values: Box::new([0; CHUNK]),
                 times: EventTimes::default(),
             },
-            copied: ChunkColumns::default(),
         })
     }
 
-    /// Scans `events` (the next events of the task's partition, in offset order), copying each
-    /// chunk's scanned fields out of its events.
+    /// Scans `events` (the next events of the task's partition, in offset order), reading
+    /// the scanned fields from the events in place (a log that holds no columns).
     pub fn scan(&mut self, events: &[Event]) {
         let mut chunks = events.chunks(CHUNK).peekable();
         while let Some(chunk) = chunks.next() {
             // The next chunk is read early, so its cache lines are on their way while this
             // chunk's passes run.
             let ahead = chunks.peek().copied().unwrap_or_default();
-            let cols = self.copied.fill(chunk, ahead);
-            self.passes.chunk(chunk, &cols);
+            self.passes.chunk_events(chunk, ahead);
         }
     }
 
@@ -139,7 +134,7 @@ impl<'a> ColumnarScan<'a> {
         let passes = self.passes;
         let (partials, late_rows) = passes.partials.finish(shuffle, lineage);
         let t = passes.times;
-        std::hint::black_box(self.copied.touched());
+        std::hint::black_box(passes.selected.touched());
         ScanOutput {
             partials,
             late_rows,
@@ -157,17 +152,51 @@ impl Passes<'_> {
     fn chunk(&mut self, events: &[Event], cols: &EventColumns<'_>) {
         self.times.add(cols.event_times);
         self.selected.select_columns(&self.chain, events, cols);
+        let n = self.key_values(events);
+        let values = self.value_field.map(|_| &self.values[..n]);
+        let rows = self.selected.rows();
+        self.partials.add_chunk(cols, rows, &self.keys[..n], values);
+    }
+
+    /// The passes over one chunk of `events` (at most [`CHUNK`]) read in place; `ahead` is the
+    /// next chunk, read early so its cache lines are on their way.
+    #[inline]
+    fn chunk_events(&mut self, events: &[Event], ahead: &[Event]) {
+        self.times.add_events(events);
+        self.selected.select(&self.chain, events, ahead);
+        let n = self.key_values(events);
+        let values = self.value_field.map(|_| &self.values[..n]);
+        let rows = self.selected.rows();
+        self.partials.add_events(events, rows, &self.keys[..n], values);
+    }
+
+    /// Writes the key (and value) column of the selected rows: how many.
+    #[inline]
+    fn key_values(&mut self, events: &[Event]) -> usize {
         let (rows, campaigns, n) = (self.selected.rows(), self.selected.campaigns(), self.selected.len());
         column(events, rows, campaigns, self.key_field, &mut self.keys[..n]);
-        let values = self.value_field.map(|f| {
+        if let Some(f) = self.value_field {
             column(events, rows, campaigns, f, &mut self.values[..n]);
-            &self.values[..n]
-        });
-        self.partials.add_chunk(cols, rows, &self.keys[..n], values);
+        }
+        n
     }
 }
 
 impl EventTimes {
+    /// Folds in the event times of `events`, read in place.
+    #[inline]
+    pub fn add_events(&mut self, events: &[Event]) {
+        let (mut min, mut max, mut sum) = (self.min, self.max, 0i128);
+        for e in events {
+            min = min.min(e.event_time);
+            max = max.max(e.event_time);
+            sum += e.event_time as i128;
+        }
+        (self.min, self.max) = (min, max);
+        self.sum += sum;
+        self.count += events.len() as u64;
+    }
+
     /// Folds in the event times of a chunk (one pass over the column). The sum is added in 64
     /// bits when that is exact (at most [`CHUNK`] times, each of magnitude below 2^52: the sum
     /// stays below 2^62), else in 128.
@@ -280,19 +309,19 @@ pub(crate) mod tests {
             recv: 11,
         };
         let (partials, late) = row_path(&chain, &op, watermark, &events, lineage);
-        // Copied out of the events a chunk at a time, then from columns held beside them.
+        // Read from the events in place, then from columns held beside them.
         let mut scan = ColumnarScan::new(&chain, &op, watermark).unwrap();
         // Two calls, as a task over two slices would make.
         scan.scan(&events[..1_500]);
         scan.scan(&events[1_500..]);
-        let copied = scan.finish(3, lineage);
+        let in_place = scan.finish(3, lineage);
         let held = HeldColumns::of(&events);
         let arrivals: Vec<_> = events.iter().map(|e| e.arrival).collect();
         let mut scan = ColumnarScan::new(&chain, &op, watermark).unwrap();
         scan.scan_columns(&events[..1_500], &held.range(0, 1_500, &arrivals));
         scan.scan_columns(&events[1_500..], &held.range(1_500, events.len(), &arrivals));
         let from_columns = scan.finish(3, lineage);
-        for out in [copied, from_columns] {
+        for out in [in_place, from_columns] {
             check_output(&out, &partials, late, &events);
         }
     }

@@ -170,7 +170,9 @@ fn stateless(c: &mut Criterion) {
     for &seq in &reference::evaluate(&pipeline, &table, &events).rows {
         expected.add(seq);
     }
-    let log = SourceLog::from_events(partitions, events.iter().map(|e| Event { arrival: 0, ..*e }));
+    let mut log = SourceLog::from_events(partitions, events.iter().map(|e| Event { arrival: 0, ..*e }));
+    // As `streamlab run` holds a backlog (`Workload::full_log`): the scanned fields as columns.
+    log.hold_scan_columns();
     drop(events);
     let mb = |workers: usize| MicroBatchConfig {
         trigger: Trigger::AvailableNow {
@@ -243,7 +245,9 @@ fn ysb(c: &mut Criterion) {
     let partitions = cfg.partitions as usize;
     let pipeline = ysb_pipeline();
     let expected = reference::evaluate(&pipeline, &table, &events).windows;
-    let log = SourceLog::from_events(partitions, events.iter().map(|e| Event { arrival: 0, ..*e }));
+    let mut log = SourceLog::from_events(partitions, events.iter().map(|e| Event { arrival: 0, ..*e }));
+    // As `streamlab run` holds a backlog (`Workload::full_log`): the scanned fields as columns.
+    log.hold_scan_columns();
     drop(events);
     // Every window delivered is the reference's, and each has its latency.
     let check = |run: &EngineRun| {

@@ -19,11 +19,17 @@
 //! new events; searching the 64-byte events for it touched a new cache line per probe, each a
 //! miss (the log is far larger than the cache), and that search was a fifth of the per-record
 //! simulator's time. The column holds eight arrivals per cache line and streams.
+//!
+//! A log in memory may also hold the other fields a columnar map task scans — the kind, the ad,
+//! the event time — as columns ([`SourceLog::hold_scan_columns`], [`SourceLog::scan_columns`]):
+//! 13 bytes more per event, so a scan streams 21 bytes per event instead of 64. Opt-in: only a
+//! log read whole (a backlog, a trace) holds them; a live source and a simulated segment do not.
 
 use std::sync::Arc;
 
 use crate::event::Event;
 use crate::live_source::LiveSource;
+use crate::operators::columnar::{EventColumns, HeldColumns};
 use crate::time::Nanos;
 
 /// Events `from..to` of a partition, as [`SourceLog::read`] hands them out: a slice of a log
@@ -61,6 +67,8 @@ pub struct SourceLog {
     arrivals: Vec<Vec<Nanos>>,
     /// Offset of the first retained event of each partition.
     base: Vec<usize>,
+    /// The scanned fields of each retained event, if the log holds them (see the module docs).
+    scanned: Option<Vec<HeldColumns>>,
     /// Periods `[from, to)` the source system is down: events that arrive meanwhile become
     /// readable when it is back.
     outages: Vec<(Nanos, Nanos)>,
@@ -80,6 +88,7 @@ impl SourceLog {
             partitions: vec![Vec::new(); partitions.max(1)],
             arrivals: vec![Vec::new(); partitions.max(1)],
             base: vec![0; partitions.max(1)],
+            scanned: None,
             outages: Vec::new(),
             live: None,
         };
@@ -94,6 +103,7 @@ impl SourceLog {
             partitions: Vec::new(),
             arrivals: Vec::new(),
             base: Vec::new(),
+            scanned: None,
             outages: Vec::new(),
             live: Some(source),
         }
@@ -118,6 +128,9 @@ impl SourceLog {
                 "events of partition {p} are not in arrival order"
             );
             arrivals.push(e.arrival);
+            if let Some(scanned) = &mut self.scanned {
+                scanned[p].push(&e);
+            }
             self.partitions[p].push(e);
         }
     }
@@ -125,18 +138,43 @@ impl SourceLog {
     /// Drops, in each partition `p`, the events before offset `offsets[p]` (every reader is
     /// past them). Offsets of the remaining events do not change.
     pub fn release_before(&mut self, offsets: &[usize]) {
-        for (((events, arrivals), base), &o) in self
-            .partitions
-            .iter_mut()
-            .zip(self.arrivals.iter_mut())
-            .zip(self.base.iter_mut())
-            .zip(offsets)
-        {
-            let n = o.saturating_sub(*base).min(events.len());
+        for (p, &o) in offsets.iter().enumerate().take(self.partitions.len()) {
+            let events = &mut self.partitions[p];
+            let n = o.saturating_sub(self.base[p]).min(events.len());
             events.drain(..n);
-            arrivals.drain(..n);
-            *base += n;
+            self.arrivals[p].drain(..n);
+            if let Some(scanned) = &mut self.scanned {
+                scanned[p].drain_front(n);
+            }
+            self.base[p] += n;
         }
+    }
+
+    /// Holds the fields a columnar scan reads (kind, ad, event time) as columns beside the
+    /// events, from now on ([`SourceLog::scan_columns`]): 13 bytes per event
+    /// ([`HeldColumns::BYTES_PER_EVENT`]). A live log holds none (its events are generated as
+    /// the schedule reaches them; its scans copy the fields a chunk at a time).
+    pub fn hold_scan_columns(&mut self) {
+        if self.live.is_none() && self.scanned.is_none() {
+            self.scanned = Some(self.partitions.iter().map(|p| HeldColumns::of(p)).collect());
+        }
+    }
+
+    /// The scanned fields of events `from..to` of `partition` as columns, if the log holds
+    /// them ([`SourceLog::hold_scan_columns`]); entry `i` stands for event `from + i` of
+    /// [`SourceLog::read`].
+    ///
+    /// # Panics
+    /// As [`SourceLog::read`].
+    #[inline]
+    pub fn scan_columns(&self, partition: usize, from: usize, to: usize) -> Option<EventColumns<'_>> {
+        let scanned = self.scanned.as_ref()?;
+        let base = self.base[partition];
+        assert!(
+            from >= base,
+            "partition {partition}: offset {from} was released (retained from {base})"
+        );
+        Some(scanned[partition].range(from - base, to - base, &self.arrivals[partition]))
     }
 
     /// Takes the source down during each `[from, to)` of `outages`.
@@ -344,6 +382,35 @@ pub(crate) mod tests {
         log.append((10..12).map(|i| event(i, (i % 2) as u32, i * 10)));
         assert_eq!(log.end_offset(0), 6);
         assert_eq!(log.read(0, 5, 6)[0].seq, 10);
+    }
+
+    #[test]
+    fn scan_columns_stand_beside_the_events_through_release_and_append() {
+        let mut log = SourceLog::from_events(2, (0..10).map(|i| event(i, (i % 2) as u32, i * 10)));
+        assert!(log.scan_columns(0, 0, 5).is_none(), "opt-in");
+        log.hold_scan_columns();
+        let same = |log: &SourceLog, p: usize, from: usize, to: usize| {
+            let events = log.read(p, from, to);
+            let cols = log.scan_columns(p, from, to).unwrap();
+            assert_eq!(cols.len(), events.len());
+            for (i, e) in events.iter().enumerate() {
+                assert_eq!(cols.kinds[i], e.kind.index() as u8);
+                assert_eq!(
+                    (cols.ads[i], cols.event_times[i], cols.arrivals[i]),
+                    (e.ad, e.event_time, e.arrival)
+                );
+            }
+        };
+        same(&log, 0, 0, 5);
+        log.release_before(&[2, 1]);
+        log.append((10..14).map(|i| Event {
+            ad: i as u32,
+            event_time: -(i as i64),
+            kind: EventKind::Click,
+            ..event(i, (i % 2) as u32, i * 10)
+        }));
+        same(&log, 0, 2, 7);
+        same(&log, 1, 1, 7);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::event::Event;
 use crate::microbatch::batch::BatchContext;
 use crate::microbatch::engine::MicroBatchEngine;
 use crate::microbatch::run_state::RunState;
-use crate::operators::columnar::ColumnarScan;
+use crate::operators::columnar::{ColumnarScan, ColumnarSelect, EventColumns};
 use crate::operators::fxhash::partition_of;
 use crate::operators::graph::ExchangeKey;
 use crate::operators::stateless::StatelessChain;
@@ -76,9 +76,10 @@ struct MapTask<'a> {
 }
 
 impl MapTask<'_> {
-    /// One map task: the stateless chain over one partition's slice; for a stateful pipeline
-    /// the rows are routed to their shuffle partition by key.
-    fn run(&self, events: &[Event]) -> MapOutput {
+    /// One map task: the stateless chain over one partition's slice (`columns`: its scanned
+    /// fields, if the source log holds them); for a stateful pipeline the rows are routed to
+    /// their shuffle partition by key.
+    fn run(&self, events: &[Event], columns: Option<&EventColumns<'_>>) -> MapOutput {
         let shuffle = self.shuffle;
         // Windows that can be combined are aggregated partially here (Spark's partial
         // HashAggregate before the exchange); session windows ship rows.
@@ -92,7 +93,10 @@ impl MapTask<'_> {
         };
         let stateful = shuffle > 0;
         if !stateful {
-            self.select(events, &mut out);
+            match (columns, ColumnarSelect::new(self.chain)) {
+                (Some(columns), Some(select)) => self.select_columns(select, events, columns, &mut out),
+                _ => self.select(events, &mut out),
+            }
             return out;
         }
         if self.exchange.is_none() {
@@ -101,7 +105,7 @@ impl MapTask<'_> {
                 .first()
                 .and_then(|op| ColumnarScan::new(self.chain, op, self.watermark))
             {
-                self.scan(scan, events, &mut out);
+                self.scan(scan, events, columns, &mut out);
                 return out;
             }
         }
@@ -145,8 +149,17 @@ impl MapTask<'_> {
     /// A windowed aggregation's task, a column at a time (`operators/columnar`): the same
     /// partials, late rows and statistics as the row loop of [`MapTask::run`], without a row
     /// built or a hash probed per event.
-    fn scan(&self, mut scan: ColumnarScan<'_>, events: &[Event], out: &mut MapOutput) {
-        scan.scan(events);
+    fn scan(
+        &self,
+        mut scan: ColumnarScan<'_>,
+        events: &[Event],
+        columns: Option<&EventColumns<'_>>,
+        out: &mut MapOutput,
+    ) {
+        match columns {
+            Some(columns) => scan.scan_columns(events, columns),
+            None => scan.scan(events),
+        }
         let lineage = Lineage {
             arrival: 0,
             ingest: self.batch_start,
@@ -185,6 +198,30 @@ impl MapTask<'_> {
         }
         out.sum_et = sum;
         out.count = events.len() as u64;
+        out.work = self.work(events.len(), out);
+    }
+
+    /// [`MapTask::select`] a column at a time, over the scanned fields the source log holds
+    /// (`operators/columnar/selected.rs`): the same selection and statistics, reading 13 bytes
+    /// per event rather than 64.
+    fn select_columns(
+        &self,
+        mut select: ColumnarSelect<'_>,
+        events: &[Event],
+        columns: &EventColumns<'_>,
+        out: &mut MapOutput,
+    ) {
+        out.selected = self.buffers.take();
+        out.selected.reserve(events.len());
+        select.select(events, columns, |offset, campaign| {
+            out.selected.push(Selected { offset, campaign });
+        });
+        let t = select.times();
+        if t.count > 0 {
+            (out.min_et, out.max_et) = (Some(t.min), Some(t.max));
+        }
+        out.sum_et = t.sum;
+        out.count = t.count;
         out.work = self.work(events.len(), out);
     }
 
@@ -236,8 +273,9 @@ impl MicroBatchEngine {
         let make_map = |p: usize, rerun: bool| {
             let (from, to) = ranges[p];
             let events = source.read(p, from, to);
+            let columns = source.scan_columns(p, from, to);
             move |ctx: &TaskContext| {
-                let mut out = task.run(&events);
+                let mut out = task.run(&events, columns.as_ref());
                 if rerun || ctx.attempt() > 1 {
                     // A retried task reads its partition's offset range again.
                     out.reread = events.len() as u64;

@@ -16,7 +16,8 @@
 //! [`StatelessChain::select`]: crate::operators::stateless::StatelessChain::select
 
 use crate::event::Event;
-use crate::operators::columnar::probe::probe;
+use crate::operators::columnar::columns::EventColumns;
+use crate::operators::columnar::probe::{probe, probe_ads};
 use crate::operators::columnar::selection::Selection;
 use crate::operators::columnar::CHUNK;
 use crate::operators::stateless::ChainColumns;
@@ -50,6 +51,17 @@ impl ChunkChain {
             self.selection.retain(events, p);
         }
         probe(events, &mut self.selection, chain.join, &mut self.campaigns);
+    }
+
+    /// Runs `chain` over a chunk whose scanned fields are the columns `cols` (at most
+    /// [`CHUNK`] rows; `events` the same rows, read only by the `where` predicates).
+    #[inline]
+    pub fn select_columns(&mut self, chain: &ChainColumns<'_>, events: &[Event], cols: &EventColumns<'_>) {
+        self.selection.of_kind_column(cols.kinds, chain.kind_mask);
+        for p in chain.predicates {
+            self.selection.retain(events, p);
+        }
+        probe_ads(cols.ads, &mut self.selection, chain.join, &mut self.campaigns);
     }
 
     /// The positions of the selected events, in order.

@@ -28,7 +28,11 @@
 //!   by direct index for small non-negative keys (as vectorized engines aggregate a small
 //!   integer domain into an array), by hash otherwise;
 //! * [`scan`] — a map task's events chunk by chunk through the passes, with the event-time
-//!   statistics the next watermark is computed from.
+//!   statistics the next watermark is computed from;
+//! * [`selected`] — a stateless query's map task over the columns: which events reach the
+//!   sink;
+//! * [`columns`] — the scanned fields (kind, ad, event time, arrival) as columns, held by the
+//!   source log beside its events (a log without them is scanned from its events in place).
 //!
 //! Invariants: the columnar path computes exactly what the row path does — the same selected
 //! rows, the same partials (key, window, aggregate, the lineage of the latest-arriving row) in
@@ -38,13 +42,17 @@
 //! `convert` or a stream–stream join's inputs, and session windows, stay row at a time.
 
 pub mod chain;
+pub mod columns;
 pub mod partial;
 pub mod probe;
 pub mod scan;
+pub mod selected;
 pub mod selection;
 
 pub use chain::ChunkChain;
-pub use scan::{ColumnarScan, ScanOutput};
+pub use columns::{EventColumns, HeldColumns};
+pub use scan::{ColumnarScan, EventTimes, ScanOutput};
+pub use selected::ColumnarSelect;
 
 /// Rows per chunk: a chunk's events (64 bytes each) stay in the L2 cache between the passes,
 /// its columns in L1.

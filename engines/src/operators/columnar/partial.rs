@@ -14,7 +14,7 @@
 //!   integer domain, aggregated into an array as vectorized engines do), a hash map for the
 //!   rest;
 //! * **the row** — no `Row` is built: the key and value columns come from the scan, the
-//!   event time and arrival are read from the event in place;
+//!   event time and arrival from the chunk's columns (or its events in place);
 //! * **the lineage** — every row of a batch shares its ingest, hand-off and receive instants,
 //!   so a partial keeps only the latest arrival, and the lineage is made once in
 //!   [`ColumnarPartials::finish`].
@@ -26,6 +26,7 @@
 
 use crate::event::Event;
 use crate::operators::aggregate::{add_to_parts, AggState};
+use crate::operators::columnar::columns::EventColumns;
 use crate::operators::fxhash::{FxHashMap, FxHashSet};
 use crate::operators::window::partial::{by_shuffle_partition, Partial};
 use crate::operators::window::WindowedAggregation;
@@ -130,10 +131,24 @@ impl<'a> ColumnarPartials<'a> {
         })
     }
 
-    /// Folds the selected rows of a chunk: `rows` their positions in `events`, `keys` and
-    /// `values` (`None` when the function reads none) their columns, entry for entry.
+    /// Folds the selected rows of a chunk: `rows` their positions in the chunk's `cols`, `keys`
+    /// and `values` (`None` when the function reads none) their columns, entry for entry.
     #[inline]
-    pub fn add_chunk(&mut self, events: &[Event], rows: &[u32], keys: &[i64], values: Option<&[i64]>) {
+    pub fn add_chunk(&mut self, cols: &EventColumns<'_>, rows: &[u32], keys: &[i64], values: Option<&[i64]>) {
+        let (times, arrivals) = (cols.event_times, cols.arrivals);
+        self.add_by(|i| (times[i], arrivals[i]), rows, keys, values);
+    }
+
+    /// [`ColumnarPartials::add_chunk`] with the rows' event times and arrivals read from the
+    /// chunk's events in place (a log that holds no columns).
+    #[inline]
+    pub fn add_events(&mut self, events: &[Event], rows: &[u32], keys: &[i64], values: Option<&[i64]>) {
+        self.add_by(|i| (events[i].event_time, events[i].arrival), rows, keys, values);
+    }
+
+    /// The fold, with `at(i)` the event time and arrival of row `i` of the chunk.
+    #[inline(always)]
+    fn add_by(&mut self, at: impl Fn(usize) -> (EventTime, Nanos), rows: &[u32], keys: &[i64], values: Option<&[i64]>) {
         let func = self.func;
         let n = rows.len().min(keys.len());
         let mut k = 0;
@@ -144,18 +159,17 @@ impl<'a> ColumnarPartials<'a> {
                 let (lo, hi) = (self.lo, self.hi);
                 let dense = &self.windows[w as usize].dense;
                 while k < n {
-                    let e = &events[rows[k] as usize];
-                    let key = keys[k];
+                    let i = rows[k] as usize;
+                    let ((t, arrival), key) = (at(i), keys[k]);
                     let s = if (key as u64) < dense.len() as u64 {
                         dense[key as usize]
                     } else {
                         0
                     };
-                    if e.event_time < lo || e.event_time >= hi || s == 0 {
+                    if t < lo || t >= hi || s == 0 {
                         break;
                     }
-                    self.acc
-                        .add(s as usize - 1, func, values.map_or(0, |v| v[k]), e.arrival);
+                    self.acc.add(s as usize - 1, func, values.map_or(0, |v| v[k]), arrival);
                     k += 1;
                 }
                 if k == n {
@@ -164,8 +178,8 @@ impl<'a> ColumnarPartials<'a> {
             }
             // Any row: assign its windows if it is outside the current ones, find or make its
             // slot in each.
-            let e = &events[rows[k] as usize];
-            let t = e.event_time;
+            let i = rows[k] as usize;
+            let (t, arrival) = at(i);
             if t < self.lo || t >= self.hi {
                 self.assign(t);
             }
@@ -175,7 +189,7 @@ impl<'a> ColumnarPartials<'a> {
                 let value = values.map_or(0, |v| v[k]);
                 for w in 0..self.current.len() {
                     let s = self.slot(self.current[w] as usize, keys[k]);
-                    self.acc.add(s, func, value, e.arrival);
+                    self.acc.add(s, func, value, arrival);
                 }
             }
             k += 1;

@@ -20,6 +20,23 @@ use crate::operators::columnar::CHUNK;
 /// that match and writing their campaigns to `campaigns`.
 #[inline]
 pub fn probe(events: &[Event], selection: &mut Selection, table: Option<&CampaignTable>, campaigns: &mut [u32; CHUNK]) {
+    probe_by(|i| events[i].ad, selection, table, campaigns);
+}
+
+/// [`probe`] over the ad column of the chunk (`ads[i]`: the ad of row `i`).
+#[inline]
+pub fn probe_ads(ads: &[u32], selection: &mut Selection, table: Option<&CampaignTable>, campaigns: &mut [u32; CHUNK]) {
+    probe_by(|i| ads[i], selection, table, campaigns);
+}
+
+/// The probe, with `ad_of(i)` the ad of row `i`.
+#[inline(always)]
+fn probe_by(
+    ad_of: impl Fn(usize) -> u32,
+    selection: &mut Selection,
+    table: Option<&CampaignTable>,
+    campaigns: &mut [u32; CHUNK],
+) {
     let (rows, len) = selection.rows_mut();
     let Some(table) = table else {
         campaigns[..len].fill(0);
@@ -28,7 +45,7 @@ pub fn probe(events: &[Event], selection: &mut Selection, table: Option<&Campaig
     let mut n = 0;
     for k in 0..len {
         let i = rows[k];
-        let found = table.campaign(events[i as usize].ad);
+        let found = table.campaign(ad_of(i as usize));
         rows[n] = i;
         campaigns[n] = found.unwrap_or(0);
         n += found.is_some() as usize;

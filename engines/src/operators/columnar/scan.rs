@@ -14,6 +14,7 @@
 
 use crate::event::Event;
 use crate::operators::columnar::chain::ChunkChain;
+use crate::operators::columnar::columns::EventColumns;
 use crate::operators::columnar::partial::ColumnarPartials;
 use crate::operators::columnar::CHUNK;
 use crate::operators::stateless::{ChainColumns, StatelessChain};
@@ -26,6 +27,12 @@ use crate::time::EventTime;
 /// One map task's scan of its events.
 #[derive(Debug)]
 pub struct ColumnarScan<'a> {
+    passes: Passes<'a>,
+}
+
+/// The passes over a chunk, and what they fold into.
+#[derive(Debug)]
+struct Passes<'a> {
     chain: ChainColumns<'a>,
     key_field: Field,
     value_field: Option<Field>,
@@ -38,11 +45,26 @@ pub struct ColumnarScan<'a> {
 
 /// The event-time statistics of every event scanned (selected or not).
 #[derive(Clone, Copy, Debug)]
-struct EventTimes {
-    min: EventTime,
-    max: EventTime,
-    sum: i128,
-    count: u64,
+pub struct EventTimes {
+    /// The earliest event time (`EventTime::MAX` before any).
+    pub min: EventTime,
+    /// The latest event time (`EventTime::MIN` before any).
+    pub max: EventTime,
+    /// The sum of the event times.
+    pub sum: i128,
+    /// Events folded in.
+    pub count: u64,
+}
+
+impl Default for EventTimes {
+    fn default() -> Self {
+        Self {
+            min: EventTime::MAX,
+            max: EventTime::MIN,
+            sum: 0,
+            count: 0,
+        }
+    }
 }
 
 /// What a scan produced.
@@ -68,52 +90,51 @@ impl<'a> ColumnarScan<'a> {
     /// ([`StatelessChain::columns`], session windows).
     pub fn new(chain: &'a StatelessChain, op: &'a WindowedAggregation, watermark: EventTime) -> Option<Self> {
         Some(Self {
-            chain: chain.columns()?,
-            key_field: op.key_field(),
-            value_field: op.value_field(),
-            partials: ColumnarPartials::new(op, watermark)?,
-            selected: ChunkChain::default(),
-            keys: Box::new([0; CHUNK]),
-            values: Box::new([0; CHUNK]),
-            times: EventTimes {
-                min: EventTime::MAX,
-                max: EventTime::MIN,
-                sum: 0,
-                count: 0,
+            passes: Passes {
+                chain: chain.columns()?,
+                key_field: op.key_field(),
+                value_field: op.value_field(),
+                partials: ColumnarPartials::new(op, watermark)?,
+                selected: ChunkChain::default(),
+                keys: Box::new([0; CHUNK]),
+                values: Box::new([0; CHUNK]),
+                times: EventTimes::default(),
             },
         })
     }
 
-    /// Scans `events` (the next events of the task's partition, in offset order).
+    /// Scans `events` (the next events of the task's partition, in offset order), reading
+    /// the scanned fields from the events in place (a log that holds no columns).
     pub fn scan(&mut self, events: &[Event]) {
         let mut chunks = events.chunks(CHUNK).peekable();
         while let Some(chunk) = chunks.next() {
+            // The next chunk is read early, so its cache lines are on their way while this
+            // chunk's passes run.
             let ahead = chunks.peek().copied().unwrap_or_default();
-            self.chunk(chunk, ahead);
+            self.passes.chunk_events(chunk, ahead);
         }
     }
 
-    /// The passes over one chunk; `ahead` is the next one, read early so its cache lines are
-    /// on their way while this chunk is worked on.
-    #[inline]
-    fn chunk(&mut self, events: &[Event], ahead: &[Event]) {
-        self.times.add(events);
-        self.selected.select(&self.chain, events, ahead);
-        let (rows, campaigns, n) = (self.selected.rows(), self.selected.campaigns(), self.selected.len());
-        column(events, rows, campaigns, self.key_field, &mut self.keys[..n]);
-        let values = self.value_field.map(|f| {
-            column(events, rows, campaigns, f, &mut self.values[..n]);
-            &self.values[..n]
-        });
-        self.partials.add_chunk(events, rows, &self.keys[..n], values);
+    /// Scans `events` whose scanned fields are the columns `cols` (held by the source log,
+    /// entry for entry): the events themselves are read only by a pass that needs another
+    /// field.
+    pub fn scan_columns(&mut self, events: &[Event], cols: &EventColumns<'_>) {
+        assert_eq!(events.len(), cols.len(), "columns stand beside their events");
+        let mut from = 0;
+        while from < events.len() {
+            let to = (from + CHUNK).min(events.len());
+            self.passes.chunk(&events[from..to], &cols.range(from, to));
+            from = to;
+        }
     }
 
     /// The scan's partials by shuffle partition (of `shuffle`), each with `lineage` at its
     /// latest arrival, its late rows and event-time statistics.
     pub fn finish(self, shuffle: usize, lineage: Lineage) -> ScanOutput {
-        let (partials, late_rows) = self.partials.finish(shuffle, lineage);
-        let t = self.times;
-        std::hint::black_box(self.selected.touched());
+        let passes = self.passes;
+        let (partials, late_rows) = passes.partials.finish(shuffle, lineage);
+        let t = passes.times;
+        std::hint::black_box(passes.selected.touched());
         ScanOutput {
             partials,
             late_rows,
@@ -125,10 +146,46 @@ impl<'a> ColumnarScan<'a> {
     }
 }
 
-impl EventTimes {
-    /// Folds in the event times of `events` (one pass over the column).
+impl Passes<'_> {
+    /// The passes over one chunk: `events` (at most [`CHUNK`]) and their scanned fields `cols`.
     #[inline]
-    fn add(&mut self, events: &[Event]) {
+    fn chunk(&mut self, events: &[Event], cols: &EventColumns<'_>) {
+        self.times.add(cols.event_times);
+        self.selected.select_columns(&self.chain, events, cols);
+        let n = self.key_values(events);
+        let values = self.value_field.map(|_| &self.values[..n]);
+        let rows = self.selected.rows();
+        self.partials.add_chunk(cols, rows, &self.keys[..n], values);
+    }
+
+    /// The passes over one chunk of `events` (at most [`CHUNK`]) read in place; `ahead` is the
+    /// next chunk, read early so its cache lines are on their way.
+    #[inline]
+    fn chunk_events(&mut self, events: &[Event], ahead: &[Event]) {
+        self.times.add_events(events);
+        self.selected.select(&self.chain, events, ahead);
+        let n = self.key_values(events);
+        let values = self.value_field.map(|_| &self.values[..n]);
+        let rows = self.selected.rows();
+        self.partials.add_events(events, rows, &self.keys[..n], values);
+    }
+
+    /// Writes the key (and value) column of the selected rows: how many.
+    #[inline]
+    fn key_values(&mut self, events: &[Event]) -> usize {
+        let (rows, campaigns, n) = (self.selected.rows(), self.selected.campaigns(), self.selected.len());
+        column(events, rows, campaigns, self.key_field, &mut self.keys[..n]);
+        if let Some(f) = self.value_field {
+            column(events, rows, campaigns, f, &mut self.values[..n]);
+        }
+        n
+    }
+}
+
+impl EventTimes {
+    /// Folds in the event times of `events`, read in place.
+    #[inline]
+    pub fn add_events(&mut self, events: &[Event]) {
         let (mut min, mut max, mut sum) = (self.min, self.max, 0i128);
         for e in events {
             min = min.min(e.event_time);
@@ -138,6 +195,27 @@ impl EventTimes {
         (self.min, self.max) = (min, max);
         self.sum += sum;
         self.count += events.len() as u64;
+    }
+
+    /// Folds in the event times of a chunk (one pass over the column). The sum is added in 64
+    /// bits when that is exact (at most [`CHUNK`] times, each of magnitude below 2^52: the sum
+    /// stays below 2^62), else in 128.
+    #[inline]
+    pub fn add(&mut self, times: &[EventTime]) {
+        let (mut min, mut max) = (EventTime::MAX, EventTime::MIN);
+        for &t in times {
+            min = min.min(t);
+            max = max.max(t);
+        }
+        const BOUND: EventTime = 1 << 52;
+        let sum = if times.len() <= CHUNK && min > -BOUND && max < BOUND {
+            times.iter().sum::<i64>() as i128
+        } else {
+            times.iter().map(|&t| t as i128).sum()
+        };
+        (self.min, self.max) = (self.min.min(min), self.max.max(max));
+        self.sum += sum;
+        self.count += times.len() as u64;
     }
 }
 
@@ -159,17 +237,19 @@ fn column(events: &[Event], rows: &[u32], campaigns: &[u32], f: Field, out: &mut
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! Column at a time against row at a time, over a few thousand seeded events (fast).
     use super::*;
     use crate::dimension::CampaignTable;
     use crate::event::EventKind;
+    use crate::operators::columnar::HeldColumns;
     use crate::operators::window::partial::PartialAggregator;
     use crate::operators::window::{EmitPolicy, TimeSemantics};
     use crate::pipeline::{AggFunc, Aggregation, PipelineSpec, Predicate, WindowSpec};
     use crate::time::Span;
 
-    fn events(n: usize) -> Vec<Event> {
+    /// `n` seeded clickstream events of every kind, mostly increasing in event time.
+    pub(crate) fn events(n: usize) -> Vec<Event> {
         // A small LCG: deterministic, no dependency.
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
@@ -228,12 +308,25 @@ mod tests {
             handoff: 12,
             recv: 11,
         };
+        let (partials, late) = row_path(&chain, &op, watermark, &events, lineage);
+        // Read from the events in place, then from columns held beside them.
         let mut scan = ColumnarScan::new(&chain, &op, watermark).unwrap();
         // Two calls, as a task over two slices would make.
         scan.scan(&events[..1_500]);
         scan.scan(&events[1_500..]);
-        let out = scan.finish(3, lineage);
-        let (partials, late) = row_path(&chain, &op, watermark, &events, lineage);
+        let in_place = scan.finish(3, lineage);
+        let held = HeldColumns::of(&events);
+        let arrivals: Vec<_> = events.iter().map(|e| e.arrival).collect();
+        let mut scan = ColumnarScan::new(&chain, &op, watermark).unwrap();
+        scan.scan_columns(&events[..1_500], &held.range(0, 1_500, &arrivals));
+        scan.scan_columns(&events[1_500..], &held.range(1_500, events.len(), &arrivals));
+        let from_columns = scan.finish(3, lineage);
+        for out in [in_place, from_columns] {
+            check_output(&out, &partials, late, &events);
+        }
+    }
+
+    fn check_output(out: &ScanOutput, partials: &[Vec<Partial>], late: u64, events: &[Event]) {
         assert_eq!(out.partials, partials);
         assert_eq!(out.late_rows, late);
         assert!(partials.iter().map(Vec::len).sum::<usize>() > 0);
@@ -294,19 +387,34 @@ mod tests {
     }
 
     #[test]
-    fn predicates_and_no_join_equal_the_row_path() {
-        let mut p = pipeline(Field::Ad, TUMBLING, AggFunc::Count, None);
-        p.lookup_join = false;
-        p.filter_kinds = None;
-        p.predicates = vec![Predicate {
+    fn event_time_sums_are_exact_past_64_bits() {
+        let mut t = EventTimes::default();
+        let big = [EventTime::MAX, EventTime::MAX - 1, 3];
+        t.add(&big);
+        t.add(&[-5, 7]);
+        let want: i128 = big.iter().chain(&[-5, 7]).map(|&x| x as i128).sum();
+        assert_eq!((t.sum, t.min, t.max, t.count), (want, -5, EventTime::MAX, 5));
+    }
+
+    /// The predicate `page >= n`.
+    pub(crate) fn page_at_least(n: i64) -> Predicate {
+        Predicate {
             field: Field::Page,
             equals: None,
             not_equals: None,
             one_of: None,
-            at_least: Some(10),
+            at_least: Some(n),
             below: None,
             modulo: None,
-        }];
+        }
+    }
+
+    #[test]
+    fn predicates_and_no_join_equal_the_row_path() {
+        let mut p = pipeline(Field::Ad, TUMBLING, AggFunc::Count, None);
+        p.lookup_join = false;
+        p.filter_kinds = None;
+        p.predicates = vec![page_at_least(10)];
         check(p, EventTime::MIN);
     }
 }

@@ -49,6 +49,19 @@ impl Selection {
         touched
     }
 
+    /// Selects the rows whose kind (`kinds[i]`: the [`crate::event::EventKind::index`] of row
+    /// `i`, at most [`CHUNK`] rows) is in `kind_mask`.
+    #[inline]
+    pub fn of_kind_column(&mut self, kinds: &[u8], kind_mask: u8) {
+        debug_assert!(kinds.len() <= CHUNK);
+        let mut n = 0;
+        for (i, &k) in kinds.iter().enumerate().take(CHUNK) {
+            self.rows[n] = i as u32;
+            n += ((kind_mask >> (k & 7)) & 1) as usize;
+        }
+        self.len = n;
+    }
+
     /// Keeps the selected rows that pass `predicate`.
     pub fn retain(&mut self, events: &[Event], predicate: &Predicate) {
         let mut n = 0;

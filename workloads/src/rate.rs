@@ -298,6 +298,15 @@ impl Arrivals {
         Some(start + (k - self.cum[self.piece]) * self.spacing[self.piece])
     }
 
+    /// The next arrival of a sine profile, ns (kept out of line so that `next`, which the
+    /// generator calls once per event, stays small enough to inline).
+    #[inline(never)]
+    fn next_sine_ns(&mut self, mean: f64, amplitude: f64, period: Span) -> f64 {
+        let s = self.next_sine(mean, amplitude, period);
+        self.last_secs = s;
+        s * NANOS_PER_SEC as f64
+    }
+
     /// Solves `Λ(t) = k` for a sine profile by safeguarded Newton iteration (seconds).
     fn next_sine(&mut self, mean: f64, amplitude: f64, period: Span) -> f64 {
         if self.k == 0 {
@@ -345,11 +354,7 @@ impl Iterator for Arrivals {
                 mean,
                 amplitude,
                 period,
-            } => {
-                let s = self.next_sine(mean, amplitude, period);
-                self.last_secs = s;
-                s * NANOS_PER_SEC as f64
-            }
+            } => self.next_sine_ns(mean, amplitude, period),
             _ => self.next_piecewise()?,
         };
         if t_ns.is_nan() || t_ns >= u64::MAX as f64 {

@@ -285,7 +285,7 @@ pub struct Arrivals {
 }
 
 impl Arrivals {
-    #[inline]
+    #[inline(always)]
     fn next_piecewise(&mut self) -> Option<f64> {
         let k = self.k as f64;
         while self.piece + 1 < self.len && self.cum[self.piece + 1] <= k {
@@ -347,7 +347,8 @@ impl Arrivals {
 impl Iterator for Arrivals {
     type Item = Nanos;
 
-    #[inline]
+    /// Inlined into the generator's loop, which calls it once per event.
+    #[inline(always)]
     fn next(&mut self) -> Option<Nanos> {
         let t_ns = match self.profile {
             RateProfile::Sine {

@@ -76,6 +76,7 @@ impl Disorder {
     pub fn sampler(&self) -> DelaySampler {
         DelaySampler {
             bound: self.bound.nanos(),
+            bound_plus_one: self.bound.nanos() as f64 + 1.0,
             exponential: self.delay == DelayDistribution::Exponential,
             // 1 - e^{-3}: the CDF of an exponential with mean bound/3, at the bound.
             trunc: 1.0 - crate::fastmath::exp(-3.0),
@@ -89,6 +90,8 @@ impl Disorder {
 #[derive(Clone, Copy, Debug)]
 pub struct DelaySampler {
     bound: Nanos,
+    /// `bound as f64 + 1.0`, computed once.
+    bound_plus_one: f64,
     exponential: bool,
     trunc: f64,
     late_fraction: f64,
@@ -112,7 +115,7 @@ impl DelaySampler {
             // Inverse CDF of the exponential truncated at the bound.
             -(self.bound as f64 / 3.0) * crate::fastmath::ln(1.0 - u * self.trunc)
         } else {
-            u * (self.bound as f64 + 1.0)
+            u * self.bound_plus_one
         };
         (d as Nanos).min(self.bound)
     }

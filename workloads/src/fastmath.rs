@@ -54,11 +54,18 @@ pub fn ln(x: f64) -> f64 {
             f64::NAN
         };
     }
-    let (x, bias) = if x < f64::MIN_POSITIVE {
-        (x * (1u64 << 54) as f64, -54.0 * LN_2)
-    } else {
-        (x, 0.0)
-    };
+    if x < f64::MIN_POSITIVE {
+        return ln_normal(x * (1u64 << 54) as f64) + -54.0 * LN_2;
+    }
+    ln_normal(x)
+}
+
+/// [`ln`] of a normal, finite `x > 0`, without the checks for the other cases: the same
+/// operations in the same order, so the same bits. (`ln` added a bias of `+0.0` for a normal
+/// `x`, which changes nothing: the sum before it is never `-0.0`, its first term
+/// `e × ln 2 + ln c` being `+0.0` or more.)
+#[inline(always)]
+fn ln_normal(x: f64) -> f64 {
     let bits = x.to_bits();
     let e = ((bits >> 52) & 0x7ff) as i64 - 1023;
     let frac = bits & ((1u64 << 52) - 1);
@@ -70,7 +77,7 @@ pub fn ln(x: f64) -> f64 {
     let odd = r * (1.0 + r2 * (1.0 / 3.0 + r2 * (1.0 / 5.0 + r2 * (1.0 / 7.0))));
     let even = r2 * (-0.5 + r2 * (-0.25 + r2 * (-1.0 / 6.0)));
     let poly = odd + even;
-    e as f64 * LN_2 + ln_c + poly + bias
+    e as f64 * LN_2 + ln_c + poly
 }
 
 /// `1 / k!` for `k` in `0..14`.
@@ -138,7 +145,8 @@ pub fn unit_open0(bits: u64) -> f64 {
 /// A standard exponential variate, `−ln(u)`, from 64 random bits; at most 53 ln 2 ≈ 36.7.
 #[inline]
 pub fn exp1(bits: u64) -> f64 {
-    (-ln(unit_open0(bits))).max(0.0)
+    // `unit_open0` is at least 2^-53: normal, finite and positive.
+    (-ln_normal(unit_open0(bits))).max(0.0)
 }
 
 /// A uniform integer in `0..n` from 64 random bits by a widening multiply (Lemire). Without

@@ -66,7 +66,8 @@ impl Chain {
 /// The `far` ring: `COARSE` chains over one slab of chunks.
 #[derive(Clone, Debug)]
 struct Far {
-    chains: Vec<Chain>,
+    /// Fixed length, so that indexing by a masked bucket needs no bounds check.
+    chains: Box<[Chain; COARSE]>,
     /// Chunk `c` is `slab[c * CHUNK..(c + 1) * CHUNK]`.
     slab: Vec<Session>,
     /// The chunk after `c` in its chain.
@@ -80,7 +81,7 @@ struct Far {
 impl Far {
     fn new() -> Self {
         Self {
-            chains: vec![Chain::EMPTY; COARSE],
+            chains: Box::new([Chain::EMPTY; COARSE]),
             slab: Vec::new(),
             next: Vec::new(),
             free: Vec::new(),

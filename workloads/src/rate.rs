@@ -285,7 +285,7 @@ pub struct Arrivals {
 }
 
 impl Arrivals {
-    #[inline]
+    #[inline(always)]
     fn next_piecewise(&mut self) -> Option<f64> {
         let k = self.k as f64;
         while self.piece + 1 < self.len && self.cum[self.piece + 1] <= k {
@@ -296,6 +296,15 @@ impl Arrivals {
             return None; // the last piece has rate 0: no more arrivals, ever
         }
         Some(start + (k - self.cum[self.piece]) * self.spacing[self.piece])
+    }
+
+    /// The next arrival of a sine profile, ns (kept out of line so that `next`, which the
+    /// generator calls once per event, stays small enough to inline).
+    #[inline(never)]
+    fn next_sine_ns(&mut self, mean: f64, amplitude: f64, period: Span) -> f64 {
+        let s = self.next_sine(mean, amplitude, period);
+        self.last_secs = s;
+        s * NANOS_PER_SEC as f64
     }
 
     /// Solves `Λ(t) = k` for a sine profile by safeguarded Newton iteration (seconds).
@@ -338,18 +347,15 @@ impl Arrivals {
 impl Iterator for Arrivals {
     type Item = Nanos;
 
-    #[inline]
+    /// Inlined into the generator's loop, which calls it once per event.
+    #[inline(always)]
     fn next(&mut self) -> Option<Nanos> {
         let t_ns = match self.profile {
             RateProfile::Sine {
                 mean,
                 amplitude,
                 period,
-            } => {
-                let s = self.next_sine(mean, amplitude, period);
-                self.last_secs = s;
-                s * NANOS_PER_SEC as f64
-            }
+            } => self.next_sine_ns(mean, amplitude, period),
             _ => self.next_piecewise()?,
         };
         if t_ns.is_nan() || t_ns >= u64::MAX as f64 {

@@ -153,7 +153,7 @@ impl SourceLog {
     /// Holds the fields a columnar scan reads (kind, ad, event time) as columns beside the
     /// events, from now on ([`SourceLog::scan_columns`]): 13 bytes per event
     /// ([`HeldColumns::BYTES_PER_EVENT`]). A live log holds none (its events are generated as
-    /// the schedule reaches them; its scans copy the fields a chunk at a time).
+    /// the schedule reaches them; its scans read the fields from the events in place).
     pub fn hold_scan_columns(&mut self) {
         if self.live.is_none() && self.scanned.is_none() {
             self.scanned = Some(self.partitions.iter().map(|p| HeldColumns::of(p)).collect());

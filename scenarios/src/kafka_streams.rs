@@ -13,8 +13,9 @@
 //! (append → fetched by streamlab; measured, 1 ms resolution, one host's wall clock) and the
 //! input hop per event from the producer (scheduled → acknowledged, the leader's append
 //! included; measured). The engine's own fetch of the input is not seen from outside and stays
-//! in the rest. It is not a latency component: the components are the native engines' model
-//! parts, shared by every summary. A `[[failure]]` crash placed with `at` kills the application
+//! in the rest. The output hop is also the run's `broker` latency component (per result, as
+//! for the native engines on Kafka, `streamlab_real_engines::outputs`); the rest of the
+//! latency is the application's and is not split. A `[[failure]]` crash placed with `at` kills the application
 //! and restarts it from its committed offsets ([`kafka_streams_crash`], and
 //! `streamlab_real_engines::kafka_streams::run`), reported as the native engines' crashes are. The outputs are
 //! checked against the reference evaluator; with `suppress`, the windows the last records'
@@ -212,8 +213,9 @@ impl KafkaStreamsEngine {
                 final_watermark: i64::MIN,
                 modelled: vec![
                     "nothing: the real Kafka Streams computed every output; latency measured whole (scheduled \
-                     arrival → receipt from the output topic, the broker's two hops included); the broker's \
-                     share is reported beside it (a note), not as a component"
+                     arrival → receipt from the output topic, the broker's two hops included); of it the output \
+                     hop is the `broker` component (readable in the log → fetched, per result), the input hop is in a \
+                     note, the rest is the application's"
                         .into(),
                 ],
                 notes,

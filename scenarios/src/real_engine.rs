@@ -433,8 +433,14 @@ impl<C: RealModel + Serialize + Sync> RealEngine<C> {
             };
             let modelled = vec![format!(
                 "nothing: the real {} computed every output; latency measured whole (scheduled arrival → \
-                 receipt by streamlab), not decomposed; the engine's own measurements are its progress records",
-                C::ENGINE
+                 receipt by streamlab), {}; the engine's own measurements are its progress records",
+                C::ENGINE,
+                if kafka.is_some() {
+                    "of it only the broker's output hop measured apart (`broker`: readable in the log → fetched, per \
+                     result), the rest is the engine's"
+                } else {
+                    "not decomposed"
+                }
             )];
             let mut notes = vec![format!(
                 "engine start-up ({:.1} s) excluded: the clock started when {}",

@@ -170,8 +170,9 @@ struct Restored {
 }
 
 /// The broker's share of a result's latency, in words: the output hop measured per result
-/// (log append → fetched by streamlab, from the output topic's `LogAppendTime`, wall clock on one
-/// host, millisecond resolution) and the input hop measured per event by the producer
+/// (readable in the log → fetched by streamlab, from the output topic's `LogAppendTime`, or its
+/// transaction's COMMIT marker's; wall clock on one host, millisecond resolution; it is also the
+/// run's `broker` latency component) and the input hop measured per event by the producer
 /// (scheduled → acknowledged: the produce request and the leader's append). What lies between —
 /// the engine's fetch of the input, its processing, its caching and commit — is the rest.
 pub(crate) fn broker_share(output_hop_ns: &[u64], producer: &ProducerReport) -> String {
@@ -183,7 +184,7 @@ pub(crate) fn broker_share(output_hop_ns: &[u64], producer: &ProducerReport) -> 
     };
     let mean = hops.iter().sum::<u64>() as f64 / hops.len().max(1) as f64 / 1e6;
     format!(
-        "broker's share: output hop (log append → fetched by streamlab) p50 {:.1} ms, p99 {:.1} ms, mean {:.1} ms over {} results (measured: LogAppendTime, 1 ms resolution); input hop (scheduled → produce acknowledged) mean {:.3} ms (measured by the producer); the rest is the engine's",
+        "broker's share: output hop (readable in the log → fetched by streamlab; the `broker` component) p50 {:.1} ms, p99 {:.1} ms, mean {:.1} ms over {} results (measured: LogAppendTime, a transaction's at its COMMIT marker, 1 ms resolution); input hop (scheduled → produce acknowledged) mean {:.3} ms (measured by the producer); the rest is the engine's",
         at(0.5),
         at(0.99),
         mean,

@@ -100,6 +100,10 @@ pub struct StampedLine {
     pub warmup: bool,
     /// The line, without its newline.
     pub text: String,
+    /// The broker's output hop, ns, when the line came through Kafka's output topic: from the
+    /// record's append to the log (its `LogAppendTime`, 1 ms resolution) to its receipt here;
+    /// `None` on the loopback receiver.
+    pub output_hop: Option<Nanos>,
 }
 
 /// What a finished job left behind.
@@ -142,6 +146,7 @@ pub fn run_job(launch: &JobLaunch, events: &[Event]) -> Result<JobOutcome> {
                 stamp: line.stamp,
                 warmup: line.warmup,
                 text: text.to_owned(),
+                output_hop: None,
             });
         }
     })

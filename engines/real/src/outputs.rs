@@ -9,8 +9,12 @@
 //!
 //! A real engine's latency is measured whole: streamlab sees when a row left its schedule and
 //! when it came back, not the engine's phases in between, so it is recorded as one total and
-//! no component is reported ([`LatencyRecorder::new`] with none). What the engine itself
-//! measured (Spark's batch durations, Flink's checkpoints) is in its progress records.
+//! no component of the engine's is reported. On Kafka one share of it is measured from outside
+//! per output, the broker's output hop (the result's append to the output topic → its receipt,
+//! [`StampedLine::output_hop`]): it is reported as the `broker` component, as for the native
+//! engines on Kafka, and the rest is the engine's (the input hop, per event, is in a note). What
+//! the engine itself measured (Spark's batch durations, Flink's checkpoints) is in its progress
+//! records.
 //!
 //! [`ReferenceCheck`] compares what the engine delivered with the reference evaluator's exact
 //! result: the same set of rows (each column by column against its event), the same final
@@ -60,7 +64,8 @@ pub fn read_outputs(
     lines: &[StampedLine],
 ) -> Result<ReadOutputs, String> {
     let columns = sink_columns(pipeline);
-    let mut latency = LatencyRecorder::new(&[]);
+    let on_kafka = lines.iter().any(|l| l.output_hop.is_some());
+    let mut latency = LatencyRecorder::new(if on_kafka { &[Component::Broker] } else { &[] });
     let mut delivered = Vec::with_capacity(lines.len());
     let mut warmup_outputs = 0;
     let mut differing_rows = Vec::new();
@@ -185,7 +190,7 @@ pub fn read_outputs(
         if line.warmup {
             warmup_outputs += 1;
         } else {
-            record(&mut latency, line.stamp, origin, &output);
+            record(&mut latency, line, origin, &output);
         }
         delivered.push(Delivered { at: line.stamp, output });
     }
@@ -230,10 +235,15 @@ fn differing_columns(pipeline: &PipelineSpec, event: &Event, campaign: u32, cell
     (!differs.is_empty()).then(|| differs.join(", "))
 }
 
-/// Records one output's latency, measured whole (see the module header).
-fn record(latency: &mut LatencyRecorder, stamp: Nanos, origin: Nanos, output: &Output) {
+/// Records one output's latency, measured whole, its broker's output hop apart when it came
+/// through Kafka (see the module header).
+fn record(latency: &mut LatencyRecorder, line: &StampedLine, origin: Nanos, output: &Output) {
+    let stamp = line.stamp;
+    let total = stamp.saturating_sub(origin);
+    let broker = line.output_hop.unwrap_or(0).min(total);
     let mut d = Decomposition::default();
-    d.add(Component::Processing, stamp.saturating_sub(origin));
+    d.add(Component::Broker, broker);
+    d.add(Component::Processing, total - broker);
     latency.record(stamp, &d);
     if let Output::Window(w) = output {
         if !w.is_update {
@@ -539,6 +549,7 @@ mod tests {
             stamp,
             warmup: false,
             text: text.into(),
+            output_hop: None,
         }
     }
 
@@ -563,6 +574,31 @@ mod tests {
         // The second window ends after the engine's last watermark: not promised.
         let promised = ReferenceCheck::compare(&reference, &read.delivered, true, Some(1000));
         assert!(promised.matches(), "{}", promised.describe());
+    }
+
+    #[test]
+    fn a_result_read_from_kafka_reports_the_brokers_output_hop_as_its_broker_component() {
+        let pipeline = windowed();
+        let table = CampaignTable::default();
+        let text = "7,0,1000,2,2,false,4000000000";
+        let fed = read_outputs(&pipeline, &table, &[], &[line(5_000_000_000, text)]).unwrap();
+        assert!(
+            fed.latency.reported.is_empty(),
+            "the loopback receiver measures the whole only"
+        );
+        let hop = 3_000_000;
+        let kafka = StampedLine {
+            output_hop: Some(hop),
+            ..line(5_000_000_000, text)
+        };
+        let read = read_outputs(&pipeline, &table, &[], &[kafka]).unwrap();
+        assert_eq!(read.latency.reported, vec![Component::Broker]);
+        assert_eq!(read.latency.component_sum(Component::Broker), hop as u128);
+        assert_eq!(
+            read.latency.component_sum(Component::Processing),
+            1_000_000_000 - hop as u128,
+            "the rest is the engine's"
+        );
     }
 
     #[test]

@@ -195,13 +195,15 @@ impl OutputConsumer {
                         let warmup = clock.in_warmup(stamp);
                         let wall_ns = unix_ns();
                         for (v, appended) in batch.drain(..) {
-                            if let Some(ms) = appended.filter(|_| !warmup) {
-                                output_hop_ns.push(wall_ns.saturating_sub(ms.max(0) as u64 * 1_000_000));
+                            let output_hop = appended.map(|ms| wall_ns.saturating_sub(ms.max(0) as u64 * 1_000_000));
+                            if let Some(hop) = output_hop.filter(|_| !warmup) {
+                                output_hop_ns.push(hop);
                             }
                             lines.push(StampedLine {
                                 stamp,
                                 warmup,
                                 text: String::from_utf8_lossy(&v).into_owned(),
+                                output_hop,
                             });
                         }
                         count.store(lines.len() as u64, Ordering::Relaxed);

@@ -21,7 +21,9 @@ use std::collections::HashMap;
 use crate::kafka::wire::{Marker, RecordBatch};
 
 /// A record held until its transaction ends: its value and its log-append time (ms), if the
-/// topic keeps one.
+/// topic keeps one. Released at a COMMIT, it is handed on with the marker's append time instead
+/// (when the topic keeps it): the instant it became readable, so the broker's output hop counts
+/// from there and the time its transaction stayed open stays the engine's (its sink's).
 type HeldRecord = (Vec<u8>, Option<i64>);
 
 /// One partition's reading position and the open transactions' records.
@@ -39,7 +41,8 @@ pub struct CommittedPartition {
 
 impl CommittedPartition {
     /// Takes the batches of one fetch (in offset order) and hands every value that is now
-    /// committed to `release`, with its log-append time (ms) when the topic keeps one.
+    /// committed to `release`, with its log-append time (ms) when the topic keeps one (a
+    /// transaction's records: their COMMIT marker's, see [`HeldRecord`]).
     pub fn accept(&mut self, batches: Vec<RecordBatch>, release: &mut dyn FnMut(Vec<u8>, Option<i64>)) {
         for batch in batches {
             if batch.last_offset < self.next {
@@ -49,7 +52,7 @@ impl CommittedPartition {
                 Some(Marker::Commit) => {
                     self.commits += 1;
                     for (value, appended) in self.open.remove(&batch.producer_id).unwrap_or_default() {
-                        release(value, appended);
+                        release(value, batch.appended_ms.or(appended));
                     }
                 }
                 Some(Marker::Abort) => {
@@ -105,6 +108,32 @@ mod tests {
         let commit = batch(5, 7, true, Err(Marker::Commit));
         assert_eq!(read(&mut p, &commit), vec!["w1", "w2"]);
         assert_eq!((p.aborted, p.commits, p.next, p.pending()), (2, 1, 6, 0));
+    }
+
+    /// `bytes` (one batch) as a topic with `LogAppendTime` writes it: appended at `ms`.
+    fn appended_at(mut bytes: Vec<u8>, ms: i64) -> Vec<u8> {
+        // base offset 8, length 4, leader epoch 4, magic 1, crc 4: attributes at 21..23; then
+        // the last offset delta (4) and the base and max timestamps (8 each).
+        bytes[22] |= 0x08;
+        bytes[35..43].copy_from_slice(&ms.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn a_committed_record_is_readable_from_its_markers_append_time() {
+        let mut p = CommittedPartition::default();
+        let mut log = appended_at(batch(0, 7, true, Ok(&["w1"])), 1_000);
+        log.extend(appended_at(batch(1, -1, false, Ok(&["plain"])), 1_200));
+        log.extend(appended_at(batch(2, 7, true, Err(Marker::Commit)), 1_900));
+        let mut out = Vec::new();
+        p.accept(decode_batches(&log).unwrap(), &mut |v, at| {
+            out.push((String::from_utf8(v).unwrap(), at))
+        });
+        assert_eq!(
+            out,
+            vec![("plain".to_string(), Some(1_200)), ("w1".to_string(), Some(1_900))],
+            "the transaction's record counts from its commit, not from its own append"
+        );
     }
 
     #[test]

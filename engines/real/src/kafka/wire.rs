@@ -249,6 +249,9 @@ pub struct RecordBatch {
     pub transactional: bool,
     /// A transaction marker (`records` is then empty).
     pub marker: Option<Marker>,
+    /// When the broker appended it to the log (ms), if the topic keeps `LogAppendTime`: for a
+    /// marker, when its transaction's records became readable under `read_committed`.
+    pub appended_ms: Option<i64>,
     /// Its data records.
     pub records: Vec<Record>,
 }
@@ -455,6 +458,7 @@ fn decode_batch(bytes: &[u8]) -> WireResult<RecordBatch> {
         producer_id,
         transactional,
         marker,
+        appended_ms: log_append_time.then_some(max_timestamp),
         records,
     })
 }

@@ -1,6 +1,7 @@
 //! Kafka end to end, through the `streamlab` binary: `scenarios/kafka.toml` (shortened) runs the
-//! native engines, Kafka Streams under at-least-once and exactly-once v2 and the real Flink (when
-//! installed: about 25 s more), each on a broker streamlab starts for it; every run's outputs —
+//! native engines and Kafka Streams under at-least-once and exactly-once v2 (the real Flink and
+//! Spark of the scenario are `tests/flink_kafka.rs`'s and `tests/spark_kafka.rs`'s: left out
+//! here, they would add about 25 s and a minute), each on a broker streamlab starts for it; every run's outputs —
 //! the native engines' too, read from the input topic and written to the output topic — must
 //! equal the reference evaluator's, and no broker, Kafka Streams JVM or lifeline may be left
 //! afterwards — also when streamlab is killed outright (SIGKILL) in the middle of a Kafka Streams
@@ -25,19 +26,20 @@ use streamlab_real_engines::kafka::dist::installed_for_test;
 /// other).
 static KAFKA: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// `streamlab run scenarios/kafka.toml --duration 4s --out <out>` without its real Spark engines
-/// (their runs on Kafka are `tests/spark_kafka.rs`'s, about a minute more), not yet waited for.
+/// `streamlab run scenarios/kafka.toml --duration 4s --out <out>` without its real Flink and
+/// Spark engines (their runs on Kafka are `tests/flink_kafka.rs`'s and `tests/spark_kafka.rs`'s),
+/// not yet waited for.
 fn run_kafka_scenario(out: &Path) -> Command {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kafka.toml")).unwrap();
-    let spark = text
-        .find("# The real Spark on Kafka")
-        .expect("kafka.toml's Spark engines, last");
+    let real = text
+        .find("[[engine]]\nname = \"flink\"")
+        .expect("kafka.toml's real Flink and Spark engines, last");
     assert!(
-        !text[..spark].contains("model = \"spark\""),
-        "the Spark engines come last in kafka.toml"
+        !text[..real].contains("model = \"spark\"") && !text[..real].contains("model = \"flink\""),
+        "the real Flink and Spark engines come last in kafka.toml"
     );
-    let scenario = out.parent().unwrap().join("kafka-without-spark.toml");
-    std::fs::write(&scenario, &text[..spark]).unwrap();
+    let scenario = out.parent().unwrap().join("kafka-without-flink-and-spark.toml");
+    std::fs::write(&scenario, &text[..real]).unwrap();
     run_scenario(&scenario, out)
 }
 
@@ -93,20 +95,6 @@ fn kafka_streams_on_a_broker_of_our_own_equals_the_reference_and_leaves_nothing_
         );
     }
     assert_eq!(kafka_streams, 2, "at-least-once and exactly-once v2");
-    // The real Flink on Kafka (`if_installed`): its outputs through its exactly-once Kafka sink.
-    for run in summary["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["model"] == "flink")
-    {
-        let notes = run_notes(run);
-        assert!(
-            notes.iter().any(|n| n.starts_with("outputs equal the reference")),
-            "{}: {notes:#?}",
-            run["name"]
-        );
-    }
     assert!(out
         .join("jobs/kafka-streams-eos/src/StreamlabKafkaStreams.java")
         .is_file());

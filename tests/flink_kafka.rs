@@ -20,36 +20,14 @@
 
 mod common;
 
-use common::{assert_equal_to_reference, run_leaving_nothing, run_notes, skipped};
+use common::{assert_equal_to_reference, kafka_test_scenario, run_leaving_nothing, run_notes, skipped};
 use streamlab_real_engines::kafka::dist::installed_for_test;
 use streamlab_real_engines::kafka::flink_connector::FlinkKafkaJars;
 use streamlab_real_engines::{CacheDir, PythonEngine, VenvStatus};
 
-const SCENARIO: &str = r#"name = "flink-kafka-test"
-seed = 7
-duration = "4s"
-drain = "1s"
-clock = "live"
-
-[workload]
-transport = "kafka"
-partitions = 2
-users = 500
-campaigns = 10
-ads_per_campaign = 5
-rate = { profile = "constant", events_per_second = 100 }
-disorder = { bound = "100ms", delay = "uniform", late_fraction = 0.0 }
-
-[pipeline]
-filter_kinds = ["click", "view"]
-lookup_join = true
-
-[pipeline.aggregate]
-key_by = "campaign"
-window = { kind = "tumbling", size = "1s" }
-function = "count"
-
-[[engine]]
+/// The test's Flink job, after `common::kafka_test_scenario`'s workload and pipeline (4 s of
+/// events); the test adds its crash.
+const ENGINES: &str = r#"[[engine]]
 name = "flink"
 model = "flink"
 parallelism = 2
@@ -85,7 +63,11 @@ fn flink_on_kafka_killed_and_restored_from_its_checkpoint_loses_and_repeats_noth
     let tmp = tempfile::tempdir().unwrap();
     let summary = run_leaving_nothing(
         tmp.path(),
-        &format!("{SCENARIO}\n[[failure]]\nkind = \"crash\"\nat = \"2s\"\nengine = \"flink\"\n"),
+        &kafka_test_scenario(
+            "flink-kafka-test",
+            "4s",
+            &format!("{ENGINES}\n[[failure]]\nkind = \"crash\"\nat = \"2s\"\nengine = \"flink\"\n"),
+        ),
     );
     assert_equal_to_reference(&summary);
     let run = &summary["runs"][0];

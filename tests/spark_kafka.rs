@@ -17,36 +17,14 @@
 
 mod common;
 
-use common::{assert_equal_to_reference, run_leaving_nothing, run_notes, skipped};
+use common::{assert_equal_to_reference, kafka_test_scenario, run_leaving_nothing, run_notes, skipped};
 use streamlab_real_engines::kafka::dist::installed_for_test;
 use streamlab_real_engines::kafka::spark_connector::SparkKafkaJars;
 use streamlab_real_engines::{CacheDir, PythonEngine, VenvStatus};
 
-const SCENARIO: &str = r#"name = "spark-kafka-test"
-seed = 7
-duration = "5s"
-drain = "1s"
-clock = "live"
-
-[workload]
-transport = "kafka"
-partitions = 2
-users = 500
-campaigns = 10
-ads_per_campaign = 5
-rate = { profile = "constant", events_per_second = 100 }
-disorder = { bound = "100ms", delay = "uniform", late_fraction = 0.0 }
-
-[pipeline]
-filter_kinds = ["click", "view"]
-lookup_join = true
-
-[pipeline.aggregate]
-key_by = "campaign"
-window = { kind = "tumbling", size = "1s" }
-function = "count"
-
-[[engine]]
+/// The test's two Spark queries and the crash of the first, after
+/// `common::kafka_test_scenario`'s workload and pipeline (5 s of events).
+const ENGINES: &str = r#"[[engine]]
 name = "spark killed"
 model = "spark"
 trigger = { kind = "processing_time", interval = "1s" }
@@ -93,7 +71,7 @@ fn spark_on_kafka_killed_and_restarted_and_in_real_time_mode_equals_the_referenc
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let summary = run_leaving_nothing(tmp.path(), SCENARIO);
+    let summary = run_leaving_nothing(tmp.path(), &kafka_test_scenario("spark-kafka-test", "5s", ENGINES));
     let runs = summary["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
     assert_equal_to_reference(&summary);

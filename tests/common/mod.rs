@@ -206,3 +206,36 @@ pub fn run_leaving_nothing(tmp: &std::path::Path, text: &str) -> serde_json::Val
     assert_nothing_left(&out, std::time::Duration::from_secs(5));
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }
+
+/// A scenario for the real engines' Kafka tests: `duration` of a 100 events/s clickstream over
+/// two partitions of a broker streamlab starts, the YSB-like pipeline counted per campaign in
+/// 1 s windows, followed by `engines` (the `[[engine]]` and `[[failure]]` tables, as TOML).
+pub fn kafka_test_scenario(name: &str, duration: &str, engines: &str) -> String {
+    format!(
+        r#"name = "{name}"
+seed = 7
+duration = "{duration}"
+drain = "1s"
+clock = "live"
+
+[workload]
+transport = "kafka"
+partitions = 2
+users = 500
+campaigns = 10
+ads_per_campaign = 5
+rate = {{ profile = "constant", events_per_second = 100 }}
+disorder = {{ bound = "100ms", delay = "uniform", late_fraction = 0.0 }}
+
+[pipeline]
+filter_kinds = ["click", "view"]
+lookup_join = true
+
+[pipeline.aggregate]
+key_by = "campaign"
+window = {{ kind = "tumbling", size = "1s" }}
+function = "count"
+
+{engines}"#
+    )
+}

@@ -216,7 +216,11 @@ impl<R: Link<Row>, W: Link<Output>> JobGraph<R, W> {
                         Some(projection) => {
                             let channels = windows.iter().map(|&w| Projecting(links.rows_to(w))).collect();
                             let gate = OutputGate::new(i, channels, capacity, flush_each, pools.projected.clone());
-                            RowOutput::Projected { gate, projection }
+                            RowOutput::Projected {
+                                gate,
+                                projection,
+                                columns: Default::default(),
+                            }
                         }
                         None => {
                             let channels = windows.iter().map(|&w| links.rows_to(w)).collect();

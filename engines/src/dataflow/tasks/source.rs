@@ -26,7 +26,7 @@ use crate::operators::columnar::{ChunkChain, CHUNK};
 use crate::operators::fxhash::partition_of;
 use crate::operators::graph::ExchangeKey;
 use crate::operators::stateless::StatelessChain;
-use crate::operators::window::{ProjectedRow, Projection};
+use crate::operators::window::{ProjectedColumns, ProjectedRow, Projection};
 use crate::operators::{Lineage, Row};
 use crate::source::SourceLog;
 use crate::time::{EventTime, Nanos};
@@ -53,6 +53,8 @@ pub enum RowOutput<L = Sender<Message<Row>>> {
         gate: OutputGate<ProjectedRow, Projecting<L>>,
         /// What the aggregate reads.
         projection: Projection,
+        /// A chunk's keys and values (scratch).
+        columns: Box<ProjectedColumns>,
     },
     /// An exchange to the (single) sink subtask.
     ToSink(OutputGate<Row, L>),
@@ -71,7 +73,7 @@ impl<L: Link<Row>> RowOutput<L> {
                 };
                 gate.push(ch, row);
             }
-            RowOutput::Projected { gate, projection } => {
+            RowOutput::Projected { gate, projection, .. } => {
                 let p = projection.of(&row.event, row.campaign, &row.lineage);
                 let ch = match gate.fan_out() {
                     1 => 0,
@@ -101,7 +103,7 @@ impl<L: Link<Row>> RowOutput<L> {
                 };
                 gate.push_with(ch, make);
             }
-            RowOutput::Projected { gate, projection } => {
+            RowOutput::Projected { gate, projection, .. } => {
                 let p = projection.of(event, campaign, &lineage);
                 let ch = match gate.fan_out() {
                     1 => 0,
@@ -135,14 +137,24 @@ impl<L: Link<Row>> RowOutput<L> {
             RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) if gate.fan_out() == 1 => {
                 gate.extend_with(0, rows.len(), make);
             }
-            RowOutput::Projected { gate, projection } => {
+            RowOutput::Projected {
+                gate,
+                projection,
+                columns,
+            } => {
+                projection.columns(chunk, rows, campaigns, columns);
                 let project = |k: usize| {
                     let event = &chunk[rows[k] as usize];
-                    let lineage = Lineage {
+                    let (key, value) = columns.get(k);
+                    ProjectedRow {
+                        key,
+                        value,
+                        event_time: event.event_time,
                         arrival: event.arrival,
-                        ..lineage
-                    };
-                    projection.of(event, campaigns[k], &lineage)
+                        ingest: lineage.ingest,
+                        seq: event.seq,
+                        kind: event.kind,
+                    }
                 };
                 match gate.fan_out() {
                     1 => gate.extend_with(0, rows.len(), project),

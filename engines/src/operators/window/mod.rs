@@ -42,7 +42,7 @@ mod table;
 use std::path::{Path, PathBuf};
 
 pub use codec::{StateDelta, WindowEntry};
-pub use input::{ProjectedRow, Projection, WindowInput};
+pub use input::{ProjectedColumns, ProjectedRow, Projection, WindowInput};
 pub(crate) use lsm::temp_dir;
 pub use lsm::{COMPACT_EVERY_WRITES, COMPACT_STEP_BYTES};
 pub use semantics::{EmitPolicy, TimeSemantics};

@@ -79,7 +79,7 @@ impl<L: Link<Row>> RowOutput<L> {
                     1 => 0,
                     n => partition_of(p.key, n),
                 };
-                gate.push(ch, p);
+                gate.push_with(ch, || p);
             }
             RowOutput::ToSink(gate) => gate.push(0, row),
             RowOutput::Chained(sink) => sink.deliver_row(&row, now),
@@ -109,7 +109,7 @@ impl<L: Link<Row>> RowOutput<L> {
                     1 => 0,
                     n => partition_of(p.key, n),
                 };
-                gate.push(ch, p);
+                gate.push_with(ch, || p);
             }
             RowOutput::ToSink(gate) => gate.push_with(0, make),
             RowOutput::Chained(sink) => sink.deliver_row(&make(), now),
@@ -160,8 +160,7 @@ impl<L: Link<Row>> RowOutput<L> {
                     1 => gate.extend_with(0, rows.len(), project),
                     n => {
                         for k in 0..rows.len() {
-                            let p = project(k);
-                            gate.push(partition_of(p.key, n), p);
+                            gate.push_with(partition_of(columns.keys[k], n), || project(k));
                         }
                     }
                 }

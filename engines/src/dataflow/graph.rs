@@ -6,6 +6,10 @@
 //! unless a stateless job sets `chain_sink`: then each source subtask holds a sink of its own
 //! (the job's sinks are merged when it ends, [`SinkOperator::absorb`]).
 //!
+//! A keyed exchange to a windowed aggregation alone carries each row projected onto what the
+//! aggregate reads (`operators/window/input.rs`; [`RowOutput::Projected`]); every other keyed
+//! stage gets the whole row.
+//!
 //! Subtasks are numbered: sources `0..p`, window subtasks `p..2p` (stateful), then the sink
 //! subtask when it is not chained. A chain of keyed stages (a join or a deduplication, then an
 //! aggregation keyed its own way) has a second keyed exchange: the first stage's subtasks are
@@ -16,14 +20,14 @@
 //! the same either way.
 
 use crate::dataflow::config::{DataflowConfig, DataflowConfigError};
-use crate::dataflow::network::{BufferPool, Link, OutputGate};
+use crate::dataflow::network::{BufferPool, Link, OutputGate, Projecting};
 use crate::dataflow::tasks::{KeyedPlan, ResultOutput, RowOutput, SinkOperator, SinkTask, SourceTask, WindowTask};
 use crate::dimension::CampaignTable;
 use crate::operators::graph::{ChainLink, ExchangeKey, KeyedStage, StageRules, ThenStage};
 use crate::operators::stateless::StatelessChain;
-use crate::operators::window::TimeSemantics;
+use crate::operators::window::{ProjectedRow, Projection, TimeSemantics};
 use crate::operators::{Output, Row};
-use crate::pipeline::PipelineSpec;
+use crate::pipeline::{Aggregation, PipelineSpec};
 
 /// What a per-record job is: its name, configuration, pipeline and dimension table, and the
 /// partitions of its source. Every part of the engine is built from it, again at each restart.
@@ -123,6 +127,8 @@ pub struct BufferPools {
     pub rows: BufferPool<Row>,
     /// Buffers of window results (windows to the sink).
     pub results: BufferPool<Output>,
+    /// Buffers of rows projected for a windowed aggregation (sources to windows).
+    pub projected: BufferPool<ProjectedRow>,
 }
 
 /// The subtasks of a job, numbered, with who sends to whom.
@@ -199,10 +205,29 @@ impl<R: Link<Row>, W: Link<Output>> JobGraph<R, W> {
             Some(key) => {
                 let link = ChainLink::for_pipeline(&job.pipeline);
                 let windows: Vec<usize> = (p..2 * p).collect();
+                // A windowed aggregation and nothing else behind the exchange: the sources send
+                // only what it reads (Flink's projection below the exchange), routed by its key.
+                let projection = match (&key, &pipeline_aggregate_only(&job.pipeline)) {
+                    (ExchangeKey::Field(_), Some(agg)) => Some(Projection::for_aggregation(agg)),
+                    _ => None,
+                };
                 for i in 0..p {
-                    let channels = windows.iter().map(|&w| links.rows_to(w)).collect();
-                    let gate = OutputGate::new(i, channels, capacity, flush_each, pools.rows.clone());
-                    let out = RowOutput::Keyed { gate, key: key.clone() };
+                    let out = match projection {
+                        Some(projection) => {
+                            let channels = windows.iter().map(|&w| Projecting(links.rows_to(w))).collect();
+                            let gate = OutputGate::new(i, channels, capacity, flush_each, pools.projected.clone());
+                            RowOutput::Projected {
+                                gate,
+                                projection,
+                                columns: Default::default(),
+                            }
+                        }
+                        None => {
+                            let channels = windows.iter().map(|&w| links.rows_to(w)).collect();
+                            let gate = OutputGate::new(i, channels, capacity, flush_each, pools.rows.clone());
+                            RowOutput::Keyed { gate, key: key.clone() }
+                        }
+                    };
                     g.push(Subtask::Source(source(i, out)), windows.clone(), 0);
                 }
                 let pipeline = &job.pipeline;
@@ -254,7 +279,7 @@ impl<R: Link<Row>, W: Link<Output>> JobGraph<R, W> {
                         },
                         (None, None) => unreachable!("a keyed exchange has a keyed stage or an aggregate"),
                     };
-                    let task = WindowTask::new(j, p, plan, cfg, out);
+                    let task = WindowTask::new(j, p, plan, cfg, out).with_projected_pool(pools.projected.clone());
                     g.push(Subtask::Window(Box::new(task)), down, p);
                 }
                 if p > 1 {
@@ -274,4 +299,11 @@ impl<R: Link<Row>, W: Link<Output>> JobGraph<R, W> {
         self.downstream.push(down);
         self.inputs.push(inputs);
     }
+}
+
+/// The aggregation of `pipeline` if its keyed subtasks run it and nothing else (no join,
+/// deduplication or top-N, no chain): then its rows may cross the exchange projected.
+fn pipeline_aggregate_only(pipeline: &PipelineSpec) -> Option<Aggregation> {
+    let alone = pipeline.join.is_none() && pipeline.dedup.is_none() && pipeline.top_n.is_none();
+    pipeline.aggregate.filter(|_| alone)
 }

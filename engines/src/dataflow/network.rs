@@ -5,9 +5,15 @@
 //! the timeout is 0, and before any watermark or end-of-stream marker (events overtake no
 //! data). Emptied buffers travel back through a pool and are reused, so steady-state
 //! operation allocates nothing per record or per buffer.
+//!
+//! A keyed exchange to a windowed aggregation carries its rows projected
+//! ([`ProjectedRow`]: only what the aggregate reads) on the same links as whole rows: the
+//! gate's [`Projecting`] link wraps each buffer as [`Message::Projected`].
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::operators::window::ProjectedRow;
+use crate::operators::Row;
 use crate::time::EventTime;
 
 /// What travels on a channel between two subtasks.
@@ -19,6 +25,14 @@ pub enum Message<T> {
         from: usize,
         /// The records.
         items: Vec<T>,
+    },
+    /// A network buffer of rows projected for a windowed aggregation, from upstream subtask
+    /// `from` (on a link of whole rows: [`Projecting`]).
+    Projected {
+        /// Sending subtask.
+        from: usize,
+        /// The projected rows.
+        items: Vec<ProjectedRow>,
     },
     /// A watermark from upstream subtask `from`.
     Watermark {
@@ -59,6 +73,24 @@ impl<T> Link<T> for Sender<Message<T>> {
     fn send(&self, msg: Message<T>) {
         // A closed channel means the downstream subtask is gone (the run is being torn down).
         let _ = Sender::send(self, msg);
+    }
+}
+
+/// A link of whole rows carrying projected ones: what an [`OutputGate`] of projected rows
+/// sends goes on the row link `L`, each buffer as [`Message::Projected`] (the links, the
+/// drivers and the barrier alignment stay those of whole rows).
+#[derive(Debug)]
+pub struct Projecting<L>(pub L);
+
+impl<L: Link<Row>> Link<ProjectedRow> for Projecting<L> {
+    fn send(&self, msg: Message<ProjectedRow>) {
+        self.0.send(match msg {
+            Message::Data { from, items } | Message::Projected { from, items } => Message::Projected { from, items },
+            Message::Watermark { from, watermark } => Message::Watermark { from, watermark },
+            Message::Barrier { from, id } => Message::Barrier { from, id },
+            Message::Idle { from } => Message::Idle { from },
+            Message::End { from } => Message::End { from },
+        });
     }
 }
 

@@ -86,6 +86,7 @@ fn unit_draw(n: u64) -> f64 {
 pub(super) fn data_len<T>(m: &Message<T>) -> u64 {
     match m {
         Message::Data { items, .. } => items.len() as u64,
+        Message::Projected { items, .. } => items.len() as u64,
         _ => 0,
     }
 }

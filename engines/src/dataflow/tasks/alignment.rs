@@ -37,6 +37,7 @@ impl<T> BarrierAligner<T> {
     fn from(msg: &Message<T>) -> usize {
         match msg {
             Message::Data { from, .. }
+            | Message::Projected { from, .. }
             | Message::Watermark { from, .. }
             | Message::Barrier { from, .. }
             | Message::Idle { from }

@@ -429,7 +429,8 @@ impl<T: SinkItem> SinkTask<T> {
                     outcome.finished = true;
                 }
             }
-            Message::Idle { .. } => {}
+            // Only a windowed aggregation's subtasks take projected rows (`graph.rs`).
+            Message::Idle { .. } | Message::Projected { .. } => {}
         }
         if let Some((id, started)) = aligned {
             self.sink.pre_commit(id);

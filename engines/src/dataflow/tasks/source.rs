@@ -4,8 +4,9 @@
 //! has arrived by `now` (at most `READ_CHUNK` records per partition per step), runs the
 //! chained filter and join over that chunk a pass at a time (`operators/columnar/chain.rs`; a
 //! chain with `convert` or a stream–stream join's inputs a record at a time), and builds each
-//! selected row straight into its [`RowOutput`]: a keyed exchange, an
-//! exchange to the sink, or the sink chained into the same task. It generates
+//! selected row straight into its [`RowOutput`]: a keyed exchange (to a windowed
+//! aggregation, each row projected onto what the aggregate reads: [`RowOutput::Projected`]),
+//! an exchange to the sink, or the sink chained into the same task. It generates
 //! bounded-out-of-orderness watermarks every `auto_watermark_interval`, declares itself idle
 //! after `idle_timeout` without data, runs the output flusher every `buffer_timeout`, and
 //! injects checkpoint barriers behind everything it has read.
@@ -17,7 +18,7 @@
 use crossbeam_channel::Sender;
 
 use crate::dataflow::config::DataflowConfig;
-use crate::dataflow::network::{Link, Message, OutputGate};
+use crate::dataflow::network::{Link, Message, OutputGate, Projecting};
 use crate::dataflow::tasks::{SinkOperator, Step};
 use crate::dataflow::watermark::SplitWatermarks;
 use crate::event::Event;
@@ -25,6 +26,7 @@ use crate::operators::columnar::{ChunkChain, CHUNK};
 use crate::operators::fxhash::partition_of;
 use crate::operators::graph::ExchangeKey;
 use crate::operators::stateless::StatelessChain;
+use crate::operators::window::{ProjectedColumns, ProjectedRow, Projection};
 use crate::operators::{Lineage, Row};
 use crate::source::SourceLog;
 use crate::time::{EventTime, Nanos};
@@ -43,6 +45,17 @@ pub enum RowOutput<L = Sender<Message<Row>>> {
         /// How a row is routed.
         key: ExchangeKey,
     },
+    /// A keyed exchange to windowed-aggregation subtasks: each row projected onto the key,
+    /// value, event time and lineage the aggregate reads, and routed by that key (the
+    /// aggregation's exchange key).
+    Projected {
+        /// The gate, on the rows' links.
+        gate: OutputGate<ProjectedRow, Projecting<L>>,
+        /// What the aggregate reads.
+        projection: Projection,
+        /// A chunk's keys and values (scratch).
+        columns: Box<ProjectedColumns>,
+    },
     /// An exchange to the (single) sink subtask.
     ToSink(OutputGate<Row, L>),
     /// The sink, chained into this task.
@@ -59,6 +72,14 @@ impl<L: Link<Row>> RowOutput<L> {
                     n => partition_of(key.of(&row), n),
                 };
                 gate.push(ch, row);
+            }
+            RowOutput::Projected { gate, projection, .. } => {
+                let p = projection.of(&row.event, row.campaign, &row.lineage);
+                let ch = match gate.fan_out() {
+                    1 => 0,
+                    n => partition_of(p.key, n),
+                };
+                gate.push_with(ch, || p);
             }
             RowOutput::ToSink(gate) => gate.push(0, row),
             RowOutput::Chained(sink) => sink.deliver_row(&row, now),
@@ -81,6 +102,14 @@ impl<L: Link<Row>> RowOutput<L> {
                     n => partition_of(key.of_parts(event, campaign), n),
                 };
                 gate.push_with(ch, make);
+            }
+            RowOutput::Projected { gate, projection, .. } => {
+                let p = projection.of(event, campaign, &lineage);
+                let ch = match gate.fan_out() {
+                    1 => 0,
+                    n => partition_of(p.key, n),
+                };
+                gate.push_with(ch, || p);
             }
             RowOutput::ToSink(gate) => gate.push_with(0, make),
             RowOutput::Chained(sink) => sink.deliver_row(&make(), now),
@@ -108,6 +137,34 @@ impl<L: Link<Row>> RowOutput<L> {
             RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) if gate.fan_out() == 1 => {
                 gate.extend_with(0, rows.len(), make);
             }
+            RowOutput::Projected {
+                gate,
+                projection,
+                columns,
+            } => {
+                projection.columns(chunk, rows, campaigns, columns);
+                let project = |k: usize| {
+                    let event = &chunk[rows[k] as usize];
+                    let (key, value) = columns.get(k);
+                    ProjectedRow {
+                        key,
+                        value,
+                        event_time: event.event_time,
+                        arrival: event.arrival,
+                        ingest: lineage.ingest,
+                        seq: event.seq,
+                        kind: event.kind,
+                    }
+                };
+                match gate.fan_out() {
+                    1 => gate.extend_with(0, rows.len(), project),
+                    n => {
+                        for k in 0..rows.len() {
+                            gate.push_with(partition_of(columns.keys[k], n), || project(k));
+                        }
+                    }
+                }
+            }
             _ => {
                 for (&r, &campaign) in rows.iter().zip(campaigns) {
                     let event = &chunk[r as usize];
@@ -121,10 +178,48 @@ impl<L: Link<Row>> RowOutput<L> {
         }
     }
 
-    fn gate(&mut self) -> Option<&mut OutputGate<Row, L>> {
+    /// Ships every non-empty buffer (the output flusher); nothing to do for a chained sink.
+    fn flush_all(&mut self) {
         match self {
-            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => Some(gate),
-            RowOutput::Chained(_) => None,
+            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => gate.flush_all(),
+            RowOutput::Projected { gate, .. } => gate.flush_all(),
+            RowOutput::Chained(_) => {}
+        }
+    }
+
+    /// Flushes, then sends `watermark` on every channel.
+    fn broadcast_watermark(&mut self, watermark: EventTime) {
+        match self {
+            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => gate.broadcast_watermark(watermark),
+            RowOutput::Projected { gate, .. } => gate.broadcast_watermark(watermark),
+            RowOutput::Chained(_) => {}
+        }
+    }
+
+    /// Flushes, then tells every channel this subtask is idle.
+    fn broadcast_idle(&mut self) {
+        match self {
+            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => gate.broadcast_idle(),
+            RowOutput::Projected { gate, .. } => gate.broadcast_idle(),
+            RowOutput::Chained(_) => {}
+        }
+    }
+
+    /// True when some buffer holds rows not yet shipped (never for a chained sink).
+    fn has_pending(&self) -> bool {
+        match self {
+            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => gate.has_pending(),
+            RowOutput::Projected { gate, .. } => gate.has_pending(),
+            RowOutput::Chained(_) => false,
+        }
+    }
+
+    /// Network buffers shipped so far (0 for a chained sink).
+    fn buffers_sent(&self) -> u64 {
+        match self {
+            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => gate.buffers_sent,
+            RowOutput::Projected { gate, .. } => gate.buffers_sent,
+            RowOutput::Chained(_) => 0,
         }
     }
 }
@@ -197,9 +292,7 @@ impl<L: Link<Row>> SourceTask<L> {
         // The output flusher ticks on its own period: first the tick that fell due (it ships
         // what was buffered before now), then this step's records wait for the next one.
         if self.buffer_timeout > 0 && now >= self.next_flush {
-            if let Some(g) = self.out.gate() {
-                g.flush_all();
-            }
+            self.out.flush_all();
             self.next_flush = (now / self.buffer_timeout + 1) * self.buffer_timeout;
         }
         let mut read_any = false;
@@ -260,18 +353,14 @@ impl<L: Link<Row>> SourceTask<L> {
         if now >= self.next_watermark {
             if let Some(wm) = self.watermarks.on_periodic_emit() {
                 self.watermark_log.push((now, wm));
-                if let Some(g) = self.out.gate() {
-                    g.broadcast_watermark(wm);
-                }
+                self.out.broadcast_watermark(wm);
             }
             self.next_watermark = (now / self.watermark_interval + 1) * self.watermark_interval;
         }
         if let Some(t) = self.idle_timeout {
             if !self.idle && now.saturating_sub(self.last_data_at) >= t {
                 self.idle = true;
-                if let Some(g) = self.out.gate() {
-                    g.broadcast_idle();
-                }
+                self.out.broadcast_idle();
             }
         }
         let exhausted = self
@@ -291,7 +380,7 @@ impl<L: Link<Row>> SourceTask<L> {
                 next = next.min(a);
             }
         }
-        if self.buffer_timeout > 0 && self.out.gate().is_some_and(|g| g.has_pending()) {
+        if self.buffer_timeout > 0 && self.out.has_pending() {
             next = next.min(self.next_flush);
         }
         if let (Some(t), false) = (self.idle_timeout, self.idle) {
@@ -321,6 +410,7 @@ impl<L: Link<Row>> SourceTask<L> {
     pub fn inject_barrier(&mut self, id: u64) -> Vec<(usize, usize)> {
         match &mut self.out {
             RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => gate.broadcast_barrier(id),
+            RowOutput::Projected { gate, .. } => gate.broadcast_barrier(id),
             RowOutput::Chained(sink) => sink.pre_commit(id),
         }
         self.positions().collect()
@@ -351,10 +441,17 @@ impl<L: Link<Row>> SourceTask<L> {
             events_read: self.events_read,
             last_read_at: self.last_read_at,
             watermark_log: std::mem::take(&mut self.watermark_log),
-            buffers_sent: self.out.gate().map_or(0, |g| g.buffers_sent),
+            buffers_sent: self.out.buffers_sent(),
         };
         match self.out {
             RowOutput::Keyed { mut gate, .. } | RowOutput::ToSink(mut gate) => {
+                if bounded {
+                    gate.broadcast_watermark(EventTime::MAX);
+                }
+                gate.finish();
+                (None, stats)
+            }
+            RowOutput::Projected { mut gate, .. } => {
                 if bounded {
                     gate.broadcast_watermark(EventTime::MAX);
                 }

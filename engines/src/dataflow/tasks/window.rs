@@ -2,7 +2,8 @@
 //! deduplication or top-N ([`KeyedPlan`]). (It keeps the name `WindowTask` from when windows
 //! were the only keyed operator.)
 //!
-//! With a window operator, a [`WindowTask`] inserts rows into the [`WindowedAggregation`]'s keyed state, tracks its
+//! With a window operator, a [`WindowTask`] inserts rows (projected by the sources onto what
+//! the aggregate reads, `operators/window/input.rs`, unless it follows a chain's first stage) into the [`WindowedAggregation`]'s keyed state, tracks its
 //! watermark as the minimum over its active inputs ([`WatermarkHolder`]) and fires windows on
 //! it; records later than the allowed lateness go to the side output. In Kafka Streams mode
 //! (`commit_interval`) it emits aggregate updates from its record cache on every commit
@@ -24,12 +25,12 @@ use crossbeam_channel::Sender;
 
 use crate::checkpoint::CheckpointError;
 use crate::dataflow::config::DataflowConfig;
-use crate::dataflow::network::{Link, Message, OutputGate};
+use crate::dataflow::network::{BufferPool, Link, Message, OutputGate};
 use crate::dataflow::tasks::{BarrierAligner, IncrementalSnapshot, SinkOperator, TaskOutcome, TaskSnapshot};
 use crate::dataflow::watermark::WatermarkHolder;
 use crate::operators::fxhash::partition_of;
 use crate::operators::graph::{ChainLink, ExchangeKey, KeyedStage, ThenStage};
-use crate::operators::window::{EmitPolicy, TimeSemantics, WindowedAggregation};
+use crate::operators::window::{EmitPolicy, ProjectedRow, TimeSemantics, WindowedAggregation};
 use crate::operators::{Output, Row, WindowResult};
 use crate::pipeline::Aggregation;
 use crate::time::{EventTime, Nanos};
@@ -85,6 +86,8 @@ pub struct WindowTask<L = Sender<Message<Output>>, R = Sender<Message<Row>>> {
     peak_state_rows: u64,
     /// Where incremental checkpoints of the LSM store go (none: full snapshots).
     incremental_root: Option<std::path::PathBuf>,
+    /// Where emptied buffers of projected rows go back to (the sources' gates take from it).
+    projected_pool: BufferPool<ProjectedRow>,
 }
 
 /// The operator a keyed subtask runs: the windowed aggregation, or another keyed stage.
@@ -168,7 +171,15 @@ impl<L: Link<Output>, R: Link<Row>> WindowTask<L, R> {
             measure_state: false,
             peak_state_rows: 0,
             incremental_root: None,
+            projected_pool: BufferPool::new(),
         }
+    }
+
+    /// Returns emptied buffers of projected rows to `pool`, the one the sources' gates of
+    /// projected rows take from.
+    pub fn with_projected_pool(mut self, pool: BufferPool<ProjectedRow>) -> Self {
+        self.projected_pool = pool;
+        self
     }
 
     /// Measures the time of state accesses on the wall clock (a live run), per buffer.
@@ -228,6 +239,22 @@ impl<L: Link<Output>, R: Link<Row>> WindowTask<L, R> {
                 }
                 self.forward(now);
                 outcome.buffers.push(items);
+                return;
+            }
+            Message::Projected { from, items } => {
+                self.holder.mark_active(from);
+                let started = self.measure_state.then(std::time::Instant::now);
+                match &mut self.op {
+                    // Received at `now`: the lineage's `recv` (no pass over the rows to stamp it).
+                    KeyedOperator::Window(op) => op.insert_all(&items, now, &mut self.scratch, &mut self.side_output),
+                    KeyedOperator::Stage(_) => unreachable!("rows are projected only for a windowed aggregation"),
+                }
+                self.state_accesses += items.len() as u64;
+                if let Some(s) = started {
+                    self.state_access_ns += s.elapsed().as_nanos() as Nanos;
+                }
+                self.forward(now);
+                self.projected_pool.recycle(items);
                 return;
             }
             Message::Watermark { from, watermark } => {

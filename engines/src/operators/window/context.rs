@@ -64,14 +64,15 @@ pub(super) struct WindowUpdate<'a> {
 
 /// A run of rows, in order, that all fall in one tumbling window `[start, end)` that is neither
 /// late nor fired: what [`WindowStore::add_rows`](super::store::WindowStore::add_rows) adds.
+/// The rows are whole rows or projected ones ([`WindowInput`](super::input::WindowInput)); `now` is also their receipt.
 #[derive(Clone, Copy)]
-pub(super) struct RowRun<'a> {
+pub(super) struct RowRun<'a, R = Row> {
     /// Window start.
     pub(super) start: EventTime,
     /// Window end.
     pub(super) end: EventTime,
     /// The rows.
-    pub(super) rows: &'a [Row],
+    pub(super) rows: &'a [R],
     /// Processing time.
     pub(super) now: Nanos,
 }

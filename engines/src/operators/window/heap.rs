@@ -15,13 +15,14 @@ use std::path::Path;
 
 use super::codec::{WindowEntry, WindowState};
 use super::context::{Contribution, RowRun, SessionRecord, WindowContext, WindowUpdate};
+use super::input::WindowInput;
 use super::lsm::{temp_dir, LsmWindows};
 use super::run_keys::{Lookup, RunKeys};
 use super::semantics::{result, EmitPolicy, Rules};
 use super::session::HeapSessions;
 use super::store::{Fate, StateBackendKind, WindowStore};
 use super::table::WindowTable;
-use crate::operators::{Collector, Row, WindowResult};
+use crate::operators::{Collector, WindowResult};
 use crate::pipeline::AggFunc;
 use crate::state::{CheckpointStats, LsmOptions, StateStats};
 use crate::time::{EventTime, Nanos};
@@ -175,11 +176,11 @@ impl WindowStore for HeapWindows {
     /// (`run_keys.rs`). The bookkeeping (`note_update`) happens at a key's first row in the
     /// run, so the changed set and dirty list see the keys in the same order as row by row.
     #[inline]
-    fn add_rows(
+    fn add_rows<R: WindowInput>(
         &mut self,
         cx: &mut WindowContext,
-        run: RowRun<'_>,
-        fields: impl Fn(&Row) -> (i64, i64),
+        run: RowRun<'_, R>,
+        fields: impl Fn(&R) -> (i64, i64),
         _out: &mut impl Collector<WindowResult>,
     ) {
         let at = self.table_at(run.start, run.end, cx.rules.func, false);
@@ -189,7 +190,7 @@ impl WindowStore for HeapWindows {
         let mut seen = 0;
         for (at, row) in run.rows.iter().enumerate() {
             let (key, value) = fields(row);
-            let arrival = row.lineage.arrival;
+            let arrival = row.arrival();
             match keys.lookup(key) {
                 Lookup::Seen(e) => {
                     table.add_value(e.slot, value);
@@ -206,7 +207,7 @@ impl WindowStore for HeapWindows {
                 Lookup::Large => {
                     let (slot, _) = table.slot(key);
                     let was_dirty = table.is_dirty(slot);
-                    table.add(slot, value, row.lineage);
+                    table.add(slot, value, row.lineage(run.now));
                     cx.note_update(key, run.start, was_dirty);
                 }
             }
@@ -214,7 +215,7 @@ impl WindowStore for HeapWindows {
         // A key's later rows in the run change neither the changed set nor the dirty list.
         cx.counters.rows_updated += seen;
         for e in keys.met() {
-            table.offer_lineage(e.slot, run.rows[e.latest as usize].lineage);
+            table.offer_lineage(e.slot, run.rows[e.latest as usize].lineage(run.now));
         }
     }
 

@@ -30,6 +30,7 @@
 mod codec;
 mod context;
 mod heap;
+mod input;
 mod lsm;
 pub mod partial;
 mod run_keys;
@@ -41,6 +42,7 @@ mod table;
 use std::path::{Path, PathBuf};
 
 pub use codec::{StateDelta, WindowEntry};
+pub use input::{ProjectedColumns, ProjectedRow, Projection, WindowInput};
 pub(crate) use lsm::temp_dir;
 pub use lsm::{COMPACT_EVERY_WRITES, COMPACT_STEP_BYTES};
 pub use semantics::{EmitPolicy, TimeSemantics};
@@ -302,9 +304,15 @@ impl WindowedAggregation {
     /// lateness) emits into `out` at once, stamped `now`.
     #[inline]
     pub fn insert(&mut self, row: &Row, now: Nanos, out: &mut impl Collector<WindowResult>) -> bool {
-        let key = self.key_of(row);
-        let value = self.value_of(row);
-        let t = row.event.event_time;
+        self.insert_one(row, now, out)
+    }
+
+    /// [`Self::insert`] for a whole or a projected row.
+    #[inline]
+    fn insert_one<R: WindowInput>(&mut self, row: &R, now: Nanos, out: &mut impl Collector<WindowResult>) -> bool {
+        let (key, value) = row.fields(self.spec.key_by, self.spec.field);
+        let t = row.event_time();
+        let lineage = row.lineage(now);
         let accepted = match self.spec.window {
             WindowSpec::Session { gap } => self.add_to_session(
                 SessionRecord {
@@ -312,17 +320,14 @@ impl WindowedAggregation {
                     t,
                     gap: gap.whole_ms(),
                     value,
-                    lineage: row.lineage,
+                    lineage,
                     now,
                 },
                 out,
             ),
             _ => {
                 let (first, last, step, size) = self.window_range(t);
-                let change = Contribution::Row {
-                    value,
-                    lineage: row.lineage,
-                };
+                let change = Contribution::Row { value, lineage };
                 let mut any = false;
                 let mut start = first;
                 while start <= last {
@@ -342,18 +347,20 @@ impl WindowedAggregation {
     /// each, with every row dropped as late pushed to `late`. Tumbling windows are assigned once
     /// per run of rows in the same window (not a division per row), and a run that is neither
     /// late nor fired goes to the state in one call, which finds the run's table once
-    /// ([`WindowStore::add_rows`]). Sliding and session windows go a row at a time.
-    pub fn insert_all(
+    /// ([`WindowStore::add_rows`]). Sliding and session windows go a row at a time. The rows
+    /// are whole rows (their lineage stamped on receipt) or rows projected for this
+    /// aggregation, received at `now` ([`ProjectedRow`]).
+    pub fn insert_all<R: WindowInput>(
         &mut self,
-        rows: &[Row],
+        rows: &[R],
         now: Nanos,
         out: &mut impl Collector<WindowResult>,
         late: &mut Vec<Row>,
     ) {
         let WindowSpec::Tumbling { size } = self.spec.window else {
             for row in rows {
-                if !self.insert(row, now, out) {
-                    late.push(*row);
+                if !self.insert_one(row, now, out) {
+                    late.push(row.late_row(now));
                 }
             }
             return;
@@ -361,11 +368,11 @@ impl WindowedAggregation {
         let size = size.whole_ms();
         let mut rest = rows;
         while let Some(first) = rest.first() {
-            let start = first.event.event_time.div_euclid(size) * size;
+            let start = first.event_time().div_euclid(size) * size;
             let end = start + size;
             let n = rest
                 .iter()
-                .position(|r| !(start..end).contains(&r.event.event_time))
+                .position(|r| !(start..end).contains(&r.event_time()))
                 .unwrap_or(rest.len());
             let (run, tail) = rest.split_at(n);
             self.insert_run(
@@ -384,22 +391,24 @@ impl WindowedAggregation {
 
     /// [`Self::insert_all`] for a run of rows in one tumbling window.
     #[inline]
-    fn insert_run(&mut self, run: RowRun<'_>, out: &mut impl Collector<WindowResult>, late: &mut Vec<Row>) {
+    fn insert_run<R: WindowInput>(
+        &mut self,
+        run: RowRun<'_, R>,
+        out: &mut impl Collector<WindowResult>,
+        late: &mut Vec<Row>,
+    ) {
         let (key_by, field) = (self.spec.key_by, self.spec.field);
-        let fields = |row: &Row| {
-            let key = field_value(&row.event, row.campaign, key_by);
-            (key, field.map_or(0, |f| field_value(&row.event, row.campaign, f)))
-        };
+        let fields = |row: &R| row.fields(key_by, field);
         if self.cx.late_under(run.end, self.cx.watermark) {
             self.cx.counters.late_dropped += run.rows.len() as u64;
-            late.extend_from_slice(run.rows);
+            late.extend(run.rows.iter().map(|r| r.late_row(run.now)));
         } else if self.cx.fired(run.end) {
             // Each row fires its window on arrival.
             for row in run.rows {
                 let (key, value) = fields(row);
                 let change = Contribution::Row {
                     value,
-                    lineage: row.lineage,
+                    lineage: row.lineage(run.now),
                 };
                 self.update_window(key, run.start, run.end, run.now, out, change);
             }

@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 use super::codec::{WindowEntry, WindowState};
 use super::context::{Contribution, RowRun, SessionRecord, WindowContext, WindowUpdate};
 use super::heap::HeapWindows;
+use super::input::WindowInput;
 use super::lsm::LsmWindowStore;
 use super::semantics::Rules;
-use crate::operators::{Collector, Row, WindowResult};
+use crate::operators::{Collector, WindowResult};
 use crate::state::{CheckpointStats, StateStats};
 use crate::time::{EventTime, Nanos};
 
@@ -63,11 +64,11 @@ pub(super) trait WindowStore {
     /// with each row (not fired) does. `fields` gives a row's key and aggregated value. A
     /// backend that can find the run's windows faster than one by one overrides it.
     #[inline]
-    fn add_rows(
+    fn add_rows<R: WindowInput>(
         &mut self,
         cx: &mut WindowContext,
-        run: RowRun<'_>,
-        fields: impl Fn(&Row) -> (i64, i64),
+        run: RowRun<'_, R>,
+        fields: impl Fn(&R) -> (i64, i64),
         out: &mut impl Collector<WindowResult>,
     ) {
         for row in run.rows {
@@ -79,7 +80,7 @@ pub(super) trait WindowStore {
                 fired: false,
                 change: Contribution::Row {
                     value,
-                    lineage: row.lineage,
+                    lineage: row.lineage(run.now),
                 },
                 now: run.now,
             };
@@ -172,11 +173,11 @@ impl WindowStore for Backend {
     }
 
     #[inline]
-    fn add_rows(
+    fn add_rows<R: WindowInput>(
         &mut self,
         cx: &mut WindowContext,
-        run: RowRun<'_>,
-        fields: impl Fn(&Row) -> (i64, i64),
+        run: RowRun<'_, R>,
+        fields: impl Fn(&R) -> (i64, i64),
         out: &mut impl Collector<WindowResult>,
     ) {
         forward!(self, s => s.add_rows(cx, run, fields, out))

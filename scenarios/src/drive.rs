@@ -382,7 +382,12 @@ pub fn run_engines_until_stopped(
                 watched.pulse.stopped(reached);
             }
         }
-        for (i, engine, watched) in segmented {
+        for (i, mut engine, watched) in segmented {
+            engine.settle().map_err(|message| RunError::Engine {
+                path: scenario.path.clone(),
+                engine: engines[i].name.clone(),
+                message,
+            })?;
             let mut run = engine.finish();
             publish_finished(&watched.pulse, &run);
             watched.end();

@@ -196,6 +196,12 @@ impl Segmented {
         Ok((self.0.take_delivered(), self.0.consumed_offsets()))
     }
 
+    /// Waits until the files the engine writes behind it are on disk; fails if one could not
+    /// be written.
+    pub fn settle(&mut self) -> std::result::Result<(), String> {
+        self.0.settle().map_err(|e| e.to_string())
+    }
+
     /// The finished run.
     pub fn finish(self) -> EngineRun {
         self.0.finish()

@@ -10,7 +10,9 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use streamlab_engines::checkpoint::WriteBehind;
 use streamlab_engines::operators::Output;
 use streamlab_engines::pipeline::OutputShape;
 use streamlab_engines::pipeline::{field_value, Field, PipelineSpec};
@@ -230,6 +232,27 @@ pub fn part_writer(
 /// [`part_writer`] for a micro-batch query (one file per batch id).
 pub fn batch_file_writer(dir: &Path, run: &str, pipeline: &PipelineSpec) -> streamlab_engines::microbatch::SinkWriter {
     streamlab_engines::microbatch::SinkWriter(Box::new(part_writer(dir, run, pipeline)))
+}
+
+/// [`batch_file_writer`] whose files `writer`'s thread writes, in order, while the query goes
+/// on (a simulated run: see [`WriteBehind`]). The rows are formatted here, in the batch's turn;
+/// the file, its sync and rename are the same. A failed file is reported by a later batch's
+/// write or by [`WriteBehind::settle`].
+pub fn batch_file_writer_behind(
+    dir: &Path,
+    run: &str,
+    pipeline: &PipelineSpec,
+    writer: Arc<WriteBehind>,
+) -> streamlab_engines::microbatch::SinkWriter {
+    let parts = parts_dir(dir, run);
+    let project = pipeline.project.clone();
+    streamlab_engines::microbatch::SinkWriter(Box::new(move |id, delivered: &[Delivered]| {
+        let mut bytes = Vec::new();
+        SinkCsv::rows(&mut bytes, &project, delivered)?;
+        writer
+            .write(ResultsLayout::sink_part(&parts, id), bytes, true)
+            .map_err(|(path, e)| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    }))
 }
 
 /// Joins a run's batch files, in batch order, into `sink-<run>.csv`.

@@ -14,8 +14,10 @@
 mod checksum;
 mod error;
 mod frame;
+mod write_behind;
 
 pub use checksum::{crc32, fnv1a};
 pub use error::CheckpointError;
 pub(crate) use error::{io, refused, Result};
 pub(crate) use frame::{damaged, frame, read_delta, read_framed};
+pub use write_behind::{write_atomically, WriteBehind};

@@ -35,8 +35,9 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::checkpoint::{damaged, io, read_framed, refused, Result};
+use crate::checkpoint::{damaged, io, read_framed, refused, Result, WriteBehind};
 use crate::microbatch::log::OffsetEntry;
 use crate::operators::graph::KeyedStage;
 use crate::operators::window::{StateDelta, WindowEntry, WindowedAggregation};
@@ -58,6 +59,8 @@ pub const SNAPSHOT_EVERY: u64 = 10;
 #[derive(Clone, Debug)]
 pub struct CheckpointDir {
     root: PathBuf,
+    /// Files are written on this thread instead of in line ([`CheckpointDir::written_behind`]).
+    behind: Option<Arc<WriteBehind>>,
 }
 
 /// What a checkpoint directory says about where a query stands.
@@ -101,6 +104,7 @@ impl CheckpointDir {
                 }
                 return Ok(Self {
                     root: root.to_path_buf(),
+                    behind: None,
                 });
             }
         }
@@ -111,7 +115,28 @@ impl CheckpointDir {
         fs::write(&meta, text.to_string()).map_err(io(&meta))?;
         Ok(Self {
             root: root.to_path_buf(),
+            behind: None,
         })
+    }
+
+    /// The same directory, its files from now on written by `writer`'s thread in the order
+    /// they are handed over (see [`WriteBehind`]) instead of in line: for a simulated run, whose
+    /// engines' thread should not wait for the file system (the cost model prices the writes).
+    /// Every read settles first, so recovery sees every file written before it.
+    pub fn written_behind(mut self, writer: Arc<WriteBehind>) -> Self {
+        self.behind = Some(writer);
+        self
+    }
+
+    /// Waits until every file handed to the writer thread is written (at once if there is
+    /// none); fails with the first that could not be.
+    pub fn settle(&self) -> Result<()> {
+        match &self.behind {
+            Some(w) => w
+                .settle()
+                .map_err(|(path, source)| CheckpointError::Io { path, source }),
+            None => Ok(()),
+        }
     }
 
     /// The directory.
@@ -121,6 +146,11 @@ impl CheckpointDir {
 
     fn write(&self, rel: &str, bytes: &[u8]) -> Result<usize> {
         let path = self.root.join(rel);
+        if let Some(w) = &self.behind {
+            w.write(path, bytes.to_vec(), false)
+                .map_err(|(path, source)| CheckpointError::Io { path, source })?;
+            return Ok(bytes.len());
+        }
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(io(parent))?;
         }
@@ -193,6 +223,7 @@ impl CheckpointDir {
     /// Restores state partition `p` of `op` to version `v`, run with `watermark`: from the
     /// incremental checkpoint of that version when there is one, else from deltas and snapshots.
     pub fn restore_state(&self, p: usize, v: u64, op: &mut WindowedAggregation, watermark: EventTime) -> Result<()> {
+        self.settle()?;
         let root = self.state_root(p);
         if root.join(format!("chk-{v}")).join("MANIFEST").is_file() {
             op.restore_incremental(&root, v, watermark)
@@ -213,6 +244,7 @@ impl CheckpointDir {
     /// Restores keyed-stage partition `p` to version `v` (version 0 is the empty state the
     /// query starts with, which `stage` must be).
     pub fn restore_stage(&self, p: usize, v: u64, stage: &mut KeyedStage) -> Result<()> {
+        self.settle()?;
         if v == 0 {
             return Ok(());
         }
@@ -237,6 +269,7 @@ impl CheckpointDir {
     /// Reads state partition `p` as of version `v`: the latest snapshot at or below `v`, then
     /// every delta after it.
     pub fn read_state(&self, p: usize, v: u64) -> Result<Vec<WindowEntry>> {
+        self.settle()?;
         let dir = self.root.join(format!("state/0/{p}"));
         let mut state: BTreeMap<(i64, EventTime), WindowEntry> = BTreeMap::new();
         let mut from = 1;
@@ -273,6 +306,7 @@ impl CheckpointDir {
 
     /// Reads the logs back.
     pub fn recover(&self) -> Result<Recovered> {
+        self.settle()?;
         let ids = |sub: &str| -> Result<Vec<u64>> {
             let dir = self.root.join(sub);
             let mut ids = Vec::new();
@@ -317,6 +351,7 @@ impl CheckpointDir {
     }
 
     fn read_offsets(&self, batch_id: u64) -> Result<OffsetEntry> {
+        self.settle()?;
         let path = self.root.join(format!("offsets/{batch_id}"));
         let text = fs::read_to_string(&path).map_err(io(&path))?;
         let meta = json_line(&path, &text, 1)?;

@@ -206,6 +206,12 @@ impl MicroBatchEngine {
         self
     }
 
+    /// Waits until the checkpoint's files written behind the query are on disk (at once if
+    /// it has none, or writes them in line): see [`CheckpointDir::written_behind`].
+    pub fn settle_checkpoint(&self) -> Result<(), CheckpointError> {
+        self.checkpoint.as_ref().map_or(Ok(()), CheckpointDir::settle)
+    }
+
     /// Writes each batch's output with `writer` (before the sink marker) — a durable sink.
     pub fn set_sink_writer(&mut self, writer: Option<SinkWriter>) {
         self.sink_writer = writer;

@@ -166,4 +166,8 @@ impl<R: Runtime> Supervisor for SupervisedQuery<R> {
     fn publish(&self, pulse: &RunPulse) {
         pulse.falling_behind_total(self.query.engine.falling_behind());
     }
+
+    fn settle(&mut self) -> Result<(), RecoveryError> {
+        Ok(self.query.engine.settle_checkpoint()?)
+    }
 }

@@ -58,6 +58,12 @@ pub trait Supervisor {
     /// Ends the run and reports it, every incarnation's part included.
     fn finish(self: Box<Self>) -> EngineRun;
 
+    /// Waits until the files the run wrote behind it (on a thread of their own) are on disk,
+    /// and fails if one could not be written; at once for a run that writes in line.
+    fn settle(&mut self) -> Result<(), RecoveryError> {
+        Ok(())
+    }
+
     /// Publishes to `pulse` what only the engine counts while it runs — micro-batches falling
     /// behind, checkpoints completed — between steps, for a progress display. It only reads:
     /// a run publishes or not, its results are the same.

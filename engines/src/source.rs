@@ -32,6 +32,10 @@ use crate::live_source::LiveSource;
 use crate::operators::columnar::{EventColumns, HeldColumns};
 use crate::time::Nanos;
 
+/// How many arrivals past a reader [`SourceLog::available_from`] steps over one by one before
+/// it gallops: a few polls' worth for a reader that keeps up.
+const NEAR: usize = 8;
+
 /// Events `from..to` of a partition, as [`SourceLog::read`] hands them out: a slice of a log
 /// in memory, or of a live source under its partition's read guard (held while the reader
 /// works on them; dropped, the producer may publish to that partition again).
@@ -253,6 +257,17 @@ impl SourceLog {
         let arrivals = &self.arrivals[partition];
         let arrivals = &arrivals[..arrivals.len().min(limit.saturating_sub(base))];
         let start = from.saturating_sub(base).min(arrivals.len());
+        // A reader that keeps up finds a handful of new events: step over them one by one
+        // (touching no arrival past the first one not yet due), and gallop only past `NEAR`.
+        let near = arrivals.len().min(start + NEAR);
+        let mut at = start;
+        while at < near && arrivals[at] <= now {
+            at += 1;
+        }
+        if at < near || at == arrivals.len() {
+            return base + at;
+        }
+        let start = at;
         let mut step = 1;
         let mut lo = start;
         let mut hi = start;

@@ -274,12 +274,14 @@ impl<L: Link<Row>> SourceTask<L> {
                 }
             }
         }
-        let exhausted = self
-            .partitions
-            .iter()
-            .zip(&self.offsets)
-            .all(|(&p, &o)| o >= source.end_offset(p));
-        if now >= until || (bounded && exhausted) {
+        // Asked only of a bounded source: an unbounded one polls on regardless.
+        let exhausted = || {
+            self.partitions
+                .iter()
+                .zip(&self.offsets)
+                .all(|(&p, &o)| o >= source.end_offset(p))
+        };
+        if now >= until || (bounded && exhausted()) {
             return Step::Done;
         }
         if backlog {

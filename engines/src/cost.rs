@@ -330,3 +330,28 @@ impl Work {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_price_table_gives_the_bits_price_gives() {
+        // Prices with fractions, so rounding and the order of the sum matter.
+        let cost = CostModel {
+            source_read_ns_per_event: 37.3,
+            chain_ns_per_event: 12.45,
+            sink_ns_per_record: 101.0,
+            ..CostModel::FREE
+        };
+        let table = ReadPrices::new(&cost);
+        for n in 0..200u64 {
+            let work = Work {
+                events_read: n,
+                events_chained: n,
+                ..Default::default()
+            };
+            assert_eq!(table.of(&cost, n), cost.price(&work), "n = {n}");
+        }
+    }
+}

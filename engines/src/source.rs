@@ -427,6 +427,25 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn available_from_steps_over_a_few_arrivals_and_gallops_over_many() {
+        // Partition 0: 40 events, in pairs of equal arrivals, so steps and gallops land on ties.
+        let mut log = SourceLog::from_events(1, (0..40).map(|i| event(i, 0, (i / 2) * 10)));
+        log.release_before(&[3]);
+        for from in [3, 4, 10, 30, 39, 40] {
+            for now in [0, 5, 20, 45, 70, 95, 100, 150, 200, 1000] {
+                for limit in [usize::MAX, from + 1, from + 9, from + 20] {
+                    let expected = log.available(0, now).max(from).min(limit.max(from));
+                    assert_eq!(
+                        log.available_from(0, from, now, limit),
+                        expected,
+                        "{from} {now} {limit}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn scan_columns_stand_beside_the_events_through_release_and_append() {
         let mut log = SourceLog::from_events(2, (0..10).map(|i| event(i, (i % 2) as u32, i * 10)));
         assert!(log.scan_columns(0, 0, 5).is_none(), "opt-in");

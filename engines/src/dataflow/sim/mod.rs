@@ -149,6 +149,7 @@ impl Sim {
         })
     }
 
+    #[inline]
     fn schedule(&mut self, k: usize, t: Nanos) {
         if matches!(self.scheduled[k], Some(s) if s <= t) {
             return;

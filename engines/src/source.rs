@@ -32,10 +32,6 @@ use crate::live_source::LiveSource;
 use crate::operators::columnar::{EventColumns, HeldColumns};
 use crate::time::Nanos;
 
-/// How many arrivals past a reader [`SourceLog::available_from`] steps over one by one before
-/// it gallops: a few polls' worth for a reader that keeps up.
-const NEAR: usize = 8;
-
 /// Events `from..to` of a partition, as [`SourceLog::read`] hands them out: a slice of a log
 /// in memory, or of a live source under its partition's read guard (held while the reader
 /// works on them; dropped, the producer may publish to that partition again).
@@ -252,17 +248,7 @@ impl SourceLog {
         let arrivals = &self.arrivals[partition];
         let arrivals = &arrivals[..arrivals.len().min(limit.saturating_sub(base))];
         let start = from.saturating_sub(base).min(arrivals.len());
-        // A reader that keeps up finds a handful of new events: step over them one by one
-        // (touching no arrival past the first one not yet due), and gallop only past `NEAR`.
-        let near = arrivals.len().min(start + NEAR);
-        let mut at = start;
-        while at < near && arrivals[at] <= now {
-            at += 1;
-        }
-        if at < near || at == arrivals.len() {
-            return base + at;
-        }
-        base + Self::gallop(arrivals, at, now)
+        base + Self::gallop(arrivals, start, now)
     }
 
     /// [`SourceLog::available_from`] of any log: a live one, or one with outages.
@@ -427,7 +413,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn available_from_steps_over_a_few_arrivals_and_gallops_over_many() {
+    fn available_from_gallops_to_the_same_answer_over_ties_releases_and_limits() {
         // Partition 0: 40 events, in pairs of equal arrivals, so steps and gallops land on ties.
         let mut log = SourceLog::from_events(1, (0..40).map(|i| event(i, 0, (i / 2) * 10)));
         log.release_before(&[3]);

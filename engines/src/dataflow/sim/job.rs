@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use crate::checkpoint::CheckpointError;
 use crate::cluster::Cluster;
-use crate::cost::CostModel;
+use crate::cost::{CostModel, ReadPrices};
 use crate::dataflow::checkpoint::SnapshotWriter;
 use crate::dataflow::config::DataflowConfigError;
 use crate::dataflow::coordinator::CheckpointCoordinator;
@@ -96,6 +96,7 @@ impl SimulatedDataflow {
         let mut sim = Sim {
             job: job.clone(),
             cost: *cost,
+            read_prices: ReadPrices::new(cost),
             cluster,
             until,
             bounded,

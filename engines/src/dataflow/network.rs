@@ -6,6 +6,12 @@
 //! data). Emptied buffers travel back through a pool and are reused, so steady-state
 //! operation allocates nothing per record or per buffer.
 //!
+//! A source subtask hands over a chunk of rows at a time: to one channel a buffer's share at a
+//! time ([`OutputGate::extend_with`]), to several a pass at a time
+//! ([`OutputGate::scatter_with`]: each row's channel, each channel's positions, each channel's
+//! share written by one `extend`), shipping the same buffers in the same order as pushing row by
+//! row would — a keyed exchange at parallelism 2 costs about what one channel does.
+//!
 //! A keyed exchange to a windowed aggregation carries its rows projected
 //! ([`ProjectedRow`]: only what the aggregate reads) on the same links as whole rows: the
 //! gate's [`Projecting`] link wraps each buffer as [`Message::Projected`].

@@ -62,6 +62,12 @@ pub type FxHashSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
 #[inline]
 pub fn partition_of(key: i64, n: usize) -> usize {
     // Mix the high bits down so that small sequential keys spread evenly.
-    let h = (key as u64).wrapping_mul(SEED);
-    ((h >> 32) as usize) % n.max(1)
+    let h = ((key as u64).wrapping_mul(SEED) >> 32) as usize;
+    let n = n.max(1);
+    // The same partition either way; a mask where it can (no division per record).
+    if n.is_power_of_two() {
+        h & (n - 1)
+    } else {
+        h % n
+    }
 }

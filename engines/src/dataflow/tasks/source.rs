@@ -158,11 +158,7 @@ impl<L: Link<Row>> RowOutput<L> {
                 };
                 match gate.fan_out() {
                     1 => gate.extend_with(0, rows.len(), project),
-                    n => {
-                        for k in 0..rows.len() {
-                            gate.push_with(partition_of(columns.keys[k], n), || project(k));
-                        }
-                    }
+                    n => gate.scatter_with(rows.len(), |k| partition_of(columns.keys[k], n), project),
                 }
             }
             _ => {

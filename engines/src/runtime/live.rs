@@ -6,19 +6,10 @@
 //! failed attempt (an injected task failure, or its worker lost while it ran) is dropped and its
 //! task runs again, for real, with the attempt number one higher; results come back in task
 //! order whatever thread ran them.
-//!
-//! A runtime of several workers keeps its worker threads from stage to stage (a `rayon_core`
-//! pool; each stage broadcasts its worker loop to them), as a Spark executor keeps its task
-//! threads: a thread started per stage waited, on this 2-core VM, from tens of microseconds up
-//! to 4 ms for a core (the scheduler queued it behind its sibling), and the stage's last task
-//! waited with it. A worker that finds no task left ends its loop at once unless a failed
-//! attempt can still come back.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use rayon_core::{ThreadPool, ThreadPoolBuilder};
 
 use super::failures::loss_begins;
 use super::{Clock, Runtime, TaskContext};
@@ -107,9 +98,6 @@ pub struct LiveRuntime {
     task_retries: u64,
     /// Worker and end of each task's successful attempt in the last stage.
     placements: Vec<(usize, Nanos)>,
-    /// The worker threads, kept from stage to stage (none with one worker, or if the OS
-    /// refused the threads: then each stage starts threads of its own).
-    pool: Option<ThreadPool>,
 }
 
 impl LiveRuntime {
@@ -120,24 +108,14 @@ impl LiveRuntime {
 
     /// A runtime sharing an existing clock.
     pub fn with_clock(clock: LiveClock, workers: usize) -> Self {
-        let workers = workers.max(1);
         Self {
             clock,
-            workers,
+            workers: workers.max(1),
             slowdowns: Vec::new(),
             task_failures: Vec::new(),
             worker_losses: Vec::new(),
             task_retries: 0,
             placements: Vec::new(),
-            pool: (workers > 1)
-                .then(|| {
-                    ThreadPoolBuilder::new()
-                        .num_threads(workers)
-                        .thread_name(|w| format!("streamlab-worker-{w}"))
-                        .build()
-                        .ok()
-                })
-                .flatten(),
         }
     }
 
@@ -186,15 +164,8 @@ impl Runtime for LiveRuntime {
         if parts <= 1 || self.workers <= 1 {
             return (0..parts).map(part).collect();
         }
-        // One part per worker thread (a caller splits its work into at most `workers` parts).
-        if let Some(pool) = &self.pool {
-            let part = &part;
-            return (pool.broadcast(|w| (w.index() < parts).then(|| part(w.index()))))
-                .into_iter()
-                .flatten()
-                .collect();
-        }
-        // Without a pool: part 0 on this thread, the others on threads of their own.
+        // Part 0 on this thread, the others on threads of their own (as many as the parts; a
+        // caller splits its work into at most `workers` parts).
         let part = &part;
         std::thread::scope(|s| {
             let others: Vec<_> = (1..parts).map(|i| s.spawn(move || part(i))).collect();
@@ -252,8 +223,8 @@ impl Runtime for LiveRuntime {
         let failures = Mutex::new(std::mem::take(&mut self.task_failures));
         let retried = AtomicU64::new(0);
         // Without injected failures or losses no attempt comes back: a worker that finds no
-        // task left is done (waiting for the others' last tasks would only delay the stage's
-        // end by its polling).
+        // task left is done (polling until the others' last tasks end would only delay the
+        // stage's end by up to a sleep of its own).
         let retries_possible = self.attempts_can_fail();
         let losses = &self.worker_losses;
         let lost_until = |w: usize, t: Nanos| {
@@ -306,13 +277,6 @@ impl Runtime for LiveRuntime {
         };
         if threads <= 1 {
             work(0);
-        } else if let Some(pool) = &self.pool {
-            // The pool's threads, as they were left by the last stage: no thread to start.
-            pool.broadcast(|w| {
-                if w.index() < threads {
-                    work(w.index());
-                }
-            });
         } else {
             std::thread::scope(|s| {
                 for w in 0..threads {

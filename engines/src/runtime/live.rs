@@ -222,6 +222,10 @@ impl Runtime for LiveRuntime {
         let retries: Mutex<Vec<(usize, u32)>> = Mutex::new(Vec::new());
         let failures = Mutex::new(std::mem::take(&mut self.task_failures));
         let retried = AtomicU64::new(0);
+        // Without injected failures or losses no attempt comes back: a worker that finds no
+        // task left is done (polling until the others' last tasks end would only delay the
+        // stage's end by up to a sleep of its own).
+        let retries_possible = self.attempts_can_fail();
         let losses = &self.worker_losses;
         let lost_until = |w: usize, t: Nanos| {
             losses
@@ -244,6 +248,9 @@ impl Runtime for LiveRuntime {
                         .map(|i| (i, 1))
                 });
                 let Some((i, attempt)) = taken else {
+                    if !retries_possible {
+                        break;
+                    }
                     // Nothing to take now; a failed attempt may still come back.
                     std::thread::sleep(Duration::from_micros(50));
                     continue;

@@ -243,10 +243,14 @@ impl<T, L: Link<T>> OutputGate<T, L> {
     /// each channel's share written by one `extend` that reserves once and builds each record
     /// straight into place, and the full buffer shipped. Row by row, every record paid a
     /// division for its channel, the buffer checks and a call that was not inlined: a quarter
-    /// of a parallelism-2 source subtask's time, in the profile.
+    /// of a parallelism-2 source subtask's time, in the profile. One channel is
+    /// [`OutputGate::extend_with`]'s; fewer than [`SCATTER_MIN`] records go row by row.
     #[inline]
     pub fn scatter_with(&mut self, n: usize, channel: impl Fn(usize) -> usize, mut make: impl FnMut(usize) -> T) {
-        if self.flush_every_record || self.channels.len() == 1 || n < SCATTER_MIN {
+        if self.channels.len() == 1 {
+            return self.extend_with(0, n, make);
+        }
+        if self.flush_every_record || n < SCATTER_MIN {
             for k in 0..n {
                 self.push_with(channel(k), || make(k));
             }

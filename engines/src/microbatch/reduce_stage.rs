@@ -285,11 +285,10 @@ impl MicroBatchEngine {
             bytes: 0,
             committed: None,
         };
-        // The bytes of the versions the tasks committed (all of them or none).
-        let mut committed: Option<usize> = None;
         for r in reduced {
+            // The bytes of the versions the tasks committed (all of them or none).
             if let Some(bytes) = r.committed {
-                *committed.get_or_insert(0) += bytes;
+                *total.committed.get_or_insert(0) += bytes;
             }
             total.counters.late_dropped += r.counters.late_dropped;
             total.counters.rows_updated += r.counters.rows_updated;
@@ -304,7 +303,7 @@ impl MicroBatchEngine {
         run.counts.late_dropped += total.counters.late_dropped;
         run.counts.state_accesses += total.work.state_updates;
         run.counts.state_access_ns += total.state_ns;
-        match committed {
+        match total.committed {
             // Charged as the driver's commit would be, at the same point of the batch.
             Some(written) => charge_versions(rt, batch, self.state.len(), written),
             None => self.commit_state_store(rt, batch)?,

@@ -156,10 +156,8 @@ impl<L: Link<Row>> RowOutput<L> {
                         kind: event.kind,
                     }
                 };
-                match gate.fan_out() {
-                    1 => gate.extend_with(0, rows.len(), project),
-                    n => gate.scatter_with(rows.len(), |k| partition_of(columns.keys[k], n), project),
-                }
+                let n = gate.fan_out();
+                gate.scatter_with(rows.len(), |k| partition_of(columns.keys[k], n), project);
             }
             _ => {
                 for (&r, &campaign) in rows.iter().zip(campaigns) {

@@ -114,6 +114,14 @@ fn pinned(parallelism: usize) -> DataflowConfig {
     }
 }
 
+/// A micro-batch runtime of `workers` workers, each kept on a core of its own above one
+/// worker (`pin_workers`, as `scenarios/throughput.toml` has it).
+fn pinned_workers(workers: usize) -> LiveRuntime {
+    LiveRuntime::new(workers)
+        .with_pinned_workers(workers > 1)
+        .expect("the worker threads start")
+}
+
 /// A group of throughput benches over `events` events, ten samples each.
 fn target_group<'a>(c: &'a mut Criterion, name: &str, events: usize) -> BenchmarkGroup<'a, WallTime> {
     let mut group = c.benchmark_group(name);
@@ -198,7 +206,7 @@ fn stateless(c: &mut Criterion) {
                 },
                 |(mut engine, digest)| {
                     on_cores(cores, || {
-                        let run = engine.run(&mut LiveRuntime::new(cores), &log, 600 * NANOS_PER_SEC);
+                        let run = engine.run(&mut pinned_workers(cores), &log, 600 * NANOS_PER_SEC);
                         assert_eq!(*digest.lock().unwrap(), expected);
                         assert_eq!(run.latency.outputs, expected.count, "a latency for every output");
                         run
@@ -288,7 +296,7 @@ fn ysb(c: &mut Criterion) {
                 || MicroBatchEngine::new("mb", mb(cores), &pipeline, &table, partitions).unwrap(),
                 |mut engine| {
                     on_cores(cores, || {
-                        let run = engine.run(&mut LiveRuntime::new(cores), &log, 600 * NANOS_PER_SEC);
+                        let run = engine.run(&mut pinned_workers(cores), &log, 600 * NANOS_PER_SEC);
                         check(&run);
                         run
                     })

@@ -37,7 +37,11 @@ impl ClockSetup {
 /// Prepares `clock` for `scenario`: loads its cost profile for the simulated clock, refuses a
 /// multi-node cluster on the live one.
 pub fn clock_setup(scenario: &Scenario, clock: ClockKind) -> Result<ClockSetup> {
-    let pinned = scenario.engines.iter().enumerate().find(|(_, e)| e.kind.pins_slots());
+    let pinned = scenario
+        .engines
+        .iter()
+        .enumerate()
+        .find_map(|(i, e)| e.kind.pinning_key().map(|key| (i, e, key)));
     match clock {
         ClockKind::Live if scenario.cluster.nodes > 1 => Err(RunError::Unsupported {
             path: scenario.path.clone(),
@@ -57,11 +61,11 @@ pub fn clock_setup(scenario: &Scenario, clock: ClockKind) -> Result<ClockSetup> 
             })
         }
         ClockKind::Simulated if pinned.is_some() => {
-            let (i, e) = pinned.expect("an engine pins its slots");
+            let (i, e, key) = pinned.expect("an engine pins its threads");
             Err(RunError::Unsupported {
                 path: scenario.path.clone(),
                 message: format!(
-                    "key `engine[{i}].pin_slots` (engine `{}`): pinning task slots to cores pins this machine's threads; \
+                    "key `engine[{i}].{key}` (engine `{}`): pinning to cores pins this machine's threads; \
                      use `clock = \"live\"`, or drop the key on the simulated clock (it has no threads to pin)",
                     e.name
                 ),

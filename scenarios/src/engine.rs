@@ -64,10 +64,14 @@ impl EngineKind {
         matches!(self, Self::MicroBatch(_))
     }
 
-    /// Whether the engine pins its task slots to cores (a per-record job's `pin_slots`; live
-    /// clock only).
-    pub fn pins_slots(&self) -> bool {
-        matches!(self, Self::PerRecord(c) if c.pin_slots)
+    /// The key that pins the engine's threads to cores, if it is set (a per-record job's
+    /// `pin_slots`, a micro-batch query's `pin_workers`; live clock only).
+    pub fn pinning_key(&self) -> Option<&'static str> {
+        match self {
+            Self::PerRecord(c) if c.pin_slots => Some("pin_slots"),
+            Self::MicroBatch(c) if c.pin_workers => Some("pin_workers"),
+            _ => None,
+        }
     }
 }
 

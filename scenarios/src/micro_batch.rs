@@ -100,6 +100,8 @@ impl EngineExecutor for MicroBatchConfig {
                     query.engine().set_output_stream(stream);
                     let clock = live_clock(checkpoint_path.as_deref(), resume).map_err(|e| e.to_string())?;
                     let rt = LiveRuntime::with_clock(clock, cfg.workers)
+                        .with_pinned_workers(cfg.pin_workers)
+                        .map_err(|e| format!("key `pin_workers`: the worker threads could not be started: {e}"))?
                         .with_slowdowns(slowdowns)
                         .with_task_failures(task_failures)
                         .with_worker_losses(worker_losses);

@@ -7,6 +7,7 @@ use streamlab_engines::dataflow::DataflowConfig;
 use streamlab_engines::microbatch::{MicroBatchConfig, OutputMode, Trigger};
 use streamlab_engines::pipeline::{AggFunc, Field, WindowSpec};
 use streamlab_engines::time::Span;
+use streamlab_scenarios::clock::clock_setup;
 use streamlab_scenarios::spec::{ClockKind, EngineKind, Scenario, SinkKind, WorkloadSpec};
 use streamlab_scenarios::ScenarioError;
 use streamlab_workloads::RateProfile;
@@ -486,6 +487,25 @@ fn simulated_clock_is_accepted_by_the_parser() {
     );
     let bad = BASE.replace("duration", "clock = \"wall\"\nduration");
     assert_invalid(&bad, 2, "clock", &["`live`", "`simulated`"]);
+}
+
+#[test]
+fn pinning_threads_is_read_and_refused_on_the_simulated_clock_by_key() {
+    let pinned_mb = BASE.replace("trigger = {", "workers = 2\npin_workers = true\ntrigger = {");
+    let s = Scenario::parse(Path::new(FILE), &pinned_mb).unwrap();
+    let EngineKind::MicroBatch(cfg) = &s.engines[0].kind else {
+        panic!("a micro-batch engine")
+    };
+    assert!(cfg.pin_workers);
+    assert!(clock_setup(&s, ClockKind::Live).is_ok());
+    let err = clock_setup(&s, ClockKind::Simulated).expect_err("refused").to_string();
+    assert!(err.contains("key `engine[0].pin_workers` (engine `mb`)"), "{err}");
+    assert!(err.contains("use `clock = \"live\"`"), "{err}");
+
+    let pinned_pr = format!("{BASE}\n[[engine]]\nname = \"pr\"\nmodel = \"per-record\"\npin_slots = true\n");
+    let s = Scenario::parse(Path::new(FILE), &pinned_pr).unwrap();
+    let err = clock_setup(&s, ClockKind::Simulated).expect_err("refused").to_string();
+    assert!(err.contains("key `engine[1].pin_slots` (engine `pr`)"), "{err}");
 }
 
 #[test]

@@ -350,6 +350,12 @@ fn group_scheduling_is_refused() {
 }
 
 #[test]
+fn pinned_workers_are_refused() {
+    let r = refusal(None, "pin_workers = true");
+    assert_refused(&r, RefusedTable::Engine, "pin_workers", "Allowed: false");
+}
+
+#[test]
 fn modelled_costs_are_refused_by_key() {
     let r = refusal(None, r#"scheduling = { per_batch = "50ms" }"#);
     assert_refused(

@@ -206,6 +206,13 @@ pub struct MicroBatchConfig {
     /// run again before the reduce stage (Spark's fetch failure and map-stage resubmission).
     /// On by default here; Spark's own default is off.
     pub external_shuffle_service: bool,
+    /// Live clock only: keep one thread per worker for the whole run, worker `w` on core `w`
+    /// mod the machine's cores (as the per-record engine's `pin_slots` pins its slots, and as
+    /// a deployment with one single-core executor per core under a cpuset would). Off (the
+    /// default), each stage starts its own threads and the OS places them. No effect with one
+    /// worker: its tasks run on the driver's thread.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pin_workers: bool,
 }
 
 impl Default for MicroBatchConfig {
@@ -226,6 +233,7 @@ impl Default for MicroBatchConfig {
             restart_delay: Span::from_ms(2000),
             state_backend: StateBackendKind::Heap,
             external_shuffle_service: true,
+            pin_workers: false,
         }
     }
 }

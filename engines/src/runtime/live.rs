@@ -6,10 +6,22 @@
 //! failed attempt (an injected task failure, or its worker lost while it ran) is dropped and its
 //! task runs again, for real, with the attempt number one higher; results come back in task
 //! order whatever thread ran them.
+//!
+//! Threads: by default every stage starts a thread per worker and the OS places them. With
+//! pinned workers ([`LiveRuntime::with_pinned_workers`], a micro-batch engine's `pin_workers`)
+//! the runtime keeps one thread per worker for the whole run, worker `w` on core `w` mod the
+//! machine's cores, and each stage hands its worker loop to them: a Spark executor keeps its
+//! task threads too, and the per-record engine's `pin_slots` pins its slots the same way. Why:
+//! on the 2-core VM these figures come from, the kernel packs a newly started thread onto its
+//! parent's busy core (`sched_vcpu_pack`), so a stage's second worker often started 1–5 ms late
+//! and the stage's last task waited with it (traced per task; the two-core ratio of
+//! `scenarios/throughput.toml` ranged 1.48–2.01× with a thread per stage, 1.84–1.91× pinned).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use rayon_core::{ThreadPool, ThreadPoolBuilder};
 
 use super::failures::loss_begins;
 use super::{Clock, Runtime, TaskContext};
@@ -98,6 +110,8 @@ pub struct LiveRuntime {
     task_retries: u64,
     /// Worker and end of each task's successful attempt in the last stage.
     placements: Vec<(usize, Nanos)>,
+    /// The pinned worker threads, kept for the run (none unless pinned, or with one worker).
+    pool: Option<ThreadPool>,
 }
 
 impl LiveRuntime {
@@ -116,7 +130,33 @@ impl LiveRuntime {
             worker_losses: Vec::new(),
             task_retries: 0,
             placements: Vec::new(),
+            pool: None,
         }
+    }
+
+    /// Keeps one thread per worker for the whole run, worker `w` pinned to core `w` mod the
+    /// machine's cores (live clock: a micro-batch engine's `pin_workers`). With one worker, or
+    /// `pin` false, stages start threads of their own as before. An error if the OS refuses
+    /// the threads.
+    pub fn with_pinned_workers(mut self, pin: bool) -> std::io::Result<Self> {
+        if !pin || self.workers <= 1 {
+            return Ok(self);
+        }
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
+        let pool = ThreadPoolBuilder::new()
+            .num_threads(self.workers)
+            .thread_name(|w| format!("streamlab-worker-{w}"))
+            .start_handler(move |w| {
+                if !cores.is_empty() {
+                    core_affinity::set_for_current(cores[w % cores.len()]);
+                }
+            })
+            .build()
+            .map_err(std::io::Error::other)?;
+        // Every thread has run (and pinned itself) before the first stage is handed to them.
+        pool.broadcast(|_| ());
+        self.pool = Some(pool);
+        Ok(self)
     }
 
     /// Makes one task attempt fail at each of `at`: the first attempt to start at or after the
@@ -163,6 +203,14 @@ impl Runtime for LiveRuntime {
     {
         if parts <= 1 || self.workers <= 1 {
             return (0..parts).map(part).collect();
+        }
+        if let Some(pool) = &self.pool {
+            // One part per pinned worker thread.
+            let part = &part;
+            return (pool.broadcast(|w| (w.index() < parts).then(|| part(w.index()))))
+                .into_iter()
+                .flatten()
+                .collect();
         }
         // Part 0 on this thread, the others on threads of their own (as many as the parts; a
         // caller splits its work into at most `workers` parts).
@@ -277,6 +325,13 @@ impl Runtime for LiveRuntime {
         };
         if threads <= 1 {
             work(0);
+        } else if let Some(pool) = &self.pool {
+            // The pinned threads, left waiting by the last stage: none to start.
+            pool.broadcast(|w| {
+                if w.index() < threads {
+                    work(w.index());
+                }
+            });
         } else {
             std::thread::scope(|s| {
                 for w in 0..threads {

@@ -195,6 +195,27 @@ mod tests {
     }
 
     #[test]
+    fn pinned_workers_run_every_task_and_part_in_order_and_retry_a_failed_attempt() {
+        let mut rt = LiveRuntime::new(2)
+            .with_task_failures(vec![0])
+            .with_pinned_workers(true)
+            .expect("two pinned worker threads");
+        for _ in 0..3 {
+            // The same threads serve stage after stage.
+            let (out, _) = attempts(&mut rt, 5);
+            assert_eq!(out.iter().map(|&(i, _)| i).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+            assert!(rt.last_placements().iter().all(|&(w, _)| w < 2));
+        }
+        assert_eq!(rt.task_retries(), 1);
+        assert_eq!(rt.run_untimed(2, |part| part * 10), [0, 10]);
+        // One worker: nothing to pin, tasks run on the caller's thread as before.
+        let mut one = LiveRuntime::new(1)
+            .with_pinned_workers(true)
+            .expect("no threads to start");
+        assert_eq!(attempts(&mut one, 2).1, [1, 1]);
+    }
+
+    #[test]
     fn a_lost_worker_costs_the_rerun_of_its_task_and_takes_no_new_ones() {
         assert_eq!(stage(&mut SimRuntime::free(2)), 200);
         // Worker 1 is lost at 50 and back at 1000: its first task reruns on worker 0, which

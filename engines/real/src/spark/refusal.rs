@@ -110,6 +110,14 @@ pub fn check(pipeline: &PipelineSpec, engine: &MicroBatchConfig) -> Result<(), S
              Allowed: 1 (or omit the key)",
         ));
     }
+    if engine.pin_workers {
+        return Err(SparkRefusal::engine(
+            "pin_workers",
+            "a local Spark runs its task threads in one JVM and cannot pin them to cores; that takes one \
+             single-core executor per core under a cpuset, set up outside streamlab. Allowed: false (or omit \
+             the key)",
+        ));
+    }
     if engine.scheduling.per_batch != Span::default() {
         return Err(SparkRefusal::engine(
             "scheduling.per_batch",

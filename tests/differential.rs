@@ -288,20 +288,31 @@ fn micro_batch_on_live_threads_computes_the_same_as_on_the_manual_clock() {
     cfg.trigger = Trigger::ProcessingTime {
         interval: Span::from_ms(5),
     };
-    let mut engine = MicroBatchEngine::new("mb", cfg, pipeline, &table, partitions).unwrap();
-    let mut rt = LiveRuntime::new(2);
+    // A thread per worker per stage, and pinned worker threads kept for the run (`pin_workers`).
+    for pin in [false, true] {
+        let mut engine = MicroBatchEngine::new("mb", cfg, pipeline, &table, partitions).unwrap();
+        let mut rt = LiveRuntime::new(2).with_pinned_workers(pin).unwrap();
+        let run = engine.run(&mut rt, &log, log.last_arrival() + Span::from_ms(500).nanos());
+        let last = run.delivered.last().unwrap().at;
+        let table_out: BTreeMap<_, _> = run
+            .delivered
+            .iter()
+            .filter(|d| d.at == last)
+            .filter_map(|d| match d.output {
+                Output::Window(w) => Some(((w.key, w.start, w.end), (w.count, w.value))),
+                Output::Row(_) | Output::Record(_) => None,
+            })
+            .collect();
+        assert_eq!(table_out, expected.windows, "{name}, pinned workers: {pin}");
+    }
+    // A stateless query's map tasks and sink parts on pinned workers.
+    let stateless = stateless();
+    let expected = evaluate(&stateless, &table, &events);
+    cfg.output_mode = OutputMode::Append;
+    let mut engine = MicroBatchEngine::new("mb", cfg, &stateless, &table, partitions).unwrap();
+    let mut rt = LiveRuntime::new(2).with_pinned_workers(true).unwrap();
     let run = engine.run(&mut rt, &log, log.last_arrival() + Span::from_ms(500).nanos());
-    let last = run.delivered.last().unwrap().at;
-    let table_out: BTreeMap<_, _> = run
-        .delivered
-        .iter()
-        .filter(|d| d.at == last)
-        .filter_map(|d| match d.output {
-            Output::Window(w) => Some(((w.key, w.start, w.end), (w.count, w.value))),
-            Output::Row(_) | Output::Record(_) => None,
-        })
-        .collect();
-    assert_eq!(table_out, expected.windows, "{name}");
+    assert_eq!(delivered_seqs(&run), expected.rows, "stateless, pinned workers");
 }
 
 #[test]

@@ -157,6 +157,19 @@ fn delivered_seqs(run: &EngineRun) -> Vec<u64> {
     seqs
 }
 
+/// A complete-mode run's last result table: the windows delivered at its last delivery.
+fn last_table(run: &EngineRun) -> BTreeMap<WindowId, (u64, f64)> {
+    let last = run.delivered.last().unwrap().at;
+    run.delivered
+        .iter()
+        .filter(|d| d.at == last)
+        .filter_map(|d| match d.output {
+            Output::Window(w) => Some(((w.key, w.start, w.end), (w.count, w.value))),
+            Output::Row(_) | Output::Record(_) => None,
+        })
+        .collect()
+}
+
 fn run_micro_batch(pipeline: &PipelineSpec, table: &CampaignTable, log: &SourceLog, mode: OutputMode) -> EngineRun {
     let mut engine = MicroBatchEngine::new("mb", micro_batch(mode), pipeline, table, log.partitions()).unwrap();
     let mut rt = SimRuntime::free(2);
@@ -293,17 +306,7 @@ fn micro_batch_on_live_threads_computes_the_same_as_on_the_manual_clock() {
         let mut engine = MicroBatchEngine::new("mb", cfg, pipeline, &table, partitions).unwrap();
         let mut rt = LiveRuntime::new(2).with_pinned_workers(pin).unwrap();
         let run = engine.run(&mut rt, &log, log.last_arrival() + Span::from_ms(500).nanos());
-        let last = run.delivered.last().unwrap().at;
-        let table_out: BTreeMap<_, _> = run
-            .delivered
-            .iter()
-            .filter(|d| d.at == last)
-            .filter_map(|d| match d.output {
-                Output::Window(w) => Some(((w.key, w.start, w.end), (w.count, w.value))),
-                Output::Row(_) | Output::Record(_) => None,
-            })
-            .collect();
-        assert_eq!(table_out, expected.windows, "{name}, pinned workers: {pin}");
+        assert_eq!(last_table(&run), expected.windows, "{name}, pinned workers: {pin}");
     }
     // A stateless query's map tasks and sink parts on pinned workers.
     let stateless = stateless();
@@ -384,16 +387,6 @@ fn micro_batch_with_a_cost_model_still_equals_reference() {
             &log,
             log.last_arrival() + NANOS_PER_SEC,
         );
-        let last = run.delivered.last().unwrap().at;
-        let table_out: BTreeMap<_, _> = run
-            .delivered
-            .iter()
-            .filter(|d| d.at == last)
-            .filter_map(|d| match d.output {
-                Output::Window(w) => Some(((w.key, w.start, w.end), (w.count, w.value))),
-                Output::Row(_) | Output::Record(_) => None,
-            })
-            .collect();
-        assert_eq!(table_out, expected.windows, "{name}");
+        assert_eq!(last_table(&run), expected.windows, "{name}");
     }
 }

@@ -15,7 +15,8 @@
 //! on the 2-core VM these figures come from, the kernel packs a newly started thread onto its
 //! parent's busy core (`sched_vcpu_pack`), so a stage's second worker often started 1–5 ms late
 //! and the stage's last task waited with it (traced per task; the two-core ratio of
-//! `scenarios/throughput.toml` ranged 1.48–2.01× with a thread per stage, 1.84–1.91× pinned).
+//! `scenarios/throughput-stateless.toml` was 1.63–1.83× with a thread per stage and 1.81–1.99×
+//! pinned in six alternated runs each; the YSB-like `throughput.toml`'s did not change).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;

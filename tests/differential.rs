@@ -157,19 +157,6 @@ fn delivered_seqs(run: &EngineRun) -> Vec<u64> {
     seqs
 }
 
-/// A complete-mode run's last result table: the windows delivered at its last delivery.
-fn last_table(run: &EngineRun) -> BTreeMap<WindowId, (u64, f64)> {
-    let last = run.delivered.last().unwrap().at;
-    run.delivered
-        .iter()
-        .filter(|d| d.at == last)
-        .filter_map(|d| match d.output {
-            Output::Window(w) => Some(((w.key, w.start, w.end), (w.count, w.value))),
-            Output::Row(_) | Output::Record(_) => None,
-        })
-        .collect()
-}
-
 fn run_micro_batch(pipeline: &PipelineSpec, table: &CampaignTable, log: &SourceLog, mode: OutputMode) -> EngineRun {
     let mut engine = MicroBatchEngine::new("mb", micro_batch(mode), pipeline, table, log.partitions()).unwrap();
     let mut rt = SimRuntime::free(2);
@@ -221,14 +208,7 @@ fn micro_batch_complete_mode_final_table_equals_reference() {
     for (name, pipeline) in pipelines() {
         let expected = evaluate(&pipeline, &table, &events);
         let run = run_micro_batch(&pipeline, &table, &log, OutputMode::Complete);
-        let last_batch_end = run.delivered.last().unwrap().at;
-        let mut table_out = BTreeMap::new();
-        for d in run.delivered.iter().filter(|d| d.at == last_batch_end) {
-            if let Output::Window(w) = d.output {
-                table_out.insert((w.key, w.start, w.end), (w.count, w.value));
-            }
-        }
-        assert_eq!(table_out, expected.windows, "{name}");
+        assert_eq!(run.final_table(), expected.windows, "{name}");
     }
 }
 
@@ -306,7 +286,7 @@ fn micro_batch_on_live_threads_computes_the_same_as_on_the_manual_clock() {
         let mut engine = MicroBatchEngine::new("mb", cfg, pipeline, &table, partitions).unwrap();
         let mut rt = LiveRuntime::new(2).with_pinned_workers(pin).unwrap();
         let run = engine.run(&mut rt, &log, log.last_arrival() + Span::from_ms(500).nanos());
-        assert_eq!(last_table(&run), expected.windows, "{name}, pinned workers: {pin}");
+        assert_eq!(run.final_table(), expected.windows, "{name}, pinned workers: {pin}");
     }
     // A stateless query's map tasks and sink parts on pinned workers.
     let stateless = stateless();
@@ -387,6 +367,6 @@ fn micro_batch_with_a_cost_model_still_equals_reference() {
             &log,
             log.last_arrival() + NANOS_PER_SEC,
         );
-        assert_eq!(last_table(&run), expected.windows, "{name}");
+        assert_eq!(run.final_table(), expected.windows, "{name}");
     }
 }

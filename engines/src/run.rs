@@ -2,8 +2,11 @@
 //! per-batch or per-checkpoint progress, and counts. The same shape for both engines, so the
 //! scenario runner and the reports treat them alike.
 
+use std::collections::BTreeMap;
+
 use crate::latency::LatencyRecorder;
 use crate::operators::{Output, Row};
+use crate::reference::WindowId;
 use crate::time::Nanos;
 
 /// An output as the sink delivered it.
@@ -211,6 +214,25 @@ impl EngineRun {
             }
         }
         self.failures.extend(later.failures);
+    }
+
+    /// A complete-mode query's final result table, in the reference evaluator's shape
+    /// ([`crate::reference::ReferenceResult::windows`]): the windows delivered at the run's
+    /// last delivery instant (each complete-mode batch delivers the whole table). Empty if
+    /// nothing was delivered.
+    pub fn final_table(&self) -> BTreeMap<WindowId, (u64, f64)> {
+        let Some(last) = self.delivered.last().map(|d| d.at) else {
+            return BTreeMap::new();
+        };
+        // Delivered in time order: the last instant's outputs are the tail.
+        let from = self.delivered.partition_point(|d| d.at < last);
+        self.delivered[from..]
+            .iter()
+            .filter_map(|d| match d.output {
+                Output::Window(w) => Some(((w.key, w.start, w.end), (w.count, w.value))),
+                Output::Row(_) | Output::Record(_) => None,
+            })
+            .collect()
     }
 
     /// Events per second over the active span.

@@ -13,7 +13,7 @@ use streamlab_engines::event::{Event, EventKind};
 use streamlab_engines::microbatch::{MicroBatchConfig, MicroBatchEngine, OutputMode, SchedulingOverhead, Trigger};
 use streamlab_engines::operators::{Lineage, Output, Row};
 use streamlab_engines::pipeline::{AggFunc, Aggregation, Field, PipelineSpec, WindowSpec};
-use streamlab_engines::reference::{evaluate, WindowId};
+use streamlab_engines::reference::evaluate;
 use streamlab_engines::run::EngineRun;
 use streamlab_engines::runtime::{LiveRuntime, SimRuntime};
 use streamlab_engines::source::SourceLog;
@@ -675,19 +675,6 @@ fn disordered(n: u64, seed: u64) -> Vec<Event> {
         .collect()
 }
 
-/// The windows of a complete-mode run's last batch: its final result table.
-fn final_table(run: &EngineRun) -> BTreeMap<WindowId, (u64, f64)> {
-    let last = run.delivered.last().expect("some output").at;
-    run.delivered
-        .iter()
-        .filter(|d| d.at == last)
-        .filter_map(|d| match d.output {
-            Output::Window(w) => Some(((w.key, w.start, w.end), (w.count, w.value))),
-            Output::Row(_) | Output::Record(_) => None,
-        })
-        .collect()
-}
-
 /// Spend per user in 1 s tumbling windows.
 fn spend_per_user() -> PipelineSpec {
     PipelineSpec {
@@ -745,7 +732,7 @@ fn default_trigger_results_equal_the_reference_evaluator_on_virtual_time() {
         let mut engine =
             MicroBatchEngine::new("mb", busy_default_trigger(OutputMode::Complete), &pipeline, &table, 4).unwrap();
         let run = engine.run(&mut SimRuntime::free(2), &log, until);
-        assert_eq!(final_table(&run), expected.windows);
+        assert_eq!(run.final_table(), expected.windows);
         assert_eq!(run.counts.falling_behind, 0);
         assert!(run.counts.batches > 10, "{} batches", run.counts.batches);
 
@@ -788,7 +775,7 @@ fn default_trigger_on_live_threads_computes_what_the_reference_evaluator_compute
     cfg.modelled_cost_per_record = Span::default();
     let mut engine = MicroBatchEngine::new("mb", cfg, &spend_per_user(), &table, 4).unwrap();
     let run = engine.run(&mut LiveRuntime::new(2), &log, log.last_arrival() + ms(300));
-    assert_eq!(final_table(&run), expected.windows);
+    assert_eq!(run.final_table(), expected.windows);
     assert_eq!(run.counts.falling_behind, 0);
     assert_eq!(run.counts.events, events.len() as u64);
 

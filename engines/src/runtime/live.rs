@@ -137,8 +137,8 @@ impl LiveRuntime {
 
     /// Keeps one thread per worker for the whole run, worker `w` pinned to core `w` mod the
     /// machine's cores (live clock: a micro-batch engine's `pin_workers`). With one worker, or
-    /// `pin` false, stages start threads of their own as before. An error if the OS refuses
-    /// the threads.
+    /// `pin` false, stages start threads of their own as before. Where the OS does not tell
+    /// its cores, the threads are kept but not pinned. An error if the OS refuses the threads.
     pub fn with_pinned_workers(mut self, pin: bool) -> std::io::Result<Self> {
         if !pin || self.workers <= 1 {
             return Ok(self);

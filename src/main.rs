@@ -343,7 +343,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 clock: clock.map(Into::into),
                 ..Default::default()
             };
-            let total = scenario.engines.len();
+            let total = scenario.engine_runs(live_clock(&scenario, clock));
             let progress = Progress::new(EngineRuns::Kept);
             let mut i = 0;
             interrupt::stop_cleanly();

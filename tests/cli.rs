@@ -51,6 +51,12 @@ auto_watermark_interval = "20ms"
 out_of_orderness = "50ms"
 "#;
 
+/// A run's `throughput_runs_eps` in `summary.json`: every measurement round's figure.
+fn throughput_runs(run: &serde_json::Value) -> Vec<f64> {
+    let rounds = run["throughput_runs_eps"].as_array();
+    rounds.unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -240,6 +246,53 @@ fn a_scenario_error_names_file_line_and_key() {
 }
 
 #[test]
+fn repeat_reports_the_median_of_rounds_and_keeps_the_last_run_whole() {
+    // A generated live workload (not a backlog) with file sinks: each round makes its own live
+    // source and writes its sink files to scratch space; the kept run's outputs are checked.
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = write(
+        tmp.path(),
+        "tiny.toml",
+        &TINY.replace("drain = \"300ms\"", "drain = \"300ms\"\nrepeat = 2"),
+    );
+    let out = tmp.path().join("results");
+    let o = streamlab(&["run", &scenario, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for run in summary["runs"].as_array().unwrap() {
+        let rounds = throughput_runs(run);
+        assert_eq!(rounds.len(), 2, "{run}");
+        let median = (rounds[0] + rounds[1]) / 2.0;
+        assert!((run["throughput_eps"].as_f64().unwrap() - median).abs() < 1e-6, "{run}");
+        let notes = run["notes"].to_string();
+        assert!(notes.contains("the median of 2 runs"), "{notes}");
+        assert!(notes.contains("outputs agree with the reference evaluator"), "{notes}");
+        assert_eq!(run["counts"]["events"], 800, "{run}");
+    }
+    assert!(out.join("sink-pr.csv").is_file() && out.join("sink-mb-100ms.csv").is_file());
+    assert!(!out.join("measurement-rounds").exists());
+    let progress = String::from_utf8_lossy(&o.stderr);
+    assert!(progress.contains("[4/4]"), "two engines, two rounds: {progress}");
+
+    // On the simulated clock every run gives the same figures: one run, and it says so.
+    let sim = tmp.path().join("sim");
+    let o = streamlab(&["run", &scenario, "--clock", "simulated", "--out", sim.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sim.join("summary.json")).unwrap()).unwrap();
+    for run in summary["runs"].as_array().unwrap() {
+        assert!(run.get("throughput_runs_eps").is_none(), "{run}");
+        assert!(
+            run["notes"]
+                .to_string()
+                .contains("repeat = 2 not applied: the simulated clock"),
+            "{run}"
+        );
+    }
+}
+
+#[test]
 fn throughput_scenario_reports_events_per_second_per_engine_and_per_core() {
     // The shipped scenario, shortened: a backlog drained flat out on the live clock.
     let dir = tempfile::tempdir().unwrap();
@@ -268,10 +321,22 @@ fn throughput_scenario_reports_events_per_second_per_engine_and_per_core() {
         );
         assert_eq!(run["counts"]["events"], 1_000_000, "{run}");
         assert!(r["peak_rss_bytes"].as_u64().unwrap() >= r["final_rss_bytes"].as_u64().unwrap());
+        // Five rounds (`repeat = 5`): the reported figure is the median of the five.
+        let mut rounds = throughput_runs(run);
+        assert_eq!(rounds.len(), 5, "{run}");
+        rounds.sort_by(f64::total_cmp);
+        assert_eq!(run["throughput_eps"].as_f64().unwrap(), rounds[2], "{run}");
     }
+    assert!(
+        !out.join("measurement-rounds").exists(),
+        "the rounds' scratch space is removed"
+    );
     let table = String::from_utf8_lossy(&status.stdout);
     assert!(
-        table.contains("per core (events/s)") && table.contains("peak RSS (MiB)"),
+        table.contains("per core (events/s)")
+            && table.contains("peak RSS (MiB)")
+            && table.contains("throughput runs (M/s)")
+            && table.contains("the median of 5 runs"),
         "{table}"
     );
 

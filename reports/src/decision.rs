@@ -300,6 +300,7 @@ mod tests {
             event_time_latency_ms: None,
             components_ms: Default::default(),
             throughput_eps: throughput,
+            throughput_runs_eps: Vec::new(),
             resources: Default::default(),
             counts: Counts {
                 outputs: 100,

@@ -63,6 +63,8 @@ impl ResultsLayout {
     pub const CHECKPOINTS: &'static str = "checkpoints";
     /// Scratch checkpoints of the failure-free baseline run.
     pub const FAILURE_FREE_CHECKPOINTS: &'static str = "checkpoints-failure-free";
+    /// Scratch space of the measurement rounds before the kept run (`repeat`).
+    pub const MEASUREMENT_ROUNDS: &'static str = "measurement-rounds";
 
     /// The layout of the results directory `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
@@ -142,6 +144,12 @@ impl ResultsLayout {
     /// `checkpoints-failure-free/`, the baseline run's scratch checkpoints.
     pub fn failure_free_checkpoints(&self) -> PathBuf {
         self.dir.join(Self::FAILURE_FREE_CHECKPOINTS)
+    }
+
+    /// `measurement-rounds/`: the checkpoints and sink files of the measurement rounds that
+    /// precede the kept run of a scenario with `repeat` (removed after each round).
+    pub fn measurement_rounds(&self) -> PathBuf {
+        self.dir.join(Self::MEASUREMENT_ROUNDS)
     }
 
     /// A run's checkpoint directory under a checkpoint root (`<root>/<run>`).

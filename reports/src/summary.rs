@@ -83,8 +83,15 @@ pub struct RunSummary {
     /// between models; a component a run does not have is absent.
     #[serde(default)]
     pub components_ms: BTreeMap<String, f64>,
-    /// Input events processed per second of run time.
+    /// Input events processed per second of run time; with measurement rounds
+    /// (`throughput_runs_eps`), their median.
     pub throughput_eps: f64,
+    /// Every run's throughput when the scenario repeats its native engines (`repeat`), in round
+    /// order, the kept run last: `throughput_eps` is then their median and
+    /// `resources.throughput_eps_per_core` the median's share per core. Empty (absent) when the
+    /// engine ran once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub throughput_runs_eps: Vec<f64>,
     /// Cores the run used, throughput per core, and resident memory.
     #[serde(default)]
     pub resources: Resources,
@@ -359,6 +366,20 @@ pub fn side_by_side_table(summary: &Summary) -> String {
     row("per core (events/s)", &|r| {
         format!("{:.0}", r.resources.throughput_eps_per_core)
     });
+    if runs.iter().any(|r| !r.throughput_runs_eps.is_empty()) {
+        // The spread behind a median: `runs: min-max` in millions.
+        row("throughput runs (M/s)", &|r| {
+            let runs = &r.throughput_runs_eps;
+            let (min, max) = runs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                (lo.min(x), hi.max(x))
+            });
+            if runs.is_empty() {
+                "-".to_string()
+            } else {
+                format!("{}: {:.1}-{:.1}", runs.len(), min / 1e6, max / 1e6)
+            }
+        });
+    }
     if runs.iter().any(|r| r.resources.per_core_vs_fastest_real.is_some()) {
         row("per core / fastest real", &|r| {
             r.resources
@@ -465,6 +486,7 @@ mod tests {
             event_time_latency_ms: None,
             components_ms: components.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
             throughput_eps: 10_000.4,
+            throughput_runs_eps: Vec::new(),
             resources: Resources::default(),
             counts: Counts {
                 events: 100_000,
@@ -520,11 +542,23 @@ mod tests {
         assert_eq!(cells(&table, "trigger_wait (ms)"), ["500.000", "-"]);
         assert_eq!(cells(&table, "buffer_wait (ms)"), ["-", "0.250"]);
         assert_eq!(cells(&table, "throughput (events/s)"), ["10000", "10000"]);
+        assert!(!table.contains("throughput runs"), "no row without rounds: {table}");
         assert_eq!(cells(&table, "late dropped"), ["7", "7"]);
         assert!(table.lines().all(|l| l.len() <= 100));
         // Columns are aligned: every line has the same width up to trailing spaces.
         let widths: BTreeSet<usize> = table.lines().skip(1).map(str::len).collect();
         assert_eq!(widths.len(), 1, "{table}");
+    }
+
+    #[test]
+    fn measurement_rounds_show_their_count_and_spread() {
+        let mut summary = summary();
+        summary.runs[0].throughput_runs_eps = vec![2.5e6, 1.25e6, 2e6];
+        let table = side_by_side_table(&summary);
+        assert_eq!(cells(&table, "throughput runs (M/s)"), ["3:", "1.2-2.5", "-"]);
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["runs"][0]["throughput_runs_eps"][1], 1.25e6);
+        assert!(json["runs"][1].get("throughput_runs_eps").is_none());
     }
 
     #[test]

@@ -202,6 +202,16 @@ fn kafka_input<'a>(
     )
 }
 
+/// The log a live run reads whole (a backlog or a trace, over the loopback transport), built
+/// once for a caller that runs the engines several times over it; `None` when the engines
+/// read something else (a live source generated as the clock reaches it, a Kafka topic, the
+/// simulated clock's segments).
+pub fn whole_log(ctx: &RunContext<'_>) -> Option<SourceLog> {
+    let live = matches!(ctx.clock, ClockSetup::Live);
+    let whole = ctx.workload.feed_factory().is_none();
+    (live && whole && !ctx.scenario.transport.is_kafka()).then(|| ctx.workload.full_log())
+}
+
 /// Runs several engine configurations of `scenario` on `workload` until `until`. Live runs go
 /// one after another (so they do not compete for cores); simulated runs of triggered
 /// micro-batch queries and per-record engines advance together, segment by segment, over one
@@ -213,7 +223,7 @@ pub fn run_engines(
     on_start: &mut dyn FnMut(&EngineSpec),
     on_output: &mut dyn FnMut(usize, Vec<Delivered>) -> Result<()>,
 ) -> Result<Vec<EngineRun>> {
-    Ok(run_engines_until_stopped(ctx, engines, on_start, on_output)?
+    Ok(run_engines_until_stopped(ctx, engines, None, on_start, on_output)?
         .into_iter()
         .flatten()
         .collect())
@@ -221,10 +231,12 @@ pub fn run_engines(
 
 /// [`run_engines`], which a stop request ([`crate::watch::request_stop`]) ends early: the run
 /// under way ends at its next batch, source step or segment with what it made, and the engines
-/// not started by then are skipped (`None`).
+/// not started by then are skipped (`None`). `held`: the workload's whole log, when the caller
+/// holds it for several calls ([`whole_log`]); otherwise it is built here when an engine needs it.
 pub fn run_engines_until_stopped(
     ctx: &RunContext<'_>,
     engines: &[&EngineSpec],
+    held: Option<&SourceLog>,
     on_start: &mut dyn FnMut(&EngineSpec),
     on_output: &mut dyn FnMut(usize, Vec<Delivered>) -> Result<()>,
 ) -> Result<Vec<Option<EngineRun>>> {
@@ -289,7 +301,7 @@ pub fn run_engines_until_stopped(
                             ClockSetup::Live => LiveFeed::of(workload),
                             ClockSetup::Simulated { .. } => None,
                         };
-                        if live_feed.is_none() {
+                        if live_feed.is_none() && held.is_none() {
                             full_log.get_or_insert_with(|| workload.full_log());
                         }
                         crate::rss::reset_peak();
@@ -300,7 +312,7 @@ pub fn run_engines_until_stopped(
                             ClockSetup::Live => stream_whole(run_whole, log, &watched, &mut |d| on_output(i, d)),
                             ClockSetup::Simulated { .. } => Ok(run_whole(log, None)),
                         };
-                        let (run, footprint) = match (live_feed, &full_log) {
+                        let (run, footprint) = match (live_feed, held.or(full_log.as_ref())) {
                             (Some(feed), _) => {
                                 let (run, footprint) = feed.run(whole);
                                 (run, Some(footprint))

@@ -53,6 +53,7 @@ pub mod real_engine;
 mod real_measured;
 pub mod recovery;
 pub mod results;
+pub mod rounds;
 pub mod rss;
 pub mod runner;
 pub mod segments;

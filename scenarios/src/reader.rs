@@ -37,7 +37,7 @@ use crate::sweep::SweepParam;
 use crate::transport::Transport;
 
 /// The keys allowed at the top level of a scenario file.
-const TOP_LEVEL_KEYS: [&str; 15] = [
+const TOP_LEVEL_KEYS: [&str; 16] = [
     "slo",
     "sweep",
     "failure",
@@ -49,6 +49,7 @@ const TOP_LEVEL_KEYS: [&str; 15] = [
     "clock",
     "sink",
     "profile",
+    "repeat",
     "cluster",
     "workload",
     "pipeline",
@@ -210,6 +211,7 @@ impl Reader<'_> {
                 .map_err(|(key, message)| self.at(&format!("failure[{i}].{key}"), message))?;
         }
 
+        let repeat = self.repeat(&failures, &transport)?;
         let sweep = self.sweep()?;
 
         Ok(Scenario {
@@ -230,8 +232,38 @@ impl Reader<'_> {
             pipeline,
             engines,
             sweep,
+            repeat,
             source_text: self.text.to_owned(),
         })
+    }
+
+    /// `repeat`: 1 when absent; more only where a round can be run again as it was.
+    fn repeat(&self, failures: &[FailureSpec], transport: &Transport) -> Result<u32> {
+        let repeat: u32 = self.top("repeat")?.unwrap_or(1);
+        if !(1..=Scenario::MAX_REPEAT).contains(&repeat) {
+            return Err(self.at(
+                "repeat",
+                format!(
+                    "{repeat} is out of range; must be 1 to {} (the rounds of native engine runs whose median throughput is reported)",
+                    Scenario::MAX_REPEAT
+                ),
+            ));
+        }
+        if repeat > 1 && !failures.is_empty() {
+            return Err(self.at(
+                "repeat",
+                "measurement rounds repeat a failure-free run, and a [[failure]] makes the run a recovery measurement: \
+                 remove `repeat` or the [[failure]] tables",
+            ));
+        }
+        if repeat > 1 && transport.is_kafka() {
+            return Err(self.at(
+                "repeat",
+                "a run on `transport = \"kafka\"` reads topics of its own broker once: measurement rounds need the \
+                 loopback transport (remove `transport` from [workload]) or repeat = 1",
+            ));
+        }
+        Ok(repeat)
     }
 
     /// A top-level key, deserialized if present.

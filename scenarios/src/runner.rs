@@ -4,7 +4,8 @@
 //! are injected, to count duplicates and losses against — with their sinks streaming to their
 //! files ([`crate::sink`]); then the summary ([`crate::summary`], with the failures of
 //! [`crate::failures`] and the costs of [`crate::recovery`]) and the rest of the results
-//! directory ([`crate::results`]) are written.
+//! directory ([`crate::results`]) are written. With `repeat`, the native engines' measurement
+//! rounds ([`crate::rounds`]) run before the kept run.
 
 use std::path::PathBuf;
 
@@ -19,6 +20,7 @@ use crate::executor::{check_failure_workers, executor, Durability, RunContext};
 use crate::failures;
 use crate::recovery::{recovery, OutputLedger};
 use crate::results::{prepare_results_dir, write_results, ResultsDirRequest};
+use crate::rounds::Rounds;
 use crate::sink::SinkFiles;
 use crate::spec::{ClockKind, EngineSpec, Scenario, SinkKind};
 use crate::summary::summarize;
@@ -152,8 +154,6 @@ pub fn run_scenario(
         Some(ledgers)
     };
     let live = matches!(clock, ClockSetup::Live);
-    let mut sinks = SinkFiles::create(&layout, &engines, &scenario.pipeline, live)?;
-    let mut ledgers: Vec<OutputLedger> = engines.iter().map(|_| OutputLedger::default()).collect();
     let discard = scenario.sink == SinkKind::Discard;
     let durability = Durability {
         checkpoint_root: Some(opts.checkpoint_root.clone().unwrap_or_else(|| layout.checkpoints())),
@@ -170,11 +170,23 @@ pub fn run_scenario(
         clock: &clock,
         durability: &durability,
     };
+    // With `repeat`, the measurement rounds first, over one log held for them and the kept run.
+    let held = (scenario.repeat > 1 && live && !opts.resume)
+        .then(|| crate::drive::whole_log(&ctx))
+        .flatten();
+    let rounds = match (scenario.repeat, live, opts.resume) {
+        (1, _, _) => Rounds::none(),
+        (repeat, false, _) => Rounds::not_applied(repeat, "the simulated clock gives the same figures in every run"),
+        (repeat, true, true) => Rounds::not_applied(repeat, "a resumed run continues the killed run alone"),
+        (_, true, false) => crate::rounds::measure(&ctx, &engines, held.as_ref(), &layout, &mut on_engine)?,
+    };
+    let mut sinks = SinkFiles::create(&layout, &engines, &scenario.pipeline, live)?;
+    let mut ledgers: Vec<OutputLedger> = engines.iter().map(|_| OutputLedger::default()).collect();
     // Every native run's outputs are checked against the reference evaluator, on either clock,
     // when the workload is small enough to evaluate (a real engine checks its own).
     let checked = scenario.failures.is_empty() && workload.expected_events() <= REFERENCE_CHECK_EVENTS && !discard;
     let mut canonical: Vec<CanonicalOutput> = engines.iter().map(|_| CanonicalOutput::default()).collect();
-    let results = run_engines_until_stopped(&ctx, &engines, &mut on_engine, &mut |i, d| {
+    let results = run_engines_until_stopped(&ctx, &engines, held.as_ref(), &mut on_engine, &mut |i, d| {
         if baseline.is_some() {
             ledgers[i].add(&d);
         }
@@ -186,6 +198,7 @@ pub fn run_scenario(
         }
         sinks.write(i, &d)
     })?;
+    drop(held);
     sinks.finish(&scenario.pipeline)?;
     let interrupted = crate::watch::stop_requested().then(|| crate::interrupt::interrupted(&engines, &results));
     let runs: Vec<(&EngineSpec, _)> = engines
@@ -203,6 +216,7 @@ pub fn run_scenario(
         &clock,
         &runs,
         &stopped,
+        &rounds,
     );
     if let Some((interrupted, note)) = interrupted {
         if let Some(last) = summary.runs.last_mut() {

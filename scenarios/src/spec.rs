@@ -17,6 +17,7 @@
 //! clock = "live"                      # "live" (default) | "simulated"
 //! sink = "file"                       # "file" (default): sink-<run>.csv | "discard": delivered, timed, dropped
 //! profile = "local"                   # simulated clock: cost profile, built-in name or file
+//! repeat = 5                          # live clock: run the native engines this many rounds, report the median throughput; default 1
 //!
 //! [cluster]                           # simulated clock: the cluster (live: this machine)
 //! nodes = 1
@@ -201,6 +202,10 @@ pub struct Scenario {
     /// The `[sweep]` table: what `streamlab sweep` varies when no `--param` replaces it, in
     /// file order (empty when the scenario declares no sweep).
     pub sweep: Vec<crate::sweep::SweepParam>,
+    /// How many rounds a live run makes of its native engines (`repeat`, at least 1): each round
+    /// runs every native engine once in file order, and each engine's throughput is reported
+    /// as the median over the rounds (see [`crate::rounds`]).
+    pub repeat: u32,
     /// The file's text, kept for reproducibility (copied into results).
     pub source_text: String,
 }
@@ -257,4 +262,15 @@ impl Scenario {
     pub const DEFAULT_PROFILE: &'static str = "local";
     /// The drain used when the file states none.
     pub const DEFAULT_DRAIN: Span = Span::from_ms(2_000);
+    /// The most measurement rounds a scenario may ask for (`repeat`).
+    pub const MAX_REPEAT: u32 = 100;
+
+    /// How many engine runs a `streamlab run` of it makes on the live clock (`live`) or the
+    /// simulated one: every engine once, plus each native engine's measurement rounds
+    /// (`repeat`, live only).
+    pub fn engine_runs(&self, live: bool) -> usize {
+        let natives = self.engines.iter().filter(|e| !e.kind.is_real()).count();
+        let rounds = if live { self.repeat as usize - 1 } else { 0 };
+        self.engines.len() + natives * rounds
+    }
 }

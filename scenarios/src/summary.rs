@@ -14,10 +14,12 @@ use streamlab_reports::summary::{Counts, LatencySummary, Resources, RunSummary, 
 use crate::clock::ClockSetup;
 use crate::engine::EngineSpec;
 use crate::executor::executor;
+use crate::rounds::Rounds;
 use crate::spec::Scenario;
 
-/// The cores an engine run used, its throughput per core, and its resident memory.
-fn resources(spec: &EngineSpec, run: &EngineRun, clock: &ClockSetup) -> Resources {
+/// The cores an engine run used, its throughput per core (of `throughput_eps`, the run's
+/// reported throughput), and its resident memory.
+fn resources(spec: &EngineSpec, run: &EngineRun, clock: &ClockSetup, throughput_eps: f64) -> Resources {
     let configured = executor(&spec.kind).slots();
     let cores = match clock {
         ClockSetup::Live => configured.min(std::thread::available_parallelism().map_or(1, |n| n.get())),
@@ -26,7 +28,7 @@ fn resources(spec: &EngineSpec, run: &EngineRun, clock: &ClockSetup) -> Resource
     .max(1);
     Resources {
         cores,
-        throughput_eps_per_core: run.throughput_eps() / cores as f64,
+        throughput_eps_per_core: throughput_eps / cores as f64,
         start_rss_bytes: run.resident.map(|(start, _, _)| start),
         peak_rss_bytes: run.resident.map(|(_, peak, _)| peak),
         final_rss_bytes: run.resident.map(|(_, _, last)| last),
@@ -46,7 +48,9 @@ pub fn per_core_vs_fastest_real(per_core: &[(f64, bool)]) -> Vec<Option<f64>> {
 }
 
 /// The `summary.json` of a run; `stopped`: the engine runs a Ctrl-C ended early, and where
-/// their clocks were then.
+/// their clocks were then; `rounds`: the measurement rounds before the kept run (`repeat`),
+/// whose median throughput each repeated run reports.
+#[allow(clippy::too_many_arguments)]
 pub fn summarize(
     scenario: &Scenario,
     seed: u64,
@@ -55,12 +59,14 @@ pub fn summarize(
     clock: &ClockSetup,
     runs: &[(&EngineSpec, EngineRun)],
     stopped: &[(String, Nanos)],
+    rounds: &Rounds,
 ) -> Summary {
     let mut modelled = Vec::new();
     let specs = runs;
     let runs: Vec<RunSummary> = specs
         .iter()
-        .map(|(spec, run)| {
+        .enumerate()
+        .map(|(i, (spec, run))| {
             let components_ms: BTreeMap<String, f64> = run
                 .latency
                 .reported
@@ -99,6 +105,8 @@ pub fn summarize(
             let (stability, stability_notes) = stability_notes(spec, run, events, duration);
             notes.extend(stability_notes);
             notes.extend(stalled_notes(spec, run, scenario.workload.partitions()));
+            let throughput = rounds.throughput(i, run.throughput_eps());
+            notes.extend(rounds.note(i, spec, run.throughput_eps()));
             RunSummary {
                 name: spec.name.clone(),
                 model: spec.model().to_string(),
@@ -109,8 +117,9 @@ pub fn summarize(
                     .is_stateful()
                     .then(|| LatencySummary::from_histogram(&run.latency.event_time)),
                 components_ms,
-                throughput_eps: run.throughput_eps(),
-                resources: resources(spec, run, clock),
+                throughput_eps: throughput.eps,
+                throughput_runs_eps: throughput.runs,
+                resources: resources(spec, run, clock, throughput.eps),
                 counts: Counts {
                     events: run.counts.events,
                     outputs: run.counts.outputs,

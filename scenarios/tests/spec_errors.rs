@@ -598,3 +598,32 @@ fn a_discarding_sink_is_read_and_refused_beside_injected_failures() {
     let (_, message) = error_of(&format!("sink = \"nowhere\"\n{BASE}"));
     assert!(message.contains("`sink`") && message.contains("discard"), "{message}");
 }
+
+#[test]
+fn repeat_is_read_and_refused_out_of_range_with_failures_or_on_kafka() {
+    let s = Scenario::parse(Path::new(FILE), &format!("repeat = 5\n{BASE}")).unwrap();
+    assert_eq!(s.repeat, 5);
+    assert_eq!(s.engine_runs(true), 5);
+    assert_eq!(s.engine_runs(false), 1);
+    assert_eq!(Scenario::parse(Path::new(FILE), BASE).unwrap().repeat, 1);
+    assert_invalid(
+        &format!("repeat = 0\n{BASE}"),
+        1,
+        "repeat",
+        &["0 is out of range", "1 to 100"],
+    );
+    assert_invalid(&format!("repeat = 101\n{BASE}"), 1, "repeat", &["out of range"]);
+    assert_invalid(
+        &format!("repeat = 3\n{BASE}\n[[failure]]\nkind = \"crash\"\nat = \"2s\"\n"),
+        1,
+        "repeat",
+        &["[[failure]]", "failure-free"],
+    );
+    let kafka = BASE.replace("partitions = 2\n", "partitions = 2\ntransport = \"kafka\"\n");
+    assert_invalid(
+        &format!("repeat = 2\n{kafka}"),
+        1,
+        "repeat",
+        &["transport = \"kafka\"", "repeat = 1"],
+    );
+}

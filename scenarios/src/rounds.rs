@@ -1,0 +1,237 @@
+//! Measurement rounds (`repeat = N`): a live run's native engines run `N` times, and each
+//! engine's throughput is reported as the median of its `N` runs.
+//!
+//! **Why.** A 20 M-event backlog drains through the fastest engines here in 50 to 250 ms. On a
+//! shared two-core machine one stall of the host lasting tens of milliseconds moves a single
+//! run's figure by a fifth, and a two-core to one-core ratio with it. Benchmark harnesses
+//! repeat for that reason: criterion takes samples, Spark's `Benchmark` reports the best and
+//! the average of its iterations, and JMH runs iterations. The rounds are *interleaved*: each
+//! round runs every native engine once, in file order. A slow spell of the machine then slows
+//! the engines of one round alike instead of all runs of one engine, and the ratios between
+//! engines stay fair.
+//!
+//! **What is kept.** The rounds before the last are measurement rounds. They run the same
+//! engines over the same input (a backlog or trace is built once for all rounds,
+//! [`crate::drive::whole_log`]) and do the same work: their checkpoints and sink files go to
+//! scratch space (`measurement-rounds/`), which is removed after each round. The last round is
+//! the kept run. Its outputs, sink files, latency, memory and every other figure are what the
+//! results directory holds. Only throughput (and throughput per core) is the median over all
+//! rounds, and each run's note lists every round's figure.
+//!
+//! **What is not repeated.** Real engines run once, in the kept round: a run costs them tens
+//! of seconds of JVM start and warm-up, against which a host stall is small. The simulated
+//! clock runs once, since its figures are the same in every run. A resumed run continues the
+//! killed run alone. Each of these says so in its run's notes.
+
+use streamlab_engines::source::SourceLog;
+use streamlab_reports::layout::ResultsLayout;
+
+use crate::drive::run_engines_until_stopped;
+use crate::error_run::{Result, RunError};
+use crate::executor::{Durability, RunContext};
+use crate::sink::SinkFiles;
+use crate::spec::{EngineSpec, SinkKind};
+
+/// The measurement rounds of one scenario run: each engine's throughput in every round before
+/// the kept one.
+#[derive(Clone, Debug, Default)]
+pub struct Rounds {
+    /// Per engine (in scenario order), the events/s of each earlier round; empty for an engine
+    /// that is not repeated.
+    earlier: Vec<Vec<f64>>,
+    /// Why `repeat` was not applied to this run (a note on every run), if it was not.
+    not_applied: Option<String>,
+    /// `repeat > 1`: a real engine's runs say that they were not repeated.
+    asked: bool,
+}
+
+/// An engine run's throughput as reported: the median over its rounds, and the rounds'
+/// figures (empty when it ran once).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Throughput {
+    /// Events per second reported for the run.
+    pub eps: f64,
+    /// Every round's events per second in round order, the kept run's last; empty when the
+    /// engine ran once.
+    pub runs: Vec<f64>,
+}
+
+impl Rounds {
+    /// No rounds: every engine ran once.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// `repeat` was asked for but not applied to this run, for `why` (said on every run).
+    pub fn not_applied(repeat: u32, why: &str) -> Self {
+        Self {
+            not_applied: (repeat > 1).then(|| format!("repeat = {repeat} not applied: {why}; this is one run")),
+            ..Self::default()
+        }
+    }
+
+    /// Engine `i`'s throughput: the median over its earlier rounds and the kept run, whose
+    /// figure is `kept`.
+    pub fn throughput(&self, i: usize, kept: f64) -> Throughput {
+        match self.earlier.get(i) {
+            Some(earlier) if !earlier.is_empty() => {
+                let mut runs = earlier.clone();
+                runs.push(kept);
+                Throughput {
+                    eps: median(&runs),
+                    runs,
+                }
+            }
+            _ => Throughput {
+                eps: kept,
+                runs: Vec::new(),
+            },
+        }
+    }
+
+    /// What engine `i`'s run says about its rounds, if anything.
+    pub fn note(&self, i: usize, spec: &EngineSpec, kept: f64) -> Option<String> {
+        if let Some(why) = &self.not_applied {
+            return Some(why.clone());
+        }
+        let t = self.throughput(i, kept);
+        if t.runs.is_empty() {
+            return (self.asked && spec.kind.is_real()).then(|| {
+                "throughput: one run (`repeat` rounds the native engines; a real engine runs once, in the last round)"
+                    .to_string()
+            });
+        }
+        let figures: Vec<String> = t.runs.iter().map(|eps| format!("{:.1}", eps / 1e6)).collect();
+        Some(format!(
+            "throughput and per core: the median of {} runs over the same input, in rounds that each run every \
+             native engine once (this engine's, in M events/s: {}); the last is the kept run, whose latency, memory \
+             and other figures these are",
+            t.runs.len(),
+            figures.join(", ")
+        ))
+    }
+}
+
+/// The middle value of `xs` (the mean of the two middle ones for an even count); 0 for none.
+fn median(xs: &[f64]) -> f64 {
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// Runs the `repeat − 1` measurement rounds of `ctx`'s scenario before its kept run: every
+/// native engine of `engines` once per round, in order, over `held` (the whole log, when the
+/// engines read one). `ctx` is the kept run's context; the rounds keep their checkpoints and
+/// sink files under `layout`'s scratch space instead, and inject no failures (a scenario with
+/// `repeat` has none). A stop request ends the rounds where they are.
+pub fn measure(
+    ctx: &RunContext<'_>,
+    engines: &[&EngineSpec],
+    held: Option<&SourceLog>,
+    layout: &ResultsLayout,
+    on_start: &mut dyn FnMut(&EngineSpec),
+) -> Result<Rounds> {
+    let scenario = ctx.scenario;
+    let mut rounds = Rounds {
+        earlier: engines.iter().map(|_| Vec::new()).collect(),
+        not_applied: None,
+        asked: scenario.repeat > 1,
+    };
+    let native: Vec<usize> = (0..engines.len()).filter(|&i| !engines[i].kind.is_real()).collect();
+    if native.is_empty() {
+        return Ok(rounds);
+    }
+    let natives: Vec<&EngineSpec> = native.iter().map(|&i| engines[i]).collect();
+    let discard = scenario.sink == SinkKind::Discard;
+    let scratch = layout.measurement_rounds();
+    let io = |source| RunError::Io {
+        path: scratch.clone(),
+        source,
+    };
+    for _ in 1..scenario.repeat {
+        if crate::watch::stop_requested() {
+            break;
+        }
+        std::fs::create_dir_all(&scratch).map_err(io)?;
+        let durability = Durability {
+            checkpoint_root: Some(scratch.join(ResultsLayout::CHECKPOINTS)),
+            inject_failures: false,
+            resume: false,
+            sink_dir: (!discard).then(|| scratch.clone()),
+            discard,
+        };
+        let round_ctx = RunContext {
+            durability: &durability,
+            ..*ctx
+        };
+        let scratch_layout = ResultsLayout::new(&scratch);
+        let mut sinks = SinkFiles::create(&scratch_layout, &natives, &scenario.pipeline, true)?;
+        let runs = run_engines_until_stopped(&round_ctx, &natives, held, on_start, &mut |i, d| {
+            if discard {
+                return Ok(());
+            }
+            sinks.write(i, &d)
+        })?;
+        sinks.finish(&scenario.pipeline)?;
+        std::fs::remove_dir_all(&scratch).map_err(io)?;
+        for (&i, run) in native.iter().zip(runs) {
+            if let Some(run) = run {
+                rounds.earlier[i].push(run.throughput_eps());
+            }
+        }
+    }
+    Ok(rounds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[7.0]), 7.0);
+        assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
+    fn a_repeated_engine_reports_the_median_with_every_round_and_the_kept_run_last() {
+        let rounds = Rounds {
+            earlier: vec![vec![100.0, 300.0], Vec::new()],
+            not_applied: None,
+            asked: true,
+        };
+        assert_eq!(
+            rounds.throughput(0, 200.0),
+            Throughput {
+                eps: 200.0,
+                runs: vec![100.0, 300.0, 200.0]
+            }
+        );
+        assert_eq!(
+            rounds.throughput(1, 50.0),
+            Throughput {
+                eps: 50.0,
+                runs: Vec::new()
+            }
+        );
+        assert_eq!(Rounds::none().throughput(0, 9.0).eps, 9.0);
+    }
+
+    #[test]
+    fn a_skipped_repeat_says_why_on_every_run() {
+        let rounds = Rounds::not_applied(5, "the simulated clock gives the same figures in every run");
+        assert_eq!(rounds.throughput(0, 9.0).runs, Vec::<f64>::new());
+        assert!(Rounds::not_applied(1, "x").not_applied.is_none());
+        assert_eq!(
+            rounds.not_applied.as_deref(),
+            Some("repeat = 5 not applied: the simulated clock gives the same figures in every run; this is one run")
+        );
+    }
+}

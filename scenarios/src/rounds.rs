@@ -23,6 +23,8 @@
 //! clock runs once, since its figures are the same in every run. A resumed run continues the
 //! killed run alone. Each of these says so in its run's notes.
 
+use std::collections::BTreeMap;
+
 use streamlab_engines::source::SourceLog;
 use streamlab_reports::layout::ResultsLayout;
 
@@ -36,9 +38,8 @@ use crate::spec::{EngineSpec, SinkKind};
 /// the kept one.
 #[derive(Clone, Debug, Default)]
 pub struct Rounds {
-    /// Per engine (in scenario order), the events/s of each earlier round; empty for an engine
-    /// that is not repeated.
-    earlier: Vec<Vec<f64>>,
+    /// By engine run name, the events/s of each earlier round (absent: not repeated).
+    earlier: BTreeMap<String, Vec<f64>>,
     /// Why `repeat` was not applied to this run (a note on every run), if it was not.
     not_applied: Option<String>,
     /// `repeat > 1`: a real engine's runs say that they were not repeated.
@@ -70,10 +71,10 @@ impl Rounds {
         }
     }
 
-    /// Engine `i`'s throughput: the median over its earlier rounds and the kept run, whose
-    /// figure is `kept`.
-    pub fn throughput(&self, i: usize, kept: f64) -> Throughput {
-        match self.earlier.get(i) {
+    /// The throughput of engine run `name`: the median over its earlier rounds and the kept
+    /// run, whose figure is `kept`.
+    pub fn throughput(&self, name: &str, kept: f64) -> Throughput {
+        match self.earlier.get(name) {
             Some(earlier) if !earlier.is_empty() => {
                 let mut runs = earlier.clone();
                 runs.push(kept);
@@ -89,12 +90,12 @@ impl Rounds {
         }
     }
 
-    /// What engine `i`'s run says about its rounds, if anything.
-    pub fn note(&self, i: usize, spec: &EngineSpec, kept: f64) -> Option<String> {
+    /// What the kept run of `spec` (throughput `kept`) says about its rounds, if anything.
+    pub fn note(&self, spec: &EngineSpec, kept: f64) -> Option<String> {
         if let Some(why) = &self.not_applied {
             return Some(why.clone());
         }
-        let t = self.throughput(i, kept);
+        let t = self.throughput(&spec.name, kept);
         if t.runs.is_empty() {
             return (self.asked && spec.kind.is_real()).then(|| {
                 "throughput: one run (`repeat` rounds the native engines; a real engine runs once, in the last round)"
@@ -138,15 +139,14 @@ pub fn measure(
 ) -> Result<Rounds> {
     let scenario = ctx.scenario;
     let mut rounds = Rounds {
-        earlier: engines.iter().map(|_| Vec::new()).collect(),
+        earlier: BTreeMap::new(),
         not_applied: None,
         asked: scenario.repeat > 1,
     };
-    let native: Vec<usize> = (0..engines.len()).filter(|&i| !engines[i].kind.is_real()).collect();
-    if native.is_empty() {
+    let natives: Vec<&EngineSpec> = engines.iter().copied().filter(|e| !e.kind.is_real()).collect();
+    if natives.is_empty() {
         return Ok(rounds);
     }
-    let natives: Vec<&EngineSpec> = native.iter().map(|&i| engines[i]).collect();
     let discard = scenario.sink == SinkKind::Discard;
     let scratch = layout.measurement_rounds();
     let io = |source| RunError::Io {
@@ -179,9 +179,10 @@ pub fn measure(
         })?;
         sinks.finish(&scenario.pipeline)?;
         std::fs::remove_dir_all(&scratch).map_err(io)?;
-        for (&i, run) in native.iter().zip(runs) {
+        for (spec, run) in natives.iter().zip(runs) {
             if let Some(run) = run {
-                rounds.earlier[i].push(run.throughput_eps());
+                let figures = rounds.earlier.entry(spec.name.clone()).or_default();
+                figures.push(run.throughput_eps());
             }
         }
     }
@@ -203,31 +204,31 @@ mod tests {
     #[test]
     fn a_repeated_engine_reports_the_median_with_every_round_and_the_kept_run_last() {
         let rounds = Rounds {
-            earlier: vec![vec![100.0, 300.0], Vec::new()],
+            earlier: BTreeMap::from([("mb".to_string(), vec![100.0, 300.0])]),
             not_applied: None,
             asked: true,
         };
         assert_eq!(
-            rounds.throughput(0, 200.0),
+            rounds.throughput("mb", 200.0),
             Throughput {
                 eps: 200.0,
                 runs: vec![100.0, 300.0, 200.0]
             }
         );
         assert_eq!(
-            rounds.throughput(1, 50.0),
+            rounds.throughput("pr", 50.0),
             Throughput {
                 eps: 50.0,
                 runs: Vec::new()
             }
         );
-        assert_eq!(Rounds::none().throughput(0, 9.0).eps, 9.0);
+        assert_eq!(Rounds::none().throughput("mb", 9.0).eps, 9.0);
     }
 
     #[test]
     fn a_skipped_repeat_says_why_on_every_run() {
         let rounds = Rounds::not_applied(5, "the simulated clock gives the same figures in every run");
-        assert_eq!(rounds.throughput(0, 9.0).runs, Vec::<f64>::new());
+        assert_eq!(rounds.throughput("mb", 9.0).runs, Vec::<f64>::new());
         assert!(Rounds::not_applied(1, "x").not_applied.is_none());
         assert_eq!(
             rounds.not_applied.as_deref(),

@@ -23,7 +23,7 @@ use crate::results::{prepare_results_dir, write_results, ResultsDirRequest};
 use crate::rounds::Rounds;
 use crate::sink::SinkFiles;
 use crate::spec::{ClockKind, EngineSpec, Scenario, SinkKind};
-use crate::summary::summarize;
+use crate::summary::{summarize, SummaryContext};
 use crate::validate::CanonicalOutput;
 use crate::workload::Workload;
 use streamlab_engines::reference;
@@ -208,16 +208,16 @@ pub fn run_scenario(
         .collect();
 
     let stopped = crate::watch::stopped_runs();
-    let mut summary = summarize(
+    let summary_ctx = SummaryContext {
         scenario,
         seed,
         duration,
-        workload.expected_events(),
-        &clock,
-        &runs,
-        &stopped,
-        &rounds,
-    );
+        events: workload.expected_events(),
+        clock: &clock,
+        stopped: &stopped,
+        rounds: &rounds,
+    };
+    let mut summary = summarize(&summary_ctx, &runs);
     if let Some((interrupted, note)) = interrupted {
         if let Some(last) = summary.runs.last_mut() {
             last.notes.push(note);

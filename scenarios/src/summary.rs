@@ -47,26 +47,42 @@ pub fn per_core_vs_fastest_real(per_core: &[(f64, bool)]) -> Vec<Option<f64>> {
     per_core.iter().map(|(eps, _)| fastest.map(|f| eps / f)).collect()
 }
 
-/// The `summary.json` of a run; `stopped`: the engine runs a Ctrl-C ended early, and where
-/// their clocks were then; `rounds`: the measurement rounds before the kept run (`repeat`),
-/// whose median throughput each repeated run reports.
-#[allow(clippy::too_many_arguments)]
-pub fn summarize(
-    scenario: &Scenario,
-    seed: u64,
-    duration: Span,
-    events: u64,
-    clock: &ClockSetup,
-    runs: &[(&EngineSpec, EngineRun)],
-    stopped: &[(String, Nanos)],
-    rounds: &Rounds,
-) -> Summary {
+/// What a run's summary is made from besides its engine runs.
+#[derive(Clone, Copy, Debug)]
+pub struct SummaryContext<'a> {
+    /// The scenario run.
+    pub scenario: &'a Scenario,
+    /// The seed its workload was generated with.
+    pub seed: u64,
+    /// How long events arrived.
+    pub duration: Span,
+    /// The events the workload offered.
+    pub events: u64,
+    /// The clock it ran on.
+    pub clock: &'a ClockSetup,
+    /// The engine runs a Ctrl-C ended early, and where their clocks were then.
+    pub stopped: &'a [(String, Nanos)],
+    /// The measurement rounds before the kept run (`repeat`), whose median throughput each
+    /// repeated run reports.
+    pub rounds: &'a Rounds,
+}
+
+/// The `summary.json` of a run.
+pub fn summarize(ctx: &SummaryContext<'_>, runs: &[(&EngineSpec, EngineRun)]) -> Summary {
+    let SummaryContext {
+        scenario,
+        seed,
+        duration,
+        events,
+        clock,
+        stopped,
+        rounds,
+    } = *ctx;
     let mut modelled = Vec::new();
     let specs = runs;
     let runs: Vec<RunSummary> = specs
         .iter()
-        .enumerate()
-        .map(|(i, (spec, run))| {
+        .map(|(spec, run)| {
             let components_ms: BTreeMap<String, f64> = run
                 .latency
                 .reported
@@ -105,8 +121,8 @@ pub fn summarize(
             let (stability, stability_notes) = stability_notes(spec, run, events, duration);
             notes.extend(stability_notes);
             notes.extend(stalled_notes(spec, run, scenario.workload.partitions()));
-            let throughput = rounds.throughput(i, run.throughput_eps());
-            notes.extend(rounds.note(i, spec, run.throughput_eps()));
+            let throughput = rounds.throughput(&spec.name, run.throughput_eps());
+            notes.extend(rounds.note(spec, run.throughput_eps()));
             RunSummary {
                 name: spec.name.clone(),
                 model: spec.model().to_string(),

@@ -274,6 +274,11 @@ fn main() -> ExitCode {
         // Interrupted, stopped cleanly: the results so far are written.
         Ok(()) if interrupt::asked() => ExitCode::from(130),
         Ok(()) => ExitCode::SUCCESS,
+        // Interrupted before anything could be kept (a repeated run's measurement rounds).
+        Err(e) if interrupt::asked() => {
+            eprintln!("error: {}", describe(&e));
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {}", describe(&e));
             ExitCode::FAILURE
@@ -343,7 +348,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 clock: clock.map(Into::into),
                 ..Default::default()
             };
-            let total = scenario.engine_runs(live_clock(&scenario, clock));
+            // A resumed run continues the killed run alone: no measurement rounds.
+            let total = scenario.engine_runs(live_clock(&scenario, clock) && resume.is_none());
             let progress = Progress::new(EngineRuns::Kept);
             let mut i = 0;
             interrupt::stop_cleanly();

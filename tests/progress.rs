@@ -2,8 +2,8 @@
 //! as each engine run starts and one with its figures as it ends (no bar); a SIGINT in the
 //! middle of a live run stops it cleanly — the results directory holds the sink files and a
 //! `summary.json` that says when it was interrupted, which run it stopped and which never ran —
-//! and the message says how to resume. A simulated run's lines give its batches falling behind
-//! and checkpoints. Costs about 10 s (short live runs of the debug binary).
+//! and the message says how to resume; in a repeated run's measurement rounds it keeps nothing
+//! and says so. A simulated run's lines give its batches falling behind and checkpoints. Costs about 10 s (short live runs of the debug binary).
 
 use std::io::Read;
 use std::path::Path;
@@ -41,6 +41,36 @@ out_of_orderness = "50ms"
 {checkpoint}
 "#
     )
+}
+
+/// Runs `scenario` into `out`, sends it a SIGINT once `file` (under `out`) exists, and returns
+/// its stderr after checking it stopped soon, with status 130.
+fn interrupted_once(scenario: &str, out: &Path, file: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streamlab"))
+        .args(["run", scenario, "--out", out.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !out.join(file).exists() {
+        assert!(started.elapsed() < Duration::from_secs(20), "{file} never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the run went on to its end: {stderr}"
+    );
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    stderr
 }
 
 fn write(dir: &Path, text: &str) -> String {
@@ -93,34 +123,8 @@ fn ctrl_c_stops_a_live_run_cleanly_keeping_its_results_and_says_how_to_resume() 
     let tmp = tempfile::tempdir().unwrap();
     let s = write(tmp.path(), &scenario("30s", "checkpoint_interval = \"500ms\""));
     let out = tmp.path().join("out");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_streamlab"))
-        .args(["run", &s, "--out", out.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // A few batches into the first engine run.
-    let started = Instant::now();
-    while !out.join("checkpoints/mb/commits/3").exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the run never committed batch 3"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(25),
-        "the run went on to its end: {stderr}"
-    );
-    assert_eq!(status.code(), Some(130), "{stderr}");
+    let stderr = interrupted_once(&s, &out, "checkpoints/mb/commits/3");
 
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
@@ -184,4 +188,19 @@ fn off_a_terminal_a_simulated_run_reports_falling_behind_and_checkpoints() {
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let behind = summary["runs"][0]["counts"]["falling_behind"].as_u64().unwrap();
     assert_eq!(figure(lines[2], "batches falling behind"), behind, "{stderr}");
+}
+
+#[test]
+fn ctrl_c_in_the_measurement_rounds_keeps_nothing_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = scenario("30s", "").replace("clock = \"live\"", "clock = \"live\"\nrepeat = 3");
+    let s = write(tmp.path(), &text);
+    let out = tmp.path().join("out");
+    // A few batches into the first round's first engine run, in the rounds' scratch space.
+    let stderr = interrupted_once(&s, &out, "measurement-rounds/checkpoints/mb/commits/2");
+    assert!(
+        stderr.contains("measurement round 1 of 3") && stderr.contains("nothing was kept"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "the empty results directory is removed");
 }

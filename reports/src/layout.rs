@@ -18,6 +18,8 @@
 //! latency-cdf.svg, latency-over-time.svg   the run's plots (and a PNG next to each)
 //! checkpoints/<run>/            engines' durable checkpoints (kept for --resume)
 //! checkpoints-failure-free/     scratch checkpoints of the failure-free baseline run
+//! measurement-rounds/           scratch checkpoints and sink files of a `repeat` run's
+//!                               measurement rounds, removed after each round
 //! ```
 //!
 //! `<run>` is the run's name as [`slug`] spells it for a file name.

@@ -25,6 +25,15 @@ pub enum RunError {
         /// What and why.
         message: String,
     },
+    /// A stop request (Ctrl-C) came before anything of the run could be kept: during the
+    /// measurement rounds of a scenario with `repeat`, which keeps only its last round.
+    #[error("{path}: {message}")]
+    Stopped {
+        /// The results directory, removed when nothing was written to it.
+        path: PathBuf,
+        /// What was stopped and what to do.
+        message: String,
+    },
     /// An engine refused its configuration.
     #[error("{path}: engine `{engine}`: {message}")]
     Engine {

@@ -239,8 +239,8 @@ impl Reader<'_> {
 
     /// `repeat`: 1 when absent; more only where a round can be run again as it was.
     fn repeat(&self, failures: &[FailureSpec], transport: &Transport) -> Result<u32> {
-        let repeat: u32 = self.top("repeat")?.unwrap_or(1);
-        if !(1..=Scenario::MAX_REPEAT).contains(&repeat) {
+        let repeat: i64 = self.top("repeat")?.unwrap_or(1);
+        if !(1..=i64::from(Scenario::MAX_REPEAT)).contains(&repeat) {
             return Err(self.at(
                 "repeat",
                 format!(
@@ -263,7 +263,7 @@ impl Reader<'_> {
                  loopback transport (remove `transport` from [workload]) or repeat = 1",
             ));
         }
-        Ok(repeat)
+        Ok(repeat as u32)
     }
 
     /// A top-level key, deserialized if present.

@@ -16,7 +16,12 @@
 //! scratch space (`measurement-rounds/`), which is removed after each round. The last round is
 //! the kept run. Its outputs, sink files, latency, memory and every other figure are what the
 //! results directory holds. Only throughput (and throughput per core) is the median over all
-//! rounds, and each run's note lists every round's figure.
+//! rounds, and each run's note lists every round's figure. (Its start and peak resident
+//! memory include what the process keeps from the earlier rounds, as a run's include what
+//! the engines before it in the same scenario left.) A kept run that a Ctrl-C ends early
+//! reports its own throughput, not a median with complete runs. A Ctrl-C during the
+//! measurement rounds keeps nothing: the kept run has not started
+//! ([`Rounds::interrupted_in`]).
 //!
 //! **What is not repeated.** Real engines run once, in the kept round: a run costs them tens
 //! of seconds of JVM start and warm-up, against which a host stall is small. The simulated
@@ -33,6 +38,7 @@ use crate::error_run::{Result, RunError};
 use crate::executor::{Durability, RunContext};
 use crate::sink::SinkFiles;
 use crate::spec::{EngineSpec, SinkKind};
+use crate::validate::CanonicalOutput;
 
 /// The measurement rounds of one scenario run: each engine's throughput in every round before
 /// the kept one.
@@ -44,6 +50,8 @@ pub struct Rounds {
     not_applied: Option<String>,
     /// `repeat > 1`: a real engine's runs say that they were not repeated.
     asked: bool,
+    /// The measurement round a stop request (Ctrl-C) ended, counting from 1, if one did.
+    interrupted_in: Option<u32>,
 }
 
 /// An engine run's throughput as reported: the median over its rounds, and the rounds'
@@ -71,9 +79,32 @@ impl Rounds {
         }
     }
 
+    /// The measurement round a stop request (Ctrl-C) ended, counting from 1: the kept run did
+    /// not start, so nothing of the run is kept.
+    pub fn interrupted_in(&self) -> Option<u32> {
+        self.interrupted_in
+    }
+
+    /// What the kept run of `spec`, whose throughput is `kept`, reports: its throughput (the
+    /// median over the rounds; its own alone when a stop request ended it early, `stopped`)
+    /// and the note that says so, if any.
+    pub fn report(&self, spec: &EngineSpec, kept: f64, stopped: bool) -> (Throughput, Option<String>) {
+        if stopped && self.earlier.contains_key(&spec.name) {
+            let note = "throughput: this interrupted run's own, not the median of the measurement rounds before it";
+            return (
+                Throughput {
+                    eps: kept,
+                    runs: Vec::new(),
+                },
+                Some(note.to_string()),
+            );
+        }
+        (self.throughput(&spec.name, kept), self.note(spec, kept))
+    }
+
     /// The throughput of engine run `name`: the median over its earlier rounds and the kept
     /// run, whose figure is `kept`.
-    pub fn throughput(&self, name: &str, kept: f64) -> Throughput {
+    fn throughput(&self, name: &str, kept: f64) -> Throughput {
         match self.earlier.get(name) {
             Some(earlier) if !earlier.is_empty() => {
                 let mut runs = earlier.clone();
@@ -91,7 +122,7 @@ impl Rounds {
     }
 
     /// What the kept run of `spec` (throughput `kept`) says about its rounds, if anything.
-    pub fn note(&self, spec: &EngineSpec, kept: f64) -> Option<String> {
+    fn note(&self, spec: &EngineSpec, kept: f64) -> Option<String> {
         if let Some(why) = &self.not_applied {
             return Some(why.clone());
         }
@@ -125,60 +156,93 @@ fn median(xs: &[f64]) -> f64 {
     }
 }
 
+/// What the measurement rounds do with each engine's outputs besides the sink: the kept run
+/// feeds them to the reference check ([`CanonicalOutput`]) when `checked`, so the rounds do the
+/// same work into a throwaway one.
+#[derive(Clone, Copy, Debug)]
+pub struct RoundWork<'a> {
+    /// Where the rounds keep their checkpoints and sink files (under `measurement-rounds/`).
+    pub layout: &'a ResultsLayout,
+    /// The kept run checks its outputs against the reference evaluator.
+    pub checked: bool,
+}
+
+/// The scratch space of the rounds, removed however a round ends.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // Nothing of a measurement round is kept; a directory that was never made is fine.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Runs the `repeat − 1` measurement rounds of `ctx`'s scenario before its kept run: every
 /// native engine of `engines` once per round, in order, over `held` (the whole log, when the
 /// engines read one). `ctx` is the kept run's context; the rounds keep their checkpoints and
-/// sink files under `layout`'s scratch space instead, and inject no failures (a scenario with
-/// `repeat` has none). A stop request ends the rounds where they are.
+/// sink files under `work.layout`'s scratch space instead, removed after each round and on
+/// every error. A scenario with `[[failure]]`s is refused (its rounds would run failure-free
+/// beside a kept run with failures). A stop request ends the rounds where they are
+/// ([`Rounds::interrupted_in`]).
 pub fn measure(
     ctx: &RunContext<'_>,
     engines: &[&EngineSpec],
     held: Option<&SourceLog>,
-    layout: &ResultsLayout,
+    work: RoundWork<'_>,
     on_start: &mut dyn FnMut(&EngineSpec),
 ) -> Result<Rounds> {
     let scenario = ctx.scenario;
+    if !scenario.failures.is_empty() {
+        return Err(RunError::Unsupported {
+            path: scenario.path.clone(),
+            message: "`repeat` repeats a failure-free run: remove `repeat` or the [[failure]] tables".into(),
+        });
+    }
     let mut rounds = Rounds {
-        earlier: BTreeMap::new(),
-        not_applied: None,
         asked: scenario.repeat > 1,
+        ..Rounds::default()
     };
     let natives: Vec<&EngineSpec> = engines.iter().copied().filter(|e| !e.kind.is_real()).collect();
     if natives.is_empty() {
         return Ok(rounds);
     }
     let discard = scenario.sink == SinkKind::Discard;
-    let scratch = layout.measurement_rounds();
+    let scratch = Scratch(work.layout.measurement_rounds());
     let io = |source| RunError::Io {
-        path: scratch.clone(),
+        path: scratch.0.clone(),
         source,
     };
-    for _ in 1..scenario.repeat {
-        if crate::watch::stop_requested() {
-            break;
-        }
-        std::fs::create_dir_all(&scratch).map_err(io)?;
+    for round in 1..scenario.repeat {
+        std::fs::create_dir_all(&scratch.0).map_err(io)?;
         let durability = Durability {
-            checkpoint_root: Some(scratch.join(ResultsLayout::CHECKPOINTS)),
+            checkpoint_root: Some(scratch.0.join(ResultsLayout::CHECKPOINTS)),
             inject_failures: false,
             resume: false,
-            sink_dir: (!discard).then(|| scratch.clone()),
+            sink_dir: (!discard).then(|| scratch.0.clone()),
             discard,
         };
         let round_ctx = RunContext {
             durability: &durability,
             ..*ctx
         };
-        let scratch_layout = ResultsLayout::new(&scratch);
+        let scratch_layout = ResultsLayout::new(&scratch.0);
         let mut sinks = SinkFiles::create(&scratch_layout, &natives, &scenario.pipeline, true)?;
+        let mut canonical: Vec<CanonicalOutput> = natives.iter().map(|_| CanonicalOutput::default()).collect();
         let runs = run_engines_until_stopped(&round_ctx, &natives, held, on_start, &mut |i, d| {
+            if work.checked {
+                canonical[i].add(&d);
+            }
             if discard {
                 return Ok(());
             }
             sinks.write(i, &d)
         })?;
         sinks.finish(&scenario.pipeline)?;
-        std::fs::remove_dir_all(&scratch).map_err(io)?;
+        std::fs::remove_dir_all(&scratch.0).map_err(io)?;
+        if crate::watch::stop_requested() {
+            rounds.interrupted_in = Some(round);
+            break;
+        }
         for (spec, run) in natives.iter().zip(runs) {
             if let Some(run) = run {
                 let figures = rounds.earlier.entry(spec.name.clone()).or_default();
@@ -205,8 +269,8 @@ mod tests {
     fn a_repeated_engine_reports_the_median_with_every_round_and_the_kept_run_last() {
         let rounds = Rounds {
             earlier: BTreeMap::from([("mb".to_string(), vec![100.0, 300.0])]),
-            not_applied: None,
             asked: true,
+            ..Rounds::default()
         };
         assert_eq!(
             rounds.throughput("mb", 200.0),
@@ -223,6 +287,35 @@ mod tests {
             }
         );
         assert_eq!(Rounds::none().throughput("mb", 9.0).eps, 9.0);
+    }
+
+    #[test]
+    fn an_interrupted_kept_run_reports_its_own_throughput_and_a_real_engine_says_it_ran_once() {
+        let text = "name = \"t\"\nduration = \"1s\"\nrepeat = 3\n[[engine]]\nname = \"mb\"\nmodel = \"micro-batch\"\n\
+                    [[engine]]\nname = \"spark\"\nmodel = \"spark\"\n";
+        let scenario = crate::spec::Scenario::parse(std::path::Path::new("t.toml"), text).unwrap();
+        let (mb, spark) = (&scenario.engines[0], &scenario.engines[1]);
+        let rounds = Rounds {
+            earlier: BTreeMap::from([("mb".to_string(), vec![100.0, 300.0])]),
+            asked: true,
+            ..Rounds::default()
+        };
+        let (whole, note) = rounds.report(mb, 200.0, false);
+        assert_eq!((whole.eps, whole.runs.len()), (200.0, 3));
+        assert!(note.unwrap().contains("the median of 3 runs"));
+        let (stopped, note) = rounds.report(mb, 20.0, true);
+        assert_eq!(
+            stopped,
+            Throughput {
+                eps: 20.0,
+                runs: Vec::new()
+            }
+        );
+        assert!(note.unwrap().contains("this interrupted run's own"));
+        let (real, note) = rounds.report(spark, 5.0, false);
+        assert_eq!((real.eps, real.runs.len()), (5.0, 0));
+        assert!(note.unwrap().contains("a real engine runs once"));
+        assert_eq!(Rounds::none().report(spark, 5.0, false).1, None);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::executor::{check_failure_workers, executor, Durability, RunContext};
 use crate::failures;
 use crate::recovery::{recovery, OutputLedger};
 use crate::results::{prepare_results_dir, write_results, ResultsDirRequest};
-use crate::rounds::Rounds;
+use crate::rounds::{RoundWork, Rounds};
 use crate::sink::SinkFiles;
 use crate::spec::{ClockKind, EngineSpec, Scenario, SinkKind};
 use crate::summary::{summarize, SummaryContext};
@@ -174,17 +174,36 @@ pub fn run_scenario(
     let held = (scenario.repeat > 1 && live && !opts.resume)
         .then(|| crate::drive::whole_log(&ctx))
         .flatten();
+    // Every native run's outputs are checked against the reference evaluator, on either clock,
+    // when the workload is small enough to evaluate (a real engine checks its own).
+    let checked = scenario.failures.is_empty() && workload.expected_events() <= REFERENCE_CHECK_EVENTS && !discard;
     let rounds = match (scenario.repeat, live, opts.resume) {
         (1, _, _) => Rounds::none(),
         (repeat, false, _) => Rounds::not_applied(repeat, "the simulated clock gives the same figures in every run"),
         (repeat, true, true) => Rounds::not_applied(repeat, "a resumed run continues the killed run alone"),
-        (_, true, false) => crate::rounds::measure(&ctx, &engines, held.as_ref(), &layout, &mut on_engine)?,
+        (_, true, false) => {
+            let work = RoundWork {
+                layout: &layout,
+                checked,
+            };
+            crate::rounds::measure(&ctx, &engines, held.as_ref(), work, &mut on_engine)?
+        }
     };
+    if let Some(round) = rounds.interrupted_in() {
+        // Nothing was written to the directory yet: it goes, so a new run may use its name.
+        let _ = std::fs::remove_dir(&dir);
+        return Err(RunError::Stopped {
+            path: dir,
+            message: format!(
+                "interrupted (Ctrl-C) in measurement round {round} of {} (`repeat = {}`): a repeated run keeps \
+                 only its last round, which had not started, so nothing was kept and the results directory is \
+                 removed. Run it again, or with `--set repeat=1` for a single run",
+                scenario.repeat, scenario.repeat
+            ),
+        });
+    }
     let mut sinks = SinkFiles::create(&layout, &engines, &scenario.pipeline, live)?;
     let mut ledgers: Vec<OutputLedger> = engines.iter().map(|_| OutputLedger::default()).collect();
-    // Every native run's outputs are checked against the reference evaluator, on either clock,
-    // when the workload is small enough to evaluate (a real engine checks its own).
-    let checked = scenario.failures.is_empty() && workload.expected_events() <= REFERENCE_CHECK_EVENTS && !discard;
     let mut canonical: Vec<CanonicalOutput> = engines.iter().map(|_| CanonicalOutput::default()).collect();
     let results = run_engines_until_stopped(&ctx, &engines, held.as_ref(), &mut on_engine, &mut |i, d| {
         if baseline.is_some() {

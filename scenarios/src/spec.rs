@@ -265,12 +265,12 @@ impl Scenario {
     /// The most measurement rounds a scenario may ask for (`repeat`).
     pub const MAX_REPEAT: u32 = 100;
 
-    /// How many engine runs a `streamlab run` of it makes on the live clock (`live`) or the
-    /// simulated one: every engine once, plus each native engine's measurement rounds
-    /// (`repeat`, live only).
-    pub fn engine_runs(&self, live: bool) -> usize {
+    /// How many engine runs a `streamlab run` of it makes: every engine once, plus, when
+    /// `rounds` (the live clock, not resuming), each native engine's measurement rounds
+    /// (`repeat`). Engines left out because their real engine is not installed are counted.
+    pub fn engine_runs(&self, rounds: bool) -> usize {
         let natives = self.engines.iter().filter(|e| !e.kind.is_real()).count();
-        let rounds = if live { self.repeat as usize - 1 } else { 0 };
+        let rounds = if rounds { self.repeat as usize - 1 } else { 0 };
         self.engines.len() + natives * rounds
     }
 }

@@ -114,15 +114,16 @@ pub fn summarize(ctx: &SummaryContext<'_>, runs: &[(&EngineSpec, EngineRun)]) ->
             }
             modelled.extend(run.modelled.iter().map(|m| format!("{}: {m}", spec.name)));
             // A run stopped early (Ctrl-C) is judged on what it read up to then.
-            let (events, duration) = match stopped.iter().find(|(name, _)| *name == spec.name) {
+            let stopped_at = stopped.iter().find(|(name, _)| *name == spec.name);
+            let (events, duration) = match stopped_at {
                 Some(&(_, at)) => (run.counts.events, Span(at)),
                 None => (events, duration),
             };
             let (stability, stability_notes) = stability_notes(spec, run, events, duration);
             notes.extend(stability_notes);
             notes.extend(stalled_notes(spec, run, scenario.workload.partitions()));
-            let throughput = rounds.throughput(&spec.name, run.throughput_eps());
-            notes.extend(rounds.note(spec, run.throughput_eps()));
+            let (throughput, rounds_note) = rounds.report(spec, run.throughput_eps(), stopped_at.is_some());
+            notes.extend(rounds_note);
             RunSummary {
                 name: spec.name.clone(),
                 model: spec.model().to_string(),

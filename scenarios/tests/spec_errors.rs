@@ -614,6 +614,14 @@ fn repeat_is_read_and_refused_out_of_range_with_failures_or_on_kafka() {
     );
     assert_invalid(&format!("repeat = 101\n{BASE}"), 1, "repeat", &["out of range"]);
     assert_invalid(
+        &format!("repeat = -1\n{BASE}"),
+        1,
+        "repeat",
+        &["-1 is out of range", "1 to 100"],
+    );
+    let (err, message) = error_of(&format!("repeat = 2.5\n{BASE}"));
+    assert_eq!(err.key(), Some("repeat"), "{message}");
+    assert_invalid(
         &format!("repeat = 3\n{BASE}\n[[failure]]\nkind = \"crash\"\nat = \"2s\"\n"),
         1,
         "repeat",

@@ -369,7 +369,14 @@ pub fn run_sweep(scenario_path: &Path, params: &[SweepParam], opts: &SweepOption
         points: Vec::new(),
     };
     write_sweep_files(&dir, &summary)?;
-    let runs: u64 = points.iter().map(|p| p.scenario.engines.len() as u64).sum();
+    // Each point's measurement rounds (`repeat`) are engine runs too, on the live clock.
+    let runs: u64 = points
+        .iter()
+        .map(|p| {
+            let live = opts.clock.unwrap_or(p.scenario.clock) == crate::spec::ClockKind::Live;
+            p.scenario.engine_runs(live) as u64
+        })
+        .sum();
     let progress = Progress::new(opts.progress, runs);
     for (i, point) in points.iter().enumerate() {
         let label = point.label();

@@ -36,9 +36,8 @@ use streamlab_reports::layout::ResultsLayout;
 use crate::drive::run_engines_until_stopped;
 use crate::error_run::{Result, RunError};
 use crate::executor::{Durability, RunContext};
-use crate::sink::SinkFiles;
+use crate::sink::RunOutputs;
 use crate::spec::{EngineSpec, SinkKind};
-use crate::validate::CanonicalOutput;
 
 /// The measurement rounds of one scenario run: each engine's throughput in every round before
 /// the kept one.
@@ -99,7 +98,9 @@ impl Rounds {
                 Some(note.to_string()),
             );
         }
-        (self.throughput(&spec.name, kept), self.note(spec, kept))
+        let t = self.throughput(&spec.name, kept);
+        let note = self.note(spec, &t);
+        (t, note)
     }
 
     /// The throughput of engine run `name`: the median over its earlier rounds and the kept
@@ -121,12 +122,11 @@ impl Rounds {
         }
     }
 
-    /// What the kept run of `spec` (throughput `kept`) says about its rounds, if anything.
-    fn note(&self, spec: &EngineSpec, kept: f64) -> Option<String> {
+    /// What the kept run of `spec`, reporting `t`, says about its rounds, if anything.
+    fn note(&self, spec: &EngineSpec, t: &Throughput) -> Option<String> {
         if let Some(why) = &self.not_applied {
             return Some(why.clone());
         }
-        let t = self.throughput(&spec.name, kept);
         if t.runs.is_empty() {
             return (self.asked && spec.kind.is_real()).then(|| {
                 "throughput: one run (`repeat` rounds the native engines; a real engine runs once, in the last round)"
@@ -156,9 +156,9 @@ fn median(xs: &[f64]) -> f64 {
     }
 }
 
-/// What the measurement rounds do with each engine's outputs besides the sink: the kept run
-/// feeds them to the reference check ([`CanonicalOutput`]) when `checked`, so the rounds do the
-/// same work into a throwaway one.
+/// Where the measurement rounds keep their files, and whether the kept run checks its outputs
+/// against the reference evaluator (the rounds then do the same work, into outputs they drop:
+/// [`RunOutputs`]).
 #[derive(Clone, Copy, Debug)]
 pub struct RoundWork<'a> {
     /// Where the rounds keep their checkpoints and sink files (under `measurement-rounds/`).
@@ -226,18 +226,9 @@ pub fn measure(
             ..*ctx
         };
         let scratch_layout = ResultsLayout::new(&scratch.0);
-        let mut sinks = SinkFiles::create(&scratch_layout, &natives, &scenario.pipeline, true)?;
-        let mut canonical: Vec<CanonicalOutput> = natives.iter().map(|_| CanonicalOutput::default()).collect();
-        let runs = run_engines_until_stopped(&round_ctx, &natives, held, on_start, &mut |i, d| {
-            if work.checked {
-                canonical[i].add(&d);
-            }
-            if discard {
-                return Ok(());
-            }
-            sinks.write(i, &d)
-        })?;
-        sinks.finish(&scenario.pipeline)?;
+        let mut outputs = RunOutputs::create(&scratch_layout, &natives, scenario, true, work.checked)?;
+        let runs = run_engines_until_stopped(&round_ctx, &natives, held, on_start, &mut |i, d| outputs.add(i, &d))?;
+        outputs.finish(&scenario.pipeline)?;
         std::fs::remove_dir_all(&scratch.0).map_err(io)?;
         if crate::watch::stop_requested() {
             rounds.interrupted_in = Some(round);

@@ -21,10 +21,9 @@ use crate::failures;
 use crate::recovery::{recovery, OutputLedger};
 use crate::results::{prepare_results_dir, write_results, ResultsDirRequest};
 use crate::rounds::{RoundWork, Rounds};
-use crate::sink::SinkFiles;
+use crate::sink::RunOutputs;
 use crate::spec::{ClockKind, EngineSpec, Scenario, SinkKind};
 use crate::summary::{summarize, SummaryContext};
-use crate::validate::CanonicalOutput;
 use crate::workload::Workload;
 use streamlab_engines::reference;
 
@@ -202,23 +201,16 @@ pub fn run_scenario(
             ),
         });
     }
-    let mut sinks = SinkFiles::create(&layout, &engines, &scenario.pipeline, live)?;
+    let mut outputs = RunOutputs::create(&layout, &engines, scenario, live, checked)?;
     let mut ledgers: Vec<OutputLedger> = engines.iter().map(|_| OutputLedger::default()).collect();
-    let mut canonical: Vec<CanonicalOutput> = engines.iter().map(|_| CanonicalOutput::default()).collect();
     let results = run_engines_until_stopped(&ctx, &engines, held.as_ref(), &mut on_engine, &mut |i, d| {
         if baseline.is_some() {
             ledgers[i].add(&d);
         }
-        if checked {
-            canonical[i].add(&d);
-        }
-        if discard {
-            return Ok(());
-        }
-        sinks.write(i, &d)
+        outputs.add(i, &d)
     })?;
     drop(held);
-    sinks.finish(&scenario.pipeline)?;
+    let canonical = outputs.finish(&scenario.pipeline)?;
     let interrupted = crate::watch::stop_requested().then(|| crate::interrupt::interrupted(&engines, &results));
     let runs: Vec<(&EngineSpec, _)> = engines
         .into_iter()

@@ -23,6 +23,8 @@ use streamlab_reports::layout::ResultsLayout;
 use crate::engine::EngineSpec;
 use crate::error_run::{Result, RunError};
 use crate::executor::executor;
+use crate::spec::{Scenario, SinkKind};
+use crate::validate::CanonicalOutput;
 
 /// The sink files of one scenario run's engines, by engine index.
 pub struct SinkFiles {
@@ -80,6 +82,54 @@ impl SinkFiles {
             assemble_parts(&self.layout, name, pipeline)?;
         }
         Ok(())
+    }
+}
+
+/// What a run does with each chunk its engines deliver: written to their sink files (unless
+/// the scenario's sink discards) and, when `checked`, folded into each engine's
+/// [`CanonicalOutput`] for the reference check. One owner, so that a `repeat` run's measurement
+/// rounds ([`crate::rounds`]) do exactly the work its kept run does.
+pub struct RunOutputs {
+    files: SinkFiles,
+    canonical: Vec<CanonicalOutput>,
+    checked: bool,
+    discard: bool,
+}
+
+impl RunOutputs {
+    /// The outputs of `engines` in a run of `scenario` whose files go under `layout`; `live`: on
+    /// the live clock; `checked`: the outputs are checked against the reference evaluator.
+    pub fn create(
+        layout: &ResultsLayout,
+        engines: &[&EngineSpec],
+        scenario: &Scenario,
+        live: bool,
+        checked: bool,
+    ) -> Result<Self> {
+        Ok(Self {
+            files: SinkFiles::create(layout, engines, &scenario.pipeline, live)?,
+            canonical: engines.iter().map(|_| CanonicalOutput::default()).collect(),
+            checked,
+            discard: scenario.sink == SinkKind::Discard,
+        })
+    }
+
+    /// Takes what engine `i` delivered.
+    pub fn add(&mut self, i: usize, delivered: &[Delivered]) -> Result<()> {
+        if self.checked {
+            self.canonical[i].add(delivered);
+        }
+        if self.discard {
+            return Ok(());
+        }
+        self.files.write(i, delivered)
+    }
+
+    /// Closes the sink files (see [`SinkFiles::finish`]); returns each engine's outputs as the
+    /// reference check reads them (empty unless `checked`).
+    pub fn finish(self, pipeline: &PipelineSpec) -> Result<Vec<CanonicalOutput>> {
+        self.files.finish(pipeline)?;
+        Ok(self.canonical)
     }
 }
 
